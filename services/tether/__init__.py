@@ -1,0 +1,30 @@
+"""Tether: an open hybrid orchestrator for data pipelines.
+
+This top-level package is the SDK that user code imports (``from tether import op, job``); it
+stays light, because every run worker and code server imports it: the standard library and
+msgspec only, never grpc, redis, SQLAlchemy, Starlette, httpx or OpenTelemetry.
+"""
+
+from .sdk import (
+    AssetDefinition,
+    Definitions,
+    JobDefinition,
+    OpContext,
+    OpDefinition,
+    asset,
+    define_asset_job,
+    job,
+    op,
+)
+
+__all__ = [
+    "AssetDefinition",
+    "Definitions",
+    "JobDefinition",
+    "OpContext",
+    "OpDefinition",
+    "asset",
+    "define_asset_job",
+    "job",
+    "op",
+]

@@ -1,0 +1,38 @@
+"""The whole Redis layout of an agent: streams, consumer groups and keys, in one place.
+
+    tether:work:runs        poller → launchers       WorkItem (LaunchRun, TerminateRun)
+    tether:work:code        poller → supervisors     WorkItem (LoadLocation)
+    tether:out:events       run workers → uploaders  RunEvent
+    tether:out:logs         run workers → uploaders  LogChunk
+    tether:out:results      launchers, supervisors → uploaders   AgentResult
+    tether:dead-letters     any consumer             DeadLetter
+    tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
+
+Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
+under ``tp``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+WORK_RUNS: Final = "tether:work:runs"
+WORK_CODE: Final = "tether:work:code"
+OUT_EVENTS: Final = "tether:out:events"
+OUT_LOGS: Final = "tether:out:logs"
+OUT_RESULTS: Final = "tether:out:results"
+DEAD_LETTERS: Final = "tether:dead-letters"
+
+GROUP_LAUNCHERS: Final = "launchers"
+GROUP_SUPERVISORS: Final = "supervisors"
+GROUP_UPLOADERS: Final = "uploaders"
+
+FIELD_MESSAGE: Final = b"m"
+FIELD_TRACEPARENT: Final = b"tp"
+
+# how long the launch guard of a run attempt is kept: far longer than any redelivery
+LAUNCH_GUARD_SECONDS: Final = 7 * 24 * 3600
+
+
+def launched_key(run_id: str, attempt: int) -> str:
+    return f"tether:launched:{run_id}:{attempt}"

@@ -1,0 +1,80 @@
+"""The run worker's writer: appends entries to streams from a background thread.
+
+User code calls :meth:`StreamWriter.put`, which only enqueues; a thread sends what has queued up
+in pipelined batches, so a slow broker slows no step until ``max_buffered`` entries wait. Nothing
+is dropped: while Redis is unreachable the thread retries with backoff, and :meth:`close` waits
+until everything is written (or ``close_timeout`` passes, which it reports).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+import redis
+from redis.exceptions import RedisError
+
+from ._messages import entry_fields
+
+_STOP = object()
+
+
+class StreamWriter:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        traceparent: str = "",
+        max_batch: int = 500,
+        max_buffered: int = 100_000,
+    ) -> None:
+        self._redis = redis.Redis.from_url(redis_url)
+        self._traceparent = traceparent
+        self._max_batch = max_batch
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_buffered)
+        self._thread = threading.Thread(target=self._run, name="tether-stream-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, stream: str, message: Any) -> None:
+        self._queue.put((stream, entry_fields(message, self._traceparent)))
+
+    def close(self, close_timeout: float = 60.0) -> bool:
+        """Send everything still queued, then stop; False if the deadline passed first."""
+        self._queue.put(_STOP)
+        self._thread.join(close_timeout)
+        self._redis.close()
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if batch[-1] is _STOP:
+                batch.pop()
+                stopping = True
+            self._send(batch)
+
+    def _send(self, batch: list[tuple[str, dict[bytes, bytes]]]) -> None:
+        delay = 0.05
+        while batch:
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for stream, fields in batch:
+                    pipe.xadd(stream, fields)  # type: ignore[arg-type]
+                pipe.execute()
+                return
+            except RedisError as exc:
+                # the whole batch is resent: a stream entry is only a transport, and the
+                # control plane stores each (run, attempt, seq) once
+                print(f"tether: broker write failed, retrying in {delay:.2f}s: {exc}",
+                      file=sys.__stderr__)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)

@@ -1,0 +1,1 @@
+"""Generated from schemas/codeserver.proto by scripts/gen-proto; do not edit."""

@@ -1,0 +1,61 @@
+"""Errors shared by every part of Tether.
+
+    TetherError                      base of everything Tether raises on purpose
+    ├── ConfigError                  a setting is missing or malformed
+    ├── DefinitionError              user code defines something invalid (bad op wiring, ...)
+    ├── CodeLocationLoadError        a code location failed to import or define its objects
+    ├── JobNotFoundError             a job name that no loaded code location defines
+    ├── BrokerUnavailable            Redis/Valkey cannot be reached
+    ├── ControlPlaneError            the control plane answered with an error
+    │   └── Unauthorized             a missing, wrong or revoked token
+    └── CodeServerError              a code server could not be reached or failed a query
+
+Sub-packages may add their own subclasses next to the code that raises them; foreign errors
+(redis, httpx, grpc, SQLAlchemy) are translated where they enter, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Base class of every error Tether raises on purpose."""
+
+
+class ConfigError(TetherError):
+    """A setting is missing or malformed; the message names the setting."""
+
+
+class DefinitionError(TetherError):
+    """User code defines an invalid op, job or asset graph."""
+
+
+class CodeLocationLoadError(TetherError):
+    """A code location could not be loaded; ``user_traceback`` holds the user's traceback."""
+
+    def __init__(self, message: str, *, user_traceback: str = "") -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+
+
+class JobNotFoundError(TetherError):
+    """No loaded code location defines the requested job."""
+
+
+class BrokerUnavailable(TetherError):
+    """Redis/Valkey cannot be reached."""
+
+
+class ControlPlaneError(TetherError):
+    """The control plane answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class Unauthorized(ControlPlaneError):
+    """The token is missing, wrong, revoked, or of the wrong kind for this call."""
+
+
+class CodeServerError(TetherError):
+    """A code server could not be reached, or a query to it failed."""

@@ -1,0 +1,39 @@
+"""The SDK: ops, jobs, assets and their ``Definitions``; loading a code location; the
+in-process executor and the emitter that numbers run events.
+
+Imports only the standard library, msgspec and ``tether.wire``: every code server and run
+worker imports it, and user code imports it through ``tether``.
+"""
+
+from ._asset import AssetDefinition, AssetJobDefinition, asset, define_asset_job
+from ._compose import OutputHandle
+from ._context import OpContext, OpLogger
+from ._definitions import Definitions
+from ._events import RunEmitter
+from ._executor import execute_job
+from ._graph import JobDefinition, Node
+from ._job import job
+from ._loader import load_definitions, user_traceback
+from ._op import OpDefinition, op
+from ._snapshot import snapshot_definitions
+
+__all__ = [
+    "AssetDefinition",
+    "AssetJobDefinition",
+    "Definitions",
+    "JobDefinition",
+    "Node",
+    "OpContext",
+    "OpDefinition",
+    "OpLogger",
+    "OutputHandle",
+    "RunEmitter",
+    "asset",
+    "define_asset_job",
+    "execute_job",
+    "job",
+    "load_definitions",
+    "op",
+    "snapshot_definitions",
+    "user_traceback",
+]

@@ -1,0 +1,131 @@
+"""Recording a job body: op calls inside ``@job`` return handles instead of running.
+
+The job function runs once, at definition time, while a composition is active; every op call
+adds a node and returns an :class:`OutputHandle` that other op calls take as inputs. The active
+composition lives in a context variable because the op call site has no other way to find it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ..errors import DefinitionError
+from ._graph import Node
+
+if TYPE_CHECKING:
+    from ._op import OpDefinition
+
+
+class OutputHandle:
+    """The output of a node, as seen inside a job body. Only useful as another op's input."""
+
+    __slots__ = ("_composition", "node_name")
+
+    def __init__(self, node_name: str, composition: Composition) -> None:
+        self.node_name = node_name
+        self._composition = composition
+
+    def __repr__(self) -> str:
+        return f"<output of {self.node_name}>"
+
+    def _misuse(self) -> NoReturn:
+        raise DefinitionError(
+            f"job {self._composition.job_name!r}: the output of {self.node_name!r} is only known "
+            f"when the job runs; inside a job body it can only be passed to another op"
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        self._misuse()
+
+    def __bool__(self) -> bool:
+        self._misuse()
+
+
+class Composition:
+    """The nodes recorded so far for one job body."""
+
+    def __init__(self, job_name: str) -> None:
+        self.job_name = job_name
+        self.nodes: list[Node] = []
+        self._names: set[str] = set()
+        self._suffixes: dict[str, int] = {}
+
+    def add_node(
+        self,
+        op: OpDefinition,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        aliased: bool,
+    ) -> OutputHandle:
+        name = self._node_name(op, name, aliased=aliased)
+        where = f"job {self.job_name!r}, op {name!r}"
+        if len(args) > len(op.input_names):
+            raise DefinitionError(
+                f"{where}: takes {len(op.input_names)} input(s) "
+                f"({', '.join(op.input_names) or 'none'}) but got {len(args)} positional arguments"
+            )
+        bound: dict[str, Any] = dict(zip(op.input_names, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in op.input_names:
+                raise DefinitionError(
+                    f"{where}: unknown input {key!r}; its inputs are "
+                    f"{', '.join(op.input_names) or 'none'}"
+                )
+            if key in bound:
+                raise DefinitionError(f"{where}: input {key!r} is given twice")
+            bound[key] = value
+        inputs: dict[str, str] = {}
+        for input_name in op.input_names:
+            if input_name not in bound:
+                if input_name in op.optional_inputs:
+                    continue
+                raise DefinitionError(f"{where}: missing input {input_name!r}")
+            value = bound[input_name]
+            if not isinstance(value, OutputHandle) or value._composition is not self:
+                raise DefinitionError(
+                    f"{where}: input {input_name!r} got {type(value).__name__} {value!r:.60}, "
+                    f"not the output of another op in this job (pass constants through "
+                    f"run config instead)"
+                )
+            inputs[input_name] = value.node_name
+        self._names.add(name)
+        self.nodes.append(Node(name=name, op=op, inputs=inputs))
+        return OutputHandle(name, self)
+
+    def _node_name(self, op: OpDefinition, name: str, *, aliased: bool) -> str:
+        if aliased:
+            if name in self._names:
+                raise DefinitionError(f"job {self.job_name!r}: two nodes are named {name!r}")
+            return name
+        # resume from the last suffix used for this name: a loop calling one op thousands of
+        # times must not rescan every earlier suffix
+        candidate, counter = name, self._suffixes.get(name, 1)
+        while candidate in self._names:
+            counter += 1
+            candidate = f"{name}_{counter}"
+        self._suffixes[name] = counter
+        return candidate
+
+
+_active: ContextVar[Composition | None] = ContextVar("tether_composition", default=None)
+
+
+def current_composition() -> Composition | None:
+    return _active.get()
+
+
+def compose(job_name: str, body: Callable[[], object]) -> list[Node]:
+    """Run a job body under a fresh composition and return the nodes it recorded."""
+    composition = Composition(job_name)
+    token = _active.set(composition)
+    try:
+        body()
+    finally:
+        _active.reset(token)
+    if not composition.nodes:
+        raise DefinitionError(f"job {job_name!r}: the job body calls no op")
+    return composition.nodes

@@ -1,0 +1,90 @@
+"""``OpContext``: what an op's ``context`` parameter receives while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..wire import LogLevel, LogMessage
+from ._events import RunEmitter
+
+
+class OpLogger:
+    """``context.log``: each call becomes a structured ``LOG_MESSAGE`` event of the run."""
+
+    __slots__ = ("_emitter", "_step_key")
+
+    def __init__(self, emitter: RunEmitter, step_key: str | None) -> None:
+        self._emitter = emitter
+        self._step_key = step_key
+
+    def log(self, level: LogLevel, message: object) -> None:
+        # the step key is passed explicitly: an op may log from a thread of its own
+        self._emitter.emit(LogMessage, level=level, message=str(message), step_key=self._step_key)
+
+    def debug(self, message: object) -> None:
+        self.log("DEBUG", message)
+
+    def info(self, message: object) -> None:
+        self.log("INFO", message)
+
+    def warning(self, message: object) -> None:
+        self.log("WARNING", message)
+
+    def error(self, message: object) -> None:
+        self.log("ERROR", message)
+
+    def critical(self, message: object) -> None:
+        self.log("CRITICAL", message)
+
+
+_NO_CONFIG: Mapping[str, Any] = {}
+
+
+class OpContext:
+    """The run and step an op is executing in, its config, and its logger.
+
+    ``op_name`` is the op's own name and ``step_key`` the node's name in the job (they differ
+    for an op invoked twice, ``op`` and ``op_2``). ``op_config`` is
+    ``run_config["ops"][step_key]["config"]`` when present, as in Dagster.
+    """
+
+    __slots__ = (
+        "asset_key",
+        "attempt",
+        "job_name",
+        "log",
+        "op_name",
+        "run_config",
+        "run_id",
+        "step_key",
+    )
+
+    def __init__(
+        self,
+        *,
+        emitter: RunEmitter,
+        job_name: str,
+        op_name: str,
+        step_key: str,
+        run_config: Mapping[str, Any],
+        asset_key: str | None = None,
+    ) -> None:
+        self.run_id = emitter.run_id
+        self.attempt = emitter.attempt
+        self.job_name = job_name
+        self.op_name = op_name
+        self.step_key = step_key
+        self.asset_key = asset_key
+        self.run_config = run_config
+        self.log = OpLogger(emitter, step_key)
+
+    def __repr__(self) -> str:
+        return f"<OpContext run={self.run_id} step={self.step_key}>"
+
+    @property
+    def op_config(self) -> Mapping[str, Any]:
+        ops = self.run_config.get("ops")
+        entry = ops.get(self.step_key) if isinstance(ops, Mapping) else None
+        config = entry.get("config") if isinstance(entry, Mapping) else None
+        return config if isinstance(config, Mapping) else _NO_CONFIG

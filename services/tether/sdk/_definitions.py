@@ -1,0 +1,79 @@
+"""``Definitions``: everything one code location defines, validated as a whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import DefinitionError, JobNotFoundError
+from ._asset import AssetDefinition, AssetJobDefinition
+from ._graph import JobDefinition, Node, topological_order
+
+
+class Definitions:
+    """The jobs and assets of a code location; the object a location's ``defs`` names.
+
+    Job names and asset keys must be unique, every asset dependency must be an asset defined
+    here, and asset jobs are resolved against the assets, all at construction time.
+    """
+
+    __slots__ = ("assets", "jobs")
+
+    def __init__(
+        self,
+        *,
+        jobs: Iterable[JobDefinition | AssetJobDefinition] = (),
+        assets: Iterable[AssetDefinition] = (),
+    ) -> None:
+        self.assets: dict[str, AssetDefinition] = {}
+        for definition in assets:
+            if not isinstance(definition, AssetDefinition):
+                raise DefinitionError(
+                    f"Definitions(assets=...) takes @asset definitions, got {definition!r}"
+                )
+            if definition.key in self.assets:
+                raise DefinitionError(f"two assets have the key {definition.key!r}")
+            self.assets[definition.key] = definition
+        for definition in self.assets.values():
+            for dep in definition.deps:
+                if dep not in self.assets:
+                    raise DefinitionError(
+                        f"asset {definition.key!r} depends on {dep!r}, which no asset in these "
+                        f"Definitions defines"
+                    )
+        self._check_asset_cycles()
+        self.jobs: dict[str, JobDefinition] = {}
+        for entry in jobs:
+            if isinstance(entry, AssetJobDefinition):
+                resolved = entry.resolve(self.assets)
+            elif isinstance(entry, JobDefinition):
+                resolved = entry
+            else:
+                raise DefinitionError(
+                    f"Definitions(jobs=...) takes @job or define_asset_job definitions, "
+                    f"got {entry!r}"
+                )
+            if resolved.name in self.jobs:
+                raise DefinitionError(f"two jobs are named {resolved.name!r}")
+            self.jobs[resolved.name] = resolved
+
+    def __repr__(self) -> str:
+        return f"<Definitions jobs={list(self.jobs)} assets={list(self.assets)}>"
+
+    def get_job(self, name: str) -> JobDefinition:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise JobNotFoundError(
+                f"no job named {name!r} in this code location; known jobs: {known}"
+            ) from None
+
+    def _check_asset_cycles(self) -> None:
+        # the job graph's ordering, run over a throwaway graph of all assets, finds cycles
+        topological_order(
+            "assets",
+            (
+                Node(name=key, op=definition.op, inputs={}, after=definition.deps)
+                for key, definition in self.assets.items()
+            ),
+        )

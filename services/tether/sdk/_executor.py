@@ -1,0 +1,156 @@
+"""The in-process executor: runs a job's steps one after another, emitting run events.
+
+A failed step does not stop the run: the steps downstream of it are skipped (the reason names
+the failed step) and independent steps still run, so one run shows every failure it can.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..wire import (
+    AssetMaterialization,
+    ErrorInfo,
+    RunFailure,
+    RunStart,
+    RunSuccess,
+    StepFailure,
+    StepSkipped,
+    StepStart,
+    StepSuccess,
+)
+from ._context import OpContext
+from ._definitions import Definitions
+from ._events import RunEmitter
+from ._graph import JobDefinition, Node
+
+
+def execute_job(
+    defs: Definitions,
+    job_name: str,
+    *,
+    emitter: RunEmitter,
+    run_config: Mapping[str, Any] | None = None,
+) -> bool:
+    """Run ``job_name`` in this process; True when every step succeeded.
+
+    Emits RUN_START, then per step STEP_START and STEP_SUCCESS or STEP_FAILURE (or
+    STEP_SKIPPED), then RUN_SUCCESS or RUN_FAILURE. A ``KeyboardInterrupt`` or ``SystemExit``
+    raised by a step is recorded as that step's failure and as the run's failure, then
+    re-raised. Raises :class:`~tether.errors.JobNotFoundError` before emitting anything.
+    """
+    job = defs.get_job(job_name)
+    config: Mapping[str, Any] = run_config if run_config is not None else {}
+    emitter.emit(RunStart, job_name=job.name, pid=os.getpid(), step_key=None)
+    try:
+        failed = _run_steps(job, emitter, config)
+    except BaseException as exc:
+        emitter.current_step = None
+        emitter.emit(
+            RunFailure,
+            message=f"Run of {job.name} was interrupted ({type(exc).__name__})",
+            error=ErrorInfo.from_exception(exc),
+            step_key=None,
+        )
+        raise
+    if not failed:
+        emitter.emit(RunSuccess, step_key=None)
+        return True
+    names = ", ".join(failed)
+    emitter.emit(
+        RunFailure,
+        message=f"Run of {job.name} failed: step{'s' if len(failed) > 1 else ''} {names} failed",
+        error=next(iter(failed.values())),
+        step_key=None,
+    )
+    return False
+
+
+def _run_steps(
+    job: JobDefinition, emitter: RunEmitter, config: Mapping[str, Any]
+) -> dict[str, ErrorInfo]:
+    """Run every step in order; returns the failed steps and their errors."""
+    outputs: dict[str, Any] = {}
+    failed: dict[str, ErrorInfo] = {}
+    # the failed step that keeps each skipped step from running
+    blocked_by: dict[str, str] = {}
+    for node in job.nodes:
+        root = next(
+            (blocked_by.get(up, up) for up in node.upstream if up in failed or up in blocked_by),
+            None,
+        )
+        if root is not None:
+            blocked_by[node.name] = root
+            emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
+            continue
+        error = _run_step(job, node, emitter, config, outputs)
+        if error is not None:
+            failed[node.name] = error
+    return failed
+
+
+def _run_step(
+    job: JobDefinition,
+    node: Node,
+    emitter: RunEmitter,
+    config: Mapping[str, Any],
+    outputs: dict[str, Any],
+) -> ErrorInfo | None:
+    step_key = node.name
+    op = node.op
+    emitter.current_step = step_key
+    emitter.emit(StepStart, step_key=step_key)
+    kwargs = {name: outputs[upstream] for name, upstream in node.inputs.items()}
+    started = time.perf_counter()
+    try:
+        if op.takes_context:
+            context = OpContext(
+                emitter=emitter,
+                job_name=job.name,
+                op_name=op.name,
+                step_key=step_key,
+                run_config=config,
+                asset_key=node.asset_key,
+            )
+            value = op.fn(context, **kwargs)
+        else:
+            value = op.fn(**kwargs)
+    except Exception as exc:
+        error = _user_error(exc)
+        emitter.emit(
+            StepFailure, duration=time.perf_counter() - started, error=error, step_key=step_key
+        )
+        emitter.current_step = None
+        return error
+    except BaseException as exc:
+        emitter.emit(
+            StepFailure,
+            duration=time.perf_counter() - started,
+            error=_user_error(exc),
+            step_key=step_key,
+        )
+        emitter.current_step = None
+        raise
+    duration = time.perf_counter() - started
+    outputs[step_key] = value
+    if node.asset_key is not None:
+        emitter.emit(AssetMaterialization, asset_key=node.asset_key, step_key=step_key)
+    emitter.emit(StepSuccess, duration=duration, step_key=step_key)
+    emitter.current_step = None
+    return None
+
+
+def _user_error(exc: BaseException) -> ErrorInfo:
+    """The error with the executor's own frame cut from the traceback, so it starts in user code."""
+    tb = exc.__traceback__
+    if tb is None or tb.tb_frame.f_code is not _run_step.__code__:
+        return ErrorInfo.from_exception(exc)
+    # restored afterwards: a re-raised interrupt keeps its full traceback
+    exc.__traceback__ = tb.tb_next
+    try:
+        return ErrorInfo.from_exception(exc)
+    finally:
+        exc.__traceback__ = tb

@@ -1,0 +1,50 @@
+"""``@job``: a graph of ops, written as a Python function whose body calls them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, overload
+
+from ..errors import DefinitionError
+from ._compose import compose
+from ._graph import JobDefinition
+
+
+def _build_job(fn: Callable[..., Any], name: str | None, description: str | None) -> JobDefinition:
+    job_name = name or fn.__name__
+    if inspect.signature(fn).parameters:
+        raise DefinitionError(f"job {job_name!r}: a job function takes no parameters")
+    nodes = compose(job_name, fn)
+    return JobDefinition(job_name, nodes, description=description or inspect.getdoc(fn) or "")
+
+
+@overload
+def job(fn: Callable[..., Any], /) -> JobDefinition: ...
+
+
+@overload
+def job(
+    *, name: str | None = None, description: str | None = None
+) -> Callable[[Callable[..., Any]], JobDefinition]: ...
+
+
+def job(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
+    """Declare a job: the body calls ops and passes their outputs to one another.
+
+    The body runs once, when the decorator is applied, to record the graph; a wiring mistake
+    raises :class:`~tether.errors.DefinitionError` naming the job and the op.
+    """
+    if fn is not None:
+        return _build_job(fn, None, None)
+
+    def decorate(function: Callable[..., Any]) -> JobDefinition:
+        return _build_job(function, name, description)
+
+    return decorate

@@ -1,0 +1,39 @@
+"""What a code location defines, as the wire snapshot the control plane stores."""
+
+from __future__ import annotations
+
+from ..wire import AssetSnapshot, JobSnapshot, LocationSnapshot, OpInputSnapshot, OpNodeSnapshot
+from ._definitions import Definitions
+from ._graph import JobDefinition, Node
+
+
+def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnapshot:
+    return LocationSnapshot(
+        location=location_name,
+        jobs=[_job_snapshot(job) for job in defs.jobs.values()],
+        assets=[
+            AssetSnapshot(key=key, deps=list(asset.deps), description=asset.description)
+            for key, asset in defs.assets.items()
+        ],
+    )
+
+
+def _job_snapshot(job: JobDefinition) -> JobSnapshot:
+    return JobSnapshot(
+        name=job.name, description=job.description, nodes=[_node_snapshot(n) for n in job.nodes]
+    )
+
+
+def _node_snapshot(node: Node) -> OpNodeSnapshot:
+    # every declared input, wired or not, then the value-less upstream of asset deps
+    inputs = [
+        OpInputSnapshot(name=name, from_node=node.inputs.get(name)) for name in node.op.input_names
+    ]
+    inputs += [OpInputSnapshot(name=upstream, from_node=upstream) for upstream in node.after]
+    return OpNodeSnapshot(
+        name=node.name,
+        op=node.op.name,
+        description=node.op.description,
+        inputs=inputs,
+        asset_key=node.asset_key,
+    )

@@ -1,0 +1,108 @@
+"""The one settings object of a Tether process.
+
+Built once at the process entry point from ``TETHER_*`` environment variables and an optional
+TOML file (``TETHER_CONFIG``), validated by msgspec, then passed down explicitly. Environment
+variables win over the file. ``TETHER_DATABASE_URL`` sets ``database_url``, and so on.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+
+ENV_PREFIX = "TETHER_"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    # where the embedded defaults live: SQLite database, dev credentials, broker data
+    data_dir: str = ".tether"
+    # control plane: database and listening address
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 3000
+    # a workspace.toml whose code locations the control plane deploys at start-up
+    workspace: str = ""
+    # how long a claimed work item stays leased to an agent before any agent may claim it
+    lease_seconds: float = 60.0
+    # clients of the control plane (agent, CLI): its URL and their tokens
+    url: str = "http://127.0.0.1:3000"
+    token: str = ""
+    agent_token: str = ""
+    # agent side
+    redis_url: str = ""
+    agent_id: str = ""
+    queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
+    # terminate the runs a launcher started when the launcher stops (tether dev sets this)
+    stop_runs_on_exit: bool = False
+    # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent
+    upload_compute_logs: bool = True
+    upload_batch_size: int = 500
+    upload_batch_seconds: float = 0.05
+    code_server_start_timeout: float = 30.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'tether.db'}"
+
+    def require(self, name: str) -> str:
+        """The value of a string setting that this process cannot do without."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()} is not set; set it in the environment or in the "
+                f"TOML file named by {ENV_PREFIX}CONFIG"
+            )
+        return str(value)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment), the TOML file
+    it names in ``TETHER_CONFIG``, and keyword ``overrides`` (which win)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_file:
+        try:
+            values.update(tomllib.loads(Path(config_file).read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {ENV_PREFIX}CONFIG={config_file}: {exc}") from exc
+    fields = set(Settings.__struct_fields__)
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = key.removeprefix(ENV_PREFIX).lower()
+        if name in fields:
+            values[name] = _parse_env_value(name, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {_name_setting(str(exc))}") from exc
+
+
+def _parse_env_value(name: str, raw: str) -> Any:
+    if name == "queues":
+        return [q.strip() for q in raw.split(",") if q.strip()]
+    return raw
+
+
+def _name_setting(message: str) -> str:
+    # msgspec says "... - at `$.port`"; users know the variable, not the path
+    head, sep, path = message.rpartition(" - at `$.")
+    if not sep:
+        return message
+    field = path.rstrip("`").split(".")[0].split("[")[0]
+    return f"{ENV_PREFIX}{field.upper()}: {head}"

@@ -1,0 +1,100 @@
+"""Every message that crosses a process boundary, as msgspec Structs.
+
+Stream entries, agent-API bodies and gRPC payloads are msgpack encodings of these types; the
+JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas`).
+"""
+
+from ._batches import BatchReceipt, EventBatch, LogBatch, ResultBatch
+from ._common import ErrorInfo
+from ._dead_letter import DeadLetter
+from ._events import (
+    EVENT_TYPES,
+    AssetMaterialization,
+    LogChunk,
+    LogLevel,
+    LogMessage,
+    LogStream,
+    RunEvent,
+    RunFailure,
+    RunStart,
+    RunSuccess,
+    StepFailure,
+    StepSkipped,
+    StepStart,
+    StepSuccess,
+    event_message,
+    event_type,
+)
+from ._location import LocationSpec
+from ._results import (
+    AgentResult,
+    LocationLoaded,
+    LocationLoadFailed,
+    RunLaunched,
+    RunLaunchFailed,
+    RunWorkerExited,
+)
+from ._schemas import SCHEMA_TYPES, export_schemas, schema_documents
+from ._snapshot import (
+    AssetSnapshot,
+    JobSnapshot,
+    LocationSnapshot,
+    OpInputSnapshot,
+    OpNodeSnapshot,
+)
+from ._work import (
+    ClaimRequest,
+    ClaimResponse,
+    LaunchRun,
+    LoadLocation,
+    TerminateRun,
+    WorkItem,
+    WorkPayload,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_TYPES",
+    "AgentResult",
+    "AssetMaterialization",
+    "AssetSnapshot",
+    "BatchReceipt",
+    "ClaimRequest",
+    "ClaimResponse",
+    "DeadLetter",
+    "ErrorInfo",
+    "EventBatch",
+    "JobSnapshot",
+    "LaunchRun",
+    "LoadLocation",
+    "LocationLoadFailed",
+    "LocationLoaded",
+    "LocationSnapshot",
+    "LocationSpec",
+    "LogBatch",
+    "LogChunk",
+    "LogLevel",
+    "LogMessage",
+    "LogStream",
+    "OpInputSnapshot",
+    "OpNodeSnapshot",
+    "ResultBatch",
+    "RunEvent",
+    "RunFailure",
+    "RunLaunchFailed",
+    "RunLaunched",
+    "RunStart",
+    "RunSuccess",
+    "RunWorkerExited",
+    "StepFailure",
+    "StepSkipped",
+    "StepStart",
+    "StepSuccess",
+    "TerminateRun",
+    "WorkItem",
+    "WorkPayload",
+    "event_message",
+    "event_type",
+    "export_schemas",
+    "schema_documents",
+]

@@ -1,0 +1,124 @@
+"""Run events and compute-log chunks, written by a run worker and stored by the control plane.
+
+Every event of one run attempt carries ``seq``, numbered 1, 2, 3 ... by the run worker; the
+control plane stores each ``(run_id, attempt, seq)`` once, so redelivery is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from ._common import ErrorInfo
+
+
+class _Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
+    run_id: str
+    attempt: int
+    seq: int
+    timestamp: float
+    step_key: str | None = None
+
+
+class RunStart(_Event, frozen=True, tag="RUN_START"):
+    job_name: str
+    pid: int = 0
+
+
+class RunSuccess(_Event, frozen=True, tag="RUN_SUCCESS"):
+    pass
+
+
+class RunFailure(_Event, frozen=True, tag="RUN_FAILURE"):
+    message: str
+    error: ErrorInfo | None = None
+
+
+class StepStart(_Event, frozen=True, tag="STEP_START"):
+    pass
+
+
+class StepSuccess(_Event, frozen=True, tag="STEP_SUCCESS"):
+    duration: float
+
+
+class StepFailure(_Event, frozen=True, tag="STEP_FAILURE"):
+    duration: float
+    error: ErrorInfo
+
+
+class StepSkipped(_Event, frozen=True, tag="STEP_SKIPPED"):
+    reason: str
+
+
+class AssetMaterialization(_Event, frozen=True, tag="ASSET_MATERIALIZATION"):
+    asset_key: str
+    metadata: dict[str, Any] = {}
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class LogMessage(_Event, frozen=True, tag="LOG_MESSAGE"):
+    level: LogLevel
+    message: str
+
+
+RunEvent = (
+    RunStart
+    | RunSuccess
+    | RunFailure
+    | StepStart
+    | StepSuccess
+    | StepFailure
+    | StepSkipped
+    | AssetMaterialization
+    | LogMessage
+)
+
+EVENT_TYPES: tuple[type[_Event], ...] = RunEvent.__args__
+
+
+def event_type(event: RunEvent) -> str:
+    """The event's tag, e.g. ``"STEP_START"``."""
+    return type(event).__struct_config__.tag  # type: ignore[return-value]
+
+
+def event_message(event: RunEvent) -> str:
+    """A one-line human description of an event, used by the CLI, the UI and the store."""
+    match event:
+        case RunStart():
+            return f"Started run of {event.job_name} (pid {event.pid})"
+        case RunSuccess():
+            return "Run succeeded"
+        case RunFailure():
+            return event.message
+        case StepStart():
+            return f"Started step {event.step_key}"
+        case StepSuccess():
+            return f"Step {event.step_key} succeeded in {event.duration * 1000:.1f} ms"
+        case StepFailure():
+            return f"Step {event.step_key} failed: {event.error.class_name}: {event.error.message}"
+        case StepSkipped():
+            return f"Skipped step {event.step_key}: {event.reason}"
+        case AssetMaterialization():
+            return f"Materialized asset {event.asset_key}"
+        case LogMessage():
+            return event.message
+    raise AssertionError(f"unhandled event {event!r}")
+
+
+LogStream = Literal["stdout", "stderr"]
+
+
+class LogChunk(msgspec.Struct, kw_only=True, frozen=True):
+    """A piece of a run's stdout or stderr. ``seq`` numbers the chunks of one stream of one
+    attempt, from 1, so the control plane stores each once and reassembles them in order."""
+
+    run_id: str
+    attempt: int
+    stream: LogStream
+    seq: int
+    data: str
+    step_key: str | None = None

@@ -1,0 +1,49 @@
+"""What an agent reports back when it has acted on a work item, or when a run worker exits."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ._common import ErrorInfo
+from ._snapshot import LocationSnapshot
+
+
+class _Result(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
+    # the work item this result completes (empty for results no work item asked for)
+    work_id: str = ""
+    epoch: int = 0
+
+
+class RunLaunched(_Result, frozen=True, tag="run_launched"):
+    run_id: str
+    attempt: int
+    pid: int
+    agent_id: str = ""
+
+
+class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):
+    run_id: str
+    attempt: int
+    error: ErrorInfo
+
+
+class RunWorkerExited(_Result, frozen=True, tag="run_worker_exited"):
+    """The run worker process ended. A non-zero code for a run still in progress fails it."""
+
+    run_id: str
+    attempt: int
+    exit_code: int
+    stderr_tail: str = ""
+
+
+class LocationLoaded(_Result, frozen=True, tag="location_loaded"):
+    location: str
+    snapshot: LocationSnapshot
+
+
+class LocationLoadFailed(_Result, frozen=True, tag="location_load_failed"):
+    location: str
+    error: ErrorInfo
+
+
+AgentResult = RunLaunched | RunLaunchFailed | RunWorkerExited | LocationLoaded | LocationLoadFailed

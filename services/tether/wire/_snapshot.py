@@ -1,0 +1,41 @@
+"""What a code location defines, as the code server reports it and the control plane stores it."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    # the node whose output feeds this input; None for an input with no upstream
+    from_node: str | None = None
+
+
+class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    op: str
+    description: str = ""
+    inputs: list[OpInputSnapshot] = []
+    # the asset this node materializes, for asset jobs
+    asset_key: str | None = None
+
+
+class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    description: str = ""
+    nodes: list[OpNodeSnapshot] = []
+
+
+class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    key: str
+    deps: list[str] = []
+    description: str = ""
+
+
+class LocationSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    location: str
+    jobs: list[JobSnapshot] = []
+    assets: list[AssetSnapshot] = []
+
+    def job(self, name: str) -> JobSnapshot | None:
+        return next((job for job in self.jobs if job.name == name), None)

@@ -1,0 +1,53 @@
+"""Work the control plane hands to an agent, and the claim protocol around it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ._location import LocationSpec
+
+
+class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
+    run_id: str
+    attempt: int
+    job_name: str
+    location: LocationSpec
+    run_config: dict[str, Any] = {}
+
+
+class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):
+    run_id: str
+    attempt: int
+
+
+class LoadLocation(msgspec.Struct, kw_only=True, frozen=True, tag="load_location"):
+    location: LocationSpec
+
+
+WorkPayload = LaunchRun | TerminateRun | LoadLocation
+
+
+class WorkItem(msgspec.Struct, kw_only=True, frozen=True):
+    """A claimed unit of work. ``epoch`` counts the claims of this item; a result names the
+    epoch it answers, and ``lease_until`` (epoch seconds) is when the claim lapses."""
+
+    work_id: str
+    epoch: int
+    lease_until: float
+    payload: WorkPayload
+    # W3C traceparent of the span that created the work, so one trace follows it
+    traceparent: str = ""
+
+
+class ClaimRequest(msgspec.Struct, kw_only=True, frozen=True):
+    agent_id: str
+    queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
+    max_items: int = 16
+    # how long the control plane may hold the request open while no work is ready
+    wait_seconds: float = 20.0
+
+
+class ClaimResponse(msgspec.Struct, kw_only=True, frozen=True):
+    items: list[WorkItem] = []

@@ -1,0 +1,170 @@
+"""A real code server process, queried through the client the agent's supervisor uses."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import pytest
+from tether.codeserver import CodeServerClient, PingInfo, load_location
+from tether.errors import CodeLocationLoadError, CodeServerError
+from tether.sdk import load_definitions, snapshot_definitions
+from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = REPO / "examples" / "hello"
+
+# the lead's CLI (`tether code-server serve`) is not what is under test here
+SERVE = """
+import sys, msgspec
+from tether.codeserver import serve
+from tether.wire import LocationSpec
+serve(msgspec.json.decode(sys.argv[1], type=LocationSpec), port=int(sys.argv[2]))
+"""
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[str]
+    address: str
+
+    def stop(self, timeout: float = 5.0) -> tuple[int, str]:
+        """SIGTERM, then the exit code and everything the server wrote to stderr."""
+        self.process.terminate()
+        _, stderr = self.process.communicate(timeout=timeout)
+        return self.process.returncode, stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[[LocationSpec], RunningServer]]:
+    started: list[RunningServer] = []
+
+    def start(spec: LocationSpec) -> RunningServer:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, msgspec.json.encode(spec).decode(), str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        server = RunningServer(process, f"127.0.0.1:{port}")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
+
+
+@pytest.fixture
+def hello_spec() -> LocationSpec:
+    return LocationSpec(name="hello", module="hello.defs", working_directory=str(HELLO))
+
+
+StartServer = Callable[[LocationSpec], RunningServer]
+
+
+async def ping_and_snapshot(address: str) -> tuple[PingInfo, LocationSnapshot]:
+    async with CodeServerClient(address) as client:
+        info = await client.wait_until_ready(timeout=20)
+        return info, await client.get_snapshot(timeout=5)
+
+
+def test_serves_the_example_location(start_server: StartServer, hello_spec: LocationSpec) -> None:
+    server = start_server(hello_spec)
+    info, snapshot = asyncio.run(ping_and_snapshot(server.address))
+    assert info == PingInfo(pid=server.process.pid, location="hello", load_error=False)
+    assert snapshot.location == "hello"
+    hello_job = snapshot.job("hello_job")
+    assert hello_job is not None
+    assert [(n.name, [i.from_node for i in n.inputs]) for n in hello_job.nodes] == [
+        ("extract", []),
+        ("transform", ["extract"]),
+        ("load", ["transform"]),
+    ]
+    assert {a.key for a in snapshot.assets} == {"raw_numbers", "even_numbers", "report"}
+
+    started = time.monotonic()
+    code, stderr = server.stop()
+    assert code in (0, -15)
+    assert time.monotonic() - started < 5
+    assert (
+        f"code server for location hello listening on {server.address} "
+        f"(pid {server.process.pid})" in stderr
+    )
+
+
+def test_serves_the_load_error_of_a_broken_location(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    (tmp_path / "broken_defs.py").write_text("from tether import op\n\n@op\ndef oops(:\n")
+    server = start_server(LocationSpec(name="broken", python_file=str(tmp_path / "broken_defs.py")))
+
+    async def query() -> tuple[PingInfo, CodeLocationLoadError]:
+        async with CodeServerClient(server.address) as client:
+            info = await client.wait_until_ready(timeout=20)
+            with pytest.raises(CodeLocationLoadError) as caught:
+                await client.get_snapshot(timeout=5)
+            return info, caught.value
+
+    info, error = asyncio.run(query())
+    assert info.load_error and info.location == "broken"
+    assert "code location 'broken'" in str(error) and "SyntaxError" in str(error)
+    assert "broken_defs.py" in error.user_traceback
+    assert "def oops(:" in error.user_traceback
+    code, _ = server.stop()
+    assert code in (0, -15)
+
+
+def test_unreachable_server_is_a_code_server_error() -> None:
+    async def query() -> None:
+        async with CodeServerClient(f"127.0.0.1:{free_port()}") as client:
+            await client.ping(timeout=2)
+
+    with pytest.raises(CodeServerError, match="Ping failed"):
+        asyncio.run(query())
+
+
+def test_wait_until_ready_gives_up_after_its_timeout() -> None:
+    async def query() -> None:
+        async with CodeServerClient(f"127.0.0.1:{free_port()}") as client:
+            await client.wait_until_ready(timeout=0.5)
+
+    started = time.monotonic()
+    with pytest.raises(CodeServerError, match="deadline"):
+        asyncio.run(query())
+    assert time.monotonic() - started < 3
+
+
+def test_load_location_encodes_the_snapshot_or_the_error(
+    hello_spec: LocationSpec, tmp_path: Path
+) -> None:
+    loaded = load_location(hello_spec)
+    assert loaded.error is None and loaded.snapshot is not None
+    expected = snapshot_definitions(load_definitions(hello_spec), "hello")
+    assert msgspec.msgpack.decode(loaded.snapshot, type=LocationSnapshot) == expected
+
+    (tmp_path / "raises_at_import.py").write_text("raise RuntimeError('no database')\n")
+    failed = load_location(
+        LocationSpec(name="x", python_file=str(tmp_path / "raises_at_import.py"))
+    )
+    assert failed.snapshot is None and failed.error is not None
+    error = msgspec.msgpack.decode(failed.error, type=ErrorInfo)
+    assert error.class_name == "RuntimeError"
+    assert 'raises_at_import.py", line 1, in <module>' in error.stack

