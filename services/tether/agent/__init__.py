@@ -1,0 +1,9 @@
+"""The agent: four workers over Redis streams, each its own process (``tether agent <worker>``)."""
+
+from ._client import ControlPlaneClient
+from .launcher import Launcher
+from .poller import Poller
+from .supervisor import Supervisor
+from .uploader import Uploader
+
+__all__ = ["ControlPlaneClient", "Launcher", "Poller", "Supervisor", "Uploader"]

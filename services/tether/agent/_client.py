@@ -1,0 +1,90 @@
+"""The agent's only way to the control plane: outbound HTTPS calls with the agent token."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from ..errors import ControlPlaneError, Unauthorized
+from ..wire import (
+    BatchReceipt,
+    ClaimRequest,
+    ClaimResponse,
+    EventBatch,
+    LogBatch,
+    ResultBatch,
+)
+
+T = TypeVar("T")
+
+MSGPACK = "application/msgpack"
+
+_encoder = msgspec.msgpack.Encoder()
+_claim_decoder = msgspec.msgpack.Decoder(ClaimResponse)
+_receipt_decoder = msgspec.msgpack.Decoder(BatchReceipt)
+
+
+class ControlPlaneClient:
+    """Async client of the agent API. HTTP failures become :class:`ControlPlaneError` (with the
+    status code, when there was a response) and 401/403 become :class:`Unauthorized`."""
+
+    def __init__(self, *, url: str, token: str, timeout: float = 30.0) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"),
+            headers={"authorization": f"Bearer {token}", "content-type": MSGPACK},
+            timeout=timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def claim(self, request: ClaimRequest) -> ClaimResponse:
+        # the server may hold a claim open for wait_seconds: allow for that on top
+        timeout = request.wait_seconds + 15.0
+        return await self._call("/agent/v1/claim", request, _claim_decoder, timeout=timeout)
+
+    async def post_events(self, batch: EventBatch) -> BatchReceipt:
+        return await self._call("/agent/v1/events", batch, _receipt_decoder)
+
+    async def post_logs(self, batch: LogBatch) -> BatchReceipt:
+        return await self._call("/agent/v1/logs", batch, _receipt_decoder)
+
+    async def post_results(self, batch: ResultBatch) -> BatchReceipt:
+        return await self._call("/agent/v1/results", batch, _receipt_decoder)
+
+    async def _call(
+        self,
+        path: str,
+        body: Any,
+        decoder: msgspec.msgpack.Decoder[T],
+        timeout: float | None = None,
+    ) -> T:
+        try:
+            response = await self._http.post(
+                path,
+                content=_encoder.encode(body),
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.HTTPError as exc:
+            raise ControlPlaneError(f"control plane unreachable ({path}): {exc!r}") from exc
+        if response.status_code in (401, 403):
+            raise Unauthorized(_error_text(response), status_code=response.status_code)
+        if response.status_code != 200:
+            raise ControlPlaneError(
+                f"control plane answered {response.status_code} on {path}: "
+                f"{_error_text(response)}",
+                status_code=response.status_code,
+            )
+        try:
+            return decoder.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise ControlPlaneError(f"unreadable answer from the control plane: {exc}") from exc
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text[:500]

@@ -1,0 +1,78 @@
+"""Child processes of agent workers: output forwarding with a kept tail, and group termination."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import sys
+from typing import TextIO
+
+
+class OutputTail:
+    """Forwards a child's output stream line by line to ``sink`` with a prefix and keeps the
+    last ``keep`` lines, to explain a child that dies."""
+
+    def __init__(self, reader: asyncio.StreamReader, *, prefix: str, sink: TextIO,
+                 keep: int = 40) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=keep)
+        self._task = asyncio.ensure_future(self._pump(reader, prefix, sink))
+
+    async def _pump(self, reader: asyncio.StreamReader, prefix: str, sink: TextIO) -> None:
+        while line := await reader.readline():
+            text = line.decode(errors="replace").rstrip("\n")
+            self.lines.append(text)
+            print(f"{prefix}{text}", file=sink, flush=True)
+
+    async def text(self) -> str:
+        """The kept tail, after the stream has ended."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        return "\n".join(self.lines)
+
+
+async def spawn(
+    argv: list[str], *, env: dict[str, str], cwd: str | None, prefix: str
+) -> tuple[asyncio.subprocess.Process, OutputTail]:
+    """Start ``argv`` in its own session (so it and its children can be signalled as one
+    group), forwarding its stdout and stderr with ``prefix``; returns it and its stderr tail."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    OutputTail(process.stdout, prefix=prefix, sink=sys.stdout, keep=0)
+    return process, OutputTail(process.stderr, prefix=prefix, sink=sys.stderr)
+
+
+async def terminate_group(process: asyncio.subprocess.Process, grace: float) -> int:
+    """SIGTERM the process's whole group, SIGKILL it after ``grace`` seconds; returns the
+    exit code."""
+    if process.returncode is None:
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(process.wait(), timeout=grace)
+        except TimeoutError:
+            _signal_group(process.pid, signal.SIGKILL)
+    return await process.wait()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def child_environment(base: dict[str, str], extra: dict[str, str], *,
+                      drop: tuple[str, ...]) -> dict[str, str]:
+    """``base`` plus ``extra``, without the variables in ``drop`` (credentials a child must
+    not hold)."""
+    env = {k: v for k, v in base.items() if k not in drop}
+    env.update(extra)
+    return env

@@ -1,0 +1,33 @@
+"""The ``tether`` command. Each sub-command module registers its parser and imports what it
+needs only when it runs, so ``tether api execute-run`` stays light."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import TetherError
+from . import _agent, _dev, _run, _services
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tether", description="Tether: an open hybrid orchestrator for data pipelines."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (_dev, _run, _agent, _services):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.handler(args)
+    except TetherError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code or 0)

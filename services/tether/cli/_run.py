@@ -1,0 +1,180 @@
+"""``tether run launch|list|logs``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..settings import load_settings
+from ._credentials import user_token
+
+if TYPE_CHECKING:
+    from ._graphql import GraphQLClient
+
+
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+LAUNCH = """
+mutation Launch($jobName: String!, $location: String, $runConfig: JSON) {
+  launchRun(jobName: $jobName, location: $location, runConfig: $runConfig) { id status }
+}"""
+
+PROGRESS = """
+query Progress($id: ID!, $after: Int) {
+  run(id: $id) {
+    status startTime endTime createdAt
+    error { className message stack }
+    events(afterId: $after) { id type stepKey level message timestamp }
+  }
+}"""
+
+LIST = """
+query List($limit: Int, $status: RunStatus, $jobName: String) {
+  runs(limit: $limit, status: $status, jobName: $jobName) {
+    id jobName location status createdAt startTime endTime
+  }
+}"""
+
+LOGS = """
+query Logs($id: ID!) {
+  run(id: $id) {
+    id jobName status
+    error { className message stack }
+    events { id type stepKey level message timestamp error { className message stack } }
+    logs { stream stepKey data }
+  }
+}"""
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="launch runs and read their results")
+    actions = run.add_subparsers(dest="run_command", required=True, metavar="COMMAND")
+
+    launch = actions.add_parser("launch", help="launch a run of a job")
+    launch.add_argument("job", help="the job's name")
+    launch.add_argument("--location", help="the code location (when several define the job)")
+    launch.add_argument("--config", help="run config as JSON", default=None)
+    launch.add_argument("--wait", action="store_true",
+                        help="show progress until the run ends; exit 1 unless it succeeds")
+    launch.set_defaults(handler=_launch)
+
+    listing = actions.add_parser("list", help="show recent runs")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--status", help="only runs with this status, e.g. FAILURE")
+    listing.add_argument("--job", help="only runs of this job")
+    listing.set_defaults(handler=_list)
+
+    logs = actions.add_parser("logs", help="print a run's events, stdout and stderr")
+    logs.add_argument("run_id")
+    logs.add_argument("--only", choices=["events", "stdout", "stderr"], default=None)
+    logs.set_defaults(handler=_logs)
+
+
+def _client() -> GraphQLClient:
+    from ._graphql import GraphQLClient
+
+    settings = load_settings()
+    return GraphQLClient(url=settings.url, token=user_token(settings))
+
+
+def _launch(args: argparse.Namespace) -> int:
+    run_config = None
+    if args.config:
+        try:
+            run_config = json.loads(args.config)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--config is not valid JSON: {exc}") from exc
+    client = _client()
+    try:
+        run = client.execute(LAUNCH, jobName=args.job, location=args.location,
+                             runConfig=run_config)["launchRun"]
+        print(f"Launched run {run['id']} of {args.job} ({run['status']})")
+        if not args.wait:
+            return 0
+        return _follow(client, run["id"])
+    finally:
+        client.close()
+
+
+def _follow(client: GraphQLClient, run_id: str) -> int:
+    """Print status changes and events as they arrive, until the run ends."""
+    status, after = "", None
+    while True:
+        run = client.execute(PROGRESS, id=run_id, after=after)["run"]
+        for event in run["events"]:
+            after = event["id"]
+            step = f" [{event['stepKey']}]" if event["stepKey"] else ""
+            print(f"  {_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
+        if run["status"] != status:
+            status = run["status"]
+            print(f"  status: {status}")
+        if status in TERMINAL:
+            break
+        time.sleep(0.1)
+    took = (run["endTime"] or time.time()) - run["createdAt"]
+    print(f"Run {run_id} {status} in {took:.2f} s")
+    if run["error"]:
+        print(_error_text(run["error"]), file=sys.stderr)
+    return 0 if status == "SUCCESS" else 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    client = _client()
+    try:
+        runs = client.execute(LIST, limit=args.limit, status=args.status,
+                              jobName=args.job)["runs"]
+    finally:
+        client.close()
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'RUN ID':<36}  {'JOB':<20} {'STATUS':<10} {'CREATED':<19}  DURATION")
+    for run in runs:
+        duration = ""
+        if run["startTime"]:
+            duration = f"{(run['endTime'] or time.time()) - run['startTime']:.2f} s"
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["createdAt"]))
+        print(f"{run['id']:<36}  {run['jobName']:<20} {run['status']:<10} {created}  {duration}")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    client = _client()
+    try:
+        run = client.execute(LOGS, id=args.run_id)["run"]
+    finally:
+        client.close()
+    if run is None:
+        raise ConfigError(f"no run with id {args.run_id}; `tether run list` shows recent runs")
+    if args.only in (None, "events"):
+        print(f"== events of run {run['id']} ({run['jobName']}, {run['status']}) ==")
+        for event in run["events"]:
+            step = f" [{event['stepKey']}]" if event["stepKey"] else ""
+            print(f"{_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
+            if event["error"]:
+                print(_indent(event["error"]["stack"] or event["error"]["message"]))
+    for stream in ("stdout", "stderr"):
+        if args.only not in (None, stream):
+            continue
+        text = "".join(c["data"] for c in run["logs"] if c["stream"] == stream)
+        if args.only is None:
+            print(f"== {stream} ==")
+        sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return 0
+
+
+def _clock(timestamp: float) -> str:
+    millis = int(timestamp % 1 * 1000)
+    return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{millis:03d}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines())
+
+
+def _error_text(error: dict[str, str]) -> str:
+    return error["stack"] or f"{error['className']}: {error['message']}"

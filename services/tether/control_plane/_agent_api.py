@@ -1,0 +1,99 @@
+"""The agent API: msgpack bodies in and out, one typed decoder per body type.
+
+The agent only ever calls out: it long-polls ``claim`` for work and uploads events, compute
+logs and results. Every upload answers 200 only after its transaction has committed, so the
+agent may ack its stream entries as soon as it has the receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import msgspec
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tether.wire import ClaimRequest, ClaimResponse, EventBatch, LogBatch, ResultBatch, WorkItem
+
+from ._auth import require_token
+from ._state import AppState
+
+MSGPACK = "application/msgpack"
+# A long-poll held longer than this risks proxies' idle timeouts; the agent simply re-polls.
+MAX_WAIT_SECONDS = 30.0
+# How often a waiting claim looks at the database for work another process enqueued, or
+# whose lease expired; work enqueued in this process wakes it at once.
+RECHECK_SECONDS = 0.5
+
+_claim_decoder = msgspec.msgpack.Decoder(ClaimRequest)
+_events_decoder = msgspec.msgpack.Decoder(EventBatch)
+_logs_decoder = msgspec.msgpack.Decoder(LogBatch)
+_results_decoder = msgspec.msgpack.Decoder(ResultBatch)
+_encode = msgspec.msgpack.Encoder().encode
+
+T = TypeVar("T")
+
+
+class AgentApi:
+    def __init__(self, state: AppState) -> None:
+        self._state = state
+
+    async def _decode(self, request: Request, decoder: msgspec.msgpack.Decoder[T]) -> T:
+        await require_token(request, self._state.store, "agent")
+        # msgspec.DecodeError becomes a 400 in the app's exception handler
+        return decoder.decode(await request.body())
+
+    async def claim(self, request: Request) -> Response:
+        body = await self._decode(request, _claim_decoder)
+        items = await self._claim_within(request, body)
+        return Response(_encode(ClaimResponse(items=items)), media_type=MSGPACK)
+
+    async def _claim_within(self, request: Request, body: ClaimRequest) -> list[WorkItem]:
+        state = self._state
+        store = state.store
+        deadline = anyio.current_time() + max(0.0, min(body.wait_seconds, MAX_WAIT_SECONDS))
+
+        def claim() -> list[WorkItem]:
+            return store.claim_work(
+                body.agent_id, body.queues, body.max_items, state.settings.lease_seconds
+            )
+
+        wake = state.signal.current()
+        items = await to_thread.run_sync(claim)
+        if state.stopping:
+            return items
+        while not items:
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                break
+            signalled = False
+            with anyio.move_on_after(min(RECHECK_SECONDS, remaining)):
+                await wake.wait()
+                signalled = True
+            if state.stopping or await request.is_disconnected():
+                # nobody would receive the items (or the server is going away): leave
+                # them for the next poll
+                break
+            wake = state.signal.current()
+            if signalled or await to_thread.run_sync(store.has_pending_work, body.queues):
+                items = await to_thread.run_sync(claim)
+        return items
+
+    async def events(self, request: Request) -> Response:
+        body = await self._decode(request, _events_decoder)
+        return await self._store(self._state.store.store_events, body.events)
+
+    async def logs(self, request: Request) -> Response:
+        body = await self._decode(request, _logs_decoder)
+        return await self._store(self._state.store.store_logs, body.chunks)
+
+    async def results(self, request: Request) -> Response:
+        body = await self._decode(request, _results_decoder)
+        return await self._store(self._state.store.store_results, body.results)
+
+    async def _store(self, store: Callable[[list[T]], msgspec.Struct], batch: list[T]) -> Response:
+        receipt = await to_thread.run_sync(store, batch)
+        return Response(_encode(receipt), media_type=MSGPACK)

@@ -1,0 +1,146 @@
+"""The control plane's ASGI app and its process entry point."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+
+import msgspec
+import uvicorn
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tether.errors import Unauthorized
+from tether.settings import Settings
+from tether.workspace import load_workspace
+
+from ._agent_api import AgentApi
+from ._graphql import GraphQLApi
+from ._state import AppState
+from .errors import StorageError
+from .storage import Store
+
+logger = logging.getLogger("tether.control_plane")
+
+
+def _open_store(settings: Settings) -> Store:
+    """Connect, migrate and deploy the workspace's locations (blocking: runs in a thread)."""
+    store = Store.from_url(settings.resolved_database_url)
+    try:
+        store.migrate()
+        if settings.workspace:
+            for spec in load_workspace(settings.workspace):
+                store.deploy_location(spec)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The control plane: ``/healthz``, the agent API under ``/agent/v1`` and ``/graphql``.
+    The store opens (and migrates) when the app starts, and closes when it stops."""
+    return _build_app(settings)[0]
+
+
+def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
+    state = AppState(settings)
+    agent = AgentApi(state)
+    graphql = GraphQLApi(state)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        state.start(await to_thread.run_sync(_open_store, settings))
+        # locations deployed at start-up are waiting for an agent
+        state.signal.notify()
+        try:
+            yield
+        finally:
+            store = state.stop()
+            if store is not None:
+                await to_thread.run_sync(store.close)
+
+    async def healthz(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/agent/v1/claim", agent.claim, methods=["POST"]),
+            Route("/agent/v1/events", agent.events, methods=["POST"]),
+            Route("/agent/v1/logs", agent.logs, methods=["POST"]),
+            Route("/agent/v1/results", agent.results, methods=["POST"]),
+            Route("/graphql", graphql.handle, methods=["POST"]),
+        ],
+        exception_handlers={
+            Unauthorized: _unauthorized,
+            msgspec.DecodeError: _undecodable,
+            StorageError: _storage_unavailable,
+        },
+        lifespan=lifespan,
+    )
+    return app, state
+
+
+async def _unauthorized(_request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def _undecodable(_request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"cannot decode the request body: {exc}"}, status_code=400)
+
+
+async def _storage_unavailable(_request: Request, exc: Exception) -> Response:
+    logger.error("storage error: %s", exc)
+    return JSONResponse(
+        {"error": f"{exc}; retry later (nothing from this request was stored)"},
+        status_code=503,
+    )
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: AppState) -> None:
+        super().__init__(config)
+        self._state = state
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # uvicorn waits for in-flight requests before shutting down; release the claim
+        # long-polls first, or a stop would take up to their full wait
+        self._state.request_shutdown()
+        super().handle_exit(sig, frame)
+
+
+def serve(settings: Settings) -> None:
+    """Run the control plane on ``settings.host:settings.port`` until SIGINT/SIGTERM."""
+    app, state = _build_app(settings)
+    # no access log: agents long-poll and upload many times a second, and the line per
+    # request would drown the events worth reading
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    server = _Server(config, state)
+    if threading.current_thread() is not threading.main_thread():
+        server.run()
+        return
+    # uvicorn re-raises the signal that stopped it once it has shut down; a stop that was
+    # asked for and completed gracefully is a normal return (exit code 0) for this process
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(_sig: int, _frame: FrameType | None) -> None:
+    pass

@@ -1,0 +1,226 @@
+"""GraphQL resolvers: thin adapters from the schema to the store (in a worker thread).
+
+Names are converted between the schema's camelCase and Python's snake_case by Ariadne
+(``convert_names_case``), so records' attributes resolve without per-field code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from anyio import to_thread
+from ariadne import MutationType, ObjectType, QueryType, ScalarType
+from graphql import GraphQLResolveInfo
+from graphql.utilities import value_from_ast_untyped
+
+from tether.wire import AssetSnapshot, JobSnapshot, OpNodeSnapshot
+
+from ._signal import WorkSignal
+from .errors import BadInput, Forbidden
+from .storage import LocationRecord, RunRecord, Store, TokenInfo
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLContext:
+    store: Store
+    signal: WorkSignal
+    token: TokenInfo
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    name: str
+    location: str
+    description: str
+    nodes: list[OpNodeSnapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetView:
+    key: str
+    location: str
+    description: str
+    deps: list[str]
+
+
+def _job_view(location: str, job: JobSnapshot) -> JobView:
+    return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes)
+
+
+def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
+    return AssetView(
+        key=asset.key, location=location, description=asset.description, deps=asset.deps
+    )
+
+
+def _jobs_of(record: LocationRecord) -> list[JobView]:
+    jobs = record.snapshot.jobs if record.snapshot is not None else []
+    return [_job_view(record.name, job) for job in jobs]
+
+
+def _assets_of(record: LocationRecord) -> list[AssetView]:
+    assets = record.snapshot.assets if record.snapshot is not None else []
+    return [_asset_view(record.name, asset) for asset in assets]
+
+
+Info = GraphQLResolveInfo[GraphQLContext]
+
+
+def _context(info: Info) -> GraphQLContext:
+    return info.context
+
+
+json_scalar = ScalarType("JSON")
+
+
+@json_scalar.serializer
+def _serialize_json(value: Any) -> Any:
+    return value
+
+
+@json_scalar.value_parser
+def _parse_json(value: Any) -> Any:
+    return value
+
+
+@json_scalar.literal_parser
+def _parse_json_literal(node: Any, variables: dict[str, Any] | None = None) -> Any:
+    return value_from_ast_untyped(node, variables)
+
+
+query = QueryType()
+
+
+@query.field("runs")
+async def _runs(
+    _: None,
+    info: Info,
+    limit: int = 50,
+    status: str | None = None,
+    job_name: str | None = None,
+) -> list[RunRecord]:
+    store = _context(info).store
+    if limit < 0:
+        raise BadInput(f"limit must be zero or more, got {limit}")
+
+    def list_runs() -> list[RunRecord]:
+        return store.list_runs(limit, status=status, job_name=job_name)
+
+    return await to_thread.run_sync(list_runs)
+
+
+@query.field("run")
+async def _run(_: None, info: Info, id: str) -> RunRecord | None:
+    return await to_thread.run_sync(_context(info).store.get_run, id)
+
+
+@query.field("codeLocations")
+async def _code_locations(_: None, info: Info) -> list[LocationRecord]:
+    return await to_thread.run_sync(_context(info).store.list_locations)
+
+
+@query.field("jobs")
+async def _jobs(_: None, info: Info) -> list[JobView]:
+    records = await to_thread.run_sync(_context(info).store.list_locations)
+    return [job for record in records for job in _jobs_of(record)]
+
+
+@query.field("job")
+async def _job(
+    _: None, info: Info, name: str, location: str | None = None
+) -> JobView | None:
+    jobs = await _jobs(None, info)
+    return next(
+        (j for j in jobs if j.name == name and location in (None, j.location)), None
+    )
+
+
+@query.field("assets")
+async def _assets(_: None, info: Info) -> list[AssetView]:
+    records = await to_thread.run_sync(_context(info).store.list_locations)
+    return [asset for record in records for asset in _assets_of(record)]
+
+
+mutation = MutationType()
+
+
+@mutation.field("launchRun")
+async def _launch_run(
+    _: None,
+    info: Info,
+    job_name: str,
+    location: str | None = None,
+    run_config: Any = None,
+    tags: Any = None,
+) -> RunRecord | None:
+    context = _context(info)
+    if context.token.role == "viewer":
+        raise Forbidden("a viewer token cannot launch runs; use a launcher or admin token")
+    store = context.store
+
+    def launch() -> RunRecord | None:
+        run_id = store.launch_run(job_name, location=location, run_config=run_config, tags=tags)
+        return store.get_run(run_id)
+
+    record = await to_thread.run_sync(launch)
+    context.signal.notify()
+    return record
+
+
+run = ObjectType("Run")
+
+
+@run.field("id")
+def _run_id(record: RunRecord, _: Info) -> str:
+    return record.run_id
+
+
+@run.field("events")
+async def _run_events(
+    record: RunRecord, info: Info, after_id: int | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    store = _context(info).store
+
+    def events() -> list[Any]:
+        return list(store.run_events(record.run_id, after_id=after_id, limit=limit))
+
+    return await to_thread.run_sync(events)
+
+
+@run.field("logs")
+async def _run_logs(
+    record: RunRecord, info: Info, stream: str | None = None,
+    after_id: int | None = None,
+) -> list[Any]:
+    store = _context(info).store
+
+    def logs() -> list[Any]:
+        return list(store.run_logs(record.run_id, stream=stream, after_id=after_id))
+
+    return await to_thread.run_sync(logs)
+
+
+code_location = ObjectType("CodeLocation")
+
+
+@code_location.field("jobs")
+def _location_jobs(record: LocationRecord, _: Info) -> list[JobView]:
+    return _jobs_of(record)
+
+
+@code_location.field("assets")
+def _location_assets(record: LocationRecord, _: Info) -> list[AssetView]:
+    return _assets_of(record)
+
+
+op_node = ObjectType("OpNode")
+
+
+@op_node.field("asset")
+def _node_asset(node: OpNodeSnapshot, _: Info) -> str | None:
+    return node.asset_key
+
+
+BINDABLES = [json_scalar, query, mutation, run, code_location, op_node]

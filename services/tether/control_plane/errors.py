@@ -1,0 +1,65 @@
+"""Errors the control plane raises on purpose, next to the code that raises them.
+
+    TetherError (tether.errors)
+    ├── JobNotFoundError (tether.errors)   no loaded code location defines the job
+    └── ControlPlaneStateError             a request that the current state cannot satisfy
+        ├── AmbiguousJobError              several locations define the job; name one
+        ├── LocationNotFound               no code location has that name
+        ├── LocationNotLoaded              the location exists but has no usable snapshot
+        ├── RunNotFound                    no run has that id
+        ├── BadInput                       an argument has the wrong shape
+        └── Forbidden                      the token's role does not allow the action
+    StorageError                           the metadata database failed or is unreachable
+
+The GraphQL layer maps each class to an ``extensions.code``; the agent API maps
+:class:`tether.errors.Unauthorized` to 401 and :class:`StorageError` to 503.
+"""
+
+from __future__ import annotations
+
+from tether.errors import TetherError
+
+
+class ControlPlaneStateError(TetherError):
+    """A request that the control plane's current state cannot satisfy."""
+
+
+class AmbiguousJobError(ControlPlaneStateError):
+    """Several loaded code locations define a job of that name; the caller must pick one."""
+
+
+class LocationNotFound(ControlPlaneStateError):
+    def __init__(self, location: str, known: list[str]) -> None:
+        names = ", ".join(sorted(known)) or "none are deployed"
+        super().__init__(f"no code location named {location!r} (known locations: {names})")
+        self.location = location
+
+
+class LocationNotLoaded(ControlPlaneStateError):
+    def __init__(self, location: str, status: str, error: str | None = None) -> None:
+        detail = f"code location {location!r} is {status}, not loaded"
+        if error:
+            detail += f"; its last load failed:\n{error}"
+        else:
+            detail += "; wait until an agent has loaded it, or check that an agent is running"
+        super().__init__(detail)
+        self.location = location
+        self.status = status
+
+
+class RunNotFound(ControlPlaneStateError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}")
+        self.run_id = run_id
+
+
+class BadInput(ControlPlaneStateError):
+    """An argument has the wrong type or shape; the message names the argument."""
+
+
+class StorageError(TetherError):
+    """The metadata database failed or cannot be reached; the message says which database."""
+
+
+class Forbidden(ControlPlaneStateError):
+    """The token is valid but its role does not allow this action."""

@@ -1,0 +1,46 @@
+"""The control plane's metadata store (SQLAlchemy Core 2 + Alembic; SQLite or PostgreSQL).
+
+The event log of each run is the source of truth; the ``runs`` row is its projection
+(:mod:`._projection`), written in the same transaction and rebuildable with
+:meth:`Store.rebuild_run`.
+"""
+
+from ._engine import normalize_url
+from ._migrate import alembic_config
+from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
+from ._records import (
+    EventRecord,
+    LocationRecord,
+    LocationStatus,
+    LogRecord,
+    Role,
+    RunRecord,
+    TokenInfo,
+    TokenKind,
+    WorkStatus,
+)
+from ._schema import metadata
+from ._store import Store
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "EventRecord",
+    "Fact",
+    "LocationRecord",
+    "LocationStatus",
+    "LogRecord",
+    "Projection",
+    "Role",
+    "RunRecord",
+    "RunStatus",
+    "Store",
+    "TokenInfo",
+    "TokenKind",
+    "WorkStatus",
+    "advance",
+    "alembic_config",
+    "fact_of",
+    "fold",
+    "metadata",
+    "normalize_url",
+]

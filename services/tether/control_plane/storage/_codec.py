@@ -1,0 +1,28 @@
+"""Encoders and typed decoders for the wire types the store keeps in columns, built once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec, RunEvent, WorkPayload
+
+encode = msgspec.msgpack.Encoder().encode
+encode_json = msgspec.json.Encoder().encode
+
+payload_decoder = msgspec.msgpack.Decoder(WorkPayload)
+spec_decoder = msgspec.msgpack.Decoder(LocationSpec)
+snapshot_decoder = msgspec.msgpack.Decoder(LocationSnapshot)
+event_decoder = msgspec.msgpack.Decoder(RunEvent)
+error_decoder = msgspec.msgpack.Decoder(ErrorInfo)
+error_json_decoder = msgspec.json.Decoder(ErrorInfo)
+dict_json_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def to_json_text(value: Any) -> str:
+    return encode_json(value).decode()
+
+
+def error_from_json(text: str | None) -> ErrorInfo | None:
+    return None if text is None else error_json_decoder.decode(text)

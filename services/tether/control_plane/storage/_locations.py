@@ -1,0 +1,146 @@
+"""Code locations: the deployed spec, the load status and the last snapshot an agent loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tether.errors import JobNotFoundError
+from tether.wire import JobSnapshot, LoadLocation, LocationSnapshot, LocationSpec
+
+from ..errors import AmbiguousJobError, LocationNotFound, LocationNotLoaded
+from . import _codec, _work
+from ._records import LocationRecord, LocationStatus
+from ._schema import code_locations
+
+
+def deploy(conn: Connection, spec: LocationSpec, *, traceparent: str, now: float) -> bool:
+    """Mark the location LOADING and enqueue a load; returns False when an identical load is
+    already waiting (re-deploying an unchanged spec must not pile up work items)."""
+    existing = conn.execute(
+        sa.select(code_locations.c.name)
+        .where(code_locations.c.name == spec.name)
+        .with_for_update()
+    ).one_or_none()
+    open_loads = _work.open_loads(conn, spec.name)
+    for _work_id, _status, payload in open_loads:
+        waiting = _codec.payload_decoder.decode(payload)
+        if isinstance(waiting, LoadLocation) and waiting.location == spec:
+            return False
+    # a load of an older spec that nobody claimed yet is pointless now
+    _work.cancel_pending(
+        conn, [work_id for work_id, status, _ in open_loads if status == "PENDING"], now
+    )
+    values: dict[str, Any] = {
+        "spec": _codec.encode(spec),
+        "status": LocationStatus.LOADING,
+        "error": None,
+        "updated_at": now,
+    }
+    if existing is None:
+        conn.execute(code_locations.insert().values(name=spec.name, snapshot=None, **values))
+    else:
+        conn.execute(
+            code_locations.update().where(code_locations.c.name == spec.name).values(**values)
+        )
+    _work.enqueue(conn, LoadLocation(location=spec), queue=spec.queue,
+                  traceparent=traceparent, now=now)
+    return True
+
+
+def mark_loaded(conn: Connection, name: str, snapshot: LocationSnapshot, now: float) -> bool:
+    result = conn.execute(
+        code_locations.update()
+        .where(code_locations.c.name == name)
+        .values(
+            status=LocationStatus.LOADED,
+            snapshot=_codec.encode(snapshot),
+            error=None,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1
+
+
+def mark_failed(conn: Connection, name: str, error: str, now: float) -> bool:
+    result = conn.execute(
+        code_locations.update()
+        .where(code_locations.c.name == name)
+        .values(status=LocationStatus.ERROR, error=error, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def get(conn: Connection, name: str) -> LocationRecord | None:
+    row = conn.execute(
+        sa.select(code_locations).where(code_locations.c.name == name)
+    ).one_or_none()
+    return None if row is None else _record(row)
+
+
+def list_all(conn: Connection) -> list[LocationRecord]:
+    rows = conn.execute(sa.select(code_locations).order_by(code_locations.c.name))
+    return [_record(row) for row in rows]
+
+
+def is_launchable(location: LocationRecord) -> bool:
+    # While a redeploy is loading, the last good snapshot still describes runnable jobs; a
+    # failed load is shown to the user rather than silently running the old code.
+    return location.snapshot is not None and location.status != LocationStatus.ERROR
+
+
+def find_job(
+    conn: Connection, job_name: str, location: str | None
+) -> tuple[LocationRecord, JobSnapshot]:
+    """The location and job a launch refers to, or an error that says what exists."""
+    locations = list_all(conn)
+    if location is not None:
+        locations = [record for record in locations if record.name == location]
+        if not locations:
+            raise LocationNotFound(location, [record.name for record in list_all(conn)])
+    matches = [
+        (record, job)
+        for record in locations
+        if record.snapshot is not None and (job := record.snapshot.job(job_name)) is not None
+    ]
+    launchable = [(record, job) for record, job in matches if is_launchable(record)]
+    if len(launchable) == 1:
+        return launchable[0]
+    if len(launchable) > 1:
+        names = ", ".join(record.name for record, _ in launchable)
+        raise AmbiguousJobError(
+            f"job {job_name!r} is defined in several code locations ({names}); "
+            "pass the location to choose one"
+        )
+    if matches:
+        record = matches[0][0]
+        raise LocationNotLoaded(record.name, record.status, record.error)
+    unloaded = [record for record in locations if not is_launchable(record)]
+    if location is not None and unloaded:
+        raise LocationNotLoaded(unloaded[0].name, unloaded[0].status, unloaded[0].error)
+    known = sorted(
+        f"{job.name} ({record.name})"
+        for record in locations
+        if record.snapshot is not None and is_launchable(record)
+        for job in record.snapshot.jobs
+    )
+    message = f"no loaded code location defines a job named {job_name!r}"
+    message += f"; known jobs: {', '.join(known)}" if known else "; no jobs are loaded"
+    if unloaded:
+        message += "; not loaded yet: " + ", ".join(
+            f"{record.name} ({record.status})" for record in unloaded
+        )
+    raise JobNotFoundError(message)
+
+
+def _record(row: Any) -> LocationRecord:
+    return LocationRecord(
+        name=row.name,
+        spec=_codec.spec_decoder.decode(row.spec),
+        status=LocationStatus(row.status),
+        snapshot=None if row.snapshot is None else _codec.snapshot_decoder.decode(row.snapshot),
+        error=row.error,
+        updated_at=row.updated_at,
+    )

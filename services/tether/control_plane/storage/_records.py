@@ -1,0 +1,92 @@
+"""What the store's queries return: plain frozen records decoded from rows, never Row objects
+(so callers need not know the schema, and nothing holds a connection)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec
+
+from ._projection import RunStatus
+
+TokenKind = Literal["agent", "user"]
+Role = Literal["viewer", "launcher", "admin"]
+
+
+class WorkStatus(StrEnum):
+    PENDING = "PENDING"
+    CLAIMED = "CLAIMED"
+    DONE = "DONE"
+
+
+class LocationStatus(StrEnum):
+    LOADING = "LOADING"
+    LOADED = "LOADED"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    job_name: str
+    location: str
+    status: RunStatus
+    attempt: int
+    run_config: dict[str, Any]
+    tags: dict[str, Any]
+    created_at: float
+    updated_at: float
+    start_time: float | None
+    end_time: float | None
+    error: ErrorInfo | None
+    steps_succeeded: int
+    steps_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    run_id: str
+    attempt: int
+    # None for events the control plane recorded itself
+    seq: int | None
+    type: str
+    timestamp: float
+    step_key: str | None
+    level: str
+    message: str
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    id: int
+    run_id: str
+    attempt: int
+    stream: str
+    seq: int
+    step_key: str | None
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocationRecord:
+    name: str
+    spec: LocationSpec
+    status: LocationStatus
+    # the last snapshot an agent loaded; kept while a reload is in progress
+    snapshot: LocationSnapshot | None
+    # the user's traceback of the last failed load
+    error: str | None
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    kind: TokenKind
+    role: Role
+    name: str
+    created_at: float

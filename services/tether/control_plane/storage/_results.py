@@ -1,0 +1,104 @@
+"""What an agent's results do to the store: complete the work item, then apply the effect.
+
+Every effect is idempotent: a redelivered result finds its work item DONE and changes nothing;
+a result without a work item (a run worker exiting) only moves a run that is not finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+from sqlalchemy.engine import Connection
+
+from tether.wire import (
+    AgentResult,
+    BatchReceipt,
+    ErrorInfo,
+    LocationLoaded,
+    LocationLoadFailed,
+    RunLaunched,
+    RunLaunchFailed,
+    RunWorkerExited,
+)
+
+from . import _locations, _runs, _work
+from ._projection import RUN_FAILURE, RUN_LAUNCHED, Fact
+
+
+class _Outcome(Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+def store_results(conn: Connection, results: Sequence[AgentResult], now: float) -> BatchReceipt:
+    counts = dict.fromkeys(_Outcome, 0)
+    for result in results:
+        counts[_store_one(conn, result, now)] += 1
+    return BatchReceipt(
+        stored=counts[_Outcome.STORED],
+        duplicates=counts[_Outcome.DUPLICATE],
+        rejected=counts[_Outcome.REJECTED],
+    )
+
+
+def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
+    if result.work_id:
+        completion = _work.complete(conn, result.work_id, now)
+        if completion is _work.Completion.UNKNOWN:
+            return _Outcome.REJECTED
+        if completion is _work.Completion.ALREADY_DONE:
+            return _Outcome.DUPLICATE
+    match result:
+        case LocationLoaded():
+            found = _locations.mark_loaded(conn, result.location, result.snapshot, now)
+            return _Outcome.STORED if found else _Outcome.REJECTED
+        case LocationLoadFailed():
+            error = result.error
+            text = error.stack or f"{error.class_name}: {error.message}"
+            found = _locations.mark_failed(conn, result.location, text, now)
+            return _Outcome.STORED if found else _Outcome.REJECTED
+        case RunLaunched() | RunLaunchFailed() | RunWorkerExited():
+            return _apply_to_run(conn, result, now)
+    raise AssertionError(f"unhandled result {result!r}")
+
+
+def _apply_to_run(
+    conn: Connection, result: RunLaunched | RunLaunchFailed | RunWorkerExited, now: float
+) -> _Outcome:
+    run = _runs.lock_run(conn, result.run_id)
+    if run is None or run.attempt != result.attempt:
+        # a superseded attempt (fencing) or a run this control plane never created
+        return _Outcome.REJECTED
+    match result:
+        case RunLaunched():
+            by = f" by agent {result.agent_id}" if result.agent_id else ""
+            _runs.record_control_event(
+                conn,
+                run,
+                Fact(type=RUN_LAUNCHED, timestamp=now),
+                f"Launched run worker (pid {result.pid}){by}",
+                now,
+            )
+        case RunLaunchFailed():
+            if run.projection.is_terminal:
+                return _Outcome.DUPLICATE
+            _fail(conn, run, result.error, f"Launch failed: {result.error.message}", now)
+        case RunWorkerExited():
+            if result.exit_code != 0 and not run.projection.is_terminal:
+                message = f"Run worker exited with code {result.exit_code}"
+                error = ErrorInfo(
+                    class_name="RunWorkerExited", message=message, stack=result.stderr_tail
+                )
+                tail = f"\n{result.stderr_tail}" if result.stderr_tail else ""
+                _fail(conn, run, error, message + tail, now)
+    return _Outcome.STORED
+
+
+def _fail(
+    conn: Connection, run: _runs.LockedRun, error: ErrorInfo, message: str, now: float
+) -> None:
+    _runs.record_control_event(
+        conn, run, Fact(type=RUN_FAILURE, timestamp=now, error=error), message, now, level="ERROR"
+    )

@@ -1,0 +1,367 @@
+"""Runs, their event log and their compute logs, at the level of one open transaction.
+
+The store opens the transaction; these functions only read and write through it, so the
+callers can combine them (launching a run writes a run, an event and a work item atomically).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from tether.wire import BatchReceipt, ErrorInfo, LogChunk, LogMessage, RunEvent, event_message
+
+from ..errors import RunNotFound
+from . import _codec
+from ._projection import Fact, Projection, RunStatus, fact_of, fold
+from ._records import EventRecord, LogRecord, RunRecord
+from ._schema import compute_logs, events, runs
+
+
+def insert_ignoring_conflicts(conn: Connection, table: sa.Table, keys: list[str]) -> sa.Insert:
+    """An INSERT that skips rows colliding on ``keys`` (idempotent writes), for either DB."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+@dataclass(frozen=True, slots=True)
+class LockedRun:
+    run_id: str
+    attempt: int
+    projection: Projection
+
+
+def create_run(
+    conn: Connection,
+    *,
+    run_id: str,
+    job_name: str,
+    location: str,
+    run_config: dict[str, Any],
+    tags: dict[str, Any],
+    now: float,
+) -> None:
+    conn.execute(
+        runs.insert().values(
+            run_id=run_id,
+            job_name=job_name,
+            location=location,
+            status=RunStatus.QUEUED,
+            attempt=1,
+            run_config=_codec.to_json_text(run_config),
+            tags=_codec.to_json_text(tags),
+            created_at=now,
+            updated_at=now,
+            steps_succeeded=0,
+            steps_failed=0,
+        )
+    )
+    locked = LockedRun(run_id=run_id, attempt=1, projection=Projection())
+    record_control_event(
+        conn, locked, Fact(type="RUN_QUEUED", timestamp=now), f"Queued run of {job_name}", now
+    )
+
+
+def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
+    """The runs' current projections, locked until the transaction ends (PostgreSQL: row
+    locks in id order, so concurrent batches never deadlock; SQLite: the write transaction
+    already excludes other writers)."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        sa.select(
+            runs.c.run_id,
+            runs.c.attempt,
+            runs.c.status,
+            runs.c.start_time,
+            runs.c.end_time,
+            runs.c.error,
+            runs.c.steps_succeeded,
+            runs.c.steps_failed,
+        )
+        .where(runs.c.run_id.in_(ids))
+        .order_by(runs.c.run_id)
+        .with_for_update()
+    ).all()
+    return {
+        row.run_id: LockedRun(
+            run_id=row.run_id,
+            attempt=row.attempt,
+            projection=Projection(
+                status=RunStatus(row.status),
+                start_time=row.start_time,
+                end_time=row.end_time,
+                error=_codec.error_from_json(row.error),
+                steps_succeeded=row.steps_succeeded,
+                steps_failed=row.steps_failed,
+            ),
+        )
+        for row in rows
+    }
+
+
+def lock_run(conn: Connection, run_id: str) -> LockedRun | None:
+    return lock_runs(conn, [run_id]).get(run_id)
+
+
+def write_projection(conn: Connection, run_id: str, projection: Projection, now: float) -> None:
+    conn.execute(
+        runs.update()
+        .where(runs.c.run_id == run_id)
+        .values(
+            status=projection.status,
+            start_time=projection.start_time,
+            end_time=projection.end_time,
+            error=None if projection.error is None else _codec.to_json_text(projection.error),
+            steps_succeeded=projection.steps_succeeded,
+            steps_failed=projection.steps_failed,
+            updated_at=now,
+        )
+    )
+
+
+def record_control_event(
+    conn: Connection,
+    run: LockedRun,
+    fact: Fact,
+    message: str,
+    now: float,
+    *,
+    level: str = "INFO",
+) -> Projection:
+    """Append an event the control plane observed itself (no seq) and fold it into the run."""
+    conn.execute(
+        events.insert().values(
+            run_id=run.run_id,
+            attempt=run.attempt,
+            seq=None,
+            type=fact.type,
+            timestamp=fact.timestamp,
+            step_key=None,
+            level=level,
+            message=message,
+            body=None if fact.error is None else _codec.encode(fact.error),
+        )
+    )
+    projection = fold(run.projection, [fact])
+    if projection != run.projection:
+        write_projection(conn, run.run_id, projection, now)
+    return projection
+
+
+def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> BatchReceipt:
+    """Insert the events not stored yet in one statement and fold them into their runs."""
+    locked = lock_runs(conn, (event.run_id for event in batch))
+    rows: list[dict[str, Any]] = []
+    accepted: list[RunEvent] = []
+    seen: set[tuple[str, int, int]] = set()
+    rejected = duplicates = 0
+    for event in batch:
+        run = locked.get(event.run_id)
+        if run is None or event.attempt != run.attempt:
+            rejected += 1
+            continue
+        key = (event.run_id, event.attempt, event.seq)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        accepted.append(event)
+        rows.append(_event_row(event))
+    inserted: set[tuple[str, int, int]] = set()
+    if rows:
+        statement = insert_ignoring_conflicts(conn, events, ["run_id", "attempt", "seq"])
+        result = conn.execute(
+            statement.returning(events.c.run_id, events.c.attempt, events.c.seq), rows
+        )
+        inserted = {(row.run_id, row.attempt, row.seq) for row in result}
+    duplicates += len(rows) - len(inserted)
+
+    facts: dict[str, list[Fact]] = {}
+    for event in accepted:
+        if (event.run_id, event.attempt, event.seq) in inserted:
+            facts.setdefault(event.run_id, []).append(fact_of(event))
+    for run_id, run_facts in facts.items():
+        before = locked[run_id].projection
+        after = fold(before, run_facts)
+        if after != before:
+            write_projection(conn, run_id, after, now)
+    return BatchReceipt(stored=len(inserted), duplicates=duplicates, rejected=rejected)
+
+
+def _event_row(event: RunEvent) -> dict[str, Any]:
+    fact = fact_of(event)
+    if isinstance(event, LogMessage):
+        level = event.level
+    else:
+        level = "ERROR" if fact.error is not None else "INFO"
+    return {
+        "run_id": event.run_id,
+        "attempt": event.attempt,
+        "seq": event.seq,
+        "type": fact.type,
+        "timestamp": event.timestamp,
+        "step_key": event.step_key,
+        "level": level,
+        "message": event_message(event),
+        "body": _codec.encode(event),
+    }
+
+
+def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
+    locked = lock_runs(conn, (chunk.run_id for chunk in chunks))
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int, str, int]] = set()
+    rejected = duplicates = 0
+    for chunk in chunks:
+        run = locked.get(chunk.run_id)
+        if run is None or chunk.attempt != run.attempt:
+            rejected += 1
+            continue
+        key = (chunk.run_id, chunk.attempt, chunk.stream, chunk.seq)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "run_id": chunk.run_id,
+                "attempt": chunk.attempt,
+                "stream": chunk.stream,
+                "seq": chunk.seq,
+                "step_key": chunk.step_key,
+                "data": chunk.data,
+            }
+        )
+    stored = 0
+    if rows:
+        statement = insert_ignoring_conflicts(
+            conn, compute_logs, ["run_id", "attempt", "stream", "seq"]
+        )
+        stored = len(conn.execute(statement.returning(compute_logs.c.id), rows).all())
+    return BatchReceipt(
+        stored=stored, duplicates=duplicates + len(rows) - stored, rejected=rejected
+    )
+
+
+# -- queries -------------------------------------------------------------------------------
+
+
+def get_run(conn: Connection, run_id: str) -> RunRecord | None:
+    row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one_or_none()
+    return None if row is None else _run_record(row)
+
+
+def list_runs(
+    conn: Connection, *, limit: int, status: str | None, job_name: str | None
+) -> list[RunRecord]:
+    query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id).limit(limit)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    if job_name is not None:
+        query = query.where(runs.c.job_name == job_name)
+    return [_run_record(row) for row in conn.execute(query)]
+
+
+def run_events(
+    conn: Connection, run_id: str, *, after_id: int | None, limit: int | None
+) -> list[EventRecord]:
+    query = (
+        sa.select(events)
+        .where(events.c.run_id == run_id)
+        .order_by(events.c.timestamp, events.c.id)
+    )
+    if after_id is not None:
+        query = query.where(events.c.id > after_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        EventRecord(
+            id=row.id,
+            run_id=row.run_id,
+            attempt=row.attempt,
+            seq=row.seq,
+            type=row.type,
+            timestamp=row.timestamp,
+            step_key=row.step_key,
+            level=row.level,
+            message=row.message,
+            error=_fact_of_row(row).error,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def run_logs(
+    conn: Connection, run_id: str, *, stream: str | None, after_id: int | None
+) -> list[LogRecord]:
+    query = (
+        sa.select(compute_logs)
+        .where(compute_logs.c.run_id == run_id)
+        .order_by(compute_logs.c.attempt, compute_logs.c.stream, compute_logs.c.seq)
+    )
+    if stream is not None:
+        query = query.where(compute_logs.c.stream == stream)
+    if after_id is not None:
+        query = query.where(compute_logs.c.id > after_id)
+    return [
+        LogRecord(
+            id=row.id,
+            run_id=row.run_id,
+            attempt=row.attempt,
+            stream=row.stream,
+            seq=row.seq,
+            step_key=row.step_key,
+            data=row.data,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def rebuild_run(conn: Connection, run_id: str, now: float) -> None:
+    """Recompute the run's projection from its stored events of the current attempt, in the
+    order they were stored (the order the live fold saw them)."""
+    run = lock_run(conn, run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    rows = conn.execute(
+        sa.select(events.c.seq, events.c.type, events.c.timestamp, events.c.body)
+        .where(events.c.run_id == run_id, events.c.attempt == run.attempt)
+        .order_by(events.c.id)
+    )
+    write_projection(conn, run_id, fold(Projection(), map(_fact_of_row, rows)), now)
+
+
+def _fact_of_row(row: Any) -> Fact:
+    if row.seq is not None and row.body is not None:
+        return fact_of(_codec.event_decoder.decode(row.body))
+    error: ErrorInfo | None = None
+    if row.body is not None:
+        error = _codec.error_decoder.decode(row.body)
+    return Fact(type=row.type, timestamp=row.timestamp, error=error)
+
+
+def _run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        job_name=row.job_name,
+        location=row.location,
+        status=RunStatus(row.status),
+        attempt=row.attempt,
+        run_config=_codec.dict_json_decoder.decode(row.run_config),
+        tags=_codec.dict_json_decoder.decode(row.tags),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        error=_codec.error_from_json(row.error),
+        steps_succeeded=row.steps_succeeded,
+        steps_failed=row.steps_failed,
+    )

@@ -1,0 +1,117 @@
+"""The metadata database's tables: one MetaData for SQLite and PostgreSQL.
+
+Alembic migrations (``migrations/versions``) create exactly these tables; a test compares the
+migrated database with this metadata, so a change here needs a new migration.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Times are float epoch seconds, so both databases store them the same way and
+# arithmetic on leases needs no timezone handling.
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("job_name", sa.String(255), nullable=False),
+    sa.Column("location", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("run_config", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float, nullable=True),
+    sa.Column("end_time", sa.Float, nullable=True),
+    # JSON of a wire ErrorInfo
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("steps_succeeded", sa.Integer, nullable=False),
+    sa.Column("steps_failed", sa.Integer, nullable=False),
+    sa.Index("ix_runs_created_at", "created_at"),
+    sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_job_name", "job_name"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    # NULL for events the control plane records itself (RUN_QUEUED, RUN_STARTING, ...);
+    # NULLs never collide in the unique constraint, on either database
+    sa.Column("seq", sa.Integer, nullable=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("step_key", sa.String(255), nullable=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    # msgpack of the wire RunEvent; for control-plane events, msgpack of an ErrorInfo or NULL
+    sa.Column("body", sa.LargeBinary, nullable=True),
+    sa.UniqueConstraint("run_id", "attempt", "seq", name="uq_events_run_attempt_seq"),
+)
+
+compute_logs = sa.Table(
+    "compute_logs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("stream", sa.String(16), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("step_key", sa.String(255), nullable=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.UniqueConstraint(
+        "run_id", "attempt", "stream", "seq", name="uq_compute_logs_run_attempt_stream_seq"
+    ),
+)
+
+work_items = sa.Table(
+    "work_items",
+    metadata,
+    sa.Column("work_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("queue", sa.String(255), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("location", sa.String(255), nullable=True),
+    # msgpack of the wire WorkPayload
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("claimed_by", sa.String(255), nullable=True),
+    sa.Column("traceparent", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float, nullable=True),
+    # the claim query: open items of some queues, oldest first
+    sa.Index("ix_work_items_claim", "status", "queue", "created_at"),
+)
+
+code_locations = sa.Table(
+    "code_locations",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    # msgpack of the wire LocationSpec
+    sa.Column("spec", sa.LargeBinary, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # msgpack of the wire LocationSnapshot
+    sa.Column("snapshot", sa.LargeBinary, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)

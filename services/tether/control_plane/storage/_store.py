@@ -1,0 +1,248 @@
+"""The metadata store: a small synchronous API over one SQLAlchemy engine.
+
+Each public method is one transaction. Writers run in a write transaction (on SQLite,
+BEGIN IMMEDIATE), so everything a method does commits together or not at all. The methods
+block: the web app calls them from a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from tether.wire import (
+    AgentResult,
+    BatchReceipt,
+    LaunchRun,
+    LocationSpec,
+    LogChunk,
+    RunEvent,
+    WorkItem,
+)
+
+from ..errors import BadInput, RunNotFound
+from . import _locations, _results, _runs, _tokens, _work
+from ._engine import WRITE_OPTION, create_engine, translate_errors
+from ._migrate import upgrade_to_head
+from ._projection import RUN_STARTING, Fact, RunStatus
+from ._records import (
+    EventRecord,
+    LocationRecord,
+    LogRecord,
+    Role,
+    RunRecord,
+    TokenInfo,
+    TokenKind,
+)
+
+
+class Store:
+    """Runs and their event logs, work items, code locations and tokens.
+
+    ``clock`` returns epoch seconds; tests pass a fake one to move leases forward.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._clock = clock
+
+    @classmethod
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> Store:
+        """A store on ``url``: ``sqlite:///path`` or ``postgresql://...`` (psycopg 3)."""
+        return cls(create_engine(url), clock=clock)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def migrate(self) -> None:
+        """Bring the database schema to the newest migration (alembic upgrade head)."""
+        with translate_errors(self._engine):
+            upgrade_to_head(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(self._engine), self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(self._engine), self._writer.begin() as conn:
+            yield conn
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def create_token(self, kind: TokenKind, role: Role = "admin", name: str = "") -> str:
+        """Create a token and return it; only its SHA-256 digest is stored."""
+        with self._write() as conn:
+            return _tokens.create(conn, kind, role, name, self._clock())
+
+    def authenticate(self, token: str) -> TokenInfo | None:
+        """The token's identity, or None for an unknown or revoked token."""
+        with self._read() as conn:
+            return _tokens.authenticate(conn, token)
+
+    def revoke_token(self, token_id: int) -> bool:
+        with self._write() as conn:
+            return _tokens.revoke(conn, token_id, self._clock())
+
+    # -- code locations --------------------------------------------------------------------
+
+    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "") -> None:
+        """Record the location as LOADING and ask an agent to load it (one transaction)."""
+        with self._write() as conn:
+            _locations.deploy(conn, spec, traceparent=traceparent, now=self._clock())
+
+    def list_locations(self) -> list[LocationRecord]:
+        with self._read() as conn:
+            return _locations.list_all(conn)
+
+    def get_location(self, name: str) -> LocationRecord | None:
+        with self._read() as conn:
+            return _locations.get(conn, name)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def launch_run(
+        self,
+        job_name: str,
+        *,
+        location: str | None = None,
+        run_config: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        traceparent: str = "",
+    ) -> str:
+        """Queue a run of a job of a loaded location and the work item that launches it, in
+        one transaction; returns the run id. Raises JobNotFoundError (the message lists the
+        known jobs), AmbiguousJobError, LocationNotFound or LocationNotLoaded."""
+        run_config = {} if run_config is None else run_config
+        tags = {} if tags is None else tags
+        if not isinstance(run_config, dict):
+            raise BadInput(f"runConfig must be an object, got {type(run_config).__name__}")
+        if not isinstance(tags, dict):
+            raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+        run_id = str(uuid.uuid4())
+        with self._write() as conn:
+            now = self._clock()
+            record, job = _locations.find_job(conn, job_name, location)
+            _runs.create_run(
+                conn,
+                run_id=run_id,
+                job_name=job.name,
+                location=record.name,
+                run_config=run_config,
+                tags=tags,
+                now=now,
+            )
+            payload = LaunchRun(
+                run_id=run_id,
+                attempt=1,
+                job_name=job.name,
+                location=record.spec,
+                run_config=run_config,
+            )
+            _work.enqueue(
+                conn, payload, queue=record.spec.queue, traceparent=traceparent, now=now
+            )
+        return run_id
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            return _runs.get_run(conn, run_id)
+
+    def list_runs(
+        self, limit: int = 50, *, status: str | None = None, job_name: str | None = None
+    ) -> list[RunRecord]:
+        """The newest runs first."""
+        with self._read() as conn:
+            return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name)
+
+    def run_events(
+        self, run_id: str, *, after_id: int | None = None, limit: int | None = None
+    ) -> list[EventRecord]:
+        """The run's events by (timestamp, id); ``after_id`` tails the log by storage id."""
+        with self._read() as conn:
+            return _runs.run_events(conn, run_id, after_id=after_id, limit=limit)
+
+    def run_logs(
+        self, run_id: str, *, stream: str | None = None, after_id: int | None = None
+    ) -> list[LogRecord]:
+        with self._read() as conn:
+            return _runs.run_logs(conn, run_id, stream=stream, after_id=after_id)
+
+    def rebuild_run(self, run_id: str) -> RunRecord:
+        """Recompute the run's row from its event log alone, store it and return it."""
+        with self._write() as conn:
+            _runs.rebuild_run(conn, run_id, self._clock())
+            record = _runs.get_run(conn, run_id)
+        if record is None:
+            raise RunNotFound(run_id)
+        return record
+
+    # -- agent traffic ---------------------------------------------------------------------
+
+    def claim_work(
+        self, agent_id: str, queues: Sequence[str], max_items: int, lease_seconds: float
+    ) -> list[WorkItem]:
+        """Lease up to ``max_items`` open items of ``queues`` to ``agent_id``, oldest first.
+        A claimed LaunchRun moves its run to STARTING in the same transaction."""
+        with self._write() as conn:
+            now = self._clock()
+            items = _work.claim(
+                conn,
+                agent_id=agent_id,
+                queues=queues,
+                max_items=max_items,
+                lease_seconds=lease_seconds,
+                now=now,
+            )
+            return [item for item in items if self._start_run(conn, item, agent_id, now)]
+
+    def _start_run(self, conn: Connection, item: WorkItem, agent_id: str, now: float) -> bool:
+        """Record the claim of a launch; False retires an item whose run no longer needs it
+        (canceled, or already started by an earlier claim whose result never arrived)."""
+        payload = item.payload
+        if not isinstance(payload, LaunchRun):
+            return True
+        run = _runs.lock_run(conn, payload.run_id)
+        if run is None or run.attempt != payload.attempt or run.projection.status not in (
+            RunStatus.QUEUED,
+            RunStatus.STARTING,
+        ):
+            _work.complete(conn, item.work_id, now)
+            return False
+        _runs.record_control_event(
+            conn,
+            run,
+            Fact(type=RUN_STARTING, timestamp=now),
+            f"Claimed by agent {agent_id} (claim {item.epoch})",
+            now,
+        )
+        return True
+
+    def has_pending_work(self, queues: Sequence[str]) -> bool:
+        """Whether any item of ``queues`` is claimable now (one indexed read)."""
+        with self._read() as conn:
+            return _work.has_pending(conn, queues, self._clock())
+
+    def store_events(self, events: Sequence[RunEvent]) -> BatchReceipt:
+        """Store a batch of run events once each and fold them into their runs."""
+        with self._write() as conn:
+            return _runs.store_events(conn, events, self._clock())
+
+    def store_logs(self, chunks: Sequence[LogChunk]) -> BatchReceipt:
+        with self._write() as conn:
+            return _runs.store_logs(conn, chunks)
+
+    def store_results(self, results: Sequence[AgentResult]) -> BatchReceipt:
+        with self._write() as conn:
+            return _results.store_results(conn, results, self._clock())

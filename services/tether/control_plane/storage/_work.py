@@ -1,0 +1,178 @@
+"""Work items: enqueue, claim with a lease, complete. Never a destructive pop.
+
+An item is PENDING until an agent claims it, CLAIMED while leased (``lease_until``), and DONE
+once its result is stored. A CLAIMED item whose lease lapsed is claimable again, by any agent,
+with a higher ``epoch``; results name the epoch they answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from enum import Enum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tether.wire import LaunchRun, LoadLocation, TerminateRun, WorkItem, WorkPayload
+
+from . import _codec
+from ._records import WorkStatus
+from ._schema import work_items
+
+
+def kind_of(payload: WorkPayload) -> str:
+    return type(payload).__struct_config__.tag  # type: ignore[return-value]
+
+
+def enqueue(
+    conn: Connection,
+    payload: WorkPayload,
+    *,
+    queue: str,
+    traceparent: str,
+    now: float,
+) -> str:
+    work_id = uuid.uuid4().hex
+    run_id = payload.run_id if isinstance(payload, LaunchRun | TerminateRun) else None
+    location = payload.location.name if isinstance(payload, LaunchRun | LoadLocation) else None
+    conn.execute(
+        work_items.insert().values(
+            work_id=work_id,
+            kind=kind_of(payload),
+            queue=queue,
+            run_id=run_id,
+            location=location,
+            payload=_codec.encode(payload),
+            status=WorkStatus.PENDING,
+            epoch=0,
+            lease_until=None,
+            claimed_by=None,
+            traceparent=traceparent,
+            created_at=now,
+            done_at=None,
+        )
+    )
+    return work_id
+
+
+def _claimable(queues: Sequence[str], now: float) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        work_items.c.queue.in_(list(queues)),
+        sa.or_(
+            work_items.c.status == WorkStatus.PENDING,
+            sa.and_(work_items.c.status == WorkStatus.CLAIMED, work_items.c.lease_until < now),
+        ),
+    )
+
+
+def claim(
+    conn: Connection,
+    *,
+    agent_id: str,
+    queues: Sequence[str],
+    max_items: int,
+    lease_seconds: float,
+    now: float,
+) -> list[WorkItem]:
+    """Lease up to ``max_items`` claimable items, oldest first.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets concurrent claimers pass over each other's
+    rows. SQLite: the caller's write transaction (BEGIN IMMEDIATE) already serializes claims.
+    The UPDATE is guarded by the epoch read, so even a claimer that saw a stale row cannot
+    take an item twice.
+    """
+    if max_items <= 0 or not queues:
+        return []
+    candidates = conn.execute(
+        sa.select(work_items.c.work_id, work_items.c.epoch, work_items.c.payload,
+                  work_items.c.traceparent)
+        .where(_claimable(queues, now))
+        .order_by(work_items.c.created_at, work_items.c.work_id)
+        .limit(max_items)
+        .with_for_update(skip_locked=True)
+    ).all()
+    lease_until = now + lease_seconds
+    claimed: list[WorkItem] = []
+    for row in candidates:
+        result = conn.execute(
+            work_items.update()
+            .where(work_items.c.work_id == row.work_id, work_items.c.epoch == row.epoch)
+            .values(
+                status=WorkStatus.CLAIMED,
+                epoch=row.epoch + 1,
+                lease_until=lease_until,
+                claimed_by=agent_id,
+            )
+        )
+        if result.rowcount == 1:
+            claimed.append(
+                WorkItem(
+                    work_id=row.work_id,
+                    epoch=row.epoch + 1,
+                    lease_until=lease_until,
+                    payload=_codec.payload_decoder.decode(row.payload),
+                    traceparent=row.traceparent,
+                )
+            )
+    return claimed
+
+
+class Completion(Enum):
+    COMPLETED = "completed"
+    ALREADY_DONE = "already_done"
+    UNKNOWN = "unknown"
+
+
+def complete(conn: Connection, work_id: str, now: float) -> Completion:
+    """Mark an item DONE. A result for an item that is already DONE (a redelivered result, or
+    one from an older claim whose work a newer claim finished) changes nothing."""
+    row = conn.execute(
+        sa.select(work_items.c.status, work_items.c.epoch)
+        .where(work_items.c.work_id == work_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        return Completion.UNKNOWN
+    if row.status == WorkStatus.DONE:
+        return Completion.ALREADY_DONE
+    conn.execute(
+        work_items.update()
+        .where(work_items.c.work_id == work_id)
+        .values(status=WorkStatus.DONE, done_at=now, lease_until=None)
+    )
+    return Completion.COMPLETED
+
+
+def has_pending(conn: Connection, queues: Sequence[str], now: float) -> bool:
+    if not queues:
+        return False
+    query = sa.select(work_items.c.work_id).where(_claimable(queues, now)).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def open_loads(conn: Connection, location: str) -> list[tuple[str, str, bytes]]:
+    """(work_id, status, payload) of the LoadLocation items of a location not yet done."""
+    rows = conn.execute(
+        sa.select(work_items.c.work_id, work_items.c.status, work_items.c.payload).where(
+            work_items.c.location == location,
+            work_items.c.kind == kind_of_load(),
+            work_items.c.status != WorkStatus.DONE,
+        )
+    ).all()
+    return [(row.work_id, row.status, row.payload) for row in rows]
+
+
+def kind_of_load() -> str:
+    return LoadLocation.__struct_config__.tag  # type: ignore[return-value]
+
+
+def cancel_pending(conn: Connection, work_ids: Sequence[str], now: float) -> None:
+    """Retire PENDING items that a newer item supersedes (nobody has claimed them yet)."""
+    if work_ids:
+        conn.execute(
+            work_items.update()
+            .where(work_items.c.work_id.in_(list(work_ids)),
+                   work_items.c.status == WorkStatus.PENDING)
+            .values(status=WorkStatus.DONE, done_at=now)
+        )

@@ -1,0 +1,109 @@
+"""A real deployment for end-to-end tests: the control plane and the four agent workers as
+separate processes, started exactly as the Procfile starts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tether.cli._dev import NEEDS_AGENT_TOKEN, PROCESSES
+
+
+class Deployment:
+    def __init__(self, *, database_url: str, redis_url: str, workspace: Path, data_dir: Path,
+                 port: int, processes: tuple[str, ...] = tuple(PROCESSES)) -> None:
+        from tether.control_plane.storage import Store
+
+        self.url = f"http://127.0.0.1:{port}"
+        self.data_dir = data_dir
+        store = Store.from_url(database_url)
+        store.migrate()
+        self.agent_token = store.create_token("agent", name="test agent")
+        self.user_token = store.create_token("user", role="admin", name="test user")
+        store.close()
+        self.env = {
+            **os.environ,
+            "TETHER_DATA_DIR": str(data_dir),
+            "TETHER_DATABASE_URL": database_url,
+            "TETHER_REDIS_URL": redis_url,
+            "TETHER_URL": self.url,
+            "TETHER_PORT": str(port),
+            "TETHER_WORKSPACE": str(workspace),
+            "TETHER_STOP_RUNS_ON_EXIT": "true",
+            "TETHER_LOG_LEVEL": "DEBUG",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+        for name in processes:
+            self.start(name)
+        self.http = httpx.Client(base_url=self.url,
+                                 headers={"authorization": f"Bearer {self.user_token}"})
+
+    def start(self, name: str) -> None:
+        env = dict(self.env)
+        if name in NEEDS_AGENT_TOKEN:
+            env["TETHER_AGENT_TOKEN"] = self.agent_token
+        log = self.data_dir / f"{name}.log"
+        self.logs[name] = log
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "tether", *PROCESSES[name]], env=env,
+            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            self.assert_alive()
+            time.sleep(0.1)
+        raise AssertionError(f"control plane not healthy in {timeout}s\n{self.output()}")
+
+    def graphql(self, document: str, **variables: Any) -> dict[str, Any]:
+        response = self.http.post("/graphql", json={"query": document, "variables": variables})
+        body: dict[str, Any] = response.json()
+        assert not body.get("errors"), body["errors"]
+        return body["data"]  # type: ignore[no-any-return]
+
+    def wait_for(self, check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+        """``check()`` once it returns something truthy (assert_eventually, not sleep)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            self.assert_alive()
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}\n{self.output()}")
+
+    def assert_alive(self) -> None:
+        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+        assert not dead, f"processes exited: {dead}\n{self.output()}"
+
+    def output(self) -> str:
+        return "\n".join(f"--- {name} ---\n{path.read_text(errors='replace')[-6000:]}"
+                         for name, path in self.logs.items())
+
+    def stop(self) -> dict[str, int]:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        codes = {}
+        for name, process in self.processes.items():
+            try:
+                codes[name] = process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                codes[name] = process.wait()
+        self.http.close()
+        return codes

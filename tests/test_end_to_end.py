@@ -1,0 +1,122 @@
+"""The whole path, with real processes: launch → poller → launcher → run worker → Redis →
+uploader → control plane, on the embedded default and on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLE_WORKSPACE, free_port
+from .deployment import Deployment
+from .processes import processes_with_env
+
+RUN = """
+query Run($id: ID!) {
+  run(id: $id) {
+    id status attempt stepsSucceeded stepsFailed
+    error { className message stack }
+    events { id seq attempt type stepKey message error { message stack } }
+    logs { stream seq stepKey data }
+  }
+}"""
+LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id status } }"
+LOCATIONS = "{ codeLocations { name status error jobs { name } } }"
+
+
+@pytest.fixture(params=["sqlite+valkey", "postgres+redis"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    if request.param == "sqlite+valkey":
+        database_url = f"sqlite:///{tmp_path / 'tether.db'}"
+        redis_url = request.getfixturevalue("broker_url")
+    else:
+        database_url = request.getfixturevalue("postgres_url")
+        redis_url = request.getfixturevalue("system_redis_url")
+    deployment = Deployment(database_url=database_url, redis_url=redis_url,
+                            workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=free_port())
+    try:
+        deployment.wait_healthy()
+        yield deployment
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
+        deployment.output()
+    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
+
+
+def wait_loaded(deployment: Deployment) -> None:
+    def loaded() -> bool:
+        locations = deployment.graphql(LOCATIONS)["codeLocations"]
+        return bool(locations) and locations[0]["status"] == "LOADED"
+
+    deployment.wait_for(loaded, what="code location hello LOADED")
+
+
+def run_to_end(deployment: Deployment, job: str) -> dict:
+    run_id = deployment.graphql(LAUNCH, job=job)["launchRun"]["id"]
+    seen: list[str] = []
+
+    def finished() -> dict | None:
+        run = deployment.graphql(RUN, id=run_id)["run"]
+        if not seen or seen[-1] != run["status"]:
+            seen.append(run["status"])
+        return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    run = deployment.wait_for(finished, what=f"run of {job} to finish")
+    run["seen_statuses"] = seen
+    # events and logs may still be in flight right after the status flips
+    time.sleep(0.5)
+    return {**deployment.graphql(RUN, id=run_id)["run"], "seen_statuses": seen}
+
+
+def worker_events(run: dict) -> list[dict]:
+    return [e for e in run["events"] if e["seq"] is not None]
+
+
+def test_example_job_runs_end_to_end(deployment: Deployment) -> None:
+    wait_loaded(deployment)
+    run = run_to_end(deployment, "hello_job")
+
+    assert run["status"] == "SUCCESS", deployment.output()
+    assert run["seen_statuses"][0] in ("QUEUED", "STARTING", "STARTED", "SUCCESS")
+    events = worker_events(run)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    types = [e["type"] for e in events]
+    assert types[0] == "RUN_START" and types[-1] == "RUN_SUCCESS"
+    steps = {e["stepKey"] for e in events if e["type"] == "STEP_SUCCESS"}
+    assert {"extract", "transform", "load"} <= steps
+    assert run["stepsSucceeded"] == len(steps)
+    for step in steps:
+        step_types = [e["type"] for e in events if e["stepKey"] == step]
+        assert step_types.index("STEP_START") < step_types.index("STEP_SUCCESS")
+    cp_types = [e["type"] for e in run["events"] if e["seq"] is None]
+    assert cp_types[:2] == ["RUN_QUEUED", "RUN_STARTING"]
+    assert any(e["type"] == "LOG_MESSAGE" for e in events)
+
+    stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+    assert "total" in stdout.lower()
+    assert any(c["stepKey"] == "load" for c in run["logs"] if c["stream"] == "stdout")
+
+
+def test_failing_op_fails_the_run_with_the_users_traceback(deployment: Deployment) -> None:
+    wait_loaded(deployment)
+    run = run_to_end(deployment, "broken_job")
+
+    assert run["status"] == "FAILURE"
+    failures = [e for e in run["events"] if e["type"] == "STEP_FAILURE"]
+    assert failures and "ValueError" in failures[0]["error"]["stack"]
+    assert "defs.py" in failures[0]["error"]["stack"]
+    assert run["events"][-1]["type"] in ("RUN_FAILURE", "RUN_LAUNCHED")
+    assert any(e["type"] == "RUN_FAILURE" for e in run["events"])
+
+
+def test_unknown_job_is_refused_with_the_known_jobs(deployment: Deployment) -> None:
+    wait_loaded(deployment)
+    response = deployment.http.post(
+        "/graphql", json={"query": LAUNCH, "variables": {"job": "no_such_job"}})
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "JOB_NOT_FOUND"
+    assert "hello_job" in body["errors"][0]["message"]
+    assert deployment.graphql("{ runs { id } }")["runs"] == []
