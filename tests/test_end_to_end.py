@@ -3,6 +3,8 @@ uploader → control plane, on the embedded default and on PostgreSQL + Redis.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +122,44 @@ def test_unknown_job_is_refused_with_the_known_jobs(deployment: Deployment) -> N
     assert body["errors"][0]["extensions"]["code"] == "JOB_NOT_FOUND"
     assert "hello_job" in body["errors"][0]["message"]
     assert deployment.graphql("{ runs { id } }")["runs"] == []
+
+
+def test_a_location_that_fails_to_import_shows_the_users_traceback(tmp_path: Path,
+                                                                  broker_url: str) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "defs.py").write_text("from tether import Definitions\n\n"
+                                     "def half_written(:\n    pass\n")
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text(
+        EXAMPLE_WORKSPACE.read_text().replace('working_directory = "."',
+                                              f'working_directory = "{EXAMPLE_WORKSPACE.parent}"')
+        + '\n[[locations]]\nname = "broken"\npython_file = "defs.py"\n'
+        'working_directory = "project"\n')
+    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
+                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                            port=free_port())
+    try:
+        deployment.wait_healthy()
+
+        def settled() -> dict | None:
+            locations = {loc["name"]: loc for loc in deployment.graphql(LOCATIONS)["codeLocations"]}
+            done = all(loc["status"] in ("LOADED", "ERROR") for loc in locations.values())
+            return locations if len(locations) == 2 and done else None
+
+        locations = deployment.wait_for(settled, what="both locations settled")
+        assert locations["hello"]["status"] == "LOADED"
+        assert locations["broken"]["status"] == "ERROR"
+        assert "SyntaxError" in locations["broken"]["error"]
+        assert "defs.py" in locations["broken"]["error"]
+
+        cli = subprocess.run(
+            [sys.executable, "-m", "tether", "location", "list"], capture_output=True,
+            text=True, timeout=60,
+            env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+        assert cli.returncode == 1
+        assert "broken" in cli.stdout and "ERROR" in cli.stdout and "SyntaxError" in cli.stdout
+        # the healthy location is unaffected
+        assert run_to_end(deployment, "hello_job")["status"] == "SUCCESS"
+    finally:
+        deployment.stop()

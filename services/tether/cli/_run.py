@@ -74,7 +74,8 @@ def register(commands: Any) -> None:
     logs.set_defaults(handler=_logs)
 
 
-def _client() -> GraphQLClient:
+def graphql_client() -> GraphQLClient:
+    """A GraphQL client with the user's token, from the settings or the local deployment."""
     from ._graphql import GraphQLClient
 
     settings = load_settings()
@@ -88,7 +89,7 @@ def _launch(args: argparse.Namespace) -> int:
             run_config = json.loads(args.config)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--config is not valid JSON: {exc}") from exc
-    client = _client()
+    client = graphql_client()
     try:
         run = client.execute(LAUNCH, jobName=args.job, location=args.location,
                              runConfig=run_config)["launchRun"]
@@ -123,7 +124,7 @@ def _follow(client: GraphQLClient, run_id: str) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    client = _client()
+    client = graphql_client()
     try:
         runs = client.execute(LIST, limit=args.limit, status=args.status,
                               jobName=args.job)["runs"]
@@ -143,7 +144,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    client = _client()
+    client = graphql_client()
     try:
         run = client.execute(LOGS, id=args.run_id)["run"]
     finally:
