@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tether.cli._dev import NEEDS_AGENT_TOKEN, PROCESSES
 
 

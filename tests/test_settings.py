@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tether.errors import ConfigError
 from tether.settings import load_settings
 from tether.workspace import load_workspace

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 import redis as sync_redis
 import redis.asyncio as aioredis
+
 from tether.broker import StreamConsumer, keys, publish
 from tether.broker._writer import StreamWriter
 from tether.wire import DeadLetter, LogMessage, RunEvent

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tether.cli._dev import PROCESSES
 
 from ..conftest import EXAMPLE_WORKSPACE, REPO, free_port

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import msgspec
+
 from tether.codeserver import code_server_command
 from tether.codeserver._protogen import PROTO_DIR, generate
 from tether.wire import LocationSpec

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 from tether.codeserver import CodeServerClient, PingInfo, load_location
 from tether.errors import CodeLocationLoadError, CodeServerError
 from tether.sdk import load_definitions, snapshot_definitions

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tether.control_plane.storage import Store
 from tether.wire import (
     AssetSnapshot,

@@ -11,6 +11,7 @@ import anyio
 import httpx
 import msgspec
 import pytest
+
 from tether.control_plane import create_app
 from tether.control_plane.storage import RunStatus, Store
 from tether.settings import Settings

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from tether.control_plane.errors import StorageError
 from tether.control_plane.storage import Store, metadata, normalize_url
 

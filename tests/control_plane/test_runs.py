@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tether.control_plane.errors import (
     AmbiguousJobError,
     BadInput,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import msgspec
+
 from tether.control_plane.storage import Store
 from tether.wire import ClaimRequest, ClaimResponse
 

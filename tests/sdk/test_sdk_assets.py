@@ -4,6 +4,7 @@ run them in dependency order."""
 from __future__ import annotations
 
 import pytest
+
 from tether import Definitions, asset, define_asset_job
 from tether.errors import DefinitionError
 from tether.sdk import snapshot_definitions

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from tether import Definitions, OpContext, asset, define_asset_job, job, op
 from tether.errors import JobNotFoundError
 from tether.sdk import RunEmitter, execute_job

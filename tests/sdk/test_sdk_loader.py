@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from tether.errors import CodeLocationLoadError
 from tether.sdk import Definitions, load_definitions
 from tether.wire import LocationSpec

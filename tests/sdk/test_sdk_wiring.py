@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tether import Definitions, OpContext, job, op
 from tether.errors import DefinitionError, JobNotFoundError
 from tether.sdk import JobDefinition

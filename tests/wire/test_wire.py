@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+
 from tether import wire
 from tether.wire import (
     AgentResult,

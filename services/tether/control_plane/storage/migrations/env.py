@@ -4,6 +4,7 @@ connection in ``config.attributes["connection"]`` (there is no alembic.ini)."""
 from __future__ import annotations
 
 from alembic import context
+
 from tether.control_plane.storage._schema import metadata
 
 connection = context.config.attributes["connection"]
