@@ -46,11 +46,14 @@ class BrokerUnavailable(TetherError):
 
 
 class ControlPlaneError(TetherError):
-    """The control plane answered with an error, or could not be reached."""
+    """The control plane answered with an error, or could not be reached. ``retry_after`` is
+    the wait in seconds the server asked for (429/503), 0 when it asked for none."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None,
+                 retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class Unauthorized(ControlPlaneError):

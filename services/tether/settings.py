@@ -44,7 +44,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent
     upload_compute_logs: bool = True
     upload_batch_size: int = 500
-    upload_batch_seconds: float = 0.05
     code_server_start_timeout: float = 30.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -286,7 +286,7 @@ async def test_catalog_queries_show_locations_jobs_and_assets(cp: ControlPlane) 
 async def test_a_failed_run_shows_its_error_in_graphql(cp: ControlPlane) -> None:
     load_location(cp.store)
     run_id = (await cp.graphql(LAUNCH, job="hello_job")).json()["data"]["launchRun"]["id"]
-    exited = ResultBatch(results=[RunWorkerExited(run_id=run_id, attempt=1, exit_code=3,
+    exited = ResultBatch(results=[RunWorkerExited(run_id=run_id, attempt=1, exit_code=1,
                                                   stderr_tail="ImportError: no module x")])
     assert (await cp.agent("results", exited)).status_code == 200
     query = """query($id: ID!) { run(id: $id) { status error { className message stack }
@@ -294,9 +294,9 @@ async def test_a_failed_run_shows_its_error_in_graphql(cp: ControlPlane) -> None
     run = (await cp.graphql(query, id=run_id)).json()["data"]["run"]
     assert run["status"] == "FAILURE"
     assert run["error"] == {"className": "RunWorkerExited",
-                            "message": "Run worker exited with code 3",
+                            "message": "Run worker exited with code 1",
                             "stack": "ImportError: no module x"}
     assert run["events"][-1] == {"type": "RUN_FAILURE", "level": "ERROR",
-                                 "error": {"message": "Run worker exited with code 3"}}
+                                 "error": {"message": "Run worker exited with code 1"}}
     missing = (await cp.graphql(query, id="no-such-run")).json()["data"]["run"]
     assert missing is None

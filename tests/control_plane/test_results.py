@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from tether.control_plane.storage import LocationStatus, RunStatus, Store
 from tether.wire import (
+    EXIT_RUN_FAILED,
     ErrorInfo,
     LoadLocation,
     LocationLoaded,
     LocationLoadFailed,
+    RunFailure,
     RunLaunched,
     RunLaunchFailed,
     RunStart,
@@ -79,6 +81,23 @@ def test_worker_exit_with_an_error_fails_a_started_run(store: Store) -> None:
     assert "4242" in launched.message
     assert events[-1].type == "RUN_FAILURE" and events[-1].level == "ERROR"
     assert store.rebuild_run(run_id).status == RunStatus.FAILURE
+
+
+def test_an_exit_that_reported_its_failure_leaves_the_error_to_the_events(store: Store) -> None:
+    # the exit report can overtake the run's own events: it must not decide the run's error
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    store.store_events([RunStart(run_id=run_id, attempt=1, seq=1, timestamp=1.0,
+                                 job_name="hello_job")])
+    store.store_results([RunWorkerExited(run_id=run_id, attempt=1, exit_code=EXIT_RUN_FAILED)])
+    run = store.get_run(run_id)
+    assert run is not None and run.status == RunStatus.STARTED
+
+    error = ErrorInfo(class_name="ValueError", message="bad row", stack="Traceback: bad row")
+    store.store_events([RunFailure(run_id=run_id, attempt=1, seq=2, timestamp=2.0,
+                                   message="step load failed", error=error)])
+    run = store.get_run(run_id)
+    assert run is not None and run.status == RunStatus.FAILURE and run.error == error
 
 
 def test_clean_exit_or_exit_after_success_changes_nothing(store: Store) -> None:

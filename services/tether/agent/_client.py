@@ -9,6 +9,8 @@ import msgspec
 
 from ..errors import ControlPlaneError, Unauthorized
 from ..wire import (
+    MSGPACK_MEDIA_TYPE,
+    ApiError,
     BatchReceipt,
     ClaimRequest,
     ClaimResponse,
@@ -19,21 +21,21 @@ from ..wire import (
 
 T = TypeVar("T")
 
-MSGPACK = "application/msgpack"
-
 _encoder = msgspec.msgpack.Encoder()
 _claim_decoder = msgspec.msgpack.Decoder(ClaimResponse)
 _receipt_decoder = msgspec.msgpack.Decoder(BatchReceipt)
+_error_decoder = msgspec.json.Decoder(ApiError)
 
 
 class ControlPlaneClient:
     """Async client of the agent API. HTTP failures become :class:`ControlPlaneError` (with the
-    status code, when there was a response) and 401/403 become :class:`Unauthorized`."""
+    status code, when there was a response, and the server's Retry-After, when it sent one);
+    401/403 become :class:`Unauthorized`."""
 
     def __init__(self, *, url: str, token: str, timeout: float = 30.0) -> None:
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/"),
-            headers={"authorization": f"Bearer {token}", "content-type": MSGPACK},
+            headers={"authorization": f"Bearer {token}", "content-type": MSGPACK_MEDIA_TYPE},
             timeout=timeout,
         )
 
@@ -76,6 +78,7 @@ class ControlPlaneClient:
                 f"control plane answered {response.status_code} on {path}: "
                 f"{_error_text(response)}",
                 status_code=response.status_code,
+                retry_after=_retry_after(response),
             )
         try:
             return decoder.decode(response.content)
@@ -85,6 +88,14 @@ class ControlPlaneClient:
 
 def _error_text(response: httpx.Response) -> str:
     try:
-        return str(response.json().get("error", response.text))
-    except ValueError:
+        return _error_decoder.decode(response.content).error
+    except msgspec.DecodeError:
         return response.text[:500]
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "0")))
+    except ValueError:
+        # an HTTP date: rare from our own server; fall back to our own backoff
+        return 0.0

@@ -1,4 +1,5 @@
-"""Child processes of agent workers: output forwarding with a kept tail, and group termination."""
+"""Child processes of agent workers: their environment, output forwarding with a kept tail,
+and termination of their whole process group."""
 
 from __future__ import annotations
 
@@ -8,7 +9,21 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from typing import TextIO
+
+# user code gets none of the agent's own settings (its tokens, its database, its config file)
+# except the broker address a run worker writes to
+PASSED_SETTINGS = frozenset({"TETHER_REDIS_URL", "TETHER_LOG_LEVEL"})
+
+
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a process that runs user code: ``base`` without Tether's settings
+    (but those in ``PASSED_SETTINGS``), plus ``extra``."""
+    env = {k: v for k, v in base.items()
+           if not k.startswith("TETHER_") or k in PASSED_SETTINGS}
+    env.update(extra)
+    return env
 
 
 class OutputTail:
@@ -21,7 +36,14 @@ class OutputTail:
         self._task = asyncio.ensure_future(self._pump(reader, prefix, sink))
 
     async def _pump(self, reader: asyncio.StreamReader, prefix: str, sink: TextIO) -> None:
-        while line := await reader.readline():
+        while True:
+            try:
+                line = await reader.readline()
+            except ValueError:
+                # a line longer than the buffer: forward it in pieces
+                line = await reader.read(1 << 16)
+            if not line:
+                break
             text = line.decode(errors="replace").rstrip("\n")
             self.lines.append(text)
             print(f"{prefix}{text}", file=sink, flush=True)
@@ -46,6 +68,7 @@ async def spawn(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
+        limit=1 << 20,
     )
     assert process.stdout is not None and process.stderr is not None
     OutputTail(process.stdout, prefix=prefix, sink=sys.stdout, keep=0)
@@ -67,12 +90,3 @@ async def terminate_group(process: asyncio.subprocess.Process, grace: float) -> 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def child_environment(base: dict[str, str], extra: dict[str, str], *,
-                      drop: tuple[str, ...]) -> dict[str, str]:
-    """``base`` plus ``extra``, without the variables in ``drop`` (credentials a child must
-    not hold)."""
-    env = {k: v for k, v in base.items() if k not in drop}
-    env.update(extra)
-    return env

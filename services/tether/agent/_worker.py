@@ -1,15 +1,15 @@
-"""One lifecycle for every agent worker: run until SIGTERM/SIGINT, then stop gracefully."""
+"""One lifecycle for every agent worker: run until SIGTERM/SIGINT, then stop gracefully; and
+the one loop that consumes a stream."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer
 from ..errors import BrokerUnavailable
 
@@ -32,56 +32,22 @@ def run_until_stopped(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     asyncio.run(runner())
 
 
-class Backoff:
-    """Exponential backoff with full jitter, reset after a success."""
-
-    def __init__(self, *, initial: float = 0.2, maximum: float = 10.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._current = initial
-
-    def reset(self) -> None:
-        self._current = self.initial
-
-    async def wait(self, stop: asyncio.Event) -> None:
-        """Sleep for the next delay, or until ``stop`` is set."""
-        delay = random.uniform(0, self._current)
-        self._current = min(self._current * 2, self.maximum)
-        await sleep_or_stop(stop, delay)
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def consume(
+async def consume_batches(
     consumer: StreamConsumer[T],
-    handle: Callable[[Entry[T]], Awaitable[None]],
+    handle_batch: Callable[[list[Entry[T]]], Awaitable[None]],
     stop: asyncio.Event,
     *,
     burst: bool = False,
 ) -> None:
-    """Hand each entry of ``consumer`` to ``handle`` and acknowledge it once handled, until
-    ``stop`` is set (with ``burst``: until no entry is left).
-
-    An entry whose handler raises stays pending: it is delivered again after the idle time, and
-    dead-lettered after too many deliveries. An unreachable broker is waited out with backoff.
-    """
+    """Hand each batch read from ``consumer`` to ``handle_batch``, which acknowledges what it
+    has handled, until ``stop`` is set (with ``burst``: until no entry is left). An unreachable
+    broker is waited out with backoff."""
     backoff = Backoff()
     while not stop.is_set():
         try:
             entries = await consumer.read()
-            for entry in entries:
-                try:
-                    await handle(entry)
-                except BrokerUnavailable:
-                    raise
-                except Exception:
-                    log.exception("handling entry %s of %s failed; it stays pending",
-                                  entry.entry_id.decode(), consumer.stream)
-                    continue
-                await consumer.ack([entry.entry_id])
+            if entries:
+                await handle_batch(entries)
         except BrokerUnavailable as exc:
             if stop.is_set():
                 return
@@ -91,3 +57,31 @@ async def consume(
         backoff.reset()
         if burst and not entries:
             return
+
+
+async def consume(
+    consumer: StreamConsumer[T],
+    handle: Callable[[Entry[T]], Awaitable[None]],
+    stop: asyncio.Event,
+    *,
+    burst: bool = False,
+) -> None:
+    """Hand each entry to ``handle`` and acknowledge it once handled.
+
+    An entry whose handler raises stays pending: it is delivered again after the idle time, and
+    dead-lettered after too many deliveries; the entries after it go on being handled.
+    """
+
+    async def handle_each(entries: list[Entry[T]]) -> None:
+        for entry in entries:
+            try:
+                await handle(entry)
+            except BrokerUnavailable:
+                raise
+            except Exception:
+                log.exception("handling entry %s of %s failed; it stays pending",
+                              entry.entry_id.decode(), consumer.stream)
+                continue
+            await consumer.ack([entry.entry_id])
+
+    await consume_batches(consumer, handle_each, stop, burst=burst)

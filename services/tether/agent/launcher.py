@@ -1,20 +1,29 @@
-"""The launcher: starts one run worker process per run attempt, and stops it on request.
+"""The launcher: starts one run worker process per run attempt.
 
 A run attempt is launched at most once, whichever launcher copy gets the entry and however
-often it is delivered: the ``launched`` key is set with NX before the process starts.
+often it is delivered. The attempt's guard key is set with NX to ``launching:<token>`` before
+the process starts (the token names this delivery, so a retried SET whose first reply was lost
+still recognises its own guard), then to ``pid:<agent>:<pid>`` once it runs. A delivery that
+finds a ``pid:`` guard reports the launch again, so the work item completes; one that finds
+another's ``launching:`` guard leaves the launch to it (if that launcher died, the guard lapses
+after ``LAUNCHING_TTL`` and the re-claimed item launches then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from ..broker import StreamConsumer, keys, publish
+from .._backoff import Backoff
+from ..broker import Entry, StreamConsumer, keys, publish
+from ..errors import BrokerUnavailable
 from ..wire import (
     ErrorInfo,
     LaunchRun,
@@ -30,8 +39,7 @@ from ._worker import consume
 
 log = logging.getLogger(__name__)
 
-# credentials that must never reach user code
-SECRET_VARIABLES = ("TETHER_AGENT_TOKEN", "TETHER_TOKEN")
+LAUNCHING_TTL = 60
 
 
 class Launcher:
@@ -42,12 +50,14 @@ class Launcher:
         redis_url: str,
         agent_id: str,
         consumer: str,
+        base_env: Mapping[str, str],
         stop_runs_on_exit: bool = False,
         terminate_grace: float = 10.0,
     ) -> None:
         self.redis = redis
         self.redis_url = redis_url
         self.agent_id = agent_id
+        self.base_env = base_env
         self.stop_runs_on_exit = stop_runs_on_exit
         self.terminate_grace = terminate_grace
         self.consumer = StreamConsumer(
@@ -64,47 +74,54 @@ class Launcher:
         """Handle entries until ``stop`` is set (or, with ``burst``, until none are left)."""
         log.info("launcher %s ready", self.consumer.consumer)
         try:
-            await consume(self.consumer,
-                          lambda entry: self.handle(entry.message, entry.traceparent),
-                          stop, burst=burst)
+            await consume(self.consumer, self.handle, stop, burst=burst)
         finally:
             await self._shutdown()
 
-    async def handle(self, item: WorkItem, traceparent: str) -> None:
+    async def handle(self, entry: Entry[WorkItem]) -> None:
+        item = entry.message
         match item.payload:
             case LaunchRun() as launch:
-                await self.launch(item, launch, traceparent)
+                token = f"{self.consumer.consumer}:{entry.entry_id.decode()}"
+                await self.launch(item, launch, token, entry.traceparent)
             case TerminateRun() as terminate:
                 await self.terminate(terminate)
             case LoadLocation():
                 log.error("work item %s belongs to the supervisor; ignored", item.work_id)
 
-    async def launch(self, item: WorkItem, launch: LaunchRun, traceparent: str) -> None:
+    async def launch(self, item: WorkItem, launch: LaunchRun, token: str,
+                     traceparent: str) -> None:
         guard = keys.launched_key(launch.run_id, launch.attempt)
-        first = await self.redis.set(guard, self.consumer.consumer, nx=True,
-                                     ex=keys.LAUNCH_GUARD_SECONDS)
-        if not first:
-            log.info("run %s attempt %d was launched already; entry skipped",
-                     launch.run_id, launch.attempt)
+        holder = await self._acquire(guard, token)
+        if holder is not None:
+            log.info("run %s attempt %d is launched already (%s); not launched again",
+                     launch.run_id, launch.attempt, holder)
+            if holder.startswith("pid:"):
+                _, agent_id, pid = holder.split(":", 2)
+                await self._report(RunLaunched(
+                    work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+                    attempt=launch.attempt, pid=int(pid), agent_id=agent_id), traceparent)
             return
+        # the location's env is set in the process environment; argv is visible to every
+        # local user, so it carries the launch without it
+        public = msgspec.structs.replace(
+            launch, location=msgspec.structs.replace(launch.location, env={}))
         argv = [
             launch.location.python or sys.executable,
             "-m", "tether", "api", "execute-run",
-            "--launch-json", msgspec.json.encode(launch).decode(),
+            "--launch-json", msgspec.json.encode(public).decode(),
         ]
-        env = child_environment(
-            dict(os.environ),
-            {**launch.location.env, "TETHER_REDIS_URL": self.redis_url,
-             "TRACEPARENT": traceparent},
-            drop=SECRET_VARIABLES,
-        )
+        env = child_environment(self.base_env, {
+            **launch.location.env, "TETHER_REDIS_URL": self.redis_url,
+            "TRACEPARENT": traceparent,
+        })
         try:
             process, stderr_tail = await spawn(
                 argv, env=env, cwd=launch.location.working_directory,
                 prefix=f"[run {launch.run_id[:8]}] ",
             )
         except OSError as exc:
-            await self.redis.delete(guard)
+            await self._redis_call(self.redis.delete(guard))
             log.error("could not start the run worker of %s: %s", launch.run_id, exc)
             await self._report(RunLaunchFailed(
                 work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
@@ -113,15 +130,18 @@ class Launcher:
             return
         key = (launch.run_id, launch.attempt)
         self.running[key] = process
+        # watch first: whatever happens to the reports below, the exit is reported
+        watcher = asyncio.ensure_future(self._watch(key, process, stderr_tail, traceparent))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         log.info("launched run %s attempt %d (pid %d)", launch.run_id, launch.attempt,
                  process.pid)
+        await self._redis_call(self.redis.set(
+            guard, f"pid:{self.agent_id}:{process.pid}", ex=keys.LAUNCH_GUARD_SECONDS))
         await self._report(RunLaunched(
             work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
             attempt=launch.attempt, pid=process.pid, agent_id=self.agent_id,
         ), traceparent)
-        watcher = asyncio.ensure_future(self._watch(key, process, stderr_tail, traceparent))
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
 
     async def terminate(self, request: TerminateRun) -> None:
         process = self.running.get((request.run_id, request.attempt))
@@ -131,24 +151,51 @@ class Launcher:
             return
         await terminate_group(process, self.terminate_grace)
 
+    async def _acquire(self, guard: str, token: str) -> str | None:
+        """None if this delivery now holds the launch guard; else the guard's holder."""
+        mine = f"launching:{token}"
+        if await self._redis_call(self.redis.set(guard, mine, nx=True, ex=LAUNCHING_TTL)):
+            return None
+        holder = await self._redis_call(self.redis.get(guard))
+        if holder is None:
+            # it lapsed between the two calls: try once more
+            return await self._acquire(guard, token)
+        text = holder.decode()
+        return None if text == mine else text
+
     async def _watch(self, key: tuple[str, int], process: asyncio.subprocess.Process,
                      stderr_tail: OutputTail, traceparent: str) -> None:
         exit_code = await process.wait()
         tail = await stderr_tail.text()
         self.running.pop(key, None)
         log.info("run %s attempt %d exited with code %d", key[0], key[1], exit_code)
-        await self._report(RunWorkerExited(
-            run_id=key[0], attempt=key[1], exit_code=exit_code, stderr_tail=tail[-4000:],
-        ), traceparent)
+        result = RunWorkerExited(run_id=key[0], attempt=key[1], exit_code=exit_code,
+                                 stderr_tail=tail[-4000:])
+        # the exit must reach the control plane even while the broker is away for a while
+        backoff = Backoff()
+        while True:
+            try:
+                await self._report(result, traceparent)
+                return
+            except BrokerUnavailable as exc:
+                log.warning("exit of run %s not reported yet: %s", key[0], exc)
+                await backoff.wait()
 
-    async def _report(self, result: object, traceparent: str) -> None:
+    async def _report(self, result: Any, traceparent: str) -> None:
         await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
 
+    async def _redis_call(self, call: Any) -> Any:
+        try:
+            return await call
+        except RedisError as exc:
+            raise BrokerUnavailable(f"launcher cannot reach the broker: {exc}") from exc
+
     async def _shutdown(self) -> None:
-        if self.stop_runs_on_exit and self.running:
+        if not self.stop_runs_on_exit:
+            return
+        if self.running:
             log.info("stopping %d run(s) before exit", len(self.running))
             await asyncio.gather(*(terminate_group(p, self.terminate_grace)
                                    for p in list(self.running.values())))
-        if self.stop_runs_on_exit:
-            # let the exit reports of the runs just stopped reach the stream
-            await asyncio.gather(*self._watchers, return_exceptions=True)
+        # let the exit reports of the runs just stopped reach the stream
+        await asyncio.gather(*self._watchers, return_exceptions=True)

@@ -12,11 +12,11 @@ import logging
 
 import redis.asyncio as aioredis
 
+from .._backoff import Backoff
 from ..broker import keys, publish
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
 from ..wire import ClaimRequest, LaunchRun, LoadLocation, TerminateRun, WorkItem
 from ._client import ControlPlaneClient
-from ._worker import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,10 @@ class Poller:
             except Unauthorized as exc:
                 log.error("the control plane refused the agent token: %s", exc)
                 await backoff.wait(stop)
-            except (ControlPlaneError, BrokerUnavailable) as exc:
+            except ControlPlaneError as exc:
+                log.warning("%s; retrying", exc)
+                await backoff.wait(stop, at_least=exc.retry_after)
+            except BrokerUnavailable as exc:
                 log.warning("%s; retrying", exc)
                 await backoff.wait(stop)
             else:

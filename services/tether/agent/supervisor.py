@@ -2,8 +2,8 @@
 location defines (or why it failed to load) to the control plane.
 
 A (re)deploy starts the new server and switches to it only once it answers; the old one is
-stopped afterwards. A server that dies is restarted with backoff and its location reported
-again.
+stopped afterwards. A server that dies is restarted, waiting longer after each death that
+follows a short life, and its location is reported again.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import msgspec
 import redis.asyncio as aioredis
 
+from .._backoff import Backoff
 from .._net import free_port
-from ..broker import StreamConsumer, keys, publish
+from ..broker import Entry, StreamConsumer, keys, publish
 from ..codeserver import CodeServerClient, code_server_command
 from ..errors import BrokerUnavailable, CodeLocationLoadError, CodeServerError
 from ..wire import (
@@ -35,11 +36,12 @@ from ..wire import (
 )
 from ._processes import OutputTail, child_environment, spawn, terminate_group
 from ._worker import consume
-from .launcher import SECRET_VARIABLES
 
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL = 1.0
+# a server that lived this long before dying starts the restart backoff afresh
+STABLE_SECONDS = 60.0
 
 
 @dataclass
@@ -48,8 +50,7 @@ class _CodeServer:
     process: asyncio.subprocess.Process
     stderr: OutputTail
     client: CodeServerClient
-    restarts: int = 0
-    next_restart: float = field(default=0.0)
+    started_at: float
 
     async def stop(self) -> None:
         await self.client.close()
@@ -57,22 +58,24 @@ class _CodeServer:
 
 
 class Supervisor:
-    def __init__(self, *, redis: aioredis.Redis, consumer: str, start_timeout: float = 30.0,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(self, *, redis: aioredis.Redis, consumer: str, base_env: Mapping[str, str],
+                 start_timeout: float = 30.0, host: str = "127.0.0.1") -> None:
         self.redis = redis
+        self.base_env = base_env
         self.start_timeout = start_timeout
         self.host = host
         self.consumer = StreamConsumer(redis, stream=keys.WORK_CODE,
                                        group=keys.GROUP_SUPERVISORS, consumer=consumer,
                                        message_type=WorkItem)
         self.servers: dict[str, _CodeServer] = {}
+        self._restarts: dict[str, Backoff] = {}
+        self._next_restart: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         log.info("supervisor %s ready", self.consumer.consumer)
         health = asyncio.ensure_future(self._watch_health(stop))
         try:
-            await consume(self.consumer, lambda entry: self.handle(entry.message), stop,
-                          burst=burst)
+            await consume(self.consumer, self.handle, stop, burst=burst)
         finally:
             health.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -80,11 +83,13 @@ class Supervisor:
             await asyncio.gather(*(server.stop() for server in self.servers.values()))
             self.servers.clear()
 
-    async def handle(self, item: WorkItem) -> None:
+    async def handle(self, entry: Entry[WorkItem]) -> None:
+        item = entry.message
         match item.payload:
             case LoadLocation(location=spec):
                 result = await self.load(spec)
-                await self._report(result, item)
+                result = msgspec.structs.replace(result, work_id=item.work_id, epoch=item.epoch)
+                await publish(self.redis, keys.OUT_RESULTS, [result], entry.traceparent)
             case LaunchRun() | TerminateRun():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
 
@@ -105,31 +110,49 @@ class Supervisor:
 
     async def _start(self, spec: LocationSpec) -> _CodeServer:
         port = free_port(self.host)
-        env = child_environment(dict(os.environ), spec.env, drop=SECRET_VARIABLES)
+        env = child_environment(self.base_env, spec.env)
+        # the env is in the process environment; argv is visible to every local user
+        argv = code_server_command(msgspec.structs.replace(spec, env={}), port, spec.python)
         try:
-            process, stderr = await spawn(
-                code_server_command(spec, port, spec.python), env=env,
-                cwd=spec.working_directory, prefix=f"[code-server {spec.name}] ",
-            )
+            process, stderr = await spawn(argv, env=env, cwd=spec.working_directory,
+                                          prefix=f"[code-server {spec.name}] ")
         except OSError as exc:
             raise CodeServerError(f"cannot start the code server of {spec.name}: {exc}") from exc
-        client = CodeServerClient(f"{self.host}:{port}")
-        server = _CodeServer(spec=spec, process=process, stderr=stderr, client=client)
-        ready = asyncio.ensure_future(client.wait_until_ready(self.start_timeout))
-        exited = asyncio.ensure_future(process.wait())
-        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if ready.done() and ready.exception() is None:
-            exited.cancel()
-            log.info("code server of %s ready on port %d (pid %d)", spec.name, port, process.pid)
+        server = _CodeServer(spec=spec, process=process, stderr=stderr,
+                             client=CodeServerClient(f"{self.host}:{port}"),
+                             started_at=time.monotonic())
+        try:
+            ready = await self._wait_ready(server)
+        except BaseException:
+            # cancelled while starting (a shutdown): the process must not outlive us
+            await server.stop()
+            raise
+        if ready:
+            log.info("code server of %s ready on port %d (pid %d)", spec.name, port,
+                     process.pid)
             return server
-        ready.cancel()
-        exited.cancel()
         await server.stop()
         tail = await stderr.text()
         raise CodeServerError(
             f"the code server of {spec.name} did not start within {self.start_timeout:g} s "
             f"(exit code {process.returncode}); the end of its stderr:\n{tail}"
         )
+
+    async def _wait_ready(self, server: _CodeServer) -> bool:
+        """True once the server answers as the location's server, False if it exits or
+        the start timeout passes first."""
+        ready = asyncio.ensure_future(server.client.wait_until_ready(self.start_timeout))
+        exited = asyncio.ensure_future(server.process.wait())
+        try:
+            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            exited.cancel()
+        if not ready.done() or ready.cancelled() or ready.exception() is not None:
+            return False
+        ping = ready.result()
+        # a port that was free when picked may have been taken by another process since
+        return ping.pid == server.process.pid and ping.location == server.spec.name
 
     async def _snapshot(self, server: _CodeServer) -> AgentResult:
         name = server.spec.name
@@ -149,23 +172,18 @@ class Supervisor:
     async def _watch_health(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(HEALTH_INTERVAL)
+            now = time.monotonic()
             for name, server in list(self.servers.items()):
-                if server.process.returncode is None or time.monotonic() < server.next_restart:
+                if server.process.returncode is None or now < self._next_restart.get(name, 0):
                     continue
+                backoff = self._restarts.setdefault(name, Backoff(initial=1.0, maximum=60.0))
+                if now - server.started_at > STABLE_SECONDS:
+                    backoff.reset()
                 log.warning("code server of %s exited with code %s; restarting", name,
                             server.process.returncode)
                 result = await self.load(server.spec)
-                replacement = self.servers[name]
-                if replacement is server:
-                    # the start failed: try again later, waiting longer each time
-                    server.restarts += 1
-                    server.next_restart = time.monotonic() + min(2 ** server.restarts, 60)
+                self._next_restart[name] = time.monotonic() + backoff.next_delay()
                 try:
                     await publish(self.redis, keys.OUT_RESULTS, [result])
                 except BrokerUnavailable as exc:
                     log.warning("could not report the reload of %s: %s", name, exc)
-
-    async def _report(self, result: AgentResult, item: WorkItem) -> None:
-        result = msgspec.structs.replace(result, work_id=item.work_id, epoch=item.epoch)
-        await publish(self.redis, keys.OUT_RESULTS, [result], item.traceparent)
-

@@ -2,7 +2,7 @@
 
 An entry is acknowledged only after the control plane has stored it; until then it waits in
 Redis, so an unreachable control plane delays metadata but loses none. Each stream has its own
-loop, so a backlog of logs never holds up results.
+lane, so a backlog of logs never holds up results.
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, entry_fields, keys
-from ..errors import BrokerUnavailable, ControlPlaneError
+from ..errors import ControlPlaneError
 from ..wire import AgentResult, BatchReceipt, EventBatch, LogBatch, LogChunk, ResultBatch, RunEvent
 from ._client import ControlPlaneClient
-from ._worker import Backoff
+from ._worker import consume_batches
 
 log = logging.getLogger(__name__)
+
+# answers that say this batch will never be stored, however often it is sent
+REFUSED = (400, 413, 422)
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,6 @@ class Uploader:
         self.consumer_name = consumer
         self.batch_size = batch_size
         self.upload_compute_logs = upload_compute_logs
-        self.uploaded: dict[str, int] = {}
 
     def lanes(self) -> list[_Lane]:
         return [
@@ -77,46 +80,44 @@ class Uploader:
             message_type=lane.message_type,
             count=self.batch_size,
         )
+
+        async def upload(entries: list[Entry[Any]]) -> None:
+            await self._upload(lane, consumer, entries, stop)
+
+        await consume_batches(consumer, upload, stop, burst=burst)
+
+    async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any],
+                      entries: list[Entry[Any]], stop: asyncio.Event) -> None:
+        """Send ``entries`` until the control plane has stored them, then acknowledge them.
+        A batch the control plane refuses is split to find the entries it refuses, which go
+        to the dead letters; the rest are stored."""
         backoff = Backoff()
         while not stop.is_set():
             try:
-                entries = await consumer.read()
-            except BrokerUnavailable as exc:
-                log.warning("%s", exc)
-                await backoff.wait(stop)
-                continue
-            if not entries:
-                if burst:
-                    return
-                continue
-            await self._upload(lane, consumer, entries, stop, backoff)
-
-    async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any], entries: list[Entry[Any]],
-                      stop: asyncio.Event, backoff: Backoff) -> None:
-        messages = [entry.message for entry in entries]
-        ids = [entry.entry_id for entry in entries]
-        while True:
-            try:
-                await lane.send(messages)
-                await consumer.ack(ids)
+                await lane.send([entry.message for entry in entries])
             except ControlPlaneError as exc:
-                if exc.status_code in (400, 422):
-                    # the control plane will never take this batch: keep it, with the reason
-                    for entry in entries:
-                        await consumer.dead_letter(entry.entry_id, _fields(entry), str(exc))
+                if exc.status_code in REFUSED:
+                    await self._refused(lane, consumer, entries, stop, exc)
                     return
                 log.warning("upload to %s deferred: %s", lane.stream, exc)
-            except BrokerUnavailable as exc:
-                log.warning("%s", exc)
-            else:
-                backoff.reset()
-                self.uploaded[lane.stream] = self.uploaded.get(lane.stream, 0) + len(entries)
-                return
-            if stop.is_set():
-                # unacknowledged entries stay pending and are taken over after a restart
-                return
-            await backoff.wait(stop)
+                # still ours: no other uploader should take these over while we retry
+                await consumer.keep_alive([entry.entry_id for entry in entries])
+                await backoff.wait(stop, at_least=exc.retry_after)
+                continue
+            await consumer.ack([entry.entry_id for entry in entries])
+            return
+        # stopping: the entries stay pending and are taken over after the idle time
 
-
-def _fields(entry: Entry[Any]) -> dict[bytes, bytes]:
-    return entry_fields(entry.message, entry.traceparent)
+    async def _refused(self, lane: _Lane, consumer: StreamConsumer[Any],
+                       entries: list[Entry[Any]], stop: asyncio.Event,
+                       exc: ControlPlaneError) -> None:
+        if len(entries) == 1:
+            entry = entries[0]
+            log.error("control plane refused entry %s of %s: %s", entry.entry_id.decode(),
+                      lane.stream, exc)
+            await consumer.dead_letter(entry.entry_id,
+                                       entry_fields(entry.message, entry.traceparent), str(exc))
+            return
+        half = len(entries) // 2
+        await self._upload(lane, consumer, entries[:half], stop)
+        await self._upload(lane, consumer, entries[half:], stop)

@@ -5,5 +5,14 @@ from ._connect import connect
 from ._consumer import Entry, StreamConsumer
 from ._messages import entry_fields
 from ._producer import publish
+from ._writer import StreamWriter
 
-__all__ = ["Entry", "StreamConsumer", "connect", "entry_fields", "keys", "publish"]
+__all__ = [
+    "Entry",
+    "StreamConsumer",
+    "StreamWriter",
+    "connect",
+    "entry_fields",
+    "keys",
+    "publish",
+]

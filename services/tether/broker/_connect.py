@@ -6,6 +6,7 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .._backoff import Backoff
 from ..errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
@@ -15,16 +16,16 @@ async def connect(url: str, *, wait_seconds: float = 30.0) -> aioredis.Redis:
     """A client for the broker at ``url``, once it answers PING (waits up to ``wait_seconds``,
     since in a local deployment the broker may start at the same moment as its workers)."""
     client = aioredis.Redis.from_url(url)
-    deadline = asyncio.get_running_loop().time() + wait_seconds
-    delay = 0.1
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    backoff = Backoff(maximum=2.0)
     while True:
         try:
             await client.ping()
             return client
         except RedisError as exc:
-            if asyncio.get_running_loop().time() + delay > deadline:
+            if loop.time() > deadline:
                 await client.aclose()
                 raise BrokerUnavailable(f"broker at {url} is not answering: {exc}") from exc
             log.info("waiting for the broker at %s: %s", url, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await backoff.wait()

@@ -10,6 +10,7 @@ worker.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -101,6 +102,17 @@ class StreamConsumer(Generic[T]):
                 await pipe.execute()
         except RedisError as exc:
             raise BrokerUnavailable(f"cannot acknowledge on {self.stream}: {exc}") from exc
+
+    async def keep_alive(self, entry_ids: Sequence[bytes | str]) -> None:
+        """Reset the idle time of entries this consumer still works on (a slow upload), so no
+        other consumer takes them over; unlike a new delivery, this counts no attempt."""
+        if not entry_ids:
+            return
+        try:
+            await self.redis.xclaim(self.stream, self.group, self.consumer, 0, list(entry_ids),
+                                    justid=True)
+        except RedisError as exc:
+            raise BrokerUnavailable(f"cannot refresh entries of {self.stream}: {exc}") from exc
 
     async def dead_letter(
         self, entry_id: bytes, fields: dict[bytes, bytes], error: str, deliveries: int = 1

@@ -12,14 +12,20 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from redis.exceptions import RedisError
 
+from .._backoff import Backoff
 from ._messages import entry_fields
 
 _STOP = object()
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class StreamWriter:
@@ -30,10 +36,13 @@ class StreamWriter:
         traceparent: str = "",
         max_batch: int = 500,
         max_buffered: int = 100_000,
+        warn: Callable[[str], None] = _warn_on_stderr,
     ) -> None:
         self._redis = redis.Redis.from_url(redis_url)
         self._traceparent = traceparent
         self._max_batch = max_batch
+        # a run worker captures its own stderr into this writer: its warnings must go around
+        self._warn = warn
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_buffered)
         self._thread = threading.Thread(target=self._run, name="tether-stream-writer", daemon=True)
         self._thread.start()
@@ -43,10 +52,16 @@ class StreamWriter:
 
     def close(self, close_timeout: float = 60.0) -> bool:
         """Send everything still queued, then stop; False if the deadline passed first."""
-        self._queue.put(_STOP)
-        self._thread.join(close_timeout)
-        self._redis.close()
-        return not self._thread.is_alive()
+        deadline = time.monotonic() + close_timeout
+        try:
+            self._queue.put(_STOP, timeout=close_timeout)
+        except queue.Full:
+            return False
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        done = not self._thread.is_alive()
+        if done:
+            self._redis.close()
+        return done
 
     def _run(self) -> None:
         stopping = False
@@ -63,7 +78,7 @@ class StreamWriter:
             self._send(batch)
 
     def _send(self, batch: list[tuple[str, dict[bytes, bytes]]]) -> None:
-        delay = 0.05
+        backoff = Backoff(maximum=2.0)
         while batch:
             try:
                 pipe = self._redis.pipeline(transaction=False)
@@ -74,7 +89,6 @@ class StreamWriter:
             except RedisError as exc:
                 # the whole batch is resent: a stream entry is only a transport, and the
                 # control plane stores each (run, attempt, seq) once
-                print(f"tether: broker write failed, retrying in {delay:.2f}s: {exc}",
-                      file=sys.__stderr__)
+                delay = backoff.next_delay()
+                self._warn(f"tether: broker write failed, retrying in {delay:.2f}s: {exc}")
                 time.sleep(delay)
-                delay = min(delay * 2, 2.0)

@@ -65,6 +65,7 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
     redis = await connect(redis_url)
     try:
         await Launcher(redis=redis, redis_url=redis_url, agent_id=agent_id, consumer=consumer,
+                       base_env=dict(os.environ),
                        stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:
         await redis.aclose()
@@ -77,7 +78,7 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
 
     redis = await connect(settings.require("redis_url"))
     try:
-        await Supervisor(redis=redis, consumer=consumer,
+        await Supervisor(redis=redis, consumer=consumer, base_env=dict(os.environ),
                          start_timeout=settings.code_server_start_timeout).run(stop, burst=burst)
     finally:
         await redis.aclose()

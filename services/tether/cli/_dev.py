@@ -41,8 +41,6 @@ def register(commands: Any) -> None:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from honcho.manager import Manager
-
     from ..workspace import load_workspace
 
     settings = load_settings(workspace=args.workspace, port=args.port)
@@ -64,8 +62,28 @@ def _dev(args: argparse.Namespace) -> int:
         broker = EmbeddedBroker(data_dir / "valkey")
         broker.start()
         redis_url = broker.url
+    try:
+        manager = _manager(settings, workspace, data_dir, redis_url, credentials)
+        names = ", ".join(spec.name for spec in locations)
+        print(f"Tether dev: control plane on http://{settings.host}:{settings.port}, broker "
+              f"{redis_url}, database {settings.resolved_database_url}, code locations: "
+              f"{names}.\nIn another terminal, from {Path.cwd()}: tether run launch <job> --wait",
+              flush=True)
+        manager.loop()
+    finally:
+        # last: the workers flush to the broker while they stop
+        if broker is not None:
+            broker.stop()
+    return int(manager.returncode or 0)
+
+
+def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str,
+             credentials: DevCredentials) -> Any:
+    """A honcho manager with the Procfile's processes, configured for this deployment."""
+    from honcho.manager import Manager
 
     env = {
+        **os.environ,
         "TETHER_DATA_DIR": str(data_dir),
         "TETHER_DATABASE_URL": settings.resolved_database_url,
         "TETHER_REDIS_URL": redis_url,
@@ -83,22 +101,8 @@ def _dev(args: argparse.Namespace) -> int:
             process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token
         # exec: honcho runs commands through a shell, and the signal must reach tether itself
         command = "exec " + shlex.join([sys.executable, "-m", "tether", *tether_args])
-        manager.add_process(name, command, env=_inherit(process_env))
-    names = ", ".join(spec.name for spec in locations)
-    print(f"Tether dev: control plane on http://{settings.host}:{settings.port}, broker "
-          f"{redis_url}, database {settings.resolved_database_url}, code locations: {names}.\n"
-          f"In another terminal, from {Path.cwd()}: tether run launch <job> --wait",
-          flush=True)
-    try:
-        manager.loop()
-    finally:
-        if broker is not None:
-            broker.stop()
-    return int(manager.returncode or 0)
-
-
-def _inherit(env: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **env}
+        manager.add_process(name, command, env=process_env)
+    return manager
 
 
 def _check_port_free(host: str, port: int) -> None:

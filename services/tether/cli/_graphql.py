@@ -5,6 +5,8 @@ from typing import Any
 import httpx
 
 from ..errors import ControlPlaneError, Unauthorized
+from ..settings import load_settings
+from ._credentials import user_token
 
 
 class GraphQLClient:
@@ -42,3 +44,9 @@ class GraphQLClient:
                                     f"{response.text[:500]}", status_code=response.status_code)
         data: dict[str, Any] = body["data"]
         return data
+
+
+def graphql_client() -> GraphQLClient:
+    """A client with the user's token, from the settings or the local deployment."""
+    settings = load_settings()
+    return GraphQLClient(url=settings.url, token=user_token(settings))

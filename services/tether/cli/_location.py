@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._run import graphql_client
-
 LOCATIONS = """
 { codeLocations { name status error updatedAt jobs { name } assets { key } } }
 """
@@ -21,6 +19,8 @@ def register(commands: Any) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ._graphql import graphql_client
+
     client = graphql_client()
     try:
         locations = client.execute(LOCATIONS)["codeLocations"]

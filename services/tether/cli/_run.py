@@ -9,8 +9,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..settings import load_settings
-from ._credentials import user_token
 
 if TYPE_CHECKING:
     from ._graphql import GraphQLClient
@@ -74,14 +72,6 @@ def register(commands: Any) -> None:
     logs.set_defaults(handler=_logs)
 
 
-def graphql_client() -> GraphQLClient:
-    """A GraphQL client with the user's token, from the settings or the local deployment."""
-    from ._graphql import GraphQLClient
-
-    settings = load_settings()
-    return GraphQLClient(url=settings.url, token=user_token(settings))
-
-
 def _launch(args: argparse.Namespace) -> int:
     run_config = None
     if args.config:
@@ -89,6 +79,8 @@ def _launch(args: argparse.Namespace) -> int:
             run_config = json.loads(args.config)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--config is not valid JSON: {exc}") from exc
+    from ._graphql import graphql_client
+
     client = graphql_client()
     try:
         run = client.execute(LAUNCH, jobName=args.job, location=args.location,
@@ -124,6 +116,8 @@ def _follow(client: GraphQLClient, run_id: str) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ._graphql import graphql_client
+
     client = graphql_client()
     try:
         runs = client.execute(LIST, limit=args.limit, status=args.status,
@@ -144,6 +138,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
+    from ._graphql import graphql_client
+
     client = graphql_client()
     try:
         run = client.execute(LOGS, id=args.run_id)["run"]

@@ -16,12 +16,19 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tether.wire import ClaimRequest, ClaimResponse, EventBatch, LogBatch, ResultBatch, WorkItem
+from tether.wire import (
+    MSGPACK_MEDIA_TYPE,
+    ClaimRequest,
+    ClaimResponse,
+    EventBatch,
+    LogBatch,
+    ResultBatch,
+    WorkItem,
+)
 
 from ._auth import require_token
 from ._state import AppState
 
-MSGPACK = "application/msgpack"
 # A long-poll held longer than this risks proxies' idle timeouts; the agent simply re-polls.
 MAX_WAIT_SECONDS = 30.0
 # How often a waiting claim looks at the database for work another process enqueued, or
@@ -49,7 +56,7 @@ class AgentApi:
     async def claim(self, request: Request) -> Response:
         body = await self._decode(request, _claim_decoder)
         items = await self._claim_within(request, body)
-        return Response(_encode(ClaimResponse(items=items)), media_type=MSGPACK)
+        return Response(_encode(ClaimResponse(items=items)), media_type=MSGPACK_MEDIA_TYPE)
 
     async def _claim_within(self, request: Request, body: ClaimRequest) -> list[WorkItem]:
         state = self._state
@@ -96,4 +103,4 @@ class AgentApi:
 
     async def _store(self, store: Callable[[list[T]], msgspec.Struct], batch: list[T]) -> Response:
         receipt = await to_thread.run_sync(store, batch)
-        return Response(_encode(receipt), media_type=MSGPACK)
+        return Response(_encode(receipt), media_type=MSGPACK_MEDIA_TYPE)

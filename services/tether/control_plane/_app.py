@@ -14,17 +14,18 @@ import uvicorn
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tether.errors import Unauthorized
 from tether.settings import Settings
+from tether.wire import ApiError
 from tether.workspace import load_workspace
 
 from ._agent_api import AgentApi
 from ._graphql import GraphQLApi
 from ._state import AppState
-from .errors import StorageError
+from .errors import StorageError, UnstorableInput
 from .storage import Store
 
 logger = logging.getLogger("tether.control_plane")
@@ -83,28 +84,35 @@ def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
             Unauthorized: _unauthorized,
             msgspec.DecodeError: _undecodable,
             StorageError: _storage_unavailable,
+            UnstorableInput: _unstorable,
         },
         lifespan=lifespan,
     )
     return app, state
 
 
+def error_response(message: str, status_code: int, headers: dict[str, str] | None = None
+                   ) -> Response:
+    return Response(msgspec.json.encode(ApiError(error=message)), status_code=status_code,
+                    media_type="application/json", headers=headers)
+
+
 async def _unauthorized(_request: Request, exc: Exception) -> Response:
-    return JSONResponse(
-        {"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-    )
+    return error_response(str(exc), 401, headers={"WWW-Authenticate": "Bearer"})
 
 
 async def _undecodable(_request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": f"cannot decode the request body: {exc}"}, status_code=400)
+    return error_response(f"cannot decode the request body: {exc}", 400)
+
+
+async def _unstorable(_request: Request, exc: Exception) -> Response:
+    logger.error("refused by the database: %s", exc)
+    return error_response(f"{exc}; this batch can never be stored (nothing was stored)", 422)
 
 
 async def _storage_unavailable(_request: Request, exc: Exception) -> Response:
     logger.error("storage error: %s", exc)
-    return JSONResponse(
-        {"error": f"{exc}; retry later (nothing from this request was stored)"},
-        status_code=503,
-    )
+    return error_response(f"{exc}; retry later (nothing from this request was stored)", 503)
 
 
 class _Server(uvicorn.Server):

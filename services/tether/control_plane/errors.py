@@ -57,6 +57,10 @@ class BadInput(ControlPlaneStateError):
     """An argument has the wrong type or shape; the message names the argument."""
 
 
+class UnstorableInput(TetherError):
+    """The database refused the data itself (not a passing failure): retrying cannot help."""
+
+
 class StorageError(TetherError):
     """The metadata database failed or cannot be reached; the message says which database."""
 

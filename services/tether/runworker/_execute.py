@@ -1,56 +1,101 @@
 """``tether api execute-run``: executes one run attempt and writes its events and logs to the
-agent's Redis. The run worker holds no control-plane credential."""
+agent's Redis. The run worker holds no control-plane credential.
+
+Its exit code tells the launcher whether the run's outcome is in the events: 0 (success) and
+3 (failure) mean the terminal event was written and flushed; anything else (a crash, a kill,
+a broker that stayed away) leaves the outcome to the control plane.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
+import signal
+from types import FrameType
 
-from ..broker._keys import OUT_EVENTS, OUT_LOGS
-from ..broker._writer import StreamWriter
+from ..broker import StreamWriter, keys
 from ..errors import CodeLocationLoadError, TetherError
 from ..sdk import RunEmitter, execute_job, load_definitions
-from ..wire import ErrorInfo, LaunchRun, RunFailure, RunStart
+from ..wire import (
+    EXIT_RUN_FAILED,
+    EXIT_RUN_SUCCEEDED,
+    ErrorInfo,
+    LaunchRun,
+    RunEvent,
+    RunFailure,
+    RunStart,
+    RunSuccess,
+    StepFailure,
+    StepSuccess,
+)
 from ._capture import OutputCapture
+
+EXIT_NOT_REPORTED = 2
+EXIT_INTERRUPTED = 130
 
 
 def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "") -> int:
-    """Execute ``launch`` and return the process exit code: 0 for a successful run."""
-    writer = StreamWriter(redis_url, traceparent=traceparent)
-    emitter = RunEmitter(run_id=launch.run_id, attempt=launch.attempt,
-                         sink=lambda event: writer.put(OUT_EVENTS, event))
+    """Execute ``launch`` and return the process exit code."""
+    outcome: list[type[RunEvent]] = []
+    capture: OutputCapture | None = None
+    writer = StreamWriter(redis_url, traceparent=traceparent,
+                          warn=lambda message: _warn(capture, message))
+
+    def sink(event: RunEvent) -> None:
+        if isinstance(event, StepSuccess | StepFailure) and capture is not None:
+            # the step's last output belongs to it, not to whatever runs next
+            capture.drain()
+        if isinstance(event, RunSuccess | RunFailure):
+            outcome.append(type(event))
+        writer.put(keys.OUT_EVENTS, event)
+
+    emitter = RunEmitter(run_id=launch.run_id, attempt=launch.attempt, sink=sink)
     capture = OutputCapture(
         run_id=launch.run_id, attempt=launch.attempt,
-        send=lambda chunk: writer.put(OUT_LOGS, chunk),
+        send=lambda chunk: writer.put(keys.OUT_LOGS, chunk),
         current_step=lambda: emitter.current_step,
     )
+    # SIGTERM (a cancel, or an agent stopping its runs) interrupts the step like Ctrl-C, so
+    # the user's finally blocks run and the failure is recorded
+    signal.signal(signal.SIGTERM, _interrupt)
     capture.start()
+    interrupted = False
     try:
-        ok = _execute(launch, emitter)
+        _execute(launch, emitter)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         capture.stop()
         flushed = writer.close()
     if not flushed:
-        print("tether: could not write every event to the broker before exiting",
-              file=sys.stderr)
-        return 2
-    return 0 if ok else 1
+        _warn(None, "tether: could not write every event to the broker before exiting")
+        return EXIT_NOT_REPORTED
+    if outcome == [RunSuccess]:
+        return EXIT_RUN_SUCCEEDED
+    if outcome == [RunFailure]:
+        return EXIT_RUN_FAILED
+    return EXIT_INTERRUPTED if interrupted else EXIT_NOT_REPORTED
 
 
-def _execute(launch: LaunchRun, emitter: RunEmitter) -> bool:
+def _execute(launch: LaunchRun, emitter: RunEmitter) -> None:
     try:
         defs = load_definitions(launch.location)
         defs.get_job(launch.job_name)
-    except (CodeLocationLoadError, TetherError) as exc:
-        error = ErrorInfo.from_exception(exc)
-        if isinstance(exc, CodeLocationLoadError) and exc.user_traceback:
-            error = ErrorInfo(class_name=error.class_name, message=error.message,
-                              stack=exc.user_traceback)
+    except TetherError as exc:
+        stack = exc.user_traceback if isinstance(exc, CodeLocationLoadError) else ""
+        error = ErrorInfo(class_name=type(exc).__name__, message=str(exc), stack=stack)
         emitter.emit(RunStart, job_name=launch.job_name, pid=os.getpid())
         emitter.emit(RunFailure, message=f"Run failed before its first step: {exc}",
                      error=error)
-        return False
-    return execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config)
+        return
+    execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"received signal {signal.Signals(signum).name}")
 
+
+def _warn(capture: OutputCapture | None, message: str) -> None:
+    if capture is not None:
+        capture.write_original(message)
+    else:
+        os.write(2, (message + "\n").encode(errors="replace"))

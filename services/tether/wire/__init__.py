@@ -4,7 +4,7 @@ Stream entries, agent-API bodies and gRPC payloads are msgpack encodings of thes
 JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas`).
 """
 
-from ._batches import BatchReceipt, EventBatch, LogBatch, ResultBatch
+from ._batches import MSGPACK_MEDIA_TYPE, ApiError, BatchReceipt, EventBatch, LogBatch, ResultBatch
 from ._common import ErrorInfo
 from ._dead_letter import DeadLetter
 from ._events import (
@@ -27,6 +27,9 @@ from ._events import (
 )
 from ._location import LocationSpec
 from ._results import (
+    EXIT_RUN_FAILED,
+    EXIT_RUN_SUCCEEDED,
+    REPORTED_EXIT_CODES,
     AgentResult,
     LocationLoaded,
     LocationLoadFailed,
@@ -54,8 +57,13 @@ from ._work import (
 
 __all__ = [
     "EVENT_TYPES",
+    "EXIT_RUN_FAILED",
+    "EXIT_RUN_SUCCEEDED",
+    "MSGPACK_MEDIA_TYPE",
+    "REPORTED_EXIT_CODES",
     "SCHEMA_TYPES",
     "AgentResult",
+    "ApiError",
     "AssetMaterialization",
     "AssetSnapshot",
     "BatchReceipt",

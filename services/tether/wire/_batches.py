@@ -20,6 +20,16 @@ class ResultBatch(msgspec.Struct, kw_only=True, frozen=True):
     results: list[AgentResult]
 
 
+# the content type of every agent-API body
+MSGPACK_MEDIA_TYPE = "application/msgpack"
+
+
+class ApiError(msgspec.Struct, kw_only=True, frozen=True):
+    """The JSON body of every non-GraphQL error answer: what is wrong and what to do."""
+
+    error: str
+
+
 class BatchReceipt(msgspec.Struct, kw_only=True, frozen=True):
     """How many items the control plane stored now, and how many it had already."""
 

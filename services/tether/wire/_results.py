@@ -27,8 +27,16 @@ class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):
     error: ErrorInfo
 
 
+# the run worker's exit codes: it wrote the run's terminal event (success or failure) and
+# flushed it to the broker, so the control plane learns the outcome from the events
+EXIT_RUN_SUCCEEDED = 0
+EXIT_RUN_FAILED = 3
+REPORTED_EXIT_CODES = frozenset({EXIT_RUN_SUCCEEDED, EXIT_RUN_FAILED})
+
+
 class RunWorkerExited(_Result, frozen=True, tag="run_worker_exited"):
-    """The run worker process ended. A non-zero code for a run still in progress fails it."""
+    """The run worker process ended. Any exit code outside ``REPORTED_EXIT_CODES`` (a crash,
+    a kill, a failed flush) fails a run still in progress."""
 
     run_id: str
     attempt: int

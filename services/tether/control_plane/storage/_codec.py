@@ -20,6 +20,12 @@ error_json_decoder = msgspec.json.Decoder(ErrorInfo)
 dict_json_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
+def storable_text(value: str) -> str:
+    """``value`` without NUL characters, which PostgreSQL text columns cannot hold (a run's
+    output may contain them); each becomes U+FFFD, as undecodable bytes do."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
 def to_json_text(value: Any) -> str:
     return encode_json(value).decode()
 

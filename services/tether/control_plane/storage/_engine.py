@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from ..errors import StorageError
+from ..errors import StorageError, UnstorableInput
 
 # Execution option that marks a transaction as a writer. On SQLite a writer begins with
 # BEGIN IMMEDIATE, so it takes the write lock up front and concurrent writers queue on
@@ -94,6 +94,10 @@ def translate_errors(engine: Engine) -> Iterator[None]:
     """Turn SQLAlchemy errors into :class:`StorageError` naming the database."""
     try:
         yield
+    except (exc.DataError, exc.IntegrityError) as error:
+        raise UnstorableInput(
+            f"database {describe(engine)} refused the data: {error.orig or error}"
+        ) from error
     except exc.OperationalError as error:
         raise StorageError(
             f"database {describe(engine)} is unavailable or refused the operation: "

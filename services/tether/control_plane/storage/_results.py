@@ -12,6 +12,7 @@ from enum import Enum
 from sqlalchemy.engine import Connection
 
 from tether.wire import (
+    REPORTED_EXIT_CODES,
     AgentResult,
     BatchReceipt,
     ErrorInfo,
@@ -86,7 +87,9 @@ def _apply_to_run(
                 return _Outcome.DUPLICATE
             _fail(conn, run, result.error, f"Launch failed: {result.error.message}", now)
         case RunWorkerExited():
-            if result.exit_code != 0 and not run.projection.is_terminal:
+            # a worker that reported its outcome wrote it to the events, which may still be
+            # on their way: only an unreported end (a crash, a kill) decides the run here
+            if result.exit_code not in REPORTED_EXIT_CODES and not run.projection.is_terminal:
                 message = f"Run worker exited with code {result.exit_code}"
                 error = ErrorInfo(
                     class_name="RunWorkerExited", message=message, stack=result.stderr_tail

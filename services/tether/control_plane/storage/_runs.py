@@ -210,7 +210,7 @@ def _event_row(event: RunEvent) -> dict[str, Any]:
         "timestamp": event.timestamp,
         "step_key": event.step_key,
         "level": level,
-        "message": event_message(event),
+        "message": _codec.storable_text(event_message(event)),
         "body": _codec.encode(event),
     }
 
@@ -237,7 +237,7 @@ def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
                 "stream": chunk.stream,
                 "seq": chunk.seq,
                 "step_key": chunk.step_key,
-                "data": chunk.data,
+                "data": _codec.storable_text(chunk.data),
             }
         )
     stored = 0

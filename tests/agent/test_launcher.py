@@ -1,0 +1,97 @@
+"""The launcher against a real Valkey, starting real run workers: a run attempt is launched
+once however often its work arrives, and every launch ends in a report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import redis.asyncio as aioredis
+
+from tether.agent import Launcher
+from tether.agent._processes import child_environment
+from tether.broker import keys, publish
+from tether.wire import (
+    LaunchRun,
+    LocationSpec,
+    RunLaunched,
+    RunStart,
+    RunWorkerExited,
+    WorkItem,
+)
+
+from ..conftest import EXAMPLE_WORKSPACE
+from ..streams import read_stream
+
+SPEC = LocationSpec(name="hello", module="hello.defs",
+                    working_directory=str(EXAMPLE_WORKSPACE.parent))
+
+
+def work(run_id: str, epoch: int = 1) -> WorkItem:
+    return WorkItem(work_id=f"w-{run_id}", epoch=epoch, lease_until=0.0,
+                    payload=LaunchRun(run_id=run_id, attempt=1, job_name="hello_job",
+                                      location=SPEC))
+
+
+async def drain(url: str, consumer: str = "launcher-a") -> None:
+    client = aioredis.Redis.from_url(url)
+    launcher = Launcher(redis=client, redis_url=url, agent_id="agent-1", consumer=consumer,
+                        base_env=dict(os.environ), stop_runs_on_exit=True)
+    await launcher.run(asyncio.Event(), burst=True)
+    # burst returns once the stream is empty; the runs it started finish on their own
+    while launcher.running:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    await client.aclose()
+
+
+async def test_a_redelivered_launch_starts_one_worker_and_is_reported_again(
+        broker_url: str) -> None:
+    client = aioredis.Redis.from_url(broker_url)
+    await publish(client, keys.WORK_RUNS, [work("r1"), work("r1", epoch=2)])
+    await drain(broker_url)
+
+    results = read_stream(broker_url, keys.OUT_RESULTS)
+    launched = [r for r in results if isinstance(r, RunLaunched)]
+    exited = [r for r in results if isinstance(r, RunWorkerExited)]
+    assert len(launched) == 2 and launched[0].pid == launched[1].pid
+    assert [r.epoch for r in launched] == [1, 2]  # both claims of the item complete
+    assert [r.exit_code for r in exited] == [0]
+    starts = [e for e in read_stream(broker_url, keys.OUT_EVENTS) if isinstance(e, RunStart)]
+    assert len(starts) == 1
+    await client.aclose()
+
+
+async def test_a_launch_another_launcher_is_starting_is_left_to_it(broker_url: str) -> None:
+    client = aioredis.Redis.from_url(broker_url)
+    await client.set(keys.launched_key("r2", 1), "launching:launcher-b:1-0", ex=60)
+    await publish(client, keys.WORK_RUNS, [work("r2")])
+    await drain(broker_url)
+
+    assert read_stream(broker_url, keys.OUT_RESULTS) == []
+    assert read_stream(broker_url, keys.OUT_EVENTS) == []
+    await client.aclose()
+
+
+async def test_a_lost_reply_to_its_own_guard_does_not_stop_the_launch(broker_url: str) -> None:
+    # the SET NX went through but its reply was lost, and the client retried: the guard holds
+    # this very delivery's token, so the launcher must go on
+    client = aioredis.Redis.from_url(broker_url)
+    [entry_id] = await publish(client, keys.WORK_RUNS, [work("r3")])
+    token = f"launcher-a:{entry_id.decode()}"
+    await client.set(keys.launched_key("r3", 1), f"launching:{token}", ex=60)
+    await drain(broker_url, consumer="launcher-a")
+
+    results = read_stream(broker_url, keys.OUT_RESULTS)
+    assert [type(r) for r in results] == [RunLaunched, RunWorkerExited]
+    assert results[1].exit_code == 0
+    await client.aclose()
+
+
+def test_user_code_gets_no_tether_credentials(broker_url: str) -> None:
+    base = {"PATH": "/bin", "TETHER_AGENT_TOKEN": "tta_secret", "TETHER_TOKEN": "ttu_secret",
+            "TETHER_DATABASE_URL": "postgresql://cp/db", "TETHER_CONFIG": "/etc/tether.toml",
+            "TETHER_REDIS_URL": broker_url, "AWS_PROFILE": "etl"}
+    env = child_environment(base, {"API_KEY": "from-the-location"})
+    assert env == {"PATH": "/bin", "TETHER_REDIS_URL": broker_url, "AWS_PROFILE": "etl",
+                   "API_KEY": "from-the-location"}

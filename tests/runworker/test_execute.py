@@ -1,0 +1,149 @@
+"""The run worker as the launcher starts it: a real `tether api execute-run` process writing
+to a real Valkey."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tether.broker import keys
+from tether.wire import (
+    EXIT_RUN_FAILED,
+    EXIT_RUN_SUCCEEDED,
+    LaunchRun,
+    LocationSpec,
+    RunFailure,
+    RunSuccess,
+    StepFailure,
+)
+
+from ..streams import read_stream
+
+DEFS = '''
+import subprocess, sys, time
+from tether import Definitions, job, op
+
+@op
+def first():
+    print("from first")
+    print("é" * 70000)          # larger than one pipe read: split inside a character
+
+@op
+def second(first):
+    print("from second", file=sys.stderr)
+
+@job
+def two_steps():
+    second(first())
+
+@op
+def slow():
+    try:
+        print("slow started")
+        time.sleep(60)
+    finally:
+        print("cleanup ran")
+
+@job
+def slow_job():
+    slow()
+
+@op
+def leaves_a_child():
+    # a background process that inherits stdout and outlives the step
+    subprocess.Popen(["sleep", "30"])
+    print("started a child")
+
+@job
+def child_job():
+    leaves_a_child()
+
+@op
+def fails():
+    raise RuntimeError("boom")
+
+@job
+def failing_job():
+    fails()
+
+defs = Definitions(jobs=[two_steps, slow_job, child_job, failing_job])
+'''
+
+
+def start(tmp_path: Path, redis_url: str, job: str) -> tuple[subprocess.Popen[bytes], str]:
+    (tmp_path / "defs.py").write_text(DEFS)
+    run_id = str(uuid.uuid4())
+    launch = LaunchRun(run_id=run_id, attempt=1, job_name=job,
+                       location=LocationSpec(name="t", python_file=str(tmp_path / "defs.py"),
+                                             working_directory=str(tmp_path)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tether", "api", "execute-run", "--launch-json",
+         msgspec.json.encode(launch).decode()],
+        env={**os.environ, "TETHER_REDIS_URL": redis_url}, cwd=tmp_path,
+        stdout=(tmp_path / "stdout").open("wb"), stderr=(tmp_path / "stderr").open("wb"),
+        start_new_session=True,
+    )
+    return process, run_id
+
+
+def test_output_is_attributed_to_the_step_that_wrote_it(tmp_path: Path, broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "two_steps")
+    assert process.wait(timeout=30) == EXIT_RUN_SUCCEEDED
+
+    chunks = read_stream(broker_url, keys.OUT_LOGS)
+    stdout = "".join(c.data for c in chunks if c.stream == "stdout")
+    assert stdout == "from first\n" + "é" * 70000 + "\n"
+    assert {c.step_key for c in chunks if c.stream == "stdout"} == {"first"}
+    assert [(c.step_key, c.data) for c in chunks if c.stream == "stderr"] == [
+        ("second", "from second\n")]
+    # the output still reaches the agent's own terminal
+    assert "from first" in (tmp_path / "stdout").read_text()
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert isinstance(events[-1], RunSuccess)
+
+
+def test_a_failed_run_exits_with_the_reported_failure_code(tmp_path: Path,
+                                                           broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "failing_job")
+    assert process.wait(timeout=30) == EXIT_RUN_FAILED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert isinstance(events[-1], RunFailure)
+
+
+def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
+                                                          broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "slow_job")
+    deadline = time.monotonic() + 30
+    while not any(c.data.startswith("slow started") for c in read_stream(broker_url,
+                                                                         keys.OUT_LOGS)):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+
+    os.killpg(process.pid, signal.SIGTERM)
+
+    assert process.wait(timeout=15) == EXIT_RUN_FAILED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    failure = next(e for e in events if isinstance(e, StepFailure))
+    assert failure.step_key == "slow" and failure.error.class_name == "KeyboardInterrupt"
+    assert isinstance(events[-1], RunFailure)
+    logs = read_stream(broker_url, keys.OUT_LOGS)
+    assert any(c.data == "cleanup ran\n" and c.step_key == "slow" for c in logs)
+
+
+@pytest.mark.timeout(60)
+def test_a_child_that_keeps_stdout_open_does_not_hold_the_run(tmp_path: Path,
+                                                              broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "child_job")
+    started = time.monotonic()
+    assert process.wait(timeout=20) == EXIT_RUN_SUCCEEDED
+    assert time.monotonic() - started < 15
+    assert any(c.data == "started a child\n" for c in read_stream(broker_url, keys.OUT_LOGS))
+    os.killpg(process.pid, signal.SIGKILL)  # the sleeping child
