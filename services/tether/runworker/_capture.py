@@ -74,10 +74,11 @@ class OutputCapture:
                                            name=f"tether-capture-{stream}", daemon=True)
             pump.thread.start()
             self._pumps[fd] = pump
-        # a pipe makes Python buffer whole blocks; lines keep the step attribution right
+        # a pipe makes Python buffer whole blocks (or, unbuffered, write each piece of a line
+        # apart): one write per line keeps chunks whole and the step attribution right
         for pyfile in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, ValueError):
-                pyfile.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+                pyfile.reconfigure(line_buffering=True, write_through=False)  # type: ignore[union-attr]
 
     def drain(self) -> None:
         """Wait until what was written so far has been read and sent, so that it is
