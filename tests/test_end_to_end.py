@@ -163,3 +163,32 @@ def test_a_location_that_fails_to_import_shows_the_users_traceback(tmp_path: Pat
         assert run_to_end(deployment, "hello_job")["status"] == "SUCCESS"
     finally:
         deployment.stop()
+
+
+def test_a_canceled_run_stops_its_step_runs_the_cleanup_and_ends_canceled(
+        deployment: Deployment) -> None:
+    wait_loaded(deployment)
+    run_id = deployment.graphql(LAUNCH, job="slow_job")["launchRun"]["id"]
+
+    def ticking() -> bool:
+        events = deployment.graphql(RUN, id=run_id)["run"]["events"]
+        return any(e["message"] == "tick 1" for e in events)
+
+    deployment.wait_for(ticking, what="slow_job ticking")
+    cancel = subprocess.run(
+        [sys.executable, "-m", "tether", "run", "cancel", run_id, "--wait"],
+        capture_output=True, text=True, timeout=60,
+        env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    assert "CANCELING" in cancel.stdout and "status: CANCELED" in cancel.stdout
+
+    run = deployment.graphql(RUN, id=run_id)["run"]
+    assert run["status"] == "CANCELED"
+    failure = next(e for e in run["events"] if e["type"] == "STEP_FAILURE")
+    assert failure["stepKey"] == "wait_a_while" and "KeyboardInterrupt" in failure["error"]["stack"]
+    types = [e["type"] for e in run["events"]]
+    assert "RUN_CANCELING" in types and "RUN_TERMINATING" in types
+    stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+    assert "cleaned up" in stdout
+    # the run's ticks stopped: no tick near the end of the minute was logged
+    assert not any(e["message"] == "tick 30" for e in run["events"])

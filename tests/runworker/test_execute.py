@@ -16,6 +16,7 @@ import pytest
 
 from tether.broker import keys
 from tether.wire import (
+    EXIT_DUPLICATE_ATTEMPT,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     LaunchRun,
@@ -78,9 +79,10 @@ defs = Definitions(jobs=[two_steps, slow_job, child_job, failing_job])
 '''
 
 
-def start(tmp_path: Path, redis_url: str, job: str) -> tuple[subprocess.Popen[bytes], str]:
+def start(tmp_path: Path, redis_url: str, job: str,
+          run_id: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     (tmp_path / "defs.py").write_text(DEFS)
-    run_id = str(uuid.uuid4())
+    run_id = run_id or str(uuid.uuid4())
     launch = LaunchRun(run_id=run_id, attempt=1, job_name=job,
                        location=LocationSpec(name="t", python_file=str(tmp_path / "defs.py"),
                                              working_directory=str(tmp_path)))
@@ -147,3 +149,21 @@ def test_a_child_that_keeps_stdout_open_does_not_hold_the_run(tmp_path: Path,
     logs = read_stream(broker_url, keys.OUT_LOGS)
     assert "".join(c.data for c in logs) == "started a child\n"
     os.killpg(process.pid, signal.SIGKILL)  # the sleeping child
+
+
+def test_a_second_process_for_the_same_attempt_does_nothing(tmp_path: Path,
+                                                           broker_url: str) -> None:
+    first, run_id = start(tmp_path, broker_url, "slow_job")
+    deadline = time.monotonic() + 30
+    while not read_stream(broker_url, keys.OUT_LOGS):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+
+    second, _ = start(tmp_path, broker_url, "slow_job", run_id=run_id)
+    assert second.wait(timeout=30) == EXIT_DUPLICATE_ATTEMPT
+
+    os.killpg(first.pid, signal.SIGTERM)
+    assert first.wait(timeout=15) == EXIT_RUN_FAILED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert [type(e).__name__ for e in events].count("RunStart") == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))

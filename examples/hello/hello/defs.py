@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from tether import Definitions, OpContext, asset, define_asset_job, job, op
 
@@ -46,6 +47,23 @@ def broken_job() -> None:
     explode()
 
 
+@op
+def wait_a_while(context: OpContext) -> None:
+    """Tick once a second for a minute; cancel it to see the interruption and the cleanup."""
+    try:
+        for second in range(60):
+            context.log.info(f"tick {second}")
+            time.sleep(1)
+    finally:
+        print("cleaned up")
+
+
+@job
+def slow_job() -> None:
+    """A job that takes a minute: try `tether run cancel` on it."""
+    wait_a_while()
+
+
 @asset
 def raw_numbers() -> list[int]:
     """Numbers as they arrive."""
@@ -67,6 +85,6 @@ def report(context: OpContext, even_numbers: list[int]) -> str:
 
 
 defs = Definitions(
-    jobs=[hello_job, broken_job, define_asset_job("refresh_assets")],
+    jobs=[hello_job, broken_job, slow_job, define_asset_job("refresh_assets")],
     assets=[raw_numbers, even_numbers, report],
 )

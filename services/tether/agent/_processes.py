@@ -87,6 +87,39 @@ async def terminate_group(process: asyncio.subprocess.Process, grace: float) -> 
     return await process.wait()
 
 
+async def terminate_foreign_group(pid: int, grace: float) -> None:
+    """Like :func:`terminate_group`, for a process that is not our child (another launcher
+    copy on this host started it), so it is watched by polling rather than waited for."""
+    _signal_group(pid, signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while _alive(pid):
+        if loop.time() > deadline:
+            _signal_group(pid, signal.SIGKILL)
+            return
+        await asyncio.sleep(0.05)
+
+
+def runs_on_this_host(pid: int, marker: str) -> bool:
+    """Whether ``pid`` is a live process whose command line contains ``marker`` (a run id):
+    a pid alone may have been reused by an unrelated process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return marker.encode() in file.read()
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)

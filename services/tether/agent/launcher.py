@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import msgspec
@@ -30,11 +30,19 @@ from ..wire import (
     LoadLocation,
     RunLaunched,
     RunLaunchFailed,
+    RunTerminated,
     RunWorkerExited,
     TerminateRun,
     WorkItem,
 )
-from ._processes import OutputTail, child_environment, spawn, terminate_group
+from ._processes import (
+    OutputTail,
+    child_environment,
+    runs_on_this_host,
+    spawn,
+    terminate_foreign_group,
+    terminate_group,
+)
 from ._worker import consume
 
 log = logging.getLogger(__name__)
@@ -85,7 +93,7 @@ class Launcher:
                 token = f"{self.consumer.consumer}:{entry.entry_id.decode()}"
                 await self.launch(item, launch, token, entry.traceparent)
             case TerminateRun() as terminate:
-                await self.terminate(terminate)
+                await self.terminate(item, terminate, entry.traceparent)
             case LoadLocation():
                 log.error("work item %s belongs to the supervisor; ignored", item.work_id)
 
@@ -93,6 +101,19 @@ class Launcher:
                      traceparent: str) -> None:
         guard = keys.launched_key(launch.run_id, launch.attempt)
         holder = await self._acquire(guard, token)
+        if holder is None and await self._redis_call(
+                self.redis.exists(keys.canceled_key(launch.run_id, launch.attempt))):
+            # canceled before it started: it never will
+            await self._redis_call(self.redis.set(guard, "canceled",
+                                                  ex=keys.LAUNCH_GUARD_SECONDS))
+            holder = "canceled"
+        if holder == "canceled":
+            await self._report(RunLaunchFailed(
+                work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+                attempt=launch.attempt, error=ErrorInfo(
+                    class_name="RunCanceled", message="the run was canceled before it started"),
+            ), traceparent)
+            return
         if holder is not None:
             log.info("run %s attempt %d is launched already (%s); not launched again",
                      launch.run_id, launch.attempt, holder)
@@ -143,13 +164,32 @@ class Launcher:
             attempt=launch.attempt, pid=process.pid, agent_id=self.agent_id,
         ), traceparent)
 
-    async def terminate(self, request: TerminateRun) -> None:
-        process = self.running.get((request.run_id, request.attempt))
-        if process is None:
-            log.warning("run %s attempt %d is not running here", request.run_id,
-                        request.attempt)
-            return
-        await terminate_group(process, self.terminate_grace)
+    async def terminate(self, item: WorkItem, request: TerminateRun, traceparent: str) -> None:
+        """Stop a run attempt's worker, whichever launcher copy on this host started it, and
+        make sure an attempt that has not started yet never does."""
+        run_id, attempt = request.run_id, request.attempt
+        await self._redis_call(self.redis.set(keys.canceled_key(run_id, attempt), "1",
+                                              ex=keys.LAUNCH_GUARD_SECONDS))
+        stopping: Awaitable[Any] | None = None
+        own = self.running.get((run_id, attempt))
+        if own is not None:
+            stopping = terminate_group(own, self.terminate_grace)
+        else:
+            holder = await self._redis_call(self.redis.get(keys.launched_key(run_id, attempt)))
+            parts = (holder or b"").decode().split(":")
+            if (len(parts) == 3 and parts[0] == "pid" and parts[1] == self.agent_id
+                    and runs_on_this_host(int(parts[2]), run_id)):
+                stopping = terminate_foreign_group(int(parts[2]), self.terminate_grace)
+        log.info("terminating run %s attempt %d: %s", run_id, attempt,
+                 "signalling its worker" if stopping else "no worker is running")
+        if stopping is not None:
+            # the grace period runs in the background: launches must not wait for it
+            task = asyncio.ensure_future(stopping)
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
+        await self._report(RunTerminated(work_id=item.work_id, epoch=item.epoch, run_id=run_id,
+                                         attempt=attempt, found=stopping is not None),
+                           traceparent)
 
     async def _acquire(self, guard: str, token: str) -> str | None:
         """None if this delivery now holds the launch guard; else the guard's holder."""

@@ -7,6 +7,8 @@
     tether:out:results      launchers, supervisors → uploaders   AgentResult
     tether:dead-letters     any consumer             DeadLetter
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
+    tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
+    tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
 
 Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
 under ``tp``.
@@ -36,3 +38,11 @@ LAUNCH_GUARD_SECONDS: Final = 7 * 24 * 3600
 
 def launched_key(run_id: str, attempt: int) -> str:
     return f"tether:launched:{run_id}:{attempt}"
+
+
+def executing_key(run_id: str, attempt: int) -> str:
+    return f"tether:executing:{run_id}:{attempt}"
+
+
+def canceled_key(run_id: str, attempt: int) -> str:
+    return f"tether:canceled:{run_id}:{attempt}"

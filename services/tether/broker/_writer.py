@@ -47,6 +47,17 @@ class StreamWriter:
         self._thread = threading.Thread(target=self._run, name="tether-stream-writer", daemon=True)
         self._thread.start()
 
+    def claim(self, key: str, value: str, ttl_seconds: int) -> bool:
+        """SET ``key`` NX (waiting out an unreachable broker); False if it was already set."""
+        backoff = Backoff(maximum=2.0)
+        while True:
+            try:
+                return bool(self._redis.set(key, value, nx=True, ex=ttl_seconds))
+            except RedisError as exc:
+                delay = backoff.next_delay()
+                self._warn(f"tether: broker unreachable, retrying in {delay:.2f}s: {exc}")
+                time.sleep(delay)
+
     def put(self, stream: str, message: Any) -> None:
         self._queue.put((stream, entry_fields(message, self._traceparent)))
 

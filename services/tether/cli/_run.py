@@ -21,6 +21,9 @@ mutation Launch($jobName: String!, $location: String, $runConfig: JSON) {
   launchRun(jobName: $jobName, location: $location, runConfig: $runConfig) { id status }
 }"""
 
+CANCEL = """
+mutation Cancel($id: ID!) { terminateRun(id: $id) { id status } }"""
+
 PROGRESS = """
 query Progress($id: ID!, $after: Int) {
   run(id: $id) {
@@ -60,6 +63,11 @@ def register(commands: Any) -> None:
                         help="show progress until the run ends; exit 1 unless it succeeds")
     launch.set_defaults(handler=_launch)
 
+    cancel = actions.add_parser("cancel", help="cancel a run (its steps are interrupted)")
+    cancel.add_argument("run_id")
+    cancel.add_argument("--wait", action="store_true", help="wait until the run has stopped")
+    cancel.set_defaults(handler=_cancel)
+
     listing = actions.add_parser("list", help="show recent runs")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--status", help="only runs with this status, e.g. FAILURE")
@@ -89,6 +97,21 @@ def _launch(args: argparse.Namespace) -> int:
         if not args.wait:
             return 0
         return _follow(client, run["id"])
+    finally:
+        client.close()
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from ._graphql import graphql_client
+
+    client = graphql_client()
+    try:
+        run = client.execute(CANCEL, id=args.run_id)["terminateRun"]
+        print(f"Run {run['id']} is {run['status']}")
+        if not args.wait or run["status"] in TERMINAL:
+            return 0
+        _follow(client, run["id"])
+        return 0
     finally:
         client.close()
 

@@ -85,7 +85,9 @@ class AgentApi:
                 # them for the next poll
                 break
             wake = state.signal.current()
-            if signalled or await to_thread.run_sync(store.has_pending_work, body.queues):
+            if signalled or await to_thread.run_sync(
+                store.has_pending_work, body.queues, body.agent_id
+            ):
                 items = await to_thread.run_sync(claim)
         return items
 

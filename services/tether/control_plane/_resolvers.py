@@ -168,6 +168,16 @@ async def _launch_run(
     return record
 
 
+@mutation.field("terminateRun")
+async def _terminate_run(_: None, info: Info, id: str) -> RunRecord:
+    context = _context(info)
+    if context.token.role == "viewer":
+        raise Forbidden("a viewer token cannot cancel runs; use a launcher or admin token")
+    record = await to_thread.run_sync(context.store.terminate_run, id)
+    context.signal.notify()
+    return record
+
+
 run = ObjectType("Run")
 
 

@@ -16,6 +16,7 @@ from ..broker import StreamWriter, keys
 from ..errors import CodeLocationLoadError, TetherError
 from ..sdk import RunEmitter, execute_job, load_definitions
 from ..wire import (
+    EXIT_DUPLICATE_ATTEMPT,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     ErrorInfo,
@@ -48,6 +49,14 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "") -> 
             outcome.append(type(event))
         writer.put(keys.OUT_EVENTS, event)
 
+    guard = keys.executing_key(launch.run_id, launch.attempt)
+    if not writer.claim(guard, str(os.getpid()), keys.LAUNCH_GUARD_SECONDS):
+        # a second process for the same attempt (a launcher that died mid-launch and a
+        # redelivery): the first one executes and reports it
+        _warn(None, f"tether: run {launch.run_id} attempt {launch.attempt} is executing "
+                    "elsewhere; this process does nothing")
+        writer.close()
+        return EXIT_DUPLICATE_ATTEMPT
     emitter = RunEmitter(run_id=launch.run_id, attempt=launch.attempt, sink=sink)
     capture = OutputCapture(
         run_id=launch.run_id, attempt=launch.attempt,

@@ -27,6 +27,7 @@ from ._events import (
 )
 from ._location import LocationSpec
 from ._results import (
+    EXIT_DUPLICATE_ATTEMPT,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     REPORTED_EXIT_CODES,
@@ -35,6 +36,7 @@ from ._results import (
     LocationLoadFailed,
     RunLaunched,
     RunLaunchFailed,
+    RunTerminated,
     RunWorkerExited,
 )
 from ._schemas import SCHEMA_TYPES, export_schemas, schema_documents
@@ -57,6 +59,7 @@ from ._work import (
 
 __all__ = [
     "EVENT_TYPES",
+    "EXIT_DUPLICATE_ATTEMPT",
     "EXIT_RUN_FAILED",
     "EXIT_RUN_SUCCEEDED",
     "MSGPACK_MEDIA_TYPE",
@@ -93,6 +96,7 @@ __all__ = [
     "RunLaunched",
     "RunStart",
     "RunSuccess",
+    "RunTerminated",
     "RunWorkerExited",
     "StepFailure",
     "StepSkipped",

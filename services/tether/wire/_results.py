@@ -31,7 +31,9 @@ class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):
 # flushed it to the broker, so the control plane learns the outcome from the events
 EXIT_RUN_SUCCEEDED = 0
 EXIT_RUN_FAILED = 3
-REPORTED_EXIT_CODES = frozenset({EXIT_RUN_SUCCEEDED, EXIT_RUN_FAILED})
+# another run worker already executes this attempt (and will report it): this one did nothing
+EXIT_DUPLICATE_ATTEMPT = 4
+REPORTED_EXIT_CODES = frozenset({EXIT_RUN_SUCCEEDED, EXIT_RUN_FAILED, EXIT_DUPLICATE_ATTEMPT})
 
 
 class RunWorkerExited(_Result, frozen=True, tag="run_worker_exited"):
@@ -44,6 +46,16 @@ class RunWorkerExited(_Result, frozen=True, tag="run_worker_exited"):
     stderr_tail: str = ""
 
 
+class RunTerminated(_Result, frozen=True, tag="run_terminated"):
+    """A launcher acted on a termination: ``found`` says whether the run worker was running
+    (then it was sent SIGTERM, and SIGKILL after the grace period). A run worker that had not
+    started yet never will: its launch is reported as failed."""
+
+    run_id: str
+    attempt: int
+    found: bool
+
+
 class LocationLoaded(_Result, frozen=True, tag="location_loaded"):
     location: str
     snapshot: LocationSnapshot
@@ -54,4 +66,11 @@ class LocationLoadFailed(_Result, frozen=True, tag="location_load_failed"):
     error: ErrorInfo
 
 
-AgentResult = RunLaunched | RunLaunchFailed | RunWorkerExited | LocationLoaded | LocationLoadFailed
+AgentResult = (
+    RunLaunched
+    | RunLaunchFailed
+    | RunWorkerExited
+    | RunTerminated
+    | LocationLoaded
+    | LocationLoadFailed
+)

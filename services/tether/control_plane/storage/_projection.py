@@ -44,16 +44,20 @@ RUN_QUEUED = "RUN_QUEUED"
 RUN_STARTING = "RUN_STARTING"
 RUN_LAUNCHED = "RUN_LAUNCHED"
 RUN_FAILURE = "RUN_FAILURE"
+RUN_CANCELING = "RUN_CANCELING"
+RUN_CANCELED = "RUN_CANCELED"
+# an agent acted on a cancel; the run's status follows from its worker's end
+RUN_TERMINATING = "RUN_TERMINATING"
 
 # event type -> the status it moves the run to
 _STATUS_OF_EVENT = {
     RUN_QUEUED: RunStatus.QUEUED,
     RUN_STARTING: RunStatus.STARTING,
     "RUN_START": RunStatus.STARTED,
-    "RUN_CANCELING": RunStatus.CANCELING,
+    RUN_CANCELING: RunStatus.CANCELING,
     "RUN_SUCCESS": RunStatus.SUCCESS,
     RUN_FAILURE: RunStatus.FAILURE,
-    "RUN_CANCELED": RunStatus.CANCELED,
+    RUN_CANCELED: RunStatus.CANCELED,
 }
 
 
@@ -90,6 +94,9 @@ def advance(current: RunStatus, target: RunStatus) -> RunStatus:
 def apply(projection: Projection, fact: Fact) -> Projection:
     status, end_time, error = projection.status, projection.end_time, projection.error
     target = _STATUS_OF_EVENT.get(fact.type)
+    if target is RunStatus.FAILURE and projection.status is RunStatus.CANCELING:
+        # the failure is the interruption the cancel asked for
+        target = RunStatus.CANCELED
     if target is not None:
         status = advance(projection.status, target)
         if status != projection.status and status in TERMINAL_STATUSES:

@@ -20,11 +20,12 @@ from tether.wire import (
     LocationLoadFailed,
     RunLaunched,
     RunLaunchFailed,
+    RunTerminated,
     RunWorkerExited,
 )
 
 from . import _locations, _runs, _work
-from ._projection import RUN_FAILURE, RUN_LAUNCHED, Fact
+from ._projection import RUN_FAILURE, RUN_LAUNCHED, RUN_TERMINATING, Fact
 
 
 class _Outcome(Enum):
@@ -60,13 +61,15 @@ def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
             text = error.stack or f"{error.class_name}: {error.message}"
             found = _locations.mark_failed(conn, result.location, text, now)
             return _Outcome.STORED if found else _Outcome.REJECTED
-        case RunLaunched() | RunLaunchFailed() | RunWorkerExited():
+        case RunLaunched() | RunLaunchFailed() | RunWorkerExited() | RunTerminated():
             return _apply_to_run(conn, result, now)
     raise AssertionError(f"unhandled result {result!r}")
 
 
 def _apply_to_run(
-    conn: Connection, result: RunLaunched | RunLaunchFailed | RunWorkerExited, now: float
+    conn: Connection,
+    result: RunLaunched | RunLaunchFailed | RunWorkerExited | RunTerminated,
+    now: float,
 ) -> _Outcome:
     run = _runs.lock_run(conn, result.run_id)
     if run is None or run.attempt != result.attempt:
@@ -82,6 +85,11 @@ def _apply_to_run(
                 f"Launched run worker (pid {result.pid}){by}",
                 now,
             )
+        case RunTerminated():
+            message = ("Sent SIGTERM to the run worker" if result.found else
+                       "The run worker was not running; its launch is called off")
+            _runs.record_control_event(
+                conn, run, Fact(type=RUN_TERMINATING, timestamp=now), message, now)
         case RunLaunchFailed():
             if run.projection.is_terminal:
                 return _Outcome.DUPLICATE

@@ -84,6 +84,8 @@ work_items = sa.Table(
     sa.Column("epoch", sa.Integer, nullable=False),
     sa.Column("lease_until", sa.Float, nullable=True),
     sa.Column("claimed_by", sa.String(255), nullable=True),
+    # only this agent may claim the item (None: any agent serving the queue)
+    sa.Column("target_agent", sa.String(255), nullable=True),
     sa.Column("traceparent", sa.String(128), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float, nullable=True),

@@ -22,6 +22,7 @@ from tether.wire import (
     LocationSpec,
     LogChunk,
     RunEvent,
+    TerminateRun,
     WorkItem,
 )
 
@@ -29,7 +30,7 @@ from ..errors import BadInput, RunNotFound
 from . import _locations, _results, _runs, _tokens, _work
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._migrate import upgrade_to_head
-from ._projection import RUN_STARTING, Fact, RunStatus
+from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
 from ._records import (
     EventRecord,
     LocationRecord,
@@ -38,6 +39,7 @@ from ._records import (
     RunRecord,
     TokenInfo,
     TokenKind,
+    WorkStatus,
 )
 
 
@@ -155,6 +157,42 @@ class Store:
             )
         return run_id
 
+    def terminate_run(self, run_id: str, *, traceparent: str = "") -> RunRecord:
+        """Cancel a run. One not yet claimed by an agent is CANCELED at once; one that an
+        agent has is CANCELING until its run worker ends, and the agent that claimed it is
+        asked to stop it. Raises RunNotFound, or BadInput for a run that has ended."""
+        with self._write() as conn:
+            now = self._clock()
+            run = _runs.lock_run(conn, run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            status = run.projection.status
+            if run.projection.is_terminal:
+                raise BadInput(f"run {run_id} has already ended ({status}); nothing to cancel")
+            if status is not RunStatus.CANCELING:
+                launch = _work.launch_of(conn, run_id)
+                if launch is None or launch[1] == WorkStatus.PENDING:
+                    _work.cancel_pending(conn, [launch[0]] if launch else [], now)
+                    _runs.record_control_event(conn, run, Fact(type=RUN_CANCELED, timestamp=now),
+                                               "Canceled before any agent claimed it", now)
+                else:
+                    _runs.record_control_event(
+                        conn, run, Fact(type=RUN_CANCELING, timestamp=now),
+                        f"Cancel requested; asking agent {launch[2]} to stop the run", now)
+                    _work.enqueue(conn, TerminateRun(run_id=run_id, attempt=run.attempt),
+                                  queue=self._queue_of(conn, run_id), traceparent=traceparent,
+                                  now=now,
+                                  target_agent=launch[2])
+            record = _runs.get_run(conn, run_id)
+        assert record is not None
+        return record
+
+    @staticmethod
+    def _queue_of(conn: Connection, run_id: str) -> str:
+        record = _runs.get_run(conn, run_id)
+        location = None if record is None else _locations.get(conn, record.location)
+        return "default" if location is None else location.spec.queue
+
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
             return _runs.get_run(conn, run_id)
@@ -229,10 +267,10 @@ class Store:
         )
         return True
 
-    def has_pending_work(self, queues: Sequence[str]) -> bool:
-        """Whether any item of ``queues`` is claimable now (one indexed read)."""
+    def has_pending_work(self, queues: Sequence[str], agent_id: str | None = None) -> bool:
+        """Whether any item of ``queues`` is claimable now by ``agent_id`` (one indexed read)."""
         with self._read() as conn:
-            return _work.has_pending(conn, queues, self._clock())
+            return _work.has_pending(conn, queues, self._clock(), agent_id)
 
     def store_events(self, events: Sequence[RunEvent]) -> BatchReceipt:
         """Store a batch of run events once each and fold them into their runs."""

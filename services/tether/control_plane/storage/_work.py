@@ -32,6 +32,7 @@ def enqueue(
     queue: str,
     traceparent: str,
     now: float,
+    target_agent: str | None = None,
 ) -> str:
     work_id = uuid.uuid4().hex
     run_id = payload.run_id if isinstance(payload, LaunchRun | TerminateRun) else None
@@ -48,6 +49,7 @@ def enqueue(
             epoch=0,
             lease_until=None,
             claimed_by=None,
+            target_agent=target_agent,
             traceparent=traceparent,
             created_at=now,
             done_at=None,
@@ -56,9 +58,14 @@ def enqueue(
     return work_id
 
 
-def _claimable(queues: Sequence[str], now: float) -> sa.ColumnElement[bool]:
+def _claimable(queues: Sequence[str], now: float,
+               agent_id: str | None = None) -> sa.ColumnElement[bool]:
+    agent_filter = (work_items.c.target_agent.is_(None) if agent_id is None else
+                    sa.or_(work_items.c.target_agent.is_(None),
+                           work_items.c.target_agent == agent_id))
     return sa.and_(
         work_items.c.queue.in_(list(queues)),
+        agent_filter,
         sa.or_(
             work_items.c.status == WorkStatus.PENDING,
             sa.and_(work_items.c.status == WorkStatus.CLAIMED, work_items.c.lease_until < now),
@@ -87,7 +94,7 @@ def claim(
     candidates = conn.execute(
         sa.select(work_items.c.work_id, work_items.c.epoch, work_items.c.payload,
                   work_items.c.traceparent)
-        .where(_claimable(queues, now))
+        .where(_claimable(queues, now, agent_id))
         .order_by(work_items.c.created_at, work_items.c.work_id)
         .limit(max_items)
         .with_for_update(skip_locked=True)
@@ -144,10 +151,11 @@ def complete(conn: Connection, work_id: str, now: float) -> Completion:
     return Completion.COMPLETED
 
 
-def has_pending(conn: Connection, queues: Sequence[str], now: float) -> bool:
+def has_pending(conn: Connection, queues: Sequence[str], now: float,
+                agent_id: str | None = None) -> bool:
     if not queues:
         return False
-    query = sa.select(work_items.c.work_id).where(_claimable(queues, now)).limit(1)
+    query = sa.select(work_items.c.work_id).where(_claimable(queues, now, agent_id)).limit(1)
     return conn.execute(query).first() is not None
 
 
@@ -161,6 +169,18 @@ def open_loads(conn: Connection, location: str) -> list[tuple[str, str, bytes]]:
         )
     ).all()
     return [(row.work_id, row.status, row.payload) for row in rows]
+
+
+def launch_of(conn: Connection, run_id: str) -> tuple[str, str, str | None] | None:
+    """(work_id, status, claimed_by) of the newest LaunchRun item of a run."""
+    row = conn.execute(
+        sa.select(work_items.c.work_id, work_items.c.status, work_items.c.claimed_by)
+        .where(work_items.c.run_id == run_id,
+               work_items.c.kind == LaunchRun.__struct_config__.tag)
+        .order_by(work_items.c.created_at.desc())
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else (row.work_id, row.status, row.claimed_by)
 
 
 def kind_of_load() -> str:
