@@ -1,5 +1,6 @@
 """A real deployment for end-to-end tests: the control plane and the four agent workers as
-separate processes, started exactly as the Procfile starts them."""
+separate processes, started exactly as the Procfile starts them (and, like
+``honcho start -c launcher=3``, several copies of a worker when a test asks for them)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,15 @@ import httpx
 
 from tether.cli._dev import NEEDS_AGENT_TOKEN, PROCESSES
 
+from .processes import processes_with_env
+
 
 class Deployment:
     def __init__(self, *, database_url: str, redis_url: str, workspace: Path, data_dir: Path,
-                 port: int, processes: tuple[str, ...] = tuple(PROCESSES)) -> None:
+                 port: int, processes: tuple[str, ...] = tuple(PROCESSES),
+                 copies: Mapping[str, int] | None = None) -> None:
+        """Starts ``processes``; ``copies`` asks for several copies of some, named like
+        honcho names them (``launcher.1``, ``launcher.2``, ...)."""
         from tether.control_plane.storage import Store
 
         self.url = f"http://127.0.0.1:{port}"
@@ -42,19 +50,24 @@ class Deployment:
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
-        for name in processes:
-            self.start(name)
+        for kind in processes:
+            count = (copies or {}).get(kind, 1)
+            for number in range(1, count + 1):
+                self.start(f"{kind}.{number}" if count > 1 else kind)
         self.http = httpx.Client(base_url=self.url,
                                  headers={"authorization": f"Bearer {self.user_token}"})
 
     def start(self, name: str) -> None:
+        """Start process ``name``: a key of ``PROCESSES``, or one with a copy number
+        (``uploader.2``)."""
+        kind = name.partition(".")[0]
         env = dict(self.env)
-        if name in NEEDS_AGENT_TOKEN:
+        if kind in NEEDS_AGENT_TOKEN:
             env["TETHER_AGENT_TOKEN"] = self.agent_token
         log = self.data_dir / f"{name}.log"
         self.logs[name] = log
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "tether", *PROCESSES[name]], env=env,
+            [sys.executable, "-m", "tether", *PROCESSES[kind]], env=env,
             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -108,3 +121,20 @@ class Deployment:
                 codes[name] = process.wait()
         self.http.close()
         return codes
+
+
+@contextmanager
+def deployed(*, database_url: str, redis_url: str, workspace: Path, data_dir: Path, port: int,
+             copies: Mapping[str, int] | None = None) -> Iterator[Deployment]:
+    """A healthy deployment for the block; afterwards every process must have stopped cleanly
+    and left no process behind (neither run workers nor code servers)."""
+    deployment = Deployment(database_url=database_url, redis_url=redis_url,
+                            workspace=workspace, data_dir=data_dir, port=port, copies=copies)
+    try:
+        deployment.wait_healthy()
+        yield deployment
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), \
+        f"unclean stop {codes}\n{deployment.output()}"
+    assert processes_with_env(str(data_dir)) == [], "processes left behind"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import redis.asyncio as aioredis
 
@@ -77,5 +78,20 @@ class Poller:
             return 0
         items = claim.result().items
         for item in items:
-            await publish(self.redis, stream_for(item), [item], item.traceparent)
+            await self._hand_over(item, stop)
         return len(items)
+
+    async def _hand_over(self, item: WorkItem, stop: asyncio.Event) -> None:
+        """Write ``item`` to its stream, waiting out a broker restart while the claim's lease
+        lasts: dropping it would stall it until the lease lapses and it is claimed again."""
+        backoff = Backoff(maximum=2.0)
+        while True:
+            try:
+                await publish(self.redis, stream_for(item), [item], item.traceparent)
+                return
+            except BrokerUnavailable as exc:
+                if stop.is_set() or time.time() >= item.lease_until:
+                    raise
+                log.warning("%s; retrying work item %s", exc, item.work_id)
+                await backoff.wait(stop)
+

@@ -3,16 +3,34 @@
 from . import _keys as keys
 from ._connect import connect
 from ._consumer import Entry, StreamConsumer
+from ._dead_letters import (
+    DeadLetterNotFound,
+    Replayed,
+    StoredLetter,
+    UnreadableDeadLetter,
+    list_dead_letters,
+    replay_dead_letter,
+    replay_dead_letters,
+    summarize_dead_letter,
+)
 from ._messages import entry_fields
 from ._producer import publish
 from ._writer import StreamWriter
 
 __all__ = [
+    "DeadLetterNotFound",
     "Entry",
+    "Replayed",
+    "StoredLetter",
     "StreamConsumer",
     "StreamWriter",
+    "UnreadableDeadLetter",
     "connect",
     "entry_fields",
     "keys",
+    "list_dead_letters",
     "publish",
+    "replay_dead_letter",
+    "replay_dead_letters",
+    "summarize_dead_letter",
 ]

@@ -125,7 +125,9 @@ class StreamConsumer(Generic[T]):
             consumer=self.consumer,
             error=error,
             deliveries=deliveries,
-            fields={key.decode(): value for key, value in fields.items()},
+            # any writer may add fields: a name that is not UTF-8 must not crash the consumer
+            fields={key.decode(errors="backslashreplace"): value
+                    for key, value in fields.items()},
             timestamp=time.time(),
         )
         try:

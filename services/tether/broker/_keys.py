@@ -16,7 +16,10 @@ under ``tp``.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..wire import AgentResult, DeadLetter, LogChunk, RunEvent, WorkItem
 
 WORK_RUNS: Final = "tether:work:runs"
 WORK_CODE: Final = "tether:work:code"
@@ -28,6 +31,16 @@ DEAD_LETTERS: Final = "tether:dead-letters"
 GROUP_LAUNCHERS: Final = "launchers"
 GROUP_SUPERVISORS: Final = "supervisors"
 GROUP_UPLOADERS: Final = "uploaders"
+
+# the message type each stream carries (the union a consumer of it decodes)
+MESSAGE_TYPES: Final[Mapping[str, Any]] = {
+    WORK_RUNS: WorkItem,
+    WORK_CODE: WorkItem,
+    OUT_EVENTS: RunEvent,
+    OUT_LOGS: LogChunk,
+    OUT_RESULTS: AgentResult,
+    DEAD_LETTERS: DeadLetter,
+}
 
 FIELD_MESSAGE: Final = b"m"
 FIELD_TRACEPARENT: Final = b"tp"

@@ -1,10 +1,12 @@
-"""``tether agent <worker>``: each agent worker is its own process."""
+"""``tether agent <worker>``: each agent worker is its own process; and ``tether agent
+dead-letters``, to see and replay the stream entries no worker could handle."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import socket
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings, load_settings
@@ -12,17 +14,89 @@ from ..settings import Settings, load_settings
 if TYPE_CHECKING:
     import asyncio
 
+    import redis
+
+    from ..broker import StoredLetter
+
 WORKERS = ("poller", "launcher", "supervisor", "uploader")
 
 
 def register(commands: Any) -> None:
-    agent = commands.add_parser("agent", help="run one agent worker")
-    workers = agent.add_subparsers(dest="worker", required=True, metavar="WORKER")
+    agent = commands.add_parser("agent", help="run one agent worker, or see its dead letters")
+    workers = agent.add_subparsers(dest="worker", required=True, metavar="COMMAND")
     for name in WORKERS:
         parser = workers.add_parser(name, help=f"run the {name}")
         parser.add_argument("--burst", action="store_true",
                             help="exit once the worker's streams are drained")
         parser.set_defaults(handler=_run_worker)
+    _register_dead_letters(workers)
+
+
+def _register_dead_letters(workers: Any) -> None:
+    dead_letters = workers.add_parser(
+        "dead-letters", help="list and replay the stream entries no worker could handle")
+    actions = dead_letters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="one line per dead letter, oldest first")
+    listing.add_argument("--stream", help="only those from this stream, e.g. tether:out:events")
+    listing.add_argument("--limit", type=int, default=100, help="show at most N (default 100)")
+    listing.set_defaults(handler=_list_dead_letters)
+    replay = actions.add_parser(
+        "replay", help="put dead letters back on their stream (as new entries) and delete them")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("letter_id", nargs="?", metavar="ID", help="the id `list` shows")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    replay.add_argument("--stream", help="with --all: only those from this stream")
+    replay.set_defaults(handler=_replay_dead_letters)
+
+
+def _list_dead_letters(args: argparse.Namespace) -> int:
+    from ..broker import list_dead_letters
+
+    with _broker_client() as client:
+        letters, total = list_dead_letters(client, stream=args.stream, limit=args.limit)
+    if not letters:
+        print("no dead letters" + (f" from {args.stream}" if args.stream else ""))
+        return 0
+    for stored in letters:
+        print(_letter_line(stored))
+    if total > len(letters):
+        print(f"({len(letters)} of {total} shown; see more with --limit)")
+    return 0
+
+
+def _replay_dead_letters(args: argparse.Namespace) -> int:
+    from ..broker import replay_dead_letter, replay_dead_letters
+
+    with _broker_client() as client:
+        if args.all:
+            replayed = replay_dead_letters(client, stream=args.stream)
+        else:
+            replayed = [replay_dead_letter(client, args.letter_id)]
+    if not replayed:
+        print("no dead letters to replay")
+    for done in replayed:
+        print(f"replayed {done.letter_id} to {done.stream} as {done.new_entry_id}: "
+              f"{done.summary}")
+    return 0
+
+
+def _broker_client() -> redis.Redis:
+    import redis
+
+    return redis.Redis.from_url(load_settings().require("redis_url"), socket_connect_timeout=5)
+
+
+def _letter_line(stored: StoredLetter) -> str:
+    from ..broker import summarize_dead_letter
+
+    letter = stored.letter
+    if letter is None:
+        return f"{stored.letter_id}  not a readable dead letter ({stored.size} bytes)"
+    when = datetime.fromtimestamp(letter.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    error = " ".join(letter.error.split())
+    return (f"{stored.letter_id}  {letter.stream}  consumer={letter.consumer}  "
+            f"deliveries={letter.deliveries}  {when}  error: {error}  "
+            f"message: {summarize_dead_letter(letter)}")
 
 
 def _run_worker(args: argparse.Namespace) -> int:
