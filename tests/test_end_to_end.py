@@ -192,3 +192,32 @@ def test_a_canceled_run_stops_its_step_runs_the_cleanup_and_ends_canceled(
     assert "cleaned up" in stdout
     # the run's ticks stopped: no tick near the end of the minute was logged
     assert not any(e["message"] == "tick 30" for e in run["events"])
+
+
+AGENTS = """{ agents { id alive queues workers { kind pid runningRuns }
+    codeServers { location running address } } }"""
+
+
+def test_the_agent_heartbeats_with_its_workers_and_code_servers(
+        deployment: Deployment) -> None:
+    wait_loaded(deployment)
+
+    def reported() -> dict | None:
+        agents = deployment.graphql(AGENTS)["agents"]
+        if not agents:
+            return None
+        kinds = {worker["kind"] for worker in agents[0]["workers"]}
+        servers = agents[0]["codeServers"]
+        complete = kinds == {"poller", "launcher", "supervisor", "uploader"} and servers
+        return agents[0] if complete else None
+
+    agent = deployment.wait_for(reported, timeout=30, what="a full heartbeat")
+    assert agent["alive"] is True and agent["queues"] == ["default"]
+    assert agent["codeServers"][0]["location"] == "hello"
+    assert agent["codeServers"][0]["running"] is True
+
+    cli = subprocess.run([sys.executable, "-m", "tether", "agent", "list"], capture_output=True,
+                         text=True, timeout=60,
+                         env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    assert cli.returncode == 0, cli.stderr
+    assert agent["id"] in cli.stdout and "alive" in cli.stdout and "hello" in cli.stdout

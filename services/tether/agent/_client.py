@@ -10,6 +10,7 @@ import msgspec
 from ..errors import ControlPlaneError, Unauthorized
 from ..wire import (
     MSGPACK_MEDIA_TYPE,
+    AgentHeartbeat,
     ApiError,
     BatchReceipt,
     ClaimRequest,
@@ -46,6 +47,9 @@ class ControlPlaneClient:
         # the server may hold a claim open for wait_seconds: allow for that on top
         timeout = request.wait_seconds + 15.0
         return await self._call("/agent/v1/claim", request, _claim_decoder, timeout=timeout)
+
+    async def heartbeat(self, heartbeat: AgentHeartbeat) -> BatchReceipt:
+        return await self._call("/agent/v1/heartbeat", heartbeat, _receipt_decoder)
 
     async def post_events(self, batch: EventBatch) -> BatchReceipt:
         return await self._call("/agent/v1/events", batch, _receipt_decoder)

@@ -43,11 +43,13 @@ from ._processes import (
     terminate_foreign_group,
     terminate_group,
 )
+from ._status import reporting_status
 from ._worker import consume
 
 log = logging.getLogger(__name__)
 
-LAUNCHING_TTL = 60
+# longer than any spawn takes; after a launcher died mid-launch, the next delivery launches
+LAUNCHING_TTL = 15
 
 
 class Launcher:
@@ -82,7 +84,10 @@ class Launcher:
         """Handle entries until ``stop`` is set (or, with ``burst``, until none are left)."""
         log.info("launcher %s ready", self.consumer.consumer)
         try:
-            await consume(self.consumer, self.handle, stop, burst=burst)
+            async with reporting_status(self.redis, kind="launcher",
+                                        consumer=self.consumer.consumer,
+                                        details=lambda: {"running_runs": len(self.running)}):
+                await consume(self.consumer, self.handle, stop, burst=burst)
         finally:
             await self._shutdown()
 

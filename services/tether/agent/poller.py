@@ -8,16 +8,21 @@ handler is idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.metadata
 import logging
+import os
 import time
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
-from .._backoff import Backoff
+from .._backoff import Backoff, sleep_or_stop
 from ..broker import keys, publish
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
-from ..wire import ClaimRequest, LaunchRun, LoadLocation, TerminateRun, WorkItem
+from ..wire import AgentHeartbeat, ClaimRequest, LaunchRun, LoadLocation, TerminateRun, WorkItem
 from ._client import ControlPlaneClient
+from ._status import read_statuses, reporting_status
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +45,42 @@ class Poller:
         agent_id: str,
         queues: list[str],
         wait_seconds: float = 20.0,
+        heartbeat_seconds: float = 5.0,
     ) -> None:
         self.client = client
         self.redis = redis
         self.request = ClaimRequest(agent_id=agent_id, queues=queues, wait_seconds=wait_seconds)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.consumer = f"{agent_id}-poller-{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = Backoff()
         log.info("poller %s claiming work for queues %s", self.request.agent_id,
                  ",".join(self.request.queues))
+        async with reporting_status(self.redis, kind="poller", consumer=self.consumer):
+            heartbeats = asyncio.ensure_future(self._heartbeat(stop))
+            try:
+                await self._poll(stop)
+            finally:
+                heartbeats.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeats
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Tell the control plane this agent is alive, which queues it serves, and how its
+        workers and code servers are doing."""
+        version = _version()
+        while not stop.is_set():
+            try:
+                workers = await read_statuses(self.redis)
+                await self.client.heartbeat(AgentHeartbeat(
+                    agent_id=self.request.agent_id, version=version,
+                    queues=self.request.queues, timestamp=time.time(), workers=workers))
+            except (ControlPlaneError, RedisError) as exc:
+                log.debug("heartbeat not sent: %s", exc)
+            await sleep_or_stop(stop, self.heartbeat_seconds)
+
+    async def _poll(self, stop: asyncio.Event) -> None:
+        backoff = Backoff()
         while not stop.is_set():
             try:
                 handed = await self.poll_once(stop)
@@ -95,3 +127,9 @@ class Poller:
                 log.warning("%s; retrying work item %s", exc, item.work_id)
                 await backoff.wait(stop)
 
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("tether")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -25,6 +25,7 @@ from ..codeserver import CodeServerClient, code_server_command
 from ..errors import BrokerUnavailable, CodeLocationLoadError, CodeServerError
 from ..wire import (
     AgentResult,
+    CodeServerStatus,
     ErrorInfo,
     LaunchRun,
     LoadLocation,
@@ -35,6 +36,7 @@ from ..wire import (
     WorkItem,
 )
 from ._processes import OutputTail, child_environment, spawn, terminate_group
+from ._status import reporting_status
 from ._worker import consume
 
 log = logging.getLogger(__name__)
@@ -69,19 +71,32 @@ class Supervisor:
                                        message_type=WorkItem)
         self.servers: dict[str, _CodeServer] = {}
         self._restarts: dict[str, Backoff] = {}
+        self._restart_count: dict[str, int] = {}
         self._next_restart: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         log.info("supervisor %s ready", self.consumer.consumer)
         health = asyncio.ensure_future(self._watch_health(stop))
         try:
-            await consume(self.consumer, self.handle, stop, burst=burst)
+            async with reporting_status(self.redis, kind="supervisor",
+                                        consumer=self.consumer.consumer,
+                                        details=lambda: {"code_servers": self.status()}):
+                await consume(self.consumer, self.handle, stop, burst=burst)
         finally:
             health.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await health
             await asyncio.gather(*(server.stop() for server in self.servers.values()))
             self.servers.clear()
+
+    def status(self) -> list[CodeServerStatus]:
+        return [
+            CodeServerStatus(location=name, pid=server.process.pid,
+                             address=server.client.address,
+                             running=server.process.returncode is None,
+                             restarts=self._restart_count.get(name, 0))
+            for name, server in sorted(self.servers.items())
+        ]
 
     async def handle(self, entry: Entry[WorkItem]) -> None:
         item = entry.message
@@ -181,6 +196,7 @@ class Supervisor:
                     backoff.reset()
                 log.warning("code server of %s exited with code %s; restarting", name,
                             server.process.returncode)
+                self._restart_count[name] = self._restart_count.get(name, 0) + 1
                 result = await self.load(server.spec)
                 self._next_restart[name] = time.monotonic() + backoff.next_delay()
                 try:

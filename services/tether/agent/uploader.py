@@ -20,6 +20,7 @@ from ..broker import Entry, StreamConsumer, entry_fields, keys
 from ..errors import ControlPlaneError
 from ..wire import AgentResult, BatchReceipt, EventBatch, LogBatch, LogChunk, ResultBatch, RunEvent
 from ._client import ControlPlaneClient
+from ._status import reporting_status
 from ._worker import consume_batches
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class Uploader:
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         """Upload until ``stop`` is set (or, with ``burst``, until every stream is drained)."""
         log.info("uploader %s ready", self.consumer_name)
-        await asyncio.gather(*(self._run_lane(lane, stop, burst) for lane in self.lanes()))
+        async with reporting_status(self.redis, kind="uploader", consumer=self.consumer_name):
+            await asyncio.gather(*(self._run_lane(lane, stop, burst) for lane in self.lanes()))
 
     async def _send_logs(self, chunks: list[LogChunk]) -> BatchReceipt:
         if not self.upload_compute_logs:

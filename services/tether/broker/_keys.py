@@ -9,6 +9,7 @@
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
+    tether:worker:<consumer>          a worker's WorkerStatus, refreshed every few seconds
 
 Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
 under ``tp``.
@@ -51,6 +52,10 @@ LAUNCH_GUARD_SECONDS: Final = 7 * 24 * 3600
 
 def launched_key(run_id: str, attempt: int) -> str:
     return f"tether:launched:{run_id}:{attempt}"
+
+
+def worker_status_key(consumer: str) -> str:
+    return f"tether:worker:{consumer}"
 
 
 def executing_key(run_id: str, attempt: int) -> str:

@@ -29,7 +29,16 @@ def register(commands: Any) -> None:
         parser.add_argument("--burst", action="store_true",
                             help="exit once the worker's streams are drained")
         parser.set_defaults(handler=_run_worker)
+    listing = workers.add_parser("list", help="the agents serving this deployment, from the "
+                                 "control plane: liveness, queues, workers, code servers")
+    listing.set_defaults(handler=_list_agents)
     _register_dead_letters(workers)
+
+
+def _list_agents(args: argparse.Namespace) -> int:
+    from ._fleet import list_agents
+
+    return list_agents(args)
 
 
 def _register_dead_letters(workers: Any) -> None:

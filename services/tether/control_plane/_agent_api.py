@@ -18,6 +18,8 @@ from starlette.responses import Response
 
 from tether.wire import (
     MSGPACK_MEDIA_TYPE,
+    AgentHeartbeat,
+    BatchReceipt,
     ClaimRequest,
     ClaimResponse,
     EventBatch,
@@ -39,6 +41,7 @@ _claim_decoder = msgspec.msgpack.Decoder(ClaimRequest)
 _events_decoder = msgspec.msgpack.Decoder(EventBatch)
 _logs_decoder = msgspec.msgpack.Decoder(LogBatch)
 _results_decoder = msgspec.msgpack.Decoder(ResultBatch)
+_heartbeat_decoder = msgspec.msgpack.Decoder(AgentHeartbeat)
 _encode = msgspec.msgpack.Encoder().encode
 
 T = TypeVar("T")
@@ -90,6 +93,11 @@ class AgentApi:
             ):
                 items = await to_thread.run_sync(claim)
         return items
+
+    async def heartbeat(self, request: Request) -> Response:
+        body = await self._decode(request, _heartbeat_decoder)
+        await to_thread.run_sync(self._state.store.record_heartbeat, body)
+        return Response(_encode(BatchReceipt(stored=1)), media_type=MSGPACK_MEDIA_TYPE)
 
     async def events(self, request: Request) -> Response:
         body = await self._decode(request, _events_decoder)

@@ -78,6 +78,7 @@ def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
             Route("/agent/v1/events", agent.events, methods=["POST"]),
             Route("/agent/v1/logs", agent.logs, methods=["POST"]),
             Route("/agent/v1/results", agent.results, methods=["POST"]),
+            Route("/agent/v1/heartbeat", agent.heartbeat, methods=["POST"]),
             Route("/graphql", graphql.handle, methods=["POST"]),
         ],
         exception_handlers={

@@ -6,6 +6,7 @@ Names are converted between the schema's camelCase and Python's snake_case by Ar
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,11 +15,17 @@ from ariadne import MutationType, ObjectType, QueryType, ScalarType
 from graphql import GraphQLResolveInfo
 from graphql.utilities import value_from_ast_untyped
 
-from tether.wire import AssetSnapshot, JobSnapshot, OpNodeSnapshot
+from tether.wire import (
+    AssetSnapshot,
+    CodeServerStatus,
+    JobSnapshot,
+    OpNodeSnapshot,
+    WorkerStatus,
+)
 
 from ._signal import WorkSignal
 from .errors import BadInput, Forbidden
-from .storage import LocationRecord, RunRecord, Store, TokenInfo
+from .storage import AgentRecord, LocationRecord, RunRecord, Store, TokenInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +193,13 @@ def _run_id(record: RunRecord, _: Info) -> str:
     return record.run_id
 
 
+@run.field("waitingReason")
+async def _run_waiting_reason(record: RunRecord, info: Info) -> str | None:
+    if record.status != "QUEUED":
+        return None
+    return await to_thread.run_sync(_context(info).store.waiting_reason, record.run_id)
+
+
 @run.field("events")
 async def _run_events(
     record: RunRecord, info: Info, after_id: int | None = None,
@@ -225,6 +239,39 @@ def _location_assets(record: LocationRecord, _: Info) -> list[AssetView]:
     return _assets_of(record)
 
 
+@query.field("agents")
+async def _agents(_: None, info: Info) -> list[AgentRecord]:
+    return await to_thread.run_sync(_context(info).store.list_agents)
+
+
+agent = ObjectType("Agent")
+
+
+@agent.field("id")
+def _agent_id(record: AgentRecord, _: Info) -> str:
+    return record.agent_id
+
+
+@agent.field("alive")
+def _agent_alive(record: AgentRecord, _: Info) -> bool:
+    return record.is_alive(time.time())
+
+
+@agent.field("workers")
+def _agent_workers(record: AgentRecord, _: Info) -> list[WorkerStatus]:
+    return record.heartbeat.workers
+
+
+@agent.field("codeServers")
+def _agent_code_servers(record: AgentRecord, _: Info) -> list[CodeServerStatus]:
+    return [server for worker in record.heartbeat.workers for server in worker.code_servers]
+
+
+@agent.field("recentErrors")
+def _agent_recent_errors(record: AgentRecord, _: Info) -> list[str]:
+    return [error for worker in record.heartbeat.workers for error in worker.recent_errors]
+
+
 op_node = ObjectType("OpNode")
 
 
@@ -233,4 +280,4 @@ def _node_asset(node: OpNodeSnapshot, _: Info) -> str | None:
     return node.asset_key
 
 
-BINDABLES = [json_scalar, query, mutation, run, code_location, op_node]
+BINDABLES = [json_scalar, query, mutation, run, code_location, agent, op_node]

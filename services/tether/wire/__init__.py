@@ -4,6 +4,7 @@ Stream entries, agent-API bodies and gRPC payloads are msgpack encodings of thes
 JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas`).
 """
 
+from ._agents import AgentHeartbeat, CodeServerStatus, WorkerStatus
 from ._batches import MSGPACK_MEDIA_TYPE, ApiError, BatchReceipt, EventBatch, LogBatch, ResultBatch
 from ._common import ErrorInfo
 from ._dead_letter import DeadLetter
@@ -65,6 +66,7 @@ __all__ = [
     "MSGPACK_MEDIA_TYPE",
     "REPORTED_EXIT_CODES",
     "SCHEMA_TYPES",
+    "AgentHeartbeat",
     "AgentResult",
     "ApiError",
     "AssetMaterialization",
@@ -72,6 +74,7 @@ __all__ = [
     "BatchReceipt",
     "ClaimRequest",
     "ClaimResponse",
+    "CodeServerStatus",
     "DeadLetter",
     "ErrorInfo",
     "EventBatch",
@@ -105,6 +108,7 @@ __all__ = [
     "TerminateRun",
     "WorkItem",
     "WorkPayload",
+    "WorkerStatus",
     "event_message",
     "event_type",
     "export_schemas",

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from ._agents import AgentHeartbeat
 from ._batches import EventBatch, LogBatch, ResultBatch
 from ._events import LogChunk, RunEvent
 from ._results import AgentResult
@@ -25,6 +26,7 @@ SCHEMA_TYPES: dict[str, Any] = {
     "log_batch": LogBatch,
     "result_batch": ResultBatch,
     "location_snapshot": LocationSnapshot,
+    "agent_heartbeat": AgentHeartbeat,
 }
 
 

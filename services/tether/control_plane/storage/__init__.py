@@ -5,6 +5,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 :meth:`Store.rebuild_run`.
 """
 
+from ._agents import LIVENESS_SECONDS, AgentRecord
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
@@ -23,7 +24,9 @@ from ._schema import metadata
 from ._store import Store
 
 __all__ = [
+    "LIVENESS_SECONDS",
     "TERMINAL_STATUSES",
+    "AgentRecord",
     "EventRecord",
     "Fact",
     "LocationRecord",

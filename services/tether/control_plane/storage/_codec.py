@@ -18,6 +18,7 @@ event_decoder = msgspec.msgpack.Decoder(RunEvent)
 error_decoder = msgspec.msgpack.Decoder(ErrorInfo)
 error_json_decoder = msgspec.json.Decoder(ErrorInfo)
 dict_json_decoder = msgspec.json.Decoder(dict[str, Any])
+list_json_decoder = msgspec.json.Decoder(list[str])
 
 
 def storable_text(value: str) -> str:

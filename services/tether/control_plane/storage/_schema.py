@@ -117,3 +117,15 @@ tokens = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
 )
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("agent_id", sa.String(255), primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    # JSON list of the queues it serves
+    sa.Column("queues", sa.Text, nullable=False),
+    sa.Column("last_heartbeat", sa.Float, nullable=False),
+    # msgpack of the wire AgentHeartbeat
+    sa.Column("heartbeat", sa.LargeBinary, nullable=False),
+)

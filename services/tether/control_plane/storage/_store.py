@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from tether.wire import (
+    AgentHeartbeat,
     AgentResult,
     BatchReceipt,
     LaunchRun,
@@ -27,7 +28,8 @@ from tether.wire import (
 )
 
 from ..errors import BadInput, RunNotFound
-from . import _locations, _results, _runs, _tokens, _work
+from . import _agents, _locations, _results, _runs, _tokens, _work
+from ._agents import AgentRecord
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
@@ -186,6 +188,29 @@ class Store:
             record = _runs.get_run(conn, run_id)
         assert record is not None
         return record
+
+    def waiting_reason(self, run_id: str) -> str | None:
+        """Why a QUEUED run has not started yet, or None for a run that is not waiting."""
+        with self._read() as conn:
+            run = _runs.get_run(conn, run_id)
+            if run is None or run.status != RunStatus.QUEUED:
+                return None
+            queue = self._queue_of(conn, run_id)
+            now = self._clock()
+            if queue not in _agents.live_queues(conn, now - _agents.LIVENESS_SECONDS):
+                return (f"no live agent serves queue {queue!r}: start one with "
+                        f"TETHER_QUEUES={queue} (agents heartbeat every few seconds)")
+            return f"waiting for an agent serving queue {queue!r} to claim it"
+
+    # -- agents ----------------------------------------------------------------------------
+
+    def record_heartbeat(self, heartbeat: AgentHeartbeat) -> None:
+        with self._write() as conn:
+            _agents.record_heartbeat(conn, heartbeat, self._clock())
+
+    def list_agents(self) -> list[AgentRecord]:
+        with self._read() as conn:
+            return _agents.list_agents(conn)
 
     @staticmethod
     def _queue_of(conn: Connection, run_id: str) -> str:
