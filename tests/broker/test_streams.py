@@ -133,3 +133,33 @@ def test_writer_waits_out_a_broker_outage_without_losing_entries(tmp_path) -> No
         client.close()
     finally:
         server.stop()
+
+
+async def test_after_a_broker_restart_a_consumer_gets_back_what_it_was_handed(
+        tmp_path) -> None:
+    # entries handed to a consumer whose reply never arrived stay pending for it; after the
+    # broker error it must read them again itself, not wait for a take-over
+    from tether.broker._embedded import EmbeddedBroker
+    from tether.errors import BrokerUnavailable
+
+    broker = EmbeddedBroker(tmp_path / "valkey")
+    broker.start()
+    client = aioredis.Redis.from_url(broker.url)
+    try:
+        c = consumer(client, "c")
+        await c.ensure_group()
+        await publish(client, STREAM, [event(1), event(2)])
+        assert len(await c.read()) == 2  # delivered; as if the reply were lost
+
+        broker.stop()
+        with pytest.raises(BrokerUnavailable):
+            await c.read()
+        broker.start()
+
+        again = await c.read()
+        assert sorted(e.message.seq for e in again) == [1, 2]
+        await c.ack([e.entry_id for e in again])
+        assert await c.read() == []
+    finally:
+        await client.aclose()
+        broker.stop()

@@ -61,6 +61,9 @@ class StreamConsumer(Generic[T]):
         self._decoder = msgspec.msgpack.Decoder(message_type)
         self._next_claim_check = 0.0
         self._group_ready = False
+        # after a broker error, entries delivered to us may never have reached us (the reply
+        # was lost): read our own pending entries again before new ones
+        self._recover_own = False
 
     async def ensure_group(self) -> None:
         try:
@@ -76,7 +79,8 @@ class StreamConsumer(Generic[T]):
         try:
             if not self._group_ready:
                 await self.ensure_group()
-            raw = await self._take_over_stale()
+            raw = await self._own_pending() if self._recover_own else []
+            raw = raw or await self._take_over_stale()
             if not raw:
                 reply: Any = await self.redis.xreadgroup(
                     self.group,
@@ -87,8 +91,21 @@ class StreamConsumer(Generic[T]):
                 )
                 raw = reply[0][1] if reply else []
         except RedisError as exc:
+            self._recover_own = True
             raise BrokerUnavailable(f"cannot read stream {self.stream}: {exc}") from exc
         return await self._decode(raw)
+
+    async def _own_pending(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        reply: Any = await self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: "0"}, count=self.count)
+        raw = reply[0][1] if reply else []
+        if not raw:
+            self._recover_own = False
+        # an entry deleted meanwhile is pending without fields: nothing to hand out
+        gone = [entry_id for entry_id, fields in raw if fields is None]
+        if gone:
+            await self.redis.xack(self.stream, self.group, *gone)
+        return [(entry_id, fields) for entry_id, fields in raw if fields is not None]
 
     async def ack(self, entry_ids: list[bytes]) -> None:
         """Acknowledge and delete handled entries (this stream has one group, so a handled
@@ -101,6 +118,7 @@ class StreamConsumer(Generic[T]):
                 pipe.xdel(self.stream, *entry_ids)
                 await pipe.execute()
         except RedisError as exc:
+            self._recover_own = True
             raise BrokerUnavailable(f"cannot acknowledge on {self.stream}: {exc}") from exc
 
     async def keep_alive(self, entry_ids: Sequence[bytes | str]) -> None:
