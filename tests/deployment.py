@@ -24,9 +24,11 @@ from .processes import processes_with_env
 class Deployment:
     def __init__(self, *, database_url: str, redis_url: str, workspace: Path, data_dir: Path,
                  port: int, processes: tuple[str, ...] = tuple(PROCESSES),
-                 copies: Mapping[str, int] | None = None) -> None:
+                 copies: Mapping[str, int] | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         """Starts ``processes``; ``copies`` asks for several copies of some, named like
-        honcho names them (``launcher.1``, ``launcher.2``, ...)."""
+        honcho names them (``launcher.1``, ``launcher.2``, ...); ``env`` adds or overrides
+        settings of every process (e.g. ``TETHER_LEASE_SECONDS``)."""
         from tether.control_plane.storage import Store
 
         self.url = f"http://127.0.0.1:{port}"
@@ -47,6 +49,7 @@ class Deployment:
             "TETHER_STOP_RUNS_ON_EXIT": "true",
             "TETHER_LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}

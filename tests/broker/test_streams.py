@@ -139,7 +139,7 @@ async def test_after_a_broker_restart_a_consumer_gets_back_what_it_was_handed(
         tmp_path) -> None:
     # entries handed to a consumer whose reply never arrived stay pending for it; after the
     # broker error it must read them again itself, not wait for a take-over
-    from tether.broker._embedded import EmbeddedBroker
+    from tether.broker import EmbeddedBroker
     from tether.errors import BrokerUnavailable
 
     broker = EmbeddedBroker(tmp_path / "valkey")

@@ -13,12 +13,14 @@ from ._dead_letters import (
     replay_dead_letters,
     summarize_dead_letter,
 )
+from ._embedded import EmbeddedBroker
 from ._messages import entry_fields
 from ._producer import publish
 from ._writer import StreamWriter
 
 __all__ = [
     "DeadLetterNotFound",
+    "EmbeddedBroker",
     "Entry",
     "Replayed",
     "StoredLetter",

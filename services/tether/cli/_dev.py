@@ -57,7 +57,7 @@ def _dev(args: argparse.Namespace) -> int:
     broker = None
     redis_url = settings.redis_url
     if not redis_url:
-        from ..broker._embedded import EmbeddedBroker
+        from ..broker import EmbeddedBroker
 
         broker = EmbeddedBroker(data_dir / "valkey")
         broker.start()
