@@ -221,3 +221,34 @@ def test_the_agent_heartbeats_with_its_workers_and_code_servers(
                          env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
     assert cli.returncode == 0, cli.stderr
     assert agent["id"] in cli.stdout and "alive" in cli.stdout and "hello" in cli.stdout
+
+
+def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
+                                                              broker_url: str) -> None:
+    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
+                            redis_url=broker_url, workspace=EXAMPLE_WORKSPACE,
+                            data_dir=tmp_path, port=free_port(),
+                            env={"TETHER_RUN_LAUNCHER": "warm"})
+    try:
+        deployment.wait_healthy()
+        wait_loaded(deployment)
+        for _ in range(2):
+            run = run_to_end(deployment, "hello_job")
+            assert run["status"] == "SUCCESS", deployment.output()
+            stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+            assert stdout == "total = 20\n"
+        assert "zygote for hello ready" in deployment.output()
+
+        run_id = deployment.graphql(LAUNCH, job="slow_job")["launchRun"]["id"]
+        deployment.wait_for(
+            lambda: any(e["message"] == "tick 1"
+                        for e in deployment.graphql(RUN, id=run_id)["run"]["events"]),
+            what="slow_job ticking")
+        deployment.graphql("mutation($id: ID!) { terminateRun(id: $id) { id } }", id=run_id)
+        deployment.wait_for(
+            lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] == "CANCELED",
+            what="slow_job CANCELED")
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    assert processes_with_env(str(tmp_path)) == []

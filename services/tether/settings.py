@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_url: str = ""
     agent_id: str = ""
     queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
+    # how the launcher starts run workers: "process" (a fresh interpreter per run) or "warm"
+    # (forked from a per-location zygote that has imported the code already)
+    run_launcher: Literal["process", "warm"] = "process"
     # terminate the runs a launcher started when the launcher stops (tether dev sets this)
     stop_runs_on_exit: bool = False
     # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent

@@ -1,9 +1,10 @@
 """The agent: four workers over Redis streams, each its own process (``tether agent <worker>``)."""
 
 from ._client import ControlPlaneClient
+from ._warm import WarmPool
 from .launcher import Launcher
 from .poller import Poller
 from .supervisor import Supervisor
 from .uploader import Uploader
 
-__all__ = ["ControlPlaneClient", "Launcher", "Poller", "Supervisor", "Uploader"]
+__all__ = ["ControlPlaneClient", "Launcher", "Poller", "Supervisor", "Uploader", "WarmPool"]

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Protocol, TextIO
 
 # user code gets none of the agent's own settings (its tokens, its database, its config file)
 # except the broker address a run worker writes to
@@ -24,6 +24,18 @@ def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict
            if not k.startswith("TETHER_") or k in PASSED_SETTINGS}
     env.update(extra)
     return env
+
+
+class RunProcess(Protocol):
+    """A run worker as the launcher tracks it: a child process, or one a zygote forked."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
 
 
 class OutputTail:
@@ -75,7 +87,7 @@ async def spawn(
     return process, OutputTail(process.stderr, prefix=prefix, sink=sys.stderr)
 
 
-async def terminate_group(process: asyncio.subprocess.Process, grace: float) -> int:
+async def terminate_group(process: RunProcess, grace: float) -> int:
     """SIGTERM the process's whole group, SIGKILL it after ``grace`` seconds; returns the
     exit code."""
     if process.returncode is None:

@@ -37,6 +37,7 @@ from ..wire import (
 )
 from ._processes import (
     OutputTail,
+    RunProcess,
     child_environment,
     runs_on_this_host,
     spawn,
@@ -44,6 +45,7 @@ from ._processes import (
     terminate_group,
 )
 from ._status import reporting_status
+from ._warm import WarmPool
 from ._worker import consume
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Launcher:
         base_env: Mapping[str, str],
         stop_runs_on_exit: bool = False,
         terminate_grace: float = 10.0,
+        warm: WarmPool | None = None,
     ) -> None:
         self.redis = redis
         self.redis_url = redis_url
@@ -70,6 +73,8 @@ class Launcher:
         self.base_env = base_env
         self.stop_runs_on_exit = stop_runs_on_exit
         self.terminate_grace = terminate_grace
+        # the warm backend: runs fork from a per-location zygote (None: every run starts cold)
+        self.warm = warm
         self.consumer = StreamConsumer(
             redis,
             stream=keys.WORK_RUNS,
@@ -77,7 +82,7 @@ class Launcher:
             consumer=consumer,
             message_type=WorkItem,
         )
-        self.running: dict[tuple[str, int], asyncio.subprocess.Process] = {}
+        self.running: dict[tuple[str, int], RunProcess] = {}
         self._watchers: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
@@ -141,11 +146,13 @@ class Launcher:
             **launch.location.env, "TETHER_REDIS_URL": self.redis_url,
             "TRACEPARENT": traceparent,
         })
+        prefix = f"[run {launch.run_id[:8]}] "
         try:
-            process, stderr_tail = await spawn(
-                argv, env=env, cwd=launch.location.working_directory,
-                prefix=f"[run {launch.run_id[:8]}] ",
-            )
+            forked = None
+            if self.warm is not None:
+                forked = await self.warm.fork(launch, env, traceparent, prefix)
+            process, stderr_tail = forked or await spawn(
+                argv, env=env, cwd=launch.location.working_directory, prefix=prefix)
         except OSError as exc:
             await self._redis_call(self.redis.delete(guard))
             log.error("could not start the run worker of %s: %s", launch.run_id, exc)
@@ -208,7 +215,7 @@ class Launcher:
         text = holder.decode()
         return None if text == mine else text
 
-    async def _watch(self, key: tuple[str, int], process: asyncio.subprocess.Process,
+    async def _watch(self, key: tuple[str, int], process: RunProcess,
                      stderr_tail: OutputTail, traceparent: str) -> None:
         exit_code = await process.wait()
         tail = await stderr_tail.text()
@@ -236,6 +243,8 @@ class Launcher:
             raise BrokerUnavailable(f"launcher cannot reach the broker: {exc}") from exc
 
     async def _shutdown(self) -> None:
+        if self.warm is not None:
+            await self.warm.close()
         if not self.stop_runs_on_exit:
             return
         if self.running:

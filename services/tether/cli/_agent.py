@@ -141,14 +141,15 @@ async def _poller(settings: Settings, agent_id: str, consumer: str, stop: asynci
 
 async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                     burst: bool) -> None:
-    from ..agent import Launcher
+    from ..agent import Launcher, WarmPool
     from ..broker import connect
 
     redis_url = settings.require("redis_url")
     redis = await connect(redis_url)
     try:
+        warm = WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm" else None
         await Launcher(redis=redis, redis_url=redis_url, agent_id=agent_id, consumer=consumer,
-                       base_env=dict(os.environ),
+                       base_env=dict(os.environ), warm=warm,
                        stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:
         await redis.aclose()

@@ -35,6 +35,11 @@ def register(commands: Any) -> None:
     execute = api_commands.add_parser("execute-run", help="execute one run attempt")
     execute.add_argument("--launch-json", required=True, help="the LaunchRun work as JSON")
     execute.set_defaults(handler=_execute_run)
+    zygote = api_commands.add_parser("zygote", help="preload a code location and fork run "
+                                     "workers from it (the warm launcher starts this)")
+    zygote.add_argument("--location-json", required=True, help="the LocationSpec as JSON")
+    zygote.add_argument("--socket", required=True, help="the Unix socket to serve on")
+    zygote.set_defaults(handler=_serve_zygote)
 
 
 def _serve_control_plane(args: argparse.Namespace) -> int:
@@ -105,3 +110,17 @@ def _execute_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     return execute_run(launch, redis_url=settings.require("redis_url"),
                        traceparent=os.environ.get("TRACEPARENT", ""))
+
+
+def _serve_zygote(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from ..errors import ConfigError
+    from ..runworker._zygote import serve_zygote
+    from ..wire import LocationSpec
+
+    try:
+        spec = msgspec.json.decode(args.location_json, type=LocationSpec)
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise ConfigError(f"--location-json is not a valid code location: {exc}") from exc
+    return serve_zygote(spec, args.socket)

@@ -14,7 +14,7 @@ from types import FrameType
 
 from ..broker import StreamWriter, keys
 from ..errors import CodeLocationLoadError, TetherError
-from ..sdk import RunEmitter, execute_job, load_definitions
+from ..sdk import Definitions, RunEmitter, execute_job, load_definitions
 from ..wire import (
     EXIT_DUPLICATE_ATTEMPT,
     EXIT_RUN_FAILED,
@@ -34,8 +34,10 @@ EXIT_NOT_REPORTED = 2
 EXIT_INTERRUPTED = 130
 
 
-def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "") -> int:
-    """Execute ``launch`` and return the process exit code."""
+def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
+                defs: Definitions | None = None) -> int:
+    """Execute ``launch`` and return the process exit code. ``defs`` are the location's
+    definitions when they are loaded already (a warm start, forked from a zygote)."""
     outcome: list[type[RunEvent]] = []
     capture: OutputCapture | None = None
     writer = StreamWriter(redis_url, traceparent=traceparent,
@@ -69,7 +71,7 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "") -> 
     capture.start()
     interrupted = False
     try:
-        _execute(launch, emitter)
+        _execute(launch, emitter, defs)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -85,9 +87,10 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "") -> 
     return EXIT_INTERRUPTED if interrupted else EXIT_NOT_REPORTED
 
 
-def _execute(launch: LaunchRun, emitter: RunEmitter) -> None:
+def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None) -> None:
     try:
-        defs = load_definitions(launch.location)
+        if defs is None:
+            defs = load_definitions(launch.location)
         defs.get_job(launch.job_name)
     except TetherError as exc:
         stack = exc.user_traceback if isinstance(exc, CodeLocationLoadError) else ""

@@ -57,6 +57,7 @@ from ._work import (
     WorkItem,
     WorkPayload,
 )
+from ._zygote import ForkExit, ForkReply, ForkRequest
 
 __all__ = [
     "EVENT_TYPES",
@@ -78,6 +79,9 @@ __all__ = [
     "DeadLetter",
     "ErrorInfo",
     "EventBatch",
+    "ForkExit",
+    "ForkReply",
+    "ForkRequest",
     "JobSnapshot",
     "LaunchRun",
     "LoadLocation",
