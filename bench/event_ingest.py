@@ -1,0 +1,148 @@
+"""Events/s from the agent's broker into the control plane's database, through the uploaders.
+
+Fills `tether:out:events` with N run events (context.log lines of a few started runs) while
+the uploaders are paused (SIGSTOP), resumes them, and times until the control plane has
+stored every event. Measured with 1 and 3 uploaders, on SQLite and on PostgreSQL (when
+127.0.0.1:5432 answers), in one run; the 1-uploader SQLite figure is the baseline of the
+ratios.
+
+    .venv/bin/python bench/event_ingest.py [--events 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import redis  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from tests.conftest import EXAMPLE_WORKSPACE, POSTGRES_URL, free_port, reachable  # noqa: E402
+from tests.deployment import Deployment  # noqa: E402
+
+from tether.broker import EmbeddedBroker, entry_fields, keys  # noqa: E402
+from tether.control_plane.storage import Store  # noqa: E402
+from tether.wire import (  # noqa: E402
+    JobSnapshot,
+    LocationLoaded,
+    LocationSnapshot,
+    LocationSpec,
+    LogMessage,
+)
+
+RUNS = 20
+QUIET = {"TETHER_LOG_LEVEL": "WARNING"}
+
+
+def started_runs(store: Store, count: int) -> list[str]:
+    """Runs of a loaded location, claimed by an agent, as a real deployment has them."""
+    store.deploy_location(LocationSpec(name="bench", module="bench.defs"))
+    [load] = store.claim_work("bench-agent", ["default"], 1, 600)
+    snapshot = LocationSnapshot(location="bench", jobs=[JobSnapshot(name="logs")])
+    store.store_results([LocationLoaded(work_id=load.work_id, epoch=load.epoch,
+                                        location="bench", snapshot=snapshot)])
+    runs = [store.launch_run("logs") for _ in range(count)]
+    store.claim_work("bench-agent", ["default"], count, 600)
+    return runs
+
+
+def fill(redis_url: str, runs: list[str], events: int) -> None:
+    client = redis.Redis.from_url(redis_url)
+    per_run = events // len(runs)
+    pipe = client.pipeline(transaction=False)
+    for run_id in runs:
+        for seq in range(1, per_run + 1):
+            event = LogMessage(run_id=run_id, attempt=1, seq=seq, timestamp=time.time(),
+                               step_key="emit", level="INFO", message=f"row {seq} processed")
+            pipe.xadd(keys.OUT_EVENTS, entry_fields(event))  # type: ignore[arg-type]
+            if len(pipe) >= 5000:
+                pipe.execute()
+    pipe.execute()
+    client.close()
+
+
+def measure(database_url: str, uploaders: int, events: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        broker = EmbeddedBroker(data_dir / "valkey")
+        broker.start()
+        store = Store.from_url(database_url)
+        store.migrate()
+        runs = started_runs(store, RUNS)
+        deployment = Deployment(database_url=database_url, redis_url=broker.url,
+                                workspace=EXAMPLE_WORKSPACE, data_dir=data_dir,
+                                port=free_port(), processes=("control-plane", "uploader"),
+                                copies={"uploader": uploaders}, env=QUIET)
+        try:
+            deployment.wait_healthy()
+            time.sleep(1.0)  # the uploaders have created their consumer groups
+            pids = [p.pid for n, p in deployment.processes.items() if n.startswith("uploader")]
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            fill(broker.url, runs, events)
+            expected = events // RUNS * RUNS
+            start = time.perf_counter()
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+            count = sa.text("SELECT count(*) FROM events WHERE seq IS NOT NULL")
+            with store.engine.connect() as conn:
+                while conn.execute(count).scalar_one() < expected:
+                    conn.rollback()
+                    time.sleep(0.05)
+            elapsed = time.perf_counter() - start
+        finally:
+            deployment.stop()
+            store.close()
+            broker.stop()
+    return expected / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    databases = ["SQLite"] + (["PostgreSQL"] if reachable("127.0.0.1", 5432) else [])
+    results: dict[tuple[str, int], float] = {}
+    for name in databases:
+        for uploaders in (1, 3):
+            with _database(name) as url:
+                rate = measure(url, uploaders, args.events)
+            results[(name, uploaders)] = rate
+            print(f"{name:<10} {uploaders} uploader(s): {rate:9,.0f} events/s", flush=True)
+    baseline = results[("SQLite", 1)]
+    print("\nratios to SQLite with 1 uploader:")
+    for (name, uploaders), rate in results.items():
+        print(f"  {name:<10} {uploaders} uploader(s): {rate / baseline:.2f}x")
+
+
+@contextmanager
+def _database(name: str) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if name == "SQLite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/tether.db"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

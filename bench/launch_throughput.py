@@ -1,0 +1,79 @@
+"""Sustained launch throughput: trivial runs per second, launch to SUCCESS, with 1 and with 3
+cold launchers and with 1 warm launcher (the 1 cold launcher figure, measured in the same
+run, is the baseline of the ratios).
+
+Starts the whole deployment on SQLite + an embedded Valkey, launches N runs of the example's
+`hello_job` at once through GraphQL and times until all are SUCCESS.
+
+    .venv/bin/python bench/launch_throughput.py [--runs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
+from tests.deployment import Deployment  # noqa: E402
+
+from tether.broker import EmbeddedBroker  # noqa: E402
+
+LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
+STATUSES = "query($limit: Int) { runs(limit: $limit) { status } }"
+LOCATIONS = "{ codeLocations { status } }"
+
+
+def measure(launchers: int, runs: int, backend: str = "process") -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        broker = EmbeddedBroker(data_dir / "valkey")
+        broker.start()
+        deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
+                                redis_url=broker.url, workspace=EXAMPLE_WORKSPACE,
+                                data_dir=data_dir, port=free_port(),
+                                copies={"launcher": launchers},
+                                env={"TETHER_LOG_LEVEL": "WARNING",
+                                     "TETHER_RUN_LAUNCHER": backend})
+        try:
+            deployment.wait_healthy()
+            deployment.wait_for(
+                lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
+                what="code location loaded")
+            start = time.perf_counter()
+            for _ in range(runs):
+                deployment.graphql(LAUNCH)
+            while True:
+                statuses = [r["status"] for r in
+                            deployment.graphql(STATUSES, limit=runs)["runs"]]
+                if all(status == "SUCCESS" for status in statuses):
+                    break
+                assert "FAILURE" not in statuses, deployment.output()
+                time.sleep(0.05)
+            elapsed = time.perf_counter() - start
+        finally:
+            deployment.stop()
+            broker.stop()
+    return runs / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    one = measure(1, args.runs)
+    print(f"1 launcher, cold : {one:6.2f} runs/s ({args.runs} runs of hello_job; baseline)",
+          flush=True)
+    three = measure(3, args.runs)
+    print(f"3 launchers, cold: {three:6.2f} runs/s ({three / one:.2f}x)", flush=True)
+    warm = measure(1, args.runs, "warm")
+    print(f"1 launcher, warm : {warm:6.2f} runs/s ({warm / one:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
