@@ -14,25 +14,20 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import redis
+import sqlalchemy as sa
+from _harness import deployment
+from tests.conftest import POSTGRES_URL, reachable
 
-import redis  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from tests.conftest import EXAMPLE_WORKSPACE, POSTGRES_URL, free_port, reachable  # noqa: E402
-from tests.deployment import Deployment  # noqa: E402
-
-from tether.broker import EmbeddedBroker, entry_fields, keys  # noqa: E402
-from tether.control_plane.storage import Store  # noqa: E402
-from tether.wire import (  # noqa: E402
+from tether.broker import entry_fields, keys
+from tether.control_plane.storage import Store
+from tether.wire import (
     JobSnapshot,
     LocationLoaded,
     LocationSnapshot,
@@ -72,24 +67,18 @@ def fill(redis_url: str, runs: list[str], events: int) -> None:
 
 
 def measure(database_url: str, uploaders: int, events: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        broker = EmbeddedBroker(data_dir / "valkey")
-        broker.start()
-        store = Store.from_url(database_url)
-        store.migrate()
-        runs = started_runs(store, RUNS)
-        deployment = Deployment(database_url=database_url, redis_url=broker.url,
-                                workspace=EXAMPLE_WORKSPACE, data_dir=data_dir,
-                                port=free_port(), processes=("control-plane", "uploader"),
-                                copies={"uploader": uploaders}, env=QUIET)
-        try:
-            deployment.wait_healthy()
+    store = Store.from_url(database_url)
+    store.migrate()
+    runs = started_runs(store, RUNS)
+    try:
+        with deployment(database_url=database_url, processes=("control-plane", "uploader"),
+                        copies={"uploader": uploaders}) as running:
+            redis_url = running.env["TETHER_REDIS_URL"]
             time.sleep(1.0)  # the uploaders have created their consumer groups
-            pids = [p.pid for n, p in deployment.processes.items() if n.startswith("uploader")]
+            pids = [p.pid for n, p in running.processes.items() if n.startswith("uploader")]
             for pid in pids:
                 os.kill(pid, signal.SIGSTOP)
-            fill(broker.url, runs, events)
+            fill(redis_url, runs, events)
             expected = events // RUNS * RUNS
             start = time.perf_counter()
             for pid in pids:
@@ -99,12 +88,9 @@ def measure(database_url: str, uploaders: int, events: int) -> float:
                 while conn.execute(count).scalar_one() < expected:
                     conn.rollback()
                     time.sleep(0.05)
-            elapsed = time.perf_counter() - start
-        finally:
-            deployment.stop()
-            store.close()
-            broker.stop()
-    return expected / elapsed
+            return expected / (time.perf_counter() - start)
+    finally:
+        store.close()
 
 
 def main() -> None:

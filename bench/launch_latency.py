@@ -15,21 +15,12 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
-from tests.deployment import Deployment  # noqa: E402
-
-from tether.broker import EmbeddedBroker  # noqa: E402
+from _harness import Deployment, deployment
 
 LAUNCH = "mutation { launchRun(jobName: \"hello_job\") { id } }"
 STATUS = "query($id: ID!) { run(id: $id) { status } }"
-LOCATIONS = "{ codeLocations { status } }"
 
 
 def time_command(argv: list[str], repeat: int) -> float:
@@ -63,26 +54,10 @@ def main() -> None:
 
 
 def launch_to_success(launcher: str, runs: int) -> list[float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        broker = EmbeddedBroker(data_dir / "valkey")
-        broker.start()
-        deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
-                                redis_url=broker.url, workspace=EXAMPLE_WORKSPACE,
-                                data_dir=data_dir, port=free_port(),
-                                env={"TETHER_RUN_LAUNCHER": launcher,
-                                     "TETHER_LOG_LEVEL": "WARNING"})
-        try:
-            deployment.wait_healthy()
-            deployment.wait_for(
-                lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
-                what="code location loaded")
-            # one run first: the warm launcher starts its zygote on the first launch
-            run_once(deployment)
-            return [run_once(deployment) for _ in range(runs)]
-        finally:
-            deployment.stop()
-            broker.stop()
+    with deployment(env={"TETHER_RUN_LAUNCHER": launcher}) as running:
+        # one run first: the warm launcher starts its zygote on the first launch
+        run_once(running)
+        return [run_once(running) for _ in range(runs)]
 
 
 def run_once(deployment: Deployment) -> float:

@@ -11,55 +11,27 @@ Starts the whole deployment on SQLite + an embedded Valkey, launches N runs of t
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
-from tests.deployment import Deployment  # noqa: E402
-
-from tether.broker import EmbeddedBroker  # noqa: E402
+from _harness import deployment
 
 LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
 STATUSES = "query($limit: Int) { runs(limit: $limit) { status } }"
-LOCATIONS = "{ codeLocations { status } }"
 
 
 def measure(launchers: int, runs: int, backend: str = "process") -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        broker = EmbeddedBroker(data_dir / "valkey")
-        broker.start()
-        deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
-                                redis_url=broker.url, workspace=EXAMPLE_WORKSPACE,
-                                data_dir=data_dir, port=free_port(),
-                                copies={"launcher": launchers},
-                                env={"TETHER_LOG_LEVEL": "WARNING",
-                                     "TETHER_RUN_LAUNCHER": backend})
-        try:
-            deployment.wait_healthy()
-            deployment.wait_for(
-                lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
-                what="code location loaded")
-            start = time.perf_counter()
-            for _ in range(runs):
-                deployment.graphql(LAUNCH)
-            while True:
-                statuses = [r["status"] for r in
-                            deployment.graphql(STATUSES, limit=runs)["runs"]]
-                if all(status == "SUCCESS" for status in statuses):
-                    break
-                assert "FAILURE" not in statuses, deployment.output()
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - start
-        finally:
-            deployment.stop()
-            broker.stop()
-    return runs / elapsed
+    with deployment(copies={"launcher": launchers},
+                    env={"TETHER_RUN_LAUNCHER": backend}) as running:
+        start = time.perf_counter()
+        for _ in range(runs):
+            running.graphql(LAUNCH)
+        while True:
+            statuses = [r["status"] for r in running.graphql(STATUSES, limit=runs)["runs"]]
+            if all(status == "SUCCESS" for status in statuses):
+                break
+            assert "FAILURE" not in statuses, running.output()
+            time.sleep(0.05)
+        return runs / (time.perf_counter() - start)
 
 
 def main() -> None:

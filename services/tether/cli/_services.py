@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from ..settings import load_settings
+
+T = TypeVar("T")
 
 
 def register(commands: Any) -> None:
@@ -79,48 +81,42 @@ def _create_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_code_server(args: argparse.Namespace) -> int:
+def _decode_argument(option: str, text: str, kind: type[T]) -> T:
+    """The JSON value of an internal command's option, as the wire type it carries."""
     import msgspec
 
-    from .._logging import configure_logging
-    from ..codeserver import serve
     from ..errors import ConfigError
-    from ..wire import LocationSpec
 
     try:
-        spec = msgspec.json.decode(args.location_json, type=LocationSpec)
+        return msgspec.json.decode(text, type=kind)
     except (msgspec.DecodeError, ValueError) as exc:
-        raise ConfigError(f"--location-json is not a valid code location: {exc}") from exc
+        raise ConfigError(f"{option} is not a valid {kind.__name__}: {exc}") from exc
+
+
+def _serve_code_server(args: argparse.Namespace) -> int:
+    from .._logging import configure_logging
+    from ..codeserver import serve
+    from ..wire import LocationSpec
+
+    spec = _decode_argument("--location-json", args.location_json, LocationSpec)
     configure_logging(load_settings().log_level, f"code-server[{spec.name}]")
     serve(spec, host=args.host, port=args.port)
     return 0
 
 
 def _execute_run(args: argparse.Namespace) -> int:
-    import msgspec
-
-    from ..errors import ConfigError
     from ..runworker import execute_run
     from ..wire import LaunchRun
 
-    try:
-        launch = msgspec.json.decode(args.launch_json, type=LaunchRun)
-    except (msgspec.DecodeError, ValueError) as exc:
-        raise ConfigError(f"--launch-json is not a valid launch: {exc}") from exc
+    launch = _decode_argument("--launch-json", args.launch_json, LaunchRun)
     settings = load_settings()
     return execute_run(launch, redis_url=settings.require("redis_url"),
                        traceparent=os.environ.get("TRACEPARENT", ""))
 
 
 def _serve_zygote(args: argparse.Namespace) -> int:
-    import msgspec
-
-    from ..errors import ConfigError
     from ..runworker._zygote import serve_zygote
     from ..wire import LocationSpec
 
-    try:
-        spec = msgspec.json.decode(args.location_json, type=LocationSpec)
-    except (msgspec.DecodeError, ValueError) as exc:
-        raise ConfigError(f"--location-json is not a valid code location: {exc}") from exc
-    return serve_zygote(spec, args.socket)
+    return serve_zygote(_decode_argument("--location-json", args.location_json, LocationSpec),
+                        args.socket)

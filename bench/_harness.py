@@ -1,0 +1,49 @@
+"""What the benchmarks share: a whole deployment of the example on an embedded broker."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
+from tests.deployment import Deployment  # noqa: E402
+
+from tether.broker import EmbeddedBroker  # noqa: E402
+
+__all__ = ["Deployment", "deployment"]
+
+LOCATIONS = "{ codeLocations { status } }"
+
+
+@contextmanager
+def deployment(*, database_url: str | None = None, env: Mapping[str, str] | None = None,
+               copies: Mapping[str, int] | None = None,
+               processes: tuple[str, ...] | None = None) -> Iterator[Deployment]:
+    """The example's deployment on an embedded broker (SQLite unless ``database_url``), quiet
+    logs, ready to take runs (its code location loaded, when a supervisor runs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        broker = EmbeddedBroker(data_dir / "valkey")
+        broker.start()
+        options = {} if processes is None else {"processes": processes}
+        running = Deployment(
+            database_url=database_url or f"sqlite:///{data_dir / 'tether.db'}",
+            redis_url=broker.url, workspace=EXAMPLE_WORKSPACE, data_dir=data_dir,
+            port=free_port(), copies=copies, env={"TETHER_LOG_LEVEL": "WARNING", **(env or {})},
+            **options)
+        try:
+            running.wait_healthy()
+            if "supervisor" in running.processes:
+                running.wait_for(
+                    lambda: running.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
+                    what="code location loaded")
+            yield running
+        finally:
+            running.stop()
+            broker.stop()
