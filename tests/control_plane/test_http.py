@@ -300,3 +300,18 @@ async def test_a_failed_run_shows_its_error_in_graphql(cp: ControlPlane) -> None
                                  "error": {"message": "Run worker exited with code 1"}}
     missing = (await cp.graphql(query, id="no-such-run")).json()["data"]["run"]
     assert missing is None
+
+
+async def test_a_database_failure_answers_503_with_retry_after(cp: ControlPlane) -> None:
+    # the database loses the events table under the running control plane: the agent must be
+    # told to retry later (and when), and keep its events
+    load_location(cp.store)
+    run_id = cp.store.launch_run("hello_job")
+    with cp.store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE events")
+    batch = EventBatch(events=[RunStart(run_id=run_id, attempt=1, seq=1, timestamp=1.0,
+                                        job_name="hello_job")])
+    response = await cp.agent("events", batch)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "retry later" in response.json()["error"]

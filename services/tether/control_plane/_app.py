@@ -113,7 +113,9 @@ async def _unstorable(_request: Request, exc: Exception) -> Response:
 
 async def _storage_unavailable(_request: Request, exc: Exception) -> Response:
     logger.error("storage error: %s", exc)
-    return error_response(f"{exc}; retry later (nothing from this request was stored)", 503)
+    # agents wait at least this long before retrying, on top of their own backoff
+    return error_response(f"{exc}; retry later (nothing from this request was stored)", 503,
+                          headers={"Retry-After": "1"})
 
 
 class _Server(uvicorn.Server):
