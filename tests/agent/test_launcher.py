@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 
+import msgspec
 import redis.asyncio as aioredis
 
 from tether.agent import Launcher
@@ -85,6 +88,30 @@ async def test_a_lost_reply_to_its_own_guard_does_not_stop_the_launch(broker_url
     results = read_stream(broker_url, keys.OUT_RESULTS)
     assert [type(r) for r in results] == [RunLaunched, RunWorkerExited]
     assert results[1].exit_code == 0
+    await client.aclose()
+
+
+async def test_a_worker_started_by_a_launcher_that_died_before_recording_it_is_not_started_again(
+        broker_url: str) -> None:
+    # a launcher took the guard, started the run worker and was killed before it recorded
+    # the worker's pid; its guard lapsed, and the entry it left pending is delivered again
+    launch = work("r4").payload
+    assert isinstance(launch, LaunchRun)
+    first = subprocess.run(
+        [sys.executable, "-m", "tether", "api", "execute-run", "--launch-json",
+         msgspec.json.encode(launch).decode()],
+        env={**os.environ, "TETHER_REDIS_URL": broker_url}, cwd=SPEC.working_directory,
+        capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    client = aioredis.Redis.from_url(broker_url)
+    worker_pid = int(await client.get(keys.executing_key("r4", 1)))
+    await publish(client, keys.WORK_RUNS, [work("r4", epoch=2)])
+    await drain(broker_url)
+
+    results = read_stream(broker_url, keys.OUT_RESULTS)
+    assert [type(r) for r in results] == [RunLaunched], "no second worker started"
+    assert results[0].pid == worker_pid and results[0].epoch == 2
+    assert await client.get(keys.launched_key("r4", 1)) == f"pid:agent-1:{worker_pid}".encode()
     await client.aclose()
 
 

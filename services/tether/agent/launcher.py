@@ -6,7 +6,8 @@ the process starts (the token names this delivery, so a retried SET whose first 
 still recognises its own guard), then to ``pid:<agent>:<pid>`` once it runs. A delivery that
 finds a ``pid:`` guard reports the launch again, so the work item completes; one that finds
 another's ``launching:`` guard leaves the launch to it (if that launcher died, the guard lapses
-after ``LAUNCHING_TTL`` and the re-claimed item launches then).
+after ``LAUNCHING_TTL`` and the re-claimed item launches then, unless the worker that launcher
+had started already holds the attempt: then that worker is recorded as the launch).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class Launcher:
                      traceparent: str) -> None:
         guard = keys.launched_key(launch.run_id, launch.attempt)
         holder = await self._acquire(guard, token)
+        if holder is None:
+            holder = await self._started_unrecorded(guard, launch)
         if holder is None and await self._redis_call(
                 self.redis.exists(keys.canceled_key(launch.run_id, launch.attempt))):
             # canceled before it started: it never will
@@ -214,6 +217,20 @@ class Launcher:
             return await self._acquire(guard, token)
         text = holder.decode()
         return None if text == mine else text
+
+    async def _started_unrecorded(self, guard: str, launch: LaunchRun) -> str | None:
+        """The guard of an attempt whose run worker started although no launcher recorded it
+        (its launcher died between starting it and recording its pid, and its ``launching:``
+        guard lapsed), now recorded; None if no worker ever took the attempt. Without this,
+        the redelivery would start a second worker (which would find the attempt taken and
+        do nothing), and a cancel would signal that one instead of the real one."""
+        pid = await self._redis_call(
+            self.redis.get(keys.executing_key(launch.run_id, launch.attempt)))
+        if pid is None:
+            return None
+        holder = f"pid:{self.agent_id}:{int(pid)}"
+        await self._redis_call(self.redis.set(guard, holder, ex=keys.LAUNCH_GUARD_SECONDS))
+        return holder
 
     async def _watch(self, key: tuple[str, int], process: RunProcess,
                      stderr_tail: OutputTail, traceparent: str) -> None:
