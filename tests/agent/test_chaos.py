@@ -286,6 +286,10 @@ def chaos_deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     finally:
         if any(p.poll() is None for p in deployment.processes.values()):
             deployment.stop()
+        # after a failure: nothing of this test may outlive it
+        for pid in processes_marked(str(tmp_path)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.timeout(280)
@@ -384,12 +388,12 @@ def test_no_run_event_or_line_is_lost_or_doubled_whatever_crashes(tmp_path: Path
         codes = deployment.stop()
         assert all(code == 0 for code in codes.values()), \
             f"unclean stop {codes}\n{deployment.output()}"
+        for pid in chaos.orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while processes_marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_marked(marker) == {}, "processes left behind"
     store.close()
-    for pid in chaos.orphans:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while processes_marked(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_marked(marker) == {}, "processes left behind"
     print(f"chaos: passed in {time.monotonic() - started:.0f}s", flush=True)
