@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tether.cli._dev import NEEDS_AGENT_TOKEN, PROCESSES
+from tether.cli._dev import NEEDS_AGENT_TOKEN, PROCESSES, RQ_WORKER
 
 from .processes import processes_with_env
 
@@ -61,8 +61,8 @@ class Deployment:
                                  headers={"authorization": f"Bearer {self.user_token}"})
 
     def start(self, name: str) -> None:
-        """Start process ``name``: a key of ``PROCESSES``, or one with a copy number
-        (``uploader.2``)."""
+        """Start process ``name``: a key of ``PROCESSES`` or ``rq-worker``, or one with a copy
+        number (``uploader.2``)."""
         kind = name.partition(".")[0]
         env = dict(self.env)
         if kind in NEEDS_AGENT_TOKEN:
@@ -70,7 +70,8 @@ class Deployment:
         log = self.data_dir / f"{name}.log"
         self.logs[name] = log
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "tether", *PROCESSES[kind]], env=env,
+            [sys.executable, "-m", "tether", *{**PROCESSES, "rq-worker": RQ_WORKER}[kind]],
+            env=env,
             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
 

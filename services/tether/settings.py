@@ -39,11 +39,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_url: str = ""
     agent_id: str = ""
     queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
-    # how the launcher starts run workers: "process" (a fresh interpreter per run) or "warm"
-    # (forked from a per-location zygote that has imported the code already)
-    run_launcher: Literal["process", "warm"] = "process"
+    # how the launcher starts run workers: "process" (a fresh interpreter per run), "warm"
+    # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
+    # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
+    run_launcher: Literal["process", "warm", "rq"] = "process"
     # terminate the runs a launcher started when the launcher stops (tether dev sets this)
     stop_runs_on_exit: bool = False
+    # a canceled run's worker gets SIGTERM, then SIGKILL after this many seconds
+    terminate_grace_seconds: float = 10.0
     # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent
     upload_compute_logs: bool = True
     upload_batch_size: int = 500

@@ -122,3 +122,36 @@ def test_user_code_gets_no_tether_credentials(broker_url: str) -> None:
     env = child_environment(base, {"API_KEY": "from-the-location"})
     assert env == {"PATH": "/bin", "TETHER_REDIS_URL": broker_url, "AWS_PROFILE": "etl",
                    "API_KEY": "from-the-location"}
+
+
+async def test_a_redelivered_launch_on_rq_is_one_job_executed_once(broker_url: str) -> None:
+    from tether.agent._rq import RqRuns
+
+    client = aioredis.Redis.from_url(broker_url)
+    await publish(client, keys.WORK_RUNS, [work("r5"), work("r5", epoch=2)])
+    rq = RqRuns(broker_url)
+    launcher = Launcher(redis=client, redis_url=broker_url, agent_id="agent-1",
+                        consumer="launcher-a", base_env=dict(os.environ), rq=rq)
+    await launcher.run(asyncio.Event(), burst=True)
+    launched = [r for r in read_stream(broker_url, keys.OUT_RESULTS)
+                if isinstance(r, RunLaunched)]
+    assert [(r.epoch, r.rq_job_id, r.rq_queue) for r in launched] == [
+        (1, "tether-run-r5-1", "tether.runs.default"),
+        (2, "tether-run-r5-1", "tether.runs.default")]
+    assert await client.llen("rq:queue:tether.runs.default") == 1
+
+    worker = subprocess.run(
+        [sys.executable, "-m", "tether", "agent", "rq-worker", "--burst"],
+        env={**os.environ, "TETHER_REDIS_URL": broker_url}, capture_output=True, text=True,
+        timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    exited = [r for r in read_stream(broker_url, keys.OUT_RESULTS)
+              if isinstance(r, RunWorkerExited)]
+    assert [(r.run_id, r.exit_code) for r in exited] == [("r5", 0)]
+    starts = [e for e in read_stream(broker_url, keys.OUT_EVENTS) if isinstance(e, RunStart)]
+    assert [e.run_id for e in starts] == ["r5"]
+    # reported by the job itself: nothing is left for the launchers to report
+    assert await client.hlen(keys.RQ_JOBS) == 0
+    assert await rq.ended_unreported() == []
+    rq.close()
+    await client.aclose()

@@ -8,15 +8,19 @@ finds a ``pid:`` guard reports the launch again, so the work item completes; one
 another's ``launching:`` guard leaves the launch to it (if that launcher died, the guard lapses
 after ``LAUNCHING_TTL`` and the re-claimed item launches then, unless the worker that launcher
 had started already holds the attempt: then that worker is recorded as the launch).
+
+Run workers start as local processes (cold, or forked from a warm zygote), or, with the ``rq``
+backend, as RQ jobs (guard ``rq:<agent>:<job id>``) that ``rq worker`` processes execute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -49,6 +53,9 @@ from ._status import reporting_status
 from ._warm import WarmPool
 from ._worker import consume
 
+if TYPE_CHECKING:
+    from ._rq import RqRuns
+
 log = logging.getLogger(__name__)
 
 # longer than any spawn takes; after a launcher died mid-launch, the next delivery launches
@@ -67,6 +74,7 @@ class Launcher:
         stop_runs_on_exit: bool = False,
         terminate_grace: float = 10.0,
         warm: WarmPool | None = None,
+        rq: RqRuns | None = None,
     ) -> None:
         self.redis = redis
         self.redis_url = redis_url
@@ -76,6 +84,8 @@ class Launcher:
         self.terminate_grace = terminate_grace
         # the warm backend: runs fork from a per-location zygote (None: every run starts cold)
         self.warm = warm
+        # the rq backend: runs are RQ jobs (None: run workers are this launcher's children)
+        self.rq = rq
         self.consumer = StreamConsumer(
             redis,
             stream=keys.WORK_RUNS,
@@ -93,7 +103,14 @@ class Launcher:
             async with reporting_status(self.redis, kind="launcher",
                                         consumer=self.consumer.consumer,
                                         details=lambda: {"running_runs": len(self.running)}):
-                await consume(self.consumer, self.handle, stop, burst=burst)
+                checking = (None if self.rq is None else
+                            asyncio.ensure_future(self._report_lost_rq_jobs(self.rq, stop)))
+                try:
+                    await consume(self.consumer, self.handle, stop, burst=burst)
+                finally:
+                    if checking is not None:
+                        checking.cancel()
+                        await asyncio.gather(checking, return_exceptions=True)
         finally:
             await self._shutdown()
 
@@ -112,7 +129,7 @@ class Launcher:
                      traceparent: str) -> None:
         guard = keys.launched_key(launch.run_id, launch.attempt)
         holder = await self._acquire(guard, token)
-        if holder is None:
+        if holder is None and self.rq is None:
             holder = await self._started_unrecorded(guard, launch)
         if holder is None and await self._redis_call(
                 self.redis.exists(keys.canceled_key(launch.run_id, launch.attempt))):
@@ -135,6 +152,15 @@ class Launcher:
                 await self._report(RunLaunched(
                     work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
                     attempt=launch.attempt, pid=int(pid), agent_id=agent_id), traceparent)
+            elif holder.startswith("rq:"):
+                _, agent_id, job_id = holder.split(":", 2)
+                await self._report(RunLaunched(
+                    work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+                    attempt=launch.attempt, pid=0, agent_id=agent_id, rq_job_id=job_id,
+                    rq_queue=keys.rq_queue(launch.location.queue)), traceparent)
+            return
+        if self.rq is not None:
+            await self._enqueue(self.rq, item, launch, guard, traceparent)
             return
         # the location's env is set in the process environment; argv is visible to every
         # local user, so it carries the launch without it
@@ -187,24 +213,52 @@ class Launcher:
                                               ex=keys.LAUNCH_GUARD_SECONDS))
         stopping: Awaitable[Any] | None = None
         own = self.running.get((run_id, attempt))
+        holder = await self._redis_call(self.redis.get(keys.launched_key(run_id, attempt)))
+        parts = (holder or b"").decode().split(":")
         if own is not None:
             stopping = terminate_group(own, self.terminate_grace)
-        else:
-            holder = await self._redis_call(self.redis.get(keys.launched_key(run_id, attempt)))
-            parts = (holder or b"").decode().split(":")
-            if (len(parts) == 3 and parts[0] == "pid" and parts[1] == self.agent_id
-                    and runs_on_this_host(int(parts[2]), run_id)):
-                stopping = terminate_foreign_group(int(parts[2]), self.terminate_grace)
+        elif (len(parts) == 3 and parts[0] == "pid" and parts[1] == self.agent_id
+                and runs_on_this_host(int(parts[2]), run_id)):
+            stopping = terminate_foreign_group(int(parts[2]), self.terminate_grace)
+        found = stopping is not None
+        if parts[0] == "rq" and self.rq is not None:
+            found = await self._redis_call(self.rq.stop(run_id, attempt, self.terminate_grace))
         log.info("terminating run %s attempt %d: %s", run_id, attempt,
-                 "signalling its worker" if stopping else "no worker is running")
+                 "stopping its worker" if found else "no worker is running")
         if stopping is not None:
             # the grace period runs in the background: launches must not wait for it
             task = asyncio.ensure_future(stopping)
             self._watchers.add(task)
             task.add_done_callback(self._watchers.discard)
         await self._report(RunTerminated(work_id=item.work_id, epoch=item.epoch, run_id=run_id,
-                                         attempt=attempt, found=stopping is not None),
-                           traceparent)
+                                         attempt=attempt, found=found), traceparent)
+
+    async def _enqueue(self, rq: RqRuns, item: WorkItem, launch: LaunchRun, guard: str,
+                       traceparent: str) -> None:
+        job_id, queue = await self._redis_call(rq.enqueue(launch, traceparent))
+        log.info("enqueued run %s attempt %d as RQ job %s on %s", launch.run_id,
+                 launch.attempt, job_id, queue)
+        await self._redis_call(self.redis.set(guard, f"rq:{self.agent_id}:{job_id}",
+                                              ex=keys.LAUNCH_GUARD_SECONDS))
+        await self._report(RunLaunched(
+            work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+            attempt=launch.attempt, pid=0, agent_id=self.agent_id, rq_job_id=job_id,
+            rq_queue=queue), traceparent)
+
+    async def _report_lost_rq_jobs(self, rq: RqRuns, stop: asyncio.Event,
+                                   interval: float = 2.0) -> None:
+        """Report the exits of RQ jobs that ended without reporting it (a killed work horse,
+        a stop-job, a cancel while queued) or whose RQ worker was lost, every few seconds."""
+        while not stop.is_set():
+            try:
+                for exited in await self._redis_call(rq.ended_unreported()):
+                    log.warning("run %s attempt %d ended unreported: %s", exited.run_id,
+                                exited.attempt, exited.stderr_tail)
+                    await self._report_until_stored(exited, "")
+            except BrokerUnavailable as exc:
+                log.warning("cannot check the RQ jobs: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
     async def _acquire(self, guard: str, token: str) -> str | None:
         """None if this delivery now holds the launch guard; else the guard's holder."""
@@ -238,16 +292,19 @@ class Launcher:
         tail = await stderr_tail.text()
         self.running.pop(key, None)
         log.info("run %s attempt %d exited with code %d", key[0], key[1], exit_code)
-        result = RunWorkerExited(run_id=key[0], attempt=key[1], exit_code=exit_code,
-                                 stderr_tail=tail[-4000:])
-        # the exit must reach the control plane even while the broker is away for a while
+        await self._report_until_stored(RunWorkerExited(
+            run_id=key[0], attempt=key[1], exit_code=exit_code, stderr_tail=tail[-4000:]),
+            traceparent)
+
+    async def _report_until_stored(self, exited: RunWorkerExited, traceparent: str) -> None:
+        """An exit must reach the control plane even while the broker is away a while."""
         backoff = Backoff()
         while True:
             try:
-                await self._report(result, traceparent)
+                await self._report(exited, traceparent)
                 return
             except BrokerUnavailable as exc:
-                log.warning("exit of run %s not reported yet: %s", key[0], exc)
+                log.warning("exit of run %s not reported yet: %s", exited.run_id, exc)
                 await backoff.wait()
 
     async def _report(self, result: Any, traceparent: str) -> None:
@@ -259,7 +316,10 @@ class Launcher:
         except RedisError as exc:
             raise BrokerUnavailable(f"launcher cannot reach the broker: {exc}") from exc
 
+
     async def _shutdown(self) -> None:
+        if self.rq is not None:
+            self.rq.close()
         if self.warm is not None:
             await self.warm.close()
         if not self.stop_runs_on_exit:

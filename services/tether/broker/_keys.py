@@ -10,6 +10,9 @@
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
     tether:worker:<consumer>          a worker's WorkerStatus, refreshed every few seconds
+    tether:rq:jobs                    hash: the RQ job id of each run attempt on RQ, until its
+                                      exit is reported (the RQ run-launcher backend)
+    tether:rq:alive:<job id>          refreshed by the run worker while an RQ job executes
 
 Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
 under ``tp``.
@@ -64,3 +67,24 @@ def executing_key(run_id: str, attempt: int) -> str:
 
 def canceled_key(run_id: str, attempt: int) -> str:
     return f"tether:canceled:{run_id}:{attempt}"
+
+
+RQ_JOBS: Final = "tether:rq:jobs"
+# the run worker of an RQ job refreshes its key every RQ_ALIVE_INTERVAL; a key gone for
+# RQ_ALIVE_SECONDS means its RQ worker was lost
+RQ_ALIVE_INTERVAL: Final = 1.0
+RQ_ALIVE_SECONDS: Final = 10
+
+
+def rq_queue(queue: str) -> str:
+    """The RQ queue of the run attempts of an agent queue."""
+    return f"tether.runs.{queue}"
+
+
+def rq_job_id(run_id: str, attempt: int) -> str:
+    """One RQ job per run attempt: a redelivered launch finds it and enqueues nothing."""
+    return f"tether-run-{run_id}-{attempt}"
+
+
+def rq_alive_key(job_id: str) -> str:
+    return f"tether:rq:alive:{job_id}"

@@ -29,10 +29,39 @@ def register(commands: Any) -> None:
         parser.add_argument("--burst", action="store_true",
                             help="exit once the worker's streams are drained")
         parser.set_defaults(handler=_run_worker)
+    rq_worker = workers.add_parser(
+        "rq-worker", help="run an RQ worker for the runs of this agent's queues (with "
+        "run_launcher = \"rq\"; a plain `rq worker tether.runs.<queue>` works too)")
+    rq_worker.add_argument("--burst", action="store_true",
+                           help="exit once the RQ queues are empty")
+    rq_worker.set_defaults(handler=_rq_worker)
     listing = workers.add_parser("list", help="the agents serving this deployment, from the "
                                  "control plane: liveness, queues, workers, code servers")
     listing.set_defaults(handler=_list_agents)
     _register_dead_letters(workers)
+
+
+def _rq_worker(args: argparse.Namespace) -> int:
+    import redis
+
+    from .._logging import configure_logging
+    from ..agent._processes import PASSED_SETTINGS
+    from ..agent._rq import RqWorker
+    from ..broker import keys
+
+    settings = load_settings()
+    configure_logging(settings.log_level, "rq-worker")
+    # the runs it executes get none of the agent's settings, as a launcher's children do
+    for name in [n for n in os.environ if n.startswith("TETHER_") and n not in PASSED_SETTINGS]:
+        del os.environ[name]
+    # imported before RQ forks its work horses, so no run imports Tether itself
+    import tether.runworker  # noqa: F401
+
+    connection = redis.Redis.from_url(settings.require("redis_url"))
+    queues = [keys.rq_queue(queue) for queue in settings.queues]
+    worker = RqWorker(queues, connection=connection, stop_runs=settings.stop_runs_on_exit)
+    worker.work(burst=args.burst, with_scheduler=False)
+    return 0
 
 
 def _list_agents(args: argparse.Namespace) -> int:
@@ -148,8 +177,14 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
     redis = await connect(redis_url)
     try:
         warm = WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm" else None
+        rq = None
+        if settings.run_launcher == "rq":
+            from ..agent._rq import RqRuns
+
+            rq = RqRuns(redis_url)
         await Launcher(redis=redis, redis_url=redis_url, agent_id=agent_id, consumer=consumer,
-                       base_env=dict(os.environ), warm=warm,
+                       base_env=dict(os.environ), warm=warm, rq=rq,
+                       terminate_grace=settings.terminate_grace_seconds,
                        stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:
         await redis.aclose()

@@ -28,6 +28,8 @@ PROCESSES: dict[str, list[str]] = {
     "supervisor": ["agent", "supervisor"],
     "uploader": ["agent", "uploader"],
 }
+# with run_launcher = "rq", the runs execute in an RQ worker
+RQ_WORKER = ["agent", "rq-worker"]
 # only these talk to the control plane, so only they get the agent token
 NEEDS_AGENT_TOKEN = {"poller", "uploader"}
 
@@ -95,7 +97,10 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         "PYTHONUNBUFFERED": "1",
     }
     manager = Manager()
-    for name, tether_args in PROCESSES.items():
+    processes = dict(PROCESSES)
+    if settings.run_launcher == "rq":
+        processes["rq-worker"] = RQ_WORKER
+    for name, tether_args in processes.items():
         process_env = dict(env)
         if name in NEEDS_AGENT_TOKEN:
             process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token

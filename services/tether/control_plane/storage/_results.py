@@ -78,13 +78,10 @@ def _apply_to_run(
     match result:
         case RunLaunched():
             by = f" by agent {result.agent_id}" if result.agent_id else ""
+            what = (f"Enqueued as RQ job {result.rq_job_id} on queue {result.rq_queue}{by}"
+                    if result.rq_job_id else f"Launched run worker (pid {result.pid}){by}")
             _runs.record_control_event(
-                conn,
-                run,
-                Fact(type=RUN_LAUNCHED, timestamp=now),
-                f"Launched run worker (pid {result.pid}){by}",
-                now,
-            )
+                conn, run, Fact(type=RUN_LAUNCHED, timestamp=now), what, now)
         case RunTerminated():
             message = ("Sent SIGTERM to the run worker" if result.found else
                        "The run worker was not running; its launch is called off")
