@@ -24,9 +24,11 @@ LOCATIONS = "{ codeLocations { status } }"
 @contextmanager
 def deployment(*, database_url: str | None = None, env: Mapping[str, str] | None = None,
                copies: Mapping[str, int] | None = None,
-               processes: tuple[str, ...] | None = None) -> Iterator[Deployment]:
-    """The example's deployment on an embedded broker (SQLite unless ``database_url``), quiet
-    logs, ready to take runs (its code location loaded, when a supervisor runs)."""
+               processes: tuple[str, ...] | None = None,
+               workspace: Path = EXAMPLE_WORKSPACE) -> Iterator[Deployment]:
+    """A deployment of ``workspace`` (the example's by default) on an embedded broker (SQLite
+    unless ``database_url``), quiet logs, ready to take runs (its first code location loaded,
+    when a supervisor runs)."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         broker = EmbeddedBroker(data_dir / "valkey")
@@ -34,7 +36,7 @@ def deployment(*, database_url: str | None = None, env: Mapping[str, str] | None
         options = {} if processes is None else {"processes": processes}
         running = Deployment(
             database_url=database_url or f"sqlite:///{data_dir / 'tether.db'}",
-            redis_url=broker.url, workspace=EXAMPLE_WORKSPACE, data_dir=data_dir,
+            redis_url=broker.url, workspace=workspace, data_dir=data_dir,
             port=free_port(), copies=copies, env={"TETHER_LOG_LEVEL": "WARNING", **(env or {})},
             **options)
         try:
