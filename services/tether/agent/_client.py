@@ -51,14 +51,17 @@ class ControlPlaneClient:
     async def heartbeat(self, heartbeat: AgentHeartbeat) -> BatchReceipt:
         return await self._call("/agent/v1/heartbeat", heartbeat, _receipt_decoder)
 
-    async def post_events(self, batch: EventBatch) -> BatchReceipt:
-        return await self._call("/agent/v1/events", batch, _receipt_decoder)
+    async def post_events(self, batch: EventBatch, traceparent: str = "") -> BatchReceipt:
+        return await self._call("/agent/v1/events", batch, _receipt_decoder,
+                                traceparent=traceparent)
 
-    async def post_logs(self, batch: LogBatch) -> BatchReceipt:
-        return await self._call("/agent/v1/logs", batch, _receipt_decoder)
+    async def post_logs(self, batch: LogBatch, traceparent: str = "") -> BatchReceipt:
+        return await self._call("/agent/v1/logs", batch, _receipt_decoder,
+                                traceparent=traceparent)
 
-    async def post_results(self, batch: ResultBatch) -> BatchReceipt:
-        return await self._call("/agent/v1/results", batch, _receipt_decoder)
+    async def post_results(self, batch: ResultBatch, traceparent: str = "") -> BatchReceipt:
+        return await self._call("/agent/v1/results", batch, _receipt_decoder,
+                                traceparent=traceparent)
 
     async def _call(
         self,
@@ -66,12 +69,15 @@ class ControlPlaneClient:
         body: Any,
         decoder: msgspec.msgpack.Decoder[T],
         timeout: float | None = None,
+        traceparent: str = "",
     ) -> T:
         try:
             response = await self._http.post(
                 path,
                 content=_encoder.encode(body),
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                # the span that sends this, so the control plane's span joins its trace
+                headers={"traceparent": traceparent} if traceparent else None,
             )
         except httpx.HTTPError as exc:
             raise ControlPlaneError(f"control plane unreachable ({path}): {exc!r}") from exc

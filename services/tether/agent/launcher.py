@@ -26,6 +26,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, keys, publish
 from ..errors import BrokerUnavailable
@@ -119,9 +120,14 @@ class Launcher:
         match item.payload:
             case LaunchRun() as launch:
                 token = f"{self.consumer.consumer}:{entry.entry_id.decode()}"
-                await self.launch(item, launch, token, entry.traceparent)
+                with telemetry.span("launcher.launch", parent=entry.traceparent,
+                                    attributes={"tether.run_id": launch.run_id,
+                                                "tether.attempt": launch.attempt}) as parent:
+                    await self.launch(item, launch, token, parent)
             case TerminateRun() as terminate:
-                await self.terminate(item, terminate, entry.traceparent)
+                with telemetry.span("launcher.terminate", parent=entry.traceparent,
+                                    attributes={"tether.run_id": terminate.run_id}) as parent:
+                    await self.terminate(item, terminate, parent)
             case LoadLocation():
                 log.error("work item %s belongs to the supervisor; ignored", item.work_id)
 

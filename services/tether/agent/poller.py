@@ -17,6 +17,7 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .. import _telemetry as telemetry
 from .._backoff import Backoff, sleep_or_stop
 from ..broker import keys, publish
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
@@ -120,15 +121,17 @@ class Poller:
         """Write ``item`` to its stream, waiting out a broker restart while the claim's lease
         lasts: dropping it would stall it until the lease lapses and it is claimed again."""
         backoff = Backoff(maximum=2.0)
-        while True:
-            try:
-                await publish(self.redis, stream_for(item), [item], item.traceparent)
-                return
-            except BrokerUnavailable as exc:
-                if stop.is_set() or time.time() >= item.lease_until:
-                    raise
-                log.warning("%s; retrying work item %s", exc, item.work_id)
-                await backoff.wait(stop)
+        with telemetry.span("poller.hand_over", parent=item.traceparent,
+                            attributes={"tether.work_id": item.work_id}) as traceparent:
+            while True:
+                try:
+                    await publish(self.redis, stream_for(item), [item], traceparent)
+                    return
+                except BrokerUnavailable as exc:
+                    if stop.is_set() or time.time() >= item.lease_until:
+                        raise
+                    log.warning("%s; retrying work item %s", exc, item.work_id)
+                    await backoff.wait(stop)
 
 
 def _version() -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import msgspec
 import redis.asyncio as aioredis
 
+from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from .._net import free_port
 from ..broker import Entry, StreamConsumer, keys, publish
@@ -102,9 +103,12 @@ class Supervisor:
         item = entry.message
         match item.payload:
             case LoadLocation(location=spec):
-                result = await self.load(spec)
-                result = msgspec.structs.replace(result, work_id=item.work_id, epoch=item.epoch)
-                await publish(self.redis, keys.OUT_RESULTS, [result], entry.traceparent)
+                with telemetry.span("supervisor.load", parent=entry.traceparent,
+                                    attributes={"tether.location": spec.name}) as traceparent:
+                    result = await self.load(spec)
+                    result = msgspec.structs.replace(result, work_id=item.work_id,
+                                                     epoch=item.epoch)
+                    await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
             case LaunchRun() | TerminateRun():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, entry_fields, keys
 from ..errors import ControlPlaneError
@@ -33,7 +34,10 @@ REFUSED = (400, 413, 422)
 class _Lane:
     stream: str
     message_type: Any
-    send: Callable[[list[Any]], Awaitable[BatchReceipt]]
+    # the batch, and the traceparent of the span that sends it
+    send: Callable[[list[Any], str], Awaitable[BatchReceipt]]
+    # the name of that span
+    span: str
 
 
 class Uploader:
@@ -55,10 +59,12 @@ class Uploader:
     def lanes(self) -> list[_Lane]:
         return [
             _Lane(keys.OUT_RESULTS, AgentResult,
-                  lambda items: self.client.post_results(ResultBatch(results=items))),
+                  lambda items, tp: self.client.post_results(ResultBatch(results=items), tp),
+                  "uploader.results"),
             _Lane(keys.OUT_EVENTS, RunEvent,
-                  lambda items: self.client.post_events(EventBatch(events=items))),
-            _Lane(keys.OUT_LOGS, LogChunk, self._send_logs),
+                  lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
+                  "uploader.events"),
+            _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs"),
         ]
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
@@ -67,11 +73,11 @@ class Uploader:
         async with reporting_status(self.redis, kind="uploader", consumer=self.consumer_name):
             await asyncio.gather(*(self._run_lane(lane, stop, burst) for lane in self.lanes()))
 
-    async def _send_logs(self, chunks: list[LogChunk]) -> BatchReceipt:
+    async def _send_logs(self, chunks: list[LogChunk], traceparent: str) -> BatchReceipt:
         if not self.upload_compute_logs:
             # compute-log upload is off: not one byte of stdout/stderr leaves the agent
             return BatchReceipt(stored=0)
-        return await self.client.post_logs(LogBatch(chunks=chunks))
+        return await self.client.post_logs(LogBatch(chunks=chunks), traceparent)
 
     async def _run_lane(self, lane: _Lane, stop: asyncio.Event, burst: bool) -> None:
         consumer = StreamConsumer(
@@ -94,9 +100,14 @@ class Uploader:
         A batch the control plane refuses is split to find the entries it refuses, which go
         to the dead letters; the rest are stored."""
         backoff = Backoff()
+        # the upload joins the trace of its first entry and links those of the others
+        traces = list(dict.fromkeys(entry.traceparent for entry in entries if entry.traceparent))
         while not stop.is_set():
             try:
-                await lane.send([entry.message for entry in entries])
+                with telemetry.span(lane.span, parent=traces[0] if traces else "",
+                                    links=traces[1:],
+                                    attributes={"tether.entries": len(entries)}) as traceparent:
+                    await lane.send([entry.message for entry in entries], traceparent)
             except ControlPlaneError as exc:
                 if exc.status_code in REFUSED:
                     await self._refused(lane, consumer, entries, stop, exc)

@@ -138,6 +138,7 @@ def _letter_line(stored: StoredLetter) -> str:
 
 
 def _run_worker(args: argparse.Namespace) -> int:
+    from .. import _telemetry as telemetry
     from .._logging import configure_logging
     from ..agent._worker import run_until_stopped
 
@@ -149,7 +150,11 @@ def _run_worker(args: argparse.Namespace) -> int:
     async def main(stop: asyncio.Event) -> None:
         await _WORKER_MAINS[args.worker](settings, agent_id, consumer, stop, args.burst)
 
-    run_until_stopped(main)
+    telemetry.configure(f"tether-{args.worker}", agent_id=agent_id)
+    try:
+        run_until_stopped(main)
+    finally:
+        telemetry.shutdown()
     return 0
 
 

@@ -45,12 +45,17 @@ def register(commands: Any) -> None:
 
 
 def _serve_control_plane(args: argparse.Namespace) -> int:
+    from .. import _telemetry as telemetry
     from .._logging import configure_logging
     from ..control_plane import serve
 
     settings = load_settings()
     configure_logging(settings.log_level, "control-plane")
-    serve(settings)
+    telemetry.configure("tether-control-plane")
+    try:
+        serve(settings)
+    finally:
+        telemetry.shutdown()
     return 0
 
 

@@ -16,6 +16,7 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tether import _telemetry as telemetry
 from tether.wire import (
     MSGPACK_MEDIA_TYPE,
     AgentHeartbeat,
@@ -101,16 +102,19 @@ class AgentApi:
 
     async def events(self, request: Request) -> Response:
         body = await self._decode(request, _events_decoder)
-        return await self._store(self._state.store.store_events, body.events)
+        return await self._store(request, "events", self._state.store.store_events, body.events)
 
     async def logs(self, request: Request) -> Response:
         body = await self._decode(request, _logs_decoder)
-        return await self._store(self._state.store.store_logs, body.chunks)
+        return await self._store(request, "logs", self._state.store.store_logs, body.chunks)
 
     async def results(self, request: Request) -> Response:
         body = await self._decode(request, _results_decoder)
-        return await self._store(self._state.store.store_results, body.results)
+        return await self._store(request, "results", self._state.store.store_results, body.results)
 
-    async def _store(self, store: Callable[[list[T]], msgspec.Struct], batch: list[T]) -> Response:
-        receipt = await to_thread.run_sync(store, batch)
+    async def _store(self, request: Request, kind: str,
+                     store: Callable[[list[T]], msgspec.Struct], batch: list[T]) -> Response:
+        with telemetry.span(f"store {kind}", parent=request.headers.get("traceparent", ""),
+                            attributes={"tether.entries": len(batch)}):
+            receipt = await to_thread.run_sync(store, batch)
         return Response(_encode(receipt), media_type=MSGPACK_MEDIA_TYPE)

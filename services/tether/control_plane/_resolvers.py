@@ -15,6 +15,7 @@ from ariadne import MutationType, ObjectType, QueryType, ScalarType
 from graphql import GraphQLResolveInfo
 from graphql.utilities import value_from_ast_untyped
 
+from tether import _telemetry as telemetry
 from tether.wire import (
     AssetSnapshot,
     CodeServerStatus,
@@ -167,7 +168,10 @@ async def _launch_run(
     store = context.store
 
     def launch() -> RunRecord | None:
-        run_id = store.launch_run(job_name, location=location, run_config=run_config, tags=tags)
+        # the trace of the run starts here; the work item carries it to the agent
+        with telemetry.span("launchRun", attributes={"tether.job": job_name}) as traceparent:
+            run_id = store.launch_run(job_name, location=location, run_config=run_config,
+                                      tags=tags, traceparent=traceparent)
         return store.get_run(run_id)
 
     record = await to_thread.run_sync(launch)

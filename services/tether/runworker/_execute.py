@@ -12,6 +12,7 @@ import os
 import signal
 from types import FrameType
 
+from .. import _telemetry as telemetry
 from ..broker import StreamWriter, keys
 from ..errors import CodeLocationLoadError, TetherError
 from ..sdk import Definitions, RunEmitter, execute_job, load_definitions
@@ -38,6 +39,19 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
                 defs: Definitions | None = None) -> int:
     """Execute ``launch`` and return the process exit code. ``defs`` are the location's
     definitions when they are loaded already (a warm start, forked from a zygote)."""
+    telemetry.configure("tether-run-worker")
+    try:
+        with telemetry.span("run_worker.execute", parent=traceparent,
+                            attributes={"tether.run_id": launch.run_id,
+                                        "tether.attempt": launch.attempt,
+                                        "tether.job": launch.job_name}) as run_traceparent:
+            return _execute_attempt(launch, redis_url, run_traceparent, defs)
+    finally:
+        telemetry.shutdown()
+
+
+def _execute_attempt(launch: LaunchRun, redis_url: str, traceparent: str,
+                     defs: Definitions | None) -> int:
     outcome: list[type[RunEvent]] = []
     capture: OutputCapture | None = None
     writer = StreamWriter(redis_url, traceparent=traceparent,

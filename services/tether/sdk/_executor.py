@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _telemetry as telemetry
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -86,7 +87,8 @@ def _run_steps(
             blocked_by[node.name] = root
             emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
             continue
-        error = _run_step(job, node, emitter, config, outputs)
+        with telemetry.span("step", attributes={"tether.step": node.name}):
+            error = _run_step(job, node, emitter, config, outputs)
         if error is not None:
             failed[node.name] = error
     return failed

@@ -1,0 +1,94 @@
+"""Traces: one trace per run across every process, carried as W3C ``traceparent`` strings.
+
+Work items, stream entries, the run worker's environment and HTTP and gRPC requests carry the
+``traceparent`` of the span that sent them; each hop opens a child span with :func:`span` and
+passes on the ``traceparent`` it yields. Export is off unless the standard OpenTelemetry
+variables ask for it (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,
+``OTEL_TRACES_EXPORTER=otlp|console``): then the SDK sends spans over OTLP/HTTP, or prints them.
+While off, OpenTelemetry is not even imported (it costs a run worker ~45 ms) and :func:`span`
+hands the parent's ``traceparent`` through unchanged, so the context still reaches every hop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+_provider: Any = None
+
+
+def enabled(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process exports spans (the standard ``OTEL_*`` variables say so)."""
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none" or env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    return exporter in ("otlp", "console") or any(env.get(v) for v in _ENDPOINT_VARIABLES)
+
+
+def configure(service: str, *, agent_id: str = "") -> None:
+    """Export this process's spans as ``service`` (``tether-poller``, ...), when enabled. Call
+    it after any fork: the exporter runs a thread."""
+    global _provider
+    if not enabled() or _provider is not None:
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SpanExporter,
+    )
+
+    attributes = {"service.name": service, **({"tether.agent_id": agent_id} if agent_id else {})}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    exporter: SpanExporter
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+
+
+def flush() -> None:
+    """Send the spans still buffered (before a short-lived process exits)."""
+    if _provider is not None:
+        _provider.force_flush()
+
+
+def shutdown() -> None:
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+@contextmanager
+def span(name: str, *, parent: str = "", links: Sequence[str] = (),
+         attributes: Mapping[str, str | int | float | bool] | None = None) -> Iterator[str]:
+    """A span named ``name``, child of the ``parent`` traceparent (or of the current span),
+    linked to the spans of ``links``; yields its own traceparent to send on. While export is
+    off, yields ``parent`` (or the current traceparent)."""
+    if _provider is None:
+        yield parent
+        return
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagator = TraceContextTextMapPropagator()
+    context = propagator.extract({"traceparent": parent}) if parent else None
+    span_links = [trace.Link(trace.get_current_span(propagator.extract({"traceparent": tp}))
+                             .get_span_context()) for tp in links if tp and tp != parent]
+    tracer = trace.get_tracer("tether")
+    with tracer.start_as_current_span(name, context=context, links=span_links,
+                                      attributes=dict(attributes or {})):
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier)
+        yield carrier.get("traceparent", parent)

@@ -1,0 +1,89 @@
+"""One trace per run across every process: the real deployment exports its spans over OTLP
+to a receiver the test runs, and one trace links the launch, the poller, the launcher, the
+run worker with its steps, the uploader and the control plane's store, parent to child."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLE_WORKSPACE, free_port
+from .deployment import Deployment
+from .otlp import OtlpReceiver, ReceivedSpan
+from .processes import processes_with_env
+
+LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
+STATUS = "query($id: ID!) { run(id: $id) { status } }"
+LOCATIONS = "{ codeLocations { status } }"
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def traced(tmp_path: Path, broker_url: str, receiver: OtlpReceiver) -> Iterator[Deployment]:
+    deployment = Deployment(
+        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
+        workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=free_port(),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"})
+    try:
+        deployment.wait_healthy()
+        deployment.wait_for(
+            lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
+            what="code location loaded")
+        yield deployment
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
+    assert processes_with_env(str(tmp_path)) == []
+
+
+def test_one_trace_follows_a_run_through_every_process(traced: Deployment,
+                                                       receiver: OtlpReceiver) -> None:
+    run_id = traced.graphql(LAUNCH)["launchRun"]["id"]
+    traced.wait_for(lambda: traced.graphql(STATUS, id=run_id)["run"]["status"] == "SUCCESS",
+                    what="run SUCCESS")
+
+    def trace() -> list[ReceivedSpan] | None:
+        spans = receiver.snapshot()
+        launch = [s for s in spans if s.name == "launchRun"]
+        if not launch:
+            return None
+        ours = [s for s in spans if s.trace_id == launch[0].trace_id]
+        names = {s.name for s in ours}
+        wanted = {"launchRun", "poller.hand_over", "launcher.launch", "run_worker.execute",
+                  "step", "uploader.events", "store events"}
+        return ours if wanted <= names else None
+
+    spans = traced.wait_for(trace, timeout=30, what="the run's whole trace")
+
+    def one(name: str) -> ReceivedSpan:
+        [span] = [s for s in spans if s.name == name]
+        return span
+
+    api, poller, launcher = one("launchRun"), one("poller.hand_over"), one("launcher.launch")
+    worker = one("run_worker.execute")
+    assert (api.service, poller.service, launcher.service, worker.service) == (
+        "tether-control-plane", "tether-poller", "tether-launcher", "tether-run-worker")
+    assert poller.parent_id == api.span_id
+    assert launcher.parent_id == poller.span_id
+    assert worker.parent_id == launcher.span_id
+    assert worker.attributes["tether.run_id"] == run_id
+
+    steps = [s for s in spans if s.name == "step"]
+    assert sorted(s.attributes["tether.step"] for s in steps) == ["extract", "load", "transform"]
+    assert {s.parent_id for s in steps} == {worker.span_id}
+
+    # the run's events are uploaded under the run worker's span, and stored under the upload
+    uploads = [s for s in spans if s.name == "uploader.events"]
+    assert uploads and {s.service for s in uploads} == {"tether-uploader"}
+    assert all(s.parent_id == worker.span_id for s in uploads)
+    stores = [s for s in spans if s.name == "store events"]
+    assert {s.parent_id for s in stores} <= {s.span_id for s in uploads}
+    assert stores[0].service == "tether-control-plane"
