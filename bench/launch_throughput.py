@@ -19,9 +19,10 @@ LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
 STATUSES = "query($limit: Int) { runs(limit: $limit) { status } }"
 
 
-def measure(launchers: int, runs: int, backend: str = "process") -> float:
+def measure(launchers: int, runs: int, backend: str = "process",
+            env: dict[str, str] | None = None) -> float:
     with deployment(copies={"launcher": launchers},
-                    env={"TETHER_RUN_LAUNCHER": backend}) as running:
+                    env={"TETHER_RUN_LAUNCHER": backend, **(env or {})}) as running:
         start = time.perf_counter()
         for _ in range(runs):
             running.graphql(LAUNCH)

@@ -57,6 +57,18 @@ def configure(service: str, *, agent_id: str = "") -> None:
     _provider = provider
 
 
+def preload() -> None:
+    """Import what :func:`configure` needs, without starting anything: a process that forks
+    run workers calls it, so its children configure export in a moment."""
+    if enabled():
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter
+        import opentelemetry.sdk.trace.export
+        import opentelemetry.trace.propagation.tracecontext  # noqa: F401
+
+        # the exporter imports its HTTP client only when it is created
+        import requests  # noqa: F401
+
+
 def flush() -> None:
     """Send the spans still buffered (before a short-lived process exits)."""
     if _provider is not None:

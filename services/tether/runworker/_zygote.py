@@ -23,6 +23,7 @@ from typing import NoReturn
 
 import msgspec
 
+from .. import _telemetry as telemetry
 from ..sdk import Definitions, load_definitions
 from ..wire import ForkExit, ForkReply, ForkRequest, LocationSpec
 from ._execute import execute_run
@@ -43,6 +44,8 @@ def serve_zygote(spec: LocationSpec, socket_path: str) -> int:
               file=sys.stderr, flush=True)
         return 1
     files = _user_files(spec)
+    # the forked run workers then start exporting spans without importing anything
+    telemetry.preload()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
