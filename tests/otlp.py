@@ -7,6 +7,9 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -24,11 +27,25 @@ class ReceivedSpan:
     links: tuple[str, ...]
 
 
+@dataclass
+class ReceivedMetric:
+    """A metric as exported: its kind (sum, gauge, histogram), unit, and its latest total
+    per service (the sum of a sum's data points, a histogram's count, a gauge's values)."""
+
+    name: str
+    kind: str
+    unit: str
+    monotonic: bool
+    totals: dict[str, float]
+
+
 class OtlpReceiver:
-    """Accepts ``POST /v1/traces`` (protobuf) on 127.0.0.1 and keeps every span."""
+    """Accepts ``POST /v1/traces`` and ``/v1/metrics`` (protobuf) on 127.0.0.1 and keeps every
+    span and the latest figures of every metric."""
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.metrics: dict[str, ReceivedMetric] = {}
         self._lock = threading.Lock()
         receiver = self
 
@@ -37,6 +54,8 @@ class OtlpReceiver:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 if self.path == "/v1/traces":
                     receiver._receive(body)
+                elif self.path == "/v1/metrics":
+                    receiver._receive_metrics(body)
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
@@ -67,6 +86,31 @@ class OtlpReceiver:
                         links=tuple(link.span_id.hex() for link in span.links)))
         with self._lock:
             self.spans.extend(received)
+
+    def _receive_metrics(self, body: bytes) -> None:
+        request = ExportMetricsServiceRequest.FromString(body)
+        for resource_metrics in request.resource_metrics:
+            service = next((a.value.string_value for a in resource_metrics.resource.attributes
+                            if a.key == "service.name"), "")
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    kind = metric.WhichOneof("data")
+                    data = getattr(metric, kind)
+                    if kind == "histogram":
+                        total = float(sum(p.count for p in data.data_points))
+                    else:
+                        total = sum(p.as_double or p.as_int for p in data.data_points)
+                    with self._lock:
+                        received = self.metrics.setdefault(metric.name, ReceivedMetric(
+                            name=metric.name, kind=kind, unit=metric.unit,
+                            monotonic=kind == "sum" and data.is_monotonic, totals={}))
+                        received.totals[service] = total
+
+    def metric_total(self, name: str) -> float:
+        """The latest total of metric ``name`` over every service (0 if never exported)."""
+        with self._lock:
+            metric = self.metrics.get(name)
+            return sum(metric.totals.values()) if metric else 0.0
 
     def snapshot(self) -> list[ReceivedSpan]:
         with self._lock:

@@ -18,6 +18,7 @@ from typing import Any
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _provider: Any = None
+_meter_provider: Any = None
 
 
 def enabled(env: Mapping[str, str] = os.environ) -> bool:
@@ -28,9 +29,9 @@ def enabled(env: Mapping[str, str] = os.environ) -> bool:
     return exporter in ("otlp", "console") or any(env.get(v) for v in _ENDPOINT_VARIABLES)
 
 
-def configure(service: str, *, agent_id: str = "") -> None:
-    """Export this process's spans as ``service`` (``tether-poller``, ...), when enabled. Call
-    it after any fork: the exporter runs a thread."""
+def configure(service: str, *, agent_id: str = "", metrics: bool = True) -> None:
+    """Export this process's spans (and, with ``metrics``, its metrics) as ``service``
+    (``tether-poller``, ...), when enabled. Call it after any fork: exporters run threads."""
     global _provider
     if not enabled() or _provider is not None:
         return
@@ -55,6 +56,30 @@ def configure(service: str, *, agent_id: str = "") -> None:
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _provider = provider
+    if metrics:
+        _configure_metrics(provider.resource)
+
+
+def _configure_metrics(resource: Any) -> None:
+    global _meter_provider
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        MetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    exporter: MetricExporter
+    if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "console":
+        exporter = ConsoleMetricExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter()
+    _meter_provider = MeterProvider(resource=resource,
+                                    metric_readers=[PeriodicExportingMetricReader(exporter)])
+    metrics.set_meter_provider(_meter_provider)
 
 
 def preload() -> None:
@@ -76,10 +101,13 @@ def flush() -> None:
 
 
 def shutdown() -> None:
-    global _provider
+    global _provider, _meter_provider
     if _provider is not None:
         _provider.shutdown()
         _provider = None
+    if _meter_provider is not None:
+        _meter_provider.shutdown()
+        _meter_provider = None
 
 
 @contextmanager

@@ -90,3 +90,38 @@ async def read_statuses(redis: aioredis.Redis) -> list[WorkerStatus]:
         with contextlib.suppress(msgspec.DecodeError):
             statuses.append(decoder.decode(value))
     return sorted(statuses, key=lambda status: (status.kind, status.consumer))
+
+
+class StreamStats(msgspec.Struct, frozen=True):
+    """One stream's length, or one consumer group's pending count and lag on it."""
+
+    stream: str
+    length: int
+    group: str = ""
+    pending: int = 0
+    lag: int = 0
+
+
+STREAMS = (keys.WORK_RUNS, keys.WORK_CODE, keys.OUT_EVENTS, keys.OUT_LOGS, keys.OUT_RESULTS,
+           keys.DEAD_LETTERS)
+
+
+async def stream_stats(redis: aioredis.Redis) -> list[StreamStats]:
+    """The length of every agent stream and the pending count and lag of its groups."""
+    stats = []
+    for stream in STREAMS:
+        length = await redis.xlen(stream)
+        stats.append(StreamStats(stream=stream, length=length))
+        if not length:
+            continue
+        for group in await redis.xinfo_groups(stream):
+            # lag is unknown (nil) after some deletions: count it as the whole stream then
+            lag = group.get("lag")
+            stats.append(StreamStats(
+                stream=stream, length=length, group=_text(group["name"]),
+                pending=int(group["pending"]), lag=int(lag) if lag is not None else length))
+    return stats
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -17,13 +17,14 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff, sleep_or_stop
 from ..broker import keys, publish
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
 from ..wire import AgentHeartbeat, ClaimRequest, LaunchRun, LoadLocation, TerminateRun, WorkItem
 from ._client import ControlPlaneClient
-from ._status import read_statuses, reporting_status
+from ._status import StreamStats, read_statuses, reporting_status, stream_stats
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,20 @@ class Poller:
         self.request = ClaimRequest(agent_id=agent_id, queues=queues, wait_seconds=wait_seconds)
         self.heartbeat_seconds = heartbeat_seconds
         self.consumer = f"{agent_id}-poller-{os.getpid()}"
+        # the streams' sizes as of the last heartbeat, for the stream gauges
+        self._streams: list[StreamStats] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("poller %s claiming work for queues %s", self.request.agent_id,
                  ",".join(self.request.queues))
+        metrics.observe(metrics.STREAM_LENGTH,
+                        lambda: [(s.length, {"stream": s.stream}) for s in self._streams])
+        metrics.observe(metrics.STREAM_PENDING,
+                        lambda: [(s.pending, {"stream": s.stream, "group": s.group})
+                                 for s in self._streams if s.group])
+        metrics.observe(metrics.STREAM_LAG,
+                        lambda: [(s.lag, {"stream": s.stream, "group": s.group})
+                                 for s in self._streams if s.group])
         async with reporting_status(self.redis, kind="poller", consumer=self.consumer):
             heartbeats = asyncio.ensure_future(self._heartbeat(stop))
             try:
@@ -72,6 +83,7 @@ class Poller:
         version = _version()
         while not stop.is_set():
             try:
+                self._streams = await stream_stats(self.redis)
                 workers = await read_statuses(self.redis)
                 await self.client.heartbeat(AgentHeartbeat(
                     agent_id=self.request.agent_id, version=version,
@@ -113,7 +125,11 @@ class Poller:
             claim.cancel()
             return 0
         items = claim.result().items
+        now = time.time()
         for item in items:
+            if item.enqueued_at:
+                metrics.CLAIM_LATENCY.record(max(0.0, now - item.enqueued_at))
+            metrics.WORK_CLAIMED.add(1, {"kind": type(item.payload).__name__})
             await self._hand_over(item, stop)
         return len(items)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import msgspec
 import redis.asyncio as aioredis
 
+from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from .._net import free_port
@@ -77,6 +78,9 @@ class Supervisor:
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         log.info("supervisor %s ready", self.consumer.consumer)
+        metrics.observe(metrics.CODE_SERVERS_RUNNING,
+                        lambda: [(int(status.running), {"location": status.location})
+                                 for status in self.status()])
         health = asyncio.ensure_future(self._watch_health(stop))
         try:
             async with reporting_status(self.redis, kind="supervisor",
@@ -201,6 +205,7 @@ class Supervisor:
                 log.warning("code server of %s exited with code %s; restarting", name,
                             server.process.returncode)
                 self._restart_count[name] = self._restart_count.get(name, 0) + 1
+                metrics.CODE_SERVER_RESTARTS.add(1, {"location": name})
                 result = await self.load(server.spec)
                 self._next_restart[name] = time.monotonic() + backoff.next_delay()
                 try:

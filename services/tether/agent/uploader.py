@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, entry_fields, keys
@@ -107,17 +108,19 @@ class Uploader:
                 with telemetry.span(lane.span, parent=traces[0] if traces else "",
                                     links=traces[1:],
                                     attributes={"tether.entries": len(entries)}) as traceparent:
-                    await lane.send([entry.message for entry in entries], traceparent)
+                    receipt = await lane.send([entry.message for entry in entries], traceparent)
             except ControlPlaneError as exc:
                 if exc.status_code in REFUSED:
                     await self._refused(lane, consumer, entries, stop, exc)
                     return
                 log.warning("upload to %s deferred: %s", lane.stream, exc)
+                metrics.UPLOAD_RETRIES.add(1, {"stream": lane.stream})
                 # still ours: no other uploader should take these over while we retry
                 await consumer.keep_alive([entry.entry_id for entry in entries])
                 await backoff.wait(stop, at_least=exc.retry_after)
                 continue
             await consumer.ack([entry.entry_id for entry in entries])
+            _count(lane.stream, entries, receipt)
             return
         # stopping: the entries stay pending and are taken over after the idle time
 
@@ -134,3 +137,13 @@ class Uploader:
         half = len(entries) // 2
         await self._upload(lane, consumer, entries[:half], stop)
         await self._upload(lane, consumer, entries[half:], stop)
+
+
+def _count(stream: str, entries: list[Entry[Any]], receipt: BatchReceipt) -> None:
+    attributes = {"stream": stream}
+    metrics.UPLOADED.add(len(entries), attributes)
+    metrics.BATCH_SIZE.record(len(entries), attributes)
+    if receipt.rejected:
+        metrics.UPLOAD_REJECTED.add(receipt.rejected, attributes)
+    if stream == keys.OUT_LOGS:
+        metrics.LOG_BYTES.add(sum(len(entry.message.data.encode()) for entry in entries))

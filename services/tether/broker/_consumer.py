@@ -154,6 +154,10 @@ class StreamConsumer(Generic[T]):
         except RedisError as exc:
             raise BrokerUnavailable(f"cannot write to {DEAD_LETTERS}: {exc}") from exc
         await self.ack([entry_id])
+        # imported here: run workers use this package but never dead-letter
+        from .. import _metrics
+
+        _metrics.DEAD_LETTERS.add(1, {"stream": self.stream})
 
     async def _take_over_stale(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         now = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
@@ -13,10 +14,13 @@ import msgspec
 import uvicorn
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tether._metrics import REQUEST_DURATION
 from tether.errors import Unauthorized
 from tether.settings import Settings
 from tether.wire import ApiError
@@ -88,8 +92,28 @@ def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
             UnstorableInput: _unstorable,
         },
         lifespan=lifespan,
+        middleware=[Middleware(_RequestTiming)],
     )
     return app, state
+
+
+class _RequestTiming:
+    """Records each request's handling time by operation: the route's last path segment
+    (``claim``, ``events``, ..., ``graphql``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            operation = scope["path"].rstrip("/").rpartition("/")[2] or "root"
+            REQUEST_DURATION.record(time.perf_counter() - started, {"operation": operation})
 
 
 def error_response(message: str, status_code: int, headers: dict[str, str] | None = None

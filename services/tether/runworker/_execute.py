@@ -39,7 +39,8 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
                 defs: Definitions | None = None) -> int:
     """Execute ``launch`` and return the process exit code. ``defs`` are the location's
     definitions when they are loaded already (a warm start, forked from a zygote)."""
-    telemetry.configure("tether-run-worker")
+    # the run worker records no metrics: its figures are the launcher's and uploader's
+    telemetry.configure("tether-run-worker", metrics=False)
     try:
         with telemetry.span("run_worker.execute", parent=traceparent,
                             attributes={"tether.run_id": launch.run_id,

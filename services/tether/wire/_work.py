@@ -39,6 +39,8 @@ class WorkItem(msgspec.Struct, kw_only=True, frozen=True):
     payload: WorkPayload
     # W3C traceparent of the span that created the work, so one trace follows it
     traceparent: str = ""
+    # when the control plane enqueued it (epoch seconds), for the claim latency metric
+    enqueued_at: float = 0.0
 
 
 class ClaimRequest(msgspec.Struct, kw_only=True, frozen=True):

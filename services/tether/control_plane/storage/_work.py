@@ -93,7 +93,7 @@ def claim(
         return []
     candidates = conn.execute(
         sa.select(work_items.c.work_id, work_items.c.epoch, work_items.c.payload,
-                  work_items.c.traceparent)
+                  work_items.c.traceparent, work_items.c.created_at)
         .where(_claimable(queues, now, agent_id))
         .order_by(work_items.c.created_at, work_items.c.work_id)
         .limit(max_items)
@@ -120,6 +120,7 @@ def claim(
                     lease_until=lease_until,
                     payload=_codec.payload_decoder.decode(row.payload),
                     traceparent=row.traceparent,
+                    enqueued_at=row.created_at,
                 )
             )
     return claimed
