@@ -52,6 +52,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     upload_batch_size: int = 500
     code_server_start_timeout: float = 30.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "json": one JSON object per log line, with trace and span ids
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,7 +14,7 @@ from typing import Protocol, TextIO
 
 # user code gets none of the agent's own settings (its tokens, its database, its config file)
 # except the broker address a run worker writes to
-PASSED_SETTINGS = frozenset({"TETHER_REDIS_URL", "TETHER_LOG_LEVEL"})
+PASSED_SETTINGS = frozenset({"TETHER_REDIS_URL", "TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT"})
 
 
 def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

@@ -50,7 +50,7 @@ def _rq_worker(args: argparse.Namespace) -> int:
     from ..broker import keys
 
     settings = load_settings()
-    configure_logging(settings.log_level, "rq-worker")
+    configure_logging(settings.log_level, "rq-worker", settings.log_format)
     # the runs it executes get none of the agent's settings, as a launcher's children do
     for name in [n for n in os.environ if n.startswith("TETHER_") and n not in PASSED_SETTINGS]:
         del os.environ[name]
@@ -143,7 +143,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     from ..agent._worker import run_until_stopped
 
     settings = load_settings()
-    configure_logging(settings.log_level, args.worker)
+    configure_logging(settings.log_level, args.worker, settings.log_format)
     agent_id = settings.agent_id or socket.gethostname()
     consumer = f"{agent_id}-{args.worker}-{os.getpid()}"
 

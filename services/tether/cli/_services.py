@@ -50,7 +50,7 @@ def _serve_control_plane(args: argparse.Namespace) -> int:
     from ..control_plane import serve
 
     settings = load_settings()
-    configure_logging(settings.log_level, "control-plane")
+    configure_logging(settings.log_level, "control-plane", settings.log_format)
     telemetry.configure("tether-control-plane")
     try:
         serve(settings)
@@ -104,7 +104,8 @@ def _serve_code_server(args: argparse.Namespace) -> int:
     from ..wire import LocationSpec
 
     spec = _decode_argument("--location-json", args.location_json, LocationSpec)
-    configure_logging(load_settings().log_level, f"code-server[{spec.name}]")
+    settings = load_settings()
+    configure_logging(settings.log_level, f"code-server[{spec.name}]", settings.log_format)
     serve(spec, host=args.host, port=args.port)
     return 0
 
