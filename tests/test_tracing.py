@@ -59,7 +59,11 @@ def test_one_trace_follows_a_run_through_every_process(traced: Deployment,
         names = {s.name for s in ours}
         wanted = {"launchRun", "poller.hand_over", "launcher.launch", "run_worker.execute",
                   "step", "uploader.events", "store events"}
-        return ours if wanted <= names else None
+        # spans arrive in each process's own batches: wait until every stored batch's upload
+        # is in too
+        uploads = {s.span_id for s in ours if s.name == "uploader.events"}
+        stored = {s.parent_id for s in ours if s.name == "store events"}
+        return ours if wanted <= names and stored <= uploads else None
 
     spans = traced.wait_for(trace, timeout=30, what="the run's whole trace")
 
@@ -87,3 +91,22 @@ def test_one_trace_follows_a_run_through_every_process(traced: Deployment,
     stores = [s for s in spans if s.name == "store events"]
     assert {s.parent_id for s in stores} <= {s.span_id for s in uploads}
     assert stores[0].service == "tether-control-plane"
+
+
+def test_a_code_location_load_is_one_trace_into_the_code_server(
+        traced: Deployment, receiver: OtlpReceiver) -> None:
+    def load_trace() -> list[ReceivedSpan] | None:
+        spans = receiver.snapshot()
+        served = [s for s in spans if s.name == "code_server.get_snapshot"]
+        loads = [s for s in spans if s.name == "supervisor.load"]
+        return spans if served and loads else None
+
+    spans = traced.wait_for(load_trace, timeout=30, what="the load's spans")
+    [load] = [s for s in spans if s.name == "supervisor.load"]
+    [served] = [s for s in spans if s.name == "code_server.get_snapshot"]
+    assert (load.service, served.service) == ("tether-supervisor", "tether-code-server")
+    assert served.trace_id == load.trace_id and served.parent_id != ""
+    assert served.attributes["tether.location"] == "hello"
+    # the load answers the work item the control plane created at deploy time
+    results = [s for s in spans if s.name == "uploader.results" and s.trace_id == load.trace_id]
+    assert results and results[0].parent_id == load.span_id

@@ -110,6 +110,17 @@ def shutdown() -> None:
         _meter_provider = None
 
 
+def current_traceparent() -> str:
+    """The traceparent of the current span ("" while export is off or outside a span)."""
+    if _provider is None:
+        return ""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent", "")
+
+
 @contextmanager
 def span(name: str, *, parent: str = "", links: Sequence[str] = (),
          attributes: Mapping[str, str | int | float | bool] | None = None) -> Iterator[str]:

@@ -180,7 +180,8 @@ class Supervisor:
     async def _snapshot(self, server: _CodeServer) -> AgentResult:
         name = server.spec.name
         try:
-            snapshot = await server.client.get_snapshot(timeout=self.start_timeout)
+            snapshot = await server.client.get_snapshot(
+                timeout=self.start_timeout, traceparent=telemetry.current_traceparent())
         except CodeLocationLoadError as exc:
             log.warning("code location %s failed to load: %s", name, exc)
             return LocationLoadFailed(location=name, error=ErrorInfo(

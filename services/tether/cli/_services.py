@@ -99,6 +99,7 @@ def _decode_argument(option: str, text: str, kind: type[T]) -> T:
 
 
 def _serve_code_server(args: argparse.Namespace) -> int:
+    from .. import _telemetry as telemetry
     from .._logging import configure_logging
     from ..codeserver import serve
     from ..wire import LocationSpec
@@ -106,7 +107,11 @@ def _serve_code_server(args: argparse.Namespace) -> int:
     spec = _decode_argument("--location-json", args.location_json, LocationSpec)
     settings = load_settings()
     configure_logging(settings.log_level, f"code-server[{spec.name}]", settings.log_format)
-    serve(spec, host=args.host, port=args.port)
+    telemetry.configure("tether-code-server", metrics=False)
+    try:
+        serve(spec, host=args.host, port=args.port)
+    finally:
+        telemetry.shutdown()
     return 0
 
 

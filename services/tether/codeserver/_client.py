@@ -80,9 +80,11 @@ class CodeServerClient:
         reply = await self._call("Ping", codeserver_pb2.PingRequest(), timeout, wait_for_ready=True)
         return PingInfo(pid=reply.pid, location=reply.location, load_error=reply.load_error)
 
-    async def get_snapshot(self, timeout: float = 30.0) -> LocationSnapshot:
-        """What the location defines. Raises CodeLocationLoadError if its code failed to load."""
-        reply = await self._call("GetSnapshot", codeserver_pb2.GetSnapshotRequest(), timeout)
+    async def get_snapshot(self, timeout: float = 30.0, traceparent: str = "") -> LocationSnapshot:
+        """What the location defines. Raises CodeLocationLoadError if its code failed to load.
+        ``traceparent`` (gRPC metadata) puts the server's span in the caller's trace."""
+        reply = await self._call("GetSnapshot", codeserver_pb2.GetSnapshotRequest(), timeout,
+                                 metadata=(("traceparent", traceparent),) if traceparent else None)
         try:
             if reply.WhichOneof("result") == "error":
                 error = _error_decoder.decode(reply.error)
@@ -94,14 +96,15 @@ class CodeServerClient:
             ) from exc
 
     async def _call(
-        self, method: str, request: Any, timeout: float, *, wait_for_ready: bool = False
+        self, method: str, request: Any, timeout: float, *, wait_for_ready: bool = False,
+        metadata: tuple[tuple[str, str], ...] | None = None,
     ) -> Any:
         if self._stub is None:
             self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
             self._stub = _service.CodeServerStub(self._channel)
         try:
             return await getattr(self._stub, method)(
-                request, timeout=timeout, wait_for_ready=wait_for_ready
+                request, timeout=timeout, wait_for_ready=wait_for_ready, metadata=metadata
             )
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import msgspec
 
+from .. import _telemetry as telemetry
 from ..errors import CodeLocationLoadError, CodeServerError
 from ..sdk import load_definitions, snapshot_definitions
 from ..wire import ErrorInfo, LocationSpec
@@ -65,6 +66,12 @@ class _CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
     async def GetSnapshot(
         self, request: codeserver_pb2.GetSnapshotRequest, context: grpc.aio.ServicerContext
     ) -> codeserver_pb2.GetSnapshotReply:
+        traceparent = dict(context.invocation_metadata() or ()).get("traceparent", "")
+        with telemetry.span("code_server.get_snapshot", parent=str(traceparent),
+                            attributes={"tether.location": self._loaded.name}):
+            return self._snapshot_reply()
+
+    def _snapshot_reply(self) -> codeserver_pb2.GetSnapshotReply:
         if self._loaded.error is not None:
             return codeserver_pb2.GetSnapshotReply(error=self._loaded.error)
         return codeserver_pb2.GetSnapshotReply(snapshot=self._loaded.snapshot)
