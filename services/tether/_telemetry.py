@@ -12,6 +12,7 @@ hands the parent's ``traceparent`` through unchanged, so the context still reach
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -29,31 +30,37 @@ def enabled(env: Mapping[str, str] = os.environ) -> bool:
     return exporter in ("otlp", "console") or any(env.get(v) for v in _ENDPOINT_VARIABLES)
 
 
-def configure(service: str, *, agent_id: str = "", metrics: bool = True) -> None:
+def configure(service: str, *, agent_id: str = "", metrics: bool = True,
+              relay_url: str = "") -> None:
     """Export this process's spans (and, with ``metrics``, its metrics) as ``service``
-    (``tether-poller``, ...), when enabled. Call it after any fork: exporters run threads."""
+    (``tether-poller``, ...), when enabled. Call it after any fork: exporters run threads.
+
+    With ``relay_url`` (a run worker's broker), OTLP spans are not sent from this process:
+    they are kept until :func:`shutdown` and written to ``tether:out:spans`` in one entry,
+    for the uploader to send on. A short-lived process then spends no thread, no connection
+    to the collector and no HTTP request on its traces."""
     global _provider
     if not enabled() or _provider is not None:
         return
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import (
-        BatchSpanProcessor,
-        ConsoleSpanExporter,
-        SpanExporter,
-    )
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     attributes = {"service.name": service, **({"tether.agent_id": agent_id} if agent_id else {})}
     provider = TracerProvider(resource=Resource.create(attributes))
-    exporter: SpanExporter
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
-        exporter = ConsoleSpanExporter()
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif relay_url:
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        from ._span_relay import BrokerSpanRelay
+
+        provider.add_span_processor(SimpleSpanProcessor(BrokerSpanRelay(relay_url)))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _provider = provider
     if metrics:
@@ -82,16 +89,30 @@ def _configure_metrics(resource: Any) -> None:
     metrics.set_meter_provider(_meter_provider)
 
 
+def otlp_traces_target(env: Mapping[str, str] = os.environ) -> tuple[str, dict[str, str]] | None:
+    """Where spans go over OTLP/HTTP, and the headers to send (``OTEL_EXPORTER_OTLP_HEADERS``);
+    None when spans are not exported over OTLP."""
+    if not enabled(env) or env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
+        return None
+    url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318").rstrip("/")
+        + "/v1/traces")
+    headers = {"content-type": "application/x-protobuf"}
+    for pair in env.get("OTEL_EXPORTER_OTLP_HEADERS", "").split(","):
+        name, _, value = pair.partition("=")
+        if name.strip():
+            headers[urllib.parse.unquote(name.strip())] = urllib.parse.unquote(value.strip())
+    return url, headers
+
+
 def preload() -> None:
     """Import what :func:`configure` needs, without starting anything: a process that forks
     run workers calls it, so its children configure export in a moment."""
     if enabled():
-        import opentelemetry.exporter.otlp.proto.http.trace_exporter
         import opentelemetry.sdk.trace.export
         import opentelemetry.trace.propagation.tracecontext  # noqa: F401
 
-        # the exporter imports its HTTP client only when it is created
-        import requests  # noqa: F401
+        from . import _span_relay  # noqa: F401
 
 
 def flush() -> None:

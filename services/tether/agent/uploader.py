@@ -8,11 +8,13 @@ lane, so a backlog of logs never holds up results.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 
 from .. import _metrics as metrics
@@ -20,7 +22,16 @@ from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, entry_fields, keys
 from ..errors import ControlPlaneError
-from ..wire import AgentResult, BatchReceipt, EventBatch, LogBatch, LogChunk, ResultBatch, RunEvent
+from ..wire import (
+    AgentResult,
+    BatchReceipt,
+    EventBatch,
+    LogBatch,
+    LogChunk,
+    ResultBatch,
+    RunEvent,
+    SpanBatch,
+)
 from ._client import ControlPlaneClient
 from ._status import reporting_status
 from ._worker import consume_batches
@@ -37,7 +48,7 @@ class _Lane:
     message_type: Any
     # the batch, and the traceparent of the span that sends it
     send: Callable[[list[Any], str], Awaitable[BatchReceipt]]
-    # the name of that span
+    # the name of that span ("": none, for the lane that carries spans themselves)
     span: str
 
 
@@ -50,8 +61,13 @@ class Uploader:
         consumer: str,
         batch_size: int = 500,
         upload_compute_logs: bool = True,
+        spans_to: tuple[str, dict[str, str]] | None = None,
     ) -> None:
+        """``spans_to``: the OTLP/HTTP traces URL and headers the run workers' spans go to
+        (None: traces are not exported over OTLP)."""
         self.client = client
+        self.spans_to = spans_to
+        self._collector: httpx.AsyncClient | None = None
         self.redis = redis
         self.consumer_name = consumer
         self.batch_size = batch_size
@@ -66,13 +82,38 @@ class Uploader:
                   lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
                   "uploader.events"),
             _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs"),
+            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "")]
+              if self.spans_to else []),
         ]
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         """Upload until ``stop`` is set (or, with ``burst``, until every stream is drained)."""
         log.info("uploader %s ready", self.consumer_name)
-        async with reporting_status(self.redis, kind="uploader", consumer=self.consumer_name):
-            await asyncio.gather(*(self._run_lane(lane, stop, burst) for lane in self.lanes()))
+        try:
+            async with reporting_status(self.redis, kind="uploader",
+                                        consumer=self.consumer_name):
+                await asyncio.gather(*(self._run_lane(lane, stop, burst)
+                                       for lane in self.lanes()))
+        finally:
+            if self._collector is not None:
+                await self._collector.aclose()
+
+    async def _send_spans(self, batches: list[SpanBatch], traceparent: str) -> BatchReceipt:
+        """Send the run workers' spans to the OTLP endpoint in one request: concatenated
+        protobuf messages parse as one whose repeated fields hold them all."""
+        assert self.spans_to is not None
+        url, headers = self.spans_to
+        if self._collector is None:
+            self._collector = httpx.AsyncClient(headers=headers, timeout=10.0)
+        try:
+            response = await self._collector.post(
+                url, content=b"".join(batch.otlp for batch in batches))
+        except httpx.HTTPError as exc:
+            raise ControlPlaneError(f"OTLP endpoint {url} unreachable: {exc!r}") from exc
+        if response.status_code != 200:
+            raise ControlPlaneError(f"OTLP endpoint {url} answered {response.status_code}",
+                                    status_code=response.status_code)
+        return BatchReceipt(stored=len(batches))
 
     async def _send_logs(self, chunks: list[LogChunk], traceparent: str) -> BatchReceipt:
         if not self.upload_compute_logs:
@@ -105,9 +146,10 @@ class Uploader:
         traces = list(dict.fromkeys(entry.traceparent for entry in entries if entry.traceparent))
         while not stop.is_set():
             try:
-                with telemetry.span(lane.span, parent=traces[0] if traces else "",
-                                    links=traces[1:],
-                                    attributes={"tether.entries": len(entries)}) as traceparent:
+                with (telemetry.span(lane.span, parent=traces[0] if traces else "",
+                                     links=traces[1:],
+                                     attributes={"tether.entries": len(entries)})
+                      if lane.span else contextlib.nullcontext("")) as traceparent:
                     receipt = await lane.send([entry.message for entry in entries], traceparent)
             except ControlPlaneError as exc:
                 if exc.status_code in REFUSED:

@@ -5,6 +5,7 @@
     tether:out:events       run workers → uploaders  RunEvent
     tether:out:logs         run workers → uploaders  LogChunk
     tether:out:results      launchers, supervisors → uploaders   AgentResult
+    tether:out:spans        run workers → uploaders  SpanBatch (only while traces are exported)
     tether:dead-letters     any consumer             DeadLetter
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
@@ -23,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..wire import AgentResult, DeadLetter, LogChunk, RunEvent, WorkItem
+from ..wire import AgentResult, DeadLetter, LogChunk, RunEvent, SpanBatch, WorkItem
 
 WORK_RUNS: Final = "tether:work:runs"
 WORK_CODE: Final = "tether:work:code"
 OUT_EVENTS: Final = "tether:out:events"
 OUT_LOGS: Final = "tether:out:logs"
 OUT_RESULTS: Final = "tether:out:results"
+OUT_SPANS: Final = "tether:out:spans"
 DEAD_LETTERS: Final = "tether:dead-letters"
 
 GROUP_LAUNCHERS: Final = "launchers"
@@ -43,6 +45,7 @@ MESSAGE_TYPES: Final[Mapping[str, Any]] = {
     OUT_EVENTS: RunEvent,
     OUT_LOGS: LogChunk,
     OUT_RESULTS: AgentResult,
+    OUT_SPANS: SpanBatch,
     DEAD_LETTERS: DeadLetter,
 }
 

@@ -210,6 +210,7 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
 
 async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                     burst: bool) -> None:
+    from .._telemetry import otlp_traces_target
     from ..agent import ControlPlaneClient, Uploader
     from ..broker import connect
 
@@ -218,7 +219,8 @@ async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyn
     try:
         await Uploader(client=client, redis=redis, consumer=consumer,
                        batch_size=settings.upload_batch_size,
-                       upload_compute_logs=settings.upload_compute_logs).run(stop, burst=burst)
+                       upload_compute_logs=settings.upload_compute_logs,
+                       spans_to=otlp_traces_target()).run(stop, burst=burst)
     finally:
         await client.aclose()
         await redis.aclose()

@@ -40,7 +40,8 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
     """Execute ``launch`` and return the process exit code. ``defs`` are the location's
     definitions when they are loaded already (a warm start, forked from a zygote)."""
     # the run worker records no metrics: its figures are the launcher's and uploader's
-    telemetry.configure("tether-run-worker", metrics=False)
+    # its spans go to the uploader through the broker, as its events do
+    telemetry.configure("tether-run-worker", metrics=False, relay_url=redis_url)
     try:
         with telemetry.span("run_worker.execute", parent=traceparent,
                             attributes={"tether.run_id": launch.run_id,

@@ -122,3 +122,11 @@ class LogChunk(msgspec.Struct, kw_only=True, frozen=True):
     seq: int
     data: str
     step_key: str | None = None
+
+
+class SpanBatch(msgspec.Struct, kw_only=True, frozen=True):
+    """A run worker's finished spans, relayed through the agent's broker: an OTLP
+    ``ExportTraceServiceRequest`` in protobuf. The run worker only talks to Redis; the
+    uploader sends these on to the OpenTelemetry endpoint."""
+
+    otlp: bytes
