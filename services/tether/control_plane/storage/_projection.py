@@ -91,7 +91,19 @@ def advance(current: RunStatus, target: RunStatus) -> RunStatus:
     return target
 
 
+# the event types that can change a projection; the others (log lines, step starts, ...) are
+# most of a run's events, and folding them is a no-op
+_FOLDED = frozenset(_STATUS_OF_EVENT) | {"RUN_START", "STEP_SUCCESS", "STEP_FAILURE"}
+
+
+def moves_projection(fact: Fact) -> bool:
+    """Whether folding ``fact`` can change a projection at all."""
+    return fact.type in _FOLDED
+
+
 def apply(projection: Projection, fact: Fact) -> Projection:
+    if not moves_projection(fact):
+        return projection
     status, end_time, error = projection.status, projection.end_time, projection.error
     target = _STATUS_OF_EVENT.get(fact.type)
     if target is RunStatus.FAILURE and projection.status is RunStatus.CANCELING:

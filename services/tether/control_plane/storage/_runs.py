@@ -6,28 +6,22 @@ callers can combine them (launching a run writes a run, an event and a work item
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from tether.wire import BatchReceipt, ErrorInfo, LogChunk, LogMessage, RunEvent, event_message
 
 from ..errors import RunNotFound
 from . import _codec
-from ._projection import Fact, Projection, RunStatus, fact_of, fold
+from ._bulk import insert_new
+from ._projection import Fact, Projection, RunStatus, fact_of, fold, moves_projection
 from ._records import EventRecord, LogRecord, RunRecord
 from ._schema import compute_logs, events, runs
-
-
-def insert_ignoring_conflicts(conn: Connection, table: sa.Table, keys: list[str]) -> sa.Insert:
-    """An INSERT that skips rows colliding on ``keys`` (idempotent writes), for either DB."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,43 +62,47 @@ def create_run(
     )
 
 
-def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
-    """The runs' current projections, locked until the transaction ends (PostgreSQL: row
-    locks in id order, so concurrent batches never deadlock; SQLite: the write transaction
-    already excludes other writers)."""
-    ids = sorted(set(run_ids))
-    if not ids:
-        return {}
-    rows = conn.execute(
-        sa.select(
-            runs.c.run_id,
-            runs.c.attempt,
-            runs.c.status,
-            runs.c.start_time,
-            runs.c.end_time,
-            runs.c.error,
-            runs.c.steps_succeeded,
-            runs.c.steps_failed,
+def lock_runs(
+    conn: Connection, run_ids: Iterable[str], *, shared: Container[str] = frozenset()
+) -> dict[str, LockedRun]:
+    """The runs' current projections, locked until the transaction ends: exclusively, or in
+    share mode for the ids in ``shared``. A share lock keeps the run's attempt and projection
+    from changing but lets other share holders through, so batches that only append to the
+    same run's log are stored side by side; the holder must not write the run's row.
+    PostgreSQL takes the row locks in id order (one statement per stretch of ids locked
+    alike), so concurrent transactions never deadlock; on SQLite the write transaction
+    already excludes other writers."""
+    locked: dict[str, LockedRun] = {}
+    for share, ids in itertools.groupby(sorted(set(run_ids)), key=shared.__contains__):
+        rows = conn.execute(
+            sa.select(
+                runs.c.run_id,
+                runs.c.attempt,
+                runs.c.status,
+                runs.c.start_time,
+                runs.c.end_time,
+                runs.c.error,
+                runs.c.steps_succeeded,
+                runs.c.steps_failed,
+            )
+            .where(runs.c.run_id.in_(list(ids)))
+            .order_by(runs.c.run_id)
+            .with_for_update(read=share)
         )
-        .where(runs.c.run_id.in_(ids))
-        .order_by(runs.c.run_id)
-        .with_for_update()
-    ).all()
-    return {
-        row.run_id: LockedRun(
-            run_id=row.run_id,
-            attempt=row.attempt,
-            projection=Projection(
-                status=RunStatus(row.status),
-                start_time=row.start_time,
-                end_time=row.end_time,
-                error=_codec.error_from_json(row.error),
-                steps_succeeded=row.steps_succeeded,
-                steps_failed=row.steps_failed,
-            ),
-        )
-        for row in rows
-    }
+        for row in rows:
+            locked[row.run_id] = LockedRun(
+                run_id=row.run_id,
+                attempt=row.attempt,
+                projection=Projection(
+                    status=RunStatus(row.status),
+                    start_time=row.start_time,
+                    end_time=row.end_time,
+                    error=_codec.error_from_json(row.error),
+                    steps_succeeded=row.steps_succeeded,
+                    steps_failed=row.steps_failed,
+                ),
+            )
+    return locked
 
 
 def lock_run(conn: Connection, run_id: str) -> LockedRun | None:
@@ -158,50 +156,56 @@ def record_control_event(
 
 def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> BatchReceipt:
     """Insert the events not stored yet in one statement and fold them into their runs."""
-    locked = lock_runs(conn, (event.run_id for event in batch))
-    rows: list[dict[str, Any]] = []
-    accepted: list[RunEvent] = []
-    seen: set[tuple[str, int, int]] = set()
-    rejected = duplicates = 0
+    # the rows are made before the runs are locked, to hold the locks no longer than needed
+    prepared: list[tuple[RunEvent, Fact, dict[str, Any]]] = []
     for event in batch:
+        fact = fact_of(event)
+        prepared.append((event, fact, _event_row(event, fact)))
+    run_ids = {event.run_id for event in batch}
+    # a run none of whose events here can change its projection needs only a share lock
+    moved = {event.run_id for event, fact, _ in prepared if moves_projection(fact)}
+    locked = lock_runs(conn, run_ids, shared=run_ids - moved)
+    accepted: dict[tuple[str, int, int], tuple[Fact, dict[str, Any]]] = {}
+    rejected = duplicates = 0
+    for event, fact, row in prepared:
         run = locked.get(event.run_id)
         if run is None or event.attempt != run.attempt:
             rejected += 1
             continue
         key = (event.run_id, event.attempt, event.seq)
-        if key in seen:
+        if key in accepted:
             duplicates += 1
             continue
-        seen.add(key)
-        accepted.append(event)
-        rows.append(_event_row(event))
-    inserted: set[tuple[str, int, int]] = set()
-    if rows:
-        statement = insert_ignoring_conflicts(conn, events, ["run_id", "attempt", "seq"])
-        result = conn.execute(
-            statement.returning(events.c.run_id, events.c.attempt, events.c.seq), rows
-        )
-        inserted = {(row.run_id, row.attempt, row.seq) for row in result}
-    duplicates += len(rows) - len(inserted)
+        accepted[key] = (fact, row)
+    inserted = {
+        tuple(row)
+        for row in insert_new(conn, events, [row for _, row in accepted.values()],
+                              unique=["run_id", "attempt", "seq"],
+                              returning=[events.c.run_id, events.c.attempt, events.c.seq])
+    }
+    duplicates += len(accepted) - len(inserted)
 
     facts: dict[str, list[Fact]] = {}
-    for event in accepted:
-        if (event.run_id, event.attempt, event.seq) in inserted:
-            facts.setdefault(event.run_id, []).append(fact_of(event))
+    for key, (fact, _) in accepted.items():
+        if key in inserted:
+            facts.setdefault(key[0], []).append(fact)
     for run_id, run_facts in facts.items():
-        before = locked[run_id].projection
-        after = fold(before, run_facts)
-        if after != before:
-            write_projection(conn, run_id, after, now)
+        # the others are share-locked, and their facts fold to no change
+        if run_id in moved:
+            before = locked[run_id].projection
+            after = fold(before, run_facts)
+            if after != before:
+                write_projection(conn, run_id, after, now)
     return BatchReceipt(stored=len(inserted), duplicates=duplicates, rejected=rejected)
 
 
-def _event_row(event: RunEvent) -> dict[str, Any]:
-    fact = fact_of(event)
+def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
     if isinstance(event, LogMessage):
-        level = event.level
+        # most events are log lines: event_message would try every other type first
+        level, message = event.level, event.message
     else:
         level = "ERROR" if fact.error is not None else "INFO"
+        message = event_message(event)
     return {
         "run_id": event.run_id,
         "attempt": event.attempt,
@@ -210,13 +214,15 @@ def _event_row(event: RunEvent) -> dict[str, Any]:
         "timestamp": event.timestamp,
         "step_key": event.step_key,
         "level": level,
-        "message": _codec.storable_text(event_message(event)),
+        "message": _codec.storable_text(message),
         "body": _codec.encode(event),
     }
 
 
 def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
-    locked = lock_runs(conn, (chunk.run_id for chunk in chunks))
+    # compute logs never change a run's projection: share locks fence them off
+    run_ids = {chunk.run_id for chunk in chunks}
+    locked = lock_runs(conn, run_ids, shared=run_ids)
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int, str, int]] = set()
     rejected = duplicates = 0
@@ -240,12 +246,8 @@ def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
                 "data": _codec.storable_text(chunk.data),
             }
         )
-    stored = 0
-    if rows:
-        statement = insert_ignoring_conflicts(
-            conn, compute_logs, ["run_id", "attempt", "stream", "seq"]
-        )
-        stored = len(conn.execute(statement.returning(compute_logs.c.id), rows).all())
+    stored = len(insert_new(conn, compute_logs, rows, unique=["run_id", "attempt", "stream", "seq"],
+                            returning=[compute_logs.c.id]))
     return BatchReceipt(
         stored=stored, duplicates=duplicates + len(rows) - stored, rejected=rejected
     )

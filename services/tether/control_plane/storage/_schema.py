@@ -40,7 +40,8 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    # looked up through the unique index below, which starts with run_id
+    sa.Column("run_id", sa.String(64), nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False),
     # NULL for events the control plane records itself (RUN_QUEUED, RUN_STARTING, ...);
     # NULLs never collide in the unique constraint, on either database
