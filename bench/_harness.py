@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,12 +12,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import EXAMPLE_WORKSPACE, free_port  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from tests.conftest import EXAMPLE_WORKSPACE, POSTGRES_URL, free_port  # noqa: E402
 from tests.deployment import Deployment  # noqa: E402
 
 from tether.broker import EmbeddedBroker  # noqa: E402
 
-__all__ = ["Deployment", "deployment"]
+__all__ = ["Deployment", "deployment", "fresh_database"]
 
 LOCATIONS = "{ codeLocations { status } }"
 
@@ -49,3 +51,23 @@ def deployment(*, database_url: str | None = None, env: Mapping[str, str] | None
         finally:
             running.stop()
             broker.stop()
+
+
+@contextmanager
+def fresh_database(name: str) -> Iterator[str]:
+    """The URL of a fresh database: a SQLite file (``name`` "SQLite"), or a schema of the
+    machine's PostgreSQL dropped afterwards (``name`` "PostgreSQL")."""
+    if name == "SQLite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/tether.db"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

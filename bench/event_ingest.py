@@ -14,16 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import redis
 import sqlalchemy as sa
-from _harness import deployment
-from tests.conftest import POSTGRES_URL, reachable
+from _harness import deployment, fresh_database
+from tests.conftest import reachable
 
 from tether.broker import entry_fields, keys
 from tether.control_plane.storage import Store
@@ -118,7 +114,7 @@ def main() -> None:
     results: dict[tuple[str, int], float] = {}
     for name in databases:
         for uploaders in (1, 3):
-            with _database(name) as url:
+            with fresh_database(name) as url:
                 rate = measure(url, uploaders, args.events)
             results[(name, uploaders)] = rate
             print(f"{name:<10} {uploaders} uploader(s): {rate:9,.0f} events/s", flush=True)
@@ -126,25 +122,6 @@ def main() -> None:
     print("\nratios to SQLite with 1 uploader:")
     for (name, uploaders), rate in results.items():
         print(f"  {name:<10} {uploaders} uploader(s): {rate / baseline:.2f}x")
-
-
-@contextmanager
-def _database(name: str) -> Iterator[str]:
-    """A fresh database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if name == "SQLite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/tether.db"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 if __name__ == "__main__":

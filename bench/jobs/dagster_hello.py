@@ -1,0 +1,97 @@
+"""The ``hello`` example location (``examples/hello/hello/defs.py``) ported to Dagster, op for
+op, so that both systems' code servers load the same project."""
+
+import sys
+import time
+
+from dagster import (
+    AssetExecutionContext,
+    Definitions,
+    OpExecutionContext,
+    asset,
+    define_asset_job,
+    job,
+    op,
+)
+
+
+@op
+def extract() -> list[int]:
+    """Produce a few numbers."""
+    return [1, 2, 3, 4]
+
+
+@op(description="Double every number.")
+def transform(context: OpExecutionContext, numbers: list[int]) -> list[int]:
+    context.log.debug(f"doubling {len(numbers)} numbers")
+    return [n * 2 for n in numbers]
+
+
+@op
+def load(context: OpExecutionContext, numbers: list[int]) -> int:
+    """Print the total to stdout and log it."""
+    total = sum(numbers)
+    print(f"total = {total}")
+    print("loading is done (this line goes to stderr)", file=sys.stderr)
+    context.log.info(f"loaded {len(numbers)} numbers, total {total}")
+    return total
+
+
+@job
+def hello_job() -> None:
+    """Extract numbers, double them, load the total."""
+    load(transform(extract()))
+
+
+@op
+def explode() -> None:
+    raise ValueError("this op always fails, to show a failure with its traceback")
+
+
+@job
+def broken_job() -> None:
+    """A job whose op raises ValueError."""
+    explode()
+
+
+@op
+def wait_a_while(context: OpExecutionContext) -> None:
+    """Tick once a second for a minute; cancel it to see the interruption and the cleanup."""
+    try:
+        for second in range(60):
+            context.log.info(f"tick {second}")
+            time.sleep(1)
+    finally:
+        print("cleaned up")
+
+
+@job
+def slow_job() -> None:
+    """A job that takes a minute: try cancelling it to see the interruption."""
+    wait_a_while()
+
+
+@asset
+def raw_numbers() -> list[int]:
+    """Numbers as they arrive."""
+    return list(range(10))
+
+
+@asset
+def even_numbers(raw_numbers: list[int]) -> list[int]:
+    """The even ones."""
+    return [n for n in raw_numbers if n % 2 == 0]
+
+
+@asset(deps=[raw_numbers])
+def report(context: AssetExecutionContext, even_numbers: list[int]) -> str:
+    """A one-line summary."""
+    line = f"{len(even_numbers)} even numbers"
+    context.log.info(line)
+    return line
+
+
+defs = Definitions(
+    jobs=[hello_job, broken_job, slow_job, define_asset_job("refresh_assets")],
+    assets=[raw_numbers, even_numbers, report],
+)
