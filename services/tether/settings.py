@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     terminate_grace_seconds: float = 10.0
     # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent
     upload_compute_logs: bool = True
-    upload_batch_size: int = 500
+    upload_batch_size: int = 1000
     code_server_start_timeout: float = 30.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "json": one JSON object per log line, with trace and span ids

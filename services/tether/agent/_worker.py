@@ -4,6 +4,7 @@ the one loop that consumes a stream."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -38,25 +39,45 @@ async def consume_batches(
     stop: asyncio.Event,
     *,
     burst: bool = False,
+    read_ahead: bool = False,
 ) -> None:
     """Hand each batch read from ``consumer`` to ``handle_batch``, which acknowledges what it
     has handled, until ``stop`` is set (with ``burst``: until no entry is left). An unreachable
-    broker is waited out with backoff."""
+    broker is waited out with backoff.
+
+    With ``read_ahead``, the next batch is read while one is handled, so a slow handler (an
+    upload) never waits for Redis; batches are still handled one after the other, in order.
+    """
     backoff = Backoff()
-    while not stop.is_set():
-        try:
-            entries = await consumer.read()
-            if entries:
-                await handle_batch(entries)
-        except BrokerUnavailable as exc:
-            if stop.is_set():
+    ahead: asyncio.Future[list[Entry[T]]] | None = None
+    try:
+        while not stop.is_set():
+            try:
+                if ahead is None:
+                    entries = await consumer.read()
+                else:
+                    reading, ahead = ahead, None
+                    entries = await reading
+                if entries:
+                    # not while recovering our own pending entries: they include this batch
+                    if read_ahead and not consumer.recovering:
+                        ahead = asyncio.ensure_future(consumer.read())
+                    await handle_batch(entries)
+            except BrokerUnavailable as exc:
+                if stop.is_set():
+                    return
+                log.warning("%s; retrying", exc)
+                await backoff.wait(stop)
+                continue
+            backoff.reset()
+            if burst and not entries:
                 return
-            log.warning("%s; retrying", exc)
-            await backoff.wait(stop)
-            continue
-        backoff.reset()
-        if burst and not entries:
-            return
+    finally:
+        if ahead is not None:
+            # entries it was handed stay pending: taken over after the idle time
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
+                await ahead
 
 
 async def consume(

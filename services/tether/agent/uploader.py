@@ -59,7 +59,7 @@ class Uploader:
         client: ControlPlaneClient,
         redis: aioredis.Redis,
         consumer: str,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         upload_compute_logs: bool = True,
         spans_to: tuple[str, dict[str, str]] | None = None,
     ) -> None:
@@ -134,7 +134,7 @@ class Uploader:
         async def upload(entries: list[Entry[Any]]) -> None:
             await self._upload(lane, consumer, entries, stop)
 
-        await consume_batches(consumer, upload, stop, burst=burst)
+        await consume_batches(consumer, upload, stop, burst=burst, read_ahead=True)
 
     async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any],
                       entries: list[Entry[Any]], stop: asyncio.Event) -> None:

@@ -65,6 +65,12 @@ class StreamConsumer(Generic[T]):
         # was lost): read our own pending entries again before new ones
         self._recover_own = False
 
+    @property
+    def recovering(self) -> bool:
+        """Whether the next read returns this consumer's own pending entries again (after a
+        broker error)."""
+        return self._recover_own
+
     async def ensure_group(self) -> None:
         try:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
