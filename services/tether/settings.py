@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -49,7 +49,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     terminate_grace_seconds: float = 10.0
     # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent
     upload_compute_logs: bool = True
-    upload_batch_size: int = 1000
+    upload_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    # batches of one stream an uploader has on their way at once
+    upload_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 2
     code_server_start_timeout: float = 30.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "json": one JSON object per log line, with trace and span ids

@@ -3,6 +3,7 @@ sent, on SQLite and on PostgreSQL (where a batch travels as one JSON document)."
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -154,3 +155,37 @@ def test_postgres_refuses_an_over_long_value_instead_of_cutting_it(postgres_stor
         store.store_events(batch)
     # nothing of the refused batch was stored
     assert [e.type for e in store.run_events(run_id)] == ["RUN_QUEUED"]
+
+
+@pytest.mark.timeout(60)
+def test_a_reader_tailing_by_id_misses_no_event_of_a_slower_batch(store: Store) -> None:
+    """Two uploaders store batches of one run at once, the first one slower to commit. A reader
+    that tails the run's log by storage id (as `tether run launch --wait` and the web UI do)
+    must still see every event: the second batch may not take ids above the first's and
+    commit before it."""
+    from tether.control_plane.storage._runs import store_events
+
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    seen: dict[int, int] = {}  # seq -> storage id
+
+    def tail() -> None:
+        after = max(seen.values(), default=0)
+        for event in store.run_events(run_id, after_id=after):
+            if event.seq is not None:
+                seen[event.seq] = event.id
+
+    with ThreadPoolExecutor(1) as pool:
+        with store.engine.begin() as slow:
+            # the slower uploader's batch is stored, not yet committed ...
+            store_events(slow, [_log(run_id, seq) for seq in range(1, 101)], 1_700_000_100.0)
+            # ... while the faster one's arrives; a tail now sees at most what has committed
+            fast = pool.submit(store.store_events, [_log(run_id, seq) for seq in range(101, 201)])
+            # it waits for the slower batch's lock: what keeps ids in commit order
+            with contextlib.suppress(TimeoutError):
+                fast.result(timeout=0.5)
+            tail()
+        fast.result(timeout=30)
+    tail()
+    assert sorted(seen) == list(range(1, 201)), (
+        f"the tail missed {sorted(set(range(1, 201)) - set(seen))[:5]}...")

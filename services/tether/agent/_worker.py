@@ -39,30 +39,45 @@ async def consume_batches(
     stop: asyncio.Event,
     *,
     burst: bool = False,
-    read_ahead: bool = False,
+    in_flight: int = 0,
 ) -> None:
     """Hand each batch read from ``consumer`` to ``handle_batch``, which acknowledges what it
     has handled, until ``stop`` is set (with ``burst``: until no entry is left). An unreachable
     broker is waited out with backoff.
 
-    With ``read_ahead``, the next batch is read while one is handled, so a slow handler (an
-    upload) never waits for Redis; batches are still handled one after the other, in order.
+    With ``in_flight`` 0, batches are read and handled one after the other. With ``in_flight``
+    N, the next batch is read while up to N batches are being handled at once, so a handler
+    that waits on the network (an upload) never waits for Redis, and a second upload travels
+    while the control plane stores the first; handlers must then not rely on each other's
+    order.
     """
     backoff = Backoff()
     ahead: asyncio.Future[list[Entry[T]]] | None = None
+    handling: set[asyncio.Task[None]] = set()
     try:
         while not stop.is_set():
             try:
+                _raise_failures(handling)
+                if consumer.recovering:
+                    # our own pending entries, read again next, include the batches in hand
+                    await _finish(handling)
                 if ahead is None:
                     entries = await consumer.read()
                 else:
                     reading, ahead = ahead, None
                     entries = await reading
                 if entries:
-                    # not while recovering our own pending entries: they include this batch
-                    if read_ahead and not consumer.recovering:
+                    if in_flight and not consumer.recovering:
                         ahead = asyncio.ensure_future(consumer.read())
-                    await handle_batch(entries)
+                    while len(handling) >= max(in_flight, 1):
+                        await asyncio.wait(handling, return_when=asyncio.FIRST_COMPLETED)
+                        _raise_failures(handling)
+                    handling.add(asyncio.ensure_future(handle_batch(entries)))
+                    if not in_flight:
+                        await _finish(handling)
+                elif burst:
+                    await _finish(handling)
+                    return
             except BrokerUnavailable as exc:
                 if stop.is_set():
                     return
@@ -70,14 +85,27 @@ async def consume_batches(
                 await backoff.wait(stop)
                 continue
             backoff.reset()
-            if burst and not entries:
-                return
     finally:
         if ahead is not None:
             # entries it was handed stay pending: taken over after the idle time
             ahead.cancel()
             with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
                 await ahead
+        # the handlers see ``stop`` and leave what they have not stored pending
+        await asyncio.gather(*handling, return_exceptions=True)
+
+
+def _raise_failures(handling: set[asyncio.Task[None]]) -> None:
+    """Forget the handlers that are done, raising the first one's error, if any."""
+    for task in [task for task in handling if task.done()]:
+        handling.discard(task)
+        task.result()
+
+
+async def _finish(handling: set[asyncio.Task[None]]) -> None:
+    if handling:
+        await asyncio.wait(handling)
+    _raise_failures(handling)
 
 
 async def consume(

@@ -60,17 +60,21 @@ class Uploader:
         redis: aioredis.Redis,
         consumer: str,
         batch_size: int = 1000,
+        in_flight: int = 2,
         upload_compute_logs: bool = True,
         spans_to: tuple[str, dict[str, str]] | None = None,
     ) -> None:
         """``spans_to``: the OTLP/HTTP traces URL and headers the run workers' spans go to
-        (None: traces are not exported over OTLP)."""
+        (None: traces are not exported over OTLP). ``in_flight``: how many batches of one
+        stream are on their way at once (a batch travels and is decoded while the control
+        plane stores the one before)."""
         self.client = client
         self.spans_to = spans_to
         self._collector: httpx.AsyncClient | None = None
         self.redis = redis
         self.consumer_name = consumer
         self.batch_size = batch_size
+        self.in_flight = max(1, in_flight)
         self.upload_compute_logs = upload_compute_logs
 
     def lanes(self) -> list[_Lane]:
@@ -134,7 +138,7 @@ class Uploader:
         async def upload(entries: list[Entry[Any]]) -> None:
             await self._upload(lane, consumer, entries, stop)
 
-        await consume_batches(consumer, upload, stop, burst=burst, read_ahead=True)
+        await consume_batches(consumer, upload, stop, burst=burst, in_flight=self.in_flight)
 
     async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any],
                       entries: list[Entry[Any]], stop: asyncio.Event) -> None:

@@ -6,8 +6,7 @@ callers can combine them (launching a run writes a run, an event and a work item
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from tether.wire import BatchReceipt, ErrorInfo, LogChunk, LogMessage, RunEvent,
 from ..errors import RunNotFound
 from . import _codec
 from ._bulk import insert_new
-from ._projection import Fact, Projection, RunStatus, fact_of, fold, moves_projection
+from ._projection import Fact, Projection, RunStatus, fact_of, fold
 from ._records import EventRecord, LogRecord, RunRecord
 from ._schema import compute_logs, events, runs
 
@@ -62,46 +61,45 @@ def create_run(
     )
 
 
-def lock_runs(
-    conn: Connection, run_ids: Iterable[str], *, shared: Container[str] = frozenset()
-) -> dict[str, LockedRun]:
-    """The runs' current projections, locked until the transaction ends: exclusively, or in
-    share mode for the ids in ``shared``. A share lock keeps the run's attempt and projection
-    from changing but lets other share holders through, so batches that only append to the
-    same run's log are stored side by side; the holder must not write the run's row.
-    PostgreSQL takes the row locks in id order (one statement per stretch of ids locked
-    alike), so concurrent transactions never deadlock; on SQLite the write transaction
-    already excludes other writers."""
+def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
+    """The runs' current projections, locked exclusively until the transaction ends.
+
+    Everything that appends to a run's event or compute log holds this lock until it commits,
+    even a batch of log lines that cannot change the run's row: storage ids are then handed
+    out in commit order within a run, so a reader tailing the log by id (``after_id``) never
+    steps past a row that a slower transaction commits later. Batches of different runs
+    still go side by side. PostgreSQL takes the row locks in id order, so concurrent
+    transactions never deadlock; on SQLite the write transaction already excludes other
+    writers."""
     locked: dict[str, LockedRun] = {}
-    for share, ids in itertools.groupby(sorted(set(run_ids)), key=shared.__contains__):
-        rows = conn.execute(
-            sa.select(
-                runs.c.run_id,
-                runs.c.attempt,
-                runs.c.status,
-                runs.c.start_time,
-                runs.c.end_time,
-                runs.c.error,
-                runs.c.steps_succeeded,
-                runs.c.steps_failed,
-            )
-            .where(runs.c.run_id.in_(list(ids)))
-            .order_by(runs.c.run_id)
-            .with_for_update(read=share)
+    rows = conn.execute(
+        sa.select(
+            runs.c.run_id,
+            runs.c.attempt,
+            runs.c.status,
+            runs.c.start_time,
+            runs.c.end_time,
+            runs.c.error,
+            runs.c.steps_succeeded,
+            runs.c.steps_failed,
         )
-        for row in rows:
-            locked[row.run_id] = LockedRun(
-                run_id=row.run_id,
-                attempt=row.attempt,
-                projection=Projection(
-                    status=RunStatus(row.status),
-                    start_time=row.start_time,
-                    end_time=row.end_time,
-                    error=_codec.error_from_json(row.error),
-                    steps_succeeded=row.steps_succeeded,
-                    steps_failed=row.steps_failed,
-                ),
-            )
+        .where(runs.c.run_id.in_(sorted(set(run_ids))))
+        .order_by(runs.c.run_id)
+        .with_for_update()
+    )
+    for row in rows:
+        locked[row.run_id] = LockedRun(
+            run_id=row.run_id,
+            attempt=row.attempt,
+            projection=Projection(
+                status=RunStatus(row.status),
+                start_time=row.start_time,
+                end_time=row.end_time,
+                error=_codec.error_from_json(row.error),
+                steps_succeeded=row.steps_succeeded,
+                steps_failed=row.steps_failed,
+            ),
+        )
     return locked
 
 
@@ -161,10 +159,7 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> Bat
     for event in batch:
         fact = fact_of(event)
         prepared.append((event, fact, _event_row(event, fact)))
-    run_ids = {event.run_id for event in batch}
-    # a run none of whose events here can change its projection needs only a share lock
-    moved = {event.run_id for event, fact, _ in prepared if moves_projection(fact)}
-    locked = lock_runs(conn, run_ids, shared=run_ids - moved)
+    locked = lock_runs(conn, {event.run_id for event in batch})
     accepted: dict[tuple[str, int, int], tuple[Fact, dict[str, Any]]] = {}
     rejected = duplicates = 0
     for event, fact, row in prepared:
@@ -190,12 +185,10 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> Bat
         if key in inserted:
             facts.setdefault(key[0], []).append(fact)
     for run_id, run_facts in facts.items():
-        # the others are share-locked, and their facts fold to no change
-        if run_id in moved:
-            before = locked[run_id].projection
-            after = fold(before, run_facts)
-            if after != before:
-                write_projection(conn, run_id, after, now)
+        before = locked[run_id].projection
+        after = fold(before, run_facts)
+        if after != before:
+            write_projection(conn, run_id, after, now)
     return BatchReceipt(stored=len(inserted), duplicates=duplicates, rejected=rejected)
 
 
@@ -220,9 +213,7 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
 
 
 def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
-    # compute logs never change a run's projection: share locks fence them off
-    run_ids = {chunk.run_id for chunk in chunks}
-    locked = lock_runs(conn, run_ids, shared=run_ids)
+    locked = lock_runs(conn, {chunk.run_id for chunk in chunks})
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int, str, int]] = set()
     rejected = duplicates = 0
