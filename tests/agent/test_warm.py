@@ -103,4 +103,5 @@ async def test_a_forked_run_is_stopped_through_its_process_group(
 
     assert await terminate_group(run, grace=5.0) == EXIT_RUN_FAILED  # type: ignore[arg-type]
     logs = read_stream(broker_url, keys.OUT_LOGS)
-    assert "cleaned up\n" in [c.data for c in logs if c.run_id == "slow"]
+    # one chunk or several, as the capture happened to read the pipe
+    assert "cleaned up\n" in "".join(c.data for c in logs if c.run_id == "slow")
