@@ -12,17 +12,36 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 from _harness import deployment
+from _procfs import cpu_seconds, tree_pids
 
 LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
 STATUSES = "query($limit: Int) { runs(limit: $limit) { status } }"
 
 
+@dataclass(frozen=True)
+class Throughput:
+    runs_per_second: float
+    # CPU time the deployment's processes (not the broker) used per run, launch to SUCCESS
+    cpu_ms_per_run: float
+
+
 def measure(launchers: int, runs: int, backend: str = "process",
             env: dict[str, str] | None = None) -> float:
+    return measure_with_cpu(launchers, runs, backend, env).runs_per_second
+
+
+def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
+                     env: dict[str, str] | None = None) -> Throughput:
     with deployment(copies={"launcher": launchers},
                     env={"TETHER_RUN_LAUNCHER": backend, **(env or {})}) as running:
+        def tree() -> list[int]:
+            return [pid for process in running.processes.values()
+                    for pid in tree_pids(process.pid)]
+
+        cpu_before = cpu_seconds(tree())
         start = time.perf_counter()
         for _ in range(runs):
             running.graphql(LAUNCH)
@@ -32,7 +51,9 @@ def measure(launchers: int, runs: int, backend: str = "process",
                 break
             assert "FAILURE" not in statuses, running.output()
             time.sleep(0.05)
-        return runs / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        used = cpu_seconds(tree()) - cpu_before
+        return Throughput(runs / elapsed, 1000 * used / runs)
 
 
 def main() -> None:

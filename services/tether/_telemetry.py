@@ -11,11 +11,15 @@ hands the parent's ``traceparent`` through unchanged, so the context still reach
 
 from __future__ import annotations
 
+import functools
 import os
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .wire import SpanBatch
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _provider: Any = None
@@ -31,32 +35,30 @@ def enabled(env: Mapping[str, str] = os.environ) -> bool:
 
 
 def configure(service: str, *, agent_id: str = "", metrics: bool = True,
-              relay_url: str = "") -> None:
+              relay: Callable[[SpanBatch], None] | None = None) -> None:
     """Export this process's spans (and, with ``metrics``, its metrics) as ``service``
     (``tether-poller``, ...), when enabled. Call it after any fork: exporters run threads.
 
-    With ``relay_url`` (a run worker's broker), OTLP spans are not sent from this process:
-    they are kept until :func:`shutdown` and written to ``tether:out:spans`` in one entry,
-    for the uploader to send on. A short-lived process then spends no thread, no connection
-    to the collector and no HTTP request on its traces."""
+    With ``relay`` (a run worker's), OTLP spans are not sent from this process: they are
+    kept until :func:`shutdown` and handed to ``relay`` as one batch, which the run worker
+    writes to ``tether:out:spans`` for the uploader to send on. A short-lived process then
+    spends no thread, no connection to the collector and no HTTP request on its traces."""
     global _provider
     if not enabled() or _provider is not None:
         return
     from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-    attributes = {"service.name": service, **({"tether.agent_id": agent_id} if agent_id else {})}
-    provider = TracerProvider(resource=Resource.create(attributes))
+    provider = TracerProvider(resource=_resource(service, agent_id))
     if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif relay_url:
+    elif relay is not None:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-        from ._span_relay import BrokerSpanRelay
+        from ._span_relay import SpanRelay
 
-        provider.add_span_processor(SimpleSpanProcessor(BrokerSpanRelay(relay_url)))
+        provider.add_span_processor(SimpleSpanProcessor(SpanRelay(relay)))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -65,6 +67,16 @@ def configure(service: str, *, agent_id: str = "", metrics: bool = True,
     _provider = provider
     if metrics:
         _configure_metrics(provider.resource)
+
+
+@functools.cache
+def _resource(service: str, agent_id: str) -> Any:
+    """The process's OpenTelemetry resource; made once (detecting the environment's resource
+    attributes takes a millisecond or two), before the fork in a zygote."""
+    from opentelemetry.sdk.resources import Resource
+
+    attributes = {"service.name": service, **({"tether.agent_id": agent_id} if agent_id else {})}
+    return Resource.create(attributes)
 
 
 def _configure_metrics(resource: Any) -> None:
@@ -105,14 +117,17 @@ def otlp_traces_target(env: Mapping[str, str] = os.environ) -> tuple[str, dict[s
     return url, headers
 
 
-def preload() -> None:
-    """Import what :func:`configure` needs, without starting anything: a process that forks
-    run workers calls it, so its children configure export in a moment."""
+def preload(service: str) -> None:
+    """Import and make what :func:`configure` needs for ``service``, without starting
+    anything: a process that forks run workers calls it, so that its children configure
+    export in a moment."""
     if enabled():
         import opentelemetry.sdk.trace.export
         import opentelemetry.trace.propagation.tracecontext  # noqa: F401
 
         from . import _span_relay  # noqa: F401
+
+        _resource(service, "")
 
 
 def flush() -> None:

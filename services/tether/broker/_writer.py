@@ -39,7 +39,8 @@ class StreamWriter:
         warn: Callable[[str], None] = _warn_on_stderr,
     ) -> None:
         self._redis = redis.Redis.from_url(redis_url)
-        self._traceparent = traceparent
+        # the traceparent each entry carries; may change between puts
+        self.traceparent = traceparent
         self._max_batch = max_batch
         # a run worker captures its own stderr into this writer: its warnings must go around
         self._warn = warn
@@ -59,7 +60,7 @@ class StreamWriter:
                 time.sleep(delay)
 
     def put(self, stream: str, message: Any) -> None:
-        self._queue.put((stream, entry_fields(message, self._traceparent)))
+        self._queue.put((stream, entry_fields(message, self.traceparent)))
 
     def close(self, close_timeout: float = 60.0) -> bool:
         """Send everything still queued, then stop; False if the deadline passed first."""

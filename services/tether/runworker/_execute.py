@@ -35,29 +35,22 @@ EXIT_NOT_REPORTED = 2
 EXIT_INTERRUPTED = 130
 
 
+# the run worker's service name in its traces
+SERVICE = "tether-run-worker"
+
+
 def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
                 defs: Definitions | None = None) -> int:
     """Execute ``launch`` and return the process exit code. ``defs`` are the location's
     definitions when they are loaded already (a warm start, forked from a zygote)."""
-    # the run worker records no metrics: its figures are the launcher's and uploader's
-    # its spans go to the uploader through the broker, as its events do
-    telemetry.configure("tether-run-worker", metrics=False, relay_url=redis_url)
-    try:
-        with telemetry.span("run_worker.execute", parent=traceparent,
-                            attributes={"tether.run_id": launch.run_id,
-                                        "tether.attempt": launch.attempt,
-                                        "tether.job": launch.job_name}) as run_traceparent:
-            return _execute_attempt(launch, redis_url, run_traceparent, defs)
-    finally:
-        telemetry.shutdown()
-
-
-def _execute_attempt(launch: LaunchRun, redis_url: str, traceparent: str,
-                     defs: Definitions | None) -> int:
     outcome: list[type[RunEvent]] = []
     capture: OutputCapture | None = None
     writer = StreamWriter(redis_url, traceparent=traceparent,
                           warn=lambda message: _warn(capture, message))
+    # no metrics: the run worker's figures are the launcher's and uploader's; its spans go to
+    # the uploader through the broker, behind its events
+    telemetry.configure(SERVICE, metrics=False,
+                        relay=lambda spans: writer.put(keys.OUT_SPANS, spans))
 
     def sink(event: RunEvent) -> None:
         if isinstance(event, StepSuccess | StepFailure) and capture is not None:
@@ -73,6 +66,7 @@ def _execute_attempt(launch: LaunchRun, redis_url: str, traceparent: str,
         # redelivery): the first one executes and reports it
         _warn(None, f"tether: run {launch.run_id} attempt {launch.attempt} is executing "
                     "elsewhere; this process does nothing")
+        telemetry.shutdown()
         writer.close()
         return EXIT_DUPLICATE_ATTEMPT
     emitter = RunEmitter(run_id=launch.run_id, attempt=launch.attempt, sink=sink)
@@ -87,11 +81,19 @@ def _execute_attempt(launch: LaunchRun, redis_url: str, traceparent: str,
     capture.start()
     interrupted = False
     try:
-        _execute(launch, emitter, defs)
+        with telemetry.span("run_worker.execute", parent=traceparent,
+                            attributes={"tether.run_id": launch.run_id,
+                                        "tether.attempt": launch.attempt,
+                                        "tether.job": launch.job_name}) as run_traceparent:
+            # the run's events and logs are uploaded under this span
+            writer.traceparent = run_traceparent
+            _execute(launch, emitter, defs)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         capture.stop()
+        # the spans are handed to the writer, which the close then flushes
+        telemetry.shutdown()
         flushed = writer.close()
     if not flushed:
         _warn(None, "tether: could not write every event to the broker before exiting")

@@ -26,7 +26,7 @@ import msgspec
 from .. import _telemetry as telemetry
 from ..sdk import Definitions, load_definitions
 from ..wire import ForkExit, ForkReply, ForkRequest, LocationSpec
-from ._execute import execute_run
+from ._execute import SERVICE, execute_run
 from ._frames import frame, recv_frame
 
 # a child that died before execute_run could say anything
@@ -45,7 +45,7 @@ def serve_zygote(spec: LocationSpec, socket_path: str) -> int:
         return 1
     files = _user_files(spec)
     # the forked run workers then start exporting spans without importing anything
-    telemetry.preload()
+    telemetry.preload(SERVICE)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
