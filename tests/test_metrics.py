@@ -87,7 +87,7 @@ def test_counters_move_as_runs_flow(tmp_path: Path, broker_url: str,
         deployment.wait_for(lambda: "tether.stream.length" in receiver.metrics,
                             timeout=15, what="stream gauges")
         runs_exited = receiver.metrics["tether.runs.exited"]
-        assert runs_exited.monotonic and set(runs_exited.totals) == {"tether-launcher"}
+        assert runs_exited.monotonic and set(runs_exited.totals) == {"tether-uploader"}
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Mapping
@@ -33,10 +32,7 @@ from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, keys, publish
 from ..errors import BrokerUnavailable
-from ..runworker._execute import EXIT_INTERRUPTED
 from ..wire import (
-    EXIT_RUN_FAILED,
-    EXIT_RUN_SUCCEEDED,
     ErrorInfo,
     LaunchRun,
     LoadLocation,
@@ -269,7 +265,6 @@ class Launcher:
                 for exited in await self._redis_call(rq.ended_unreported()):
                     log.warning("run %s attempt %d ended unreported: %s", exited.run_id,
                                 exited.attempt, exited.stderr_tail)
-                    metrics.RUNS_EXITED.add(1, {"outcome": _outcome(exited.exit_code)})
                     await self._report_until_stored(exited, "")
             except BrokerUnavailable as exc:
                 log.warning("cannot check the RQ jobs: %s", exc)
@@ -305,7 +300,6 @@ class Launcher:
     async def _watch(self, key: tuple[str, int], process: RunProcess,
                      stderr_tail: OutputTail, traceparent: str) -> None:
         exit_code = await process.wait()
-        metrics.RUNS_EXITED.add(1, {"outcome": _outcome(exit_code)})
         tail = await stderr_tail.text()
         self.running.pop(key, None)
         log.info("run %s attempt %d exited with code %d", key[0], key[1], exit_code)
@@ -347,14 +341,3 @@ class Launcher:
                                    for p in list(self.running.values())))
         # let the exit reports of the runs just stopped reach the stream
         await asyncio.gather(*self._watchers, return_exceptions=True)
-
-
-def _outcome(exit_code: int) -> str:
-    """What a run worker's exit code says of the run, as a metric attribute."""
-    if exit_code == EXIT_RUN_SUCCEEDED:
-        return "succeeded"
-    if exit_code == EXIT_RUN_FAILED:
-        return "failed"
-    if exit_code in (EXIT_INTERRUPTED, 128 + signal.SIGTERM, -signal.SIGTERM):
-        return "interrupted"
-    return "crashed"

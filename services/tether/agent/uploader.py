@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,9 @@ from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, entry_fields, keys
 from ..errors import ControlPlaneError
 from ..wire import (
+    EXIT_INTERRUPTED,
+    EXIT_RUN_FAILED,
+    EXIT_RUN_SUCCEEDED,
     AgentResult,
     BatchReceipt,
     EventBatch,
@@ -30,6 +34,7 @@ from ..wire import (
     LogChunk,
     ResultBatch,
     RunEvent,
+    RunWorkerExited,
     SpanBatch,
 )
 from ._client import ControlPlaneClient
@@ -193,3 +198,19 @@ def _count(stream: str, entries: list[Entry[Any]], receipt: BatchReceipt) -> Non
         metrics.UPLOAD_REJECTED.add(receipt.rejected, attributes)
     if stream == keys.OUT_LOGS:
         metrics.LOG_BYTES.add(sum(len(entry.message.data.encode()) for entry in entries))
+    elif stream == keys.OUT_RESULTS:
+        # every run worker's exit is reported here, whichever launcher backend ran it
+        for entry in entries:
+            if isinstance(entry.message, RunWorkerExited):
+                metrics.RUNS_EXITED.add(1, {"outcome": run_outcome(entry.message.exit_code)})
+
+
+def run_outcome(exit_code: int) -> str:
+    """What a run worker's exit code says of the run, as a metric attribute."""
+    if exit_code == EXIT_RUN_SUCCEEDED:
+        return "succeeded"
+    if exit_code == EXIT_RUN_FAILED:
+        return "failed"
+    if exit_code in (EXIT_INTERRUPTED, 128 + signal.SIGTERM, -signal.SIGTERM):
+        return "interrupted"
+    return "crashed"

@@ -18,6 +18,7 @@ from ..errors import CodeLocationLoadError, TetherError
 from ..sdk import Definitions, RunEmitter, execute_job, load_definitions
 from ..wire import (
     EXIT_DUPLICATE_ATTEMPT,
+    EXIT_INTERRUPTED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     ErrorInfo,
@@ -32,7 +33,6 @@ from ..wire import (
 from ._capture import OutputCapture
 
 EXIT_NOT_REPORTED = 2
-EXIT_INTERRUPTED = 130
 
 
 # the run worker's service name in its traces

@@ -30,6 +30,7 @@ from ._events import (
 from ._location import LocationSpec
 from ._results import (
     EXIT_DUPLICATE_ATTEMPT,
+    EXIT_INTERRUPTED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     REPORTED_EXIT_CODES,
@@ -63,6 +64,7 @@ from ._zygote import ForkExit, ForkReply, ForkRequest
 __all__ = [
     "EVENT_TYPES",
     "EXIT_DUPLICATE_ATTEMPT",
+    "EXIT_INTERRUPTED",
     "EXIT_RUN_FAILED",
     "EXIT_RUN_SUCCEEDED",
     "MSGPACK_MEDIA_TYPE",

@@ -38,6 +38,8 @@ EXIT_RUN_SUCCEEDED = 0
 EXIT_RUN_FAILED = 3
 # another run worker already executes this attempt (and will report it): this one did nothing
 EXIT_DUPLICATE_ATTEMPT = 4
+# the run was interrupted (SIGTERM or Ctrl-C) before it wrote its terminal event
+EXIT_INTERRUPTED = 130
 REPORTED_EXIT_CODES = frozenset({EXIT_RUN_SUCCEEDED, EXIT_RUN_FAILED, EXIT_DUPLICATE_ATTEMPT})
 
 
