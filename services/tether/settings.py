@@ -20,6 +20,15 @@ from .errors import ConfigError
 ENV_PREFIX = "TETHER_"
 
 
+class TagLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """At most ``limit`` runs in progress at once whose tag ``key`` has ``value`` (with no
+    ``value``: each value of the tag counted on its own)."""
+
+    key: str
+    limit: Annotated[int, msgspec.Meta(ge=0)]
+    value: str | None = None
+
+
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     # where the embedded defaults live: SQLite database, dev credentials, broker data
     data_dir: str = ".tether"
@@ -31,6 +40,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     workspace: str = ""
     # how long a claimed work item stays leased to an agent before any agent may claim it
     lease_seconds: float = 60.0
+    # the run queue: runs in progress at once (0: no limit), and limits by tag, e.g.
+    # TETHER_TAG_CONCURRENCY_LIMITS='[{"key": "database", "value": "warehouse", "limit": 2}]'
+    max_concurrent_runs: Annotated[int, msgspec.Meta(ge=0)] = 0
+    tag_concurrency_limits: list[TagLimit] = msgspec.field(default_factory=list)
+    # run monitoring: a run claimed but not started within this long is failed
+    run_start_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 180.0
+    # how often the daemons (run queue, run monitor) take a turn
+    daemon_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     # clients of the control plane (agent, CLI): its URL and their tokens
     url: str = "http://127.0.0.1:3000"
     token: str = ""
@@ -105,6 +122,12 @@ def load_settings(
 def _parse_env_value(name: str, raw: str) -> Any:
     if name == "queues":
         return [q.strip() for q in raw.split(",") if q.strip()]
+    if name == "tag_concurrency_limits":
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a JSON list of "
+                              f'{{"key": ..., "value": ..., "limit": ...}}: {exc}') from exc
     return raw
 
 

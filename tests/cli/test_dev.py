@@ -88,6 +88,13 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
 
         unknown = tether("run", "launch", "nope", cwd=tmp_path, env=env_cli)
         assert unknown.returncode == 1 and "hello_job" in unknown.stderr
+
+        tagged = tether("run", "launch", "hello_job", "--tag", "team=data", "--tag",
+                        "tether/priority=3", "--wait", cwd=tmp_path, env=env_cli)
+        assert tagged.returncode == 0, tagged.stdout + tagged.stderr
+        bad_tag = tether("run", "launch", "hello_job", "--tag", "team", cwd=tmp_path,
+                         env=env_cli)
+        assert bad_tag.returncode != 0 and "KEY=VALUE" in bad_tag.stderr
     finally:
         code = ctrl_c(dev, tmp_path)
     log = (tmp_path / "dev.log").read_text()

@@ -23,6 +23,7 @@ from ._credentials import DevCredentials, read_credentials, write_credentials
 # name → arguments of `tether`; the Procfile lists the same processes (a test compares them)
 PROCESSES: dict[str, list[str]] = {
     "control-plane": ["control-plane", "serve"],
+    "daemons": ["control-plane", "daemons"],
     "poller": ["agent", "poller"],
     "launcher": ["agent", "launcher"],
     "supervisor": ["agent", "supervisor"],

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 LAUNCH = """
-mutation Launch($jobName: String!, $location: String, $runConfig: JSON) {
-  launchRun(jobName: $jobName, location: $location, runConfig: $runConfig) { id status }
+mutation Launch($jobName: String!, $location: String, $runConfig: JSON, $tags: JSON) {
+  launchRun(jobName: $jobName, location: $location, runConfig: $runConfig, tags: $tags) {
+    id status waitingReason }
 }"""
 
 CANCEL = """
@@ -59,6 +60,9 @@ def register(commands: Any) -> None:
     launch.add_argument("job", help="the job's name")
     launch.add_argument("--location", help="the code location (when several define the job)")
     launch.add_argument("--config", help="run config as JSON", default=None)
+    launch.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                        help="a tag of the run (repeatable); tags meet the run queue's "
+                             "concurrency limits, and tether/priority=N runs it sooner")
     launch.add_argument("--wait", action="store_true",
                         help="show progress until the run ends; exit 1 unless it succeeds")
     launch.set_defaults(handler=_launch)
@@ -87,13 +91,21 @@ def _launch(args: argparse.Namespace) -> int:
             run_config = json.loads(args.config)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--config is not valid JSON: {exc}") from exc
+    tags = {}
+    for tag in args.tag:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--tag {tag!r}: write it as KEY=VALUE")
+        tags[key] = value
     from ._graphql import graphql_client
 
     client = graphql_client()
     try:
         run = client.execute(LAUNCH, jobName=args.job, location=args.location,
-                             runConfig=run_config)["launchRun"]
+                             runConfig=run_config, tags=tags or None)["launchRun"]
         print(f"Launched run {run['id']} of {args.job} ({run['status']})")
+        if run["waitingReason"]:
+            print(f"  waiting: {run['waitingReason']}")
         if not args.wait:
             return 0
         return _follow(client, run["id"])

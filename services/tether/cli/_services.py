@@ -16,6 +16,9 @@ def register(commands: Any) -> None:
     cp_commands = cp.add_subparsers(dest="cp_command", required=True, metavar="COMMAND")
     serve = cp_commands.add_parser("serve", help="serve the web UI, GraphQL and agent APIs")
     serve.set_defaults(handler=_serve_control_plane)
+    daemons = cp_commands.add_parser("daemons", help="run the run queue and the run monitor "
+                                     "(safe to run twice: each daemon has one leader)")
+    daemons.set_defaults(handler=_run_daemons)
     migrate = cp_commands.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(handler=_migrate)
     token = cp_commands.add_parser("create-token", help="create a token; it is shown once")
@@ -55,6 +58,32 @@ def _serve_control_plane(args: argparse.Namespace) -> int:
     try:
         serve(settings)
     finally:
+        telemetry.shutdown()
+    return 0
+
+
+def _run_daemons(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .. import _telemetry as telemetry
+    from .._logging import configure_logging
+    from ..control_plane._daemons import run_daemons
+    from ..control_plane.storage import QueueLimits, Store
+
+    settings = load_settings()
+    configure_logging(settings.log_level, "daemons", settings.log_format)
+    telemetry.configure("tether-daemons")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    store = Store.from_url(settings.resolved_database_url,
+                           limits=QueueLimits.from_settings(settings))
+    try:
+        store.migrate()
+        run_daemons(store, settings, stop)
+    finally:
+        store.close()
         telemetry.shutdown()
     return 0
 

@@ -30,14 +30,15 @@ from ._agent_api import AgentApi
 from ._graphql import GraphQLApi
 from ._state import AppState
 from .errors import StorageError, UnstorableInput
-from .storage import Store
+from .storage import QueueLimits, Store
 
 logger = logging.getLogger("tether.control_plane")
 
 
 def _open_store(settings: Settings) -> Store:
     """Connect, migrate and deploy the workspace's locations (blocking: runs in a thread)."""
-    store = Store.from_url(settings.resolved_database_url)
+    store = Store.from_url(settings.resolved_database_url,
+                           limits=QueueLimits.from_settings(settings))
     try:
         store.migrate()
         if settings.workspace:

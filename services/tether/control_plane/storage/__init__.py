@@ -9,6 +9,7 @@ from ._agents import LIVENESS_SECONDS, AgentRecord
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
+from ._queue import PRIORITY_TAG, QueueLimits
 from ._records import (
     EventRecord,
     LocationRecord,
@@ -25,6 +26,7 @@ from ._store import Store
 
 __all__ = [
     "LIVENESS_SECONDS",
+    "PRIORITY_TAG",
     "TERMINAL_STATUSES",
     "AgentRecord",
     "EventRecord",
@@ -33,6 +35,7 @@ __all__ = [
     "LocationStatus",
     "LogRecord",
     "Projection",
+    "QueueLimits",
     "Role",
     "RunRecord",
     "RunStatus",

@@ -38,10 +38,12 @@ def create_run(
     location: str,
     run_config: dict[str, Any],
     tags: dict[str, Any],
+    traceparent: str = "",
     now: float,
 ) -> None:
     conn.execute(
         runs.insert().values(
+            traceparent=traceparent or None,
             run_id=run_id,
             job_name=job_name,
             location=location,

@@ -31,6 +31,8 @@ runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("steps_succeeded", sa.Integer, nullable=False),
     sa.Column("steps_failed", sa.Integer, nullable=False),
+    # the launch's trace, for the LaunchRun the run queue enqueues later
+    sa.Column("traceparent", sa.String(128), nullable=True),
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_job_name", "job_name"),
@@ -92,6 +94,7 @@ work_items = sa.Table(
     sa.Column("done_at", sa.Float, nullable=True),
     # the claim query: open items of some queues, oldest first
     sa.Index("ix_work_items_claim", "status", "queue", "created_at"),
+    sa.Index("ix_work_items_run_id", "run_id"),
 )
 
 code_locations = sa.Table(
@@ -129,4 +132,14 @@ agents = sa.Table(
     sa.Column("last_heartbeat", sa.Float, nullable=False),
     # msgpack of the wire AgentHeartbeat
     sa.Column("heartbeat", sa.LargeBinary, nullable=False),
+)
+
+# each daemon's leader: the one process that holds an unexpired lease on its name acts
+daemon_leases = sa.Table(
+    "daemon_leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=False),
+    sa.Column("acquired_at", sa.Float, nullable=False),
 )

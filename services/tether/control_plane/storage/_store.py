@@ -28,11 +28,22 @@ from tether.wire import (
 )
 
 from ..errors import BadInput, RunNotFound
-from . import _agents, _locations, _results, _runs, _tokens, _work
+from . import (
+    _agents,
+    _leases,
+    _locations,
+    _monitor,
+    _queue,
+    _results,
+    _runs,
+    _tokens,
+    _work,
+)
 from ._agents import AgentRecord
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
+from ._queue import QueueLimits
 from ._records import (
     EventRecord,
     LocationRecord,
@@ -49,17 +60,21 @@ class Store:
     """Runs and their event logs, work items, code locations and tokens.
 
     ``clock`` returns epoch seconds; tests pass a fake one to move leases forward.
+    ``limits`` are the run queue's concurrency limits (none by default).
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time,
+                 limits: QueueLimits | None = None) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._clock = clock
+        self._limits = limits or QueueLimits()
 
     @classmethod
-    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time) -> Store:
+    def from_url(cls, url: str, *, clock: Callable[[], float] = time.time,
+                 limits: QueueLimits | None = None) -> Store:
         """A store on ``url``: ``sqlite:///path`` or ``postgresql://...`` (psycopg 3)."""
-        return cls(create_engine(url), clock=clock)
+        return cls(create_engine(url), clock=clock, limits=limits)
 
     @property
     def engine(self) -> Engine:
@@ -145,19 +160,52 @@ class Store:
                 location=record.name,
                 run_config=run_config,
                 tags=tags,
+                traceparent=traceparent,
                 now=now,
             )
-            payload = LaunchRun(
-                run_id=run_id,
-                attempt=1,
-                job_name=job.name,
-                location=record.spec,
-                run_config=run_config,
-            )
-            _work.enqueue(
-                conn, payload, queue=record.spec.queue, traceparent=traceparent, now=now
-            )
+            if self._limits.unlimited:
+                payload = LaunchRun(
+                    run_id=run_id,
+                    attempt=1,
+                    job_name=job.name,
+                    location=record.spec,
+                    run_config=run_config,
+                )
+                _work.enqueue(
+                    conn, payload, queue=record.spec.queue, traceparent=traceparent, now=now
+                )
+            else:
+                _queue.admit_waiting(conn, self._limits, now)
         return run_id
+
+    # -- the daemons -----------------------------------------------------------------------
+
+    def admit_queued_runs(self) -> list[str]:
+        """Hand the waiting runs that now fit the run queue's limits to the agents; the ids
+        admitted."""
+        if self._limits.unlimited:
+            return []
+        with self._write() as conn:
+            return _queue.admit_waiting(conn, self._limits, self._clock())
+
+    def fail_stuck_runs(self, *, start_timeout: float) -> list[str]:
+        """Fail runs that will never report (see ``_monitor``); the ids failed."""
+        # looked for in a read transaction first: most turns find nothing to write
+        with self._read() as conn:
+            if not _monitor.stuck_runs(conn, start_timeout=start_timeout, now=self._clock()):
+                return []
+        with self._write() as conn:
+            return _monitor.fail_stuck_runs(conn, start_timeout=start_timeout,
+                                            now=self._clock())
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the leader lease of daemon ``name``; False while another holds it."""
+        with self._write() as conn:
+            return _leases.acquire(conn, name, holder, seconds, self._clock())
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write() as conn:
+            _leases.release(conn, name, holder)
 
     def terminate_run(self, run_id: str, *, traceparent: str = "") -> RunRecord:
         """Cancel a run. One not yet claimed by an agent is CANCELED at once; one that an
@@ -195,6 +243,11 @@ class Store:
             run = _runs.get_run(conn, run_id)
             if run is None or run.status != RunStatus.QUEUED:
                 return None
+            if not self._limits.unlimited:
+                reason = _queue.waiting_reason(conn, run_id, run.tags, self._limits,
+                                               self._clock())
+                if reason is not None:
+                    return reason
             queue = self._queue_of(conn, run_id)
             now = self._clock()
             if queue not in _agents.live_queues(conn, now - _agents.LIVENESS_SECONDS):

@@ -1,0 +1,114 @@
+"""``tether control-plane daemons``: the control plane acting on its own.
+
+Each daemon takes a turn every ``daemon_interval_seconds``, but only while this process holds
+its leader lease in the database: two copies of the process are safe, and one takes over
+within a lease's length when the other dies (at once when it stops cleanly).
+
+- ``run_queue``: admits the waiting runs that now fit the concurrency limits.
+- ``run_monitor``: fails runs that will never report (see ``storage._monitor``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..settings import Settings
+from .storage import Store
+from .storage._queue import DAEMON as QUEUE_DAEMON
+
+log = logging.getLogger(__name__)
+
+# a lease outlives this many turns: another copy takes over that long after this one died
+LEASE_TURNS = 10
+MIN_LEASE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Daemon:
+    name: str
+    # one turn: what it did, said for the log ("" when it did nothing)
+    turn: Callable[[], str]
+    # take a turn every this many base intervals
+    every: int = 1
+
+
+def daemons(store: Store, settings: Settings) -> list[Daemon]:
+    def run_queue() -> str:
+        admitted = store.admit_queued_runs()
+        return f"admitted {len(admitted)} queued run(s): {', '.join(admitted)}" if admitted else ""
+
+    def run_monitor() -> str:
+        failed = store.fail_stuck_runs(start_timeout=settings.run_start_timeout_seconds)
+        return f"failed {len(failed)} stuck run(s): {', '.join(failed)}" if failed else ""
+
+    return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=5)]
+
+
+class _Leadership:
+    """The leases this process holds, renewed when half gone (not on every turn: each
+    renewal is a write transaction, and SQLite has one writer at a time)."""
+
+    def __init__(self, store: Store, holder: str, seconds: float) -> None:
+        self.store, self.holder, self.seconds = store, holder, seconds
+        self.renew_at: dict[str, float] = {}
+
+    def leads(self, name: str) -> bool:
+        now = time.monotonic()
+        if now < self.renew_at.get(name, 0.0):
+            return True
+        if self.store.acquire_lease(name, self.holder, self.seconds):
+            if name not in self.renew_at:
+                log.info("%s: this process leads", name)
+            self.renew_at[name] = now + self.seconds / 2
+            return True
+        if self.renew_at.pop(name, None) is not None:
+            log.warning("%s: another process leads now", name)
+        return False
+
+    def release_all(self) -> None:
+        for name in list(self.renew_at):
+            try:
+                self.store.release_lease(name, self.holder)
+            except Exception as exc:  # the lease then simply expires
+                log.warning("could not release the %s lease: %s", name, exc)
+        self.renew_at.clear()
+
+
+def run_daemons(store: Store, settings: Settings, stop: threading.Event, *,
+                holder: str | None = None) -> None:
+    """Take turns until ``stop`` is set, then give the leases up."""
+    holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    interval = settings.daemon_interval_seconds
+    leadership = _Leadership(store, holder, max(MIN_LEASE_SECONDS, LEASE_TURNS * interval))
+    running = daemons(store, settings)
+    log.info("daemons %s ready: %s", holder, ", ".join(d.name for d in running))
+    turn = 0
+    try:
+        while not stop.is_set():
+            for daemon in running:
+                if turn % daemon.every == 0:
+                    _take_turn(daemon, leadership)
+            turn += 1
+            stop.wait(interval)
+    finally:
+        leadership.release_all()
+
+
+def _take_turn(daemon: Daemon, leadership: _Leadership) -> None:
+    try:
+        if not leadership.leads(daemon.name):
+            return
+        did = daemon.turn()
+    except Exception:
+        # a database that is away, or a bug in one turn: the next turn tries again
+        log.exception("%s: turn failed", daemon.name)
+        return
+    if did:
+        log.info("%s: %s", daemon.name, did)
