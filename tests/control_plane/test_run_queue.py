@@ -11,7 +11,14 @@ import pytest
 
 from tether.control_plane.storage import LIVENESS_SECONDS, QueueLimits, RunStatus, Store
 from tether.settings import TagLimit
-from tether.wire import AgentHeartbeat, LaunchRun, RunStart, RunSuccess
+from tether.wire import (
+    AgentHeartbeat,
+    LaunchRun,
+    LogMessage,
+    RunFailure,
+    RunStart,
+    RunSuccess,
+)
 
 from .conftest import FakeClock, load_location
 
@@ -165,3 +172,36 @@ def test_one_daemon_leads_until_its_lease_lapses_or_it_lets_go(
     assert store.acquire_lease("run_queue", "a", 10)
     # each daemon has a lease of its own
     assert store.acquire_lease("run_monitor", "b", 10)
+
+
+def test_a_failed_run_with_retries_gets_a_fenced_new_attempt(
+        store: Store, clock: FakeClock) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job", tags={"tether/max_retries": "1"})
+    plain = store.launch_run("hello_job")
+    _claim_launches(store)
+    for failed in (run_id, plain):
+        store.store_events([
+            RunStart(run_id=failed, attempt=1, seq=1, timestamp=clock.now, job_name="hello_job"),
+            RunFailure(run_id=failed, attempt=1, seq=2, timestamp=clock.now, message="boom")])
+    clock.advance(1)
+
+    assert store.retry_failed_runs() == [run_id]  # the untagged run stays failed
+    run = store.get_run(run_id)
+    assert (run.status, run.attempt, run.error) == (RunStatus.QUEUED, 2, None)
+    assert any("attempt 2 queued after attempt 1 failed: boom" in e.message
+               for e in store.run_events(run_id))
+    # the first attempt's late events are fenced off
+    late = store.store_events([LogMessage(run_id=run_id, attempt=1, seq=3, timestamp=clock.now,
+                                          level="INFO", message="too late")])
+    assert late.rejected == 1
+    [launch] = [item.payload for item in store.claim_work("agent-1", ["default"], 10, 60)
+                if isinstance(item.payload, LaunchRun)]
+    assert (launch.run_id, launch.attempt) == (run_id, 2)
+
+    store.store_events([
+        RunStart(run_id=run_id, attempt=2, seq=1, timestamp=clock.now, job_name="hello_job"),
+        RunFailure(run_id=run_id, attempt=2, seq=2, timestamp=clock.now, message="again")])
+    assert store.retry_failed_runs() == []  # one retry only
+    assert store.get_run(run_id).status == RunStatus.FAILURE
+    assert store.rebuild_run(run_id) == store.get_run(run_id)

@@ -5,7 +5,8 @@ its leader lease in the database: two copies of the process are safe, and one ta
 within a lease's length when the other dies (at once when it stops cleanly).
 
 - ``run_queue``: admits the waiting runs that now fit the concurrency limits.
-- ``run_monitor``: fails runs that will never report (see ``storage._monitor``).
+- ``run_monitor``: fails runs that will never report (see ``storage._monitor``), and gives
+  failed runs whose ``tether/max_retries`` tag allows it a new attempt.
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
 
     def run_monitor() -> str:
         failed = store.fail_stuck_runs(start_timeout=settings.run_start_timeout_seconds)
-        return f"failed {len(failed)} stuck run(s): {', '.join(failed)}" if failed else ""
+        retried = store.retry_failed_runs()
+        return "; ".join(
+            [f"failed {len(failed)} stuck run(s): {', '.join(failed)}"] * bool(failed)
+            + [f"retried {len(retried)} failed run(s): {', '.join(retried)}"] * bool(retried))
 
-    return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=5)]
+    return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2)]
 
 
 class _Leadership:

@@ -35,6 +35,8 @@ runs = sa.Table(
     sa.Column("traceparent", sa.String(128), nullable=True),
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_status", "status"),
+    # the runs that ended lately with some status (a failure to retry)
+    sa.Index("ix_runs_status_end_time", "status", "end_time"),
     sa.Index("ix_runs_job_name", "job_name"),
 )
 

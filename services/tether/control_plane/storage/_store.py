@@ -35,6 +35,7 @@ from . import (
     _monitor,
     _queue,
     _results,
+    _retries,
     _runs,
     _tokens,
     _work,
@@ -197,6 +198,15 @@ class Store:
         with self._write() as conn:
             return _monitor.fail_stuck_runs(conn, start_timeout=start_timeout,
                                             now=self._clock())
+
+    def retry_failed_runs(self) -> list[str]:
+        """Start a new attempt of each recently failed run whose ``tether/max_retries`` tag
+        allows one; the ids retried."""
+        with self._read() as conn:
+            if not _retries.wanted(conn, self._clock()):
+                return []
+        with self._write() as conn:
+            return _retries.retry_failed(conn, self._clock())
 
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take or renew the leader lease of daemon ``name``; False while another holds it."""
