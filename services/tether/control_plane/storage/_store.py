@@ -7,6 +7,7 @@ block: the web app calls them from a worker thread.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +57,10 @@ from ._records import (
     WorkStatus,
 )
 
+# how long a valid token is taken on trust without reading the tokens table again
+TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_SIZE = 1000
+
 
 class Store:
     """Runs and their event logs, work items, code locations and tokens.
@@ -70,6 +75,8 @@ class Store:
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._clock = clock
         self._limits = limits or QueueLimits()
+        self._token_cache: dict[str, tuple[float, TokenInfo]] = {}
+        self._token_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time,
@@ -107,11 +114,29 @@ class Store:
             return _tokens.create(conn, kind, role, name, self._clock())
 
     def authenticate(self, token: str) -> TokenInfo | None:
-        """The token's identity, or None for an unknown or revoked token."""
+        """The token's identity, or None for an unknown or revoked token.
+
+        A valid token is remembered for ``TOKEN_CACHE_SECONDS``: an agent sends a request
+        per upload batch, and each one reading the tokens table cost a transaction. A token
+        revoked through this store is forgotten at once; one revoked through another
+        control-plane process stops working here within that time."""
+        now = self._clock()
+        with self._token_lock:
+            cached = self._token_cache.get(token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         with self._read() as conn:
-            return _tokens.authenticate(conn, token)
+            info = _tokens.authenticate(conn, token)
+        if info is not None:
+            with self._token_lock:
+                if len(self._token_cache) >= TOKEN_CACHE_SIZE:
+                    self._token_cache.clear()
+                self._token_cache[token] = (now + TOKEN_CACHE_SECONDS, info)
+        return info
 
     def revoke_token(self, token_id: int) -> bool:
+        with self._token_lock:
+            self._token_cache.clear()
         with self._write() as conn:
             return _tokens.revoke(conn, token_id, self._clock())
 
