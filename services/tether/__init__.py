@@ -11,10 +11,16 @@ from .sdk import (
     JobDefinition,
     OpContext,
     OpDefinition,
+    RunRequest,
+    ScheduleContext,
+    SensorContext,
+    SkipReason,
     asset,
     define_asset_job,
     job,
     op,
+    schedule,
+    sensor,
 )
 
 __all__ = [
@@ -23,8 +29,14 @@ __all__ = [
     "JobDefinition",
     "OpContext",
     "OpDefinition",
+    "RunRequest",
+    "ScheduleContext",
+    "SensorContext",
+    "SkipReason",
     "asset",
     "define_asset_job",
     "job",
     "op",
+    "schedule",
+    "sensor",
 ]

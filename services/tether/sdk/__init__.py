@@ -6,6 +6,18 @@ worker imports it, and user code imports it through ``tether``.
 """
 
 from ._asset import AssetDefinition, AssetJobDefinition, asset, define_asset_job
+from ._automation import (
+    RunRequest,
+    ScheduleContext,
+    ScheduleDefinition,
+    SensorContext,
+    SensorDefinition,
+    SkipReason,
+    evaluate_schedule,
+    evaluate_sensor,
+    schedule,
+    sensor,
+)
 from ._compose import OutputHandle
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
@@ -28,12 +40,22 @@ __all__ = [
     "OpLogger",
     "OutputHandle",
     "RunEmitter",
+    "RunRequest",
+    "ScheduleContext",
+    "ScheduleDefinition",
+    "SensorContext",
+    "SensorDefinition",
+    "SkipReason",
     "asset",
     "define_asset_job",
+    "evaluate_schedule",
+    "evaluate_sensor",
     "execute_job",
     "job",
     "load_definitions",
     "op",
+    "schedule",
+    "sensor",
     "snapshot_definitions",
     "user_traceback",
 ]

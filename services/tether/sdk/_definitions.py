@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import DefinitionError, JobNotFoundError
 from ._asset import AssetDefinition, AssetJobDefinition
+from ._automation import ScheduleDefinition, SensorDefinition
 from ._graph import JobDefinition, Node, topological_order
 
 
 class Definitions:
-    """The jobs and assets of a code location; the object a location's ``defs`` names.
+    """The jobs, assets, schedules and sensors of a code location; the object a location's
+    ``defs`` names.
 
-    Job names and asset keys must be unique, every asset dependency must be an asset defined
-    here, and asset jobs are resolved against the assets, all at construction time.
+    Job names, asset keys and schedule and sensor names must be unique, every asset
+    dependency must be an asset defined here, asset jobs are resolved against the assets, and
+    each schedule and sensor must target a job defined here, all at construction time.
     """
 
-    __slots__ = ("assets", "jobs")
+    __slots__ = ("assets", "jobs", "schedules", "sensors")
 
     def __init__(
         self,
         *,
         jobs: Iterable[JobDefinition | AssetJobDefinition] = (),
         assets: Iterable[AssetDefinition] = (),
+        schedules: Iterable[ScheduleDefinition] = (),
+        sensors: Iterable[SensorDefinition] = (),
     ) -> None:
         self.assets: dict[str, AssetDefinition] = {}
         for definition in assets:
@@ -55,6 +61,25 @@ class Definitions:
             if resolved.name in self.jobs:
                 raise DefinitionError(f"two jobs are named {resolved.name!r}")
             self.jobs[resolved.name] = resolved
+        self.schedules = self._named("schedules", ScheduleDefinition, schedules)
+        self.sensors = self._named("sensors", SensorDefinition, sensors)
+
+    def _named(self, what: str, kind: type[Any], definitions: Iterable[Any]) -> dict[str, Any]:
+        """Schedules or sensors by name, each of a job defined here."""
+        named: dict[str, Any] = {}
+        for definition in definitions:
+            if not isinstance(definition, kind):
+                raise DefinitionError(f"Definitions({what}=...) takes @{what[:-1]} "
+                                      f"definitions, got {definition!r}")
+            if definition.name in named:
+                raise DefinitionError(f"two {what} are named {definition.name!r}")
+            if definition.job_name not in self.jobs:
+                known = ", ".join(sorted(self.jobs)) or "none"
+                raise DefinitionError(f"{what[:-1]} {definition.name!r} targets job "
+                                      f"{definition.job_name!r}, which these Definitions do "
+                                      f"not define; known jobs: {known}")
+            named[definition.name] = definition
+        return named
 
     def __repr__(self) -> str:
         return f"<Definitions jobs={list(self.jobs)} assets={list(self.assets)}>"

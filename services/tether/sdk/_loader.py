@@ -89,9 +89,11 @@ def _exec_file(working_directory: Path, python_file: str) -> ModuleType:
 
 
 def _is_loader_frame(tb: TracebackType) -> bool:
+    """A frame of Tether's SDK (the loader, a tick's evaluation) or of importlib."""
     filename = tb.tb_frame.f_code.co_filename
     module = tb.tb_frame.f_globals.get("__name__", "")
-    return filename == __file__ or filename.startswith("<frozen importlib") or module == "importlib"
+    return (module.startswith("tether.sdk.") or filename.startswith("<frozen importlib")
+            or module == "importlib")
 
 
 def user_traceback(exc: BaseException) -> str:

@@ -15,6 +15,8 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
             AssetSnapshot(key=key, deps=list(asset.deps), description=asset.description)
             for key, asset in defs.assets.items()
         ],
+        schedules=[definition.snapshot for definition in defs.schedules.values()],
+        sensors=[definition.snapshot for definition in defs.sensors.values()],
     )
 
 

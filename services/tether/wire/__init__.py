@@ -5,6 +5,13 @@ JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas
 """
 
 from ._agents import AgentHeartbeat, CodeServerStatus, WorkerStatus
+from ._automation import (
+    RequestedRun,
+    ScheduleSnapshot,
+    SensorSnapshot,
+    TickKind,
+    TickOutcome,
+)
 from ._batches import MSGPACK_MEDIA_TYPE, ApiError, BatchReceipt, EventBatch, LogBatch, ResultBatch
 from ._common import ErrorInfo
 from ._dead_letter import DeadLetter
@@ -99,6 +106,7 @@ __all__ = [
     "LogStream",
     "OpInputSnapshot",
     "OpNodeSnapshot",
+    "RequestedRun",
     "ResultBatch",
     "RunEvent",
     "RunFailure",
@@ -108,12 +116,16 @@ __all__ = [
     "RunSuccess",
     "RunTerminated",
     "RunWorkerExited",
+    "ScheduleSnapshot",
+    "SensorSnapshot",
     "SpanBatch",
     "StepFailure",
     "StepSkipped",
     "StepStart",
     "StepSuccess",
     "TerminateRun",
+    "TickKind",
+    "TickOutcome",
     "WorkItem",
     "WorkPayload",
     "WorkerStatus",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ._automation import ScheduleSnapshot, SensorSnapshot
+
 
 class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     name: str
@@ -36,6 +38,8 @@ class LocationSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     location: str
     jobs: list[JobSnapshot] = []
     assets: list[AssetSnapshot] = []
+    schedules: list[ScheduleSnapshot] = []
+    sensors: list[SensorSnapshot] = []
 
     def job(self, name: str) -> JobSnapshot | None:
         return next((job for job in self.jobs if job.name == name), None)

@@ -1,0 +1,235 @@
+"""``@schedule`` and ``@sensor``: the user's functions that decide which runs to create, and
+their evaluation for one tick (the code server calls :func:`evaluate_schedule` and
+:func:`evaluate_sensor`; the control plane decides when a tick is due and creates the runs).
+
+A schedule's function gets the tick's scheduled time and may return nothing (one run of its
+job), a :class:`RunRequest`, several, or a :class:`SkipReason`. A sensor's function gets the
+cursor it saved on its last tick and returns or yields run requests, or a skip reason; a
+request's ``run_key`` makes asking twice harmless.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tether.wire import (
+    ErrorInfo,
+    RequestedRun,
+    ScheduleSnapshot,
+    SensorSnapshot,
+    TickOutcome,
+)
+
+from ..errors import DefinitionError
+from ._asset import AssetJobDefinition
+from ._graph import JobDefinition
+
+JobTarget = JobDefinition | AssetJobDefinition | str
+
+
+class RunRequest:
+    """A run for a schedule or sensor to create: of its job (or ``job_name``), with this run
+    config and these tags; with a ``run_key``, created once however often it is asked for."""
+
+    __slots__ = ("job_name", "run_config", "run_key", "tags")
+
+    def __init__(self, *, run_key: str | None = None, run_config: dict[str, Any] | None = None,
+                 tags: dict[str, Any] | None = None, job_name: str | None = None) -> None:
+        self.run_key = run_key
+        self.run_config = dict(run_config or {})
+        self.tags = {str(key): str(value) for key, value in (tags or {}).items()}
+        self.job_name = job_name
+
+    def __repr__(self) -> str:
+        return f"RunRequest(run_key={self.run_key!r}, job_name={self.job_name!r})"
+
+
+class SkipReason:
+    """No run this tick, and why (shown in the tick history)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str = "") -> None:
+        self.message = message
+
+
+class ScheduleContext:
+    """What a schedule's function is told: the time the tick was due, in its timezone."""
+
+    __slots__ = ("scheduled_time",)
+
+    def __init__(self, scheduled_time: datetime) -> None:
+        self.scheduled_time = scheduled_time
+
+
+class SensorContext:
+    """What a sensor's function is told, and how it keeps state between ticks: the cursor it
+    saved last time (None at first), which :meth:`update_cursor` replaces."""
+
+    __slots__ = ("cursor", "last_tick_time")
+
+    def __init__(self, cursor: str | None, last_tick_time: float | None) -> None:
+        self.cursor = cursor
+        self.last_tick_time = last_tick_time
+
+    def update_cursor(self, cursor: str | None) -> None:
+        self.cursor = cursor
+
+
+class ScheduleDefinition:
+    __slots__ = ("default_running", "description", "fn", "job_name", "name", "snapshot")
+
+    def __init__(self, *, name: str, cron: str, job_name: str, timezone: str,
+                 fn: Callable[..., Any], description: str, default_running: bool) -> None:
+        self.name = name
+        self.job_name = job_name
+        self.fn = fn
+        self.snapshot = ScheduleSnapshot(name=name, job_name=job_name, cron=cron,
+                                         timezone=timezone, description=description,
+                                         default_running=default_running)
+
+    def __repr__(self) -> str:
+        return f"<schedule {self.name} {self.snapshot.cron!r} -> {self.job_name}>"
+
+
+class SensorDefinition:
+    __slots__ = ("fn", "job_name", "name", "snapshot")
+
+    def __init__(self, *, name: str, job_name: str, fn: Callable[..., Any],
+                 minimum_interval_seconds: float, description: str,
+                 default_running: bool) -> None:
+        self.name = name
+        self.job_name = job_name
+        self.fn = fn
+        self.snapshot = SensorSnapshot(name=name, job_name=job_name,
+                                       minimum_interval_seconds=minimum_interval_seconds,
+                                       description=description,
+                                       default_running=default_running)
+
+    def __repr__(self) -> str:
+        return f"<sensor {self.name} -> {self.job_name}>"
+
+
+def schedule(*, cron: str, job: JobTarget, timezone: str = "UTC", name: str | None = None,
+             description: str | None = None, default_running: bool = False
+             ) -> Callable[[Callable[..., Any]], ScheduleDefinition]:
+    """Run ``job`` on the ``cron`` schedule (five fields, e.g. ``"0 6 * * *"``), in
+    ``timezone``. The decorated function, ``fn(context)`` or ``fn()``, decides each tick's
+    runs; returning nothing asks for one run with no config."""
+    _check_cron(cron, name)
+    _check_timezone(timezone, name)
+
+    def decorate(fn: Callable[..., Any]) -> ScheduleDefinition:
+        return ScheduleDefinition(
+            name=name or fn.__name__, cron=cron, job_name=_job_name(job), timezone=timezone,
+            fn=fn, description=description or inspect.getdoc(fn) or "",
+            default_running=default_running)
+
+    return decorate
+
+
+def sensor(*, job: JobTarget, minimum_interval_seconds: float = 30.0, name: str | None = None,
+           description: str | None = None, default_running: bool = False
+           ) -> Callable[[Callable[..., Any]], SensorDefinition]:
+    """Evaluate the decorated function, ``fn(context)``, at most every
+    ``minimum_interval_seconds``; it returns or yields :class:`RunRequest` s of ``job``."""
+    if minimum_interval_seconds <= 0:
+        raise DefinitionError(f"sensor {name or ''}: minimum_interval_seconds must be > 0")
+
+    def decorate(fn: Callable[..., Any]) -> SensorDefinition:
+        return SensorDefinition(
+            name=name or fn.__name__, job_name=_job_name(job), fn=fn,
+            minimum_interval_seconds=minimum_interval_seconds,
+            description=description or inspect.getdoc(fn) or "",
+            default_running=default_running)
+
+    return decorate
+
+
+def evaluate_schedule(definition: ScheduleDefinition, scheduled_time: float) -> TickOutcome:
+    """One tick of a schedule, due at ``scheduled_time`` (epoch seconds)."""
+    when = datetime.fromtimestamp(scheduled_time, ZoneInfo(definition.snapshot.timezone))
+    try:
+        result = _call(definition.fn, ScheduleContext(when))
+        return _outcome(definition.job_name, result, default_run=True)
+    except Exception as exc:
+        return _failed(exc)
+
+
+def evaluate_sensor(definition: SensorDefinition, cursor: str | None,
+                    last_tick_time: float | None) -> TickOutcome:
+    """One tick of a sensor, given the cursor its last tick saved."""
+    context = SensorContext(cursor, last_tick_time)
+    try:
+        result = _call(definition.fn, context)
+        if inspect.isgenerator(result):
+            result = list(result)
+        outcome = _outcome(definition.job_name, result, default_run=False)
+    except Exception as exc:
+        return _failed(exc, cursor)
+    return TickOutcome(run_requests=outcome.run_requests, skip_reason=outcome.skip_reason,
+                       cursor=context.cursor)
+
+
+def _call(fn: Callable[..., Any], context: object) -> Any:
+    return fn(context) if inspect.signature(fn).parameters else fn()
+
+
+def _outcome(job_name: str, result: Any, *, default_run: bool) -> TickOutcome:
+    if result is None:
+        items: list[Any] = [RunRequest()] if default_run else []
+    elif isinstance(result, RunRequest | SkipReason):
+        items = [result]
+    elif isinstance(result, Iterable) and not isinstance(result, str | bytes | dict):
+        items = list(result)
+    else:
+        raise TypeError(f"expected RunRequest, SkipReason, a list of them or None; "
+                        f"got {type(result).__name__}")
+    skips = [item.message for item in items if isinstance(item, SkipReason)]
+    requests = [item for item in items if isinstance(item, RunRequest)]
+    strays = [item for item in items if not isinstance(item, RunRequest | SkipReason)]
+    if strays:
+        raise TypeError(f"expected RunRequest or SkipReason items; got {strays[0]!r}")
+    if not requests:
+        return TickOutcome(skip_reason="; ".join(skips) or "no run requested")
+    return TickOutcome(run_requests=[
+        RequestedRun(job_name=request.job_name or job_name, run_key=request.run_key,
+                     run_config=request.run_config, tags=request.tags)
+        for request in requests])
+
+
+def _failed(exc: Exception, cursor: str | None = None) -> TickOutcome:
+    # imported here: the loader imports Definitions, which imports this module
+    from ._loader import user_traceback
+
+    error = ErrorInfo(class_name=type(exc).__name__, message=str(exc),
+                      stack=user_traceback(exc))
+    return TickOutcome(error=error, cursor=cursor)
+
+
+def _job_name(job: JobTarget) -> str:
+    if isinstance(job, str):
+        return job
+    if isinstance(job, JobDefinition | AssetJobDefinition):
+        return job.name
+    raise DefinitionError(f"job= takes a @job, a define_asset_job or a job's name; got {job!r}")
+
+
+def _check_cron(cron: str, name: str | None) -> None:
+    # imported here: only locations that define schedules pay for it
+    from croniter import croniter
+
+    if len(cron.split()) != 5 or not croniter.is_valid(cron):
+        raise DefinitionError(f"schedule {name or ''}: {cron!r} is not a five-field cron "
+                              "expression (minute hour day-of-month month day-of-week)")
+
+
+def _check_timezone(timezone: str, name: str | None) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DefinitionError(f"schedule {name or ''}: unknown timezone {timezone!r}") from exc

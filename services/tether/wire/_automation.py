@@ -1,0 +1,51 @@
+"""Schedules and sensors as a code location reports them, and the outcome of one tick: what
+the code server's evaluation of the user's function decided."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from ._common import ErrorInfo
+
+TickKind = Literal["schedule", "sensor"]
+
+
+class ScheduleSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    job_name: str
+    # a five-field cron expression, evaluated in ``timezone`` (an IANA name)
+    cron: str
+    timezone: str = "UTC"
+    description: str = ""
+    # whether it ticks from its first deploy on, before anyone starts it
+    default_running: bool = False
+
+
+class SensorSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    job_name: str
+    minimum_interval_seconds: float = 30.0
+    description: str = ""
+    default_running: bool = False
+
+
+class RequestedRun(msgspec.Struct, kw_only=True, frozen=True):
+    """A run a tick asks for. Runs with the same ``run_key`` from the same schedule or
+    sensor are created once, however often they are asked for."""
+
+    job_name: str
+    run_key: str | None = None
+    run_config: dict[str, Any] = {}
+    tags: dict[str, Any] = {}
+
+
+class TickOutcome(msgspec.Struct, kw_only=True, frozen=True):
+    """What one evaluation decided: runs to create, or why none (a skip or the user's
+    error), and for a sensor the cursor to keep for its next tick."""
+
+    run_requests: list[RequestedRun] = []
+    skip_reason: str | None = None
+    cursor: str | None = None
+    error: ErrorInfo | None = None
