@@ -46,7 +46,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     tag_concurrency_limits: list[TagLimit] = msgspec.field(default_factory=list)
     # run monitoring: a run claimed but not started within this long is failed
     run_start_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 180.0
-    # how often the daemons (run queue, run monitor) take a turn
+    # schedules: of the ticks missed while no scheduler ran, evaluate the latest only (the
+    # others are recorded as skipped) or all of them
+    schedule_catch_up: Literal["latest", "all"] = "latest"
+    # how often the daemons (run queue, run monitor, scheduler) take a turn
     daemon_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     # clients of the control plane (agent, CLI): its URL and their tokens
     url: str = "http://127.0.0.1:3000"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -169,3 +170,75 @@ def test_load_location_encodes_the_snapshot_or_the_error(
     error = msgspec.msgpack.decode(failed.error, type=ErrorInfo)
     assert error.class_name == "RuntimeError"
     assert 'raises_at_import.py", line 1, in <module>' in error.stack
+
+
+TICKING = '''
+from tether import Definitions, RunRequest, SkipReason, job, op, schedule, sensor
+
+
+@op
+def work() -> None:
+    pass
+
+
+@job
+def daily_job() -> None:
+    work()
+
+
+@schedule(cron="0 6 * * *", job=daily_job, timezone="America/New_York")
+def mornings(context):
+    if context.scheduled_time.hour != 6:
+        return SkipReason(f"not 06:00 in New York: {context.scheduled_time.isoformat()}")
+    return RunRequest(run_key=context.scheduled_time.date().isoformat())
+
+
+@sensor(job=daily_job)
+def counter(context):
+    count = int(context.cursor or 0) + 1
+    context.update_cursor(str(count))
+    if count == 2:
+        raise ValueError("the second tick fails")
+    return RunRequest(run_key=f"n{count}")
+
+
+defs = Definitions(jobs=[daily_job], schedules=[mornings], sensors=[counter])
+'''
+
+
+def test_evaluates_schedule_and_sensor_ticks_in_the_users_code(
+        start_server: StartServer, tmp_path: Path) -> None:
+    from tether.wire import EvaluateTick
+
+    (tmp_path / "ticking_defs.py").write_text(TICKING)
+    spec = LocationSpec(name="ticking", python_file=str(tmp_path / "ticking_defs.py"))
+    server = start_server(spec)
+    # 2026-11-30 06:00 in New York is 11:00 UTC
+    six_am = 1_796_036_400.0
+
+    async def ticks() -> list[Any]:
+        async with CodeServerClient(server.address) as client:
+            await client.wait_until_ready(timeout=20)
+            outcomes = [await client.evaluate_tick(EvaluateTick(
+                tick_id=1, kind="schedule", name="mornings", location=spec,
+                scheduled_time=six_am), timeout=10)]
+            cursor = None
+            for tick_id in (2, 3):
+                outcome = await client.evaluate_tick(EvaluateTick(
+                    tick_id=tick_id, kind="sensor", name="counter", location=spec,
+                    cursor=cursor), timeout=10)
+                outcomes.append(outcome)
+                cursor = outcome.cursor
+            outcomes.append(await client.evaluate_tick(EvaluateTick(
+                tick_id=4, kind="sensor", name="nope", location=spec), timeout=10))
+            return outcomes
+
+    schedule_tick, first, second, unknown = asyncio.run(ticks())
+    assert [(r.job_name, r.run_key) for r in schedule_tick.run_requests] == [
+        ("daily_job", "2026-11-30")]
+    assert [r.run_key for r in first.run_requests] == ["n1"] and first.cursor == "1"
+    assert second.error is not None and second.error.message == "the second tick fails"
+    assert "ticking_defs.py" in second.error.stack and second.cursor == "1"
+    assert unknown.error is not None and "no sensor named 'nope'" in unknown.error.message
+    code, _ = server.stop()
+    assert code in (0, -15)

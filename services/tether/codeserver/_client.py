@@ -15,7 +15,7 @@ import grpc
 import msgspec
 
 from ..errors import CodeLocationLoadError, CodeServerError
-from ..wire import ErrorInfo, LocationSnapshot
+from ..wire import ErrorInfo, EvaluateTick, LocationSnapshot, TickOutcome
 from ._proto import codeserver_pb2, codeserver_pb2_grpc
 
 # a code server that is starting refuses connections for a moment; gRPC's default reconnect
@@ -31,6 +31,8 @@ _service: Any = codeserver_pb2_grpc
 
 _snapshot_decoder = msgspec.msgpack.Decoder(LocationSnapshot)
 _error_decoder = msgspec.msgpack.Decoder(ErrorInfo)
+_outcome_decoder = msgspec.msgpack.Decoder(TickOutcome)
+_encode = msgspec.msgpack.Encoder().encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,21 @@ class CodeServerClient:
         except msgspec.DecodeError as exc:
             raise CodeServerError(
                 f"code server at {self.address} sent an undecodable snapshot: {exc}"
+            ) from exc
+
+    async def evaluate_tick(self, tick: EvaluateTick, timeout: float = 60.0,
+                            traceparent: str = "") -> TickOutcome:
+        """One tick of a schedule or sensor, evaluated by the user's function in the code
+        server; the user's error, if any, is in the outcome. Raises CodeServerError when the
+        server does not answer within ``timeout``."""
+        reply = await self._call("EvaluateTick", codeserver_pb2.EvaluateTickRequest(
+            tick=_encode(tick)), timeout,
+            metadata=(("traceparent", traceparent),) if traceparent else None)
+        try:
+            return _outcome_decoder.decode(reply.outcome)
+        except msgspec.DecodeError as exc:
+            raise CodeServerError(
+                f"code server at {self.address} sent an undecodable tick outcome: {exc}"
             ) from exc
 
     async def _call(

@@ -2,7 +2,8 @@
 
 Loading happens before the server listens, so a ready server answers every query from memory.
 A location whose code fails to load is still served: Ping reports ``load_error`` and
-GetSnapshot returns the error with the user's traceback, which the UI shows.
+GetSnapshot returns the error with the user's traceback, which the UI shows. EvaluateTick runs
+a schedule's or sensor's function for one tick, in a thread, so the server keeps answering.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ import msgspec
 
 from .. import _telemetry as telemetry
 from ..errors import CodeLocationLoadError, CodeServerError
-from ..sdk import load_definitions, snapshot_definitions
-from ..wire import ErrorInfo, LocationSpec
+from ..sdk import (
+    Definitions,
+    evaluate_schedule,
+    evaluate_sensor,
+    load_definitions,
+    snapshot_definitions,
+)
+from ..wire import ErrorInfo, EvaluateTick, LocationSpec, TickOutcome
 from ._proto import codeserver_pb2, codeserver_pb2_grpc
 
 # protoc's service module has no type hints; calls into it go through an untyped alias
@@ -28,18 +35,25 @@ _service: Any = codeserver_pb2_grpc
 _STOP_GRACE_SECONDS = 3.0
 
 
+_tick_decoder = msgspec.msgpack.Decoder(EvaluateTick)
+_encode = msgspec.msgpack.Encoder().encode
+
+
 class LoadedLocation(msgspec.Struct, frozen=True):
-    """The outcome of loading a location: msgpack of its snapshot, or of its load error."""
+    """The outcome of loading a location: msgpack of its snapshot, or of its load error, and
+    the definitions themselves, which tick evaluations call into."""
 
     name: str
     snapshot: bytes | None = None
     error: bytes | None = None
+    defs: Definitions | None = None
 
 
 def load_location(spec: LocationSpec) -> LoadedLocation:
     """Load ``spec`` and encode what the server will answer; never raises for user errors."""
     try:
-        snapshot = snapshot_definitions(load_definitions(spec), spec.name)
+        defs = load_definitions(spec)
+        snapshot = snapshot_definitions(defs, spec.name)
     except CodeLocationLoadError as exc:
         cause = exc.__cause__
         error = ErrorInfo(
@@ -48,7 +62,34 @@ def load_location(spec: LocationSpec) -> LoadedLocation:
             stack=exc.user_traceback,
         )
         return LoadedLocation(spec.name, error=msgspec.msgpack.encode(error))
-    return LoadedLocation(spec.name, snapshot=msgspec.msgpack.encode(snapshot))
+    return LoadedLocation(spec.name, snapshot=msgspec.msgpack.encode(snapshot), defs=defs)
+
+
+def evaluate_tick(loaded: LoadedLocation, tick: EvaluateTick) -> TickOutcome:
+    """One tick of one of the location's schedules or sensors; never raises for user errors."""
+    defs = loaded.defs
+    if defs is None:
+        return _tick_error("CodeLocationLoadError",
+                           f"code location {loaded.name!r} failed to load; fix and redeploy it")
+    if tick.kind == "schedule":
+        schedule = defs.schedules.get(tick.name)
+        if schedule is None:
+            return _unknown(tick, sorted(defs.schedules))
+        return evaluate_schedule(schedule, tick.scheduled_time or 0.0)
+    sensor = defs.sensors.get(tick.name)
+    if sensor is None:
+        return _unknown(tick, sorted(defs.sensors))
+    return evaluate_sensor(sensor, tick.cursor, tick.last_tick_time)
+
+
+def _unknown(tick: EvaluateTick, known: list[str]) -> TickOutcome:
+    return _tick_error("UnknownDefinition",
+                       f"the loaded code of location {tick.location.name!r} has no {tick.kind} "
+                       f"named {tick.name!r}; known: {', '.join(known) or 'none'}")
+
+
+def _tick_error(class_name: str, message: str) -> TickOutcome:
+    return TickOutcome(error=ErrorInfo(class_name=class_name, message=message))
 
 
 class _CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
@@ -70,6 +111,22 @@ class _CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
         with telemetry.span("code_server.get_snapshot", parent=str(traceparent),
                             attributes={"tether.location": self._loaded.name}):
             return self._snapshot_reply()
+
+    async def EvaluateTick(
+        self, request: codeserver_pb2.EvaluateTickRequest, context: grpc.aio.ServicerContext
+    ) -> codeserver_pb2.EvaluateTickReply:
+        try:
+            tick = _tick_decoder.decode(request.tick)
+        except msgspec.DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"undecodable tick: {exc}")
+            raise  # abort raises; this keeps type checkers aware
+        traceparent = dict(context.invocation_metadata() or ()).get("traceparent", "")
+        with telemetry.span(f"code_server.{tick.kind}_tick", parent=str(traceparent),
+                            attributes={"tether.location": self._loaded.name,
+                                        f"tether.{tick.kind}": tick.name}):
+            # the user's function may block: it runs in a thread, the server keeps serving
+            outcome = await asyncio.to_thread(evaluate_tick, self._loaded, tick)
+        return codeserver_pb2.EvaluateTickReply(outcome=_encode(outcome))
 
     def _snapshot_reply(self) -> codeserver_pb2.GetSnapshotReply:
         if self._loaded.error is not None:

@@ -5,6 +5,8 @@ its leader lease in the database: two copies of the process are safe, and one ta
 within a lease's length when the other dies (at once when it stops cleanly).
 
 - ``run_queue``: admits the waiting runs that now fit the concurrency limits.
+- ``scheduler``: asks the agents to evaluate the schedule and sensor ticks that are due
+  (see ``storage._automation``).
 - ``run_monitor``: fails runs that will never report (see ``storage._monitor``), and gives
   failed runs whose ``tether/max_retries`` tag allows it a new attempt.
 """
@@ -52,7 +54,12 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
             [f"failed {len(failed)} stuck run(s): {', '.join(failed)}"] * bool(failed)
             + [f"retried {len(retried)} failed run(s): {', '.join(retried)}"] * bool(retried))
 
-    return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2)]
+    def scheduler() -> str:
+        started = store.start_due_ticks(settings.schedule_catch_up)
+        return f"asked for {len(started)} schedule/sensor tick(s)" if started else ""
+
+    return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),
+            Daemon("scheduler", scheduler)]
 
 
 class _Leadership:

@@ -48,6 +48,7 @@ from ._results import (
     RunLaunchFailed,
     RunTerminated,
     RunWorkerExited,
+    TickEvaluated,
 )
 from ._schemas import SCHEMA_TYPES, export_schemas, schema_documents
 from ._snapshot import (
@@ -60,6 +61,7 @@ from ._snapshot import (
 from ._work import (
     ClaimRequest,
     ClaimResponse,
+    EvaluateTick,
     LaunchRun,
     LoadLocation,
     TerminateRun,
@@ -88,6 +90,7 @@ __all__ = [
     "CodeServerStatus",
     "DeadLetter",
     "ErrorInfo",
+    "EvaluateTick",
     "EventBatch",
     "ForkExit",
     "ForkReply",
@@ -124,6 +127,7 @@ __all__ = [
     "StepStart",
     "StepSuccess",
     "TerminateRun",
+    "TickEvaluated",
     "TickKind",
     "TickOutcome",
     "WorkItem",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ._automation import TickOutcome
 from ._common import ErrorInfo
 from ._snapshot import LocationSnapshot
 
@@ -73,6 +74,14 @@ class LocationLoadFailed(_Result, frozen=True, tag="location_load_failed"):
     error: ErrorInfo
 
 
+class TickEvaluated(_Result, frozen=True, tag="tick_evaluated"):
+    """The code server evaluated tick ``tick_id``: its outcome, or the error that kept it
+    from being evaluated at all (the location not loaded, a timeout)."""
+
+    tick_id: int
+    outcome: TickOutcome
+
+
 AgentResult = (
     RunLaunched
     | RunLaunchFailed
@@ -80,4 +89,5 @@ AgentResult = (
     | RunTerminated
     | LocationLoaded
     | LocationLoadFailed
+    | TickEvaluated
 )

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from ._automation import TickKind
 from ._location import LocationSpec
 
 
@@ -26,7 +27,20 @@ class LoadLocation(msgspec.Struct, kw_only=True, frozen=True, tag="load_location
     location: LocationSpec
 
 
-WorkPayload = LaunchRun | TerminateRun | LoadLocation
+class EvaluateTick(msgspec.Struct, kw_only=True, frozen=True, tag="evaluate_tick"):
+    """Evaluate one tick of schedule or sensor ``name`` in its location's code server: a
+    schedule's tick due at ``scheduled_time``, a sensor's with the ``cursor`` it saved."""
+
+    tick_id: int
+    kind: TickKind
+    name: str
+    location: LocationSpec
+    scheduled_time: float | None = None
+    cursor: str | None = None
+    last_tick_time: float | None = None
+
+
+WorkPayload = LaunchRun | TerminateRun | LoadLocation | EvaluateTick
 
 
 class WorkItem(msgspec.Struct, kw_only=True, frozen=True):

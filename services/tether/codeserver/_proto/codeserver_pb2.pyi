@@ -29,3 +29,15 @@ class GetSnapshotReply(_message.Message):
     snapshot: bytes
     error: bytes
     def __init__(self, snapshot: _Optional[bytes] = ..., error: _Optional[bytes] = ...) -> None: ...
+
+class EvaluateTickRequest(_message.Message):
+    __slots__ = ("tick",)
+    TICK_FIELD_NUMBER: _ClassVar[int]
+    tick: bytes
+    def __init__(self, tick: _Optional[bytes] = ...) -> None: ...
+
+class EvaluateTickReply(_message.Message):
+    __slots__ = ("outcome",)
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    outcome: bytes
+    def __init__(self, outcome: _Optional[bytes] = ...) -> None: ...

@@ -44,6 +44,11 @@ class CodeServerStub:
                 request_serializer=codeserver__pb2.GetSnapshotRequest.SerializeToString,
                 response_deserializer=codeserver__pb2.GetSnapshotReply.FromString,
                 _registered_method=True)
+        self.EvaluateTick = channel.unary_unary(
+                '/tether.codeserver.v1.CodeServer/EvaluateTick',
+                request_serializer=codeserver__pb2.EvaluateTickRequest.SerializeToString,
+                response_deserializer=codeserver__pb2.EvaluateTickReply.FromString,
+                _registered_method=True)
 
 
 class CodeServerServicer:
@@ -63,6 +68,13 @@ class CodeServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvaluateTick(self, request, context):
+        """One tick of a schedule or sensor: the user's function decides which runs to ask for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CodeServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_CodeServerServicer_to_server(servicer, server):
                     servicer.GetSnapshot,
                     request_deserializer=codeserver__pb2.GetSnapshotRequest.FromString,
                     response_serializer=codeserver__pb2.GetSnapshotReply.SerializeToString,
+            ),
+            'EvaluateTick': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateTick,
+                    request_deserializer=codeserver__pb2.EvaluateTickRequest.FromString,
+                    response_serializer=codeserver__pb2.EvaluateTickReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class CodeServer:
             '/tether.codeserver.v1.CodeServer/GetSnapshot',
             codeserver__pb2.GetSnapshotRequest.SerializeToString,
             codeserver__pb2.GetSnapshotReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateTick(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tether.codeserver.v1.CodeServer/EvaluateTick',
+            codeserver__pb2.EvaluateTickRequest.SerializeToString,
+            codeserver__pb2.EvaluateTickReply.FromString,
             options,
             channel_credentials,
             insecure,

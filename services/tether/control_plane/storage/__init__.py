@@ -6,6 +6,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 """
 
 from ._agents import LIVENESS_SECONDS, AgentRecord
+from ._automation import AutomationRecord, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
@@ -29,6 +30,7 @@ __all__ = [
     "PRIORITY_TAG",
     "TERMINAL_STATUSES",
     "AgentRecord",
+    "AutomationRecord",
     "EventRecord",
     "Fact",
     "LocationRecord",
@@ -40,6 +42,8 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "Store",
+    "TickRecord",
+    "TickStatus",
     "TokenInfo",
     "TokenKind",
     "WorkStatus",

@@ -22,10 +22,12 @@ from tether.wire import (
     RunLaunchFailed,
     RunTerminated,
     RunWorkerExited,
+    TickEvaluated,
 )
 
-from . import _locations, _runs, _work
+from . import _automation, _locations, _runs, _work
 from ._projection import RUN_FAILURE, RUN_LAUNCHED, RUN_TERMINATING, Fact
+from ._queue import QueueLimits
 
 
 class _Outcome(Enum):
@@ -34,10 +36,11 @@ class _Outcome(Enum):
     REJECTED = "rejected"
 
 
-def store_results(conn: Connection, results: Sequence[AgentResult], now: float) -> BatchReceipt:
+def store_results(conn: Connection, results: Sequence[AgentResult], now: float,
+                  limits: QueueLimits) -> BatchReceipt:
     counts = dict.fromkeys(_Outcome, 0)
     for result in results:
-        counts[_store_one(conn, result, now)] += 1
+        counts[_store_one(conn, result, now, limits)] += 1
     return BatchReceipt(
         stored=counts[_Outcome.STORED],
         duplicates=counts[_Outcome.DUPLICATE],
@@ -45,7 +48,8 @@ def store_results(conn: Connection, results: Sequence[AgentResult], now: float) 
     )
 
 
-def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
+def _store_one(conn: Connection, result: AgentResult, now: float,
+               limits: QueueLimits) -> _Outcome:
     if result.work_id:
         completion = _work.complete(conn, result.work_id, now)
         if completion is _work.Completion.UNKNOWN:
@@ -61,6 +65,10 @@ def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
             text = error.stack or f"{error.class_name}: {error.message}"
             found = _locations.mark_failed(conn, result.location, text, now)
             return _Outcome.STORED if found else _Outcome.REJECTED
+        case TickEvaluated():
+            applied = _automation.record_outcome(conn, result.tick_id, result.outcome, now,
+                                                 limits)
+            return _Outcome.STORED if applied else _Outcome.DUPLICATE
         case RunLaunched() | RunLaunchFailed() | RunWorkerExited() | RunTerminated():
             return _apply_to_run(conn, result, now)
     raise AssertionError(f"unhandled result {result!r}")

@@ -39,11 +39,15 @@ def create_run(
     run_config: dict[str, Any],
     tags: dict[str, Any],
     traceparent: str = "",
+    origin: str | None = None,
+    run_key: str | None = None,
     now: float,
 ) -> None:
     conn.execute(
         runs.insert().values(
             traceparent=traceparent or None,
+            origin=origin,
+            run_key=run_key,
             run_id=run_id,
             job_name=job_name,
             location=location,

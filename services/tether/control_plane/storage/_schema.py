@@ -33,11 +33,16 @@ runs = sa.Table(
     sa.Column("steps_failed", sa.Integer, nullable=False),
     # the launch's trace, for the LaunchRun the run queue enqueues later
     sa.Column("traceparent", sa.String(128), nullable=True),
+    # what created the run ("schedule:<location>/<name>", "sensor:..."; NULL: a user), and
+    # the run key that makes asking for the same run twice create it once
+    sa.Column("origin", sa.String(255), nullable=True),
+    sa.Column("run_key", sa.String(255), nullable=True),
     sa.Index("ix_runs_created_at", "created_at"),
     sa.Index("ix_runs_status", "status"),
     # the runs that ended lately with some status (a failure to retry)
     sa.Index("ix_runs_status_end_time", "status", "end_time"),
     sa.Index("ix_runs_job_name", "job_name"),
+    sa.Index("ix_runs_origin_run_key", "origin", "run_key", unique=True),
 )
 
 events = sa.Table(
@@ -144,4 +149,40 @@ daemon_leases = sa.Table(
     sa.Column("holder", sa.String(255), nullable=False),
     sa.Column("lease_until", sa.Float, nullable=False),
     sa.Column("acquired_at", sa.Float, nullable=False),
+)
+
+# each schedule's and sensor's state: started or stopped (NULL: as its code says), a
+# sensor's cursor, and the time of its last tick (a schedule's last scheduled time)
+automation_states = sa.Table(
+    "automation_states",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("location", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("running", sa.Boolean, nullable=True),
+    sa.Column("cursor", sa.Text, nullable=True),
+    sa.Column("last_tick_time", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# the tick history: one row per evaluation asked of a code server
+ticks = sa.Table(
+    "ticks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("location", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    # a schedule's tick: the time it was due (one tick per due time, however many daemons)
+    sa.Column("scheduled_time", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # JSON list of the runs it created
+    sa.Column("run_ids", sa.Text, nullable=False),
+    sa.Column("skip_reason", sa.Text, nullable=True),
+    # JSON of a wire ErrorInfo
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Index("ix_ticks_due", "kind", "location", "name", "scheduled_time", unique=True),
+    sa.Index("ix_ticks_status", "status"),
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -25,12 +24,15 @@ from tether.wire import (
     LogChunk,
     RunEvent,
     TerminateRun,
+    TickKind,
     WorkItem,
 )
 
 from ..errors import BadInput, RunNotFound
 from . import (
     _agents,
+    _automation,
+    _launch,
     _leases,
     _locations,
     _monitor,
@@ -42,6 +44,7 @@ from . import (
     _work,
 )
 from ._agents import AgentRecord
+from ._automation import AutomationRecord, CatchUp, TickRecord
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
@@ -175,34 +178,10 @@ class Store:
             raise BadInput(f"runConfig must be an object, got {type(run_config).__name__}")
         if not isinstance(tags, dict):
             raise BadInput(f"tags must be an object, got {type(tags).__name__}")
-        run_id = str(uuid.uuid4())
         with self._write() as conn:
-            now = self._clock()
-            record, job = _locations.find_job(conn, job_name, location)
-            _runs.create_run(
-                conn,
-                run_id=run_id,
-                job_name=job.name,
-                location=record.name,
-                run_config=run_config,
-                tags=tags,
-                traceparent=traceparent,
-                now=now,
-            )
-            if self._limits.unlimited:
-                payload = LaunchRun(
-                    run_id=run_id,
-                    attempt=1,
-                    job_name=job.name,
-                    location=record.spec,
-                    run_config=run_config,
-                )
-                _work.enqueue(
-                    conn, payload, queue=record.spec.queue, traceparent=traceparent, now=now
-                )
-            else:
-                _queue.admit_waiting(conn, self._limits, now)
-        return run_id
+            return _launch.launch(conn, job_name, location=location, run_config=run_config,
+                                  tags=tags, traceparent=traceparent, now=self._clock(),
+                                  limits=self._limits)
 
     # -- the daemons -----------------------------------------------------------------------
 
@@ -232,6 +211,32 @@ class Store:
                 return []
         with self._write() as conn:
             return _retries.retry_failed(conn, self._clock())
+
+    def start_due_ticks(self, catch_up: CatchUp = "latest") -> list[int]:
+        """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
+        the ticks started."""
+        with self._write() as conn:
+            return _automation.start_due_ticks(conn, self._clock(), catch_up)
+
+    # -- schedules and sensors -------------------------------------------------------------
+
+    def list_automations(self) -> list[AutomationRecord]:
+        """Every schedule and sensor of the loaded locations, with its state."""
+        with self._read() as conn:
+            return _automation.list_automations(conn, self._clock())
+
+    def set_automation_running(self, kind: TickKind, name: str, *, running: bool,
+                               location: str | None = None) -> AutomationRecord:
+        """Start or stop a schedule or sensor; BadInput names the known ones."""
+        with self._write() as conn:
+            return _automation.set_running(conn, kind, name, location, running,
+                                           self._clock())
+
+    def list_ticks(self, kind: TickKind, location: str, name: str,
+                   limit: int = 50) -> list[TickRecord]:
+        """A schedule's or sensor's newest ticks first."""
+        with self._read() as conn:
+            return _automation.list_ticks(conn, kind, location, name, limit)
 
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take or renew the leader lease of daemon ``name``; False while another holds it."""
@@ -396,4 +401,4 @@ class Store:
 
     def store_results(self, results: Sequence[AgentResult]) -> BatchReceipt:
         with self._write() as conn:
-            return _results.store_results(conn, results, self._clock())
+            return _results.store_results(conn, results, self._clock(), self._limits)

@@ -1,0 +1,346 @@
+"""Schedules and sensors on the control plane: when a tick is due, the tick history, and the
+runs a tick's outcome asks for.
+
+The control plane decides *when*; the user's function, in the location's code server,
+decides *what*: each due tick becomes a tick row (EVALUATING) and an EvaluateTick work item;
+the agent answers with a TickEvaluated, whose runs are created once per run key. A
+schedule's tick is unique per due time, so a restarted or doubled daemon never asks twice;
+ticks missed while no daemon ran are recorded as skipped, except the latest one, which is
+evaluated late (catch-up "latest", the default), or all of them are (catch-up "all").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from croniter import croniter
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from tether.wire import (
+    ErrorInfo,
+    EvaluateTick,
+    LocationSpec,
+    ScheduleSnapshot,
+    SensorSnapshot,
+    TickKind,
+    TickOutcome,
+)
+
+from ..errors import BadInput
+from . import _codec, _launch, _locations, _work
+from ._queue import QueueLimits
+from ._records import LocationStatus
+from ._schema import automation_states, ticks
+
+CatchUp = Literal["latest", "all"]
+# at most this many missed ticks of one schedule are recorded (or evaluated) at once
+MAX_MISSED = 100
+# a tick no agent has answered within this long is failed (its work item may still run)
+TICK_TIMEOUT_SECONDS = 300.0
+
+
+class TickStatus:
+    EVALUATING = "EVALUATING"
+    SUCCESS = "SUCCESS"
+    SKIPPED = "SKIPPED"
+    FAILURE = "FAILURE"
+
+
+@dataclass(frozen=True, slots=True)
+class TickRecord:
+    id: int
+    kind: str
+    location: str
+    name: str
+    scheduled_time: float | None
+    status: str
+    run_ids: list[str]
+    skip_reason: str | None
+    error: str | None
+    created_at: float
+    ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationRecord:
+    """A schedule or sensor of a loaded location, with its state."""
+
+    kind: TickKind
+    location: str
+    name: str
+    job_name: str
+    running: bool
+    # a schedule's cron and timezone; a sensor's minimum interval
+    cron: str | None
+    timezone: str | None
+    minimum_interval_seconds: float | None
+    cursor: str | None
+    last_tick_time: float | None
+    next_tick_time: float | None
+
+
+def origin(kind: str, location: str, name: str) -> str:
+    return f"{kind}:{location}/{name}"
+
+
+# -- what exists ---------------------------------------------------------------------------
+
+
+def _definitions(conn: Connection) -> Iterator[
+        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot]]:
+    """Every schedule and sensor of every location with a snapshot."""
+    for record in _locations.list_all(conn):
+        if record.snapshot is None or record.status == LocationStatus.ERROR:
+            continue
+        yield from ((record.spec, schedule) for schedule in record.snapshot.schedules)
+        yield from ((record.spec, sensor) for sensor in record.snapshot.sensors)
+
+
+def _kind(definition: ScheduleSnapshot | SensorSnapshot) -> TickKind:
+    return "schedule" if isinstance(definition, ScheduleSnapshot) else "sensor"
+
+
+def _state(conn: Connection, kind: str, location: str, name: str) -> Any:
+    return conn.execute(sa.select(automation_states).where(
+        automation_states.c.kind == kind, automation_states.c.location == location,
+        automation_states.c.name == name)).one_or_none()
+
+
+def _save_state(conn: Connection, kind: str, location: str, name: str, now: float,
+                **values: Any) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    row = {"kind": kind, "location": location, "name": name, "updated_at": now, **values}
+    conn.execute(dialect.insert(automation_states).values(**row).on_conflict_do_update(
+        index_elements=["kind", "location", "name"], set_={**values, "updated_at": now}))
+
+
+def _is_running(definition: ScheduleSnapshot | SensorSnapshot, state: Any) -> bool:
+    if state is not None and state.running is not None:
+        return bool(state.running)
+    return definition.default_running
+
+
+def list_automations(conn: Connection, now: float) -> list[AutomationRecord]:
+    records = []
+    for spec, definition in _definitions(conn):
+        kind = _kind(definition)
+        state = _state(conn, kind, spec.name, definition.name)
+        running = _is_running(definition, state)
+        last = state.last_tick_time if state is not None else None
+        if isinstance(definition, ScheduleSnapshot):
+            after = max(last or now, now) if running else now
+            next_time: float | None = _due_after(definition, after)
+            cron, timezone, interval = definition.cron, definition.timezone, None
+        else:
+            next_time = (max(now, (last or now) + definition.minimum_interval_seconds)
+                         if running else None)
+            cron, timezone, interval = None, None, definition.minimum_interval_seconds
+        records.append(AutomationRecord(
+            kind=kind, location=spec.name, name=definition.name, job_name=definition.job_name,
+            running=running, cron=cron, timezone=timezone, minimum_interval_seconds=interval,
+            cursor=state.cursor if state is not None else None, last_tick_time=last,
+            next_tick_time=next_time if running else None))
+    return records
+
+
+def set_running(conn: Connection, kind: TickKind, name: str, location: str | None,
+                running: bool, now: float) -> AutomationRecord:
+    """Start or stop a schedule or sensor. Started, a schedule ticks from now on (the ticks
+    it would have had while stopped are not made up)."""
+    matches = [(spec, d) for spec, d in _definitions(conn)
+               if _kind(d) == kind and d.name == name and location in (None, spec.name)]
+    if not matches:
+        known = sorted(d.name for _, d in _definitions(conn) if _kind(d) == kind)
+        raise BadInput(f"no {kind} named {name!r}" + (f" in location {location!r}"
+                                                      if location else "")
+                       + f"; known: {', '.join(known) or 'none'}")
+    if len(matches) > 1:
+        raise BadInput(f"several locations define a {kind} named {name!r}: "
+                       f"{', '.join(spec.name for spec, _ in matches)}; name the location")
+    spec, definition = matches[0]
+    state = _state(conn, kind, spec.name, name)
+    values: dict[str, Any] = {"running": running}
+    if running and not _is_running(definition, state):
+        values["last_tick_time"] = now
+    _save_state(conn, kind, spec.name, name, now, **values)
+    return next(r for r in list_automations(conn, now)
+                if r.kind == kind and r.location == spec.name and r.name == name)
+
+
+# -- ticks ---------------------------------------------------------------------------------
+
+
+def _due_after(schedule: ScheduleSnapshot, after: float) -> float:
+    zone = ZoneInfo(schedule.timezone)
+    start = dt.datetime.fromtimestamp(after, zone)
+    return float(croniter(schedule.cron, start).get_next(float))
+
+
+def _due_between(schedule: ScheduleSnapshot, after: float, until: float) -> list[float]:
+    """The due times in (after, until], the newest ``MAX_MISSED`` of them."""
+    zone = ZoneInfo(schedule.timezone)
+    times = croniter(schedule.cron, dt.datetime.fromtimestamp(after, zone))
+    due: list[float] = []
+    while (when := float(times.get_next(float))) <= until:
+        due.append(when)
+        if len(due) > MAX_MISSED:
+            due.pop(0)
+    return due
+
+
+def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp) -> list[int]:
+    """Ask for every tick that is due: the ids of the ticks now being evaluated."""
+    started: list[int] = []
+    for spec, definition in _definitions(conn):
+        kind = _kind(definition)
+        state = _state(conn, kind, spec.name, definition.name)
+        if not _is_running(definition, state):
+            continue
+        last = state.last_tick_time if state is not None else None
+        if last is None:
+            # first seen running (default_running): tick from now on
+            _save_state(conn, kind, spec.name, definition.name, now, last_tick_time=now)
+            continue
+        if isinstance(definition, ScheduleSnapshot):
+            started += _schedule_ticks(conn, spec, definition, last, now, catch_up)
+        else:
+            tick = _sensor_tick(conn, spec, definition, state, now)
+            started += [tick] if tick is not None else []
+    _time_out(conn, now)
+    return started
+
+
+def _schedule_ticks(conn: Connection, spec: LocationSpec, schedule: ScheduleSnapshot,
+                    last: float, now: float, catch_up: CatchUp) -> list[int]:
+    due = _due_between(schedule, last, now)
+    if not due:
+        return []
+    evaluate = due if catch_up == "all" else due[-1:]
+    started = []
+    for when in due:
+        if when in evaluate:
+            tick_id = _new_tick(conn, "schedule", spec.name, schedule.name, when, now)
+            if tick_id is not None:
+                _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="schedule",
+                                                 name=schedule.name, location=spec,
+                                                 scheduled_time=when),
+                              queue=spec.queue, traceparent="", now=now)
+                started.append(tick_id)
+        else:
+            _new_tick(conn, "schedule", spec.name, schedule.name, when, now,
+                      status=TickStatus.SKIPPED,
+                      skip_reason="missed while no scheduler ran; catch-up evaluates only "
+                                  "the latest missed tick")
+    _save_state(conn, "schedule", spec.name, schedule.name, now, last_tick_time=due[-1])
+    return started
+
+
+def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot, state: Any,
+                 now: float) -> int | None:
+    if now - state.last_tick_time < sensor.minimum_interval_seconds:
+        return None
+    if _evaluating(conn, "sensor", spec.name, sensor.name):
+        return None  # one tick at a time: the next one needs this one's cursor
+    tick_id = _new_tick(conn, "sensor", spec.name, sensor.name, None, now)
+    assert tick_id is not None  # sensor ticks have no due time to collide on
+    _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="sensor", name=sensor.name,
+                                     location=spec, cursor=state.cursor,
+                                     last_tick_time=state.last_tick_time),
+                  queue=spec.queue, traceparent="", now=now)
+    _save_state(conn, "sensor", spec.name, sensor.name, now, last_tick_time=now)
+    return tick_id
+
+
+def _new_tick(conn: Connection, kind: str, location: str, name: str,
+              scheduled_time: float | None, now: float, *,
+              status: str = TickStatus.EVALUATING, skip_reason: str | None = None
+              ) -> int | None:
+    """A new tick row; None if this schedule's tick for that due time exists already."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = {"kind": kind, "location": location, "name": name,
+              "scheduled_time": scheduled_time, "status": status, "run_ids": "[]",
+              "skip_reason": skip_reason, "created_at": now,
+              "ended_at": None if status == TickStatus.EVALUATING else now}
+    inserted = conn.execute(dialect.insert(ticks).values(**values)
+                            .on_conflict_do_nothing().returning(ticks.c.id)).scalar_one_or_none()
+    return None if inserted is None else int(inserted)
+
+
+def _evaluating(conn: Connection, kind: str, location: str, name: str) -> bool:
+    return conn.execute(sa.select(ticks.c.id).where(
+        ticks.c.kind == kind, ticks.c.location == location, ticks.c.name == name,
+        ticks.c.status == TickStatus.EVALUATING).limit(1)).first() is not None
+
+
+def _time_out(conn: Connection, now: float) -> None:
+    conn.execute(ticks.update().where(
+        ticks.c.status == TickStatus.EVALUATING,
+        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS,
+    ).values(status=TickStatus.FAILURE, ended_at=now, error=_codec.to_json_text(ErrorInfo(
+        class_name="TickTimeout",
+        message=f"no agent evaluated the tick within {TICK_TIMEOUT_SECONDS:g} s: is an "
+                "agent serving the location's queue, with the location loaded?"))))
+
+
+# -- outcomes ------------------------------------------------------------------------------
+
+
+def record_outcome(conn: Connection, tick_id: int, outcome: TickOutcome, now: float,
+                   limits: QueueLimits) -> bool:
+    """Apply an evaluated tick: create its runs (once per run key), keep a sensor's cursor,
+    and close the tick. False for a tick that is unknown or closed already."""
+    tick = conn.execute(sa.select(ticks).where(ticks.c.id == tick_id)
+                        .with_for_update()).one_or_none()
+    if tick is None or tick.status != TickStatus.EVALUATING:
+        return False
+    if outcome.error is not None:
+        conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
+            status=TickStatus.FAILURE, ended_at=now,
+            error=_codec.to_json_text(outcome.error)))
+        return True
+    run_ids = []
+    made_by = origin(tick.kind, tick.location, tick.name)
+    for index, request in enumerate(outcome.run_requests):
+        run_key = request.run_key
+        if run_key is None and tick.scheduled_time is not None:
+            # a schedule's runs are one per due time, even without a key of the user's
+            run_key = f"{tick.scheduled_time:.0f}" + (f"-{index}" if index else "")
+        tags = {**request.tags, "tether/" + tick.kind: tick.name}
+        run_ids.append(_launch.launch(
+            conn, request.job_name, location=tick.location, run_config=request.run_config,
+            tags=tags, traceparent="", now=now, limits=limits, origin=made_by,
+            run_key=run_key))
+    if tick.kind == "sensor":
+        _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
+    conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
+        status=TickStatus.SUCCESS if run_ids else TickStatus.SKIPPED, ended_at=now,
+        run_ids=_codec.to_json_text(run_ids), skip_reason=outcome.skip_reason))
+    return True
+
+
+def list_ticks(conn: Connection, kind: str, location: str, name: str,
+               limit: int) -> list[TickRecord]:
+    rows = conn.execute(sa.select(ticks).where(
+        ticks.c.kind == kind, ticks.c.location == location, ticks.c.name == name)
+        .order_by(ticks.c.id.desc()).limit(limit))
+    return [TickRecord(
+        id=row.id, kind=row.kind, location=row.location, name=row.name,
+        scheduled_time=row.scheduled_time, status=row.status,
+        run_ids=_codec.list_json_decoder.decode(row.run_ids), skip_reason=row.skip_reason,
+        error=_error_text(row.error), created_at=row.created_at, ended_at=row.ended_at)
+        for row in rows]
+
+
+def _error_text(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    error = _codec.error_from_json(raw)
+    if error is None:
+        return None
+    return error.stack or f"{error.class_name}: {error.message}"

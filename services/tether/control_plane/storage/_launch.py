@@ -1,0 +1,42 @@
+"""Creating a run: its row and first event, and its hand-over to the agents (at once, or when
+the run queue admits it). Users' launches and the runs schedules and sensors ask for go
+through here alike."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tether.wire import LaunchRun
+
+from . import _locations, _queue, _runs, _work
+from ._queue import QueueLimits
+from ._schema import runs
+
+
+def launch(conn: Connection, job_name: str, *, location: str | None,
+           run_config: dict[str, Any], tags: dict[str, Any], traceparent: str, now: float,
+           limits: QueueLimits, origin: str | None = None, run_key: str | None = None) -> str:
+    """Queue a run of a job of a loaded location; its id. With ``origin`` and ``run_key``, a
+    run that origin already created with that key is not created again: its id is returned.
+    Raises JobNotFoundError, AmbiguousJobError, LocationNotFound or LocationNotLoaded."""
+    if origin is not None and run_key is not None:
+        existing = conn.execute(sa.select(runs.c.run_id).where(
+            runs.c.origin == origin, runs.c.run_key == run_key)).scalar_one_or_none()
+        if existing is not None:
+            return str(existing)
+    run_id = str(uuid.uuid4())
+    record, job = _locations.find_job(conn, job_name, location)
+    _runs.create_run(conn, run_id=run_id, job_name=job.name, location=record.name,
+                     run_config=run_config, tags=tags, traceparent=traceparent, origin=origin,
+                     run_key=run_key, now=now)
+    if limits.unlimited:
+        payload = LaunchRun(run_id=run_id, attempt=1, job_name=job.name, location=record.spec,
+                            run_config=run_config)
+        _work.enqueue(conn, payload, queue=record.spec.queue, traceparent=traceparent, now=now)
+    else:
+        _queue.admit_waiting(conn, limits, now)
+    return run_id
