@@ -22,6 +22,7 @@ from tether.wire import (
     EventBatch,
     LaunchRun,
     LoadLocation,
+    LocationLoaded,
     LogBatch,
     LogChunk,
     ResultBatch,
@@ -29,10 +30,12 @@ from tether.wire import (
     RunStart,
     RunSuccess,
     RunWorkerExited,
+    ScheduleSnapshot,
+    SensorSnapshot,
     StepSuccess,
 )
 
-from .conftest import load_location
+from .conftest import load_location, snapshot, spec
 
 pytestmark = pytest.mark.anyio
 
@@ -315,3 +318,39 @@ async def test_a_database_failure_answers_503_with_retry_after(cp: ControlPlane)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert "retry later" in response.json()["error"]
+
+
+AUTOMATIONS = """query($kind: String) { automations(kind: $kind) { kind name location jobName
+    running cron timezone minimumIntervalSeconds nextTickTime
+    ticks(limit: 5) { status scheduledTime runIds } } }"""
+SET_RUNNING = """mutation($kind: String!, $name: String!, $running: Boolean!) {
+    setAutomationRunning(kind: $kind, name: $name, running: $running) { name running } }"""
+
+
+async def test_schedules_and_sensors_are_listed_started_and_stopped(cp: ControlPlane) -> None:
+    cp.store.deploy_location(spec("hello"))
+    [load] = [item for item in cp.store.claim_work("loader", ["default"], 10, 60)
+              if isinstance(item.payload, LoadLocation)]
+    with_automations = msgspec.structs.replace(
+        snapshot(), schedules=[ScheduleSnapshot(name="nightly", job_name="hello_job",
+                                                cron="0 2 * * *", timezone="Europe/Paris")],
+        sensors=[SensorSnapshot(name="files", job_name="hello_job")])
+    cp.store.store_results([LocationLoaded(work_id=load.work_id, epoch=load.epoch,
+                                           location="hello", snapshot=with_automations)])
+
+    listed = (await cp.graphql(AUTOMATIONS)).json()["data"]["automations"]
+    assert [(a["kind"], a["name"], a["running"], a["nextTickTime"]) for a in listed] == [
+        ("schedule", "nightly", False, None), ("sensor", "files", False, None)]
+    assert listed[0]["cron"] == "0 2 * * *" and listed[1]["minimumIntervalSeconds"] == 30
+
+    viewer = cp.store.create_token("user", role="viewer")
+    refused = await cp.graphql(SET_RUNNING, token=viewer, kind="schedule", name="nightly",
+                               running=True)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    unknown = await cp.graphql(SET_RUNNING, kind="sensor", name="nope", running=True)
+    [error] = unknown.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_INPUT" and "known: files" in error["message"]
+    started = await cp.graphql(SET_RUNNING, kind="schedule", name="nightly", running=True)
+    assert started.json()["data"]["setAutomationRunning"] == {"name": "nightly", "running": True}
+    [schedule] = (await cp.graphql(AUTOMATIONS, kind="schedule")).json()["data"]["automations"]
+    assert schedule["running"] and schedule["nextTickTime"] > 0 and schedule["ticks"] == []
