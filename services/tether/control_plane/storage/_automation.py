@@ -12,6 +12,7 @@ evaluated late (catch-up "latest", the default), or all of them are (catch-up "a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -177,68 +178,115 @@ def set_running(conn: Connection, kind: TickKind, name: str, location: str | Non
 
 
 def _due_after(schedule: ScheduleSnapshot, after: float) -> float:
-    zone = ZoneInfo(schedule.timezone)
-    start = dt.datetime.fromtimestamp(after, zone)
-    return float(croniter(schedule.cron, start).get_next(float))
+    return _next_due(schedule.cron, schedule.timezone, after)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _next_due(cron: str, timezone: str, after: float) -> float:
+    """The first due time of ``cron`` in ``timezone`` after ``after``; cached, because the
+    scheduler asks it for every schedule on every turn until the tick is due."""
+    start = dt.datetime.fromtimestamp(after, ZoneInfo(timezone))
+    return float(croniter(cron, start).get_next(float))
 
 
 def _due_between(schedule: ScheduleSnapshot, after: float, until: float) -> list[float]:
-    """The due times in (after, until], the newest ``MAX_MISSED`` of them."""
-    zone = ZoneInfo(schedule.timezone)
-    times = croniter(schedule.cron, dt.datetime.fromtimestamp(after, zone))
+    """The due times in (after, until], the newest ``MAX_MISSED`` of them. Each step is the
+    cached :func:`_next_due`, so the next turn's check of the last one costs nothing."""
     due: list[float] = []
-    while (when := float(times.get_next(float))) <= until:
+    when = _next_due(schedule.cron, schedule.timezone, after)
+    while when <= until:
         due.append(when)
         if len(due) > MAX_MISSED:
             due.pop(0)
+        when = _next_due(schedule.cron, schedule.timezone, when)
     return due
+
+
+def _due(conn: Connection, now: float) -> Iterator[
+        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, Any]]:
+    """The running schedules and sensors that have a tick to ask for now (or whose state is
+    to be started), with their state: one query for all states, and a schedule's next due
+    time computed once per last tick, not on every turn."""
+    states = {(row.kind, row.location, row.name): row
+              for row in conn.execute(sa.select(automation_states))}
+    for spec, definition in _definitions(conn):
+        state = states.get((_kind(definition), spec.name, definition.name))
+        if not _is_running(definition, state):
+            continue
+        last = state.last_tick_time if state is not None else None
+        if last is None:
+            yield spec, definition, state
+        elif isinstance(definition, ScheduleSnapshot):
+            if _next_due(definition.cron, definition.timezone, last) <= now:
+                yield spec, definition, state
+        elif now - last >= definition.minimum_interval_seconds:
+            yield spec, definition, state
+
+
+def anything_due(conn: Connection, now: float) -> bool:
+    """Whether :func:`start_due_ticks` has anything to do (a read: most turns find nothing)."""
+    if next(_due(conn, now), None) is not None:
+        return True
+    return conn.execute(sa.select(ticks.c.id).where(
+        ticks.c.status == TickStatus.EVALUATING,
+        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS).limit(1)).first() is not None
 
 
 def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp) -> list[int]:
     """Ask for every tick that is due: the ids of the ticks now being evaluated."""
     started: list[int] = []
-    for spec, definition in _definitions(conn):
+    schedules: list[tuple[LocationSpec, ScheduleSnapshot, list[float]]] = []
+    for spec, definition, state in list(_due(conn, now)):
         kind = _kind(definition)
-        state = _state(conn, kind, spec.name, definition.name)
-        if not _is_running(definition, state):
-            continue
-        last = state.last_tick_time if state is not None else None
-        if last is None:
+        if state is None or state.last_tick_time is None:
             # first seen running (default_running): tick from now on
             _save_state(conn, kind, spec.name, definition.name, now, last_tick_time=now)
             continue
         if isinstance(definition, ScheduleSnapshot):
-            started += _schedule_ticks(conn, spec, definition, last, now, catch_up)
+            due = _due_between(definition, state.last_tick_time, now)
+            if due:
+                schedules.append((spec, definition, due))
         else:
             tick = _sensor_tick(conn, spec, definition, state, now)
             started += [tick] if tick is not None else []
+    started += _schedule_ticks(conn, schedules, now, catch_up)
     _time_out(conn, now)
     return started
 
 
-def _schedule_ticks(conn: Connection, spec: LocationSpec, schedule: ScheduleSnapshot,
-                    last: float, now: float, catch_up: CatchUp) -> list[int]:
-    due = _due_between(schedule, last, now)
-    if not due:
-        return []
-    evaluate = due if catch_up == "all" else due[-1:]
-    started = []
-    for when in due:
-        if when in evaluate:
-            tick_id = _new_tick(conn, "schedule", spec.name, schedule.name, when, now)
-            if tick_id is not None:
-                _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="schedule",
-                                                 name=schedule.name, location=spec,
-                                                 scheduled_time=when),
-                              queue=spec.queue, traceparent="", now=now)
-                started.append(tick_id)
-        else:
-            _new_tick(conn, "schedule", spec.name, schedule.name, when, now,
-                      status=TickStatus.SKIPPED,
-                      skip_reason="missed while no scheduler ran; catch-up evaluates only "
-                                  "the latest missed tick")
-    _save_state(conn, "schedule", spec.name, schedule.name, now, last_tick_time=due[-1])
-    return started
+def _schedule_ticks(conn: Connection,
+                    due: list[tuple[LocationSpec, ScheduleSnapshot, list[float]]],
+                    now: float, catch_up: CatchUp) -> list[int]:
+    """The ticks of the schedules that are due, each due time once; a few statements for
+    all of them, so a thousand schedules due in the same minute are asked for at once."""
+    missed = ("missed while no scheduler ran; catch-up evaluates only the latest missed "
+              "tick")
+    rows = []
+    for spec, schedule, times in due:
+        evaluate = set(times if catch_up == "all" else times[-1:])
+        rows += [_tick_row("schedule", spec.name, schedule.name, when, now,
+                           status=(TickStatus.EVALUATING if when in evaluate
+                                   else TickStatus.SKIPPED),
+                           skip_reason=None if when in evaluate else missed)
+                 for when in times]
+    specs = {(spec.name, schedule.name): spec for spec, schedule, _ in due}
+    work: list[tuple[EvaluateTick, str]] = []
+    for tick in _insert_ticks(conn, rows):
+        if tick.status == TickStatus.EVALUATING:
+            spec = specs[(tick.location, tick.name)]
+            work.append((EvaluateTick(tick_id=tick.id, kind="schedule", name=tick.name,
+                                      location=spec, scheduled_time=tick.scheduled_time),
+                         spec.queue))
+    _work.enqueue_many(conn, work, traceparent="", now=now)
+    if due:
+        conn.execute(automation_states.update().where(
+            automation_states.c.kind == "schedule",
+            automation_states.c.location == sa.bindparam("b_location"),
+            automation_states.c.name == sa.bindparam("b_name"),
+        ).values(last_tick_time=sa.bindparam("b_last"), updated_at=now), [
+            {"b_location": spec.name, "b_name": schedule.name, "b_last": times[-1]}
+            for spec, schedule, times in due])
+    return [payload.tick_id for payload, _ in work]
 
 
 def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot, state: Any,
@@ -257,19 +305,34 @@ def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot, s
     return tick_id
 
 
-def _new_tick(conn: Connection, kind: str, location: str, name: str,
-              scheduled_time: float | None, now: float, *,
-              status: str = TickStatus.EVALUATING, skip_reason: str | None = None
-              ) -> int | None:
-    """A new tick row; None if this schedule's tick for that due time exists already."""
+def _tick_row(kind: str, location: str, name: str, scheduled_time: float | None, now: float,
+              *, status: str = TickStatus.EVALUATING,
+              skip_reason: str | None = None) -> dict[str, Any]:
+    return {"kind": kind, "location": location, "name": name,
+            "scheduled_time": scheduled_time, "status": status, "run_ids": "[]",
+            "skip_reason": skip_reason, "created_at": now,
+            "ended_at": None if status == TickStatus.EVALUATING else now}
+
+
+def _insert_ticks(conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
+    """Insert tick rows, leaving out those whose schedule and due time exist already; the
+    rows inserted (id, location, name, scheduled_time, status)."""
+    if not rows:
+        return []
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    values = {"kind": kind, "location": location, "name": name,
-              "scheduled_time": scheduled_time, "status": status, "run_ids": "[]",
-              "skip_reason": skip_reason, "created_at": now,
-              "ended_at": None if status == TickStatus.EVALUATING else now}
-    inserted = conn.execute(dialect.insert(ticks).values(**values)
-                            .on_conflict_do_nothing().returning(ticks.c.id)).scalar_one_or_none()
-    return None if inserted is None else int(inserted)
+    # executemany with RETURNING: one statement compiled once and cached, which a
+    # multi-row VALUES of hundreds of rows is not
+    return list(conn.execute(
+        dialect.insert(ticks).on_conflict_do_nothing()
+        .returning(ticks.c.id, ticks.c.location, ticks.c.name, ticks.c.scheduled_time,
+                   ticks.c.status), rows))
+
+
+def _new_tick(conn: Connection, kind: str, location: str, name: str,
+              scheduled_time: float | None, now: float) -> int | None:
+    """A new tick row; None if this schedule's tick for that due time exists already."""
+    inserted = _insert_ticks(conn, [_tick_row(kind, location, name, scheduled_time, now)])
+    return int(inserted[0].id) if inserted else None
 
 
 def _evaluating(conn: Connection, kind: str, location: str, name: str) -> bool:

@@ -215,6 +215,9 @@ class Store:
     def start_due_ticks(self, catch_up: CatchUp = "latest") -> list[int]:
         """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
         the ticks started."""
+        with self._read() as conn:
+            if not _automation.anything_due(conn, self._clock()):
+                return []
         with self._write() as conn:
             return _automation.start_due_ticks(conn, self._clock(), catch_up)
 

@@ -41,29 +41,47 @@ def enqueue(
     now: float,
     target_agent: str | None = None,
 ) -> str:
-    work_id = uuid.uuid4().hex
+    [work_id] = enqueue_many(conn, [(payload, queue)], traceparent=traceparent, now=now,
+                             target_agent=target_agent)
+    return work_id
+
+
+def enqueue_many(
+    conn: Connection,
+    items: Sequence[tuple[WorkPayload, str]],
+    *,
+    traceparent: str,
+    now: float,
+    target_agent: str | None = None,
+) -> list[str]:
+    """Enqueue each ``(payload, queue)`` in one statement; their work ids."""
+    rows = [_row(payload, queue, traceparent, now, target_agent) for payload, queue in items]
+    if rows:
+        conn.execute(work_items.insert(), rows)
+    return [str(row["work_id"]) for row in rows]
+
+
+def _row(payload: WorkPayload, queue: str, traceparent: str, now: float,
+         target_agent: str | None) -> dict[str, object]:
     run_id = payload.run_id if isinstance(payload, LaunchRun | TerminateRun) else None
     location = (payload.location.name
                 if isinstance(payload, LaunchRun | LoadLocation | EvaluateTick) else None)
-    conn.execute(
-        work_items.insert().values(
-            work_id=work_id,
-            kind=kind_of(payload),
-            queue=queue,
-            run_id=run_id,
-            location=location,
-            payload=_codec.encode(payload),
-            status=WorkStatus.PENDING,
-            epoch=0,
-            lease_until=None,
-            claimed_by=None,
-            target_agent=target_agent,
-            traceparent=traceparent,
-            created_at=now,
-            done_at=None,
-        )
-    )
-    return work_id
+    return {
+        "work_id": uuid.uuid4().hex,
+        "kind": kind_of(payload),
+        "queue": queue,
+        "run_id": run_id,
+        "location": location,
+        "payload": _codec.encode(payload),
+        "status": WorkStatus.PENDING,
+        "epoch": 0,
+        "lease_until": None,
+        "claimed_by": None,
+        "target_agent": target_agent,
+        "traceparent": traceparent,
+        "created_at": now,
+        "done_at": None,
+    }
 
 
 def _claimable(queues: Sequence[str], now: float,
