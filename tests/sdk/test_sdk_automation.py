@@ -144,3 +144,43 @@ def test_a_schedule_of_an_unknown_job_fails_in_definitions() -> None:
         Definitions(jobs=[nightly_job], schedules=[orphan])
     with pytest.raises(DefinitionError, match="two schedules are named 'nightly'"):
         Definitions(jobs=[nightly_job], schedules=[nightly, nightly])
+
+
+def test_a_schedule_or_sensor_can_target_an_asset_selection() -> None:
+    from tether import asset
+
+    @asset
+    def raw() -> list[int]:
+        return [1, 2, 3]
+
+    @asset(deps=[raw])
+    def report() -> None:
+        pass
+
+    @asset
+    def unrelated() -> None:
+        pass
+
+    @schedule(cron="0 * * * *", assets=[raw, "report"])
+    def refresh() -> None:
+        pass
+
+    @sensor(assets=["unrelated"])
+    def on_change() -> RunRequest:
+        return RunRequest(run_key="once")
+
+    defs = Definitions(assets=[raw, report, unrelated], schedules=[refresh],
+                       sensors=[on_change])
+    made = defs.get_job("refresh_assets")
+    assert [node.asset_key for node in made.nodes] == ["raw", "report"]
+    assert defs.get_job("on_change_assets").nodes[0].asset_key == "unrelated"
+    [request] = evaluate_schedule(defs.schedules["refresh"], 1_800_000_000.0).run_requests
+    assert request.job_name == "refresh_assets"
+    snapshot = snapshot_definitions(defs, "here")
+    assert snapshot.schedules[0].job_name == "refresh_assets"
+    assert snapshot.job("refresh_assets") is not None
+
+    with pytest.raises(DefinitionError, match="exactly one of job= and assets="):
+        schedule(cron="0 * * * *", job=nightly_job, assets=[raw])(lambda: None)
+    with pytest.raises(DefinitionError, match="exactly one of job= and assets="):
+        sensor()(lambda: None)

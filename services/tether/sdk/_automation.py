@@ -11,7 +11,7 @@ request's ``run_key`` makes asking twice harmless.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,10 +25,11 @@ from tether.wire import (
 )
 
 from ..errors import DefinitionError
-from ._asset import AssetJobDefinition
+from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
 from ._graph import JobDefinition
 
 JobTarget = JobDefinition | AssetJobDefinition | str
+AssetSelection = Sequence[str | AssetDefinition]
 
 
 class RunRequest:
@@ -81,13 +82,16 @@ class SensorContext:
 
 
 class ScheduleDefinition:
-    __slots__ = ("default_running", "description", "fn", "job_name", "name", "snapshot")
+    __slots__ = ("asset_job", "fn", "job_name", "name", "snapshot")
 
     def __init__(self, *, name: str, cron: str, job_name: str, timezone: str,
-                 fn: Callable[..., Any], description: str, default_running: bool) -> None:
+                 fn: Callable[..., Any], description: str, default_running: bool,
+                 asset_job: AssetJobDefinition | None = None) -> None:
         self.name = name
         self.job_name = job_name
         self.fn = fn
+        # the job it made of its asset selection, which Definitions adds to its jobs
+        self.asset_job = asset_job
         self.snapshot = ScheduleSnapshot(name=name, job_name=job_name, cron=cron,
                                          timezone=timezone, description=description,
                                          default_running=default_running)
@@ -97,14 +101,15 @@ class ScheduleDefinition:
 
 
 class SensorDefinition:
-    __slots__ = ("fn", "job_name", "name", "snapshot")
+    __slots__ = ("asset_job", "fn", "job_name", "name", "snapshot")
 
     def __init__(self, *, name: str, job_name: str, fn: Callable[..., Any],
                  minimum_interval_seconds: float, description: str,
-                 default_running: bool) -> None:
+                 default_running: bool, asset_job: AssetJobDefinition | None = None) -> None:
         self.name = name
         self.job_name = job_name
         self.fn = fn
+        self.asset_job = asset_job
         self.snapshot = SensorSnapshot(name=name, job_name=job_name,
                                        minimum_interval_seconds=minimum_interval_seconds,
                                        description=description,
@@ -114,40 +119,61 @@ class SensorDefinition:
         return f"<sensor {self.name} -> {self.job_name}>"
 
 
-def schedule(*, cron: str, job: JobTarget, timezone: str = "UTC", name: str | None = None,
-             description: str | None = None, default_running: bool = False
+def schedule(*, cron: str, job: JobTarget | None = None, assets: AssetSelection | None = None,
+             timezone: str = "UTC", name: str | None = None, description: str | None = None,
+             default_running: bool = False
              ) -> Callable[[Callable[..., Any]], ScheduleDefinition]:
-    """Run ``job`` on the ``cron`` schedule (five fields, e.g. ``"0 6 * * *"``), in
-    ``timezone``. The decorated function, ``fn(context)`` or ``fn()``, decides each tick's
-    runs; returning nothing asks for one run with no config."""
+    """Run ``job``, or materialize ``assets`` (keys or @asset definitions), on the ``cron``
+    schedule (five fields, e.g. ``"0 6 * * *"``), in ``timezone``. The decorated function,
+    ``fn(context)`` or ``fn()``, decides each tick's runs; returning nothing asks for one
+    run with no config."""
     _check_cron(cron, name)
     _check_timezone(timezone, name)
 
     def decorate(fn: Callable[..., Any]) -> ScheduleDefinition:
+        schedule_name = name or fn.__name__
+        job_name, asset_job = _target("schedule", schedule_name, job, assets)
         return ScheduleDefinition(
-            name=name or fn.__name__, cron=cron, job_name=_job_name(job), timezone=timezone,
-            fn=fn, description=description or inspect.getdoc(fn) or "",
-            default_running=default_running)
+            name=schedule_name, cron=cron, job_name=job_name, timezone=timezone, fn=fn,
+            description=description or inspect.getdoc(fn) or "",
+            default_running=default_running, asset_job=asset_job)
 
     return decorate
 
 
-def sensor(*, job: JobTarget, minimum_interval_seconds: float = 30.0, name: str | None = None,
+def sensor(*, job: JobTarget | None = None, assets: AssetSelection | None = None,
+           minimum_interval_seconds: float = 30.0, name: str | None = None,
            description: str | None = None, default_running: bool = False
            ) -> Callable[[Callable[..., Any]], SensorDefinition]:
     """Evaluate the decorated function, ``fn(context)``, at most every
-    ``minimum_interval_seconds``; it returns or yields :class:`RunRequest` s of ``job``."""
+    ``minimum_interval_seconds``; it returns or yields :class:`RunRequest` s of ``job``, or
+    of a run materializing ``assets``."""
     if minimum_interval_seconds <= 0:
         raise DefinitionError(f"sensor {name or ''}: minimum_interval_seconds must be > 0")
 
     def decorate(fn: Callable[..., Any]) -> SensorDefinition:
+        sensor_name = name or fn.__name__
+        job_name, asset_job = _target("sensor", sensor_name, job, assets)
         return SensorDefinition(
-            name=name or fn.__name__, job_name=_job_name(job), fn=fn,
+            name=sensor_name, job_name=job_name, fn=fn,
             minimum_interval_seconds=minimum_interval_seconds,
             description=description or inspect.getdoc(fn) or "",
-            default_running=default_running)
+            default_running=default_running, asset_job=asset_job)
 
     return decorate
+
+
+def _target(kind: str, name: str, job: JobTarget | None, assets: AssetSelection | None
+            ) -> tuple[str, AssetJobDefinition | None]:
+    """The job a schedule or sensor runs: ``job``'s, or one made of ``assets``."""
+    if (job is None) == (assets is None):
+        raise DefinitionError(f"{kind} {name!r}: give exactly one of job= and assets=")
+    if assets is None:
+        assert job is not None
+        return _job_name(job), None
+    asset_job = define_asset_job(f"{name}_assets", list(assets),
+                                 description=f"the assets the {kind} {name} materializes")
+    return asset_job.name, asset_job
 
 
 def evaluate_schedule(definition: ScheduleDefinition, scheduled_time: float) -> TickOutcome:

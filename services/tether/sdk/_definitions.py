@@ -47,8 +47,12 @@ class Definitions:
                         f"Definitions defines"
                     )
         self._check_asset_cycles()
+        schedules, sensors = list(schedules), list(sensors)
+        # schedules and sensors that target assets bring the asset job they made
+        implicit = [d.asset_job for d in (*schedules, *sensors)
+                    if isinstance(d, ScheduleDefinition | SensorDefinition) and d.asset_job]
         self.jobs: dict[str, JobDefinition] = {}
-        for entry in jobs:
+        for entry in [*jobs, *implicit]:
             if isinstance(entry, AssetJobDefinition):
                 resolved = entry.resolve(self.assets)
             elif isinstance(entry, JobDefinition):
