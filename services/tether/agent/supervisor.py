@@ -29,6 +29,7 @@ from ..wire import (
     AgentResult,
     CodeServerStatus,
     ErrorInfo,
+    EvaluateTick,
     LaunchRun,
     LoadLocation,
     LocationLoaded,
@@ -37,6 +38,7 @@ from ..wire import (
     TerminateRun,
     WorkItem,
 )
+from . import _ticks
 from ._processes import OutputTail, child_environment, spawn, terminate_group
 from ._status import reporting_status
 from ._worker import consume
@@ -113,6 +115,18 @@ class Supervisor:
                     result = msgspec.structs.replace(result, work_id=item.work_id,
                                                      epoch=item.epoch)
                     await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
+            case EvaluateTick() as tick:
+                with telemetry.span(f"supervisor.{tick.kind}_tick", parent=entry.traceparent,
+                                    attributes={"tether.location": tick.location.name,
+                                                f"tether.{tick.kind}": tick.name}
+                                    ) as traceparent:
+                    def client_of(name: str = tick.location.name) -> CodeServerClient | None:
+                        server = self.servers.get(name)
+                        return server.client if server is not None else None
+
+                    answer = await _ticks.evaluate(item.work_id, item.epoch, tick, client_of,
+                                                   traceparent=traceparent)
+                    await publish(self.redis, keys.OUT_RESULTS, [answer], traceparent)
             case LaunchRun() | TerminateRun():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
 
