@@ -95,6 +95,15 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
         bad_tag = tether("run", "launch", "hello_job", "--tag", "team", cwd=tmp_path,
                          env=env_cli)
         assert bad_tag.returncode != 0 and "KEY=VALUE" in bad_tag.stderr
+
+        schedules = tether("schedule", "list", cwd=tmp_path, env=env_cli)
+        assert schedules.returncode == 0, schedules.stderr
+        assert "every_five_minutes" in schedules.stdout and "stopped" in schedules.stdout
+        started = tether("schedule", "start", "every_five_minutes", cwd=tmp_path, env=env_cli)
+        assert started.returncode == 0 and "is started; next tick" in started.stdout
+        unknown_schedule = tether("schedule", "start", "nope", cwd=tmp_path, env=env_cli)
+        assert unknown_schedule.returncode == 1
+        assert "known: every_five_minutes, morning_report" in unknown_schedule.stderr
     finally:
         code = ctrl_c(dev, tmp_path)
     log = (tmp_path / "dev.log").read_text()

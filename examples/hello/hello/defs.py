@@ -5,7 +5,17 @@ from __future__ import annotations
 import sys
 import time
 
-from tether import Definitions, OpContext, asset, define_asset_job, job, op
+from tether import (
+    Definitions,
+    OpContext,
+    ScheduleContext,
+    SkipReason,
+    asset,
+    define_asset_job,
+    job,
+    op,
+    schedule,
+)
 
 
 @op
@@ -84,7 +94,22 @@ def report(context: OpContext, even_numbers: list[int]) -> str:
     return line
 
 
+@schedule(cron="*/5 * * * *", job=hello_job)
+def every_five_minutes(context: ScheduleContext) -> SkipReason | None:
+    """hello_job every five minutes, except on the hour: `tether schedule start
+    every_five_minutes`, then `tether schedule ticks every_five_minutes`."""
+    if context.scheduled_time.minute == 0:
+        return SkipReason("not on the hour")
+    return None
+
+
+@schedule(cron="0 6 * * *", assets=[raw_numbers, even_numbers, report])
+def morning_report() -> None:
+    """Refresh the assets every morning at 06:00 UTC."""
+
+
 defs = Definitions(
     jobs=[hello_job, broken_job, slow_job, define_asset_job("refresh_assets")],
     assets=[raw_numbers, even_numbers, report],
+    schedules=[every_five_minutes, morning_report],
 )
