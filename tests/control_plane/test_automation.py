@@ -193,3 +193,17 @@ def test_schedules_and_sensors_are_listed_and_started_by_name(
     assert not stopped.running
     with pytest.raises(BadInput, match="no schedule named 'nope'; known: every_minute, hourly"):
         auto.set_automation_running("schedule", "nope", running=True)
+
+
+def test_a_run_request_the_control_plane_refuses_fails_the_tick_with_the_reason(
+        auto: Store, clock: FakeClock) -> None:
+    auto.set_automation_running("sensor", "new_files", running=True)
+    clock.advance(31)
+    auto.start_due_ticks()
+    _evaluate(auto, lambda tick: TickOutcome(cursor="9", run_requests=[
+        RequestedRun(job_name="file_job", run_key="ok"),
+        RequestedRun(job_name="no_such_job", run_key="typo")]))
+    [tick] = auto.list_ticks("sensor", "auto", "new_files")
+    assert tick.status == TickStatus.FAILURE and len(tick.run_ids) == 1
+    assert tick.error is not None and "run request 2 refused" in tick.error
+    assert "no_such_job" in tick.error

@@ -33,6 +33,7 @@ from tether.wire import (
     TickOutcome,
 )
 
+from ...errors import TetherError
 from ..errors import BadInput
 from . import _codec, _launch, _locations, _work
 from ._queue import QueueLimits
@@ -375,10 +376,20 @@ def record_outcome(conn: Connection, tick_id: int, outcome: TickOutcome, now: fl
             # a schedule's runs are one per due time, even without a key of the user's
             run_key = f"{tick.scheduled_time:.0f}" + (f"-{index}" if index else "")
         tags = {**request.tags, "tether/" + tick.kind: tick.name}
-        run_ids.append(_launch.launch(
-            conn, request.job_name, location=tick.location, run_config=request.run_config,
-            tags=tags, traceparent="", now=now, limits=limits, origin=made_by,
-            run_key=run_key))
+        try:
+            run_ids.append(_launch.launch(
+                conn, request.job_name, location=tick.location,
+                run_config=request.run_config, tags=tags, traceparent="", now=now,
+                limits=limits, origin=made_by, run_key=run_key))
+        except TetherError as exc:
+            # a run the control plane refuses (an unknown job, a location not loaded, a bad
+            # run config) fails the tick with the reason; the runs before it stand
+            error = ErrorInfo(class_name=type(exc).__name__,
+                              message=f"run request {index + 1} refused: {exc}")
+            conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
+                status=TickStatus.FAILURE, ended_at=now, run_ids=_codec.to_json_text(run_ids),
+                error=_codec.to_json_text(error)))
+            return True
     if tick.kind == "sensor":
         _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
     conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
