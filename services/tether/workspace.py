@@ -34,10 +34,12 @@ def load_workspace(path: str | Path) -> list[LocationSpec]:
     names = [spec.name for spec in workspace.locations]
     if len(set(names)) != len(names):
         raise ConfigError(f"workspace {path}: code location names must be unique, got {names}")
-    return [_resolve(spec, path.parent) for spec in workspace.locations]
+    return [resolve_paths(spec, path.parent) for spec in workspace.locations]
 
 
-def _resolve(spec: LocationSpec, base: Path) -> LocationSpec:
+def resolve_paths(spec: LocationSpec, base: Path) -> LocationSpec:
+    """``spec`` with its relative paths (working directory, file, interpreter) made absolute
+    against ``base``; an interpreter given as a bare name (``python3``) stays as it is."""
     def absolute(value: str | None) -> str | None:
         return None if value is None else str((base / value).resolve())
 

@@ -22,7 +22,15 @@ from .. import _telemetry as telemetry
 from .._backoff import Backoff, sleep_or_stop
 from ..broker import keys, publish
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
-from ..wire import AgentHeartbeat, ClaimRequest, LaunchRun, LoadLocation, TerminateRun, WorkItem
+from ..wire import (
+    AgentHeartbeat,
+    ClaimRequest,
+    LaunchRun,
+    LoadLocation,
+    RemoveLocation,
+    TerminateRun,
+    WorkItem,
+)
 from ._client import ControlPlaneClient
 from ._status import StreamStats, read_statuses, reporting_status, stream_stats
 
@@ -33,7 +41,7 @@ def stream_for(item: WorkItem) -> str:
     match item.payload:
         case LaunchRun() | TerminateRun():
             return keys.WORK_RUNS
-        case LoadLocation():
+        case LoadLocation() | RemoveLocation():
             return keys.WORK_CODE
     raise AssertionError(f"no stream for {item.payload!r}")
 

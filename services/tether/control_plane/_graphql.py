@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from tether.errors import JobNotFoundError, TetherError
 
 from ._auth import require_token
+from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._resolvers import BINDABLES, GraphQLContext
 from ._state import AppState
 from .errors import (
@@ -48,7 +49,7 @@ _CODES: dict[type[Exception], str] = {
 
 def build_schema() -> GraphQLSchema:
     schema: GraphQLSchema = make_executable_schema(
-        SDL_PATH.read_text(), *BINDABLES, convert_names_case=True
+        SDL_PATH.read_text(), *BINDABLES, *LOCATION_BINDABLES, convert_names_case=True
     )
     return schema
 

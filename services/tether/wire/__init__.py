@@ -27,7 +27,7 @@ from ._events import (
     event_message,
     event_type,
 )
-from ._location import LocationSpec
+from ._location import CodeServerRecord, DesiredLocation, LocationSpec
 from ._results import (
     EXIT_DUPLICATE_ATTEMPT,
     EXIT_RUN_FAILED,
@@ -36,6 +36,7 @@ from ._results import (
     AgentResult,
     LocationLoaded,
     LocationLoadFailed,
+    LocationRemoved,
     RunLaunched,
     RunLaunchFailed,
     RunTerminated,
@@ -54,6 +55,7 @@ from ._work import (
     ClaimResponse,
     LaunchRun,
     LoadLocation,
+    RemoveLocation,
     TerminateRun,
     WorkItem,
     WorkPayload,
@@ -76,8 +78,10 @@ __all__ = [
     "BatchReceipt",
     "ClaimRequest",
     "ClaimResponse",
+    "CodeServerRecord",
     "CodeServerStatus",
     "DeadLetter",
+    "DesiredLocation",
     "ErrorInfo",
     "EventBatch",
     "ForkExit",
@@ -88,6 +92,7 @@ __all__ = [
     "LoadLocation",
     "LocationLoadFailed",
     "LocationLoaded",
+    "LocationRemoved",
     "LocationSnapshot",
     "LocationSpec",
     "LogBatch",
@@ -97,6 +102,7 @@ __all__ = [
     "LogStream",
     "OpInputSnapshot",
     "OpNodeSnapshot",
+    "RemoveLocation",
     "ResultBatch",
     "RunEvent",
     "RunFailure",

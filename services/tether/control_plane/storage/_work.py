@@ -14,7 +14,14 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import LaunchRun, LoadLocation, TerminateRun, WorkItem, WorkPayload
+from tether.wire import (
+    LaunchRun,
+    LoadLocation,
+    RemoveLocation,
+    TerminateRun,
+    WorkItem,
+    WorkPayload,
+)
 
 from . import _codec
 from ._records import WorkStatus
@@ -36,7 +43,8 @@ def enqueue(
 ) -> str:
     work_id = uuid.uuid4().hex
     run_id = payload.run_id if isinstance(payload, LaunchRun | TerminateRun) else None
-    location = payload.location.name if isinstance(payload, LaunchRun | LoadLocation) else None
+    location = (payload.location.name if isinstance(payload, LaunchRun | LoadLocation)
+                else payload.name if isinstance(payload, RemoveLocation) else None)
     conn.execute(
         work_items.insert().values(
             work_id=work_id,
