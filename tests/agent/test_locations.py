@@ -46,13 +46,38 @@ defs = Definitions(jobs=[nightly])
 BROKEN = "from tether import op\n\n@op\ndef step(:\n    pass\n"
 
 
+# the agent host's secret, which only run workers read (through EnvVar)
+SECRET_URL = "postgresql://etl:hunter2-secret@warehouse.internal/sales"
+
+CONFIGURED = """
+from tether import Config, Definitions, EnvVar, OpContext, Resource, job, op
+
+class LoadConfig(Config, frozen=True):
+    table: str
+    limit: int = 100
+
+class Warehouse(Resource, frozen=True):
+    url: str
+
+@op
+def load(context: OpContext, config: LoadConfig, warehouse: Warehouse) -> None:
+    context.log.info(f"{config.table} limit {config.limit} via a {len(warehouse.url)}-char url")
+
+@job
+def nightly() -> None:
+    load()
+
+defs = Definitions(jobs=[nightly], resources={"warehouse": Warehouse(url=EnvVar("WH_URL"))})
+"""
+
+
 @pytest.fixture
 def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     workspace = tmp_path / "workspace.toml"
     workspace.write_text("locations = []\n")
     deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
                             redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port())
+                            port=free_port(), env={"WH_URL": SECRET_URL})
     try:
         deployment.wait_healthy()
         yield deployment
@@ -231,3 +256,28 @@ def test_a_redeploy_during_a_run_leaves_no_query_gap_and_the_run_succeeds(
     [after] = servers_of(deployment, "nightly")
     assert after.pid != before.pid and not alive(before.pid)
     assert queries > 20 and gaps == []
+
+
+def test_a_run_config_is_checked_before_the_run_exists_and_reaches_the_op(
+        deployment: Deployment, tmp_path: Path) -> None:
+    (tmp_path / "defs.py").write_text(CONFIGURED)
+    deployed = tether(deployment, "location", "deploy", "nightly", "--python-file", "defs.py",
+                      "--wait", cwd=tmp_path)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    bad = tether(deployment, "run", "launch", "nightly", "--config",
+                 '{"ops": {"load": {"config": {"table": "sales", "limit": "10"}}}}')
+    assert bad.returncode == 1
+    assert "invalid run config for job nightly: $.ops.load.config.limit: expected int, " \
+        "got str" in bad.stderr
+    missing = tether(deployment, "run", "launch", "nightly")
+    assert "$: object missing required field ops" in missing.stderr
+    assert deployment.graphql("{ runs { id } }")["runs"] == []
+
+    good = tether(deployment, "run", "launch", "nightly", "--wait", "--config",
+                  '{"ops": {"load": {"config": {"table": "sales"}}}}')
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"sales limit 100 via a {len(SECRET_URL)}-char url" in good.stdout
+    # the value was read in the run worker, from the agent host's environment only
+    stored = [path.read_bytes() for path in tmp_path.glob("tether.db*")]
+    assert stored and not any(SECRET_URL.encode() in data for data in stored)

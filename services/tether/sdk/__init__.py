@@ -7,6 +7,7 @@ worker imports it, and user code imports it through ``tether``.
 
 from ._asset import AssetDefinition, AssetJobDefinition, asset, define_asset_job
 from ._compose import OutputHandle
+from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
 from ._events import RunEmitter
@@ -20,13 +21,16 @@ from ._snapshot import snapshot_definitions
 __all__ = [
     "AssetDefinition",
     "AssetJobDefinition",
+    "Config",
     "Definitions",
+    "EnvVar",
     "JobDefinition",
     "Node",
     "OpContext",
     "OpDefinition",
     "OpLogger",
     "OutputHandle",
+    "Resource",
     "RunEmitter",
     "asset",
     "define_asset_job",
@@ -34,6 +38,8 @@ __all__ = [
     "job",
     "load_definitions",
     "op",
+    "resolve_run_config",
+    "run_config_schema",
     "snapshot_definitions",
     "user_traceback",
 ]

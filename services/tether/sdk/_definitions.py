@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..errors import DefinitionError, JobNotFoundError
 from ._asset import AssetDefinition, AssetJobDefinition
@@ -10,20 +11,24 @@ from ._graph import JobDefinition, Node, topological_order
 
 
 class Definitions:
-    """The jobs and assets of a code location; the object a location's ``defs`` names.
+    """The jobs, assets and resources of a code location; the object a location's ``defs``
+    names.
 
     Job names and asset keys must be unique, every asset dependency must be an asset defined
-    here, and asset jobs are resolved against the assets, all at construction time.
+    here, every resource an op asks for must be in ``resources``, and asset jobs are resolved
+    against the assets, all at construction time.
     """
 
-    __slots__ = ("assets", "jobs")
+    __slots__ = ("assets", "jobs", "resources")
 
     def __init__(
         self,
         *,
         jobs: Iterable[JobDefinition | AssetJobDefinition] = (),
         assets: Iterable[AssetDefinition] = (),
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
+        self.resources: dict[str, Any] = dict(resources or {})
         self.assets: dict[str, AssetDefinition] = {}
         for definition in assets:
             if not isinstance(definition, AssetDefinition):
@@ -55,6 +60,7 @@ class Definitions:
             if resolved.name in self.jobs:
                 raise DefinitionError(f"two jobs are named {resolved.name!r}")
             self.jobs[resolved.name] = resolved
+        self._check_resources()
 
     def __repr__(self) -> str:
         return f"<Definitions jobs={list(self.jobs)} assets={list(self.assets)}>"
@@ -67,6 +73,19 @@ class Definitions:
             raise JobNotFoundError(
                 f"no job named {name!r} in this code location; known jobs: {known}"
             ) from None
+
+    def _check_resources(self) -> None:
+        for job in self.jobs.values():
+            for node in job.nodes:
+                missing = [name for name in node.op.resource_params
+                           if name not in self.resources]
+                if missing:
+                    known = ", ".join(sorted(self.resources)) or "none"
+                    raise DefinitionError(
+                        f"op {node.op.name!r} (job {job.name!r}) takes the resource(s) "
+                        f"{', '.join(map(repr, missing))}, which Definitions(resources=...) "
+                        f"does not define; defined: {known}"
+                    )
 
     def _check_asset_cycles(self) -> None:
         # the job graph's ordering, run over a throwaway graph of all assets, finds cycles

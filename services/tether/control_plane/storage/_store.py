@@ -43,6 +43,7 @@ from ._records import (
     TokenKind,
     WorkStatus,
 )
+from ._run_config import run_config_error
 
 
 class Store:
@@ -148,7 +149,8 @@ class Store:
     ) -> str:
         """Queue a run of a job of a loaded location and the work item that launches it, in
         one transaction; returns the run id. Raises JobNotFoundError (the message lists the
-        known jobs), AmbiguousJobError, LocationNotFound or LocationNotLoaded."""
+        known jobs), AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a
+        run config that does not fit the job's Config types (naming the path)."""
         run_config = {} if run_config is None else run_config
         tags = {} if tags is None else tags
         if not isinstance(run_config, dict):
@@ -159,6 +161,10 @@ class Store:
         with self._write() as conn:
             now = self._clock()
             record, job = _locations.find_job(conn, job_name, location)
+            # checked against the schema its code server exported: no user code runs here
+            problem = run_config_error(job.run_config_schema, run_config)
+            if problem is not None:
+                raise BadInput(f"invalid run config for job {job.name}: {problem}")
             _runs.create_run(
                 conn,
                 run_id=run_id,
