@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def resolve_paths(spec: LocationSpec, base: Path) -> LocationSpec:
         python_file = str((Path(working_directory) / python_file).resolve())
     python = spec.python
     if python is not None and ("/" in python):
-        python = absolute(python)
+        # not resolved: a virtualenv's bin/python is a symlink to the base interpreter, and
+        # only the link's own path makes Python use the virtualenv
+        python = os.path.normpath(base / python)
     return msgspec.structs.replace(
         spec, working_directory=working_directory, python_file=python_file, python=python
     )

@@ -303,9 +303,11 @@ class Supervisor:
                 log.warning("%s; retrying", exc)
                 if want.work_id or self._failure_reported.get(name) != want.generation:
                     self._failure_reported[name] = want.generation
+                    # the message says it all (with the server's output); our own stack
+                    # would only hide it
                     await self._report(want, LocationLoadFailed(
-                        location=name, error=ErrorInfo.from_exception(exc),
-                        generation=want.generation))
+                        location=name, generation=want.generation,
+                        error=ErrorInfo(class_name="CodeServerError", message=str(exc))))
                 return
             result = await self._query(new, want.generation)
             old = self.servers.get(name)
@@ -372,7 +374,8 @@ class Supervisor:
                 stack=exc.user_traceback))
         except CodeServerError as exc:
             return LocationLoadFailed(location=name, generation=generation,
-                                      error=ErrorInfo.from_exception(exc))
+                                      error=ErrorInfo(class_name="CodeServerError",
+                                                      message=str(exc)))
         log.info("code location %s loaded: %d job(s), %d asset(s)", name, len(snapshot.jobs),
                  len(snapshot.assets))
         return LocationLoaded(location=name, snapshot=snapshot, generation=generation)
