@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -21,16 +22,26 @@ from typing import TextIO
 
 import msgspec
 
+from .. import _telemetry as telemetry
 from .._net import free_port
 from ..codeserver import CodeServerClient, code_server_command
-from ..errors import CodeServerError
-from ..wire import CodeServerRecord, LocationSpec
+from ..errors import CodeLocationLoadError, CodeServerError
+from ..wire import (
+    AgentResult,
+    CodeServerRecord,
+    ErrorInfo,
+    LocationLoaded,
+    LocationLoadFailed,
+    LocationSpec,
+)
 from ._processes import (
     child_environment,
     runs_on_this_host,
     terminate_foreign_group,
     terminate_group,
 )
+
+log = logging.getLogger(__name__)
 
 # in every code server's command line (`python -m tether code-server serve ...`)
 COMMAND_MARKER = "code-server"
@@ -173,3 +184,42 @@ async def stop_recorded(record: CodeServerRecord, grace: float = 5.0) -> None:
         await terminate_foreign_group(record.pid, grace)
     with contextlib.suppress(OSError):
         os.unlink(record.log_path)
+
+
+async def wait_ready(server: CodeServer, timeout: float) -> bool:
+    """True once a server it started answers as the location's server, False if it exits or
+    ``timeout`` passes first."""
+    assert server.child is not None
+    ready = asyncio.ensure_future(server.client.wait_until_ready(timeout))
+    exited = asyncio.ensure_future(server.child.wait())
+    try:
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ready.cancel()
+        exited.cancel()
+    if not ready.done() or ready.cancelled() or ready.exception() is not None:
+        return False
+    ping = ready.result()
+    # a port that was free when picked may have been taken by another process since
+    return ping.pid == server.pid and ping.location == server.name
+
+
+async def query_snapshot(server: CodeServer, generation: int, timeout: float) -> AgentResult:
+    """What the server loaded, as the result the supervisor reports: the snapshot, or the
+    user's load error with their traceback."""
+    name = server.name
+    try:
+        snapshot = await server.client.get_snapshot(
+            timeout=timeout, traceparent=telemetry.current_traceparent())
+    except CodeLocationLoadError as exc:
+        log.warning("code location %s failed to load: %s", name, exc)
+        return LocationLoadFailed(location=name, generation=generation, error=ErrorInfo(
+            class_name="CodeLocationLoadError", message=str(exc),
+            stack=exc.user_traceback))
+    except CodeServerError as exc:
+        return LocationLoadFailed(location=name, generation=generation,
+                                  error=ErrorInfo(class_name="CodeServerError",
+                                                  message=str(exc)))
+    log.info("code location %s loaded: %d job(s), %d asset(s)", name, len(snapshot.jobs),
+             len(snapshot.assets))
+    return LocationLoaded(location=name, snapshot=snapshot, generation=generation)

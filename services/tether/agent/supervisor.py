@@ -33,7 +33,7 @@ from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, keys, publish
-from ..errors import BrokerUnavailable, CodeLocationLoadError, CodeServerError
+from ..errors import BrokerUnavailable, CodeServerError
 from ..wire import (
     AgentResult,
     CodeServerRecord,
@@ -42,7 +42,6 @@ from ..wire import (
     ErrorInfo,
     LaunchRun,
     LoadLocation,
-    LocationLoaded,
     LocationLoadFailed,
     LocationRemoved,
     LocationSnapshot,
@@ -51,7 +50,14 @@ from ..wire import (
     WorkItem,
 )
 from ._code_registry import CodeRegistry
-from ._code_servers import CodeServer, adoptable, spawn_code_server, stop_recorded
+from ._code_servers import (
+    CodeServer,
+    adoptable,
+    query_snapshot,
+    spawn_code_server,
+    stop_recorded,
+    wait_ready,
+)
 from ._status import reporting_status
 from ._worker import consume
 
@@ -90,6 +96,10 @@ class Supervisor:
         self._failure_reported: dict[str, int] = {}
         self._restart_count: dict[str, int] = {}
         self._wake = asyncio.Event()
+        # replaced servers being stopped
+        self._stopping: set[asyncio.Future[None]] = set()
+        # pids of the servers this supervisor is stopping (not orphans, though recorded)
+        self._retiring: set[int] = set()
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         log.info("supervisor %s ready", self.consumer.consumer)
@@ -210,12 +220,13 @@ class Supervisor:
                 return
             if want is None:
                 await self._retire(name)
-                await self._stop_orphans(recorded)
+                await self._stop_orphans([r for r in recorded if r.pid not in self._retiring])
                 await self.registry.disown(name)
                 return
             if name not in self.servers:
                 self._adopt(name, want, recorded)
-            await self._stop_orphans([r for r in recorded if r.pid != self._pid_of(name)])
+            await self._stop_orphans([r for r in recorded if r.pid != self._pid_of(name)
+                                      and r.pid not in self._retiring])
             await self._serve(name, want)
         except BrokerUnavailable as exc:
             log.warning("code location %s: %s; retrying", name, exc)
@@ -254,7 +265,8 @@ class Supervisor:
                     self._backoffs.pop(name, None)
                 if want.work_id:
                     # adopted, or the answer to a redelivered item: report what it serves
-                    await self._report(want, await self._query(server, want.generation))
+                    result = await query_snapshot(server, want.generation, self.start_timeout)
+                    await self._report(want, result)
                 return
             if not self._due(name):
                 return
@@ -309,13 +321,15 @@ class Supervisor:
                         location=name, generation=want.generation,
                         error=ErrorInfo(class_name="CodeServerError", message=str(exc))))
                 return
-            result = await self._query(new, want.generation)
+            result = await query_snapshot(new, want.generation, self.start_timeout)
             old = self.servers.get(name)
             self.servers[name] = new
             self._failure_reported.pop(name, None)
-            if old is not None:
-                await self._stop(old)
+            # reported before the old server is stopped: its stop changes nothing for users,
+            # and it goes on in the background, so a next deploy need not wait for it
             await self._report(want, result)
+            if old is not None:
+                self._stopping.add(asyncio.ensure_future(self._stop(old)))
 
     async def _start(self, want: DesiredLocation) -> CodeServer:
         spec = want.spec
@@ -326,7 +340,7 @@ class Supervisor:
         # recorded before it answers: if this supervisor dies now, its successor stops it
         await self.registry.record_server(server.record)
         try:
-            ready = await self._wait_ready(server)
+            ready = await wait_ready(server, self.start_timeout)
         except BaseException:
             # cancelled while starting (a shutdown): the process must not outlive us
             await self._stop(server)
@@ -344,41 +358,6 @@ class Supervisor:
             f"the code server of {spec.name} {what}; the end of its output:\n"
             f"{server.log.tail()}"
         )
-
-    async def _wait_ready(self, server: CodeServer) -> bool:
-        """True once the server answers as the location's server, False if it exits or
-        the start timeout passes first."""
-        assert server.child is not None
-        ready = asyncio.ensure_future(server.client.wait_until_ready(self.start_timeout))
-        exited = asyncio.ensure_future(server.child.wait())
-        try:
-            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
-            exited.cancel()
-        if not ready.done() or ready.cancelled() or ready.exception() is not None:
-            return False
-        ping = ready.result()
-        # a port that was free when picked may have been taken by another process since
-        return ping.pid == server.pid and ping.location == server.name
-
-    async def _query(self, server: CodeServer, generation: int) -> AgentResult:
-        name = server.name
-        try:
-            snapshot = await server.client.get_snapshot(
-                timeout=self.start_timeout, traceparent=telemetry.current_traceparent())
-        except CodeLocationLoadError as exc:
-            log.warning("code location %s failed to load: %s", name, exc)
-            return LocationLoadFailed(location=name, generation=generation, error=ErrorInfo(
-                class_name="CodeLocationLoadError", message=str(exc),
-                stack=exc.user_traceback))
-        except CodeServerError as exc:
-            return LocationLoadFailed(location=name, generation=generation,
-                                      error=ErrorInfo(class_name="CodeServerError",
-                                                      message=str(exc)))
-        log.info("code location %s loaded: %d job(s), %d asset(s)", name, len(snapshot.jobs),
-                 len(snapshot.assets))
-        return LocationLoaded(location=name, snapshot=snapshot, generation=generation)
 
     async def _report(self, want: DesiredLocation, result: AgentResult) -> None:
         """Publish ``result``, completing the work item of ``want`` if it has one."""
@@ -399,14 +378,19 @@ class Supervisor:
             await self._stop(server)
 
     async def _stop(self, server: CodeServer) -> None:
-        await server.stop()
-        with contextlib.suppress(BrokerUnavailable):
-            await self.registry.forget_server(server.record)
+        self._retiring.add(server.pid)
+        try:
+            await server.stop()
+            with contextlib.suppress(BrokerUnavailable):
+                await self.registry.forget_server(server.record)
+        finally:
+            self._retiring.discard(server.pid)
+        self._stopping = {future for future in self._stopping if not future.done()}
 
     async def _shutdown(self) -> None:
         for task in self._tasks.values():
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), *self._stopping, return_exceptions=True)
         servers = list(self.servers.values())
         self.servers.clear()
         if self.stop_servers_on_exit:
