@@ -69,6 +69,8 @@ PING_TIMEOUT = 2.0
 MAX_FAILED_PINGS = 3
 # a server that lived this long before dying starts the restart backoff afresh
 STABLE_SECONDS = 60.0
+# a replaced server keeps answering this long after its successor took over
+DRAIN_SECONDS = 1.0
 
 
 class Supervisor:
@@ -329,7 +331,7 @@ class Supervisor:
             # and it goes on in the background, so a next deploy need not wait for it
             await self._report(want, result)
             if old is not None:
-                self._stopping.add(asyncio.ensure_future(self._stop(old)))
+                self._stopping.add(asyncio.ensure_future(self._stop(old, drain=DRAIN_SECONDS)))
 
     async def _start(self, want: DesiredLocation) -> CodeServer:
         spec = want.spec
@@ -377,9 +379,13 @@ class Supervisor:
                      server.pid)
             await self._stop(server)
 
-    async def _stop(self, server: CodeServer) -> None:
+    async def _stop(self, server: CodeServer, *, drain: float = 0.0) -> None:
         self._retiring.add(server.pid)
         try:
+            if drain and server.alive:
+                # a client that looked the location up just before the switch still gets
+                # its answer from the old server
+                await asyncio.sleep(drain)
             await server.stop()
             with contextlib.suppress(BrokerUnavailable):
                 await self.registry.forget_server(server.record)
