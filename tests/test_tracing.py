@@ -99,10 +99,10 @@ def test_a_code_location_load_is_one_trace_into_the_code_server(
         spans = receiver.snapshot()
         served = [s for s in spans if s.name == "code_server.get_snapshot"]
         loads = [s for s in spans if s.name == "supervisor.load"]
-        # each process exports its spans in its own batches: wait for the upload's too
-        uploaded = [s for s in spans if s.name == "uploader.results"
-                    and any(s.trace_id == load.trace_id for load in loads)]
-        return spans if served and loads and uploaded else None
+        # the upload of the load's result ends (and is exported) a moment after the load
+        uploads = [s for s in spans if s.name == "uploader.results"
+                   and any(s.trace_id == load.trace_id for load in loads)]
+        return spans if served and loads and uploads else None
 
     spans = traced.wait_for(load_trace, timeout=30, what="the load's spans")
     [load] = [s for s in spans if s.name == "supervisor.load"]

@@ -19,6 +19,7 @@ from tether.errors import JobNotFoundError, TetherError
 
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
+from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._resolvers import BINDABLES, GraphQLContext
 from ._state import AppState
 from .errors import (
@@ -49,7 +50,8 @@ _CODES: dict[type[Exception], str] = {
 
 def build_schema() -> GraphQLSchema:
     schema: GraphQLSchema = make_executable_schema(
-        SDL_PATH.read_text(), *BINDABLES, *AUTOMATION_BINDABLES, convert_names_case=True
+        SDL_PATH.read_text(), *BINDABLES, *LOCATION_BINDABLES, *AUTOMATION_BINDABLES,
+        convert_names_case=True,
     )
     return schema
 

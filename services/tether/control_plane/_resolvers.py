@@ -42,6 +42,7 @@ class JobView:
     location: str
     description: str
     nodes: list[OpNodeSnapshot]
+    run_config_schema: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,8 @@ class AssetView:
 
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
-    return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes)
+    return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes,
+                   run_config_schema=job.run_config_schema)
 
 
 def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:

@@ -81,6 +81,8 @@ class LocationRecord:
     # the user's traceback of the last failed load
     error: str | None
     updated_at: float
+    # grows with every deploy; status and error describe this one
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,9 @@ code_locations = sa.Table(
     sa.Column("snapshot", sa.LargeBinary, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # grows with every deploy (milliseconds of the deploy time, or one more than the last):
+    # status and error describe this deploy; results of older ones are only history
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 tokens = sa.Table(

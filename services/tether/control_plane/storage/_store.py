@@ -28,7 +28,7 @@ from tether.wire import (
     WorkItem,
 )
 
-from ..errors import BadInput, RunNotFound
+from ..errors import BadInput, LocationNotFound, RunNotFound
 from . import (
     _agents,
     _automation,
@@ -145,10 +145,31 @@ class Store:
 
     # -- code locations --------------------------------------------------------------------
 
-    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "") -> None:
-        """Record the location as LOADING and ask an agent to load it (one transaction)."""
+    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "") -> LocationRecord:
+        """Record the location as LOADING (a new generation) and ask an agent to load it, in
+        one transaction; while an identical load is still open, nothing new is enqueued."""
         with self._write() as conn:
             _locations.deploy(conn, spec, traceparent=traceparent, now=self._clock())
+            record = _locations.get(conn, spec.name)
+        assert record is not None
+        return record
+
+    def redeploy_location(self, name: str, *, traceparent: str = "") -> LocationRecord:
+        """Load the location's current spec again (new code behind the same spec)."""
+        with self._write() as conn:
+            current = _locations.get(conn, name, for_update=True)
+            if current is None:
+                raise LocationNotFound(name, [known.name for known in _locations.list_all(conn)])
+            _locations.deploy(conn, current.spec, traceparent=traceparent, now=self._clock())
+            record = _locations.get(conn, name)
+        assert record is not None
+        return record
+
+    def remove_location(self, name: str, *, traceparent: str = "") -> LocationRecord:
+        """Forget the location and ask its agent to stop serving it; returns what it was.
+        Raises LocationNotFound."""
+        with self._write() as conn:
+            return _locations.remove(conn, name, traceparent=traceparent, now=self._clock())
 
     def list_locations(self) -> list[LocationRecord]:
         with self._read() as conn:
@@ -171,7 +192,8 @@ class Store:
     ) -> str:
         """Queue a run of a job of a loaded location and the work item that launches it, in
         one transaction; returns the run id. Raises JobNotFoundError (the message lists the
-        known jobs), AmbiguousJobError, LocationNotFound or LocationNotLoaded."""
+        known jobs), AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a
+        run config that does not fit the job's Config types (naming the path)."""
         run_config = {} if run_config is None else run_config
         tags = {} if tags is None else tags
         if not isinstance(run_config, dict):
