@@ -31,9 +31,23 @@ runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("steps_succeeded", sa.Integer, nullable=False),
     sa.Column("steps_failed", sa.Integer, nullable=False),
-    sa.Index("ix_runs_created_at", "created_at"),
-    sa.Index("ix_runs_status", "status"),
-    sa.Index("ix_runs_job_name", "job_name"),
+    # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
+    # or job: each filter has an index that yields its rows in page order
+    sa.Index("ix_runs_created_run", "created_at", "run_id"),
+    sa.Index("ix_runs_status_created_run", "status", "created_at", "run_id"),
+    sa.Index("ix_runs_job_created_run", "job_name", "created_at", "run_id"),
+)
+
+# a copy of each run's tags, one row per tag, for filtering the runs list by tag; created_at
+# is copied too, so the index yields one tag's runs in page order without a sort
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_run_tags_key_value_created_run", "key", "value", "created_at", "run_id"),
 )
 
 events = sa.Table(
@@ -54,6 +68,13 @@ events = sa.Table(
     # msgpack of the wire RunEvent; for control-plane events, msgpack of an ErrorInfo or NULL
     sa.Column("body", sa.LargeBinary, nullable=True),
     sa.UniqueConstraint("run_id", "attempt", "seq", name="uq_events_run_attempt_seq"),
+    # the assets page's latest materializations; partial, so other events pay nothing for it
+    sa.Index(
+        "ix_events_materializations",
+        "id",
+        sqlite_where=sa.text("type = 'ASSET_MATERIALIZATION'"),
+        postgresql_where=sa.text("type = 'ASSET_MATERIALIZATION'"),
+    ),
 )
 
 compute_logs = sa.Table(
@@ -129,4 +150,17 @@ agents = sa.Table(
     sa.Column("last_heartbeat", sa.Float, nullable=False),
     # msgpack of the wire AgentHeartbeat
     sa.Column("heartbeat", sa.LargeBinary, nullable=False),
+)
+
+# signed-in web UI sessions: the cookie holds a random id, the table only its SHA-256 digest;
+# a session lives no longer than its token (revoking the token ends it)
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.Integer, nullable=False),
+    # the CSRF token every state-changing form of this session must send back
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )
