@@ -18,6 +18,7 @@ function pollRun(root) {
         document.getElementById("run-actions").innerHTML = update.actions;
         if (live && update.events.trim()) { rows.insertAdjacentHTML("beforeend", update.events); }
         cursor = update.cursor || cursor;
+        document.getElementById("event-total").textContent = update.total;
         root.dataset.status = update.status;
         if (update.done) { root.dataset.done = "true"; return; }
       }
