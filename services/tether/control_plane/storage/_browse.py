@@ -13,12 +13,11 @@ from tether.wire import AssetMaterialization
 from . import _codec
 from ._records import EventRecord, Materialization, StepSpan
 from ._runs import event_record
-from ._schema import events
+from ._schema import MATERIALIZATIONS, STEP_EVENTS, events
 
 # a position in a run's event log: (timestamp, id) of the last event shown
 EventCursor = tuple[float, int]
 
-_STEP_TYPES = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")
 _STEP_END = {"STEP_SUCCESS": "SUCCESS", "STEP_FAILURE": "FAILURE", "STEP_SKIPPED": "SKIPPED"}
 
 
@@ -48,8 +47,8 @@ def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:
     """Each step of each attempt: when it started and ended and how, in start order."""
     rows = conn.execute(
         sa.select(events.c.attempt, events.c.step_key, events.c.type, events.c.timestamp)
-        .where(events.c.run_id == run_id, events.c.type.in_(_STEP_TYPES),
-               events.c.step_key.is_not(None))
+        # the partial index's own condition, as a literal
+        .where(events.c.run_id == run_id, sa.text(STEP_EVENTS), events.c.step_key.is_not(None))
         .order_by(events.c.timestamp, events.c.id)
     )
     spans: dict[tuple[int, str], StepSpan] = {}
@@ -73,9 +72,8 @@ def latest_materializations(conn: Connection, asset_keys: Sequence[str],
     materializations stored (a partial index holds only those events)."""
     rows = conn.execute(
         sa.select(events.c.run_id, events.c.timestamp, events.c.body)
-        # a literal, not a parameter: SQLite uses a partial index only for a condition it
-        # can see is the index's own
-        .where(sa.text("type = 'ASSET_MATERIALIZATION'"))
+        # the partial index's own condition, as a literal
+        .where(sa.text(MATERIALIZATIONS))
         .order_by(events.c.id.desc()).limit(scan_limit)
     )
     wanted = set(asset_keys)

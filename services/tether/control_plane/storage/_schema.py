@@ -50,6 +50,11 @@ run_tags = sa.Table(
     sa.Index("ix_run_tags_key_value_created_run", "key", "value", "created_at", "run_id"),
 )
 
+# the conditions of the partial indexes on events; a query must state them in these words (as
+# literals, not parameters) for SQLite to use the index
+MATERIALIZATIONS = "type = 'ASSET_MATERIALIZATION'"
+STEP_EVENTS = "type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED')"
+
 events = sa.Table(
     "events",
     metadata,
@@ -68,12 +73,20 @@ events = sa.Table(
     # msgpack of the wire RunEvent; for control-plane events, msgpack of an ErrorInfo or NULL
     sa.Column("body", sa.LargeBinary, nullable=True),
     sa.UniqueConstraint("run_id", "attempt", "seq", name="uq_events_run_attempt_seq"),
-    # the assets page's latest materializations; partial, so other events pay nothing for it
+    # the assets page's latest materializations, and a run's step events for its timeline;
+    # partial, so the log lines (most events) pay nothing for them
     sa.Index(
         "ix_events_materializations",
         "id",
-        sqlite_where=sa.text("type = 'ASSET_MATERIALIZATION'"),
-        postgresql_where=sa.text("type = 'ASSET_MATERIALIZATION'"),
+        sqlite_where=sa.text(MATERIALIZATIONS),
+        postgresql_where=sa.text(MATERIALIZATIONS),
+    ),
+    sa.Index(
+        "ix_events_run_steps",
+        "run_id",
+        "timestamp",
+        sqlite_where=sa.text(STEP_EVENTS),
+        postgresql_where=sa.text(STEP_EVENTS),
     ),
 )
 

@@ -1,5 +1,6 @@
 """The web UI's tables and indexes: sessions, run tags for the runs list's tag filter, indexes
-that page the runs list by (created_at, run_id), and a partial index on materializations.
+that page the runs list by (created_at, run_id), and partial indexes on materializations and
+step events.
 
 Revision ID: 0006
 Revises: 0004
@@ -18,6 +19,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 _MATERIALIZATIONS = sa.text("type = 'ASSET_MATERIALIZATION'")
+_STEP_EVENTS = sa.text("type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED')")
 
 
 def upgrade() -> None:
@@ -48,6 +50,8 @@ def upgrade() -> None:
         op.bulk_insert(run_tags, rows)
     op.create_index("ix_events_materializations", "events", ["id"],
                     sqlite_where=_MATERIALIZATIONS, postgresql_where=_MATERIALIZATIONS)
+    op.create_index("ix_events_run_steps", "events", ["run_id", "timestamp"],
+                    sqlite_where=_STEP_EVENTS, postgresql_where=_STEP_EVENTS)
     op.create_table(
         "ui_sessions",
         sa.Column("session_hash", sa.String(64), primary_key=True),
@@ -60,6 +64,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ui_sessions")
+    op.drop_index("ix_events_run_steps", table_name="events")
     op.drop_index("ix_events_materializations", table_name="events")
     op.drop_table("run_tags")
     op.drop_index("ix_runs_job_created_run", table_name="runs")
