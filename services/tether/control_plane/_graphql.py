@@ -54,9 +54,10 @@ _CODES: dict[type[Exception], str] = {
 }
 
 
-def build_schema() -> GraphQLSchema:
+def build_schema(extra_sdl: str = "") -> GraphQLSchema:
+    """The API's schema; ``extra_sdl`` extends it (tests use it for API versions to come)."""
     schema: GraphQLSchema = make_executable_schema(
-        SDL_PATH.read_text(), *BINDABLES, convert_names_case=True
+        SDL_PATH.read_text() + extra_sdl, *BINDABLES, convert_names_case=True
     )
     return schema
 
@@ -95,9 +96,9 @@ class _ErrorLog(logging.LoggerAdapter[logging.Logger]):
 
 
 class GraphQLApi:
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, *, schema: GraphQLSchema | None = None) -> None:
         self._state = state
-        self._schema = build_schema()
+        self._schema = build_schema() if schema is None else schema
         self._log = _ErrorLog(logger, {})
 
     async def handle(self, request: Request) -> Response:

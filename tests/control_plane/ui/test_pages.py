@@ -147,16 +147,19 @@ async def test_the_run_page_shows_steps_timeline_filtered_events_and_updates(ui:
 
     stdout = await browser.get(f"/runs/{run_id}/logs?step=load&stream=stdout")
     assert "total = 20" in stdout.text and "loading is done" not in stdout.text
-    cursor = re.search(r'data-cursor="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    after_id = re.search(r'data-after-id="(\d+)"', page).group(1)  # type: ignore[union-attr]
     ui.store.store_events([
         StepFailure(run_id=run_id, attempt=1, seq=7, timestamp=t + 4, step_key="load",
                     duration=1.0, error=ErrorInfo(class_name="ValueError", message="bad row",
                                                   stack="Traceback: bad row")),
     ])
-    update = (await browser.get(f"/runs/{run_id}/updates?after={cursor}")).json()
+    update = (await browser.get(f"/runs/{run_id}/updates?after_id={after_id}")).json()
     assert update["status"] == "STARTED" and not update["done"]
     assert "bad row" in update["events"] and "opening the table" not in update["events"]
-    assert "FAILURE" in update["steps"] and update["cursor"] != cursor
+    assert "FAILURE" in update["steps"] and update["after_id"] > int(after_id)
+    assert update["total"] == 8  # RUN_QUEUED, the six above and the failure
+    again = (await browser.get(f"/runs/{run_id}/updates?after_id={update['after_id']}")).json()
+    assert again["events"].strip() == ""
 
 
 async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
@@ -188,11 +191,19 @@ async def test_locations_show_load_errors_and_no_redeploy_the_api_lacks(ui: Ui) 
     page = await browser.get("/locations")
     assert "ERROR" in page.text and "✗" in page.text
     assert "SyntaxError: bad" in page.text and "defs.py" in page.text
-    # this API has no redeployLocation mutation: no button, and the action says why
-    assert "Redeploy" not in page.text
-    response = await browser.post("/locations/hello/redeploy",
-                                  data={"csrf": csrf_of(page.text)})
-    assert response.status_code == 404 and "cannot redeploy" in response.text
+    # the button is there exactly when the API has a redeployLocation mutation; without one,
+    # the action says why
+    from tether.control_plane._graphql import GraphQLApi
+    from tether.control_plane._state import AppState
+    from tether.settings import Settings
+
+    api = GraphQLApi(AppState(Settings(data_dir=str(ui.tmp_path))))
+    supported = api.mutation_document("redeployLocation", ["name"]) is not None
+    assert ("Redeploy hello" in page.text) == supported
+    if not supported:
+        response = await browser.post("/locations/hello/redeploy",
+                                      data={"csrf": csrf_of(page.text)})
+        assert response.status_code == 404 and "cannot redeploy" in response.text
 
 
 async def test_agents_show_heartbeat_queues_code_servers_and_errors(ui: Ui) -> None:
@@ -246,3 +257,27 @@ async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:
     assert response.status_code == 303
     assert ui.store.authenticate(token.group(1)) is None
     assert "REVOKED" in (await browser.get("/settings/tokens")).text
+
+
+
+def test_an_action_is_offered_only_when_the_api_has_its_mutation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from graphql import parse, validate
+
+    from tether.control_plane._graphql import GraphQLApi, build_schema
+    from tether.control_plane._state import AppState
+    from tether.settings import Settings
+
+    state = AppState(Settings(data_dir=str(tmp_path)))
+    api = GraphQLApi(state)
+    document = api.mutation_document("terminateRun", ["id"])
+    assert document == "mutation($id: ID!) { terminateRun(id: $id) { __typename } }"
+    assert validate(build_schema(), parse(document)) == []
+    # launchRun needs jobName too; a mutation the API lacks is never offered
+    assert api.mutation_document("launchRun", ["location"]) is None
+    assert api.mutation_document("noSuchMutation", ["name"]) is None
+    # an API that can redeploy gets a redeploy call that it accepts
+    extra = "\nextend type Mutation { redeployLocation(name: String!): CodeLocation! }\n"
+    newer = GraphQLApi(state, schema=build_schema(extra))
+    redeploy = newer.mutation_document("redeployLocation", ["name"])
+    assert redeploy is not None
+    assert validate(build_schema(extra), parse(redeploy)) == []

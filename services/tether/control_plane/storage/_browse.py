@@ -23,10 +23,10 @@ _STEP_END = {"STEP_SUCCESS": "SUCCESS", "STEP_FAILURE": "FAILURE", "STEP_SKIPPED
 
 def events_page(
     conn: Connection, run_id: str, *, limit: int, levels: Sequence[str] = (),
-    step_key: str | None = None, after: EventCursor | None = None,
+    step_key: str | None = None, after: EventCursor | None = None, after_id: int | None = None,
 ) -> list[EventRecord]:
-    """Up to ``limit`` events of the run by (timestamp, id), from ``after`` on, of the given
-    levels (all when empty) and step."""
+    """Up to ``limit`` events of the run by (timestamp, id), from ``after`` on or stored after
+    event ``after_id``, of the given levels (all when empty) and step."""
     query = (sa.select(events).where(events.c.run_id == run_id)
              .order_by(events.c.timestamp, events.c.id).limit(limit))
     if levels:
@@ -35,12 +35,20 @@ def events_page(
         query = query.where(events.c.step_key == step_key)
     if after is not None:
         query = query.where(sa.tuple_(events.c.timestamp, events.c.id) > sa.tuple_(*after))
+    if after_id is not None:
+        # a live tail, in the order the events were stored: the id is in the run_id index
+        # itself (SQLite's rowid; PostgreSQL takes the primary key for a recent id), so only
+        # the new rows are read, and a batch cut at ``limit`` continues from its last id
+        query = query.where(events.c.id > after_id).order_by(None).order_by(events.c.id)
     return [event_record(row) for row in conn.execute(query)]
 
 
-def event_count(conn: Connection, run_id: str) -> int:
-    count = conn.execute(sa.select(sa.func.count()).where(events.c.run_id == run_id)).scalar()
-    return int(count or 0)
+def event_tally(conn: Connection, run_id: str) -> tuple[int, int]:
+    """How many events the run has, and the id of the newest one stored (0 for none)."""
+    count, newest = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(events.c.id)).where(events.c.run_id == run_id)
+    ).one()
+    return int(count or 0), int(newest or 0)
 
 
 def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:

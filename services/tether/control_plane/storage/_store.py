@@ -277,13 +277,15 @@ class Store:
     def events_page(
         self, run_id: str, *, limit: int, levels: Sequence[str] = (),
         step_key: str | None = None, after: EventCursor | None = None,
-    ) -> tuple[list[EventRecord], int]:
-        """A page of the run's event log by (timestamp, id), filtered by level and step, and
-        the number of events the run has in all."""
+        after_id: int | None = None,
+    ) -> tuple[list[EventRecord], int, int]:
+        """A page of the run's event log by (timestamp, id), filtered by level and step, from
+        a (timestamp, id) cursor or after a stored event id (a live tail); with the number of
+        events the run has in all and the id of its newest one."""
         with self._read() as conn:
             page = _browse.events_page(conn, run_id, limit=limit, levels=levels,
-                                       step_key=step_key, after=after)
-            return page, _browse.event_count(conn, run_id)
+                                       step_key=step_key, after=after, after_id=after_id)
+            return page, *_browse.event_tally(conn, run_id)
 
     def step_spans(self, run_id: str) -> list[StepSpan]:
         with self._read() as conn:

@@ -106,28 +106,30 @@ class RunPages(Pages):
         levels = [level for level in params.getlist("level") if level in LEVELS]
         step = params.get("step") or None
         after = event_cursor(params["after"]) if params.get("after") else None
-        events, total = await self.call(self.store.events_page, run.run_id,
-                                        limit=EVENTS_PAGE + 1, levels=levels, step_key=step,
-                                        after=after)
+        events, total, newest = await self.call(
+            self.store.events_page, run.run_id, limit=EVENTS_PAGE + 1, levels=levels,
+            step_key=step, after=after)
         more = len(events) > EVENTS_PAGE
         events = events[:EVENTS_PAGE]
         cursor = f"{events[-1].timestamp!r}_{events[-1].id}" if events else (
             params.get("after") or "")
         parts = await self._live_parts(run)
         return self.render(request, viewer, "run.html", events=events, total=total,
-                           more=more, cursor=cursor, levels=LEVELS, chosen_levels=levels,
-                           step=step, paged=after is not None, **parts)
+                           more=more, cursor=cursor, newest=newest, levels=LEVELS,
+                           chosen_levels=levels, step=step, paged=after is not None, **parts)
 
     async def updates(self, request: Request, viewer: Viewer) -> Response:
         """What changed since the page was drawn: status, timeline, steps, actions, and the
-        event rows after the page's cursor (JSON for the page's script)."""
+        event rows stored after event ``after_id`` (JSON for the page's script)."""
         run = await self._run(request.path_params["run_id"])
         params = request.query_params
         levels = [level for level in params.getlist("level") if level in LEVELS]
-        after = event_cursor(params["after"]) if params.get("after") else None
-        events, total = await self.call(self.store.events_page, run.run_id,
-                                        limit=EVENTS_PAGE, levels=levels,
-                                        step_key=params.get("step") or None, after=after)
+        after_id = params.get("after_id", "0")
+        if not after_id.isdigit():
+            raise BadRequest(f"after_id must be an event id, got {after_id!r}")
+        events, total, newest = await self.call(
+            self.store.events_page, run.run_id, limit=EVENTS_PAGE, levels=levels,
+            step_key=params.get("step") or None, after_id=int(after_id))
         parts = await self._live_parts(run)
         fragment = self._renderer.fragment
         context = {**parts, "request": request, "viewer": viewer, "csrf_field": CSRF_FIELD}
@@ -138,8 +140,9 @@ class RunPages(Pages):
             "actions": fragment("_run_actions.html", **context),
             "steps": fragment("_run_steps.html", **context),
             "events": fragment("_event_rows.html", events=events),
-            "cursor": f"{events[-1].timestamp!r}_{events[-1].id}" if events
-            else params.get("after", ""),
+            # a full batch may have more behind it: continue from its last row, else from the
+            # newest event stored
+            "after_id": events[-1].id if len(events) == EVENTS_PAGE else newest,
             "total": total,
         }, headers={"Cache-Control": "no-store"})
 

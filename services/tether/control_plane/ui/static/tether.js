@@ -3,12 +3,12 @@
 "use strict";
 
 function pollRun(root) {
-  let cursor = root.dataset.cursor || "";
+  let afterId = root.dataset.afterId || "0";
   const live = root.dataset.live === "true";
   const rows = document.getElementById("event-rows");
   async function tick() {
     try {
-      const url = root.dataset.updates + "?after=" + encodeURIComponent(cursor) + (root.dataset.filter || "");
+      const url = root.dataset.updates + "?after_id=" + afterId + (root.dataset.filter || "");
       const response = await fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}});
       if (response.status === 401 || response.redirected) { return; }
       if (response.ok) {
@@ -17,7 +17,7 @@ function pollRun(root) {
         document.getElementById("run-steps").innerHTML = update.steps;
         document.getElementById("run-actions").innerHTML = update.actions;
         if (live && update.events.trim()) { rows.insertAdjacentHTML("beforeend", update.events); }
-        cursor = update.cursor || cursor;
+        afterId = String(update.after_id);
         document.getElementById("event-total").textContent = update.total;
         root.dataset.status = update.status;
         if (update.done) { root.dataset.done = "true"; return; }
