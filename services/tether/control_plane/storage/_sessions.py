@@ -15,7 +15,9 @@ from ._tokens import digest
 
 
 def create(conn: Connection, token_id: int, now: float, lifetime: float) -> tuple[str, str]:
-    """A new session of the token: (session id for the cookie, CSRF token)."""
+    """A new session of the token: (session id for the cookie, CSRF token). Expired sessions
+    are swept on the way, so the table holds about the live ones."""
+    conn.execute(ui_sessions.delete().where(ui_sessions.c.expires_at <= now))
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     conn.execute(ui_sessions.insert().values(
@@ -39,7 +41,5 @@ def get(conn: Connection, session_id: str, now: float) -> SessionInfo | None:
     return SessionInfo(token=token, csrf=row.csrf, expires_at=row.expires_at)
 
 
-def delete(conn: Connection, session_id: str, now: float) -> None:
-    """End the session, and sweep the expired ones while at it."""
-    conn.execute(ui_sessions.delete().where(
-        (ui_sessions.c.session_hash == digest(session_id)) | (ui_sessions.c.expires_at <= now)))
+def delete(conn: Connection, session_id: str) -> None:
+    conn.execute(ui_sessions.delete().where(ui_sessions.c.session_hash == digest(session_id)))

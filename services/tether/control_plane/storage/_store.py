@@ -124,7 +124,7 @@ class Store:
 
     def end_session(self, session_id: str) -> None:
         with self._write() as conn:
-            _sessions.delete(conn, session_id, self._clock())
+            _sessions.delete(conn, session_id)
 
     # -- code locations --------------------------------------------------------------------
 
