@@ -20,6 +20,7 @@ from ...processes import processes_with_env
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "screenshots"
 LOCATIONS = "{ codeLocations { name status } }"
+LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -132,6 +133,12 @@ def test_launch_a_job_watch_it_succeed_live_and_read_its_stdout(page, deployment
     nav(page, "Runs").click()
     expect(page.locator("table.runs tbody tr").first).to_contain_text("hello_job")
     expect(page.locator("table.runs tbody tr").first).to_contain_text("SUCCESS")
+    # a run launched elsewhere (here through the API) shows up in the open list by itself
+    page.evaluate("window.tetherMarker = 'runs list'")
+    launched = deployment.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]
+    expect(page.locator(f"a[href='/runs/{launched}']")).to_be_visible()
+    assert page.evaluate("window.tetherMarker") == "runs list"
+    expect(page.locator("table.runs tbody tr").first).to_contain_text("SUCCESS", timeout=60_000)
     shoot(page, "runs")
 
 

@@ -109,6 +109,11 @@ async def test_the_runs_list_pages_newest_first_without_gaps_or_repeats(ui: Ui) 
     assert "✓" not in canceled.text and "CANCELED" in canceled.text
     by_job = await browser.get("/runs?job=other_job")
     assert run_ids_on(by_job.text) == [] and "No runs match these filters" in by_job.text
+    # the open list's script asks for the list alone, with the page's filters
+    fragment = await browser.get("/runs?status=CANCELED",
+                                 headers={"X-Tether-Fragment": "runs-list"})
+    assert run_ids_on(fragment.text) == [clock_runs[5]] and "<nav aria-label=\"Main\"" not in \
+        fragment.text and fragment.text.lstrip().startswith("<table")
     bad = await browser.get("/runs?status=DONE&tag=novalue")
     assert "unknown status &#39;DONE&#39;" in bad.text and "a tag filter is key=value" in bad.text
 

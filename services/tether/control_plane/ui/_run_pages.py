@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
 from ._base import CSRF_FIELD, Pages, Viewer
@@ -15,6 +15,8 @@ from ._svg import timeline_svg
 from .errors import BadRequest, PageNotFound
 
 PAGE_SIZE = 50
+# asks for the runs list alone, without the page around it
+FRAGMENT_HEADER = "x-tether-fragment"
 EVENTS_PAGE = 500
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -80,9 +82,14 @@ class RunPages(Pages):
         next_cursor = f"{runs[-1].created_at!r}_{runs[-1].run_id}" if more else None
         filters = {k: v for k, v in (("status", status), ("job", job),
                                      ("tag", tag_text if tag else None)) if v}
-        return self.render(request, viewer, "runs.html", runs=runs, statuses=list(RunStatus),
-                           jobs=jobs, filters=filters, next_cursor=next_cursor,
-                           paged=before is not None, problems=problems, now=time.time())
+        context: dict[str, Any] = {"runs": runs, "filters": filters, "now": time.time(),
+                                   "next_cursor": next_cursor, "paged": before is not None}
+        if request.headers.get(FRAGMENT_HEADER) == "runs-list":
+            # the first page's script refreshes the list in place
+            return HTMLResponse(self._renderer.fragment("_runs_table.html", **context),
+                                headers={"Cache-Control": "no-store"})
+        return self.render(request, viewer, "runs.html", statuses=list(RunStatus), jobs=jobs,
+                           problems=problems, **context)
 
     async def _run(self, run_id: str) -> RunRecord:
         run = await self.call(self.store.get_run, run_id)
@@ -139,7 +146,7 @@ class RunPages(Pages):
             "summary": fragment("_run_summary.html", **context),
             "actions": fragment("_run_actions.html", **context),
             "steps": fragment("_run_steps.html", **context),
-            "events": fragment("_event_rows.html", events=events),
+            "events": fragment("_event_rows.html", events=events, run=run),
             # a full batch may have more behind it: continue from its last row, else from the
             # newest event stored
             "after_id": events[-1].id if len(events) == EVENTS_PAGE else newest,

@@ -53,6 +53,23 @@ function pollLog(pre) {
   if (pre.dataset.done !== "true") { setTimeout(tick, 1000); }
 }
 
+function refreshRuns(list) {
+  async function tick() {
+    try {
+      const response = await fetch(window.location.href, {
+        credentials: "same-origin", headers: {"X-Tether-Fragment": "runs-list"}});
+      if (response.ok && !response.redirected) {
+        const html = await response.text();
+        if (html !== list.dataset.last) { list.innerHTML = html; list.dataset.last = html; }
+      }
+    } catch (error) {
+      // try again on the next tick
+    }
+    setTimeout(tick, 3000);
+  }
+  setTimeout(tick, 3000);
+}
+
 function checkJson(form) {
   const field = form.elements[form.dataset.jsonField];
   const message = document.getElementById(field.id + "-error");
@@ -92,6 +109,8 @@ document.addEventListener("submit", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   const run = document.getElementById("run");
   if (run) { pollRun(run); }
+  const runs = document.getElementById("runs-list");
+  if (runs && runs.dataset.refresh === "true") { refreshRuns(runs); }
   const log = document.getElementById("log-text");
   if (log) { pollLog(log); }
   document.querySelectorAll("form[data-json-field]").forEach(checkJson);
