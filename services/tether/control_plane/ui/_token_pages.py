@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -10,8 +12,9 @@ from ..storage import Role, TokenKind
 from ._base import Pages, Viewer, form_text
 from .errors import BadRequest
 
-_KINDS: tuple[TokenKind, ...] = ("user", "agent")
-_ROLES: tuple[Role, ...] = ("viewer", "launcher", "admin")
+# the choices the form offers: the store's own token kinds and roles
+_KINDS: tuple[TokenKind, ...] = get_args(TokenKind)[::-1]
+_ROLES: tuple[Role, ...] = get_args(Role)
 
 
 def _require_admin(viewer: Viewer) -> None:
