@@ -168,7 +168,8 @@ async def test_the_run_page_shows_steps_timeline_filtered_events_and_updates(ui:
 
 
 async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
-    run_id = ui.store.launch_run("hello_job", run_config={"ops": {}}, tags={"team": "data"})
+    run_id = ui.store.launch_run("hello_job", run_config={"ops": {}}, tags={
+        "team": "data", "tether/max_retries": "2", "tether/user": "someone else"})
     browser = await ui.signed_in(role="launcher", name="lin")
     page = await browser.get(f"/runs/{run_id}")
     assert "Cancel run" in page.text and "Re-execute" not in page.text
@@ -186,8 +187,9 @@ async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
     new = ui.store.get_run(new_id)
     assert new is not None and new_id != run_id and new.status == RunStatus.QUEUED
     assert (new.job_name, new.run_config) == ("hello_job", {"ops": {}})
-    assert new.tags == {"team": "data", "tether/parent_run_id": run_id,
-                        "tether/root_run_id": run_id, "tether/user": "lin"}
+    assert new.tags == {"team": "data", "tether/max_retries": "2",
+                        "tether/parent_run_id": run_id, "tether/root_run_id": run_id,
+                        "tether/user": "lin"}
 
 
 async def test_locations_show_load_errors_and_no_redeploy_the_api_lacks(ui: Ui) -> None:
@@ -250,8 +252,8 @@ async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:
         "csrf": csrf_of(page.text), "name": "ci-deploys", "kind": "user", "role": "launcher"})
     token = re.search(r'id="new-token"[^>]*value="(ttu_[^"]+)"', response.text)
     assert token and "shown this once" in response.text
-    info = ui.store.authenticate(token.group(1))
-    assert info is not None and info.role == "launcher" and info.name == "ci-deploys"
+    [info] = [t for t in ui.store.list_tokens() if t.name == "ci-deploys"]
+    assert (info.kind, info.role, info.revoked_at) == ("user", "launcher", None)
     listed = (await browser.get("/settings/tokens")).text
     assert "ci-deploys" in listed and token.group(1) not in listed
     agent = await browser.post("/settings/tokens", data={
@@ -262,6 +264,12 @@ async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:
     assert response.status_code == 303
     assert ui.store.authenticate(token.group(1)) is None
     assert "REVOKED" in (await browser.get("/settings/tokens")).text
+    # the control plane itself refuses it at once
+    signin = ui.client()
+    form = await signin.get("/signin")
+    refused = await signin.post("/signin", data={
+        "token": token.group(1), "csrf": csrf_of(form.text), "next": "/runs"})
+    assert refused.status_code == 401
 
 
 

@@ -24,10 +24,12 @@ TERMINATE = "mutation($id: ID!) { terminateRun(id: $id) { id status } }"
 LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON) {
   launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
 }"""
-# tags the control plane sets itself, not copied to a re-execution
-_SYSTEM_TAG_PREFIX = "tether/"
 PARENT_TAG = "tether/parent_run_id"
 ROOT_TAG = "tether/root_run_id"
+# tags that say where a run came from: a re-execution gets its own; the others (the user's,
+# and settings such as tether/max_retries or tether/priority) carry over
+_ORIGIN_TAGS = frozenset({"tether/user", "tether/schedule", "tether/sensor", PARENT_TAG,
+                          ROOT_TAG})
 
 
 def run_cursor(text: str) -> tuple[float, str]:
@@ -48,8 +50,9 @@ def event_cursor(text: str) -> tuple[float, int]:
 
 
 def reexecution_tags(run: RunRecord) -> dict[str, Any]:
-    """The tags of a re-execution: the user's tags, and which run it repeats."""
-    tags = {k: v for k, v in run.tags.items() if not k.startswith(_SYSTEM_TAG_PREFIX)}
+    """The tags of a re-execution: the run's own tags, and which run it repeats (launchRun
+    adds who launched it)."""
+    tags = {k: v for k, v in run.tags.items() if k not in _ORIGIN_TAGS}
     tags[PARENT_TAG] = run.run_id
     tags[ROOT_TAG] = run.tags.get(ROOT_TAG, run.run_id)
     return tags
