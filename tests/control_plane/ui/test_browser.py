@@ -168,6 +168,21 @@ def test_a_locations_load_error_shows_its_traceback(page, deployment) -> None:  
     shoot(page, "locations")
 
 
+def test_materialize_an_asset_and_see_its_latest_materialization(page, deployment) -> None:  # type: ignore[no-untyped-def]
+    expect = playwright_sync.expect
+    sign_in(page, deployment.user_token)
+    nav(page, "Assets").click()
+    page.get_by_role("button", name=re.compile(r"^Materialize report ")).click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
+    run_id = page.url.rpartition("/")[2]
+    expect(page.locator("#run-status")).to_contain_text("SUCCESS", timeout=60_000)
+    expect(page.locator("#event-rows")).to_contain_text("Materialized asset report")
+    nav(page, "Assets").click()
+    expect(page.locator("#asset-report")).to_contain_text(run_id[:8])
+    expect(page.locator("#asset-raw_numbers")).to_contain_text(run_id[:8])
+    shoot(page, "assets")
+
+
 def test_the_other_pages_by_keyboard(page, deployment) -> None:  # type: ignore[no-untyped-def]
     expect = playwright_sync.expect
     sign_in(page, deployment.user_token)
@@ -182,7 +197,6 @@ def test_the_other_pages_by_keyboard(page, deployment) -> None:  # type: ignore[
     page.wait_for_url(re.compile(r"/assets$"))
     expect(nav(page, "Assets")).to_have_attribute("aria-current", "page")
     expect(page.locator("svg.graph [data-node]")).to_have_count(3)
-    shoot(page, "assets")
     nav(page, "Agents").click()
     expect(page.locator("section.agent .status").first).to_have_text("● UP")
     expect(page.locator("section.agent")).to_contain_text("hello")

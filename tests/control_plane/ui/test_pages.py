@@ -243,6 +243,15 @@ async def test_assets_show_lineage_and_the_latest_materialization(ui: Ui) -> Non
     assert run_id[:8] in raw and "<dd>12</dd>" in raw and "<dd>10</dd>" not in raw
     clean = page[page.index('id="asset-clean"'):]
     assert "never" in clean[:clean.index("</tr>")]
+    # raw has a job that materializes it (hello_job's extract node); clean has none
+    assert 'aria-label="Materialize raw (runs hello_job)"' in raw
+    assert "Materialize" not in clean[:clean.index("</tr>")]
+    response = await browser.post("/jobs/hello/hello_job/launch", data={
+        "csrf": csrf_of(page), "config": "{}", "tags": ""})
+    launched = ui.store.get_run(response.headers["location"].removeprefix("/runs/"))
+    assert launched is not None and launched.job_name == "hello_job"
+    viewer = await ui.signed_in(role="viewer", name="vic")
+    assert "Materialize raw" not in (await viewer.get("/assets")).text
 
 
 async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:

@@ -94,8 +94,16 @@ class CatalogPages(Pages):
                                  [asset.key for _, asset in assets])
         graph = dag_svg([GraphNode(name=asset.key, upstream=asset.deps, href=f"#asset-{asset.key}")
                          for _, asset in assets], title="Asset lineage")
+        # the job that materializes each asset (the first that has a node for it), which its
+        # Materialize button launches
+        jobs: dict[tuple[str, str], str] = {}
+        for loc in locations:
+            for job in loc.snapshot.jobs if loc.snapshot else []:
+                for node in job.nodes:
+                    if node.asset_key:
+                        jobs.setdefault((loc.name, node.asset_key), job.name)
         return self.render(request, viewer, "assets.html", assets=assets, latest=latest,
-                           graph=graph)
+                           graph=graph, jobs=jobs)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)

@@ -16,6 +16,7 @@ _NODE_H = 34
 _GAP_X = 56
 _GAP_Y = 18
 _PAD = 12
+_ARC = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +55,19 @@ def dag_svg(nodes: Sequence[GraphNode], *, title: str) -> Markup:
     if not nodes:
         return Markup("")
     columns = layers(nodes)
+    layer = {node.name: depth for depth, col in enumerate(columns) for node in col}
+    # an edge that skips a layer arcs over the boxes between, so it needs room on top
+    arcs = any(layer[node.name] - layer[up] > 1
+               for node in nodes for up in node.upstream if up in layer)
+    top = _ARC if arcs else 0.0
     widths = [max(len(n.label or n.name) * _CHAR + 2 * _PAD for n in col) for col in columns]
     tallest = max(len(col) for col in columns)
-    height = tallest * (_NODE_H + _GAP_Y) - _GAP_Y + 2 * _PAD
+    rows_height = tallest * (_NODE_H + _GAP_Y) - _GAP_Y + 2 * _PAD
+    height = rows_height + top
     boxes: dict[str, tuple[float, float, float]] = {}
     x: float = _PAD
     for col, width in zip(columns, widths, strict=True):
-        offset = (height - (len(col) * (_NODE_H + _GAP_Y) - _GAP_Y)) / 2
+        offset = top + (rows_height - (len(col) * (_NODE_H + _GAP_Y) - _GAP_Y)) / 2
         for row, node in enumerate(col):
             boxes[node.name] = (x, offset + row * (_NODE_H + _GAP_Y), width)
         x += width + _GAP_X
@@ -81,10 +88,14 @@ def dag_svg(nodes: Sequence[GraphNode], *, title: str) -> Markup:
                 continue
             ux, uy, uw = boxes[up]
             x1, y1, x2, y2 = ux + uw, uy + _NODE_H / 2, nx, ny + _NODE_H / 2
-            mid = (x1 + x2) / 2
+            if layer[node.name] - layer[up] > 1:
+                lift = min(y1, y2) - _ARC * 1.3
+                controls = f"{x1 + _GAP_X:.1f},{lift:.1f} {x2 - _GAP_X:.1f},{lift:.1f}"
+            else:
+                mid = (x1 + x2) / 2
+                controls = f"{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f}"
             parts.append(f'<path class="edge" marker-end="url(#arrow)" '
-                         f'd="M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} '
-                         f'{x2 - 2:.1f},{y2:.1f}"/>')
+                         f'd="M{x1:.1f},{y1:.1f} C{controls} {x2 - 2:.1f},{y2:.1f}"/>')
     for node in nodes:
         nx, ny, width = boxes[node.name]
         box = (f'<g class="node" data-node="{escape(node.name)}">'
