@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from ...conftest import EXAMPLE_WORKSPACE, REPO, free_port
 from ...deployment import Deployment
@@ -22,7 +23,6 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 LOCATIONS = "{ codeLocations { name status } }"
 LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, valkey_url: str
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium package")
-    with playwright_sync.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         # --no-sandbox: the tests run as root, where chromium's sandbox cannot start
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                              args=["--no-sandbox"])
@@ -75,8 +75,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: object, deployment: Deployment) -> Iterator[object]:
-    context = browser.new_context(base_url=deployment.url,  # type: ignore[attr-defined]
+def page(browser: Browser, deployment: Deployment) -> Iterator[Page]:
+    context = browser.new_context(base_url=deployment.url,
                                   viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -84,27 +84,27 @@ def page(browser: object, deployment: Deployment) -> Iterator[object]:
     context.close()
 
 
-def sign_in(page: object, token: str) -> None:
-    page.goto("/runs")  # type: ignore[attr-defined]
-    assert "/signin?next=/runs" in page.url  # type: ignore[attr-defined]
-    page.get_by_label("User token").fill(token)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
-    page.wait_for_url(re.compile(r"/runs$"))  # type: ignore[attr-defined]
+def sign_in(page: Page, token: str) -> None:
+    page.goto("/runs")
+    assert "/signin?next=/runs" in page.url
+    page.get_by_label("User token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/runs$"))
 
 
-def nav(page: object, name: str) -> object:
+def nav(page: Page, name: str) -> Locator:
     """The main navigation's link to ``name``."""
-    menu = page.get_by_role("navigation", name="Main")  # type: ignore[attr-defined]
+    menu = page.get_by_role("navigation", name="Main")
     return menu.get_by_role("link", name=name, exact=True)
 
 
-def shoot(page: object, name: str) -> None:
+def shoot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_launch_a_job_watch_it_succeed_live_and_read_its_stdout(page, deployment) -> None:  # type: ignore[no-untyped-def]
-    expect = playwright_sync.expect
+def test_launch_a_job_watch_it_succeed_live_and_read_its_stdout(
+        page: Page, deployment: Deployment) -> None:
     sign_in(page, deployment.user_token)
     nav(page, "Jobs").click()
     page.get_by_role("link", name="hello_job").click()
@@ -142,8 +142,7 @@ def test_launch_a_job_watch_it_succeed_live_and_read_its_stdout(page, deployment
     shoot(page, "runs")
 
 
-def test_cancel_a_long_run_from_its_page(page, deployment) -> None:  # type: ignore[no-untyped-def]
-    expect = playwright_sync.expect
+def test_cancel_a_long_run_from_its_page(page: Page, deployment: Deployment) -> None:
     sign_in(page, deployment.user_token)
     page.goto("/jobs/hello/slow_job")
     page.get_by_role("button", name="Launch run").click()
@@ -156,8 +155,7 @@ def test_cancel_a_long_run_from_its_page(page, deployment) -> None:  # type: ign
     expect(page.get_by_role("button", name="Re-execute (all steps)")).to_be_visible()
 
 
-def test_a_locations_load_error_shows_its_traceback(page, deployment) -> None:  # type: ignore[no-untyped-def]
-    expect = playwright_sync.expect
+def test_a_locations_load_error_shows_its_traceback(page: Page, deployment: Deployment) -> None:
     sign_in(page, deployment.user_token)
     nav(page, "Code locations").click()
     broken = page.locator("section[data-location='broken']")
@@ -168,8 +166,8 @@ def test_a_locations_load_error_shows_its_traceback(page, deployment) -> None:  
     shoot(page, "locations")
 
 
-def test_materialize_an_asset_and_see_its_latest_materialization(page, deployment) -> None:  # type: ignore[no-untyped-def]
-    expect = playwright_sync.expect
+def test_materialize_an_asset_and_see_its_latest_materialization(
+        page: Page, deployment: Deployment) -> None:
     sign_in(page, deployment.user_token)
     nav(page, "Assets").click()
     page.get_by_role("button", name=re.compile(r"^Materialize report ")).click()
@@ -183,8 +181,7 @@ def test_materialize_an_asset_and_see_its_latest_materialization(page, deploymen
     shoot(page, "assets")
 
 
-def test_the_other_pages_by_keyboard(page, deployment) -> None:  # type: ignore[no-untyped-def]
-    expect = playwright_sync.expect
+def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None:
     sign_in(page, deployment.user_token)
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()

@@ -17,6 +17,7 @@ from tether.wire import (
     LocationSpec,
     LogChunk,
     LogMessage,
+    RunEvent,
     RunStart,
     StepFailure,
     StepStart,
@@ -118,7 +119,7 @@ async def test_the_runs_list_pages_newest_first_without_gaps_or_repeats(ui: Ui) 
     assert "unknown status &#39;DONE&#39;" in bad.text and "a tag filter is key=value" in bad.text
 
 
-def _events(run_id: str, t: float) -> list:
+def _events(run_id: str, t: float) -> list[RunEvent]:
     return [
         RunStart(run_id=run_id, attempt=1, seq=1, timestamp=t, job_name="hello_job"),
         StepStart(run_id=run_id, attempt=1, seq=2, timestamp=t + 1, step_key="extract"),
