@@ -21,6 +21,7 @@ from ...processes import processes_with_env
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "screenshots"
 LOCATIONS = "{ codeLocations { name status } }"
+AGENTS = "{ agents { codeServers { location } } }"
 LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
 
 
@@ -96,6 +97,21 @@ def nav(page: Page, name: str) -> Locator:
     """The main navigation's link to ``name``."""
     menu = page.get_by_role("navigation", name="Main")
     return menu.get_by_role("link", name=name, exact=True)
+
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter(el => el.type !== "hidden")
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                && !(el.tagName === "BUTTON" && el.textContent.trim()))
+  .map(el => el.outerHTML)"""
+
+
+def assert_accessible_basics(page: Page) -> None:
+    """Every control has a name a screen reader can say, and every status says itself in
+    words (colour only repeats it)."""
+    assert page.evaluate(UNLABELLED) == [], page.url
+    for badge in page.locator(".status").all_inner_texts():
+        assert re.search(r"[A-Z]{2,}", badge), (page.url, badge)
 
 
 def shoot(page: Page, name: str) -> None:
@@ -194,10 +210,25 @@ def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None
     page.wait_for_url(re.compile(r"/assets$"))
     expect(nav(page, "Assets")).to_have_attribute("aria-current", "page")
     expect(page.locator("svg.graph [data-node]")).to_have_count(3)
+    # the agent reports its code servers with its next heartbeat after they start
+    deployment.wait_for(lambda: any(
+        agent["codeServers"] for agent in deployment.graphql(AGENTS)["agents"]),
+        what="an agent reporting its code servers")
     nav(page, "Agents").click()
     expect(page.locator("section.agent .status").first).to_have_text("● UP")
     expect(page.locator("section.agent")).to_contain_text("hello")
     shoot(page, "agents")
+    nav(page, "Settings").click()
+    for path in ("/runs", "/runs?status=SUCCESS", "/jobs", "/jobs/hello/hello_job", "/assets",
+                 "/locations", "/agents", "/settings/tokens"):
+        page.goto(path)
+        assert_accessible_basics(page)
+    run_id = deployment.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]
+    page.goto(f"/runs/{run_id}")
+    assert_accessible_basics(page)
+    # the check itself sees an unlabelled control
+    page.evaluate("document.body.append(document.createElement('input'))")
+    assert page.evaluate(UNLABELLED) == ["<input>"]
     nav(page, "Settings").click()
     page.get_by_label("Name").fill("ci-deploys")
     page.get_by_role("button", name="Create token").click()
