@@ -11,6 +11,8 @@ import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
+from .._resolvers import LAUNCHED_BY_TAG
+
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 
@@ -33,9 +35,11 @@ _STATUS: dict[str, tuple[str, str]] = {
     "ACTIVE": ("●", "ok"),
 }
 
-# tags that say who or what launched a run, most specific first
+# tags that say who or what launched a run, most specific first (schedules and sensors will
+# set theirs)
 _LAUNCHERS = (("tether/schedule", "schedule"), ("tether/sensor", "sensor"),
-              ("tether/user", "user"))
+              (LAUNCHED_BY_TAG, "user"))
+LAUNCHER_TAGS = frozenset(key for key, _ in _LAUNCHERS)
 
 
 def when(timestamp: float | None) -> str:

@@ -11,6 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
 from ._base import CSRF_FIELD, Pages, Viewer
+from ._render import LAUNCHER_TAGS
 from ._svg import timeline_svg
 from .errors import BadRequest, PageNotFound
 
@@ -28,8 +29,7 @@ PARENT_TAG = "tether/parent_run_id"
 ROOT_TAG = "tether/root_run_id"
 # tags that say where a run came from: a re-execution gets its own; the others (the user's,
 # and settings such as tether/max_retries or tether/priority) carry over
-_ORIGIN_TAGS = frozenset({"tether/user", "tether/schedule", "tether/sensor", PARENT_TAG,
-                          ROOT_TAG})
+_ORIGIN_TAGS = frozenset({*LAUNCHER_TAGS, PARENT_TAG, ROOT_TAG})
 
 
 def run_cursor(text: str) -> tuple[float, str]:
