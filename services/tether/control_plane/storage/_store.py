@@ -32,6 +32,7 @@ from ..errors import BadInput, LocationNotFound, RunNotFound
 from . import (
     _agents,
     _automation,
+    _browse,
     _launch,
     _leases,
     _locations,
@@ -40,11 +41,13 @@ from . import (
     _results,
     _retries,
     _runs,
+    _sessions,
     _tokens,
     _work,
 )
 from ._agents import AgentRecord
 from ._automation import AutomationRecord, CatchUp, TickRecord
+from ._browse import EventCursor
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
@@ -53,12 +56,17 @@ from ._records import (
     EventRecord,
     LocationRecord,
     LogRecord,
+    Materialization,
     Role,
     RunRecord,
+    SessionInfo,
+    StepSpan,
     TokenInfo,
     TokenKind,
+    TokenRecord,
     WorkStatus,
 )
+from ._runs import RunCursor
 
 # how long a valid token is taken on trust without reading the tokens table again
 TOKEN_CACHE_SECONDS = 5.0
@@ -142,6 +150,27 @@ class Store:
             self._token_cache.clear()
         with self._write() as conn:
             return _tokens.revoke(conn, token_id, self._clock())
+
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, newest first, revoked ones included (never the tokens themselves)."""
+        with self._read() as conn:
+            return _tokens.list_all(conn)
+
+    # -- web UI sessions -------------------------------------------------------------------
+
+    def create_session(self, token_id: int, lifetime: float) -> tuple[str, str]:
+        """A web session of the token for ``lifetime`` seconds: (session id, CSRF token)."""
+        with self._write() as conn:
+            return _sessions.create(conn, token_id, self._clock(), lifetime)
+
+    def get_session(self, session_id: str) -> SessionInfo | None:
+        """The session if it has not expired and its token is not revoked, else None."""
+        with self._read() as conn:
+            return _sessions.get(conn, session_id, self._clock())
+
+    def end_session(self, session_id: str) -> None:
+        with self._write() as conn:
+            _sessions.delete(conn, session_id)
 
     # -- code locations --------------------------------------------------------------------
 
@@ -341,11 +370,14 @@ class Store:
             return _runs.get_run(conn, run_id)
 
     def list_runs(
-        self, limit: int = 50, *, status: str | None = None, job_name: str | None = None
+        self, limit: int = 50, *, status: str | None = None, job_name: str | None = None,
+        tag: tuple[str, str] | None = None, before: RunCursor | None = None,
     ) -> list[RunRecord]:
-        """The newest runs first."""
+        """The newest runs first; ``before`` is the (created_at, run_id) of the last run of the
+        previous page, ``tag`` a (key, value) the runs must carry."""
         with self._read() as conn:
-            return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name)
+            return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name,
+                                   tag=tag, before=before)
 
     def run_events(
         self, run_id: str, *, after_id: int | None = None, limit: int | None = None
@@ -355,10 +387,33 @@ class Store:
             return _runs.run_events(conn, run_id, after_id=after_id, limit=limit)
 
     def run_logs(
-        self, run_id: str, *, stream: str | None = None, after_id: int | None = None
+        self, run_id: str, *, stream: str | None = None, after_id: int | None = None,
+        step_key: str | None = None,
     ) -> list[LogRecord]:
         with self._read() as conn:
-            return _runs.run_logs(conn, run_id, stream=stream, after_id=after_id)
+            return _runs.run_logs(conn, run_id, stream=stream, after_id=after_id,
+                                  step_key=step_key)
+
+    def events_page(
+        self, run_id: str, *, limit: int, levels: Sequence[str] = (),
+        step_key: str | None = None, after: EventCursor | None = None,
+        after_id: int | None = None,
+    ) -> tuple[list[EventRecord], int, int]:
+        """A page of the run's event log by (timestamp, id), filtered by level and step, from
+        a (timestamp, id) cursor or after a stored event id (a live tail); with the number of
+        events the run has in all and the id of its newest one."""
+        with self._read() as conn:
+            page = _browse.events_page(conn, run_id, limit=limit, levels=levels,
+                                       step_key=step_key, after=after, after_id=after_id)
+            return page, *_browse.event_tally(conn, run_id)
+
+    def step_spans(self, run_id: str) -> list[StepSpan]:
+        with self._read() as conn:
+            return _browse.step_spans(conn, run_id)
+
+    def latest_materializations(self, asset_keys: Sequence[str]) -> dict[str, Materialization]:
+        with self._read() as conn:
+            return _browse.latest_materializations(conn, asset_keys)
 
     def rebuild_run(self, run_id: str) -> RunRecord:
         """Recompute the run's row from its event log alone, store it and return it."""
