@@ -197,6 +197,26 @@ def test_materialize_an_asset_and_see_its_latest_materialization(
     shoot(page, "assets")
 
 
+def test_start_and_stop_a_schedule(page: Page, deployment: Deployment) -> None:
+    sign_in(page, deployment.user_token)
+    nav(page, "Schedules & sensors").click()
+    schedule = page.locator("section[data-automation='every_five_minutes']")
+    expect(schedule.locator(".status").first).to_have_text("■ STOPPED")
+    expect(schedule).to_contain_text("*/5 * * * * (UTC)")
+    schedule.get_by_role("button", name="Start every_five_minutes").click()
+    schedule = page.locator("section[data-automation='every_five_minutes']")
+    expect(schedule.locator(".status").first).to_have_text("▶ RUNNING")
+    expect(schedule.get_by_role("button", name="Stop every_five_minutes")).to_be_visible()
+    started = [a for a in deployment.graphql(
+        '{ automations(kind: "schedule") { name running nextTickTime } }')["automations"]
+        if a["name"] == "every_five_minutes"]
+    assert started[0]["running"] and started[0]["nextTickTime"]
+    shoot(page, "schedules")
+    schedule.get_by_role("button", name="Stop every_five_minutes").click()
+    expect(page.locator("section[data-automation='every_five_minutes'] .status").first
+           ).to_have_text("■ STOPPED")
+
+
 def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None:
     sign_in(page, deployment.user_token)
     page.keyboard.press("Tab")
@@ -220,7 +240,7 @@ def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None
     shoot(page, "agents")
     nav(page, "Settings").click()
     for path in ("/runs", "/runs?status=SUCCESS", "/jobs", "/jobs/hello/hello_job", "/assets",
-                 "/locations", "/agents", "/settings/tokens"):
+                 "/automation", "/locations", "/agents", "/settings/tokens"):
         page.goto(path)
         assert_accessible_basics(page)
     run_id = deployment.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]

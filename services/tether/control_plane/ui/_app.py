@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 
 from .._graphql import GraphQLApi
 from .._state import AppState
+from ._automation_pages import AutomationPages
 from ._catalog_pages import CatalogPages
 from ._render import STATIC, Renderer
 from ._run_pages import RunPages
@@ -26,6 +27,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
     runs = RunPages(state, graphql, renderer)
     catalog = CatalogPages(state, graphql, renderer)
     tokens = TokenPages(state, graphql, renderer)
+    automation = AutomationPages(state, graphql, renderer)
     get, post = ["GET"], ["POST"]
     return [
         Route("/", _home, methods=get),
@@ -46,6 +48,9 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/locations/{location}/redeploy", catalog.action(catalog.redeploy),
               methods=post),
         Route("/agents", catalog.page(catalog.agents), methods=get),
+        Route("/automation", automation.page(automation.automations), methods=get),
+        Route("/automation/{kind}/{location}/{name}", automation.action(automation.toggle),
+              methods=post),
         Route("/settings/tokens", tokens.page(tokens.tokens), methods=get),
         Route("/settings/tokens", tokens.action(tokens.create), methods=post),
         Route("/settings/tokens/{token_id:int}/revoke", tokens.action(tokens.revoke),

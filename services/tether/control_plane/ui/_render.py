@@ -32,6 +32,9 @@ _STATUS: dict[str, tuple[str, str]] = {
     "STARTED": ("▶", "run"),
     "LOADING": ("◌", "run"),
     "REVOKED": ("⊘", "muted"),
+    "RUNNING": ("▶", "ok"),
+    "STOPPED": ("■", "muted"),
+    "EVALUATING": ("◔", "run"),
     "ACTIVE": ("●", "ok"),
 }
 
