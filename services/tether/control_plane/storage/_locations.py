@@ -123,11 +123,16 @@ def find_job(
     conn: Connection, job_name: str, location: str | None
 ) -> tuple[LocationRecord, JobSnapshot]:
     """The location and job a launch refers to, or an error that says what exists."""
-    locations = list_all(conn)
     if location is not None:
-        locations = [record for record in locations if record.name == location]
-        if not locations:
-            raise LocationNotFound(location, [record.name for record in list_all(conn)])
+        # one row: decoding every location's snapshot was a third of a scheduled run's launch
+        named = get(conn, location)
+        if named is None:
+            known = [str(row.name) for row in conn.execute(
+                sa.select(code_locations.c.name).order_by(code_locations.c.name))]
+            raise LocationNotFound(location, known)
+        locations = [named]
+    else:
+        locations = list_all(conn)
     matches = [
         (record, job)
         for record in locations
