@@ -263,14 +263,19 @@ class Store:
         with self._write() as conn:
             return _retries.retry_failed(conn, self._clock())
 
-    def start_due_ticks(self, catch_up: CatchUp = "latest") -> list[int]:
-        """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
-        the ticks started."""
+    def ticks_due(self) -> bool:
+        """Whether a schedule or sensor tick is due (a read: most turns find none)."""
         with self._read() as conn:
-            if not _automation.anything_due(conn, self._clock()):
-                return []
+            return _automation.anything_due(conn, self._clock())
+
+    def start_due_ticks(self, catch_up: CatchUp = "latest", *,
+                        traceparent: str = "") -> list[int]:
+        """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
+        the ticks started. The ticks' work items carry ``traceparent``."""
+        if not self.ticks_due():
+            return []
         with self._write() as conn:
-            return _automation.start_due_ticks(conn, self._clock(), catch_up)
+            return _automation.start_due_ticks(conn, self._clock(), catch_up, traceparent)
 
     # -- schedules and sensors -------------------------------------------------------------
 
