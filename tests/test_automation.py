@@ -2,7 +2,8 @@
 supervisor has the location's code server evaluate the user's function, and the control plane
 creates the runs it asks for. A sensor watching a directory makes one run per new file and
 none for the files that were there before; its cursor survives a restart of the control
-plane, the daemons and the agent; a sensor that raises shows the user's traceback and keeps ticking."""
+plane, the daemons and the agent; a sensor that raises shows the user's traceback and keeps
+ticking."""
 
 from __future__ import annotations
 
