@@ -108,6 +108,12 @@ def servers_of(deployment: Deployment, location: str) -> list[CodeServerRecord]:
     return [record for record in records if record.location == location]
 
 
+def only_server(deployment: Deployment, location: str) -> CodeServerRecord | None:
+    """The location's one recorded server, or None while there are more (or none)."""
+    records = servers_of(deployment, location)
+    return records[0] if len(records) == 1 else None
+
+
 def alive(pid: int) -> bool:
     try:
         return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
@@ -154,7 +160,7 @@ def test_deploy_from_ci_fails_on_code_that_cannot_load_and_passes_once_fixed(
     assert "Code location nightly LOADED" in fixed.stdout and "1 job(s)" in fixed.stdout
     location = deployment.graphql(LOCATION, name="nightly")["codeLocation"]
     assert (location["status"], location["error"]) == ("LOADED", None)
-    deployment.wait_for(lambda: len(servers_of(deployment, "nightly")) == 1, timeout=15,
+    deployment.wait_for(lambda: only_server(deployment, "nightly"), timeout=15,
                         what="the broken deploy's server to stop")
 
     # deploying the same spec again, as every CI run does, loads it again and stays LOADED
@@ -168,7 +174,9 @@ def test_deploy_from_ci_fails_on_code_that_cannot_load_and_passes_once_fixed(
     deployment.wait_for(lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] ==
                         "SUCCESS", what="the run of the deployed job")
 
-    [current] = servers_of(deployment, "nightly")
+    # the server the second deploy replaced drains, then stops
+    current = deployment.wait_for(lambda: only_server(deployment, "nightly"), timeout=15,
+                                  what="the replaced server to stop")
     removed = tether(deployment, "location", "remove", "nightly")
     assert removed.returncode == 0, removed.stderr
     assert deployment.graphql(LOCATION, name="nightly")["codeLocation"] is None
@@ -257,10 +265,9 @@ def test_a_redeploy_during_a_run_leaves_no_query_gap_and_the_run_succeeds(
         stop.set()
         querier.join()
     assert status == "SUCCESS"
-    deployment.wait_for(lambda: not alive(before.pid), timeout=15,
-                        what="the old server to stop")
-    [after] = servers_of(deployment, "nightly")
-    assert after.pid != before.pid
+    after = deployment.wait_for(lambda: only_server(deployment, "nightly"), timeout=15,
+                                what="the old server to stop")
+    assert after.pid != before.pid and not alive(before.pid)
     assert queries > 20 and gaps == []
 
 
