@@ -25,6 +25,7 @@ from tether.broker import entry_fields, keys
 from tether.control_plane.storage import Store
 from tether.wire import (
     JobSnapshot,
+    LoadLocation,
     LocationLoaded,
     LocationSnapshot,
     LocationSpec,
@@ -40,8 +41,10 @@ def started_runs(store: Store, count: int) -> list[str]:
     store.deploy_location(LocationSpec(name="bench", module="bench.defs"))
     [load] = store.claim_work("bench-agent", ["default"], 1, 600)
     snapshot = LocationSnapshot(location="bench", jobs=[JobSnapshot(name="logs")])
+    assert isinstance(load.payload, LoadLocation)
     store.store_results([LocationLoaded(work_id=load.work_id, epoch=load.epoch,
-                                        location="bench", snapshot=snapshot)])
+                                        location="bench", snapshot=snapshot,
+                                        generation=load.payload.generation)])
     runs = [store.launch_run("logs") for _ in range(count)]
     store.claim_work("bench-agent", ["default"], count, 600)
     return runs

@@ -1,8 +1,9 @@
 """Sensors end to end, with real processes: the daemons' scheduler asks for ticks, the
 supervisor has the location's code server evaluate the user's function, and the control plane
 creates the runs it asks for. A sensor watching a directory makes one run per new file and
-none for the files that were there before; its cursor survives a restart of the daemons and
-the agent; a sensor that raises shows the user's traceback and keeps ticking."""
+none for the files that were there before; its cursor survives a restart of the control
+plane, the daemons and the agent; a sensor that raises shows the user's traceback and keeps
+ticking."""
 
 from __future__ import annotations
 
@@ -115,9 +116,9 @@ def test_a_sensor_runs_each_new_file_once_across_a_restart(
         and set(runs.values()) == {"SUCCESS"} and runs, what="three runs SUCCESS")
     assert sorted(done) == ["2026-03-a.csv", "2026-03-b.csv", "2026-03-c.csv"]
 
-    # the control plane, its daemons and the agent's poller restart; the cursor is kept in
-    # the control plane's database
-    for name in ("control-plane", "daemons", "poller"):
+    # the control plane, its daemons and the agent's poller and supervisor restart; the
+    # cursor is kept in the control plane's database
+    for name in ("control-plane", "daemons", "poller", "supervisor"):
         process = deployment.processes.pop(name)
         process.terminate()
         process.wait(timeout=15)

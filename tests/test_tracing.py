@@ -99,10 +99,10 @@ def test_a_code_location_load_is_one_trace_into_the_code_server(
         spans = receiver.snapshot()
         served = [s for s in spans if s.name == "code_server.get_snapshot"]
         loads = [s for s in spans if s.name == "supervisor.load"]
-        # each process exports its spans in its own batches: wait for the upload's too
-        uploaded = [s for s in spans if s.name == "uploader.results"
-                    and any(s.trace_id == load.trace_id for load in loads)]
-        return spans if served and loads and uploaded else None
+        # the upload of the load's result ends (and is exported) a moment after the load
+        uploads = [s for s in spans if s.name == "uploader.results"
+                   and any(s.trace_id == load.trace_id for load in loads)]
+        return spans if served and loads and uploads else None
 
     spans = traced.wait_for(load_trace, timeout=30, what="the load's spans")
     [load] = [s for s in spans if s.name == "supervisor.load"]
@@ -113,3 +113,66 @@ def test_a_code_location_load_is_one_trace_into_the_code_server(
     # the load answers the work item the control plane created at deploy time
     results = [s for s in spans if s.name == "uploader.results" and s.trace_id == load.trace_id]
     assert results and results[0].parent_id == load.span_id
+
+
+SENSING = '''
+from tether import Definitions, RunRequest, job, op, sensor
+
+
+@op
+def noop() -> None:
+    pass
+
+
+@job
+def sensed_job() -> None:
+    noop()
+
+
+@sensor(job=sensed_job, minimum_interval_seconds=0.3, default_running=True)
+def always(context):
+    return RunRequest(run_key="once")
+
+
+defs = Definitions(jobs=[sensed_job], sensors=[always])
+'''
+
+
+def test_a_sensor_tick_is_one_trace_into_the_code_server(
+        tmp_path: Path, broker_url: str, receiver: OtlpReceiver) -> None:
+    (tmp_path / "sensing.py").write_text(SENSING)
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text('[[locations]]\nname = "sensing"\npython_file = "sensing.py"\n')
+    deployment = Deployment(
+        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
+        workspace=workspace, data_dir=tmp_path, port=free_port(),
+        processes=("control-plane", "daemons", "poller", "supervisor", "uploader"),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
+             "TETHER_DAEMON_INTERVAL_SECONDS": "0.2"})
+    try:
+        deployment.wait_healthy()
+
+        def tick_trace() -> list[ReceivedSpan] | None:
+            spans = receiver.snapshot()
+            for turn in (s for s in spans if s.name == "scheduler.ticks"):
+                ours = [s for s in spans if s.trace_id == turn.trace_id]
+                names = {s.name for s in ours}
+                if {"supervisor.sensor_tick", "code_server.sensor_tick", "uploader.results",
+                        "store results"} <= names:
+                    return ours
+            return None
+
+        spans = deployment.wait_for(tick_trace, timeout=30, what="a sensor tick's trace")
+    finally:
+        deployment.stop()
+    [turn] = [s for s in spans if s.name == "scheduler.ticks"]
+    assert turn.service == "tether-daemons"
+    by_name = {s.name: s for s in spans}
+    handed = by_name["poller.hand_over"]
+    supervisor = by_name["supervisor.sensor_tick"]
+    served = by_name["code_server.sensor_tick"]
+    assert handed.parent_id == turn.span_id
+    assert supervisor.parent_id == handed.span_id and supervisor.service == "tether-supervisor"
+    assert served.parent_id == supervisor.span_id and served.service == "tether-code-server"
+    assert served.attributes["tether.sensor"] == "always"
+    assert by_name["uploader.results"].parent_id == supervisor.span_id

@@ -7,10 +7,13 @@ msgspec only, never grpc, redis, SQLAlchemy, Starlette, httpx or OpenTelemetry.
 
 from .sdk import (
     AssetDefinition,
+    Config,
     Definitions,
+    EnvVar,
     JobDefinition,
     OpContext,
     OpDefinition,
+    Resource,
     RunRequest,
     ScheduleContext,
     SensorContext,
@@ -25,10 +28,13 @@ from .sdk import (
 
 __all__ = [
     "AssetDefinition",
+    "Config",
     "Definitions",
+    "EnvVar",
     "JobDefinition",
     "OpContext",
     "OpDefinition",
+    "Resource",
     "RunRequest",
     "ScheduleContext",
     "SensorContext",

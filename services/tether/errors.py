@@ -3,6 +3,7 @@
     TetherError                      base of everything Tether raises on purpose
     ├── ConfigError                  a setting is missing or malformed
     ├── DefinitionError              user code defines something invalid (bad op wiring, ...)
+    ├── RunConfigError               a run config does not fit the job's Config types
     ├── CodeLocationLoadError        a code location failed to import or define its objects
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
@@ -27,6 +28,11 @@ class ConfigError(TetherError):
 
 class DefinitionError(TetherError):
     """User code defines an invalid op, job or asset graph."""
+
+
+class RunConfigError(TetherError):
+    """A run config does not fit the job's ``Config`` types; the message starts with the
+    path, e.g. ``$.ops.load.config.limit: expected int, got str``."""
 
 
 class CodeLocationLoadError(TetherError):

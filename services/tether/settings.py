@@ -72,7 +72,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     upload_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
     # batches of one stream an uploader has on their way at once
     upload_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # a code server that does not answer this long after its start is reported as failed
+    # (with the end of its output) and retried with backoff
     code_server_start_timeout: float = 30.0
+    # stop the code servers when the supervisor stops; false keeps them running through a
+    # supervisor restart, and the next supervisor adopts them (after a crash it always does)
+    stop_code_servers_on_exit: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "json": one JSON object per log line, with trace and span ids
     log_format: Literal["text", "json"] = "text"

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -34,10 +35,12 @@ def load_workspace(path: str | Path) -> list[LocationSpec]:
     names = [spec.name for spec in workspace.locations]
     if len(set(names)) != len(names):
         raise ConfigError(f"workspace {path}: code location names must be unique, got {names}")
-    return [_resolve(spec, path.parent) for spec in workspace.locations]
+    return [resolve_paths(spec, path.parent) for spec in workspace.locations]
 
 
-def _resolve(spec: LocationSpec, base: Path) -> LocationSpec:
+def resolve_paths(spec: LocationSpec, base: Path) -> LocationSpec:
+    """``spec`` with its relative paths (working directory, file, interpreter) made absolute
+    against ``base``; an interpreter given as a bare name (``python3``) stays as it is."""
     def absolute(value: str | None) -> str | None:
         return None if value is None else str((base / value).resolve())
 
@@ -47,7 +50,9 @@ def _resolve(spec: LocationSpec, base: Path) -> LocationSpec:
         python_file = str((Path(working_directory) / python_file).resolve())
     python = spec.python
     if python is not None and ("/" in python):
-        python = absolute(python)
+        # not resolved: a virtualenv's bin/python is a symlink to the base interpreter, and
+        # only the link's own path makes Python use the virtualenv
+        python = os.path.normpath(base / python)
     return msgspec.structs.replace(
         spec, working_directory=working_directory, python_file=python_file, python=python
     )

@@ -95,6 +95,7 @@ def load_location(
     assert items, f"no LoadLocation item for {name}"
     receipt = store.store_results(
         [LocationLoaded(work_id=item.work_id, epoch=item.epoch, location=name,
-                        snapshot=snapshot(name, jobs)) for item in items]
+                        snapshot=snapshot(name, jobs), generation=item.payload.generation)
+         for item in items]
     )
     assert receipt.stored == len(items)

@@ -53,8 +53,10 @@ def auto(store: Store) -> Iterator[Store]:
     store.deploy_location(spec("auto"))
     [load] = [item for item in store.claim_work("loader", ["default"], 10, 60)
               if isinstance(item.payload, LoadLocation)]
+    assert isinstance(load.payload, LoadLocation)
     store.store_results([LocationLoaded(work_id=load.work_id, epoch=load.epoch,
-                                        location="auto", snapshot=SNAPSHOT)])
+                                        location="auto", snapshot=SNAPSHOT,
+                                        generation=load.payload.generation)])
     yield store
 
 

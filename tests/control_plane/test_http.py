@@ -335,8 +335,10 @@ async def test_schedules_and_sensors_are_listed_started_and_stopped(cp: ControlP
         snapshot(), schedules=[ScheduleSnapshot(name="nightly", job_name="hello_job",
                                                 cron="0 2 * * *", timezone="Europe/Paris")],
         sensors=[SensorSnapshot(name="files", job_name="hello_job")])
+    assert isinstance(load.payload, LoadLocation)
     cp.store.store_results([LocationLoaded(work_id=load.work_id, epoch=load.epoch,
-                                           location="hello", snapshot=with_automations)])
+                                           location="hello", snapshot=with_automations,
+                                           generation=load.payload.generation)])
 
     listed = (await cp.graphql(AUTOMATIONS)).json()["data"]["automations"]
     assert [(a["kind"], a["name"], a["running"], a["nextTickTime"]) for a in listed] == [

@@ -24,7 +24,8 @@ def test_location_loaded_makes_its_jobs_launchable(store: Store) -> None:
     assert location is not None and location.status == LocationStatus.LOADING
     [item] = store.claim_work("agent", ["default"], 10, 30)
     receipt = store.store_results([LocationLoaded(work_id=item.work_id, epoch=item.epoch,
-                                                  location="hello", snapshot=snapshot())])
+                                                  location="hello", snapshot=snapshot(),
+                                                  generation=item.payload.generation)])
     assert receipt.stored == 1
 
     location = store.get_location("hello")
@@ -53,7 +54,8 @@ def test_a_failed_load_stores_the_users_traceback(store: Store) -> None:
     traceback = 'Traceback (most recent call last):\n  File "defs.py", line 3\nNameError: x'
     error = ErrorInfo(class_name="NameError", message="x", stack=traceback)
     store.store_results([LocationLoadFailed(work_id=item.work_id, epoch=item.epoch,
-                                            location="hello", error=error)])
+                                            location="hello", error=error,
+                                            generation=item.payload.generation)])
     location = store.get_location("hello")
     assert location is not None
     assert location.status == LocationStatus.ERROR and location.error == traceback

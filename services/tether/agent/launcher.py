@@ -36,6 +36,7 @@ from ..wire import (
     ErrorInfo,
     LaunchRun,
     LoadLocation,
+    RemoveLocation,
     RunLaunched,
     RunLaunchFailed,
     RunTerminated,
@@ -133,7 +134,7 @@ class Launcher:
                 with telemetry.span("launcher.terminate", parent=entry.traceparent,
                                     attributes={"tether.run_id": terminate.run_id}) as parent:
                     await self.terminate(item, terminate, parent)
-            case LoadLocation():
+            case LoadLocation() | RemoveLocation():
                 log.error("work item %s belongs to the supervisor; ignored", item.work_id)
 
     async def launch(self, item: WorkItem, launch: LaunchRun, token: str,

@@ -28,6 +28,7 @@ from ..wire import (
     EvaluateTick,
     LaunchRun,
     LoadLocation,
+    RemoveLocation,
     TerminateRun,
     WorkItem,
 )
@@ -41,7 +42,7 @@ def stream_for(item: WorkItem) -> str:
     match item.payload:
         case LaunchRun() | TerminateRun():
             return keys.WORK_RUNS
-        case LoadLocation() | EvaluateTick():
+        case LoadLocation() | RemoveLocation() | EvaluateTick():
             return keys.WORK_CODE
     raise AssertionError(f"no stream for {item.payload!r}")
 

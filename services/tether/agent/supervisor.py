@@ -1,9 +1,19 @@
-"""The supervisor: keeps one long-lived code server per code location and reports what each
-location defines (or why it failed to load) to the control plane.
+"""The supervisor: keeps one long-lived code server per code location it owns, reconciled
+against the desired set, and reports what each location defines (or why it failed to load).
 
-A (re)deploy starts the new server and switches to it only once it answers; the old one is
-stopped afterwards. A server that dies is restarted, waiting longer after each death that
-follows a short life, and its location is reported again.
+- The desired set lives in the agent's broker (:mod:`._code_registry`). The control plane's
+  LoadLocation and RemoveLocation work items reach a supervisor through the poller and the
+  ``work:code`` stream; handling one only updates the desired set and wakes the reconcile
+  loop, which does the work. The supervisor never calls the control plane.
+- A location is served by the supervisor that owns it (a renewed lock), so N supervisor
+  copies never start two servers for one location.
+- A new deploy starts the new server and switches to it only once it answers (blue/green);
+  the old one is stopped afterwards. Runs do not use code servers, so they keep going.
+- A server that dies or stops answering its health check (gRPC Ping) is restarted, waiting
+  longer after each failure (exponential backoff, reset after a stable run). A server that
+  could not start is retried the same way, and reported LOADED as soon as it loads.
+- Code servers outlive the supervisor (own session, output to a file). A supervisor that
+  starts adopts the healthy servers of its dead predecessor and stops the others.
 """
 
 from __future__ import annotations
@@ -11,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 import redis.asyncio as aioredis
@@ -21,209 +32,401 @@ import redis.asyncio as aioredis
 from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
-from .._net import free_port
 from ..broker import Entry, StreamConsumer, keys, publish
-from ..codeserver import CodeServerClient, code_server_command
-from ..errors import BrokerUnavailable, CodeLocationLoadError, CodeServerError
+from ..codeserver import CodeServerClient
+from ..errors import BrokerUnavailable, CodeServerError
 from ..wire import (
     AgentResult,
+    CodeServerRecord,
     CodeServerStatus,
+    DesiredLocation,
     ErrorInfo,
     EvaluateTick,
     LaunchRun,
     LoadLocation,
-    LocationLoaded,
     LocationLoadFailed,
-    LocationSpec,
+    LocationRemoved,
+    LocationSnapshot,
+    RemoveLocation,
     TerminateRun,
     WorkItem,
 )
 from . import _ticks
-from ._processes import OutputTail, child_environment, spawn, terminate_group
+from ._code_registry import CodeRegistry
+from ._code_servers import (
+    CodeServer,
+    adoptable,
+    query_snapshot,
+    spawn_code_server,
+    stop_recorded,
+    wait_ready,
+)
 from ._status import reporting_status
 from ._worker import consume
 
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL = 1.0
+PING_TIMEOUT = 2.0
+# consecutive failed pings after which a running server counts as hung and is replaced
+MAX_FAILED_PINGS = 3
 # a server that lived this long before dying starts the restart backoff afresh
 STABLE_SECONDS = 60.0
-
-
-@dataclass
-class _CodeServer:
-    spec: LocationSpec
-    process: asyncio.subprocess.Process
-    stderr: OutputTail
-    client: CodeServerClient
-    started_at: float
-
-    async def stop(self) -> None:
-        await self.client.close()
-        await terminate_group(self.process, grace=5.0)
+# a replaced server keeps answering this long after its successor took over
+DRAIN_SECONDS = 1.0
 
 
 class Supervisor:
     def __init__(self, *, redis: aioredis.Redis, consumer: str, base_env: Mapping[str, str],
-                 start_timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+                 log_dir: Path, start_timeout: float = 30.0, host: str = "127.0.0.1",
+                 stop_servers_on_exit: bool = True, hostname: str | None = None,
+                 health_interval: float = HEALTH_INTERVAL) -> None:
         self.redis = redis
-        self.base_env = base_env
+        self.base_env = dict(base_env)
+        self.log_dir = log_dir
         self.start_timeout = start_timeout
         self.host = host
+        self.hostname = hostname or socket.gethostname()
+        self.stop_servers_on_exit = stop_servers_on_exit
+        self.health_interval = health_interval
         self.consumer = StreamConsumer(redis, stream=keys.WORK_CODE,
                                        group=keys.GROUP_SUPERVISORS, consumer=consumer,
                                        message_type=WorkItem)
-        self.servers: dict[str, _CodeServer] = {}
-        self._restarts: dict[str, Backoff] = {}
+        self.registry = CodeRegistry(redis, consumer=consumer)
+        self.servers: dict[str, CodeServer] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._backoffs: dict[str, Backoff] = {}
+        self._next_attempt: dict[str, float] = {}
+        # the generation whose failure was reported, so retries do not repeat the report
+        self._failure_reported: dict[str, int] = {}
         self._restart_count: dict[str, int] = {}
-        self._next_restart: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        # replaced servers being stopped
+        self._stopping: set[asyncio.Future[None]] = set()
+        # pids of the servers this supervisor is stopping (not orphans, though recorded)
+        self._retiring: set[int] = set()
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         log.info("supervisor %s ready", self.consumer.consumer)
         metrics.observe(metrics.CODE_SERVERS_RUNNING,
                         lambda: [(int(status.running), {"location": status.location})
                                  for status in self.status()])
-        health = asyncio.ensure_future(self._watch_health(stop))
+        reconciling = asyncio.ensure_future(self._reconcile_loop(stop))
         try:
             async with reporting_status(self.redis, kind="supervisor",
                                         consumer=self.consumer.consumer,
                                         details=lambda: {"code_servers": self.status()}):
                 await consume(self.consumer, self.handle, stop, burst=burst)
+                if burst:
+                    await self.reconcile()
+                    await self._settle()
         finally:
-            health.cancel()
+            reconciling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await health
-            await asyncio.gather(*(server.stop() for server in self.servers.values()))
-            self.servers.clear()
+                await reconciling
+            await self._shutdown()
 
     def status(self) -> list[CodeServerStatus]:
         return [
-            CodeServerStatus(location=name, pid=server.process.pid,
-                             address=server.client.address,
-                             running=server.process.returncode is None,
-                             restarts=self._restart_count.get(name, 0))
+            CodeServerStatus(location=name, pid=server.pid, address=server.record.address,
+                             running=server.alive, restarts=self._restart_count.get(name, 0))
             for name, server in sorted(self.servers.items())
         ]
 
     async def handle(self, entry: Entry[WorkItem]) -> None:
         item = entry.message
         match item.payload:
-            case LoadLocation(location=spec):
-                with telemetry.span("supervisor.load", parent=entry.traceparent,
-                                    attributes={"tether.location": spec.name}) as traceparent:
-                    result = await self.load(spec)
-                    result = msgspec.structs.replace(result, work_id=item.work_id,
-                                                     epoch=item.epoch)
-                    await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
+            case LoadLocation(location=spec, generation=generation):
+                desired = DesiredLocation(spec=spec, generation=generation,
+                                          work_id=item.work_id, epoch=item.epoch,
+                                          traceparent=entry.traceparent)
+                if not await self.registry.desire(desired):
+                    # a newer deploy is desired already: this one completes as superseded
+                    error = ErrorInfo(class_name="Superseded",
+                                      message=f"a newer deploy of {spec.name} replaced this one")
+                    await self._publish(LocationLoadFailed(
+                        work_id=item.work_id, epoch=item.epoch, location=spec.name,
+                        error=error, generation=generation), entry.traceparent)
+            case RemoveLocation(name=name, generation=generation):
+                await self.registry.undesire(name, generation)
+                await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
+                                                    location=name, generation=generation),
+                                    entry.traceparent)
             case EvaluateTick() as tick:
-                with telemetry.span(f"supervisor.{tick.kind}_tick", parent=entry.traceparent,
-                                    attributes={"tether.location": tick.location.name,
-                                                f"tether.{tick.kind}": tick.name}
-                                    ) as traceparent:
-                    def client_of(name: str = tick.location.name) -> CodeServerClient | None:
-                        server = self.servers.get(name)
-                        return server.client if server is not None else None
-
-                    answer = await _ticks.evaluate(item.work_id, item.epoch, tick, client_of,
-                                                   traceparent=traceparent)
-                    await publish(self.redis, keys.OUT_RESULTS, [answer], traceparent)
+                await self._evaluate(item, tick, entry.traceparent)
+                return
             case LaunchRun() | TerminateRun():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
+                return
+        self._wake.set()
 
-    async def load(self, spec: LocationSpec) -> AgentResult:
-        """Start a code server for ``spec``, replace the location's current one once the new
-        one answers, and return what it loaded."""
-        log.info("loading code location %s", spec.name)
-        try:
-            server = await self._start(spec)
-        except CodeServerError as exc:
-            return LocationLoadFailed(location=spec.name, error=ErrorInfo.from_exception(exc))
-        result = await self._snapshot(server)
-        old = self.servers.get(spec.name)
-        self.servers[spec.name] = server
-        if old is not None:
-            await old.stop()
-        return result
+    async def _evaluate(self, item: WorkItem, tick: EvaluateTick, traceparent: str) -> None:
+        """Have the location's code server evaluate a schedule's or sensor's tick, and report
+        the outcome (a server being restarted is waited for)."""
+        with telemetry.span(f"supervisor.{tick.kind}_tick", parent=traceparent,
+                            attributes={"tether.location": tick.location.name,
+                                        f"tether.{tick.kind}": tick.name}) as span_parent:
+            def client_of(name: str = tick.location.name) -> CodeServerClient | None:
+                server = self.servers.get(name)
+                return server.client if server is not None and server.alive else None
 
-    async def _start(self, spec: LocationSpec) -> _CodeServer:
-        port = free_port(self.host)
-        env = child_environment(self.base_env, spec.env)
-        # the env is in the process environment; argv is visible to every local user
-        argv = code_server_command(msgspec.structs.replace(spec, env={}), port, spec.python)
+            answer = await _ticks.evaluate(item.work_id, item.epoch, tick, client_of,
+                                           traceparent=span_parent)
+            await self._publish(answer, span_parent)
+
+    async def snapshot(self, name: str, *, timeout: float = 30.0) -> LocationSnapshot:
+        """What the location's code server answers, waiting through a restart (a server
+        that died is being replaced) for at most ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last = "it has no code server here"
+        while True:
+            server = self.servers.get(name)
+            remaining = deadline - loop.time()
+            if server is not None and server.alive and remaining > 0:
+                try:
+                    return await server.client.get_snapshot(timeout=min(remaining, 10.0))
+                except CodeServerError as exc:
+                    last = str(exc)
+            if loop.time() >= deadline:
+                raise CodeServerError(f"code location {name}: no code server answered within "
+                                      f"{timeout:g} s; last: {last}")
+            await asyncio.sleep(0.05)
+
+    # -- reconciling -----------------------------------------------------------------------
+
+    async def _reconcile_loop(self, stop: asyncio.Event) -> None:
+        backoff = Backoff()
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.reconcile()
+                backoff.reset()
+            except BrokerUnavailable as exc:
+                log.warning("%s; retrying", exc)
+                await backoff.wait(stop)
+                continue
+            wake = asyncio.ensure_future(self._wake.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({wake, stopped}, timeout=self.health_interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+            stopped.cancel()
+
+    async def reconcile(self) -> None:
+        """One pass: for each location that is desired, served here or recorded on this
+        host, start its convergence unless one is still running."""
+        desired = await self.registry.desired()
+        recorded: dict[str, list[CodeServerRecord]] = {}
+        for record in await self.registry.servers(self.hostname):
+            recorded.setdefault(record.location, []).append(record)
+        for name in sorted(set(desired) | set(self.servers) | set(recorded)):
+            task = self._tasks.get(name)
+            if task is not None and not task.done():
+                continue
+            self._tasks[name] = asyncio.ensure_future(
+                self._converge(name, desired.get(name), recorded.get(name, [])))
+
+    async def _settle(self) -> None:
+        tasks = [task for task in self._tasks.values() if not task.done()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _converge(self, name: str, want: DesiredLocation | None,
+                        recorded: list[CodeServerRecord]) -> None:
         try:
-            process, stderr = await spawn(argv, env=env, cwd=spec.working_directory,
-                                          prefix=f"[code-server {spec.name}] ")
-        except OSError as exc:
-            raise CodeServerError(f"cannot start the code server of {spec.name}: {exc}") from exc
-        server = _CodeServer(spec=spec, process=process, stderr=stderr,
-                             client=CodeServerClient(f"{self.host}:{port}"),
-                             started_at=time.monotonic())
+            if not await self.registry.own(name):
+                # another supervisor serves it; a server of ours for it is left over
+                if name in self.servers:
+                    await self._retire(name)
+                return
+            if want is None:
+                await self._retire(name)
+                await self._stop_orphans([r for r in recorded if r.pid not in self._retiring])
+                await self.registry.disown(name)
+                return
+            if name not in self.servers:
+                self._adopt(name, want, recorded)
+            await self._stop_orphans([r for r in recorded if r.pid != self._pid_of(name)
+                                      and r.pid not in self._retiring])
+            await self._serve(name, want)
+        except BrokerUnavailable as exc:
+            log.warning("code location %s: %s; retrying", name, exc)
+        except Exception:
+            log.exception("reconciling code location %s failed; retrying", name)
+
+    def _pid_of(self, name: str) -> int | None:
+        server = self.servers.get(name)
+        return None if server is None else server.pid
+
+    def _adopt(self, name: str, want: DesiredLocation, recorded: list[CodeServerRecord]) -> None:
+        """Take over the recorded server of the desired generation that still runs (its
+        health is checked right after, like any server's)."""
+        for record in sorted(recorded, key=lambda r: r.started_at, reverse=True):
+            if record.generation != want.generation:
+                continue
+            server = adoptable(record)
+            if server is not None:
+                log.info("adopted the code server of %s (pid %d, %s)", name, record.pid,
+                         record.address)
+                self.servers[name] = server
+                return
+
+    async def _stop_orphans(self, records: list[CodeServerRecord]) -> None:
+        for record in records:
+            log.info("stopping orphaned code server of %s (pid %d)", record.location,
+                     record.pid)
+            await stop_recorded(record)
+            await self.registry.forget_server(record)
+
+    async def _serve(self, name: str, want: DesiredLocation) -> None:
+        server = self.servers.get(name)
+        if server is not None and server.record.generation == want.generation:
+            if await self._healthy(server):
+                if time.monotonic() - server.started > STABLE_SECONDS:
+                    self._backoffs.pop(name, None)
+                if want.work_id:
+                    # adopted, or the answer to a redelivered item: report what it serves
+                    result = await query_snapshot(server, want.generation, self.start_timeout)
+                    await self._report(want, result)
+                return
+            if not self._due(name):
+                return
+            reason = (f"exited ({server.exit_description()})" if not server.alive
+                      else f"stopped answering ({MAX_FAILED_PINGS} failed health checks)")
+            log.warning("code server of %s %s; restarting", name, reason)
+            self._restart_count[name] = self._restart_count.get(name, 0) + 1
+            metrics.CODE_SERVER_RESTARTS.add(1, {"location": name})
+            self._schedule_retry(name)
+            await self._replace(name, want)
+            return
+        if self._due(name):
+            await self._replace(name, want)
+
+    async def _healthy(self, server: CodeServer) -> bool:
+        if not server.alive:
+            return False
         try:
-            ready = await self._wait_ready(server)
+            ping = await server.client.ping(timeout=PING_TIMEOUT)
+        except CodeServerError:
+            server.failed_pings += 1
+            return server.failed_pings < MAX_FAILED_PINGS
+        server.failed_pings = 0
+        return ping.pid == server.pid and ping.location == server.name
+
+    def _due(self, name: str) -> bool:
+        return time.monotonic() >= self._next_attempt.get(name, 0.0)
+
+    def _schedule_retry(self, name: str) -> None:
+        backoff = self._backoffs.setdefault(name, Backoff(initial=1.0, maximum=60.0))
+        self._next_attempt[name] = time.monotonic() + backoff.next_delay()
+
+    async def _replace(self, name: str, want: DesiredLocation) -> None:
+        """Start a server of ``want``; once it answers, make it the location's server and
+        stop the previous one (blue/green). A start that fails is retried with backoff; the
+        previous server, if it still runs, keeps serving meanwhile."""
+        with contextlib.ExitStack() as stack:
+            if want.work_id:
+                stack.enter_context(telemetry.span(
+                    "supervisor.load", parent=want.traceparent,
+                    attributes={"tether.location": name}))
+            try:
+                new = await self._start(want)
+            except CodeServerError as exc:
+                self._schedule_retry(name)
+                log.warning("%s; retrying", exc)
+                if want.work_id or self._failure_reported.get(name) != want.generation:
+                    self._failure_reported[name] = want.generation
+                    # the message says it all (with the server's output); our own stack
+                    # would only hide it
+                    await self._report(want, LocationLoadFailed(
+                        location=name, generation=want.generation,
+                        error=ErrorInfo(class_name="CodeServerError", message=str(exc))))
+                return
+            result = await query_snapshot(new, want.generation, self.start_timeout)
+            old = self.servers.get(name)
+            self.servers[name] = new
+            self._failure_reported.pop(name, None)
+            # reported before the old server is stopped: its stop changes nothing for users,
+            # and it goes on in the background, so a next deploy need not wait for it
+            await self._report(want, result)
+            if old is not None:
+                self._stopping.add(asyncio.ensure_future(self._stop(old, drain=DRAIN_SECONDS)))
+
+    async def _start(self, want: DesiredLocation) -> CodeServer:
+        spec = want.spec
+        log.info("starting a code server for %s (deploy %d)", spec.name, want.generation)
+        server = await spawn_code_server(spec, generation=want.generation, host=self.host,
+                                         hostname=self.hostname, base_env=self.base_env,
+                                         log_dir=self.log_dir)
+        # recorded before it answers: if this supervisor dies now, its successor stops it
+        await self.registry.record_server(server.record)
+        try:
+            ready = await wait_ready(server, self.start_timeout)
         except BaseException:
             # cancelled while starting (a shutdown): the process must not outlive us
-            await server.stop()
+            await self._stop(server)
             raise
         if ready:
-            log.info("code server of %s ready on port %d (pid %d)", spec.name, port,
-                     process.pid)
+            log.info("code server of %s ready on %s (pid %d)", spec.name,
+                     server.record.address, server.pid)
             return server
-        await server.stop()
-        tail = await stderr.text()
+        exit_code = server.child.returncode if server.child is not None else None
+        await self._stop(server)
+        what = (f"exited with code {exit_code} before answering" if exit_code is not None
+                else f"did not answer within {self.start_timeout:g} s "
+                "(TETHER_CODE_SERVER_START_TIMEOUT)")
         raise CodeServerError(
-            f"the code server of {spec.name} did not start within {self.start_timeout:g} s "
-            f"(exit code {process.returncode}); the end of its stderr:\n{tail}"
+            f"the code server of {spec.name} {what}; the end of its output:\n"
+            f"{server.log.tail()}"
         )
 
-    async def _wait_ready(self, server: _CodeServer) -> bool:
-        """True once the server answers as the location's server, False if it exits or
-        the start timeout passes first."""
-        ready = asyncio.ensure_future(server.client.wait_until_ready(self.start_timeout))
-        exited = asyncio.ensure_future(server.process.wait())
+    async def _report(self, want: DesiredLocation, result: AgentResult) -> None:
+        """Publish ``result``, completing the work item of ``want`` if it has one."""
+        if want.work_id:
+            result = msgspec.structs.replace(result, work_id=want.work_id, epoch=want.epoch)
+        await self._publish(result, telemetry.current_traceparent() or want.traceparent)
+        if want.work_id:
+            await self.registry.mark_reported(want)
+
+    async def _publish(self, result: AgentResult, traceparent: str) -> None:
+        await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
+
+    async def _retire(self, name: str) -> None:
+        server = self.servers.pop(name, None)
+        if server is not None:
+            log.info("stopping the code server of %s (pid %d): no longer served here", name,
+                     server.pid)
+            await self._stop(server)
+
+    async def _stop(self, server: CodeServer, *, drain: float = 0.0) -> None:
+        self._retiring.add(server.pid)
         try:
-            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if drain and server.alive:
+                # a client that looked the location up just before the switch still gets
+                # its answer from the old server
+                await asyncio.sleep(drain)
+            await server.stop()
+            with contextlib.suppress(BrokerUnavailable):
+                await self.registry.forget_server(server.record)
         finally:
-            ready.cancel()
-            exited.cancel()
-        if not ready.done() or ready.cancelled() or ready.exception() is not None:
-            return False
-        ping = ready.result()
-        # a port that was free when picked may have been taken by another process since
-        return ping.pid == server.process.pid and ping.location == server.spec.name
+            self._retiring.discard(server.pid)
+        self._stopping = {future for future in self._stopping if not future.done()}
 
-    async def _snapshot(self, server: _CodeServer) -> AgentResult:
-        name = server.spec.name
-        try:
-            snapshot = await server.client.get_snapshot(
-                timeout=self.start_timeout, traceparent=telemetry.current_traceparent())
-        except CodeLocationLoadError as exc:
-            log.warning("code location %s failed to load: %s", name, exc)
-            return LocationLoadFailed(location=name, error=ErrorInfo(
-                class_name="CodeLocationLoadError", message=str(exc),
-                stack=exc.user_traceback))
-        except CodeServerError as exc:
-            return LocationLoadFailed(location=name, error=ErrorInfo.from_exception(exc))
-        log.info("code location %s loaded: %d job(s), %d asset(s)", name, len(snapshot.jobs),
-                 len(snapshot.assets))
-        return LocationLoaded(location=name, snapshot=snapshot)
+    async def _shutdown(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), *self._stopping, return_exceptions=True)
+        servers = list(self.servers.values())
+        self.servers.clear()
+        if self.stop_servers_on_exit:
+            await asyncio.gather(*(self._stop(server) for server in servers))
+        else:
+            for server in servers:
+                await server.client.close()
+                await server.log.close(delete=False)
+        # let a successor take over at once rather than when the ownership expires
+        with contextlib.suppress(BrokerUnavailable):
+            for server in servers:
+                await self.registry.disown(server.name)
 
-    async def _watch_health(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await asyncio.sleep(HEALTH_INTERVAL)
-            now = time.monotonic()
-            for name, server in list(self.servers.items()):
-                if server.process.returncode is None or now < self._next_restart.get(name, 0):
-                    continue
-                backoff = self._restarts.setdefault(name, Backoff(initial=1.0, maximum=60.0))
-                if now - server.started_at > STABLE_SECONDS:
-                    backoff.reset()
-                log.warning("code server of %s exited with code %s; restarting", name,
-                            server.process.returncode)
-                self._restart_count[name] = self._restart_count.get(name, 0) + 1
-                metrics.CODE_SERVER_RESTARTS.add(1, {"location": name})
-                result = await self.load(server.spec)
-                self._next_restart[name] = time.monotonic() + backoff.next_delay()
-                try:
-                    await publish(self.redis, keys.OUT_RESULTS, [result])
-                except BrokerUnavailable as exc:
-                    log.warning("could not report the reload of %s: %s", name, exc)

@@ -14,6 +14,12 @@
     tether:rq:jobs                    hash: the RQ job id of each run attempt on RQ, until its
                                       exit is reported (the RQ run-launcher backend)
     tether:rq:alive:<job id>          refreshed by the run worker while an RQ job executes
+    tether:code:desired               hash: location name → DesiredLocation, written by the
+                                      supervisor that handles its LoadLocation/RemoveLocation
+    tether:code:servers               hash: "<host>:<pid>" → CodeServerRecord of each code
+                                      server a supervisor started (adopted after a restart)
+    tether:code:owner:<location>      the consumer of the supervisor serving the location;
+                                      expires unless renewed, so another one takes over
 
 Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
 under ``tp``.
@@ -91,3 +97,18 @@ def rq_job_id(run_id: str, attempt: int) -> str:
 
 def rq_alive_key(job_id: str) -> str:
     return f"tether:rq:alive:{job_id}"
+
+
+CODE_DESIRED: Final = "tether:code:desired"
+CODE_SERVERS: Final = "tether:code:servers"
+# a supervisor renews its locations' ownership every second; one that died for longer than
+# this loses them to another supervisor (or to its own successor, which adopts its servers)
+CODE_OWNER_SECONDS: Final = 4.0
+
+
+def code_owner_key(location: str) -> str:
+    return f"tether:code:owner:{location}"
+
+
+def code_server_field(host: str, pid: int) -> str:
+    return f"{host}:{pid}"

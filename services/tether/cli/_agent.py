@@ -7,6 +7,7 @@ import argparse
 import os
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings, load_settings
@@ -203,7 +204,10 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
     redis = await connect(settings.require("redis_url"))
     try:
         await Supervisor(redis=redis, consumer=consumer, base_env=dict(os.environ),
-                         start_timeout=settings.code_server_start_timeout).run(stop, burst=burst)
+                         log_dir=Path(settings.data_dir).resolve() / "code-servers",
+                         start_timeout=settings.code_server_start_timeout,
+                         stop_servers_on_exit=settings.stop_code_servers_on_exit,
+                         ).run(stop, burst=burst)
     finally:
         await redis.aclose()
 

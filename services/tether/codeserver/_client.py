@@ -23,7 +23,7 @@ from ._proto import codeserver_pb2, codeserver_pb2_grpc
 _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 50),
     ("grpc.min_reconnect_backoff_ms", 50),
-    ("grpc.max_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 100),
 ]
 
 # protoc's service module has no type hints; calls into it go through an untyped alias

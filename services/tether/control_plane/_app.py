@@ -31,6 +31,7 @@ from ._graphql import GraphQLApi
 from ._state import AppState
 from .errors import StorageError, UnstorableInput
 from .storage import QueueLimits, Store
+from .ui import web_ui_routes
 
 logger = logging.getLogger("tether.control_plane")
 
@@ -51,7 +52,8 @@ def _open_store(settings: Settings) -> Store:
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The control plane: ``/healthz``, the agent API under ``/agent/v1`` and ``/graphql``.
+    """The control plane: ``/healthz``, the agent API under ``/agent/v1``, ``/graphql`` and
+    the web UI (``/runs``, ``/jobs``, ... and ``/static``).
     The store opens (and migrates) when the app starts, and closes when it stops."""
     return _build_app(settings)[0]
 
@@ -85,6 +87,7 @@ def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
             Route("/agent/v1/results", agent.results, methods=["POST"]),
             Route("/agent/v1/heartbeat", agent.heartbeat, methods=["POST"]),
             Route("/graphql", graphql.handle, methods=["POST"]),
+            *web_ui_routes(state, graphql),
         ],
         exception_handlers={
             Unauthorized: _unauthorized,
@@ -99,8 +102,8 @@ def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
 
 
 class _RequestTiming:
-    """Records each request's handling time by operation: the route's last path segment
-    (``claim``, ``events``, ..., ``graphql``)."""
+    """Records each request's handling time by operation: the API route's last path segment
+    (``claim``, ``events``, ..., ``graphql``), or ``ui`` for the web UI's pages."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -113,8 +116,19 @@ class _RequestTiming:
         try:
             await self.app(scope, receive, send)
         finally:
-            operation = scope["path"].rstrip("/").rpartition("/")[2] or "root"
+            operation = _operation(scope["path"])
             REQUEST_DURATION.record(time.perf_counter() - started, {"operation": operation})
+
+
+_API_PREFIXES = ("/agent/", "/graphql", "/healthz")
+
+
+def _operation(path: str) -> str:
+    # the web UI's paths hold run ids and names: one label for all of them keeps the
+    # metric's label set small
+    if not path.startswith(_API_PREFIXES):
+        return "static" if path.startswith("/static/") else "ui"
+    return path.rstrip("/").rpartition("/")[2] or "root"
 
 
 def error_response(message: str, status_code: int, headers: dict[str, str] | None = None

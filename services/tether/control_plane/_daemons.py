@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import _telemetry as telemetry
 from ..settings import Settings
 from .storage import Store
 from .storage._queue import DAEMON as QUEUE_DAEMON
@@ -55,7 +56,12 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
             + [f"retried {len(retried)} failed run(s): {', '.join(retried)}"] * bool(retried))
 
     def scheduler() -> str:
-        started = store.start_due_ticks(settings.schedule_catch_up)
+        if not store.ticks_due():
+            return ""
+        # one trace per turn that asks for ticks: on to the code servers and the runs
+        with telemetry.span("scheduler.ticks") as traceparent:
+            started = store.start_due_ticks(settings.schedule_catch_up,
+                                            traceparent=traceparent)
         return f"asked for {len(started)} schedule/sensor tick(s)" if started else ""
 
     return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),

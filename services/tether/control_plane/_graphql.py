@@ -7,11 +7,18 @@ problem; anything unexpected is logged here and answered with a generic message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ariadne import graphql, make_executable_schema, unwrap_graphql_error
-from graphql import GraphQLError, GraphQLSchema
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    get_named_type,
+    is_leaf_type,
+    is_required_argument,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -19,6 +26,7 @@ from tether.errors import JobNotFoundError, TetherError
 
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
+from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._resolvers import BINDABLES, GraphQLContext
 from ._state import AppState
 from .errors import (
@@ -30,6 +38,7 @@ from .errors import (
     RunNotFound,
     StorageError,
 )
+from .storage import TokenInfo
 
 SDL_PATH = Path(__file__).with_name("tether.graphql")
 
@@ -47,9 +56,11 @@ _CODES: dict[type[Exception], str] = {
 }
 
 
-def build_schema() -> GraphQLSchema:
+def build_schema(extra_sdl: str = "") -> GraphQLSchema:
+    """The API's schema; ``extra_sdl`` extends it (tests use it for API versions to come)."""
     schema: GraphQLSchema = make_executable_schema(
-        SDL_PATH.read_text(), *BINDABLES, *AUTOMATION_BINDABLES, convert_names_case=True
+        SDL_PATH.read_text() + extra_sdl, *BINDABLES, *LOCATION_BINDABLES,
+        *AUTOMATION_BINDABLES, convert_names_case=True,
     )
     return schema
 
@@ -88,9 +99,9 @@ class _ErrorLog(logging.LoggerAdapter[logging.Logger]):
 
 
 class GraphQLApi:
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, *, schema: GraphQLSchema | None = None) -> None:
         self._state = state
-        self._schema = build_schema()
+        self._schema = build_schema() if schema is None else schema
         self._log = _ErrorLog(logger, {})
 
     async def handle(self, request: Request) -> Response:
@@ -103,6 +114,14 @@ class GraphQLApi:
                              "extensions": {"code": "BAD_REQUEST"}}]},
                 status_code=400,
             )
+        result = await self.execute(token, data)
+        # GraphQL over HTTP: a request that never executed (syntax, validation) is a 400;
+        # one that executed answers 200 even when some fields failed.
+        return JSONResponse(result, status_code=200 if "data" in result else 400)
+
+    async def execute(self, token: TokenInfo, data: Any) -> dict[str, Any]:
+        """Run one GraphQL request (``{"query": ..., "variables": ...}``) as ``token``: the
+        HTTP endpoint's path, and the web UI's, so both obey the same rules and errors."""
         context = GraphQLContext(store=self._state.store, signal=self._state.signal, token=token)
         _, result = await graphql(
             self._schema,
@@ -111,6 +130,22 @@ class GraphQLApi:
             error_formatter=format_error,
             logger=self._log,
         )
-        # GraphQL over HTTP: a request that never executed (syntax, validation) is a 400;
-        # one that executed answers 200 even when some fields failed.
-        return JSONResponse(result, status_code=200 if "data" in result else 400)
+        return result
+
+    def mutation_document(self, name: str, arguments: Sequence[str]) -> str | None:
+        """A request document that calls mutation ``name`` with ``arguments`` as variables of
+        the schema's own types, or None when the schema has no such mutation or it takes other
+        required arguments (the web UI offers an action only when its mutation exists)."""
+        mutation_type = self._schema.mutation_type
+        field = None if mutation_type is None else mutation_type.fields.get(name)
+        if field is None or not set(arguments) <= set(field.args):
+            return None
+        if any(is_required_argument(arg) and arg_name not in arguments
+               for arg_name, arg in field.args.items()):
+            return None
+        variables = ", ".join(f"${arg}: {field.args[arg].type}" for arg in arguments)
+        passed = ", ".join(f"{arg}: ${arg}" for arg in arguments)
+        selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
+        head = f"mutation({variables})" if arguments else "mutation"
+        call = f"{name}({passed})" if arguments else name
+        return f"{head} {{ {call}{selection} }}"

@@ -28,6 +28,9 @@ from ._signal import WorkSignal
 from .errors import BadInput, Forbidden
 from .storage import AgentRecord, LocationRecord, RunRecord, Store, TokenInfo
 
+# the tag naming the user whose token launched a run
+LAUNCHED_BY_TAG = "tether/user"
+
 
 @dataclass(frozen=True, slots=True)
 class GraphQLContext:
@@ -42,6 +45,7 @@ class JobView:
     location: str
     description: str
     nodes: list[OpNodeSnapshot]
+    run_config_schema: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,8 @@ class AssetView:
 
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
-    return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes)
+    return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes,
+                   run_config_schema=job.run_config_schema)
 
 
 def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
@@ -166,6 +171,10 @@ async def _launch_run(
     if context.token.role == "viewer":
         raise Forbidden("a viewer token cannot launch runs; use a launcher or admin token")
     store = context.store
+    if tags is not None and not isinstance(tags, dict):
+        raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+    # who launched it, for the runs list; set here so that no caller can claim another name
+    tags = {**(tags or {}), LAUNCHED_BY_TAG: context.token.name or f"token {context.token.id}"}
 
     def launch() -> RunRecord | None:
         # the trace of the run starts here; the work item carries it to the agent

@@ -49,8 +49,14 @@ def serve_zygote(spec: LocationSpec, socket_path: str) -> int:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_path)
+    # the launcher takes the socket's path appearing as "ready": it must appear only once
+    # the socket listens (bind creates the file, and a connect before listen is refused)
+    binding = f"{socket_path}.binding"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(binding)
+    listener.bind(binding)
     listener.listen(64)
+    os.rename(binding, socket_path)
     # SIGTERM ends the loop through an exception, so the socket is removed on the way out
     signal.signal(signal.SIGTERM, _stop)
     print(f"zygote for {spec.name} ready on {socket_path} (pid {os.getpid()}, "

@@ -19,6 +19,7 @@ from ._automation import (
     sensor,
 )
 from ._compose import OutputHandle
+from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
 from ._events import RunEmitter
@@ -32,13 +33,16 @@ from ._snapshot import snapshot_definitions
 __all__ = [
     "AssetDefinition",
     "AssetJobDefinition",
+    "Config",
     "Definitions",
+    "EnvVar",
     "JobDefinition",
     "Node",
     "OpContext",
     "OpDefinition",
     "OpLogger",
     "OutputHandle",
+    "Resource",
     "RunEmitter",
     "RunRequest",
     "ScheduleContext",
@@ -54,6 +58,8 @@ __all__ = [
     "job",
     "load_definitions",
     "op",
+    "resolve_run_config",
+    "run_config_schema",
     "schedule",
     "sensor",
     "snapshot_definitions",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import DefinitionError, JobNotFoundError
@@ -12,15 +12,16 @@ from ._graph import JobDefinition, Node, topological_order
 
 
 class Definitions:
-    """The jobs, assets, schedules and sensors of a code location; the object a location's
-    ``defs`` names.
+    """The jobs, assets, resources, schedules and sensors of a code location; the object a
+    location's ``defs`` names.
 
     Job names, asset keys and schedule and sensor names must be unique, every asset
-    dependency must be an asset defined here, asset jobs are resolved against the assets, and
-    each schedule and sensor must target a job defined here, all at construction time.
+    dependency must be an asset defined here, every resource an op asks for must be in
+    ``resources``, asset jobs are resolved against the assets, and each schedule and sensor
+    must target a job defined here, all at construction time.
     """
 
-    __slots__ = ("assets", "jobs", "schedules", "sensors")
+    __slots__ = ("assets", "jobs", "resources", "schedules", "sensors")
 
     def __init__(
         self,
@@ -29,7 +30,9 @@ class Definitions:
         assets: Iterable[AssetDefinition] = (),
         schedules: Iterable[ScheduleDefinition] = (),
         sensors: Iterable[SensorDefinition] = (),
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
+        self.resources: dict[str, Any] = dict(resources or {})
         self.assets: dict[str, AssetDefinition] = {}
         for definition in assets:
             if not isinstance(definition, AssetDefinition):
@@ -67,6 +70,7 @@ class Definitions:
             self.jobs[resolved.name] = resolved
         self.schedules = self._named("schedules", ScheduleDefinition, schedules)
         self.sensors = self._named("sensors", SensorDefinition, sensors)
+        self._check_resources()
 
     def _named(self, what: str, kind: type[Any], definitions: Iterable[Any]) -> dict[str, Any]:
         """Schedules or sensors by name, each of a job defined here."""
@@ -96,6 +100,19 @@ class Definitions:
             raise JobNotFoundError(
                 f"no job named {name!r} in this code location; known jobs: {known}"
             ) from None
+
+    def _check_resources(self) -> None:
+        for job in self.jobs.values():
+            for node in job.nodes:
+                missing = [name for name in node.op.resource_params
+                           if name not in self.resources]
+                if missing:
+                    known = ", ".join(sorted(self.resources)) or "none"
+                    raise DefinitionError(
+                        f"op {node.op.name!r} (job {job.name!r}) takes the resource(s) "
+                        f"{', '.join(map(repr, missing))}, which Definitions(resources=...) "
+                        f"does not define; defined: {known}"
+                    )
 
     def _check_asset_cycles(self) -> None:
         # the job graph's ordering, run over a throwaway graph of all assets, finds cycles

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
+from ..errors import RunConfigError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -23,6 +24,7 @@ from ..wire import (
     StepStart,
     StepSuccess,
 )
+from ._config import resolve_resource, resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
@@ -47,7 +49,19 @@ def execute_job(
     config: Mapping[str, Any] = run_config if run_config is not None else {}
     emitter.emit(RunStart, job_name=job.name, pid=os.getpid(), step_key=None)
     try:
-        failed = _run_steps(job, emitter, config)
+        configs = resolve_run_config(job, config)
+    except RunConfigError as exc:
+        emitter.emit(
+            RunFailure,
+            message=f"Run of {job.name} failed before its first step: invalid run config: {exc}",
+            error=ErrorInfo(class_name="RunConfigError", message=str(exc)),
+            step_key=None,
+        )
+        return False
+    steps = _Steps(job=job, emitter=emitter, run_config=config, configs=configs,
+                   resources=_Resources(defs.resources))
+    try:
+        failed = _run_steps(steps)
     except BaseException as exc:
         emitter.current_step = None
         emitter.emit(
@@ -70,10 +84,32 @@ def execute_job(
     return False
 
 
-def _run_steps(
-    job: JobDefinition, emitter: RunEmitter, config: Mapping[str, Any]
-) -> dict[str, ErrorInfo]:
+class _Resources:
+    """The location's resources, each resolved (its EnvVar fields read from this process's
+    environment) when a step first needs it."""
+
+    def __init__(self, resources: Mapping[str, Any]) -> None:
+        self._defined = resources
+        self._resolved: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._resolved:
+            self._resolved[name] = resolve_resource(name, self._defined[name], os.environ)
+        return self._resolved[name]
+
+
+class _Steps(NamedTuple):
+    job: JobDefinition
+    emitter: RunEmitter
+    run_config: Mapping[str, Any]
+    # the Config instance of each step that declares one
+    configs: Mapping[str, Any]
+    resources: _Resources
+
+
+def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
     """Run every step in order; returns the failed steps and their errors."""
+    job, emitter = steps.job, steps.emitter
     outputs: dict[str, Any] = {}
     failed: dict[str, ErrorInfo] = {}
     # the failed step that keeps each skipped step from running
@@ -88,26 +124,25 @@ def _run_steps(
             emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
             continue
         with telemetry.span("step", attributes={"tether.step": node.name}):
-            error = _run_step(job, node, emitter, config, outputs)
+            error = _run_step(steps, node, outputs)
         if error is not None:
             failed[node.name] = error
     return failed
 
 
-def _run_step(
-    job: JobDefinition,
-    node: Node,
-    emitter: RunEmitter,
-    config: Mapping[str, Any],
-    outputs: dict[str, Any],
-) -> ErrorInfo | None:
+def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo | None:
+    job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
     emitter.current_step = step_key
     emitter.emit(StepStart, step_key=step_key)
     kwargs = {name: outputs[upstream] for name, upstream in node.inputs.items()}
+    if op.config_param is not None:
+        kwargs[op.config_param] = steps.configs[step_key]
     started = time.perf_counter()
     try:
+        for name in op.resource_params:
+            kwargs[name] = steps.resources.get(name)
         if op.takes_context:
             context = OpContext(
                 emitter=emitter,

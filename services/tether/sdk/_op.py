@@ -1,18 +1,22 @@
 """``@op``: a Python function that is one step of a job.
 
-A parameter named ``context`` in first position receives the :class:`OpContext`; every other
-parameter is an input, fed by the output of another op. Parameters are read once, at definition
-time, so that the executor only has to call the function.
+A parameter named ``context`` in first position receives the :class:`OpContext`; one
+annotated with a :class:`~tether.sdk.Config` subclass receives the step's config; those
+annotated with a :class:`~tether.sdk.Resource` subclass receive the resource of their name;
+every other parameter is an input, fed by the output of another op. Parameters are read once,
+at definition time, so that the executor only has to call the function.
 """
 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from ..errors import DefinitionError
 from ._compose import current_composition
+from ._config import Config, Resource
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -25,7 +29,8 @@ class OpDefinition:
     inside a ``@job`` body, it records a node and returns a handle to the node's output.
     """
 
-    __slots__ = ("description", "fn", "input_names", "name", "optional_inputs", "takes_context")
+    __slots__ = ("config_param", "config_type", "description", "fn", "input_names", "name",
+                 "optional_inputs", "resource_params", "takes_context")
 
     def __init__(
         self,
@@ -38,9 +43,14 @@ class OpDefinition:
         self.fn = fn
         self.name: str = name or fn.__name__
         self.description: str = description or inspect.getdoc(fn) or ""
-        self.takes_context, self.input_names, self.optional_inputs = _read_signature(
-            fn, f"{kind} {self.name!r}"
-        )
+        signature = _read_signature(fn, f"{kind} {self.name!r}")
+        self.takes_context: bool = signature.takes_context
+        self.input_names: tuple[str, ...] = signature.input_names
+        self.optional_inputs: frozenset[str] = signature.optional_inputs
+        self.config_param: str | None = signature.config_param
+        self.config_type: type[Config] | None = signature.config_type
+        # parameter name → the resource of that name in the Definitions
+        self.resource_params: tuple[str, ...] = signature.resource_params
 
     def __repr__(self) -> str:
         return f"<OpDefinition {self.name}>"
@@ -65,16 +75,27 @@ class OpDefinition:
         return invoke
 
 
-def _read_signature(
-    fn: Callable[..., Any], what: str
-) -> tuple[bool, tuple[str, ...], frozenset[str]]:
+class _Signature(NamedTuple):
+    takes_context: bool
+    input_names: tuple[str, ...]
+    optional_inputs: frozenset[str]
+    config_param: str | None
+    config_type: type[Config] | None
+    resource_params: tuple[str, ...]
+
+
+def _read_signature(fn: Callable[..., Any], what: str) -> _Signature:
     try:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError) as exc:
         raise DefinitionError(f"{what}: cannot read the function's signature: {exc}") from exc
+    hints = _type_hints(fn, what)
     takes_context = bool(parameters) and parameters[0].name == _CONTEXT_PARAMETER
     if takes_context:
         parameters = parameters[1:]
+    inputs = []
+    config: tuple[str, type[Config]] | None = None
+    resources = []
     for parameter in parameters:
         # the executor passes inputs by keyword, so every input needs a keyword-able name
         if parameter.kind not in _KEYWORD_KINDS:
@@ -84,9 +105,40 @@ def _read_signature(
             )
         if parameter.name == _CONTEXT_PARAMETER:
             raise DefinitionError(f"{what}: `context` must be the first parameter")
-    names = tuple(p.name for p in parameters)
-    optional = frozenset(p.name for p in parameters if p.default is not inspect.Parameter.empty)
-    return takes_context, names, optional
+        hint = hints.get(parameter.name)
+        if isinstance(hint, type) and issubclass(hint, Config):
+            if config is not None:
+                raise DefinitionError(
+                    f"{what}: parameters {config[0]!r} and {parameter.name!r} both take a "
+                    "Config; an op has one config (nest Config classes for more)"
+                )
+            config = (parameter.name, hint)
+        elif isinstance(hint, type) and issubclass(hint, Resource):
+            resources.append(parameter.name)
+        else:
+            inputs.append(parameter)
+    return _Signature(
+        takes_context=takes_context,
+        input_names=tuple(p.name for p in inputs),
+        optional_inputs=frozenset(p.name for p in inputs
+                                  if p.default is not inspect.Parameter.empty),
+        config_param=None if config is None else config[0],
+        config_type=None if config is None else config[1],
+        resource_params=tuple(resources),
+    )
+
+
+def _type_hints(fn: Callable[..., Any], what: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except NameError as exc:
+        # e.g. a Config class defined after the op that uses it
+        raise DefinitionError(
+            f"{what}: cannot resolve a parameter's type annotation ({exc}); define Config "
+            "and Resource classes before the ops that use them"
+        ) from exc
+    except TypeError:
+        return {}
 
 
 @overload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..wire import AssetSnapshot, JobSnapshot, LocationSnapshot, OpInputSnapshot, OpNodeSnapshot
+from ._config import run_config_schema
 from ._definitions import Definitions
 from ._graph import JobDefinition, Node
 
@@ -22,7 +23,8 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
 
 def _job_snapshot(job: JobDefinition) -> JobSnapshot:
     return JobSnapshot(
-        name=job.name, description=job.description, nodes=[_node_snapshot(n) for n in job.nodes]
+        name=job.name, description=job.description, nodes=[_node_snapshot(n) for n in job.nodes],
+        run_config_schema=run_config_schema(job),
     )
 
 

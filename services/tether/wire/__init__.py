@@ -34,7 +34,7 @@ from ._events import (
     event_message,
     event_type,
 )
-from ._location import LocationSpec
+from ._location import CodeServerRecord, DesiredLocation, LocationSpec
 from ._results import (
     EXIT_DUPLICATE_ATTEMPT,
     EXIT_INTERRUPTED,
@@ -44,6 +44,7 @@ from ._results import (
     AgentResult,
     LocationLoaded,
     LocationLoadFailed,
+    LocationRemoved,
     RunLaunched,
     RunLaunchFailed,
     RunTerminated,
@@ -64,6 +65,7 @@ from ._work import (
     EvaluateTick,
     LaunchRun,
     LoadLocation,
+    RemoveLocation,
     TerminateRun,
     WorkItem,
     WorkPayload,
@@ -87,8 +89,10 @@ __all__ = [
     "BatchReceipt",
     "ClaimRequest",
     "ClaimResponse",
+    "CodeServerRecord",
     "CodeServerStatus",
     "DeadLetter",
+    "DesiredLocation",
     "ErrorInfo",
     "EvaluateTick",
     "EventBatch",
@@ -100,6 +104,7 @@ __all__ = [
     "LoadLocation",
     "LocationLoadFailed",
     "LocationLoaded",
+    "LocationRemoved",
     "LocationSnapshot",
     "LocationSpec",
     "LogBatch",
@@ -109,6 +114,7 @@ __all__ = [
     "LogStream",
     "OpInputSnapshot",
     "OpNodeSnapshot",
+    "RemoveLocation",
     "RequestedRun",
     "ResultBatch",
     "RunEvent",

@@ -24,3 +24,31 @@ class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError(
                 f"code location {self.name!r}: set exactly one of `module` and `python_file`"
             )
+
+
+class DesiredLocation(msgspec.Struct, kw_only=True, frozen=True):
+    """A location the agent's supervisors must serve, as the last work item about it said.
+
+    ``work_id``/``epoch`` name the work item that a server of this ``generation`` completes
+    once it answers; the supervisor that serves the location reports it.
+    """
+
+    spec: LocationSpec
+    generation: int
+    work_id: str = ""
+    epoch: int = 0
+    traceparent: str = ""
+
+
+class CodeServerRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A code server process a supervisor started, kept in the agent's broker so that the
+    next supervisor on the same host can adopt it (or stop it) after a restart."""
+
+    location: str
+    generation: int
+    pid: int
+    address: str
+    host: str
+    # its stdout and stderr go to this file, so it outlives the supervisor that started it
+    log_path: str
+    started_at: float

@@ -65,13 +65,26 @@ class RunTerminated(_Result, frozen=True, tag="run_terminated"):
 
 
 class LocationLoaded(_Result, frozen=True, tag="location_loaded"):
+    """A code server of the location's deploy ``generation`` answers with ``snapshot``
+    (after a deploy, or after a restart, when ``work_id`` is empty)."""
+
     location: str
     snapshot: LocationSnapshot
+    generation: int = 0
 
 
 class LocationLoadFailed(_Result, frozen=True, tag="location_load_failed"):
+    """The user's code failed to load (``error.stack`` is their traceback), or its code
+    server did not start or died (the message ends with its stderr tail)."""
+
     location: str
     error: ErrorInfo
+    generation: int = 0
+
+
+class LocationRemoved(_Result, frozen=True, tag="location_removed"):
+    location: str
+    generation: int = 0
 
 
 class TickEvaluated(_Result, frozen=True, tag="tick_evaluated"):
@@ -90,4 +103,5 @@ AgentResult = (
     | LocationLoaded
     | LocationLoadFailed
     | TickEvaluated
+    | LocationRemoved
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from ._automation import ScheduleSnapshot, SensorSnapshot
@@ -26,6 +28,8 @@ class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     description: str = ""
     nodes: list[OpNodeSnapshot] = []
+    # JSON Schema of the job's run config (from its ops' Config types); empty: no config
+    run_config_schema: dict[str, Any] = {}
 
 
 class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):

@@ -24,7 +24,12 @@ class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run
 
 
 class LoadLocation(msgspec.Struct, kw_only=True, frozen=True, tag="load_location"):
+    """Serve ``location`` (start, or replace blue/green). ``generation`` grows with every
+    deploy of the location; results name it, so a late answer about an older deploy never
+    overwrites the status of a newer one."""
+
     location: LocationSpec
+    generation: int = 0
 
 
 class EvaluateTick(msgspec.Struct, kw_only=True, frozen=True, tag="evaluate_tick"):
@@ -40,7 +45,14 @@ class EvaluateTick(msgspec.Struct, kw_only=True, frozen=True, tag="evaluate_tick
     last_tick_time: float | None = None
 
 
-WorkPayload = LaunchRun | TerminateRun | LoadLocation | EvaluateTick
+class RemoveLocation(msgspec.Struct, kw_only=True, frozen=True, tag="remove_location"):
+    """Stop serving the location (its deploys up to ``generation``)."""
+
+    name: str
+    generation: int = 0
+
+
+WorkPayload = LaunchRun | TerminateRun | LoadLocation | RemoveLocation | EvaluateTick
 
 
 class WorkItem(msgspec.Struct, kw_only=True, frozen=True):

@@ -233,8 +233,10 @@ def anything_due(conn: Connection, now: float) -> bool:
         ticks.c.created_at < now - TICK_TIMEOUT_SECONDS).limit(1)).first() is not None
 
 
-def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp) -> list[int]:
-    """Ask for every tick that is due: the ids of the ticks now being evaluated."""
+def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp,
+                    traceparent: str = "") -> list[int]:
+    """Ask for every tick that is due: the ids of the ticks now being evaluated. Their work
+    items carry ``traceparent``, so each evaluation joins the scheduler's trace."""
     started: list[int] = []
     schedules: list[tuple[LocationSpec, ScheduleSnapshot, list[float]]] = []
     for spec, definition, state in list(_due(conn, now)):
@@ -248,16 +250,16 @@ def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp) -> list[int
             if due:
                 schedules.append((spec, definition, due))
         else:
-            tick = _sensor_tick(conn, spec, definition, state, now)
+            tick = _sensor_tick(conn, spec, definition, state, now, traceparent)
             started += [tick] if tick is not None else []
-    started += _schedule_ticks(conn, schedules, now, catch_up)
+    started += _schedule_ticks(conn, schedules, now, catch_up, traceparent)
     _time_out(conn, now)
     return started
 
 
 def _schedule_ticks(conn: Connection,
                     due: list[tuple[LocationSpec, ScheduleSnapshot, list[float]]],
-                    now: float, catch_up: CatchUp) -> list[int]:
+                    now: float, catch_up: CatchUp, traceparent: str) -> list[int]:
     """The ticks of the schedules that are due, each due time once; a few statements for
     all of them, so a thousand schedules due in the same minute are asked for at once."""
     missed = ("missed while no scheduler ran; catch-up evaluates only the latest missed "
@@ -278,7 +280,7 @@ def _schedule_ticks(conn: Connection,
             work.append((EvaluateTick(tick_id=tick.id, kind="schedule", name=tick.name,
                                       location=spec, scheduled_time=tick.scheduled_time),
                          spec.queue))
-    _work.enqueue_many(conn, work, traceparent="", now=now)
+    _work.enqueue_many(conn, work, traceparent=traceparent, now=now)
     if due:
         conn.execute(automation_states.update().where(
             automation_states.c.kind == "schedule",
@@ -291,7 +293,7 @@ def _schedule_ticks(conn: Connection,
 
 
 def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot, state: Any,
-                 now: float) -> int | None:
+                 now: float, traceparent: str) -> int | None:
     if now - state.last_tick_time < sensor.minimum_interval_seconds:
         return None
     if _evaluating(conn, "sensor", spec.name, sensor.name):
@@ -301,7 +303,7 @@ def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot, s
     _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="sensor", name=sensor.name,
                                      location=spec, cursor=state.cursor,
                                      last_tick_time=state.last_tick_time),
-                  queue=spec.queue, traceparent="", now=now)
+                  queue=spec.queue, traceparent=traceparent, now=now)
     _save_state(conn, "sensor", spec.name, sensor.name, now, last_tick_time=now)
     return tick_id
 

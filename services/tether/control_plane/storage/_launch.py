@@ -12,8 +12,10 @@ from sqlalchemy.engine import Connection
 
 from tether.wire import LaunchRun
 
+from ..errors import BadInput
 from . import _locations, _queue, _runs, _work
 from ._queue import QueueLimits
+from ._run_config import run_config_error
 from ._schema import runs
 
 
@@ -22,14 +24,19 @@ def launch(conn: Connection, job_name: str, *, location: str | None,
            limits: QueueLimits, origin: str | None = None, run_key: str | None = None) -> str:
     """Queue a run of a job of a loaded location; its id. With ``origin`` and ``run_key``, a
     run that origin already created with that key is not created again: its id is returned.
-    Raises JobNotFoundError, AmbiguousJobError, LocationNotFound or LocationNotLoaded."""
+    Raises JobNotFoundError, AmbiguousJobError, LocationNotFound, LocationNotLoaded, or
+    BadInput for a run config that does not fit the job's Config types (naming the path)."""
     if origin is not None and run_key is not None:
         existing = conn.execute(sa.select(runs.c.run_id).where(
             runs.c.origin == origin, runs.c.run_key == run_key)).scalar_one_or_none()
         if existing is not None:
             return str(existing)
-    run_id = str(uuid.uuid4())
     record, job = _locations.find_job(conn, job_name, location)
+    # checked against the schema its code server exported: no user code runs here
+    problem = run_config_error(job.run_config_schema, run_config)
+    if problem is not None:
+        raise BadInput(f"invalid run config for job {job.name}: {problem}")
+    run_id = str(uuid.uuid4())
     _runs.create_run(conn, run_id=run_id, job_name=job.name, location=record.name,
                      run_config=run_config, tags=tags, traceparent=traceparent, origin=origin,
                      run_key=run_key, now=now)

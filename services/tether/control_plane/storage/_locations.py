@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tether.errors import JobNotFoundError
-from tether.wire import JobSnapshot, LoadLocation, LocationSnapshot, LocationSpec
+from tether.wire import JobSnapshot, LoadLocation, LocationSnapshot, LocationSpec, RemoveLocation
 
 from ..errors import AmbiguousJobError, LocationNotFound, LocationNotLoaded
 from . import _codec, _work
@@ -17,10 +17,12 @@ from ._schema import code_locations
 
 
 def deploy(conn: Connection, spec: LocationSpec, *, traceparent: str, now: float) -> bool:
-    """Mark the location LOADING and enqueue a load; returns False when an identical load is
-    already waiting (re-deploying an unchanged spec must not pile up work items)."""
+    """Mark the location LOADING as a new generation and enqueue its load; returns False
+    when an identical load is still open (re-deploying an unchanged spec while it loads must
+    not pile up work items). Deploying an unchanged spec once it has loaded loads it again:
+    that is how CI ships new code behind the same spec."""
     existing = conn.execute(
-        sa.select(code_locations.c.name)
+        sa.select(code_locations.c.generation)
         .where(code_locations.c.name == spec.name)
         .with_for_update()
     ).one_or_none()
@@ -33,11 +35,13 @@ def deploy(conn: Connection, spec: LocationSpec, *, traceparent: str, now: float
     _work.cancel_pending(
         conn, [work_id for work_id, status, _ in open_loads if status == "PENDING"], now
     )
+    generation = next_generation(None if existing is None else existing.generation, now)
     values: dict[str, Any] = {
         "spec": _codec.encode(spec),
         "status": LocationStatus.LOADING,
         "error": None,
         "updated_at": now,
+        "generation": generation,
     }
     if existing is None:
         conn.execute(code_locations.insert().values(name=spec.name, snapshot=None, **values))
@@ -45,38 +49,62 @@ def deploy(conn: Connection, spec: LocationSpec, *, traceparent: str, now: float
         conn.execute(
             code_locations.update().where(code_locations.c.name == spec.name).values(**values)
         )
-    _work.enqueue(conn, LoadLocation(location=spec), queue=spec.queue,
+    _work.enqueue(conn, LoadLocation(location=spec, generation=generation), queue=spec.queue,
                   traceparent=traceparent, now=now)
     return True
 
 
-def mark_loaded(conn: Connection, name: str, snapshot: LocationSnapshot, now: float) -> bool:
-    result = conn.execute(
-        code_locations.update()
-        .where(code_locations.c.name == name)
-        .values(
-            status=LocationStatus.LOADED,
-            snapshot=_codec.encode(snapshot),
-            error=None,
-            updated_at=now,
+def next_generation(previous: int | None, now: float) -> int:
+    """Milliseconds of the deploy time, so a location removed and deployed again still
+    gets a generation above any its agents have seen; one more when deploys are closer."""
+    return max(int(now * 1000), (previous or 0) + 1)
+
+
+def remove(conn: Connection, name: str, *, traceparent: str, now: float) -> LocationRecord:
+    """Forget the location and ask its agent to stop its code server; returns what it was.
+    Runs already started keep going: they do not depend on the code server."""
+    record = get(conn, name, for_update=True)
+    if record is None:
+        raise LocationNotFound(name, [known.name for known in list_all(conn)])
+    _work.cancel_pending(
+        conn, [work_id for work_id, status, _ in _work.open_loads(conn, name)
+               if status == "PENDING"], now
+    )
+    conn.execute(code_locations.delete().where(code_locations.c.name == name))
+    _work.enqueue(conn, RemoveLocation(name=name, generation=record.generation),
+                  queue=record.spec.queue, traceparent=traceparent, now=now)
+    return record
+
+
+def mark_loaded(conn: Connection, name: str, snapshot: LocationSnapshot, generation: int,
+                now: float) -> bool:
+    """Record a loaded snapshot of deploy ``generation``; False for an unknown location.
+    A report about an older deploy than the current one changes nothing."""
+    return _update_current(conn, name, generation, status=LocationStatus.LOADED,
+                           snapshot=_codec.encode(snapshot), error=None, updated_at=now)
+
+
+def mark_failed(conn: Connection, name: str, error: str, generation: int, now: float) -> bool:
+    return _update_current(conn, name, generation, status=LocationStatus.ERROR, error=error,
+                           updated_at=now)
+
+
+def _update_current(conn: Connection, name: str, generation: int, **values: Any) -> bool:
+    current = conn.execute(
+        sa.select(code_locations.c.generation).where(code_locations.c.name == name)
+    ).scalar_one_or_none()
+    if current is None:
+        return False
+    if generation >= current:
+        conn.execute(
+            code_locations.update().where(code_locations.c.name == name).values(**values)
         )
-    )
-    return result.rowcount == 1
+    return True
 
 
-def mark_failed(conn: Connection, name: str, error: str, now: float) -> bool:
-    result = conn.execute(
-        code_locations.update()
-        .where(code_locations.c.name == name)
-        .values(status=LocationStatus.ERROR, error=error, updated_at=now)
-    )
-    return result.rowcount == 1
-
-
-def get(conn: Connection, name: str) -> LocationRecord | None:
-    row = conn.execute(
-        sa.select(code_locations).where(code_locations.c.name == name)
-    ).one_or_none()
+def get(conn: Connection, name: str, *, for_update: bool = False) -> LocationRecord | None:
+    query = sa.select(code_locations).where(code_locations.c.name == name)
+    row = conn.execute(query.with_for_update() if for_update else query).one_or_none()
     return None if row is None else _record(row)
 
 
@@ -95,11 +123,16 @@ def find_job(
     conn: Connection, job_name: str, location: str | None
 ) -> tuple[LocationRecord, JobSnapshot]:
     """The location and job a launch refers to, or an error that says what exists."""
-    locations = list_all(conn)
     if location is not None:
-        locations = [record for record in locations if record.name == location]
-        if not locations:
-            raise LocationNotFound(location, [record.name for record in list_all(conn)])
+        # one row: decoding every location's snapshot was a third of a scheduled run's launch
+        named = get(conn, location)
+        if named is None:
+            known = [str(row.name) for row in conn.execute(
+                sa.select(code_locations.c.name).order_by(code_locations.c.name))]
+            raise LocationNotFound(location, known)
+        locations = [named]
+    else:
+        locations = list_all(conn)
     matches = [
         (record, job)
         for record in locations
@@ -143,4 +176,5 @@ def _record(row: Any) -> LocationRecord:
         snapshot=None if row.snapshot is None else _codec.snapshot_decoder.decode(row.snapshot),
         error=row.error,
         updated_at=row.updated_at,
+        generation=row.generation,
     )

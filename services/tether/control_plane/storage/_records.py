@@ -81,6 +81,8 @@ class LocationRecord:
     # the user's traceback of the last failed load
     error: str | None
     updated_at: float
+    # grows with every deploy; status and error describe this one
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +92,42 @@ class TokenInfo:
     role: Role
     name: str
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as the settings page lists it (never the token itself)."""
+
+    id: int
+    kind: TokenKind
+    role: Role
+    name: str
+    created_at: float
+    revoked_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    token: TokenInfo
+    csrf: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Materialization:
+    asset_key: str
+    run_id: str
+    timestamp: float
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpan:
+    """One step of a run attempt as its events tell it, for the run page's timeline."""
+
+    step_key: str
+    attempt: int
+    start: float | None
+    end: float | None
+    # STARTED, SUCCESS, FAILURE or SKIPPED
+    status: str

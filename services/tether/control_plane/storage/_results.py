@@ -18,6 +18,7 @@ from tether.wire import (
     ErrorInfo,
     LocationLoaded,
     LocationLoadFailed,
+    LocationRemoved,
     RunLaunched,
     RunLaunchFailed,
     RunTerminated,
@@ -58,17 +59,21 @@ def _store_one(conn: Connection, result: AgentResult, now: float,
             return _Outcome.DUPLICATE
     match result:
         case LocationLoaded():
-            found = _locations.mark_loaded(conn, result.location, result.snapshot, now)
+            found = _locations.mark_loaded(conn, result.location, result.snapshot,
+                                           result.generation, now)
             return _Outcome.STORED if found else _Outcome.REJECTED
         case LocationLoadFailed():
             error = result.error
             text = error.stack or f"{error.class_name}: {error.message}"
-            found = _locations.mark_failed(conn, result.location, text, now)
+            found = _locations.mark_failed(conn, result.location, text, result.generation, now)
             return _Outcome.STORED if found else _Outcome.REJECTED
         case TickEvaluated():
             applied = _automation.record_outcome(conn, result.tick_id, result.outcome, now,
                                                  limits)
             return _Outcome.STORED if applied else _Outcome.DUPLICATE
+        case LocationRemoved():
+            # the location's row went with the removeLocation call; this completes the item
+            return _Outcome.STORED
         case RunLaunched() | RunLaunchFailed() | RunWorkerExited() | RunTerminated():
             return _apply_to_run(conn, result, now)
     raise AssertionError(f"unhandled result {result!r}")

@@ -20,7 +20,10 @@ from . import _codec
 from ._bulk import insert_new
 from ._projection import Fact, Projection, RunStatus, fact_of, fold
 from ._records import EventRecord, LogRecord, RunRecord
-from ._schema import compute_logs, events, runs
+from ._schema import compute_logs, events, run_tags, runs
+
+# a position in the runs list, newest first: (created_at, run_id) of the last run shown
+RunCursor = tuple[float, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,11 @@ def create_run(
             steps_failed=0,
         )
     )
+    if tags:
+        conn.execute(run_tags.insert(), [
+            {"run_id": run_id, "key": key, "value": tag_text(value), "created_at": now}
+            for key, value in tags.items()
+        ])
     locked = LockedRun(run_id=run_id, attempt=1, projection=Projection())
     record_control_event(
         conn, locked, Fact(type="RUN_QUEUED", timestamp=now), f"Queued run of {job_name}", now
@@ -255,18 +263,35 @@ def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
 
 def get_run(conn: Connection, run_id: str) -> RunRecord | None:
     row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one_or_none()
-    return None if row is None else _run_record(row)
+    return None if row is None else run_record(row)
+
+
+def tag_text(value: Any) -> str:
+    """A tag's value as the tag filter compares it: strings as they are, others as JSON."""
+    return value if isinstance(value, str) else _codec.to_json_text(value)
 
 
 def list_runs(
-    conn: Connection, *, limit: int, status: str | None, job_name: str | None
+    conn: Connection, *, limit: int, status: str | None, job_name: str | None,
+    tag: tuple[str, str] | None = None, before: RunCursor | None = None,
 ) -> list[RunRecord]:
-    query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.run_id).limit(limit)
+    """Newest first, by (created_at, run_id): ``before`` continues after the last run of the
+    previous page (keyset pagination, as fast on the 1,000th page as on the first)."""
+    created, run_id = runs.c.created_at, runs.c.run_id
+    query = sa.select(runs)
+    if tag is not None:
+        # the tag's index yields its runs in page order; the runs are joined to them
+        query = query.join(run_tags, run_tags.c.run_id == runs.c.run_id).where(
+            run_tags.c.key == tag[0], run_tags.c.value == tag[1])
+        created, run_id = run_tags.c.created_at, run_tags.c.run_id
+    query = query.order_by(created.desc(), run_id.desc()).limit(limit)
     if status is not None:
         query = query.where(runs.c.status == status)
     if job_name is not None:
         query = query.where(runs.c.job_name == job_name)
-    return [_run_record(row) for row in conn.execute(query)]
+    if before is not None:
+        query = query.where(sa.tuple_(created, run_id) < sa.tuple_(*before))
+    return [run_record(row) for row in conn.execute(query)]
 
 
 def run_events(
@@ -281,25 +306,27 @@ def run_events(
         query = query.where(events.c.id > after_id)
     if limit is not None:
         query = query.limit(limit)
-    return [
-        EventRecord(
-            id=row.id,
-            run_id=row.run_id,
-            attempt=row.attempt,
-            seq=row.seq,
-            type=row.type,
-            timestamp=row.timestamp,
-            step_key=row.step_key,
-            level=row.level,
-            message=row.message,
-            error=_fact_of_row(row).error,
-        )
-        for row in conn.execute(query)
-    ]
+    return [event_record(row) for row in conn.execute(query)]
+
+
+def event_record(row: Any) -> EventRecord:
+    return EventRecord(
+        id=row.id,
+        run_id=row.run_id,
+        attempt=row.attempt,
+        seq=row.seq,
+        type=row.type,
+        timestamp=row.timestamp,
+        step_key=row.step_key,
+        level=row.level,
+        message=row.message,
+        error=_fact_of_row(row).error,
+    )
 
 
 def run_logs(
-    conn: Connection, run_id: str, *, stream: str | None, after_id: int | None
+    conn: Connection, run_id: str, *, stream: str | None, after_id: int | None,
+    step_key: str | None = None,
 ) -> list[LogRecord]:
     query = (
         sa.select(compute_logs)
@@ -308,6 +335,8 @@ def run_logs(
     )
     if stream is not None:
         query = query.where(compute_logs.c.stream == stream)
+    if step_key is not None:
+        query = query.where(compute_logs.c.step_key == step_key)
     if after_id is not None:
         query = query.where(compute_logs.c.id > after_id)
     return [
@@ -347,7 +376,7 @@ def _fact_of_row(row: Any) -> Fact:
     return Fact(type=row.type, timestamp=row.timestamp, error=error)
 
 
-def _run_record(row: Any) -> RunRecord:
+def run_record(row: Any) -> RunRecord:
     return RunRecord(
         run_id=row.run_id,
         job_name=row.job_name,

@@ -37,13 +37,32 @@ runs = sa.Table(
     # the run key that makes asking for the same run twice create it once
     sa.Column("origin", sa.String(255), nullable=True),
     sa.Column("run_key", sa.String(255), nullable=True),
-    sa.Index("ix_runs_created_at", "created_at"),
-    sa.Index("ix_runs_status", "status"),
+    # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
+    # or job: each filter has an index that yields its rows in page order
+    sa.Index("ix_runs_created_run", "created_at", "run_id"),
+    sa.Index("ix_runs_status_created_run", "status", "created_at", "run_id"),
+    sa.Index("ix_runs_job_created_run", "job_name", "created_at", "run_id"),
     # the runs that ended lately with some status (a failure to retry)
     sa.Index("ix_runs_status_end_time", "status", "end_time"),
-    sa.Index("ix_runs_job_name", "job_name"),
     sa.Index("ix_runs_origin_run_key", "origin", "run_key", unique=True),
 )
+
+# a copy of each run's tags, one row per tag, for filtering the runs list by tag; created_at
+# is copied too, so the index yields one tag's runs in page order without a sort
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_run_tags_key_value_created_run", "key", "value", "created_at", "run_id"),
+)
+
+# the conditions of the partial indexes on events; a query must state them in these words (as
+# literals, not parameters) for SQLite to use the index
+MATERIALIZATIONS = "type = 'ASSET_MATERIALIZATION'"
+STEP_EVENTS = "type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED')"
 
 events = sa.Table(
     "events",
@@ -63,6 +82,21 @@ events = sa.Table(
     # msgpack of the wire RunEvent; for control-plane events, msgpack of an ErrorInfo or NULL
     sa.Column("body", sa.LargeBinary, nullable=True),
     sa.UniqueConstraint("run_id", "attempt", "seq", name="uq_events_run_attempt_seq"),
+    # the assets page's latest materializations, and a run's step events for its timeline;
+    # partial, so the log lines (most events) pay nothing for them
+    sa.Index(
+        "ix_events_materializations",
+        "id",
+        sqlite_where=sa.text(MATERIALIZATIONS),
+        postgresql_where=sa.text(MATERIALIZATIONS),
+    ),
+    sa.Index(
+        "ix_events_run_steps",
+        "run_id",
+        "timestamp",
+        sqlite_where=sa.text(STEP_EVENTS),
+        postgresql_where=sa.text(STEP_EVENTS),
+    ),
 )
 
 compute_logs = sa.Table(
@@ -115,6 +149,9 @@ code_locations = sa.Table(
     sa.Column("snapshot", sa.LargeBinary, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # grows with every deploy (milliseconds of the deploy time, or one more than the last):
+    # status and error describe this deploy; results of older ones are only history
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 tokens = sa.Table(
@@ -185,4 +222,17 @@ ticks = sa.Table(
     sa.Column("ended_at", sa.Float, nullable=True),
     sa.Index("ix_ticks_due", "kind", "location", "name", "scheduled_time", unique=True),
     sa.Index("ix_ticks_status", "status"),
+)
+
+# signed-in web UI sessions: the cookie holds a random id, the table only its SHA-256 digest;
+# a session lives no longer than its token (revoking the token ends it)
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.Integer, nullable=False),
+    # the CSRF token every state-changing form of this session must send back
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )

@@ -28,10 +28,11 @@ from tether.wire import (
     WorkItem,
 )
 
-from ..errors import BadInput, RunNotFound
+from ..errors import BadInput, LocationNotFound, RunNotFound
 from . import (
     _agents,
     _automation,
+    _browse,
     _launch,
     _leases,
     _locations,
@@ -40,11 +41,13 @@ from . import (
     _results,
     _retries,
     _runs,
+    _sessions,
     _tokens,
     _work,
 )
 from ._agents import AgentRecord
 from ._automation import AutomationRecord, CatchUp, TickRecord
+from ._browse import EventCursor
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
@@ -53,12 +56,17 @@ from ._records import (
     EventRecord,
     LocationRecord,
     LogRecord,
+    Materialization,
     Role,
     RunRecord,
+    SessionInfo,
+    StepSpan,
     TokenInfo,
     TokenKind,
+    TokenRecord,
     WorkStatus,
 )
+from ._runs import RunCursor
 
 # how long a valid token is taken on trust without reading the tokens table again
 TOKEN_CACHE_SECONDS = 5.0
@@ -143,12 +151,54 @@ class Store:
         with self._write() as conn:
             return _tokens.revoke(conn, token_id, self._clock())
 
+    def list_tokens(self) -> list[TokenRecord]:
+        """Every token, newest first, revoked ones included (never the tokens themselves)."""
+        with self._read() as conn:
+            return _tokens.list_all(conn)
+
+    # -- web UI sessions -------------------------------------------------------------------
+
+    def create_session(self, token_id: int, lifetime: float) -> tuple[str, str]:
+        """A web session of the token for ``lifetime`` seconds: (session id, CSRF token)."""
+        with self._write() as conn:
+            return _sessions.create(conn, token_id, self._clock(), lifetime)
+
+    def get_session(self, session_id: str) -> SessionInfo | None:
+        """The session if it has not expired and its token is not revoked, else None."""
+        with self._read() as conn:
+            return _sessions.get(conn, session_id, self._clock())
+
+    def end_session(self, session_id: str) -> None:
+        with self._write() as conn:
+            _sessions.delete(conn, session_id)
+
     # -- code locations --------------------------------------------------------------------
 
-    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "") -> None:
-        """Record the location as LOADING and ask an agent to load it (one transaction)."""
+    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "") -> LocationRecord:
+        """Record the location as LOADING (a new generation) and ask an agent to load it, in
+        one transaction; while an identical load is still open, nothing new is enqueued."""
         with self._write() as conn:
             _locations.deploy(conn, spec, traceparent=traceparent, now=self._clock())
+            record = _locations.get(conn, spec.name)
+        assert record is not None
+        return record
+
+    def redeploy_location(self, name: str, *, traceparent: str = "") -> LocationRecord:
+        """Load the location's current spec again (new code behind the same spec)."""
+        with self._write() as conn:
+            current = _locations.get(conn, name, for_update=True)
+            if current is None:
+                raise LocationNotFound(name, [known.name for known in _locations.list_all(conn)])
+            _locations.deploy(conn, current.spec, traceparent=traceparent, now=self._clock())
+            record = _locations.get(conn, name)
+        assert record is not None
+        return record
+
+    def remove_location(self, name: str, *, traceparent: str = "") -> LocationRecord:
+        """Forget the location and ask its agent to stop serving it; returns what it was.
+        Raises LocationNotFound."""
+        with self._write() as conn:
+            return _locations.remove(conn, name, traceparent=traceparent, now=self._clock())
 
     def list_locations(self) -> list[LocationRecord]:
         with self._read() as conn:
@@ -171,7 +221,8 @@ class Store:
     ) -> str:
         """Queue a run of a job of a loaded location and the work item that launches it, in
         one transaction; returns the run id. Raises JobNotFoundError (the message lists the
-        known jobs), AmbiguousJobError, LocationNotFound or LocationNotLoaded."""
+        known jobs), AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a
+        run config that does not fit the job's Config types (naming the path)."""
         run_config = {} if run_config is None else run_config
         tags = {} if tags is None else tags
         if not isinstance(run_config, dict):
@@ -212,14 +263,19 @@ class Store:
         with self._write() as conn:
             return _retries.retry_failed(conn, self._clock())
 
-    def start_due_ticks(self, catch_up: CatchUp = "latest") -> list[int]:
-        """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
-        the ticks started."""
+    def ticks_due(self) -> bool:
+        """Whether a schedule or sensor tick is due (a read: most turns find none)."""
         with self._read() as conn:
-            if not _automation.anything_due(conn, self._clock()):
-                return []
+            return _automation.anything_due(conn, self._clock())
+
+    def start_due_ticks(self, catch_up: CatchUp = "latest", *,
+                        traceparent: str = "") -> list[int]:
+        """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
+        the ticks started. The ticks' work items carry ``traceparent``."""
+        if not self.ticks_due():
+            return []
         with self._write() as conn:
-            return _automation.start_due_ticks(conn, self._clock(), catch_up)
+            return _automation.start_due_ticks(conn, self._clock(), catch_up, traceparent)
 
     # -- schedules and sensors -------------------------------------------------------------
 
@@ -319,11 +375,14 @@ class Store:
             return _runs.get_run(conn, run_id)
 
     def list_runs(
-        self, limit: int = 50, *, status: str | None = None, job_name: str | None = None
+        self, limit: int = 50, *, status: str | None = None, job_name: str | None = None,
+        tag: tuple[str, str] | None = None, before: RunCursor | None = None,
     ) -> list[RunRecord]:
-        """The newest runs first."""
+        """The newest runs first; ``before`` is the (created_at, run_id) of the last run of the
+        previous page, ``tag`` a (key, value) the runs must carry."""
         with self._read() as conn:
-            return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name)
+            return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name,
+                                   tag=tag, before=before)
 
     def run_events(
         self, run_id: str, *, after_id: int | None = None, limit: int | None = None
@@ -333,10 +392,33 @@ class Store:
             return _runs.run_events(conn, run_id, after_id=after_id, limit=limit)
 
     def run_logs(
-        self, run_id: str, *, stream: str | None = None, after_id: int | None = None
+        self, run_id: str, *, stream: str | None = None, after_id: int | None = None,
+        step_key: str | None = None,
     ) -> list[LogRecord]:
         with self._read() as conn:
-            return _runs.run_logs(conn, run_id, stream=stream, after_id=after_id)
+            return _runs.run_logs(conn, run_id, stream=stream, after_id=after_id,
+                                  step_key=step_key)
+
+    def events_page(
+        self, run_id: str, *, limit: int, levels: Sequence[str] = (),
+        step_key: str | None = None, after: EventCursor | None = None,
+        after_id: int | None = None,
+    ) -> tuple[list[EventRecord], int, int]:
+        """A page of the run's event log by (timestamp, id), filtered by level and step, from
+        a (timestamp, id) cursor or after a stored event id (a live tail); with the number of
+        events the run has in all and the id of its newest one."""
+        with self._read() as conn:
+            page = _browse.events_page(conn, run_id, limit=limit, levels=levels,
+                                       step_key=step_key, after=after, after_id=after_id)
+            return page, *_browse.event_tally(conn, run_id)
+
+    def step_spans(self, run_id: str) -> list[StepSpan]:
+        with self._read() as conn:
+            return _browse.step_spans(conn, run_id)
+
+    def latest_materializations(self, asset_keys: Sequence[str]) -> dict[str, Materialization]:
+        with self._read() as conn:
+            return _browse.latest_materializations(conn, asset_keys)
 
     def rebuild_run(self, run_id: str) -> RunRecord:
         """Recompute the run's row from its event log alone, store it and return it."""

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import BadInput
-from ._records import Role, TokenInfo, TokenKind
+from ._records import Role, TokenInfo, TokenKind, TokenRecord
 from ._schema import tokens
 
 _PREFIX: dict[str, str] = {"agent": "tta_", "user": "ttu_"}
@@ -57,3 +57,12 @@ def revoke(conn: Connection, token_id: int, now: float) -> bool:
         .values(revoked_at=now)
     )
     return result.rowcount == 1
+
+
+def list_all(conn: Connection) -> list[TokenRecord]:
+    rows = conn.execute(sa.select(tokens).order_by(tokens.c.id.desc()))
+    return [
+        TokenRecord(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
+                    name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
+        for row in rows
+    ]

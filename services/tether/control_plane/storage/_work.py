@@ -18,6 +18,7 @@ from tether.wire import (
     EvaluateTick,
     LaunchRun,
     LoadLocation,
+    RemoveLocation,
     TerminateRun,
     WorkItem,
     WorkPayload,
@@ -65,7 +66,8 @@ def _row(payload: WorkPayload, queue: str, traceparent: str, now: float,
          target_agent: str | None) -> dict[str, object]:
     run_id = payload.run_id if isinstance(payload, LaunchRun | TerminateRun) else None
     location = (payload.location.name
-                if isinstance(payload, LaunchRun | LoadLocation | EvaluateTick) else None)
+                if isinstance(payload, LaunchRun | LoadLocation | EvaluateTick)
+                else payload.name if isinstance(payload, RemoveLocation) else None)
     return {
         "work_id": uuid.uuid4().hex,
         "kind": kind_of(payload),

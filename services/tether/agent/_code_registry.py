@@ -1,0 +1,148 @@
+"""The supervisors' shared state in the agent's broker: which locations to serve (the desired
+set, fed by the control plane's work items), which code servers run, and who serves what.
+
+The supervisor never calls the control plane: a LoadLocation or RemoveLocation work item,
+handed over by the poller, updates the desired set here, and the supervisor that owns a
+location reconciles its code servers against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, WatchError
+
+from ..broker import keys
+from ..errors import BrokerUnavailable
+from ..wire import CodeServerRecord, DesiredLocation
+
+_encode = msgspec.msgpack.Encoder().encode
+_desired_decoder = msgspec.msgpack.Decoder(DesiredLocation)
+_record_decoder = msgspec.msgpack.Decoder(CodeServerRecord)
+
+# SET the owner key to us when free or ours already, with a fresh expiry
+_ACQUIRE = """
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class _Keep:
+    """``decide``'s answer for: leave the entry as it is."""
+
+
+KEEP = _Keep()
+
+
+class CodeRegistry:
+    def __init__(self, redis: aioredis.Redis, *, consumer: str) -> None:
+        self.redis = redis
+        self.consumer = consumer
+
+    async def desire(self, desired: DesiredLocation) -> bool:
+        """Record ``desired`` unless a newer generation of the location is recorded; True
+        when it was recorded (a redelivered item of the same generation is, to renew its
+        work id and epoch)."""
+
+        def decide(current: DesiredLocation | None) -> DesiredLocation | _Keep | None:
+            if current is not None and current.generation > desired.generation:
+                return KEEP
+            return desired
+
+        return await self._update(desired.spec.name, decide)
+
+    async def undesire(self, name: str, generation: int) -> bool:
+        """Forget the location unless a newer deploy than ``generation`` is recorded."""
+
+        def decide(current: DesiredLocation | None) -> DesiredLocation | _Keep | None:
+            return KEEP if current is not None and current.generation > generation else None
+
+        return await self._update(name, decide)
+
+    async def desired(self) -> dict[str, DesiredLocation]:
+        raw: dict[bytes, bytes] = await self._call("hgetall", keys.CODE_DESIRED)
+        return {name.decode(): _desired_decoder.decode(value) for name, value in raw.items()}
+
+    async def mark_reported(self, desired: DesiredLocation) -> None:
+        """Clear the work item of ``desired`` once its result is published, unless a newer
+        item replaced it meanwhile."""
+        cleared = msgspec.structs.replace(desired, work_id="", epoch=0, traceparent="")
+
+        def decide(current: DesiredLocation | None) -> DesiredLocation | _Keep | None:
+            return cleared if current == desired else KEEP
+
+        await self._update(desired.spec.name, decide)
+
+    async def _update(
+        self, name: str,
+        decide: Callable[[DesiredLocation | None], DesiredLocation | _Keep | None],
+    ) -> bool:
+        """Replace (or with None delete) the location's desired entry by ``decide(current)``
+        atomically (WATCH/MULTI); False when ``decide`` keeps it as it is."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(keys.CODE_DESIRED)
+                        raw = await pipe.hget(keys.CODE_DESIRED, name)
+                        current = (None if raw is None
+                                   else _desired_decoder.decode(cast(bytes, raw)))
+                        decision = decide(current)
+                        if isinstance(decision, _Keep):
+                            return False
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        if decision is None:
+                            pipe.hdel(keys.CODE_DESIRED, name)
+                        else:
+                            pipe.hset(keys.CODE_DESIRED, name, _encode(decision))
+                        await pipe.execute()
+                        return True
+                    except WatchError:
+                        continue
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    async def own(self, name: str) -> bool:
+        """Take or renew the ownership of a location; False while another supervisor has it."""
+        ttl = str(int(keys.CODE_OWNER_SECONDS * 1000))
+        owned = await self._call("eval", _ACQUIRE, 1, keys.code_owner_key(name),
+                                 self.consumer, ttl)
+        return bool(owned)
+
+    async def disown(self, name: str) -> None:
+        await self._call("eval", _RELEASE, 1, keys.code_owner_key(name), self.consumer)
+
+    async def record_server(self, record: CodeServerRecord) -> None:
+        await self._call("hset", keys.CODE_SERVERS,
+                         keys.code_server_field(record.host, record.pid), _encode(record))
+
+    async def forget_server(self, record: CodeServerRecord) -> None:
+        await self._call("hdel", keys.CODE_SERVERS, keys.code_server_field(record.host,
+                                                                            record.pid))
+
+    async def servers(self, host: str) -> list[CodeServerRecord]:
+        """The code servers recorded on ``host``."""
+        raw: dict[bytes, bytes] = await self._call("hgetall", keys.CODE_SERVERS)
+        records = [_record_decoder.decode(value) for value in raw.values()]
+        return [record for record in records if record.host == host]
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return await getattr(self.redis, method)(*args)
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: RedisError) -> BrokerUnavailable:
+    return BrokerUnavailable(f"cannot reach the broker for the code servers' state: {exc}")

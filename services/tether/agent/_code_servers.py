@@ -1,0 +1,225 @@
+"""Code server processes as the supervisor holds them: started by it, or adopted from a
+supervisor that died.
+
+A code server runs in its own session (so the supervisor's death does not take it along)
+and writes its stdout and stderr to a log file rather than a pipe (so it does not lose its
+output, or get EPIPE, once the supervisor that started it is gone). The supervisor follows
+that file: it forwards the lines with a prefix and keeps the tail that explains a death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import msgspec
+
+from .. import _telemetry as telemetry
+from .._net import free_port
+from ..codeserver import CodeServerClient, code_server_command
+from ..errors import CodeLocationLoadError, CodeServerError
+from ..wire import (
+    AgentResult,
+    CodeServerRecord,
+    ErrorInfo,
+    LocationLoaded,
+    LocationLoadFailed,
+    LocationSpec,
+)
+from ._processes import (
+    child_environment,
+    runs_on_this_host,
+    terminate_foreign_group,
+    terminate_group,
+)
+
+log = logging.getLogger(__name__)
+
+# in every code server's command line (`python -m tether code-server serve ...`)
+COMMAND_MARKER = "code-server"
+_FOLLOW_INTERVAL = 0.2
+
+
+class LogFollower:
+    """Follows a log file: forwards each new line to ``sink`` with ``prefix`` and keeps the
+    last ``keep`` lines. ``from_end`` skips what the file held already (an adopted server)."""
+
+    def __init__(self, path: Path, *, prefix: str, sink: TextIO = sys.stderr, keep: int = 40,
+                 from_end: bool = False) -> None:
+        self.path = path
+        self.lines: collections.deque[str] = collections.deque(maxlen=keep)
+        self._prefix = prefix
+        self._sink = sink
+        self._offset = path.stat().st_size if from_end and path.exists() else 0
+        self._partial = b""
+        self._task = asyncio.ensure_future(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            self.read()
+            await asyncio.sleep(_FOLLOW_INTERVAL)
+
+    def read(self) -> None:
+        """Take in what was written since the last read."""
+        try:
+            with self.path.open("rb") as file:
+                file.seek(self._offset)
+                data = file.read()
+        except OSError:
+            return
+        if not data:
+            return
+        self._offset += len(data)
+        *complete, self._partial = (self._partial + data).split(b"\n")
+        for raw in complete:
+            text = raw.decode(errors="replace")
+            self.lines.append(text)
+            print(f"{self._prefix}{text}", file=self._sink, flush=True)
+
+    def tail(self) -> str:
+        self.read()
+        return "\n".join([*self.lines, self._partial.decode(errors="replace")]).rstrip()
+
+    async def close(self, *, delete: bool) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self.read()
+        if delete:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+
+@dataclass(eq=False)
+class CodeServer:
+    """One code server of a location; ``child`` is None for a server adopted from a
+    supervisor that died (it is not this process's child, so it is watched through /proc)."""
+
+    record: CodeServerRecord
+    client: CodeServerClient
+    log: LogFollower
+    child: asyncio.subprocess.Process | None = None
+    failed_pings: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def name(self) -> str:
+        return self.record.location
+
+    @property
+    def pid(self) -> int:
+        return self.record.pid
+
+    @property
+    def alive(self) -> bool:
+        if self.child is not None:
+            return self.child.returncode is None
+        return is_code_server(self.pid, self.name)
+
+    def exit_description(self) -> str:
+        code = self.child.returncode if self.child is not None else None
+        return f"exited with code {code}" if code is not None else "is gone"
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.client.close()
+        if self.child is not None:
+            await terminate_group(self.child, grace)
+        elif self.alive:
+            await terminate_foreign_group(self.pid, grace)
+        await self.log.close(delete=True)
+
+
+def is_code_server(pid: int, location: str) -> bool:
+    """Whether ``pid`` is a live code server of ``location`` (a pid alone may have been
+    reused by another process since it was recorded)."""
+    return (runs_on_this_host(pid, COMMAND_MARKER)
+            and runs_on_this_host(pid, msgspec.json.encode({"name": location}).decode()[1:-1]))
+
+
+async def spawn_code_server(spec: LocationSpec, *, generation: int, host: str, hostname: str,
+                            base_env: dict[str, str], log_dir: Path) -> CodeServer:
+    """Start a code server for ``spec`` (not waiting for it to answer)."""
+    port = free_port(host)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{spec.name}-{generation}-{port}.log"
+    env = child_environment(base_env, spec.env)
+    # the env is in the process environment; argv is visible to every local user
+    argv = code_server_command(msgspec.structs.replace(spec, env={}), port, spec.python)
+    try:
+        with log_path.open("ab") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                *argv, env=env, cwd=spec.working_directory, stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        raise CodeServerError(f"cannot start the code server of {spec.name}: {exc}") from exc
+    record = CodeServerRecord(location=spec.name, generation=generation, pid=process.pid,
+                              address=f"{host}:{port}", host=hostname, log_path=str(log_path),
+                              started_at=time.time())
+    return CodeServer(record=record, client=CodeServerClient(record.address),
+                      log=LogFollower(log_path, prefix=f"[code-server {spec.name}] "),
+                      child=process)
+
+
+def adoptable(record: CodeServerRecord) -> CodeServer | None:
+    """A handle on the recorded server when its process still runs, else None."""
+    if not is_code_server(record.pid, record.location):
+        return None
+    return CodeServer(record=record, client=CodeServerClient(record.address),
+                      log=LogFollower(Path(record.log_path),
+                                      prefix=f"[code-server {record.location}] ",
+                                      from_end=True))
+
+
+async def stop_recorded(record: CodeServerRecord, grace: float = 5.0) -> None:
+    """Stop a recorded server that nobody serves from (an orphan), if it still runs."""
+    if is_code_server(record.pid, record.location):
+        await terminate_foreign_group(record.pid, grace)
+    with contextlib.suppress(OSError):
+        os.unlink(record.log_path)
+
+
+async def wait_ready(server: CodeServer, timeout: float) -> bool:
+    """True once a server it started answers as the location's server, False if it exits or
+    ``timeout`` passes first."""
+    assert server.child is not None
+    ready = asyncio.ensure_future(server.client.wait_until_ready(timeout))
+    exited = asyncio.ensure_future(server.child.wait())
+    try:
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ready.cancel()
+        exited.cancel()
+    if not ready.done() or ready.cancelled() or ready.exception() is not None:
+        return False
+    ping = ready.result()
+    # a port that was free when picked may have been taken by another process since
+    return ping.pid == server.pid and ping.location == server.name
+
+
+async def query_snapshot(server: CodeServer, generation: int, timeout: float) -> AgentResult:
+    """What the server loaded, as the result the supervisor reports: the snapshot, or the
+    user's load error with their traceback."""
+    name = server.name
+    try:
+        snapshot = await server.client.get_snapshot(
+            timeout=timeout, traceparent=telemetry.current_traceparent())
+    except CodeLocationLoadError as exc:
+        log.warning("code location %s failed to load: %s", name, exc)
+        return LocationLoadFailed(location=name, generation=generation, error=ErrorInfo(
+            class_name="CodeLocationLoadError", message=str(exc),
+            stack=exc.user_traceback))
+    except CodeServerError as exc:
+        return LocationLoadFailed(location=name, generation=generation,
+                                  error=ErrorInfo(class_name="CodeServerError",
+                                                  message=str(exc)))
+    log.info("code location %s loaded: %d job(s), %d asset(s)", name, len(snapshot.jobs),
+             len(snapshot.assets))
+    return LocationLoaded(location=name, snapshot=snapshot, generation=generation)

@@ -1,0 +1,99 @@
+"""Read queries behind the web UI's pages: a run's event log filtered and paged, its steps'
+spans for the timeline, and the assets' latest materializations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tether.wire import AssetMaterialization
+
+from . import _codec
+from ._records import EventRecord, Materialization, StepSpan
+from ._runs import event_record
+from ._schema import MATERIALIZATIONS, STEP_EVENTS, events
+
+# a position in a run's event log: (timestamp, id) of the last event shown
+EventCursor = tuple[float, int]
+
+_STEP_END = {"STEP_SUCCESS": "SUCCESS", "STEP_FAILURE": "FAILURE", "STEP_SKIPPED": "SKIPPED"}
+
+
+def events_page(
+    conn: Connection, run_id: str, *, limit: int, levels: Sequence[str] = (),
+    step_key: str | None = None, after: EventCursor | None = None, after_id: int | None = None,
+) -> list[EventRecord]:
+    """Up to ``limit`` events of the run by (timestamp, id), from ``after`` on or stored after
+    event ``after_id``, of the given levels (all when empty) and step."""
+    query = (sa.select(events).where(events.c.run_id == run_id)
+             .order_by(events.c.timestamp, events.c.id).limit(limit))
+    if levels:
+        query = query.where(events.c.level.in_(list(levels)))
+    if step_key is not None:
+        query = query.where(events.c.step_key == step_key)
+    if after is not None:
+        query = query.where(sa.tuple_(events.c.timestamp, events.c.id) > sa.tuple_(*after))
+    if after_id is not None:
+        # a live tail, in the order the events were stored: the id is in the run_id index
+        # itself (SQLite's rowid; PostgreSQL takes the primary key for a recent id), so only
+        # the new rows are read, and a batch cut at ``limit`` continues from its last id
+        query = query.where(events.c.id > after_id).order_by(None).order_by(events.c.id)
+    return [event_record(row) for row in conn.execute(query)]
+
+
+def event_tally(conn: Connection, run_id: str) -> tuple[int, int]:
+    """How many events the run has, and the id of the newest one stored (0 for none)."""
+    count, newest = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(events.c.id)).where(events.c.run_id == run_id)
+    ).one()
+    return int(count or 0), int(newest or 0)
+
+
+def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:
+    """Each step of each attempt: when it started and ended and how, in start order."""
+    rows = conn.execute(
+        sa.select(events.c.attempt, events.c.step_key, events.c.type, events.c.timestamp)
+        # the partial index's own condition, as a literal
+        .where(events.c.run_id == run_id, sa.text(STEP_EVENTS), events.c.step_key.is_not(None))
+        .order_by(events.c.timestamp, events.c.id)
+    )
+    spans: dict[tuple[int, str], StepSpan] = {}
+    for row in rows:
+        key = (row.attempt, row.step_key)
+        span = spans.get(key) or StepSpan(step_key=row.step_key, attempt=row.attempt,
+                                          start=None, end=None, status="STARTED")
+        if row.type == "STEP_START":
+            span = StepSpan(step_key=span.step_key, attempt=span.attempt, start=row.timestamp,
+                            end=span.end, status=span.status)
+        else:
+            span = StepSpan(step_key=span.step_key, attempt=span.attempt, start=span.start,
+                            end=row.timestamp, status=_STEP_END[row.type])
+        spans[key] = span
+    return list(spans.values())
+
+
+def latest_materializations(conn: Connection, asset_keys: Sequence[str],
+                            scan_limit: int = 10_000) -> dict[str, Materialization]:
+    """The newest materialization of each of ``asset_keys`` among the last ``scan_limit``
+    materializations stored (a partial index holds only those events)."""
+    rows = conn.execute(
+        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
+        # the partial index's own condition, as a literal
+        .where(sa.text(MATERIALIZATIONS))
+        .order_by(events.c.id.desc()).limit(scan_limit)
+    )
+    wanted = set(asset_keys)
+    found: dict[str, Materialization] = {}
+    for row in rows:
+        event = _codec.event_decoder.decode(row.body)
+        if not isinstance(event, AssetMaterialization):
+            continue
+        if event.asset_key in wanted and event.asset_key not in found:
+            found[event.asset_key] = Materialization(
+                asset_key=event.asset_key, run_id=row.run_id, timestamp=row.timestamp,
+                metadata=dict(event.metadata))
+            if len(found) == len(wanted):
+                break
+    return found

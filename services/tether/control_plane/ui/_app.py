@@ -1,0 +1,59 @@
+"""The web UI's routes, mounted at the root of the control plane's app."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .._graphql import GraphQLApi
+from .._state import AppState
+from ._automation_pages import AutomationPages
+from ._catalog_pages import CatalogPages
+from ._render import STATIC, Renderer
+from ._run_pages import RunPages
+from ._signin import SignInPages
+from ._token_pages import TokenPages
+
+
+async def _home(_request: Request) -> Response:
+    return RedirectResponse("/runs", status_code=303)
+
+
+def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
+    renderer = Renderer()
+    signin = SignInPages(state, graphql, renderer)
+    runs = RunPages(state, graphql, renderer)
+    catalog = CatalogPages(state, graphql, renderer)
+    tokens = TokenPages(state, graphql, renderer)
+    automation = AutomationPages(state, graphql, renderer)
+    get, post = ["GET"], ["POST"]
+    return [
+        Route("/", _home, methods=get),
+        Route("/signin", signin.form, methods=get),
+        Route("/signin", signin.submit, methods=post),
+        Route("/signout", signin.action(signin.signout), methods=post),
+        Route("/runs", runs.page(runs.runs), methods=get),
+        Route("/runs/{run_id}", runs.page(runs.run), methods=get),
+        Route("/runs/{run_id}/updates", runs.page(runs.updates), methods=get),
+        Route("/runs/{run_id}/logs", runs.page(runs.logs), methods=get),
+        Route("/runs/{run_id}/cancel", runs.action(runs.cancel), methods=post),
+        Route("/runs/{run_id}/reexecute", runs.action(runs.reexecute), methods=post),
+        Route("/jobs", catalog.page(catalog.jobs), methods=get),
+        Route("/jobs/{location}/{job}", catalog.page(catalog.job), methods=get),
+        Route("/jobs/{location}/{job}/launch", catalog.action(catalog.launch), methods=post),
+        Route("/assets", catalog.page(catalog.assets), methods=get),
+        Route("/locations", catalog.page(catalog.locations), methods=get),
+        Route("/locations/{location}/redeploy", catalog.action(catalog.redeploy),
+              methods=post),
+        Route("/agents", catalog.page(catalog.agents), methods=get),
+        Route("/automation", automation.page(automation.automations), methods=get),
+        Route("/automation/{kind}/{location}/{name}", automation.action(automation.toggle),
+              methods=post),
+        Route("/settings/tokens", tokens.page(tokens.tokens), methods=get),
+        Route("/settings/tokens", tokens.action(tokens.create), methods=post),
+        Route("/settings/tokens/{token_id:int}/revoke", tokens.action(tokens.revoke),
+              methods=post),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]

@@ -1,0 +1,127 @@
+"""What the code locations define and who serves them: jobs (graph and launch form), assets
+(lineage and latest materializations), code locations (status, load errors, redeploy) and
+agents (heartbeats, queues, code servers, recent errors)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..storage import LIVENESS_SECONDS, LocationRecord
+from ._base import ActionFailed, Pages, Viewer, form_text
+from ._run_pages import LAUNCH
+from ._svg import GraphNode, dag_svg
+from .errors import PageNotFound
+
+REDEPLOY = "redeployLocation"
+_json_object = msgspec.json.Decoder(dict[str, Any])
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """``key=value`` lines (blank lines ignored) as a dict; ActionFailed names a bad line."""
+    tags: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ActionFailed(f"tags line {number} must be key=value, got {line.strip()!r}",
+                               "BAD_INPUT")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        return _json_object.decode(text)
+    except msgspec.DecodeError as exc:
+        raise ActionFailed(f"the run config is not a JSON object: {exc}", "BAD_INPUT") from None
+
+
+class CatalogPages(Pages):
+    async def jobs(self, request: Request, viewer: Viewer) -> Response:
+        locations = await self.call(self.store.list_locations)
+        return self.render(request, viewer, "jobs.html", locations=locations)
+
+    async def _job(self, location: str, name: str) -> tuple[LocationRecord, Any]:
+        record = await self.call(self.store.get_location, location)
+        job = None if record is None or record.snapshot is None else record.snapshot.job(name)
+        if record is None or job is None:
+            raise PageNotFound(f"no job {name!r} in code location {location!r}; the Jobs page "
+                               "lists the jobs of every loaded location")
+        return record, job
+
+    async def job(self, request: Request, viewer: Viewer) -> Response:
+        record, job = await self._job(request.path_params["location"], request.path_params["job"])
+        return self._job_page(request, viewer, record, job, config="{}", tags="", error=None)
+
+    def _job_page(self, request: Request, viewer: Viewer, record: LocationRecord, job: Any, *,
+                  config: str, tags: str, error: str | None, status_code: int = 200
+                  ) -> Response:
+        graph = dag_svg([GraphNode(name=node.name, label=node.name,
+                                   upstream=[i.from_node for i in node.inputs if i.from_node])
+                         for node in job.nodes], title=f"Op graph of {job.name}")
+        return self.render(request, viewer, "job.html", status_code=status_code,
+                           location=record, job=job, graph=graph, config=config, tags=tags,
+                           error=error)
+
+    async def launch(self, request: Request, viewer: Viewer) -> Response:
+        """Launch through the API's launchRun; its error (unknown job, a location not loaded,
+        a config the job refuses ...) is shown above the form, which keeps what was typed."""
+        record, job = await self._job(request.path_params["location"], request.path_params["job"])
+        form = await request.form()
+        config_text, tags_text = form_text(form, "config"), form_text(form, "tags")
+        try:
+            data = await self.mutate(viewer, LAUNCH, job=job.name, location=record.name,
+                                     config=parse_config(config_text), tags=parse_tags(tags_text))
+        except ActionFailed as exc:
+            return self._job_page(request, viewer, record, job, config=config_text,
+                                  tags=tags_text, error=str(exc),
+                                  status_code=403 if exc.code == "FORBIDDEN" else 400)
+        return RedirectResponse(f"/runs/{data['launchRun']['id']}", status_code=303)
+
+    async def assets(self, request: Request, viewer: Viewer) -> Response:
+        locations = await self.call(self.store.list_locations)
+        assets = [(loc.name, asset) for loc in locations if loc.snapshot
+                  for asset in loc.snapshot.assets]
+        latest = await self.call(self.store.latest_materializations,
+                                 [asset.key for _, asset in assets])
+        graph = dag_svg([GraphNode(name=asset.key, upstream=asset.deps, href=f"#asset-{asset.key}")
+                         for _, asset in assets], title="Asset lineage")
+        # the job that materializes each asset (the first that has a node for it), which its
+        # Materialize button launches
+        jobs: dict[tuple[str, str], str] = {}
+        for loc in locations:
+            for job in loc.snapshot.jobs if loc.snapshot else []:
+                for node in job.nodes:
+                    if node.asset_key:
+                        jobs.setdefault((loc.name, node.asset_key), job.name)
+        return self.render(request, viewer, "assets.html", assets=assets, latest=latest,
+                           graph=graph, jobs=jobs)
+
+    async def locations(self, request: Request, viewer: Viewer) -> Response:
+        locations = await self.call(self.store.list_locations)
+        can_redeploy = self._graphql.mutation_document(REDEPLOY, ["name"]) is not None
+        return self.render(request, viewer, "locations.html", locations=locations,
+                           can_redeploy=can_redeploy and viewer.can_launch)
+
+    async def redeploy(self, request: Request, viewer: Viewer) -> Response:
+        name = request.path_params["location"]
+        document = self._graphql.mutation_document(REDEPLOY, ["name"])
+        if document is None:
+            raise PageNotFound("this control plane cannot redeploy code locations from the "
+                               "web UI; restart it or deploy the location again")
+        await self.mutate(viewer, document, name=name)
+        return RedirectResponse("/locations", status_code=303)
+
+    async def agents(self, request: Request, viewer: Viewer) -> Response:
+        agents = await self.call(self.store.list_agents)
+        now = time.time()
+        return self.render(request, viewer, "agents.html", agents=agents, now=now,
+                           liveness=LIVENESS_SECONDS)

@@ -1,0 +1,80 @@
+"""Sign-in with a user token, and sign-out. The session id goes into an HttpOnly, SameSite=Lax
+cookie; the sign-in form itself is protected by a double-submit CSRF cookie (there is no
+session yet to bind its token to)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ._base import CSRF_FIELD, SESSION_COOKIE, Pages, Viewer, form_text
+from .errors import CsrfRejected, SignInRequired
+
+# how long a browser session lasts; revoking its token ends it at once
+SESSION_SECONDS = 12 * 3600
+_SIGNIN_COOKIE = "tether_signin"
+
+
+def safe_next(target: str) -> str:
+    """Where to go after signing in: a path on this site only (never another host)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/runs"
+    return target
+
+
+class SignInPages(Pages):
+    async def form(self, request: Request) -> Response:
+        target = safe_next(request.query_params.get("next", "/runs"))
+        try:
+            await self.viewer_of(request)
+            return RedirectResponse(target, status_code=303)
+        except SignInRequired:
+            pass
+        return self._form(request, target, error=None)
+
+    def _form(self, request: Request, target: str, error: str | None,
+              status_code: int = 200) -> Response:
+        nonce = secrets.token_urlsafe(24)
+        response = self.render(request, None, "signin.html", status_code=status_code,
+                               next=target, error=error, csrf=nonce)
+        response.set_cookie(_SIGNIN_COOKIE, nonce, max_age=600, httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https",
+                            path="/signin")
+        return response
+
+    async def submit(self, request: Request) -> Response:
+        try:
+            form = await request.form()
+            target = safe_next(form_text(form, "next", "/runs"))
+            sent, expected = form_text(form, CSRF_FIELD), request.cookies.get(_SIGNIN_COOKIE, "")
+            if not expected or not hmac.compare_digest(sent, expected):
+                raise CsrfRejected()
+            token = form_text(form, "token").strip()
+            if not token:
+                return self._form(request, target, "Paste a user token to sign in.", 400)
+            info = await self.call(self.store.authenticate, token)
+            if info is None or info.kind != "user":
+                why = ("That is an agent token; sign in with a user token."
+                       if info is not None else "That token is unknown or has been revoked.")
+                return self._form(
+                    request, target,
+                    f"{why} An admin can create one under Settings → Tokens, or run "
+                    "`tether control-plane create-token --kind user`.", 401)
+            session_id, _csrf = await self.call(self.store.create_session, info.id,
+                                                SESSION_SECONDS)
+        except Exception as exc:
+            return self.error_page(request, None, exc)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(SESSION_COOKIE, session_id, max_age=SESSION_SECONDS, httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https", path="/")
+        response.delete_cookie(_SIGNIN_COOKIE, path="/signin")
+        return response
+
+    async def signout(self, request: Request, viewer: Viewer) -> Response:
+        await self.call(self.store.end_session, viewer.session_id)
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response

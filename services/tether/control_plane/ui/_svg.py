@@ -1,0 +1,157 @@
+"""Pictures drawn on the server as inline SVG: a dependency graph (a job's ops, the assets'
+lineage) laid out in layers left to right, and a run's step timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+from ..storage import StepSpan
+from ._render import duration, status_class, status_icon
+
+_CHAR = 7.5
+_NODE_H = 34
+_GAP_X = 56
+_GAP_Y = 18
+_PAD = 12
+_ARC = 30
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    name: str
+    # the nodes this one depends on (edges point from them to it)
+    upstream: Sequence[str]
+    label: str = ""
+    href: str | None = None
+
+
+def layers(nodes: Sequence[GraphNode]) -> list[list[GraphNode]]:
+    """Nodes by their longest distance from a source; unknown upstream names are ignored and
+    a cycle (which definitions cannot have) is broken where it is met."""
+    by_name = {node.name: node for node in nodes}
+    depth: dict[str, int] = {}
+
+    def depth_of(name: str, path: frozenset[str]) -> int:
+        if name in depth:
+            return depth[name]
+        ups = [u for u in by_name[name].upstream if u in by_name and u not in path]
+        depth[name] = 1 + max((depth_of(u, path | {name}) for u in ups), default=-1)
+        return depth[name]
+
+    for node in nodes:
+        depth_of(node.name, frozenset())
+    result: list[list[GraphNode]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node in sorted(nodes, key=lambda n: n.name):
+        result[depth[node.name]].append(node)
+    return result
+
+
+def dag_svg(nodes: Sequence[GraphNode], *, title: str) -> Markup:
+    """The graph as an SVG picture; each node a box with its name, linked when it has a
+    ``href``, with arrows from upstream nodes."""
+    if not nodes:
+        return Markup("")
+    columns = layers(nodes)
+    layer = {node.name: depth for depth, col in enumerate(columns) for node in col}
+    # an edge that skips a layer arcs over the boxes between, so it needs room on top
+    arcs = any(layer[node.name] - layer[up] > 1
+               for node in nodes for up in node.upstream if up in layer)
+    top = _ARC if arcs else 0.0
+    widths = [max(len(n.label or n.name) * _CHAR + 2 * _PAD for n in col) for col in columns]
+    tallest = max(len(col) for col in columns)
+    rows_height = tallest * (_NODE_H + _GAP_Y) - _GAP_Y + 2 * _PAD
+    height = rows_height + top
+    boxes: dict[str, tuple[float, float, float]] = {}
+    x: float = _PAD
+    for col, width in zip(columns, widths, strict=True):
+        offset = top + (rows_height - (len(col) * (_NODE_H + _GAP_Y) - _GAP_Y)) / 2
+        for row, node in enumerate(col):
+            boxes[node.name] = (x, offset + row * (_NODE_H + _GAP_Y), width)
+        x += width + _GAP_X
+    total_width = x - _GAP_X + _PAD
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img" '
+        f'viewBox="0 0 {total_width:.0f} {height:.0f}" width="{total_width:.0f}" '
+        f'height="{height:.0f}" aria-labelledby="graph-title">',
+        f'<title id="graph-title">{escape(title)}</title>',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        'class="arrowhead"/></marker></defs>',
+    ]
+    for node in nodes:
+        nx, ny, _ = boxes[node.name]
+        for up in node.upstream:
+            if up not in boxes:
+                continue
+            ux, uy, uw = boxes[up]
+            x1, y1, x2, y2 = ux + uw, uy + _NODE_H / 2, nx, ny + _NODE_H / 2
+            if layer[node.name] - layer[up] > 1:
+                lift = min(y1, y2) - _ARC * 1.3
+                controls = f"{x1 + _GAP_X:.1f},{lift:.1f} {x2 - _GAP_X:.1f},{lift:.1f}"
+            else:
+                mid = (x1 + x2) / 2
+                controls = f"{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f}"
+            parts.append(f'<path class="edge" marker-end="url(#arrow)" '
+                         f'd="M{x1:.1f},{y1:.1f} C{controls} {x2 - 2:.1f},{y2:.1f}"/>')
+    for node in nodes:
+        nx, ny, width = boxes[node.name]
+        box = (f'<g class="node" data-node="{escape(node.name)}">'
+               f'<rect x="{nx:.1f}" y="{ny:.1f}" width="{width:.1f}" height="{_NODE_H}" rx="6"/>'
+               f'<text x="{nx + width / 2:.1f}" y="{ny + _NODE_H / 2 + 4:.1f}" '
+               f'text-anchor="middle">{escape(node.label or node.name)}</text></g>')
+        if node.href:
+            box = f'<a href="{escape(node.href)}">{box}</a>'
+        parts.append(box)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+_ROW = 26
+_LABEL_W = 190
+_BAR_W = 560
+
+
+def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float | None,
+                 now: float) -> Markup:
+    """One row per step: a bar from its start to its end (to now while it runs), with its
+    status as icon and text next to the bar, on a time axis from the run's start."""
+    started = [s for s in spans if s.start is not None]
+    if not started:
+        return Markup('<p class="muted">No step has started yet.</p>')
+    origin = min(start or now, *(s.start for s in started if s.start is not None))
+    finish = max(end or now, *(s.end or now for s in started))
+    total = max(finish - origin, 1e-3)
+    scale = _BAR_W / total
+    height = len(started) * _ROW + 30
+    width = _LABEL_W + _BAR_W + 200
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'aria-labelledby="timeline-title">',
+        f'<title id="timeline-title">Step timeline: {len(started)} steps over '
+        f'{escape(duration(total))}</title>',
+    ]
+    for tick in range(5):
+        tx = _LABEL_W + _BAR_W * tick / 4
+        parts.append(f'<line class="tick" x1="{tx:.1f}" y1="0" x2="{tx:.1f}" '
+                     f'y2="{height - 18}"/><text class="axis" x="{tx:.1f}" y="{height - 4}" '
+                     f'text-anchor="middle">{escape(duration(total * tick / 4))}</text>')
+    for row, step in enumerate(started):
+        assert step.start is not None
+        y = row * _ROW + 4
+        bar_x = _LABEL_W + (step.start - origin) * scale
+        bar_w = max(((step.end or now) - step.start) * scale, 2.0)
+        label = step.step_key if step.attempt == 1 else f"{step.step_key} (attempt {step.attempt})"
+        took = duration((step.end or now) - step.start)
+        parts.append(
+            f'<g class="step {status_class(step.status)}" data-step="{escape(step.step_key)}">'
+            f'<text class="label" x="{_LABEL_W - 8}" y="{y + 14}" text-anchor="end">'
+            f'{escape(label)}</text>'
+            f'<rect x="{bar_x:.1f}" y="{y}" width="{bar_w:.1f}" height="{_ROW - 8}" rx="3"/>'
+            f'<text class="state" x="{bar_x + bar_w + 6:.1f}" y="{y + 14}">'
+            f'{status_icon(step.status)} {escape(step.status)} · {escape(took)}</text></g>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,133 @@
+"""The supervisor in this process, against a real Valkey and real code-server processes:
+queries through a restart, and failures that are retried until the location loads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tether.agent import Supervisor
+from tether.broker import connect, keys
+from tether.wire import (
+    AgentResult,
+    DesiredLocation,
+    LocationLoaded,
+    LocationLoadFailed,
+    LocationSpec,
+)
+
+from ..conftest import REPO
+from ..processes import processes_with_env
+
+pytestmark = pytest.mark.anyio
+HELLO = LocationSpec(name="hello", module="hello.defs",
+                     working_directory=str(REPO / "examples" / "hello"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@contextlib.asynccontextmanager
+async def running_supervisor(broker_url: str, tmp_path: Path) -> AsyncIterator[Supervisor]:
+    """A supervisor running in this event loop until the block ends."""
+    redis = await connect(broker_url)
+    # the marker in their environment finds the code servers left behind, if any
+    base_env = {**os.environ, "TEST_RUN_DIR": str(tmp_path)}
+    supervisor = Supervisor(redis=redis, consumer="supervisor-test", base_env=base_env,
+                            log_dir=tmp_path / "code-servers", health_interval=0.2)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(supervisor.run(stop))
+    try:
+        yield supervisor
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=20)
+        await redis.aclose()
+    assert processes_with_env(str(tmp_path)) == [], "code servers left behind"
+
+
+async def results(supervisor: Supervisor) -> list[AgentResult]:
+    entries = await supervisor.redis.xrange(keys.OUT_RESULTS)
+    return [msgspec.msgpack.decode(fields[keys.FIELD_MESSAGE], type=AgentResult)
+            for _, fields in entries]
+
+
+async def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+async def test_a_query_while_a_killed_server_is_replaced_waits_for_the_new_one(
+        broker_url: str, tmp_path: Path) -> None:
+    async with running_supervisor(broker_url, tmp_path) as supervisor:
+        await _query_through_a_restart(supervisor)
+
+
+async def _query_through_a_restart(supervisor: Supervisor) -> None:
+    await supervisor.registry.desire(DesiredLocation(spec=HELLO, generation=7))
+    first = await supervisor.snapshot("hello", timeout=30)
+    assert first.job("hello_job") is not None
+    pid = supervisor.servers["hello"].pid
+
+    os.kill(pid, signal.SIGKILL)
+    loop = asyncio.get_running_loop()
+    killed_at = loop.time()
+    again = await supervisor.snapshot("hello", timeout=15)
+    assert again == first
+    assert supervisor.servers["hello"].pid != pid
+    assert loop.time() - killed_at < 5
+    [status] = supervisor.status()
+    assert (status.location, status.running, status.restarts) == ("hello", True, 1)
+    # the restart is reported, for the same deploy, with no work item to complete
+    loaded = [r for r in await results(supervisor) if isinstance(r, LocationLoaded)]
+    assert [(r.generation, r.work_id) for r in loaded] == [(7, ""), (7, "")]
+
+
+async def test_a_server_that_cannot_start_is_reported_then_retried_until_it_loads(
+        broker_url: str, tmp_path: Path) -> None:
+    async with running_supervisor(broker_url, tmp_path) as supervisor:
+        await _retried_until_it_loads(supervisor, tmp_path)
+
+
+async def _retried_until_it_loads(supervisor: Supervisor, tmp_path: Path) -> None:
+    # the location's virtualenv is not there yet (e.g. CI still builds it)
+    python = tmp_path / "venv" / "bin" / "python"
+    spec = msgspec.structs.replace(HELLO, python=str(python))
+    await supervisor.registry.desire(DesiredLocation(spec=spec, generation=3, work_id="w-1",
+                                                     epoch=1))
+
+    async def failed() -> list[LocationLoadFailed]:
+        return [r for r in await results(supervisor) if isinstance(r, LocationLoadFailed)]
+
+    [failure] = await eventually(failed)
+    assert (failure.work_id, failure.generation) == ("w-1", 3)
+    assert "cannot start the code server of hello" in failure.error.message
+    assert str(python) in failure.error.message
+
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+
+    async def loaded() -> list[LocationLoaded]:
+        return [r for r in await results(supervisor) if isinstance(r, LocationLoaded)]
+
+    [success] = await eventually(loaded, timeout=30)
+    assert success.generation == 3 and success.snapshot.job("hello_job") is not None
+    # reported once, not once per retry
+    assert len(await failed()) == 1

@@ -1,0 +1,312 @@
+"""The pages a signed-in user sees and the actions they take, against a real SQLite store."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tether.control_plane.storage import RunStatus
+from tether.wire import (
+    AgentHeartbeat,
+    AssetMaterialization,
+    CodeServerStatus,
+    ErrorInfo,
+    LoadLocation,
+    LocationLoadFailed,
+    LocationSpec,
+    LogChunk,
+    LogMessage,
+    RunEvent,
+    RunStart,
+    StepFailure,
+    StepStart,
+    StepSuccess,
+    WorkerStatus,
+)
+
+from .conftest import Ui, csrf_of
+
+pytestmark = pytest.mark.anyio
+
+_RUN_LINK = re.compile(r'href="/runs/([0-9a-f-]{36})"')
+
+
+def fail_load(ui: Ui, traceback: str) -> None:
+    """Redeploy ``hello`` and answer its load as an agent whose code server failed would."""
+    ui.store.deploy_location(LocationSpec(name="hello", module="hello.defs_v2"))
+    [item] = [item for item in ui.store.claim_work("agent", ["default"], 10, 60)
+              if isinstance(item.payload, LoadLocation)]
+    assert isinstance(item.payload, LoadLocation)
+    ui.store.store_results([LocationLoadFailed(
+        work_id=item.work_id, epoch=item.epoch, location="hello",
+        error=ErrorInfo(class_name="LoadError", message="load failed", stack=traceback),
+        generation=item.payload.generation)])
+
+
+def run_ids_on(html: str) -> list[str]:
+    return list(dict.fromkeys(_RUN_LINK.findall(html)))
+
+
+async def test_launch_from_the_job_page_queues_a_run_with_its_config_and_tags(ui: Ui) -> None:
+    browser = await ui.signed_in(role="launcher", name="ada")
+    page = await browser.get("/jobs/hello/hello_job")
+    assert 'class="graph"' in page.text and 'data-node="extract"' in page.text
+    assert 'data-node="load"' in page.text and 'class="edge"' in page.text
+    response = await browser.post("/jobs/hello/hello_job/launch", data={
+        "csrf": csrf_of(page.text), "config": '{"ops": {"load": {"config": {"limit": 3}}}}',
+        "tags": "team=data\n\nowner = ada\n"})
+    assert response.status_code == 303
+    run_id = response.headers["location"].removeprefix("/runs/")
+    run = ui.store.get_run(run_id)
+    assert run is not None and run.job_name == "hello_job"
+    assert run.run_config == {"ops": {"load": {"config": {"limit": 3}}}}
+    assert run.tags == {"team": "data", "owner": "ada", "tether/user": "ada"}
+    page = await browser.get(response.headers["location"])
+    assert "QUEUED" in page.text and "user ada" in page.text
+
+
+async def test_a_refused_launch_shows_why_and_keeps_what_was_typed(ui: Ui) -> None:
+    browser = await ui.signed_in()
+    csrf = csrf_of((await browser.get("/jobs/hello/hello_job")).text)
+    bad_json = await browser.post("/jobs/hello/hello_job/launch",
+                                  data={"csrf": csrf, "config": "{ops: 1", "tags": ""})
+    assert bad_json.status_code == 400
+    assert "run config is not a JSON object" in bad_json.text and "{ops: 1" in bad_json.text
+    bad_tag = await browser.post("/jobs/hello/hello_job/launch",
+                                 data={"csrf": csrf, "config": "{}", "tags": "no equals sign"})
+    assert bad_tag.status_code == 400 and "tags line 1 must be key=value" in bad_tag.text
+    # the API's own refusal: the location was redeployed and its load failed
+    fail_load(ui, "ImportError: no module hello.defs_v2")
+    refused = await browser.post("/jobs/hello/hello_job/launch",
+                                 data={"csrf": csrf, "config": "{}", "tags": ""})
+    assert refused.status_code == 400
+    assert "code location &#39;hello&#39; is ERROR" in refused.text
+    assert "ImportError: no module hello.defs_v2" in refused.text
+    assert ui.store.list_runs() == []
+
+
+async def test_the_runs_list_pages_newest_first_without_gaps_or_repeats(ui: Ui) -> None:
+    clock_runs = [ui.store.launch_run("hello_job", tags={"batch": str(i % 3)})
+                  for i in range(120)]
+    browser = await ui.signed_in()
+    seen: list[str] = []
+    url = "/runs"
+    pages = 0
+    while url:
+        page = await browser.get(url)
+        assert page.status_code == 200
+        seen += run_ids_on(page.text)
+        pages += 1
+        found = re.search(r'rel="next" href="([^"]+)"', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+    assert pages == 3
+    assert seen == list(reversed(clock_runs))
+
+    tagged = await browser.get("/runs?tag=batch%3D1")
+    assert run_ids_on(tagged.text) == [r for i, r in reversed(list(enumerate(clock_runs)))
+                                       if i % 3 == 1][:50]
+    ui.store.terminate_run(clock_runs[5])
+    canceled = await browser.get("/runs?status=CANCELED")
+    assert run_ids_on(canceled.text) == [clock_runs[5]]
+    assert "✓" not in canceled.text and "CANCELED" in canceled.text
+    by_job = await browser.get("/runs?job=other_job")
+    assert run_ids_on(by_job.text) == [] and "No runs match these filters" in by_job.text
+    # the open list's script asks for the list alone, with the page's filters
+    fragment = await browser.get("/runs?status=CANCELED",
+                                 headers={"X-Tether-Fragment": "runs-list"})
+    assert run_ids_on(fragment.text) == [clock_runs[5]] and "<nav aria-label=\"Main\"" not in \
+        fragment.text and fragment.text.lstrip().startswith("<table")
+    bad = await browser.get("/runs?status=DONE&tag=novalue")
+    assert "unknown status &#39;DONE&#39;" in bad.text and "a tag filter is key=value" in bad.text
+
+
+def _events(run_id: str, t: float) -> list[RunEvent]:
+    return [
+        RunStart(run_id=run_id, attempt=1, seq=1, timestamp=t, job_name="hello_job"),
+        StepStart(run_id=run_id, attempt=1, seq=2, timestamp=t + 1, step_key="extract"),
+        LogMessage(run_id=run_id, attempt=1, seq=3, timestamp=t + 2, step_key="extract",
+                   level="WARNING", message="3 rows skipped"),
+        StepSuccess(run_id=run_id, attempt=1, seq=4, timestamp=t + 3, step_key="extract",
+                    duration=2.0),
+        StepStart(run_id=run_id, attempt=1, seq=5, timestamp=t + 3, step_key="load"),
+        LogMessage(run_id=run_id, attempt=1, seq=6, timestamp=t + 3.5, step_key="load",
+                   level="DEBUG", message="opening the table"),
+    ]
+
+
+async def test_the_run_page_shows_steps_timeline_filtered_events_and_updates(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
+    ui.store.store_events(_events(run_id, t))
+    ui.store.store_logs([LogChunk(run_id=run_id, attempt=1, stream="stdout", seq=1,
+                                  step_key="load", data="total = 20\n"),
+                         LogChunk(run_id=run_id, attempt=1, stream="stderr", seq=1,
+                                  step_key="load", data="loading is done\n")])
+    browser = await ui.signed_in()
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert "STARTED" in page and 'class="timeline"' in page
+    assert 'data-step="extract"' in page and "✓ SUCCESS · 2.0 s" in page
+    assert "3 rows skipped" in page and "opening the table" in page
+    warnings = (await browser.get(f"/runs/{run_id}?level=WARNING")).text
+    assert "3 rows skipped" in warnings and "opening the table" not in warnings
+    load_only = (await browser.get(f"/runs/{run_id}?step=load")).text
+    assert "opening the table" in load_only and "3 rows skipped" not in load_only
+
+    stdout = await browser.get(f"/runs/{run_id}/logs?step=load&stream=stdout")
+    assert "total = 20" in stdout.text and "loading is done" not in stdout.text
+    after_id = re.search(r'data-after-id="(\d+)"', page).group(1)  # type: ignore[union-attr]
+    ui.store.store_events([
+        StepFailure(run_id=run_id, attempt=1, seq=7, timestamp=t + 4, step_key="load",
+                    duration=1.0, error=ErrorInfo(class_name="ValueError", message="bad row",
+                                                  stack="Traceback: bad row")),
+    ])
+    update = (await browser.get(f"/runs/{run_id}/updates?after_id={after_id}")).json()
+    assert update["status"] == "STARTED" and not update["done"]
+    assert "bad row" in update["events"] and "opening the table" not in update["events"]
+    assert "FAILURE" in update["steps"] and update["after_id"] > int(after_id)
+    assert update["total"] == 8  # RUN_QUEUED, the six above and the failure
+    again = (await browser.get(f"/runs/{run_id}/updates?after_id={update['after_id']}")).json()
+    assert again["events"].strip() == ""
+
+
+async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job", run_config={"ops": {}}, tags={
+        "team": "data", "tether/max_retries": "2", "tether/user": "someone else"})
+    browser = await ui.signed_in(role="launcher", name="lin")
+    page = await browser.get(f"/runs/{run_id}")
+    assert "Cancel run" in page.text and "Re-execute" not in page.text
+    response = await browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 303
+    assert ui.store.get_run(run_id).status == RunStatus.CANCELED  # type: ignore[union-attr]
+    page = await browser.get(f"/runs/{run_id}")
+    assert "CANCELED" in page.text and "Re-execute" in page.text
+    again = await browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf_of(page.text)})
+    assert again.status_code == 400 and "has already ended" in again.text
+
+    response = await browser.post(f"/runs/{run_id}/reexecute",
+                                  data={"csrf": csrf_of(page.text)})
+    new_id = response.headers["location"].removeprefix("/runs/")
+    new = ui.store.get_run(new_id)
+    assert new is not None and new_id != run_id and new.status == RunStatus.QUEUED
+    assert (new.job_name, new.run_config) == ("hello_job", {"ops": {}})
+    assert new.tags == {"team": "data", "tether/max_retries": "2",
+                        "tether/parent_run_id": run_id, "tether/root_run_id": run_id,
+                        "tether/user": "lin"}
+
+
+async def test_locations_show_load_errors_and_no_redeploy_the_api_lacks(ui: Ui) -> None:
+    fail_load(ui, 'File "defs.py", line 3\nSyntaxError: bad')
+    browser = await ui.signed_in()
+    page = await browser.get("/locations")
+    assert "ERROR" in page.text and "✗" in page.text
+    assert "SyntaxError: bad" in page.text and "defs.py" in page.text
+    # the button is there exactly when the API has a redeployLocation mutation; without one,
+    # the action says why
+    from tether.control_plane._graphql import GraphQLApi
+    from tether.control_plane._state import AppState
+    from tether.settings import Settings
+
+    api = GraphQLApi(AppState(Settings(data_dir=str(ui.tmp_path))))
+    supported = api.mutation_document("redeployLocation", ["name"]) is not None
+    assert ("Redeploy hello" in page.text) == supported
+    if not supported:
+        response = await browser.post("/locations/hello/redeploy",
+                                      data={"csrf": csrf_of(page.text)})
+        assert response.status_code == 404 and "cannot redeploy" in response.text
+
+
+async def test_agents_show_heartbeat_queues_code_servers_and_errors(ui: Ui) -> None:
+    server = CodeServerStatus(location="hello", pid=4242, address="127.0.0.1:50123",
+                              running=True, restarts=2)
+    ui.store.record_heartbeat(AgentHeartbeat(
+        agent_id="agent-eu-1", version="0.1.0", queues=["default", "gpu"], timestamp=0.0,
+        workers=[WorkerStatus(kind="supervisor", consumer="sup-1", pid=77, started_at=0.0,
+                              seen_at=0.0, code_servers=[server],
+                              recent_errors=["code server hello exited with code 1"])]))
+    browser = await ui.signed_in()
+    page = (await browser.get("/agents")).text
+    assert "agent-eu-1" in page and "UP" in page and "default, gpu" in page
+    assert "127.0.0.1:50123" in page and "code server hello exited with code 1" in page
+    assert re.search(r"\d+ ms ago|\d+\.\d s ago", page)
+
+
+async def test_assets_show_lineage_and_the_latest_materialization(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    ui.store.store_events([
+        AssetMaterialization(run_id=run_id, attempt=1, seq=1, timestamp=1_700_000_000.0,
+                             asset_key="raw", metadata={"rows": 10}),
+        AssetMaterialization(run_id=run_id, attempt=1, seq=2, timestamp=1_700_000_100.0,
+                             asset_key="raw", metadata={"rows": 12}),
+    ])
+    browser = await ui.signed_in()
+    page = (await browser.get("/assets")).text
+    assert 'data-node="raw"' in page and 'data-node="clean"' in page and 'class="edge"' in page
+    raw = page[page.index('id="asset-raw"'):page.index('id="asset-clean"')]
+    assert run_id[:8] in raw and "<dd>12</dd>" in raw and "<dd>10</dd>" not in raw
+    clean = page[page.index('id="asset-clean"'):]
+    assert "never" in clean[:clean.index("</tr>")]
+    # raw has a job that materializes it (hello_job's extract node); clean has none
+    assert 'aria-label="Materialize raw (runs hello_job)"' in raw
+    assert "Materialize" not in clean[:clean.index("</tr>")]
+    response = await browser.post("/jobs/hello/hello_job/launch", data={
+        "csrf": csrf_of(page), "config": "{}", "tags": ""})
+    launched = ui.store.get_run(response.headers["location"].removeprefix("/runs/"))
+    assert launched is not None and launched.job_name == "hello_job"
+    viewer = await ui.signed_in(role="viewer", name="vic")
+    assert "Materialize raw" not in (await viewer.get("/assets")).text
+
+
+async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:
+    browser = await ui.signed_in()
+    page = await browser.get("/settings/tokens")
+    response = await browser.post("/settings/tokens", data={
+        "csrf": csrf_of(page.text), "name": "ci-deploys", "kind": "user", "role": "launcher"})
+    token = re.search(r'id="new-token"[^>]*value="(ttu_[^"]+)"', response.text)
+    assert token and "shown this once" in response.text
+    [info] = [t for t in ui.store.list_tokens() if t.name == "ci-deploys"]
+    assert (info.kind, info.role, info.revoked_at) == ("user", "launcher", None)
+    listed = (await browser.get("/settings/tokens")).text
+    assert "ci-deploys" in listed and token.group(1) not in listed
+    agent = await browser.post("/settings/tokens", data={
+        "csrf": csrf_of(page.text), "name": "eu agent", "kind": "agent", "role": "admin"})
+    assert re.search(r'value="tta_', agent.text)
+    response = await browser.post(f"/settings/tokens/{info.id}/revoke",
+                                  data={"csrf": csrf_of(page.text)})
+    assert response.status_code == 303
+    assert ui.store.authenticate(token.group(1)) is None
+    assert "REVOKED" in (await browser.get("/settings/tokens")).text
+    # the control plane itself refuses it at once
+    signin = ui.client()
+    form = await signin.get("/signin")
+    refused = await signin.post("/signin", data={
+        "token": token.group(1), "csrf": csrf_of(form.text), "next": "/runs"})
+    assert refused.status_code == 401
+
+
+
+def test_an_action_is_offered_only_when_the_api_has_its_mutation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from graphql import parse, validate
+
+    from tether.control_plane._graphql import GraphQLApi, build_schema
+    from tether.control_plane._state import AppState
+    from tether.settings import Settings
+
+    state = AppState(Settings(data_dir=str(tmp_path)))
+    api = GraphQLApi(state)
+    document = api.mutation_document("terminateRun", ["id"])
+    assert document == "mutation($id: ID!) { terminateRun(id: $id) { __typename } }"
+    assert validate(build_schema(), parse(document)) == []
+    # launchRun needs jobName too; a mutation the API lacks is never offered
+    assert api.mutation_document("launchRun", ["location"]) is None
+    assert api.mutation_document("noSuchMutation", ["name"]) is None
+    # the API can redeploy a location: the page gets a redeploy call that it accepts
+    redeploy = api.mutation_document("redeployLocation", ["name"])
+    assert redeploy is not None
+    assert validate(build_schema(), parse(redeploy)) == []
+    # an API extended by a newer version offers its new actions the same way
+    extra = "\nextend type Mutation { pauseLocation(name: String!): CodeLocation! }\n"
+    newer = GraphQLApi(state, schema=build_schema(extra))
+    pause = newer.mutation_document("pauseLocation", ["name"])
+    assert pause is not None and api.mutation_document("pauseLocation", ["name"]) is None
+    assert validate(build_schema(extra), parse(pause)) == []

@@ -1,0 +1,121 @@
+"""The store's queries behind the web UI, on SQLite and PostgreSQL: keyset pages of runs
+(also when many runs share a creation time), tag filters, event log pages and live tails, step
+spans, latest materializations and sessions."""
+
+from __future__ import annotations
+
+from tether.control_plane.storage import Store
+from tether.wire import (
+    AssetMaterialization,
+    ErrorInfo,
+    LogMessage,
+    RunStart,
+    StepFailure,
+    StepStart,
+    StepSuccess,
+)
+
+from ..conftest import FakeClock, load_location
+
+
+def test_run_pages_cover_every_run_once_even_when_created_at_ties(
+        store: Store, clock: FakeClock) -> None:
+    load_location(store)
+    launched = []
+    for i in range(23):
+        if i % 5 == 0:
+            clock.advance(1)  # runs of one second share their created_at
+        launched.append(store.launch_run("hello_job", tags={"shard": str(i % 2)}))
+    seen: list[str] = []
+    before = None
+    while True:
+        page = store.list_runs(4, before=before)
+        seen += [run.run_id for run in page]
+        if len(page) < 4:
+            break
+        before = (page[-1].created_at, page[-1].run_id)
+    assert sorted(seen) == sorted(launched) and len(seen) == len(set(seen))
+    times = [store.get_run(run_id).created_at for run_id in seen]  # type: ignore[union-attr]
+    assert times == sorted(times, reverse=True)
+
+    odd = store.list_runs(100, tag=("shard", "1"))
+    assert {run.run_id for run in odd} == {r for i, r in enumerate(launched) if i % 2 == 1}
+    first = store.list_runs(3, tag=("shard", "1"))
+    rest = store.list_runs(100, tag=("shard", "1"),
+                           before=(first[-1].created_at, first[-1].run_id))
+    assert [r.run_id for r in first + rest] == [r.run_id for r in odd]
+    store.terminate_run(launched[3])
+    assert [r.run_id for r in store.list_runs(100, status="CANCELED", tag=("shard", "1"))] \
+        == [launched[3]]
+    assert store.list_runs(100, status="CANCELED", tag=("shard", "0")) == []
+
+
+def test_event_pages_filter_and_tail_and_steps_have_spans(store: Store) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    t = 1_700_000_100.0
+    store.store_events([
+        RunStart(run_id=run_id, attempt=1, seq=1, timestamp=t, job_name="hello_job"),
+        StepStart(run_id=run_id, attempt=1, seq=2, timestamp=t + 1, step_key="extract"),
+        LogMessage(run_id=run_id, attempt=1, seq=3, timestamp=t + 2, step_key="extract",
+                   level="WARNING", message="slow source"),
+        StepSuccess(run_id=run_id, attempt=1, seq=4, timestamp=t + 3, step_key="extract",
+                    duration=2.0),
+        StepStart(run_id=run_id, attempt=1, seq=5, timestamp=t + 3, step_key="load"),
+    ])
+    page, total, newest = store.events_page(run_id, limit=100)
+    assert total == 6 and newest == max(e.id for e in page)
+    assert [e.type for e in page][-1] == "STEP_START"
+    warnings, _, _ = store.events_page(run_id, limit=100, levels=["WARNING", "ERROR"])
+    assert [e.message for e in warnings] == ["slow source"]
+    extract, _, _ = store.events_page(run_id, limit=100, step_key="extract")
+    assert [e.seq for e in extract] == [2, 3, 4]
+    first_two, _, _ = store.events_page(run_id, limit=2)
+    after, _, _ = store.events_page(run_id, limit=100,
+                                    after=(first_two[-1].timestamp, first_two[-1].id))
+    assert [e.id for e in first_two + after] == [e.id for e in page]
+
+    spans = {s.step_key: s for s in store.step_spans(run_id)}
+    assert (spans["extract"].status, spans["extract"].start, spans["extract"].end) == \
+        ("SUCCESS", t + 1, t + 3)
+    assert (spans["load"].status, spans["load"].end) == ("STARTED", None)
+
+    store.store_events([StepFailure(
+        run_id=run_id, attempt=1, seq=6, timestamp=t + 4, step_key="load", duration=1.0,
+        error=ErrorInfo(class_name="ValueError", message="bad", stack="tb"))])
+    tail, total, latest = store.events_page(run_id, limit=100, after_id=newest)
+    assert [e.type for e in tail] == ["STEP_FAILURE"] and total == 7 and latest == tail[0].id
+    assert store.events_page(run_id, limit=100, after_id=latest)[0] == []
+    assert {s.step_key: s.status for s in store.step_spans(run_id)}["load"] == "FAILURE"
+
+
+def test_the_latest_materialization_of_each_asset(store: Store) -> None:
+    load_location(store)
+    run_a, run_b = store.launch_run("hello_job"), store.launch_run("hello_job")
+    store.store_events([AssetMaterialization(run_id=run_a, attempt=1, seq=1, timestamp=1.0,
+                                             asset_key="raw", metadata={"rows": 1})])
+    store.store_events([AssetMaterialization(run_id=run_b, attempt=1, seq=1, timestamp=2.0,
+                                             asset_key="raw", metadata={"rows": 2})])
+    latest = store.latest_materializations(["raw", "clean"])
+    assert set(latest) == {"raw"}
+    assert (latest["raw"].run_id, latest["raw"].metadata) == (run_b, {"rows": 2})
+
+
+def test_sessions_expire_end_and_die_with_their_token(store: Store, clock: FakeClock) -> None:
+    token = store.create_token("user", role="launcher", name="ada")
+    info = store.authenticate(token)
+    assert info is not None
+    session_id, csrf = store.create_session(info.id, lifetime=60)
+    session = store.get_session(session_id)
+    assert session is not None and session.csrf == csrf and session.token.role == "launcher"
+    assert store.get_session("not-a-session") is None
+    clock.advance(61)
+    assert store.get_session(session_id) is None
+    second, _ = store.create_session(info.id, lifetime=60)
+    other, _ = store.create_session(info.id, lifetime=60)
+    store.end_session(second)
+    assert store.get_session(second) is None and store.get_session(other) is not None
+    store.revoke_token(info.id)
+    assert store.get_session(other) is None
+    listed = {t.name: t for t in store.list_tokens()}
+    assert listed["ada"].revoked_at == clock.now
