@@ -12,6 +12,7 @@ the zygote answers ``stale`` and the launcher starts the run cold (and a new zyg
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import selectors
 import signal
@@ -46,6 +47,9 @@ def serve_zygote(spec: LocationSpec, socket_path: str) -> int:
     files = _user_files(spec)
     # the forked run workers then start exporting spans without importing anything
     telemetry.preload(SERVICE)
+    # everything imported so far is shared with the forks: kept out of the garbage
+    # collector's reach, a fork's collections neither walk it nor copy its pages
+    gc.freeze()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
