@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from tether.wire import AgentHeartbeat
 
 from . import _codec
+from ._engine import upsert
 from ._schema import agents
 
 _heartbeat_decoder = msgspec.msgpack.Decoder(AgentHeartbeat)
@@ -42,8 +42,7 @@ def record_heartbeat(conn: Connection, heartbeat: AgentHeartbeat, now: float) ->
         "last_heartbeat": now,
         "heartbeat": _codec.encode(heartbeat),
     }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(agents).values(**values)
+    statement = upsert(conn, agents).values(**values)
     conn.execute(statement.on_conflict_do_update(
         index_elements=["agent_id"],
         set_={k: v for k, v in values.items() if k != "agent_id"},

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from croniter import croniter
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from tether.wire import (
@@ -36,6 +35,7 @@ from tether.wire import (
 from ...errors import TetherError
 from ..errors import BadInput
 from . import _codec, _launch, _locations, _work
+from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LocationStatus
 from ._schema import automation_states, ticks
@@ -114,11 +114,16 @@ def _state(conn: Connection, kind: str, location: str, name: str) -> Any:
         automation_states.c.name == name)).one_or_none()
 
 
+def _states(conn: Connection) -> dict[tuple[str, str, str], Any]:
+    """Every schedule's and sensor's state row, by (kind, location, name): one query."""
+    return {(row.kind, row.location, row.name): row
+            for row in conn.execute(sa.select(automation_states))}
+
+
 def _save_state(conn: Connection, kind: str, location: str, name: str, now: float,
                 **values: Any) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     row = {"kind": kind, "location": location, "name": name, "updated_at": now, **values}
-    conn.execute(dialect.insert(automation_states).values(**row).on_conflict_do_update(
+    conn.execute(upsert(conn, automation_states).values(**row).on_conflict_do_update(
         index_elements=["kind", "location", "name"], set_={**values, "updated_at": now}))
 
 
@@ -130,9 +135,10 @@ def _is_running(definition: ScheduleSnapshot | SensorSnapshot, state: Any) -> bo
 
 def list_automations(conn: Connection, now: float) -> list[AutomationRecord]:
     records = []
+    states = _states(conn)
     for spec, definition in _definitions(conn):
         kind = _kind(definition)
-        state = _state(conn, kind, spec.name, definition.name)
+        state = states.get((kind, spec.name, definition.name))
         running = _is_running(definition, state)
         last = state.last_tick_time if state is not None else None
         if isinstance(definition, ScheduleSnapshot):
@@ -208,8 +214,7 @@ def _due(conn: Connection, now: float) -> Iterator[
     """The running schedules and sensors that have a tick to ask for now (or whose state is
     to be started), with their state: one query for all states, and a schedule's next due
     time computed once per last tick, not on every turn."""
-    states = {(row.kind, row.location, row.name): row
-              for row in conn.execute(sa.select(automation_states))}
+    states = _states(conn)
     for spec, definition in _definitions(conn):
         state = states.get((_kind(definition), spec.name, definition.name))
         if not _is_running(definition, state):
@@ -322,11 +327,10 @@ def _insert_ticks(conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
     rows inserted (id, location, name, scheduled_time, status)."""
     if not rows:
         return []
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # executemany with RETURNING: one statement compiled once and cached, which a
     # multi-row VALUES of hundreds of rows is not
     return list(conn.execute(
-        dialect.insert(ticks).on_conflict_do_nothing()
+        upsert(conn, ticks).on_conflict_do_nothing()
         .returning(ticks.c.id, ticks.c.location, ticks.c.name, ticks.c.scheduled_time,
                    ticks.c.status), rows))
 

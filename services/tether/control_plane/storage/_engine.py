@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from ..errors import StorageError, UnstorableInput
@@ -105,3 +106,11 @@ def translate_errors(engine: Engine) -> Iterator[None]:
         ) from error
     except exc.SQLAlchemyError as error:
         raise StorageError(f"database {describe(engine)} error: {error}") from error
+
+
+def upsert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` in the connection's dialect, which offers ON CONFLICT (the
+    generic one does not)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -10,8 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import LaunchRun
-
 from ..errors import BadInput
 from . import _locations, _queue, _runs, _work
 from ._queue import QueueLimits
@@ -41,9 +39,9 @@ def launch(conn: Connection, job_name: str, *, location: str | None,
                      run_config=run_config, tags=tags, traceparent=traceparent, origin=origin,
                      run_key=run_key, now=now)
     if limits.unlimited:
-        payload = LaunchRun(run_id=run_id, attempt=1, job_name=job.name, location=record.spec,
-                            run_config=run_config)
-        _work.enqueue(conn, payload, queue=record.spec.queue, traceparent=traceparent, now=now)
+        _work.enqueue_launch(conn, run_id=run_id, attempt=1, job_name=job.name,
+                             location=record.spec, run_config=run_config,
+                             traceparent=traceparent, now=now)
     else:
         _queue.admit_waiting(conn, limits, now)
     return run_id

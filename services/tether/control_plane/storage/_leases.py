@@ -5,16 +5,15 @@ lease's length when the other dies."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ._engine import upsert
 from ._schema import daemon_leases
 
 
 def acquire(conn: Connection, name: str, holder: str, seconds: float, now: float) -> bool:
     """Take or renew the lease on ``name`` for ``holder``; False while another holds it."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(daemon_leases)
+    conn.execute(upsert(conn, daemon_leases)
                  .values(name=name, holder=holder, lease_until=now + seconds, acquired_at=now)
                  .on_conflict_do_nothing(index_elements=["name"]))
     row = conn.execute(sa.select(daemon_leases.c.holder, daemon_leases.c.lease_until)

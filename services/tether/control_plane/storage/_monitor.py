@@ -10,28 +10,25 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import ErrorInfo, LaunchRun
+from tether.wire import ErrorInfo
 
-from . import _runs
+from . import _runs, _work
 from ._agents import LIVENESS_SECONDS
 from ._projection import RUN_FAILURE, RUN_STARTING, Fact, RunStatus
 from ._schema import agents, events, runs, work_items
 
-_LAUNCH_KIND = LaunchRun.__struct_config__.tag
-
 
 def stuck_runs(conn: Connection, *, start_timeout: float, now: float) -> list[str]:
     """The runs :func:`fail_stuck_runs` would fail now."""
-    late = [run_id for run_id, since in _starting_since(conn) if now - since > start_timeout]
-    return late + [run_id for run_id, _, _ in _runs_of_silent_agents(conn, now)]
+    return (_late_to_start(conn, start_timeout, now)
+            + [run_id for run_id, _, _ in _runs_of_silent_agents(conn, now)])
 
 
 def fail_stuck_runs(conn: Connection, *, start_timeout: float, now: float) -> list[str]:
     """Fail the runs stuck in STARTING past ``start_timeout`` and the started runs of agents
     silent for longer than the liveness window; the ids failed."""
     failed = []
-    late = [run_id for run_id, since in _starting_since(conn) if now - since > start_timeout]
-    for run_id in late:
+    for run_id in _late_to_start(conn, start_timeout, now):
         if _fail(conn, run_id, "RunStartTimeout",
                  f"The run did not start within {start_timeout:g} s of being claimed by an "
                  "agent: its run worker never came up", now):
@@ -42,6 +39,10 @@ def fail_stuck_runs(conn: Connection, *, start_timeout: float, now: float) -> li
                  "running this run; nobody is left to report its end", now):
             failed.append(run_id)
     return failed
+
+
+def _late_to_start(conn: Connection, start_timeout: float, now: float) -> list[str]:
+    return [run_id for run_id, since in _starting_since(conn) if now - since > start_timeout]
 
 
 def _starting_since(conn: Connection) -> list[tuple[str, float]]:
@@ -63,7 +64,7 @@ def _runs_of_silent_agents(conn: Connection, now: float) -> list[tuple[str, str,
     rows = conn.execute(
         sa.select(runs.c.run_id, agents.c.agent_id, agents.c.last_heartbeat)
         .join(work_items, sa.and_(work_items.c.run_id == runs.c.run_id,
-                                  work_items.c.kind == _LAUNCH_KIND))
+                                  work_items.c.kind == _work.LAUNCH_KIND))
         .join(agents, agents.c.agent_id == work_items.c.claimed_by)
         .where(runs.c.status.in_((RunStatus.STARTED, RunStatus.CANCELING)),
                agents.c.last_heartbeat < now - LIVENESS_SECONDS)

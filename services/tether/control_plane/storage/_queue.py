@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tether.settings import Settings, TagLimit
-from tether.wire import LaunchRun
 
 from . import _codec, _leases, _locations, _work
 from ._projection import RunStatus
@@ -33,7 +32,6 @@ SCAN_LIMIT = 1000
 _ADVISORY_LOCK = 0x7E7E_0001
 
 _NOT_ENDED = (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
-_LAUNCH_KIND = LaunchRun.__struct_config__.tag
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def _admitted_counts(conn: Connection, limits: QueueLimits) -> Counter[Any]:
         sa.select(runs.c.tags)
         .where(runs.c.status.in_(_NOT_ENDED))
         .where(sa.exists().where(work_items.c.run_id == runs.c.run_id,
-                                 work_items.c.kind == _LAUNCH_KIND))
+                                 work_items.c.kind == _work.LAUNCH_KIND))
     )
     counts: Counter[Any] = Counter()
     for row in conn.execute(admitted):
@@ -161,7 +159,7 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
                   runs.c.run_config, runs.c.tags, runs.c.traceparent, runs.c.created_at)
         .where(runs.c.status == RunStatus.QUEUED)
         .where(~sa.exists().where(work_items.c.run_id == runs.c.run_id,
-                                  work_items.c.kind == _LAUNCH_KIND))
+                                  work_items.c.kind == _work.LAUNCH_KIND))
         .order_by(runs.c.created_at, runs.c.run_id)
         .limit(SCAN_LIMIT)
     )
@@ -183,7 +181,7 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
 def _launch_items(conn: Connection, run_ids: list[str]) -> set[str]:
     rows = conn.execute(
         sa.select(work_items.c.run_id)
-        .where(work_items.c.run_id.in_(run_ids), work_items.c.kind == _LAUNCH_KIND))
+        .where(work_items.c.run_id.in_(run_ids), work_items.c.kind == _work.LAUNCH_KIND))
     return {row.run_id for row in rows}
 
 
@@ -193,8 +191,7 @@ def _enqueue_launch(conn: Connection, run: _Waiting, now: float) -> bool:
     location = _locations.get(conn, run.location)
     if location is None:
         return False
-    payload = LaunchRun(run_id=run.run_id, attempt=run.attempt, job_name=run.job_name,
-                        location=location.spec, run_config=run.run_config)
-    _work.enqueue(conn, payload, queue=location.spec.queue, traceparent=run.traceparent,
-                  now=now)
+    _work.enqueue_launch(conn, run_id=run.run_id, attempt=run.attempt, job_name=run.job_name,
+                         location=location.spec, run_config=run.run_config,
+                         traceparent=run.traceparent, now=now)
     return True

@@ -12,8 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import LaunchRun
-
 from . import _codec, _locations, _runs, _work
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus
 from ._schema import runs
@@ -30,27 +28,19 @@ def max_retries(tags: dict[str, Any]) -> int:
         return 0
 
 
-def retry_failed(conn: Connection, now: float) -> list[str]:
-    """Start a new attempt of each recently failed run that may retry; the ids retried."""
+def retryable(conn: Connection, now: float) -> list[tuple[str, int]]:
+    """(run, failed attempt) of the recently failed runs whose tag allows another attempt."""
     rows = conn.execute(
         sa.select(runs.c.run_id, runs.c.attempt, runs.c.tags)
-        .where(runs.c.status == RunStatus.FAILURE, runs.c.end_time >= now - WINDOW_SECONDS)
-    ).all()
-    retried = []
-    for row in rows:
-        if row.attempt <= max_retries(_codec.dict_json_decoder.decode(row.tags)) and \
-                _retry(conn, row.run_id, row.attempt, now):
-            retried.append(row.run_id)
-    return retried
-
-
-def wanted(conn: Connection, now: float) -> bool:
-    """Whether :func:`retry_failed` would retry a run now."""
-    rows = conn.execute(
-        sa.select(runs.c.attempt, runs.c.tags)
         .where(runs.c.status == RunStatus.FAILURE, runs.c.end_time >= now - WINDOW_SECONDS))
-    return any(row.attempt <= max_retries(_codec.dict_json_decoder.decode(row.tags))
-               for row in rows)
+    return [(row.run_id, row.attempt) for row in rows
+            if row.attempt <= max_retries(_codec.dict_json_decoder.decode(row.tags))]
+
+
+def retry_failed(conn: Connection, now: float) -> list[str]:
+    """Start a new attempt of each recently failed run that may retry; the ids retried."""
+    return [run_id for run_id, attempt in retryable(conn, now)
+            if _retry(conn, run_id, attempt, now)]
 
 
 def _retry(conn: Connection, run_id: str, failed_attempt: int, now: float) -> bool:
@@ -72,10 +62,9 @@ def _retry(conn: Connection, run_id: str, failed_attempt: int, now: float) -> bo
         Fact(type=RUN_QUEUED, timestamp=now),
         f"Retry {attempt - 1} of {max_retries(record.tags)}: attempt {attempt} queued after "
         f"attempt {failed_attempt} failed: {cause}", now)
-    _work.enqueue(conn, LaunchRun(run_id=run_id, attempt=attempt, job_name=record.job_name,
-                                  location=location.spec, run_config=record.run_config),
-                  queue=location.spec.queue, traceparent=record_traceparent(conn, run_id),
-                  now=now)
+    _work.enqueue_launch(conn, run_id=run_id, attempt=attempt, job_name=record.job_name,
+                         location=location.spec, run_config=record.run_config,
+                         traceparent=record_traceparent(conn, run_id), now=now)
     return True
 
 

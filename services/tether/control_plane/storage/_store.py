@@ -258,13 +258,14 @@ class Store:
         """Start a new attempt of each recently failed run whose ``tether/max_retries`` tag
         allows one; the ids retried."""
         with self._read() as conn:
-            if not _retries.wanted(conn, self._clock()):
+            if not _retries.retryable(conn, self._clock()):
                 return []
         with self._write() as conn:
             return _retries.retry_failed(conn, self._clock())
 
     def ticks_due(self) -> bool:
-        """Whether a schedule or sensor tick is due (a read: most turns find none)."""
+        """Whether a schedule or sensor tick is due (a read: most of the scheduler's turns find
+        none, and then write nothing)."""
         with self._read() as conn:
             return _automation.anything_due(conn, self._clock())
 
@@ -272,8 +273,6 @@ class Store:
                         traceparent: str = "") -> list[int]:
         """Ask the agents to evaluate every schedule and sensor tick that is due; the ids of
         the ticks started. The ticks' work items carry ``traceparent``."""
-        if not self.ticks_due():
-            return []
         with self._write() as conn:
             return _automation.start_due_ticks(conn, self._clock(), catch_up, traceparent)
 

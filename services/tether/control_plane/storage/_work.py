@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +19,7 @@ from tether.wire import (
     EvaluateTick,
     LaunchRun,
     LoadLocation,
+    LocationSpec,
     RemoveLocation,
     TerminateRun,
     WorkItem,
@@ -27,6 +29,9 @@ from tether.wire import (
 from . import _codec
 from ._records import WorkStatus
 from ._schema import work_items
+
+# the kind column of LaunchRun items
+LAUNCH_KIND: str = LaunchRun.__struct_config__.tag  # type: ignore[assignment]
 
 
 def kind_of(payload: WorkPayload) -> str:
@@ -45,6 +50,15 @@ def enqueue(
     [work_id] = enqueue_many(conn, [(payload, queue)], traceparent=traceparent, now=now,
                              target_agent=target_agent)
     return work_id
+
+
+def enqueue_launch(conn: Connection, *, run_id: str, attempt: int, job_name: str,
+                   location: LocationSpec, run_config: dict[str, Any], traceparent: str,
+                   now: float) -> str:
+    """Hand attempt ``attempt`` of a run to the agents serving its location's queue."""
+    payload = LaunchRun(run_id=run_id, attempt=attempt, job_name=job_name, location=location,
+                        run_config=run_config)
+    return enqueue(conn, payload, queue=location.queue, traceparent=traceparent, now=now)
 
 
 def enqueue_many(
@@ -205,7 +219,7 @@ def launch_of(conn: Connection, run_id: str) -> tuple[str, str, str | None] | No
     row = conn.execute(
         sa.select(work_items.c.work_id, work_items.c.status, work_items.c.claimed_by)
         .where(work_items.c.run_id == run_id,
-               work_items.c.kind == LaunchRun.__struct_config__.tag)
+               work_items.c.kind == LAUNCH_KIND)
         .order_by(work_items.c.created_at.desc())
         .limit(1)
     ).one_or_none()
