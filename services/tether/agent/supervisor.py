@@ -23,8 +23,9 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -49,9 +50,10 @@ from ..wire import (
     LocationSnapshot,
     RemoveLocation,
     TerminateRun,
+    TickEvaluated,
+    TickOutcome,
     WorkItem,
 )
-from . import _ticks
 from ._code_registry import CodeRegistry
 from ._code_servers import (
     CodeServer,
@@ -66,7 +68,11 @@ from ._worker import consume
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 HEALTH_INTERVAL = 1.0
+# a schedule's or sensor's function that takes longer than this fails its tick
+TICK_TIMEOUT_SECONDS = 60.0
 PING_TIMEOUT = 2.0
 # consecutive failed pings after which a running server counts as hung and is replaced
 MAX_FAILED_PINGS = 3
@@ -166,17 +172,30 @@ class Supervisor:
         with telemetry.span(f"supervisor.{tick.kind}_tick", parent=traceparent,
                             attributes={"tether.location": tick.location.name,
                                         f"tether.{tick.kind}": tick.name}) as span_parent:
-            def client_of(name: str = tick.location.name) -> CodeServerClient | None:
-                server = self.servers.get(name)
-                return server.client if server is not None and server.alive else None
-
-            answer = await _ticks.evaluate(item.work_id, item.epoch, tick, client_of,
-                                           traceparent=span_parent)
-            await self._publish(answer, span_parent)
+            try:
+                outcome = await self._ask(
+                    tick.location.name, TICK_TIMEOUT_SECONDS,
+                    lambda client, remaining: client.evaluate_tick(
+                        tick, timeout=remaining, traceparent=span_parent))
+            except CodeServerError as exc:
+                outcome = TickOutcome(cursor=tick.cursor, error=ErrorInfo(
+                    class_name="CodeServerError",
+                    message=f"the {tick.kind} {tick.name!r} was not evaluated: {exc}"))
+            await self._publish(TickEvaluated(work_id=item.work_id, epoch=item.epoch,
+                                              tick_id=tick.tick_id, outcome=outcome),
+                                span_parent)
 
     async def snapshot(self, name: str, *, timeout: float = 30.0) -> LocationSnapshot:
         """What the location's code server answers, waiting through a restart (a server
         that died is being replaced) for at most ``timeout`` seconds."""
+        return await self._ask(name, timeout, lambda client, remaining:
+                               client.get_snapshot(timeout=min(remaining, 10.0)))
+
+    async def _ask(self, name: str, timeout: float,
+                   call: Callable[[CodeServerClient, float], Awaitable[T]]) -> T:
+        """``call(client, seconds left)`` on the location's code server, waiting through a
+        restart and retrying a failed call, for at most ``timeout`` seconds in all; raises
+        CodeServerError with the last failure after that."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last = "it has no code server here"
@@ -185,7 +204,7 @@ class Supervisor:
             remaining = deadline - loop.time()
             if server is not None and server.alive and remaining > 0:
                 try:
-                    return await server.client.get_snapshot(timeout=min(remaining, 10.0))
+                    return await call(server.client, remaining)
                 except CodeServerError as exc:
                     last = str(exc)
             if loop.time() >= deadline:
