@@ -179,3 +179,39 @@ def span(name: str, *, parent: str = "", links: Sequence[str] = (),
         carrier: dict[str, str] = {}
         propagator.inject(carrier)
         yield carrier.get("traceparent", parent)
+
+
+@contextmanager
+def sibling_spans(name: str, parents: Sequence[str],
+                  attributes: Sequence[Mapping[str, str | int | float | bool]]
+                  ) -> Iterator[list[str]]:
+    """One span named ``name`` per parent traceparent, for items handled as one batch: none
+    becomes the current span, so they stay side by side; yields their traceparents, in order.
+    While export is off, yields ``parents``."""
+    if _provider is None:
+        yield list(parents)
+        return
+    from opentelemetry import trace
+    from opentelemetry.trace import Status, StatusCode
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagator = TraceContextTextMapPropagator()
+    tracer = trace.get_tracer("tether")
+    opened = []
+    traceparents = []
+    for parent, attrs in zip(parents, attributes, strict=True):
+        context = propagator.extract({"traceparent": parent}) if parent else None
+        opened.append(tracer.start_span(name, context=context, attributes=dict(attrs)))
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, context=trace.set_span_in_context(opened[-1]))
+        traceparents.append(carrier.get("traceparent", parent))
+    try:
+        yield traceparents
+    except BaseException as exc:
+        for opened_span in opened:
+            opened_span.record_exception(exc)
+            opened_span.set_status(Status(StatusCode.ERROR, str(exc)))
+        raise
+    finally:
+        for opened_span in opened:
+            opened_span.end()

@@ -209,3 +209,35 @@ def test_a_run_request_the_control_plane_refuses_fails_the_tick_with_the_reason(
     assert tick.status == TickStatus.FAILURE and len(tick.run_ids) == 1
     assert tick.error is not None and "run request 2 refused" in tick.error
     assert "no_such_job" in tick.error
+
+
+def test_ticks_answered_in_one_batch_create_their_runs_together(
+        auto: Store, clock: FakeClock) -> None:
+    auto.set_automation_running("schedule", "every_minute", running=True)
+    auto.set_automation_running("sensor", "new_files", running=True)
+    clock.now = MIDNIGHT + 60
+    auto.start_due_ticks()
+    items = {item.payload.kind: item for item in auto.claim_work("agent-1", ["default"], 10, 60)
+             if isinstance(item.payload, EvaluateTick)}
+    schedule, sensor = items["schedule"], items["sensor"]
+    assert isinstance(schedule.payload, EvaluateTick) and isinstance(sensor.payload, EvaluateTick)
+    answered = TickEvaluated(work_id=schedule.work_id, epoch=schedule.epoch,
+                             tick_id=schedule.payload.tick_id, outcome=_one_run(schedule.payload))
+    same_key_twice = TickOutcome(cursor="1", run_requests=[
+        RequestedRun(job_name="file_job", run_key="a"),
+        RequestedRun(job_name="file_job", run_key="a", tags={"ignored": "yes"})])
+    receipt = auto.store_results([
+        answered,
+        TickEvaluated(work_id=sensor.work_id, epoch=sensor.epoch,
+                      tick_id=sensor.payload.tick_id, outcome=same_key_twice),
+        answered,  # delivered twice in the same batch: applied once
+    ])
+    assert (receipt.stored, receipt.duplicates, receipt.rejected) == (2, 1, 0)
+    [schedule_tick] = auto.list_ticks("schedule", "auto", "every_minute")
+    [sensor_tick] = auto.list_ticks("sensor", "auto", "new_files")
+    assert schedule_tick.status == sensor_tick.status == TickStatus.SUCCESS
+    assert len(schedule_tick.run_ids) == 1 and len(set(sensor_tick.run_ids)) == 1
+    assert len(sensor_tick.run_ids) == 2
+    sensor_run = auto.get_run(sensor_tick.run_ids[0])
+    assert sensor_run is not None and "ignored" not in sensor_run.tags
+    assert len(auto.list_runs(limit=100)) == 2

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff, sleep_or_stop
-from ..broker import keys, publish
+from ..broker import keys, publish_each
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
 from ..wire import (
     AgentHeartbeat,
@@ -36,6 +36,10 @@ from ._client import ControlPlaneClient
 from ._status import StreamStats, read_statuses, reporting_status, stream_stats
 
 log = logging.getLogger(__name__)
+
+# work items claimed at once at most: a thousand schedules' ticks due in the same minute go
+# to the streams in a few claims, and one claim's items in one round trip
+CLAIM_BATCH = 256
 
 
 def stream_for(item: WorkItem) -> str:
@@ -57,10 +61,12 @@ class Poller:
         queues: list[str],
         wait_seconds: float = 20.0,
         heartbeat_seconds: float = 5.0,
+        max_items: int = CLAIM_BATCH,
     ) -> None:
         self.client = client
         self.redis = redis
-        self.request = ClaimRequest(agent_id=agent_id, queues=queues, wait_seconds=wait_seconds)
+        self.request = ClaimRequest(agent_id=agent_id, queues=queues, wait_seconds=wait_seconds,
+                                    max_items=max_items)
         self.heartbeat_seconds = heartbeat_seconds
         self.consumer = f"{agent_id}-poller-{os.getpid()}"
         # the streams' sizes as of the last heartbeat, for the stream gauges
@@ -139,23 +145,29 @@ class Poller:
             if item.enqueued_at:
                 metrics.CLAIM_LATENCY.record(max(0.0, now - item.enqueued_at))
             metrics.WORK_CLAIMED.add(1, {"kind": type(item.payload).__name__})
-            await self._hand_over(item, stop)
+        await self._hand_over(items, stop)
         return len(items)
 
-    async def _hand_over(self, item: WorkItem, stop: asyncio.Event) -> None:
-        """Write ``item`` to its stream, waiting out a broker restart while the claim's lease
-        lasts: dropping it would stall it until the lease lapses and it is claimed again."""
+    async def _hand_over(self, items: list[WorkItem], stop: asyncio.Event) -> None:
+        """Write the claimed items to their streams in one round trip, waiting out a broker
+        restart while their leases last: dropping them would stall them until the leases
+        lapse and they are claimed again."""
+        if not items:
+            return
         backoff = Backoff(maximum=2.0)
-        with telemetry.span("poller.hand_over", parent=item.traceparent,
-                            attributes={"tether.work_id": item.work_id}) as traceparent:
+        with telemetry.sibling_spans(
+                "poller.hand_over", [item.traceparent for item in items],
+                [{"tether.work_id": item.work_id} for item in items]) as traceparents:
             while True:
                 try:
-                    await publish(self.redis, stream_for(item), [item], traceparent)
+                    await publish_each(self.redis, [
+                        (stream_for(item), item, traceparent)
+                        for item, traceparent in zip(items, traceparents, strict=True)])
                     return
                 except BrokerUnavailable as exc:
-                    if stop.is_set() or time.time() >= item.lease_until:
+                    if stop.is_set() or time.time() >= min(item.lease_until for item in items):
                         raise
-                    log.warning("%s; retrying work item %s", exc, item.work_id)
+                    log.warning("%s; retrying %d work item(s)", exc, len(items))
                     await backoff.wait(stop)
 
 

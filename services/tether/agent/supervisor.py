@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
-from ..broker import Entry, StreamConsumer, keys, publish
+from ..broker import Entry, StreamConsumer, keys, publish, publish_each
 from ..codeserver import CodeServerClient
 from ..errors import BrokerUnavailable, CodeServerError
 from ..wire import (
@@ -64,7 +64,7 @@ from ._code_servers import (
     wait_ready,
 )
 from ._status import reporting_status
-from ._worker import consume
+from ._worker import consume_batches
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ T = TypeVar("T")
 HEALTH_INTERVAL = 1.0
 # a schedule's or sensor's function that takes longer than this fails its tick
 TICK_TIMEOUT_SECONDS = 60.0
+# ticks of one batch evaluated at the same time at most
+TICKS_AT_ONCE = 32
 PING_TIMEOUT = 2.0
 # consecutive failed pings after which a running server counts as hung and is replaced
 MAX_FAILED_PINGS = 3
@@ -122,7 +124,7 @@ class Supervisor:
             async with reporting_status(self.redis, kind="supervisor",
                                         consumer=self.consumer.consumer,
                                         details=lambda: {"code_servers": self.status()}):
-                await consume(self.consumer, self.handle, stop, burst=burst)
+                await consume_batches(self.consumer, self.handle_batch, stop, burst=burst)
                 if burst:
                     await self.reconcile()
                     await self._settle()
@@ -138,6 +140,39 @@ class Supervisor:
                              running=server.alive, restarts=self._restart_count.get(name, 0))
             for name, server in sorted(self.servers.items())
         ]
+
+    async def handle_batch(self, entries: list[Entry[WorkItem]]) -> None:
+        """Handle a batch read from ``work:code``: location changes one by one, in order;
+        ticks side by side (a thousand schedules due at once must not wait on each other),
+        their outcomes published and acknowledged in one round trip each. An entry whose
+        handling fails stays pending and is delivered again."""
+        done: list[bytes] = []
+        ticks: list[Entry[WorkItem]] = []
+        for entry in entries:
+            if isinstance(entry.message.payload, EvaluateTick):
+                ticks.append(entry)
+                continue
+            try:
+                await self.handle(entry)
+            except BrokerUnavailable:
+                raise
+            except Exception:
+                log.exception("handling entry %s of %s failed; it stays pending",
+                              entry.entry_id.decode(), self.consumer.stream)
+                continue
+            done.append(entry.entry_id)
+        if ticks:
+            limit = asyncio.Semaphore(TICKS_AT_ONCE)
+
+            async def evaluate(entry: Entry[WorkItem]) -> tuple[TickEvaluated, str]:
+                async with limit:
+                    return await self._evaluate(entry.message, entry.traceparent)
+
+            evaluated = await asyncio.gather(*(evaluate(entry) for entry in ticks))
+            await publish_each(self.redis, [(keys.OUT_RESULTS, result, traceparent)
+                                            for result, traceparent in evaluated])
+            done += [entry.entry_id for entry in ticks]
+        await self.consumer.ack(done)
 
     async def handle(self, entry: Entry[WorkItem]) -> None:
         item = entry.message
@@ -158,17 +193,20 @@ class Supervisor:
                 await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
                                                     location=name, generation=generation),
                                     entry.traceparent)
-            case EvaluateTick() as tick:
-                await self._evaluate(item, tick, entry.traceparent)
+            case EvaluateTick():
+                result, traceparent = await self._evaluate(item, entry.traceparent)
+                await self._publish(result, traceparent)
                 return
             case LaunchRun() | TerminateRun():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
                 return
         self._wake.set()
 
-    async def _evaluate(self, item: WorkItem, tick: EvaluateTick, traceparent: str) -> None:
-        """Have the location's code server evaluate a schedule's or sensor's tick, and report
-        the outcome (a server being restarted is waited for)."""
+    async def _evaluate(self, item: WorkItem, traceparent: str) -> tuple[TickEvaluated, str]:
+        """Have the location's code server evaluate a schedule's or sensor's tick (a server
+        being restarted is waited for): the result to report, and its traceparent."""
+        tick = item.payload
+        assert isinstance(tick, EvaluateTick)
         with telemetry.span(f"supervisor.{tick.kind}_tick", parent=traceparent,
                             attributes={"tether.location": tick.location.name,
                                         f"tether.{tick.kind}": tick.name}) as span_parent:
@@ -181,9 +219,8 @@ class Supervisor:
                 outcome = TickOutcome(cursor=tick.cursor, error=ErrorInfo(
                     class_name="CodeServerError",
                     message=f"the {tick.kind} {tick.name!r} was not evaluated: {exc}"))
-            await self._publish(TickEvaluated(work_id=item.work_id, epoch=item.epoch,
-                                              tick_id=tick.tick_id, outcome=outcome),
-                                span_parent)
+        return TickEvaluated(work_id=item.work_id, epoch=item.epoch, tick_id=tick.tick_id,
+                             outcome=outcome), span_parent
 
     async def snapshot(self, name: str, *, timeout: float = 30.0) -> LocationSnapshot:
         """What the location's code server answers, waiting through a restart (a server

@@ -15,7 +15,7 @@ from ._dead_letters import (
 )
 from ._embedded import EmbeddedBroker
 from ._messages import entry_fields
-from ._producer import publish
+from ._producer import publish, publish_each
 from ._writer import StreamWriter
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "keys",
     "list_dead_letters",
     "publish",
+    "publish_each",
     "replay_dead_letter",
     "replay_dead_letters",
     "summarize_dead_letter",

@@ -37,6 +37,8 @@ MAX_WAIT_SECONDS = 30.0
 # How often a waiting claim looks at the database for work another process enqueued, or
 # whose lease expired; work enqueued in this process wakes it at once.
 RECHECK_SECONDS = 0.5
+# The most items one claim leases, whatever the agent asks for.
+MAX_CLAIM_ITEMS = 1000
 
 _claim_decoder = msgspec.msgpack.Decoder(ClaimRequest)
 _events_decoder = msgspec.msgpack.Decoder(EventBatch)
@@ -69,7 +71,8 @@ class AgentApi:
 
         def claim() -> list[WorkItem]:
             return store.claim_work(
-                body.agent_id, body.queues, body.max_items, state.settings.lease_seconds
+                body.agent_id, body.queues, min(body.max_items, MAX_CLAIM_ITEMS),
+                state.settings.lease_seconds,
             )
 
         wake = state.signal.current()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -361,47 +362,75 @@ def _time_out(conn: Connection, now: float) -> None:
 # -- outcomes ------------------------------------------------------------------------------
 
 
-def record_outcome(conn: Connection, tick_id: int, outcome: TickOutcome, now: float,
-                   limits: QueueLimits) -> bool:
-    """Apply an evaluated tick: create its runs (once per run key), keep a sensor's cursor,
-    and close the tick. False for a tick that is unknown or closed already."""
-    tick = conn.execute(sa.select(ticks).where(ticks.c.id == tick_id)
-                        .with_for_update()).one_or_none()
-    if tick is None or tick.status != TickStatus.EVALUATING:
-        return False
+def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome]],
+                    now: float, limits: QueueLimits) -> list[bool]:
+    """Apply evaluated ticks: create their runs (once per run key), keep each sensor's
+    cursor, and close the ticks; for each, False if it is unknown or closed already. The runs
+    of all of them are checked and created together (see :mod:`._launch`)."""
+    rows = {row.id: row for row in conn.execute(
+        sa.select(ticks).where(ticks.c.id.in_(sorted({tick_id for tick_id, _ in evaluated})))
+        .order_by(ticks.c.id).with_for_update())}
+    applied: list[bool] = []
+    # (tick, outcome, its requests) of the ticks to close, in order
+    closing: list[tuple[Any, TickOutcome, list[_launch.LaunchRequest]]] = []
+    for tick_id, outcome in evaluated:
+        tick = rows.pop(tick_id, None)  # a tick answered twice in one batch counts once
+        applied.append(tick is not None and tick.status == TickStatus.EVALUATING)
+        if applied[-1]:
+            closing.append((tick, outcome, _requests(tick, outcome)))
+    planned = iter(_launch.plan(conn, [request for _, _, requests in closing
+                                       for request in requests]))
+    to_create: list[_launch.PlannedRun] = []
+    # per tick: the runs it creates (how many of to_create), or the error that failed it
+    verdicts: list[tuple[int, ErrorInfo | None]] = []
+    for _, outcome, requests in closing:
+        mine: list[_launch.PlannedRun] = []
+        error = outcome.error
+        for index, plan in enumerate(itertools.islice(planned, len(requests))):
+            if error is not None:
+                continue  # a refused request fails the tick; the runs before it stand
+            if isinstance(plan, TetherError):
+                error = ErrorInfo(class_name=type(plan).__name__,
+                                  message=f"run request {index + 1} refused: {plan}")
+            else:
+                mine.append(plan)
+        to_create += mine
+        verdicts.append((len(mine), error))
+    run_ids = iter(_launch.create(conn, to_create, now=now, limits=limits))
+    updates = []
+    for (tick, outcome, _), (created, error) in zip(closing, verdicts, strict=True):
+        ids = [next(run_ids) for _ in range(created)]
+        if error is None and tick.kind == "sensor":
+            _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
+        status = (TickStatus.FAILURE if error is not None else
+                  TickStatus.SUCCESS if ids else TickStatus.SKIPPED)
+        updates.append({"b_id": tick.id, "b_status": status, "b_run_ids":
+                        _codec.to_json_text(ids),
+                        "b_skip": outcome.skip_reason if error is None else None,
+                        "b_error": None if error is None else _codec.to_json_text(error)})
+    if updates:
+        conn.execute(ticks.update().where(ticks.c.id == sa.bindparam("b_id")).values(
+            status=sa.bindparam("b_status"), ended_at=now, run_ids=sa.bindparam("b_run_ids"),
+            skip_reason=sa.bindparam("b_skip"), error=sa.bindparam("b_error")), updates)
+    return applied
+
+
+def _requests(tick: Any, outcome: TickOutcome) -> list[_launch.LaunchRequest]:
+    """The runs an evaluated tick asks for, each with its run key: a schedule's runs are one
+    per due time, even without a key of the user's."""
     if outcome.error is not None:
-        conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
-            status=TickStatus.FAILURE, ended_at=now,
-            error=_codec.to_json_text(outcome.error)))
-        return True
-    run_ids = []
+        return []
+    requests = []
     made_by = origin(tick.kind, tick.location, tick.name)
     for index, request in enumerate(outcome.run_requests):
         run_key = request.run_key
         if run_key is None and tick.scheduled_time is not None:
-            # a schedule's runs are one per due time, even without a key of the user's
             run_key = f"{tick.scheduled_time:.0f}" + (f"-{index}" if index else "")
-        tags = {**request.tags, "tether/" + tick.kind: tick.name}
-        try:
-            run_ids.append(_launch.launch(
-                conn, request.job_name, location=tick.location,
-                run_config=request.run_config, tags=tags, traceparent="", now=now,
-                limits=limits, origin=made_by, run_key=run_key))
-        except TetherError as exc:
-            # a run the control plane refuses (an unknown job, a location not loaded, a bad
-            # run config) fails the tick with the reason; the runs before it stand
-            error = ErrorInfo(class_name=type(exc).__name__,
-                              message=f"run request {index + 1} refused: {exc}")
-            conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
-                status=TickStatus.FAILURE, ended_at=now, run_ids=_codec.to_json_text(run_ids),
-                error=_codec.to_json_text(error)))
-            return True
-    if tick.kind == "sensor":
-        _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
-    conn.execute(ticks.update().where(ticks.c.id == tick_id).values(
-        status=TickStatus.SUCCESS if run_ids else TickStatus.SKIPPED, ended_at=now,
-        run_ids=_codec.to_json_text(run_ids), skip_reason=outcome.skip_reason))
-    return True
+        requests.append(_launch.LaunchRequest(
+            job_name=request.job_name, location=tick.location, run_config=request.run_config,
+            tags={**request.tags, "tether/" + tick.kind: tick.name}, origin=made_by,
+            run_key=run_key))
+    return requests
 
 
 def list_ticks(conn: Connection, kind: str, location: str, name: str,

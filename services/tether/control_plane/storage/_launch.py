@@ -1,47 +1,162 @@
-"""Creating a run: its row and first event, and its hand-over to the agents (at once, or when
-the run queue admits it). Users' launches and the runs schedules and sensors ask for go
-through here alike."""
+"""Creating runs: their rows and first events, and their hand-over to the agents (at once, or
+when the run queue admits them). Users' launches and the runs schedules and sensors ask for go
+through here alike.
+
+A launch is checked first (:func:`plan`: the job exists and is loaded, the run config fits),
+then written (:func:`create`). Both take a batch: the thousand runs of a thousand schedules
+due in the same minute are checked against one decoded snapshot per location and written
+with a few statements, not a few per run.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tether.wire import JobSnapshot, LocationSpec
+
+from ...errors import TetherError
 from ..errors import BadInput
 from . import _locations, _queue, _runs, _work
 from ._queue import QueueLimits
+from ._records import LocationRecord
 from ._run_config import run_config_error
 from ._schema import runs
 
+# two bound values a pair: well inside SQLite's limit on a statement's variables
+_PAIRS_PER_QUERY = 400
 
-def launch(conn: Connection, job_name: str, *, location: str | None,
-           run_config: dict[str, Any], tags: dict[str, Any], traceparent: str, now: float,
-           limits: QueueLimits, origin: str | None = None, run_key: str | None = None) -> str:
-    """Queue a run of a job of a loaded location; its id. With ``origin`` and ``run_key``, a
-    run that origin already created with that key is not created again: its id is returned.
-    Raises JobNotFoundError, AmbiguousJobError, LocationNotFound, LocationNotLoaded, or
-    BadInput for a run config that does not fit the job's Config types (naming the path)."""
-    if origin is not None and run_key is not None:
-        existing = conn.execute(sa.select(runs.c.run_id).where(
-            runs.c.origin == origin, runs.c.run_key == run_key)).scalar_one_or_none()
-        if existing is not None:
-            return str(existing)
-    record, job = _locations.find_job(conn, job_name, location)
-    # checked against the schema its code server exported: no user code runs here
-    problem = run_config_error(job.run_config_schema, run_config)
-    if problem is not None:
-        raise BadInput(f"invalid run config for job {job.name}: {problem}")
-    run_id = str(uuid.uuid4())
-    _runs.create_run(conn, run_id=run_id, job_name=job.name, location=record.name,
-                     run_config=run_config, tags=tags, traceparent=traceparent, origin=origin,
-                     run_key=run_key, now=now)
+
+@dataclass(frozen=True, slots=True)
+class LaunchRequest:
+    """A run asked for. With ``origin`` and ``run_key``, a run that origin already created
+    with that key is not created again."""
+
+    job_name: str
+    location: str | None
+    run_config: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    traceparent: str = ""
+    origin: str | None = None
+    run_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRun:
+    """A request that passed the checks: the run to create, or the one its key names."""
+
+    request: LaunchRequest
+    run_id: str
+    # the run of the same origin and key created earlier: nothing to create
+    existing: bool
+    job_name: str = ""
+    location: LocationSpec | None = None
+
+
+def launch(conn: Connection, request: LaunchRequest, *, now: float,
+           limits: QueueLimits) -> str:
+    """Queue a run of a job of a loaded location; its id. Raises JobNotFoundError,
+    AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a run config that
+    does not fit the job's Config types (naming the path)."""
+    [planned] = plan(conn, [request])
+    if isinstance(planned, TetherError):
+        raise planned
+    [run_id] = create(conn, [planned], now=now, limits=limits)
+    return run_id
+
+
+def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun | TetherError]:
+    """Check each request (reads only): what :func:`create` is to write for it, or the error
+    that refuses it."""
+    existing = _existing_runs(conn, requests)
+    jobs: dict[tuple[str, str | None], tuple[LocationRecord, JobSnapshot] | TetherError] = {}
+    locations: dict[str, LocationRecord | None] = {}
+    planned: list[PlannedRun | TetherError] = []
+    for request in requests:
+        run_id = existing.get((request.origin, request.run_key))
+        if run_id is not None:
+            planned.append(PlannedRun(request=request, run_id=run_id, existing=True))
+            continue
+        key = (request.job_name, request.location)
+        if key not in jobs:
+            try:
+                jobs[key] = _locations.find_job(conn, request.job_name, request.location,
+                                                cache=locations)
+            except TetherError as exc:
+                jobs[key] = exc
+        found = jobs[key]
+        if isinstance(found, TetherError):
+            planned.append(found)
+            continue
+        record, job = found
+        # checked against the schema its code server exported: no user code runs here
+        problem = run_config_error(job.run_config_schema, request.run_config)
+        if problem is not None:
+            planned.append(BadInput(f"invalid run config for job {job.name}: {problem}"))
+            continue
+        planned.append(PlannedRun(request=request, run_id=str(uuid.uuid4()), existing=False,
+                                  job_name=job.name, location=record.spec))
+    return planned
+
+
+def create(conn: Connection, planned: Sequence[PlannedRun], *, now: float,
+           limits: QueueLimits) -> list[str]:
+    """Write the planned runs, QUEUED, and hand them over (or to the run queue); the run id
+    of each, in order. Two of them with the same origin and key are one run."""
+    run_ids: list[str] = []
+    new: list[PlannedRun] = []
+    by_key: dict[tuple[str, str], str] = {}
+    for run in planned:
+        key = _key_of(run.request)
+        if not run.existing and key is not None and key in by_key:
+            run_ids.append(by_key[key])
+            continue
+        if not run.existing:
+            new.append(run)
+        if key is not None:
+            by_key[key] = run.run_id
+        run_ids.append(run.run_id)
+    _runs.create_runs(conn, [_runs.NewRun(
+        run_id=run.run_id, job_name=run.job_name, location=_spec(run).name,
+        run_config=run.request.run_config, tags=run.request.tags,
+        traceparent=run.request.traceparent, origin=run.request.origin,
+        run_key=run.request.run_key) for run in new], now=now)
+    if not new:
+        return run_ids
     if limits.unlimited:
-        _work.enqueue_launch(conn, run_id=run_id, attempt=1, job_name=job.name,
-                             location=record.spec, run_config=run_config,
-                             traceparent=traceparent, now=now)
+        _work.enqueue_launches(conn, [_work.Launch(
+            run_id=run.run_id, attempt=1, job_name=run.job_name, location=_spec(run),
+            run_config=run.request.run_config, traceparent=run.request.traceparent)
+            for run in new], now=now)
     else:
         _queue.admit_waiting(conn, limits, now)
-    return run_id
+    return run_ids
+
+
+def _key_of(request: LaunchRequest) -> tuple[str, str] | None:
+    if request.origin is None or request.run_key is None:
+        return None
+    return request.origin, request.run_key
+
+
+def _spec(run: PlannedRun) -> LocationSpec:
+    assert run.location is not None, "a run to create has its location"
+    return run.location
+
+
+def _existing_runs(conn: Connection,
+                   requests: Sequence[LaunchRequest]) -> dict[tuple[Any, Any], str]:
+    """The runs created already for the requests' (origin, run key) pairs."""
+    pairs = sorted({key for request in requests if (key := _key_of(request)) is not None})
+    found: dict[tuple[Any, Any], str] = {}
+    for start in range(0, len(pairs), _PAIRS_PER_QUERY):
+        rows = conn.execute(sa.select(runs.c.origin, runs.c.run_key, runs.c.run_id).where(
+            sa.tuple_(runs.c.origin, runs.c.run_key).in_(
+                pairs[start:start + _PAIRS_PER_QUERY])))
+        found.update(((row.origin, row.run_key), str(row.run_id)) for row in rows)
+    return found

@@ -120,12 +120,17 @@ def is_launchable(location: LocationRecord) -> bool:
 
 
 def find_job(
-    conn: Connection, job_name: str, location: str | None
+    conn: Connection, job_name: str, location: str | None,
+    cache: dict[str, LocationRecord | None] | None = None,
 ) -> tuple[LocationRecord, JobSnapshot]:
-    """The location and job a launch refers to, or an error that says what exists."""
+    """The location and job a launch refers to, or an error that says what exists. A named
+    location is read once per ``cache``: decoding its snapshot is most of the cost."""
     if location is not None:
-        # one row: decoding every location's snapshot was a third of a scheduled run's launch
-        named = get(conn, location)
+        if cache is None:
+            cache = {}
+        if location not in cache:
+            cache[location] = get(conn, location)
+        named = cache[location]
         if named is None:
             known = [str(row.name) for row in conn.execute(
                 sa.select(code_locations.c.name).order_by(code_locations.c.name))]

@@ -191,7 +191,7 @@ def _enqueue_launch(conn: Connection, run: _Waiting, now: float) -> bool:
     location = _locations.get(conn, run.location)
     if location is None:
         return False
-    _work.enqueue_launch(conn, run_id=run.run_id, attempt=run.attempt, job_name=run.job_name,
-                         location=location.spec, run_config=run.run_config,
-                         traceparent=run.traceparent, now=now)
+    _work.enqueue_launches(conn, [_work.Launch(
+        run_id=run.run_id, attempt=run.attempt, job_name=run.job_name, location=location.spec,
+        run_config=run.run_config, traceparent=run.traceparent)], now)
     return True

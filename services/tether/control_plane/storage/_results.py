@@ -39,9 +39,34 @@ class _Outcome(Enum):
 
 def store_results(conn: Connection, results: Sequence[AgentResult], now: float,
                   limits: QueueLimits) -> BatchReceipt:
+    """Store a batch of results in order. Evaluated ticks next to each other are applied
+    together, so the ticks of a thousand schedules create their runs in a few statements."""
     counts = dict.fromkeys(_Outcome, 0)
+    completions = iter(_work.complete_many(
+        conn, [result.work_id for result in results if result.work_id], now))
+    ticks: list[TickEvaluated] = []
+
+    def apply_ticks() -> None:
+        for applied in _automation.record_outcomes(
+                conn, [(tick.tick_id, tick.outcome) for tick in ticks], now, limits):
+            counts[_Outcome.STORED if applied else _Outcome.DUPLICATE] += 1
+        ticks.clear()
+
     for result in results:
-        counts[_store_one(conn, result, now, limits)] += 1
+        if result.work_id:
+            completion = next(completions)
+            if completion is _work.Completion.UNKNOWN:
+                counts[_Outcome.REJECTED] += 1
+                continue
+            if completion is _work.Completion.ALREADY_DONE:
+                counts[_Outcome.DUPLICATE] += 1
+                continue
+        if isinstance(result, TickEvaluated):
+            ticks.append(result)
+            continue
+        apply_ticks()  # what came before a result is applied before it
+        counts[_store_one(conn, result, now)] += 1
+    apply_ticks()
     return BatchReceipt(
         stored=counts[_Outcome.STORED],
         duplicates=counts[_Outcome.DUPLICATE],
@@ -49,14 +74,7 @@ def store_results(conn: Connection, results: Sequence[AgentResult], now: float,
     )
 
 
-def _store_one(conn: Connection, result: AgentResult, now: float,
-               limits: QueueLimits) -> _Outcome:
-    if result.work_id:
-        completion = _work.complete(conn, result.work_id, now)
-        if completion is _work.Completion.UNKNOWN:
-            return _Outcome.REJECTED
-        if completion is _work.Completion.ALREADY_DONE:
-            return _Outcome.DUPLICATE
+def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
     match result:
         case LocationLoaded():
             found = _locations.mark_loaded(conn, result.location, result.snapshot,
@@ -67,10 +85,6 @@ def _store_one(conn: Connection, result: AgentResult, now: float,
             text = error.stack or f"{error.class_name}: {error.message}"
             found = _locations.mark_failed(conn, result.location, text, result.generation, now)
             return _Outcome.STORED if found else _Outcome.REJECTED
-        case TickEvaluated():
-            applied = _automation.record_outcome(conn, result.tick_id, result.outcome, now,
-                                                 limits)
-            return _Outcome.STORED if applied else _Outcome.DUPLICATE
         case LocationRemoved():
             # the location's row went with the removeLocation call; this completes the item
             return _Outcome.STORED

@@ -62,9 +62,9 @@ def _retry(conn: Connection, run_id: str, failed_attempt: int, now: float) -> bo
         Fact(type=RUN_QUEUED, timestamp=now),
         f"Retry {attempt - 1} of {max_retries(record.tags)}: attempt {attempt} queued after "
         f"attempt {failed_attempt} failed: {cause}", now)
-    _work.enqueue_launch(conn, run_id=run_id, attempt=attempt, job_name=record.job_name,
-                         location=location.spec, run_config=record.run_config,
-                         traceparent=record_traceparent(conn, run_id), now=now)
+    _work.enqueue_launches(conn, [_work.Launch(
+        run_id=run_id, attempt=attempt, job_name=record.job_name, location=location.spec,
+        run_config=record.run_config, traceparent=record_traceparent(conn, run_id))], now)
     return True
 
 

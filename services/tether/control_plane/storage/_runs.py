@@ -18,7 +18,7 @@ from tether.wire import BatchReceipt, ErrorInfo, LogChunk, LogMessage, RunEvent,
 from ..errors import RunNotFound
 from . import _codec
 from ._bulk import insert_new
-from ._projection import Fact, Projection, RunStatus, fact_of, fold
+from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
 from ._records import EventRecord, LogRecord, RunRecord
 from ._schema import compute_logs, events, run_tags, runs
 
@@ -33,46 +33,47 @@ class LockedRun:
     projection: Projection
 
 
-def create_run(
-    conn: Connection,
-    *,
-    run_id: str,
-    job_name: str,
-    location: str,
-    run_config: dict[str, Any],
-    tags: dict[str, Any],
-    traceparent: str = "",
-    origin: str | None = None,
-    run_key: str | None = None,
-    now: float,
-) -> None:
-    conn.execute(
-        runs.insert().values(
-            traceparent=traceparent or None,
-            origin=origin,
-            run_key=run_key,
-            run_id=run_id,
-            job_name=job_name,
-            location=location,
-            status=RunStatus.QUEUED,
-            attempt=1,
-            run_config=_codec.to_json_text(run_config),
-            tags=_codec.to_json_text(tags),
-            created_at=now,
-            updated_at=now,
-            steps_succeeded=0,
-            steps_failed=0,
-        )
-    )
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    run_id: str
+    job_name: str
+    location: str
+    run_config: dict[str, Any]
+    tags: dict[str, Any]
+    traceparent: str = ""
+    origin: str | None = None
+    run_key: str | None = None
+
+
+def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
+    """Insert runs, QUEUED, with their tags and RUN_QUEUED events: three statements for
+    them all."""
+    if not new:
+        return
+    conn.execute(runs.insert(), [{
+        "traceparent": run.traceparent or None,
+        "origin": run.origin,
+        "run_key": run.run_key,
+        "run_id": run.run_id,
+        "job_name": run.job_name,
+        "location": run.location,
+        "status": RunStatus.QUEUED,
+        "attempt": 1,
+        "run_config": _codec.to_json_text(run.run_config),
+        "tags": _codec.to_json_text(run.tags),
+        "created_at": now,
+        "updated_at": now,
+        "steps_succeeded": 0,
+        "steps_failed": 0,
+    } for run in new])
+    tags = [{"run_id": run.run_id, "key": key, "value": tag_text(value), "created_at": now}
+            for run in new for key, value in run.tags.items()]
     if tags:
-        conn.execute(run_tags.insert(), [
-            {"run_id": run_id, "key": key, "value": tag_text(value), "created_at": now}
-            for key, value in tags.items()
-        ])
-    locked = LockedRun(run_id=run_id, attempt=1, projection=Projection())
-    record_control_event(
-        conn, locked, Fact(type="RUN_QUEUED", timestamp=now), f"Queued run of {job_name}", now
-    )
+        conn.execute(run_tags.insert(), tags)
+    # the row is QUEUED already: the event changes nothing in the run's projection
+    conn.execute(events.insert(), [_control_event_row(
+        run.run_id, 1, Fact(type=RUN_QUEUED, timestamp=now), f"Queued run of {run.job_name}",
+        "INFO") for run in new])
 
 
 def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
@@ -147,23 +148,27 @@ def record_control_event(
     level: str = "INFO",
 ) -> Projection:
     """Append an event the control plane observed itself (no seq) and fold it into the run."""
-    conn.execute(
-        events.insert().values(
-            run_id=run.run_id,
-            attempt=run.attempt,
-            seq=None,
-            type=fact.type,
-            timestamp=fact.timestamp,
-            step_key=None,
-            level=level,
-            message=message,
-            body=None if fact.error is None else _codec.encode(fact.error),
-        )
-    )
+    conn.execute(events.insert().values(
+        _control_event_row(run.run_id, run.attempt, fact, message, level)))
     projection = fold(run.projection, [fact])
     if projection != run.projection:
         write_projection(conn, run.run_id, projection, now)
     return projection
+
+
+def _control_event_row(run_id: str, attempt: int, fact: Fact, message: str,
+                       level: str) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "attempt": attempt,
+        "seq": None,
+        "type": fact.type,
+        "timestamp": fact.timestamp,
+        "step_key": None,
+        "level": level,
+        "message": message,
+        "body": None if fact.error is None else _codec.encode(fact.error),
+    }
 
 
 def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> BatchReceipt:

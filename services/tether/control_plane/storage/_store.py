@@ -230,9 +230,9 @@ class Store:
         if not isinstance(tags, dict):
             raise BadInput(f"tags must be an object, got {type(tags).__name__}")
         with self._write() as conn:
-            return _launch.launch(conn, job_name, location=location, run_config=run_config,
-                                  tags=tags, traceparent=traceparent, now=self._clock(),
-                                  limits=self._limits)
+            return _launch.launch(conn, _launch.LaunchRequest(
+                job_name=job_name, location=location, run_config=run_config, tags=tags,
+                traceparent=traceparent), now=self._clock(), limits=self._limits)
 
     # -- the daemons -----------------------------------------------------------------------
 
@@ -458,7 +458,7 @@ class Store:
             RunStatus.QUEUED,
             RunStatus.STARTING,
         ):
-            _work.complete(conn, item.work_id, now)
+            _work.complete_many(conn, [item.work_id], now)
             return False
         _runs.record_control_event(
             conn,

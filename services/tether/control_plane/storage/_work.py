@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -52,13 +53,28 @@ def enqueue(
     return work_id
 
 
-def enqueue_launch(conn: Connection, *, run_id: str, attempt: int, job_name: str,
-                   location: LocationSpec, run_config: dict[str, Any], traceparent: str,
-                   now: float) -> str:
-    """Hand attempt ``attempt`` of a run to the agents serving its location's queue."""
-    payload = LaunchRun(run_id=run_id, attempt=attempt, job_name=job_name, location=location,
-                        run_config=run_config)
-    return enqueue(conn, payload, queue=location.queue, traceparent=traceparent, now=now)
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """An attempt of a run to hand to the agents serving its location's queue."""
+
+    run_id: str
+    attempt: int
+    job_name: str
+    location: LocationSpec
+    run_config: dict[str, Any]
+    traceparent: str
+
+
+def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -> list[str]:
+    """Hand each attempt to the agents serving its location's queue; the work ids."""
+    rows = [_row(LaunchRun(run_id=launch.run_id, attempt=launch.attempt,
+                           job_name=launch.job_name, location=launch.location,
+                           run_config=launch.run_config),
+                 launch.location.queue, launch.traceparent, now, None)
+            for launch in launches]
+    if rows:
+        conn.execute(work_items.insert(), rows)
+    return [str(row["work_id"]) for row in rows]
 
 
 def enqueue_many(
@@ -141,31 +157,29 @@ def claim(
         .limit(max_items)
         .with_for_update(skip_locked=True)
     ).all()
+    if not candidates:
+        return []
     lease_until = now + lease_seconds
-    claimed: list[WorkItem] = []
-    for row in candidates:
-        result = conn.execute(
-            work_items.update()
-            .where(work_items.c.work_id == row.work_id, work_items.c.epoch == row.epoch)
-            .values(
-                status=WorkStatus.CLAIMED,
-                epoch=row.epoch + 1,
-                lease_until=lease_until,
-                claimed_by=agent_id,
-            )
+    # one statement for the batch; the (work_id, epoch) guard leaves out a row another
+    # claimer took since it was read
+    taken = {row.work_id for row in conn.execute(
+        work_items.update()
+        .where(sa.tuple_(work_items.c.work_id, work_items.c.epoch).in_(
+            [(row.work_id, row.epoch) for row in candidates]))
+        .values(status=WorkStatus.CLAIMED, epoch=work_items.c.epoch + 1,
+                lease_until=lease_until, claimed_by=agent_id)
+        .returning(work_items.c.work_id))}
+    return [
+        WorkItem(
+            work_id=row.work_id,
+            epoch=row.epoch + 1,
+            lease_until=lease_until,
+            payload=_codec.payload_decoder.decode(row.payload),
+            traceparent=row.traceparent,
+            enqueued_at=row.created_at,
         )
-        if result.rowcount == 1:
-            claimed.append(
-                WorkItem(
-                    work_id=row.work_id,
-                    epoch=row.epoch + 1,
-                    lease_until=lease_until,
-                    payload=_codec.payload_decoder.decode(row.payload),
-                    traceparent=row.traceparent,
-                    enqueued_at=row.created_at,
-                )
-            )
-    return claimed
+        for row in candidates if row.work_id in taken
+    ]
 
 
 class Completion(Enum):
@@ -174,24 +188,31 @@ class Completion(Enum):
     UNKNOWN = "unknown"
 
 
-def complete(conn: Connection, work_id: str, now: float) -> Completion:
-    """Mark an item DONE. A result for an item that is already DONE (a redelivered result, or
-    one from an older claim whose work a newer claim finished) changes nothing."""
-    row = conn.execute(
-        sa.select(work_items.c.status, work_items.c.epoch)
-        .where(work_items.c.work_id == work_id)
-        .with_for_update()
-    ).one_or_none()
-    if row is None:
-        return Completion.UNKNOWN
-    if row.status == WorkStatus.DONE:
-        return Completion.ALREADY_DONE
-    conn.execute(
-        work_items.update()
-        .where(work_items.c.work_id == work_id)
-        .values(status=WorkStatus.DONE, done_at=now, lease_until=None)
-    )
-    return Completion.COMPLETED
+def complete_many(conn: Connection, work_ids: Sequence[str], now: float) -> list[Completion]:
+    """Mark items DONE; what each id's result does, in order. A result for an item that is
+    DONE already (a redelivered result, one from an older claim whose work a newer claim
+    finished, or the same id twice in ``work_ids``) changes nothing."""
+    if not work_ids:
+        return []
+    statuses = {row.work_id: row.status for row in conn.execute(
+        sa.select(work_items.c.work_id, work_items.c.status)
+        .where(work_items.c.work_id.in_(sorted(set(work_ids))))
+        .order_by(work_items.c.work_id)
+        .with_for_update())}
+    completions = []
+    for work_id in work_ids:
+        status = statuses.get(work_id)
+        completions.append(Completion.UNKNOWN if status is None else
+                           Completion.ALREADY_DONE if status == WorkStatus.DONE else
+                           Completion.COMPLETED)
+        if status is not None:
+            statuses[work_id] = WorkStatus.DONE
+    done = sorted({work_id for work_id, completion in zip(work_ids, completions, strict=True)
+                   if completion is Completion.COMPLETED})
+    if done:
+        conn.execute(work_items.update().where(work_items.c.work_id.in_(done))
+                     .values(status=WorkStatus.DONE, done_at=now, lease_until=None))
+    return completions
 
 
 def has_pending(conn: Connection, queues: Sequence[str], now: float,
