@@ -39,6 +39,7 @@ from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LocationStatus
 from ._schema import automation_states, ticks
+from ._tags import TICK_TAGS
 
 CatchUp = Literal["latest", "all"]
 # at most this many missed ticks of one schedule are recorded (or evaluated) at once
@@ -381,7 +382,7 @@ def record_outcome(conn: Connection, tick_id: int, outcome: TickOutcome, now: fl
         if run_key is None and tick.scheduled_time is not None:
             # a schedule's runs are one per due time, even without a key of the user's
             run_key = f"{tick.scheduled_time:.0f}" + (f"-{index}" if index else "")
-        tags = {**request.tags, "tether/" + tick.kind: tick.name}
+        tags = {**request.tags, TICK_TAGS[tick.kind]: tick.name}
         try:
             run_ids.append(_launch.launch(
                 conn, request.job_name, location=tick.location,

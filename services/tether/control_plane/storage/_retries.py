@@ -64,6 +64,7 @@ def _retry(conn: Connection, run_id: str, failed_attempt: int, now: float) -> bo
         f"attempt {failed_attempt} failed: {cause}", now)
     _work.enqueue_launch(conn, run_id=run_id, attempt=attempt, job_name=record.job_name,
                          location=location.spec, run_config=record.run_config,
+                         step_selection=record.step_selection,
                          traceparent=record_traceparent(conn, run_id), now=now)
     return True
 

@@ -44,6 +44,7 @@ def create_run(
     traceparent: str = "",
     origin: str | None = None,
     run_key: str | None = None,
+    step_selection: list[str] | None = None,
     now: float,
 ) -> None:
     conn.execute(
@@ -62,6 +63,7 @@ def create_run(
             updated_at=now,
             steps_succeeded=0,
             steps_failed=0,
+            step_selection=_codec.steps_to_json(step_selection),
         )
     )
     if tags:
@@ -70,9 +72,10 @@ def create_run(
             for key, value in tags.items()
         ])
     locked = LockedRun(run_id=run_id, attempt=1, projection=Projection())
+    steps = "" if step_selection is None else f" (steps {', '.join(step_selection)})"
     record_control_event(
-        conn, locked, Fact(type="RUN_QUEUED", timestamp=now), f"Queued run of {job_name}", now
-    )
+        conn, locked, Fact(type="RUN_QUEUED", timestamp=now),
+        f"Queued run of {job_name}{steps}", now)
 
 
 def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
@@ -392,4 +395,5 @@ def run_record(row: Any) -> RunRecord:
         error=_codec.error_from_json(row.error),
         steps_succeeded=row.steps_succeeded,
         steps_failed=row.steps_failed,
+        step_selection=_codec.steps_from_json(row.step_selection),
     )

@@ -53,11 +53,11 @@ def enqueue(
 
 
 def enqueue_launch(conn: Connection, *, run_id: str, attempt: int, job_name: str,
-                   location: LocationSpec, run_config: dict[str, Any], traceparent: str,
-                   now: float) -> str:
+                   location: LocationSpec, run_config: dict[str, Any],
+                   step_selection: list[str] | None, traceparent: str, now: float) -> str:
     """Hand attempt ``attempt`` of a run to the agents serving its location's queue."""
     payload = LaunchRun(run_id=run_id, attempt=attempt, job_name=job_name, location=location,
-                        run_config=run_config)
+                        run_config=run_config, step_selection=step_selection)
     return enqueue(conn, payload, queue=location.queue, traceparent=traceparent, now=now)
 
 
