@@ -4,6 +4,7 @@
     ├── ConfigError                  a setting is missing or malformed
     ├── DefinitionError              user code defines something invalid (bad op wiring, ...)
     ├── RunConfigError               a run config does not fit the job's Config types
+    ├── StepSelectionError           a step selection the job cannot run
     ├── CodeLocationLoadError        a code location failed to import or define its objects
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
@@ -33,6 +34,11 @@ class DefinitionError(TetherError):
 class RunConfigError(TetherError):
     """A run config does not fit the job's ``Config`` types; the message starts with the
     path, e.g. ``$.ops.load.config.limit: expected int, got str``."""
+
+
+class StepSelectionError(TetherError):
+    """A step selection names a step the job does not have, or leaves out a step whose
+    output a selected step takes (no step output is kept between runs)."""
 
 
 class CodeLocationLoadError(TetherError):

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tether.agent._processes import child_environment, terminate_group
@@ -21,6 +22,7 @@ from tether.wire import (
     LocationSpec,
     RunStart,
     RunSuccess,
+    StepStart,
 )
 
 from ..conftest import EXAMPLE_WORKSPACE
@@ -68,6 +70,18 @@ async def test_runs_fork_from_one_zygote_and_report_like_a_cold_start(
     assert {(c.run_id, c.step_key, c.data) for c in stdout} == {
         ("r1", "load", "total = 20\n"), ("r2", "load", "total = 20\n")}
     print(f"second warm run, fork to exit: {forked_in * 1000:.1f} ms")
+
+
+async def test_a_forked_run_executes_only_its_step_selection(
+        pool: WarmPool, broker_url: str) -> None:
+    selected = msgspec.structs.replace(launch("part"), step_selection=["extract", "transform"])
+    forked = await pool.fork(selected, env(broker_url), "", prefix="")
+    assert forked is not None and await forked[0].wait() == EXIT_RUN_SUCCEEDED
+    starts = [e.step_key for e in read_stream(broker_url, keys.OUT_EVENTS)
+              if isinstance(e, StepStart)]
+    assert starts == ["extract", "transform"]
+    # load, which prints the total, did not run
+    assert read_stream(broker_url, keys.OUT_LOGS) == []
 
 
 async def test_changed_code_falls_back_to_a_cold_start_and_a_new_zygote(

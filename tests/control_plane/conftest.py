@@ -83,9 +83,11 @@ def snapshot(location: str = "hello", jobs: tuple[str, ...] = ("hello_job",)) ->
 
 
 def load_location(
-    store: Store, name: str = "hello", jobs: tuple[str, ...] = ("hello_job",)
+    store: Store, name: str = "hello", jobs: tuple[str, ...] = ("hello_job",),
+    defines: LocationSnapshot | None = None,
 ) -> None:
-    """Deploy a location and answer its load as an agent would."""
+    """Deploy a location and answer its load as an agent would: with ``defines``, or jobs
+    named ``jobs`` of two steps each (extract, then load)."""
     store.deploy_location(spec(name))
     items = [
         item
@@ -95,7 +97,8 @@ def load_location(
     assert items, f"no LoadLocation item for {name}"
     receipt = store.store_results(
         [LocationLoaded(work_id=item.work_id, epoch=item.epoch, location=name,
-                        snapshot=snapshot(name, jobs), generation=item.payload.generation)
+                        snapshot=defines or snapshot(name, jobs),
+                        generation=item.payload.generation)
          for item in items]
     )
     assert receipt.stored == len(items)

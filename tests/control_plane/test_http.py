@@ -19,6 +19,7 @@ from tether.wire import (
     BatchReceipt,
     ClaimRequest,
     ClaimResponse,
+    ErrorInfo,
     EventBatch,
     LaunchRun,
     LoadLocation,
@@ -26,12 +27,15 @@ from tether.wire import (
     LogBatch,
     LogChunk,
     ResultBatch,
+    RunFailure,
     RunLaunched,
     RunStart,
     RunSuccess,
     RunWorkerExited,
     ScheduleSnapshot,
     SensorSnapshot,
+    StepFailure,
+    StepStart,
     StepSuccess,
 )
 
@@ -303,6 +307,63 @@ async def test_a_failed_run_shows_its_error_in_graphql(cp: ControlPlane) -> None
                                  "error": {"message": "Run worker exited with code 1"}}
     missing = (await cp.graphql(query, id="no-such-run")).json()["data"]["run"]
     assert missing is None
+
+
+REEXECUTE = """mutation($id: ID!, $strategy: ReexecutionStrategy) {
+  reexecuteRun(id: $id, strategy: $strategy) { id status jobName stepSelection tags } }"""
+
+
+def error_of(response: httpx.Response) -> tuple[str, str]:
+    [error] = response.json()["errors"]
+    return error["extensions"]["code"], error["message"]
+
+
+async def test_a_failed_run_is_re_executed_from_failure_through_graphql(
+        cp: ControlPlane) -> None:
+    load_location(cp.store)
+    run_id = (await cp.graphql(LAUNCH, job="hello_job")).json()["data"]["launchRun"]["id"]
+    code, message = error_of(await cp.graphql(REEXECUTE, id=run_id, strategy="FROM_FAILURE"))
+    assert code == "BAD_INPUT" and f"run {run_id} is QUEUED" in message
+    t = 1_700_000_000.0
+    cp.store.store_events([
+        RunStart(run_id=run_id, attempt=1, seq=1, timestamp=t, job_name="hello_job"),
+        StepStart(run_id=run_id, attempt=1, seq=2, timestamp=t, step_key="extract"),
+        StepSuccess(run_id=run_id, attempt=1, seq=3, timestamp=t, step_key="extract",
+                    duration=0.1),
+        StepStart(run_id=run_id, attempt=1, seq=4, timestamp=t, step_key="load"),
+        StepFailure(run_id=run_id, attempt=1, seq=5, timestamp=t, step_key="load",
+                    duration=0.1, error=ErrorInfo(class_name="ValueError", message="bad")),
+        RunFailure(run_id=run_id, attempt=1, seq=6, timestamp=t, message="load failed"),
+    ])
+
+    response = await cp.graphql(REEXECUTE, id=run_id, strategy="FROM_FAILURE")
+    new = response.json()["data"]["reexecuteRun"]
+    assert new["status"] == "QUEUED" and new["jobName"] == "hello_job"
+    # load takes extract's output, and no output is kept between runs: extract runs again
+    assert new["stepSelection"] == ["extract", "load"]
+    assert new["tags"] == {"tether/parent_run_id": run_id, "tether/root_run_id": run_id,
+                           "tether/user": "test user"}
+    query = "query($id: ID!) { run(id: $id) { stepSelection } }"
+    assert (await cp.graphql(query, id=new["id"])).json()["data"]["run"] == {
+        "stepSelection": ["extract", "load"]}
+    all_steps = (await cp.graphql(REEXECUTE, id=run_id)).json()["data"]["reexecuteRun"]
+    assert all_steps["stepSelection"] is None and all_steps["id"] != new["id"]
+    cp.store.store_events([
+        RunStart(run_id=all_steps["id"], attempt=1, seq=1, timestamp=t, job_name="hello_job"),
+        RunSuccess(run_id=all_steps["id"], attempt=1, seq=2, timestamp=t)])
+    code, message = error_of(await cp.graphql(REEXECUTE, id=all_steps["id"],
+                                              strategy="FROM_FAILURE"))
+    assert code == "BAD_INPUT" and "succeeded: there is no failure to re-execute from" in message
+
+    viewer = cp.store.create_token("user", role="viewer")
+    assert error_of(await cp.graphql(REEXECUTE, token=viewer, id=run_id))[0] == "FORBIDDEN"
+    assert error_of(await cp.graphql(REEXECUTE, id="nope"))[0] == "RUN_NOT_FOUND"
+    assert error_of(await cp.graphql(REEXECUTE, id=run_id, strategy="SOME"))[0] == \
+        "GRAPHQL_VALIDATION_FAILED"
+    cp.store.remove_location("hello")
+    code, message = error_of(await cp.graphql(REEXECUTE, id=run_id, strategy="FROM_FAILURE"))
+    assert code == "LOCATION_NOT_FOUND" and "no code location named 'hello'" in message
+    assert len(cp.store.list_runs()) == 3
 
 
 async def test_a_database_failure_answers_503_with_retry_after(cp: ControlPlane) -> None:

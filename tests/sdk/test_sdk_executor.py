@@ -95,10 +95,12 @@ DEFS = Definitions(
 )
 
 
-def run(job_name: str, run_config: dict[str, object] | None = None) -> tuple[bool, list[RunEvent]]:
+def run(job_name: str, run_config: dict[str, object] | None = None,
+        step_selection: list[str] | None = None) -> tuple[bool, list[RunEvent]]:
     events: list[RunEvent] = []
     emitter = RunEmitter(run_id="run-1", attempt=2, sink=events.append)
-    ok = execute_job(DEFS, job_name, emitter=emitter, run_config=run_config)
+    ok = execute_job(DEFS, job_name, emitter=emitter, run_config=run_config,
+                     step_selection=step_selection)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert all(e.run_id == "run-1" and e.attempt == 2 for e in events)
     assert emitter.current_step is None
@@ -160,6 +162,36 @@ def test_failure_skips_downstream_and_keeps_independent_steps() -> None:
     assert isinstance(run_failure, RunFailure)
     assert "divide_by_zero" in run_failure.message
     assert run_failure.error is not None and run_failure.error.class_name == "ZeroDivisionError"
+
+
+def test_a_step_selection_runs_only_its_steps_and_mentions_no_other() -> None:
+    ok, events = run("partly_broken", step_selection=["independent", "numbers"])
+    assert ok
+    assert summary(events) == [
+        ("RUN_START", None),
+        ("STEP_START", "numbers"),
+        ("STEP_SUCCESS", "numbers"),
+        ("STEP_START", "independent"),
+        ("STEP_SUCCESS", "independent"),
+        ("RUN_SUCCESS", None),
+    ]
+
+
+@pytest.mark.parametrize(("selection", "problem"), [
+    (["numbers", "gone"], "job 'happy' has no step gone (its steps: numbers, double, total)"),
+    (["double", "total"], "step double of job 'happy' takes the output of numbers, which the "
+                          "step selection leaves out"),
+])
+def test_a_step_selection_the_job_cannot_run_fails_the_run_before_its_first_step(
+        selection: list[str], problem: str) -> None:
+    ok, events = run("happy", step_selection=selection)
+    assert not ok
+    assert summary(events) == [("RUN_START", None), ("RUN_FAILURE", None)]
+    failure = events[-1]
+    assert isinstance(failure, RunFailure) and failure.error is not None
+    assert failure.error.class_name == "StepSelectionError"
+    assert failure.message == ("Run of happy failed before its first step: invalid step "
+                               f"selection: {problem}")
 
 
 def test_interrupt_in_a_step_is_recorded_then_reraised() -> None:

@@ -1,4 +1,4 @@
-"""``tether run launch|list|logs``."""
+"""``tether run launch|reexecute|cancel|list|logs``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ LAUNCH = """
 mutation Launch($jobName: String!, $location: String, $runConfig: JSON, $tags: JSON) {
   launchRun(jobName: $jobName, location: $location, runConfig: $runConfig, tags: $tags) {
     id status waitingReason }
+}"""
+
+REEXECUTE = """
+mutation Reexecute($id: ID!, $strategy: ReexecutionStrategy) {
+  reexecuteRun(id: $id, strategy: $strategy) { id jobName status stepSelection waitingReason }
 }"""
 
 CANCEL = """
@@ -67,6 +72,16 @@ def register(commands: Any) -> None:
                         help="show progress until the run ends; exit 1 unless it succeeds")
     launch.set_defaults(handler=_launch)
 
+    reexecute = actions.add_parser(
+        "reexecute", help="launch an ended run again: its job, location, config and tags")
+    reexecute.add_argument("run_id")
+    reexecute.add_argument("--from-failure", action="store_true",
+                           help="run only the steps that did not succeed, and the steps "
+                                "upstream of them (whose outputs they take)")
+    reexecute.add_argument("--wait", action="store_true",
+                           help="show progress until the run ends; exit 1 unless it succeeds")
+    reexecute.set_defaults(handler=_reexecute)
+
     cancel = actions.add_parser("cancel", help="cancel a run (its steps are interrupted)")
     cancel.add_argument("run_id")
     cancel.add_argument("--wait", action="store_true", help="wait until the run has stopped")
@@ -104,13 +119,31 @@ def _launch(args: argparse.Namespace) -> int:
         run = client.execute(LAUNCH, jobName=args.job, location=args.location,
                              runConfig=run_config, tags=tags or None)["launchRun"]
         print(f"Launched run {run['id']} of {args.job} ({run['status']})")
-        if run["waitingReason"]:
-            print(f"  waiting: {run['waitingReason']}")
-        if not args.wait:
-            return 0
-        return _follow(client, run["id"])
+        return _launched(client, run, wait=args.wait)
     finally:
         client.close()
+
+
+def _reexecute(args: argparse.Namespace) -> int:
+    from ._graphql import graphql_client
+
+    client = graphql_client()
+    try:
+        strategy = "FROM_FAILURE" if args.from_failure else "ALL_STEPS"
+        run = client.execute(REEXECUTE, id=args.run_id, strategy=strategy)["reexecuteRun"]
+        steps = ("all steps" if run["stepSelection"] is None
+                 else "steps " + ", ".join(run["stepSelection"]))
+        print(f"Launched run {run['id']} of {run['jobName']} ({run['status']}), re-executing "
+              f"{args.run_id}: {steps}")
+        return _launched(client, run, wait=args.wait)
+    finally:
+        client.close()
+
+
+def _launched(client: GraphQLClient, run: dict[str, Any], *, wait: bool) -> int:
+    if run["waitingReason"]:
+        print(f"  waiting: {run['waitingReason']}")
+    return _follow(client, run["id"]) if wait else 0
 
 
 def _cancel(args: argparse.Namespace) -> int:

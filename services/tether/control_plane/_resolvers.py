@@ -26,10 +26,15 @@ from tether.wire import (
 
 from ._signal import WorkSignal
 from .errors import BadInput, Forbidden
-from .storage import AgentRecord, LocationRecord, RunRecord, Store, TokenInfo
-
-# the tag naming the user whose token launched a run
-LAUNCHED_BY_TAG = "tether/user"
+from .storage import (
+    LAUNCHED_BY_TAG,
+    AgentRecord,
+    LocationRecord,
+    ReexecutionStrategy,
+    RunRecord,
+    Store,
+    TokenInfo,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +163,14 @@ async def _assets(_: None, info: Info) -> list[AssetView]:
 mutation = MutationType()
 
 
+def _launcher(context: GraphQLContext) -> dict[str, str]:
+    """The tag naming who launches a run, for the runs list; set here so that no caller can
+    claim another name. Raises Forbidden for a viewer token."""
+    if context.token.role == "viewer":
+        raise Forbidden("a viewer token cannot launch runs; use a launcher or admin token")
+    return {LAUNCHED_BY_TAG: context.token.name or f"token {context.token.id}"}
+
+
 @mutation.field("launchRun")
 async def _launch_run(
     _: None,
@@ -168,13 +181,11 @@ async def _launch_run(
     tags: Any = None,
 ) -> RunRecord | None:
     context = _context(info)
-    if context.token.role == "viewer":
-        raise Forbidden("a viewer token cannot launch runs; use a launcher or admin token")
+    launcher = _launcher(context)
     store = context.store
     if tags is not None and not isinstance(tags, dict):
         raise BadInput(f"tags must be an object, got {type(tags).__name__}")
-    # who launched it, for the runs list; set here so that no caller can claim another name
-    tags = {**(tags or {}), LAUNCHED_BY_TAG: context.token.name or f"token {context.token.id}"}
+    tags = {**(tags or {}), **launcher}
 
     def launch() -> RunRecord | None:
         # the trace of the run starts here; the work item carries it to the agent
@@ -184,6 +195,25 @@ async def _launch_run(
         return store.get_run(run_id)
 
     record = await to_thread.run_sync(launch)
+    context.signal.notify()
+    return record
+
+
+@mutation.field("reexecuteRun")
+async def _reexecute_run(_: None, info: Info, id: str, strategy: str = "ALL_STEPS"
+                         ) -> RunRecord | None:
+    context = _context(info)
+    launcher = _launcher(context)
+    store = context.store
+
+    def reexecute() -> RunRecord | None:
+        with telemetry.span("reexecuteRun", attributes={"tether.parent_run_id": id}
+                            ) as traceparent:
+            run_id = store.reexecute_run(id, strategy=ReexecutionStrategy(strategy),
+                                         tags=launcher, traceparent=traceparent)
+        return store.get_run(run_id)
+
+    record = await to_thread.run_sync(reexecute)
     context.signal.notify()
     return record
 

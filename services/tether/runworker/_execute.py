@@ -117,7 +117,8 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None) -
         emitter.emit(RunFailure, message=f"Run failed before its first step: {exc}",
                      error=error)
         return
-    execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config)
+    execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config,
+                step_selection=launch.step_selection)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

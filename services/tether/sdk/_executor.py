@@ -2,17 +2,19 @@
 
 A failed step does not stop the run: the steps downstream of it are skipped (the reason names
 the failed step) and independent steps still run, so one run shows every failure it can.
+A run with a step selection (a re-execution from failure) runs only those steps; the others
+are not part of the run, and no event mentions them.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
-from ..errors import RunConfigError
+from ..errors import RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -37,28 +39,33 @@ def execute_job(
     *,
     emitter: RunEmitter,
     run_config: Mapping[str, Any] | None = None,
+    step_selection: Collection[str] | None = None,
 ) -> bool:
     """Run ``job_name`` in this process; True when every step succeeded.
 
     Emits RUN_START, then per step STEP_START and STEP_SUCCESS or STEP_FAILURE (or
-    STEP_SKIPPED), then RUN_SUCCESS or RUN_FAILURE. A ``KeyboardInterrupt`` or ``SystemExit``
-    raised by a step is recorded as that step's failure and as the run's failure, then
-    re-raised. Raises :class:`~tether.errors.JobNotFoundError` before emitting anything.
+    STEP_SKIPPED), then RUN_SUCCESS or RUN_FAILURE. With ``step_selection``, only the steps
+    it names run (each step whose output they take must be selected too). A
+    ``KeyboardInterrupt`` or ``SystemExit`` raised by a step is recorded as that step's
+    failure and as the run's failure, then re-raised. Raises
+    :class:`~tether.errors.JobNotFoundError` before emitting anything.
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
     emitter.emit(RunStart, job_name=job.name, pid=os.getpid(), step_key=None)
     try:
         configs = resolve_run_config(job, config)
-    except RunConfigError as exc:
+        nodes = job.nodes if step_selection is None else job.select(step_selection)
+    except (RunConfigError, StepSelectionError) as exc:
+        what = "run config" if isinstance(exc, RunConfigError) else "step selection"
         emitter.emit(
             RunFailure,
-            message=f"Run of {job.name} failed before its first step: invalid run config: {exc}",
-            error=ErrorInfo(class_name="RunConfigError", message=str(exc)),
+            message=f"Run of {job.name} failed before its first step: invalid {what}: {exc}",
+            error=ErrorInfo(class_name=type(exc).__name__, message=str(exc)),
             step_key=None,
         )
         return False
-    steps = _Steps(job=job, emitter=emitter, run_config=config, configs=configs,
+    steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=_Resources(defs.resources))
     try:
         failed = _run_steps(steps)
@@ -100,6 +107,8 @@ class _Resources:
 
 class _Steps(NamedTuple):
     job: JobDefinition
+    # the nodes this run executes, in order: the job's, or its step selection's
+    nodes: tuple[Node, ...]
     emitter: RunEmitter
     run_config: Mapping[str, Any]
     # the Config instance of each step that declares one
@@ -109,12 +118,12 @@ class _Steps(NamedTuple):
 
 def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
     """Run every step in order; returns the failed steps and their errors."""
-    job, emitter = steps.job, steps.emitter
+    emitter = steps.emitter
     outputs: dict[str, Any] = {}
     failed: dict[str, ErrorInfo] = {}
     # the failed step that keeps each skipped step from running
     blocked_by: dict[str, str] = {}
-    for node in job.nodes:
+    for node in steps.nodes:
         root = next(
             (blocked_by.get(up, up) for up in node.upstream if up in failed or up in blocked_by),
             None,

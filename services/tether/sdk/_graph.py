@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, StepSelectionError
 
 if TYPE_CHECKING:
     from ._op import OpDefinition
@@ -47,6 +47,26 @@ class JobDefinition:
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
+
+    def select(self, step_keys: Collection[str]) -> tuple[Node, ...]:
+        """The nodes named by ``step_keys``, in run order.
+
+        Raises :class:`StepSelectionError` for a name the job does not have, and for a node
+        whose input comes from a node left out: no step output is kept between runs, so the
+        input would have no value. (A value-less ``after`` edge needs nothing.)"""
+        chosen = set(step_keys)
+        unknown = sorted(chosen - self._by_name.keys())
+        if unknown:
+            raise StepSelectionError(
+                f"job {self.name!r} has no step {', '.join(unknown)} (its steps: "
+                f"{', '.join(self._by_name)})")
+        for node in self.nodes:
+            missing = [up for up in dict.fromkeys(node.inputs.values()) if up not in chosen]
+            if node.name in chosen and missing:
+                raise StepSelectionError(
+                    f"step {node.name} of job {self.name!r} takes the output of "
+                    f"{', '.join(missing)}, which the step selection leaves out")
+        return tuple(node for node in self.nodes if node.name in chosen)
 
 
 def topological_order(owner: str, nodes: Iterable[Node]) -> tuple[Node, ...]:

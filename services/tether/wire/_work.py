@@ -16,6 +16,8 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     job_name: str
     location: LocationSpec
     run_config: dict[str, Any] = {}
+    # the steps to run, upstream first (a re-execution from failure); None: every step
+    step_selection: list[str] | None = None
 
 
 class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):

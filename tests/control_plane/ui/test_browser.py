@@ -1,6 +1,7 @@
 """The web UI in a real browser (Debian's chromium, headless, driven by Playwright) against a
-real deployment: the control plane and the agent's processes with the ``hello`` example and a
-location whose code does not import. Screenshots of the main pages go to docs/screenshots/,
+real deployment: the control plane and the agent's processes with the ``hello`` example, a
+location whose job fails while a marker file exists, and a location whose code does not
+import. Screenshots of the main pages go to docs/screenshots/,
 which the README shows."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from ...conftest import EXAMPLE_WORKSPACE, REPO, free_port
 from ...deployment import Deployment
+from ...flaky_location import FROM_FAILURE, marker_in, write_flaky_location
 from ...processes import processes_with_env
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,11 +40,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, valkey_url: str
     project.mkdir()
     (project / "defs.py").write_text("from tether import Definitions\n\n"
                                      "def half_written(:\n    pass\n")
+    flaky, _ = write_flaky_location(tmp)
     workspace = tmp / "workspace.toml"
     workspace.write_text(
         EXAMPLE_WORKSPACE.read_text().replace(
             'working_directory = "."', f'working_directory = "{EXAMPLE_WORKSPACE.parent}"')
-        + '\n[[locations]]\nname = "broken"\npython_file = "defs.py"\n'
+        + flaky + '\n[[locations]]\nname = "broken"\npython_file = "defs.py"\n'
         'working_directory = "project"\n')
     deployment = Deployment(database_url=f"sqlite:///{tmp / 'tether.db'}", redis_url=valkey_url,
                             workspace=workspace, data_dir=tmp, port=free_port())
@@ -51,7 +54,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, valkey_url: str
 
         def settled() -> bool:
             locations = deployment.graphql(LOCATIONS)["codeLocations"]
-            return len(locations) == 2 and all(
+            return len(locations) == 3 and all(
                 loc["status"] in ("LOADED", "ERROR") for loc in locations)
 
         deployment.wait_for(settled, what="both locations loaded or failed")
@@ -169,6 +172,37 @@ def test_cancel_a_long_run_from_its_page(page: Page, deployment: Deployment) -> 
     expect(page.locator("#run-status")).to_contain_text("CANCELED", timeout=60_000)
     expect(page.locator("#event-rows")).to_contain_text("RUN_CANCELING")
     expect(page.get_by_role("button", name="Re-execute (all steps)")).to_be_visible()
+
+
+def test_re_execute_a_failed_run_from_failure(page: Page, deployment: Deployment) -> None:
+    marker = marker_in(deployment.data_dir)
+    marker.touch()
+    sign_in(page, deployment.user_token)
+    page.goto("/jobs/flaky/flaky_job")
+    page.get_by_role("button", name="Launch run").click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
+    parent_id = page.url.rpartition("/")[2]
+    expect(page.locator("#run-status")).to_contain_text("FAILURE", timeout=60_000)
+    expect(page.locator("tr[data-step='load']")).to_contain_text("SKIPPED")
+    again = page.get_by_role("button", name="Re-execute from failure")
+    expect(again).to_be_visible()
+    marker.unlink()
+    again.click()
+    page.wait_for_url(re.compile(r"/runs/(?!" + parent_id + r")[0-9a-f-]{36}$"))
+    expect(page.locator("#run-status")).to_contain_text("SUCCESS", timeout=60_000)
+    expect(page.locator("#run-step-selection")).to_have_text(", ".join(FROM_FAILURE))
+    # only the selected steps ran: audit, which succeeded the first time, is not there
+    expect(page.locator("table.steps tbody tr")).to_have_count(3)
+    expect(page.locator("svg.timeline [data-step]")).to_have_count(3)
+    expect(page.locator("tr[data-step='audit']")).to_have_count(0)
+    # a run that succeeded has no failure to start from
+    expect(page.get_by_role("button", name="Re-execute (all steps)")).to_be_visible()
+    expect(page.get_by_role("button", name="Re-execute from failure")).to_have_count(0)
+    assert_accessible_basics(page)
+    shoot(page, "reexecuted-run")
+    page.get_by_role("link", name=f"run {parent_id[:8]}").click()
+    page.wait_for_url(re.compile(f"/runs/{parent_id}$"))
+    expect(page.locator("#run-status")).to_contain_text("FAILURE")
 
 
 def test_a_locations_load_error_shows_its_traceback(page: Page, deployment: Deployment) -> None:

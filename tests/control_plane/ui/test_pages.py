@@ -18,7 +18,9 @@ from tether.wire import (
     LogChunk,
     LogMessage,
     RunEvent,
+    RunFailure,
     RunStart,
+    RunSuccess,
     StepFailure,
     StepStart,
     StepSuccess,
@@ -193,6 +195,44 @@ async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
     assert new.tags == {"team": "data", "tether/max_retries": "2",
                         "tether/parent_run_id": run_id, "tether/root_run_id": run_id,
                         "tether/user": "lin"}
+
+
+async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
+    ui.store.store_events(_events(run_id, t))
+    browser = await ui.signed_in(role="launcher", name="lin")
+    page = await browser.get(f"/runs/{run_id}")
+    # a run that has not ended offers neither
+    assert "Re-execute" not in page.text
+    ui.store.store_events([
+        StepFailure(run_id=run_id, attempt=1, seq=7, timestamp=t + 4, step_key="load",
+                    duration=1.0, error=ErrorInfo(class_name="ValueError", message="bad row")),
+        RunFailure(run_id=run_id, attempt=1, seq=8, timestamp=t + 5, message="load failed")])
+    page = await browser.get(f"/runs/{run_id}")
+    assert "Re-execute (all steps)" in page.text and "Re-execute from failure" in page.text
+    assert "Step selection" not in page.text and "Re-execution of" not in page.text
+
+    response = await browser.post(f"/runs/{run_id}/reexecute", data={
+        "csrf": csrf_of(page.text), "strategy": "FROM_FAILURE"})
+    assert response.status_code == 303
+    new_id = response.headers["location"].removeprefix("/runs/")
+    new = ui.store.get_run(new_id)
+    assert new is not None and new.step_selection == ["extract", "load"]
+    page = await browser.get(f"/runs/{new_id}")
+    assert re.search(r'<dd id="run-step-selection">extract, load</dd>', page.text)
+    assert f'<dt>Re-execution of</dt><dd><a href="/runs/{run_id}"' in page.text
+    assert "Queued run of hello_job (steps extract, load)" in page.text
+
+    # a run that succeeded can be run again, but there is no failure to start from
+    ui.store.store_events([RunStart(run_id=new_id, attempt=1, seq=1, timestamp=t + 6,
+                                    job_name="hello_job"),
+                           RunSuccess(run_id=new_id, attempt=1, seq=2, timestamp=t + 7)])
+    page = await browser.get(f"/runs/{new_id}")
+    assert "Re-execute (all steps)" in page.text and "from failure" not in page.text
+    refused = await browser.post(f"/runs/{new_id}/reexecute", data={
+        "csrf": csrf_of(page.text), "strategy": "FROM_FAILURE"})
+    assert refused.status_code == 400 and "no failure to re-execute from" in refused.text
 
 
 async def test_locations_show_load_errors_and_no_redeploy_the_api_lacks(ui: Ui) -> None:

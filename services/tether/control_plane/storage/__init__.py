@@ -26,12 +26,19 @@ from ._records import (
     TokenRecord,
     WorkStatus,
 )
+from ._reexecution import ReexecutionStrategy, steps_from_failure
 from ._schema import metadata
 from ._store import Store
+from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
 __all__ = [
+    "LAUNCHED_BY_TAG",
     "LIVENESS_SECONDS",
+    "PARENT_TAG",
     "PRIORITY_TAG",
+    "ROOT_TAG",
+    "SCHEDULE_TAG",
+    "SENSOR_TAG",
     "TERMINAL_STATUSES",
     "AgentRecord",
     "AutomationRecord",
@@ -43,6 +50,7 @@ __all__ = [
     "Materialization",
     "Projection",
     "QueueLimits",
+    "ReexecutionStrategy",
     "Role",
     "RunRecord",
     "RunStatus",
@@ -61,4 +69,5 @@ __all__ = [
     "fold",
     "metadata",
     "normalize_url",
+    "steps_from_failure",
 ]

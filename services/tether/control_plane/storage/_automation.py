@@ -40,6 +40,7 @@ from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LocationStatus
 from ._schema import automation_states, ticks
+from ._tags import TICK_TAGS
 
 CatchUp = Literal["latest", "all"]
 # at most this many missed ticks of one schedule are recorded (or evaluated) at once
@@ -428,7 +429,7 @@ def _requests(tick: Any, outcome: TickOutcome) -> list[_launch.LaunchRequest]:
             run_key = f"{tick.scheduled_time:.0f}" + (f"-{index}" if index else "")
         requests.append(_launch.LaunchRequest(
             job_name=request.job_name, location=tick.location, run_config=request.run_config,
-            tags={**request.tags, "tether/" + tick.kind: tick.name}, origin=made_by,
+            tags={**request.tags, TICK_TAGS[tick.kind]: tick.name}, origin=made_by,
             run_key=run_key))
     return requests
 

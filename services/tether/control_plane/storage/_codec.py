@@ -33,3 +33,12 @@ def to_json_text(value: Any) -> str:
 
 def error_from_json(text: str | None) -> ErrorInfo | None:
     return None if text is None else error_json_decoder.decode(text)
+
+
+def steps_to_json(steps: list[str] | None) -> str | None:
+    """A step selection as its column holds it (NULL: every step)."""
+    return None if steps is None else to_json_text(steps)
+
+
+def steps_from_json(text: str | None) -> list[str] | None:
+    return None if text is None else list_json_decoder.decode(text)

@@ -1,6 +1,6 @@
 """Creating runs: their rows and first events, and their hand-over to the agents (at once, or
 when the run queue admits them). Users' launches and the runs schedules and sensors ask for go
-through here alike.
+through here alike; so do re-executions (:func:`reexecute`).
 
 A launch is checked first (:func:`plan`: the job exists and is loaded, the run config fits),
 then written (:func:`create`). Both take a batch: the thousand runs of a thousand schedules
@@ -21,10 +21,16 @@ from sqlalchemy.engine import Connection
 from tether.wire import JobSnapshot, LocationSpec
 
 from ...errors import TetherError
-from ..errors import BadInput
-from . import _locations, _queue, _runs, _work
+from ..errors import BadInput, RunNotFound
+from . import _browse, _locations, _queue, _runs, _work
 from ._queue import QueueLimits
 from ._records import LocationRecord
+from ._reexecution import (
+    ReexecutionStrategy,
+    reexecution_tags,
+    require_ended,
+    steps_from_failure,
+)
 from ._run_config import run_config_error
 from ._schema import runs
 
@@ -44,6 +50,8 @@ class LaunchRequest:
     traceparent: str = ""
     origin: str | None = None
     run_key: str | None = None
+    # the steps to run (each with those upstream of it); None: all of them
+    step_selection: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,29 @@ def launch(conn: Connection, request: LaunchRequest, *, now: float,
         raise planned
     [run_id] = create(conn, [planned], now=now, limits=limits)
     return run_id
+
+
+def reexecute(conn: Connection, run_id: str, *, strategy: ReexecutionStrategy,
+              tags: dict[str, Any], traceparent: str, now: float, limits: QueueLimits) -> str:
+    """Queue a new run of an ended run's job, location and config, tagged with the run it
+    repeats and ``tags``; its id. FROM_FAILURE runs only the steps that did not succeed and
+    those upstream of them (see ``_reexecution``). Raises RunNotFound, BadInput (the run has
+    not ended; from failure: it succeeded, or its job's graph lost a step it did not
+    complete), and whatever a launch of its job raises."""
+    parent = _runs.get_run(conn, run_id)
+    if parent is None:
+        raise RunNotFound(run_id)
+    require_ended(parent)
+    selection = None
+    if strategy is ReexecutionStrategy.FROM_FAILURE:
+        _, job = _locations.find_job(conn, parent.job_name, parent.location)
+        outcomes = {span.step_key: span.status for span in _browse.step_spans(conn, run_id)
+                    if span.attempt == parent.attempt}
+        selection = steps_from_failure(parent, job, outcomes)
+    return launch(conn, LaunchRequest(
+        job_name=parent.job_name, location=parent.location, run_config=parent.run_config,
+        tags={**reexecution_tags(parent), **tags}, traceparent=traceparent,
+        step_selection=selection), now=now, limits=limits)
 
 
 def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun | TetherError]:
@@ -125,14 +156,15 @@ def create(conn: Connection, planned: Sequence[PlannedRun], *, now: float,
         run_id=run.run_id, job_name=run.job_name, location=_spec(run).name,
         run_config=run.request.run_config, tags=run.request.tags,
         traceparent=run.request.traceparent, origin=run.request.origin,
-        run_key=run.request.run_key) for run in new], now=now)
+        run_key=run.request.run_key, step_selection=run.request.step_selection)
+        for run in new], now=now)
     if not new:
         return run_ids
     if limits.unlimited:
         _work.enqueue_launches(conn, [_work.Launch(
             run_id=run.run_id, attempt=1, job_name=run.job_name, location=_spec(run),
-            run_config=run.request.run_config, traceparent=run.request.traceparent)
-            for run in new], now=now)
+            run_config=run.request.run_config, traceparent=run.request.traceparent,
+            step_selection=run.request.step_selection) for run in new], now=now)
     else:
         _queue.admit_waiting(conn, limits, now)
     return run_ids

@@ -68,6 +68,7 @@ class _Waiting:
     location: str
     attempt: int
     run_config: dict[str, Any]
+    step_selection: list[str] | None
     tags: dict[str, Any]
     traceparent: str
     priority: int
@@ -156,7 +157,8 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
     """QUEUED runs without a launch, best first (priority tag, then age)."""
     query = (
         sa.select(runs.c.run_id, runs.c.job_name, runs.c.location, runs.c.attempt,
-                  runs.c.run_config, runs.c.tags, runs.c.traceparent, runs.c.created_at)
+                  runs.c.run_config, runs.c.step_selection, runs.c.tags, runs.c.traceparent,
+                  runs.c.created_at)
         .where(runs.c.status == RunStatus.QUEUED)
         .where(~sa.exists().where(work_items.c.run_id == runs.c.run_id,
                                   work_items.c.kind == _work.LAUNCH_KIND))
@@ -171,6 +173,7 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
         waiting.append(_Waiting(
             run_id=row.run_id, job_name=row.job_name, location=row.location,
             attempt=row.attempt, run_config=_codec.dict_json_decoder.decode(row.run_config),
+            step_selection=_codec.steps_from_json(row.step_selection),
             tags=tags, traceparent=row.traceparent or "", priority=priority_of(tags),
             created_at=row.created_at))
     # stable: equal priorities keep their age order
@@ -193,5 +196,6 @@ def _enqueue_launch(conn: Connection, run: _Waiting, now: float) -> bool:
         return False
     _work.enqueue_launches(conn, [_work.Launch(
         run_id=run.run_id, attempt=run.attempt, job_name=run.job_name, location=location.spec,
-        run_config=run.run_config, traceparent=run.traceparent)], now)
+        run_config=run.run_config, traceparent=run.traceparent,
+        step_selection=run.step_selection)], now)
     return True

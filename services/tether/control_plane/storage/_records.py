@@ -43,6 +43,8 @@ class RunRecord:
     error: ErrorInfo | None
     steps_succeeded: int
     steps_failed: int
+    # the steps the run executes, upstream first; None: every step of its job
+    step_selection: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,8 @@ def _retry(conn: Connection, run_id: str, failed_attempt: int, now: float) -> bo
         f"attempt {failed_attempt} failed: {cause}", now)
     _work.enqueue_launches(conn, [_work.Launch(
         run_id=run_id, attempt=attempt, job_name=record.job_name, location=location.spec,
-        run_config=record.run_config, traceparent=record_traceparent(conn, run_id))], now)
+        run_config=record.run_config, traceparent=record_traceparent(conn, run_id),
+        step_selection=record.step_selection)], now)
     return True
 
 

@@ -43,6 +43,8 @@ class NewRun:
     traceparent: str = ""
     origin: str | None = None
     run_key: str | None = None
+    # the steps to run (each with those upstream of it); None: all of them
+    step_selection: list[str] | None = None
 
 
 def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
@@ -65,6 +67,7 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
         "updated_at": now,
         "steps_succeeded": 0,
         "steps_failed": 0,
+        "step_selection": _codec.steps_to_json(run.step_selection),
     } for run in new])
     tags = [{"run_id": run.run_id, "key": key, "value": tag_text(value), "created_at": now}
             for run in new for key, value in run.tags.items()]
@@ -72,8 +75,13 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
         conn.execute(run_tags.insert(), tags)
     # the row is QUEUED already: the event changes nothing in the run's projection
     conn.execute(events.insert(), [_control_event_row(
-        run.run_id, 1, Fact(type=RUN_QUEUED, timestamp=now), f"Queued run of {run.job_name}",
-        "INFO") for run in new])
+        run.run_id, 1, Fact(type=RUN_QUEUED, timestamp=now), _queued_message(run), "INFO")
+        for run in new])
+
+
+def _queued_message(run: NewRun) -> str:
+    steps = "" if run.step_selection is None else f" (steps {', '.join(run.step_selection)})"
+    return f"Queued run of {run.job_name}{steps}"
 
 
 def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
@@ -397,4 +405,5 @@ def run_record(row: Any) -> RunRecord:
         error=_codec.error_from_json(row.error),
         steps_succeeded=row.steps_succeeded,
         steps_failed=row.steps_failed,
+        step_selection=_codec.steps_from_json(row.step_selection),
     )

@@ -37,6 +37,8 @@ runs = sa.Table(
     # the run key that makes asking for the same run twice create it once
     sa.Column("origin", sa.String(255), nullable=True),
     sa.Column("run_key", sa.String(255), nullable=True),
+    # JSON list of the steps the run executes (a re-execution from failure); NULL: every step
+    sa.Column("step_selection", sa.Text, nullable=True),
     # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
     # or job: each filter has an index that yields its rows in page order
     sa.Index("ix_runs_created_run", "created_at", "run_id"),

@@ -66,6 +66,7 @@ from ._records import (
     TokenRecord,
     WorkStatus,
 )
+from ._reexecution import ReexecutionStrategy
 from ._runs import RunCursor
 
 # how long a valid token is taken on trust without reading the tokens table again
@@ -233,6 +234,24 @@ class Store:
             return _launch.launch(conn, _launch.LaunchRequest(
                 job_name=job_name, location=location, run_config=run_config, tags=tags,
                 traceparent=traceparent), now=self._clock(), limits=self._limits)
+
+    def reexecute_run(
+        self,
+        run_id: str,
+        *,
+        strategy: ReexecutionStrategy = ReexecutionStrategy.ALL_STEPS,
+        tags: dict[str, Any] | None = None,
+        traceparent: str = "",
+    ) -> str:
+        """Queue a new run of an ended run's job, location and config, tagged with the run it
+        repeats (``tether/parent_run_id``, ``tether/root_run_id``) and ``tags``; returns its
+        id. FROM_FAILURE runs only the steps that did not succeed, with the steps upstream of
+        them. Raises RunNotFound, BadInput (the run has not ended; from failure: it succeeded,
+        or its job no longer has a step it did not complete), and launch_run's errors."""
+        with self._write() as conn:
+            return _launch.reexecute(conn, run_id, strategy=strategy, tags=tags or {},
+                                     traceparent=traceparent, now=self._clock(),
+                                     limits=self._limits)
 
     # -- the daemons -----------------------------------------------------------------------
 

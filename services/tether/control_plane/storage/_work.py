@@ -63,13 +63,16 @@ class Launch:
     location: LocationSpec
     run_config: dict[str, Any]
     traceparent: str
+    # the steps to run (each with those upstream of it); None: all of them
+    step_selection: list[str] | None = None
 
 
 def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -> list[str]:
     """Hand each attempt to the agents serving its location's queue; the work ids."""
     rows = [_row(LaunchRun(run_id=launch.run_id, attempt=launch.attempt,
                            job_name=launch.job_name, location=launch.location,
-                           run_config=launch.run_config),
+                           run_config=launch.run_config,
+                           step_selection=launch.step_selection),
                  launch.location.queue, launch.traceparent, now, None)
             for launch in launches]
     if rows:

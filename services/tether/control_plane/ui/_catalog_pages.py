@@ -13,11 +13,13 @@ from starlette.responses import RedirectResponse, Response
 
 from ..storage import LIVENESS_SECONDS, LocationRecord
 from ._base import ActionFailed, Pages, Viewer, form_text
-from ._run_pages import LAUNCH
 from ._svg import GraphNode, dag_svg
 from .errors import PageNotFound
 
 REDEPLOY = "redeployLocation"
+LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON) {
+  launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
+}"""
 _json_object = msgspec.json.Decoder(dict[str, Any])
 
 

@@ -11,7 +11,7 @@ import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-from .._resolvers import LAUNCHED_BY_TAG
+from ..storage import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -38,11 +38,8 @@ _STATUS: dict[str, tuple[str, str]] = {
     "ACTIVE": ("●", "ok"),
 }
 
-# tags that say who or what launched a run, most specific first (schedules and sensors will
-# set theirs)
-_LAUNCHERS = (("tether/schedule", "schedule"), ("tether/sensor", "sensor"),
-              (LAUNCHED_BY_TAG, "user"))
-LAUNCHER_TAGS = frozenset(key for key, _ in _LAUNCHERS)
+# tags that say who or what launched a run, most specific first
+_LAUNCHERS = ((SCHEDULE_TAG, "schedule"), (SENSOR_TAG, "sensor"), (LAUNCHED_BY_TAG, "user"))
 
 
 def when(timestamp: float | None) -> str:
@@ -105,7 +102,7 @@ def build_environment() -> Environment:
     env.filters.update(when=when, iso=iso, duration=duration, age=age,
                        status_icon=status_icon, status_class=status_class,
                        launched_by=launched_by, json=json_text)
-    env.globals.update(span=span)
+    env.globals.update(span=span, PARENT_TAG=PARENT_TAG, ROOT_TAG=ROOT_TAG)
     return env
 
 

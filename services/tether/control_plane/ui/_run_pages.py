@@ -10,8 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
-from ._base import CSRF_FIELD, Pages, Viewer
-from ._render import LAUNCHER_TAGS
+from ._base import CSRF_FIELD, Pages, Viewer, form_text
 from ._svg import timeline_svg
 from .errors import BadRequest, PageNotFound
 
@@ -22,14 +21,9 @@ EVENTS_PAGE = 500
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 TERMINATE = "mutation($id: ID!) { terminateRun(id: $id) { id status } }"
-LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON) {
-  launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
+REEXECUTE = """mutation($id: ID!, $strategy: ReexecutionStrategy) {
+  reexecuteRun(id: $id, strategy: $strategy) { id }
 }"""
-PARENT_TAG = "tether/parent_run_id"
-ROOT_TAG = "tether/root_run_id"
-# tags that say where a run came from: a re-execution gets its own; the others (the user's,
-# and settings such as tether/max_retries or tether/priority) carry over
-_ORIGIN_TAGS = frozenset({*LAUNCHER_TAGS, PARENT_TAG, ROOT_TAG})
 
 
 def run_cursor(text: str) -> tuple[float, str]:
@@ -47,15 +41,6 @@ def event_cursor(text: str) -> tuple[float, int]:
         return float(timestamp), int(event_id)
     except ValueError:
         raise BadRequest(f"the page link is malformed ({text!r}); open the run again") from None
-
-
-def reexecution_tags(run: RunRecord) -> dict[str, Any]:
-    """The tags of a re-execution: the run's own tags, and which run it repeats (launchRun
-    adds who launched it)."""
-    tags = {k: v for k, v in run.tags.items() if k not in _ORIGIN_TAGS}
-    tags[PARENT_TAG] = run.run_id
-    tags[ROOT_TAG] = run.tags.get(ROOT_TAG, run.run_id)
-    return tags
 
 
 class RunPages(Pages):
@@ -183,8 +168,9 @@ class RunPages(Pages):
         return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
     async def reexecute(self, request: Request, viewer: Viewer) -> Response:
-        """A new run of the same job, location and config, tagged with the run it repeats."""
-        run = await self._run(request.path_params["run_id"])
-        data = await self.mutate(viewer, LAUNCH, job=run.job_name, location=run.location,
-                                 config=run.run_config, tags=reexecution_tags(run))
-        return RedirectResponse(f"/runs/{data['launchRun']['id']}", status_code=303)
+        """A new run of the same job, location and config, tagged with the run it repeats:
+        of all its steps, or (form field ``strategy`` FROM_FAILURE) from failure."""
+        form = await request.form()
+        data = await self.mutate(viewer, REEXECUTE, id=request.path_params["run_id"],
+                                 strategy=form_text(form, "strategy", "ALL_STEPS"))
+        return RedirectResponse(f"/runs/{data['reexecuteRun']['id']}", status_code=303)

@@ -1,0 +1,78 @@
+"""Re-executing a run: which steps the new run executes, and the tags it carries. Pure
+decisions; ``_launch.reexecute`` reads the parent run and launches the new one.
+
+Tether keeps no step output between runs, so a re-execution from failure runs the steps of
+its parent that did not succeed (failed, skipped because a step upstream failed, or never
+run) together with every step upstream of them, whose outputs they take. The parent's other
+steps do not run at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from tether.wire import JobSnapshot
+
+from ..errors import BadInput
+from ._projection import TERMINAL_STATUSES, RunStatus
+from ._records import RunRecord
+from ._tags import ORIGIN_TAGS, PARENT_TAG, ROOT_TAG
+
+
+class ReexecutionStrategy(StrEnum):
+    ALL_STEPS = "ALL_STEPS"
+    FROM_FAILURE = "FROM_FAILURE"
+
+
+def reexecution_tags(parent: RunRecord) -> dict[str, Any]:
+    """The parent's own tags (the user's, and settings such as ``tether/max_retries``), and
+    which run the new one repeats; who or what launched the parent does not carry over."""
+    tags = {k: v for k, v in parent.tags.items() if k not in ORIGIN_TAGS}
+    tags[PARENT_TAG] = parent.run_id
+    tags[ROOT_TAG] = parent.tags.get(ROOT_TAG, parent.run_id)
+    return tags
+
+
+def require_ended(parent: RunRecord) -> None:
+    if parent.status not in TERMINAL_STATUSES:
+        raise BadInput(f"run {parent.run_id} is {parent.status}: re-execute it once it has "
+                       "ended (cancel it to end it now)")
+
+
+def steps_from_failure(parent: RunRecord, job: JobSnapshot,
+                       outcomes: Mapping[str, str]) -> list[str]:
+    """The step selection of a re-execution of ``parent`` (a run that has ended) from failure,
+    in the job's order. ``job`` is the job's graph now; ``outcomes`` maps each step the
+    parent's last attempt reported to SUCCESS, FAILURE, SKIPPED or STARTED.
+
+    The steps the parent was to run (its own step selection, or every step) whose outcome is
+    not SUCCESS are selected, with every step upstream of them. Raises BadInput when the
+    parent succeeded, when all its steps did, or when the job no longer has a step the parent
+    was to run and did not complete (its code changed since: re-execute all steps)."""
+    if parent.status is RunStatus.SUCCESS:
+        raise BadInput(f"run {parent.run_id} succeeded: there is no failure to re-execute "
+                       "from; re-execute all steps to run it again")
+    upstream = {node.name: [put.from_node for put in node.inputs if put.from_node is not None]
+                for node in job.nodes}
+    to_run = parent.step_selection if parent.step_selection is not None else list(upstream)
+    # with the steps the parent reported: the job's steps as they were then
+    unfinished = [step for step in dict.fromkeys([*to_run, *outcomes])
+                  if outcomes.get(step) != "SUCCESS"]
+    gone = [step for step in unfinished if step not in upstream]
+    if gone:
+        raise BadInput(f"job {job.name} no longer has step {', '.join(gone)}, which run "
+                       f"{parent.run_id} did not complete (its code changed since); "
+                       "re-execute all steps instead")
+    if not unfinished:
+        raise BadInput(f"every step of run {parent.run_id} succeeded, so there is no failed "
+                       "step to re-execute from; re-execute all steps to run it again")
+    selected: set[str] = set()
+    waiting = list(unfinished)
+    while waiting:
+        step = waiting.pop()
+        if step not in selected:
+            selected.add(step)
+            waiting.extend(upstream[step])
+    return [step for step in upstream if step in selected]

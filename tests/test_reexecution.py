@@ -1,0 +1,117 @@
+"""Re-execute from failure with real processes: a job whose middle step fails while a marker
+file exists is re-executed from failure once the marker is gone. The new run succeeds, runs
+only the steps that did not succeed and the step upstream of them, and names its parent. On
+the embedded default with the process launcher (a cold `tether api execute-run`, re-executed
+through the CLI), and on PostgreSQL + Redis with the warm launcher (forked from a zygote,
+re-executed through GraphQL)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import free_port
+from .deployment import Deployment
+from .flaky_location import FROM_FAILURE, write_flaky_location
+from .processes import processes_with_env
+from .test_end_to_end import LAUNCH, wait_loaded, worker_events
+
+RUN = """
+query Run($id: ID!) {
+  run(id: $id) {
+    id status tags stepSelection
+    events { seq type stepKey message }
+    logs { stream data }
+  }
+}"""
+REEXECUTE = """mutation($id: ID!) {
+  reexecuteRun(id: $id, strategy: FROM_FAILURE) { id stepSelection } }"""
+
+
+@pytest.fixture(params=["sqlite+valkey+process", "postgres+redis+warm"])
+def flaky(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Deployment, Path]]:
+    """A deployment serving the flaky location, and the marker that makes its job fail."""
+    entry, marker = write_flaky_location(tmp_path)
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text(entry)
+    databases, launcher = request.param.rsplit("+", 1)
+    if databases == "sqlite+valkey":
+        database_url = f"sqlite:///{tmp_path / 'tether.db'}"
+        redis_url = request.getfixturevalue("broker_url")
+    else:
+        database_url = request.getfixturevalue("postgres_url")
+        redis_url = request.getfixturevalue("system_redis_url")
+    deployment = Deployment(database_url=database_url, redis_url=redis_url,
+                            workspace=workspace, data_dir=tmp_path, port=free_port(),
+                            env={"TETHER_RUN_LAUNCHER": launcher})
+    try:
+        deployment.wait_healthy()
+        yield deployment, marker
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
+        deployment.output()
+    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
+
+
+def ended(deployment: Deployment, run_id: str) -> dict[str, Any]:
+    """The run once its worker's outcome and its stdout are stored."""
+    def stored() -> dict[str, Any] | None:
+        run: dict[str, Any] = deployment.graphql(RUN, id=run_id)["run"]
+        types = {e["type"] for e in worker_events(run)}
+        return run if run["logs"] and types & {"RUN_SUCCESS", "RUN_FAILURE"} else None
+
+    result: dict[str, Any] = deployment.wait_for(stored, what=f"run {run_id} to end")
+    return result
+
+
+def outcomes(run: dict[str, Any]) -> dict[str, str]:
+    return {e["stepKey"]: e["type"] for e in worker_events(run)
+            if e["type"] in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")}
+
+
+def test_a_run_re_executed_from_failure_runs_only_what_did_not_succeed(
+        flaky: tuple[Deployment, Path]) -> None:
+    deployment, marker = flaky
+    wait_loaded(deployment)
+    parent_id = deployment.graphql(LAUNCH, job="flaky_job")["launchRun"]["id"]
+    parent = ended(deployment, parent_id)
+    assert parent["status"] == "FAILURE", deployment.output()
+    assert outcomes(parent) == {"extract": "STEP_SUCCESS", "transform": "STEP_FAILURE",
+                                "load": "STEP_SKIPPED", "audit": "STEP_SUCCESS"}
+
+    marker.unlink()
+    if deployment.env["TETHER_RUN_LAUNCHER"] == "process":
+        cli = subprocess.run(
+            [sys.executable, "-m", "tether", "run", "reexecute", parent_id, "--from-failure",
+             "--wait"], capture_output=True, text=True, timeout=120,
+            env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert f"re-executing {parent_id}: steps extract, transform, load" in cli.stdout
+        assert "status: SUCCESS" in cli.stdout
+        found = re.search(r"Launched run ([0-9a-f-]{36}) of flaky_job", cli.stdout)
+        assert found, cli.stdout
+        child_id = found.group(1)
+    else:
+        reexecuted = deployment.graphql(REEXECUTE, id=parent_id)["reexecuteRun"]
+        assert reexecuted["stepSelection"] == FROM_FAILURE
+        child_id = reexecuted["id"]
+    child = ended(deployment, child_id)
+
+    assert child["status"] == "SUCCESS", deployment.output()
+    assert child["stepSelection"] == FROM_FAILURE
+    assert [e["stepKey"] for e in worker_events(child) if e["type"] == "STEP_START"] == \
+        FROM_FAILURE
+    # audit succeeded in the parent: the re-execution neither runs nor mentions it
+    assert outcomes(child) == dict.fromkeys(FROM_FAILURE, "STEP_SUCCESS")
+    assert not any(e["stepKey"] == "audit" for e in child["events"])
+    assert child["tags"]["tether/parent_run_id"] == parent_id
+    assert child["tags"]["tether/root_run_id"] == parent_id
+    stdout = "".join(chunk["data"] for chunk in child["logs"] if chunk["stream"] == "stdout")
+    assert "total = 60" in stdout and "audited" not in stdout
