@@ -34,9 +34,10 @@ from ._state import AppState
 
 # A long-poll held longer than this risks proxies' idle timeouts; the agent simply re-polls.
 MAX_WAIT_SECONDS = 30.0
-# How often a waiting claim looks at the database for work another process enqueued, or
-# whose lease expired; work enqueued in this process wakes it at once.
-RECHECK_SECONDS = 0.5
+# How often a waiting claim looks at the database for work another process enqueued (the
+# daemons' ticks and admitted runs), or whose lease expired; work enqueued in this process
+# wakes it at once. One indexed read: cheap enough that a tick due now waits for no more.
+RECHECK_SECONDS = 0.1
 # The most items one claim leases, whatever the agent asks for.
 MAX_CLAIM_ITEMS = 1000
 

@@ -131,18 +131,29 @@ def lock_run(conn: Connection, run_id: str) -> LockedRun | None:
 
 
 def write_projection(conn: Connection, run_id: str, projection: Projection, now: float) -> None:
+    write_projections(conn, {run_id: projection}, now)
+
+
+def write_projections(conn: Connection, projections: dict[str, Projection], now: float) -> None:
+    """Write each run's projection into its row: one statement for them all."""
+    if not projections:
+        return
     conn.execute(
-        runs.update()
-        .where(runs.c.run_id == run_id)
-        .values(
-            status=projection.status,
-            start_time=projection.start_time,
-            end_time=projection.end_time,
-            error=None if projection.error is None else _codec.to_json_text(projection.error),
-            steps_succeeded=projection.steps_succeeded,
-            steps_failed=projection.steps_failed,
+        runs.update().where(runs.c.run_id == sa.bindparam("b_run_id")).values(
+            status=sa.bindparam("b_status"),
+            start_time=sa.bindparam("b_start_time"),
+            end_time=sa.bindparam("b_end_time"),
+            error=sa.bindparam("b_error"),
+            steps_succeeded=sa.bindparam("b_steps_succeeded"),
+            steps_failed=sa.bindparam("b_steps_failed"),
             updated_at=now,
-        )
+        ),
+        [{"b_run_id": run_id, "b_status": projection.status,
+          "b_start_time": projection.start_time, "b_end_time": projection.end_time,
+          "b_error": None if projection.error is None else _codec.to_json_text(projection.error),
+          "b_steps_succeeded": projection.steps_succeeded,
+          "b_steps_failed": projection.steps_failed}
+         for run_id, projection in projections.items()],
     )
 
 
@@ -156,12 +167,29 @@ def record_control_event(
     level: str = "INFO",
 ) -> Projection:
     """Append an event the control plane observed itself (no seq) and fold it into the run."""
-    conn.execute(events.insert().values(
-        _control_event_row(run.run_id, run.attempt, fact, message, level)))
-    projection = fold(run.projection, [fact])
-    if projection != run.projection:
-        write_projection(conn, run.run_id, projection, now)
-    return projection
+    return record_control_events(conn, [(run, fact, message)], now, level=level)[run.run_id]
+
+
+def record_control_events(
+    conn: Connection,
+    observed: Sequence[tuple[LockedRun, Fact, str]],
+    now: float,
+    *,
+    level: str = "INFO",
+) -> dict[str, Projection]:
+    """Append events the control plane observed itself (``(run, fact, message)``, no seq)
+    and fold them into their runs, in two statements; each run's projection after them."""
+    if not observed:
+        return {}
+    conn.execute(events.insert(), [_control_event_row(run.run_id, run.attempt, fact, message,
+                                                      level) for run, fact, message in observed])
+    before = {run.run_id: run.projection for run, _, _ in observed}
+    after = dict(before)
+    for run, fact, _ in observed:
+        after[run.run_id] = fold(after[run.run_id], [fact])
+    write_projections(conn, {run_id: projection for run_id, projection in after.items()
+                             if projection != before[run_id]}, now)
+    return after
 
 
 def _control_event_row(run_id: str, attempt: int, fact: Fact, message: str,
@@ -211,11 +239,10 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> Bat
     for key, (fact, _) in accepted.items():
         if key in inserted:
             facts.setdefault(key[0], []).append(fact)
-    for run_id, run_facts in facts.items():
-        before = locked[run_id].projection
-        after = fold(before, run_facts)
-        if after != before:
-            write_projection(conn, run_id, after, now)
+    folded = {run_id: fold(locked[run_id].projection, run_facts)
+              for run_id, run_facts in facts.items()}
+    write_projections(conn, {run_id: after for run_id, after in folded.items()
+                             if after != locked[run_id].projection}, now)
     return BatchReceipt(stored=len(inserted), duplicates=duplicates, rejected=rejected)
 
 

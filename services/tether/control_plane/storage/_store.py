@@ -464,29 +464,7 @@ class Store:
                 lease_seconds=lease_seconds,
                 now=now,
             )
-            return [item for item in items if self._start_run(conn, item, agent_id, now)]
-
-    def _start_run(self, conn: Connection, item: WorkItem, agent_id: str, now: float) -> bool:
-        """Record the claim of a launch; False retires an item whose run no longer needs it
-        (canceled, or already started by an earlier claim whose result never arrived)."""
-        payload = item.payload
-        if not isinstance(payload, LaunchRun):
-            return True
-        run = _runs.lock_run(conn, payload.run_id)
-        if run is None or run.attempt != payload.attempt or run.projection.status not in (
-            RunStatus.QUEUED,
-            RunStatus.STARTING,
-        ):
-            _work.complete_many(conn, [item.work_id], now)
-            return False
-        _runs.record_control_event(
-            conn,
-            run,
-            Fact(type=RUN_STARTING, timestamp=now),
-            f"Claimed by agent {agent_id} (claim {item.epoch})",
-            now,
-        )
-        return True
+            return _start_runs(conn, items, agent_id, now)
 
     def has_pending_work(self, queues: Sequence[str], agent_id: str | None = None) -> bool:
         """Whether any item of ``queues`` is claimable now by ``agent_id`` (one indexed read)."""
@@ -505,3 +483,33 @@ class Store:
     def store_results(self, results: Sequence[AgentResult]) -> BatchReceipt:
         with self._write() as conn:
             return _results.store_results(conn, results, self._clock(), self._limits)
+
+
+def _start_runs(conn: Connection, items: list[WorkItem], agent_id: str,
+                now: float) -> list[WorkItem]:
+    """Record the claims of launches (their runs move to STARTING); the items to hand over.
+    An item whose run no longer needs it (canceled, or started already by an earlier claim
+    whose result never arrived) is retired instead."""
+    launches = [item.payload for item in items if isinstance(item.payload, LaunchRun)]
+    if not launches:
+        return items
+    locked = _runs.lock_runs(conn, {launch.run_id for launch in launches})
+    kept: list[WorkItem] = []
+    retired: list[str] = []
+    starting: list[tuple[_runs.LockedRun, Fact, str]] = []
+    for item in items:
+        payload = item.payload
+        if not isinstance(payload, LaunchRun):
+            kept.append(item)
+            continue
+        run = locked.get(payload.run_id)
+        if run is None or run.attempt != payload.attempt or run.projection.status not in (
+                RunStatus.QUEUED, RunStatus.STARTING):
+            retired.append(item.work_id)
+            continue
+        kept.append(item)
+        starting.append((run, Fact(type=RUN_STARTING, timestamp=now),
+                         f"Claimed by agent {agent_id} (claim {item.epoch})"))
+    _work.complete_many(conn, retired, now)
+    _runs.record_control_events(conn, starting, now)
+    return kept
