@@ -6,12 +6,17 @@ configured; a sensor keeps its cursor and keeps ticking after an error."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tether.control_plane._daemons import run_daemons
 from tether.control_plane.errors import BadInput
 from tether.control_plane.storage import Store, TickStatus
+from tether.settings import Settings
 from tether.wire import (
     ErrorInfo,
     EvaluateTick,
@@ -241,3 +246,35 @@ def test_ticks_answered_in_one_batch_create_their_runs_together(
     sensor_run = auto.get_run(sensor_tick.run_ids[0])
     assert sensor_run is not None and "ignored" not in sensor_run.tags
     assert len(auto.list_runs(limit=100)) == 2
+
+
+def test_the_scheduler_asks_for_a_tick_when_it_falls_due_not_an_interval_later(
+        database_url: str, tmp_path: Path) -> None:
+    # a real clock and the daemons' own loop, with turns 30 s apart: a sensor due every
+    # 0.3 s ticks on time only if the loop wakes for it
+    store = Store.from_url(database_url)
+    store.migrate()
+    store.deploy_location(spec("auto"))
+    [load] = store.claim_work("loader", ["default"], 10, 60)
+    assert isinstance(load.payload, LoadLocation)
+    fast = SensorSnapshot(name="fast", job_name="file_job", minimum_interval_seconds=0.3)
+    store.store_results([LocationLoaded(
+        work_id=load.work_id, epoch=load.epoch, location="auto", generation=load.payload.generation,
+        snapshot=LocationSnapshot(location="auto", jobs=[JobSnapshot(name="file_job")],
+                                  sensors=[fast]))])
+    store.set_automation_running("sensor", "fast", running=True)
+    stop = threading.Event()
+    daemons = threading.Thread(target=run_daemons, args=(
+        store, Settings(data_dir=str(tmp_path), daemon_interval_seconds=30.0), stop))
+    daemons.start()
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            _evaluate(store, lambda tick: TickOutcome(cursor=tick.cursor))
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        daemons.join()
+        store.close()
+    # 2 s / 0.3 s: about 6 ticks; without the wake-up, none (the first turn came too early)
+    assert len(store.list_ticks("sensor", "auto", "fast")) >= 4

@@ -1,6 +1,7 @@
 """``tether control-plane daemons``: the control plane acting on its own.
 
-Each daemon takes a turn every ``daemon_interval_seconds``, but only while this process holds
+Each daemon takes a turn every ``daemon_interval_seconds`` (the scheduler also when a tick
+falls due between two turns), but only while this process holds
 its leader lease in the database: two copies of the process are safe, and one takes over
 within a lease's length when the other dies (at once when it stops cleanly).
 
@@ -41,6 +42,9 @@ class Daemon:
     turn: Callable[[], str]
     # take a turn every this many base intervals
     every: int = 1
+    # when it next has work (epoch seconds; None: not known), so that the loop wakes then
+    # rather than up to an interval later
+    wakes_at: Callable[[], float | None] | None = None
 
 
 def daemons(store: Store, settings: Settings) -> list[Daemon]:
@@ -55,17 +59,22 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
             [f"failed {len(failed)} stuck run(s): {', '.join(failed)}"] * bool(failed)
             + [f"retried {len(retried)} failed run(s): {', '.join(retried)}"] * bool(retried))
 
+    # when the next tick is due, as of the scheduler's last turn
+    next_tick: list[float | None] = [None]
+
     def scheduler() -> str:
-        if not store.ticks_due():
+        due = next_tick[0] = store.next_tick_time()
+        if due is None or due > time.time():
             return ""
         # one trace per turn that asks for ticks: on to the code servers and the runs
         with telemetry.span("scheduler.ticks") as traceparent:
             started = store.start_due_ticks(settings.schedule_catch_up,
                                             traceparent=traceparent)
+        next_tick[0] = store.next_tick_time()
         return f"asked for {len(started)} schedule/sensor tick(s)" if started else ""
 
     return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),
-            Daemon("scheduler", scheduler)]
+            Daemon("scheduler", scheduler, wakes_at=lambda: next_tick[0])]
 
 
 class _Leadership:
@@ -113,9 +122,18 @@ def run_daemons(store: Store, settings: Settings, stop: threading.Event, *,
                 if turn % daemon.every == 0:
                     _take_turn(daemon, leadership)
             turn += 1
-            stop.wait(interval)
+            stop.wait(_pause(running, interval, time.time()))
     finally:
         leadership.release_all()
+
+
+def _pause(running: list[Daemon], interval: float, now: float) -> float:
+    """How long to wait for the next turn: an interval, or less when a daemon has work
+    sooner (a schedule due at 12:00:00 is asked for then, not up to an interval later)."""
+    soonest = min((when for daemon in running if daemon.wakes_at is not None
+                   and (when := daemon.wakes_at()) is not None and when > now),
+                  default=now + interval)
+    return min(interval, soonest - now)
 
 
 def _take_turn(daemon: Daemon, leadership: _Leadership) -> None:

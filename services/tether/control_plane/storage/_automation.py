@@ -214,8 +214,17 @@ def _due_between(schedule: ScheduleSnapshot, after: float, until: float) -> list
 def _due(conn: Connection, now: float) -> Iterator[
         tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, Any]]:
     """The running schedules and sensors that have a tick to ask for now (or whose state is
-    to be started), with their state: one query for all states, and a schedule's next due
-    time computed once per last tick, not on every turn."""
+    to be started), with their state."""
+    for spec, definition, state, when in _next_ticks(conn, now):
+        if when <= now:
+            yield spec, definition, state
+
+
+def _next_ticks(conn: Connection, now: float) -> Iterator[
+        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, Any, float]]:
+    """Each running schedule and sensor, its state, and when it next has a tick to ask for
+    (``now`` for one whose state is to be started): one query for all states, and a
+    schedule's next due time computed once per last tick, not on every turn."""
     states = _states(conn)
     for spec, definition in _definitions(conn):
         state = states.get((_kind(definition), spec.name, definition.name))
@@ -223,21 +232,22 @@ def _due(conn: Connection, now: float) -> Iterator[
             continue
         last = state.last_tick_time if state is not None else None
         if last is None:
-            yield spec, definition, state
+            yield spec, definition, state, now
         elif isinstance(definition, ScheduleSnapshot):
-            if _next_due(definition.cron, definition.timezone, last) <= now:
-                yield spec, definition, state
-        elif now - last >= definition.minimum_interval_seconds:
-            yield spec, definition, state
+            yield spec, definition, state, _next_due(definition.cron, definition.timezone, last)
+        else:
+            yield spec, definition, state, last + definition.minimum_interval_seconds
 
 
-def anything_due(conn: Connection, now: float) -> bool:
-    """Whether :func:`start_due_ticks` has anything to do (a read: most turns find nothing)."""
-    if next(_due(conn, now), None) is not None:
-        return True
-    return conn.execute(sa.select(ticks.c.id).where(
-        ticks.c.status == TickStatus.EVALUATING,
-        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS).limit(1)).first() is not None
+def next_tick_time(conn: Connection, now: float) -> float | None:
+    """When :func:`start_due_ticks` next has something to do (at or before ``now``: it has
+    now); None while no schedule or sensor runs (a read: the scheduler sleeps until then)."""
+    times = [when for _, _, _, when in _next_ticks(conn, now)]
+    oldest = conn.execute(sa.select(sa.func.min(ticks.c.created_at)).where(
+        ticks.c.status == TickStatus.EVALUATING)).scalar_one_or_none()
+    if oldest is not None:
+        times.append(oldest + TICK_TIMEOUT_SECONDS)
+    return min(times, default=None)
 
 
 def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -89,6 +89,12 @@ class Store:
         self._limits = limits or QueueLimits()
         self._token_cache: dict[str, tuple[float, TokenInfo]] = {}
         self._token_lock = threading.Lock()
+        # SQLite has one writer at a time, and a transaction that finds the database locked
+        # polls for it with growing sleeps (up to tens of milliseconds, each). This process's
+        # writers queue on a lock instead, and the next one starts the moment the last one
+        # commits; other processes' writers still meet SQLite's own wait.
+        self._write_turn: AbstractContextManager[Any] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext())
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time,
@@ -115,7 +121,7 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with translate_errors(self._engine), self._writer.begin() as conn:
+        with self._write_turn, translate_errors(self._engine), self._writer.begin() as conn:
             yield conn
 
     # -- tokens ----------------------------------------------------------------------------
@@ -282,11 +288,12 @@ class Store:
         with self._write() as conn:
             return _retries.retry_failed(conn, self._clock())
 
-    def ticks_due(self) -> bool:
-        """Whether a schedule or sensor tick is due (a read: most of the scheduler's turns find
-        none, and then write nothing)."""
+    def next_tick_time(self) -> float | None:
+        """When a schedule or sensor tick is next due (now or earlier: one is due now); None
+        while none runs. A read: most of the scheduler's turns find nothing due, and then
+        write nothing."""
         with self._read() as conn:
-            return _automation.anything_due(conn, self._clock())
+            return _automation.next_tick_time(conn, self._clock())
 
     def start_due_ticks(self, catch_up: CatchUp = "latest", *,
                         traceparent: str = "") -> list[int]:
