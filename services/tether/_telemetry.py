@@ -182,14 +182,13 @@ def span(name: str, *, parent: str = "", links: Sequence[str] = (),
 
 
 @contextmanager
-def sibling_spans(name: str, parents: Sequence[str],
-                  attributes: Sequence[Mapping[str, str | int | float | bool]]
+def sibling_spans(spans: Sequence[tuple[str, str, Mapping[str, str | int | float | bool]]]
                   ) -> Iterator[list[str]]:
-    """One span named ``name`` per parent traceparent, for items handled as one batch: none
-    becomes the current span, so they stay side by side; yields their traceparents, in order.
-    While export is off, yields ``parents``."""
+    """A span per ``(name, parent traceparent, attributes)``, for items handled as one batch:
+    none becomes the current span, so they stay side by side; yields their traceparents, in
+    order. While export is off, yields the parents."""
     if _provider is None:
-        yield list(parents)
+        yield [parent for _, parent, _ in spans]
         return
     from opentelemetry import trace
     from opentelemetry.trace import Status, StatusCode
@@ -199,9 +198,9 @@ def sibling_spans(name: str, parents: Sequence[str],
     tracer = trace.get_tracer("tether")
     opened = []
     traceparents = []
-    for parent, attrs in zip(parents, attributes, strict=True):
+    for name, parent, attributes in spans:
         context = propagator.extract({"traceparent": parent}) if parent else None
-        opened.append(tracer.start_span(name, context=context, attributes=dict(attrs)))
+        opened.append(tracer.start_span(name, context=context, attributes=dict(attributes)))
         carrier: dict[str, str] = {}
         propagator.inject(carrier, context=trace.set_span_in_context(opened[-1]))
         traceparents.append(carrier.get("traceparent", parent))

@@ -231,9 +231,16 @@ def test_evaluates_schedule_and_sensor_ticks_in_the_users_code(
                 cursor = outcome.cursor
             outcomes.append(await client.evaluate_tick(EvaluateTick(
                 tick_id=4, kind="sensor", name="nope", location=spec), timeout=10))
+            # many ticks in one call: each answered in its place
+            outcomes.append(await client.evaluate_ticks([
+                EvaluateTick(tick_id=5, kind="sensor", name="nope", location=spec),
+                EvaluateTick(tick_id=6, kind="schedule", name="mornings", location=spec,
+                             scheduled_time=six_am + 86_400)], timeout=10))
             return outcomes
 
-    schedule_tick, first, second, unknown = asyncio.run(ticks())
+    schedule_tick, first, second, unknown, batch = asyncio.run(ticks())
+    assert batch[0].error is not None and "no sensor named 'nope'" in batch[0].error.message
+    assert [r.run_key for r in batch[1].run_requests] == ["2026-12-01"]
     assert [(r.job_name, r.run_key) for r in schedule_tick.run_requests] == [
         ("daily_job", "2026-11-30")]
     assert [r.run_key for r in first.run_requests] == ["n1"] and first.cursor == "1"

@@ -155,9 +155,9 @@ class Poller:
         if not items:
             return
         backoff = Backoff(maximum=2.0)
-        with telemetry.sibling_spans(
-                "poller.hand_over", [item.traceparent for item in items],
-                [{"tether.work_id": item.work_id} for item in items]) as traceparents:
+        with telemetry.sibling_spans([
+                ("poller.hand_over", item.traceparent, {"tether.work_id": item.work_id})
+                for item in items]) as traceparents:
             while True:
                 try:
                     await publish_each(self.redis, [

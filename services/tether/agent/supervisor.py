@@ -73,8 +73,6 @@ T = TypeVar("T")
 HEALTH_INTERVAL = 1.0
 # a schedule's or sensor's function that takes longer than this fails its tick
 TICK_TIMEOUT_SECONDS = 60.0
-# ticks of one batch evaluated at the same time at most
-TICKS_AT_ONCE = 32
 PING_TIMEOUT = 2.0
 # consecutive failed pings after which a running server counts as hung and is replaced
 MAX_FAILED_PINGS = 3
@@ -143,14 +141,15 @@ class Supervisor:
 
     async def handle_batch(self, entries: list[Entry[WorkItem]]) -> None:
         """Handle a batch read from ``work:code``: location changes one by one, in order;
-        ticks side by side (a thousand schedules due at once must not wait on each other),
-        their outcomes published and acknowledged in one round trip each. An entry whose
+        ticks side by side, one call to each location's code server (a thousand schedules
+        due at once must not wait on each other), their outcomes published and acknowledged
+        in one round trip each. An entry whose
         handling fails stays pending and is delivered again."""
         done: list[bytes] = []
-        ticks: list[Entry[WorkItem]] = []
+        ticks: dict[str, list[tuple[Entry[WorkItem], EvaluateTick]]] = {}
         for entry in entries:
-            if isinstance(entry.message.payload, EvaluateTick):
-                ticks.append(entry)
+            if isinstance(tick := entry.message.payload, EvaluateTick):
+                ticks.setdefault(tick.location.name, []).append((entry, tick))
                 continue
             try:
                 await self.handle(entry)
@@ -162,19 +161,18 @@ class Supervisor:
                 continue
             done.append(entry.entry_id)
         if ticks:
-            limit = asyncio.Semaphore(TICKS_AT_ONCE)
-
-            async def evaluate(entry: Entry[WorkItem]) -> tuple[TickEvaluated, str]:
-                async with limit:
-                    return await self._evaluate(entry.message, entry.traceparent)
-
-            evaluated = await asyncio.gather(*(evaluate(entry) for entry in ticks))
+            evaluated = await asyncio.gather(*(self._evaluate(name, location_ticks)
+                                               for name, location_ticks in ticks.items()))
             await publish_each(self.redis, [(keys.OUT_RESULTS, result, traceparent)
-                                            for result, traceparent in evaluated])
-            done += [entry.entry_id for entry in ticks]
+                                            for results in evaluated
+                                            for result, traceparent in results])
+            done += [entry.entry_id for location_ticks in ticks.values()
+                     for entry, _ in location_ticks]
         await self.consumer.ack(done)
 
     async def handle(self, entry: Entry[WorkItem]) -> None:
+        """A location change: update the desired set and wake the reconcile loop (ticks are
+        evaluated by :meth:`handle_batch`)."""
         item = entry.message
         match item.payload:
             case LoadLocation(location=spec, generation=generation):
@@ -193,34 +191,35 @@ class Supervisor:
                 await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
                                                     location=name, generation=generation),
                                     entry.traceparent)
-            case EvaluateTick():
-                result, traceparent = await self._evaluate(item, entry.traceparent)
-                await self._publish(result, traceparent)
-                return
             case LaunchRun() | TerminateRun():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
                 return
         self._wake.set()
 
-    async def _evaluate(self, item: WorkItem, traceparent: str) -> tuple[TickEvaluated, str]:
-        """Have the location's code server evaluate a schedule's or sensor's tick (a server
-        being restarted is waited for): the result to report, and its traceparent."""
-        tick = item.payload
-        assert isinstance(tick, EvaluateTick)
-        with telemetry.span(f"supervisor.{tick.kind}_tick", parent=traceparent,
-                            attributes={"tether.location": tick.location.name,
-                                        f"tether.{tick.kind}": tick.name}) as span_parent:
+    async def _evaluate(self, location: str, ticks: list[tuple[Entry[WorkItem], EvaluateTick]]
+                        ) -> list[tuple[TickEvaluated, str]]:
+        """Have the location's code server evaluate ticks of its schedules and sensors, in one
+        call (a server being restarted is waited for): the results to report, each with its
+        traceparent."""
+        evaluate = [tick for _, tick in ticks]
+        with telemetry.sibling_spans([
+                (f"supervisor.{tick.kind}_tick", entry.traceparent,
+                 {"tether.location": location, f"tether.{tick.kind}": tick.name})
+                for entry, tick in ticks]) as parents:
             try:
-                outcome = await self._ask(
-                    tick.location.name, TICK_TIMEOUT_SECONDS,
-                    lambda client, remaining: client.evaluate_tick(
-                        tick, timeout=remaining, traceparent=span_parent))
+                outcomes = await self._ask(
+                    location, TICK_TIMEOUT_SECONDS,
+                    lambda client, remaining: client.evaluate_ticks(
+                        evaluate, timeout=remaining, traceparents=parents))
             except CodeServerError as exc:
-                outcome = TickOutcome(cursor=tick.cursor, error=ErrorInfo(
+                outcomes = [TickOutcome(cursor=tick.cursor, error=ErrorInfo(
                     class_name="CodeServerError",
                     message=f"the {tick.kind} {tick.name!r} was not evaluated: {exc}"))
-        return TickEvaluated(work_id=item.work_id, epoch=item.epoch, tick_id=tick.tick_id,
-                             outcome=outcome), span_parent
+                    for tick in evaluate]
+        return [(TickEvaluated(work_id=entry.message.work_id, epoch=entry.message.epoch,
+                               tick_id=tick.tick_id, outcome=outcome), parent)
+                for (entry, tick), outcome, parent in zip(ticks, outcomes, parents,
+                                                          strict=True)]
 
     async def snapshot(self, name: str, *, timeout: float = 30.0) -> LocationSnapshot:
         """What the location's code server answers, waiting through a restart (a server

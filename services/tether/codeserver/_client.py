@@ -7,6 +7,7 @@ is a :class:`~tether.errors.CodeServerError`; a location that failed to load is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -99,14 +100,24 @@ class CodeServerClient:
 
     async def evaluate_tick(self, tick: EvaluateTick, timeout: float = 60.0,
                             traceparent: str = "") -> TickOutcome:
-        """One tick of a schedule or sensor, evaluated by the user's function in the code
-        server; the user's error, if any, is in the outcome. Raises CodeServerError when the
-        server does not answer within ``timeout``."""
-        reply = await self._call("EvaluateTick", codeserver_pb2.EvaluateTickRequest(
-            tick=_encode(tick)), timeout,
-            metadata=(("traceparent", traceparent),) if traceparent else None)
+        """One tick of a schedule or sensor (see :meth:`evaluate_ticks`)."""
+        [outcome] = await self.evaluate_ticks([tick], timeout, [traceparent])
+        return outcome
+
+    async def evaluate_ticks(self, ticks: Sequence[EvaluateTick], timeout: float = 60.0,
+                             traceparents: Sequence[str] = ()) -> list[TickOutcome]:
+        """Ticks of schedules and sensors, evaluated side by side by the users' functions in
+        the code server, in one call: their outcomes, in order (a user's error is in its
+        outcome). ``traceparents``: the span asking for each tick. Raises CodeServerError when
+        the server does not answer within ``timeout``."""
+        reply = await self._call("EvaluateTicks", codeserver_pb2.EvaluateTicksRequest(
+            ticks=[_encode(tick) for tick in ticks],
+            traceparents=list(traceparents) or [""] * len(ticks)), timeout)
+        if len(reply.outcomes) != len(ticks):
+            raise CodeServerError(f"code server at {self.address} answered "
+                                  f"{len(reply.outcomes)} tick outcomes for {len(ticks)} ticks")
         try:
-            return _outcome_decoder.decode(reply.outcome)
+            return [_outcome_decoder.decode(outcome) for outcome in reply.outcomes]
         except msgspec.DecodeError as exc:
             raise CodeServerError(
                 f"code server at {self.address} sent an undecodable tick outcome: {exc}"

@@ -2,7 +2,7 @@
 
 Loading happens before the server listens, so a ready server answers every query from memory.
 A location whose code fails to load is still served: Ping reports ``load_error`` and
-GetSnapshot returns the error with the user's traceback, which the UI shows. EvaluateTick runs
+GetSnapshot returns the error with the user's traceback, which the UI shows. EvaluateTicks runs
 a schedule's or sensor's function for one tick, in a thread, so the server keeps answering.
 """
 
@@ -112,21 +112,28 @@ class _CodeServerServicer(codeserver_pb2_grpc.CodeServerServicer):
                             attributes={"tether.location": self._loaded.name}):
             return self._snapshot_reply()
 
-    async def EvaluateTick(
-        self, request: codeserver_pb2.EvaluateTickRequest, context: grpc.aio.ServicerContext
-    ) -> codeserver_pb2.EvaluateTickReply:
+    async def EvaluateTicks(
+        self, request: codeserver_pb2.EvaluateTicksRequest, context: grpc.aio.ServicerContext
+    ) -> codeserver_pb2.EvaluateTicksReply:
         try:
-            tick = _tick_decoder.decode(request.tick)
+            ticks = [_tick_decoder.decode(raw) for raw in request.ticks]
         except msgspec.DecodeError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"undecodable tick: {exc}")
             raise  # abort raises; this keeps type checkers aware
-        traceparent = dict(context.invocation_metadata() or ()).get("traceparent", "")
-        with telemetry.span(f"code_server.{tick.kind}_tick", parent=str(traceparent),
+        parents = list(request.traceparents)
+        if len(parents) != len(ticks):
+            parents = [""] * len(ticks)
+        outcomes = await asyncio.gather(*(self._evaluate(tick, parent)
+                                          for tick, parent in zip(ticks, parents, strict=True)))
+        return codeserver_pb2.EvaluateTicksReply(outcomes=[_encode(o) for o in outcomes])
+
+    async def _evaluate(self, tick: EvaluateTick, traceparent: str) -> TickOutcome:
+        with telemetry.span(f"code_server.{tick.kind}_tick", parent=traceparent,
                             attributes={"tether.location": self._loaded.name,
                                         f"tether.{tick.kind}": tick.name}):
-            # the user's function may block: it runs in a thread, the server keeps serving
-            outcome = await asyncio.to_thread(evaluate_tick, self._loaded, tick)
-        return codeserver_pb2.EvaluateTickReply(outcome=_encode(outcome))
+            # the user's function may block: it runs in a thread (one slow function holds up
+            # only its own tick), and the server keeps serving
+            return await asyncio.to_thread(evaluate_tick, self._loaded, tick)
 
     def _snapshot_reply(self) -> codeserver_pb2.GetSnapshotReply:
         if self._loaded.error is not None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63odeserver.proto\x12\x14tether.codeserver.v1\"\r\n\x0bPingRequest\">\n\tPingReply\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x10\n\x08location\x18\x02 \x01(\t\x12\x12\n\nload_error\x18\x03 \x01(\x08\"\x14\n\x12GetSnapshotRequest\"A\n\x10GetSnapshotReply\x12\x12\n\x08snapshot\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06result\"#\n\x13\x45valuateTickRequest\x12\x0c\n\x04tick\x18\x01 \x01(\x0c\"$\n\x11\x45valuateTickReply\x12\x0f\n\x07outcome\x18\x01 \x01(\x0c\x32\x9d\x02\n\nCodeServer\x12J\n\x04Ping\x12!.tether.codeserver.v1.PingRequest\x1a\x1f.tether.codeserver.v1.PingReply\x12_\n\x0bGetSnapshot\x12(.tether.codeserver.v1.GetSnapshotRequest\x1a&.tether.codeserver.v1.GetSnapshotReply\x12\x62\n\x0c\x45valuateTick\x12).tether.codeserver.v1.EvaluateTickRequest\x1a\'.tether.codeserver.v1.EvaluateTickReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10\x63odeserver.proto\x12\x14tether.codeserver.v1\"\r\n\x0bPingRequest\">\n\tPingReply\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x10\n\x08location\x18\x02 \x01(\t\x12\x12\n\nload_error\x18\x03 \x01(\x08\"\x14\n\x12GetSnapshotRequest\"A\n\x10GetSnapshotReply\x12\x12\n\x08snapshot\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05\x65rror\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06result\";\n\x14\x45valuateTicksRequest\x12\r\n\x05ticks\x18\x01 \x03(\x0c\x12\x14\n\x0ctraceparents\x18\x02 \x03(\t\"&\n\x12\x45valuateTicksReply\x12\x10\n\x08outcomes\x18\x01 \x03(\x0c\x32\xa0\x02\n\nCodeServer\x12J\n\x04Ping\x12!.tether.codeserver.v1.PingRequest\x1a\x1f.tether.codeserver.v1.PingReply\x12_\n\x0bGetSnapshot\x12(.tether.codeserver.v1.GetSnapshotRequest\x1a&.tether.codeserver.v1.GetSnapshotReply\x12\x65\n\rEvaluateTicks\x12*.tether.codeserver.v1.EvaluateTicksRequest\x1a(.tether.codeserver.v1.EvaluateTicksReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,10 +39,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSNAPSHOTREQUEST']._serialized_end=141
   _globals['_GETSNAPSHOTREPLY']._serialized_start=143
   _globals['_GETSNAPSHOTREPLY']._serialized_end=208
-  _globals['_EVALUATETICKREQUEST']._serialized_start=210
-  _globals['_EVALUATETICKREQUEST']._serialized_end=245
-  _globals['_EVALUATETICKREPLY']._serialized_start=247
-  _globals['_EVALUATETICKREPLY']._serialized_end=283
-  _globals['_CODESERVER']._serialized_start=286
-  _globals['_CODESERVER']._serialized_end=571
+  _globals['_EVALUATETICKSREQUEST']._serialized_start=210
+  _globals['_EVALUATETICKSREQUEST']._serialized_end=269
+  _globals['_EVALUATETICKSREPLY']._serialized_start=271
+  _globals['_EVALUATETICKSREPLY']._serialized_end=309
+  _globals['_CODESERVER']._serialized_start=312
+  _globals['_CODESERVER']._serialized_end=600
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -30,14 +32,16 @@ class GetSnapshotReply(_message.Message):
     error: bytes
     def __init__(self, snapshot: _Optional[bytes] = ..., error: _Optional[bytes] = ...) -> None: ...
 
-class EvaluateTickRequest(_message.Message):
-    __slots__ = ("tick",)
-    TICK_FIELD_NUMBER: _ClassVar[int]
-    tick: bytes
-    def __init__(self, tick: _Optional[bytes] = ...) -> None: ...
+class EvaluateTicksRequest(_message.Message):
+    __slots__ = ("ticks", "traceparents")
+    TICKS_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENTS_FIELD_NUMBER: _ClassVar[int]
+    ticks: _containers.RepeatedScalarFieldContainer[bytes]
+    traceparents: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ticks: _Optional[_Iterable[bytes]] = ..., traceparents: _Optional[_Iterable[str]] = ...) -> None: ...
 
-class EvaluateTickReply(_message.Message):
-    __slots__ = ("outcome",)
-    OUTCOME_FIELD_NUMBER: _ClassVar[int]
-    outcome: bytes
-    def __init__(self, outcome: _Optional[bytes] = ...) -> None: ...
+class EvaluateTicksReply(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, outcomes: _Optional[_Iterable[bytes]] = ...) -> None: ...

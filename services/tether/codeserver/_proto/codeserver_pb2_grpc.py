@@ -44,10 +44,10 @@ class CodeServerStub:
                 request_serializer=codeserver__pb2.GetSnapshotRequest.SerializeToString,
                 response_deserializer=codeserver__pb2.GetSnapshotReply.FromString,
                 _registered_method=True)
-        self.EvaluateTick = channel.unary_unary(
-                '/tether.codeserver.v1.CodeServer/EvaluateTick',
-                request_serializer=codeserver__pb2.EvaluateTickRequest.SerializeToString,
-                response_deserializer=codeserver__pb2.EvaluateTickReply.FromString,
+        self.EvaluateTicks = channel.unary_unary(
+                '/tether.codeserver.v1.CodeServer/EvaluateTicks',
+                request_serializer=codeserver__pb2.EvaluateTicksRequest.SerializeToString,
+                response_deserializer=codeserver__pb2.EvaluateTicksReply.FromString,
                 _registered_method=True)
 
 
@@ -68,8 +68,10 @@ class CodeServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def EvaluateTick(self, request, context):
-        """One tick of a schedule or sensor: the user's function decides which runs to ask for.
+    def EvaluateTicks(self, request, context):
+        """Ticks of schedules and sensors, evaluated side by side: for each, the user's function
+        decides which runs to ask for. One call for many ticks: a thousand schedules due in the
+        same minute are a few calls, not a thousand.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,10 +90,10 @@ def add_CodeServerServicer_to_server(servicer, server):
                     request_deserializer=codeserver__pb2.GetSnapshotRequest.FromString,
                     response_serializer=codeserver__pb2.GetSnapshotReply.SerializeToString,
             ),
-            'EvaluateTick': grpc.unary_unary_rpc_method_handler(
-                    servicer.EvaluateTick,
-                    request_deserializer=codeserver__pb2.EvaluateTickRequest.FromString,
-                    response_serializer=codeserver__pb2.EvaluateTickReply.SerializeToString,
+            'EvaluateTicks': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateTicks,
+                    request_deserializer=codeserver__pb2.EvaluateTicksRequest.FromString,
+                    response_serializer=codeserver__pb2.EvaluateTicksReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -159,7 +161,7 @@ class CodeServer:
             _registered_method=True)
 
     @staticmethod
-    def EvaluateTick(request,
+    def EvaluateTicks(request,
             target,
             options=(),
             channel_credentials=None,
@@ -172,9 +174,9 @@ class CodeServer:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/tether.codeserver.v1.CodeServer/EvaluateTick',
-            codeserver__pb2.EvaluateTickRequest.SerializeToString,
-            codeserver__pb2.EvaluateTickReply.FromString,
+            '/tether.codeserver.v1.CodeServer/EvaluateTicks',
+            codeserver__pb2.EvaluateTicksRequest.SerializeToString,
+            codeserver__pb2.EvaluateTicksReply.FromString,
             options,
             channel_credentials,
             insecure,
