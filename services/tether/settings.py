@@ -70,6 +70,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # upload stdout/stderr of runs to the control plane; off keeps every byte in the agent
     upload_compute_logs: bool = True
     upload_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    # run events per upload: small (a log line is ~200 bytes), and a run that logs in a loop
+    # is stored fastest in few large batches (each is a transaction, a lock and a round trip)
+    upload_event_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 5000
     # batches of one stream an uploader has on their way at once
     upload_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 2
     # a code server that does not answer this long after its start is reported as failed

@@ -55,6 +55,8 @@ class _Lane:
     send: Callable[[list[Any], str], Awaitable[BatchReceipt]]
     # the name of that span ("": none, for the lane that carries spans themselves)
     span: str
+    # entries per batch at most
+    batch_size: int
 
 
 class Uploader:
@@ -65,6 +67,7 @@ class Uploader:
         redis: aioredis.Redis,
         consumer: str,
         batch_size: int = 1000,
+        event_batch_size: int = 5000,
         in_flight: int = 2,
         upload_compute_logs: bool = True,
         spans_to: tuple[str, dict[str, str]] | None = None,
@@ -72,13 +75,15 @@ class Uploader:
         """``spans_to``: the OTLP/HTTP traces URL and headers the run workers' spans go to
         (None: traces are not exported over OTLP). ``in_flight``: how many batches of one
         stream are on their way at once (a batch travels and is decoded while the control
-        plane stores the one before)."""
+        plane stores the one before). ``event_batch_size``: entries per batch of run events;
+        ``batch_size``: of the other streams (a chunk of compute logs is up to 64 KiB)."""
         self.client = client
         self.spans_to = spans_to
         self._collector: httpx.AsyncClient | None = None
         self.redis = redis
         self.consumer_name = consumer
         self.batch_size = batch_size
+        self.event_batch_size = event_batch_size
         self.in_flight = max(1, in_flight)
         self.upload_compute_logs = upload_compute_logs
 
@@ -86,12 +91,12 @@ class Uploader:
         return [
             _Lane(keys.OUT_RESULTS, AgentResult,
                   lambda items, tp: self.client.post_results(ResultBatch(results=items), tp),
-                  "uploader.results"),
+                  "uploader.results", self.batch_size),
             _Lane(keys.OUT_EVENTS, RunEvent,
                   lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
-                  "uploader.events"),
-            _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs"),
-            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "")]
+                  "uploader.events", self.event_batch_size),
+            _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs", self.batch_size),
+            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "", self.batch_size)]
               if self.spans_to else []),
         ]
 
@@ -137,7 +142,7 @@ class Uploader:
             group=keys.GROUP_UPLOADERS,
             consumer=self.consumer_name,
             message_type=lane.message_type,
-            count=self.batch_size,
+            count=lane.batch_size,
         )
 
         async def upload(entries: list[Entry[Any]]) -> None:

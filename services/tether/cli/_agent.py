@@ -223,6 +223,7 @@ async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyn
     try:
         await Uploader(client=client, redis=redis, consumer=consumer,
                        batch_size=settings.upload_batch_size,
+                       event_batch_size=settings.upload_event_batch_size,
                        in_flight=settings.upload_in_flight,
                        upload_compute_logs=settings.upload_compute_logs,
                        spans_to=otlp_traces_target()).run(stop, burst=burst)
