@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from _harness import deployment
@@ -34,7 +35,10 @@ def measure(launchers: int, runs: int, backend: str = "process",
 
 
 def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
-                     env: dict[str, str] | None = None) -> Throughput:
+                     env: dict[str, str] | None = None,
+                     drained: Callable[[], bool] | None = None) -> Throughput:
+    """With ``drained``, the CPU time counts until ``drained()`` holds too: what the
+    deployment still does for the runs once they succeeded (exporting their spans)."""
     with deployment(copies={"launcher": launchers},
                     env={"TETHER_RUN_LAUNCHER": backend, **(env or {})}) as running:
         def tree() -> list[int]:
@@ -52,6 +56,9 @@ def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
             assert "FAILURE" not in statuses, running.output()
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
+        while drained is not None and not drained():
+            running.assert_alive()
+            time.sleep(0.05)
         used = cpu_seconds(tree()) - cpu_before
         return Throughput(runs / elapsed, 1000 * used / runs)
 
