@@ -108,15 +108,17 @@ class Uploader:
                 await self._collector.aclose()
 
     async def _send_spans(self, batches: list[SpanBatch], traceparent: str) -> BatchReceipt:
-        """Send the run workers' spans to the OTLP endpoint in one request: concatenated
-        protobuf messages parse as one whose repeated fields hold them all."""
+        """Send the run workers' spans to the OTLP endpoint in one request."""
         assert self.spans_to is not None
+        # protobuf and the OTLP messages: only when spans are exported
+        from ._otlp import encode_span_batches
+
         url, headers = self.spans_to
         if self._collector is None:
             self._collector = httpx.AsyncClient(headers=headers, timeout=10.0)
         try:
             response = await self._collector.post(
-                url, content=b"".join(batch.otlp for batch in batches))
+                url, content=encode_span_batches(batches))
         except httpx.HTTPError as exc:
             raise ControlPlaneError(f"OTLP endpoint {url} unreachable: {exc!r}") from exc
         if response.status_code != 200:
