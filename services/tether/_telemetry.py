@@ -141,6 +141,15 @@ def otlp_traces_target(env: Mapping[str, str] = os.environ) -> tuple[str, dict[s
     return url, headers
 
 
+def span_schedule_delay(env: Mapping[str, str] = os.environ) -> float:
+    """How long a process's finished spans wait to be exported with more, in seconds: the
+    batch span processor's ``OTEL_BSP_SCHEDULE_DELAY`` (milliseconds, 5000 by default)."""
+    try:
+        return max(0.0, float(env.get("OTEL_BSP_SCHEDULE_DELAY") or 5000) / 1000)
+    except ValueError:
+        return 5.0
+
+
 def preload() -> None:
     """Import what :func:`configure` needs in a run worker: a process that forks run workers
     (a zygote) calls it once for all of them."""

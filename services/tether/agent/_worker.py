@@ -40,10 +40,16 @@ async def consume_batches(
     *,
     burst: bool = False,
     in_flight: int = 0,
+    linger: float = 0.0,
 ) -> None:
     """Hand each batch read from ``consumer`` to ``handle_batch``, which acknowledges what it
     has handled, until ``stop`` is set (with ``burst``: until no entry is left). An unreachable
     broker is waited out with backoff.
+
+    With ``linger``, a batch smaller than the consumer's ``count`` waits up to ``linger``
+    seconds for more entries before it is handed over: for a destination where a request
+    costs much more than an entry (the OpenTelemetry endpoint). The entries stay pending
+    meanwhile, as they do while a batch is handled.
 
     With ``in_flight`` 0, batches are read and handled one after the other. With ``in_flight``
     N, the next batch is read while up to N batches are being handled at once, so a handler
@@ -67,6 +73,8 @@ async def consume_batches(
                     reading, ahead = ahead, None
                     entries = await reading
                 if entries:
+                    if linger:
+                        entries += await _more(consumer, linger, len(entries), stop)
                     if in_flight and not consumer.recovering:
                         ahead = asyncio.ensure_future(consumer.read())
                     while len(handling) >= max(in_flight, 1):
@@ -93,6 +101,21 @@ async def consume_batches(
                 await ahead
         # the handlers see ``stop`` and leave what they have not stored pending
         await asyncio.gather(*handling, return_exceptions=True)
+
+
+async def _more(consumer: StreamConsumer[T], linger: float, have: int,
+                stop: asyncio.Event) -> list[Entry[T]]:
+    """The entries that arrive within ``linger`` seconds, until there are ``count`` in all."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + linger
+    more: list[Entry[T]] = []
+    while have + len(more) < consumer.count and not stop.is_set():
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        # at most the usual block, so that a stop is seen as soon as usual
+        more += await consumer.read(block_ms=max(1, round(min(1000 * left, consumer.block_ms))))
+    return more
 
 
 def _raise_failures(handling: set[asyncio.Task[None]]) -> None:

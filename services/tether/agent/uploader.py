@@ -55,6 +55,8 @@ class _Lane:
     send: Callable[[list[Any], str], Awaitable[BatchReceipt]]
     # the name of that span ("": none, for the lane that carries spans themselves)
     span: str
+    # how long a batch that is not full waits for more entries (seconds)
+    linger: float = 0.0
 
 
 class Uploader:
@@ -68,13 +70,16 @@ class Uploader:
         in_flight: int = 2,
         upload_compute_logs: bool = True,
         spans_to: tuple[str, dict[str, str]] | None = None,
+        spans_linger: float = 0.0,
     ) -> None:
         """``spans_to``: the OTLP/HTTP traces URL and headers the run workers' spans go to
-        (None: traces are not exported over OTLP). ``in_flight``: how many batches of one
-        stream are on their way at once (a batch travels and is decoded while the control
-        plane stores the one before)."""
+        (None: traces are not exported over OTLP); ``spans_linger``: how long they wait to
+        be sent with more (as the span processor of a process waits: its schedule delay).
+        ``in_flight``: how many batches of one stream are on their way at once (a batch
+        travels and is decoded while the control plane stores the one before)."""
         self.client = client
         self.spans_to = spans_to
+        self.spans_linger = spans_linger
         self._collector: httpx.AsyncClient | None = None
         self.redis = redis
         self.consumer_name = consumer
@@ -91,7 +96,7 @@ class Uploader:
                   lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
                   "uploader.events"),
             _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs"),
-            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "")]
+            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "", self.spans_linger)]
               if self.spans_to else []),
         ]
 
@@ -145,7 +150,8 @@ class Uploader:
         async def upload(entries: list[Entry[Any]]) -> None:
             await self._upload(lane, consumer, entries, stop)
 
-        await consume_batches(consumer, upload, stop, burst=burst, in_flight=self.in_flight)
+        await consume_batches(consumer, upload, stop, burst=burst, in_flight=self.in_flight,
+                              linger=lane.linger)
 
     async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any],
                       entries: list[Entry[Any]], stop: asyncio.Event) -> None:
