@@ -46,10 +46,11 @@ async def consume_batches(
     has handled, until ``stop`` is set (with ``burst``: until no entry is left). An unreachable
     broker is waited out with backoff.
 
-    With ``linger``, a batch smaller than the consumer's ``count`` waits up to ``linger``
-    seconds for more entries before it is handed over: for a destination where a request
-    costs much more than an entry (the OpenTelemetry endpoint). The entries stay pending
-    meanwhile, as they do while a batch is handled.
+    With ``linger``, a batch smaller than the consumer's ``count`` waits ``linger`` seconds
+    and takes the entries that came meanwhile (up to ``count`` more) before it is handed
+    over: for a destination where a request costs much more than an entry (the
+    OpenTelemetry endpoint). The entries stay pending meanwhile, as they do while a batch is
+    handled.
 
     With ``in_flight`` 0, batches are read and handled one after the other. With ``in_flight``
     N, the next batch is read while up to N batches are being handled at once, so a handler
@@ -73,8 +74,8 @@ async def consume_batches(
                     reading, ahead = ahead, None
                     entries = await reading
                 if entries:
-                    if linger:
-                        entries += await _more(consumer, linger, len(entries), stop)
+                    if linger and len(entries) < consumer.count:
+                        entries += await _more(consumer, linger, stop)
                     if in_flight and not consumer.recovering:
                         ahead = asyncio.ensure_future(consumer.read())
                     while len(handling) >= max(in_flight, 1):
@@ -103,19 +104,14 @@ async def consume_batches(
         await asyncio.gather(*handling, return_exceptions=True)
 
 
-async def _more(consumer: StreamConsumer[T], linger: float, have: int,
+async def _more(consumer: StreamConsumer[T], linger: float,
                 stop: asyncio.Event) -> list[Entry[T]]:
-    """The entries that arrive within ``linger`` seconds, until there are ``count`` in all."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + linger
-    more: list[Entry[T]] = []
-    while have + len(more) < consumer.count and not stop.is_set():
-        left = deadline - loop.time()
-        if left <= 0:
-            break
-        # at most the usual block, so that a stop is seen as soon as usual
-        more += await consumer.read(block_ms=max(1, round(min(1000 * left, consumer.block_ms))))
-    return more
+    """The entries that came within ``linger`` seconds, read at once when they are over (one
+    read per batch, not one per entry, which is the point of lingering)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=linger)
+    # 1 ms: a block of 0 would wait for ever
+    return [] if stop.is_set() else await consumer.read(block_ms=1)
 
 
 def _raise_failures(handling: set[asyncio.Task[None]]) -> None:

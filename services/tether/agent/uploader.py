@@ -102,6 +102,12 @@ class Uploader:
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         """Upload until ``stop`` is set (or, with ``burst``, until every stream is drained)."""
+        if self.spans_to is not None and self._collector is None:
+            # made before the first spans come, not while runs wait: an HTTP client (its TLS
+            # context) and the OTLP messages take tens of milliseconds to make and import
+            from . import _otlp  # noqa: F401
+
+            self._collector = httpx.AsyncClient(headers=self.spans_to[1], timeout=10.0)
         log.info("uploader %s ready", self.consumer_name)
         try:
             async with reporting_status(self.redis, kind="uploader",
@@ -111,16 +117,15 @@ class Uploader:
         finally:
             if self._collector is not None:
                 await self._collector.aclose()
+                self._collector = None
 
     async def _send_spans(self, batches: list[SpanBatch], traceparent: str) -> BatchReceipt:
         """Send the run workers' spans to the OTLP endpoint in one request."""
-        assert self.spans_to is not None
+        assert self.spans_to is not None and self._collector is not None
         # protobuf and the OTLP messages: only when spans are exported
         from ._otlp import encode_span_batches
 
-        url, headers = self.spans_to
-        if self._collector is None:
-            self._collector = httpx.AsyncClient(headers=headers, timeout=10.0)
+        url = self.spans_to[0]
         try:
             response = await self._collector.post(
                 url, content=encode_span_batches(batches))
