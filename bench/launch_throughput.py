@@ -25,8 +25,13 @@ STATUSES = "query($limit: Int) { runs(limit: $limit) { status } }"
 @dataclass(frozen=True)
 class Throughput:
     runs_per_second: float
-    # CPU time the deployment's processes (not the broker) used per run, launch to SUCCESS
-    cpu_ms_per_run: float
+    # CPU time each of the deployment's processes (not the broker) used per run, launch to
+    # SUCCESS, with that of the processes it started (a launcher's zygotes and run workers)
+    cpu_ms_by_process: dict[str, float]
+
+    @property
+    def cpu_ms_per_run(self) -> float:
+        return sum(self.cpu_ms_by_process.values())
 
 
 def measure(launchers: int, runs: int, backend: str = "process",
@@ -41,11 +46,11 @@ def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
     deployment still does for the runs once they succeeded (exporting their spans)."""
     with deployment(copies={"launcher": launchers},
                     env={"TETHER_RUN_LAUNCHER": backend, **(env or {})}) as running:
-        def tree() -> list[int]:
-            return [pid for process in running.processes.values()
-                    for pid in tree_pids(process.pid)]
+        def cpu() -> dict[str, float]:
+            return {name: cpu_seconds(tree_pids(process.pid))
+                    for name, process in running.processes.items()}
 
-        cpu_before = cpu_seconds(tree())
+        cpu_before = cpu()
         start = time.perf_counter()
         for _ in range(runs):
             running.graphql(LAUNCH)
@@ -59,8 +64,9 @@ def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
         while drained is not None and not drained():
             running.assert_alive()
             time.sleep(0.05)
-        used = cpu_seconds(tree()) - cpu_before
-        return Throughput(runs / elapsed, 1000 * used / runs)
+        used = cpu()
+        return Throughput(runs / elapsed, {name: 1000 * (used[name] - cpu_before[name]) / runs
+                                           for name in used})
 
 
 def main() -> None:

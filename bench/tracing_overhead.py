@@ -80,6 +80,11 @@ def main() -> None:
     print(f"tracing on : {rate_on:6.2f} runs/s ({rate_on / rate_off:.2f}x), "
           f"{cpu_on:5.1f} ms CPU/run ({cpu_on / cpu_off:.2f}x); "
           f"{len(receiver.snapshot())} spans received")
+    print("CPU per run by process, medians (off -> on):")
+    for name in off[0].cpu_ms_by_process:
+        by_off = statistics.median(t.cpu_ms_by_process[name] for t in off)
+        by_on = statistics.median(t.cpu_ms_by_process[name] for t in on)
+        print(f"  {name:14} {by_off:5.1f} -> {by_on:5.1f} ms")
 
 
 if __name__ == "__main__":
