@@ -4,6 +4,10 @@ under the launcher's span, the resource of the run worker, errors as error statu
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
@@ -116,3 +120,29 @@ def test_spans_from_run_workers_of_an_earlier_version_are_sent_along() -> None:
     traces = {s.trace_id.hex() for rs in request.resource_spans
               for s in rs.scope_spans[0].spans}
     assert traces == {"5" * 32, TRACE}
+
+
+RUN_WORKER = f"""
+import sys
+from tether import _telemetry as telemetry
+
+batches = []
+telemetry.configure("tether-run-worker", metrics=False, relay=batches.append)
+with telemetry.span("run_worker.execute", parent="{LAUNCHER}") as run:
+    with telemetry.span("step", attributes={{"tether.step": "one"}}):
+        assert telemetry.current_traceparent() != run
+    assert telemetry.current_traceparent() == run
+telemetry.shutdown()
+assert [span.name for span in batches[0].spans] == ["step", "run_worker.execute"], batches
+print(sorted(name for name in sys.modules
+             if name.startswith(("opentelemetry", "google.protobuf"))))
+"""
+
+
+def test_a_run_worker_records_its_spans_without_importing_opentelemetry() -> None:
+    """Importing the SDK costs a cold run worker ~45 ms, and a forked one the pages it
+    touches."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_WORKER], capture_output=True, text=True, check=True,
+        env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert done.stdout.strip() == "[]"
