@@ -41,11 +41,24 @@ def measure(launchers: int, runs: int, backend: str = "process",
 
 def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
                      env: dict[str, str] | None = None,
-                     drained: Callable[[], bool] | None = None) -> Throughput:
+                     drained: Callable[[], bool] | None = None,
+                     warm_up: int = 0) -> Throughput:
     """With ``drained``, the CPU time counts until ``drained()`` holds too: what the
-    deployment still does for the runs once they succeeded (exporting their spans)."""
+    deployment still does for the runs once they succeeded (exporting their spans). With
+    ``warm_up``, that many runs go first, unmeasured: what happens once per deployment (a
+    warm launcher starts its zygote at the first launch) is then left out."""
     with deployment(copies={"launcher": launchers},
                     env={"TETHER_RUN_LAUNCHER": backend, **(env or {})}) as running:
+        def succeeded(count: int) -> bool:
+            statuses = [r["status"] for r in running.graphql(STATUSES, limit=count)["runs"]]
+            assert "FAILURE" not in statuses, running.output()
+            return all(status == "SUCCESS" for status in statuses)
+
+        for _ in range(warm_up):
+            running.graphql(LAUNCH)
+        while warm_up and not succeeded(warm_up):
+            time.sleep(0.05)
+
         def cpu() -> dict[str, float]:
             return {name: cpu_seconds(tree_pids(process.pid))
                     for name, process in running.processes.items()}
@@ -54,11 +67,7 @@ def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
         start = time.perf_counter()
         for _ in range(runs):
             running.graphql(LAUNCH)
-        while True:
-            statuses = [r["status"] for r in running.graphql(STATUSES, limit=runs)["runs"]]
-            if all(status == "SUCCESS" for status in statuses):
-                break
-            assert "FAILURE" not in statuses, running.output()
+        while not succeeded(runs):
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
         while drained is not None and not drained():
