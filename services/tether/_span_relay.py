@@ -40,25 +40,28 @@ class _Context(NamedTuple):
         return f"00-{self.trace_id.hex()}-{self.span_id.hex()}-{'01' if self.sampled else '00'}"
 
 
+# the span each thread or task is in
+_current: ContextVar[_Context | None] = ContextVar("tether_span", default=None)
+
+
 class SpanRecorder:
     def __init__(self, send: Callable[[SpanBatch], None], resource: Mapping[str, str]) -> None:
         self._send = send
         self._resource = dict(resource)
         self._spans: list[SpanRecord] = []
-        self._current: ContextVar[_Context | None] = ContextVar("tether_span", default=None)
 
     @contextmanager
     def span(self, name: str, *, parent: str = "", links: Sequence[str] = (),
              attributes: Mapping[str, str | int | float | bool] | None = None) -> Iterator[str]:
         """A span named ``name``, child of the ``parent`` traceparent (or of the current
         span); yields its own traceparent."""
-        up = _parse(parent) if parent else self._current.get()
+        up = _parse(parent) if parent else _current.get()
         if up is None:
             trace_id, parent_id, sampled = _new_id(16), b"", True
         else:
             trace_id, parent_id, sampled = up.trace_id, up.span_id, up.sampled
         context = _Context(trace_id, _new_id(8), sampled)
-        token = self._current.set(context)
+        token = _current.set(context)
         start = time.time_ns()
         error = ""
         try:
@@ -68,7 +71,7 @@ class SpanRecorder:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self._current.reset(token)
+            _current.reset(token)
             if sampled:
                 linked = [(c.trace_id, c.span_id) for c in map(_parse, links) if c is not None]
                 self._spans.append(SpanRecord(
@@ -77,7 +80,7 @@ class SpanRecorder:
                     links=linked, error=error))
 
     def current_traceparent(self) -> str:
-        context = self._current.get()
+        context = _current.get()
         return "" if context is None else context.traceparent
 
     def flush(self) -> None:
