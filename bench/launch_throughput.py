@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from _harness import deployment
@@ -24,8 +25,13 @@ STATUSES = "query($limit: Int) { runs(limit: $limit) { status } }"
 @dataclass(frozen=True)
 class Throughput:
     runs_per_second: float
-    # CPU time the deployment's processes (not the broker) used per run, launch to SUCCESS
-    cpu_ms_per_run: float
+    # CPU time each of the deployment's processes (not the broker) used per run, launch to
+    # SUCCESS, with that of the processes it started (a launcher's zygotes and run workers)
+    cpu_ms_by_process: dict[str, float]
+
+    @property
+    def cpu_ms_per_run(self) -> float:
+        return sum(self.cpu_ms_by_process.values())
 
 
 def measure(launchers: int, runs: int, backend: str = "process",
@@ -34,26 +40,42 @@ def measure(launchers: int, runs: int, backend: str = "process",
 
 
 def measure_with_cpu(launchers: int, runs: int, backend: str = "process",
-                     env: dict[str, str] | None = None) -> Throughput:
+                     env: dict[str, str] | None = None,
+                     drained: Callable[[], bool] | None = None,
+                     warm_up: int = 0) -> Throughput:
+    """With ``drained``, the CPU time counts until ``drained()`` holds too: what the
+    deployment still does for the runs once they succeeded (exporting their spans). With
+    ``warm_up``, that many runs go first, unmeasured: what happens once per deployment (a
+    warm launcher starts its zygote at the first launch) is then left out."""
     with deployment(copies={"launcher": launchers},
                     env={"TETHER_RUN_LAUNCHER": backend, **(env or {})}) as running:
-        def tree() -> list[int]:
-            return [pid for process in running.processes.values()
-                    for pid in tree_pids(process.pid)]
+        def succeeded(count: int) -> bool:
+            statuses = [r["status"] for r in running.graphql(STATUSES, limit=count)["runs"]]
+            assert "FAILURE" not in statuses, running.output()
+            return all(status == "SUCCESS" for status in statuses)
 
-        cpu_before = cpu_seconds(tree())
+        for _ in range(warm_up):
+            running.graphql(LAUNCH)
+        while warm_up and not succeeded(warm_up):
+            time.sleep(0.05)
+
+        def cpu() -> dict[str, float]:
+            return {name: cpu_seconds(tree_pids(process.pid))
+                    for name, process in running.processes.items()}
+
+        cpu_before = cpu()
         start = time.perf_counter()
         for _ in range(runs):
             running.graphql(LAUNCH)
-        while True:
-            statuses = [r["status"] for r in running.graphql(STATUSES, limit=runs)["runs"]]
-            if all(status == "SUCCESS" for status in statuses):
-                break
-            assert "FAILURE" not in statuses, running.output()
+        while not succeeded(runs):
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
-        used = cpu_seconds(tree()) - cpu_before
-        return Throughput(runs / elapsed, 1000 * used / runs)
+        while drained is not None and not drained():
+            running.assert_alive()
+            time.sleep(0.05)
+        used = cpu()
+        return Throughput(runs / elapsed, {name: 1000 * (used[name] - cpu_before[name]) / runs
+                                           for name in used})
 
 
 def main() -> None:

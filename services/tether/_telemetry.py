@@ -5,8 +5,10 @@ Work items, stream entries, the run worker's environment and HTTP and gRPC reque
 passes on the ``traceparent`` it yields. Export is off unless the standard OpenTelemetry
 variables ask for it (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,
 ``OTEL_TRACES_EXPORTER=otlp|console``): then the SDK sends spans over OTLP/HTTP, or prints them.
-While off, OpenTelemetry is not even imported (it costs a run worker ~45 ms) and :func:`span`
+While off, OpenTelemetry is not even imported (it costs a process ~45 ms) and :func:`span`
 hands the parent's ``traceparent`` through unchanged, so the context still reaches every hop.
+Run workers never import it: they record their few spans with a recorder of their own, and
+the uploader exports them (see ``_span_relay``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._span_relay import SpanRecorder
     from .wire import SpanBatch
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _provider: Any = None
 _meter_provider: Any = None
+# a run worker's: records its spans for the uploader to export (see _span_relay)
+_recorder: SpanRecorder | None = None
 
 
 def enabled(env: Mapping[str, str] = os.environ) -> bool:
@@ -39,26 +44,26 @@ def configure(service: str, *, agent_id: str = "", metrics: bool = True,
     """Export this process's spans (and, with ``metrics``, its metrics) as ``service``
     (``tether-poller``, ...), when enabled. Call it after any fork: exporters run threads.
 
-    With ``relay`` (a run worker's), OTLP spans are not sent from this process: they are
-    kept until :func:`shutdown` and handed to ``relay`` as one batch, which the run worker
-    writes to ``tether:out:spans`` for the uploader to send on. A short-lived process then
-    spends no thread, no connection to the collector and no HTTP request on its traces."""
-    global _provider
-    if not enabled() or _provider is not None:
+    With ``relay`` (a run worker's), spans are not made with the OpenTelemetry SDK nor sent
+    from this process: a :class:`~tether._span_relay.SpanRecorder` keeps them until
+    :func:`shutdown` and hands them to ``relay`` as one batch, which the run worker writes to
+    ``tether:out:spans`` for the uploader to send on. A short-lived process then spends no
+    import, no thread, no connection to the collector and no request on its traces."""
+    global _provider, _recorder
+    if not enabled() or _provider is not None or _recorder is not None:
+        return
+    if relay is not None and _exporter() != "console":
+        from ._span_relay import SpanRecorder
+
+        _recorder = SpanRecorder(relay, resource_attributes(service, agent_id))
         return
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
     provider = TracerProvider(resource=_resource(service, agent_id))
-    if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
+    if _exporter() == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    elif relay is not None:
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-        from ._span_relay import SpanRelay
-
-        provider.add_span_processor(SimpleSpanProcessor(SpanRelay(relay)))
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -69,14 +74,33 @@ def configure(service: str, *, agent_id: str = "", metrics: bool = True,
         _configure_metrics(provider.resource)
 
 
+def _exporter(env: Mapping[str, str] = os.environ) -> str:
+    return env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+
+
+def resource_attributes(service: str, agent_id: str = "",
+                        env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The resource attributes this process sets itself: those of
+    ``OTEL_RESOURCE_ATTRIBUTES``, its service name and agent id. The SDK adds its own
+    (``telemetry.sdk.*``) where the spans are exported."""
+    attributes = {}
+    for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        name, equals, value = pair.partition("=")
+        if equals and name.strip():
+            attributes[name.strip()] = urllib.parse.unquote(value.strip())
+    attributes["service.name"] = service
+    if agent_id:
+        attributes["tether.agent_id"] = agent_id
+    return attributes
+
+
 @functools.cache
 def _resource(service: str, agent_id: str) -> Any:
-    """The process's OpenTelemetry resource; made once (detecting the environment's resource
-    attributes takes a millisecond or two), before the fork in a zygote."""
+    """The process's OpenTelemetry resource (detecting the environment's resource attributes
+    takes a millisecond or two)."""
     from opentelemetry.sdk.resources import Resource
 
-    attributes = {"service.name": service, **({"tether.agent_id": agent_id} if agent_id else {})}
-    return Resource.create(attributes)
+    return Resource.create(resource_attributes(service, agent_id))
 
 
 def _configure_metrics(resource: Any) -> None:
@@ -104,7 +128,7 @@ def _configure_metrics(resource: Any) -> None:
 def otlp_traces_target(env: Mapping[str, str] = os.environ) -> tuple[str, dict[str, str]] | None:
     """Where spans go over OTLP/HTTP, and the headers to send (``OTEL_EXPORTER_OTLP_HEADERS``);
     None when spans are not exported over OTLP."""
-    if not enabled(env) or env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console":
+    if not enabled(env) or _exporter(env) == "console":
         return None
     url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318").rstrip("/")
@@ -117,27 +141,35 @@ def otlp_traces_target(env: Mapping[str, str] = os.environ) -> tuple[str, dict[s
     return url, headers
 
 
-def preload(service: str) -> None:
-    """Import and make what :func:`configure` needs for ``service``, without starting
-    anything: a process that forks run workers calls it, so that its children configure
-    export in a moment."""
+def span_schedule_delay(env: Mapping[str, str] = os.environ) -> float:
+    """How long a process's finished spans wait to be exported with more, in seconds: the
+    batch span processor's ``OTEL_BSP_SCHEDULE_DELAY`` (milliseconds, 5000 by default)."""
+    try:
+        return max(0.0, float(env.get("OTEL_BSP_SCHEDULE_DELAY") or 5000) / 1000)
+    except ValueError:
+        return 5.0
+
+
+def preload() -> None:
+    """Import what :func:`configure` needs in a run worker: a process that forks run workers
+    (a zygote) calls it once for all of them."""
     if enabled():
-        import opentelemetry.sdk.trace.export
-        import opentelemetry.trace.propagation.tracecontext  # noqa: F401
-
         from . import _span_relay  # noqa: F401
-
-        _resource(service, "")
 
 
 def flush() -> None:
     """Send the spans still buffered (before a short-lived process exits)."""
+    if _recorder is not None:
+        _recorder.flush()
     if _provider is not None:
         _provider.force_flush()
 
 
 def shutdown() -> None:
-    global _provider, _meter_provider
+    global _provider, _meter_provider, _recorder
+    if _recorder is not None:
+        _recorder.flush()
+        _recorder = None
     if _provider is not None:
         _provider.shutdown()
         _provider = None
@@ -148,12 +180,12 @@ def shutdown() -> None:
 
 def current_traceparent() -> str:
     """The traceparent of the current span ("" while export is off or outside a span)."""
+    if _recorder is not None:
+        return _recorder.current_traceparent()
     if _provider is None:
         return ""
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
     carrier: dict[str, str] = {}
-    TraceContextTextMapPropagator().inject(carrier)
+    _propagator().inject(carrier)
     return carrier.get("traceparent", "")
 
 
@@ -163,19 +195,23 @@ def span(name: str, *, parent: str = "", links: Sequence[str] = (),
     """A span named ``name``, child of the ``parent`` traceparent (or of the current span),
     linked to the spans of ``links``; yields its own traceparent to send on. While export is
     off, yields ``parent`` (or the current traceparent)."""
+    links = [tp for tp in links if tp and tp != parent]
+    if _recorder is not None:
+        with _recorder.span(name, parent=parent, links=links,
+                            attributes=attributes) as traceparent:
+            yield traceparent
+        return
     if _provider is None:
         yield parent
         return
     from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    propagator = TraceContextTextMapPropagator()
+    propagator = _propagator()
     context = propagator.extract({"traceparent": parent}) if parent else None
     span_links = [trace.Link(trace.get_current_span(propagator.extract({"traceparent": tp}))
-                             .get_span_context()) for tp in links if tp and tp != parent]
-    tracer = trace.get_tracer("tether")
-    with tracer.start_as_current_span(name, context=context, links=span_links,
-                                      attributes=dict(attributes or {})):
+                             .get_span_context()) for tp in links]
+    with _tracer().start_as_current_span(name, context=context, links=span_links,
+                                         attributes=attributes):
         carrier: dict[str, str] = {}
         propagator.inject(carrier)
         yield carrier.get("traceparent", parent)
@@ -192,10 +228,8 @@ def sibling_spans(spans: Sequence[tuple[str, str, Mapping[str, str | int | float
         return
     from opentelemetry import trace
     from opentelemetry.trace import Status, StatusCode
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    propagator = TraceContextTextMapPropagator()
-    tracer = trace.get_tracer("tether")
+    propagator, tracer = _propagator(), _tracer()
     opened = []
     traceparents = []
     for name, parent, attributes in spans:
@@ -214,3 +248,18 @@ def sibling_spans(spans: Sequence[tuple[str, str, Mapping[str, str | int | float
     finally:
         for opened_span in opened:
             opened_span.end()
+
+
+# made once: each span would otherwise make a tracer (and its instrumentation scope) again
+@functools.cache
+def _tracer() -> Any:
+    from opentelemetry import trace
+
+    return trace.get_tracer("tether")
+
+
+@functools.cache
+def _propagator() -> Any:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator()

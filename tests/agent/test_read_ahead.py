@@ -94,3 +94,35 @@ async def test_without_in_flight_batches_are_read_and_handled_by_turns(broker_ur
     await consume_batches(consumer, handle, asyncio.Event(), burst=True)
     assert seen == list(range(1, 301))
     await client.aclose()
+
+
+async def test_with_linger_entries_that_trickle_in_go_in_one_batch(broker_url: str) -> None:
+    """As the run workers' spans do: one entry per run, sent to the collector together."""
+    client = aioredis.Redis.from_url(broker_url)
+    consumer: StreamConsumer[RunEvent] = StreamConsumer(
+        client, stream=STREAM, group="g", consumer="c", message_type=RunEvent,  # type: ignore[arg-type]
+        count=100, block_ms=100)
+    await consumer.ensure_group()
+    stop = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def handle(entries: list[Entry[RunEvent]]) -> None:
+        batches.append([entry.message.seq for entry in entries])
+        await consumer.ack([entry.entry_id for entry in entries])
+        if sum(map(len, batches)) == 10:
+            stop.set()
+
+    async def trickle() -> None:
+        for seq in range(1, 11):
+            await publish(client, STREAM, [LogMessage(
+                run_id="r1", attempt=1, seq=seq, timestamp=1.0, level="INFO", message="x")])
+            await asyncio.sleep(0.02)
+
+    started = time.monotonic()
+    await asyncio.gather(trickle(), asyncio.wait_for(
+        consume_batches(consumer, handle, stop, linger=1.0), timeout=10))
+    assert batches == [list(range(1, 11))]
+    # handed over when the linger ran out, not before
+    assert time.monotonic() - started >= 1.0
+    assert (await client.xpending(STREAM, "g"))["pending"] == 0
+    await client.aclose()

@@ -40,10 +40,17 @@ async def consume_batches(
     *,
     burst: bool = False,
     in_flight: int = 0,
+    linger: float = 0.0,
 ) -> None:
     """Hand each batch read from ``consumer`` to ``handle_batch``, which acknowledges what it
     has handled, until ``stop`` is set (with ``burst``: until no entry is left). An unreachable
     broker is waited out with backoff.
+
+    With ``linger``, a batch smaller than the consumer's ``count`` waits ``linger`` seconds
+    and takes the entries that came meanwhile (up to ``count`` more) before it is handed
+    over: for a destination where a request costs much more than an entry (the
+    OpenTelemetry endpoint). The entries stay pending meanwhile, as they do while a batch is
+    handled.
 
     With ``in_flight`` 0, batches are read and handled one after the other. With ``in_flight``
     N, the next batch is read while up to N batches are being handled at once, so a handler
@@ -67,6 +74,8 @@ async def consume_batches(
                     reading, ahead = ahead, None
                     entries = await reading
                 if entries:
+                    if linger and len(entries) < consumer.count:
+                        entries += await _more(consumer, linger, stop)
                     if in_flight and not consumer.recovering:
                         ahead = asyncio.ensure_future(consumer.read())
                     while len(handling) >= max(in_flight, 1):
@@ -93,6 +102,16 @@ async def consume_batches(
                 await ahead
         # the handlers see ``stop`` and leave what they have not stored pending
         await asyncio.gather(*handling, return_exceptions=True)
+
+
+async def _more(consumer: StreamConsumer[T], linger: float,
+                stop: asyncio.Event) -> list[Entry[T]]:
+    """The entries that came within ``linger`` seconds, read at once when they are over (one
+    read per batch, not one per entry, which is the point of lingering)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=linger)
+    # 1 ms: a block of 0 would wait for ever
+    return [] if stop.is_set() else await consumer.read(block_ms=1)
 
 
 def _raise_failures(handling: set[asyncio.Task[None]]) -> None:

@@ -57,6 +57,8 @@ class _Lane:
     span: str
     # entries per batch at most
     batch_size: int
+    # how long a batch that is not full waits for more entries (seconds)
+    linger: float = 0.0
 
 
 class Uploader:
@@ -71,14 +73,18 @@ class Uploader:
         in_flight: int = 2,
         upload_compute_logs: bool = True,
         spans_to: tuple[str, dict[str, str]] | None = None,
+        spans_linger: float = 0.0,
     ) -> None:
         """``spans_to``: the OTLP/HTTP traces URL and headers the run workers' spans go to
-        (None: traces are not exported over OTLP). ``in_flight``: how many batches of one
-        stream are on their way at once (a batch travels and is decoded while the control
-        plane stores the one before). ``event_batch_size``: entries per batch of run events;
-        ``batch_size``: of the other streams (a chunk of compute logs is up to 64 KiB)."""
+        (None: traces are not exported over OTLP); ``spans_linger``: how long they wait to
+        be sent with more (as the span processor of a process waits: its schedule delay).
+        ``in_flight``: how many batches of one stream are on their way at once (a batch
+        travels and is decoded while the control plane stores the one before).
+        ``event_batch_size``: entries per batch of run events; ``batch_size``: of the other
+        streams (a chunk of compute logs is up to 64 KiB)."""
         self.client = client
         self.spans_to = spans_to
+        self.spans_linger = spans_linger
         self._collector: httpx.AsyncClient | None = None
         self.redis = redis
         self.consumer_name = consumer
@@ -96,12 +102,19 @@ class Uploader:
                   lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
                   "uploader.events", self.event_batch_size),
             _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs", self.batch_size),
-            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "", self.batch_size)]
+            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "", self.batch_size,
+                     self.spans_linger)]
               if self.spans_to else []),
         ]
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
         """Upload until ``stop`` is set (or, with ``burst``, until every stream is drained)."""
+        if self.spans_to is not None and self._collector is None:
+            # made before the first spans come, not while runs wait: an HTTP client (its TLS
+            # context) and the OTLP messages take tens of milliseconds to make and import
+            from . import _otlp  # noqa: F401
+
+            self._collector = httpx.AsyncClient(headers=self.spans_to[1], timeout=10.0)
         log.info("uploader %s ready", self.consumer_name)
         try:
             async with reporting_status(self.redis, kind="uploader",
@@ -111,17 +124,18 @@ class Uploader:
         finally:
             if self._collector is not None:
                 await self._collector.aclose()
+                self._collector = None
 
     async def _send_spans(self, batches: list[SpanBatch], traceparent: str) -> BatchReceipt:
-        """Send the run workers' spans to the OTLP endpoint in one request: concatenated
-        protobuf messages parse as one whose repeated fields hold them all."""
-        assert self.spans_to is not None
-        url, headers = self.spans_to
-        if self._collector is None:
-            self._collector = httpx.AsyncClient(headers=headers, timeout=10.0)
+        """Send the run workers' spans to the OTLP endpoint in one request."""
+        assert self.spans_to is not None and self._collector is not None
+        # protobuf and the OTLP messages: only when spans are exported
+        from ._otlp import encode_span_batches
+
+        url = self.spans_to[0]
         try:
             response = await self._collector.post(
-                url, content=b"".join(batch.otlp for batch in batches))
+                url, content=encode_span_batches(batches))
         except httpx.HTTPError as exc:
             raise ControlPlaneError(f"OTLP endpoint {url} unreachable: {exc!r}") from exc
         if response.status_code != 200:
@@ -148,7 +162,8 @@ class Uploader:
         async def upload(entries: list[Entry[Any]]) -> None:
             await self._upload(lane, consumer, entries, stop)
 
-        await consume_batches(consumer, upload, stop, burst=burst, in_flight=self.in_flight)
+        await consume_batches(consumer, upload, stop, burst=burst, in_flight=self.in_flight,
+                              linger=lane.linger)
 
     async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any],
                       entries: list[Entry[Any]], stop: asyncio.Event) -> None:

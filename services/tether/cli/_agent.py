@@ -214,7 +214,7 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
 
 async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                     burst: bool) -> None:
-    from .._telemetry import otlp_traces_target
+    from .._telemetry import otlp_traces_target, span_schedule_delay
     from ..agent import ControlPlaneClient, Uploader
     from ..broker import connect
 
@@ -226,7 +226,8 @@ async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyn
                        event_batch_size=settings.upload_event_batch_size,
                        in_flight=settings.upload_in_flight,
                        upload_compute_logs=settings.upload_compute_logs,
-                       spans_to=otlp_traces_target()).run(stop, burst=burst)
+                       spans_to=otlp_traces_target(),
+                       spans_linger=span_schedule_delay()).run(stop, burst=burst)
     finally:
         await client.aclose()
         await redis.aclose()

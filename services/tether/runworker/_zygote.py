@@ -27,7 +27,7 @@ import msgspec
 from .. import _telemetry as telemetry
 from ..sdk import Definitions, load_definitions
 from ..wire import ForkExit, ForkReply, ForkRequest, LocationSpec
-from ._execute import SERVICE, execute_run
+from ._execute import execute_run
 from ._frames import frame, recv_frame
 
 # a child that died before execute_run could say anything
@@ -45,8 +45,8 @@ def serve_zygote(spec: LocationSpec, socket_path: str) -> int:
               file=sys.stderr, flush=True)
         return 1
     files = _user_files(spec)
-    # the forked run workers then start exporting spans without importing anything
-    telemetry.preload(SERVICE)
+    # the forked run workers then record their spans without importing anything
+    telemetry.preload()
     # everything imported so far is shared with the forks: kept out of the garbage
     # collector's reach, a fork's collections neither walk it nor copy its pages
     gc.freeze()

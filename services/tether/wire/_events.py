@@ -124,9 +124,34 @@ class LogChunk(msgspec.Struct, kw_only=True, frozen=True):
     step_key: str | None = None
 
 
-class SpanBatch(msgspec.Struct, kw_only=True, frozen=True):
-    """A run worker's finished spans, relayed through the agent's broker: an OTLP
-    ``ExportTraceServiceRequest`` in protobuf. The run worker only talks to Redis; the
-    uploader sends these on to the OpenTelemetry endpoint."""
+SpanAttribute = str | int | float | bool
 
-    otlp: bytes
+
+class SpanRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """One finished span of a run worker, as OTLP describes it: ids as raw bytes (16 for a
+    trace, 8 for a span), times in nanoseconds since the epoch. ``error`` is the status
+    description of a span that ended with an exception ("": it ended well)."""
+
+    name: str
+    trace_id: bytes
+    span_id: bytes
+    parent_id: bytes = b""
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, SpanAttribute] = {}
+    # (trace id, span id) of each linked span
+    links: list[tuple[bytes, bytes]] = []
+    error: str = ""
+
+
+class SpanBatch(msgspec.Struct, kw_only=True, frozen=True):
+    """A run worker's finished spans, relayed through the agent's broker, with the resource
+    attributes of the process that made them (``service.name``, ...). The run worker only
+    talks to Redis; the uploader turns the batches into OTLP and sends them on to the
+    OpenTelemetry endpoint."""
+
+    spans: list[SpanRecord] = []
+    resource: dict[str, str] = {}
+    # what run workers of earlier versions send instead: their spans as one OTLP
+    # ``ExportTraceServiceRequest`` in protobuf
+    otlp: bytes = b""
