@@ -133,7 +133,9 @@ async def test_errors_are_pages_with_a_message_not_a_stack_trace(ui: Ui) -> None
     assert malformed.status_code == 400 and "page link is malformed" in malformed.text
     job = await browser.get("/jobs/hello/no_such_job")
     assert job.status_code == 404 and "Jobs page" in job.text
-    for response in (missing, malformed, job):
+    unknown = await browser.get("/no/such/page")
+    assert unknown.status_code == 404 and "there is no page at /no/such/page" in unknown.text
+    for response in (missing, malformed, job, unknown):
         assert "Traceback" not in response.text
         assert response.headers["content-type"].startswith("text/html")
 

@@ -10,15 +10,22 @@ from starlette.staticfiles import StaticFiles
 from .._graphql import GraphQLApi
 from .._state import AppState
 from ._automation_pages import AutomationPages
+from ._base import Viewer
 from ._catalog_pages import CatalogPages
 from ._render import STATIC, Renderer
 from ._run_pages import RunPages
 from ._signin import SignInPages
 from ._token_pages import TokenPages
+from .errors import PageNotFound
 
 
 async def _home(_request: Request) -> Response:
     return RedirectResponse("/runs", status_code=303)
+
+
+async def _no_such_page(request: Request, _viewer: Viewer) -> Response:
+    raise PageNotFound(f"there is no page at {request.url.path}; the menu above leads to "
+                       "every page")
 
 
 def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
@@ -56,4 +63,6 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/settings/tokens/{token_id:int}/revoke", tokens.action(tokens.revoke),
               methods=post),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        # last: any other address is a readable page too, not a bare "Not Found"
+        Route("/{path:path}", runs.page(_no_such_page), methods=get),
     ]
