@@ -73,8 +73,12 @@ def ensure_venv(venv: Path) -> Path:
 
 def probe(python: Path, *args: str) -> dict[str, list[float]]:
     """Run ``jobs/dagster_probe.py`` in Dagster's virtualenv and return what it printed."""
-    done = subprocess.run([python, JOBS / "dagster_probe.py", *args], check=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    done = subprocess.run([python, JOBS / "dagster_probe.py", *args],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        # Dagster's warnings fill stderr: its end says what failed
+        raise RuntimeError(f"dagster_probe.py {' '.join(args)} exited with "
+                           f"{done.returncode}:\n{done.stderr[-3000:]}")
     result: dict[str, list[float]] = json.loads(done.stdout)
     return result
 
