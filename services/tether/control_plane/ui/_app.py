@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -10,7 +12,6 @@ from starlette.staticfiles import StaticFiles
 from .._graphql import GraphQLApi
 from .._state import AppState
 from ._automation_pages import AutomationPages
-from ._base import Viewer
 from ._catalog_pages import CatalogPages
 from ._render import STATIC, Renderer
 from ._run_pages import RunPages
@@ -23,9 +24,15 @@ async def _home(_request: Request) -> Response:
     return RedirectResponse("/runs", status_code=303)
 
 
-async def _no_such_page(request: Request, _viewer: Viewer) -> Response:
-    raise PageNotFound(f"there is no page at {request.url.path}; the menu above leads to "
-                       "every page")
+def _no_such_page(pages: RunPages) -> Callable[[Request], Awaitable[Response]]:
+    """Any other address: the error page, signed in or not. (Sending the browser to sign in
+    would be wrong here: its own requests, such as /favicon.ico, would restart the sign-in
+    form under the user's hands.)"""
+    async def endpoint(request: Request) -> Response:
+        return pages.error_page(request, None, PageNotFound(
+            f"there is no page at {request.url.path}; the menu leads to every page"))
+
+    return endpoint
 
 
 def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
@@ -64,5 +71,5 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
               methods=post),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         # last: any other address is a readable page too, not a bare "Not Found"
-        Route("/{path:path}", runs.page(_no_such_page), methods=get),
+        Route("/{path:path}", _no_such_page(runs), methods=get),
     ]
