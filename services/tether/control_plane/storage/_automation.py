@@ -38,7 +38,7 @@ from ..errors import BadInput
 from . import _codec, _launch, _locations, _work
 from ._engine import upsert
 from ._queue import QueueLimits
-from ._records import LocationStatus
+from ._records import LaunchRequest, LocationStatus
 from ._schema import automation_states, ticks
 from ._tags import TICK_TAGS
 
@@ -383,7 +383,7 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
         .order_by(ticks.c.id).with_for_update())}
     applied: list[bool] = []
     # (tick, outcome, its requests) of the ticks to close, in order
-    closing: list[tuple[Any, TickOutcome, list[_launch.LaunchRequest]]] = []
+    closing: list[tuple[Any, TickOutcome, list[LaunchRequest]]] = []
     for tick_id, outcome in evaluated:
         tick = rows.pop(tick_id, None)  # a tick answered twice in one batch counts once
         applied.append(tick is not None and tick.status == TickStatus.EVALUATING)
@@ -426,7 +426,7 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
     return applied
 
 
-def _requests(tick: Any, outcome: TickOutcome) -> list[_launch.LaunchRequest]:
+def _requests(tick: Any, outcome: TickOutcome) -> list[LaunchRequest]:
     """The runs an evaluated tick asks for, each with its run key: a schedule's runs are one
     per due time, even without a key of the user's."""
     if outcome.error is not None:
@@ -437,7 +437,7 @@ def _requests(tick: Any, outcome: TickOutcome) -> list[_launch.LaunchRequest]:
         run_key = request.run_key
         if run_key is None and tick.scheduled_time is not None:
             run_key = f"{tick.scheduled_time:.0f}" + (f"-{index}" if index else "")
-        requests.append(_launch.LaunchRequest(
+        requests.append(LaunchRequest(
             job_name=request.job_name, location=tick.location, run_config=request.run_config,
             tags={**request.tags, TICK_TAGS[tick.kind]: tick.name}, origin=made_by,
             run_key=run_key))

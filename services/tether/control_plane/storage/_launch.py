@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import JobSnapshot, LocationSpec
+from tether.wire import JobSnapshot
 
 from ...errors import TetherError
 from ..errors import BadInput, RunNotFound
 from . import _browse, _locations, _queue, _runs, _work
 from ._queue import QueueLimits
-from ._records import LocationRecord
+from ._records import ExistingRun, LaunchRequest, LocationRecord, NewRun
 from ._reexecution import (
     ReexecutionStrategy,
     reexecution_tags,
@@ -38,32 +37,8 @@ from ._schema import runs
 _PAIRS_PER_QUERY = 400
 
 
-@dataclass(frozen=True, slots=True)
-class LaunchRequest:
-    """A run asked for. With ``origin`` and ``run_key``, a run that origin already created
-    with that key is not created again."""
-
-    job_name: str
-    location: str | None
-    run_config: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, Any] = field(default_factory=dict)
-    traceparent: str = ""
-    origin: str | None = None
-    run_key: str | None = None
-    # the steps to run (each with those upstream of it); None: all of them
-    step_selection: list[str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedRun:
-    """A request that passed the checks: the run to create, or the one its key names."""
-
-    request: LaunchRequest
-    run_id: str
-    # the run of the same origin and key created earlier: nothing to create
-    existing: bool
-    job_name: str = ""
-    location: LocationSpec | None = None
+# a launch request that passed the checks
+PlannedRun = NewRun | ExistingRun
 
 
 def launch(conn: Connection, request: LaunchRequest, *, now: float,
@@ -111,7 +86,7 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun
     for request in requests:
         run_id = existing.get((request.origin, request.run_key))
         if run_id is not None:
-            planned.append(PlannedRun(request=request, run_id=run_id, existing=True))
+            planned.append(ExistingRun(request=request, run_id=run_id))
             continue
         key = (request.job_name, request.location)
         if key not in jobs:
@@ -130,8 +105,8 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun
         if problem is not None:
             planned.append(BadInput(f"invalid run config for job {job.name}: {problem}"))
             continue
-        planned.append(PlannedRun(request=request, run_id=str(uuid.uuid4()), existing=False,
-                                  job_name=job.name, location=record.spec))
+        planned.append(NewRun(request=request, run_id=str(uuid.uuid4()), job_name=job.name,
+                              location=record.spec))
     return planned
 
 
@@ -140,29 +115,24 @@ def create(conn: Connection, planned: Sequence[PlannedRun], *, now: float,
     """Write the planned runs, QUEUED, and hand them over (or to the run queue); the run id
     of each, in order. Two of them with the same origin and key are one run."""
     run_ids: list[str] = []
-    new: list[PlannedRun] = []
+    new: list[NewRun] = []
     by_key: dict[tuple[str, str], str] = {}
     for run in planned:
         key = _key_of(run.request)
-        if not run.existing and key is not None and key in by_key:
+        if isinstance(run, NewRun) and key is not None and key in by_key:
             run_ids.append(by_key[key])
             continue
-        if not run.existing:
+        if isinstance(run, NewRun):
             new.append(run)
         if key is not None:
             by_key[key] = run.run_id
         run_ids.append(run.run_id)
-    _runs.create_runs(conn, [_runs.NewRun(
-        run_id=run.run_id, job_name=run.job_name, location=_spec(run).name,
-        run_config=run.request.run_config, tags=run.request.tags,
-        traceparent=run.request.traceparent, origin=run.request.origin,
-        run_key=run.request.run_key, step_selection=run.request.step_selection)
-        for run in new], now=now)
     if not new:
         return run_ids
+    _runs.create_runs(conn, new, now=now)
     if limits.unlimited:
         _work.enqueue_launches(conn, [_work.Launch(
-            run_id=run.run_id, attempt=1, job_name=run.job_name, location=_spec(run),
+            run_id=run.run_id, attempt=1, job_name=run.job_name, location=run.location,
             run_config=run.request.run_config, traceparent=run.request.traceparent,
             step_selection=run.request.step_selection) for run in new], now=now)
     else:
@@ -174,11 +144,6 @@ def _key_of(request: LaunchRequest) -> tuple[str, str] | None:
     if request.origin is None or request.run_key is None:
         return None
     return request.origin, request.run_key
-
-
-def _spec(run: PlannedRun) -> LocationSpec:
-    assert run.location is not None, "a run to create has its location"
-    return run.location
 
 
 def _existing_runs(conn: Connection,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -133,3 +133,37 @@ class StepSpan:
     end: float | None
     # STARTED, SUCCESS, FAILURE or SKIPPED
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchRequest:
+    """A run asked for. With ``origin`` and ``run_key``, a run that origin already created
+    with that key is not created again."""
+
+    job_name: str
+    location: str | None
+    run_config: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    traceparent: str = ""
+    origin: str | None = None
+    run_key: str | None = None
+    # the steps to run (each with those upstream of it); None: all of them
+    step_selection: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A launch request that passed the checks: the run to create."""
+
+    request: LaunchRequest
+    run_id: str
+    job_name: str
+    location: LocationSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingRun:
+    """A launch request whose origin created its run with that key already."""
+
+    request: LaunchRequest
+    run_id: str

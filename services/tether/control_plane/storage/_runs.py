@@ -19,7 +19,7 @@ from ..errors import RunNotFound
 from . import _codec
 from ._bulk import insert_new
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
-from ._records import EventRecord, LogRecord, RunRecord
+from ._records import EventRecord, LogRecord, NewRun, RunRecord
 from ._schema import compute_logs, events, run_tags, runs
 
 # a position in the runs list, newest first: (created_at, run_id) of the last run shown
@@ -33,44 +33,30 @@ class LockedRun:
     projection: Projection
 
 
-@dataclass(frozen=True, slots=True)
-class NewRun:
-    run_id: str
-    job_name: str
-    location: str
-    run_config: dict[str, Any]
-    tags: dict[str, Any]
-    traceparent: str = ""
-    origin: str | None = None
-    run_key: str | None = None
-    # the steps to run (each with those upstream of it); None: all of them
-    step_selection: list[str] | None = None
-
-
 def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
     """Insert runs, QUEUED, with their tags and RUN_QUEUED events: three statements for
     them all."""
     if not new:
         return
     conn.execute(runs.insert(), [{
-        "traceparent": run.traceparent or None,
-        "origin": run.origin,
-        "run_key": run.run_key,
+        "traceparent": run.request.traceparent or None,
+        "origin": run.request.origin,
+        "run_key": run.request.run_key,
         "run_id": run.run_id,
         "job_name": run.job_name,
-        "location": run.location,
+        "location": run.location.name,
         "status": RunStatus.QUEUED,
         "attempt": 1,
-        "run_config": _codec.to_json_text(run.run_config),
-        "tags": _codec.to_json_text(run.tags),
+        "run_config": _codec.to_json_text(run.request.run_config),
+        "tags": _codec.to_json_text(run.request.tags),
         "created_at": now,
         "updated_at": now,
         "steps_succeeded": 0,
         "steps_failed": 0,
-        "step_selection": _codec.steps_to_json(run.step_selection),
+        "step_selection": _codec.steps_to_json(run.request.step_selection),
     } for run in new])
     tags = [{"run_id": run.run_id, "key": key, "value": tag_text(value), "created_at": now}
-            for run in new for key, value in run.tags.items()]
+            for run in new for key, value in run.request.tags.items()]
     if tags:
         conn.execute(run_tags.insert(), tags)
     # the row is QUEUED already: the event changes nothing in the run's projection
@@ -80,7 +66,8 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
 
 
 def _queued_message(run: NewRun) -> str:
-    steps = "" if run.step_selection is None else f" (steps {', '.join(run.step_selection)})"
+    selection = run.request.step_selection
+    steps = "" if selection is None else f" (steps {', '.join(selection)})"
     return f"Queued run of {run.job_name}{steps}"
 
 

@@ -54,6 +54,7 @@ from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunSta
 from ._queue import QueueLimits
 from ._records import (
     EventRecord,
+    LaunchRequest,
     LocationRecord,
     LogRecord,
     Materialization,
@@ -237,7 +238,7 @@ class Store:
         if not isinstance(tags, dict):
             raise BadInput(f"tags must be an object, got {type(tags).__name__}")
         with self._write() as conn:
-            return _launch.launch(conn, _launch.LaunchRequest(
+            return _launch.launch(conn, LaunchRequest(
                 job_name=job_name, location=location, run_config=run_config, tags=tags,
                 traceparent=traceparent), now=self._clock(), limits=self._limits)
 
