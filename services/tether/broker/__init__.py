@@ -1,6 +1,7 @@
 """Redis-stream transport of the agent: producers, consumer groups, dead letters, key layout."""
 
 from . import _keys as keys
+from ._acl import RunWorkerUserError, ensure_run_worker_user, run_worker_user
 from ._connect import connect
 from ._consumer import Entry, StreamConsumer
 from ._dead_letters import (
@@ -23,11 +24,13 @@ __all__ = [
     "EmbeddedBroker",
     "Entry",
     "Replayed",
+    "RunWorkerUserError",
     "StoredLetter",
     "StreamConsumer",
     "StreamWriter",
     "UnreadableDeadLetter",
     "connect",
+    "ensure_run_worker_user",
     "entry_fields",
     "keys",
     "list_dead_letters",
@@ -35,5 +38,6 @@ __all__ = [
     "publish_each",
     "replay_dead_letter",
     "replay_dead_letters",
+    "run_worker_user",
     "summarize_dead_letter",
 ]

@@ -10,6 +10,7 @@
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
+    tether:acl:run-worker             the password of the run workers' ACL user (see _acl)
     tether:worker:<consumer>          a worker's WorkerStatus, refreshed every few seconds
     tether:rq:jobs                    hash: the RQ job id of each run attempt on RQ, until its
                                       exit is reported (the RQ run-launcher backend)
@@ -72,6 +73,12 @@ def worker_status_key(consumer: str) -> str:
 
 def executing_key(run_id: str, attempt: int) -> str:
     return f"tether:executing:{run_id}:{attempt}"
+
+
+# every attempt's executing key: run workers may set these, and no other key
+EXECUTING_KEYS: Final = "tether:executing:*"
+
+ACL_RUN_WORKER_PASSWORD: Final = "tether:acl:run-worker"
 
 
 def canceled_key(run_id: str, attempt: int) -> str:

@@ -177,21 +177,25 @@ async def _poller(settings: Settings, agent_id: str, consumer: str, stop: asynci
 async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                     burst: bool) -> None:
     from ..agent import Launcher, WarmPool
-    from ..broker import connect
+    from ..broker import connect, run_worker_user
 
     redis_url = settings.require("redis_url")
     redis = await connect(redis_url)
     try:
-        warm = WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm" else None
-        rq = None
-        if settings.run_launcher == "rq":
-            from ..agent._rq import RqRuns
+        # run workers run user code: they get a broker user that can only append their output
+        async with run_worker_user(redis, url=redis_url,
+                                   base_name=settings.broker_run_worker_user) as worker_url:
+            warm = (WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm"
+                    else None)
+            rq = None
+            if settings.run_launcher == "rq":
+                from ..agent._rq import RqRuns
 
-            rq = RqRuns(redis_url)
-        await Launcher(redis=redis, redis_url=redis_url, agent_id=agent_id, consumer=consumer,
-                       base_env=dict(os.environ), warm=warm, rq=rq,
-                       terminate_grace=settings.terminate_grace_seconds,
-                       stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
+                rq = RqRuns(redis_url)
+            await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
+                           consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
+                           terminate_grace=settings.terminate_grace_seconds,
+                           stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:
         await redis.aclose()
 

@@ -1,0 +1,119 @@
+"""A real run, launched through a real deployment, whose user code tries to use the broker URL
+its run worker was given: the run succeeds with its events stored, and the code could read no
+work item, list no key, read back no event and write nothing but its own output."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tether.broker._acl import user_name
+
+from ..conftest import free_port
+from ..deployment import Deployment
+from ..processes import processes_with_env
+
+DEFS = '''
+import os
+
+import redis
+
+from tether import Definitions, job, op
+
+
+def attempt(what, call):
+    try:
+        call()
+        print(f"{what}: allowed", flush=True)
+    except redis.RedisError as exc:
+        print(f"{what}: refused ({type(exc).__name__})", flush=True)
+
+
+@op
+def snoop() -> None:
+    url = os.environ.get("TETHER_REDIS_URL", "")
+    broker = redis.Redis.from_url(url)
+    print(f"broker user: {broker.connection_pool.connection_kwargs.get('username')}")
+    attempt("xread work", lambda: broker.xread({"tether:work:runs": "0"}))
+    attempt("xrange work", lambda: broker.xrange("tether:work:code"))
+    attempt("keys", lambda: broker.keys("*"))
+    attempt("scan", lambda: broker.scan(0))
+    attempt("xread events", lambda: broker.xread({"tether:out:events": "0"}))
+    attempt("write results", lambda: broker.xadd("tether:out:results", {"m": b"x"}))
+    attempt("write other key", lambda: broker.set("tether:launched:x:1", "x"))
+    leaked = [name for name in os.environ if name.startswith("TETHER_") and name not in
+              ("TETHER_REDIS_URL", "TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT")]
+    print(f"tether settings: {leaked}", flush=True)
+
+
+@job
+def snoop_job() -> None:
+    snoop()
+
+
+defs = Definitions(jobs=[snoop_job])
+'''
+
+RUN = """query($id: ID!) { run(id: $id) { status events { seq type } logs { stream data } } }"""
+LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
+LOCATIONS = "{ codeLocations { status error } }"
+AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
+
+
+@pytest.fixture(params=["valkey+process", "redis+warm"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    broker, launcher = request.param.split("+")
+    redis_url = request.getfixturevalue("broker_url" if broker == "valkey"
+                                        else "system_redis_url")
+    (tmp_path / "defs.py").write_text(DEFS)
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text('[[locations]]\nname = "snoop"\npython_file = "defs.py"\n'
+                         'working_directory = "."\n')
+    base_name = f"tether-test-{uuid.uuid4().hex[:10]}"
+    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
+                            redis_url=redis_url, workspace=workspace, data_dir=tmp_path,
+                            port=free_port(), processes=AGENT,
+                            env={"TETHER_RUN_LAUNCHER": launcher,
+                                 "TETHER_BROKER_RUN_WORKER_USER": base_name})
+    agent = redis.Redis.from_url(redis_url)
+    try:
+        deployment.wait_healthy()
+        deployment.wait_for(
+            lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
+            what="code location loaded")
+        yield deployment
+    finally:
+        codes = deployment.stop()
+        db = int(agent.connection_pool.connection_kwargs.get("db") or 0)
+        agent.acl_deluser(user_name(base_name, db))
+        agent.close()
+    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
+    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
+
+
+def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -> None:
+    run_id = deployment.graphql(LAUNCH, job="snoop_job")["launchRun"]["id"]
+    run = deployment.wait_for(
+        lambda: (r := deployment.graphql(RUN, id=run_id)["run"])["status"] == "SUCCESS"
+        and any(e["type"] == "RUN_SUCCESS" for e in r["events"]) and r,
+        what="the run to succeed")
+    # the logs may trail the status by an upload
+    deadline = time.monotonic() + 10
+    while "tether settings" not in (stdout := "".join(
+            c["data"] for c in run["logs"] if c["stream"] == "stdout")):
+        assert time.monotonic() < deadline, f"no output: {run}"
+        run = deployment.graphql(RUN, id=run_id)["run"]
+
+    events = [e for e in run["events"] if e["seq"] is not None]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["type"] == "RUN_START" and events[-1]["type"] == "RUN_SUCCESS"
+    assert "broker user: tether-test-" in stdout
+    for what in ("xread work", "xrange work", "keys", "scan", "xread events",
+                 "write results", "write other key"):
+        assert f"{what}: refused (NoPermissionError)" in stdout, stdout
+    assert "tether settings: []" in stdout
