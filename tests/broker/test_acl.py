@@ -7,16 +7,24 @@ ACL users belong to the server, not to a database, so each test names its own an
 from __future__ import annotations
 
 import asyncio
+import stat
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import redis.asyncio as aioredis
-from redis.exceptions import NoPermissionError
+from redis.exceptions import AuthenticationError, NoPermissionError
 
-from tether.broker import RunWorkerUserError, ensure_run_worker_user, keys, publish
+from tether.broker import (
+    EmbeddedBroker,
+    RunWorkerUserError,
+    ensure_run_worker_user,
+    keys,
+    publish,
+)
 from tether.broker._acl import (
     BrokerServer,
     keep_run_worker_user,
@@ -236,3 +244,25 @@ def test_the_rules_refuse_reads_at_the_command_level_too() -> None:
     rules = " ".join(run_worker_rules(BrokerServer((7, 2)), db=0))
     for command in ("xread", "xrange", "keys", "scan", "get", "@read", "@all"):
         assert f"+{command}" not in rules
+
+
+def test_the_embedded_broker_lets_no_one_in_without_its_password(tmp_path: Path) -> None:
+    # with an open default user, user code could skip its restricted user altogether
+    broker = EmbeddedBroker(tmp_path / "valkey")
+    broker.start()
+    try:
+        anonymous = redis.Redis(host=broker.host, port=broker.port)
+        with pytest.raises(AuthenticationError):
+            anonymous.keys("*")
+        with pytest.raises(AuthenticationError):
+            anonymous.execute_command("AUTH", "default", "guess")
+        anonymous.close()
+        agent = redis.Redis.from_url(broker.url)
+        assert agent.ping()
+        agent.close()
+        assert broker.password not in broker.address
+    finally:
+        broker.stop()
+    assert stat.S_IMODE((tmp_path / "valkey" / "password").stat().st_mode) == 0o600
+    # the same password after a restart: the broker's data outlives it, and so do its clients
+    assert EmbeddedBroker(tmp_path / "valkey").password == broker.password

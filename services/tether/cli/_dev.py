@@ -58,18 +58,18 @@ def _dev(args: argparse.Namespace) -> int:
     credentials = _ensure_credentials(settings)
 
     broker = None
-    redis_url = settings.redis_url
+    redis_url = shown_url = settings.redis_url
     if not redis_url:
         from ..broker import EmbeddedBroker
 
         broker = EmbeddedBroker(data_dir / "valkey")
         broker.start()
-        redis_url = broker.url
+        redis_url, shown_url = broker.url, broker.address
     try:
         manager = _manager(settings, workspace, data_dir, redis_url, credentials)
         names = ", ".join(spec.name for spec in locations)
         print(f"Tether dev: control plane on http://{settings.host}:{settings.port}, broker "
-              f"{redis_url}, database {settings.resolved_database_url}, code locations: "
+              f"{shown_url}, database {settings.resolved_database_url}, code locations: "
               f"{names}.\nIn another terminal, from {Path.cwd()}: tether run launch <job> --wait",
               flush=True)
         manager.loop()
