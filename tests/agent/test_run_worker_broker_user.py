@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,10 @@ LOCATIONS = "{ codeLocations { status error } }"
 AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
 
 
-@pytest.fixture(params=["valkey+process", "redis+warm"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    broker, launcher = request.param.split("+")
-    redis_url = request.getfixturevalue("broker_url" if broker == "valkey"
-                                        else "system_redis_url")
+@contextmanager
+def snoop_deployment(tmp_path: Path, redis_url: str, launcher: str) -> Iterator[Deployment]:
+    """A deployment serving the snoop location, whose run workers' broker user is this
+    test's own (ACL users belong to the server), deleted afterwards."""
     (tmp_path / "defs.py").write_text(DEFS)
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "snoop"\npython_file = "defs.py"\n'
@@ -96,6 +96,15 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     assert processes_with_env(str(tmp_path)) == [], "processes left behind"
 
 
+@pytest.fixture(params=["valkey+process", "redis+warm"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    broker, launcher = request.param.split("+")
+    redis_url = request.getfixturevalue("broker_url" if broker == "valkey"
+                                        else "system_redis_url")
+    with snoop_deployment(tmp_path, redis_url, launcher) as deployment:
+        yield deployment
+
+
 def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -> None:
     run_id = deployment.graphql(LAUNCH, job="snoop_job")["launchRun"]["id"]
     run = deployment.wait_for(
@@ -117,3 +126,26 @@ def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -
                  "write results", "write other key"):
         assert f"{what}: refused (NoPermissionError)" in stdout, stdout
     assert "tether settings: []" in stdout
+
+
+def test_an_rq_job_carries_the_run_workers_broker_url_not_the_agents(
+        tmp_path: Path, system_redis_url: str) -> None:
+    from rq.job import Job
+
+    # every RQ worker can read every job: the agent's credentials must not be in them
+    with snoop_deployment(tmp_path, system_redis_url, "rq") as deployment:
+        run_id = deployment.graphql(LAUNCH, job="snoop_job")["launchRun"]["id"]
+        deployment.wait_for(
+            lambda: any(e["type"] == "RUN_LAUNCHED"
+                        for e in deployment.graphql(RUN, id=run_id)["run"]["events"]),
+            what="the run enqueued on RQ")
+        client = redis.Redis.from_url(system_redis_url)
+        worker_url = Job.fetch(f"tether-run-{run_id}-1", connection=client).args[1]
+        client.close()
+        assert worker_url.startswith("redis://tether-test-")
+        # the run workers' user, which reads nothing
+        worker = redis.Redis.from_url(worker_url)
+        assert worker.ping()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            worker.xread({"tether:work:runs": "0"})
+        worker.close()

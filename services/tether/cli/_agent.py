@@ -191,7 +191,7 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
             if settings.run_launcher == "rq":
                 from ..agent._rq import RqRuns
 
-                rq = RqRuns(redis_url)
+                rq = RqRuns(redis_url, worker_url=worker_url)
             await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
                            terminate_grace=settings.terminate_grace_seconds,
