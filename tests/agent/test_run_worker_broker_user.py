@@ -4,6 +4,8 @@ work item, list no key, read back no event and write nothing but its own output.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tether.broker import RQ_WORKER
 from tether.broker._acl import user_name
 
 from ..conftest import free_port
@@ -23,6 +26,7 @@ DEFS = '''
 import os
 
 import redis
+import rq
 
 from tether import Definitions, job, op
 
@@ -38,7 +42,8 @@ def attempt(what, call):
 @op
 def snoop() -> None:
     url = os.environ.get("TETHER_REDIS_URL", "")
-    broker = redis.Redis.from_url(url)
+    # in an RQ job, the broker connection at hand is the RQ worker's
+    broker = redis.Redis.from_url(url) if url else rq.get_current_job().connection
     print(f"broker user: {broker.connection_pool.connection_kwargs.get('username')}")
     attempt("xread work", lambda: broker.xread({"tether:work:runs": "0"}))
     attempt("xrange work", lambda: broker.xrange("tether:work:code"))
@@ -90,7 +95,7 @@ def snoop_deployment(tmp_path: Path, redis_url: str, launcher: str) -> Iterator[
     finally:
         codes = deployment.stop()
         db = int(agent.connection_pool.connection_kwargs.get("db") or 0)
-        agent.acl_deluser(user_name(base_name, db))
+        agent.acl_deluser(user_name(base_name, db), user_name(base_name, db, RQ_WORKER))
         agent.close()
     assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
     assert processes_with_env(str(tmp_path)) == [], "processes left behind"
@@ -105,7 +110,8 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
         yield deployment
 
 
-def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -> None:
+def snooped(deployment: Deployment) -> str:
+    """The output of a run of snoop_job, which must succeed with all its events stored."""
     run_id = deployment.graphql(LAUNCH, job="snoop_job")["launchRun"]["id"]
     run = deployment.wait_for(
         lambda: (r := deployment.graphql(RUN, id=run_id)["run"])["status"] == "SUCCESS"
@@ -121,6 +127,11 @@ def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -
     events = [e for e in run["events"] if e["seq"] is not None]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "RUN_START" and events[-1]["type"] == "RUN_SUCCESS"
+    return stdout
+
+
+def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -> None:
+    stdout = snooped(deployment)
     assert "broker user: tether-test-" in stdout
     for what in ("xread work", "xrange work", "keys", "scan", "xread events",
                  "write results", "write other key"):
@@ -149,3 +160,23 @@ def test_an_rq_job_carries_the_run_workers_broker_url_not_the_agents(
         with pytest.raises(redis.exceptions.NoPermissionError):
             worker.xread({"tether:work:runs": "0"})
         worker.close()
+
+
+def test_user_code_in_an_rq_job_reads_no_tether_stream(tmp_path: Path, broker_url: str) -> None:
+    with snoop_deployment(tmp_path, broker_url, "rq") as deployment:
+        # what an operator does to set up RQ workers: ask the agent for their broker URL
+        created = subprocess.run(
+            [sys.executable, "-m", "tether", "agent", "rq-worker-url"], env=deployment.env,
+            capture_output=True, text=True, timeout=60, check=True)
+        rq_url = created.stdout.strip()
+        base_name = deployment.env["TETHER_BROKER_RUN_WORKER_USER"]
+        assert rq_url.startswith(f"redis://{base_name}-rq:")
+        deployment.env["TETHER_REDIS_URL"] = rq_url
+        deployment.start("rq-worker")
+        stdout = snooped(deployment)
+    assert f"broker user: {base_name}-rq" in stdout
+    for what in ("xread work", "xrange work", "keys", "scan", "xread events",
+                 "write other key"):
+        assert f"{what}: refused (NoPermissionError)" in stdout, stdout
+    # the RQ worker reports its jobs' exits itself: it may append to the results stream
+    assert "write results: allowed" in stdout

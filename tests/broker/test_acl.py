@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import stat
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,19 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError
 
 from tether.broker import (
+    RQ_WORKER,
     EmbeddedBroker,
     RunWorkerUserError,
-    ensure_run_worker_user,
+    ensure_user,
     keys,
     publish,
+    restricted_users,
 )
 from tether.broker._acl import (
     BrokerServer,
-    keep_run_worker_user,
+    keep_user,
+    rq_worker_rules,
     run_worker_rules,
-    run_worker_user,
     user_name,
     with_credentials,
 )
@@ -51,11 +53,13 @@ async def agent(server_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-async def base_name(agent: aioredis.Redis) -> AsyncIterator[str]:
+def base_name(server_url: str) -> Iterator[str]:
     name = f"tether-test-{uuid.uuid4().hex[:10]}"
     yield name
+    agent = redis.Redis.from_url(server_url)
     db = int(agent.connection_pool.connection_kwargs.get("db") or 0)
-    await agent.acl_deluser(user_name(name, db))
+    agent.acl_deluser(user_name(name, db), user_name(name, db, RQ_WORKER))
+    agent.close()
 
 
 def work_item(run_id: str) -> WorkItem:
@@ -77,7 +81,7 @@ async def test_a_run_workers_connection_appends_output_and_reads_nothing(
     await publish(agent, keys.OUT_EVENTS, [RunStart(run_id="other-run", attempt=1, seq=1,
                                                             timestamp=0.0, job_name="secret_job")])
     await agent.set(keys.launched_key("other-run", 1), "pid:agent:1")
-    url = await ensure_run_worker_user(agent, url=server_url, base_name=base_name)
+    url = await ensure_user(agent, url=server_url, base_name=base_name)
     assert base_name in url and url != server_url
     worker = redis.Redis.from_url(url)
 
@@ -126,13 +130,67 @@ async def test_a_run_workers_connection_appends_output_and_reads_nothing(
     assert not await agent.exists(keys.canceled_key("other-run", 1))
 
 
+def test_an_rq_workers_connection_does_what_rq_does_and_reads_no_tether_stream(
+        server_url: str, base_name: str) -> None:
+    from rq import Queue, SimpleWorker
+    from rq.job import JobStatus
+
+    async def create() -> str:
+        agent = aioredis.Redis.from_url(server_url)
+        await publish(agent, keys.WORK_RUNS, [work_item("other-run")])
+        await publish(agent, keys.OUT_EVENTS, [RunStart(run_id="other-run", attempt=1, seq=1,
+                                                        timestamp=0.0, job_name="j")])
+        await ensure_user(agent, url=server_url, base_name=base_name)
+        url = await ensure_user(agent, url=server_url, base_name=base_name, profile=RQ_WORKER)
+        await agent.aclose()
+        return url
+
+    url = asyncio.run(create())
+    assert f"{base_name}-rq" in url
+    rq_worker = redis.Redis.from_url(url)
+
+    # RQ itself: enqueue, and a worker that registers, takes the job, runs it, records it
+    queue = Queue(keys.rq_queue("default"), connection=rq_worker)
+    job = queue.enqueue("os.getpid")
+    SimpleWorker([queue], connection=rq_worker).work(burst=True)
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+    assert isinstance(job.return_value(), int)
+
+    # the work horse's bookkeeping (tether.runworker._rq)
+    alive = keys.rq_alive_key(job.id)
+    pipe = rq_worker.pipeline(transaction=False)
+    pipe.set(alive, 1, ex=10)
+    pipe.exists(keys.canceled_key("mine", 1))
+    assert pipe.execute() == [True, 0]
+    assert rq_worker.xadd(keys.OUT_RESULTS, {"m": b"x"})
+    rq_worker.hdel(keys.RQ_JOBS, job.id)
+    rq_worker.delete(alive)
+
+    # and no more than that
+    for stream in (keys.WORK_RUNS, keys.WORK_CODE, keys.OUT_EVENTS, keys.OUT_RESULTS):
+        refused(lambda s=stream: rq_worker.xread({s: "0"}))
+        refused(lambda s=stream: rq_worker.xrange(s))
+    refused(lambda: rq_worker.keys("*"))
+    refused(lambda: rq_worker.scan(0))
+    refused(lambda: rq_worker.randomkey())
+    refused(lambda: rq_worker.xadd(keys.OUT_EVENTS, {"m": b"forged"}))
+    refused(lambda: rq_worker.get(keys.ACL_RUN_WORKER_PASSWORD))
+    refused(lambda: rq_worker.get(keys.ACL_RQ_WORKER_PASSWORD))
+    refused(lambda: rq_worker.set(keys.launched_key("other-run", 1), "x"))
+    refused(lambda: rq_worker.set(keys.canceled_key("other-run", 1), "x"))
+    refused(lambda: rq_worker.flushdb())
+    refused(lambda: rq_worker.acl_list())
+    refused(lambda: rq_worker.config_get("*"))
+    rq_worker.close()
+
+
 async def test_a_second_launcher_hands_out_the_same_user_and_spares_its_connections(
         agent: aioredis.Redis, server_url: str, base_name: str) -> None:
-    first = await ensure_run_worker_user(agent, url=server_url, base_name=base_name)
+    first = await ensure_user(agent, url=server_url, base_name=base_name)
     worker = redis.Redis.from_url(first)
     worker.xadd(keys.OUT_EVENTS, {"m": b"1"})
     # another launcher copy of the agent starts (any host): same user, same password
-    assert await ensure_run_worker_user(agent, url=server_url, base_name=base_name) == first
+    assert await ensure_user(agent, url=server_url, base_name=base_name) == first
     worker.xadd(keys.OUT_EVENTS, {"m": b"2"})
     worker.close()
     assert await agent.xlen(keys.OUT_EVENTS) == 2
@@ -140,10 +198,10 @@ async def test_a_second_launcher_hands_out_the_same_user_and_spares_its_connecti
 
 async def test_a_user_the_broker_lost_is_created_again(
         agent: aioredis.Redis, server_url: str, base_name: str) -> None:
-    url = await ensure_run_worker_user(agent, url=server_url, base_name=base_name)
+    url = await ensure_user(agent, url=server_url, base_name=base_name)
     db = int(agent.connection_pool.connection_kwargs.get("db") or 0)
     stop = asyncio.Event()
-    keeping = asyncio.ensure_future(keep_run_worker_user(
+    keeping = asyncio.ensure_future(keep_user(
         agent, url=server_url, base_name=base_name, stop=stop, interval=0.05))
     try:
         # a broker restart loses its ACL users, not its data (AOF)
@@ -170,7 +228,7 @@ async def test_an_agent_user_without_acl_rights_fails_clearly(
     client = aioredis.Redis.from_url(with_credentials(server_url, limited, "pw"))
     try:
         with pytest.raises(RunWorkerUserError) as caught:
-            await ensure_run_worker_user(client, url=server_url, base_name=base_name)
+            await ensure_user(client, url=server_url, base_name=base_name)
     finally:
         await client.aclose()
         await agent.acl_deluser(limited)
@@ -180,8 +238,8 @@ async def test_an_agent_user_without_acl_rights_fails_clearly(
 
 async def test_an_empty_user_setting_hands_out_the_agents_own_url(
         agent: aioredis.Redis, server_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    async with run_worker_user(agent, url=server_url, base_name="") as url:
-        assert url == server_url
+    async with restricted_users(agent, url=server_url, base_name="") as urls:
+        assert urls == [server_url]
     assert "user code can read the work streams" in caplog.text
 
 
@@ -189,7 +247,7 @@ async def test_on_valkey_the_user_is_held_to_the_agents_database(
         valkey_url: str, base_name: str) -> None:
     agent = aioredis.Redis.from_url(f"{valkey_url}/3")
     try:
-        url = await ensure_run_worker_user(agent, url=f"{valkey_url}/3", base_name=base_name)
+        url = await ensure_user(agent, url=f"{valkey_url}/3", base_name=base_name)
     finally:
         await agent.aclose()
     assert f"{base_name}-db3:" in url
@@ -203,8 +261,8 @@ async def test_on_valkey_the_user_is_held_to_the_agents_database(
 
 @pytest.mark.parametrize(("server", "expected"), [
     (BrokerServer((6, 2)),
-     ["reset", "on", "+ping", "+hello", "+select", "+xadd", "+set", "~tether:out:events",
-      "~tether:out:logs", "~tether:out:spans", "~tether:executing:*"]),
+     ["reset", "on", "+ping", "+hello", "+select", "+xadd", "~tether:out:events",
+      "~tether:out:logs", "~tether:out:spans", "+set", "~tether:executing:*"]),
     (BrokerServer((7, 0)),
      ["reset", "on", "+ping", "+hello", "+select",
       "(+xadd %W~tether:out:events %W~tether:out:logs %W~tether:out:spans)",
@@ -227,7 +285,7 @@ async def test_redis_5_has_no_acl_and_the_launcher_says_what_to_do(
     # no Redis 5 on this machine: the version is the one thing that differs
     monkeypatch.setattr("tether.broker._acl.probe", old_redis)
     with pytest.raises(RunWorkerUserError, match=r"Redis 5\.0, which has no ACLs"):
-        await ensure_run_worker_user(agent, url=server_url, base_name="unused")
+        await ensure_user(agent, url=server_url, base_name="unused")
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -266,3 +324,16 @@ def test_the_embedded_broker_lets_no_one_in_without_its_password(tmp_path: Path)
     assert stat.S_IMODE((tmp_path / "valkey" / "password").stat().st_mode) == 0o600
     # the same password after a restart: the broker's data outlives it, and so do its clients
     assert EmbeddedBroker(tmp_path / "valkey").password == broker.password
+
+
+def test_the_rq_workers_rules_fit_the_server() -> None:
+    assert rq_worker_rules(BrokerServer((7, 0)), db=0) == [
+        "reset", "on", "+ping", "+hello", "+select", "~rq:*", "&rq:*", "+@all", "-@dangerous",
+        "+info", "-scan", "-randomkey", "(+exists %R~tether:canceled:*)",
+        "(+set +del %W~tether:rq:alive:*)", "(+xadd %W~tether:out:results)",
+        "(+hdel %W~tether:rq:jobs)"]
+    # Redis 6.0 knows no channel patterns; 6.x no selectors: the bookkeeping keys join RQ's
+    assert rq_worker_rules(BrokerServer((6, 0)), db=0) == [
+        "reset", "on", "+ping", "+hello", "+select", "~rq:*", "+@all", "-@dangerous", "+info",
+        "-scan", "-randomkey", "+exists", "~tether:canceled:*", "+set", "+del",
+        "~tether:rq:alive:*", "+xadd", "~tether:out:results", "+hdel", "~tether:rq:jobs"]

@@ -1,7 +1,7 @@
 """Redis-stream transport of the agent: producers, consumer groups, dead letters, key layout."""
 
 from . import _keys as keys
-from ._acl import RunWorkerUserError, ensure_run_worker_user, run_worker_user
+from ._acl import RQ_WORKER, RUN_WORKER, RunWorkerUserError, ensure_user, restricted_users
 from ._connect import connect
 from ._consumer import Entry, StreamConsumer
 from ._dead_letters import (
@@ -20,6 +20,8 @@ from ._producer import publish, publish_each
 from ._writer import StreamWriter
 
 __all__ = [
+    "RQ_WORKER",
+    "RUN_WORKER",
     "DeadLetterNotFound",
     "EmbeddedBroker",
     "Entry",
@@ -30,7 +32,7 @@ __all__ = [
     "StreamWriter",
     "UnreadableDeadLetter",
     "connect",
-    "ensure_run_worker_user",
+    "ensure_user",
     "entry_fields",
     "keys",
     "list_dead_letters",
@@ -38,6 +40,6 @@ __all__ = [
     "publish_each",
     "replay_dead_letter",
     "replay_dead_letters",
-    "run_worker_user",
+    "restricted_users",
     "summarize_dead_letter",
 ]

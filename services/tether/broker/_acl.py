@@ -1,9 +1,11 @@
-"""The broker user of run workers: what user code can do with the agent's Redis.
+"""Restricted broker users: what user code can do with the agent's Redis.
 
-A run worker executes user code, and the code can reach whatever its broker connection can. So
-run workers do not get the agent's own connection but a restricted ACL user, which the launcher
-creates (``ACL SETUSER``, idempotently, on start and again whenever the server lost it) and
-names in the URL it hands them. On Redis >= 7 and Valkey the user can
+User code runs in run workers (and, with the ``rq`` backend, inside RQ workers), and it can
+reach whatever their broker connection can. So they do not get the agent's own connection but
+an ACL user of their own, which the launcher creates (``ACL SETUSER``, idempotently, on start
+and again whenever the server lost it) and names in the URL it hands them.
+
+The run workers' user, on Redis >= 7 and Valkey, can
 
     +ping +hello +select +client|setinfo        set up a connection (no key)
     (+xadd  %W~tether:out:events                append to the outbound streams, write-only:
@@ -13,18 +15,25 @@ names in the URL it hands them. On Redis >= 7 and Valkey the user can
 
 and nothing else: no command reads a key (the work streams, ``tether:out:*``, the guards), no
 KEYS or SCAN, no write to ``tether:out:results`` (the agent's own replies) or to any other key.
-Each selector pairs a command with its keys, so SET cannot overwrite a stream. On Valkey >= 9
-both are also limited to the agent's database (``db=<n>``); elsewhere ACLs know no databases,
-so agents that share one server can append to each other's outbound streams.
+Each selector pairs a command with its keys, so SET cannot overwrite a stream.
 
-On Redis 6 (no selectors, no ``%W``) the same commands get plain ``~`` patterns: still no
-command that reads a key, but SET could overwrite an outbound stream. The launcher says so
-in its log at start.
+The RQ workers' user (for ``tether agent rq-worker``, whose work horses run user code) can do
+what RQ does, on RQ's keys and channels only (``~rq:* &rq:*``, every command but the
+dangerous ones, SCAN and RANDOMKEY: RQ's command set changes between its versions, its keys do
+not), plus the work horse's bookkeeping: read ``tether:canceled:*``, set and delete
+``tether:rq:alive:*``, append to ``tether:out:results`` and HDEL ``tether:rq:jobs``. It reads
+no work stream and no outbound stream; it can read every RQ job (launches, with their
+locations' env) and reach every RQ worker, which is what RQ is.
 
-The password is random, kept in the agent's database under ``tether:acl:run-worker`` (which
-the restricted user cannot read), so every launcher copy of an agent, on any host, hands out
-the same one. ACL users live on the server, not in its data: a restarted broker has lost them,
-and :func:`keep_run_worker_user` puts the user back within seconds.
+On Valkey >= 9 each user is also held to the agent's database (``db=<n>``); elsewhere ACLs
+know no databases, so agents sharing one server can write to each other's streams. On Redis 6
+(no selectors, no ``%R``/``%W``) the same commands get plain ``~`` patterns: no run worker
+command reads a key, but SET could overwrite an outbound stream; the launcher warns.
+
+Passwords are random, one per user, kept in the agent's database (``tether:acl:*``, which no
+restricted user can read), so every launcher copy of an agent, on any host, hands out the same
+URLs. ACL users live on the server, not in its data: a restarted broker has lost them, and
+:func:`keep_user` puts them back within seconds.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import contextlib
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -46,15 +55,13 @@ from . import _keys as keys
 
 log = logging.getLogger(__name__)
 
-# the run worker writes these streams, and only these
-RUN_WORKER_STREAMS = (keys.OUT_EVENTS, keys.OUT_LOGS, keys.OUT_SPANS)
 # redis-py's connection set-up: PING for health checks, HELLO for RESP3, SELECT for a
 # database in the URL, CLIENT SETINFO for its name (whose refusal it ignores)
-CONNECTION_COMMANDS = ("ping", "hello", "select")
+CONNECTION_COMMANDS = ("+ping", "+hello", "+select")
 
 
 class RunWorkerUserError(TetherError):
-    """The launcher could not create the run workers' broker user: the server has no ACLs
+    """The launcher could not create a restricted broker user: the server has no ACLs
     (Redis < 6), or the agent's own broker user may not run ``ACL SETUSER``."""
 
 
@@ -83,23 +90,72 @@ class BrokerServer:
         """Per-user databases (``db=<n>``, Valkey 9)."""
         return self.valkey_version is not None and self.valkey_version >= (9, 0)
 
+    @property
+    def version(self) -> str:
+        return ".".join(map(str, self.redis_version))
+
+
+# (commands, [(access, key pattern)]) that go together: access is "R", "W" or "" (both)
+Grant = tuple[str, list[tuple[str, str]]]
+
+
+def _rules(server: BrokerServer, db: int, *, root: list[str], grants: list[Grant]) -> list[str]:
+    """``ACL SETUSER`` rules: connection set-up, ``root`` rules, and each grant as a selector
+    (on Redis 6, merged into plain patterns)."""
+    rules = ["reset", "on", *CONNECTION_COMMANDS, *root]
+    if server.setinfo:
+        rules.append("+client|setinfo")
+    if not server.selectors:
+        for commands, patterns in grants:
+            rules += commands.split()
+            rules += [f"~{pattern}" for _, pattern in patterns]
+        return rules
+    # each selector has its own databases: all get the agent's
+    dbs = ["resetdbs", f"db={db}"] if server.databases else []
+    rules += dbs
+    for commands, patterns in grants:
+        keyed = [f"%{access}~{pattern}" if access else f"~{pattern}"
+                 for access, pattern in patterns]
+        rules.append("(" + " ".join([*commands.split(), *keyed, *dbs]) + ")")
+    return rules
+
 
 def run_worker_rules(server: BrokerServer, db: int) -> list[str]:
-    """The ``ACL SETUSER`` rules (after the name) of the run workers' user, without a
-    password: everything it may do, for a broker like ``server`` and the agent's ``db``."""
-    streams, guard = RUN_WORKER_STREAMS, keys.EXECUTING_KEYS
-    connection = [f"+{command}" for command in CONNECTION_COMMANDS]
-    if server.setinfo:
-        connection.append("+client|setinfo")
-    rules = ["reset", "on", *connection]
-    if not server.selectors:
-        return [*rules, "+xadd", "+set", *(f"~{s}" for s in streams), f"~{guard}"]
-    # a selector has its own databases: each gets the agent's
-    dbs = f" resetdbs db={db}" if server.databases else ""
-    if server.databases:
-        rules += ["resetdbs", f"db={db}"]
-    write_streams = " ".join(f"%W~{s}" for s in streams)
-    return [*rules, f"(+xadd {write_streams}{dbs})", f"(+set %W~{guard}{dbs})"]
+    """The rules (after the name, without a password) of the run workers' user."""
+    streams = (keys.OUT_EVENTS, keys.OUT_LOGS, keys.OUT_SPANS)
+    return _rules(server, db, root=[], grants=[
+        ("+xadd", [("W", stream) for stream in streams]),
+        ("+set", [("W", keys.EXECUTING_KEYS)]),
+    ])
+
+
+def rq_worker_rules(server: BrokerServer, db: int) -> list[str]:
+    """The rules of the RQ workers' user: RQ's keys and channels, and the work horse's
+    bookkeeping (:mod:`tether.runworker._rq`)."""
+    channels = [f"&{keys.RQ_KEYS}"] if server.redis_version >= (6, 2) else []
+    return _rules(server, db, root=[
+        f"~{keys.RQ_KEYS}", *channels, "+@all", "-@dangerous", "+info", "-scan", "-randomkey",
+    ], grants=[
+        ("+exists", [("R", keys.CANCELED_KEYS)]),
+        ("+set +del", [("W", keys.RQ_ALIVE_KEYS)]),
+        ("+xadd", [("W", keys.OUT_RESULTS)]),
+        ("+hdel", [("W", keys.RQ_JOBS)]),
+    ])
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One restricted user: whom it is for, its name after the configured base name, where
+    its password is kept, its rules."""
+
+    who: str
+    suffix: str
+    password_key: str
+    rules: Callable[[BrokerServer, int], list[str]]
+
+
+RUN_WORKER = Profile("run workers", "", keys.ACL_RUN_WORKER_PASSWORD, run_worker_rules)
+RQ_WORKER = Profile("RQ workers", "-rq", keys.ACL_RQ_WORKER_PASSWORD, rq_worker_rules)
 
 
 async def probe(redis: aioredis.Redis) -> BrokerServer:
@@ -112,76 +168,81 @@ async def probe(redis: aioredis.Redis) -> BrokerServer:
                                         if "valkey_version" in info else None))
 
 
-def user_name(base: str, db: int) -> str:
-    """The ACL user of the run workers of the agent on database ``db``: users belong to the
-    server, and agents on other databases of it have their own."""
-    return base if db == 0 else f"{base}-db{db}"
+def user_name(base: str, db: int, profile: Profile = RUN_WORKER) -> str:
+    """The ACL user of ``profile`` for the agent on database ``db``: users belong to the
+    server, and agents on its other databases have their own."""
+    name = base + profile.suffix
+    return name if db == 0 else f"{name}-db{db}"
 
 
-async def ensure_run_worker_user(redis: aioredis.Redis, *, url: str, base_name: str) -> str:
-    """Create (or bring up to date) the run workers' ACL user on the agent's broker; returns
-    the broker URL for run workers: ``url`` with that user and its password.
+async def ensure_user(redis: aioredis.Redis, *, url: str, base_name: str,
+                      profile: Profile = RUN_WORKER) -> str:
+    """Create (or bring up to date) the restricted user of ``profile`` on the agent's broker;
+    returns the broker URL to hand them: ``url`` with that user and its password.
 
     ``redis`` is the agent's own connection, whose user must be allowed ``ACL SETUSER``."""
-    db = int(redis.connection_pool.connection_kwargs.get("db") or 0)
+    db = _db(redis)
     server = await probe(redis)
     if not server.acl:
         raise RunWorkerUserError(
-            f"the broker is Redis {'.'.join(map(str, server.redis_version))}, which has no "
-            "ACLs, so run workers cannot get a restricted broker user: use Redis >= 6 or "
-            "Valkey, or set TETHER_BROKER_RUN_WORKER_USER='' to give run workers the agent's "
-            "own broker connection (user code can then read the work streams)")
-    name = user_name(base_name, db)
+            f"the broker is Redis {server.version}, which has no ACLs, so {profile.who} "
+            "cannot get a restricted broker user: use Redis >= 6 or Valkey, or set "
+            "TETHER_BROKER_RUN_WORKER_USER='' to give them the agent's own broker URL (user "
+            "code can then read the work streams)")
+    name = user_name(base_name, db, profile)
     try:
-        await redis.set(keys.ACL_RUN_WORKER_PASSWORD, secrets.token_urlsafe(32), nx=True)
-        stored = await redis.get(keys.ACL_RUN_WORKER_PASSWORD)
+        await redis.set(profile.password_key, secrets.token_urlsafe(32), nx=True)
+        stored = await redis.get(profile.password_key)
         password = stored.decode() if isinstance(stored, bytes) else str(stored)
         # redis-py's acl_setuser knows no selectors
         await redis.execute_command(  # type: ignore[no-untyped-call]
-            "ACL", "SETUSER", name, *run_worker_rules(server, db), f">{password}")
+            "ACL", "SETUSER", name, *profile.rules(server, db), f">{password}")
     except ResponseError as exc:
         raise RunWorkerUserError(
-            f"cannot create the run workers' broker user {name}: {exc}. Allow the agent's "
+            f"cannot create the {profile.who}' broker user {name}: {exc}. Allow the agent's "
             "broker user ACL SETUSER (e.g. +acl), or set TETHER_BROKER_RUN_WORKER_USER='' to "
-            "give run workers the agent's own broker connection (user code can then read "
-            "the work streams)") from exc
+            "give them the agent's own broker URL (user code can then read the work "
+            "streams)") from exc
     except RedisError as exc:
-        raise BrokerUnavailable(f"cannot create the run workers' broker user: {exc}") from exc
+        raise BrokerUnavailable(f"cannot create the {profile.who}' broker user: {exc}") from exc
     if not server.selectors:
-        log.warning("the broker is Redis %s, without ACL selectors: run workers' user %s may "
-                    "run only XADD and SET, but on any outbound stream or attempt guard (SET "
-                    "could overwrite a stream); Redis >= 7 or Valkey separates them",
-                    ".".join(map(str, server.redis_version)), name)
+        log.warning("the broker is Redis %s, without ACL selectors: the %s' user %s gets each "
+                    "command it needs on all of its keys (SET could overwrite an outbound "
+                    "stream); Redis >= 7 or Valkey keeps them apart", server.version,
+                    profile.who, name)
     return with_credentials(url, name, password)
 
 
 @contextlib.asynccontextmanager
-async def run_worker_user(redis: aioredis.Redis, *, url: str,
-                          base_name: str) -> AsyncIterator[str]:
-    """The broker URL to hand run workers, for as long as the context lasts: their
-    restricted user's (kept on the server meanwhile), or with an empty ``base_name`` the
+async def restricted_users(redis: aioredis.Redis, *, url: str, base_name: str,
+                           profiles: tuple[Profile, ...] = (RUN_WORKER,),
+                           ) -> AsyncIterator[list[str]]:
+    """The broker URLs to hand out, one per profile, for as long as the context lasts: their
+    restricted users' (kept on the server meanwhile), or with an empty ``base_name`` the
     agent's own ``url`` (said loudly, since user code then has the agent's access)."""
     if not base_name:
         log.warning("TETHER_BROKER_RUN_WORKER_USER is empty: run workers get the agent's own "
                     "broker URL, so user code can read the work streams and write any key")
-        yield url
+        yield [url for _ in profiles]
         return
-    worker_url = await ensure_run_worker_user(redis, url=url, base_name=base_name)
+    urls = [await ensure_user(redis, url=url, base_name=base_name, profile=profile)
+            for profile in profiles]
     stop = asyncio.Event()
-    keeping = asyncio.ensure_future(
-        keep_run_worker_user(redis, url=url, base_name=base_name, stop=stop))
+    keeping = [asyncio.ensure_future(keep_user(redis, url=url, base_name=base_name,
+                                               profile=profile, stop=stop))
+               for profile in profiles]
     try:
-        yield worker_url
+        yield urls
     finally:
         stop.set()
-        await keeping
+        await asyncio.gather(*keeping)
 
 
-async def keep_run_worker_user(redis: aioredis.Redis, *, url: str, base_name: str,
-                               stop: asyncio.Event, interval: float = 5.0) -> None:
-    """Put the run workers' user back whenever the broker has lost it (a restart), every
+async def keep_user(redis: aioredis.Redis, *, url: str, base_name: str, stop: asyncio.Event,
+                    profile: Profile = RUN_WORKER, interval: float = 5.0) -> None:
+    """Put the user of ``profile`` back whenever the broker has lost it (a restart), every
     ``interval`` seconds until ``stop`` is set."""
-    name = user_name(base_name, int(redis.connection_pool.connection_kwargs.get("db") or 0))
+    name = user_name(base_name, _db(redis), profile)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
@@ -189,11 +250,11 @@ async def keep_run_worker_user(redis: aioredis.Redis, *, url: str, base_name: st
             return
         try:
             if await redis.acl_getuser(name) is None:
-                log.warning("the broker lost the run workers' user %s (restarted?); "
-                            "creating it again", name)
-                await ensure_run_worker_user(redis, url=url, base_name=base_name)
+                log.warning("the broker lost the %s' user %s (restarted?); creating it again",
+                            profile.who, name)
+                await ensure_user(redis, url=url, base_name=base_name, profile=profile)
         except (RedisError, BrokerUnavailable, RunWorkerUserError) as exc:
-            log.warning("cannot check the run workers' broker user %s: %s", name, exc)
+            log.warning("cannot check the %s' broker user %s: %s", profile.who, name, exc)
 
 
 def with_credentials(url: str, username: str, password: str) -> str:
@@ -202,6 +263,10 @@ def with_credentials(url: str, username: str, password: str) -> str:
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _db(redis: aioredis.Redis) -> int:
+    return int(redis.connection_pool.connection_kwargs.get("db") or 0)
 
 
 def _version(text: object) -> tuple[int, int]:

@@ -66,7 +66,14 @@ def _dev(args: argparse.Namespace) -> int:
         broker.start()
         redis_url, shown_url = broker.url, broker.address
     try:
-        manager = _manager(settings, workspace, data_dir, redis_url, credentials)
+        rq_worker_url = redis_url
+        if settings.run_launcher == "rq":
+            from ._agent import rq_worker_broker_url
+
+            # RQ's work horses run user code: the RQ worker gets a restricted broker user
+            rq_worker_url = rq_worker_broker_url(settings, redis_url)
+        manager = _manager(settings, workspace, data_dir, redis_url, credentials,
+                           rq_worker_url)
         names = ", ".join(spec.name for spec in locations)
         print(f"Tether dev: control plane on http://{settings.host}:{settings.port}, broker "
               f"{shown_url}, database {settings.resolved_database_url}, code locations: "
@@ -81,7 +88,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str,
-             credentials: DevCredentials) -> Any:
+             credentials: DevCredentials, rq_worker_url: str) -> Any:
     """A honcho manager with the Procfile's processes, configured for this deployment."""
     from honcho.manager import Manager
 
@@ -105,6 +112,8 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         process_env = dict(env)
         if name in NEEDS_AGENT_TOKEN:
             process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token
+        if name == "rq-worker":
+            process_env["TETHER_REDIS_URL"] = rq_worker_url
         # exec: honcho runs commands through a shell, and the signal must reach tether itself
         command = "exec " + shlex.join([sys.executable, "-m", "tether", *tether_args])
         manager.add_process(name, command, env=process_env)
