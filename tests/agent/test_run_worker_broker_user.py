@@ -30,6 +30,12 @@ import rq
 
 from tether import Definitions, job, op
 
+# every process that imports this code (code server, zygote, run worker) leaves its initial
+# environment behind, as the code could read it
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       f"environ-{os.getpid()}"), "wb") as seen:
+    seen.write(open("/proc/self/environ", "rb").read())
+
 
 def attempt(what, call):
     try:
@@ -133,6 +139,11 @@ def snooped(deployment: Deployment) -> str:
 def test_user_code_in_a_run_can_only_append_its_output(deployment: Deployment) -> None:
     stdout = snooped(deployment)
     assert "broker user: tether-test-" in stdout
+    # no process that imported the code had the agent's own broker URL in its environment
+    agent_url = deployment.env["TETHER_REDIS_URL"].encode()
+    environs = list(deployment.data_dir.glob("environ-*"))
+    assert len(environs) >= 2, "the code server and a run worker (or zygote) imported it"
+    assert [path.name for path in environs if agent_url in path.read_bytes()] == []
     for what in ("xread work", "xrange work", "keys", "scan", "xread events",
                  "write results", "write other key"):
         assert f"{what}: refused (NoPermissionError)" in stdout, stdout
