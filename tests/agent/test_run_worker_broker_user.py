@@ -4,6 +4,8 @@ work item, list no key, read back no event and write nothing but its own output.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -191,3 +193,38 @@ def test_user_code_in_an_rq_job_reads_no_tether_stream(tmp_path: Path, broker_ur
         assert f"{what}: refused (NoPermissionError)" in stdout, stdout
     # the RQ worker reports its jobs' exits itself: it may append to the results stream
     assert "write results: allowed" in stdout
+
+
+@pytest.mark.timeout(240)
+def test_tether_dev_on_rq_gives_its_rq_worker_the_restricted_user(tmp_path: Path) -> None:
+    from ..cli.test_dev import ctrl_c, start_dev, tether
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env.update(TETHER_TEST_MARKER=str(tmp_path), TETHER_RUN_LAUNCHER="rq")
+    port = free_port()
+    dev = start_dev(tmp_path, env, port)
+    try:
+        env_cli = {**env, "TETHER_URL": f"http://127.0.0.1:{port}"}
+        deadline = time.monotonic() + 60
+        while True:
+            launched = tether("run", "launch", "hello_job", "--wait", cwd=tmp_path, env=env_cli)
+            if launched.returncode == 0 or "not loaded" not in launched.stderr.lower() \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert launched.returncode == 0, launched.stdout + launched.stderr
+        assert "status: SUCCESS" in launched.stdout
+
+        # who is connected to the embedded broker: nobody else gets in without its password
+        address = re.search(r"broker (redis://\S+),", (tmp_path / "dev.log").read_text())
+        assert address is not None
+        password = (tmp_path / ".tether" / "valkey" / "password").read_text().strip()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis.from_url(address[1]).ping()
+        admin = redis.Redis.from_url(address[1], password=password)
+        users = {client["user"] for client in admin.client_list()}
+        admin.close()
+    finally:
+        ctrl_c(dev, tmp_path)
+    assert "tether-run-worker-rq" in users, users
+    assert processes_with_env(str(tmp_path)) == []
