@@ -18,6 +18,7 @@ import pytest
 
 from tether.cli._credentials import credentials_path
 from tether.cli._dev import PROCESSES
+from tether.cli._dev_record import dev_record_path
 from tether.settings import Settings
 
 from ..conftest import EXAMPLE_WORKSPACE, REPO, free_port
@@ -158,6 +159,8 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
     log = (tmp_path / "dev.log").read_text()
     assert code in (0, 130), log
     assert processes_with_env(str(tmp_path)) == [], "processes left behind:\n" + log
+    # what it recorded for the CLI goes with it: no command is sent to a stopped broker
+    assert not dev_record_path(Settings(data_dir=str(tmp_path / ".tether"))).exists()
 
     # a second start finds no stale lock, reuses its tokens and keeps the runs
     dev = start_dev(tmp_path, env, port)
