@@ -88,7 +88,7 @@ def test_login_signs_the_cli_in_away_from_the_deployment(tmp_path: Path,
     # another control plane's URL has no token of its own
     elsewhere = tether("run", "list", cwd=home,
                        env={**env, "TETHER_URL": f"http://127.0.0.1:{free_port()}"})
-    assert elsewhere.returncode == 1 and "no token for http://127.0.0.1:" in elsewhere.stderr
+    assert elsewhere.returncode == 1 and "sign in to http://127.0.0.1:" in elsewhere.stderr
 
     signed_out = tether("logout", cwd=home, env=with_url)
     assert signed_out.returncode == 0 and signed_out.stdout.strip() == f"Signed out of {url}"
@@ -112,7 +112,8 @@ def test_which_token_a_command_uses(tmp_path: Path) -> None:
     # away from any tether dev: the login for the URL, and TETHER_TOKEN over everything
     assert target(url=remote + "/") == Target(url=remote, token="login-remote")
     assert target(url=remote, token="env") == Target(url=remote, token="env")
-    with pytest.raises(ConfigError, match=re.escape("no token for http://127.0.0.1:3000: sign")):
+    hint = "or sign in to http://127.0.0.1:3000 with `tether login`"
+    with pytest.raises(ConfigError, match=re.escape(hint)):
         target()
 
     # in tether dev's folder: its URL and its user token, unless the user names another URL

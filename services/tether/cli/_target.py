@@ -10,7 +10,7 @@ import msgspec
 
 from ..errors import ConfigError
 from ..settings import DEFAULT_URL, Settings
-from ._credentials import credentials_path, read_credentials
+from ._credentials import read_credentials, user_token
 from ._dev_record import dev_record_path, read_dev_record
 from ._login import login_store_path, normalize_url, read_logins
 
@@ -35,21 +35,16 @@ def control_plane_target(settings: Settings, logins_path: Path | None = None) ->
     login wins over the dev token only for a URL the user named that is not the dev
     deployment's: that token belongs to the dev deployment."""
     url = normalize_url(default_url(settings))
-    if settings.token:
-        return Target(url=url, token=settings.token)
     logins_path = login_store_path() if logins_path is None else logins_path
-    login = read_logins(logins_path).get(url)
-    credentials = read_credentials(settings)
-    if credentials is not None and (login is None or not _named_elsewhere(settings, url)):
-        return Target(url=url, token=credentials.user_token)
-    if login is not None:
+    login = None if settings.token else read_logins(logins_path).get(url)
+    if login is not None and (read_credentials(settings) is None
+                              or _named_elsewhere(settings, url)):
         return Target(url=url, token=login.token)
-    raise ConfigError(
-        f"no token for {url}: sign in with `tether login` (it asks for a user token and "
-        "keeps it for that URL), or set TETHER_TOKEN to one (create one with `tether "
-        "control-plane create-token --kind user`), or run from the folder where `tether dev` "
-        f"runs (it keeps one in {credentials_path(settings)})"
-    )
+    try:
+        return Target(url=url, token=user_token(settings))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; or sign in to {url} with `tether login` (it asks for a "
+                          "user token and keeps it for that URL)") from exc
 
 
 def _named_elsewhere(settings: Settings, url: str) -> bool:
