@@ -28,6 +28,8 @@ class Pki:
     # a CA that signed nothing of this deployment, and its key (a key that fits no cert)
     other_ca: Path
     other_key: Path
+    # the server's key, encrypted with a password
+    encrypted_key: Path
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -58,8 +60,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
              "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
              cwd=directory)
+    _openssl("ec", "-in", "server.key", "-out", "encrypted.key", "-aes256", "-passout",
+             "pass:secret", cwd=directory)
     return Pki(ca=ca, cert=directory / "server.pem", key=directory / "server.key",
-               other_ca=other_ca, other_key=other_key)
+               other_ca=other_ca, other_key=other_key, encrypted_key=directory / "encrypted.key")
 
 
 def _clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -74,7 +78,7 @@ def _clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:
 
 def tether(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tether", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.timeout(240)
@@ -153,9 +157,14 @@ def test_bad_tls_files_stop_the_start_with_the_setting_named(tmp_path: Path, pki
          "TETHER_TLS_KEY_FILE is not set"),
         ({"TETHER_TLS_CERT_FILE": str(pki.cert), "TETHER_TLS_KEY_FILE": str(pki.other_key)},
          f"error: TETHER_TLS_CERT_FILE={pki.cert} and TETHER_TLS_KEY_FILE={pki.other_key} "
-         "are not a PEM certificate and its private key (key values mismatch)"),
+         "are not a PEM certificate and its unencrypted private key (key values mismatch)"),
         ({"TETHER_TLS_CERT_FILE": str(pki.key), "TETHER_TLS_KEY_FILE": str(pki.key)},
-         "are not a PEM certificate and its private key"),
+         "are not a PEM certificate and its unencrypted private key (not PEM, or an "
+         "encrypted key)"),
+        # OpenSSL would ask for its password on the terminal: the start fails instead
+        ({"TETHER_TLS_CERT_FILE": str(pki.cert), "TETHER_TLS_KEY_FILE": str(pki.encrypted_key)},
+         "are not a PEM certificate and its unencrypted private key (not PEM, or an "
+         "encrypted key)"),
     ]
     for settings, message in cases:
         env = _clean_env(tmp_path, TETHER_PORT=str(free_port()), **settings)

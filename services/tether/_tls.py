@@ -30,10 +30,12 @@ def server_certificate(settings: Settings) -> tuple[str, str] | None:
     _check_readable(_KEY, key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(cert, key)
+        # an empty password: for an encrypted key OpenSSL would otherwise ask on the
+        # terminal, and the control plane takes no key password
+        context.load_cert_chain(cert, key, password="")
     except ssl.SSLError as exc:
         raise ConfigError(f"{_CERT}={cert} and {_KEY}={key} are not a PEM certificate and its "
-                          f"private key ({_reason(exc)})") from exc
+                          f"unencrypted private key ({_reason(exc)})") from exc
     return cert, key
 
 
@@ -85,4 +87,7 @@ def _check_readable(variable: str, path: str) -> None:
 
 
 def _reason(exc: ssl.SSLError) -> str:
-    return str(exc.reason or exc.strerror or exc).replace("_", " ").lower()
+    if exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    # OpenSSL's "PEM lib" (no reason) covers every file it cannot parse as PEM
+    return "not PEM, or an encrypted key"
