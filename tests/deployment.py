@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -28,10 +29,15 @@ class Deployment:
                  env: Mapping[str, str] | None = None) -> None:
         """Starts ``processes``; ``copies`` asks for several copies of some, named like
         honcho names them (``launcher.1``, ``launcher.2``, ...); ``env`` adds or overrides
-        settings of every process (e.g. ``TETHER_LEASE_SECONDS``)."""
+        settings of every process (e.g. ``TETHER_LEASE_SECONDS``); with
+        ``TETHER_TLS_CERT_FILE`` in it, the control plane serves HTTPS, and the test's own
+        client trusts ``TETHER_CA_FILE``."""
         from tether.control_plane.storage import Store
 
-        self.url = f"http://127.0.0.1:{port}"
+        tls = (env or {}).get("TETHER_TLS_CERT_FILE")
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=(env or {})["TETHER_CA_FILE"]) if tls else True)
         self.data_dir = data_dir
         store = Store.from_url(database_url)
         store.migrate()
@@ -57,7 +63,7 @@ class Deployment:
             count = (copies or {}).get(kind, 1)
             for number in range(1, count + 1):
                 self.start(f"{kind}.{number}" if count > 1 else kind)
-        self.http = httpx.Client(base_url=self.url,
+        self.http = httpx.Client(base_url=self.url, verify=self.verify,
                                  headers={"authorization": f"Bearer {self.user_token}"})
 
     def start(self, name: str) -> None:
@@ -79,7 +85,8 @@ class Deployment:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1,
+                             verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -129,11 +136,13 @@ class Deployment:
 
 @contextmanager
 def deployed(*, database_url: str, redis_url: str, workspace: Path, data_dir: Path, port: int,
-             copies: Mapping[str, int] | None = None) -> Iterator[Deployment]:
+             copies: Mapping[str, int] | None = None,
+             env: Mapping[str, str] | None = None) -> Iterator[Deployment]:
     """A healthy deployment for the block; afterwards every process must have stopped cleanly
     and left no process behind (neither run workers nor code servers)."""
     deployment = Deployment(database_url=database_url, redis_url=redis_url,
-                            workspace=workspace, data_dir=data_dir, port=port, copies=copies)
+                            workspace=workspace, data_dir=data_dir, port=port, copies=copies,
+                            env=env)
     try:
         deployment.wait_healthy()
         yield deployment

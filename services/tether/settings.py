@@ -18,6 +18,8 @@ import msgspec
 from .errors import ConfigError
 
 ENV_PREFIX = "TETHER_"
+# where the clients of the control plane (agent, CLI) find it when TETHER_URL is not set
+DEFAULT_URL = "http://127.0.0.1:3000"
 
 
 class TagLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -51,9 +53,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     schedule_catch_up: Literal["latest", "all"] = "latest"
     # how often the daemons (run queue, run monitor, scheduler) take a turn
     daemon_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    # clients of the control plane (agent, CLI): its URL and their tokens
-    url: str = "http://127.0.0.1:3000"
+    # the control plane serves HTTPS itself with this certificate (PEM, the chain after the
+    # server's own) and key; both or neither (plain HTTP, e.g. behind a proxy serving TLS)
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # set by `tether dev` for its control plane: the file holding the user token, which the
+    # sign-in page names
+    dev_credentials_file: str = ""
+    # clients of the control plane (agent, CLI): its URL (empty: control_plane_url decides)
+    # and their tokens
+    url: str = ""
     token: str = ""
+    # the CA certificate(s) (PEM) the agent and the CLI trust for the control plane's HTTPS,
+    # instead of the system's, e.g. a private CA's
+    ca_file: str = ""
     agent_token: str = ""
     # agent side
     redis_url: str = ""
@@ -96,6 +109,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).resolve() / 'tether.db'}"
+
+    @property
+    def control_plane_url(self) -> str:
+        """Where the agent and the CLI reach the control plane: ``TETHER_URL`` or the default
+        local address."""
+        return self.url or DEFAULT_URL
 
     def require(self, name: str) -> str:
         """The value of a string setting that this process cannot do without."""

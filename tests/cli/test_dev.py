@@ -1,5 +1,6 @@
 """``tether dev`` as a new user meets it: one command starts everything, the CLI in a second
-terminal launches and reads runs, Ctrl-C stops it all and leaves nothing behind."""
+terminal runs every command the README lists there with no settings at all, Ctrl-C stops it
+all and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tether.cli._credentials import credentials_path
 from tether.cli._dev import PROCESSES
+from tether.cli._dev_record import dev_record_path
+from tether.settings import Settings
 
 from ..conftest import EXAMPLE_WORKSPACE, REPO, free_port
 from ..processes import processes_with_env
@@ -43,6 +48,13 @@ def start_dev(cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen[str
     raise AssertionError("tether dev did not come up\n" + (cwd / "dev.log").read_text())
 
 
+def poll(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
 def ctrl_c(dev: subprocess.Popen[str], cwd: Path) -> int:
     # a terminal's Ctrl-C reaches the whole foreground process group
     os.killpg(dev.pid, signal.SIGINT)
@@ -57,8 +69,12 @@ def ctrl_c(dev: subprocess.Popen[str], cwd: Path) -> int:
 def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env["TETHER_TEST_MARKER"] = str(tmp_path)
+    # no `tether login` of the machine's user either: the folder is all the CLI has
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     port = free_port()
-    env_cli = {**env, "TETHER_URL": f"http://127.0.0.1:{port}"}
+    # the second terminal: no TETHER_URL, TETHER_TOKEN or TETHER_REDIS_URL (on another port
+    # than the default, tether dev tells the CLI where it is)
+    env_cli = env
     dev = start_dev(tmp_path, env, port)
     try:
         deadline = time.monotonic() + 60
@@ -85,6 +101,12 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
         failed = tether("run", "launch", "broken_job", "--wait", cwd=tmp_path, env=env_cli)
         assert failed.returncode == 1
         assert "FAILURE" in failed.stdout and "ValueError" in failed.stderr
+        failed_id = re.search(r"Launched run (\S+)", failed.stdout).group(1)  # type: ignore[union-attr]
+        again = tether("run", "reexecute", failed_id, "--from-failure", "--wait", cwd=tmp_path,
+                       env=env_cli)
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert f"re-executing {failed_id}: steps explode" in again.stdout
+        assert "status: FAILURE" in again.stdout
 
         unknown = tether("run", "launch", "nope", cwd=tmp_path, env=env_cli)
         assert unknown.returncode == 1 and "hello_job" in unknown.stderr
@@ -104,11 +126,41 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
         unknown_schedule = tether("schedule", "start", "nope", cwd=tmp_path, env=env_cli)
         assert unknown_schedule.returncode == 1
         assert "known: every_five_minutes, morning_report" in unknown_schedule.stderr
+
+        slow = tether("run", "launch", "slow_job", cwd=tmp_path, env=env_cli)
+        assert slow.returncode == 0, slow.stdout + slow.stderr
+        slow_id = re.search(r"Launched run (\S+)", slow.stdout).group(1)  # type: ignore[union-attr]
+        poll(lambda: "tick 0" in tether("run", "logs", slow_id, cwd=tmp_path, env=env_cli).stdout,
+             "slow_job ticking")
+        canceled = tether("run", "cancel", slow_id, "--wait", cwd=tmp_path, env=env_cli)
+        assert canceled.returncode == 0, canceled.stdout + canceled.stderr
+        assert "status: CANCELED" in canceled.stdout
+        # its finally block ran, and said so on its stdout
+        poll(lambda: "cleaned up" in tether("run", "logs", slow_id, "--only", "stdout",
+                                            cwd=tmp_path, env=env_cli).stdout,
+             "the canceled run's cleanup")
+
+        locations = tether("location", "list", cwd=tmp_path, env=env_cli)
+        assert locations.returncode == 0, locations.stderr
+        assert "hello" in locations.stdout and "LOADED" in locations.stdout
+        agents = tether("agent", "list", cwd=tmp_path, env=env_cli)
+        assert agents.returncode == 0 and "  alive  " in agents.stdout, agents.stderr
+        # the broker is the embedded one tether dev started, found without TETHER_REDIS_URL
+        letters = tether("agent", "dead-letters", "list", cwd=tmp_path, env=env_cli)
+        assert letters.returncode == 0, letters.stderr
+        assert letters.stdout.strip() == "no dead letters"
+
+        # the sign-in page says where this deployment keeps the user token
+        signin = httpx.get(f"http://127.0.0.1:{port}/signin").text
+        where = credentials_path(Settings(data_dir=str(tmp_path / ".tether"))).resolve()
+        assert f"<code>{where}</code>" in signin
     finally:
         code = ctrl_c(dev, tmp_path)
     log = (tmp_path / "dev.log").read_text()
     assert code in (0, 130), log
     assert processes_with_env(str(tmp_path)) == [], "processes left behind:\n" + log
+    # what it recorded for the CLI goes with it: no command is sent to a stopped broker
+    assert not dev_record_path(Settings(data_dir=str(tmp_path / ".tether"))).exists()
 
     # a second start finds no stale lock, reuses its tokens and keeps the runs
     dev = start_dev(tmp_path, env, port)
@@ -122,9 +174,15 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
 
 def test_cli_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     result = tether("run", "list", cwd=tmp_path, env=env)
     assert result.returncode == 1
     assert "TETHER_TOKEN" in result.stderr and "create-token" in result.stderr
+    assert "tether login" in result.stderr
+    # so does a broker command away from tether dev
+    letters = tether("agent", "dead-letters", "list", cwd=tmp_path, env=env)
+    assert letters.returncode == 1 and "TETHER_REDIS_URL is not set" in letters.stderr
+    assert "`tether dev`" in letters.stderr and "Traceback" not in letters.stderr
 
 
 def test_procfile_runs_the_same_processes_as_tether_dev() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
+from .._tls import handshake_failure
 from ..errors import ControlPlaneError, Unauthorized
 from ..wire import (
     MSGPACK_MEDIA_TYPE,
@@ -31,10 +33,14 @@ _error_decoder = msgspec.json.Decoder(ApiError)
 class ControlPlaneClient:
     """Async client of the agent API. HTTP failures become :class:`ControlPlaneError` (with the
     status code, when there was a response, and the server's Retry-After, when it sent one);
-    401/403 become :class:`Unauthorized`."""
+    401/403 become :class:`Unauthorized`. ``verify`` checks the control plane's certificate
+    (see :func:`tether._tls.client_verify`)."""
 
-    def __init__(self, *, url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(self, *, url: str, token: str, timeout: float = 30.0,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        self._url = url.rstrip("/")
         self._http = httpx.AsyncClient(
+            verify=verify,
             base_url=url.rstrip("/"),
             headers={"authorization": f"Bearer {token}", "content-type": MSGPACK_MEDIA_TYPE},
             timeout=timeout,
@@ -80,6 +86,9 @@ class ControlPlaneClient:
                 headers={"traceparent": traceparent} if traceparent else None,
             )
         except httpx.HTTPError as exc:
+            tls = handshake_failure(self._url, exc)
+            if tls is not None:
+                raise ControlPlaneError(tls) from exc
             raise ControlPlaneError(f"control plane unreachable ({path}): {exc!r}") from exc
         if response.status_code in (401, 403):
             raise Unauthorized(_error_text(response), status_code=response.status_code)

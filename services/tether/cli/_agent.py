@@ -4,6 +4,7 @@ dead-letters``, to see and replay the stream entries no worker could handle."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from ..settings import Settings, load_settings
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Iterator
 
     import redis
 
@@ -150,10 +152,24 @@ def _replay_dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
-def _broker_client() -> redis.Redis:
+@contextlib.contextmanager
+def _broker_client() -> Iterator[redis.Redis]:
+    """The agent's broker (see :func:`tether.cli._target.broker_url`); its connection errors
+    become :class:`BrokerUnavailable`, which says where it looked."""
     import redis
 
-    return redis.Redis.from_url(load_settings().require("redis_url"), socket_connect_timeout=5)
+    from ..errors import BrokerUnavailable
+    from ._target import broker_url
+
+    url = broker_url(load_settings())
+    client = redis.Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        yield client
+    except redis.ConnectionError as exc:
+        raise BrokerUnavailable(f"cannot reach the broker at {url}: {exc} (is `tether dev` "
+                                "running, and is TETHER_REDIS_URL right?)") from exc
+    finally:
+        client.close()
 
 
 def _letter_line(stored: StoredLetter) -> str:
@@ -192,11 +208,14 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 async def _poller(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                   burst: bool) -> None:
+    from .._tls import client_verify
     from ..agent import ControlPlaneClient, Poller
     from ..broker import connect
 
+    # settings first: a mistake in them stops the worker before it connects anywhere
+    verify, token = client_verify(settings), settings.require("agent_token")
     redis = await connect(settings.require("redis_url"))
-    client = ControlPlaneClient(url=settings.url, token=settings.require("agent_token"))
+    client = ControlPlaneClient(url=settings.control_plane_url, token=token, verify=verify)
     try:
         await Poller(client=client, redis=redis, agent_id=agent_id,
                      queues=settings.queues).run(stop)
@@ -253,11 +272,14 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
 async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                     burst: bool) -> None:
     from .._telemetry import otlp_traces_target, span_schedule_delay
+    from .._tls import client_verify
     from ..agent import ControlPlaneClient, Uploader
     from ..broker import connect
 
+    # settings first: a mistake in them stops the worker before it connects anywhere
+    verify, token = client_verify(settings), settings.require("agent_token")
     redis = await connect(settings.require("redis_url"))
-    client = ControlPlaneClient(url=settings.url, token=settings.require("agent_token"))
+    client = ControlPlaneClient(url=settings.control_plane_url, token=token, verify=verify)
     try:
         await Uploader(client=client, redis=redis, consumer=consumer,
                        batch_size=settings.upload_batch_size,

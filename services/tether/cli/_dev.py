@@ -3,7 +3,9 @@
 Migrates the SQLite database in the data folder, makes sure a user and an agent token exist,
 starts an embedded Valkey (unless ``TETHER_REDIS_URL`` names a broker), then runs the same
 processes as the ``Procfile`` under honcho, each line prefixed with its process name. Ctrl-C
-stops every process, and the launcher stops the runs it started.
+stops every process, and the launcher stops the runs it started. While it runs, the URLs of
+its control plane and broker are recorded next to the tokens, for the CLI in a second
+terminal.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..settings import Settings, load_settings
-from ._credentials import DevCredentials, read_credentials, write_credentials
+from ._credentials import DevCredentials, credentials_path, read_credentials, write_credentials
+from ._dev_record import DevDeployment, remove_dev_record, write_dev_record
 
 # name → arguments of `tether`; the Procfile lists the same processes (a test compares them)
 PROCESSES: dict[str, list[str]] = {
@@ -33,6 +36,8 @@ PROCESSES: dict[str, list[str]] = {
 RQ_WORKER = ["agent", "rq-worker"]
 # only these talk to the control plane, so only they get the agent token
 NEEDS_AGENT_TOKEN = {"poller", "uploader"}
+# the control plane's sign-in page says where the user token is
+NEEDS_CREDENTIALS_FILE = {"control-plane"}
 
 
 def register(commands: Any) -> None:
@@ -65,6 +70,7 @@ def _dev(args: argparse.Namespace) -> int:
         broker = EmbeddedBroker(data_dir / "valkey")
         broker.start()
         redis_url, shown_url = broker.url, broker.address
+    url = _url(settings)
     try:
         rq_worker_url = redis_url
         if settings.run_launcher == "rq":
@@ -74,17 +80,25 @@ def _dev(args: argparse.Namespace) -> int:
             rq_worker_url = rq_worker_broker_url(settings, redis_url)
         manager = _manager(settings, workspace, data_dir, redis_url, credentials,
                            rq_worker_url)
+        # the record is private: the CLI's dead-letters commands need the broker's password
+        write_dev_record(settings, DevDeployment(url=url, redis_url=redis_url))
         names = ", ".join(spec.name for spec in locations)
-        print(f"Tether dev: control plane on http://{settings.host}:{settings.port}, broker "
+        print(f"Tether dev: control plane on {url}, broker "
               f"{shown_url}, database {settings.resolved_database_url}, code locations: "
               f"{names}.\nIn another terminal, from {Path.cwd()}: tether run launch <job> --wait",
               flush=True)
         manager.loop()
     finally:
+        remove_dev_record(settings)
         # last: the workers flush to the broker while they stop
         if broker is not None:
             broker.stop()
     return int(manager.returncode or 0)
+
+
+def _url(settings: Settings) -> str:
+    scheme = "https" if settings.tls_cert_file else "http"
+    return f"{scheme}://{settings.host}:{settings.port}"
 
 
 def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str,
@@ -97,7 +111,7 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         "TETHER_DATA_DIR": str(data_dir),
         "TETHER_DATABASE_URL": settings.resolved_database_url,
         "TETHER_REDIS_URL": redis_url,
-        "TETHER_URL": f"http://{settings.host}:{settings.port}",
+        "TETHER_URL": _url(settings),
         "TETHER_HOST": settings.host,
         "TETHER_PORT": str(settings.port),
         "TETHER_WORKSPACE": str(workspace),
@@ -114,6 +128,8 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
             process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token
         if name == "rq-worker":
             process_env["TETHER_REDIS_URL"] = rq_worker_url
+        if name in NEEDS_CREDENTIALS_FILE:
+            process_env["TETHER_DEV_CREDENTIALS_FILE"] = str(credentials_path(settings).resolve())
         # exec: honcho runs commands through a shell, and the signal must reach tether itself
         command = "exec " + shlex.join([sys.executable, "-m", "tether", *tether_args])
         manager.add_process(name, command, env=process_env)

@@ -1,20 +1,25 @@
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
 
+from .._tls import client_verify, handshake_failure
 from ..errors import ControlPlaneError, Unauthorized
 from ..settings import load_settings
-from ._credentials import user_token
 
 
 class GraphQLClient:
-    """The CLI's synchronous client of the control plane's GraphQL API."""
+    """The CLI's synchronous client of the control plane's GraphQL API. ``verify`` checks the
+    control plane's certificate (see :func:`tether._tls.client_verify`)."""
 
-    def __init__(self, *, url: str, token: str, timeout: float = 30.0) -> None:
-        self._url = url.rstrip("/") + "/graphql"
-        self._http = httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=timeout)
+    def __init__(self, *, url: str, token: str, timeout: float = 30.0,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        self.base_url = url.rstrip("/")
+        self._url = self.base_url + "/graphql"
+        self._http = httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=timeout,
+                                  verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -25,6 +30,9 @@ class GraphQLClient:
             response = self._http.post(self._url, json={"query": document,
                                                          "variables": variables})
         except httpx.HTTPError as exc:
+            tls = handshake_failure(self.base_url, exc)
+            if tls is not None:
+                raise ControlPlaneError(tls) from exc
             raise ControlPlaneError(
                 f"cannot reach the control plane at {self._url}: {exc} (is `tether dev` "
                 "running, and is TETHER_URL right?)"
@@ -47,6 +55,10 @@ class GraphQLClient:
 
 
 def graphql_client() -> GraphQLClient:
-    """A client with the user's token, from the settings or the local deployment."""
+    """A client of the control plane the CLI is pointed at, with the user's token (see
+    :func:`tether.cli._target.control_plane_target`)."""
+    from ._target import control_plane_target
+
     settings = load_settings()
-    return GraphQLClient(url=settings.url, token=user_token(settings))
+    target = control_plane_target(settings)
+    return GraphQLClient(url=target.url, token=target.token, verify=client_verify(settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tether._metrics import REQUEST_DURATION
+from tether._tls import server_certificate
 from tether.errors import Unauthorized
 from tether.settings import Settings
 from tether.wire import ApiError
@@ -168,15 +170,30 @@ class _Server(uvicorn.Server):
         self._state.request_shutdown()
         super().handle_exit(sig, frame)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # over TLS, closing a connection sends close_notify and asyncio waits up to 30 s for
+        # the client's answer, which a client's idle pooled connection never reads: drop the
+        # idle ones at once (nothing is in flight on them), or a stop would take that long
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            cycle = getattr(connection, "cycle", None)
+            idle = cycle is None or cycle.response_complete
+            if idle and transport is not None and transport.get_extra_info("sslcontext"):
+                transport.abort()
+        await super().shutdown(sockets)
+
 
 def serve(settings: Settings) -> None:
-    """Run the control plane on ``settings.host:settings.port`` until SIGINT/SIGTERM."""
+    """Run the control plane on ``settings.host:settings.port`` until SIGINT/SIGTERM, over
+    HTTPS when ``settings`` name a certificate and key."""
+    certificate = server_certificate(settings)
+    cert_file, key_file = certificate or (None, None)
     app, state = _build_app(settings)
     # no access log: agents long-poll and upload many times a second, and the line per
     # request would drown the events worth reading
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False, ssl_certfile=cert_file, ssl_keyfile=key_file,
     )
     server = _Server(config, state)
     if threading.current_thread() is not threading.main_thread():

@@ -38,8 +38,10 @@ class SignInPages(Pages):
     def _form(self, request: Request, target: str, error: str | None,
               status_code: int = 200) -> Response:
         nonce = secrets.token_urlsafe(24)
+        # under `tether dev`, the user token is in a file the user may not know of
         response = self.render(request, None, "signin.html", status_code=status_code,
-                               next=target, error=error, csrf=nonce)
+                               next=target, error=error, csrf=nonce,
+                               dev_credentials_file=self._state.settings.dev_credentials_file)
         response.set_cookie(_SIGNIN_COOKIE, nonce, max_age=600, httponly=True,
                             samesite="strict", secure=request.url.scheme == "https",
                             path="/signin")
