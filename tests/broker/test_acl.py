@@ -20,8 +20,8 @@ from redis.exceptions import AuthenticationError, NoPermissionError
 
 from tether.broker import (
     RQ_WORKER,
+    BrokerUserError,
     EmbeddedBroker,
-    RunWorkerUserError,
     ensure_user,
     keys,
     publish,
@@ -227,7 +227,7 @@ async def test_an_agent_user_without_acl_rights_fails_clearly(
                                 "+@all", "-@admin")
     client = aioredis.Redis.from_url(with_credentials(server_url, limited, "pw"))
     try:
-        with pytest.raises(RunWorkerUserError) as caught:
+        with pytest.raises(BrokerUserError) as caught:
             await ensure_user(client, url=server_url, base_name=base_name)
     finally:
         await client.aclose()
@@ -284,7 +284,7 @@ async def test_redis_5_has_no_acl_and_the_launcher_says_what_to_do(
 
     # no Redis 5 on this machine: the version is the one thing that differs
     monkeypatch.setattr("tether.broker._acl.probe", old_redis)
-    with pytest.raises(RunWorkerUserError, match=r"Redis 5\.0, which has no ACLs"):
+    with pytest.raises(BrokerUserError, match=r"Redis 5\.0, which has no ACLs"):
         await ensure_user(agent, url=server_url, base_name="unused")
 
 

@@ -1,7 +1,7 @@
 """Redis-stream transport of the agent: producers, consumer groups, dead letters, key layout."""
 
 from . import _keys as keys
-from ._acl import RQ_WORKER, RUN_WORKER, RunWorkerUserError, ensure_user, restricted_users
+from ._acl import RQ_WORKER, RUN_WORKER, BrokerUserError, ensure_user, restricted_users
 from ._connect import connect
 from ._consumer import Entry, StreamConsumer
 from ._dead_letters import (
@@ -22,11 +22,11 @@ from ._writer import StreamWriter
 __all__ = [
     "RQ_WORKER",
     "RUN_WORKER",
+    "BrokerUserError",
     "DeadLetterNotFound",
     "EmbeddedBroker",
     "Entry",
     "Replayed",
-    "RunWorkerUserError",
     "StoredLetter",
     "StreamConsumer",
     "StreamWriter",

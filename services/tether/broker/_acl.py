@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 CONNECTION_COMMANDS = ("+ping", "+hello", "+select")
 
 
-class RunWorkerUserError(TetherError):
+class BrokerUserError(TetherError):
     """The launcher could not create a restricted broker user: the server has no ACLs
     (Redis < 6), or the agent's own broker user may not run ``ACL SETUSER``."""
 
@@ -184,7 +184,7 @@ async def ensure_user(redis: aioredis.Redis, *, url: str, base_name: str,
     db = _db(redis)
     server = await probe(redis)
     if not server.acl:
-        raise RunWorkerUserError(
+        raise BrokerUserError(
             f"the broker is Redis {server.version}, which has no ACLs, so {profile.who} "
             "cannot get a restricted broker user: use Redis >= 6 or Valkey, or set "
             "TETHER_BROKER_RUN_WORKER_USER='' to give them the agent's own broker URL (user "
@@ -198,7 +198,7 @@ async def ensure_user(redis: aioredis.Redis, *, url: str, base_name: str,
         await redis.execute_command(  # type: ignore[no-untyped-call]
             "ACL", "SETUSER", name, *profile.rules(server, db), f">{password}")
     except ResponseError as exc:
-        raise RunWorkerUserError(
+        raise BrokerUserError(
             f"cannot create the {profile.who}' broker user {name}: {exc}. Allow the agent's "
             "broker user ACL SETUSER (e.g. +acl), or set TETHER_BROKER_RUN_WORKER_USER='' to "
             "give them the agent's own broker URL (user code can then read the work "
@@ -253,7 +253,7 @@ async def keep_user(redis: aioredis.Redis, *, url: str, base_name: str, stop: as
                 log.warning("the broker lost the %s' user %s (restarted?); creating it again",
                             profile.who, name)
                 await ensure_user(redis, url=url, base_name=base_name, profile=profile)
-        except (RedisError, BrokerUnavailable, RunWorkerUserError) as exc:
+        except (RedisError, BrokerUnavailable, BrokerUserError) as exc:
             log.warning("cannot check the %s' broker user %s: %s", profile.who, name, exc)
 
 
