@@ -87,7 +87,6 @@ class EmbeddedBroker:
         self._process = None
 
 
-
 def _password(path: Path) -> str:
     """The broker's password, made once (the broker keeps its data across starts)."""
     path.parent.mkdir(parents=True, exist_ok=True)
