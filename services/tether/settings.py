@@ -72,6 +72,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_url: str = ""
     agent_id: str = ""
     queues: list[str] = msgspec.field(default_factory=lambda: ["default"])
+    # the broker's ACL user that run workers connect as, which the launcher creates: it can
+    # append their events, logs and spans and read nothing ("-db<n>" is appended for database
+    # n); "" hands run workers the agent's own broker URL instead (user code can then read
+    # the work streams and write anything)
+    broker_run_worker_user: str = "tether-run-worker"
     # how the launcher starts run workers: "process" (a fresh interpreter per run), "warm"
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)

@@ -12,9 +12,10 @@ import sys
 from collections.abc import Mapping
 from typing import Protocol, TextIO
 
-# user code gets none of the agent's own settings (its tokens, its database, its config file)
-# except the broker address a run worker writes to
-PASSED_SETTINGS = frozenset({"TETHER_REDIS_URL", "TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT"})
+# user code gets none of the agent's own settings (its tokens, its database, its config file,
+# its broker URL): a run worker is handed a broker URL of its own, a restricted user (see
+# tether.broker._acl), and code servers and zygotes need none
+PASSED_SETTINGS = frozenset({"TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT"})
 
 
 def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

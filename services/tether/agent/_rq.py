@@ -49,8 +49,10 @@ class _Tracked(msgspec.Struct, frozen=True, array_like=True):
 
 
 class RqRuns:
-    def __init__(self, redis_url: str) -> None:
-        self.redis_url = redis_url
+    def __init__(self, redis_url: str, *, worker_url: str = "") -> None:
+        """``worker_url`` is the broker URL the jobs' run workers write their output with
+        (default ``redis_url``): it is stored in the job, which every RQ worker can read."""
+        self.worker_url = worker_url or redis_url
         self._redis = redis.Redis.from_url(redis_url)
         self._stopping: set[asyncio.Task[None]] = set()
 
@@ -98,7 +100,7 @@ class RqRuns:
             _Tracked(launch.run_id, launch.attempt, time.time())))
         if not Job.exists(job_id, connection=self._redis):
             queue.enqueue_call(
-                JOB_FUNCTION, args=(msgspec.json.encode(launch).decode(), self.redis_url,
+                JOB_FUNCTION, args=(msgspec.json.encode(launch).decode(), self.worker_url,
                                     traceparent),
                 job_id=job_id, timeout=-1, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
                 description=f"tether run {launch.run_id} attempt {launch.attempt} "

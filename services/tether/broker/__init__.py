@@ -1,6 +1,7 @@
 """Redis-stream transport of the agent: producers, consumer groups, dead letters, key layout."""
 
 from . import _keys as keys
+from ._acl import RQ_WORKER, RUN_WORKER, BrokerUserError, ensure_user, restricted_users
 from ._connect import connect
 from ._consumer import Entry, StreamConsumer
 from ._dead_letters import (
@@ -19,6 +20,9 @@ from ._producer import publish, publish_each
 from ._writer import StreamWriter
 
 __all__ = [
+    "RQ_WORKER",
+    "RUN_WORKER",
+    "BrokerUserError",
     "DeadLetterNotFound",
     "EmbeddedBroker",
     "Entry",
@@ -28,6 +32,7 @@ __all__ = [
     "StreamWriter",
     "UnreadableDeadLetter",
     "connect",
+    "ensure_user",
     "entry_fields",
     "keys",
     "list_dead_letters",
@@ -35,5 +40,6 @@ __all__ = [
     "publish_each",
     "replay_dead_letter",
     "replay_dead_letters",
+    "restricted_users",
     "summarize_dead_letter",
 ]

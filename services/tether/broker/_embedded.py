@@ -3,10 +3,16 @@ package ships, run with its append-only file on, in a session of its own.
 
 Its own session keeps a terminal's Ctrl-C from stopping the broker before the workers that
 use it have stopped; whoever starts it stops it last.
+
+It asks every client for a password (kept in its data folder, readable by its owner only):
+run workers connect as a restricted user (see ``_acl``), and an open default user would let
+them connect as that instead.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -23,10 +29,16 @@ class EmbeddedBroker:
         self.data_dir = data_dir
         self.host = host
         self.port = port or free_port(host)
+        self.password = _password(data_dir / "password")
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        return f"redis://:{self.password}@{self.host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        """The URL without its password, to show."""
         return f"redis://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
@@ -39,12 +51,13 @@ class EmbeddedBroker:
         self._process = subprocess.Popen(
             [str(get_binary_path()), "--bind", self.host, "--port", str(self.port),
              "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", "", "--protected-mode", "yes"],
+             "--save", "", "--protected-mode", "yes", "--requirepass", self.password],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
-        client = redis.Redis(host=self.host, port=self.port, socket_timeout=1)
+        client = redis.Redis(host=self.host, port=self.port, password=self.password,
+                             socket_timeout=1)
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -73,3 +86,14 @@ class EmbeddedBroker:
             self._process.wait()
         self._process = None
 
+
+def _password(path: Path) -> str:
+    """The broker's password, made once (the broker keeps its data across starts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()

@@ -10,6 +10,8 @@
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
+    tether:acl:run-worker             the password of the run workers' ACL user (see _acl)
+    tether:acl:rq-worker              the password of the RQ workers' ACL user
     tether:worker:<consumer>          a worker's WorkerStatus, refreshed every few seconds
     tether:rq:jobs                    hash: the RQ job id of each run attempt on RQ, until its
                                       exit is reported (the RQ run-launcher backend)
@@ -74,8 +76,18 @@ def executing_key(run_id: str, attempt: int) -> str:
     return f"tether:executing:{run_id}:{attempt}"
 
 
+# every attempt's executing key: run workers may set these, and no other key
+EXECUTING_KEYS: Final = "tether:executing:*"
+
+ACL_RUN_WORKER_PASSWORD: Final = "tether:acl:run-worker"
+ACL_RQ_WORKER_PASSWORD: Final = "tether:acl:rq-worker"
+
+
 def canceled_key(run_id: str, attempt: int) -> str:
     return f"tether:canceled:{run_id}:{attempt}"
+
+
+CANCELED_KEYS: Final = "tether:canceled:*"
 
 
 RQ_JOBS: Final = "tether:rq:jobs"
@@ -97,6 +109,11 @@ def rq_job_id(run_id: str, attempt: int) -> str:
 
 def rq_alive_key(job_id: str) -> str:
     return f"tether:rq:alive:{job_id}"
+
+
+RQ_ALIVE_KEYS: Final = "tether:rq:alive:*"
+# RQ's own keys and channels (its default RQ_KEY_PREFIX)
+RQ_KEYS: Final = "rq:*"
 
 
 CODE_DESIRED: Final = "tether:code:desired"

@@ -38,6 +38,10 @@ def register(commands: Any) -> None:
     rq_worker.add_argument("--burst", action="store_true",
                            help="exit once the RQ queues are empty")
     rq_worker.set_defaults(handler=_rq_worker)
+    rq_url = workers.add_parser(
+        "rq-worker-url", help="create the RQ workers' restricted broker user (run with the "
+        "agent's settings) and print the broker URL to give RQ workers as TETHER_REDIS_URL")
+    rq_url.set_defaults(handler=_rq_worker_url)
     listing = workers.add_parser("list", help="the agents serving this deployment, from the "
                                  "control plane: liveness, queues, workers, code servers")
     listing.set_defaults(handler=_list_agents)
@@ -65,6 +69,33 @@ def _rq_worker(args: argparse.Namespace) -> int:
     worker = RqWorker(queues, connection=connection, stop_runs=settings.stop_runs_on_exit)
     worker.work(burst=args.burst, with_scheduler=False)
     return 0
+
+
+def _rq_worker_url(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    print(rq_worker_broker_url(settings, settings.require("redis_url")))
+    return 0
+
+
+def rq_worker_broker_url(settings: Settings, redis_url: str) -> str:
+    """The broker URL for RQ workers: their restricted user's, created on the broker at
+    ``redis_url`` (the agent's own URL when TETHER_BROKER_RUN_WORKER_USER is empty)."""
+    import asyncio
+
+    from ..broker import RQ_WORKER, connect, ensure_user
+
+    if not settings.broker_run_worker_user:
+        return redis_url
+
+    async def create() -> str:
+        redis = await connect(redis_url, wait_seconds=5)
+        try:
+            return await ensure_user(redis, url=redis_url, profile=RQ_WORKER,
+                                     base_name=settings.broker_run_worker_user)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(create())
 
 
 def _list_agents(args: argparse.Namespace) -> int:
@@ -196,21 +227,28 @@ async def _poller(settings: Settings, agent_id: str, consumer: str, stop: asynci
 async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                     burst: bool) -> None:
     from ..agent import Launcher, WarmPool
-    from ..broker import connect
+    from ..broker import RQ_WORKER, RUN_WORKER, connect, restricted_users
 
     redis_url = settings.require("redis_url")
     redis = await connect(redis_url)
+    # run workers (and RQ workers) run user code: they get broker users of their own, which
+    # can only append their output (and do what RQ does)
+    profiles = (RUN_WORKER, RQ_WORKER) if settings.run_launcher == "rq" else (RUN_WORKER,)
     try:
-        warm = WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm" else None
-        rq = None
-        if settings.run_launcher == "rq":
-            from ..agent._rq import RqRuns
+        async with restricted_users(redis, url=redis_url, profiles=profiles,
+                                    base_name=settings.broker_run_worker_user) as urls:
+            worker_url = urls[0]
+            warm = (WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm"
+                    else None)
+            rq = None
+            if settings.run_launcher == "rq":
+                from ..agent._rq import RqRuns
 
-            rq = RqRuns(redis_url)
-        await Launcher(redis=redis, redis_url=redis_url, agent_id=agent_id, consumer=consumer,
-                       base_env=dict(os.environ), warm=warm, rq=rq,
-                       terminate_grace=settings.terminate_grace_seconds,
-                       stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
+                rq = RqRuns(redis_url, worker_url=worker_url)
+            await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
+                           consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
+                           terminate_grace=settings.terminate_grace_seconds,
+                           stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:
         await redis.aclose()
 

@@ -63,20 +63,28 @@ def _dev(args: argparse.Namespace) -> int:
     credentials = _ensure_credentials(settings)
 
     broker = None
-    redis_url = settings.redis_url
+    redis_url = shown_url = settings.redis_url
     if not redis_url:
         from ..broker import EmbeddedBroker
 
         broker = EmbeddedBroker(data_dir / "valkey")
         broker.start()
-        redis_url = broker.url
+        redis_url, shown_url = broker.url, broker.address
     url = _url(settings)
     try:
-        manager = _manager(settings, workspace, data_dir, redis_url, credentials)
+        rq_worker_url = redis_url
+        if settings.run_launcher == "rq":
+            from ._agent import rq_worker_broker_url
+
+            # RQ's work horses run user code: the RQ worker gets a restricted broker user
+            rq_worker_url = rq_worker_broker_url(settings, redis_url)
+        manager = _manager(settings, workspace, data_dir, redis_url, credentials,
+                           rq_worker_url)
+        # the record is private: the CLI's dead-letters commands need the broker's password
         write_dev_record(settings, DevDeployment(url=url, redis_url=redis_url))
         names = ", ".join(spec.name for spec in locations)
         print(f"Tether dev: control plane on {url}, broker "
-              f"{redis_url}, database {settings.resolved_database_url}, code locations: "
+              f"{shown_url}, database {settings.resolved_database_url}, code locations: "
               f"{names}.\nIn another terminal, from {Path.cwd()}: tether run launch <job> --wait",
               flush=True)
         manager.loop()
@@ -94,7 +102,7 @@ def _url(settings: Settings) -> str:
 
 
 def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str,
-             credentials: DevCredentials) -> Any:
+             credentials: DevCredentials, rq_worker_url: str) -> Any:
     """A honcho manager with the Procfile's processes, configured for this deployment."""
     from honcho.manager import Manager
 
@@ -118,6 +126,8 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         process_env = dict(env)
         if name in NEEDS_AGENT_TOKEN:
             process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token
+        if name == "rq-worker":
+            process_env["TETHER_REDIS_URL"] = rq_worker_url
         if name in NEEDS_CREDENTIALS_FILE:
             process_env["TETHER_DEV_CREDENTIALS_FILE"] = str(credentials_path(settings).resolve())
         # exec: honcho runs commands through a shell, and the signal must reach tether itself

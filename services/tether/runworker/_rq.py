@@ -5,6 +5,12 @@ location's code, execute the run attempts the launchers enqueue. RQ forks a work
 in a process group of its own; the horse executes the attempt exactly as ``tether api
 execute-run`` does (same events, same capture, same exit codes) and reports its exit itself.
 
+The job's arguments carry the run workers' restricted broker URL (see ``tether.broker._acl``),
+which the run worker writes its output with; the bookkeeping around it (the cancel check, the
+alive key, the exit report) goes through the RQ worker's own connection, which RQ needs anyway.
+User code runs in the work horse, so that connection's user bounds what it can do: give RQ
+workers a broker user limited to what they need (see the README).
+
 While the attempt executes, a thread refreshes its alive key, so the launchers notice an RQ
 worker that was lost, and watches for a cancel, which it turns into SIGTERM to the horse: the
 step sees ``KeyboardInterrupt`` and its ``finally`` blocks run. RQ's stop-job command (SIGKILL
@@ -24,6 +30,7 @@ from redis.exceptions import RedisError
 
 from .._backoff import Backoff
 from ..broker import entry_fields, keys
+from ..errors import TetherError
 from ..wire import LaunchRun, RunWorkerExited
 from ._execute import execute_run
 
@@ -35,28 +42,33 @@ REPORT_TIMEOUT = 300.0
 
 
 def run_attempt(launch_json: str, redis_url: str, traceparent: str = "") -> int:
-    """Execute one run attempt in this RQ work horse; returns the run worker's exit code."""
+    """Execute one run attempt in this RQ work horse, writing its output with ``redis_url``;
+    returns the run worker's exit code."""
+    # imported here: every run worker imports this module, and only RQ's need RQ
+    from rq import get_current_job
+
     launch = msgspec.json.decode(launch_json, type=LaunchRun)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        if client.exists(keys.canceled_key(launch.run_id, launch.attempt)):
-            code, tail = EXIT_CANCELED_BEFORE_START, "the run was canceled before it started"
-        else:
-            os.environ.update(launch.location.env)
-            if launch.location.working_directory:
-                os.chdir(launch.location.working_directory)
-            done = threading.Event()
-            threading.Thread(target=_keep_alive, args=(client, launch, done),
-                             name="tether-rq-alive", daemon=True).start()
-            try:
-                code, tail = execute_run(launch, redis_url=redis_url,
-                                         traceparent=traceparent), ""
-            finally:
-                done.set()
-        _report_exit(client, RunWorkerExited(run_id=launch.run_id, attempt=launch.attempt,
-                                             exit_code=code, stderr_tail=tail), traceparent)
-    finally:
-        client.close()
+    job = get_current_job()
+    if job is None:
+        raise TetherError("tether.runworker.run_rq_attempt runs as an RQ job only")
+    # the RQ worker's connection; RQ closes it, once it has recorded the job's end
+    client = job.connection
+    if client.exists(keys.canceled_key(launch.run_id, launch.attempt)):
+        code, tail = EXIT_CANCELED_BEFORE_START, "the run was canceled before it started"
+    else:
+        os.environ.update(launch.location.env)
+        if launch.location.working_directory:
+            os.chdir(launch.location.working_directory)
+        done = threading.Event()
+        threading.Thread(target=_keep_alive, args=(client, launch, done),
+                         name="tether-rq-alive", daemon=True).start()
+        try:
+            code, tail = execute_run(launch, redis_url=redis_url,
+                                     traceparent=traceparent), ""
+        finally:
+            done.set()
+    _report_exit(client, RunWorkerExited(run_id=launch.run_id, attempt=launch.attempt,
+                                         exit_code=code, stderr_tail=tail), traceparent)
     return code
 
 
