@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     url: str = "http://127.0.0.1:3000"
     token: str = ""
     agent_token: str = ""
+    # the agent token in a file only the agent's OS user can read (mode 0600), read once at
+    # start-up; better than TETHER_AGENT_TOKEN, which stays in the process's initial environment
+    agent_token_file: str = ""
     # agent side
     redis_url: str = ""
     agent_id: str = ""
@@ -63,6 +66,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
     run_launcher: Literal["process", "warm", "rq"] = "process"
+    # the OS user that run workers, warm zygotes and code servers run as (the agent needs root
+    # or CAP_SETUID and CAP_SETGID); empty: the agent's own user
+    run_user: str = ""
     # terminate the runs a launcher started when the launcher stops (tether dev sets this)
     stop_runs_on_exit: bool = False
     # a canceled run's worker gets SIGTERM, then SIGKILL after this many seconds

@@ -18,7 +18,12 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..settings import Settings, load_settings
-from ._credentials import DevCredentials, read_credentials, write_credentials
+from ._credentials import (
+    DevCredentials,
+    agent_token_path,
+    read_credentials,
+    write_credentials,
+)
 
 # name → arguments of `tether`; the Procfile lists the same processes (a test compares them)
 PROCESSES: dict[str, list[str]] = {
@@ -31,7 +36,7 @@ PROCESSES: dict[str, list[str]] = {
 }
 # with run_launcher = "rq", the runs execute in an RQ worker
 RQ_WORKER = ["agent", "rq-worker"]
-# only these talk to the control plane, so only they get the agent token
+# only these talk to the control plane, so only they get the agent token (its file's path)
 NEEDS_AGENT_TOKEN = {"poller", "uploader"}
 
 
@@ -44,8 +49,11 @@ def register(commands: Any) -> None:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from .._hardening import forbid_dumping, make_private_dir
     from ..workspace import load_workspace
 
+    # it holds the tokens in memory: out of reach of the code it runs under the same user
+    forbid_dumping()
     settings = load_settings(workspace=args.workspace, port=args.port)
     workspace = Path(settings.workspace or "workspace.toml").resolve()
     if not workspace.exists():
@@ -53,9 +61,9 @@ def _dev(args: argparse.Namespace) -> int:
                           "--workspace examples/hello/workspace.toml)")
     locations = load_workspace(workspace)
     data_dir = Path(settings.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     _check_port_free(settings.host, settings.port)
-    credentials = _ensure_credentials(settings)
+    _ensure_credentials(settings)
 
     broker = None
     redis_url = settings.redis_url
@@ -66,7 +74,7 @@ def _dev(args: argparse.Namespace) -> int:
         broker.start()
         redis_url = broker.url
     try:
-        manager = _manager(settings, workspace, data_dir, redis_url, credentials)
+        manager = _manager(settings, workspace, data_dir, redis_url)
         names = ", ".join(spec.name for spec in locations)
         print(f"Tether dev: control plane on http://{settings.host}:{settings.port}, broker "
               f"{redis_url}, database {settings.resolved_database_url}, code locations: "
@@ -80,8 +88,7 @@ def _dev(args: argparse.Namespace) -> int:
     return int(manager.returncode or 0)
 
 
-def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str,
-             credentials: DevCredentials) -> Any:
+def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str) -> Any:
     """A honcho manager with the Procfile's processes, configured for this deployment."""
     from honcho.manager import Manager
 
@@ -103,8 +110,10 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         processes["rq-worker"] = RQ_WORKER
     for name, tether_args in processes.items():
         process_env = dict(env)
+        # the token itself is in no process's environment
+        process_env.pop("TETHER_AGENT_TOKEN", None)
         if name in NEEDS_AGENT_TOKEN:
-            process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token
+            process_env["TETHER_AGENT_TOKEN_FILE"] = str(agent_token_path(settings))
         # exec: honcho runs commands through a shell, and the signal must reach tether itself
         command = "exec " + shlex.join([sys.executable, "-m", "tether", *tether_args])
         manager.add_process(name, command, env=process_env)
@@ -123,24 +132,29 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _ensure_credentials(settings: Settings) -> DevCredentials:
-    """The local deployment's tokens: reused while the database still accepts them."""
+    """The local deployment's tokens: reused while the database still accepts them, and
+    (re)written to their private files."""
     from ..control_plane.storage import Store
 
     store = Store.from_url(settings.resolved_database_url)
     try:
         store.migrate()
         existing = read_credentials(settings)
-        if existing is not None and all(
+        reused = existing is not None and all(
             store.authenticate(token) is not None
             for token in (existing.agent_token, existing.user_token)
-        ):
-            return existing
-        credentials = DevCredentials(
-            agent_token=store.create_token("agent", name="tether dev agent"),
-            user_token=store.create_token("user", role="admin", name="tether dev user"),
         )
+        if existing is not None and reused:
+            credentials = existing
+        else:
+            credentials = DevCredentials(
+                agent_token=store.create_token("agent", name="tether dev agent"),
+                user_token=store.create_token("user", role="admin", name="tether dev user"),
+            )
     finally:
         store.close()
+    # rewritten when reused too: moves tokens an earlier version kept in the data folder
     path = write_credentials(settings, credentials)
-    print(f"Created tokens for this deployment in {path}", flush=True)
+    print(f"{'Tokens' if reused else 'Created tokens'} for this deployment (its user token "
+          f"signs in to the web UI) in {path}", flush=True)
     return credentials
