@@ -66,8 +66,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
     run_launcher: Literal["process", "warm", "rq"] = "process"
-    # the OS user that run workers, warm zygotes and code servers run as (the agent needs root
-    # or CAP_SETUID and CAP_SETGID); empty: the agent's own user
+    # the OS user that run workers, warm zygotes and code servers run as (the launcher and
+    # supervisor need root, or CAP_SETUID, CAP_SETGID, CAP_KILL and CAP_CHOWN); empty: their own
     run_user: str = ""
     # terminate the runs a launcher started when the launcher stops (tether dev sets this)
     stop_runs_on_exit: bool = False

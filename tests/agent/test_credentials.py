@@ -87,7 +87,8 @@ def scan(roots, pids=None):
                     read["files"] += 1
                 except OSError:
                     denied.append(path)
-    return {"found": found, "denied": denied, "read": read, "uid": os.getuid()}
+    return {"found": found, "denied": denied, "read": read, "uid": os.getuid(),
+            "groups": os.getgroups()}
 '''
 
 DEFS = '''
@@ -252,8 +253,10 @@ def test_user_code_run_as_the_run_user_finds_no_token(
     assert processes_with_env(str(data_dir)) == [], "processes left behind"
 
     found = json.loads((report / "report.json").read_text())
-    # the op ran as the run user
+    # the op ran as the run user, in its groups only (not root's)
     assert found["uid"] == run_user.pw_uid
+    assert set(found["groups"]) == set(os.getgrouplist(RUN_USER, run_user.pw_gid))
+    assert 0 not in found["groups"]
     # it looked: its own environment, memory and files (the folder the agent's files are in)
     assert found["read"]["environ"] >= 1 and found["read"]["files"] >= 3
     assert found["read"]["memory_bytes"] > 1_000_000
@@ -341,3 +344,21 @@ def test_an_agent_worker_hides_its_environment_from_its_own_user(
         poller.terminate()
         poller.wait(timeout=30)
     assert poller.returncode == 0, log.read_text()
+
+
+@pytest.mark.timeout(60)
+def test_a_run_user_the_agent_cannot_switch_to_stops_it_saying_why(
+        run_user: pwd.struct_passwd, user_python: str, shared_root: Path,
+        broker_url: str) -> None:
+    data_dir = shared_root / "unprivileged-data"
+    data_dir.mkdir()
+    os.chown(data_dir, run_user.pw_uid, run_user.pw_gid)
+    for worker in ("launcher", "supervisor"):
+        result = subprocess.run(
+            [user_python, "-m", "tether", "agent", worker, "--burst"], cwd=shared_root,
+            env={"PATH": os.environ["PATH"], "TETHER_RUN_USER": "root",
+                 "TETHER_REDIS_URL": broker_url, "TETHER_DATA_DIR": str(data_dir)},
+            capture_output=True, text=True, timeout=30, **as_user(run_user))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "TETHER_RUN_USER=root: running processes as another user needs root" in \
+            result.stderr

@@ -22,9 +22,13 @@ from ..errors import ConfigError
 PASSED_SETTINGS = frozenset({"TETHER_REDIS_URL", "TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT"})
 
 
-# Linux capability bits (<linux/capability.h>) that starting a process as another user takes
+# Linux capabilities (<linux/capability.h>) that running processes as another user takes:
+# start them as it, signal them, and give the warm zygotes their socket folder
+_CAP_CHOWN = 0
+_CAP_KILL = 5
 _CAP_SETGID = 6
 _CAP_SETUID = 7
+_CAPABILITIES = "CAP_SETUID, CAP_SETGID, CAP_KILL and CAP_CHOWN"
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ class RunUser:
                    groups=tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)),
                    home=entry.pw_dir)
         if user.switches and not _can_switch_user():
-            raise ConfigError(f"TETHER_RUN_USER={name}: starting processes as another user "
-                              "needs root, or the capabilities CAP_SETUID and CAP_SETGID")
+            raise ConfigError(f"TETHER_RUN_USER={name}: running processes as another user "
+                              f"needs root, or the capabilities {_CAPABILITIES}")
         return user
 
     @property
@@ -85,7 +89,7 @@ def _can_switch_user() -> bool:
         return False
     effective = next((int(line.split()[1], 16) for line in status.splitlines()
                       if line.startswith("CapEff:")), 0)
-    needed = (1 << _CAP_SETUID) | (1 << _CAP_SETGID)
+    needed = sum(1 << cap for cap in (_CAP_CHOWN, _CAP_KILL, _CAP_SETGID, _CAP_SETUID))
     return effective & needed == needed
 
 
