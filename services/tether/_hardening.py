@@ -8,7 +8,7 @@ Applied once at the entry point of each agent worker (and of ``tether dev``):
 - the process marks itself non-dumpable: another process of the same OS user can then no
   longer read its ``/proc/<pid>/environ`` (where a token passed in the environment stays
   visible for the life of the process) or its memory, nor attach a debugger (root still can);
-- the data folder is private to its owner (0700).
+- the data folder, where it exists, is private to its owner (0700).
 
 Running user code as another OS user (``TETHER_RUN_USER``) is the launcher's and the
 supervisor's part: see ``tether.agent._processes.RunUser``.
@@ -40,7 +40,9 @@ def secure_agent_process(settings: Settings, environ: MutableMapping[str, str]) 
     ``environ`` (the process environment); returns the settings with the agent token."""
     forbid_dumping()
     settings = load_agent_token(settings, environ)
-    make_private_dir(Path(settings.data_dir))
+    # the workers that keep files there create it (private); the others do not need one
+    if Path(settings.data_dir).is_dir():
+        make_private_dir(Path(settings.data_dir))
     return settings
 
 

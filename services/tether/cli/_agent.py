@@ -207,10 +207,12 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
 
 async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                       burst: bool) -> None:
+    from .._hardening import make_private_dir
     from ..agent import Supervisor
     from ..broker import connect
 
     run_user = _run_user(settings)
+    make_private_dir(Path(settings.data_dir))
     redis = await connect(settings.require("redis_url"))
     try:
         await Supervisor(redis=redis, consumer=consumer, base_env=dict(os.environ),
