@@ -246,6 +246,18 @@ def test_user_code_run_as_the_run_user_finds_no_token(
         control = scan([str(data_dir)], pids=[agent_pids["poller"], agent_pids["uploader"]])
         assert deployment.agent_token in control["found"]
         assert f"/proc/{agent_pids['poller']}/mem" in control["found"][deployment.agent_token]
+
+        if launcher == "process":
+            # a supervisor that dies is succeeded by one that adopts the run user's server
+            # (it reads the server's command line in /proc, which stays readable)
+            supervisor = deployment.processes["supervisor"]
+            supervisor.kill()
+            supervisor.wait()
+            deployment.start("supervisor")
+            deployment.wait_for(
+                lambda: f"adopted the code server of probe (pid {servers[0].pid}"
+                in deployment.logs["supervisor"].read_text(), timeout=30,
+                what="the run user's code server to be adopted")
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
