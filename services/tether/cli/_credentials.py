@@ -1,9 +1,10 @@
 """The tokens of a local deployment, so that ``tether dev`` and the CLI in a second terminal
 find them without any setup.
 
-They live in the user's state folder, ``~/.local/state/tether/<key>/`` (the folder 0700, the
-files 0600), where ``<key>`` names the deployment's data folder: not in the data folder itself,
-which may sit in a code location's working directory, where the code it runs looks first.
+They live in the user's state folder, ``~/.local/state/tether/<folder>-<key>/`` (the folder
+0700, the files 0600), where ``<key>`` is a hash of the deployment's data folder's path: not in
+the data folder itself, which may sit in a code location's working directory, where the code
+it runs looks first.
 ``agent-token`` there is the agent token alone, for ``TETHER_AGENT_TOKEN_FILE``.
 """
 
