@@ -44,6 +44,11 @@ class Deployment:
         self.agent_token = store.create_token("agent", name="test agent")
         self.user_token = store.create_token("user", role="admin", name="test user")
         store.close()
+        # as an operator should hand it over: in a file only the agent's user reads
+        self.agent_token_file = data_dir / "agent-token"
+        fd = os.open(self.agent_token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(self.agent_token + "\n")
         self.env = {
             **os.environ,
             "TETHER_DATA_DIR": str(data_dir),
@@ -72,7 +77,7 @@ class Deployment:
         kind = name.partition(".")[0]
         env = dict(self.env)
         if kind in NEEDS_AGENT_TOKEN:
-            env["TETHER_AGENT_TOKEN"] = self.agent_token
+            env["TETHER_AGENT_TOKEN_FILE"] = str(self.agent_token_file)
         log = self.data_dir / f"{name}.log"
         self.logs[name] = log
         self.processes[name] = subprocess.Popen(

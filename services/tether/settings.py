@@ -68,6 +68,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # instead of the system's, e.g. a private CA's
     ca_file: str = ""
     agent_token: str = ""
+    # the agent token in a file only the agent's OS user can read (mode 0600), read once at
+    # start-up; better than TETHER_AGENT_TOKEN, which stays in the process's initial environment
+    agent_token_file: str = ""
     # agent side
     redis_url: str = ""
     agent_id: str = ""
@@ -81,6 +84,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
     run_launcher: Literal["process", "warm", "rq"] = "process"
+    # the OS user that run workers, warm zygotes and code servers run as (the launcher and
+    # supervisor need root, or CAP_SETUID, CAP_SETGID, CAP_KILL and CAP_CHOWN); empty: their own
+    run_user: str = ""
     # terminate the runs a launcher started when the launcher stops (tether dev sets this)
     stop_runs_on_exit: bool = False
     # a canceled run's worker gets SIGTERM, then SIGKILL after this many seconds

@@ -66,17 +66,23 @@ def ctrl_c(dev: subprocess.Popen[str], cwd: Path) -> int:
 
 
 @pytest.mark.timeout(240)
-def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
+def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env["TETHER_TEST_MARKER"] = str(tmp_path)
     # no `tether login` of the machine's user either: the folder is all the CLI has
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    # the tokens go to the user's state folder
+    env["HOME"] = str(tmp_path / "home")
+    # and this test finds them where tether dev puts them
+    monkeypatch.setenv("HOME", env["HOME"])
     port = free_port()
     # the second terminal: no TETHER_URL, TETHER_TOKEN or TETHER_REDIS_URL (on another port
     # than the default, tether dev tells the CLI where it is)
     env_cli = env
     dev = start_dev(tmp_path, env, port)
     try:
+        assert_tokens_out_of_reach(tmp_path)
         deadline = time.monotonic() + 60
         while True:
             launched = tether("run", "launch", "hello_job", "--wait", cwd=tmp_path, env=env_cli)
@@ -170,6 +176,28 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         ctrl_c(dev, tmp_path)
     assert processes_with_env(str(tmp_path)) == []
+
+
+def assert_tokens_out_of_reach(cwd: Path) -> None:
+    """The tokens are in private files outside the folder, and no process holds the agent
+    token in its environment."""
+    data_dir = cwd / ".tether"
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert not (data_dir / "credentials.toml").exists()
+    [folder] = (cwd / "home" / ".local" / "state" / "tether").iterdir()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for name in ("credentials.toml", "agent-token"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o600
+    token = (folder / "agent-token").read_text().strip()
+    assert token.startswith("tta_")
+    pids = processes_with_env(str(cwd))
+    assert len(pids) >= len(PROCESSES)
+    for pid in pids:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue  # it ended since
+        assert token.encode() not in environ
 
 
 def test_cli_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from ..wire import (
     LocationSpec,
 )
 from ._processes import (
+    RunUser,
     child_environment,
     runs_on_this_host,
     terminate_foreign_group,
@@ -145,19 +146,22 @@ def is_code_server(pid: int, location: str) -> bool:
 
 
 async def spawn_code_server(spec: LocationSpec, *, generation: int, host: str, hostname: str,
-                            base_env: dict[str, str], log_dir: Path) -> CodeServer:
-    """Start a code server for ``spec`` (not waiting for it to answer)."""
+                            base_env: dict[str, str], log_dir: Path,
+                            run_user: RunUser | None = None) -> CodeServer:
+    """Start a code server for ``spec`` (not waiting for it to answer), as ``run_user`` if
+    given; it writes to a log file the supervisor opened (in its private data folder)."""
     port = free_port(host)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_path = log_dir / f"{spec.name}-{generation}-{port}.log"
-    env = child_environment(base_env, spec.env)
+    env = child_environment(base_env, spec.env, run_user)
     # the env is in the process environment; argv is visible to every local user
     argv = code_server_command(msgspec.structs.replace(spec, env={}), port, spec.python)
     try:
         with log_path.open("ab") as log_file:
             process = await asyncio.create_subprocess_exec(
                 *argv, env=env, cwd=spec.working_directory, stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                stdout=log_file, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                **(run_user.popen_options() if run_user is not None else {}))
     except OSError as exc:
         raise CodeServerError(f"cannot start the code server of {spec.name}: {exc}") from exc
     record = CodeServerRecord(location=spec.name, generation=generation, pid=process.pid,

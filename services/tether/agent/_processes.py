@@ -7,10 +7,15 @@ import asyncio
 import collections
 import contextlib
 import os
+import pwd
 import signal
 import sys
 from collections.abc import Mapping
-from typing import Protocol, TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from ..errors import ConfigError
 
 # user code gets none of the agent's own settings (its tokens, its database, its config file,
 # its broker URL): a run worker is handed a broker URL of its own, a restricted user (see
@@ -18,11 +23,86 @@ from typing import Protocol, TextIO
 PASSED_SETTINGS = frozenset({"TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT"})
 
 
-def child_environment(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+# Linux capabilities (<linux/capability.h>) that running processes as another user takes:
+# start them as it, signal them, and give the warm zygotes their socket folder
+_CAP_CHOWN = 0
+_CAP_KILL = 5
+_CAP_SETGID = 6
+_CAP_SETUID = 7
+_CAPABILITIES = "CAP_SETUID, CAP_SETGID, CAP_KILL and CAP_CHOWN"
+
+
+@dataclass(frozen=True)
+class RunUser:
+    """The OS user that the processes running user code (run workers, warm zygotes, code
+    servers) are started as (``TETHER_RUN_USER``): they then cannot read the agent's files
+    or, the agent being another user, its processes' environment and memory."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    @classmethod
+    def lookup(cls, name: str) -> RunUser:
+        """The user ``name`` (or a numeric uid), checked to be one this process can start
+        processes as."""
+        try:
+            entry = pwd.getpwuid(int(name)) if name.isdigit() else pwd.getpwnam(name)
+        except KeyError:
+            raise ConfigError(f"TETHER_RUN_USER={name}: no such user on this host") from None
+        user = cls(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid,
+                   groups=tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)),
+                   home=entry.pw_dir)
+        if user.switches and not _can_switch_user():
+            raise ConfigError(f"TETHER_RUN_USER={name}: running processes as another user "
+                              f"needs root, or the capabilities {_CAPABILITIES}")
+        return user
+
+    @property
+    def switches(self) -> bool:
+        """Whether its processes run as another user than this one."""
+        return self.uid != os.geteuid()
+
+    def environment(self) -> dict[str, str]:
+        return {"HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+
+    def popen_options(self) -> dict[str, Any]:
+        """``subprocess.Popen`` arguments that start the process as this user, with its own
+        groups (never the agent's: root's group would open root's group-readable files)."""
+        if not self.switches:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
+
+    def give(self, path: Path) -> None:
+        """Make this user the owner of ``path`` (a folder its processes create files in)."""
+        if self.switches:
+            os.chown(path, self.uid, self.gid)
+
+
+def _can_switch_user() -> bool:
+    if os.geteuid() == 0:
+        return True
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    effective = next((int(line.split()[1], 16) for line in status.splitlines()
+                      if line.startswith("CapEff:")), 0)
+    needed = sum(1 << cap for cap in (_CAP_CHOWN, _CAP_KILL, _CAP_SETGID, _CAP_SETUID))
+    return effective & needed == needed
+
+
+def child_environment(base: Mapping[str, str], extra: Mapping[str, str],
+                      run_user: RunUser | None = None) -> dict[str, str]:
     """The environment of a process that runs user code: ``base`` without Tether's settings
-    (but those in ``PASSED_SETTINGS``), plus ``extra``."""
+    (but those in ``PASSED_SETTINGS``), the run user's ``HOME``, ``USER`` and ``LOGNAME``,
+    then ``extra``."""
     env = {k: v for k, v in base.items()
            if not k.startswith("TETHER_") or k in PASSED_SETTINGS}
+    if run_user is not None:
+        env.update(run_user.environment())
     env.update(extra)
     return env
 
@@ -69,10 +149,12 @@ class OutputTail:
 
 
 async def spawn(
-    argv: list[str], *, env: dict[str, str], cwd: str | None, prefix: str
+    argv: list[str], *, env: dict[str, str], cwd: str | None, prefix: str,
+    run_user: RunUser | None = None,
 ) -> tuple[asyncio.subprocess.Process, OutputTail]:
     """Start ``argv`` in its own session (so it and its children can be signalled as one
-    group), forwarding its stdout and stderr with ``prefix``; returns it and its stderr tail."""
+    group), as ``run_user`` if given, forwarding its stdout and stderr with ``prefix``;
+    returns it and its stderr tail."""
     process = await asyncio.create_subprocess_exec(
         *argv,
         env=env,
@@ -82,6 +164,7 @@ async def spawn(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
         limit=1 << 20,
+        **(run_user.popen_options() if run_user is not None else {}),
     )
     assert process.stdout is not None and process.stderr is not None
     OutputTail(process.stdout, prefix=prefix, sink=sys.stdout, keep=0)

@@ -24,7 +24,7 @@ import msgspec
 
 from ..runworker._frames import async_recv_frame, frame
 from ..wire import ForkExit, ForkReply, ForkRequest, LaunchRun, LocationSpec
-from ._processes import OutputTail, child_environment, spawn, terminate_group
+from ._processes import OutputTail, RunUser, child_environment, spawn, terminate_group
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,17 @@ class _Zygote:
 
 
 class WarmPool:
-    def __init__(self, *, base_env: Mapping[str, str], start_timeout: float = 30.0) -> None:
+    def __init__(self, *, base_env: Mapping[str, str], start_timeout: float = 30.0,
+                 run_user: RunUser | None = None) -> None:
         self.base_env = base_env
         # Unix socket paths must stay short (108 bytes): a private folder under /tmp
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="tether-warm-"))
+        # The zygote itself runs as the run user, not only its forks: it imports the user's
+        # code, which would otherwise run as the agent's user (root, to switch users). It
+        # binds its socket in this folder, which holds nothing but the zygotes' sockets.
+        self.run_user = run_user
+        if run_user is not None:
+            run_user.give(self.runtime_dir)
         self.start_timeout = start_timeout
         self._zygotes: dict[str, _Zygote] = {}
 
@@ -138,9 +145,10 @@ class WarmPool:
                 "--location-json", msgspec.json.encode(public).decode(),
                 "--socket", socket_path]
         try:
-            process, _ = await spawn(argv, env=child_environment(self.base_env, spec.env),
+            process, _ = await spawn(argv, env=child_environment(self.base_env, spec.env,
+                                                                 self.run_user),
                                      cwd=spec.working_directory,
-                                     prefix=f"[zygote {spec.name}] ")
+                                     prefix=f"[zygote {spec.name}] ", run_user=self.run_user)
         except OSError as exc:
             log.warning("cannot start the zygote of %s: %s", spec.name, exc)
             return None

@@ -47,6 +47,7 @@ from ..wire import (
 from ._processes import (
     OutputTail,
     RunProcess,
+    RunUser,
     child_environment,
     runs_on_this_host,
     spawn,
@@ -79,6 +80,7 @@ class Launcher:
         terminate_grace: float = 10.0,
         warm: WarmPool | None = None,
         rq: RqRuns | None = None,
+        run_user: RunUser | None = None,
     ) -> None:
         self.redis = redis
         self.redis_url = redis_url
@@ -90,6 +92,8 @@ class Launcher:
         self.warm = warm
         # the rq backend: runs are RQ jobs (None: run workers are this launcher's children)
         self.rq = rq
+        # the OS user run workers run as (None: the launcher's own)
+        self.run_user = run_user
         self.consumer = StreamConsumer(
             redis,
             stream=keys.WORK_RUNS,
@@ -186,14 +190,15 @@ class Launcher:
         env = child_environment(self.base_env, {
             **launch.location.env, "TETHER_REDIS_URL": self.redis_url,
             "TRACEPARENT": traceparent,
-        })
+        }, self.run_user)
         prefix = f"[run {launch.run_id[:8]}] "
         try:
             forked = None
             if self.warm is not None:
                 forked = await self.warm.fork(launch, env, traceparent, prefix)
             process, stderr_tail = forked or await spawn(
-                argv, env=env, cwd=launch.location.working_directory, prefix=prefix)
+                argv, env=env, cwd=launch.location.working_directory, prefix=prefix,
+                run_user=self.run_user)
         except OSError as exc:
             await self._redis_call(self.redis.delete(guard))
             log.error("could not start the run worker of %s: %s", launch.run_id, exc)

@@ -63,6 +63,7 @@ from ._code_servers import (
     stop_recorded,
     wait_ready,
 )
+from ._processes import RunUser
 from ._status import reporting_status
 from ._worker import consume_batches
 
@@ -86,8 +87,11 @@ class Supervisor:
     def __init__(self, *, redis: aioredis.Redis, consumer: str, base_env: Mapping[str, str],
                  log_dir: Path, start_timeout: float = 30.0, host: str = "127.0.0.1",
                  stop_servers_on_exit: bool = True, hostname: str | None = None,
-                 health_interval: float = HEALTH_INTERVAL) -> None:
+                 health_interval: float = HEALTH_INTERVAL,
+                 run_user: RunUser | None = None) -> None:
         self.redis = redis
+        # the OS user code servers run as (None: the supervisor's own)
+        self.run_user = run_user
         self.base_env = dict(base_env)
         self.log_dir = log_dir
         self.start_timeout = start_timeout
@@ -413,7 +417,7 @@ class Supervisor:
         log.info("starting a code server for %s (deploy %d)", spec.name, want.generation)
         server = await spawn_code_server(spec, generation=want.generation, host=self.host,
                                          hostname=self.hostname, base_env=self.base_env,
-                                         log_dir=self.log_dir)
+                                         log_dir=self.log_dir, run_user=self.run_user)
         # recorded before it answers: if this supervisor dies now, its successor stops it
         await self.registry.record_server(server.record)
         try:

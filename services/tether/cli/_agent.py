@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import socket
 from datetime import UTC, datetime
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 
     import redis
 
+    from ..agent._processes import RunUser
     from ..broker import StoredLetter
+
+log = logging.getLogger(__name__)
 
 WORKERS = ("poller", "launcher", "supervisor", "uploader")
 
@@ -187,11 +191,14 @@ def _letter_line(stored: StoredLetter) -> str:
 
 def _run_worker(args: argparse.Namespace) -> int:
     from .. import _telemetry as telemetry
+    from .._hardening import secure_agent_process
     from .._logging import configure_logging
     from ..agent._worker import run_until_stopped
 
     settings = load_settings()
     configure_logging(settings.log_level, args.worker, settings.log_format)
+    # before anything starts a child or a thread: from here on the token is in memory only
+    settings = secure_agent_process(settings, os.environ)
     agent_id = settings.agent_id or socket.gethostname()
     consumer = f"{agent_id}-{args.worker}-{os.getpid()}"
 
@@ -229,6 +236,7 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
     from ..agent import Launcher, WarmPool
     from ..broker import RQ_WORKER, RUN_WORKER, connect, restricted_users
 
+    run_user = _run_user(settings)
     redis_url = settings.require("redis_url")
     redis = await connect(redis_url)
     # run workers (and RQ workers) run user code: they get broker users of their own, which
@@ -238,8 +246,8 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
         async with restricted_users(redis, url=redis_url, profiles=profiles,
                                     base_name=settings.broker_run_worker_user) as urls:
             worker_url = urls[0]
-            warm = (WarmPool(base_env=dict(os.environ)) if settings.run_launcher == "warm"
-                    else None)
+            warm = (WarmPool(base_env=dict(os.environ), run_user=run_user)
+                    if settings.run_launcher == "warm" else None)
             rq = None
             if settings.run_launcher == "rq":
                 from ..agent._rq import RqRuns
@@ -247,6 +255,7 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
                 rq = RqRuns(redis_url, worker_url=worker_url)
             await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
+                           run_user=run_user,
                            terminate_grace=settings.terminate_grace_seconds,
                            stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:
@@ -255,16 +264,19 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
 
 async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
                       burst: bool) -> None:
+    from .._hardening import make_private_dir
     from ..agent import Supervisor
     from ..broker import connect
 
+    run_user = _run_user(settings)
+    make_private_dir(Path(settings.data_dir))
     redis = await connect(settings.require("redis_url"))
     try:
         await Supervisor(redis=redis, consumer=consumer, base_env=dict(os.environ),
                          log_dir=Path(settings.data_dir).resolve() / "code-servers",
                          start_timeout=settings.code_server_start_timeout,
                          stop_servers_on_exit=settings.stop_code_servers_on_exit,
-                         ).run(stop, burst=burst)
+                         run_user=run_user).run(stop, burst=burst)
     finally:
         await redis.aclose()
 
@@ -291,6 +303,16 @@ async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyn
     finally:
         await client.aclose()
         await redis.aclose()
+
+
+def _run_user(settings: Settings) -> RunUser | None:
+    from ..agent._processes import RunUser
+
+    if not settings.run_user:
+        return None
+    run_user = RunUser.lookup(settings.run_user)
+    log.info("user code runs as %s (uid %d)", run_user.name, run_user.uid)
+    return run_user
 
 
 _WORKER_MAINS = {

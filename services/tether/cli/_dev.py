@@ -20,7 +20,13 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..settings import Settings, load_settings
-from ._credentials import DevCredentials, credentials_path, read_credentials, write_credentials
+from ._credentials import (
+    DevCredentials,
+    agent_token_path,
+    credentials_path,
+    read_credentials,
+    write_credentials,
+)
 from ._dev_record import DevDeployment, remove_dev_record, write_dev_record
 
 # name → arguments of `tether`; the Procfile lists the same processes (a test compares them)
@@ -34,7 +40,7 @@ PROCESSES: dict[str, list[str]] = {
 }
 # with run_launcher = "rq", the runs execute in an RQ worker
 RQ_WORKER = ["agent", "rq-worker"]
-# only these talk to the control plane, so only they get the agent token
+# only these talk to the control plane, so only they get the agent token (its file's path)
 NEEDS_AGENT_TOKEN = {"poller", "uploader"}
 # the control plane's sign-in page says where the user token is
 NEEDS_CREDENTIALS_FILE = {"control-plane"}
@@ -49,8 +55,11 @@ def register(commands: Any) -> None:
 
 
 def _dev(args: argparse.Namespace) -> int:
+    from .._hardening import forbid_dumping, make_private_dir
     from ..workspace import load_workspace
 
+    # it holds the tokens in memory: out of reach of the code it runs under the same user
+    forbid_dumping()
     settings = load_settings(workspace=args.workspace, port=args.port)
     workspace = Path(settings.workspace or "workspace.toml").resolve()
     if not workspace.exists():
@@ -58,9 +67,9 @@ def _dev(args: argparse.Namespace) -> int:
                           "--workspace examples/hello/workspace.toml)")
     locations = load_workspace(workspace)
     data_dir = Path(settings.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     _check_port_free(settings.host, settings.port)
-    credentials = _ensure_credentials(settings)
+    _ensure_credentials(settings)
 
     broker = None
     redis_url = shown_url = settings.redis_url
@@ -78,8 +87,7 @@ def _dev(args: argparse.Namespace) -> int:
 
             # RQ's work horses run user code: the RQ worker gets a restricted broker user
             rq_worker_url = rq_worker_broker_url(settings, redis_url)
-        manager = _manager(settings, workspace, data_dir, redis_url, credentials,
-                           rq_worker_url)
+        manager = _manager(settings, workspace, data_dir, redis_url, rq_worker_url)
         # the record is private: the CLI's dead-letters commands need the broker's password
         write_dev_record(settings, DevDeployment(url=url, redis_url=redis_url))
         names = ", ".join(spec.name for spec in locations)
@@ -102,7 +110,7 @@ def _url(settings: Settings) -> str:
 
 
 def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str,
-             credentials: DevCredentials, rq_worker_url: str) -> Any:
+             rq_worker_url: str) -> Any:
     """A honcho manager with the Procfile's processes, configured for this deployment."""
     from honcho.manager import Manager
 
@@ -124,12 +132,14 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         processes["rq-worker"] = RQ_WORKER
     for name, tether_args in processes.items():
         process_env = dict(env)
+        # the token itself is in no process's environment
+        process_env.pop("TETHER_AGENT_TOKEN", None)
         if name in NEEDS_AGENT_TOKEN:
-            process_env["TETHER_AGENT_TOKEN"] = credentials.agent_token
+            process_env["TETHER_AGENT_TOKEN_FILE"] = str(agent_token_path(settings))
         if name == "rq-worker":
             process_env["TETHER_REDIS_URL"] = rq_worker_url
         if name in NEEDS_CREDENTIALS_FILE:
-            process_env["TETHER_DEV_CREDENTIALS_FILE"] = str(credentials_path(settings).resolve())
+            process_env["TETHER_DEV_CREDENTIALS_FILE"] = str(credentials_path(settings))
         # exec: honcho runs commands through a shell, and the signal must reach tether itself
         command = "exec " + shlex.join([sys.executable, "-m", "tether", *tether_args])
         manager.add_process(name, command, env=process_env)
@@ -148,24 +158,29 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def _ensure_credentials(settings: Settings) -> DevCredentials:
-    """The local deployment's tokens: reused while the database still accepts them."""
+    """The local deployment's tokens: reused while the database still accepts them, and
+    (re)written to their private files."""
     from ..control_plane.storage import Store
 
     store = Store.from_url(settings.resolved_database_url)
     try:
         store.migrate()
         existing = read_credentials(settings)
-        if existing is not None and all(
+        reused = existing is not None and all(
             store.authenticate(token) is not None
             for token in (existing.agent_token, existing.user_token)
-        ):
-            return existing
-        credentials = DevCredentials(
-            agent_token=store.create_token("agent", name="tether dev agent"),
-            user_token=store.create_token("user", role="admin", name="tether dev user"),
         )
+        if existing is not None and reused:
+            credentials = existing
+        else:
+            credentials = DevCredentials(
+                agent_token=store.create_token("agent", name="tether dev agent"),
+                user_token=store.create_token("user", role="admin", name="tether dev user"),
+            )
     finally:
         store.close()
+    # rewritten when reused too: moves tokens an earlier version kept in the data folder
     path = write_credentials(settings, credentials)
-    print(f"Created tokens for this deployment in {path}", flush=True)
+    print(f"{'Tokens' if reused else 'Created tokens'} for this deployment (its user token "
+          f"signs in to the web UI) in {path}", flush=True)
     return credentials
