@@ -124,7 +124,7 @@ def _check_port_free(host: str, port: int) -> None:
 
 def _ensure_credentials(settings: Settings) -> DevCredentials:
     """The local deployment's tokens: reused while the database still accepts them."""
-    from ..control_plane.storage import Store
+    from ..control_plane.storage import Actor, Store
 
     store = Store.from_url(settings.resolved_database_url)
     try:
@@ -135,9 +135,11 @@ def _ensure_credentials(settings: Settings) -> DevCredentials:
             for token in (existing.agent_token, existing.user_token)
         ):
             return existing
+        actor = Actor(kind="cli", name="tether dev", via="cli")
         credentials = DevCredentials(
-            agent_token=store.create_token("agent", name="tether dev agent"),
-            user_token=store.create_token("user", role="admin", name="tether dev user"),
+            agent_token=store.create_token("agent", name="tether dev agent", actor=actor),
+            user_token=store.create_token("user", role="admin", name="tether dev user",
+                                          actor=actor),
         )
     finally:
         store.close()
