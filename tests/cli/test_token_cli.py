@@ -31,7 +31,9 @@ def test_token_commands_expire_list_revoke_and_are_audited(tmp_path: Path) -> No
         [record] = store.list_tokens()
         assert record.expires_at is not None
         assert abs(record.expires_at - record.created_at - 90 * 86400) < 1
-        store.authenticate(token, via="agent-api", client="10.0.0.5")
+        info = store.authenticate(token)
+        assert info is not None
+        store.note_use(info, via="agent-api", client="10.0.0.5")
 
         listed = cli(tmp_path, "list-tokens")
         assert listed.returncode == 0, listed.stderr

@@ -200,6 +200,13 @@ async def test_last_use_shows_in_the_token_list(cp: ControlPlane) -> None:
         ("agent", "agent-api")]
 
 
+def use(store: Store, token: str) -> None:
+    """What the agent API does with each request's token."""
+    info = store.authenticate(token)
+    assert info is not None
+    store.note_use(info, via="agent-api")
+
+
 def test_last_use_is_written_at_most_once_a_minute(store: Store, clock: FakeClock) -> None:
     token = store.create_token("agent", name="busy")
     [record] = store.list_tokens()
@@ -207,14 +214,14 @@ def test_last_use_is_written_at_most_once_a_minute(store: Store, clock: FakeCloc
     sa.event.listen(store.engine, "before_cursor_execute",
                     lambda *args: writes.append(args[2]) if "UPDATE tokens" in args[2] else None)
     for _ in range(200):
-        store.authenticate(token, via="agent-api")
+        use(store, token)
         clock.advance(0.1)
     # 20 seconds of requests, 200 of them: one write (the first use)
     assert len(writes) == 1
     first = store.get_token(record.id)
     assert first is not None and first.last_used_at == 1_700_000_000.0
     clock.advance(LAST_USED_RESOLUTION)
-    store.authenticate(token, via="agent-api")
+    use(store, token)
     later = store.get_token(record.id)
     assert later is not None and later.last_used_at == clock.now
     first_uses = store.audit_log(action="token.first_use")

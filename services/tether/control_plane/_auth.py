@@ -34,7 +34,14 @@ async def require_token(request: Request, store: Store, kind: TokenKind) -> Toke
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized(f"{_API[kind]} needs a token: {_HOW_TO[kind]}", status_code=401)
     via, client = _VIA[kind], client_of(request)
-    info = await to_thread.run_sync(lambda: store.authenticate(token, via=via, client=client))
+
+    def check() -> TokenInfo | None:
+        info = store.authenticate(token)
+        if info is not None and info.kind == kind:
+            store.note_use(info, via=via, client=client)
+        return info
+
+    info = await to_thread.run_sync(check)
     if info is None:
         raise Unauthorized(
             f"the token is unknown or revoked: {_HOW_TO[kind]}", status_code=401

@@ -83,6 +83,13 @@ async def test_viewers_and_launchers_cannot_see_the_audit_log(ui: Ui) -> None:
         page = await browser.get("/settings/audit")
         assert page.status_code == 403 and "admin" in page.text
         assert "data-entry" not in page.text
+    # a launcher's try at an admin's action is refused by the API, and on record
+    tokens = await browser.get("/runs")
+    refused = await browser.post("/settings/tokens", data={
+        "csrf": csrf_of(tokens.text), "name": "mine", "kind": "user", "role": "admin"})
+    assert refused.status_code == 403 and "cannot create tokens" in refused.text
+    [entry] = ui.store.audit_log(action="token.create")
+    assert (entry.actor.name, entry.target, entry.outcome) == ("launcher", "mine", "refused")
 
 
 async def test_the_token_list_shows_expiry_and_last_use(ui: Ui) -> None:

@@ -157,19 +157,15 @@ class Store:
         assert record is not None
         return token, record
 
-    def authenticate(self, token: str, *, via: str | None = None,
-                     client: str = "") -> TokenInfo | None:
+    def authenticate(self, token: str) -> TokenInfo | None:
         """The token's identity, or None for an unknown or revoked token; raises
         TokenExpired for one whose expiry has passed.
 
         A valid token is remembered for ``TOKEN_CACHE_SECONDS``: an agent sends a request
         per upload batch, and each one reading the tokens table cost a transaction. A token
         revoked through this store is forgotten at once; one revoked through another
-        control-plane process stops working here within that time.
-
-        With ``via`` (the door the request came through, e.g. graphql) this is a use of the
-        token: its last use is noted (at most once a minute), and its first use ever is
-        recorded in the audit log with ``client``. Without, it only checks the token."""
+        control-plane process stops working here within that time. A check only: a request
+        the token is accepted for is a use, see :meth:`note_use`."""
         now = self._clock()
         with self._token_lock:
             cached = self._token_cache.get(token)
@@ -187,13 +183,14 @@ class Store:
                 self._token_cache[token] = (now + TOKEN_CACHE_SECONDS, info)
         if info.expires_at is not None and info.expires_at <= now:
             raise TokenExpired(info, info.expires_at)
-        if via is not None:
-            self._note_use(info, now, via, client)
         return info
 
-    def _note_use(self, info: TokenInfo, now: float, via: str, client: str) -> None:
-        # a write at most once a minute per token and process, so the agent's hot path
-        # (a request per upload batch) stays a cache hit
+    def note_use(self, info: TokenInfo, *, via: str, client: str = "") -> None:
+        """Note that a request came in with the token through ``via`` (graphql, ui,
+        agent-api) from ``client``: its last use, written at most once a minute per token
+        and process (so the agent's hot path, a request per upload batch, stays in memory),
+        and its first use ever, recorded in the audit log."""
+        now = self._clock()
         with self._token_lock:
             noted = self._use_noted.get(info.id)
             if noted is not None and now - noted < _tokens.LAST_USED_RESOLUTION:

@@ -60,7 +60,7 @@ class SignInPages(Pages):
                 return self._form(request, target, "Paste a user token to sign in.", 400)
             client = client_of(request)
             try:
-                info = await self.call(self.store.authenticate, token, via="ui", client=client)
+                info = await self.call(self.store.authenticate, token)
             except TokenExpired as exc:
                 await self.call(self.store.record_refusal,
                                 Actor.of_token(exc.token, via="ui", client=client),
@@ -73,6 +73,7 @@ class SignInPages(Pages):
                     request, target,
                     f"{why} An admin can create one under Settings → Tokens, or run "
                     "`tether control-plane create-token --kind user`.", 401)
+            await self.call(self.store.note_use, info, via="ui", client=client)
             session_id, _csrf = await self.call(
                 self.store.create_session, info.id, SESSION_SECONDS,
                 actor=Actor.of_token(info, via="ui", client=client))
