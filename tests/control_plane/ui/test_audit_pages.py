@@ -1,19 +1,37 @@
 """Settings → Audit log and the token form's expiry and last use: what users do through the
-web UI's forms is on record, only admins see it, and an expired token's session ends."""
+web UI's forms is on record, only admins see it, and an expired token's session ends. On
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from tether.control_plane.storage import Actor
+from tether.control_plane import create_app
+from tether.control_plane.storage import Actor, Store
+from tether.settings import Settings
 
+from ..conftest import load_location
 from .conftest import Ui, csrf_of
 from .test_automation_pages import _load_auto
 
 pytestmark = pytest.mark.anyio
+
+@pytest.fixture
+async def ui(tmp_path: Path, database_url: str) -> AsyncIterator[Ui]:
+    """The web UI's app as in ``conftest``, on each database."""
+    settings = Settings(data_dir=str(tmp_path), database_url=database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        store = Store.from_url(settings.resolved_database_url)
+        load_location(store)
+        yield Ui(app=app, store=store, tmp_path=tmp_path)
+        store.close()
+
 
 _ROW = re.compile(r'<tr data-entry="(\d+)" data-action="([^"]+)">(.*?)</tr>', re.S)
 
@@ -114,7 +132,7 @@ async def test_the_token_list_shows_expiry_and_last_use(ui: Ui) -> None:
 
 
 async def test_an_expired_tokens_session_ends_and_it_cannot_sign_in_again(ui: Ui) -> None:
-    token = ui.store.create_token("user", role="admin", name="brief", expires_in=3)
+    token = ui.store.create_token("user", role="admin", name="brief", expires_in=5)
     browser = ui.client()
     form = await browser.get("/signin")
     signed_in = await browser.post("/signin", data={

@@ -79,7 +79,7 @@ TOKEN_CACHE_SIZE = 1000
 
 
 class Store:
-    """Runs and their event logs, work items, code locations and tokens.
+    """Runs and their event logs, work items, code locations, tokens and the audit log.
 
     ``clock`` returns epoch seconds; tests pass a fake one to move leases forward.
     ``limits`` are the run queue's concurrency limits (none by default).
