@@ -113,7 +113,7 @@ class TokenRecord:
     last_used_at: float | None = None
 
 
-ActorKind = Literal["user", "agent", "cli", "system", "anonymous"]
+ActorKind = Literal["user", "agent", "cli", "system"]
 Outcome = Literal["ok", "refused"]
 
 

@@ -251,7 +251,7 @@ audit_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False),
-    # user, agent (a token of that kind), cli, system or anonymous (an unknown token)
+    # user or agent (a token of that kind), cli (no token: the OS user) or system
     sa.Column("actor_kind", sa.String(16), nullable=False),
     sa.Column("actor_name", sa.String(255), nullable=False),
     sa.Column("actor_token_id", sa.Integer, nullable=True),

@@ -3,6 +3,10 @@
 Each public method is one transaction. Writers run in a write transaction (on SQLite,
 BEGIN IMMEDIATE), so everything a method does commits together or not at all. The methods
 block: the web app calls them from a worker thread.
+
+A method that makes a change someone asked for takes ``actor``: who asked, for the audit log.
+Its entry is written in the change's own transaction, so the change is never done without it
+(``actor=None``, for the control plane's own work and tests, records nothing).
 """
 
 from __future__ import annotations
