@@ -50,6 +50,8 @@ async def test_form_actions_are_on_the_audit_log_newest_first(ui: Ui) -> None:
                                   data={"csrf": csrf, "config": "", "tags": ""})
     run_id = launched.headers["location"].removeprefix("/runs/")
     assert (await browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf})).status_code == 303
+    again = await browser.post(f"/runs/{run_id}/reexecute", data={"csrf": csrf})
+    new_run_id = again.headers["location"].removeprefix("/runs/")
     assert (await browser.post("/locations/hello/redeploy",
                                data={"csrf": csrf})).status_code == 303
     assert (await browser.post("/automation/schedule/auto/nightly",
@@ -65,11 +67,12 @@ async def test_form_actions_are_on_the_audit_log_newest_first(ui: Ui) -> None:
     assert page.status_code == 200 and "Audit log" in page.text
     entries = rows(page.text)
     assert [action for action, _ in entries] == [
-        "token.revoke", "token.create", "schedule.start", "location.redeploy", "run.cancel",
-        "run.launch", "session.sign_in", "token.first_use"]
+        "token.revoke", "token.create", "schedule.start", "location.redeploy", "run.reexecute",
+        "run.cancel", "run.launch", "session.sign_in", "token.first_use"]
     assert all("ada" in text and " ui " in f" {text} " and "OK" in text
                for _, text in entries[:-1])
-    assert run_id in entries[4][1] and run_id in entries[5][1]
+    assert new_run_id in entries[4][1] and f"re-executes run {run_id}" in entries[4][1]
+    assert run_id in entries[5][1] and run_id in entries[6][1]
     assert "auto/nightly" in entries[2][1] and "expires" in entries[1][1]
     assert f'href="/runs/{run_id}"' in page.text
 
