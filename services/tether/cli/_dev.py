@@ -160,7 +160,7 @@ def _check_port_free(host: str, port: int) -> None:
 def _ensure_credentials(settings: Settings) -> DevCredentials:
     """The local deployment's tokens: reused while the database still accepts them, and
     (re)written to their private files."""
-    from ..control_plane.storage import Store
+    from ..control_plane.storage import Actor, Store
 
     store = Store.from_url(settings.resolved_database_url)
     try:
@@ -173,9 +173,11 @@ def _ensure_credentials(settings: Settings) -> DevCredentials:
         if existing is not None and reused:
             credentials = existing
         else:
+            actor = Actor(kind="cli", name="tether dev", via="cli")
             credentials = DevCredentials(
-                agent_token=store.create_token("agent", name="tether dev agent"),
-                user_token=store.create_token("user", role="admin", name="tether dev user"),
+                agent_token=store.create_token("agent", name="tether dev agent", actor=actor),
+                user_token=store.create_token("user", role="admin", name="tether dev user",
+                                              actor=actor),
             )
     finally:
         store.close()

@@ -25,7 +25,15 @@ def register(commands: Any) -> None:
     token.add_argument("--kind", choices=["agent", "user"], required=True)
     token.add_argument("--role", choices=["viewer", "launcher", "admin"], default="admin")
     token.add_argument("--name", default="")
+    token.add_argument("--expires-in", metavar="DURATION",
+                       help="refuse the token after this long: a number and a unit, s, m, h "
+                       "or d (e.g. 90d); default: never")
     token.set_defaults(handler=_create_token)
+    tokens = cp_commands.add_parser("list-tokens", help="list tokens with their last use")
+    tokens.set_defaults(handler=_list_tokens)
+    revoke = cp_commands.add_parser("revoke-token", help="revoke a token by its id")
+    revoke.add_argument("token_id", type=int, metavar="ID")
+    revoke.set_defaults(handler=_revoke_token)
 
     cs = commands.add_parser("code-server", help="serve one code location over gRPC")
     cs_commands = cs.add_subparsers(dest="cs_command", required=True, metavar="COMMAND")
@@ -101,17 +109,75 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> Any:
+    """The CLI as the audit log records it: it writes to the store directly, with no token,
+    so it is named by the OS user and host that ran it."""
+    import getpass
+    import socket
+
+    from ..control_plane.storage import Actor
+
+    return Actor(kind="cli", name=getpass.getuser(), via="cli", client=socket.gethostname())
+
+
 def _create_token(args: argparse.Namespace) -> int:
+    from ..control_plane._audit import parse_expires_in
     from ..control_plane.storage import Store
+
+    expires_in = None if args.expires_in is None else parse_expires_in(args.expires_in)
+    settings = load_settings()
+    store = Store.from_url(settings.resolved_database_url)
+    try:
+        store.migrate()
+        token = store.create_token(args.kind, role=args.role, name=args.name,
+                                   expires_in=expires_in, actor=_cli_actor())
+    finally:
+        store.close()
+    print(token)
+    return 0
+
+
+def _list_tokens(args: argparse.Namespace) -> int:
+    import time
+
+    from ..control_plane.storage import Store
+
+    def when(epoch: float | None) -> str:
+        return "-" if epoch is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch))
 
     settings = load_settings()
     store = Store.from_url(settings.resolved_database_url)
     try:
         store.migrate()
-        token = store.create_token(args.kind, role=args.role, name=args.name)
+        records = store.list_tokens()
+        now = store.now()
     finally:
         store.close()
-    print(token)
+    print(f"{'ID':>4}  {'KIND':<5}  {'ROLE':<8}  {'STATE':<7}  {'LAST USED (UTC)':<16}  "
+          f"{'EXPIRES (UTC)':<16}  NAME")
+    for t in records:
+        state = ("revoked" if t.revoked_at else
+                 "expired" if t.expires_at is not None and t.expires_at <= now else "active")
+        print(f"{t.id:>4}  {t.kind:<5}  {t.role:<8}  {state:<7}  {when(t.last_used_at):<16}  "
+              f"{when(t.expires_at):<16}  {t.name}")
+    return 0
+
+
+def _revoke_token(args: argparse.Namespace) -> int:
+    from ..control_plane.storage import Store
+    from ..errors import ConfigError
+
+    settings = load_settings()
+    store = Store.from_url(settings.resolved_database_url)
+    try:
+        store.migrate()
+        revoked = store.revoke_token(args.token_id, actor=_cli_actor())
+    finally:
+        store.close()
+    if not revoked:
+        raise ConfigError(f"no unrevoked token has id {args.token_id}; "
+                          "`tether control-plane list-tokens` shows them")
+    print(f"revoked token {args.token_id}")
     return 0
 
 

@@ -32,10 +32,14 @@ from ._agent_api import AgentApi
 from ._graphql import GraphQLApi
 from ._state import AppState
 from .errors import StorageError, UnstorableInput
-from .storage import QueueLimits, Store
+from .storage import Actor, QueueLimits, Store
 from .ui import web_ui_routes
 
 logger = logging.getLogger("tether.control_plane")
+
+
+# the audit log's name for the deploys of the workspace file at start-up
+_WORKSPACE = Actor(kind="system", name="workspace", via="startup")
 
 
 def _open_store(settings: Settings) -> Store:
@@ -46,7 +50,7 @@ def _open_store(settings: Settings) -> Store:
         store.migrate()
         if settings.workspace:
             for spec in load_workspace(settings.workspace):
-                store.deploy_location(spec)
+                store.deploy_location(spec, actor=_WORKSPACE)
     except BaseException:
         store.close()
         raise

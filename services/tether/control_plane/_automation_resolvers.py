@@ -5,6 +5,7 @@ from __future__ import annotations
 from anyio import to_thread
 from ariadne import MutationType, ObjectType, QueryType
 
+from ._audit import audited
 from ._resolvers import Info
 from .errors import BadInput, Forbidden
 from .storage import AutomationRecord, TickRecord
@@ -33,16 +34,20 @@ async def _automations(_: None, info: Info, kind: str | None = None) -> list[Aut
 async def _set_running(_: None, info: Info, kind: str, name: str, running: bool,
                        location: str | None = None) -> AutomationRecord:
     context = info.context
-    if context.token.role == "viewer":
-        raise Forbidden(f"a viewer token cannot start or stop a {kind}; use a launcher or "
-                        "admin token")
-    _check_kind(kind)
+    action = f"{kind}.{'start' if running else 'stop'}"
+    async with audited(context.store, context.actor, action,
+                       name if location is None else f"{location}/{name}"):
+        if context.token.role == "viewer":
+            raise Forbidden(f"a viewer token cannot start or stop a {kind}; use a launcher "
+                            "or admin token")
+        _check_kind(kind)
 
-    def change() -> AutomationRecord:
-        return context.store.set_automation_running(
-            kind, name, running=running, location=location)  # type: ignore[arg-type]
+        def change() -> AutomationRecord:
+            return context.store.set_automation_running(
+                kind, name, running=running, location=location,  # type: ignore[arg-type]
+                actor=context.actor)
 
-    return await to_thread.run_sync(change)
+        return await to_thread.run_sync(change)
 
 
 @automation.field("ticks")

@@ -24,11 +24,13 @@ from starlette.responses import JSONResponse, Response
 
 from tether.errors import JobNotFoundError, TetherError
 
+from ._audit import client_of
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
 from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._resolvers import BINDABLES, GraphQLContext
 from ._state import AppState
+from ._token_resolvers import BINDABLES as TOKEN_BINDABLES
 from .errors import (
     AmbiguousJobError,
     BadInput,
@@ -38,7 +40,7 @@ from .errors import (
     RunNotFound,
     StorageError,
 )
-from .storage import TokenInfo
+from .storage import Actor, TokenInfo
 
 SDL_PATH = Path(__file__).with_name("tether.graphql")
 
@@ -60,7 +62,7 @@ def build_schema(extra_sdl: str = "") -> GraphQLSchema:
     """The API's schema; ``extra_sdl`` extends it (tests use it for API versions to come)."""
     schema: GraphQLSchema = make_executable_schema(
         SDL_PATH.read_text() + extra_sdl, *BINDABLES, *LOCATION_BINDABLES,
-        *AUTOMATION_BINDABLES, convert_names_case=True,
+        *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, convert_names_case=True,
     )
     return schema
 
@@ -114,15 +116,18 @@ class GraphQLApi:
                              "extensions": {"code": "BAD_REQUEST"}}]},
                 status_code=400,
             )
-        result = await self.execute(token, data)
+        result = await self.execute(token, data, client=client_of(request))
         # GraphQL over HTTP: a request that never executed (syntax, validation) is a 400;
         # one that executed answers 200 even when some fields failed.
         return JSONResponse(result, status_code=200 if "data" in result else 400)
 
-    async def execute(self, token: TokenInfo, data: Any) -> dict[str, Any]:
+    async def execute(self, token: TokenInfo, data: Any, *, via: str = "graphql",
+                      client: str = "") -> dict[str, Any]:
         """Run one GraphQL request (``{"query": ..., "variables": ...}``) as ``token``: the
-        HTTP endpoint's path, and the web UI's, so both obey the same rules and errors."""
-        context = GraphQLContext(store=self._state.store, signal=self._state.signal, token=token)
+        HTTP endpoint's path, and the web UI's, so both obey the same rules and errors.
+        ``via`` and ``client`` say where it came from, for the audit log."""
+        context = GraphQLContext(store=self._state.store, signal=self._state.signal, token=token,
+                                 actor=Actor.of_token(token, via=via, client=client))
         _, result = await graphql(
             self._schema,
             data,

@@ -13,6 +13,7 @@ from ariadne import MutationType, ObjectType, QueryType
 from tether import _telemetry as telemetry
 from tether.wire import LocationSpec
 
+from ._audit import audited
 from ._resolvers import GraphQLContext, Info
 from .errors import BadInput, Forbidden
 from .storage import LocationRecord, Role
@@ -60,15 +61,18 @@ async def _code_location(_: None, info: Info, name: str) -> LocationRecord | Non
 @mutation.field("deployLocation")
 async def _deploy_location(_: None, info: Info, location: dict[str, Any]) -> LocationRecord:
     context = info.context
-    _require(context, ("admin",), "deploy code locations")
-    spec = location_spec(location)
+    async with audited(context.store, context.actor, "location.deploy",
+                       str(location.get("name", ""))):
+        _require(context, ("admin",), "deploy code locations")
+        spec = location_spec(location)
 
-    def deploy() -> LocationRecord:
-        with telemetry.span("deployLocation",
-                            attributes={"tether.location": spec.name}) as traceparent:
-            return context.store.deploy_location(spec, traceparent=traceparent)
+        def deploy() -> LocationRecord:
+            with telemetry.span("deployLocation",
+                                attributes={"tether.location": spec.name}) as traceparent:
+                return context.store.deploy_location(spec, traceparent=traceparent,
+                                                     actor=context.actor)
 
-    record = await to_thread.run_sync(deploy)
+        record = await to_thread.run_sync(deploy)
     context.signal.notify()
     return record
 
@@ -76,14 +80,16 @@ async def _deploy_location(_: None, info: Info, location: dict[str, Any]) -> Loc
 @mutation.field("redeployLocation")
 async def _redeploy_location(_: None, info: Info, name: str) -> LocationRecord:
     context = info.context
-    _require(context, ("admin", "launcher"), "redeploy code locations")
+    async with audited(context.store, context.actor, "location.redeploy", name):
+        _require(context, ("admin", "launcher"), "redeploy code locations")
 
-    def redeploy() -> LocationRecord:
-        with telemetry.span("redeployLocation",
-                            attributes={"tether.location": name}) as traceparent:
-            return context.store.redeploy_location(name, traceparent=traceparent)
+        def redeploy() -> LocationRecord:
+            with telemetry.span("redeployLocation",
+                                attributes={"tether.location": name}) as traceparent:
+                return context.store.redeploy_location(name, traceparent=traceparent,
+                                                       actor=context.actor)
 
-    record = await to_thread.run_sync(redeploy)
+        record = await to_thread.run_sync(redeploy)
     context.signal.notify()
     return record
 
@@ -91,8 +97,10 @@ async def _redeploy_location(_: None, info: Info, name: str) -> LocationRecord:
 @mutation.field("removeLocation")
 async def _remove_location(_: None, info: Info, name: str) -> LocationRecord:
     context = info.context
-    _require(context, ("admin",), "remove code locations")
-    record = await to_thread.run_sync(context.store.remove_location, name)
+    async with audited(context.store, context.actor, "location.remove", name):
+        _require(context, ("admin",), "remove code locations")
+        record = await to_thread.run_sync(
+            lambda: context.store.remove_location(name, actor=context.actor))
     context.signal.notify()
     return record
 

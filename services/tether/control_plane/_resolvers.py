@@ -24,10 +24,12 @@ from tether.wire import (
     WorkerStatus,
 )
 
+from ._audit import audited
 from ._signal import WorkSignal
 from .errors import BadInput, Forbidden
 from .storage import (
     LAUNCHED_BY_TAG,
+    Actor,
     AgentRecord,
     LocationRecord,
     ReexecutionStrategy,
@@ -42,6 +44,8 @@ class GraphQLContext:
     store: Store
     signal: WorkSignal
     token: TokenInfo
+    # the token as the audit log records it, with where the request came from
+    actor: Actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,20 +185,24 @@ async def _launch_run(
     tags: Any = None,
 ) -> RunRecord | None:
     context = _context(info)
-    launcher = _launcher(context)
     store = context.store
-    if tags is not None and not isinstance(tags, dict):
-        raise BadInput(f"tags must be an object, got {type(tags).__name__}")
-    tags = {**(tags or {}), **launcher}
+    target = job_name if location is None else f"{location}/{job_name}"
+    async with audited(store, context.actor, "run.launch", target):
+        launcher = _launcher(context)
+        if tags is not None and not isinstance(tags, dict):
+            raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+        tags = {**(tags or {}), **launcher}
 
-    def launch() -> RunRecord | None:
-        # the trace of the run starts here; the work item carries it to the agent
-        with telemetry.span("launchRun", attributes={"tether.job": job_name}) as traceparent:
-            run_id = store.launch_run(job_name, location=location, run_config=run_config,
-                                      tags=tags, traceparent=traceparent)
-        return store.get_run(run_id)
+        def launch() -> RunRecord | None:
+            # the trace of the run starts here; the work item carries it to the agent
+            with telemetry.span("launchRun", attributes={"tether.job": job_name}
+                                ) as traceparent:
+                run_id = store.launch_run(job_name, location=location, run_config=run_config,
+                                          tags=tags, traceparent=traceparent,
+                                          actor=context.actor)
+            return store.get_run(run_id)
 
-    record = await to_thread.run_sync(launch)
+        record = await to_thread.run_sync(launch)
     context.signal.notify()
     return record
 
@@ -203,17 +211,19 @@ async def _launch_run(
 async def _reexecute_run(_: None, info: Info, id: str, strategy: str = "ALL_STEPS"
                          ) -> RunRecord | None:
     context = _context(info)
-    launcher = _launcher(context)
     store = context.store
+    async with audited(store, context.actor, "run.reexecute", id):
+        launcher = _launcher(context)
 
-    def reexecute() -> RunRecord | None:
-        with telemetry.span("reexecuteRun", attributes={"tether.parent_run_id": id}
-                            ) as traceparent:
-            run_id = store.reexecute_run(id, strategy=ReexecutionStrategy(strategy),
-                                         tags=launcher, traceparent=traceparent)
-        return store.get_run(run_id)
+        def reexecute() -> RunRecord | None:
+            with telemetry.span("reexecuteRun", attributes={"tether.parent_run_id": id}
+                                ) as traceparent:
+                run_id = store.reexecute_run(id, strategy=ReexecutionStrategy(strategy),
+                                             tags=launcher, traceparent=traceparent,
+                                             actor=context.actor)
+            return store.get_run(run_id)
 
-    record = await to_thread.run_sync(reexecute)
+        record = await to_thread.run_sync(reexecute)
     context.signal.notify()
     return record
 
@@ -221,9 +231,11 @@ async def _reexecute_run(_: None, info: Info, id: str, strategy: str = "ALL_STEP
 @mutation.field("terminateRun")
 async def _terminate_run(_: None, info: Info, id: str) -> RunRecord:
     context = _context(info)
-    if context.token.role == "viewer":
-        raise Forbidden("a viewer token cannot cancel runs; use a launcher or admin token")
-    record = await to_thread.run_sync(context.store.terminate_run, id)
+    async with audited(context.store, context.actor, "run.cancel", id):
+        if context.token.role == "viewer":
+            raise Forbidden("a viewer token cannot cancel runs; use a launcher or admin token")
+        record = await to_thread.run_sync(
+            lambda: context.store.terminate_run(id, actor=context.actor))
     context.signal.notify()
     return record
 

@@ -10,6 +10,8 @@
         ├── BadInput                       an argument has the wrong shape
         └── Forbidden                      the token's role does not allow the action
     StorageError                           the metadata database failed or is unreachable
+    Unauthorized (tether.errors)
+    └── TokenExpired                       the token was valid, but its expiry has passed
 
 The GraphQL layer maps each class to an ``extensions.code``; the agent API maps
 :class:`tether.errors.Unauthorized` to 401 and :class:`StorageError` to 503.
@@ -17,7 +19,13 @@ The GraphQL layer maps each class to an ``extensions.code``; the agent API maps
 
 from __future__ import annotations
 
-from tether.errors import TetherError
+import time
+from typing import TYPE_CHECKING
+
+from tether.errors import TetherError, Unauthorized
+
+if TYPE_CHECKING:
+    from .storage import TokenInfo
 
 
 class ControlPlaneStateError(TetherError):
@@ -67,3 +75,15 @@ class StorageError(TetherError):
 
 class Forbidden(ControlPlaneStateError):
     """The token is valid but its role does not allow this action."""
+
+
+class TokenExpired(Unauthorized):
+    """The token is known and unrevoked, but its expiry has passed."""
+
+    def __init__(self, token: TokenInfo, expired_at: float) -> None:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expired_at))
+        super().__init__(
+            f"token {token.name or token.id!r} expired at {when}; ask an admin for a new one "
+            "(Settings → Tokens, or `tether control-plane create-token`)", status_code=401)
+        self.token = token
+        self.expired_at = expired_at

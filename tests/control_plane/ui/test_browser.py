@@ -274,7 +274,8 @@ def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None
     shoot(page, "agents")
     nav(page, "Settings").click()
     for path in ("/runs", "/runs?status=SUCCESS", "/jobs", "/jobs/hello/hello_job", "/assets",
-                 "/automation", "/locations", "/agents", "/settings/tokens"):
+                 "/automation", "/locations", "/agents", "/settings/tokens",
+                 "/settings/audit"):
         page.goto(path)
         assert_accessible_basics(page)
     run_id = deployment.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]
@@ -285,8 +286,16 @@ def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None
     assert page.evaluate(UNLABELLED) == ["<input>"]
     nav(page, "Settings").click()
     page.get_by_label("Name").fill("ci-deploys")
+    page.get_by_label("Expires in").fill("90d")
     page.get_by_role("button", name="Create token").click()
     token = page.get_by_label("New token").input_value()
     assert token.startswith("ttu_")
+    expect(page.locator('tr[data-token="ci-deploys"] td.expires time')).to_have_count(1)
     shoot(page, "tokens")
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.locator("tr[data-action]").first).to_have_attribute("data-action",
+                                                                     "token.create")
+    expect(page.locator('tr[data-action="run.launch"]')).not_to_have_count(0)
+    assert_accessible_basics(page)
+    shoot(page, "audit-log")
     assert os.environ.get("CI") or SCREENSHOTS.is_dir()

@@ -12,6 +12,8 @@ from ._migrate import alembic_config
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
 from ._queue import PRIORITY_TAG, QueueLimits
 from ._records import (
+    Actor,
+    AuditEntry,
     EventRecord,
     LocationRecord,
     LocationStatus,
@@ -40,7 +42,9 @@ __all__ = [
     "SCHEDULE_TAG",
     "SENSOR_TAG",
     "TERMINAL_STATUSES",
+    "Actor",
     "AgentRecord",
+    "AuditEntry",
     "AutomationRecord",
     "EventRecord",
     "Fact",

@@ -94,6 +94,8 @@ class TokenInfo:
     role: Role
     name: str
     created_at: float
+    # None: it never expires
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,46 @@ class TokenRecord:
     name: str
     created_at: float
     revoked_at: float | None
+    expires_at: float | None = None
+    # to within a minute (see ``_tokens.LAST_USED_RESOLUTION``); None: never used
+    last_used_at: float | None = None
+
+
+ActorKind = Literal["user", "agent", "cli", "system"]
+Outcome = Literal["ok", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for a change, as the audit log records it: a token (its id, name, kind and
+    role), or the CLI or the control plane itself (no token); ``via`` is the door it came
+    through (graphql, ui, cli, startup) and ``client`` the peer's address."""
+
+    kind: ActorKind
+    name: str
+    via: str
+    token_id: int | None = None
+    role: Role | None = None
+    client: str = ""
+
+    @classmethod
+    def of_token(cls, token: TokenInfo, *, via: str, client: str = "") -> Actor:
+        return cls(kind=token.kind, name=token.name or f"token {token.id}", via=via,
+                   token_id=token.id, role=token.role, client=client)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: float
+    actor: Actor
+    # e.g. run.launch, run.cancel, location.deploy, token.revoke
+    action: str
+    # what it acted on: a run id, a location's name, a token's id, ...
+    target: str
+    outcome: Outcome
+    # what else a reader needs: the job launched, why it was refused, ...
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,10 @@ tokens = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    # NULL: it never expires
+    sa.Column("expires_at", sa.Float, nullable=True),
+    # written at most once a minute per token (NULL: never used), not once per request
+    sa.Column("last_used_at", sa.Float, nullable=True),
 )
 
 agents = sa.Table(
@@ -237,4 +241,30 @@ ui_sessions = sa.Table(
     sa.Column("csrf", sa.String(64), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# who did what, to what, when, from where, and whether it was allowed: one row per mutation,
+# token change and deploy, written in the change's own transaction. Append-only: no code path
+# updates or deletes a row, and no API offers to.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    # user or agent (a token of that kind), cli (no token: the OS user) or system
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("actor_name", sa.String(255), nullable=False),
+    sa.Column("actor_token_id", sa.Integer, nullable=True),
+    sa.Column("actor_role", sa.String(16), nullable=True),
+    # the door it came through: graphql, ui, cli, startup
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("client", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    # ok or refused
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    # the log pages newest first by id, optionally filtered by action or actor
+    sa.Index("ix_audit_log_action_id", "action", "id"),
+    sa.Index("ix_audit_log_actor_id", "actor_name", "id"),
 )

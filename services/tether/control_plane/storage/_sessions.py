@@ -4,14 +4,13 @@ to the user token that signed in and to a CSRF token for the session's forms."""
 from __future__ import annotations
 
 import secrets
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ._records import Role, SessionInfo, TokenInfo, TokenKind
+from ._records import SessionInfo
 from ._schema import tokens, ui_sessions
-from ._tokens import digest
+from ._tokens import digest, info_of
 
 
 def create(conn: Connection, token_id: int, now: float, lifetime: float) -> tuple[str, str]:
@@ -27,18 +26,19 @@ def create(conn: Connection, token_id: int, now: float, lifetime: float) -> tupl
 
 
 def get(conn: Connection, session_id: str, now: float) -> SessionInfo | None:
-    """The live session: not expired, and its token not revoked."""
+    """The live session: not expired, and its token neither revoked nor expired."""
     row = conn.execute(
-        sa.select(ui_sessions.c.csrf, ui_sessions.c.expires_at, tokens)
+        sa.select(ui_sessions.c.csrf,
+                  ui_sessions.c.expires_at.label("session_expires_at"), tokens)
         .join(tokens, tokens.c.id == ui_sessions.c.token_id)
         .where(ui_sessions.c.session_hash == digest(session_id),
-               ui_sessions.c.expires_at > now, tokens.c.revoked_at.is_(None))
+               ui_sessions.c.expires_at > now, tokens.c.revoked_at.is_(None),
+               sa.or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > now))
     ).one_or_none()
     if row is None:
         return None
-    token = TokenInfo(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
-                      name=row.name, created_at=row.created_at)
-    return SessionInfo(token=token, csrf=row.csrf, expires_at=row.expires_at)
+    return SessionInfo(token=info_of(row), csrf=row.csrf,
+                       expires_at=row.session_expires_at)
 
 
 def delete(conn: Connection, session_id: str) -> None:

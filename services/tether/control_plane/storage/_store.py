@@ -3,6 +3,10 @@
 Each public method is one transaction. Writers run in a write transaction (on SQLite,
 BEGIN IMMEDIATE), so everything a method does commits together or not at all. The methods
 block: the web app calls them from a worker thread.
+
+A method that makes a change someone asked for takes ``actor``: who asked, for the audit log.
+Its entry is written in the change's own transaction, so the change is never done without it
+(``actor=None``, for the control plane's own work and tests, records nothing).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from tether.wire import (
     WorkItem,
 )
 
-from ..errors import BadInput, LocationNotFound, RunNotFound
+from ..errors import BadInput, LocationNotFound, RunNotFound, TokenExpired
 from . import (
     _agents,
+    _audit,
     _automation,
     _browse,
     _launch,
@@ -53,6 +58,8 @@ from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
 from ._queue import QueueLimits
 from ._records import (
+    Actor,
+    AuditEntry,
     EventRecord,
     LaunchRequest,
     LocationRecord,
@@ -76,7 +83,7 @@ TOKEN_CACHE_SIZE = 1000
 
 
 class Store:
-    """Runs and their event logs, work items, code locations and tokens.
+    """Runs and their event logs, work items, code locations, tokens and the audit log.
 
     ``clock`` returns epoch seconds; tests pass a fake one to move leases forward.
     ``limits`` are the run queue's concurrency limits (none by default).
@@ -89,6 +96,8 @@ class Store:
         self._clock = clock
         self._limits = limits or QueueLimits()
         self._token_cache: dict[str, tuple[float, TokenInfo]] = {}
+        # when this process last wrote each token's last use (see _note_use)
+        self._use_noted: dict[int, float] = {}
         self._token_lock = threading.Lock()
         # SQLite has one writer at a time, and a transaction that finds the database locked
         # polls for it with growing sleeps (up to tens of milliseconds, each). This process's
@@ -102,6 +111,10 @@ class Store:
                  limits: QueueLimits | None = None) -> Store:
         """A store on ``url``: ``sqlite:///path`` or ``postgresql://...`` (psycopg 3)."""
         return cls(create_engine(url), clock=clock, limits=limits)
+
+    def now(self) -> float:
+        """The store's clock: epoch seconds."""
+        return self._clock()
 
     @property
     def engine(self) -> Engine:
@@ -127,86 +140,183 @@ class Store:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def create_token(self, kind: TokenKind, role: Role = "admin", name: str = "") -> str:
+    def create_token(self, kind: TokenKind, role: Role = "admin", name: str = "", *,
+                     expires_in: float | None = None, actor: Actor | None = None) -> str:
         """Create a token and return it; only its SHA-256 digest is stored."""
+        return self.issue_token(kind, role, name, expires_in=expires_in, actor=actor)[0]
+
+    def issue_token(self, kind: TokenKind, role: Role = "admin", name: str = "", *,
+                    expires_in: float | None = None, actor: Actor | None = None
+                    ) -> tuple[str, TokenRecord]:
+        """Create a token that expires ``expires_in`` seconds from now (None: never); the
+        token, shown only now, and its record. ``actor`` is recorded in the audit log."""
         with self._write() as conn:
-            return _tokens.create(conn, kind, role, name, self._clock())
+            now = self._clock()
+            expires_at = None if expires_in is None else now + expires_in
+            token, token_id = _tokens.create(conn, kind, role, name, now, expires_at)
+            expiry = "" if expires_at is None else f", expires {_utc(expires_at)}"
+            self._audit(conn, actor, "token.create", str(token_id), now,
+                        f"{kind} token {name!r}, role {role}{expiry}")
+            record = _tokens.get(conn, token_id)
+        assert record is not None
+        return token, record
 
     def authenticate(self, token: str) -> TokenInfo | None:
-        """The token's identity, or None for an unknown or revoked token.
+        """The token's identity, or None for an unknown or revoked token; raises
+        TokenExpired for one whose expiry has passed.
 
         A valid token is remembered for ``TOKEN_CACHE_SECONDS``: an agent sends a request
         per upload batch, and each one reading the tokens table cost a transaction. A token
         revoked through this store is forgotten at once; one revoked through another
-        control-plane process stops working here within that time."""
+        control-plane process stops working here within that time. A check only: a request
+        the token is accepted for is a use, see :meth:`note_use`."""
         now = self._clock()
         with self._token_lock:
             cached = self._token_cache.get(token)
         if cached is not None and cached[0] > now:
-            return cached[1]
-        with self._read() as conn:
-            info = _tokens.authenticate(conn, token)
-        if info is not None:
+            info = cached[1]
+        else:
+            with self._read() as conn:
+                found = _tokens.authenticate(conn, token)
+            if found is None:
+                return None
+            info = found[0]
             with self._token_lock:
                 if len(self._token_cache) >= TOKEN_CACHE_SIZE:
                     self._token_cache.clear()
                 self._token_cache[token] = (now + TOKEN_CACHE_SECONDS, info)
+        if info.expires_at is not None and info.expires_at <= now:
+            raise TokenExpired(info, info.expires_at)
         return info
 
-    def revoke_token(self, token_id: int) -> bool:
+    def note_use(self, info: TokenInfo, *, via: str, client: str = "") -> None:
+        """Note that a request came in with the token through ``via`` (graphql, ui,
+        agent-api) from ``client``: its last use, written at most once a minute per token
+        and process (so the agent's hot path, a request per upload batch, stays in memory),
+        and its first use ever, recorded in the audit log."""
+        now = self._clock()
+        with self._token_lock:
+            noted = self._use_noted.get(info.id)
+            if noted is not None and now - noted < _tokens.LAST_USED_RESOLUTION:
+                return
+            if len(self._use_noted) >= TOKEN_CACHE_SIZE:
+                self._use_noted.clear()
+            self._use_noted[info.id] = now
+        with self._write() as conn:
+            if _tokens.mark_used(conn, info.id, now):
+                _audit.record(conn, Actor.of_token(info, via=via, client=client),
+                              "token.first_use", str(info.id), now)
+
+    def revoke_token(self, token_id: int, *, actor: Actor | None = None) -> bool:
+        """Revoke the token (its sessions end with it); False if no unrevoked token has
+        that id."""
         with self._token_lock:
             self._token_cache.clear()
         with self._write() as conn:
-            return _tokens.revoke(conn, token_id, self._clock())
+            now = self._clock()
+            revoked = _tokens.revoke(conn, token_id, now)
+            if revoked:
+                record = _tokens.get(conn, token_id)
+                name = "" if record is None else record.name
+                self._audit(conn, actor, "token.revoke", str(token_id), now,
+                            f"token {name!r}")
+            return revoked
+
+    def get_token(self, token_id: int) -> TokenRecord | None:
+        with self._read() as conn:
+            return _tokens.get(conn, token_id)
 
     def list_tokens(self) -> list[TokenRecord]:
         """Every token, newest first, revoked ones included (never the tokens themselves)."""
         with self._read() as conn:
             return _tokens.list_all(conn)
 
+    # -- the audit log ---------------------------------------------------------------------
+
+    def _audit(self, conn: Connection, actor: Actor | None, action: str, target: str,
+               now: float, detail: str = "") -> None:
+        """Record a change in its own transaction (``conn``), when someone asked for it."""
+        if actor is not None:
+            _audit.record(conn, actor, action, target, now, detail=detail)
+
+    def record_refusal(self, actor: Actor, action: str, target: str, reason: str) -> None:
+        """Record an action that was refused (nothing changed, so it has its own
+        transaction)."""
+        with self._write() as conn:
+            _audit.record(conn, actor, action, target, self._clock(), outcome="refused",
+                          detail=reason)
+
+    def audit_log(self, limit: int = 50, *, before: int | None = None,
+                  action: str | None = None, actor: str | None = None) -> list[AuditEntry]:
+        """The newest entries first; ``before`` is the id of the previous page's last entry,
+        ``actor`` an actor's name."""
+        with self._read() as conn:
+            return _audit.page(conn, limit=limit, before=before, action=action, actor=actor)
+
+    def audit_actions(self) -> list[str]:
+        with self._read() as conn:
+            return _audit.actions(conn)
+
     # -- web UI sessions -------------------------------------------------------------------
 
-    def create_session(self, token_id: int, lifetime: float) -> tuple[str, str]:
+    def create_session(self, token_id: int, lifetime: float, *,
+                       actor: Actor | None = None) -> tuple[str, str]:
         """A web session of the token for ``lifetime`` seconds: (session id, CSRF token)."""
         with self._write() as conn:
-            return _sessions.create(conn, token_id, self._clock(), lifetime)
+            now = self._clock()
+            created = _sessions.create(conn, token_id, now, lifetime)
+            self._audit(conn, actor, "session.sign_in", str(token_id), now)
+            return created
 
     def get_session(self, session_id: str) -> SessionInfo | None:
         """The session if it has not expired and its token is not revoked, else None."""
         with self._read() as conn:
             return _sessions.get(conn, session_id, self._clock())
 
-    def end_session(self, session_id: str) -> None:
+    def end_session(self, session_id: str, *, actor: Actor | None = None) -> None:
         with self._write() as conn:
             _sessions.delete(conn, session_id)
+            if actor is not None:
+                self._audit(conn, actor, "session.sign_out", str(actor.token_id), self._clock())
 
     # -- code locations --------------------------------------------------------------------
 
-    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "") -> LocationRecord:
+    def deploy_location(self, spec: LocationSpec, *, traceparent: str = "",
+                        actor: Actor | None = None) -> LocationRecord:
         """Record the location as LOADING (a new generation) and ask an agent to load it, in
         one transaction; while an identical load is still open, nothing new is enqueued."""
         with self._write() as conn:
-            _locations.deploy(conn, spec, traceparent=traceparent, now=self._clock())
+            now = self._clock()
+            _locations.deploy(conn, spec, traceparent=traceparent, now=now)
             record = _locations.get(conn, spec.name)
+            self._audit(conn, actor, "location.deploy", spec.name, now,
+                        f"queue {spec.queue!r}, {spec.module or spec.python_file}")
         assert record is not None
         return record
 
-    def redeploy_location(self, name: str, *, traceparent: str = "") -> LocationRecord:
+    def redeploy_location(self, name: str, *, traceparent: str = "",
+                          actor: Actor | None = None) -> LocationRecord:
         """Load the location's current spec again (new code behind the same spec)."""
         with self._write() as conn:
+            now = self._clock()
             current = _locations.get(conn, name, for_update=True)
             if current is None:
                 raise LocationNotFound(name, [known.name for known in _locations.list_all(conn)])
-            _locations.deploy(conn, current.spec, traceparent=traceparent, now=self._clock())
+            _locations.deploy(conn, current.spec, traceparent=traceparent, now=now)
             record = _locations.get(conn, name)
+            self._audit(conn, actor, "location.redeploy", name, now)
         assert record is not None
         return record
 
-    def remove_location(self, name: str, *, traceparent: str = "") -> LocationRecord:
+    def remove_location(self, name: str, *, traceparent: str = "",
+                        actor: Actor | None = None) -> LocationRecord:
         """Forget the location and ask its agent to stop serving it; returns what it was.
         Raises LocationNotFound."""
         with self._write() as conn:
-            return _locations.remove(conn, name, traceparent=traceparent, now=self._clock())
+            now = self._clock()
+            removed = _locations.remove(conn, name, traceparent=traceparent, now=now)
+            self._audit(conn, actor, "location.remove", name, now)
+            return removed
 
     def list_locations(self) -> list[LocationRecord]:
         with self._read() as conn:
@@ -226,6 +336,7 @@ class Store:
         run_config: dict[str, Any] | None = None,
         tags: dict[str, Any] | None = None,
         traceparent: str = "",
+        actor: Actor | None = None,
     ) -> str:
         """Queue a run of a job of a loaded location and the work item that launches it, in
         one transaction; returns the run id. Raises JobNotFoundError (the message lists the
@@ -238,9 +349,12 @@ class Store:
         if not isinstance(tags, dict):
             raise BadInput(f"tags must be an object, got {type(tags).__name__}")
         with self._write() as conn:
-            return _launch.launch(conn, LaunchRequest(
+            now = self._clock()
+            run_id = _launch.launch(conn, LaunchRequest(
                 job_name=job_name, location=location, run_config=run_config, tags=tags,
-                traceparent=traceparent), now=self._clock(), limits=self._limits)
+                traceparent=traceparent), now=now, limits=self._limits)
+            self._audit(conn, actor, "run.launch", run_id, now, f"job {job_name!r}")
+            return run_id
 
     def reexecute_run(
         self,
@@ -249,6 +363,7 @@ class Store:
         strategy: ReexecutionStrategy = ReexecutionStrategy.ALL_STEPS,
         tags: dict[str, Any] | None = None,
         traceparent: str = "",
+        actor: Actor | None = None,
     ) -> str:
         """Queue a new run of an ended run's job, location and config, tagged with the run it
         repeats (``tether/parent_run_id``, ``tether/root_run_id``) and ``tags``; returns its
@@ -256,9 +371,13 @@ class Store:
         them. Raises RunNotFound, BadInput (the run has not ended; from failure: it succeeded,
         or its job no longer has a step it did not complete), and launch_run's errors."""
         with self._write() as conn:
-            return _launch.reexecute(conn, run_id, strategy=strategy, tags=tags or {},
-                                     traceparent=traceparent, now=self._clock(),
-                                     limits=self._limits)
+            now = self._clock()
+            new_run_id = _launch.reexecute(conn, run_id, strategy=strategy, tags=tags or {},
+                                           traceparent=traceparent, now=now,
+                                           limits=self._limits)
+            self._audit(conn, actor, "run.reexecute", new_run_id, now,
+                        f"re-executes run {run_id} ({strategy.value.lower()})")
+            return new_run_id
 
     # -- the daemons -----------------------------------------------------------------------
 
@@ -311,11 +430,15 @@ class Store:
             return _automation.list_automations(conn, self._clock())
 
     def set_automation_running(self, kind: TickKind, name: str, *, running: bool,
-                               location: str | None = None) -> AutomationRecord:
+                               location: str | None = None,
+                               actor: Actor | None = None) -> AutomationRecord:
         """Start or stop a schedule or sensor; BadInput names the known ones."""
         with self._write() as conn:
-            return _automation.set_running(conn, kind, name, location, running,
-                                           self._clock())
+            now = self._clock()
+            record = _automation.set_running(conn, kind, name, location, running, now)
+            self._audit(conn, actor, f"{kind}.{'start' if running else 'stop'}",
+                        f"{record.location}/{record.name}", now)
+            return record
 
     def list_ticks(self, kind: TickKind, location: str, name: str,
                    limit: int = 50) -> list[TickRecord]:
@@ -332,7 +455,8 @@ class Store:
         with self._write() as conn:
             _leases.release(conn, name, holder)
 
-    def terminate_run(self, run_id: str, *, traceparent: str = "") -> RunRecord:
+    def terminate_run(self, run_id: str, *, traceparent: str = "",
+                      actor: Actor | None = None) -> RunRecord:
         """Cancel a run. One not yet claimed by an agent is CANCELED at once; one that an
         agent has is CANCELING until its run worker ends, and the agent that claimed it is
         asked to stop it. Raises RunNotFound, or BadInput for a run that has ended."""
@@ -358,6 +482,7 @@ class Store:
                                   queue=self._queue_of(conn, run_id), traceparent=traceparent,
                                   now=now,
                                   target_agent=launch[2])
+            self._audit(conn, actor, "run.cancel", run_id, now, f"was {status}")
             record = _runs.get_run(conn, run_id)
         assert record is not None
         return record
@@ -521,3 +646,7 @@ def _start_runs(conn: Connection, items: list[WorkItem], agent_id: str,
     _work.complete_many(conn, retired, now)
     _runs.record_control_events(conn, starting, now)
     return kept
+
+
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))

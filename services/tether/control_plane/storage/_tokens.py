@@ -1,10 +1,10 @@
-"""API tokens: random, shown once, stored only as a SHA-256 digest."""
+"""API tokens: random, shown once, stored only as a SHA-256 digest; optionally expiring."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,38 +16,64 @@ from ._schema import tokens
 _PREFIX: dict[str, str] = {"agent": "tta_", "user": "ttu_"}
 _ROLES = ("viewer", "launcher", "admin")
 
+# a token's last use is written at most this often (seconds): an agent authenticates every
+# upload, and a write per request would cost more than the upload itself
+LAST_USED_RESOLUTION = 60.0
+
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create(conn: Connection, kind: TokenKind, role: Role, name: str, now: float) -> str:
+def create(conn: Connection, kind: TokenKind, role: Role, name: str, now: float,
+           expires_at: float | None = None) -> tuple[str, int]:
+    """A new token and its id."""
     if kind not in _PREFIX:
         raise BadInput(f"token kind must be 'agent' or 'user', got {kind!r}")
     if role not in _ROLES:
         raise BadInput(f"token role must be one of {', '.join(_ROLES)}, got {role!r}")
+    if expires_at is not None and expires_at <= now:
+        raise BadInput("a token's expiry must be in the future")
     token = _PREFIX[kind] + secrets.token_urlsafe(32)
-    conn.execute(
+    result = conn.execute(
         tokens.insert().values(
-            kind=kind, role=role, name=name, token_hash=digest(token), created_at=now
-        )
+            kind=kind, role=role, name=name, token_hash=digest(token), created_at=now,
+            expires_at=expires_at)
     )
-    return token
+    (token_id,) = result.inserted_primary_key or (None,)
+    assert token_id is not None
+    return token, int(token_id)
 
 
-def authenticate(conn: Connection, token: str) -> TokenInfo | None:
+def info_of(row: Any) -> TokenInfo:
+    return TokenInfo(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
+                     name=row.name, created_at=row.created_at, expires_at=row.expires_at)
+
+
+def authenticate(conn: Connection, token: str) -> tuple[TokenInfo, float | None] | None:
+    """The unrevoked token's identity (expired or not) and its last use; None if unknown."""
     row = conn.execute(
         sa.select(tokens).where(tokens.c.token_hash == digest(token), tokens.c.revoked_at.is_(None))
     ).one_or_none()
-    if row is None:
-        return None
-    return TokenInfo(
-        id=row.id,
-        kind=cast(TokenKind, row.kind),
-        role=cast(Role, row.role),
-        name=row.name,
-        created_at=row.created_at,
-    )
+    return None if row is None else (info_of(row), row.last_used_at)
+
+
+def get(conn: Connection, token_id: int) -> TokenRecord | None:
+    row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).one_or_none()
+    return None if row is None else _record(row)
+
+
+def mark_used(conn: Connection, token_id: int, now: float) -> bool:
+    """Note the token's use now (unless noted within the resolution); True if this was its
+    first use ever (exactly one caller, in any process, sees True)."""
+    first = conn.execute(
+        tokens.update().where(tokens.c.id == token_id, tokens.c.last_used_at.is_(None))
+        .values(last_used_at=now)).rowcount == 1
+    if not first:
+        conn.execute(tokens.update().where(
+            tokens.c.id == token_id, tokens.c.last_used_at < now - LAST_USED_RESOLUTION)
+            .values(last_used_at=now))
+    return first
 
 
 def revoke(conn: Connection, token_id: int, now: float) -> bool:
@@ -61,8 +87,10 @@ def revoke(conn: Connection, token_id: int, now: float) -> bool:
 
 def list_all(conn: Connection) -> list[TokenRecord]:
     rows = conn.execute(sa.select(tokens).order_by(tokens.c.id.desc()))
-    return [
-        TokenRecord(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
-                    name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
-        for row in rows
-    ]
+    return [_record(row) for row in rows]
+
+
+def _record(row: Any) -> TokenRecord:
+    return TokenRecord(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
+                       name=row.name, created_at=row.created_at, revoked_at=row.revoked_at,
+                       expires_at=row.expires_at, last_used_at=row.last_used_at)

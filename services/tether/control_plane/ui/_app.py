@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from .._graphql import GraphQLApi
 from .._state import AppState
+from ._audit_pages import AuditPages
 from ._automation_pages import AutomationPages
 from ._catalog_pages import CatalogPages
 from ._render import STATIC, Renderer
@@ -42,6 +43,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
     catalog = CatalogPages(state, graphql, renderer)
     tokens = TokenPages(state, graphql, renderer)
     automation = AutomationPages(state, graphql, renderer)
+    audit = AuditPages(state, graphql, renderer)
     get, post = ["GET"], ["POST"]
     return [
         Route("/", _home, methods=get),
@@ -69,6 +71,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/settings/tokens", tokens.action(tokens.create), methods=post),
         Route("/settings/tokens/{token_id:int}/revoke", tokens.action(tokens.revoke),
               methods=post),
+        Route("/settings/audit", audit.page(audit.audit_log), methods=get),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         # last: any other address is a readable page too, not a bare "Not Found"
         Route("/{path:path}", _no_such_page(runs), methods=get),

@@ -17,10 +17,11 @@ from starlette.responses import RedirectResponse, Response
 
 from tether.errors import TetherError
 
+from .._audit import client_of
 from .._graphql import GraphQLApi
 from .._state import AppState
 from ..errors import Forbidden, StorageError
-from ..storage import Store, TokenInfo
+from ..storage import Actor, Store, TokenInfo
 from ._render import Renderer
 from .errors import BadRequest, CsrfRejected, SignInRequired, UiError
 
@@ -40,6 +41,8 @@ class Viewer:
     session_id: str
     token: TokenInfo
     csrf: str
+    # the browser's address, for the audit log
+    client: str = ""
 
     @property
     def can_launch(self) -> bool:
@@ -48,6 +51,10 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         return self.token.role == "admin"
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.of_token(self.token, via="ui", client=self.client)
 
 
 class ActionFailed(TetherError):
@@ -82,7 +89,8 @@ class Pages:
         """Run a GraphQL mutation as the viewer's token; :class:`ActionFailed` carries the
         API's error message."""
         result = await self._graphql.execute(viewer.token,
-                                             {"query": document, "variables": variables})
+                                             {"query": document, "variables": variables},
+                                             via="ui", client=viewer.client)
         errors = result.get("errors")
         if errors:
             first = errors[0]
@@ -133,7 +141,8 @@ class Pages:
         session = await self.call(self.store.get_session, session_id)
         if session is None:
             raise SignInRequired("your session has ended or its token was revoked")
-        return Viewer(session_id=session_id, token=session.token, csrf=session.csrf)
+        return Viewer(session_id=session_id, token=session.token, csrf=session.csrf,
+                      client=client_of(request))
 
     def error_page(self, request: Request, viewer: Viewer | None, exc: Exception) -> Response:
         """A readable page for any error: the message of errors users can act on, a generic

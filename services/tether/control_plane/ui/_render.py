@@ -36,6 +36,9 @@ _STATUS: dict[str, tuple[str, str]] = {
     "STOPPED": ("■", "muted"),
     "EVALUATING": ("◔", "run"),
     "ACTIVE": ("●", "ok"),
+    "EXPIRED": ("⌛", "muted"),
+    "OK": ("✓", "ok"),
+    "REFUSED": ("✗", "bad"),
 }
 
 # tags that say who or what launched a run, most specific first

@@ -10,10 +10,13 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from .._audit import client_of
+from ..errors import TokenExpired
+from ..storage import Actor
 from ._base import CSRF_FIELD, SESSION_COOKIE, Pages, Viewer, form_text
 from .errors import CsrfRejected, SignInRequired
 
-# how long a browser session lasts; revoking its token ends it at once
+# how long a browser session lasts; revoking its token, or its expiry, ends it at once
 SESSION_SECONDS = 12 * 3600
 _SIGNIN_COOKIE = "tether_signin"
 
@@ -57,7 +60,14 @@ class SignInPages(Pages):
             token = form_text(form, "token").strip()
             if not token:
                 return self._form(request, target, "Paste a user token to sign in.", 400)
-            info = await self.call(self.store.authenticate, token)
+            client = client_of(request)
+            try:
+                info = await self.call(self.store.authenticate, token)
+            except TokenExpired as exc:
+                await self.call(self.store.record_refusal,
+                                Actor.of_token(exc.token, via="ui", client=client),
+                                "session.sign_in", str(exc.token.id), str(exc))
+                return self._form(request, target, f"{exc}.", 401)
             if info is None or info.kind != "user":
                 why = ("That is an agent token; sign in with a user token."
                        if info is not None else "That token is unknown or has been revoked.")
@@ -65,8 +75,10 @@ class SignInPages(Pages):
                     request, target,
                     f"{why} An admin can create one under Settings → Tokens, or run "
                     "`tether control-plane create-token --kind user`.", 401)
-            session_id, _csrf = await self.call(self.store.create_session, info.id,
-                                                SESSION_SECONDS)
+            await self.call(self.store.note_use, info, via="ui", client=client)
+            session_id, _csrf = await self.call(
+                self.store.create_session, info.id, SESSION_SECONDS,
+                actor=Actor.of_token(info, via="ui", client=client))
         except Exception as exc:
             return self.error_page(request, None, exc)
         response = RedirectResponse(target, status_code=303)
@@ -76,7 +88,7 @@ class SignInPages(Pages):
         return response
 
     async def signout(self, request: Request, viewer: Viewer) -> Response:
-        await self.call(self.store.end_session, viewer.session_id)
+        await self.call(self.store.end_session, viewer.session_id, actor=viewer.actor)
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -1,0 +1,88 @@
+"""GraphQL resolvers of tokens (list, create with an optional expiry, revoke) and of the
+audit log. Admin tokens only; the audit log has no mutation at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from anyio import to_thread
+from ariadne import MutationType, QueryType
+
+from ._audit import audited, parse_expires_in
+from ._resolvers import GraphQLContext, Info
+from .errors import BadInput, Forbidden
+from .storage import AuditEntry, Role, TokenKind, TokenRecord
+
+query = QueryType()
+mutation = MutationType()
+
+# the most entries one page of the audit log holds
+AUDIT_PAGE_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    token: str
+    info: TokenRecord
+
+
+def _require_admin(context: GraphQLContext, what: str) -> None:
+    if context.token.role != "admin":
+        raise Forbidden(f"a {context.token.role} token cannot {what}; use an admin token")
+
+
+@query.field("tokens")
+async def _tokens(_: None, info: Info) -> list[TokenRecord]:
+    _require_admin(info.context, "list tokens")
+    return await to_thread.run_sync(info.context.store.list_tokens)
+
+
+@query.field("auditLog")
+async def _audit_log(_: None, info: Info, limit: int = 50, before: int | None = None,
+                     action: str | None = None, actor: str | None = None
+                     ) -> list[AuditEntry]:
+    context = info.context
+    _require_admin(context, "read the audit log")
+    if not 0 < limit <= AUDIT_PAGE_LIMIT:
+        raise BadInput(f"limit must be between 1 and {AUDIT_PAGE_LIMIT}, got {limit}")
+    return await to_thread.run_sync(lambda: context.store.audit_log(
+        limit, before=before, action=action or None, actor=actor or None))
+
+
+@mutation.field("createToken")
+async def _create_token(_: None, info: Info, kind: str, name: str, role: str = "viewer",
+                        expires_in: str | None = None) -> CreatedToken:
+    context = info.context
+    async with audited(context.store, context.actor, "token.create", name):
+        _require_admin(context, "create tokens")
+        if not name.strip():
+            raise BadInput("give the token a name, so that lists say whose it is")
+        lifetime = None if not expires_in else parse_expires_in(expires_in)
+
+        def create() -> CreatedToken:
+            token, record = context.store.issue_token(
+                cast(TokenKind, kind), cast(Role, role), name.strip(), expires_in=lifetime,
+                actor=context.actor)
+            return CreatedToken(token=token, info=record)
+
+        return await to_thread.run_sync(create)
+
+
+@mutation.field("revokeToken")
+async def _revoke_token(_: None, info: Info, id: int) -> TokenRecord:
+    context = info.context
+    async with audited(context.store, context.actor, "token.revoke", str(id)):
+        _require_admin(context, "revoke tokens")
+
+        def revoke() -> TokenRecord:
+            if not context.store.revoke_token(id, actor=context.actor):
+                raise BadInput(f"no unrevoked token has id {id}; the token list shows them")
+            record = context.store.get_token(id)
+            assert record is not None
+            return record
+
+        return await to_thread.run_sync(revoke)
+
+
+BINDABLES = [query, mutation]
