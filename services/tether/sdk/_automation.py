@@ -11,7 +11,7 @@ request's ``run_key`` makes asking twice harmless.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,11 +25,10 @@ from tether.wire import (
 )
 
 from ..errors import DefinitionError
-from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
+from ._asset import AssetJobDefinition, AssetSelection, define_asset_job
 from ._graph import JobDefinition
 
 JobTarget = JobDefinition | AssetJobDefinition | str
-AssetSelection = Sequence[str | AssetDefinition]
 
 
 class RunRequest:
@@ -171,7 +170,7 @@ def _target(kind: str, name: str, job: JobTarget | None, assets: AssetSelection 
     if assets is None:
         assert job is not None
         return _job_name(job), None
-    asset_job = define_asset_job(f"{name}_assets", list(assets),
+    asset_job = define_asset_job(f"{name}_assets", assets,
                                  description=f"the assets the {kind} {name} materializes")
     return asset_job.name, asset_job
 
