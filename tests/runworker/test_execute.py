@@ -13,17 +13,22 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis
 
 from tether.broker import keys
 from tether.wire import (
     EXIT_DUPLICATE_ATTEMPT,
+    EXIT_RUN_CANCELED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     LaunchRun,
     LocationSpec,
+    RunCanceled,
     RunFailure,
     RunSuccess,
+    StepCanceled,
     StepFailure,
+    event_type,
 )
 
 from ..streams import read_stream
@@ -120,13 +125,18 @@ def test_a_failed_run_exits_with_the_reported_failure_code(tmp_path: Path,
     assert isinstance(events[-1], RunFailure)
 
 
-def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
-                                                          broker_url: str) -> None:
-    process, _ = start(tmp_path, broker_url, "slow_job")
+def wait_for_output(process: subprocess.Popen[bytes], broker_url: str) -> None:
     deadline = time.monotonic() + 30
     while not read_stream(broker_url, keys.OUT_LOGS):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
+
+
+def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
+                                                          broker_url: str) -> None:
+    # no cancel asked: an agent stopping its runs; the interruption is a failure
+    process, _ = start(tmp_path, broker_url, "slow_job")
+    wait_for_output(process, broker_url)
 
     os.killpg(process.pid, signal.SIGTERM)
 
@@ -137,6 +147,29 @@ def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
     assert isinstance(events[-1], RunFailure)
     logs = read_stream(broker_url, keys.OUT_LOGS)
     assert "".join(c.data for c in logs if c.step_key == "slow") == "slow started\ncleanup ran\n"
+
+
+def test_a_canceled_run_says_canceled_not_failed(tmp_path: Path, broker_url: str) -> None:
+    process, run_id = start(tmp_path, broker_url, "slow_job")
+    wait_for_output(process, broker_url)
+
+    # what the launcher does for a cancel: mark the attempt canceled, then SIGTERM
+    valkey = redis.Redis.from_url(broker_url)
+    valkey.set(keys.canceled_key(run_id, 1), "1")
+    valkey.close()
+    os.killpg(process.pid, signal.SIGTERM)
+
+    assert process.wait(timeout=15) == EXIT_RUN_CANCELED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert [event_type(e) for e in events][-2:] == ["STEP_CANCELED", "RUN_CANCELED"]
+    assert not any(isinstance(e, StepFailure | RunFailure) for e in events)
+    step, run = events[-2], events[-1]
+    assert isinstance(step, StepCanceled) and step.step_key == "slow" and step.duration > 0
+    assert isinstance(run, RunCanceled)
+    assert run.message == "Run of slow_job was canceled during step slow"
+    logs = read_stream(broker_url, keys.OUT_LOGS)
+    assert "".join(c.data for c in logs if c.step_key == "slow") == "slow started\ncleanup ran\n"
+    assert "KeyboardInterrupt" not in "".join(c.data for c in logs)
 
 
 @pytest.mark.timeout(60)

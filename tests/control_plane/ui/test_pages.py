@@ -17,10 +17,12 @@ from tether.wire import (
     LocationSpec,
     LogChunk,
     LogMessage,
+    RunCanceled,
     RunEvent,
     RunFailure,
     RunStart,
     RunSuccess,
+    StepCanceled,
     StepFailure,
     StepStart,
     StepSuccess,
@@ -195,6 +197,27 @@ async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
     assert new.tags == {"team": "data", "tether/max_retries": "2",
                         "tether/parent_run_id": run_id, "tether/root_run_id": run_id,
                         "tether/user": "lin"}
+
+
+async def test_a_canceled_run_reads_as_canceled_on_its_page(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
+    ui.store.store_events([
+        *_events(run_id, t)[:5],
+        StepCanceled(run_id=run_id, attempt=1, seq=6, timestamp=t + 4, step_key="load",
+                     duration=1.0),
+        RunCanceled(run_id=run_id, attempt=1, seq=7, timestamp=t + 4,
+                    message="Run of hello_job was canceled during step load"),
+    ])
+    browser = await ui.signed_in()
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert ui.store.get_run(run_id).status == RunStatus.CANCELED  # type: ignore[union-attr]
+    step = re.search(r'<g class="step [a-z]+" data-step="load">.*?</g>', page)
+    assert step is not None and "⊘ CANCELED · 1.0 s" in step.group(0)
+    assert 'data-type="STEP_CANCELED"' in page and "Step load canceled after 1.0 s" in page
+    assert "Run of hello_job was canceled during step load" in page
+    assert "STEP_FAILURE" not in page and "RUN_FAILURE" not in page
+    assert "✗" not in page and "Traceback" not in page
 
 
 async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: Ui) -> None:

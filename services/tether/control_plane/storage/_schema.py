@@ -64,7 +64,8 @@ run_tags = sa.Table(
 # the conditions of the partial indexes on events; a query must state them in these words (as
 # literals, not parameters) for SQLite to use the index
 MATERIALIZATIONS = "type = 'ASSET_MATERIALIZATION'"
-STEP_EVENTS = "type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED')"
+STEP_EVENTS = ("type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED', "
+               "'STEP_CANCELED')")
 
 events = sa.Table(
     "events",
