@@ -35,7 +35,7 @@ from ..streams import read_stream
 
 DEFS = '''
 import subprocess, sys, time
-from tether import Definitions, job, op
+from tether import Definitions, EnvVar, Resource, job, op
 
 @op
 def first():
@@ -80,7 +80,30 @@ def fails():
 def failing_job():
     fails()
 
-defs = Definitions(jobs=[two_steps, slow_job, child_job, failing_job])
+class Warehouse(Resource, frozen=True):
+    url: str
+
+@op
+def export(warehouse: Warehouse):
+    print("exporting to", warehouse.url)
+
+@job
+def export_job():
+    export()
+
+def helper():
+    return 1 / 0
+
+@op
+def divides():
+    helper()
+
+@job
+def dividing_job():
+    divides()
+
+defs = Definitions(jobs=[two_steps, slow_job, child_job, failing_job, export_job, dividing_job],
+                   resources={"warehouse": Warehouse(url=EnvVar("TETHER_TEST_UNSET_URL"))})
 '''
 
 
@@ -123,6 +146,40 @@ def test_a_failed_run_exits_with_the_reported_failure_code(tmp_path: Path,
     assert process.wait(timeout=30) == EXIT_RUN_FAILED
     events = read_stream(broker_url, keys.OUT_EVENTS)
     assert isinstance(events[-1], RunFailure)
+
+
+def test_an_unset_env_var_fails_the_step_with_its_message_and_no_traceback(
+        tmp_path: Path, broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "export_job")
+    assert process.wait(timeout=30) == EXIT_RUN_FAILED
+
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    step = next(e for e in events if isinstance(e, StepFailure))
+    assert step.error.message == (
+        "resource 'warehouse', field 'url': the environment variable TETHER_TEST_UNSET_URL is "
+        "not set; set it in the code location's env (`tether location deploy --env`) or the "
+        "agent's host")
+    # Tether's own frames (executor, resource resolution) are nothing the user can act on
+    assert step.error.stack == ""
+    run = events[-1]
+    assert isinstance(run, RunFailure) and run.error is not None and run.error.stack == ""
+
+
+def test_a_steps_traceback_shows_the_users_frames_only_once(tmp_path: Path,
+                                                           broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "dividing_job")
+    assert process.wait(timeout=30) == EXIT_RUN_FAILED
+
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    step = next(e for e in events if isinstance(e, StepFailure))
+    stack = step.error.stack
+    assert stack.startswith("Traceback (most recent call last):")
+    assert "in divides" in stack and "in helper" in stack
+    assert stack.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "tether" not in stack.replace(str(tmp_path), "")
+    run = events[-1]
+    assert isinstance(run, RunFailure) and run.error is not None
+    assert run.error.class_name == "ZeroDivisionError" and run.error.stack == ""
 
 
 def wait_for_output(process: subprocess.Popen[bytes], broker_url: str) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from .._durations import format_duration
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ query Progress($id: ID!, $after: Int) {
   run(id: $id) {
     status startTime endTime createdAt
     error { className message stack }
-    events(afterId: $after) { id type stepKey level message timestamp }
+    events(afterId: $after) {
+      id type stepKey level message timestamp error { className message stack } }
   }
 }"""
 
@@ -164,12 +166,14 @@ def _cancel(args: argparse.Namespace) -> int:
 def _follow(client: GraphQLClient, run_id: str) -> int:
     """Print status changes and events as they arrive, until the run ends."""
     status, after = "", None
+    shown: set[str] = set()
     while True:
         run = client.execute(PROGRESS, id=run_id, after=after)["run"]
         for event in run["events"]:
             after = event["id"]
             step = f" [{event['stepKey']}]" if event["stepKey"] else ""
             print(f"  {_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
+            _print_stack(event["error"], shown, indent="      ")
         if run["status"] != status:
             status = run["status"]
             print(f"  status: {status}")
@@ -177,9 +181,10 @@ def _follow(client: GraphQLClient, run_id: str) -> int:
             break
         time.sleep(0.1)
     took = (run["endTime"] or time.time()) - run["createdAt"]
-    print(f"Run {run_id} {status} in {took:.2f} s")
-    if run["error"]:
-        print(_error_text(run["error"]), file=sys.stderr)
+    print(f"Run {run_id} {status} in {format_duration(took)}")
+    # a traceback the events showed already is not repeated
+    if run["error"] and run["error"]["stack"] and run["error"]["stack"] not in shown:
+        print(run["error"]["stack"].rstrip(), file=sys.stderr)
     return 0 if status == "SUCCESS" else 1
 
 
@@ -217,11 +222,11 @@ def _logs(args: argparse.Namespace) -> int:
         raise ConfigError(f"no run with id {args.run_id}; `tether run list` shows recent runs")
     if args.only in (None, "events"):
         print(f"== events of run {run['id']} ({run['jobName']}, {run['status']}) ==")
+        shown: set[str] = set()
         for event in run["events"]:
             step = f" [{event['stepKey']}]" if event["stepKey"] else ""
             print(f"{_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
-            if event["error"]:
-                print(_indent(event["error"]["stack"] or event["error"]["message"]))
+            _print_stack(event["error"], shown, indent="    ")
     for stream in ("stdout", "stderr"):
         if args.only not in (None, stream):
             continue
@@ -237,9 +242,9 @@ def _clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{millis:03d}"
 
 
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.rstrip().splitlines())
-
-
-def _error_text(error: dict[str, str]) -> str:
-    return error["stack"] or f"{error['className']}: {error['message']}"
+def _print_stack(error: dict[str, str] | None, shown: set[str], *, indent: str) -> None:
+    """An event's traceback, indented under it, once: the event's message says the rest."""
+    if not error or not error["stack"] or error["stack"] in shown:
+        return
+    shown.add(error["stack"])
+    print("\n".join(indent + line for line in error["stack"].rstrip().splitlines()))

@@ -27,6 +27,7 @@ from tether.wire import (
 from ..errors import DefinitionError
 from ._asset import AssetJobDefinition, AssetSelection, define_asset_job
 from ._graph import JobDefinition
+from ._tracebacks import user_traceback
 
 JobTarget = JobDefinition | AssetJobDefinition | str
 
@@ -228,9 +229,6 @@ def _outcome(job_name: str, result: Any, *, default_run: bool) -> TickOutcome:
 
 
 def _failed(exc: Exception, cursor: str | None = None) -> TickOutcome:
-    # imported here: the loader imports Definitions, which imports this module
-    from ._loader import user_traceback
-
     error = ErrorInfo(class_name=type(exc).__name__, message=str(exc),
                       stack=user_traceback(exc))
     return TickOutcome(error=error, cursor=cursor)

@@ -34,6 +34,7 @@ from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
+from ._tracebacks import user_traceback
 
 
 def execute_job(
@@ -84,10 +85,14 @@ def execute_job(
             emitter.emit(RunCanceled, message=f"Run of {job.name} was canceled{during}",
                          step_key=None)
         else:
+            error = _user_error(exc)
+            if step is not None:
+                # the step's failure shows the traceback already
+                error = ErrorInfo(class_name=error.class_name, message=error.message)
             emitter.emit(
                 RunFailure,
                 message=f"Run of {job.name} was interrupted ({type(exc).__name__})",
-                error=ErrorInfo.from_exception(exc),
+                error=error,
                 step_key=None,
             )
         raise
@@ -95,10 +100,12 @@ def execute_job(
         emitter.emit(RunSuccess, step_key=None)
         return True
     names = ", ".join(failed)
+    first = next(iter(failed.values()))
     emitter.emit(
         RunFailure,
         message=f"Run of {job.name} failed: step{'s' if len(failed) > 1 else ''} {names} failed",
-        error=next(iter(failed.values())),
+        # the step's event carries the traceback; the run's would only repeat it
+        error=ErrorInfo(class_name=first.class_name, message=first.message),
         step_key=None,
     )
     return False
@@ -209,13 +216,6 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
 
 
 def _user_error(exc: BaseException) -> ErrorInfo:
-    """The error with the executor's own frame cut from the traceback, so it starts in user code."""
-    tb = exc.__traceback__
-    if tb is None or tb.tb_frame.f_code is not _run_step.__code__:
-        return ErrorInfo.from_exception(exc)
-    # restored afterwards: a re-raised interrupt keeps its full traceback
-    exc.__traceback__ = tb.tb_next
-    try:
-        return ErrorInfo.from_exception(exc)
-    finally:
-        exc.__traceback__ = tb
+    """The error with only the frames the user can act on (none for Tether's own errors, such
+    as an unset EnvVar: the message says what to do)."""
+    return ErrorInfo(class_name=type(exc).__name__, message=str(exc), stack=user_traceback(exc))
