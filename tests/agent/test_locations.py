@@ -284,7 +284,14 @@ def test_a_run_config_is_checked_before_the_run_exists_and_reaches_the_op(
     assert "invalid run config for job nightly: $.ops.load.config.limit: expected int, " \
         "got str" in bad.stderr
     missing = tether(deployment, "run", "launch", "nightly")
-    assert "$: object missing required field ops" in missing.stderr
+    assert missing.returncode == 1
+    assert "invalid run config for job nightly: $.ops.load.config.table: missing required " \
+        "field" in missing.stderr
+    both = tether(deployment, "run", "launch", "nightly", "--config",
+                  '{"ops": {"load": {"config": {"limit": "10"}}}}')
+    assert "invalid run config for job nightly: 2 problems:\n" \
+        "  $.ops.load.config.limit: expected int, got str\n" \
+        "  $.ops.load.config.table: missing required field" in both.stderr
     assert deployment.graphql("{ runs { id } }")["runs"] == []
 
     good = tether(deployment, "run", "launch", "nightly", "--wait", "--config",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
 
 from tether.control_plane.storage import RunStatus
+from tether.sdk import load_definitions, snapshot_definitions
 from tether.wire import (
     AgentHeartbeat,
     AssetMaterialization,
@@ -29,7 +32,11 @@ from tether.wire import (
     WorkerStatus,
 )
 
+from ...conftest import EXAMPLE_WORKSPACE
+from ..conftest import load_location
 from .conftest import Ui, csrf_of
+
+EXAMPLE = EXAMPLE_WORKSPACE.parent
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +95,33 @@ async def test_a_refused_launch_shows_why_and_keeps_what_was_typed(ui: Ui) -> No
     assert "code location &#39;hello&#39; is ERROR" in refused.text
     assert "ImportError: no module hello.defs_v2" in refused.text
     assert ui.store.list_runs() == []
+
+
+async def test_the_launch_form_starts_from_the_jobs_config_and_lists_every_problem(
+        ui: Ui) -> None:
+    example = load_definitions(LocationSpec(name="example", module="hello.defs",
+                                            working_directory=str(EXAMPLE)))
+    load_location(ui.store, "example", defines=snapshot_definitions(example, "example"))
+    browser = await ui.signed_in(role="launcher")
+    page = (await browser.get("/jobs/example/export_job")).text
+    form = re.search(r'<textarea id="config"[^>]*>(.*?)</textarea>', page, re.S)
+    assert form is not None
+    # the job's own op, its default, and null where the job needs a value; not "{}"
+    assert json.loads(html.unescape(form.group(1))) == {
+        "ops": {"export": {"config": {"table": None, "limit": 100}}}}
+    assert "Required, starting as <code>null</code>: <code>ops.export.config.table (str)</code>" \
+        in page
+    assert '"load"' not in page  # the old hint named an op this job does not have
+
+    csrf = csrf_of(page)
+    refused = await browser.post("/jobs/example/export_job/launch", data={
+        "csrf": csrf, "config": '{"ops": {"export": {"config": {"limit": "ten"}}}}', "tags": ""})
+    assert refused.status_code == 400
+    assert ("invalid run config for job export_job: 2 problems:\n"
+            "  $.ops.export.config.limit: expected int, got str\n"
+            "  $.ops.export.config.table: missing required field") in html.unescape(refused.text)
+    plain = (await browser.get("/jobs/example/hello_job")).text
+    assert "No op of this job declares a config" in plain and ">{}</textarea>" in plain
 
 
 async def test_the_runs_list_pages_newest_first_without_gaps_or_repeats(ui: Ui) -> None:

@@ -27,6 +27,7 @@ from ._records import (
     WorkStatus,
 )
 from ._reexecution import ReexecutionStrategy, steps_from_failure
+from ._run_config import Scaffold, config_scaffold
 from ._schema import metadata
 from ._store import Store
 from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
@@ -54,6 +55,7 @@ __all__ = [
     "Role",
     "RunRecord",
     "RunStatus",
+    "Scaffold",
     "SessionInfo",
     "StepSpan",
     "Store",
@@ -65,6 +67,7 @@ __all__ = [
     "WorkStatus",
     "advance",
     "alembic_config",
+    "config_scaffold",
     "fact_of",
     "fold",
     "metadata",
