@@ -6,7 +6,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 """
 
 from ._agents import LIVENESS_SECONDS, AgentRecord
-from ._automation import AutomationRecord, TickRecord, TickStatus
+from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
@@ -45,6 +45,7 @@ __all__ = [
     "AutomationRecord",
     "EventRecord",
     "Fact",
+    "KeyedRun",
     "LocationRecord",
     "LocationStatus",
     "LogRecord",

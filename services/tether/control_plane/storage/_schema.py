@@ -218,6 +218,8 @@ ticks = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     # JSON list of the runs it created
     sa.Column("run_ids", sa.Text, nullable=False),
+    # JSON list of [run key, run id] of the runs it asked for whose key had a run already
+    sa.Column("existing_runs", sa.Text, nullable=False, server_default="[]"),
     sa.Column("skip_reason", sa.Text, nullable=True),
     # JSON of a wire ErrorInfo
     sa.Column("error", sa.Text, nullable=True),
