@@ -258,3 +258,4 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), codes
     assert processes_with_env(str(tmp_path)) == []
+

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+# a run claimed within this long after its launch never says why it waited
+WAITING_GRACE_SECONDS = 1.0
 
 LAUNCH = """
 mutation Launch($jobName: String!, $location: String, $runConfig: JSON, $tags: JSON) {
@@ -34,12 +36,14 @@ mutation Cancel($id: ID!) { terminateRun(id: $id) { id status } }"""
 PROGRESS = """
 query Progress($id: ID!, $after: Int) {
   run(id: $id) {
-    status startTime endTime createdAt
+    status startTime endTime createdAt waitingReason
     error { className message stack }
     events(afterId: $after) {
       id type stepKey level message timestamp error { className message stack } }
   }
 }"""
+
+WAITING = """query Waiting($id: ID!) { run(id: $id) { status waitingReason } }"""
 
 LIST = """
 query List($limit: Int, $status: RunStatus, $jobName: String) {
@@ -143,9 +147,18 @@ def _reexecute(args: argparse.Namespace) -> int:
 
 
 def _launched(client: GraphQLClient, run: dict[str, Any], *, wait: bool) -> int:
+    if wait:
+        return _follow(client, run["id"])
     if run["waitingReason"]:
-        print(f"  waiting: {run['waitingReason']}")
-    return _follow(client, run["id"]) if wait else 0
+        # most runs are claimed within milliseconds: only one still waiting says why
+        deadline = time.monotonic() + WAITING_GRACE_SECONDS
+        now = run
+        while now["status"] == "QUEUED" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = client.execute(WAITING, id=run["id"])["run"]
+        if now["status"] == "QUEUED" and now["waitingReason"]:
+            print(f"  waiting: {now['waitingReason']}")
+    return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -167,8 +180,15 @@ def _follow(client: GraphQLClient, run_id: str) -> int:
     """Print status changes and events as they arrive, until the run ends."""
     status, after = "", None
     shown: set[str] = set()
+    # why a queued run waits, said once it has waited a moment
+    explain_at: float | None = time.monotonic() + WAITING_GRACE_SECONDS
     while True:
         run = client.execute(PROGRESS, id=run_id, after=after)["run"]
+        if explain_at is not None and run["status"] != "QUEUED":
+            explain_at = None
+        elif explain_at is not None and time.monotonic() >= explain_at and run["waitingReason"]:
+            print(f"  waiting: {run['waitingReason']}")
+            explain_at = None
         for event in run["events"]:
             after = event["id"]
             step = f" [{event['stepKey']}]" if event["stepKey"] else ""
@@ -204,7 +224,7 @@ def _list(args: argparse.Namespace) -> int:
     for run in runs:
         duration = ""
         if run["startTime"]:
-            duration = f"{(run['endTime'] or time.time()) - run['startTime']:.2f} s"
+            duration = format_duration((run["endTime"] or time.time()) - run["startTime"])
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["createdAt"]))
         print(f"{run['id']:<36}  {run['jobName']:<20} {run['status']:<10} {created}  {duration}")
     return 0
