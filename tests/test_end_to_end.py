@@ -254,6 +254,11 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
         deployment.wait_for(
             lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] == "CANCELED",
             what="slow_job CANCELED")
+        # a forked run worker names the cancel as the cold one does
+        deployment.wait_for(
+            lambda: {"STEP_CANCELED", "RUN_CANCELED"} <= {
+                e["type"] for e in deployment.graphql(RUN, id=run_id)["run"]["events"]},
+            what="the cancel in slow_job's events")
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), codes
