@@ -4,6 +4,7 @@ while a run is in progress."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -287,6 +288,9 @@ def test_a_run_config_is_checked_before_the_run_exists_and_reaches_the_op(
     assert missing.returncode == 1
     assert "invalid run config for job nightly: $.ops.load.config.table: missing required " \
         "field" in missing.stderr
+    # and the shape to start from: defaults filled in, null where a value is required
+    shape = missing.stderr.partition("replace each null):\n")[2]
+    assert json.loads(shape) == {"ops": {"load": {"config": {"table": None, "limit": 100}}}}
     both = tether(deployment, "run", "launch", "nightly", "--config",
                   '{"ops": {"load": {"config": {"limit": "10"}}}}')
     assert "invalid run config for job nightly: 2 problems:\n" \

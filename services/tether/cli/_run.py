@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._durations import format_duration
-from ..errors import ConfigError
+from ..errors import ConfigError, ControlPlaneError
 
 if TYPE_CHECKING:
     from ._graphql import GraphQLClient
@@ -41,6 +41,11 @@ query Progress($id: ID!, $after: Int) {
     events(afterId: $after) {
       id type stepKey level message timestamp error { className message stack } }
   }
+}"""
+
+SCAFFOLD = """
+query Scaffold($job: String!, $location: String) {
+  job(name: $job, location: $location) { runConfigScaffold }
 }"""
 
 WAITING = """query Waiting($id: ID!) { run(id: $id) { status waitingReason } }"""
@@ -122,12 +127,30 @@ def _launch(args: argparse.Namespace) -> int:
 
     client = graphql_client()
     try:
-        run = client.execute(LAUNCH, jobName=args.job, location=args.location,
-                             runConfig=run_config, tags=tags or None)["launchRun"]
+        try:
+            run = client.execute(LAUNCH, jobName=args.job, location=args.location,
+                                 runConfig=run_config, tags=tags or None)["launchRun"]
+        except ControlPlaneError as exc:
+            shape = (_scaffold_text(client, args.job, args.location)
+                     if str(exc).startswith(f"invalid run config for job {args.job}:") else "")
+            if not shape:
+                raise
+            # after the problems, the shape that fixes them
+            raise ControlPlaneError(f"{exc}\n{shape}", status_code=exc.status_code) from None
         print(f"Launched run {run['id']} of {args.job} ({run['status']})")
         return _launched(client, run, wait=args.wait)
     finally:
         client.close()
+
+
+def _scaffold_text(client: GraphQLClient, job: str, location: str | None) -> str:
+    """The shape of the job's run config to start from ("" if the job takes none)."""
+    found = client.execute(SCAFFOLD, job=job, location=location)["job"]
+    if not found or not found["runConfigScaffold"]:
+        return ""
+    text = json.dumps(found["runConfigScaffold"], indent=2)
+    return f"a run config of job {job} to start from (defaults filled in; replace each null):" \
+        f"\n{text}"
 
 
 def _reexecute(args: argparse.Namespace) -> int:
