@@ -18,6 +18,8 @@ Sub-packages may add their own subclasses next to the code that raises them; for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class TetherError(Exception):
     """Base class of every error Tether raises on purpose."""
@@ -32,8 +34,20 @@ class DefinitionError(TetherError):
 
 
 class RunConfigError(TetherError):
-    """A run config does not fit the job's ``Config`` types; the message starts with the
-    path, e.g. ``$.ops.load.config.limit: expected int, got str``."""
+    """A run config does not fit the job's ``Config`` types. ``problems`` are its errors,
+    each starting with its path, e.g. ``$.ops.load.config.limit: expected int, got str``;
+    the message is :func:`describe_problems` of them."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__(describe_problems(self.problems))
+
+
+def describe_problems(problems: Sequence[str]) -> str:
+    """One problem as it is; several as a count and one indented line each."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems:\n" + "\n".join(f"  {problem}" for problem in problems)
 
 
 class StepSelectionError(TetherError):

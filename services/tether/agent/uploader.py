@@ -25,6 +25,7 @@ from ..broker import Entry, StreamConsumer, entry_fields, keys
 from ..errors import ControlPlaneError
 from ..wire import (
     EXIT_INTERRUPTED,
+    EXIT_RUN_CANCELED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     AgentResult,
@@ -231,6 +232,8 @@ def run_outcome(exit_code: int) -> str:
         return "succeeded"
     if exit_code == EXIT_RUN_FAILED:
         return "failed"
+    if exit_code == EXIT_RUN_CANCELED:
+        return "canceled"
     if exit_code in (EXIT_INTERRUPTED, 128 + signal.SIGTERM, -signal.SIGTERM):
         return "interrupted"
     return "crashed"

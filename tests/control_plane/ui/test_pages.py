@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
 
 from tether.control_plane.storage import RunStatus
+from tether.sdk import load_definitions, snapshot_definitions
 from tether.wire import (
     AgentHeartbeat,
     AssetMaterialization,
@@ -17,17 +20,23 @@ from tether.wire import (
     LocationSpec,
     LogChunk,
     LogMessage,
+    RunCanceled,
     RunEvent,
     RunFailure,
     RunStart,
     RunSuccess,
+    StepCanceled,
     StepFailure,
     StepStart,
     StepSuccess,
     WorkerStatus,
 )
 
+from ...conftest import EXAMPLE_WORKSPACE
+from ..conftest import load_location
 from .conftest import Ui, csrf_of
+
+EXAMPLE = EXAMPLE_WORKSPACE.parent
 
 pytestmark = pytest.mark.anyio
 
@@ -86,6 +95,33 @@ async def test_a_refused_launch_shows_why_and_keeps_what_was_typed(ui: Ui) -> No
     assert "code location &#39;hello&#39; is ERROR" in refused.text
     assert "ImportError: no module hello.defs_v2" in refused.text
     assert ui.store.list_runs() == []
+
+
+async def test_the_launch_form_starts_from_the_jobs_config_and_lists_every_problem(
+        ui: Ui) -> None:
+    example = load_definitions(LocationSpec(name="example", module="hello.defs",
+                                            working_directory=str(EXAMPLE)))
+    load_location(ui.store, "example", defines=snapshot_definitions(example, "example"))
+    browser = await ui.signed_in(role="launcher")
+    page = (await browser.get("/jobs/example/export_job")).text
+    form = re.search(r'<textarea id="config"[^>]*>(.*?)</textarea>', page, re.S)
+    assert form is not None
+    # the job's own op, its default, and null where the job needs a value; not "{}"
+    assert json.loads(html.unescape(form.group(1))) == {
+        "ops": {"export": {"config": {"table": None, "limit": 100}}}}
+    assert "Required, starting as <code>null</code>: <code>ops.export.config.table (str)</code>" \
+        in page
+    assert '"load"' not in page  # the old hint named an op this job does not have
+
+    csrf = csrf_of(page)
+    refused = await browser.post("/jobs/example/export_job/launch", data={
+        "csrf": csrf, "config": '{"ops": {"export": {"config": {"limit": "ten"}}}}', "tags": ""})
+    assert refused.status_code == 400
+    assert ("invalid run config for job export_job: 2 problems:\n"
+            "  $.ops.export.config.limit: expected int, got str\n"
+            "  $.ops.export.config.table: missing required field") in html.unescape(refused.text)
+    plain = (await browser.get("/jobs/example/hello_job")).text
+    assert "No op of this job declares a config" in plain and ">{}</textarea>" in plain
 
 
 async def test_the_runs_list_pages_newest_first_without_gaps_or_repeats(ui: Ui) -> None:
@@ -195,6 +231,27 @@ async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
     assert new.tags == {"team": "data", "tether/max_retries": "2",
                         "tether/parent_run_id": run_id, "tether/root_run_id": run_id,
                         "tether/user": "lin"}
+
+
+async def test_a_canceled_run_reads_as_canceled_on_its_page(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
+    ui.store.store_events([
+        *_events(run_id, t)[:5],
+        StepCanceled(run_id=run_id, attempt=1, seq=6, timestamp=t + 4, step_key="load",
+                     duration=1.0),
+        RunCanceled(run_id=run_id, attempt=1, seq=7, timestamp=t + 4,
+                    message="Run of hello_job was canceled during step load"),
+    ])
+    browser = await ui.signed_in()
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert ui.store.get_run(run_id).status == RunStatus.CANCELED  # type: ignore[union-attr]
+    step = re.search(r'<g class="step [a-z]+" data-step="load">.*?</g>', page)
+    assert step is not None and "⊘ CANCELED · 1.0 s" in step.group(0)
+    assert 'data-type="STEP_CANCELED"' in page and "Step load canceled after 1.0 s" in page
+    assert "Run of hello_job was canceled during step load" in page
+    assert "STEP_FAILURE" not in page and "RUN_FAILURE" not in page
+    assert "✗" not in page and "Traceback" not in page
 
 
 async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: Ui) -> None:

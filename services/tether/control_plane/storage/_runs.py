@@ -13,7 +13,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import BatchReceipt, ErrorInfo, LogChunk, LogMessage, RunEvent, event_message
+from tether.wire import (
+    BatchReceipt,
+    ErrorInfo,
+    LogChunk,
+    LogMessage,
+    RunCanceled,
+    RunEvent,
+    StepCanceled,
+    event_message,
+)
 
 from ..errors import RunNotFound
 from . import _codec
@@ -238,7 +247,8 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         # most events are log lines: event_message would try every other type first
         level, message = event.level, event.message
     else:
-        level = "ERROR" if fact.error is not None else "INFO"
+        level = ("ERROR" if fact.error is not None else
+                 "WARNING" if isinstance(event, RunCanceled | StepCanceled) else "INFO")
         message = event_message(event)
     return {
         "run_id": event.run_id,
