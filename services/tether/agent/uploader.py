@@ -188,7 +188,8 @@ class Uploader:
                 if exc.status_code in REFUSED:
                     await self._refused(lane, consumer, entries, stop, exc)
                     return
-                log.warning("upload to %s deferred: %s", lane.stream, exc)
+                log.log(self.client.failure_level(exc), "upload to %s deferred: %s",
+                        lane.stream, exc)
                 metrics.UPLOAD_RETRIES.add(1, {"stream": lane.stream})
                 # still ours: no other uploader should take these over while we retry
                 await consumer.keep_alive([entry.entry_id for entry in entries])
