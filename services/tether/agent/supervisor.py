@@ -13,7 +13,8 @@ against the desired set, and reports what each location defines (or why it faile
   longer after each failure (exponential backoff, reset after a stable run). A server that
   could not start is retried the same way, and reported LOADED as soon as it loads.
 - Code servers outlive the supervisor (own session, output to a file). A supervisor that
-  starts adopts the healthy servers of its dead predecessor and stops the others.
+  starts adopts the healthy servers of its dead predecessor and stops the others; one that
+  stops stops its servers and those on its host that no live supervisor serves.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Supervisor:
         self.consumer = StreamConsumer(redis, stream=keys.WORK_CODE,
                                        group=keys.GROUP_SUPERVISORS, consumer=consumer,
                                        message_type=WorkItem)
-        self.registry = CodeRegistry(redis, consumer=consumer)
+        self.registry = CodeRegistry(redis, consumer=consumer, host=self.hostname)
         self.servers: dict[str, CodeServer] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._backoffs: dict[str, Backoff] = {}
@@ -474,14 +475,29 @@ class Supervisor:
         await asyncio.gather(*self._tasks.values(), *self._stopping, return_exceptions=True)
         servers = list(self.servers.values())
         self.servers.clear()
+        owned = {server.name for server in servers}
         if self.stop_servers_on_exit:
             await asyncio.gather(*(self._stop(server) for server in servers))
+            with contextlib.suppress(BrokerUnavailable):
+                owned |= await self._stop_unserved()
         else:
             for server in servers:
                 await server.client.close()
                 await server.log.close(delete=False)
         # let a successor take over at once rather than when the ownership expires
         with contextlib.suppress(BrokerUnavailable):
-            for server in servers:
-                await self.registry.disown(server.name)
+            for name in owned:
+                await self.registry.disown(name)
+
+    async def _stop_unserved(self) -> set[str]:
+        """Stop the servers recorded on this host that no live supervisor serves: those of a
+        predecessor that was killed, which this one stops before it had adopted them (or
+        had even looked). Returns the locations this took the ownership of."""
+        taken = set()
+        for record in await self.registry.servers(self.hostname):
+            if record.pid in self._retiring or not await self.registry.own(record.location):
+                continue
+            taken.add(record.location)
+            await self._stop_orphans([record])
+        return taken
 
