@@ -217,3 +217,20 @@ async def test_a_failed_location_is_loaded_again_as_soon_as_its_files_change(
         [loaded] = await eventually(lambda: loads(supervisor), timeout=10)
         assert loaded.generation == 8 and loaded.snapshot.job("nightly") is not None
         assert len(await failed_loads(supervisor)) == 1
+
+
+async def test_a_redeploy_of_a_failed_location_does_not_wait_for_its_retry(
+        broker_url: str, tmp_path: Path) -> None:
+    service = tmp_path / "warehouse-up"
+    spec = needy_location(tmp_path, marker=service)
+    async with running_supervisor(broker_url, tmp_path,
+                                  retries=Retries(first=120.0)) as supervisor:
+        await supervisor.registry.desire(DesiredLocation(spec=spec, generation=1))
+        [failure] = await eventually(lambda: failed_loads(supervisor))
+        assert failure.next_retry_at > time.time() + 30
+
+        # the operator starts the service and redeploys, the same code
+        service.touch()
+        await supervisor.registry.desire(DesiredLocation(spec=spec, generation=2))
+        [loaded] = await eventually(lambda: loads(supervisor), timeout=10)
+        assert loaded.generation == 2

@@ -89,11 +89,11 @@ class Retries:
     def forget(self, name: str) -> None:
         self._plans.pop(name, None)
 
-    async def due(self, name: str, spec: LocationSpec) -> bool:
-        """Whether to try the location now: its retry time has come, or its files changed
-        since the last attempt."""
+    async def due(self, name: str, spec: LocationSpec, generation: int) -> bool:
+        """Whether to try deploy ``generation`` of the location now: it is a new deploy, its
+        retry time has come, or its files changed since the last attempt."""
         plan = self._plans.get(name)
-        if plan is None or time.monotonic() >= plan.due_at:
+        if plan is None or plan.generation != generation or time.monotonic() >= plan.due_at:
             return True
         if plan.files is None:
             return False

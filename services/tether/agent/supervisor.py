@@ -346,12 +346,12 @@ class Supervisor:
                         result = msgspec.structs.replace(
                             result, next_retry_at=self.retries.next_retry_at(name))
                     await self._report(want, result)
-                if server.load_failed and await self.retries.due(name, want.spec):
+                if server.load_failed and await self.retries.due(name, want.spec, want.generation):
                     # what was missing (a file, a service) may be there now
                     log.info("loading code location %s again", name)
                     await self._replace(name, want)
                 return
-            if not await self.retries.due(name, want.spec):
+            if not await self.retries.due(name, want.spec, want.generation):
                 return
             reason = (f"exited ({server.exit_description()})" if not server.alive
                       else f"stopped answering ({MAX_FAILED_PINGS} failed health checks)")
@@ -361,7 +361,7 @@ class Supervisor:
             self.retries.failed(name, want.generation)
             await self._replace(name, want)
             return
-        if await self.retries.due(name, want.spec):
+        if await self.retries.due(name, want.spec, want.generation):
             await self._replace(name, want)
 
     async def _healthy(self, server: CodeServer) -> bool:
