@@ -336,7 +336,9 @@ class Supervisor:
         server = self.servers.get(name)
         if server is not None and server.record.generation == want.generation:
             if await self._healthy(server):
-                if time.monotonic() - server.started > STABLE_SECONDS:
+                if (not server.load_failed
+                        and time.monotonic() - server.started > STABLE_SECONDS):
+                    # a server that only serves its load error is no stable run
                     self.retries.stable(name)
                 if want.work_id:
                     # adopted, or the answer to a redelivered item: report what it serves
