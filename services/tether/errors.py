@@ -9,6 +9,7 @@
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
     ├── ControlPlaneError            the control plane answered with an error
+    │   ├── ControlPlaneUnreachable  no answer at all (refused, reset, timed out)
     │   └── Unauthorized             a missing, wrong or revoked token
     └── CodeServerError              a code server could not be reached or failed a query
 
@@ -80,6 +81,10 @@ class ControlPlaneError(TetherError):
         super().__init__(message)
         self.status_code = status_code
         self.retry_after = retry_after
+
+
+class ControlPlaneUnreachable(ControlPlaneError):
+    """No answer from the control plane: nothing listens, the connection broke or timed out."""
 
 
 class Unauthorized(ControlPlaneError):

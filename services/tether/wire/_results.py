@@ -82,6 +82,8 @@ class LocationLoadFailed(_Result, frozen=True, tag="location_load_failed"):
     location: str
     error: ErrorInfo
     generation: int = 0
+    # when the agent loads it again (Unix time; 0: not planned), unless its files change first
+    next_retry_at: float = 0.0
 
 
 class LocationRemoved(_Result, frozen=True, tag="location_removed"):

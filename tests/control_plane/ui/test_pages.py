@@ -43,7 +43,7 @@ pytestmark = pytest.mark.anyio
 _RUN_LINK = re.compile(r'href="/runs/([0-9a-f-]{36})"')
 
 
-def fail_load(ui: Ui, traceback: str) -> None:
+def fail_load(ui: Ui, traceback: str, next_retry_at: float = 0.0) -> None:
     """Redeploy ``hello`` and answer its load as an agent whose code server failed would."""
     ui.store.deploy_location(LocationSpec(name="hello", module="hello.defs_v2"))
     [item] = [item for item in ui.store.claim_work("agent", ["default"], 10, 60)
@@ -52,7 +52,7 @@ def fail_load(ui: Ui, traceback: str) -> None:
     ui.store.store_results([LocationLoadFailed(
         work_id=item.work_id, epoch=item.epoch, location="hello",
         error=ErrorInfo(class_name="LoadError", message="load failed", stack=traceback),
-        generation=item.payload.generation)])
+        generation=item.payload.generation, next_retry_at=next_retry_at)])
 
 
 def run_ids_on(html: str) -> list[str]:
@@ -293,11 +293,14 @@ async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: U
 
 
 async def test_locations_show_load_errors_and_no_redeploy_the_api_lacks(ui: Ui) -> None:
-    fail_load(ui, 'File "defs.py", line 3\nSyntaxError: bad')
+    fail_load(ui, 'File "defs.py", line 3\nSyntaxError: bad', next_retry_at=1_900_000_000.0)
     browser = await ui.signed_in()
     page = await browser.get("/locations")
     assert "ERROR" in page.text and "✗" in page.text
     assert "SyntaxError: bad" in page.text and "defs.py" in page.text
+    # the agent tries again by itself, and says when
+    assert "The agent loads it again at" in page.text
+    assert "2030-03-17 17:46:40 UTC" in page.text
     # the button is there exactly when the API has a redeployLocation mutation; without one,
     # the action says why
     from tether.control_plane._graphql import GraphQLApi

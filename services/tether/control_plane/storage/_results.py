@@ -83,7 +83,8 @@ def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
         case LocationLoadFailed():
             error = result.error
             text = error.stack or f"{error.class_name}: {error.message}"
-            found = _locations.mark_failed(conn, result.location, text, result.generation, now)
+            found = _locations.mark_failed(conn, result.location, text, result.generation, now,
+                                           result.next_retry_at)
             return _Outcome.STORED if found else _Outcome.REJECTED
         case LocationRemoved():
             # the location's row went with the removeLocation call; this completes the item

@@ -155,6 +155,8 @@ code_locations = sa.Table(
     # grows with every deploy (milliseconds of the deploy time, or one more than the last):
     # status and error describe this deploy; results of older ones are only history
     sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
+    # after a failed load: when the agent loads it again (NULL: not planned)
+    sa.Column("next_retry_at", sa.Float, nullable=True),
 )
 
 tokens = sa.Table(
