@@ -39,7 +39,8 @@ logger = logging.getLogger("tether.control_plane")
 def _open_store(settings: Settings) -> Store:
     """Connect, migrate and deploy the workspace's locations (blocking: runs in a thread)."""
     store = Store.from_url(settings.resolved_database_url,
-                           limits=QueueLimits.from_settings(settings))
+                           limits=QueueLimits.from_settings(settings),
+                           ended_run_grace=settings.ended_run_grace_seconds)
     try:
         store.migrate()
         if settings.workspace:
