@@ -60,14 +60,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     max_input_depth: Annotated[int, msgspec.Meta(ge=1)] = 64
     # a GraphQL document: lexical tokens, field nesting, aliases, and its cost (about the
     # number of objects it asks for: a list field counts as its `limit`)
-    graphql_max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    graphql_max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 5_000
     graphql_max_depth: Annotated[int, msgspec.Meta(ge=1)] = 15
     graphql_max_aliases: Annotated[int, msgspec.Meta(ge=0)] = 50
     graphql_max_cost: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     # GraphQL mutations per user token: a burst of this many, refilled at this rate per
     # minute (0: no limit); and sign-in attempts per client address likewise
-    mutation_burst: Annotated[int, msgspec.Meta(ge=0)] = 60
-    mutations_per_minute: Annotated[float, msgspec.Meta(ge=0)] = 120.0
+    mutation_burst: Annotated[int, msgspec.Meta(ge=0)] = 120
+    mutations_per_minute: Annotated[float, msgspec.Meta(ge=0)] = 600.0
     signin_burst: Annotated[int, msgspec.Meta(ge=0)] = 10
     signins_per_minute: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     # once a run has ended, its attempt's compute logs (and, for a run the control plane
