@@ -29,6 +29,7 @@ from .test_http import LAUNCH, ControlPlane
 
 pytestmark = pytest.mark.anyio
 
+# the request that grew the control plane to 23 GiB before it died
 ALIASES = "{ " + " ".join(f"a{i}: runs(limit: 50) {{ id events {{ message }} }}"
                           for i in range(10_000)) + " }"
 

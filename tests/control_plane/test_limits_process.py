@@ -20,10 +20,9 @@ import pytest
 from tether.control_plane.storage import Store
 
 from ..conftest import free_port
+from .test_limits import ALIASES
 from .test_serve import SERVE
 
-ALIASES = "{ " + " ".join(f"a{i}: runs(limit: 50) {{ id events {{ message }} }}"
-                          for i in range(10_000)) + " }"
 # requests after the first three: the RSS settles (79.4 MiB after 23, 79.5 after 203)
 REPEATS = 20
 # one answer may take this long; the best of three is measured, as the machine is shared
