@@ -245,6 +245,10 @@ async def test_a_deep_run_config_in_the_launch_form_is_shown_not_a_500(cp: Contr
 
 async def test_mutations_are_rate_limited_per_token(control_plane: Start) -> None:
     async with control_plane(mutation_burst=3, mutations_per_minute=1) as cp:
+        # a mutation refused before it runs spends nothing
+        for _ in range(5):
+            invalid = await cp.graphql('mutation { launchRun(jobName: "hello_job") { nope } }')
+            assert invalid.status_code == 400
         for _ in range(3):
             assert (await cp.graphql(LAUNCH, job="hello_job")).status_code == 200
         limited = await cp.graphql(LAUNCH, job="hello_job")

@@ -9,17 +9,19 @@ rate-limited per token (:mod:`._limits`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from ariadne import graphql, make_executable_schema, unwrap_graphql_error
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
     OperationType,
+    TypeInfo,
     get_named_type,
     get_operation_ast,
     is_leaf_type,
@@ -161,16 +163,26 @@ class GraphQLApi:
                 document = limits.parse(query)
             except GraphQLError as exc:
                 return {"errors": [format_error(exc)]}
-            refusal = self._over_mutation_rate(token, document, data.get("operationName"))
-            if refusal is not None:
-                return refusal
+        operation_name = data.get("operationName") if isinstance(data, dict) else None
+
+        def validate(schema: GraphQLSchema, document_ast: DocumentNode,
+                     rules: Collection[type[ASTValidationRule]] | None = None,
+                     max_errors: int | None = None,
+                     type_info: TypeInfo | None = None) -> list[GraphQLError]:
+            # a request refused by the limits or the specification spends no mutation budget
+            errors = self._validator(schema, document_ast, rules, max_errors, type_info)
+            if errors:
+                return errors
+            refusal = self._over_mutation_rate(token, document_ast, operation_name)
+            return [] if refusal is None else [refusal]
+
         context = GraphQLContext(store=self._state.store, signal=self._state.signal, token=token)
         _, result = await graphql(
             self._schema,
             data,
             context_value=context,
             query_document=document,
-            query_validator=self._validator,
+            query_validator=validate,
             validation_rules=lambda _context, _document, _data: [limits.cost_rule(
                 variables if isinstance(variables, dict) else None)],
             error_formatter=format_error,
@@ -179,7 +191,7 @@ class GraphQLApi:
         return result
 
     def _over_mutation_rate(self, token: TokenInfo, document: DocumentNode,
-                            operation_name: Any) -> dict[str, Any] | None:
+                            operation_name: Any) -> GraphQLError | None:
         """Each mutation field of the operation to run spends one of the token's budget."""
         operation = get_operation_ast(
             document, operation_name if isinstance(operation_name, str) else None)
@@ -189,13 +201,15 @@ class GraphQLApi:
         if not wait:
             return None
         if wait == float("inf"):
-            return _refusal(f"more mutations in one request than the {self._mutations.burst} "
-                            "a token may send at once (TETHER_MUTATION_BURST); send fewer",
-                            "BAD_INPUT")
+            return GraphQLError(
+                f"more mutations in one request than the {self._mutations.burst} a token may "
+                "send at once (TETHER_MUTATION_BURST); send fewer",
+                extensions={"code": "BAD_INPUT"})
         seconds = max(1, round(wait + 0.5))
-        return _refusal(f"this token has sent too many mutations; retry in {seconds} s "
-                        "(the control plane's TETHER_MUTATIONS_PER_MINUTE)", RATE_LIMITED,
-                        retryAfter=seconds)
+        return GraphQLError(
+            f"this token has sent too many mutations; retry in {seconds} s (the control "
+            "plane's TETHER_MUTATIONS_PER_MINUTE)",
+            extensions={"code": RATE_LIMITED, "retryAfter": seconds})
 
     def mutation_document(self, name: str, arguments: Sequence[str]) -> str | None:
         """A request document that calls mutation ``name`` with ``arguments`` as variables of

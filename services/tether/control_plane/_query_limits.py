@@ -20,6 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from ariadne.types import QueryValidator
 from ariadne.validation.query_cost import CostValidator
 from graphql import (
     ASTValidationRule,
@@ -33,6 +34,7 @@ from graphql import (
     Node,
     ObjectValueNode,
     SelectionSetNode,
+    TypeInfo,
     ValidationContext,
     ValidationRule,
     parse,
@@ -122,19 +124,20 @@ class QueryLimits:
 
         return Cost
 
-    def validator(self) -> Any:
+    def validator(self) -> QueryValidator:
         """An Ariadne query validator that runs :meth:`first_rules` alone first, and the
         rules it is given only on a document that passed them."""
         first = self.first_rules()
 
-        def validate_in_stages(schema: GraphQLSchema, document: DocumentNode,
+        def validate_in_stages(schema: GraphQLSchema, document_ast: DocumentNode,
                                rules: Collection[type[ASTValidationRule]] | None = None,
-                               max_errors: int | None = None, **kwargs: Any
-                               ) -> list[GraphQLError]:
-            errors = validate(schema, document, rules=first, max_errors=max_errors)
+                               max_errors: int | None = None,
+                               type_info: TypeInfo | None = None) -> list[GraphQLError]:
+            # type_info: Ariadne passes none to graphql-core 3.3, which takes none
+            errors = validate(schema, document_ast, rules=first, max_errors=max_errors)
             if errors:
                 return errors
-            return validate(schema, document, rules=rules, max_errors=max_errors, **kwargs)
+            return validate(schema, document_ast, rules=rules, max_errors=max_errors)
 
         return validate_in_stages
 
