@@ -67,11 +67,13 @@ COST_MAP: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class QueryLimits:
-    max_tokens: int = 5_000
-    max_depth: int = 15
-    max_aliases: int = 50
-    max_cost: int = 10_000
-    max_input_depth: int = 64
+    """The bounds, from the settings (``TETHER_GRAPHQL_MAX_*``, ``TETHER_MAX_INPUT_DEPTH``)."""
+
+    max_tokens: int
+    max_depth: int
+    max_aliases: int
+    max_cost: int
+    max_input_depth: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueryLimits:
@@ -156,7 +158,7 @@ class _DepthRule(ValidationRule):
     MaxIntrospectionDepthRule's to bound. A fragment's depth is measured once, however
     often it is spread."""
 
-    max_depth = 15
+    max_depth = 0  # set by QueryLimits.first_rules
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
@@ -207,7 +209,7 @@ class _DepthRule(ValidationRule):
 class _AliasRule(ValidationRule):
     """Aliases in the document: each one asks for a field once more."""
 
-    max_aliases = 50
+    max_aliases = 0  # set by QueryLimits.first_rules
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
@@ -286,7 +288,7 @@ class _RepeatRule(ValidationRule):
 class _InputDepthRule(ValidationRule):
     """Literal lists and objects within each other (a run config written in the query)."""
 
-    max_input_depth = 64
+    max_input_depth = 0  # set by QueryLimits.first_rules
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
