@@ -18,10 +18,13 @@ from tether.control_plane.storage import Store
 from tether.settings import Settings
 from tether.wire import (
     AssetMaterialization,
+    BatchReceipt,
     EventBatch,
     LogBatch,
     LogChunk,
+    LogMessage,
     RunStart,
+    RunSuccess,
 )
 
 from .conftest import load_location
@@ -238,6 +241,24 @@ async def test_a_deep_run_config_in_the_launch_form_is_shown_not_a_500(cp: Contr
         assert response.status_code == 400
         assert "nest" in response.text
     assert await _runs(cp) == 0
+
+
+# -- ended runs -----------------------------------------------------------------------------
+
+
+async def test_the_agent_api_adds_no_event_to_an_ended_run(cp: ControlPlane) -> None:
+    run_id = cp.store.launch_run("hello_job")
+    ended = await cp.agent("events", EventBatch(events=[
+        RunStart(run_id=run_id, attempt=1, seq=1, timestamp=1.0, job_name="hello_job"),
+        RunSuccess(run_id=run_id, attempt=1, seq=2, timestamp=2.0)]))
+    assert msgspec.msgpack.decode(ended.content, type=BatchReceipt).stored == 2
+
+    late = await cp.agent("events", EventBatch(events=[LogMessage(
+        run_id=run_id, attempt=1, seq=3, timestamp=3.0, level="INFO", message="rewritten")]))
+
+    assert late.status_code == 200
+    assert msgspec.msgpack.decode(late.content, type=BatchReceipt).rejected == 1
+    assert "rewritten" not in [event.message for event in cp.store.run_events(run_id)]
 
 
 # -- rates ----------------------------------------------------------------------------------
