@@ -44,10 +44,13 @@ class BodyLimit:
 
         async def counted() -> Message:
             nonlocal received, refused
+            if refused:
+                # an application that carries on reading reads no more of the body
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit and not refused:
+                if received > limit:
                     refused = True
                     if not started:
                         await _refuse(send, scope["path"], limit)
