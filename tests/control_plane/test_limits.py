@@ -110,6 +110,11 @@ async def test_a_body_over_its_limit_is_refused_before_it_is_read(cp: ControlPla
     assert streamed.status_code == 413
     assert len(read) < 64
 
+    # the sign-in form catches every error of its own to show a page: the 413 still wins
+    form = await cp.http.post("/signin", content=chunks(),
+                              headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 413 and "TETHER_MAX_REQUEST_BYTES" in form.text
+
 
 async def test_the_agent_api_takes_larger_bodies_up_to_its_own_limit(control_plane: Start
                                                                      ) -> None:
