@@ -44,6 +44,10 @@ def parse_config(text: str) -> dict[str, Any]:
         return _json_object.decode(text)
     except msgspec.DecodeError as exc:
         raise ActionFailed(f"the run config is not a JSON object: {exc}", "BAD_INPUT") from None
+    except RecursionError:
+        # deeper than the decoder goes; the API's own limit (TETHER_MAX_INPUT_DEPTH) is far
+        # below, and says so for any config deeper than it
+        raise ActionFailed("the run config nests too deeply", "BAD_INPUT") from None
 
 
 class CatalogPages(Pages):
