@@ -255,7 +255,7 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
                 rq = RqRuns(redis_url, worker_url=worker_url)
             await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
-                           run_user=run_user,
+                           run_user=run_user, storage_dir=settings.resolved_storage_dir,
                            terminate_grace=settings.terminate_grace_seconds,
                            stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:

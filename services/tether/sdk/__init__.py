@@ -25,6 +25,7 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
+from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
 from ._loader import load_definitions, user_traceback
 from ._op import OpDefinition, op
@@ -36,11 +37,14 @@ __all__ = [
     "Config",
     "Definitions",
     "EnvVar",
+    "IOManager",
+    "InputContext",
     "JobDefinition",
     "Node",
     "OpContext",
     "OpDefinition",
     "OpLogger",
+    "OutputContext",
     "OutputHandle",
     "Resource",
     "RunEmitter",

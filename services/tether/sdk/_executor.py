@@ -3,7 +3,9 @@
 A failed step does not stop the run: the steps downstream of it are skipped (the reason names
 the failed step) and independent steps still run, so one run shows every failure it can.
 A run with a step selection (a re-execution from failure) runs only those steps; the others
-are not part of the run, and no event mentions them.
+are not part of the run, and no event mentions them: the inputs they fed are loaded from
+storage. Each step's output goes to its IO manager (``_handover``), and each input comes
+from it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
+from ._handover import Handover
 
 
 def execute_job(
@@ -40,6 +43,9 @@ def execute_job(
     emitter: RunEmitter,
     run_config: Mapping[str, Any] | None = None,
     step_selection: Collection[str] | None = None,
+    location: str = "local",
+    storage_dir: str | None = None,
+    input_runs: Mapping[str, str] | None = None,
 ) -> bool:
     """Run ``job_name`` in this process; True when every step succeeded.
 
@@ -49,6 +55,11 @@ def execute_job(
     ``KeyboardInterrupt`` or ``SystemExit`` raised by a step is recorded as that step's
     failure and as the run's failure, then re-raised. Raises
     :class:`~tether.errors.JobNotFoundError` before emitting anything.
+
+    Outputs are stored by their IO managers; the default one pickles them under
+    ``storage_dir`` (per ``location``), or keeps them in memory when it is None.
+    ``input_runs`` names, for a step the selection leaves out, the run whose stored output
+    its downstream steps load (default: this run).
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -65,8 +76,13 @@ def execute_job(
             step_key=None,
         )
         return False
+    resources = _Resources(defs.resources)
+    handover = Handover(
+        job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
+        location=location, run_id=emitter.run_id, storage_dir=storage_dir,
+        running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
-                   resources=_Resources(defs.resources))
+                   resources=resources, handover=handover)
     try:
         failed = _run_steps(steps)
     except BaseException as exc:
@@ -114,12 +130,12 @@ class _Steps(NamedTuple):
     # the Config instance of each step that declares one
     configs: Mapping[str, Any]
     resources: _Resources
+    handover: Handover
 
 
 def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
     """Run every step in order; returns the failed steps and their errors."""
     emitter = steps.emitter
-    outputs: dict[str, Any] = {}
     failed: dict[str, ErrorInfo] = {}
     # the failed step that keeps each skipped step from running
     blocked_by: dict[str, str] = {}
@@ -133,23 +149,23 @@ def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
             emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
             continue
         with telemetry.span("step", attributes={"tether.step": node.name}):
-            error = _run_step(steps, node, outputs)
+            error = _run_step(steps, node)
         if error is not None:
             failed[node.name] = error
     return failed
 
 
-def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo | None:
+def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
     emitter.current_step = step_key
     emitter.emit(StepStart, step_key=step_key)
-    kwargs = {name: outputs[upstream] for name, upstream in node.inputs.items()}
-    if op.config_param is not None:
-        kwargs[op.config_param] = steps.configs[step_key]
     started = time.perf_counter()
     try:
+        kwargs = steps.handover.load_inputs(node)
+        if op.config_param is not None:
+            kwargs[op.config_param] = steps.configs[step_key]
         for name in op.resource_params:
             kwargs[name] = steps.resources.get(name)
         if op.takes_context:
@@ -164,6 +180,7 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
             value = op.fn(context, **kwargs)
         else:
             value = op.fn(**kwargs)
+        steps.handover.store(node, value)
     except Exception as exc:
         error = _user_error(exc)
         emitter.emit(
@@ -181,7 +198,6 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
         emitter.current_step = None
         raise
     duration = time.perf_counter() - started
-    outputs[step_key] = value
     if node.asset_key is not None:
         emitter.emit(AssetMaterialization, asset_key=node.asset_key, step_key=step_key)
     emitter.emit(StepSuccess, duration=duration, step_key=step_key)
@@ -189,13 +205,22 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
     return None
 
 
+# the modules whose frames lead into user code (the op, or an IO manager's method)
+_EXECUTOR_MODULES = frozenset({__name__, Handover.__module__})
+
+
 def _user_error(exc: BaseException) -> ErrorInfo:
-    """The error with the executor's own frame cut from the traceback, so it starts in user code."""
+    """The error with the executor's own frames cut from the traceback, so it starts in user
+    code."""
     tb = exc.__traceback__
     if tb is None or tb.tb_frame.f_code is not _run_step.__code__:
         return ErrorInfo.from_exception(exc)
+    user = tb
+    while user.tb_next is not None and user.tb_frame.f_globals.get("__name__") in \
+            _EXECUTOR_MODULES:
+        user = user.tb_next
     # restored afterwards: a re-raised interrupt keeps its full traceback
-    exc.__traceback__ = tb.tb_next
+    exc.__traceback__ = user
     try:
         return ErrorInfo.from_exception(exc)
     finally:
