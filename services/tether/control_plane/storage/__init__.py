@@ -28,7 +28,7 @@ from ._records import (
     TokenRecord,
     WorkStatus,
 )
-from ._reexecution import ReexecutionStrategy, steps_from_failure
+from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
 from ._schema import metadata
 from ._store import Store
 from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
@@ -48,6 +48,7 @@ __all__ = [
     "AutomationRecord",
     "EventRecord",
     "Fact",
+    "FromFailure",
     "LocationRecord",
     "LocationStatus",
     "LogRecord",

@@ -45,6 +45,8 @@ class RunRecord:
     steps_failed: int
     # the steps the run executes, upstream first; None: every step of its job
     step_selection: list[str] | None = None
+    # for a step the selection leaves out, the run whose stored output its steps load
+    input_runs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,8 @@ class LaunchRequest:
     run_key: str | None = None
     # the steps to run (each with those upstream of it); None: all of them
     step_selection: list[str] | None = None
+    # for a step the selection leaves out, the run whose stored output its steps load
+    input_runs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

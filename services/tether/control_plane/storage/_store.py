@@ -367,9 +367,10 @@ class Store:
     ) -> str:
         """Queue a new run of an ended run's job, location and config, tagged with the run it
         repeats (``tether/parent_run_id``, ``tether/root_run_id``) and ``tags``; returns its
-        id. FROM_FAILURE runs only the steps that did not succeed, with the steps upstream of
-        them. Raises RunNotFound, BadInput (the run has not ended; from failure: it succeeded,
-        or its job no longer has a step it did not complete), and launch_run's errors."""
+        id. FROM_FAILURE runs only the steps that did not succeed (loading the stored
+        outputs of the steps upstream of them that did). Raises RunNotFound, BadInput (the
+        run has not ended; from failure: it succeeded, or its job no longer has a step it did
+        not complete), and launch_run's errors."""
         with self._write() as conn:
             now = self._clock()
             new_run_id = _launch.reexecute(conn, run_id, strategy=strategy, tags=tags or {},
