@@ -65,6 +65,8 @@ def _rq_worker(args: argparse.Namespace) -> int:
     # the runs it executes get none of the agent's settings, as a launcher's children do
     for name in [n for n in os.environ if n.startswith("TETHER_") and n not in PASSED_SETTINGS]:
         del os.environ[name]
+    # but where they store step outputs: this host's path of the shared storage folder
+    os.environ["TETHER_STORAGE_DIR"] = settings.resolved_storage_dir
     # imported before RQ forks its work horses, so no run imports Tether itself
     import tether.runworker  # noqa: F401
 
