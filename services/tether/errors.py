@@ -7,6 +7,7 @@
     ├── StepSelectionError           a step selection the job cannot run
     ├── OutputStorageError           a step's output cannot be stored (e.g. unpicklable)
     │   └── StoredOutputNotFound     a stored output to load is not there (never materialized)
+    ├── MetadataError                a metadata value that cannot be recorded
     ├── CodeLocationLoadError        a code location failed to import or define its objects
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
@@ -51,6 +52,11 @@ class OutputStorageError(TetherError):
 class StoredOutputNotFound(OutputStorageError):
     """A step input's stored value is not there: its asset was never materialized, or the
     step that made it never stored it. The message says what to materialize or run."""
+
+
+class MetadataError(TetherError):
+    """An op or asset reported a metadata value that cannot be recorded (not a metadata
+    type, or not JSON); the message names the label and says what to use instead."""
 
 
 class CodeLocationLoadError(TetherError):

@@ -28,7 +28,9 @@ from ._graph import JobDefinition, Node
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
 from ._loader import load_definitions, user_traceback
+from ._metadata import Metadata
 from ._op import OpDefinition, op
+from ._outputs import MaterializeResult, Output
 from ._snapshot import snapshot_definitions
 
 __all__ = [
@@ -40,10 +42,13 @@ __all__ = [
     "IOManager",
     "InputContext",
     "JobDefinition",
+    "MaterializeResult",
+    "Metadata",
     "Node",
     "OpContext",
     "OpDefinition",
     "OpLogger",
+    "Output",
     "OutputContext",
     "OutputHandle",
     "Resource",

@@ -20,6 +20,7 @@ from ..errors import RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
+    LogMessage,
     RunFailure,
     RunStart,
     RunSuccess,
@@ -27,6 +28,7 @@ from ..wire import (
     StepSkipped,
     StepStart,
     StepSuccess,
+    metadata_text,
 )
 from ._config import resolve_resource, resolve_run_config
 from ._context import OpContext
@@ -34,6 +36,8 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
+from ._metadata import coerce_metadata
+from ._outputs import unwrap
 
 
 def execute_job(
@@ -162,6 +166,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     emitter.current_step = step_key
     emitter.emit(StepStart, step_key=step_key)
     started = time.perf_counter()
+    context: OpContext | None = None
     try:
         kwargs = steps.handover.load_inputs(node)
         if op.config_param is not None:
@@ -177,10 +182,15 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
                 run_config=config,
                 asset_key=node.asset_key,
             )
-            value = op.fn(context, **kwargs)
+            returned = op.fn(context, **kwargs)
         else:
-            value = op.fn(**kwargs)
-        steps.handover.store(node, value)
+            returned = op.fn(**kwargs)
+        value, store, metadata = unwrap(returned)
+        if context is not None and context.output_metadata:
+            metadata = {**context.output_metadata, **metadata}
+        typed = coerce_metadata(metadata)
+        if store:
+            steps.handover.store(node, value)
     except Exception as exc:
         error = _user_error(exc)
         emitter.emit(
@@ -199,7 +209,12 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         raise
     duration = time.perf_counter() - started
     if node.asset_key is not None:
-        emitter.emit(AssetMaterialization, asset_key=node.asset_key, step_key=step_key)
+        emitter.emit(AssetMaterialization, asset_key=node.asset_key, metadata=typed,
+                     step_key=step_key)
+    elif typed:
+        # an op's output has no materialization to carry it: the run's log shows it
+        emitter.emit(LogMessage, level="INFO", step_key=step_key, message="output metadata: " +
+                     ", ".join(f"{label}={metadata_text(v)}" for label, v in typed.items()))
     emitter.emit(StepSuccess, duration=duration, step_key=step_key)
     emitter.current_step = None
     return None
