@@ -7,10 +7,12 @@ share the storage folder (``TETHER_STORAGE_DIR``) as workers on other hosts woul
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from .conftest import free_port
@@ -23,7 +25,8 @@ import json
 import threading
 from pathlib import Path
 
-from tether import Definitions, InputContext, IOManager, OutputContext, asset, define_asset_job
+from tether import (Definitions, InputContext, IOManager, Metadata, OpContext, Output,
+                    OutputContext, asset, define_asset_job)
 
 
 class JsonIO(IOManager):
@@ -48,9 +51,12 @@ def raw():
 
 
 @asset
-def report(raw):
+def report(context: OpContext, raw):
     print(f"report of {{len(raw)}} rows, total {{sum(raw)}}")
-    return f"{{len(raw)}} rows"
+    context.add_output_metadata({{"total": sum(raw)}})
+    return Output(f"{{len(raw)}} rows", metadata={{
+        "rows": len(raw), "share": 0.5, "dashboard": Metadata.url("https://bi.example/r"),
+        "preview": Metadata.table([{{"n": n}} for n in raw])}})
 
 
 @asset(io_manager_key="json")
@@ -84,6 +90,21 @@ defs = Definitions(
 '''
 
 AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
+ASSETS = """{ assets { key
+  latestMaterialization { runId metadata { label kind text value } }
+  materializations(limit: 5) { runId } } }"""
+
+
+def signed_in(deployment: Deployment) -> httpx.Client:
+    """A browser signed in to the web UI with the deployment's user token."""
+    browser = httpx.Client(base_url=deployment.url, verify=deployment.verify)
+    form = browser.get("/signin").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf, form
+    response = browser.post("/signin", data={"token": deployment.user_token,
+                                              "csrf": csrf.group(1), "next": "/runs"})
+    assert response.status_code == 303, response.text
+    return browser
 
 
 @pytest.fixture(params=["process", "rq"])
@@ -171,3 +192,27 @@ def test_downstream_only_jobs_load_stored_values_and_bad_outputs_say_why(
     # the failures cost nothing stored before
     again = run_to_end(deployment, "report_only")
     assert again["status"] == "SUCCESS" and "total 6" in stdout(again)
+
+    # the metadata report returned, through the event log, to GraphQL and the asset page
+    assets = {a["key"]: a for a in deployment.graphql(ASSETS)["assets"]}
+    latest = assets["report"]["latestMaterialization"]
+    assert latest["runId"] == again["id"]
+    assert latest["metadata"] == [
+        {"label": "total", "kind": "int", "text": "6", "value": 6},
+        {"label": "rows", "kind": "int", "text": "3", "value": 3},
+        {"label": "share", "kind": "float", "text": "0.5", "value": 0.5},
+        {"label": "dashboard", "kind": "url", "text": "https://bi.example/r",
+         "value": "https://bi.example/r"},
+        {"label": "preview", "kind": "table", "text": "table: n (3 rows shown)",
+         "value": {"columns": ["n"], "rows": [[1], [2], [3]]}},
+    ]
+    assert [m["runId"] for m in assets["report"]["materializations"]] == \
+        [again["id"], downstream["id"], everything["id"]]
+    assert assets["raw"]["latestMaterialization"]["metadata"] == []
+    assert assets["lock"]["latestMaterialization"] is None
+    with signed_in(deployment) as browser:
+        page = browser.get("/assets/assets/report").text
+    table = page[page.index('id="latest-metadata"'):page.index('id="history-h"')]
+    assert re.search(r'<th scope="row">rows</th>\s*<td>int</td>\s*<td>3</td>', table)
+    assert '<a href="https://bi.example/r"' in table
+    assert page.count(' href="/runs/') >= 4  # the latest, and three materializations

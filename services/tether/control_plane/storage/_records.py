@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec
+from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec, MetadataValue
 
 from ._projection import RunStatus
 
@@ -164,7 +164,8 @@ class Materialization:
     asset_key: str
     run_id: str
     timestamp: float
-    metadata: dict[str, Any]
+    # what the asset reported about it, by label
+    metadata: dict[str, MetadataValue]
 
 
 @dataclass(frozen=True, slots=True)

@@ -572,6 +572,11 @@ class Store:
         with self._read() as conn:
             return _browse.latest_materializations(conn, asset_keys)
 
+    def materializations(self, asset_key: str, limit: int = 20) -> list[Materialization]:
+        """The asset's newest materializations, newest first, with their metadata."""
+        with self._read() as conn:
+            return _browse.materializations(conn, asset_key, limit=limit)
+
     def rebuild_run(self, run_id: str) -> RunRecord:
         """Recompute the run's row from its event log alone, store it and return it."""
         with self._write() as conn:

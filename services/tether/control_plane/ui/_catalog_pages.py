@@ -21,6 +21,8 @@ LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSO
   launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
 }"""
 _json_object = msgspec.json.Decoder(dict[str, Any])
+# the materializations an asset's page lists
+MATERIALIZATIONS_SHOWN = 50
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -106,6 +108,19 @@ class CatalogPages(Pages):
                         jobs.setdefault((loc.name, node.asset_key), job.name)
         return self.render(request, viewer, "assets.html", assets=assets, latest=latest,
                            graph=graph, jobs=jobs)
+
+    async def asset(self, request: Request, viewer: Viewer) -> Response:
+        """One asset: its latest metadata and its materializations, newest first."""
+        location, key = request.path_params["location"], request.path_params["key"]
+        record = await self.call(self.store.get_location, location)
+        found = None if record is None or record.snapshot is None else next(
+            (a for a in record.snapshot.assets if a.key == key), None)
+        if found is None:
+            raise PageNotFound(f"no asset {key!r} in code location {location!r}; the Assets "
+                               "page lists the assets of every loaded location")
+        history = await self.call(self.store.materializations, key, MATERIALIZATIONS_SHOWN)
+        return self.render(request, viewer, "asset.html", location=location, asset=found,
+                           history=history)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)
