@@ -210,8 +210,11 @@ def test_downstream_only_jobs_load_stored_values_and_bad_outputs_say_why(
         [again["id"], downstream["id"], everything["id"]]
     assert assets["raw"]["latestMaterialization"]["metadata"] == []
     assert assets["lock"]["latestMaterialization"] is None
-    with signed_in(deployment) as browser:
+    browser = signed_in(deployment)
+    try:
         page = browser.get("/assets/assets/report").text
+    finally:
+        browser.close()
     table = page[page.index('id="latest-metadata"'):page.index('id="history-h"')]
     assert re.search(r'<th scope="row">rows</th>\s*<td>int</td>\s*<td>3</td>', table)
     assert '<a href="https://bi.example/r"' in table
