@@ -331,6 +331,10 @@ async def test_an_assets_page_shows_its_latest_metadata_and_its_materializations
     # a link only for web URLs: a javascript: URL from user code stays text
     assert "javascript:" in latest and 'href="javascript:' not in latest
     assert "<th scope=\"col\">name</th>" in latest and "<td>lin</td>" in latest
+    # rows has two values: a line from 10 to 12
+    assert re.search(r'<svg [^>]*class="series"[^>]*data-label="rows"><title>rows over the '
+                     r'last 2 materializations: from 10 to 12</title>', page)
+    assert page.count('class="series"') == 1
     history = page[page.index('id="materializations"'):]
     # newest first, each with its run and metadata
     assert history.index(second[:8]) < history.index(first[:8])

@@ -11,9 +11,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tether.wire import FloatValue, IntValue
+
 from ..storage import LIVENESS_SECONDS, LocationRecord
 from ._base import ActionFailed, Pages, Viewer, form_text
-from ._svg import GraphNode, dag_svg
+from ._svg import GraphNode, dag_svg, series_svg
 from .errors import PageNotFound
 
 REDEPLOY = "redeployLocation"
@@ -119,8 +121,16 @@ class CatalogPages(Pages):
             raise PageNotFound(f"no asset {key!r} in code location {location!r}; the Assets "
                                "page lists the assets of every loaded location")
         history = await self.call(self.store.materializations, key, MATERIALIZATIONS_SHOWN)
+        # each number the asset reports, oldest first, where it has two values to join
+        numbers: dict[str, list[float]] = {}
+        for materialization in reversed(history):
+            for label, value in materialization.metadata.items():
+                if isinstance(value, IntValue | FloatValue):
+                    numbers.setdefault(label, []).append(float(value.value))
+        plots = {label: series_svg(label, values) for label, values in numbers.items()
+                 if len(values) > 1}
         return self.render(request, viewer, "asset.html", location=location, asset=found,
-                           history=history)
+                           history=history, plots=plots)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)
