@@ -1,6 +1,7 @@
 """Re-execute from failure with real processes: a job whose middle step fails while a marker
 file exists is re-executed from failure once the marker is gone. The new run succeeds, runs
-only the steps that did not succeed and the step upstream of them, and names its parent. On
+only the steps that did not succeed (the step upstream of them is not run again: its output
+is loaded from where the parent's run worker stored it), and names its parent. On
 the embedded default with the process launcher (a cold `tether api execute-run`, re-executed
 through the CLI), and on PostgreSQL + Redis with the warm launcher (forked from a zygote,
 re-executed through GraphQL)."""
@@ -93,7 +94,7 @@ def test_a_run_re_executed_from_failure_runs_only_what_did_not_succeed(
              "--wait"], capture_output=True, text=True, timeout=120,
             env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
         assert cli.returncode == 0, cli.stdout + cli.stderr
-        assert f"re-executing {parent_id}: steps extract, transform, load" in cli.stdout
+        assert f"re-executing {parent_id}: steps transform, load" in cli.stdout
         assert "status: SUCCESS" in cli.stdout
         found = re.search(r"Launched run ([0-9a-f-]{36}) of flaky_job", cli.stdout)
         assert found, cli.stdout
@@ -108,9 +109,14 @@ def test_a_run_re_executed_from_failure_runs_only_what_did_not_succeed(
     assert child["stepSelection"] == FROM_FAILURE
     assert [e["stepKey"] for e in worker_events(child) if e["type"] == "STEP_START"] == \
         FROM_FAILURE
-    # audit succeeded in the parent: the re-execution neither runs nor mentions it
+    # extract and audit succeeded in the parent: the re-execution neither runs nor mentions
+    # them, and transform takes the output extract stored in the parent's run
     assert outcomes(child) == dict.fromkeys(FROM_FAILURE, "STEP_SUCCESS")
-    assert not any(e["stepKey"] == "audit" for e in child["events"])
+    assert not any(e["stepKey"] in ("audit", "extract") for e in child["events"])
+    stored = deployment.data_dir / "storage" / "flaky" / "runs"
+    assert (stored / parent_id / "extract" / "result.pickle").is_file()
+    assert not (stored / child_id / "extract").exists()
+    assert (stored / child_id / "transform" / "result.pickle").is_file()
     assert child["tags"]["tether/parent_run_id"] == parent_id
     assert child["tags"]["tether/root_run_id"] == parent_id
     stdout = "".join(chunk["data"] for chunk in child["logs"] if chunk["stream"] == "stdout")

@@ -5,6 +5,9 @@
     ├── DefinitionError              user code defines something invalid (bad op wiring, ...)
     ├── RunConfigError               a run config does not fit the job's Config types
     ├── StepSelectionError           a step selection the job cannot run
+    ├── OutputStorageError           a step's output cannot be stored (e.g. unpicklable)
+    │   └── StoredOutputNotFound     a stored output to load is not there (never materialized)
+    ├── MetadataError                a metadata value that cannot be recorded
     ├── CodeLocationLoadError        a code location failed to import or define its objects
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
@@ -53,7 +56,22 @@ def describe_problems(problems: Sequence[str]) -> str:
 
 class StepSelectionError(TetherError):
     """A step selection names a step the job does not have, or leaves out a step whose
-    output a selected step takes (no step output is kept between runs)."""
+    output a selected step takes and that is not stored (``io_manager_key=None``)."""
+
+
+class OutputStorageError(TetherError):
+    """A step's output could not be stored by its IO manager, e.g. it cannot be pickled; the
+    message names the step and the output."""
+
+
+class StoredOutputNotFound(OutputStorageError):
+    """A step input's stored value is not there: its asset was never materialized, or the
+    step that made it never stored it. The message says what to materialize or run."""
+
+
+class MetadataError(TetherError):
+    """An op or asset reported a metadata value that cannot be recorded (not a metadata
+    type, or not JSON); the message names the label and says what to use instead."""
 
 
 class CodeLocationLoadError(TetherError):

@@ -107,6 +107,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
     run_launcher: Literal["process", "warm", "rq"] = "process"
+    # where run workers store step outputs and asset values (the default IO manager's pickle
+    # files); empty: <data_dir>/storage. Run workers on other hosts (rq) need it shared, and
+    # the run user must be able to write it
+    storage_dir: str = ""
     # the OS user that run workers, warm zygotes and code servers run as (the launcher and
     # supervisor need root, or CAP_SETUID, CAP_SETGID, CAP_KILL and CAP_CHOWN); empty: their own
     run_user: str = ""
@@ -138,6 +142,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).resolve() / 'tether.db'}"
+
+    @property
+    def resolved_storage_dir(self) -> str:
+        """The absolute storage folder of run workers: ``storage_dir`` or the data folder's
+        ``storage``."""
+        return str(Path(self.storage_dir or Path(self.data_dir) / "storage").resolve())
 
     @property
     def control_plane_url(self) -> str:

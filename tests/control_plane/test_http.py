@@ -339,13 +339,13 @@ async def test_a_failed_run_is_re_executed_from_failure_through_graphql(
     response = await cp.graphql(REEXECUTE, id=run_id, strategy="FROM_FAILURE")
     new = response.json()["data"]["reexecuteRun"]
     assert new["status"] == "QUEUED" and new["jobName"] == "hello_job"
-    # load takes extract's output, and no output is kept between runs: extract runs again
-    assert new["stepSelection"] == ["extract", "load"]
+    # load takes extract's output, which extract stored: extract does not run again
+    assert new["stepSelection"] == ["load"]
     assert new["tags"] == {"tether/parent_run_id": run_id, "tether/root_run_id": run_id,
                            "tether/user": "test user"}
     query = "query($id: ID!) { run(id: $id) { stepSelection } }"
     assert (await cp.graphql(query, id=new["id"])).json()["data"]["run"] == {
-        "stepSelection": ["extract", "load"]}
+        "stepSelection": ["load"]}
     all_steps = (await cp.graphql(REEXECUTE, id=run_id)).json()["data"]["reexecuteRun"]
     assert all_steps["stepSelection"] is None and all_steps["id"] != new["id"]
     cp.store.store_events([

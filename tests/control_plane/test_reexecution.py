@@ -1,7 +1,7 @@
-"""Re-execution: which steps a re-execution from failure runs (a pure decision on the job's
-graph and the parent's step outcomes), and the new run the store queues, on SQLite and
-PostgreSQL: its step selection reaches the agent with every attempt, and its tags name the
-run it repeats."""
+"""Re-execution: which steps a re-execution from failure runs and which runs' stored outputs
+it loads (a pure decision on the job's graph and the parent's step outcomes), and the new run
+the store queues, on SQLite and PostgreSQL: its step selection and input runs reach the agent
+with every attempt, and its tags name the run it repeats."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from tether.control_plane.errors import BadInput, RunNotFound
 from tether.control_plane.storage import (
+    FromFailure,
     QueueLimits,
     ReexecutionStrategy,
     RunRecord,
@@ -38,9 +39,10 @@ from .conftest import FakeClock, load_location
 FROM_FAILURE = ReexecutionStrategy.FROM_FAILURE
 
 
-def node(name: str, *upstream: str) -> OpNodeSnapshot:
+def node(name: str, *upstream: str, stored: bool = True) -> OpNodeSnapshot:
     inputs = [OpInputSnapshot(name=f"from_{up}", from_node=up) for up in upstream]
-    return OpNodeSnapshot(name=name, op=name, inputs=inputs)
+    return OpNodeSnapshot(name=name, op=name, inputs=inputs,
+                          io_manager_key="io_manager" if stored else None)
 
 
 #      ┌─ b ─┐
@@ -52,41 +54,57 @@ DIAMOND = JobSnapshot(name="diamond", nodes=[
 ])
 
 
-def parent(status: RunStatus = RunStatus.FAILURE,
-           step_selection: list[str] | None = None) -> RunRecord:
+def parent(status: RunStatus = RunStatus.FAILURE, step_selection: list[str] | None = None,
+           input_runs: dict[str, str] | None = None) -> RunRecord:
     return RunRecord(run_id="parent-1", job_name="diamond", location="hello", status=status,
                      attempt=1, run_config={}, tags={}, created_at=0.0, updated_at=0.0,
                      start_time=None, end_time=None, error=None, steps_succeeded=0,
-                     steps_failed=0, step_selection=step_selection)
+                     steps_failed=0, step_selection=step_selection,
+                     input_runs=input_runs or {})
 
 
 OK = "SUCCESS"
 
 
-def test_a_failure_in_the_middle_reruns_it_what_it_skipped_and_their_upstream() -> None:
+def test_a_failure_in_the_middle_reruns_it_and_what_it_skipped_loading_the_rest() -> None:
     outcomes = {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED", "e": OK, "f": OK}
-    # d takes c's output too: c runs again although it succeeded (no output is kept), while
-    # f and e, which need nothing that failed, do not run
-    assert steps_from_failure(parent(), DIAMOND, outcomes) == ["a", "b", "c", "d"]
+    # a and c succeeded and their outputs are stored: b and d load them from the parent,
+    # and f and e, which need nothing that failed, do not run either
+    assert steps_from_failure(parent(), DIAMOND, outcomes) == FromFailure(
+        ["b", "d"], {"a": "parent-1", "c": "parent-1"})
 
 
-def test_a_failed_branch_reruns_only_that_branch() -> None:
+def test_a_failed_branch_reruns_only_its_failed_step() -> None:
     outcomes = {"a": OK, "b": OK, "c": OK, "d": OK, "e": OK, "f": "FAILURE"}
-    assert steps_from_failure(parent(), DIAMOND, outcomes) == ["a", "c", "f"]
+    assert steps_from_failure(parent(), DIAMOND, outcomes) == FromFailure(
+        ["f"], {"c": "parent-1"})
+
+
+def test_an_upstream_step_whose_output_is_not_stored_runs_again() -> None:
+    # c keeps its output in its run's memory (io_manager_key=None): d cannot load it
+    job = JobSnapshot(name="diamond", nodes=[
+        node("a"), node("b", "a"), node("c", "a", stored=False), node("d", "b", "c"),
+        node("f", "c"), node("e")])
+    outcomes = {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED", "e": OK, "f": OK}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["b", "c", "d"], {"a": "parent-1"})
 
 
 def test_steps_that_never_ran_or_never_ended_are_rerun() -> None:
     # canceled while b ran: b never ended, and d, e, f never started
     outcomes = {"a": OK, "c": OK, "b": "STARTED"}
-    assert steps_from_failure(parent(RunStatus.CANCELED), DIAMOND, outcomes) == [
-        "a", "b", "c", "d", "f", "e"]
+    assert steps_from_failure(parent(RunStatus.CANCELED), DIAMOND, outcomes) == FromFailure(
+        ["b", "d", "f", "e"], {"a": "parent-1", "c": "parent-1"})
 
 
 def test_a_re_execution_is_re_executed_within_its_own_step_selection() -> None:
-    earlier = parent(step_selection=["a", "b", "c", "d"])
-    outcomes = {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED"}
-    # e and f never ran in it, but they were not its to run: its own parent ran them
-    assert steps_from_failure(earlier, DIAMOND, outcomes) == ["a", "b", "c", "d"]
+    earlier = parent(step_selection=["b", "d"], input_runs={"a": "root", "c": "root"})
+    outcomes = {"b": OK, "d": "FAILURE"}
+    # e and f never ran in it, but they were not its to run: its own parent ran them; d
+    # loads b from the parent, which made it, and c from the root run, which the parent
+    # loaded it from
+    assert steps_from_failure(earlier, DIAMOND, outcomes) == FromFailure(
+        ["d"], {"b": "parent-1", "c": "root"})
 
 
 def test_nothing_to_re_execute_from_is_a_clear_error() -> None:
@@ -106,8 +124,8 @@ def test_a_step_the_job_no_longer_has_is_a_clear_error() -> None:
         steps_from_failure(parent(step_selection=["a", "gone"]), DIAMOND, {"a": OK})
     # a step that succeeded and is gone since needs nothing
     assert steps_from_failure(parent(), DIAMOND, {"old": OK, "a": OK, "b": OK, "c": OK,
-                                                  "d": OK, "e": OK, "f": "FAILURE"}) == [
-        "a", "c", "f"]
+                                                  "d": OK, "e": OK, "f": "FAILURE"}) == \
+        FromFailure(["f"], {"c": "parent-1"})
 
 
 # -- the store ------------------------------------------------------------------------------
@@ -166,20 +184,23 @@ def test_a_re_execution_from_failure_hands_its_steps_to_the_agent(
     run = store.get_run(second)
     assert run is not None and run.status == RunStatus.QUEUED
     assert (run.job_name, run.location, run.run_config) == ("diamond", "hello", {"ops": {}})
-    assert run.step_selection == ["a", "b", "c", "d"]
+    assert run.step_selection == ["b", "d"]
+    assert run.input_runs == {"a": first, "c": first}
     assert run.tags == {"team": "data", "tether/user": "lin",
                         "tether/parent_run_id": first, "tether/root_run_id": first}
     [queued] = store.run_events(second)
-    assert queued.message == "Queued run of diamond (steps a, b, c, d)"
+    assert queued.message == "Queued run of diamond (steps b, d)"
     [launch] = claimed_launches(store)
-    assert (launch.run_id, launch.step_selection) == (second, ["a", "b", "c", "d"])
+    assert (launch.run_id, launch.step_selection) == (second, ["b", "d"])
+    assert launch.input_runs == {"a": first, "c": first}
 
-    # it fails in b again; its re-execution stays within its steps and names the first run
-    # as the root
-    report(store, second, clock, {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED"})
+    # it fails in b again; its re-execution stays within its steps, loads what the first run
+    # stored, and names the first run as the root
+    report(store, second, clock, {"b": "FAILURE", "d": "SKIPPED"})
     third = store.reexecute_run(second, strategy=FROM_FAILURE)
     run = store.get_run(third)
-    assert run is not None and run.step_selection == ["a", "b", "c", "d"]
+    assert run is not None and run.step_selection == ["b", "d"]
+    assert run.input_runs == {"a": first, "c": first}
     assert run.tags == {"team": "data", "tether/parent_run_id": second,
                         "tether/root_run_id": first}
     # re-executing all steps means every step of the job, whatever the parent ran
@@ -206,17 +227,19 @@ def test_the_step_selection_survives_the_run_queue_and_retries(
         report(store, blocker, clock, dict.fromkeys(["a", "b", "c", "d", "e", "f"], OK))
         assert store.admit_queued_runs() == [second]
         [launch] = claimed_launches(store)
-        assert (launch.run_id, launch.step_selection) == (second, ["a", "b", "c", "d"])
+        assert (launch.run_id, launch.step_selection) == (second, ["b", "d"])
+        assert launch.input_runs == {"a": first, "c": first}
 
-        # it carried tether/max_retries over: its retry runs the same steps (the first run,
-        # failed too, retries all of its own)
-        report(store, second, clock, {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED"})
+        # it carried tether/max_retries over: its retry runs the same steps and loads the
+        # same outputs (the first run, failed too, retries all of its own)
+        report(store, second, clock, {"b": "FAILURE", "d": "SKIPPED"})
         assert sorted(store.retry_failed_runs()) == sorted([first, second])
         launches = {launch.run_id: launch for launch in claimed_launches(store)}
         assert launches[second].attempt == 2
-        assert launches[second].step_selection == ["a", "b", "c", "d"]
-        assert launches[first].step_selection is None
-        assert store.rebuild_run(second).step_selection == ["a", "b", "c", "d"]
+        assert launches[second].step_selection == ["b", "d"]
+        assert launches[second].input_runs == {"a": first, "c": first}
+        assert (launches[first].step_selection, launches[first].input_runs) == (None, {})
+        assert store.rebuild_run(second).step_selection == ["b", "d"]
     finally:
         store.close()
 

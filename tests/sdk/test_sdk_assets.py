@@ -77,9 +77,22 @@ def test_missing_asset_dependency_is_named() -> None:
         Definitions(assets=[clean])
 
 
-def test_selection_must_include_upstream_values() -> None:
-    with pytest.raises(DefinitionError, match=r"asset job 'partial'.*'clean'.*'raw'"):
-        Definitions(assets=[raw, clean], jobs=[define_asset_job("partial", selection=["clean"])])
+def test_a_selection_may_leave_out_stored_upstream_values_but_not_unstored_ones() -> None:
+    defs = Definitions(assets=[raw, clean],
+                       jobs=[define_asset_job("partial", selection=["clean"])])
+    [node] = defs.get_job("partial").nodes
+    # raw is loaded from storage, not wired to a step of the job
+    assert dict(node.inputs) == {}
+    assert dict(node.asset_inputs) == {"raw": "raw"}
+
+    @asset(name="raw", io_manager_key=None)
+    def raw_in_memory() -> list[int]:
+        return [1]
+
+    with pytest.raises(DefinitionError, match=r"asset job 'partial'.*'clean'.*'raw', which is "
+                                              r"not stored \(io_manager_key=None\)"):
+        Definitions(assets=[raw_in_memory, clean],
+                    jobs=[define_asset_job("partial", selection=["clean"])])
     with pytest.raises(DefinitionError, match=r"unknown asset.*'ghost'"):
         Definitions(assets=[raw], jobs=[define_asset_job("ghosts", selection=["ghost"])])
 

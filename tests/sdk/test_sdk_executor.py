@@ -70,6 +70,16 @@ def partly_broken() -> None:
     independent()
 
 
+@op(io_manager_key=None)
+def unstored() -> int:
+    return 1
+
+
+@job
+def memory_only() -> None:
+    after_failure(unstored())
+
+
 @op
 def interrupted() -> None:
     raise KeyboardInterrupt
@@ -91,7 +101,7 @@ def squared(source: int) -> int:
 
 
 DEFS = Definitions(
-    jobs=[happy, partly_broken, interrupting, define_asset_job("assets")],
+    jobs=[happy, partly_broken, interrupting, memory_only, define_asset_job("assets")],
     assets=[source, squared],
 )
 
@@ -178,21 +188,24 @@ def test_a_step_selection_runs_only_its_steps_and_mentions_no_other() -> None:
     ]
 
 
-@pytest.mark.parametrize(("selection", "problem"), [
-    (["numbers", "gone"], "job 'happy' has no step gone (its steps: numbers, double, total)"),
-    (["double", "total"], "step double of job 'happy' takes the output of numbers, which the "
-                          "step selection leaves out"),
+@pytest.mark.parametrize(("job_name", "selection", "problem"), [
+    ("happy", ["numbers", "gone"],
+     "job 'happy' has no step gone (its steps: numbers, double, total)"),
+    ("memory_only", ["after_failure"],
+     "step after_failure of job 'memory_only' takes the output of unstored, which is kept in "
+     "the memory of the run that made it (io_manager_key=None) and which the step selection "
+     "leaves out"),
 ])
 def test_a_step_selection_the_job_cannot_run_fails_the_run_before_its_first_step(
-        selection: list[str], problem: str) -> None:
-    ok, events = run("happy", step_selection=selection)
+        job_name: str, selection: list[str], problem: str) -> None:
+    ok, events = run(job_name, step_selection=selection)
     assert not ok
     assert summary(events) == [("RUN_START", None), ("RUN_FAILURE", None)]
     failure = events[-1]
     assert isinstance(failure, RunFailure) and failure.error is not None
     assert failure.error.class_name == "StepSelectionError"
-    assert failure.message == ("Run of happy failed before its first step: invalid step "
-                               f"selection: {problem}")
+    assert failure.message == (f"Run of {job_name} failed before its first step: invalid "
+                               f"step selection: {problem}")
 
 
 def test_interrupt_in_a_step_is_recorded_then_reraised() -> None:

@@ -81,8 +81,11 @@ class Launcher:
         warm: WarmPool | None = None,
         rq: RqRuns | None = None,
         run_user: RunUser | None = None,
+        storage_dir: str = "",
     ) -> None:
         self.redis = redis
+        # where run workers store step outputs (the default IO manager's folder)
+        self.storage_dir = storage_dir
         self.redis_url = redis_url
         self.agent_id = agent_id
         self.base_env = base_env
@@ -190,6 +193,7 @@ class Launcher:
         env = child_environment(self.base_env, {
             **launch.location.env, "TETHER_REDIS_URL": self.redis_url,
             "TRACEPARENT": traceparent,
+            **({"TETHER_STORAGE_DIR": self.storage_dir} if self.storage_dir else {}),
         }, self.run_user)
         prefix = f"[run {launch.run_id[:8]}] "
         try:

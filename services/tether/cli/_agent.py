@@ -65,6 +65,8 @@ def _rq_worker(args: argparse.Namespace) -> int:
     # the runs it executes get none of the agent's settings, as a launcher's children do
     for name in [n for n in os.environ if n.startswith("TETHER_") and n not in PASSED_SETTINGS]:
         del os.environ[name]
+    # but where they store step outputs: this host's path of the shared storage folder
+    os.environ["TETHER_STORAGE_DIR"] = settings.resolved_storage_dir
     # imported before RQ forks its work horses, so no run imports Tether itself
     import tether.runworker  # noqa: F401
 
@@ -255,7 +257,7 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
                 rq = RqRuns(redis_url, worker_url=worker_url)
             await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
-                           run_user=run_user,
+                           run_user=run_user, storage_dir=settings.resolved_storage_dir,
                            terminate_grace=settings.terminate_grace_seconds,
                            stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
     finally:

@@ -87,8 +87,8 @@ def register(commands: Any) -> None:
         "reexecute", help="launch an ended run again: its job, location, config and tags")
     reexecute.add_argument("run_id")
     reexecute.add_argument("--from-failure", action="store_true",
-                           help="run only the steps that did not succeed, and the steps "
-                                "upstream of them (whose outputs they take)")
+                           help="run only the steps that did not succeed; they load the "
+                                "stored outputs of the steps that did")
     reexecute.add_argument("--wait", action="store_true",
                            help="show progress until the run ends; exit 1 unless it succeeds")
     reexecute.set_defaults(handler=_reexecute)

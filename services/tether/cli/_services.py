@@ -217,7 +217,8 @@ def _execute_run(args: argparse.Namespace) -> int:
     launch = _decode_argument("--launch-json", args.launch_json, LaunchRun)
     settings = load_settings()
     return execute_run(launch, redis_url=settings.require("redis_url"),
-                       traceparent=os.environ.get("TRACEPARENT", ""))
+                       traceparent=os.environ.get("TRACEPARENT", ""),
+                       storage_dir=settings.resolved_storage_dir)
 
 
 def _serve_zygote(args: argparse.Namespace) -> int:

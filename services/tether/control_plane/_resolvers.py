@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from anyio import to_thread
 from ariadne import MutationType, ObjectType, QueryType, ScalarType
 from graphql import GraphQLResolveInfo
@@ -20,8 +21,11 @@ from tether.wire import (
     AssetSnapshot,
     CodeServerStatus,
     JobSnapshot,
+    MetadataValue,
     OpNodeSnapshot,
     WorkerStatus,
+    metadata_kind,
+    metadata_text,
 )
 
 from ._audit import audited
@@ -32,6 +36,7 @@ from .storage import (
     Actor,
     AgentRecord,
     LocationRecord,
+    Materialization,
     ReexecutionStrategy,
     RunRecord,
     Store,
@@ -340,4 +345,39 @@ def _node_asset(node: OpNodeSnapshot, _: Info) -> str | None:
     return node.asset_key
 
 
-BINDABLES = [json_scalar, query, mutation, run, code_location, agent, op_node]
+asset = ObjectType("Asset")
+
+
+@asset.field("latestMaterialization")
+async def _asset_latest(view: AssetView, info: Info) -> Materialization | None:
+    found = await _asset_materializations(view, info, limit=1)
+    return found[0] if found else None
+
+
+@asset.field("materializations")
+async def _asset_materializations(view: AssetView, info: Info,
+                                  limit: int = 20) -> list[Materialization]:
+    if not 1 <= limit <= 1000:
+        raise BadInput("limit must be between 1 and 1000")
+    return await to_thread.run_sync(
+        lambda: _context(info).store.materializations(view.key, limit))
+
+
+materialization = ObjectType("Materialization")
+
+
+@materialization.field("metadata")
+def _materialization_metadata(record: Materialization, _: Info) -> list[dict[str, Any]]:
+    return [{"label": label, "kind": metadata_kind(value), "text": metadata_text(value),
+             "value": _metadata_value(value)} for label, value in record.metadata.items()]
+
+
+def _metadata_value(value: MetadataValue) -> Any:
+    builtins = msgspec.to_builtins(value)
+    builtins.pop("kind", None)
+    # a one-field value is its field; a table stays {columns, rows}
+    return next(iter(builtins.values())) if len(builtins) == 1 else builtins
+
+
+BINDABLES = [json_scalar, query, mutation, run, code_location, agent, op_node, asset,
+             materialization]

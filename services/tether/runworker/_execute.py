@@ -44,9 +44,10 @@ SERVICE = "tether-run-worker"
 
 
 def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
-                defs: Definitions | None = None) -> int:
+                defs: Definitions | None = None, storage_dir: str | None = None) -> int:
     """Execute ``launch`` and return the process exit code. ``defs`` are the location's
-    definitions when they are loaded already (a warm start, forked from a zygote)."""
+    definitions when they are loaded already (a warm start, forked from a zygote);
+    ``storage_dir`` is where the default IO manager keeps outputs (None: in memory)."""
     outcome: list[type[RunEvent]] = []
     capture: OutputCapture | None = None
     writer = StreamWriter(redis_url, traceparent=traceparent,
@@ -92,7 +93,7 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
                                         "tether.job": launch.job_name}) as run_traceparent:
             # the run's events and logs are uploaded under this span
             writer.traceparent = run_traceparent
-            _execute(launch, emitter, defs,
+            _execute(launch, emitter, defs, storage_dir,
                      canceled=lambda: writer.exists(keys.canceled_key(launch.run_id,
                                                                       launch.attempt)))
     except KeyboardInterrupt:
@@ -114,8 +115,8 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
     return EXIT_INTERRUPTED if interrupted else EXIT_NOT_REPORTED
 
 
-def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None, *,
-             canceled: Callable[[], bool]) -> None:
+def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None,
+             storage_dir: str | None, *, canceled: Callable[[], bool]) -> None:
     try:
         if defs is None:
             defs = load_definitions(launch.location)
@@ -128,7 +129,8 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None, *
                      error=error)
         return
     execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config,
-                step_selection=launch.step_selection, canceled=canceled)
+                step_selection=launch.step_selection, location=launch.location.name,
+                storage_dir=storage_dir, input_runs=launch.input_runs, canceled=canceled)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

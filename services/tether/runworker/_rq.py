@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from .._backoff import Backoff
 from ..broker import entry_fields, keys
 from ..errors import TetherError
+from ..settings import load_settings
 from ..wire import LaunchRun, RunWorkerExited
 from ._execute import execute_run
 
@@ -63,8 +64,11 @@ def run_attempt(launch_json: str, redis_url: str, traceparent: str = "") -> int:
         threading.Thread(target=_keep_alive, args=(client, launch, done),
                          name="tether-rq-alive", daemon=True).start()
         try:
-            code, tail = execute_run(launch, redis_url=redis_url,
-                                     traceparent=traceparent), ""
+            # this host's storage folder: shared with the other hosts (e.g. an NFS mount),
+            # wherever it is mounted here
+            storage_dir = load_settings().resolved_storage_dir
+            code, tail = execute_run(launch, redis_url=redis_url, traceparent=traceparent,
+                                     storage_dir=storage_dir), ""
         finally:
             done.set()
     _report_exit(client, RunWorkerExited(run_id=launch.run_id, attempt=launch.attempt,

@@ -131,7 +131,8 @@ def _become_run_worker(request: ForkRequest, fds: list[int], defs: Definitions,
         os.environ.clear()
         os.environ.update(request.env)
         code = execute_run(request.launch, redis_url=request.env["TETHER_REDIS_URL"],
-                           traceparent=request.traceparent, defs=defs)
+                           traceparent=request.traceparent, defs=defs,
+                           storage_dir=request.env.get("TETHER_STORAGE_DIR"))
     except BaseException:
         traceback.print_exc()
     finally:

@@ -25,9 +25,12 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
+from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
 from ._loader import load_definitions
+from ._metadata import Metadata
 from ._op import OpDefinition, op
+from ._outputs import MaterializeResult, Output
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
 
@@ -37,11 +40,17 @@ __all__ = [
     "Config",
     "Definitions",
     "EnvVar",
+    "IOManager",
+    "InputContext",
     "JobDefinition",
+    "MaterializeResult",
+    "Metadata",
     "Node",
     "OpContext",
     "OpDefinition",
     "OpLogger",
+    "Output",
+    "OutputContext",
     "OutputHandle",
     "Resource",
     "RunEmitter",

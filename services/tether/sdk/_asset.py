@@ -11,6 +11,7 @@ from typing import Any, overload
 
 from ..errors import DefinitionError
 from ._graph import JobDefinition, Node
+from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._op import OpDefinition
 
 
@@ -26,8 +27,10 @@ class AssetDefinition:
         name: str | None = None,
         deps: Iterable[str | AssetDefinition] = (),
         description: str | None = None,
+        io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     ) -> None:
-        self.op = OpDefinition(fn, name=name, description=description, kind="asset")
+        self.op = OpDefinition(fn, name=name, description=description, kind="asset",
+                               io_manager_key=io_manager_key)
         self.key: str = self.op.name
         self.description: str = self.op.description
         self.value_deps: tuple[str, ...] = self.op.input_names
@@ -60,6 +63,7 @@ def asset(
     name: str | None = None,
     deps: Sequence[str | AssetDefinition] = (),
     description: str | None = None,
+    io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -70,13 +74,19 @@ def asset(
     name: str | None = None,
     deps: Sequence[str | AssetDefinition] = (),
     description: str | None = None,
+    io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
-    """Declare an asset: ``@asset`` or ``@asset(name=..., deps=[...], description=...)``."""
+    """Declare an asset: ``@asset`` or ``@asset(name=..., deps=[...], description=...)``.
+
+    Its value is stored by the IO manager ``io_manager_key`` names (see :func:`~tether.op`),
+    by asset key, so a later run that leaves the asset out of its selection loads the latest
+    materialization."""
     if fn is not None:
         return AssetDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> AssetDefinition:
-        return AssetDefinition(function, name=name, deps=deps, description=description)
+        return AssetDefinition(function, name=name, deps=deps, description=description,
+                               io_manager_key=io_manager_key)
 
     return decorate
 
@@ -130,18 +140,24 @@ class AssetJobDefinition:
         nodes = []
         for key in dict.fromkeys(keys):
             definition = assets[key]
-            missing = [dep for dep in definition.value_deps if dep not in selected]
-            if missing:
-                # there is no storage to load an unselected upstream value from
+            unstored = [dep for dep in definition.value_deps if dep not in selected
+                        and assets[dep].op.io_manager_key is None]
+            if unstored:
+                # a value kept in the memory of the run that made it cannot be loaded here
                 raise DefinitionError(
-                    f"{where}: asset {key!r} takes the value of {', '.join(map(repr, missing))}, "
-                    f"which the selection leaves out; add it to the selection"
+                    f"{where}: asset {key!r} takes the value of "
+                    f"{', '.join(map(repr, unstored))}, which is not stored "
+                    f"(io_manager_key=None) and which the selection leaves out; add it to "
+                    f"the selection or give it an IO manager"
                 )
             nodes.append(
                 Node(
                     name=key,
                     op=definition.op,
-                    inputs={dep: dep for dep in definition.value_deps},
+                    inputs={dep: dep for dep in definition.value_deps if dep in selected},
+                    # upstream assets outside the job: their latest stored values
+                    asset_inputs={dep: dep for dep in definition.value_deps
+                                  if dep not in selected},
                     after=tuple(
                         dep
                         for dep in definition.deps

@@ -50,6 +50,7 @@ class OpContext:
     """
 
     __slots__ = (
+        "_output_metadata",
         "asset_key",
         "attempt",
         "job_name",
@@ -78,9 +79,21 @@ class OpContext:
         self.asset_key = asset_key
         self.run_config = run_config
         self.log = OpLogger(emitter, step_key)
+        self._output_metadata: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<OpContext run={self.run_id} step={self.step_key}>"
+
+    def add_output_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """Record metadata about this step's output (with an asset's materialization):
+        plain values (str, int, float, Path, list, dict) or ``Metadata`` values; a label
+        given twice keeps the last value."""
+        self._output_metadata.update(metadata)
+
+    @property
+    def output_metadata(self) -> Mapping[str, Any]:
+        """The metadata added so far."""
+        return self._output_metadata
 
     @property
     def op_config(self) -> Mapping[str, Any]:

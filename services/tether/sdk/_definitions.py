@@ -9,6 +9,7 @@ from ..errors import DefinitionError, JobNotFoundError
 from ._asset import AssetDefinition, AssetJobDefinition
 from ._automation import ScheduleDefinition, SensorDefinition
 from ._graph import JobDefinition, Node, topological_order
+from ._io_manager import DEFAULT_IO_MANAGER_KEY, IOManager
 
 
 class Definitions:
@@ -113,6 +114,26 @@ class Definitions:
                         f"{', '.join(map(repr, missing))}, which Definitions(resources=...) "
                         f"does not define; defined: {known}"
                     )
+                key = node.op.io_manager_key
+                if key is not None and key != DEFAULT_IO_MANAGER_KEY:
+                    self._check_io_manager(key, f"op {node.op.name!r} (job {job.name!r})")
+        for key, definition in self.assets.items():
+            io_manager_key = definition.op.io_manager_key
+            if io_manager_key is not None and io_manager_key != DEFAULT_IO_MANAGER_KEY:
+                self._check_io_manager(io_manager_key, f"asset {key!r}")
+        default = self.resources.get(DEFAULT_IO_MANAGER_KEY)
+        if default is not None and not isinstance(default, IOManager):
+            raise DefinitionError(
+                f"resource {DEFAULT_IO_MANAGER_KEY!r} replaces the default IO manager, so it "
+                f"must be an IOManager; it is a {type(default).__name__}")
+
+    def _check_io_manager(self, key: str, user: str) -> None:
+        resource = self.resources.get(key)
+        if not isinstance(resource, IOManager):
+            problem = ("Definitions(resources=...) does not define it" if resource is None
+                       else f"it is a {type(resource).__name__}, not an IOManager")
+            raise DefinitionError(f"{user} stores its output with io_manager_key={key!r}, "
+                                  f"but {problem}")
 
     def _check_asset_cycles(self) -> None:
         # the job graph's ordering, run over a throwaway graph of all assets, finds cycles

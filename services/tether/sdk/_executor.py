@@ -3,7 +3,9 @@
 A failed step does not stop the run: the steps downstream of it are skipped (the reason names
 the failed step) and independent steps still run, so one run shows every failure it can.
 A run with a step selection (a re-execution from failure) runs only those steps; the others
-are not part of the run, and no event mentions them.
+are not part of the run, and no event mentions them: the inputs they fed are loaded from
+storage. Each step's output goes to its IO manager (``_handover``), and each input comes
+from it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..errors import RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
+    LogMessage,
     RunCanceled,
     RunFailure,
     RunStart,
@@ -28,12 +31,16 @@ from ..wire import (
     StepSkipped,
     StepStart,
     StepSuccess,
+    metadata_text,
 )
 from ._config import resolve_resource, resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
+from ._handover import Handover
+from ._metadata import coerce_metadata
+from ._outputs import unwrap
 from ._tracebacks import user_traceback
 
 
@@ -44,6 +51,9 @@ def execute_job(
     emitter: RunEmitter,
     run_config: Mapping[str, Any] | None = None,
     step_selection: Collection[str] | None = None,
+    location: str = "local",
+    storage_dir: str | None = None,
+    input_runs: Mapping[str, str] | None = None,
     canceled: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Run ``job_name`` in this process; True when every step succeeded.
@@ -55,6 +65,11 @@ def execute_job(
     as STEP_CANCELED and RUN_CANCELED; any other ``KeyboardInterrupt`` or ``SystemExit`` as
     that step's failure and the run's; either is then re-raised. Raises
     :class:`~tether.errors.JobNotFoundError` before emitting anything.
+
+    Outputs are stored by their IO managers; the default one pickles them under
+    ``storage_dir`` (per ``location``), or keeps them in memory when it is None.
+    ``input_runs`` names, for a step the selection leaves out, the run whose stored output
+    its downstream steps load (default: this run).
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -73,8 +88,13 @@ def execute_job(
         return False
     # asked once: the step's event and the run's must tell the same story
     was_canceled = functools.cache(canceled)
+    resources = _Resources(defs.resources)
+    handover = Handover(
+        job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
+        location=location, run_id=emitter.run_id, storage_dir=storage_dir,
+        running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
-                   resources=_Resources(defs.resources), canceled=was_canceled)
+                   resources=resources, handover=handover, canceled=was_canceled)
     try:
         failed = _run_steps(steps)
     except BaseException as exc:
@@ -134,6 +154,7 @@ class _Steps(NamedTuple):
     # the Config instance of each step that declares one
     configs: Mapping[str, Any]
     resources: _Resources
+    handover: Handover
     # whether an interruption is the run's cancel
     canceled: Callable[[], bool]
 
@@ -146,7 +167,6 @@ def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
 def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
     """Run every step in order; returns the failed steps and their errors."""
     emitter = steps.emitter
-    outputs: dict[str, Any] = {}
     failed: dict[str, ErrorInfo] = {}
     # the failed step that keeps each skipped step from running
     blocked_by: dict[str, str] = {}
@@ -160,23 +180,24 @@ def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
             emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
             continue
         with telemetry.span("step", attributes={"tether.step": node.name}):
-            error = _run_step(steps, node, outputs)
+            error = _run_step(steps, node)
         if error is not None:
             failed[node.name] = error
     return failed
 
 
-def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo | None:
+def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
     emitter.current_step = step_key
     emitter.emit(StepStart, step_key=step_key)
-    kwargs = {name: outputs[upstream] for name, upstream in node.inputs.items()}
-    if op.config_param is not None:
-        kwargs[op.config_param] = steps.configs[step_key]
     started = time.perf_counter()
+    context: OpContext | None = None
     try:
+        kwargs = steps.handover.load_inputs(node)
+        if op.config_param is not None:
+            kwargs[op.config_param] = steps.configs[step_key]
         for name in op.resource_params:
             kwargs[name] = steps.resources.get(name)
         if op.takes_context:
@@ -188,9 +209,15 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
                 run_config=config,
                 asset_key=node.asset_key,
             )
-            value = op.fn(context, **kwargs)
+            returned = op.fn(context, **kwargs)
         else:
-            value = op.fn(**kwargs)
+            returned = op.fn(**kwargs)
+        value, store, metadata = unwrap(returned)
+        if context is not None and context.output_metadata:
+            metadata = {**context.output_metadata, **metadata}
+        typed = coerce_metadata(metadata)
+        if store:
+            steps.handover.store(node, value)
     except Exception as exc:
         error = _user_error(exc)
         emitter.emit(
@@ -207,9 +234,13 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
         # left set: the run's event names the step it stopped in
         raise
     duration = time.perf_counter() - started
-    outputs[step_key] = value
     if node.asset_key is not None:
-        emitter.emit(AssetMaterialization, asset_key=node.asset_key, step_key=step_key)
+        emitter.emit(AssetMaterialization, asset_key=node.asset_key, metadata=typed,
+                     step_key=step_key)
+    elif typed:
+        # an op's output has no materialization to carry it: the run's log shows it
+        emitter.emit(LogMessage, level="INFO", step_key=step_key, message="output metadata: " +
+                     ", ".join(f"{label}={metadata_text(v)}" for label, v in typed.items()))
     emitter.emit(StepSuccess, duration=duration, step_key=step_key)
     emitter.current_step = None
     return None

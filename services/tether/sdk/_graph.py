@@ -17,7 +17,9 @@ class Node(NamedTuple):
     """One invocation of an op inside a job.
 
     ``inputs`` maps each wired input to the node whose output feeds it; ``after`` lists nodes
-    that must finish first without passing a value (an asset's ``deps=[...]``).
+    that must finish first without passing a value (an asset's ``deps=[...]``);
+    ``asset_inputs`` maps each input fed by an asset outside the job to its key (the value
+    is loaded from storage).
     """
 
     name: str
@@ -25,6 +27,7 @@ class Node(NamedTuple):
     inputs: Mapping[str, str]
     after: tuple[str, ...] = ()
     asset_key: str | None = None
+    asset_inputs: Mapping[str, str] = {}
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -52,8 +55,9 @@ class JobDefinition:
         """The nodes named by ``step_keys``, in run order.
 
         Raises :class:`StepSelectionError` for a name the job does not have, and for a node
-        whose input comes from a node left out: no step output is kept between runs, so the
-        input would have no value. (A value-less ``after`` edge needs nothing.)"""
+        whose input comes from a node left out whose output is not stored
+        (``io_manager_key=None``): the input would have no value. A stored output is loaded
+        from storage; a value-less ``after`` edge needs nothing."""
         chosen = set(step_keys)
         unknown = sorted(chosen - self._by_name.keys())
         if unknown:
@@ -61,11 +65,13 @@ class JobDefinition:
                 f"job {self.name!r} has no step {', '.join(unknown)} (its steps: "
                 f"{', '.join(self._by_name)})")
         for node in self.nodes:
-            missing = [up for up in dict.fromkeys(node.inputs.values()) if up not in chosen]
+            missing = [up for up in dict.fromkeys(node.inputs.values()) if up not in chosen
+                       and self._by_name[up].op.io_manager_key is None]
             if node.name in chosen and missing:
                 raise StepSelectionError(
                     f"step {node.name} of job {self.name!r} takes the output of "
-                    f"{', '.join(missing)}, which the step selection leaves out")
+                    f"{', '.join(missing)}, which is kept in the memory of the run that made "
+                    "it (io_manager_key=None) and which the step selection leaves out")
         return tuple(node for node in self.nodes if node.name in chosen)
 
 

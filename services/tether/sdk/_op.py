@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, overload
 from ..errors import DefinitionError
 from ._compose import current_composition
 from ._config import Config, Resource
+from ._io_manager import DEFAULT_IO_MANAGER_KEY
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -29,8 +30,9 @@ class OpDefinition:
     inside a ``@job`` body, it records a node and returns a handle to the node's output.
     """
 
-    __slots__ = ("config_param", "config_type", "description", "fn", "input_names", "name",
-                 "optional_inputs", "resource_params", "takes_context")
+    __slots__ = ("config_param", "config_type", "description", "fn", "input_names",
+                 "io_manager_key", "name", "optional_inputs", "resource_params",
+                 "takes_context")
 
     def __init__(
         self,
@@ -39,8 +41,11 @@ class OpDefinition:
         name: str | None = None,
         description: str | None = None,
         kind: str = "op",
+        io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     ) -> None:
         self.fn = fn
+        # the resource that stores the output; None keeps it in the run's memory only
+        self.io_manager_key = io_manager_key
         self.name: str = name or fn.__name__
         self.description: str = description or inspect.getdoc(fn) or ""
         signature = _read_signature(fn, f"{kind} {self.name!r}")
@@ -147,7 +152,8 @@ def op(fn: Callable[..., Any], /) -> OpDefinition: ...
 
 @overload
 def op(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None,
+    io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -157,12 +163,18 @@ def op(
     *,
     name: str | None = None,
     description: str | None = None,
+    io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
-    """Declare an op: ``@op`` or ``@op(name=..., description=...)``."""
+    """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
+
+    ``io_manager_key`` names the resource that stores the op's output (default: the
+    ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
+    the output in the run's memory, so only steps of the same run can take it."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
-        return OpDefinition(function, name=name, description=description)
+        return OpDefinition(function, name=name, description=description,
+                            io_manager_key=io_manager_key)
 
     return decorate

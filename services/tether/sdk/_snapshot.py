@@ -40,4 +40,5 @@ def _node_snapshot(node: Node) -> OpNodeSnapshot:
         description=node.op.description,
         inputs=inputs,
         asset_key=node.asset_key,
+        io_manager_key=node.op.io_manager_key,
     )

@@ -6,12 +6,13 @@ control plane stores each ``(run_id, attempt, seq)`` once, so redelivery is harm
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
 from .._durations import format_duration
 from ._common import ErrorInfo
+from ._metadata import MetadataValue
 
 
 class _Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
@@ -68,7 +69,8 @@ class StepSkipped(_Event, frozen=True, tag="STEP_SKIPPED"):
 
 class AssetMaterialization(_Event, frozen=True, tag="ASSET_MATERIALIZATION"):
     asset_key: str
-    metadata: dict[str, Any] = {}
+    # what the asset reported about this materialization, by label
+    metadata: dict[str, MetadataValue] = {}
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]

@@ -22,6 +22,9 @@ class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     inputs: list[OpInputSnapshot] = []
     # the asset this node materializes, for asset jobs
     asset_key: str | None = None
+    # the resource that stores the node's output; None: kept in its run's memory only, so a
+    # re-execution that needs it runs the node again
+    io_manager_key: str | None = "io_manager"
 
 
 class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):

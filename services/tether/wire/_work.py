@@ -18,6 +18,9 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     run_config: dict[str, Any] = {}
     # the steps to run, upstream first (a re-execution from failure); None: every step
     step_selection: list[str] | None = None
+    # for a step the selection leaves out, the run whose stored output its downstream steps
+    # load (absent: this run)
+    input_runs: dict[str, str] = {}
 
 
 class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):

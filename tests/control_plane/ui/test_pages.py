@@ -15,6 +15,8 @@ from tether.wire import (
     AssetMaterialization,
     CodeServerStatus,
     ErrorInfo,
+    IntValue,
+    JsonValue,
     LoadLocation,
     LocationLoadFailed,
     LocationSpec,
@@ -29,6 +31,9 @@ from tether.wire import (
     StepFailure,
     StepStart,
     StepSuccess,
+    TablePreview,
+    TextValue,
+    UrlValue,
     WorkerStatus,
 )
 
@@ -275,11 +280,11 @@ async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: U
     assert response.status_code == 303
     new_id = response.headers["location"].removeprefix("/runs/")
     new = ui.store.get_run(new_id)
-    assert new is not None and new.step_selection == ["extract", "load"]
+    assert new is not None and new.step_selection == ["load"]
     page = await browser.get(f"/runs/{new_id}")
-    assert re.search(r'<dd id="run-step-selection">extract, load</dd>', page.text)
+    assert re.search(r'<dd id="run-step-selection">load</dd>', page.text)
     assert f'<dt>Re-execution of</dt><dd><a href="/runs/{run_id}"' in page.text
-    assert "Queued run of hello_job (steps extract, load)" in page.text
+    assert "Queued run of hello_job (steps load)" in page.text
 
     # a run that succeeded can be run again, but there is no failure to start from
     ui.store.store_events([RunStart(run_id=new_id, attempt=1, seq=1, timestamp=t + 6,
@@ -335,9 +340,9 @@ async def test_assets_show_lineage_and_the_latest_materialization(ui: Ui) -> Non
     run_id = ui.store.launch_run("hello_job")
     ui.store.store_events([
         AssetMaterialization(run_id=run_id, attempt=1, seq=1, timestamp=1_700_000_000.0,
-                             asset_key="raw", metadata={"rows": 10}),
+                             asset_key="raw", metadata={"rows": IntValue(value=10)}),
         AssetMaterialization(run_id=run_id, attempt=1, seq=2, timestamp=1_700_000_100.0,
-                             asset_key="raw", metadata={"rows": 12}),
+                             asset_key="raw", metadata={"rows": IntValue(value=12)}),
     ])
     browser = await ui.signed_in()
     page = (await browser.get("/assets")).text
@@ -355,6 +360,50 @@ async def test_assets_show_lineage_and_the_latest_materialization(ui: Ui) -> Non
     assert launched is not None and launched.job_name == "hello_job"
     viewer = await ui.signed_in(role="viewer", name="vic")
     assert "Materialize raw" not in (await viewer.get("/assets")).text
+
+
+async def test_an_assets_page_shows_its_latest_metadata_and_its_materializations(
+        ui: Ui) -> None:
+    first, second = ui.store.launch_run("hello_job"), ui.store.launch_run("hello_job")
+    ui.store.store_events([
+        AssetMaterialization(run_id=first, attempt=1, seq=1, timestamp=1_700_000_000.0,
+                             asset_key="raw", metadata={"rows": IntValue(value=10)}),
+        AssetMaterialization(run_id=second, attempt=1, seq=1, timestamp=1_700_000_100.0,
+                             asset_key="raw", metadata={
+                                 "rows": IntValue(value=12),
+                                 "owner": TextValue(text="<script>x</script>"),
+                                 "dashboard": UrlValue(url="https://bi.example/raw"),
+                                 "trap": UrlValue(url="javascript:alert(1)"),
+                                 "schema": JsonValue(data={"id": "int"}),
+                                 "preview": TablePreview(columns=["id", "name"],
+                                                         rows=[[1, "ada"], [2, "lin"]])}),
+    ])
+    browser = await ui.signed_in()
+    assets = (await browser.get("/assets")).text
+    assert 'href="/assets/hello/raw"' in assets
+    page = (await browser.get("/assets/hello/raw")).text
+    latest = page[page.index('id="latest-metadata"'):page.index('id="history-h"')]
+    assert re.search(r'data-label="rows">\s*<th scope="row">rows</th>\s*<td>int</td>\s*'
+                     r'<td>12</td>', latest)
+    assert "&lt;script&gt;x&lt;/script&gt;" in latest and "<script>x" not in latest
+    assert '<a href="https://bi.example/raw" rel="noopener noreferrer">' in latest
+    assert "&#34;id&#34;: &#34;int&#34;" in latest
+    # a link only for web URLs: a javascript: URL from user code stays text
+    assert "javascript:" in latest and 'href="javascript:' not in latest
+    assert "<th scope=\"col\">name</th>" in latest and "<td>lin</td>" in latest
+    # rows has two values: a line from 10 to 12
+    assert re.search(r'<svg [^>]*class="series"[^>]*data-label="rows"><title>rows over the '
+                     r'last 2 materializations: from 10 to 12</title>', page)
+    assert page.count('class="series"') == 1
+    history = page[page.index('id="materializations"'):]
+    # newest first, each with its run and metadata
+    assert history.index(second[:8]) < history.index(first[:8])
+    assert "rows=10" in history and "rows=12" in history
+    missing = await browser.get("/assets/hello/nope")
+    assert missing.status_code == 404 and "no asset &#39;nope&#39; in code location" in \
+        missing.text
+    never = (await browser.get("/assets/hello/clean")).text
+    assert "Never materialized." in never
 
 
 async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:

@@ -28,7 +28,7 @@ from ._records import (
     TokenRecord,
     WorkStatus,
 )
-from ._reexecution import ReexecutionStrategy, steps_from_failure
+from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
 from ._run_config import Scaffold, config_scaffold
 from ._schema import metadata
 from ._store import Store
@@ -49,6 +49,7 @@ __all__ = [
     "AutomationRecord",
     "EventRecord",
     "Fact",
+    "FromFailure",
     "KeyedRun",
     "LocationRecord",
     "LocationStatus",

@@ -75,6 +75,27 @@ def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:
     return list(spans.values())
 
 
+def materializations(conn: Connection, asset_key: str, *, limit: int = 20,
+                     scan_limit: int = 10_000) -> list[Materialization]:
+    """The newest ``limit`` materializations of ``asset_key``, newest first, among the last
+    ``scan_limit`` materializations stored."""
+    rows = conn.execute(
+        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
+        .where(sa.text(MATERIALIZATIONS))
+        .order_by(events.c.id.desc()).limit(scan_limit)
+    )
+    found: list[Materialization] = []
+    for row in rows:
+        event = _codec.event_decoder.decode(row.body)
+        if isinstance(event, AssetMaterialization) and event.asset_key == asset_key:
+            found.append(Materialization(asset_key=asset_key, run_id=row.run_id,
+                                         timestamp=row.timestamp,
+                                         metadata=dict(event.metadata)))
+            if len(found) == limit:
+                break
+    return found
+
+
 def latest_materializations(conn: Connection, asset_keys: Sequence[str],
                             scan_limit: int = 10_000) -> dict[str, Materialization]:
     """The newest materialization of each of ``asset_keys`` among the last ``scan_limit``

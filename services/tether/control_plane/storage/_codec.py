@@ -43,3 +43,11 @@ def steps_to_json(steps: list[str] | None) -> str | None:
 
 def steps_from_json(text: str | None) -> list[str] | None:
     return None if text is None else list_json_decoder.decode(text)
+
+
+def input_runs_to_json(input_runs: dict[str, str]) -> str | None:
+    return to_json_text(input_runs) if input_runs else None
+
+
+def input_runs_from_json(text: str | None) -> dict[str, str]:
+    return {} if text is None else dict(dict_json_decoder.decode(text))

@@ -56,24 +56,25 @@ def launch(conn: Connection, request: LaunchRequest, *, now: float,
 def reexecute(conn: Connection, run_id: str, *, strategy: ReexecutionStrategy,
               tags: dict[str, Any], traceparent: str, now: float, limits: QueueLimits) -> str:
     """Queue a new run of an ended run's job, location and config, tagged with the run it
-    repeats and ``tags``; its id. FROM_FAILURE runs only the steps that did not succeed and
-    those upstream of them (see ``_reexecution``). Raises RunNotFound, BadInput (the run has
-    not ended; from failure: it succeeded, or its job's graph lost a step it did not
-    complete), and whatever a launch of its job raises."""
+    repeats and ``tags``; its id. FROM_FAILURE runs only the steps that did not succeed (and
+    those upstream of them whose output is not stored; see ``_reexecution``). Raises
+    RunNotFound, BadInput (the run has not ended; from failure: it succeeded, or its job's
+    graph lost a step it did not complete), and whatever a launch of its job raises."""
     parent = _runs.get_run(conn, run_id)
     if parent is None:
         raise RunNotFound(run_id)
     require_ended(parent)
-    selection = None
+    selection: list[str] | None = None
+    input_runs: dict[str, str] = {}
     if strategy is ReexecutionStrategy.FROM_FAILURE:
         _, job = _locations.find_job(conn, parent.job_name, parent.location)
         outcomes = {span.step_key: span.status for span in _browse.step_spans(conn, run_id)
                     if span.attempt == parent.attempt}
-        selection = steps_from_failure(parent, job, outcomes)
+        selection, input_runs = steps_from_failure(parent, job, outcomes)
     return launch(conn, LaunchRequest(
         job_name=parent.job_name, location=parent.location, run_config=parent.run_config,
         tags={**reexecution_tags(parent), **tags}, traceparent=traceparent,
-        step_selection=selection), now=now, limits=limits)
+        step_selection=selection, input_runs=input_runs), now=now, limits=limits)
 
 
 def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun | TetherError]:
@@ -135,7 +136,8 @@ def create(conn: Connection, planned: Sequence[PlannedRun], *, now: float,
         _work.enqueue_launches(conn, [_work.Launch(
             run_id=run.run_id, attempt=1, job_name=run.job_name, location=run.location,
             run_config=run.request.run_config, traceparent=run.request.traceparent,
-            step_selection=run.request.step_selection) for run in new], now=now)
+            step_selection=run.request.step_selection, input_runs=run.request.input_runs)
+            for run in new], now=now)
     else:
         _queue.admit_waiting(conn, limits, now)
     return run_ids

@@ -69,6 +69,7 @@ class _Waiting:
     attempt: int
     run_config: dict[str, Any]
     step_selection: list[str] | None
+    input_runs: dict[str, str]
     tags: dict[str, Any]
     traceparent: str
     priority: int
@@ -157,8 +158,8 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
     """QUEUED runs without a launch, best first (priority tag, then age)."""
     query = (
         sa.select(runs.c.run_id, runs.c.job_name, runs.c.location, runs.c.attempt,
-                  runs.c.run_config, runs.c.step_selection, runs.c.tags, runs.c.traceparent,
-                  runs.c.created_at)
+                  runs.c.run_config, runs.c.step_selection, runs.c.input_runs, runs.c.tags,
+                  runs.c.traceparent, runs.c.created_at)
         .where(runs.c.status == RunStatus.QUEUED)
         .where(~sa.exists().where(work_items.c.run_id == runs.c.run_id,
                                   work_items.c.kind == _work.LAUNCH_KIND))
@@ -174,7 +175,8 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
             run_id=row.run_id, job_name=row.job_name, location=row.location,
             attempt=row.attempt, run_config=_codec.dict_json_decoder.decode(row.run_config),
             step_selection=_codec.steps_from_json(row.step_selection),
-            tags=tags, traceparent=row.traceparent or "", priority=priority_of(tags),
+            input_runs=_codec.input_runs_from_json(row.input_runs), tags=tags,
+            traceparent=row.traceparent or "", priority=priority_of(tags),
             created_at=row.created_at))
     # stable: equal priorities keep their age order
     waiting.sort(key=lambda run: -run.priority)
@@ -197,5 +199,5 @@ def _enqueue_launch(conn: Connection, run: _Waiting, now: float) -> bool:
     _work.enqueue_launches(conn, [_work.Launch(
         run_id=run.run_id, attempt=run.attempt, job_name=run.job_name, location=location.spec,
         run_config=run.run_config, traceparent=run.traceparent,
-        step_selection=run.step_selection)], now)
+        step_selection=run.step_selection, input_runs=run.input_runs)], now)
     return True

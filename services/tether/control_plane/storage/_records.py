@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec
+from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec, MetadataValue
 
 from ._projection import RunStatus
 
@@ -45,6 +45,8 @@ class RunRecord:
     steps_failed: int
     # the steps the run executes, upstream first; None: every step of its job
     step_selection: list[str] | None = None
+    # for a step the selection leaves out, the run whose stored output its steps load
+    input_runs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,8 @@ class Materialization:
     asset_key: str
     run_id: str
     timestamp: float
-    metadata: dict[str, Any]
+    # what the asset reported about it, by label
+    metadata: dict[str, MetadataValue]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,8 @@ class LaunchRequest:
     run_key: str | None = None
     # the steps to run (each with those upstream of it); None: all of them
     step_selection: list[str] | None = None
+    # for a step the selection leaves out, the run whose stored output its steps load
+    input_runs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

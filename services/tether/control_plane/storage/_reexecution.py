@@ -1,17 +1,19 @@
 """Re-executing a run: which steps the new run executes, and the tags it carries. Pure
 decisions; ``_launch.reexecute`` reads the parent run and launches the new one.
 
-Tether keeps no step output between runs, so a re-execution from failure runs the steps of
-its parent that did not succeed (failed, skipped because a step upstream failed, or never
-run) together with every step upstream of them, whose outputs they take. The parent's other
-steps do not run at all.
+A re-execution from failure runs the steps of its parent that did not succeed (failed,
+skipped because a step upstream failed, or never run). A step upstream of them that
+succeeded does not run again: its IO manager stored its output, which the new run loads from
+the run that made it (its "input run"). Only an upstream step whose output is not stored
+(``io_manager_key=None``: kept in the memory of its run) runs again. The parent's other steps
+do not run at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from tether.wire import JobSnapshot
 
@@ -41,16 +43,25 @@ def require_ended(parent: RunRecord) -> None:
                        "ended (cancel it to end it now)")
 
 
+class FromFailure(NamedTuple):
+    # the steps to run, in the job's order
+    step_selection: list[str]
+    # for each step left out whose output a selected step takes: the run that stored it
+    input_runs: dict[str, str]
+
+
 def steps_from_failure(parent: RunRecord, job: JobSnapshot,
-                       outcomes: Mapping[str, str]) -> list[str]:
+                       outcomes: Mapping[str, str]) -> FromFailure:
     """The step selection of a re-execution of ``parent`` (a run that has ended) from failure,
-    in the job's order. ``job`` is the job's graph now; ``outcomes`` maps each step the
-    parent's last attempt reported to SUCCESS, FAILURE, SKIPPED, CANCELED or STARTED.
+    in the job's order, and the runs its inputs from steps left out come from. ``job`` is the
+    job's graph now; ``outcomes`` maps each step the parent's last attempt reported to
+    SUCCESS, FAILURE, SKIPPED, CANCELED or STARTED.
 
     The steps the parent was to run (its own step selection, or every step) whose outcome is
-    not SUCCESS are selected, with every step upstream of them. Raises BadInput when the
-    parent succeeded, when all its steps did, or when the job no longer has a step the parent
-    was to run and did not complete (its code changed since: re-execute all steps)."""
+    not SUCCESS are selected, with every step upstream of them whose output is not stored.
+    Raises BadInput when the parent succeeded, when all its steps did, or when the job no
+    longer has a step the parent was to run and did not complete (its code changed since:
+    re-execute all steps)."""
     if parent.status is RunStatus.SUCCESS:
         raise BadInput(f"run {parent.run_id} succeeded: there is no failure to re-execute "
                        "from; re-execute all steps to run it again")
@@ -68,11 +79,23 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
     if not unfinished:
         raise BadInput(f"every step of run {parent.run_id} succeeded, so there is no failed "
                        "step to re-execute from; re-execute all steps to run it again")
+    stored = {node.name for node in job.nodes if node.io_manager_key is not None}
     selected: set[str] = set()
     waiting = list(unfinished)
+    input_runs: dict[str, str] = {}
     while waiting:
         step = waiting.pop()
-        if step not in selected:
-            selected.add(step)
-            waiting.extend(upstream[step])
-    return [step for step in upstream if step in selected]
+        if step in selected:
+            continue
+        selected.add(step)
+        for up in upstream[step]:
+            if up in stored and outcomes.get(up) == "SUCCESS":
+                input_runs[up] = parent.run_id
+            elif up in stored and up in parent.input_runs:
+                # the parent loaded it too: from the run that made it
+                input_runs[up] = parent.input_runs[up]
+            else:
+                waiting.append(up)
+    return FromFailure(
+        step_selection=[step for step in upstream if step in selected],
+        input_runs={step: run for step, run in input_runs.items() if step not in selected})

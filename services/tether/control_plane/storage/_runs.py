@@ -78,6 +78,7 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
         "steps_succeeded": 0,
         "steps_failed": 0,
         "step_selection": _codec.steps_to_json(run.request.step_selection),
+        "input_runs": _codec.input_runs_to_json(run.request.input_runs),
     } for run in new])
     tags = [{"run_id": run.run_id, "key": key, "value": tag_text(value), "created_at": now}
             for run in new for key, value in run.request.tags.items()]
@@ -456,4 +457,5 @@ def run_record(row: Any) -> RunRecord:
         steps_succeeded=row.steps_succeeded,
         steps_failed=row.steps_failed,
         step_selection=_codec.steps_from_json(row.step_selection),
+        input_runs=_codec.input_runs_from_json(row.input_runs),
     )

@@ -39,6 +39,9 @@ runs = sa.Table(
     sa.Column("run_key", sa.String(255), nullable=True),
     # JSON list of the steps the run executes (a re-execution from failure); NULL: every step
     sa.Column("step_selection", sa.Text, nullable=True),
+    # JSON object: for each step the selection leaves out, the run whose stored output the
+    # selected steps load; NULL: none
+    sa.Column("input_runs", sa.Text, nullable=True),
     # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
     # or job: each filter has an index that yields its rows in page order
     sa.Index("ix_runs_created_run", "created_at", "run_id"),

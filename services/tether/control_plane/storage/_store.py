@@ -377,9 +377,10 @@ class Store:
     ) -> str:
         """Queue a new run of an ended run's job, location and config, tagged with the run it
         repeats (``tether/parent_run_id``, ``tether/root_run_id``) and ``tags``; returns its
-        id. FROM_FAILURE runs only the steps that did not succeed, with the steps upstream of
-        them. Raises RunNotFound, BadInput (the run has not ended; from failure: it succeeded,
-        or its job no longer has a step it did not complete), and launch_run's errors."""
+        id. FROM_FAILURE runs only the steps that did not succeed (loading the stored
+        outputs of the steps upstream of them that did). Raises RunNotFound, BadInput (the
+        run has not ended; from failure: it succeeded, or its job no longer has a step it did
+        not complete), and launch_run's errors."""
         with self._write() as conn:
             now = self._clock()
             new_run_id = _launch.reexecute(conn, run_id, strategy=strategy, tags=tags or {},
@@ -580,6 +581,11 @@ class Store:
     def latest_materializations(self, asset_keys: Sequence[str]) -> dict[str, Materialization]:
         with self._read() as conn:
             return _browse.latest_materializations(conn, asset_keys)
+
+    def materializations(self, asset_key: str, limit: int = 20) -> list[Materialization]:
+        """The asset's newest materializations, newest first, with their metadata."""
+        with self._read() as conn:
+            return _browse.materializations(conn, asset_key, limit=limit)
 
     def rebuild_run(self, run_id: str) -> RunRecord:
         """Recompute the run's row from its event log alone, store it and return it."""

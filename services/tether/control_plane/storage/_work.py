@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -65,6 +65,8 @@ class Launch:
     traceparent: str
     # the steps to run (each with those upstream of it); None: all of them
     step_selection: list[str] | None = None
+    # for a step the selection leaves out, the run whose stored output its steps load
+    input_runs: dict[str, str] = field(default_factory=dict)
 
 
 def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -> list[str]:
@@ -72,7 +74,8 @@ def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -
     rows = [_row(LaunchRun(run_id=launch.run_id, attempt=launch.attempt,
                            job_name=launch.job_name, location=launch.location,
                            run_config=launch.run_config,
-                           step_selection=launch.step_selection),
+                           step_selection=launch.step_selection,
+                           input_runs=launch.input_runs),
                  launch.location.queue, launch.traceparent, now, None)
             for launch in launches]
     if rows:

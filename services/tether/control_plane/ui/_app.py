@@ -60,6 +60,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/jobs/{location}/{job}", catalog.page(catalog.job), methods=get),
         Route("/jobs/{location}/{job}/launch", catalog.action(catalog.launch), methods=post),
         Route("/assets", catalog.page(catalog.assets), methods=get),
+        Route("/assets/{location}/{key:path}", catalog.page(catalog.asset), methods=get),
         Route("/locations", catalog.page(catalog.locations), methods=get),
         Route("/locations/{location}/redeploy", catalog.action(catalog.redeploy),
               methods=post),

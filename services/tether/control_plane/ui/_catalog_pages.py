@@ -11,9 +11,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from tether.wire import FloatValue, IntValue
+
 from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold
 from ._base import ActionFailed, Pages, Viewer, form_text
-from ._svg import GraphNode, dag_svg
+from ._svg import GraphNode, dag_svg, series_svg
 from .errors import PageNotFound
 
 REDEPLOY = "redeployLocation"
@@ -21,6 +23,8 @@ LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSO
   launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
 }"""
 _json_object = msgspec.json.Decoder(dict[str, Any])
+# the materializations an asset's page lists
+MATERIALIZATIONS_SHOWN = 50
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -113,6 +117,27 @@ class CatalogPages(Pages):
                         jobs.setdefault((loc.name, node.asset_key), job.name)
         return self.render(request, viewer, "assets.html", assets=assets, latest=latest,
                            graph=graph, jobs=jobs)
+
+    async def asset(self, request: Request, viewer: Viewer) -> Response:
+        """One asset: its latest metadata and its materializations, newest first."""
+        location, key = request.path_params["location"], request.path_params["key"]
+        record = await self.call(self.store.get_location, location)
+        found = None if record is None or record.snapshot is None else next(
+            (a for a in record.snapshot.assets if a.key == key), None)
+        if found is None:
+            raise PageNotFound(f"no asset {key!r} in code location {location!r}; the Assets "
+                               "page lists the assets of every loaded location")
+        history = await self.call(self.store.materializations, key, MATERIALIZATIONS_SHOWN)
+        # each number the asset reports, oldest first, where it has two values to join
+        numbers: dict[str, list[float]] = {}
+        for materialization in reversed(history):
+            for label, value in materialization.metadata.items():
+                if isinstance(value, IntValue | FloatValue):
+                    numbers.setdefault(label, []).append(float(value.value))
+        plots = {label: series_svg(label, values) for label, values in numbers.items()
+                 if len(values) > 1}
+        return self.render(request, viewer, "asset.html", location=location, asset=found,
+                           history=history, plots=plots)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)

@@ -11,6 +11,8 @@ import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
+from tether.wire import metadata_kind, metadata_text
+
 from ..._durations import format_duration
 from ..storage import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
@@ -95,7 +97,8 @@ def build_environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, iso=iso, duration=duration, age=age,
                        status_icon=status_icon, status_class=status_class,
-                       launched_by=launched_by, json=json_text)
+                       launched_by=launched_by, json=json_text,
+                       metadata_text=metadata_text, metadata_kind=metadata_kind)
     env.globals.update(span=span, PARENT_TAG=PARENT_TAG, ROOT_TAG=ROOT_TAG)
     return env
 

@@ -1,5 +1,6 @@
 """Pictures drawn on the server as inline SVG: a dependency graph (a job's ops, the assets'
-lineage) laid out in layers left to right, and a run's step timeline."""
+lineage) laid out in layers left to right, a run's step timeline, and a numeric metadata
+value over an asset's materializations."""
 
 from __future__ import annotations
 
@@ -157,3 +158,28 @@ def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float |
             f'{status_icon(step.status)} {escape(step.status)} · {escape(took)}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+_PLOT_W = 360
+_PLOT_H = 90
+
+
+def series_svg(label: str, values: Sequence[float]) -> Markup:
+    """A numeric metadata value over an asset's materializations, oldest first: a line
+    through its points, with its lowest and highest value on the axis."""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = _PLOT_W / max(len(values) - 1, 1)
+    points = " ".join(f"{_PAD + n * step:.1f},{_PAD + (high - v) / span * _PLOT_H:.1f}"
+                      for n, v in enumerate(values))
+    width, height = _PLOT_W + 2 * _PAD + 60, _PLOT_H + 2 * _PAD
+    name = escape(label)
+    return Markup(
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="series" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'data-label="{name}"><title>{name} over the last {len(values)} materializations: '
+        f'from {values[0]:g} to {values[-1]:g}</title>'
+        f'<polyline fill="none" stroke="currentColor" stroke-width="2" points="{points}"/>'
+        f'<text class="axis" x="{_PLOT_W + 2 * _PAD}" y="{_PAD + 4}">{high:g}</text>'
+        f'<text class="axis" x="{_PLOT_W + 2 * _PAD}" y="{_PAD + _PLOT_H}">{low:g}</text>'
+        "</svg>")

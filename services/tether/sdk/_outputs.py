@@ -1,0 +1,49 @@
+"""What an op or asset may return besides a plain value: ``Output(value, metadata=...)`` and,
+for an asset that stores its data itself, ``MaterializeResult(metadata=...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+
+class Output:
+    """An output value with metadata about it: ``return Output(df, metadata={"rows": n})``."""
+
+    __slots__ = ("metadata", "value")
+
+    def __init__(self, value: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
+        self.value = value
+        self.metadata: Mapping[str, Any] = metadata or {}
+
+    def __repr__(self) -> str:
+        return f"Output({self.value!r}, metadata={dict(self.metadata)!r})"
+
+
+class MaterializeResult:
+    """What an asset that wrote its data itself returns: the materialization's metadata.
+    Nothing is handed to an IO manager, so no step can take the asset's value."""
+
+    __slots__ = ("metadata",)
+
+    def __init__(self, *, metadata: Mapping[str, Any] | None = None) -> None:
+        self.metadata: Mapping[str, Any] = metadata or {}
+
+    def __repr__(self) -> str:
+        return f"MaterializeResult(metadata={dict(self.metadata)!r})"
+
+
+class Returned(NamedTuple):
+    # the value to store, unless ``store`` is False (a MaterializeResult)
+    value: Any
+    store: bool
+    metadata: Mapping[str, Any]
+
+
+def unwrap(returned: Any) -> Returned:
+    """What an op's return value stands for."""
+    if isinstance(returned, Output):
+        return Returned(returned.value, True, returned.metadata)
+    if isinstance(returned, MaterializeResult):
+        return Returned(None, False, returned.metadata)
+    return Returned(returned, True, {})
