@@ -7,6 +7,7 @@ msgspec only, never grpc, redis, SQLAlchemy, Starlette, httpx or OpenTelemetry.
 
 from .sdk import (
     AssetDefinition,
+    AssetKey,
     Config,
     Definitions,
     EnvVar,
@@ -28,6 +29,7 @@ from .sdk import (
 
 __all__ = [
     "AssetDefinition",
+    "AssetKey",
     "Config",
     "Definitions",
     "EnvVar",

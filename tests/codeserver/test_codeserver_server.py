@@ -112,6 +112,40 @@ def test_serves_the_example_location(start_server: StartServer, hello_spec: Loca
     )
 
 
+WAREHOUSE = """
+from tether import AssetKey, Definitions, asset
+
+@asset(group_name="ingest", kinds={"python"})
+def raw() -> list[int]:
+    return [1, 2]
+
+@asset(key=AssetKey(["warehouse", "orders"]), group_name="warehouse", owners=["team:data"],
+       tags={"tier": "gold"}, code_version="v2")
+def orders(raw: list[int]) -> int:
+    return sum(raw)
+
+defs = Definitions(assets=[raw, orders])
+"""
+
+
+def test_serves_asset_keys_groups_and_catalog_attributes(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    (tmp_path / "warehouse_defs.py").write_text(WAREHOUSE)
+    server = start_server(LocationSpec(name="warehouse",
+                                       python_file=str(tmp_path / "warehouse_defs.py")))
+    _, snapshot = asyncio.run(ping_and_snapshot(server.address))
+    assets = {asset.key: asset for asset in snapshot.assets}
+    assert set(assets) == {"raw", "warehouse/orders"}
+    orders = assets["warehouse/orders"]
+    assert (orders.key_path, orders.deps, orders.group_name) == (
+        ["warehouse", "orders"], ["raw"], "warehouse")
+    assert (orders.owners, orders.tags, orders.code_version) == (["team:data"], {"tier": "gold"},
+                                                                 "v2")
+    assert (assets["raw"].group_name, assets["raw"].kinds) == ("ingest", ["python"])
+    server.stop()
+
+
 def test_serves_the_load_error_of_a_broken_location(
     start_server: StartServer, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ worker imports it, and user code imports it through ``tether``.
 """
 
 from ._asset import AssetDefinition, AssetJobDefinition, asset, define_asset_job
+from ._asset_key import AssetKey
 from ._automation import (
     RunRequest,
     ScheduleContext,
@@ -33,6 +34,7 @@ from ._snapshot import snapshot_definitions
 __all__ = [
     "AssetDefinition",
     "AssetJobDefinition",
+    "AssetKey",
     "Config",
     "Definitions",
     "EnvVar",

@@ -1,7 +1,9 @@
 """``@asset`` and ``define_asset_job``: data assets whose parameters name their upstream.
 
-An asset's parameters are the keys of the assets whose values it receives; ``deps=[...]``
-adds upstream assets that must be materialized first but pass no value.
+An asset's parameters are the keys of the assets whose values it receives (under the asset's
+own ``key_prefix``, or as ``ins={"param": key}`` says); ``deps=[...]`` adds upstream assets
+that must be materialized first but pass no value. Keys may have several parts
+(``AssetKey(["warehouse", "orders"])``, string form ``"warehouse/orders"``).
 """
 
 from __future__ import annotations
@@ -10,37 +12,75 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, overload
 
 from ..errors import DefinitionError
+from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._graph import JobDefinition, Node
 from ._op import OpDefinition
 
+DEFAULT_GROUP = "default"
+# what names an upstream asset: a key, its string form, its parts, or the asset itself
+CoercibleKey = Any
+
 
 class AssetDefinition:
-    """An asset: its key, its upstream asset keys, and the op that computes it."""
+    """An asset: its key, its upstream asset keys, the op that computes it, and what the
+    catalog shows about it (group, owners, tags, kinds, code version)."""
 
-    __slots__ = ("deps", "description", "key", "op", "value_deps")
+    __slots__ = ("asset_key", "code_version", "deps", "description", "group_name", "inputs",
+                 "key", "kinds", "op", "owners", "tags", "value_deps")
 
     def __init__(
         self,
         fn: Callable[..., Any],
         *,
         name: str | None = None,
-        deps: Iterable[str | AssetDefinition] = (),
+        key: CoercibleKey | None = None,
+        key_prefix: str | Sequence[str] | None = None,
+        ins: Mapping[str, CoercibleKey] | None = None,
+        deps: Iterable[CoercibleKey] = (),
         description: str | None = None,
+        group_name: str | None = None,
+        owners: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[str] = (),
+        code_version: str | None = None,
     ) -> None:
-        self.op = OpDefinition(fn, name=name, description=description, kind="asset")
-        self.key: str = self.op.name
+        label = name or getattr(fn, "__name__", "asset")
+        if key is not None and (name is not None or key_prefix is not None):
+            raise DefinitionError(f"asset {label!r}: give key=, or name= and key_prefix=, "
+                                  f"not both")
+        prefix = _prefix_parts(key_prefix) if key_prefix is not None else ()
+        where = f"asset {label!r}"
+        self.asset_key: AssetKey = (coerce_key(key, where) if key is not None
+                                    else coerce_key([*prefix, label], where))
+        self.key: str = self.asset_key.to_string()
+        where = f"asset {self.key!r}"
+        self.op = OpDefinition(fn, name=self.asset_key.node_name, description=description,
+                               kind="asset")
         self.description: str = self.op.description
-        self.value_deps: tuple[str, ...] = self.op.input_names
-        extra = [dep.key if isinstance(dep, AssetDefinition) else dep for dep in deps]
-        for dep in extra:
-            if not isinstance(dep, str):
-                raise DefinitionError(
-                    f"asset {self.key!r}: deps must be asset keys or assets, got {dep!r}"
-                )
+        explicit = dict(ins or {})
+        unknown = sorted(set(explicit) - set(self.op.input_names))
+        if unknown:
+            raise DefinitionError(f"{where}: ins= names {', '.join(map(repr, unknown))}, which "
+                                  f"is not a parameter; its inputs: "
+                                  f"{', '.join(self.op.input_names) or 'none'}")
+        # each value parameter → the key of the asset feeding it; by default the parameter's
+        # name under this asset's key_prefix, as Dagster reads it
+        self.inputs: dict[str, str] = {
+            param: coerce_key(explicit[param], where).to_string() if param in explicit
+            else AssetKey([*prefix, param]).to_string()
+            for param in self.op.input_names
+        }
+        self.value_deps: tuple[str, ...] = tuple(dict.fromkeys(self.inputs.values()))
+        extra = [coerce_key(dep, f"{where}: deps").to_string() for dep in deps]
         # every upstream key once, value deps first
         self.deps: tuple[str, ...] = tuple(dict.fromkeys((*self.value_deps, *extra)))
         if self.key in self.deps:
-            raise DefinitionError(f"asset {self.key!r} depends on itself")
+            raise DefinitionError(f"{where} depends on itself")
+        self.group_name: str = _check_group(group_name, where)
+        self.owners: tuple[str, ...] = _strings(owners, "owners", where)
+        self.kinds: tuple[str, ...] = tuple(sorted(set(_strings(kinds, "kinds", where))))
+        self.tags: dict[str, str] = _tags(tags, where)
+        self.code_version: str | None = code_version
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -48,6 +88,60 @@ class AssetDefinition:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the asset directly, outside any run (for unit tests)."""
         return self.op.fn(*args, **kwargs)
+
+    def with_attributes(self, *, key_prefix: str | Sequence[str] | None = None,
+                        group_name: str | None = None,
+                        prefix_upstream: Iterable[str] = ()) -> AssetDefinition:
+        """A copy under ``key_prefix`` (its upstream in ``prefix_upstream`` prefixed too: the
+        assets loaded alongside it) and in ``group_name``; the function is shared."""
+        copy = object.__new__(AssetDefinition)
+        for slot in AssetDefinition.__slots__:
+            setattr(copy, slot, getattr(self, slot))
+        if key_prefix is not None:
+            moved = set(prefix_upstream) | {self.key}
+
+            def prefixed(key: str) -> str:
+                return AssetKey(key).with_prefix(key_prefix).to_string() if key in moved else key
+
+            copy.asset_key = self.asset_key.with_prefix(key_prefix)
+            copy.key = copy.asset_key.to_string()
+            copy.op = self.op.renamed(copy.asset_key.node_name)
+            copy.inputs = {param: prefixed(key) for param, key in self.inputs.items()}
+            copy.value_deps = tuple(prefixed(key) for key in self.value_deps)
+            copy.deps = tuple(prefixed(key) for key in self.deps)
+        if group_name is not None:
+            copy.group_name = _check_group(group_name, f"asset {copy.key!r}")
+        return copy
+
+
+def _check_group(group_name: str | None, where: str) -> str:
+    if group_name is None:
+        return DEFAULT_GROUP
+    if not isinstance(group_name, str) or not group_name.strip():
+        raise DefinitionError(f"{where}: group_name must be a non-empty string, "
+                              f"got {group_name!r}")
+    return group_name
+
+
+def _strings(values: Iterable[str], what: str, where: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise DefinitionError(f"{where}: {what} takes a list of strings, got the string "
+                              f"{values!r}")
+    listed = tuple(values)
+    for value in listed:
+        if not isinstance(value, str) or not value:
+            raise DefinitionError(f"{where}: {what} must be non-empty strings, got {value!r}")
+    return listed
+
+
+def _tags(tags: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in (tags or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise DefinitionError(f"{where}: tags map strings to strings, got "
+                                  f"{name!r}: {value!r}")
+        checked[name] = value
+    return checked
 
 
 @overload
@@ -58,8 +152,16 @@ def asset(fn: Callable[..., Any], /) -> AssetDefinition: ...
 def asset(
     *,
     name: str | None = None,
-    deps: Sequence[str | AssetDefinition] = (),
+    key: CoercibleKey | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    ins: Mapping[str, CoercibleKey] | None = None,
+    deps: Sequence[CoercibleKey] = (),
     description: str | None = None,
+    group_name: str | None = None,
+    owners: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    kinds: Iterable[str] = (),
+    code_version: str | None = None,
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -68,15 +170,29 @@ def asset(
     /,
     *,
     name: str | None = None,
-    deps: Sequence[str | AssetDefinition] = (),
+    key: CoercibleKey | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    ins: Mapping[str, CoercibleKey] | None = None,
+    deps: Sequence[CoercibleKey] = (),
     description: str | None = None,
+    group_name: str | None = None,
+    owners: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    kinds: Iterable[str] = (),
+    code_version: str | None = None,
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
-    """Declare an asset: ``@asset`` or ``@asset(name=..., deps=[...], description=...)``."""
+    """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
+    ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
+    attributes (``group_name``, ``owners``, ``tags``, ``kinds``, ``code_version``,
+    ``description``)."""
     if fn is not None:
         return AssetDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> AssetDefinition:
-        return AssetDefinition(function, name=name, deps=deps, description=description)
+        return AssetDefinition(
+            function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
+            description=description, group_name=group_name, owners=owners, tags=tags,
+            kinds=kinds, code_version=code_version)
 
     return decorate
 
@@ -87,14 +203,14 @@ class AssetJobDefinition:
     __slots__ = ("description", "name", "selection")
 
     def __init__(
-        self, name: str, selection: Sequence[str | AssetDefinition] | None, description: str
+        self, name: str, selection: Sequence[CoercibleKey] | None, description: str
     ) -> None:
         self.name = name
         self.description = description
         self.selection: tuple[str, ...] | None = (
             None
             if selection is None
-            else tuple(a.key if isinstance(a, AssetDefinition) else a for a in selection)
+            else tuple(coerce_key(a, f"asset job {name!r}").to_string() for a in selection)
         )
 
     def __repr__(self) -> str:
@@ -109,36 +225,45 @@ class AssetJobDefinition:
                 f"{where}: selection names unknown asset(s) {', '.join(map(repr, unknown))}; "
                 f"known assets: {', '.join(assets) or 'none'}"
             )
-        selected = set(keys)
-        nodes = []
-        for key in dict.fromkeys(keys):
-            definition = assets[key]
-            missing = [dep for dep in definition.value_deps if dep not in selected]
-            if missing:
-                # there is no storage to load an unselected upstream value from
-                raise DefinitionError(
-                    f"{where}: asset {key!r} takes the value of {', '.join(map(repr, missing))}, "
-                    f"which the selection leaves out; add it to the selection"
-                )
-            nodes.append(
-                Node(
-                    name=key,
-                    op=definition.op,
-                    inputs={dep: dep for dep in definition.value_deps},
-                    after=tuple(
-                        dep
-                        for dep in definition.deps
-                        if dep in selected and dep not in definition.value_deps
-                    ),
-                    asset_key=key,
-                )
+        return asset_job(self.name, [assets[key] for key in dict.fromkeys(keys)], assets,
+                         description=self.description)
+
+
+def asset_job(name: str, selected: Sequence[AssetDefinition],
+              assets: Mapping[str, AssetDefinition], *, description: str) -> JobDefinition:
+    """The job materializing ``selected`` (of ``assets``), one node per asset named by its
+    key's node name; an unselected upstream orders nothing."""
+    chosen = {definition.key for definition in selected}
+    nodes = []
+    for definition in selected:
+        missing = [dep for dep in definition.value_deps if dep not in chosen]
+        if missing:
+            # there is no storage to load an unselected upstream value from
+            raise DefinitionError(
+                f"asset job {name!r}: asset {definition.key!r} takes the value of "
+                f"{', '.join(map(repr, missing))}, which the selection leaves out; add it to "
+                f"the selection"
             )
-        return JobDefinition(self.name, nodes, description=self.description)
+        nodes.append(
+            Node(
+                name=definition.asset_key.node_name,
+                op=definition.op,
+                inputs={param: assets[key].asset_key.node_name
+                        for param, key in definition.inputs.items()},
+                after=tuple(
+                    assets[dep].asset_key.node_name
+                    for dep in definition.deps
+                    if dep in chosen and dep not in definition.value_deps
+                ),
+                asset_key=definition.key,
+            )
+        )
+    return JobDefinition(name, nodes, description=description)
 
 
 def define_asset_job(
     name: str,
-    selection: Sequence[str | AssetDefinition] | None = None,
+    selection: Sequence[CoercibleKey] | None = None,
     *,
     description: str = "",
 ) -> AssetJobDefinition:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import DefinitionError, JobNotFoundError
 from ._asset import AssetDefinition, AssetJobDefinition
+from ._asset_key import close_matches
 from ._automation import ScheduleDefinition, SensorDefinition
 from ._graph import JobDefinition, Node, topological_order
 
@@ -42,13 +43,7 @@ class Definitions:
             if definition.key in self.assets:
                 raise DefinitionError(f"two assets have the key {definition.key!r}")
             self.assets[definition.key] = definition
-        for definition in self.assets.values():
-            for dep in definition.deps:
-                if dep not in self.assets:
-                    raise DefinitionError(
-                        f"asset {definition.key!r} depends on {dep!r}, which no asset in these "
-                        f"Definitions defines"
-                    )
+        self._check_asset_deps()
         self._check_asset_cycles()
         schedules, sensors = list(schedules), list(sensors)
         # schedules and sensors that target assets bring the asset job they made
@@ -112,6 +107,25 @@ class Definitions:
                         f"op {node.op.name!r} (job {job.name!r}) takes the resource(s) "
                         f"{', '.join(map(repr, missing))}, which Definitions(resources=...) "
                         f"does not define; defined: {known}"
+                    )
+
+    def _check_asset_deps(self) -> None:
+        steps: dict[str, str] = {}
+        for definition in self.assets.values():
+            clash = steps.setdefault(definition.asset_key.node_name, definition.key)
+            if clash != definition.key:
+                raise DefinitionError(
+                    f"assets {clash!r} and {definition.key!r} would both run as the step "
+                    f"{definition.asset_key.node_name!r}; rename one")
+            for dep in definition.deps:
+                if dep not in self.assets:
+                    param = next((p for p, key in definition.inputs.items() if key == dep), None)
+                    hint = (f" (its parameter {param!r} reads the asset {dep!r}; name another "
+                            f"key with ins={{{param!r}: ...}})"
+                            if param is not None and param != dep else "")
+                    raise DefinitionError(
+                        f"asset {definition.key!r} depends on {dep!r}, which no asset in these "
+                        f"Definitions defines{hint}{close_matches(dep, self.assets)}"
                     )
 
     def _check_asset_cycles(self) -> None:

@@ -61,6 +61,14 @@ class OpDefinition:
             return self.fn(*args, **kwargs)
         return composition.add_node(self, self.name, args, kwargs, aliased=False)
 
+    def renamed(self, name: str) -> OpDefinition:
+        """A copy of this op under another name (an asset moved under a key prefix)."""
+        copy = object.__new__(OpDefinition)
+        for slot in OpDefinition.__slots__:
+            setattr(copy, slot, getattr(self, slot))
+        copy.name = name
+        return copy
+
     def alias(self, name: str) -> Callable[..., Any]:
         """This op under another node name, inside a job body: ``extract.alias("extract_eu")()``."""
 
