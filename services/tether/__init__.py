@@ -8,6 +8,7 @@ msgspec only, never grpc, redis, SQLAlchemy, Starlette, httpx or OpenTelemetry.
 from .sdk import (
     AssetDefinition,
     AssetKey,
+    AssetSelection,
     Config,
     Definitions,
     EnvVar,
@@ -30,6 +31,7 @@ from .sdk import (
 __all__ = [
     "AssetDefinition",
     "AssetKey",
+    "AssetSelection",
     "Config",
     "Definitions",
     "EnvVar",

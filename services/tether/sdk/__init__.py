@@ -29,12 +29,14 @@ from ._graph import JobDefinition, Node
 from ._job import job
 from ._loader import load_definitions, user_traceback
 from ._op import OpDefinition, op
+from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 
 __all__ = [
     "AssetDefinition",
     "AssetJobDefinition",
     "AssetKey",
+    "AssetSelection",
     "Config",
     "Definitions",
     "EnvVar",

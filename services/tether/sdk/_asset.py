@@ -15,6 +15,7 @@ from ..errors import DefinitionError
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._graph import JobDefinition, Node
 from ._op import OpDefinition
+from ._selection import AssetSelection, as_selection
 
 DEFAULT_GROUP = "default"
 # what names an upstream asset: a key, its string form, its parts, or the asset itself
@@ -202,30 +203,17 @@ class AssetJobDefinition:
 
     __slots__ = ("description", "name", "selection")
 
-    def __init__(
-        self, name: str, selection: Sequence[CoercibleKey] | None, description: str
-    ) -> None:
+    def __init__(self, name: str, selection: Any, description: str) -> None:
         self.name = name
         self.description = description
-        self.selection: tuple[str, ...] | None = (
-            None
-            if selection is None
-            else tuple(coerce_key(a, f"asset job {name!r}").to_string() for a in selection)
-        )
+        self.selection: AssetSelection = as_selection(selection)
 
     def __repr__(self) -> str:
         return f"<AssetJobDefinition {self.name}>"
 
     def resolve(self, assets: Mapping[str, AssetDefinition]) -> JobDefinition:
-        where = f"asset job {self.name!r}"
-        keys = list(assets) if self.selection is None else list(self.selection)
-        unknown = [key for key in keys if key not in assets]
-        if unknown:
-            raise DefinitionError(
-                f"{where}: selection names unknown asset(s) {', '.join(map(repr, unknown))}; "
-                f"known assets: {', '.join(assets) or 'none'}"
-            )
-        return asset_job(self.name, [assets[key] for key in dict.fromkeys(keys)], assets,
+        keys = self.selection.resolve(assets, f"asset job {self.name!r}")
+        return asset_job(self.name, [assets[key] for key in keys], assets,
                          description=self.description)
 
 
@@ -263,10 +251,12 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
 
 def define_asset_job(
     name: str,
-    selection: Sequence[CoercibleKey] | None = None,
+    selection: AssetSelection | CoercibleKey | Iterable[CoercibleKey] | None = None,
     *,
     description: str = "",
 ) -> AssetJobDefinition:
-    """A job that materializes the selected assets (all of them when ``selection`` is None)
-    in dependency order."""
+    """A job that materializes the selected assets in dependency order: an
+    :class:`AssetSelection`, one key (a string is one key), a list of keys or assets, or every
+    asset when ``selection`` is None. It is resolved when the ``Definitions`` load, and an
+    unknown key or group is an error there."""
     return AssetJobDefinition(name, selection, description)

@@ -27,9 +27,11 @@ from tether.wire import (
 from ..errors import DefinitionError
 from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
 from ._graph import JobDefinition
+from ._selection import AssetSelection
 
 JobTarget = JobDefinition | AssetJobDefinition | str
-AssetSelection = Sequence[str | AssetDefinition]
+# an AssetSelection, one key, or a list of keys and assets
+AssetTarget = AssetSelection | str | Sequence[str | AssetDefinition]
 
 
 class RunRequest:
@@ -119,14 +121,14 @@ class SensorDefinition:
         return f"<sensor {self.name} -> {self.job_name}>"
 
 
-def schedule(*, cron: str, job: JobTarget | None = None, assets: AssetSelection | None = None,
+def schedule(*, cron: str, job: JobTarget | None = None, assets: AssetTarget | None = None,
              timezone: str = "UTC", name: str | None = None, description: str | None = None,
              default_running: bool = False
              ) -> Callable[[Callable[..., Any]], ScheduleDefinition]:
-    """Run ``job``, or materialize ``assets`` (keys or @asset definitions), on the ``cron``
-    schedule (five fields, e.g. ``"0 6 * * *"``), in ``timezone``. The decorated function,
-    ``fn(context)`` or ``fn()``, decides each tick's runs; returning nothing asks for one
-    run with no config."""
+    """Run ``job``, or materialize ``assets`` (an AssetSelection, keys or @asset
+    definitions), on the ``cron`` schedule (five fields, e.g. ``"0 6 * * *"``), in
+    ``timezone``. The decorated function, ``fn(context)`` or ``fn()``, decides each tick's
+    runs; returning nothing asks for one run with no config."""
     _check_cron(cron, name)
     _check_timezone(timezone, name)
 
@@ -141,7 +143,7 @@ def schedule(*, cron: str, job: JobTarget | None = None, assets: AssetSelection 
     return decorate
 
 
-def sensor(*, job: JobTarget | None = None, assets: AssetSelection | None = None,
+def sensor(*, job: JobTarget | None = None, assets: AssetTarget | None = None,
            minimum_interval_seconds: float = 30.0, name: str | None = None,
            description: str | None = None, default_running: bool = False
            ) -> Callable[[Callable[..., Any]], SensorDefinition]:
@@ -163,7 +165,7 @@ def sensor(*, job: JobTarget | None = None, assets: AssetSelection | None = None
     return decorate
 
 
-def _target(kind: str, name: str, job: JobTarget | None, assets: AssetSelection | None
+def _target(kind: str, name: str, job: JobTarget | None, assets: AssetTarget | None
             ) -> tuple[str, AssetJobDefinition | None]:
     """The job a schedule or sensor runs: ``job``'s, or one made of ``assets``."""
     if (job is None) == (assets is None):
@@ -171,7 +173,7 @@ def _target(kind: str, name: str, job: JobTarget | None, assets: AssetSelection 
     if assets is None:
         assert job is not None
         return _job_name(job), None
-    asset_job = define_asset_job(f"{name}_assets", list(assets),
+    asset_job = define_asset_job(f"{name}_assets", assets,
                                  description=f"the assets the {kind} {name} materializes")
     return asset_job.name, asset_job
 
