@@ -27,6 +27,7 @@ from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
 from ._job import job
+from ._load_assets import load_assets_from_modules, load_assets_from_package_module
 from ._loader import load_definitions, user_traceback
 from ._op import OpDefinition, op
 from ._selection import AssetSelection
@@ -60,6 +61,8 @@ __all__ = [
     "evaluate_sensor",
     "execute_job",
     "job",
+    "load_assets_from_modules",
+    "load_assets_from_package_module",
     "load_definitions",
     "op",
     "resolve_run_config",

@@ -22,7 +22,7 @@ class Definitions:
     must target a job defined here, all at construction time.
     """
 
-    __slots__ = ("assets", "jobs", "resources", "schedules", "sensors")
+    __slots__ = ("_given_jobs", "assets", "jobs", "resources", "schedules", "sensors")
 
     def __init__(
         self,
@@ -34,6 +34,9 @@ class Definitions:
         resources: Mapping[str, Any] | None = None,
     ) -> None:
         self.resources: dict[str, Any] = dict(resources or {})
+        jobs = list(jobs)
+        # as given, unresolved: merge() resolves asset jobs again against all the assets
+        self._given_jobs: tuple[JobDefinition | AssetJobDefinition, ...] = tuple(jobs)
         self.assets: dict[str, AssetDefinition] = {}
         for definition in assets:
             if not isinstance(definition, AssetDefinition):
@@ -66,6 +69,29 @@ class Definitions:
         self.schedules = self._named("schedules", ScheduleDefinition, schedules)
         self.sensors = self._named("sensors", SensorDefinition, sensors)
         self._check_resources()
+
+    @staticmethod
+    def merge(*definitions: Definitions) -> Definitions:
+        """One ``Definitions`` of several (one per module of a project, say): their assets,
+        jobs, schedules, sensors and resources, checked together as at construction, so a
+        name defined twice is an error. Asset jobs are resolved again against all the
+        assets: ``AssetSelection.all()`` selects the merged assets."""
+        resources: dict[str, Any] = {}
+        for part in definitions:
+            if not isinstance(part, Definitions):
+                raise DefinitionError(f"Definitions.merge takes Definitions, got {part!r}")
+            for name, resource in part.resources.items():
+                if name in resources and resources[name] is not resource:
+                    raise DefinitionError(
+                        f"Definitions.merge: two different resources are named {name!r}")
+                resources[name] = resource
+        return Definitions(
+            assets=[a for part in definitions for a in part.assets.values()],
+            jobs=[j for part in definitions for j in part._given_jobs],
+            schedules=[d for part in definitions for d in part.schedules.values()],
+            sensors=[d for part in definitions for d in part.sensors.values()],
+            resources=resources,
+        )
 
     def _named(self, what: str, kind: type[Any], definitions: Iterable[Any]) -> dict[str, Any]:
         """Schedules or sensors by name, each of a job defined here."""
