@@ -1,5 +1,6 @@
-"""An asset job whose assets have multi-part keys and groups, selected with AssetSelection,
-launched through the whole path with real processes (agent, code server, run worker)."""
+"""An asset job whose assets have multi-part keys and groups, with a multi-asset and an
+external asset upstream, selected with AssetSelection, launched through the whole path with
+real processes (agent, code server, run worker)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from .deployment import Deployment
 from .test_end_to_end import LOCATIONS, run_to_end, worker_events
 
 DEFS = '''
-from tether import AssetKey, AssetSelection, Definitions, asset, define_asset_job
+from tether import (AssetKey, AssetSelection, AssetSpec, Definitions, asset, define_asset_job,
+                    multi_asset)
 
-@asset(group_name="ingest")
+@asset(group_name="ingest", deps=["s3/landing"])
 def raw() -> list[int]:
     print("raw computed")
     return [1, 2, 3]
@@ -33,8 +35,14 @@ def totals(rows: list[int]) -> int:
     print(f"total is {sum(rows)}")
     return sum(rows)
 
+@multi_asset(specs=[AssetSpec("warehouse/low"), AssetSpec("warehouse/high")],
+             group_name="warehouse")
+def bounds(raw: list[int]) -> tuple[int, int]:
+    print("bounds computed once")
+    return min(raw), max(raw)
+
 defs = Definitions(
-    assets=[raw, events, orders, totals],
+    assets=[AssetSpec("s3/landing"), raw, events, orders, totals, bounds],
     jobs=[define_asset_job("warehouse_job", AssetSelection.groups("warehouse").upstream())],
 )
 '''
@@ -56,18 +64,25 @@ def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
         run = run_to_end(deployment, "warehouse_job")
         assert run["status"] == "SUCCESS", deployment.output()
         steps = [e["stepKey"] for e in worker_events(run) if e["type"] == "STEP_SUCCESS"]
-        # upstream of the warehouse group, and not the ingest asset nothing there reads
-        assert steps == ["raw", "warehouse__orders", "warehouse__totals"]
+        # upstream of the warehouse group, and not the ingest asset nothing there reads; the
+        # external asset upstream of raw has no step; the multi-asset runs once, then one
+        # step per asset hands its value on
+        assert steps[0] == "raw" and set(steps) == {
+            "raw", "warehouse__orders", "warehouse__totals", "bounds", "warehouse__low",
+            "warehouse__high"}
         stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
         assert "total is 60" in stdout and "events computed" not in stdout
+        assert stdout.count("bounds computed once") == 1
         store = Store.from_url(database_url)
         try:
-            latest = store.latest_materializations(["raw", "warehouse/orders",
-                                                    "warehouse/totals", "events"])
+            latest = store.latest_materializations(
+                ["s3/landing", "raw", "warehouse/orders", "warehouse/totals", "events",
+                 "warehouse/low", "warehouse/high"])
         finally:
             store.close()
         assert {key: m.run_id for key, m in latest.items()} == {
-            "raw": run["id"], "warehouse/orders": run["id"], "warehouse/totals": run["id"]}
+            key: run["id"] for key in ("raw", "warehouse/orders", "warehouse/totals",
+                                       "warehouse/low", "warehouse/high")}
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), deployment.output()

@@ -113,9 +113,9 @@ def test_serves_the_example_location(start_server: StartServer, hello_spec: Loca
 
 
 WAREHOUSE = """
-from tether import AssetKey, Definitions, asset
+from tether import AssetKey, AssetSpec, Definitions, asset, multi_asset
 
-@asset(group_name="ingest", kinds={"python"})
+@asset(group_name="ingest", kinds={"python"}, deps=["s3/landing"])
 def raw() -> list[int]:
     return [1, 2]
 
@@ -124,7 +124,11 @@ def raw() -> list[int]:
 def orders(raw: list[int]) -> int:
     return sum(raw)
 
-defs = Definitions(assets=[raw, orders])
+@multi_asset(specs=[AssetSpec("low"), AssetSpec("high")])
+def bounds(raw: list[int]) -> tuple[int, int]:
+    return min(raw), max(raw)
+
+defs = Definitions(assets=[AssetSpec("s3/landing"), raw, orders, bounds])
 """
 
 
@@ -136,7 +140,9 @@ def test_serves_asset_keys_groups_and_catalog_attributes(
                                        python_file=str(tmp_path / "warehouse_defs.py")))
     _, snapshot = asyncio.run(ping_and_snapshot(server.address))
     assets = {asset.key: asset for asset in snapshot.assets}
-    assert set(assets) == {"raw", "warehouse/orders"}
+    assert set(assets) == {"s3/landing", "raw", "warehouse/orders", "low", "high"}
+    assert assets["s3/landing"].external and assets["raw"].deps == ["s3/landing"]
+    assert (assets["low"].computed_by, assets["low"].deps) == ("bounds", ["raw"])
     orders = assets["warehouse/orders"]
     assert (orders.key_path, orders.deps, orders.group_name) == (
         ["warehouse", "orders"], ["raw"], "warehouse")

@@ -69,6 +69,8 @@ class AssetView:
     tags: dict[str, str]
     kinds: list[str]
     code_version: str | None
+    computed_by: str | None
+    external: bool
 
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
@@ -80,7 +82,8 @@ def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
     return AssetView(
         key=asset.key, key_path=asset.path, location=location, description=asset.description,
         deps=asset.deps, group_name=asset.group_name, owners=asset.owners, tags=asset.tags,
-        kinds=asset.kinds, code_version=asset.code_version,
+        kinds=asset.kinds, code_version=asset.code_version, computed_by=asset.computed_by,
+        external=asset.external,
     )
 
 

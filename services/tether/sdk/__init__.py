@@ -29,6 +29,7 @@ from ._graph import JobDefinition, Node
 from ._job import job
 from ._load_assets import load_assets_from_modules, load_assets_from_package_module
 from ._loader import load_definitions, user_traceback
+from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
@@ -37,11 +38,14 @@ __all__ = [
     "AssetDefinition",
     "AssetJobDefinition",
     "AssetKey",
+    "AssetOut",
     "AssetSelection",
+    "AssetSpec",
     "Config",
     "Definitions",
     "EnvVar",
     "JobDefinition",
+    "MultiAssetDefinition",
     "Node",
     "OpContext",
     "OpDefinition",
@@ -64,6 +68,7 @@ __all__ = [
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_definitions",
+    "multi_asset",
     "op",
     "resolve_run_config",
     "run_config_schema",

@@ -9,7 +9,7 @@ that must be materialized first but pass no value. Keys may have several parts
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from ..errors import DefinitionError
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
@@ -17,7 +17,12 @@ from ._graph import JobDefinition, Node
 from ._op import OpDefinition
 from ._selection import AssetSelection, as_selection
 
+if TYPE_CHECKING:
+    from ._multi_asset import MultiAssetDefinition as MultiAssetLike
+
 DEFAULT_GROUP = "default"
+# the input of the node that takes one asset's value out of a multi-asset's return value
+PICK_INPUT = "multi_asset_value"
 # what names an upstream asset: a key, its string form, its parts, or the asset itself
 CoercibleKey = Any
 
@@ -26,8 +31,8 @@ class AssetDefinition:
     """An asset: its key, its upstream asset keys, the op that computes it, and what the
     catalog shows about it (group, owners, tags, kinds, code version)."""
 
-    __slots__ = ("asset_key", "code_version", "deps", "description", "group_name", "inputs",
-                 "key", "kinds", "op", "owners", "tags", "value_deps")
+    __slots__ = ("asset_key", "code_version", "computed_by", "deps", "description", "external",
+                 "group_name", "inputs", "key", "kinds", "op", "owners", "tags", "value_deps")
 
     def __init__(
         self,
@@ -82,6 +87,11 @@ class AssetDefinition:
         self.kinds: tuple[str, ...] = tuple(sorted(set(_strings(kinds, "kinds", where))))
         self.tags: dict[str, str] = _tags(tags, where)
         self.code_version: str | None = code_version
+        # the step of a @multi_asset that computes it (its own op only picks its value out);
+        # None for an asset computed by its own op
+        self.computed_by: str | None = None
+        # produced outside Tether (an AssetSpec given to Definitions): never materialized
+        self.external: bool = False
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -211,42 +221,73 @@ class AssetJobDefinition:
     def __repr__(self) -> str:
         return f"<AssetJobDefinition {self.name}>"
 
-    def resolve(self, assets: Mapping[str, AssetDefinition]) -> JobDefinition:
+    def resolve(self, assets: Mapping[str, AssetDefinition],
+                multi_assets: Mapping[str, MultiAssetLike] | None = None) -> JobDefinition:
         keys = self.selection.resolve(assets, f"asset job {self.name!r}")
         return asset_job(self.name, [assets[key] for key in keys], assets,
-                         description=self.description)
+                         description=self.description, multi_assets=multi_assets)
 
 
 def asset_job(name: str, selected: Sequence[AssetDefinition],
-              assets: Mapping[str, AssetDefinition], *, description: str) -> JobDefinition:
+              assets: Mapping[str, AssetDefinition], *, description: str,
+              multi_assets: Mapping[str, MultiAssetLike] | None = None) -> JobDefinition:
     """The job materializing ``selected`` (of ``assets``), one node per asset named by its
-    key's node name; an unselected upstream orders nothing."""
+    key's node name; an unselected upstream orders nothing. External assets are left out
+    (nothing here produces them); an asset of a ``@multi_asset`` is a node that takes its
+    value out of the multi-asset's node, which runs once for all of them."""
+    selected = [definition for definition in selected if not definition.external]
     chosen = {definition.key for definition in selected}
-    nodes = []
+    nodes: list[Node] = []
+    emitted: set[str] = set()
     for definition in selected:
-        missing = [dep for dep in definition.value_deps if dep not in chosen]
-        if missing:
-            # there is no storage to load an unselected upstream value from
-            raise DefinitionError(
-                f"asset job {name!r}: asset {definition.key!r} takes the value of "
-                f"{', '.join(map(repr, missing))}, which the selection leaves out; add it to "
-                f"the selection"
-            )
-        nodes.append(
-            Node(
-                name=definition.asset_key.node_name,
-                op=definition.op,
-                inputs={param: assets[key].asset_key.node_name
-                        for param, key in definition.inputs.items()},
-                after=tuple(
-                    assets[dep].asset_key.node_name
-                    for dep in definition.deps
-                    if dep in chosen and dep not in definition.value_deps
-                ),
-                asset_key=definition.key,
-            )
-        )
+        step = definition.computed_by
+        if step is not None and step not in emitted:
+            emitted.add(step)
+            # the multi-asset's own step, once, before the first of its assets
+            multi = (multi_assets or {})[step]
+            left_out = [key for key in multi.keys if key not in chosen]
+            if left_out and not multi.can_subset:
+                raise DefinitionError(
+                    f"asset job {name!r}: the multi-asset {step!r} materializes "
+                    f"{', '.join(map(repr, multi.keys))} together (can_subset=False); the "
+                    f"selection leaves out {', '.join(map(repr, left_out))}: select all of "
+                    f"them, or none")
+            nodes.append(_node(name, step, multi.op, multi.inputs, multi.value_deps,
+                               multi.deps, chosen, assets, asset_key=None))
+        if step is not None:
+            nodes.append(Node(name=definition.asset_key.node_name, op=definition.op,
+                              inputs={PICK_INPUT: step}, asset_key=definition.key))
+        else:
+            nodes.append(_node(name, definition.asset_key.node_name, definition.op,
+                               definition.inputs, definition.value_deps, definition.deps,
+                               chosen, assets, asset_key=definition.key))
     return JobDefinition(name, nodes, description=description)
+
+
+def _node(job: str, node_name: str, op: OpDefinition, inputs: Mapping[str, str],
+          value_deps: Sequence[str], deps: Sequence[str], chosen: set[str],
+          assets: Mapping[str, AssetDefinition], *, asset_key: str | None) -> Node:
+    what = f"asset {asset_key!r}" if asset_key else f"multi-asset {node_name!r}"
+    external = [dep for dep in value_deps if assets[dep].external]
+    if external:
+        raise DefinitionError(
+            f"asset job {job!r}: {what} takes the value of {', '.join(map(repr, external))}, "
+            f"produced outside Tether, which it cannot load; depend on it with deps= instead")
+    missing = [dep for dep in value_deps if dep not in chosen]
+    if missing:
+        # there is no storage to load an unselected upstream value from
+        raise DefinitionError(
+            f"asset job {job!r}: {what} takes the value of {', '.join(map(repr, missing))}, "
+            f"which the selection leaves out; add it to the selection"
+        )
+    return Node(
+        name=node_name, op=op,
+        inputs={param: assets[key].asset_key.node_name for param, key in inputs.items()},
+        after=tuple(dict.fromkeys(
+            assets[dep].asset_key.node_name for dep in deps
+            if dep in chosen and dep not in value_deps)),
+        asset_key=asset_key,
+    )
 
 
 def define_asset_job(

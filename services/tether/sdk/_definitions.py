@@ -10,6 +10,7 @@ from ._asset import AssetDefinition, AssetJobDefinition
 from ._asset_key import close_matches
 from ._automation import ScheduleDefinition, SensorDefinition
 from ._graph import JobDefinition, Node, topological_order
+from ._multi_asset import AssetSpec, MultiAssetDefinition, external_asset
 
 
 class Definitions:
@@ -22,13 +23,14 @@ class Definitions:
     must target a job defined here, all at construction time.
     """
 
-    __slots__ = ("_given_jobs", "assets", "jobs", "resources", "schedules", "sensors")
+    __slots__ = ("_given_assets", "_given_jobs", "assets", "jobs", "multi_assets", "resources",
+                 "schedules", "sensors")
 
     def __init__(
         self,
         *,
         jobs: Iterable[JobDefinition | AssetJobDefinition] = (),
-        assets: Iterable[AssetDefinition] = (),
+        assets: Iterable[AssetDefinition | MultiAssetDefinition | AssetSpec] = (),
         schedules: Iterable[ScheduleDefinition] = (),
         sensors: Iterable[SensorDefinition] = (),
         resources: Mapping[str, Any] | None = None,
@@ -38,15 +40,28 @@ class Definitions:
         # as given, unresolved: merge() resolves asset jobs again against all the assets
         self._given_jobs: tuple[JobDefinition | AssetJobDefinition, ...] = tuple(jobs)
         self.assets: dict[str, AssetDefinition] = {}
-        for definition in assets:
-            if not isinstance(definition, AssetDefinition):
+        # @multi_asset definitions by step name; their assets are in self.assets too
+        self.multi_assets: dict[str, MultiAssetDefinition] = {}
+        self._given_assets = tuple(assets)
+        for given in self._given_assets:
+            if isinstance(given, MultiAssetDefinition):
+                if given.node_name in self.multi_assets:
+                    raise DefinitionError(f"two multi-assets are named {given.node_name!r}")
+                self.multi_assets[given.node_name] = given
+                produced = given.assets
+            elif isinstance(given, AssetSpec):
+                produced = [external_asset(given)]
+            elif isinstance(given, AssetDefinition):
+                produced = [given]
+            else:
                 raise DefinitionError(
-                    f"Definitions(assets=...) takes @asset definitions, got {definition!r}"
+                    f"Definitions(assets=...) takes @asset and @multi_asset definitions and "
+                    f"AssetSpecs, got {given!r}"
                 )
-            if definition.key in self.assets:
-                raise DefinitionError(f"two assets have the key {definition.key!r}")
-            self.assets[definition.key] = definition
+            for definition in produced:
+                self._add_asset(definition)
         self._check_asset_deps()
+
         self._check_asset_cycles()
         schedules, sensors = list(schedules), list(sensors)
         # schedules and sensors that target assets bring the asset job they made
@@ -55,7 +70,7 @@ class Definitions:
         self.jobs: dict[str, JobDefinition] = {}
         for entry in [*jobs, *implicit]:
             if isinstance(entry, AssetJobDefinition):
-                resolved = entry.resolve(self.assets)
+                resolved = entry.resolve(self.assets, self.multi_assets)
             elif isinstance(entry, JobDefinition):
                 resolved = entry
             else:
@@ -86,7 +101,7 @@ class Definitions:
                         f"Definitions.merge: two different resources are named {name!r}")
                 resources[name] = resource
         return Definitions(
-            assets=[a for part in definitions for a in part.assets.values()],
+            assets=[a for part in definitions for a in part._given_assets],
             jobs=[j for part in definitions for j in part._given_jobs],
             schedules=[d for part in definitions for d in part.schedules.values()],
             sensors=[d for part in definitions for d in part.sensors.values()],
@@ -135,13 +150,20 @@ class Definitions:
                         f"does not define; defined: {known}"
                     )
 
+    def _add_asset(self, definition: AssetDefinition) -> None:
+        if definition.key in self.assets:
+            raise DefinitionError(f"two assets have the key {definition.key!r}")
+        self.assets[definition.key] = definition
+
     def _check_asset_deps(self) -> None:
-        steps: dict[str, str] = {}
+        steps = {name: f"multi-asset {name!r}" for name in self.multi_assets}
         for definition in self.assets.values():
-            clash = steps.setdefault(definition.asset_key.node_name, definition.key)
-            if clash != definition.key:
+            this = f"asset {definition.key!r}"
+            clash = (this if definition.external
+                     else steps.setdefault(definition.asset_key.node_name, this))
+            if clash != this:
                 raise DefinitionError(
-                    f"assets {clash!r} and {definition.key!r} would both run as the step "
+                    f"{clash} and {this} would both run as the step "
                     f"{definition.asset_key.node_name!r}; rename one")
             for dep in definition.deps:
                 if dep not in self.assets:

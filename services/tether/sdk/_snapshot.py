@@ -16,7 +16,8 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
             AssetSnapshot(key=key, deps=list(asset.deps), description=asset.description,
                           key_path=list(asset.asset_key.path), group_name=asset.group_name,
                           owners=list(asset.owners), tags=asset.tags, kinds=list(asset.kinds),
-                          code_version=asset.code_version)
+                          code_version=asset.code_version, computed_by=asset.computed_by,
+                          external=asset.external)
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],

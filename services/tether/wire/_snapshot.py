@@ -44,6 +44,10 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     tags: dict[str, str] = {}
     kinds: list[str] = []
     code_version: str | None = None
+    # the step of the multi-asset that computes it along with others; None: its own step
+    computed_by: str | None = None
+    # produced outside Tether: shown in the lineage, never materialized here
+    external: bool = False
 
     @property
     def path(self) -> list[str]:

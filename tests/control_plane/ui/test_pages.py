@@ -301,11 +301,15 @@ async def test_assets_show_lineage_and_the_latest_materialization(ui: Ui) -> Non
 
 def load_warehouse(ui: Ui) -> None:
     """A location whose assets have multi-part keys, groups, owners, kinds and tags."""
-    from tether import AssetKey, Definitions, asset
+    from tether import AssetKey, AssetSpec, Definitions, asset, define_asset_job, multi_asset
 
-    @asset(group_name="ingest", kinds={"python"})
+    @asset(group_name="ingest", kinds={"python"}, deps=["s3/landing"])
     def source() -> int:
         return 1
+
+    @multi_asset(specs=[AssetSpec("low"), AssetSpec("high")], group_name="ingest")
+    def bounds(source: int) -> tuple[int, int]:
+        return source, source
 
     @asset(key=AssetKey(["warehouse", "orders"]), group_name="warehouse",
            owners=["team:data"], tags={"tier": "gold"}, code_version="v2")
@@ -313,7 +317,8 @@ def load_warehouse(ui: Ui) -> None:
         return source
 
     load_location(ui.store, "warehouse", defines=snapshot_definitions(
-        Definitions(assets=[source, orders]), "warehouse"))
+        Definitions(assets=[AssetSpec("s3/landing"), source, orders, bounds],
+                    jobs=[define_asset_job("everything")]), "warehouse"))
 
 
 async def test_assets_are_listed_by_group_and_filtered(ui: Ui) -> None:
@@ -332,6 +337,14 @@ async def test_assets_are_listed_by_group_and_filtered(ui: Ui) -> None:
     assert 'id="asset-raw"' not in only and "<option selected>warehouse</option>" in only
     searched = (await browser.get("/assets?q=PYTHON")).text
     assert 'id="asset-source"' in searched and 'id="asset-warehouse/orders"' not in searched
+    # produced outside Tether: in the lineage, with no Materialize button
+    landing = page[page.index('id="asset-s3/landing"'):]
+    landing = landing[:landing.index("</tr>")]
+    assert "external" in landing and "outside Tether" in landing and "Materialize" not in landing
+    assert 'data-node="s3/landing"' in page
+    low = page[page.index('id="asset-low"'):]
+    assert "multi-asset bounds" in low[:low.index("</tr>")]
+    assert 'aria-label="Materialize low (runs everything)"' in low
     nothing = (await browser.get("/assets?q=nothing-like-this")).text
     assert "No asset matches these filters." in nothing
 
@@ -342,12 +355,15 @@ async def test_graphql_gives_asset_keys_as_paths_and_their_catalog_attributes(ui
     async with ui.client() as client:
         response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
                                      json={"query": "{ assets { key keyPath location groupName "
-                                           "owners tags kinds codeVersion deps } }"})
+                                           "owners tags kinds codeVersion deps computedBy "
+                                           "external } }"})
     assets = {a["key"]: a for a in response.json()["data"]["assets"]}
     assert assets["warehouse/orders"] == {
         "key": "warehouse/orders", "keyPath": ["warehouse", "orders"], "location": "warehouse",
         "groupName": "warehouse", "owners": ["team:data"], "tags": {"tier": "gold"},
-        "kinds": [], "codeVersion": "v2", "deps": ["source"]}
+        "kinds": [], "codeVersion": "v2", "deps": ["source"], "computedBy": None,
+        "external": False}
+    assert assets["s3/landing"]["external"] and assets["high"]["computedBy"] == "bounds"
     assert assets["source"]["kinds"] == ["python"] and assets["source"]["keyPath"] == ["source"]
     # a snapshot from before multi-part keys: one part, the default group
     assert assets["clean"]["keyPath"] == ["clean"] and assets["clean"]["groupName"] == "default"
