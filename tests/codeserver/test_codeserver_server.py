@@ -152,6 +152,20 @@ def test_serves_asset_keys_groups_and_catalog_attributes(
     server.stop()
 
 
+def test_serves_a_snapshot_larger_than_grpcs_default_message_limit(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    # 2,000 assets with a 3 kB description each: a ~6 MB snapshot
+    (tmp_path / "big_defs.py").write_text(
+        "from tether import Definitions, asset\n"
+        "defs = Definitions(assets=[asset(name=f'a{i}', description='x' * 3000)(lambda: None)"
+        " for i in range(2000)])\n")
+    server = start_server(LocationSpec(name="big", python_file=str(tmp_path / "big_defs.py")))
+    _, snapshot = asyncio.run(ping_and_snapshot(server.address))
+    assert len(snapshot.assets) == 2000 and len(msgspec.msgpack.encode(snapshot)) > 4 * 2**20
+    server.stop()
+
+
 def test_serves_the_load_error_of_a_broken_location(
     start_server: StartServer, tmp_path: Path
 ) -> None:
