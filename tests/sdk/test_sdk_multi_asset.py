@@ -88,6 +88,10 @@ def test_a_job_runs_a_multi_asset_once_and_materializes_each_selected_asset() ->
 def test_can_subset_decides_whether_a_selection_may_take_part_of_a_multi_asset() -> None:
     defs = defs_with(define_asset_job("small_only", AssetSelection.keys("small").upstream()))
     assert [n.name for n in defs.get_job("small_only").nodes] == ["raw", "sizes", "small"]
+    # a multi-asset in a selection stands for all of its assets
+    whole = defs_with(define_asset_job("split_job", [raw, split]))
+    assert [n.name for n in whole.get_job("split_job").nodes] == [
+        "raw", "split", "stats__evens", "stats__odds"]
     with pytest.raises(DefinitionError,
                        match=r"multi-asset 'split' materializes 'stats/evens', 'stats/odds' "
                              r"together \(can_subset=False\); the selection leaves out "

@@ -32,8 +32,16 @@ class AssetSelection:
     @staticmethod
     def keys(*keys: Any) -> AssetSelection:
         """These keys (``AssetKey``, string form such as ``"warehouse/orders"``, list of
-        parts, or the asset definitions themselves)."""
-        return _Keys(tuple(coerce_key(key, "AssetSelection.keys").to_string() for key in keys))
+        parts, or the asset definitions themselves; a multi-asset stands for all its
+        assets)."""
+        selected: list[str] = []
+        for key in keys:
+            produced = getattr(key, "keys", None)  # a @multi_asset's keys, as strings
+            if isinstance(produced, tuple):
+                selected.extend(produced)
+            else:
+                selected.append(coerce_key(key, "AssetSelection.keys").to_string())
+        return _Keys(tuple(selected))
 
     @staticmethod
     def assets(*definitions: AssetDefinition) -> AssetSelection:
@@ -181,7 +189,8 @@ def as_selection(value: Any) -> AssetSelection:
         return value
     if value is None:
         return _All()
-    if isinstance(value, str) or getattr(value, "asset_key", None) is not None:
+    if (isinstance(value, str) or getattr(value, "asset_key", None) is not None
+            or isinstance(getattr(value, "keys", None), tuple)):
         return AssetSelection.keys(value)
     if isinstance(value, Iterable):
         listed = list(value)
