@@ -108,6 +108,9 @@ def test_external_assets_are_in_the_snapshot_and_lineage_but_no_job() -> None:
     assert by_key["stats/odds"].computed_by == "split" and by_key["raw"].computed_by is None
     job = snapshot.job("everything")
     assert job is not None and "s3/landing" not in {n.asset_key for n in job.nodes}
+    with pytest.raises(DefinitionError, match=r"asset job 'j': the selection has only assets "
+                                              r"produced outside Tether \('s3/landing'\)"):
+        Definitions(assets=[landing], jobs=[define_asset_job("j", "s3/landing")])
     with pytest.raises(DefinitionError, match="takes the value of 's3/landing', produced "
                                               "outside Tether"):
         Definitions(assets=[landing, asset(name="copy", ins={"t": "s3/landing"})(

@@ -235,7 +235,12 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
     key's node name; an unselected upstream orders nothing. External assets are left out
     (nothing here produces them); an asset of a ``@multi_asset`` is a node that takes its
     value out of the multi-asset's node, which runs once for all of them."""
-    selected = [definition for definition in selected if not definition.external]
+    materializable = [definition for definition in selected if not definition.external]
+    if selected and not materializable:
+        raise DefinitionError(
+            f"asset job {name!r}: the selection has only assets produced outside Tether "
+            f"({', '.join(repr(d.key) for d in selected)}), which no job materializes")
+    selected = materializable
     chosen = {definition.key for definition in selected}
     nodes: list[Node] = []
     emitted: set[str] = set()
