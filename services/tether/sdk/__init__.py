@@ -28,11 +28,12 @@ from ._executor import execute_job
 from ._graph import JobDefinition, Node
 from ._job import job
 from ._load_assets import load_assets_from_modules, load_assets_from_package_module
-from ._loader import load_definitions, user_traceback
+from ._loader import load_definitions
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
+from ._tracebacks import user_traceback
 
 __all__ = [
     "AssetDefinition",

@@ -216,7 +216,7 @@ class AssetJobDefinition:
     def __init__(self, name: str, selection: Any, description: str) -> None:
         self.name = name
         self.description = description
-        self.selection: AssetSelection = as_selection(selection)
+        self.selection: AssetSelection = as_selection(selection, f"asset job {name!r}")
 
     def __repr__(self) -> str:
         return f"<AssetJobDefinition {self.name}>"

@@ -81,8 +81,8 @@ def coerce_key(value: Any, where: str) -> AssetKey:
         except DefinitionError as exc:
             raise DefinitionError(f"{where}: {exc}") from None
     raise DefinitionError(
-        f"{where}: expected an asset key (a string, a list of strings, an AssetKey or an "
-        f"asset), got {value!r}"
+        f"{where}: takes asset keys (a string, a list of strings, an AssetKey) or assets, "
+        f"got {value!r}"
     )
 
 

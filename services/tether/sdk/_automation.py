@@ -28,6 +28,7 @@ from ..errors import DefinitionError
 from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
 from ._graph import JobDefinition
 from ._selection import AssetSelection
+from ._tracebacks import user_traceback
 
 JobTarget = JobDefinition | AssetJobDefinition | str
 # an AssetSelection, one key, or a list of keys and assets
@@ -231,9 +232,6 @@ def _outcome(job_name: str, result: Any, *, default_run: bool) -> TickOutcome:
 
 
 def _failed(exc: Exception, cursor: str | None = None) -> TickOutcome:
-    # imported here: the loader imports Definitions, which imports this module
-    from ._loader import user_traceback
-
     error = ErrorInfo(class_name=type(exc).__name__, message=str(exc),
                       stack=user_traceback(exc))
     return TickOutcome(error=error, cursor=cursor)

@@ -34,14 +34,7 @@ class AssetSelection:
         """These keys (``AssetKey``, string form such as ``"warehouse/orders"``, list of
         parts, or the asset definitions themselves; a multi-asset stands for all its
         assets)."""
-        selected: list[str] = []
-        for key in keys:
-            produced = getattr(key, "keys", None)  # a @multi_asset's keys, as strings
-            if isinstance(produced, tuple):
-                selected.extend(produced)
-            else:
-                selected.append(coerce_key(key, "AssetSelection.keys").to_string())
-        return _Keys(tuple(selected))
+        return _Keys(_keys_of(keys, "AssetSelection.keys"))
 
     @staticmethod
     def assets(*definitions: AssetDefinition) -> AssetSelection:
@@ -176,13 +169,24 @@ class _Combined(AssetSelection):
         return left - right
 
 
+def _keys_of(keys: Iterable[Any], where: str) -> tuple[str, ...]:
+    selected: list[str] = []
+    for key in keys:
+        produced = getattr(key, "keys", None)  # a @multi_asset's keys, as strings
+        if isinstance(produced, tuple):
+            selected.extend(produced)
+        else:
+            selected.append(coerce_key(key, where).to_string())
+    return tuple(selected)
+
+
 def _listing(assets: Assets, limit: int = 20) -> str:
     keys = list(assets)
     shown = ", ".join(keys[:limit]) or "none"
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def as_selection(value: Any) -> AssetSelection:
+def as_selection(value: Any, where: str = "asset selection") -> AssetSelection:
     """A selection from what users pass as one: a selection, None (every asset), a key (a
     string is one key, never its characters), an asset, or a list of keys and assets."""
     if isinstance(value, AssetSelection):
@@ -191,10 +195,8 @@ def as_selection(value: Any) -> AssetSelection:
         return _All()
     if (isinstance(value, str) or getattr(value, "asset_key", None) is not None
             or isinstance(getattr(value, "keys", None), tuple)):
-        return AssetSelection.keys(value)
-    if isinstance(value, Iterable):
-        listed = list(value)
-        # a list of key parts is one key only when wrapped in an AssetKey: a list of strings
-        # is a list of keys, as in define_asset_job("j", selection=["raw", "clean"])
-        return AssetSelection.keys(*listed)
-    return AssetSelection.keys(value)
+        value = [value]
+    # a list of key parts is one key only when wrapped in an AssetKey: a list of strings
+    # is a list of keys, as in define_asset_job("j", selection=["raw", "clean"])
+    listed = list(value) if isinstance(value, Iterable) else [value]
+    return _Keys(_keys_of(listed, where))
