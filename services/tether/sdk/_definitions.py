@@ -17,10 +17,12 @@ class Definitions:
     """The jobs, assets, resources, schedules and sensors of a code location; the object a
     location's ``defs`` names.
 
-    Job names, asset keys and schedule and sensor names must be unique, every asset
-    dependency must be an asset defined here, every resource an op asks for must be in
-    ``resources``, asset jobs are resolved against the assets, and each schedule and sensor
-    must target a job defined here, all at construction time.
+    ``assets`` takes ``@asset`` and ``@multi_asset`` definitions, and ``AssetSpec`` s of
+    assets produced outside Tether. Job names, asset keys and schedule and sensor names must
+    be unique, every asset dependency must be an asset defined here, every resource an op
+    asks for must be in ``resources``, asset jobs (and their selections) are resolved against
+    the assets, and each schedule and sensor must target a job defined here, all at
+    construction time.
     """
 
     __slots__ = ("_given_assets", "_given_jobs", "assets", "jobs", "multi_assets", "resources",
