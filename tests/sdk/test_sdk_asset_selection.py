@@ -98,3 +98,19 @@ def test_schedules_and_sensors_take_selections() -> None:
     assert [n.asset_key for n in defs.get_job("morning_assets").nodes] == [
         "raw", "warehouse/orders", "warehouse/totals"]
     assert [n.asset_key for n in defs.get_job("on_file_assets").nodes] == ["raw"]
+
+
+def test_a_schedules_job_is_added_to_the_definitions_unless_listed() -> None:
+    nightly = define_asset_job("nightly", AssetSelection.groups("ingest"))
+
+    @schedule(cron="0 0 * * *", job=nightly)
+    def midnight() -> None: ...
+
+    # as in Dagster's quickstart: the schedule brings its job
+    assert [n.asset_key for n in Definitions(assets=ASSETS, schedules=[midnight])
+            .get_job("nightly").nodes] == ["raw", "events"]
+    # listed as well, it is still one job
+    assert list(Definitions(assets=ASSETS, jobs=[nightly], schedules=[midnight]).jobs) == [
+        "nightly"]
+    with pytest.raises(DefinitionError, match="two jobs are named 'nightly'"):
+        Definitions(assets=ASSETS, jobs=[define_asset_job("nightly")], schedules=[midnight])

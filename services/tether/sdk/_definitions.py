@@ -66,11 +66,12 @@ class Definitions:
 
         self._check_asset_cycles()
         schedules, sensors = list(schedules), list(sensors)
-        # schedules and sensors that target assets bring the asset job they made
-        implicit = [d.asset_job for d in (*schedules, *sensors)
-                    if isinstance(d, ScheduleDefinition | SensorDefinition) and d.asset_job]
+        # schedules and sensors bring the job they target (the one they made of assets, or
+        # the definition given as job=), unless that very job is listed
+        implicit = [d.target_job for d in (*schedules, *sensors)
+                    if isinstance(d, ScheduleDefinition | SensorDefinition) and d.target_job]
         self.jobs: dict[str, JobDefinition] = {}
-        for entry in [*jobs, *implicit]:
+        for entry in {id(entry): entry for entry in [*jobs, *implicit]}.values():
             if isinstance(entry, AssetJobDefinition):
                 resolved = entry.resolve(self.assets, self.multi_assets)
             elif isinstance(entry, JobDefinition):
