@@ -66,7 +66,10 @@ def ended(deployment: Deployment, run_id: str) -> dict[str, Any]:
     def stored() -> dict[str, Any] | None:
         run: dict[str, Any] = deployment.graphql(RUN, id=run_id)["run"]
         types = {e["type"] for e in worker_events(run)}
-        return run if run["logs"] and types & {"RUN_SUCCESS", "RUN_FAILURE"} else None
+        # the run's row and its events are read one after the other: the status too must
+        # have caught up with the end event
+        ended = run["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+        return run if ended and run["logs"] and types & {"RUN_SUCCESS", "RUN_FAILURE"} else None
 
     result: dict[str, Any] = deployment.wait_for(stored, what=f"run {run_id} to end")
     return result

@@ -7,6 +7,10 @@ msgspec only, never grpc, redis, SQLAlchemy, Starlette, httpx or OpenTelemetry.
 
 from .sdk import (
     AssetDefinition,
+    AssetKey,
+    AssetOut,
+    AssetSelection,
+    AssetSpec,
     Config,
     Definitions,
     EnvVar,
@@ -27,6 +31,9 @@ from .sdk import (
     asset,
     define_asset_job,
     job,
+    load_assets_from_modules,
+    load_assets_from_package_module,
+    multi_asset,
     op,
     schedule,
     sensor,
@@ -34,6 +41,10 @@ from .sdk import (
 
 __all__ = [
     "AssetDefinition",
+    "AssetKey",
+    "AssetOut",
+    "AssetSelection",
+    "AssetSpec",
     "Config",
     "Definitions",
     "EnvVar",
@@ -54,6 +65,9 @@ __all__ = [
     "asset",
     "define_asset_job",
     "job",
+    "load_assets_from_modules",
+    "load_assets_from_package_module",
+    "multi_asset",
     "op",
     "schedule",
     "sensor",

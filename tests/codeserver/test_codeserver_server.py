@@ -112,6 +112,60 @@ def test_serves_the_example_location(start_server: StartServer, hello_spec: Loca
     )
 
 
+WAREHOUSE = """
+from tether import AssetKey, AssetSpec, Definitions, asset, multi_asset
+
+@asset(group_name="ingest", kinds={"python"}, deps=["s3/landing"])
+def raw() -> list[int]:
+    return [1, 2]
+
+@asset(key=AssetKey(["warehouse", "orders"]), group_name="warehouse", owners=["team:data"],
+       tags={"tier": "gold"}, code_version="v2")
+def orders(raw: list[int]) -> int:
+    return sum(raw)
+
+@multi_asset(specs=[AssetSpec("low"), AssetSpec("high")])
+def bounds(raw: list[int]) -> tuple[int, int]:
+    return min(raw), max(raw)
+
+defs = Definitions(assets=[AssetSpec("s3/landing"), raw, orders, bounds])
+"""
+
+
+def test_serves_asset_keys_groups_and_catalog_attributes(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    (tmp_path / "warehouse_defs.py").write_text(WAREHOUSE)
+    server = start_server(LocationSpec(name="warehouse",
+                                       python_file=str(tmp_path / "warehouse_defs.py")))
+    _, snapshot = asyncio.run(ping_and_snapshot(server.address))
+    assets = {asset.key: asset for asset in snapshot.assets}
+    assert set(assets) == {"s3/landing", "raw", "warehouse/orders", "low", "high"}
+    assert assets["s3/landing"].external and assets["raw"].deps == ["s3/landing"]
+    assert (assets["low"].computed_by, assets["low"].deps) == ("bounds", ["raw"])
+    orders = assets["warehouse/orders"]
+    assert (orders.key_path, orders.deps, orders.group_name) == (
+        ["warehouse", "orders"], ["raw"], "warehouse")
+    assert (orders.owners, orders.tags, orders.code_version) == (["team:data"], {"tier": "gold"},
+                                                                 "v2")
+    assert (assets["raw"].group_name, assets["raw"].kinds) == ("ingest", ["python"])
+    server.stop()
+
+
+def test_serves_a_snapshot_larger_than_grpcs_default_message_limit(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    # 2,000 assets with a 3 kB description each: a ~6 MB snapshot
+    (tmp_path / "big_defs.py").write_text(
+        "from tether import Definitions, asset\n"
+        "defs = Definitions(assets=[asset(name=f'a{i}', description='x' * 3000)(lambda: None)"
+        " for i in range(2000)])\n")
+    server = start_server(LocationSpec(name="big", python_file=str(tmp_path / "big_defs.py")))
+    _, snapshot = asyncio.run(ping_and_snapshot(server.address))
+    assert len(snapshot.assets) == 2000 and len(msgspec.msgpack.encode(snapshot)) > 4 * 2**20
+    server.stop()
+
+
 def test_serves_the_load_error_of_a_broken_location(
     start_server: StartServer, tmp_path: Path
 ) -> None:

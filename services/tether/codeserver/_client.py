@@ -25,6 +25,8 @@ _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 50),
     ("grpc.min_reconnect_backoff_ms", 50),
     ("grpc.max_reconnect_backoff_ms", 100),
+    # gRPC's default 4 MiB would refuse the snapshot of a location of ~10,000 assets
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
 ]
 
 # protoc's service module has no type hints; calls into it go through an untyped alias

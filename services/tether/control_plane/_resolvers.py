@@ -70,9 +70,17 @@ class JobView:
 @dataclass(frozen=True, slots=True)
 class AssetView:
     key: str
+    key_path: list[str]
     location: str
     description: str
     deps: list[str]
+    group_name: str
+    owners: list[str]
+    tags: dict[str, str]
+    kinds: list[str]
+    code_version: str | None
+    computed_by: str | None
+    external: bool
 
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
@@ -82,7 +90,10 @@ def _job_view(location: str, job: JobSnapshot) -> JobView:
 
 def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
     return AssetView(
-        key=asset.key, location=location, description=asset.description, deps=asset.deps
+        key=asset.key, key_path=asset.path, location=location, description=asset.description,
+        deps=asset.deps, group_name=asset.group_name, owners=asset.owners, tags=asset.tags,
+        kinds=asset.kinds, code_version=asset.code_version, computed_by=asset.computed_by,
+        external=asset.external,
     )
 
 

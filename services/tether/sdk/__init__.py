@@ -6,6 +6,7 @@ worker imports it, and user code imports it through ``tether``.
 """
 
 from ._asset import AssetDefinition, AssetJobDefinition, asset, define_asset_job
+from ._asset_key import AssetKey
 from ._automation import (
     RunRequest,
     ScheduleContext,
@@ -27,16 +28,23 @@ from ._executor import execute_job
 from ._graph import JobDefinition, Node
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
+from ._load_assets import load_assets_from_modules, load_assets_from_package_module
 from ._loader import load_definitions
 from ._metadata import Metadata
+from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import MaterializeResult, Output
+from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
 
 __all__ = [
     "AssetDefinition",
     "AssetJobDefinition",
+    "AssetKey",
+    "AssetOut",
+    "AssetSelection",
+    "AssetSpec",
     "Config",
     "Definitions",
     "EnvVar",
@@ -45,6 +53,7 @@ __all__ = [
     "JobDefinition",
     "MaterializeResult",
     "Metadata",
+    "MultiAssetDefinition",
     "Node",
     "OpContext",
     "OpDefinition",
@@ -66,7 +75,10 @@ __all__ = [
     "evaluate_sensor",
     "execute_job",
     "job",
+    "load_assets_from_modules",
+    "load_assets_from_package_module",
     "load_definitions",
+    "multi_asset",
     "op",
     "resolve_run_config",
     "run_config_schema",

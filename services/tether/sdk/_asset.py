@@ -1,49 +1,99 @@
 """``@asset`` and ``define_asset_job``: data assets whose parameters name their upstream.
 
-An asset's parameters are the keys of the assets whose values it receives; ``deps=[...]``
-adds upstream assets that must be materialized first but pass no value.
+An asset's parameters are the keys of the assets whose values it receives (under the asset's
+own ``key_prefix``, or as ``ins={"param": key}`` says); ``deps=[...]`` adds upstream assets
+that must be materialized first but pass no value. Keys may have several parts
+(``AssetKey(["warehouse", "orders"])``, string form ``"warehouse/orders"``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from ..errors import DefinitionError
+from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._op import OpDefinition
+from ._selection import AssetSelection, as_selection
+
+if TYPE_CHECKING:
+    from ._multi_asset import MultiAssetDefinition as MultiAssetLike
+
+DEFAULT_GROUP = "default"
+# the input of the node that takes one asset's value out of a multi-asset's return value
+PICK_INPUT = "multi_asset_value"
+# what names an upstream asset: a key, its string form, its parts, or the asset itself
+CoercibleKey = Any
 
 
 class AssetDefinition:
-    """An asset: its key, its upstream asset keys, and the op that computes it."""
+    """An asset: its key, its upstream asset keys, the op that computes it, and what the
+    catalog shows about it (group, owners, tags, kinds, code version)."""
 
-    __slots__ = ("deps", "description", "key", "op", "value_deps")
+    __slots__ = ("asset_key", "code_version", "computed_by", "deps", "description", "external",
+                 "group_name", "inputs", "key", "kinds", "op", "owners", "tags", "value_deps")
 
     def __init__(
         self,
         fn: Callable[..., Any],
         *,
         name: str | None = None,
-        deps: Iterable[str | AssetDefinition] = (),
+        key: CoercibleKey | None = None,
+        key_prefix: str | Sequence[str] | None = None,
+        ins: Mapping[str, CoercibleKey] | None = None,
+        deps: Iterable[CoercibleKey] = (),
         description: str | None = None,
+        group_name: str | None = None,
+        owners: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+        kinds: Iterable[str] = (),
+        code_version: str | None = None,
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     ) -> None:
-        self.op = OpDefinition(fn, name=name, description=description, kind="asset",
-                               io_manager_key=io_manager_key)
-        self.key: str = self.op.name
+        label = name or getattr(fn, "__name__", "asset")
+        if key is not None and (name is not None or key_prefix is not None):
+            raise DefinitionError(f"asset {label!r}: give key=, or name= and key_prefix=, "
+                                  f"not both")
+        prefix = _prefix_parts(key_prefix) if key_prefix is not None else ()
+        where = f"asset {label!r}"
+        self.asset_key: AssetKey = (coerce_key(key, where) if key is not None
+                                    else coerce_key([*prefix, label], where))
+        self.key: str = self.asset_key.to_string()
+        where = f"asset {self.key!r}"
+        self.op = OpDefinition(fn, name=self.asset_key.node_name, description=description,
+                               kind="asset", io_manager_key=io_manager_key)
         self.description: str = self.op.description
-        self.value_deps: tuple[str, ...] = self.op.input_names
-        extra = [dep.key if isinstance(dep, AssetDefinition) else dep for dep in deps]
-        for dep in extra:
-            if not isinstance(dep, str):
-                raise DefinitionError(
-                    f"asset {self.key!r}: deps must be asset keys or assets, got {dep!r}"
-                )
+        explicit = dict(ins or {})
+        unknown = sorted(set(explicit) - set(self.op.input_names))
+        if unknown:
+            raise DefinitionError(f"{where}: ins= names {', '.join(map(repr, unknown))}, which "
+                                  f"is not a parameter; its inputs: "
+                                  f"{', '.join(self.op.input_names) or 'none'}")
+        # each value parameter → the key of the asset feeding it; by default the parameter's
+        # name under this asset's key_prefix, as Dagster reads it
+        self.inputs: dict[str, str] = {
+            param: coerce_key(explicit[param], where).to_string() if param in explicit
+            else AssetKey([*prefix, param]).to_string()
+            for param in self.op.input_names
+        }
+        self.value_deps: tuple[str, ...] = tuple(dict.fromkeys(self.inputs.values()))
+        extra = [coerce_key(dep, f"{where}: deps").to_string() for dep in deps]
         # every upstream key once, value deps first
         self.deps: tuple[str, ...] = tuple(dict.fromkeys((*self.value_deps, *extra)))
         if self.key in self.deps:
-            raise DefinitionError(f"asset {self.key!r} depends on itself")
+            raise DefinitionError(f"{where} depends on itself")
+        self.group_name: str = _check_group(group_name, where)
+        self.owners: tuple[str, ...] = _strings(owners, "owners", where)
+        self.kinds: tuple[str, ...] = tuple(sorted(set(_strings(kinds, "kinds", where))))
+        self.tags: dict[str, str] = _tags(tags, where)
+        self.code_version: str | None = code_version
+        # the step of a @multi_asset that computes it (its own op only picks its value out);
+        # None for an asset computed by its own op
+        self.computed_by: str | None = None
+        # produced outside Tether (an AssetSpec given to Definitions): never materialized
+        self.external: bool = False
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -51,6 +101,60 @@ class AssetDefinition:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the asset directly, outside any run (for unit tests)."""
         return self.op.fn(*args, **kwargs)
+
+    def with_attributes(self, *, key_prefix: str | Sequence[str] | None = None,
+                        group_name: str | None = None,
+                        prefix_upstream: Iterable[str] = ()) -> AssetDefinition:
+        """A copy under ``key_prefix`` (its upstream in ``prefix_upstream`` prefixed too: the
+        assets loaded alongside it) and in ``group_name``; the function is shared."""
+        copy = object.__new__(AssetDefinition)
+        for slot in AssetDefinition.__slots__:
+            setattr(copy, slot, getattr(self, slot))
+        if key_prefix is not None:
+            moved = set(prefix_upstream) | {self.key}
+
+            def prefixed(key: str) -> str:
+                return AssetKey(key).with_prefix(key_prefix).to_string() if key in moved else key
+
+            copy.asset_key = self.asset_key.with_prefix(key_prefix)
+            copy.key = copy.asset_key.to_string()
+            copy.op = self.op.renamed(copy.asset_key.node_name)
+            copy.inputs = {param: prefixed(key) for param, key in self.inputs.items()}
+            copy.value_deps = tuple(prefixed(key) for key in self.value_deps)
+            copy.deps = tuple(prefixed(key) for key in self.deps)
+        if group_name is not None:
+            copy.group_name = _check_group(group_name, f"asset {copy.key!r}")
+        return copy
+
+
+def _check_group(group_name: str | None, where: str) -> str:
+    if group_name is None:
+        return DEFAULT_GROUP
+    if not isinstance(group_name, str) or not group_name.strip():
+        raise DefinitionError(f"{where}: group_name must be a non-empty string, "
+                              f"got {group_name!r}")
+    return group_name
+
+
+def _strings(values: Iterable[str], what: str, where: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise DefinitionError(f"{where}: {what} takes a list of strings, got the string "
+                              f"{values!r}")
+    listed = tuple(values)
+    for value in listed:
+        if not isinstance(value, str) or not value:
+            raise DefinitionError(f"{where}: {what} must be non-empty strings, got {value!r}")
+    return listed
+
+
+def _tags(tags: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in (tags or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise DefinitionError(f"{where}: tags map strings to strings, got "
+                                  f"{name!r}: {value!r}")
+        checked[name] = value
+    return checked
 
 
 @overload
@@ -61,8 +165,16 @@ def asset(fn: Callable[..., Any], /) -> AssetDefinition: ...
 def asset(
     *,
     name: str | None = None,
-    deps: Sequence[str | AssetDefinition] = (),
+    key: CoercibleKey | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    ins: Mapping[str, CoercibleKey] | None = None,
+    deps: Sequence[CoercibleKey] = (),
     description: str | None = None,
+    group_name: str | None = None,
+    owners: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    kinds: Iterable[str] = (),
+    code_version: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
@@ -72,11 +184,22 @@ def asset(
     /,
     *,
     name: str | None = None,
-    deps: Sequence[str | AssetDefinition] = (),
+    key: CoercibleKey | None = None,
+    key_prefix: str | Sequence[str] | None = None,
+    ins: Mapping[str, CoercibleKey] | None = None,
+    deps: Sequence[CoercibleKey] = (),
     description: str | None = None,
+    group_name: str | None = None,
+    owners: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    kinds: Iterable[str] = (),
+    code_version: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
-    """Declare an asset: ``@asset`` or ``@asset(name=..., deps=[...], description=...)``.
+    """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
+    ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
+    attributes (``group_name``, ``owners``, ``tags``, ``kinds``, ``code_version``,
+    ``description``).
 
     Its value is stored by the IO manager ``io_manager_key`` names (see :func:`~tether.op`),
     by asset key, so a later run that leaves the asset out of its selection loads the latest
@@ -85,31 +208,12 @@ def asset(
         return AssetDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> AssetDefinition:
-        return AssetDefinition(function, name=name, deps=deps, description=description,
-                               io_manager_key=io_manager_key)
+        return AssetDefinition(
+            function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
+            description=description, group_name=group_name, owners=owners, tags=tags,
+            kinds=kinds, code_version=code_version, io_manager_key=io_manager_key)
 
     return decorate
-
-
-AssetSelection = str | AssetDefinition | Sequence[str | AssetDefinition]
-"""One asset (its key or its definition) or several."""
-
-
-def selection_keys(where: str, selection: AssetSelection) -> tuple[str, ...]:
-    """The asset keys of a selection. A string is one key: iterating it would select its
-    letters, each an unknown asset."""
-    entries = (selection,) if isinstance(selection, str | AssetDefinition) else selection
-    keys = []
-    for entry in entries:
-        if isinstance(entry, AssetDefinition):
-            keys.append(entry.key)
-        elif isinstance(entry, str):
-            keys.append(entry)
-        else:
-            raise DefinitionError(
-                f"{where}: a selection takes asset keys or @asset definitions, got {entry!r}"
-            )
-    return tuple(keys)
 
 
 class AssetJobDefinition:
@@ -117,64 +221,102 @@ class AssetJobDefinition:
 
     __slots__ = ("description", "name", "selection")
 
-    def __init__(self, name: str, selection: AssetSelection | None, description: str) -> None:
+    def __init__(self, name: str, selection: Any, description: str) -> None:
         self.name = name
         self.description = description
-        self.selection: tuple[str, ...] | None = (
-            None if selection is None else selection_keys(f"asset job {name!r}", selection)
-        )
+        self.selection: AssetSelection = as_selection(selection, f"asset job {name!r}")
 
     def __repr__(self) -> str:
         return f"<AssetJobDefinition {self.name}>"
 
-    def resolve(self, assets: Mapping[str, AssetDefinition]) -> JobDefinition:
-        where = f"asset job {self.name!r}"
-        keys = list(assets) if self.selection is None else list(self.selection)
-        unknown = [key for key in keys if key not in assets]
-        if unknown:
-            raise DefinitionError(
-                f"{where}: selection names unknown asset(s) {', '.join(map(repr, unknown))}; "
-                f"known assets: {', '.join(assets) or 'none'}"
-            )
-        selected = set(keys)
-        nodes = []
-        for key in dict.fromkeys(keys):
-            definition = assets[key]
-            unstored = [dep for dep in definition.value_deps if dep not in selected
-                        and assets[dep].op.io_manager_key is None]
-            if unstored:
-                # a value kept in the memory of the run that made it cannot be loaded here
+    def resolve(self, assets: Mapping[str, AssetDefinition],
+                multi_assets: Mapping[str, MultiAssetLike] | None = None) -> JobDefinition:
+        keys = self.selection.resolve(assets, f"asset job {self.name!r}")
+        return asset_job(self.name, [assets[key] for key in keys], assets,
+                         description=self.description, multi_assets=multi_assets)
+
+
+def asset_job(name: str, selected: Sequence[AssetDefinition],
+              assets: Mapping[str, AssetDefinition], *, description: str,
+              multi_assets: Mapping[str, MultiAssetLike] | None = None) -> JobDefinition:
+    """The job materializing ``selected`` (of ``assets``), one node per asset named by its
+    key's node name; an unselected upstream orders nothing, and its value is loaded from its
+    latest materialization. External assets are left out
+    (nothing here produces them); an asset of a ``@multi_asset`` is a node that takes its
+    value out of the multi-asset's node, which runs once for all of them."""
+    materializable = [definition for definition in selected if not definition.external]
+    if selected and not materializable:
+        raise DefinitionError(
+            f"asset job {name!r}: the selection has only assets produced outside Tether "
+            f"({', '.join(repr(d.key) for d in selected)}), which no job materializes")
+    selected = materializable
+    chosen = {definition.key for definition in selected}
+    nodes: list[Node] = []
+    emitted: set[str] = set()
+    for definition in selected:
+        step = definition.computed_by
+        if step is not None and step not in emitted:
+            emitted.add(step)
+            # the multi-asset's own step, once, before the first of its assets
+            multi = (multi_assets or {})[step]
+            left_out = [key for key in multi.keys if key not in chosen]
+            if left_out and not multi.can_subset:
                 raise DefinitionError(
-                    f"{where}: asset {key!r} takes the value of "
-                    f"{', '.join(map(repr, unstored))}, which is not stored "
-                    f"(io_manager_key=None) and which the selection leaves out; add it to "
-                    f"the selection or give it an IO manager"
-                )
-            nodes.append(
-                Node(
-                    name=key,
-                    op=definition.op,
-                    inputs={dep: dep for dep in definition.value_deps if dep in selected},
-                    # upstream assets outside the job: their latest stored values
-                    asset_inputs={dep: dep for dep in definition.value_deps
-                                  if dep not in selected},
-                    after=tuple(
-                        dep
-                        for dep in definition.deps
-                        if dep in selected and dep not in definition.value_deps
-                    ),
-                    asset_key=key,
-                )
-            )
-        return JobDefinition(self.name, nodes, description=self.description)
+                    f"asset job {name!r}: the multi-asset {step!r} materializes "
+                    f"{', '.join(map(repr, multi.keys))} together (can_subset=False); the "
+                    f"selection leaves out {', '.join(map(repr, left_out))}: select all of "
+                    f"them, or none")
+            nodes.append(_node(name, step, multi.op, multi.inputs, multi.value_deps,
+                               multi.deps, chosen, assets, asset_key=None))
+        if step is not None:
+            nodes.append(Node(name=definition.asset_key.node_name, op=definition.op,
+                              inputs={PICK_INPUT: step}, asset_key=definition.key))
+        else:
+            nodes.append(_node(name, definition.asset_key.node_name, definition.op,
+                               definition.inputs, definition.value_deps, definition.deps,
+                               chosen, assets, asset_key=definition.key))
+    return JobDefinition(name, nodes, description=description)
+
+
+def _node(job: str, node_name: str, op: OpDefinition, inputs: Mapping[str, str],
+          value_deps: Sequence[str], deps: Sequence[str], chosen: set[str],
+          assets: Mapping[str, AssetDefinition], *, asset_key: str | None) -> Node:
+    what = f"asset {asset_key!r}" if asset_key else f"multi-asset {node_name!r}"
+    external = [dep for dep in value_deps if assets[dep].external]
+    if external:
+        raise DefinitionError(
+            f"asset job {job!r}: {what} takes the value of {', '.join(map(repr, external))}, "
+            f"produced outside Tether, which it cannot load; depend on it with deps= instead")
+    unstored = [dep for dep in value_deps
+                if dep not in chosen and assets[dep].op.io_manager_key is None]
+    if unstored:
+        # a value kept in the memory of the run that made it cannot be loaded here
+        raise DefinitionError(
+            f"asset job {job!r}: {what} takes the value of {', '.join(map(repr, unstored))}, "
+            f"which is not stored (io_manager_key=None) and which the selection leaves out; "
+            f"add it to the selection or give it an IO manager"
+        )
+    return Node(
+        name=node_name, op=op,
+        inputs={param: assets[key].asset_key.node_name for param, key in inputs.items()
+                if key in chosen},
+        after=tuple(dict.fromkeys(
+            assets[dep].asset_key.node_name for dep in deps
+            if dep in chosen and dep not in value_deps)),
+        asset_key=asset_key,
+        # upstream assets outside the job: their latest stored values
+        asset_inputs={param: key for param, key in inputs.items() if key not in chosen},
+    )
 
 
 def define_asset_job(
     name: str,
-    selection: AssetSelection | None = None,
+    selection: AssetSelection | CoercibleKey | Iterable[CoercibleKey] | None = None,
     *,
     description: str = "",
 ) -> AssetJobDefinition:
-    """A job that materializes the selected assets (all of them when ``selection`` is None)
-    in dependency order; ``selection`` is one asset key or definition, or a list of them."""
+    """A job that materializes the selected assets in dependency order: an
+    :class:`AssetSelection`, one key (a string is one key), a list of keys or assets, or every
+    asset when ``selection`` is None. It is resolved when the ``Definitions`` load, and an
+    unknown key or group is an error there."""
     return AssetJobDefinition(name, selection, description)

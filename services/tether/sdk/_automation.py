@@ -11,7 +11,7 @@ request's ``run_key`` makes asking twice harmless.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,11 +25,14 @@ from tether.wire import (
 )
 
 from ..errors import DefinitionError
-from ._asset import AssetJobDefinition, AssetSelection, define_asset_job
+from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
 from ._graph import JobDefinition
+from ._selection import AssetSelection
 from ._tracebacks import user_traceback
 
 JobTarget = JobDefinition | AssetJobDefinition | str
+# an AssetSelection, one key, or a list of keys and assets
+AssetTarget = AssetSelection | str | Sequence[str | AssetDefinition]
 
 
 class RunRequest:
@@ -82,16 +85,17 @@ class SensorContext:
 
 
 class ScheduleDefinition:
-    __slots__ = ("asset_job", "fn", "job_name", "name", "snapshot")
+    __slots__ = ("fn", "job_name", "name", "snapshot", "target_job")
 
     def __init__(self, *, name: str, cron: str, job_name: str, timezone: str,
                  fn: Callable[..., Any], description: str, default_running: bool,
-                 asset_job: AssetJobDefinition | None = None) -> None:
+                 target_job: JobDefinition | AssetJobDefinition | None = None) -> None:
         self.name = name
         self.job_name = job_name
         self.fn = fn
-        # the job it made of its asset selection, which Definitions adds to its jobs
-        self.asset_job = asset_job
+        # the job it was given, or made of its asset selection, which Definitions adds to
+        # its jobs (None: a job named by a string, which must be listed there)
+        self.target_job = target_job
         self.snapshot = ScheduleSnapshot(name=name, job_name=job_name, cron=cron,
                                          timezone=timezone, description=description,
                                          default_running=default_running)
@@ -101,15 +105,16 @@ class ScheduleDefinition:
 
 
 class SensorDefinition:
-    __slots__ = ("asset_job", "fn", "job_name", "name", "snapshot")
+    __slots__ = ("fn", "job_name", "name", "snapshot", "target_job")
 
     def __init__(self, *, name: str, job_name: str, fn: Callable[..., Any],
                  minimum_interval_seconds: float, description: str,
-                 default_running: bool, asset_job: AssetJobDefinition | None = None) -> None:
+                 default_running: bool,
+                 target_job: JobDefinition | AssetJobDefinition | None = None) -> None:
         self.name = name
         self.job_name = job_name
         self.fn = fn
-        self.asset_job = asset_job
+        self.target_job = target_job
         self.snapshot = SensorSnapshot(name=name, job_name=job_name,
                                        minimum_interval_seconds=minimum_interval_seconds,
                                        description=description,
@@ -119,29 +124,29 @@ class SensorDefinition:
         return f"<sensor {self.name} -> {self.job_name}>"
 
 
-def schedule(*, cron: str, job: JobTarget | None = None, assets: AssetSelection | None = None,
+def schedule(*, cron: str, job: JobTarget | None = None, assets: AssetTarget | None = None,
              timezone: str = "UTC", name: str | None = None, description: str | None = None,
              default_running: bool = False
              ) -> Callable[[Callable[..., Any]], ScheduleDefinition]:
-    """Run ``job``, or materialize ``assets`` (keys or @asset definitions), on the ``cron``
-    schedule (five fields, e.g. ``"0 6 * * *"``), in ``timezone``. The decorated function,
-    ``fn(context)`` or ``fn()``, decides each tick's runs; returning nothing asks for one
-    run with no config."""
+    """Run ``job``, or materialize ``assets`` (an AssetSelection, keys or @asset
+    definitions), on the ``cron`` schedule (five fields, e.g. ``"0 6 * * *"``), in
+    ``timezone``. The decorated function, ``fn(context)`` or ``fn()``, decides each tick's
+    runs; returning nothing asks for one run with no config."""
     _check_cron(cron, name)
     _check_timezone(timezone, name)
 
     def decorate(fn: Callable[..., Any]) -> ScheduleDefinition:
         schedule_name = name or fn.__name__
-        job_name, asset_job = _target("schedule", schedule_name, job, assets)
+        job_name, target_job = _target("schedule", schedule_name, job, assets)
         return ScheduleDefinition(
             name=schedule_name, cron=cron, job_name=job_name, timezone=timezone, fn=fn,
             description=description or inspect.getdoc(fn) or "",
-            default_running=default_running, asset_job=asset_job)
+            default_running=default_running, target_job=target_job)
 
     return decorate
 
 
-def sensor(*, job: JobTarget | None = None, assets: AssetSelection | None = None,
+def sensor(*, job: JobTarget | None = None, assets: AssetTarget | None = None,
            minimum_interval_seconds: float = 30.0, name: str | None = None,
            description: str | None = None, default_running: bool = False
            ) -> Callable[[Callable[..., Any]], SensorDefinition]:
@@ -153,24 +158,25 @@ def sensor(*, job: JobTarget | None = None, assets: AssetSelection | None = None
 
     def decorate(fn: Callable[..., Any]) -> SensorDefinition:
         sensor_name = name or fn.__name__
-        job_name, asset_job = _target("sensor", sensor_name, job, assets)
+        job_name, target_job = _target("sensor", sensor_name, job, assets)
         return SensorDefinition(
             name=sensor_name, job_name=job_name, fn=fn,
             minimum_interval_seconds=minimum_interval_seconds,
             description=description or inspect.getdoc(fn) or "",
-            default_running=default_running, asset_job=asset_job)
+            default_running=default_running, target_job=target_job)
 
     return decorate
 
 
-def _target(kind: str, name: str, job: JobTarget | None, assets: AssetSelection | None
-            ) -> tuple[str, AssetJobDefinition | None]:
-    """The job a schedule or sensor runs: ``job``'s, or one made of ``assets``."""
+def _target(kind: str, name: str, job: JobTarget | None, assets: AssetTarget | None
+            ) -> tuple[str, JobDefinition | AssetJobDefinition | None]:
+    """The job a schedule or sensor runs: ``job``'s, or one made of ``assets``; and the job
+    definition that ``Definitions`` adds to its jobs (as Dagster does) unless listed there."""
     if (job is None) == (assets is None):
         raise DefinitionError(f"{kind} {name!r}: give exactly one of job= and assets=")
     if assets is None:
         assert job is not None
-        return _job_name(job), None
+        return _job_name(job), None if isinstance(job, str) else job
     asset_job = define_asset_job(f"{name}_assets", assets,
                                  description=f"the assets the {kind} {name} materializes")
     return asset_job.name, asset_job

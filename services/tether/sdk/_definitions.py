@@ -7,58 +7,74 @@ from typing import Any
 
 from ..errors import DefinitionError, JobNotFoundError
 from ._asset import AssetDefinition, AssetJobDefinition
+from ._asset_key import close_matches
 from ._automation import ScheduleDefinition, SensorDefinition
 from ._graph import JobDefinition, Node, topological_order
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, IOManager
+from ._multi_asset import AssetSpec, MultiAssetDefinition, external_asset
 
 
 class Definitions:
     """The jobs, assets, resources, schedules and sensors of a code location; the object a
     location's ``defs`` names.
 
-    Job names, asset keys and schedule and sensor names must be unique, every asset
-    dependency must be an asset defined here, every resource an op asks for must be in
-    ``resources``, asset jobs are resolved against the assets, and each schedule and sensor
-    must target a job defined here, all at construction time.
+    ``assets`` takes ``@asset`` and ``@multi_asset`` definitions, and ``AssetSpec`` s of
+    assets produced outside Tether. Job names, asset keys and schedule and sensor names must
+    be unique, every asset dependency must be an asset defined here, every resource an op
+    asks for must be in ``resources``, asset jobs (and their selections) are resolved against
+    the assets, and each schedule and sensor must target a job defined here, all at
+    construction time.
     """
 
-    __slots__ = ("assets", "jobs", "resources", "schedules", "sensors")
+    __slots__ = ("_given_assets", "_given_jobs", "assets", "jobs", "multi_assets", "resources",
+                 "schedules", "sensors")
 
     def __init__(
         self,
         *,
         jobs: Iterable[JobDefinition | AssetJobDefinition] = (),
-        assets: Iterable[AssetDefinition] = (),
+        assets: Iterable[AssetDefinition | MultiAssetDefinition | AssetSpec] = (),
         schedules: Iterable[ScheduleDefinition] = (),
         sensors: Iterable[SensorDefinition] = (),
         resources: Mapping[str, Any] | None = None,
     ) -> None:
         self.resources: dict[str, Any] = dict(resources or {})
+        jobs = list(jobs)
+        # as given, unresolved: merge() resolves asset jobs again against all the assets
+        self._given_jobs: tuple[JobDefinition | AssetJobDefinition, ...] = tuple(jobs)
         self.assets: dict[str, AssetDefinition] = {}
-        for definition in assets:
-            if not isinstance(definition, AssetDefinition):
+        # @multi_asset definitions by step name; their assets are in self.assets too
+        self.multi_assets: dict[str, MultiAssetDefinition] = {}
+        self._given_assets = tuple(assets)
+        for given in self._given_assets:
+            if isinstance(given, MultiAssetDefinition):
+                if given.node_name in self.multi_assets:
+                    raise DefinitionError(f"two multi-assets are named {given.node_name!r}")
+                self.multi_assets[given.node_name] = given
+                produced = given.assets
+            elif isinstance(given, AssetSpec):
+                produced = [external_asset(given)]
+            elif isinstance(given, AssetDefinition):
+                produced = [given]
+            else:
                 raise DefinitionError(
-                    f"Definitions(assets=...) takes @asset definitions, got {definition!r}"
+                    f"Definitions(assets=...) takes @asset and @multi_asset definitions and "
+                    f"AssetSpecs, got {given!r}"
                 )
-            if definition.key in self.assets:
-                raise DefinitionError(f"two assets have the key {definition.key!r}")
-            self.assets[definition.key] = definition
-        for definition in self.assets.values():
-            for dep in definition.deps:
-                if dep not in self.assets:
-                    raise DefinitionError(
-                        f"asset {definition.key!r} depends on {dep!r}, which no asset in these "
-                        f"Definitions defines"
-                    )
+            for definition in produced:
+                self._add_asset(definition)
+        self._check_asset_deps()
+
         self._check_asset_cycles()
         schedules, sensors = list(schedules), list(sensors)
-        # schedules and sensors that target assets bring the asset job they made
-        implicit = [d.asset_job for d in (*schedules, *sensors)
-                    if isinstance(d, ScheduleDefinition | SensorDefinition) and d.asset_job]
+        # schedules and sensors bring the job they target (the one they made of assets, or
+        # the definition given as job=), unless that very job is listed
+        implicit = [d.target_job for d in (*schedules, *sensors)
+                    if isinstance(d, ScheduleDefinition | SensorDefinition) and d.target_job]
         self.jobs: dict[str, JobDefinition] = {}
-        for entry in [*jobs, *implicit]:
+        for entry in {id(entry): entry for entry in [*jobs, *implicit]}.values():
             if isinstance(entry, AssetJobDefinition):
-                resolved = entry.resolve(self.assets)
+                resolved = entry.resolve(self.assets, self.multi_assets)
             elif isinstance(entry, JobDefinition):
                 resolved = entry
             else:
@@ -72,6 +88,29 @@ class Definitions:
         self.schedules = self._named("schedules", ScheduleDefinition, schedules)
         self.sensors = self._named("sensors", SensorDefinition, sensors)
         self._check_resources()
+
+    @staticmethod
+    def merge(*definitions: Definitions) -> Definitions:
+        """One ``Definitions`` of several (one per module of a project, say): their assets,
+        jobs, schedules, sensors and resources, checked together as at construction, so a
+        name defined twice is an error. Asset jobs are resolved again against all the
+        assets: ``AssetSelection.all()`` selects the merged assets."""
+        resources: dict[str, Any] = {}
+        for part in definitions:
+            if not isinstance(part, Definitions):
+                raise DefinitionError(f"Definitions.merge takes Definitions, got {part!r}")
+            for name, resource in part.resources.items():
+                if name in resources and resources[name] is not resource:
+                    raise DefinitionError(
+                        f"Definitions.merge: two different resources are named {name!r}")
+                resources[name] = resource
+        return Definitions(
+            assets=[a for part in definitions for a in part._given_assets],
+            jobs=[j for part in definitions for j in part._given_jobs],
+            schedules=[d for part in definitions for d in part.schedules.values()],
+            sensors=[d for part in definitions for d in part.sensors.values()],
+            resources=resources,
+        )
 
     def _named(self, what: str, kind: type[Any], definitions: Iterable[Any]) -> dict[str, Any]:
         """Schedules or sensors by name, each of a job defined here."""
@@ -134,6 +173,32 @@ class Definitions:
                        else f"it is a {type(resource).__name__}, not an IOManager")
             raise DefinitionError(f"{user} stores its output with io_manager_key={key!r}, "
                                   f"but {problem}")
+
+    def _add_asset(self, definition: AssetDefinition) -> None:
+        if definition.key in self.assets:
+            raise DefinitionError(f"two assets have the key {definition.key!r}")
+        self.assets[definition.key] = definition
+
+    def _check_asset_deps(self) -> None:
+        steps = {name: f"multi-asset {name!r}" for name in self.multi_assets}
+        for definition in self.assets.values():
+            this = f"asset {definition.key!r}"
+            clash = (this if definition.external
+                     else steps.setdefault(definition.asset_key.node_name, this))
+            if clash != this:
+                raise DefinitionError(
+                    f"{clash} and {this} would both run as the step "
+                    f"{definition.asset_key.node_name!r}; rename one")
+            for dep in definition.deps:
+                if dep not in self.assets:
+                    param = next((p for p, key in definition.inputs.items() if key == dep), None)
+                    hint = (f" (its parameter {param!r} reads the asset {dep!r}; name another "
+                            f"key with ins={{{param!r}: ...}})"
+                            if param is not None and param != dep else "")
+                    raise DefinitionError(
+                        f"asset {definition.key!r} depends on {dep!r}, which no asset in these "
+                        f"Definitions defines{hint}{close_matches(dep, self.assets)}"
+                    )
 
     def _check_asset_cycles(self) -> None:
         # the job graph's ordering, run over a throwaway graph of all assets, finds cycles

@@ -101,7 +101,7 @@ class Handover:
             key = asset.op.io_manager_key or DEFAULT_IO_MANAGER_KEY
             # an asset is stored by key: which run made it is the IO manager's business
             upstream_output = OutputContext(location=self._location, run_id="",
-                                            job_name="", step_key=asset_key,
+                                            job_name="", step_key=asset.asset_key.node_name,
                                             asset_key=asset_key)
             values[name] = self.manager(key).load_input(InputContext(
                 name=name, run_id=self._run_id, step_key=node.name,

@@ -13,7 +13,11 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
         location=location_name,
         jobs=[_job_snapshot(job) for job in defs.jobs.values()],
         assets=[
-            AssetSnapshot(key=key, deps=list(asset.deps), description=asset.description)
+            AssetSnapshot(key=key, deps=list(asset.deps), description=asset.description,
+                          key_path=list(asset.asset_key.path), group_name=asset.group_name,
+                          owners=list(asset.owners), tags=asset.tags, kinds=list(asset.kinds),
+                          code_version=asset.code_version, computed_by=asset.computed_by,
+                          external=asset.external)
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],

@@ -36,9 +36,25 @@ class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    # the key's string form, its parts joined by "/" ("warehouse/orders"); deps likewise
     key: str
     deps: list[str] = []
     description: str = ""
+    # the key's parts; empty in snapshots from before multi-part keys (then key is one part)
+    key_path: list[str] = []
+    group_name: str = "default"
+    owners: list[str] = []
+    tags: dict[str, str] = {}
+    kinds: list[str] = []
+    code_version: str | None = None
+    # the step of the multi-asset that computes it along with others; None: its own step
+    computed_by: str | None = None
+    # produced outside Tether: shown in the lineage, never materialized here
+    external: bool = False
+
+    @property
+    def path(self) -> list[str]:
+        return self.key_path or self.key.split("/")
 
 
 class LocationSnapshot(msgspec.Struct, kw_only=True, frozen=True):

@@ -406,6 +406,76 @@ async def test_an_assets_page_shows_its_latest_metadata_and_its_materializations
     assert "Never materialized." in never
 
 
+def load_warehouse(ui: Ui) -> None:
+    """A location whose assets have multi-part keys, groups, owners, kinds and tags."""
+    from tether import AssetKey, AssetSpec, Definitions, asset, define_asset_job, multi_asset
+
+    @asset(group_name="ingest", kinds={"python"}, deps=["s3/landing"])
+    def source() -> int:
+        return 1
+
+    @multi_asset(specs=[AssetSpec("low"), AssetSpec("high")], group_name="ingest")
+    def bounds(source: int) -> tuple[int, int]:
+        return source, source
+
+    @asset(key=AssetKey(["warehouse", "orders"]), group_name="warehouse",
+           owners=["team:data"], tags={"tier": "gold"}, code_version="v2")
+    def orders(source: int) -> int:
+        return source
+
+    load_location(ui.store, "warehouse", defines=snapshot_definitions(
+        Definitions(assets=[AssetSpec("s3/landing"), source, orders, bounds],
+                    jobs=[define_asset_job("everything")]), "warehouse"))
+
+
+async def test_assets_are_listed_by_group_and_filtered(ui: Ui) -> None:
+    load_warehouse(ui)
+    browser = await ui.signed_in()
+    page = (await browser.get("/assets")).text
+    # hello's assets (raw, clean) have no group: they are in "default"
+    assert page.index('id="group-default"') < page.index('id="group-ingest"') < page.index(
+        'id="group-warehouse"')
+    warehouse = page[page.index('id="group-warehouse"'):]
+    assert 'id="asset-warehouse/orders"' in warehouse and "team:data" in warehouse
+    assert "<dt>tier</dt><dd>gold</dd>" in warehouse and ">v2</dd>" in warehouse
+    assert 'data-node="warehouse/orders"' in page
+    only = (await browser.get("/assets?group=warehouse")).text
+    assert 'id="asset-warehouse/orders"' in only and 'id="asset-source"' not in only
+    assert 'id="asset-raw"' not in only and "<option selected>warehouse</option>" in only
+    searched = (await browser.get("/assets?q=PYTHON")).text
+    assert 'id="asset-source"' in searched and 'id="asset-warehouse/orders"' not in searched
+    # produced outside Tether: in the lineage, with no Materialize button
+    landing = page[page.index('id="asset-s3/landing"'):]
+    landing = landing[:landing.index("</tr>")]
+    assert "external" in landing and "outside Tether" in landing and "Materialize" not in landing
+    assert 'data-node="s3/landing"' in page
+    low = page[page.index('id="asset-low"'):]
+    assert "multi-asset bounds" in low[:low.index("</tr>")]
+    assert 'aria-label="Materialize low (runs everything)"' in low
+    nothing = (await browser.get("/assets?q=nothing-like-this")).text
+    assert "No asset matches these filters." in nothing
+
+
+async def test_graphql_gives_asset_keys_as_paths_and_their_catalog_attributes(ui: Ui) -> None:
+    load_warehouse(ui)
+    token = ui.store.create_token("user", role="viewer", name="vic")
+    async with ui.client() as client:
+        response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
+                                     json={"query": "{ assets { key keyPath location groupName "
+                                           "owners tags kinds codeVersion deps computedBy "
+                                           "external } }"})
+    assets = {a["key"]: a for a in response.json()["data"]["assets"]}
+    assert assets["warehouse/orders"] == {
+        "key": "warehouse/orders", "keyPath": ["warehouse", "orders"], "location": "warehouse",
+        "groupName": "warehouse", "owners": ["team:data"], "tags": {"tier": "gold"},
+        "kinds": [], "codeVersion": "v2", "deps": ["source"], "computedBy": None,
+        "external": False}
+    assert assets["s3/landing"]["external"] and assets["high"]["computedBy"] == "bounds"
+    assert assets["source"]["kinds"] == ["python"] and assets["source"]["keyPath"] == ["source"]
+    # a snapshot from before multi-part keys: one part, the default group
+    assert assets["clean"]["keyPath"] == ["clean"] and assets["clean"]["groupName"] == "default"
+
+
 async def test_tokens_are_created_shown_once_listed_and_revoked(ui: Ui) -> None:
     browser = await ui.signed_in()
     page = await browser.get("/settings/tokens")

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from tether.wire import FloatValue, IntValue
+from tether.wire import AssetSnapshot, FloatValue, IntValue
 
 from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold
 from ._base import ActionFailed, Pages, Viewer, form_text
@@ -39,6 +39,14 @@ def parse_tags(text: str) -> dict[str, str]:
                                "BAD_INPUT")
         tags[key.strip()] = value.strip()
     return tags
+
+
+def _asset_matches(asset: AssetSnapshot, text: str) -> bool:
+    """Whether the (lowercase) filter text is in the asset's key, description, owners, kinds
+    or tags."""
+    words = [asset.key, asset.description, *asset.owners, *asset.kinds,
+             *(f"{name}={value}" for name, value in asset.tags.items())]
+    return any(text in word.lower() for word in words)
 
 
 def parse_config(text: str) -> dict[str, Any]:
@@ -101,11 +109,20 @@ class CatalogPages(Pages):
 
     async def assets(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)
-        assets = [(loc.name, asset) for loc in locations if loc.snapshot
-                  for asset in loc.snapshot.assets]
+        every = [(loc.name, asset) for loc in locations if loc.snapshot
+                 for asset in loc.snapshot.assets]
+        groups = sorted({asset.group_name for _, asset in every})
+        group = request.query_params.get("group") or None
+        text = (request.query_params.get("q") or "").strip()
+        assets = [(location, asset) for location, asset in every
+                  if (group is None or asset.group_name == group)
+                  and (not text or _asset_matches(asset, text.lower()))]
         latest = await self.call(self.store.latest_materializations,
                                  [asset.key for _, asset in assets])
-        graph = dag_svg([GraphNode(name=asset.key, upstream=asset.deps, href=f"#asset-{asset.key}")
+        # the lineage of the shown assets, with the upstream they read from outside the filter
+        shown = {asset.key for _, asset in assets}
+        graph = dag_svg([GraphNode(name=asset.key, upstream=[d for d in asset.deps if d in shown],
+                                   href=f"#asset-{asset.key}")
                          for _, asset in assets], title="Asset lineage")
         # the job that materializes each asset (the first that has a node for it), which its
         # Materialize button launches
@@ -115,8 +132,12 @@ class CatalogPages(Pages):
                 for node in job.nodes:
                     if node.asset_key:
                         jobs.setdefault((loc.name, node.asset_key), job.name)
-        return self.render(request, viewer, "assets.html", assets=assets, latest=latest,
-                           graph=graph, jobs=jobs)
+        grouped: dict[str, list[tuple[str, Any]]] = {}
+        for location, asset in sorted(assets, key=lambda pair: pair[1].group_name):
+            grouped.setdefault(asset.group_name, []).append((location, asset))
+        return self.render(request, viewer, "assets.html", grouped=grouped, latest=latest,
+                           graph=graph, jobs=jobs, groups=groups, any_assets=bool(every),
+                           filters={"group": group, "q": text})
 
     async def asset(self, request: Request, viewer: Viewer) -> Response:
         """One asset: its latest metadata and its materializations, newest first."""

@@ -1,0 +1,165 @@
+"""``@multi_asset`` (one op producing several assets) and ``AssetSpec`` (an asset described
+but not computed here: an output of a multi-asset, or, given to ``Definitions`` on its own,
+an asset produced outside Tether that other assets depend on).
+
+A multi-asset's function returns its assets' values as a tuple in the order of its ``outs``
+(or ``specs``), or as a dict keyed by out name or key. In an asset job it is one step named
+after the function, followed by one small step per selected asset that takes that asset's
+value out of the return value (and records its materialization).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ..errors import DefinitionError
+from ._asset import PICK_INPUT, AssetDefinition, CoercibleKey
+from ._asset_key import AssetKey, _prefix_parts, coerce_key
+from ._op import OpDefinition
+
+
+class AssetSpec:
+    """An asset described by its key and catalog attributes, without a function."""
+
+    __slots__ = ("asset_key", "code_version", "deps", "description", "group_name", "key",
+                 "kinds", "owners", "tags")
+
+    def __init__(self, key: CoercibleKey, *, deps: Iterable[CoercibleKey] = (),
+                 description: str = "", group_name: str | None = None,
+                 owners: Sequence[str] = (), tags: Mapping[str, str] | None = None,
+                 kinds: Iterable[str] = (), code_version: str | None = None) -> None:
+        self.asset_key: AssetKey = coerce_key(key, "AssetSpec")
+        self.key = self.asset_key.to_string()
+        where = f"AssetSpec {self.key!r}"
+        self.deps = tuple(coerce_key(dep, f"{where}: deps").to_string() for dep in deps)
+        self.description = description
+        self.group_name = group_name
+        self.owners = tuple(owners)
+        self.tags = dict(tags or {})
+        self.kinds = tuple(kinds)
+        self.code_version = code_version
+
+    def __repr__(self) -> str:
+        return f"AssetSpec({self.key!r})"
+
+    def definition(self, fn: Callable[..., Any], where: str,
+                   group_name: str | None = None) -> AssetDefinition:
+        # an AssetDefinition checks the attributes and gives selection and snapshot one shape
+        try:
+            return AssetDefinition(fn, key=self.asset_key, deps=self.deps,
+                                   description=self.description or None,
+                                   group_name=self.group_name or group_name,
+                                   owners=self.owners, tags=self.tags, kinds=self.kinds,
+                                   code_version=self.code_version)
+        except DefinitionError as exc:
+            raise DefinitionError(f"{where}: {exc}") from None
+
+
+class AssetOut:
+    """One output of ``@multi_asset(outs={"name": AssetOut(...)})``: its asset is keyed
+    ``key``, or the out's name under ``key_prefix``."""
+
+    __slots__ = ("attributes", "key", "key_prefix")
+
+    def __init__(self, key: CoercibleKey | None = None, *,
+                 key_prefix: str | Sequence[str] | None = None, **attributes: Any) -> None:
+        self.key, self.key_prefix, self.attributes = key, key_prefix, attributes
+
+    def spec(self, name: str) -> AssetSpec:
+        key = (coerce_key(self.key, f"AssetOut {name!r}") if self.key is not None
+               else AssetKey([*_prefix_parts(self.key_prefix or ()), name]))
+        return AssetSpec(key, **self.attributes)
+
+
+def external_asset(spec: AssetSpec) -> AssetDefinition:
+    """The definition of an asset produced outside Tether: in the catalog and the lineage,
+    never in a job."""
+    def produced_elsewhere() -> None:
+        raise DefinitionError(f"asset {spec.key!r} is produced outside Tether")
+
+    definition = spec.definition(produced_elsewhere, f"AssetSpec {spec.key!r}")
+    definition.external = True
+    return definition
+
+
+class MultiAssetDefinition:
+    """One op whose return value holds the values of several assets."""
+
+    __slots__ = ("assets", "can_subset", "deps", "inputs", "keys", "node_name", "op",
+                 "value_deps")
+
+    def __init__(self, fn: Callable[..., Any], *, name: str | None, outs: Mapping[str, AssetOut],
+                 specs: Sequence[AssetSpec], ins: Mapping[str, CoercibleKey] | None,
+                 deps: Iterable[CoercibleKey], can_subset: bool, group_name: str | None,
+                 description: str | None) -> None:
+        self.node_name = name or fn.__name__
+        where = f"multi-asset {self.node_name!r}"
+        if bool(outs) == bool(specs):
+            raise DefinitionError(f"{where}: give outs= or specs= (one or more assets)")
+        named = [(out, out_spec.spec(out)) for out, out_spec in outs.items()] or [
+            (spec.key, spec) for spec in specs]
+        self.op = OpDefinition(fn, name=self.node_name, description=description,
+                               kind="multi-asset")
+        explicit = dict(ins or {})
+        self.inputs: dict[str, str] = {
+            param: coerce_key(explicit.get(param, param), where).to_string()
+            for param in self.op.input_names}
+        self.value_deps: tuple[str, ...] = tuple(dict.fromkeys(self.inputs.values()))
+        extra = [coerce_key(dep, f"{where}: deps").to_string() for dep in deps]
+        self.deps: tuple[str, ...] = tuple(dict.fromkeys((*self.value_deps, *extra)))
+        self.can_subset = can_subset
+        self.assets: list[AssetDefinition] = []
+        for position, (out, spec) in enumerate(named):
+            definition = spec.definition(_picker(out, position, len(named)), where, group_name)
+            # its upstream is the multi-asset's, and its own spec's deps
+            definition.inputs, definition.value_deps = {}, self.value_deps
+            definition.deps = tuple(dict.fromkeys((*self.deps, *spec.deps)))
+            definition.computed_by = self.node_name
+            self.assets.append(definition)
+        self.keys: tuple[str, ...] = tuple(definition.key for definition in self.assets)
+        if len(set(self.keys)) != len(self.keys):
+            raise DefinitionError(f"{where}: two of its assets have the same key")
+
+    def __repr__(self) -> str:
+        return f"<MultiAssetDefinition {self.node_name} ({', '.join(self.keys)})>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute the assets directly, outside any run (for unit tests)."""
+        return self.op.fn(*args, **kwargs)
+
+
+def _picker(out: str, position: int, count: int) -> Callable[..., Any]:
+    """The function of the step that takes one asset's value out of the multi-asset's."""
+    def pick(multi_asset_value: Any) -> Any:
+        value = multi_asset_value
+        if isinstance(value, Mapping):
+            if out not in value:
+                raise KeyError(f"the multi-asset returned a dict without {out!r} "
+                               f"(keys: {', '.join(map(str, value))})")
+            return value[out]
+        if isinstance(value, tuple | list) and len(value) == count:
+            return value[position]
+        raise TypeError(f"a multi-asset of {count} assets returns a tuple of {count} values "
+                        f"or a dict keyed by out name; got {type(value).__name__}")
+
+    assert pick.__code__.co_varnames[0] == PICK_INPUT
+    return pick
+
+
+def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
+                specs: Sequence[AssetSpec] = (), name: str | None = None,
+                ins: Mapping[str, CoercibleKey] | None = None,
+                deps: Sequence[CoercibleKey] = (), can_subset: bool = False,
+                group_name: str | None = None, description: str | None = None,
+                ) -> Callable[[Callable[..., Any]], MultiAssetDefinition]:
+    """Declare one op producing several assets: ``outs={"name": AssetOut(...)}`` or
+    ``specs=[AssetSpec(...)]``. Its parameters read upstream assets as ``@asset``'s do. With
+    ``can_subset=True`` a job may select some of its assets (the function still runs whole);
+    without, a selection takes all of them or none."""
+    def decorate(fn: Callable[..., Any]) -> MultiAssetDefinition:
+        return MultiAssetDefinition(fn, name=name, outs=dict(outs or {}), specs=list(specs),
+                                    ins=ins, deps=deps, can_subset=can_subset,
+                                    group_name=group_name, description=description)
+
+    return decorate
