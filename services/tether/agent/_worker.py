@@ -138,9 +138,9 @@ class Settlement(Generic[T]):
         self.consumer = consumer
         self._handled: list[bytes] = []
 
-    async def handle(self, entries: Sequence[Entry[T]], handling: Awaitable[object]) -> bool:
-        """Await ``handling``, the handling of ``entries``: True once it returned (they are
-        acknowledged by the next :meth:`ack`), False when it failed."""
+    async def handle(self, entries: Sequence[Entry[T]], handling: Awaitable[object]) -> None:
+        """Await ``handling``, the handling of ``entries``; once it returned, they are
+        acknowledged by the next :meth:`ack`."""
         try:
             await handling
         except BrokerUnavailable:
@@ -149,9 +149,8 @@ class Settlement(Generic[T]):
             what = ("entry " if len(entries) == 1 else "entries ") + ", ".join(
                 entry.entry_id.decode() for entry in entries)
             log.exception("handling %s of %s failed; left pending", what, self.consumer.stream)
-            return False
+            return
         self._handled += [entry.entry_id for entry in entries]
-        return True
 
     async def ack(self) -> None:
         """Acknowledge the entries handled since the last call, in one round trip."""
