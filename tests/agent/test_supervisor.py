@@ -41,15 +41,19 @@ def anyio_backend() -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_supervisor(broker_url: str, tmp_path: Path,
+async def running_supervisor(broker_url: str, tmp_path: Path, *,
+                             claim_idle_ms: int | None = None,
                              **options: Any) -> AsyncIterator[Supervisor]:
-    """A supervisor running in this event loop until the block ends."""
+    """A supervisor running in this event loop until the block ends (taking over entries
+    left pending for ``claim_idle_ms``, when given)."""
     redis = await connect(broker_url)
     # the marker in their environment finds the code servers left behind, if any
     base_env = {**os.environ, "TEST_RUN_DIR": str(tmp_path)}
     supervisor = Supervisor(redis=redis, consumer="supervisor-test", base_env=base_env,
                             log_dir=tmp_path / "code-servers", health_interval=0.2,
                             **options)
+    if claim_idle_ms is not None:
+        supervisor.consumer.claim_idle_ms = claim_idle_ms
     stop = asyncio.Event()
     running = asyncio.ensure_future(supervisor.run(stop))
     try:

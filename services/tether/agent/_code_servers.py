@@ -16,9 +16,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import msgspec
 
@@ -45,8 +46,13 @@ from ._processes import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # in every code server's command line (`python -m tether code-server serve ...`)
 COMMAND_MARKER = "code-server"
+PING_TIMEOUT = 2.0
+# consecutive failed pings after which a running server counts as hung and is replaced
+MAX_FAILED_PINGS = 3
 _FOLLOW_INTERVAL = 0.2
 
 
@@ -185,6 +191,36 @@ def adoptable(record: CodeServerRecord) -> CodeServer | None:
                                       from_end=True))
 
 
+def adopt(recorded: list[CodeServerRecord], generation: int) -> CodeServer | None:
+    """A handle on the newest recorded server of ``generation`` that still runs (that of a
+    supervisor that died), if any; its health is checked next, like any server's."""
+    for record in sorted(recorded, key=lambda r: r.started_at, reverse=True):
+        if record.generation != generation:
+            continue
+        server = adoptable(record)
+        if server is not None:
+            log.info("adopted the code server of %s (pid %d, %s)", record.location,
+                     record.pid, record.address)
+            return server
+    return None
+
+
+async def check_health(server: CodeServer) -> bool:
+    """Whether the server runs and answers as the location's server (a gRPC Ping); it
+    counts as hung only after ``MAX_FAILED_PINGS`` unanswered pings in a row."""
+    if not server.alive:
+        return False
+    try:
+        ping = await server.client.ping(timeout=PING_TIMEOUT)
+    except CodeServerError:
+        server.failed_pings += 1
+        return server.failed_pings < MAX_FAILED_PINGS
+    server.failed_pings = 0
+    # an adopted server tells this way that the location's code failed to load in it
+    server.load_failed = server.load_failed or ping.load_error
+    return ping.pid == server.pid and ping.location == server.name
+
+
 async def stop_recorded(record: CodeServerRecord, grace: float = 5.0) -> None:
     """Stop a recorded server that nobody serves from (an orphan), if it still runs."""
     if is_code_server(record.pid, record.location):
@@ -230,6 +266,29 @@ async def wait_ready(server: CodeServer, timeout: float) -> bool:
     ping = ready.result()
     # a port that was free when picked may have been taken by another process since
     return ping.pid == server.pid and ping.location == server.name
+
+
+async def ask(servers: Mapping[str, CodeServer], name: str, timeout: float,
+              call: Callable[[CodeServerClient, float], Awaitable[T]]) -> T:
+    """``call(client, seconds left)`` on the code server of location ``name`` in ``servers``
+    (the supervisor's, which it updates meanwhile), waiting through a restart and retrying a
+    failed call, for at most ``timeout`` seconds in all; raises CodeServerError with the last
+    failure after that."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = "it has no code server here"
+    while True:
+        server = servers.get(name)
+        remaining = deadline - loop.time()
+        if server is not None and server.alive and remaining > 0:
+            try:
+                return await call(server.client, remaining)
+            except CodeServerError as exc:
+                last = str(exc)
+        if loop.time() >= deadline:
+            raise CodeServerError(f"code location {name}: no code server answered within "
+                                  f"{timeout:g} s; last: {last}")
+        await asyncio.sleep(0.05)
 
 
 async def query_snapshot(server: CodeServer, generation: int, timeout: float) -> AgentResult:

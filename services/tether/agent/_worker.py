@@ -1,5 +1,5 @@
-"""One lifecycle for every agent worker: run until SIGTERM/SIGINT, then stop gracefully; and
-the one loop that consumes a stream."""
+"""One lifecycle for every agent worker: run until SIGTERM/SIGINT, then stop gracefully; the
+one loop that consumes a stream; and the one rule for when a handled entry is acknowledged."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer
@@ -127,6 +127,37 @@ async def _finish(handling: set[asyncio.Task[None]]) -> None:
     _raise_failures(handling)
 
 
+class Settlement(Generic[T]):
+    """Decides, for every worker, when entries read from ``consumer`` are acknowledged: once
+    their handling has returned. Handling that raises leaves its entries pending, and only
+    them: they are delivered again after the idle time, and dead-lettered after too many
+    deliveries, while the worker goes on. An unreachable broker is no entry's fault: it
+    propagates, the loop waits it out, and the consumer reads its own pending entries again."""
+
+    def __init__(self, consumer: StreamConsumer[T]) -> None:
+        self.consumer = consumer
+        self._handled: list[bytes] = []
+
+    async def handle(self, entries: Sequence[Entry[T]], handling: Awaitable[object]) -> None:
+        """Await ``handling``, the handling of ``entries``; once it returned, they are
+        acknowledged by the next :meth:`ack`."""
+        try:
+            await handling
+        except BrokerUnavailable:
+            raise
+        except Exception:
+            what = ("entry " if len(entries) == 1 else "entries ") + ", ".join(
+                entry.entry_id.decode() for entry in entries)
+            log.exception("handling %s of %s failed; left pending", what, self.consumer.stream)
+            return
+        self._handled += [entry.entry_id for entry in entries]
+
+    async def ack(self) -> None:
+        """Acknowledge the entries handled since the last call, in one round trip."""
+        handled, self._handled = self._handled, []
+        await self.consumer.ack(handled)
+
+
 async def consume(
     consumer: StreamConsumer[T],
     handle: Callable[[Entry[T]], Awaitable[None]],
@@ -134,22 +165,14 @@ async def consume(
     *,
     burst: bool = False,
 ) -> None:
-    """Hand each entry to ``handle`` and acknowledge it once handled.
-
-    An entry whose handler raises stays pending: it is delivered again after the idle time, and
-    dead-lettered after too many deliveries; the entries after it go on being handled.
+    """Hand each entry to ``handle`` and acknowledge it once handled (:class:`Settlement`);
+    an entry whose handler raises stays pending and the entries after it go on being handled.
     """
 
     async def handle_each(entries: list[Entry[T]]) -> None:
+        settlement = Settlement(consumer)
         for entry in entries:
-            try:
-                await handle(entry)
-            except BrokerUnavailable:
-                raise
-            except Exception:
-                log.exception("handling entry %s of %s failed; it stays pending",
-                              entry.entry_id.decode(), consumer.stream)
-                continue
-            await consumer.ack([entry.entry_id])
+            await settlement.handle([entry], handle(entry))
+            await settlement.ack()
 
     await consume_batches(consumer, handle_each, stop, burst=burst)

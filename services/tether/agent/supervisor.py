@@ -3,8 +3,10 @@ against the desired set, and reports what each location defines (or why it faile
 
 - The desired set lives in the agent's broker (:mod:`._code_registry`). The control plane's
   LoadLocation and RemoveLocation work items reach a supervisor through the poller and the
-  ``work:code`` stream; handling one only updates the desired set and wakes the reconcile
-  loop, which does the work. The supervisor never calls the control plane.
+  ``work:code`` stream; handling one (:mod:`._code_work`) only updates the desired set and
+  wakes the reconcile loop, which does the work. The supervisor never calls the control
+  plane. Ticks of schedules and sensors come the same way and are evaluated in the code
+  servers it serves (:mod:`._ticks`).
 - A location is served by the supervisor that owns it (a renewed lock), so N supervisor
   copies never start two servers for one location.
 - A new deploy starts the new server and switches to it only once it answers (blue/green);
@@ -26,9 +28,8 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -36,8 +37,7 @@ import redis.asyncio as aioredis
 from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
-from ..broker import Entry, StreamConsumer, keys, publish, publish_each
-from ..codeserver import CodeServerClient
+from ..broker import StreamConsumer, keys, publish
 from ..errors import BrokerUnavailable, CodeServerError
 from ..wire import (
     AgentResult,
@@ -45,28 +45,24 @@ from ..wire import (
     CodeServerStatus,
     DesiredLocation,
     ErrorInfo,
-    EvaluateTick,
-    LaunchRun,
-    LoadLocation,
     LocationLoadFailed,
-    LocationRemoved,
     LocationSnapshot,
-    RemoveLocation,
-    TerminateRun,
-    TickEvaluated,
-    TickOutcome,
     WorkItem,
 )
 from ._code_registry import CodeRegistry
 from ._code_servers import (
+    MAX_FAILED_PINGS,
     CodeServer,
-    adoptable,
+    adopt,
+    ask,
+    check_health,
     query_snapshot,
     spawn_code_server,
     stop_orphans,
     stop_unserved,
     wait_ready,
 )
+from ._code_work import CodeWork
 from ._processes import RunUser
 from ._retries import Retries, clock
 from ._status import reporting_status
@@ -74,14 +70,7 @@ from ._worker import consume_batches
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 HEALTH_INTERVAL = 1.0
-# a schedule's or sensor's function that takes longer than this fails its tick
-TICK_TIMEOUT_SECONDS = 60.0
-PING_TIMEOUT = 2.0
-# consecutive failed pings after which a running server counts as hung and is replaced
-MAX_FAILED_PINGS = 3
 # a server that lived this long before dying starts the restart backoff afresh
 STABLE_SECONDS = 60.0
 # a replaced server keeps answering this long after its successor took over
@@ -114,6 +103,8 @@ class Supervisor:
         self.retries = retries or Retries()
         self._restart_count: dict[str, int] = {}
         self._wake = asyncio.Event()
+        self.work = CodeWork(redis=redis, consumer=self.consumer, registry=self.registry,
+                             servers=self.servers, changed=self._wake)
         # replaced servers being stopped
         self._stopping: set[asyncio.Future[None]] = set()
         # pids of the servers this supervisor is stopping (not orphans, though recorded)
@@ -129,7 +120,7 @@ class Supervisor:
             async with reporting_status(self.redis, kind="supervisor",
                                         consumer=self.consumer.consumer,
                                         details=lambda: {"code_servers": self.status()}):
-                await consume_batches(self.consumer, self.handle_batch, stop, burst=burst)
+                await consume_batches(self.consumer, self.work.handle_batch, stop, burst=burst)
                 if burst:
                     await self.reconcile()
                     await self._settle()
@@ -146,114 +137,11 @@ class Supervisor:
             for name, server in sorted(self.servers.items())
         ]
 
-    async def handle_batch(self, entries: list[Entry[WorkItem]]) -> None:
-        """Handle a batch read from ``work:code``: location changes one by one, in order;
-        ticks side by side, one call to each location's code server (a thousand schedules
-        due at once must not wait on each other), their outcomes published and acknowledged
-        in one round trip each. An entry whose
-        handling fails stays pending and is delivered again."""
-        done: list[bytes] = []
-        ticks: dict[str, list[tuple[Entry[WorkItem], EvaluateTick]]] = {}
-        for entry in entries:
-            if isinstance(tick := entry.message.payload, EvaluateTick):
-                ticks.setdefault(tick.location.name, []).append((entry, tick))
-                continue
-            try:
-                await self.handle(entry)
-            except BrokerUnavailable:
-                raise
-            except Exception:
-                log.exception("handling entry %s of %s failed; it stays pending",
-                              entry.entry_id.decode(), self.consumer.stream)
-                continue
-            done.append(entry.entry_id)
-        if ticks:
-            evaluated = await asyncio.gather(*(self._evaluate(name, location_ticks)
-                                               for name, location_ticks in ticks.items()))
-            await publish_each(self.redis, [(keys.OUT_RESULTS, result, traceparent)
-                                            for results in evaluated
-                                            for result, traceparent in results])
-            done += [entry.entry_id for location_ticks in ticks.values()
-                     for entry, _ in location_ticks]
-        await self.consumer.ack(done)
-
-    async def handle(self, entry: Entry[WorkItem]) -> None:
-        """A location change: update the desired set and wake the reconcile loop (ticks are
-        evaluated by :meth:`handle_batch`)."""
-        item = entry.message
-        match item.payload:
-            case LoadLocation(location=spec, generation=generation):
-                desired = DesiredLocation(spec=spec, generation=generation,
-                                          work_id=item.work_id, epoch=item.epoch,
-                                          traceparent=entry.traceparent)
-                if not await self.registry.desire(desired):
-                    # a newer deploy is desired already: this one completes as superseded
-                    error = ErrorInfo(class_name="Superseded",
-                                      message=f"a newer deploy of {spec.name} replaced this one")
-                    await self._publish(LocationLoadFailed(
-                        work_id=item.work_id, epoch=item.epoch, location=spec.name,
-                        error=error, generation=generation), entry.traceparent)
-            case RemoveLocation(name=name, generation=generation):
-                await self.registry.undesire(name, generation)
-                await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
-                                                    location=name, generation=generation),
-                                    entry.traceparent)
-            case LaunchRun() | TerminateRun():
-                log.error("work item %s belongs to the launcher; ignored", item.work_id)
-                return
-        self._wake.set()
-
-    async def _evaluate(self, location: str, ticks: list[tuple[Entry[WorkItem], EvaluateTick]]
-                        ) -> list[tuple[TickEvaluated, str]]:
-        """Have the location's code server evaluate ticks of its schedules and sensors, in one
-        call (a server being restarted is waited for): the results to report, each with its
-        traceparent."""
-        evaluate = [tick for _, tick in ticks]
-        with telemetry.sibling_spans([
-                (f"supervisor.{tick.kind}_tick", entry.traceparent,
-                 {"tether.location": location, f"tether.{tick.kind}": tick.name})
-                for entry, tick in ticks]) as parents:
-            try:
-                outcomes = await self._ask(
-                    location, TICK_TIMEOUT_SECONDS,
-                    lambda client, remaining: client.evaluate_ticks(
-                        evaluate, timeout=remaining, traceparents=parents))
-            except CodeServerError as exc:
-                outcomes = [TickOutcome(cursor=tick.cursor, error=ErrorInfo(
-                    class_name="CodeServerError",
-                    message=f"the {tick.kind} {tick.name!r} was not evaluated: {exc}"))
-                    for tick in evaluate]
-        return [(TickEvaluated(work_id=entry.message.work_id, epoch=entry.message.epoch,
-                               tick_id=tick.tick_id, outcome=outcome), parent)
-                for (entry, tick), outcome, parent in zip(ticks, outcomes, parents,
-                                                          strict=True)]
-
     async def snapshot(self, name: str, *, timeout: float = 30.0) -> LocationSnapshot:
         """What the location's code server answers, waiting through a restart (a server
         that died is being replaced) for at most ``timeout`` seconds."""
-        return await self._ask(name, timeout, lambda client, remaining:
-                               client.get_snapshot(timeout=min(remaining, 10.0)))
-
-    async def _ask(self, name: str, timeout: float,
-                   call: Callable[[CodeServerClient, float], Awaitable[T]]) -> T:
-        """``call(client, seconds left)`` on the location's code server, waiting through a
-        restart and retrying a failed call, for at most ``timeout`` seconds in all; raises
-        CodeServerError with the last failure after that."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        last = "it has no code server here"
-        while True:
-            server = self.servers.get(name)
-            remaining = deadline - loop.time()
-            if server is not None and server.alive and remaining > 0:
-                try:
-                    return await call(server.client, remaining)
-                except CodeServerError as exc:
-                    last = str(exc)
-            if loop.time() >= deadline:
-                raise CodeServerError(f"code location {name}: no code server answered within "
-                                      f"{timeout:g} s; last: {last}")
-            await asyncio.sleep(0.05)
+        return await ask(self.servers, name, timeout, lambda client, remaining:
+                         client.get_snapshot(timeout=min(remaining, 10.0)))
 
     # -- reconciling -----------------------------------------------------------------------
 
@@ -310,7 +198,9 @@ class Supervisor:
                 await self.registry.disown(name)
                 return
             if name not in self.servers:
-                self._adopt(name, want, recorded)
+                adopted = adopt(recorded, want.generation)
+                if adopted is not None:
+                    self.servers[name] = adopted
             await stop_orphans(self.registry, [r for r in recorded if r.pid != self._pid_of(name)
                                                and r.pid not in self._retiring])
             await self._serve(name, want)
@@ -323,23 +213,10 @@ class Supervisor:
         server = self.servers.get(name)
         return None if server is None else server.pid
 
-    def _adopt(self, name: str, want: DesiredLocation, recorded: list[CodeServerRecord]) -> None:
-        """Take over the recorded server of the desired generation that still runs (its
-        health is checked right after, like any server's)."""
-        for record in sorted(recorded, key=lambda r: r.started_at, reverse=True):
-            if record.generation != want.generation:
-                continue
-            server = adoptable(record)
-            if server is not None:
-                log.info("adopted the code server of %s (pid %d, %s)", name, record.pid,
-                         record.address)
-                self.servers[name] = server
-                return
-
     async def _serve(self, name: str, want: DesiredLocation) -> None:
         server = self.servers.get(name)
         if server is not None and server.record.generation == want.generation:
-            if await self._healthy(server):
+            if await check_health(server):
                 if (not server.load_failed
                         and time.monotonic() - server.started > STABLE_SECONDS):
                     # a server that only serves its load error is no stable run
@@ -369,19 +246,6 @@ class Supervisor:
             return
         if await self.retries.due(name, want.spec, want.generation):
             await self._replace(name, want)
-
-    async def _healthy(self, server: CodeServer) -> bool:
-        if not server.alive:
-            return False
-        try:
-            ping = await server.client.ping(timeout=PING_TIMEOUT)
-        except CodeServerError:
-            server.failed_pings += 1
-            return server.failed_pings < MAX_FAILED_PINGS
-        server.failed_pings = 0
-        # an adopted server tells this way that the location's code failed to load in it
-        server.load_failed = server.load_failed or ping.load_error
-        return ping.pid == server.pid and ping.location == server.name
 
     async def _replace(self, name: str, want: DesiredLocation) -> None:
         """Start a server of ``want``; once it answers, make it the location's server and
@@ -450,12 +314,10 @@ class Supervisor:
         """Publish ``result``, completing the work item of ``want`` if it has one."""
         if want.work_id:
             result = msgspec.structs.replace(result, work_id=want.work_id, epoch=want.epoch)
-        await self._publish(result, telemetry.current_traceparent() or want.traceparent)
+        await publish(self.redis, keys.OUT_RESULTS, [result],
+                      telemetry.current_traceparent() or want.traceparent)
         if want.work_id:
             await self.registry.mark_reported(want)
-
-    async def _publish(self, result: AgentResult, traceparent: str) -> None:
-        await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
 
     async def _retire(self, name: str) -> None:
         server = self.servers.pop(name, None)
