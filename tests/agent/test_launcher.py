@@ -155,3 +155,17 @@ async def test_a_redelivered_launch_on_rq_is_one_job_executed_once(broker_url: s
     assert await rq.ended_unreported() == []
     rq.close()
     await client.aclose()
+
+
+async def test_a_guard_this_version_cannot_read_is_left_to_its_launcher(broker_url: str) -> None:
+    # a newer launcher's holder, met during a rolling upgrade: neither started again nor
+    # overwritten
+    client = aioredis.Redis.from_url(broker_url)
+    await client.set(keys.launched_key("r6", 1), "docker:agent-2:c0ffee", ex=60)
+    await publish(client, keys.WORK_RUNS, [work("r6")])
+    await drain(broker_url)
+
+    assert read_stream(broker_url, keys.OUT_RESULTS) == []
+    assert read_stream(broker_url, keys.OUT_EVENTS) == []
+    assert await client.get(keys.launched_key("r6", 1)) == b"docker:agent-2:c0ffee"
+    await client.aclose()
