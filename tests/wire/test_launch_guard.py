@@ -8,8 +8,8 @@ import pytest
 from tether.wire import (
     Canceled,
     EnqueuedJob,
-    Launching,
     LaunchHolder,
+    Launching,
     StartedProcess,
     UnknownHolder,
     decode_holder,

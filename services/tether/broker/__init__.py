@@ -8,11 +8,12 @@ or the embedded broker (``tests/runworker/test_imports.py`` keeps it so).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from .._lazy import import_lazily
+from . import _keys as keys
+
 if TYPE_CHECKING:
-    from . import _keys as keys
     from ._acl import RQ_WORKER, RUN_WORKER, BrokerUserError, ensure_user, restricted_users
     from ._connect import connect
     from ._consumer import Entry, StreamConsumer
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 # name → the module that defines it
 _MODULES = {
-    "keys": "._keys",
     "RQ_WORKER": "._acl",
     "RUN_WORKER": "._acl",
     "BrokerUserError": "._acl",
@@ -59,13 +59,7 @@ _MODULES = {
 
 
 def __getattr__(name: str) -> object:
-    module_name = _MODULES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(module_name, __name__)
-    value = module if name == "keys" else getattr(module, name)
-    globals()[name] = value
-    return value
+    return import_lazily(__name__, _MODULES, name)
 
 
 def __dir__() -> list[str]:
