@@ -7,6 +7,8 @@ ticking."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,13 @@ def always_fails(context):
     raise ValueError("the upstream API is down")
 
 
-defs = Definitions(jobs=[ingest_job], sensors=[new_files, always_fails])
+@sensor(job=ingest_job, minimum_interval_seconds=0.3)
+def same_key(context):
+    # asks for the same run every time: only its first tick creates it
+    return RunRequest(run_key="the-only-run")
+
+
+defs = Definitions(jobs=[ingest_job], sensors=[new_files, always_fails, same_key])
 '''
 
 SET_RUNNING = """mutation($name: String!, $running: Boolean!) {
@@ -146,3 +154,35 @@ def test_a_sensor_that_raises_shows_the_error_and_keeps_ticking(
     assert all("ValueError: the upstream API is down" in t["error"] for t in ticks)
     assert all("sensor_defs.py" in t["error"] for t in ticks)
     assert deployment.graphql(RUNS)["runs"] == []
+
+
+def tether(running: Deployment, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "tether", *args], capture_output=True,
+                          text=True, timeout=60,
+                          env={**running.env, "TETHER_TOKEN": running.user_token})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_sensor_ticks_say_which_created_a_run_and_which_found_its_run_key_taken(
+        deployment: Deployment) -> None:
+    # no tick yet: said, not an empty output
+    assert tether(deployment, "sensor", "ticks", "same_key") == (
+        "no ticks yet: sensor same_key [files] is stopped; `tether sensor start same_key`\n")
+    deployment.graphql(SET_RUNNING, name="same_key", running=True)
+    ticks = deployment.wait_for(
+        lambda: len(ended := [t for t in _sensor(deployment, "same_key")["ticks"]
+                              if t["status"] != "EVALUATING"]) >= 3 and ended,
+        what="three ticks of same_key")
+    [run_id] = ticks[-1]["runIds"]
+
+    lines = tether(deployment, "sensor", "ticks", "same_key").splitlines()
+    created = [line for line in lines if "created run" in line]
+    assert len(created) == 1 and f"SUCCESS    created run {run_id}" in created[0]
+    assert lines[-1] == created[0]  # the oldest tick made the run
+    taken = [line for line in lines if "SKIPPED" in line]
+    assert len(taken) >= 2 and all(
+        f"run key 'the-only-run' has run {run_id} already, not created again" in line
+        for line in taken)
+    assert not any(f"runs {run_id}" in line for line in lines)

@@ -181,13 +181,19 @@ def test_a_canceled_run_stops_its_step_runs_the_cleanup_and_ends_canceled(
         env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     assert "CANCELING" in cancel.stdout and "status: CANCELED" in cancel.stdout
+    # the cancel is named as such, not as a failure with a KeyboardInterrupt traceback
+    assert "STEP_CANCELED" in cancel.stdout
+    assert "Run of slow_job was canceled during step wait_a_while" in cancel.stdout
+    assert "FAILURE" not in cancel.stdout + cancel.stderr
+    assert "KeyboardInterrupt" not in cancel.stdout + cancel.stderr
 
     run = deployment.graphql(RUN, id=run_id)["run"]
-    assert run["status"] == "CANCELED"
-    failure = next(e for e in run["events"] if e["type"] == "STEP_FAILURE")
-    assert failure["stepKey"] == "wait_a_while" and "KeyboardInterrupt" in failure["error"]["stack"]
+    assert run["status"] == "CANCELED" and run["error"] is None
+    canceled = next(e for e in run["events"] if e["type"] == "STEP_CANCELED")
+    assert canceled["stepKey"] == "wait_a_while" and canceled["error"] is None
     types = [e["type"] for e in run["events"]]
-    assert "RUN_CANCELING" in types and "RUN_TERMINATING" in types
+    assert "RUN_CANCELING" in types and "RUN_TERMINATING" in types and "RUN_CANCELED" in types
+    assert not any("FAILURE" in t for t in types)
     stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
     assert "cleaned up" in stdout
     # the run's ticks stopped: no tick near the end of the minute was logged
@@ -248,7 +254,13 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
         deployment.wait_for(
             lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] == "CANCELED",
             what="slow_job CANCELED")
+        # a forked run worker names the cancel as the cold one does
+        deployment.wait_for(
+            lambda: {"STEP_CANCELED", "RUN_CANCELED"} <= {
+                e["type"] for e in deployment.graphql(RUN, id=run_id)["run"]["events"]},
+            what="the cancel in slow_job's events")
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), codes
     assert processes_with_env(str(tmp_path)) == []
+

@@ -9,6 +9,7 @@
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
     ├── ControlPlaneError            the control plane answered with an error
+    │   ├── ControlPlaneUnreachable  no answer at all (refused, reset, timed out)
     │   └── Unauthorized             a missing, wrong or revoked token
     └── CodeServerError              a code server could not be reached or failed a query
 
@@ -17,6 +18,8 @@ Sub-packages may add their own subclasses next to the code that raises them; for
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class TetherError(Exception):
@@ -32,8 +35,20 @@ class DefinitionError(TetherError):
 
 
 class RunConfigError(TetherError):
-    """A run config does not fit the job's ``Config`` types; the message starts with the
-    path, e.g. ``$.ops.load.config.limit: expected int, got str``."""
+    """A run config does not fit the job's ``Config`` types. ``problems`` are its errors,
+    each starting with its path, e.g. ``$.ops.load.config.limit: expected int, got str``;
+    the message is :func:`describe_problems` of them."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__(describe_problems(self.problems))
+
+
+def describe_problems(problems: Sequence[str]) -> str:
+    """One problem as it is; several as a count and one indented line each."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems:\n" + "\n".join(f"  {problem}" for problem in problems)
 
 
 class StepSelectionError(TetherError):
@@ -66,6 +81,10 @@ class ControlPlaneError(TetherError):
         super().__init__(message)
         self.status_code = status_code
         self.retry_after = retry_after
+
+
+class ControlPlaneUnreachable(ControlPlaneError):
+    """No answer from the control plane: nothing listens, the connection broke or timed out."""
 
 
 class Unauthorized(ControlPlaneError):

@@ -53,6 +53,29 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     schedule_catch_up: Literal["latest", "all"] = "latest"
     # how often the daemons (run queue, run monitor, scheduler) take a turn
     daemon_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    # API limits (README, "API limits"): request bodies in bytes, answered 413 before they
+    # are read; the agent API's uploads are batches of thousands of events, so larger
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20
+    max_agent_request_bytes: Annotated[int, msgspec.Meta(ge=1)] = 32 << 20
+    # how deeply JSON (and msgpack) values may nest: run config, tags, GraphQL variables and
+    # literals, the free-form parts of agent uploads
+    max_input_depth: Annotated[int, msgspec.Meta(ge=1)] = 64
+    # a GraphQL document: lexical tokens, field nesting, aliases, and its cost (about the
+    # number of objects it asks for: a list field counts as its `limit`)
+    graphql_max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 5_000
+    graphql_max_depth: Annotated[int, msgspec.Meta(ge=1)] = 15
+    graphql_max_aliases: Annotated[int, msgspec.Meta(ge=0)] = 50
+    graphql_max_cost: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    # GraphQL mutations per user token: a burst of this many, refilled at this rate per
+    # minute (0: no limit); and sign-in attempts per client address likewise
+    mutation_burst: Annotated[int, msgspec.Meta(ge=0)] = 120
+    mutations_per_minute: Annotated[float, msgspec.Meta(ge=0)] = 600.0
+    signin_burst: Annotated[int, msgspec.Meta(ge=0)] = 10
+    signins_per_minute: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    # once a run has ended, its attempt's compute logs (and, for a run the control plane
+    # ended, its events) are accepted this long after, then refused like a superseded
+    # attempt's: the uploaders' streams race, and a run's last output may trail its end
+    ended_run_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 300.0
     # the control plane serves HTTPS itself with this certificate (PEM, the chain after the
     # server's own) and key; both or neither (plain HTTP, e.g. behind a proxy serving TLS)
     tls_cert_file: str = ""

@@ -4,6 +4,7 @@ while a run is in progress."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -284,7 +285,17 @@ def test_a_run_config_is_checked_before_the_run_exists_and_reaches_the_op(
     assert "invalid run config for job nightly: $.ops.load.config.limit: expected int, " \
         "got str" in bad.stderr
     missing = tether(deployment, "run", "launch", "nightly")
-    assert "$: object missing required field ops" in missing.stderr
+    assert missing.returncode == 1
+    assert "invalid run config for job nightly: $.ops.load.config.table: missing required " \
+        "field" in missing.stderr
+    # and the shape to start from: defaults filled in, null where a value is required
+    shape = missing.stderr.partition("replace each null):\n")[2]
+    assert json.loads(shape) == {"ops": {"load": {"config": {"table": None, "limit": 100}}}}
+    both = tether(deployment, "run", "launch", "nightly", "--config",
+                  '{"ops": {"load": {"config": {"limit": "10"}}}}')
+    assert "invalid run config for job nightly: 2 problems:\n" \
+        "  $.ops.load.config.limit: expected int, got str\n" \
+        "  $.ops.load.config.table: missing required field" in both.stderr
     assert deployment.graphql("{ runs { id } }")["runs"] == []
 
     good = tether(deployment, "run", "launch", "nightly", "--wait", "--config",
@@ -294,3 +305,26 @@ def test_a_run_config_is_checked_before_the_run_exists_and_reaches_the_op(
     # the value was read in the run worker, from the agent host's environment only
     stored = [path.read_bytes() for path in tmp_path.glob("tether.db*")]
     assert stored and not any(SECRET_URL.encode() in data for data in stored)
+
+
+def test_an_unset_env_var_is_reported_once_without_tethers_frames(
+        deployment: Deployment, tmp_path: Path) -> None:
+    (tmp_path / "defs.py").write_text(CONFIGURED.replace('EnvVar("WH_URL")',
+                                                         'EnvVar("NOT_SET_URL")'))
+    deployed = tether(deployment, "location", "deploy", "nightly", "--python-file", "defs.py",
+                      "--wait", cwd=tmp_path)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    problem = "the environment variable NOT_SET_URL is not set"
+
+    launched = tether(deployment, "run", "launch", "nightly", "--wait", "--config",
+                      '{"ops": {"load": {"config": {"table": "sales"}}}}')
+    assert launched.returncode == 1
+    shown = launched.stdout + launched.stderr
+    assert shown.count(problem) == 1, shown
+    assert "Traceback" not in shown and "tether/sdk" not in shown
+    run_id = launched.stdout.split()[2]
+
+    logs = tether(deployment, "run", "logs", run_id, "--only", "events")
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.count(problem) == 1, logs.stdout
+    assert "Traceback" not in logs.stdout

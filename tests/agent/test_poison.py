@@ -28,6 +28,9 @@ WRONG_TYPE = {
     keys.OUT_EVENTS: (LOG_CHUNK, "Object missing required field `type`"),
     keys.OUT_LOGS: (STEP_START, "Object missing required field `stream`"),
     keys.OUT_RESULTS: (STEP_START, "Invalid value 'STEP_START' - at `$.type`"),
+    # read even when no OpenTelemetry endpoint is set (this deployment sets none)
+    keys.OUT_SPANS: (msgspec.msgpack.encode({"spans": "r"}),
+                     "Expected `array`, got `str` - at `$.spans`"),
 }
 
 

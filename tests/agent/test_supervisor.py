@@ -8,13 +8,16 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from tether.agent import Supervisor
+from tether.agent._retries import MAX_RETRY_SECONDS, Retries
 from tether.broker import connect, keys
 from tether.wire import (
     AgentResult,
@@ -38,13 +41,15 @@ def anyio_backend() -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_supervisor(broker_url: str, tmp_path: Path) -> AsyncIterator[Supervisor]:
+async def running_supervisor(broker_url: str, tmp_path: Path,
+                             **options: Any) -> AsyncIterator[Supervisor]:
     """A supervisor running in this event loop until the block ends."""
     redis = await connect(broker_url)
     # the marker in their environment finds the code servers left behind, if any
     base_env = {**os.environ, "TEST_RUN_DIR": str(tmp_path)}
     supervisor = Supervisor(redis=redis, consumer="supervisor-test", base_env=base_env,
-                            log_dir=tmp_path / "code-servers", health_interval=0.2)
+                            log_dir=tmp_path / "code-servers", health_interval=0.2,
+                            **options)
     stop = asyncio.Event()
     running = asyncio.ensure_future(supervisor.run(stop))
     try:
@@ -129,5 +134,103 @@ async def _retried_until_it_loads(supervisor: Supervisor, tmp_path: Path) -> Non
 
     [success] = await eventually(loaded, timeout=30)
     assert success.generation == 3 and success.snapshot.job("hello_job") is not None
-    # reported once, not once per retry
-    assert len(await failed()) == 1
+    # the first failure completes the deploy's work item; each says when the next try is
+    failures = await failed()
+    assert [f.work_id for f in failures] == ["w-1"] + [""] * (len(failures) - 1)
+    assert all(f.next_retry_at > 0 for f in failures)
+
+
+# a location whose code needs something that is not there yet: a service, or a module
+NEEDS = """
+from pathlib import Path
+from tether import Definitions, job, op
+
+if not Path({marker!r}).exists():
+    raise ConnectionError("the warehouse is not up yet")
+{imports}
+
+@op
+def step() -> None:
+    pass
+
+@job
+def nightly() -> None:
+    step()
+
+defs = Definitions(jobs=[nightly])
+"""
+
+
+def needy_location(tmp_path: Path, *, marker: Path, imports: str = "") -> LocationSpec:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "defs.py").write_text(NEEDS.format(marker=str(marker), imports=imports))
+    return LocationSpec(name="needy", python_file="defs.py", working_directory=str(project))
+
+
+async def failed_loads(supervisor: Supervisor) -> list[LocationLoadFailed]:
+    return [r for r in await results(supervisor) if isinstance(r, LocationLoadFailed)]
+
+
+async def loads(supervisor: Supervisor) -> list[LocationLoaded]:
+    return [r for r in await results(supervisor) if isinstance(r, LocationLoaded)]
+
+
+async def test_a_location_whose_code_failed_to_load_is_retried_until_it_loads(
+        broker_url: str, tmp_path: Path) -> None:
+    # the service lives outside the location's folder: only the retries can notice it
+    service = tmp_path / "warehouse-up"
+    spec = needy_location(tmp_path, marker=service)
+    async with running_supervisor(broker_url, tmp_path) as supervisor:
+        await supervisor.registry.desire(DesiredLocation(spec=spec, generation=5,
+                                                         work_id="w-5", epoch=1))
+        [first] = await eventually(lambda: failed_loads(supervisor))
+        assert (first.work_id, first.generation) == ("w-5", 5)
+        assert "the warehouse is not up yet" in first.error.message
+        assert time.time() < first.next_retry_at < time.time() + MAX_RETRY_SECONDS
+
+        service.touch()
+        [loaded] = await eventually(lambda: loads(supervisor), timeout=30)
+        assert loaded.generation == 5 and loaded.snapshot.job("nightly") is not None
+        assert (await supervisor.snapshot("needy")).job("nightly") is not None
+        failures = await failed_loads(supervisor)
+        # each retry said when the next one would be, later each time
+        times = [f.next_retry_at for f in failures]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert [f.work_id for f in failures] == ["w-5"] + [""] * (len(failures) - 1)
+
+
+async def test_a_failed_location_is_loaded_again_as_soon_as_its_files_change(
+        broker_url: str, tmp_path: Path) -> None:
+    service = tmp_path / "warehouse-up"
+    service.touch()
+    spec = needy_location(tmp_path, marker=service, imports="import helper")
+    # retries so far apart that only the change of its files can explain a quick load
+    async with running_supervisor(broker_url, tmp_path,
+                                  retries=Retries(first=120.0)) as supervisor:
+        await supervisor.registry.desire(DesiredLocation(spec=spec, generation=8))
+        [failure] = await eventually(lambda: failed_loads(supervisor))
+        assert "helper" in failure.error.message + failure.error.stack
+        assert failure.next_retry_at > time.time() + 30
+
+        (tmp_path / "project" / "helper.py").write_text("VALUE = 1\n")
+        [loaded] = await eventually(lambda: loads(supervisor), timeout=10)
+        assert loaded.generation == 8 and loaded.snapshot.job("nightly") is not None
+        assert len(await failed_loads(supervisor)) == 1
+
+
+async def test_a_redeploy_of_a_failed_location_does_not_wait_for_its_retry(
+        broker_url: str, tmp_path: Path) -> None:
+    service = tmp_path / "warehouse-up"
+    spec = needy_location(tmp_path, marker=service)
+    async with running_supervisor(broker_url, tmp_path,
+                                  retries=Retries(first=120.0)) as supervisor:
+        await supervisor.registry.desire(DesiredLocation(spec=spec, generation=1))
+        [failure] = await eventually(lambda: failed_loads(supervisor))
+        assert failure.next_retry_at > time.time() + 30
+
+        # the operator starts the service and redeploys, the same code
+        service.touch()
+        await supervisor.registry.desire(DesiredLocation(spec=spec, generation=2))
+        [loaded] = await eventually(lambda: loads(supervisor), timeout=10)
+        assert loaded.generation == 2

@@ -93,6 +93,10 @@ async def test_a_run_workers_connection_appends_output_and_reads_nothing(
         pipe.xadd(stream, {"m": b"x"})
     assert all(pipe.execute())
     assert worker.ping()
+    # and ask whether its attempt was canceled (yes or no: a cancel, or an agent stopping)
+    assert not worker.exists(keys.canceled_key("mine", 1))
+    await agent.set(keys.canceled_key("mine", 1), "1")
+    assert worker.exists(keys.canceled_key("mine", 1))
 
     # it cannot read the work streams ...
     for stream in (keys.WORK_RUNS, keys.WORK_CODE):
@@ -113,6 +117,7 @@ async def test_a_run_workers_connection_appends_output_and_reads_nothing(
     refused(lambda: worker.xadd(keys.executing_key("x", 1), {"m": b"x"}))
     refused(lambda: worker.set(keys.launched_key("other-run", 1), "pid:me:1"))
     refused(lambda: worker.set(keys.canceled_key("other-run", 1), "1"))
+    refused(lambda: worker.get(keys.canceled_key("other-run", 1)))
     refused(lambda: worker.get(keys.executing_key("mine", 1)))
     refused(lambda: worker.get(keys.ACL_RUN_WORKER_PASSWORD))
     refused(lambda: worker.delete(keys.OUT_EVENTS))
@@ -262,15 +267,17 @@ async def test_on_valkey_the_user_is_held_to_the_agents_database(
 @pytest.mark.parametrize(("server", "expected"), [
     (BrokerServer((6, 2)),
      ["reset", "on", "+ping", "+hello", "+select", "+xadd", "~tether:out:events",
-      "~tether:out:logs", "~tether:out:spans", "+set", "~tether:executing:*"]),
+      "~tether:out:logs", "~tether:out:spans", "+set", "~tether:executing:*", "+exists",
+      "~tether:canceled:*"]),
     (BrokerServer((7, 0)),
      ["reset", "on", "+ping", "+hello", "+select",
       "(+xadd %W~tether:out:events %W~tether:out:logs %W~tether:out:spans)",
-      "(+set %W~tether:executing:*)"]),
+      "(+set %W~tether:executing:*)", "(+exists %R~tether:canceled:*)"]),
     (BrokerServer((7, 2), valkey_version=(9, 1)),
      ["reset", "on", "+ping", "+hello", "+select", "+client|setinfo", "resetdbs", "db=2",
       "(+xadd %W~tether:out:events %W~tether:out:logs %W~tether:out:spans resetdbs db=2)",
-      "(+set %W~tether:executing:* resetdbs db=2)"]),
+      "(+set %W~tether:executing:* resetdbs db=2)",
+      "(+exists %R~tether:canceled:* resetdbs db=2)"]),
 ])
 def test_the_rules_fit_the_server(server: BrokerServer, expected: list[str]) -> None:
     # Redis 6 has neither selectors nor write-only patterns: the same commands, plain keys

@@ -15,7 +15,7 @@ import pytest
 
 from tether.control_plane._daemons import run_daemons
 from tether.control_plane.errors import BadInput
-from tether.control_plane.storage import Store, TickStatus
+from tether.control_plane.storage import KeyedRun, Store, TickStatus
 from tether.settings import Settings
 from tether.wire import (
     ErrorInfo,
@@ -143,9 +143,12 @@ def test_a_run_key_makes_a_run_once_and_a_skip_or_error_makes_none(
     assert run is not None and run.tags == {"team": "data", "tether/schedule": "every_minute"}
     newest_first = auto.list_ticks("schedule", "auto", "every_minute")
     assert [t.status for t in newest_first] == [
-        TickStatus.FAILURE, TickStatus.SKIPPED, TickStatus.SUCCESS, TickStatus.SUCCESS]
+        TickStatus.FAILURE, TickStatus.SKIPPED, TickStatus.SKIPPED, TickStatus.SUCCESS]
     assert newest_first[0].error == "tb here" and newest_first[1].skip_reason == "holiday"
-    assert newest_first[2].run_ids == newest_first[3].run_ids == [run.run_id]
+    # the first tick created the run; the second found its run key taken and created none
+    assert newest_first[3].run_ids == [run.run_id] and newest_first[3].existing_runs == []
+    assert newest_first[2].run_ids == []
+    assert newest_first[2].existing_runs == [KeyedRun(run_key="day-1", run_id=run.run_id)]
 
 
 def test_a_sensor_keeps_its_cursor_and_keeps_ticking_after_an_error(
@@ -241,8 +244,9 @@ def test_ticks_answered_in_one_batch_create_their_runs_together(
     [schedule_tick] = auto.list_ticks("schedule", "auto", "every_minute")
     [sensor_tick] = auto.list_ticks("sensor", "auto", "new_files")
     assert schedule_tick.status == sensor_tick.status == TickStatus.SUCCESS
-    assert len(schedule_tick.run_ids) == 1 and len(set(sensor_tick.run_ids)) == 1
-    assert len(sensor_tick.run_ids) == 2
+    assert len(schedule_tick.run_ids) == 1 and len(sensor_tick.run_ids) == 1
+    # the second request's key was the first's: named, not created again
+    assert sensor_tick.existing_runs == [KeyedRun(run_key="a", run_id=sensor_tick.run_ids[0])]
     sensor_run = auto.get_run(sensor_tick.run_ids[0])
     assert sensor_run is not None and "ignored" not in sensor_run.tags
     assert len(auto.list_runs(limit=100)) == 2

@@ -7,13 +7,17 @@ import pytest
 from tether.control_plane.errors import BadInput, RunNotFound
 from tether.control_plane.storage import RunStatus, Store
 from tether.wire import (
+    EXIT_RUN_CANCELED,
     EXIT_RUN_FAILED,
+    RunCanceled,
     RunFailure,
     RunLaunched,
     RunStart,
     RunSuccess,
     RunTerminated,
     RunWorkerExited,
+    StepCanceled,
+    StepStart,
     TerminateRun,
 )
 
@@ -94,3 +98,31 @@ def test_an_ended_or_unknown_run_cannot_be_canceled(store: Store) -> None:
         store.terminate_run(run_id)
     with pytest.raises(RunNotFound):
         store.terminate_run("no-such-run")
+
+
+def test_a_worker_reporting_the_cancel_names_it_in_the_log_and_the_steps(
+        store: Store) -> None:
+    run_id = started_run(store)
+    store.terminate_run(run_id)
+
+    store.store_events([
+        StepStart(run_id=run_id, attempt=1, seq=2, timestamp=2.0, step_key="hello"),
+        StepCanceled(run_id=run_id, attempt=1, seq=3, timestamp=2.5, step_key="hello",
+                     duration=0.5),
+        RunCanceled(run_id=run_id, attempt=1, seq=4, timestamp=2.6,
+                    message="Run of hello_job was canceled during step hello"),
+    ])
+    store.store_results([RunWorkerExited(run_id=run_id, attempt=1, exit_code=EXIT_RUN_CANCELED)])
+
+    run = store.get_run(run_id)
+    assert run is not None and run.status == RunStatus.CANCELED and run.end_time == 2.6
+    assert run.error is None and run.steps_failed == 0
+    assert store.rebuild_run(run_id).status == RunStatus.CANCELED
+    [step] = store.step_spans(run_id)
+    assert (step.step_key, step.status, step.end) == ("hello", "CANCELED", 2.5)
+    logged = [(e.type, e.level, e.message) for e in store.run_events(run_id) if e.seq]
+    assert logged[-2:] == [
+        ("STEP_CANCELED", "WARNING", "Step hello canceled after 500 ms"),
+        ("RUN_CANCELED", "WARNING", "Run of hello_job was canceled during step hello"),
+    ]
+    assert not any("FAILURE" in e.type for e in store.run_events(run_id))

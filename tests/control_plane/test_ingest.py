@@ -178,7 +178,8 @@ def test_a_reader_tailing_by_id_misses_no_event_of_a_slower_batch(store: Store) 
     with ThreadPoolExecutor(1) as pool:
         with store.engine.begin() as slow:
             # the slower uploader's batch is stored, not yet committed ...
-            store_events(slow, [_log(run_id, seq) for seq in range(1, 101)], 1_700_000_100.0)
+            store_events(slow, [_log(run_id, seq) for seq in range(1, 101)], 1_700_000_100.0,
+                         grace=300.0)
             # ... while the faster one's arrives; a tail now sees at most what has committed
             fast = pool.submit(store.store_events, [_log(run_id, seq) for seq in range(101, 201)])
             # it waits for the slower batch's lock: what keeps ids in commit order

@@ -62,6 +62,25 @@ def test_a_failed_load_stores_the_users_traceback(store: Store) -> None:
     assert [loc.name for loc in store.list_locations()] == ["hello"]
 
 
+def test_a_retried_load_shows_its_next_attempt_until_it_loads(store: Store) -> None:
+    store.deploy_location(spec())
+    [item] = store.claim_work("agent", ["default"], 10, 30)
+    generation = item.payload.generation
+    error = ErrorInfo(class_name="ModuleNotFoundError", message="No module named 'helper'")
+    for retry_at in (1_900_000_001.0, 1_900_000_003.0):
+        # the agent's retries report without a work item
+        store.store_results([LocationLoadFailed(location="hello", error=error,
+                                                generation=generation, next_retry_at=retry_at)])
+        location = store.get_location("hello")
+        assert location is not None and location.status == LocationStatus.ERROR
+        assert location.next_retry_at == retry_at
+    store.store_results([LocationLoaded(location="hello", snapshot=snapshot(),
+                                        generation=generation)])
+    location = store.get_location("hello")
+    assert location is not None and location.status == LocationStatus.LOADED
+    assert (location.error, location.next_retry_at) == (None, None)
+
+
 def test_worker_exit_with_an_error_fails_a_started_run(store: Store) -> None:
     load_location(store)
     run_id = store.launch_run("hello_job")

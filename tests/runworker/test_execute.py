@@ -13,24 +13,29 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis
 
 from tether.broker import keys
 from tether.wire import (
     EXIT_DUPLICATE_ATTEMPT,
+    EXIT_RUN_CANCELED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     LaunchRun,
     LocationSpec,
+    RunCanceled,
     RunFailure,
     RunSuccess,
+    StepCanceled,
     StepFailure,
+    event_type,
 )
 
 from ..streams import read_stream
 
 DEFS = '''
 import subprocess, sys, time
-from tether import Definitions, job, op
+from tether import Definitions, EnvVar, Resource, job, op
 
 @op
 def first():
@@ -75,7 +80,30 @@ def fails():
 def failing_job():
     fails()
 
-defs = Definitions(jobs=[two_steps, slow_job, child_job, failing_job])
+class Warehouse(Resource, frozen=True):
+    url: str
+
+@op
+def export(warehouse: Warehouse):
+    print("exporting to", warehouse.url)
+
+@job
+def export_job():
+    export()
+
+def helper():
+    return 1 / 0
+
+@op
+def divides():
+    helper()
+
+@job
+def dividing_job():
+    divides()
+
+defs = Definitions(jobs=[two_steps, slow_job, child_job, failing_job, export_job, dividing_job],
+                   resources={"warehouse": Warehouse(url=EnvVar("TETHER_TEST_UNSET_URL"))})
 '''
 
 
@@ -120,13 +148,52 @@ def test_a_failed_run_exits_with_the_reported_failure_code(tmp_path: Path,
     assert isinstance(events[-1], RunFailure)
 
 
-def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
-                                                          broker_url: str) -> None:
-    process, _ = start(tmp_path, broker_url, "slow_job")
+def test_an_unset_env_var_fails_the_step_with_its_message_and_no_traceback(
+        tmp_path: Path, broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "export_job")
+    assert process.wait(timeout=30) == EXIT_RUN_FAILED
+
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    step = next(e for e in events if isinstance(e, StepFailure))
+    assert step.error.message == (
+        "resource 'warehouse', field 'url': the environment variable TETHER_TEST_UNSET_URL is "
+        "not set; set it in the code location's env (`tether location deploy --env`) or the "
+        "agent's host")
+    # Tether's own frames (executor, resource resolution) are nothing the user can act on
+    assert step.error.stack == ""
+    run = events[-1]
+    assert isinstance(run, RunFailure) and run.error is not None and run.error.stack == ""
+
+
+def test_a_steps_traceback_shows_the_users_frames_only_once(tmp_path: Path,
+                                                           broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "dividing_job")
+    assert process.wait(timeout=30) == EXIT_RUN_FAILED
+
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    step = next(e for e in events if isinstance(e, StepFailure))
+    stack = step.error.stack
+    assert stack.startswith("Traceback (most recent call last):")
+    assert "in divides" in stack and "in helper" in stack
+    assert stack.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "tether" not in stack.replace(str(tmp_path), "")
+    run = events[-1]
+    assert isinstance(run, RunFailure) and run.error is not None
+    assert run.error.class_name == "ZeroDivisionError" and run.error.stack == ""
+
+
+def wait_for_output(process: subprocess.Popen[bytes], broker_url: str) -> None:
     deadline = time.monotonic() + 30
     while not read_stream(broker_url, keys.OUT_LOGS):
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
+
+
+def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
+                                                          broker_url: str) -> None:
+    # no cancel asked: an agent stopping its runs; the interruption is a failure
+    process, _ = start(tmp_path, broker_url, "slow_job")
+    wait_for_output(process, broker_url)
 
     os.killpg(process.pid, signal.SIGTERM)
 
@@ -137,6 +204,29 @@ def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
     assert isinstance(events[-1], RunFailure)
     logs = read_stream(broker_url, keys.OUT_LOGS)
     assert "".join(c.data for c in logs if c.step_key == "slow") == "slow started\ncleanup ran\n"
+
+
+def test_a_canceled_run_says_canceled_not_failed(tmp_path: Path, broker_url: str) -> None:
+    process, run_id = start(tmp_path, broker_url, "slow_job")
+    wait_for_output(process, broker_url)
+
+    # what the launcher does for a cancel: mark the attempt canceled, then SIGTERM
+    valkey = redis.Redis.from_url(broker_url)
+    valkey.set(keys.canceled_key(run_id, 1), "1")
+    valkey.close()
+    os.killpg(process.pid, signal.SIGTERM)
+
+    assert process.wait(timeout=15) == EXIT_RUN_CANCELED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert [event_type(e) for e in events][-2:] == ["STEP_CANCELED", "RUN_CANCELED"]
+    assert not any(isinstance(e, StepFailure | RunFailure) for e in events)
+    step, run = events[-2], events[-1]
+    assert isinstance(step, StepCanceled) and step.step_key == "slow" and step.duration > 0
+    assert isinstance(run, RunCanceled)
+    assert run.message == "Run of slow_job was canceled during step slow"
+    logs = read_stream(broker_url, keys.OUT_LOGS)
+    assert "".join(c.data for c in logs if c.step_key == "slow") == "slow started\ncleanup ran\n"
+    assert "KeyboardInterrupt" not in "".join(c.data for c in logs)
 
 
 @pytest.mark.timeout(60)

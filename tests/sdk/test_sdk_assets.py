@@ -84,6 +84,18 @@ def test_selection_must_include_upstream_values() -> None:
         Definitions(assets=[raw], jobs=[define_asset_job("ghosts", selection=["ghost"])])
 
 
+def test_a_string_selection_is_one_asset_key() -> None:
+    # iterating "raw" once selected its letters: "unknown asset(s) 'r', 'a', 'w'"
+    defs = Definitions(
+        assets=[raw, clean],
+        jobs=[define_asset_job("j", selection="raw"), define_asset_job("k", selection=raw)],
+    )
+    assert [node.asset_key for node in defs.get_job("j").nodes] == ["raw"]
+    assert [node.asset_key for node in defs.get_job("k").nodes] == ["raw"]
+    with pytest.raises(DefinitionError, match=r"asset job 'bad'.*asset keys.*got 3"):
+        define_asset_job("bad", selection=["raw", 3])  # type: ignore[list-item]
+
+
 def test_asset_cycles_and_duplicate_keys_are_rejected() -> None:
     @asset(name="a", deps=["b"])
     def a() -> None: ...

@@ -165,7 +165,7 @@ def test_a_schedule_or_sensor_can_target_an_asset_selection() -> None:
     def refresh() -> None:
         pass
 
-    @sensor(assets=["unrelated"])
+    @sensor(assets="unrelated")  # one key, not its letters
     def on_change() -> RunRequest:
         return RunRequest(run_key="once")
 

@@ -10,7 +10,8 @@ import msgspec
 import pytest
 
 from tether import Config, Definitions, EnvVar, OpContext, Resource, asset, job, op
-from tether.control_plane.storage._run_config import run_config_error
+from tether.control_plane.storage import config_scaffold
+from tether.control_plane.storage._run_config import run_config_errors
 from tether.errors import DefinitionError, RunConfigError
 from tether.sdk import RunEmitter, execute_job, resolve_run_config, run_config_schema
 from tether.wire import LogMessage, RunEvent, RunFailure, RunSuccess, StepFailure
@@ -125,20 +126,62 @@ def test_the_control_plane_check_words_errors_as_the_run_worker_does(run_config:
     with pytest.raises(RunConfigError) as raised:
         resolve_run_config(etl, run_config)
     schema = run_config_schema(etl)
-    assert run_config_error(schema, run_config) == str(raised.value)
+    assert run_config_errors(schema, run_config) == raised.value.problems
     assert str(raised.value).startswith("$.ops.")
 
 
 def test_the_example_error_and_valid_configs() -> None:
     schema = run_config_schema(etl)
-    assert run_config_error(schema, BAD_CONFIGS[0]) == \
-        "$.ops.load.config.limit: expected int, got str"
-    assert run_config_error(schema, {}) == "$: object missing required field ops"
+    assert run_config_errors(schema, BAD_CONFIGS[0]) == [
+        "$.ops.load.config.limit: expected int, got str"]
     good = {"ops": {"load": {"config": {"table": "t", "ratio": 0.5, "window": {"days": 3}}},
                     "untyped": {"config": {"anything": [1]}}}}
-    assert run_config_error(schema, good) is None
+    assert run_config_errors(schema, good) == []
     assert resolve_run_config(etl, good)["load"] == LoadConfig(table="t", ratio=0.5,
                                                               window=Window(days=3))
+
+
+def test_no_config_names_the_required_fields_it_lacks_not_the_top_object() -> None:
+    # "$: object missing required field ops" said nothing of what to write
+    schema = run_config_schema(etl)
+    assert run_config_errors(schema, {}) == ["$.ops.load.config.table: missing required field"]
+    with pytest.raises(RunConfigError) as raised:
+        resolve_run_config(etl, {})
+    assert raised.value.problems == ["$.ops.load.config.table: missing required field"]
+
+
+def test_every_problem_is_reported_with_its_path() -> None:
+    # a wrong limit no longer hides the missing table, nor one op's error another's
+    schema = run_config_schema(etl)
+    config = {"ops": {"extract": {"config": {"days": "a week"}},
+                      "load": {"config": {"limit": "10", "mode": "upsert", "colour": 1}}}}
+    assert run_config_errors(schema, config) == [
+        "$.ops.extract.config.days: expected int, got str",
+        "$.ops.load.config.limit: expected int, got str",
+        "$.ops.load.config.mode: invalid enum value 'upsert'",
+        "$.ops.load.config: object contains unknown field colour",
+        "$.ops.load.config.table: missing required field",
+    ]
+    with pytest.raises(RunConfigError) as raised:
+        resolve_run_config(etl, config)
+    # the run worker's msgspec stops at the first problem of each op's config
+    assert str(raised.value) == ("2 problems:\n"
+                                 "  $.ops.extract.config.days: expected int, got str\n"
+                                 "  $.ops.load.config.limit: expected int, got str")
+
+
+def test_the_scaffold_fills_defaults_and_marks_required_fields() -> None:
+    scaffold = config_scaffold(run_config_schema(etl))
+    assert scaffold.config == {"ops": {
+        "extract": {"config": {"days": 7}},
+        "load": {"config": {"table": None, "limit": 100, "mode": "append", "ratio": None,
+                            "columns": [], "window": {"days": 7}}},
+    }}
+    assert scaffold.required == ["ops.load.config.table (str)"]
+    # filled in, it is a valid run config
+    scaffold.config["ops"]["load"]["config"]["table"] = "sales"
+    assert run_config_errors(run_config_schema(etl), scaffold.config) == []
+    assert config_scaffold({}) == ({}, [])
 
 
 def test_jobs_without_config_have_no_schema() -> None:
@@ -151,4 +194,4 @@ def test_jobs_without_config_have_no_schema() -> None:
         untyped()
 
     assert run_config_schema(no_config) == {}
-    assert run_config_error({}, {"ops": {"x": 1}}) is None
+    assert run_config_errors({}, {"ops": {"x": 1}}) == []

@@ -21,6 +21,7 @@ from tether.wire import (
     StepSkipped,
     StepStart,
     StepSuccess,
+    event_message,
     event_type,
 )
 
@@ -208,6 +209,20 @@ def test_interrupt_in_a_step_is_recorded_then_reraised() -> None:
     ]
     failure = events[2]
     assert isinstance(failure, StepFailure) and failure.error.class_name == "KeyboardInterrupt"
+
+
+def test_an_interrupt_that_is_the_runs_cancel_is_recorded_as_canceled() -> None:
+    events: list[RunEvent] = []
+    with pytest.raises(KeyboardInterrupt):
+        execute_job(DEFS, "interrupting", canceled=lambda: True,
+                    emitter=RunEmitter(run_id="r", attempt=1, sink=events.append))
+    assert summary(events) == [
+        ("RUN_START", None),
+        ("STEP_START", "interrupted"),
+        ("STEP_CANCELED", "interrupted"),
+        ("RUN_CANCELED", None),
+    ]
+    assert event_message(events[-1]) == "Run of interrupting was canceled during step interrupted"
 
 
 def test_asset_job_materializes_each_asset() -> None:

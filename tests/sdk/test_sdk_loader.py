@@ -41,8 +41,8 @@ def test_loads_the_example_module() -> None:
         LocationSpec(name="hello", module="hello.defs", working_directory=str(HELLO))
     )
     assert isinstance(defs, Definitions)
-    assert set(defs.jobs) == {"hello_job", "broken_job", "slow_job", "refresh_assets",
-                              "morning_report_assets"}
+    assert set(defs.jobs) == {"hello_job", "broken_job", "slow_job", "export_job",
+                              "refresh_assets", "morning_report_assets"}
     assert set(defs.schedules) == {"every_five_minutes", "morning_report"}
     assert [n.name for n in defs.get_job("hello_job").nodes] == ["extract", "transform", "load"]
 

@@ -6,6 +6,7 @@ import sys
 import time
 
 from tether import (
+    Config,
     Definitions,
     OpContext,
     ScheduleContext,
@@ -74,6 +75,23 @@ def slow_job() -> None:
     wait_a_while()
 
 
+class ExportConfig(Config, frozen=True):
+    table: str
+    limit: int = 100
+
+
+@op
+def export(context: OpContext, config: ExportConfig) -> None:
+    """Pretend to export rows to a table."""
+    context.log.info(f"exported {config.limit} rows to {config.table}")
+
+
+@job
+def export_job() -> None:
+    """A job with a run config: `table` is required, `limit` defaults to 100."""
+    export()
+
+
 @asset
 def raw_numbers() -> list[int]:
     """Numbers as they arrive."""
@@ -109,7 +127,7 @@ def morning_report() -> None:
 
 
 defs = Definitions(
-    jobs=[hello_job, broken_job, slow_job, define_asset_job("refresh_assets")],
+    jobs=[hello_job, broken_job, slow_job, export_job, define_asset_job("refresh_assets")],
     assets=[raw_numbers, even_numbers, report],
     schedules=[every_five_minutes, morning_report],
 )

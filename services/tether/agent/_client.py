@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
+import time
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
 from .._tls import handshake_failure
-from ..errors import ControlPlaneError, Unauthorized
+from ..errors import ControlPlaneError, ControlPlaneUnreachable, Unauthorized
 from ..wire import (
     MSGPACK_MEDIA_TYPE,
     AgentHeartbeat,
@@ -29,6 +31,10 @@ _claim_decoder = msgspec.msgpack.Decoder(ClaimResponse)
 _receipt_decoder = msgspec.msgpack.Decoder(BatchReceipt)
 _error_decoder = msgspec.json.Decoder(ApiError)
 
+# how long after its start an agent worker takes an unreachable control plane for one that
+# is starting too (`tether dev`, honcho and Kubernetes start them all at once)
+START_GRACE_SECONDS = 30.0
+
 
 class ControlPlaneClient:
     """Async client of the agent API. HTTP failures become :class:`ControlPlaneError` (with the
@@ -37,14 +43,27 @@ class ControlPlaneClient:
     (see :func:`tether._tls.client_verify`)."""
 
     def __init__(self, *, url: str, token: str, timeout: float = 30.0,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True,
+                 start_grace: float = START_GRACE_SECONDS) -> None:
         self._url = url.rstrip("/")
+        self._grace_until = time.monotonic() + start_grace
+        # whether the control plane ever answered this client (with any status)
+        self._answered = False
         self._http = httpx.AsyncClient(
             verify=verify,
             base_url=url.rstrip("/"),
             headers={"authorization": f"Bearer {token}", "content-type": MSGPACK_MEDIA_TYPE},
             timeout=timeout,
         )
+
+    def failure_level(self, exc: ControlPlaneError) -> int:
+        """The level to log a failed call at: DEBUG while the control plane has never
+        answered and the start-up grace lasts (it is starting alongside us: nothing to warn
+        about), WARNING otherwise (an outage, or one that outlasts a start)."""
+        starting = not self._answered and time.monotonic() < self._grace_until
+        if starting and isinstance(exc, ControlPlaneUnreachable):
+            return logging.DEBUG
+        return logging.WARNING
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -88,8 +107,11 @@ class ControlPlaneClient:
         except httpx.HTTPError as exc:
             tls = handshake_failure(self._url, exc)
             if tls is not None:
+                # a certificate this client does not trust: a mistake to fix, never a start
                 raise ControlPlaneError(tls) from exc
-            raise ControlPlaneError(f"control plane unreachable ({path}): {exc!r}") from exc
+            raise ControlPlaneUnreachable(
+                f"control plane unreachable ({path}): {exc!r}") from exc
+        self._answered = True
         if response.status_code in (401, 403):
             raise Unauthorized(_error_text(response), status_code=response.status_code)
         if response.status_code != 200:

@@ -8,6 +8,7 @@ location reconciles its code servers against it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError, WatchError
 from ..broker import keys
 from ..errors import BrokerUnavailable
 from ..wire import CodeServerRecord, DesiredLocation
+from ._processes import is_running
 
 _encode = msgspec.msgpack.Encoder().encode
 _desired_decoder = msgspec.msgpack.Decoder(DesiredLocation)
@@ -28,6 +30,14 @@ _ACQUIRE = """
 local owner = redis.call('GET', KEYS[1])
 if owner == false or owner == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+# SET the owner key to us if it still names the (dead) owner we found
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
@@ -46,9 +56,13 @@ KEEP = _Keep()
 
 
 class CodeRegistry:
-    def __init__(self, redis: aioredis.Redis, *, consumer: str) -> None:
+    def __init__(self, redis: aioredis.Redis, *, consumer: str, host: str) -> None:
         self.redis = redis
         self.consumer = consumer
+        self.host = host
+        # what the owner key of a location we serve holds: where we run, so that a
+        # successor on this host can tell we died
+        self.owner = f"{host}|{os.getpid()}|{consumer}"
 
     async def desire(self, desired: DesiredLocation) -> bool:
         """Record ``desired`` unless a newer generation of the location is recorded; True
@@ -114,14 +128,26 @@ class CodeRegistry:
             raise _unavailable(exc) from exc
 
     async def own(self, name: str) -> bool:
-        """Take or renew the ownership of a location; False while another supervisor has it."""
+        """Take or renew the ownership of a location; False while another supervisor has it.
+        A supervisor of this host that died (kill -9) is taken over at once rather than when
+        its ownership lapses: its successor adopts its servers, or stops them, right away."""
+        key = keys.code_owner_key(name)
         ttl = str(int(keys.CODE_OWNER_SECONDS * 1000))
-        owned = await self._call("eval", _ACQUIRE, 1, keys.code_owner_key(name),
-                                 self.consumer, ttl)
-        return bool(owned)
+        if await self._call("eval", _ACQUIRE, 1, key, self.owner, ttl):
+            return True
+        current: bytes | None = await self._call("get", key)
+        if current is None or not self._dead_here(current.decode(errors="replace")):
+            return False
+        return bool(await self._call("eval", _TAKE_OVER, 1, key, current, self.owner, ttl))
+
+    def _dead_here(self, owner: str) -> bool:
+        host, _, rest = owner.partition("|")
+        pid, _, _ = rest.partition("|")
+        return (host == self.host and pid.isdigit() and int(pid) != os.getpid()
+                and not is_running(int(pid)))
 
     async def disown(self, name: str) -> None:
-        await self._call("eval", _RELEASE, 1, keys.code_owner_key(name), self.consumer)
+        await self._call("eval", _RELEASE, 1, keys.code_owner_key(name), self.owner)
 
     async def record_server(self, record: CodeServerRecord) -> None:
         await self._call("hset", keys.CODE_SERVERS,

@@ -34,6 +34,7 @@ from ..wire import (
     LocationLoadFailed,
     LocationSpec,
 )
+from ._code_registry import CodeRegistry
 from ._processes import (
     RunUser,
     child_environment,
@@ -109,6 +110,8 @@ class CodeServer:
     log: LogFollower
     child: asyncio.subprocess.Process | None = None
     failed_pings: int = 0
+    # it answers, but the location's code failed to load in it (it is retried)
+    load_failed: bool = False
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -188,6 +191,27 @@ async def stop_recorded(record: CodeServerRecord, grace: float = 5.0) -> None:
         await terminate_foreign_group(record.pid, grace)
     with contextlib.suppress(OSError):
         os.unlink(record.log_path)
+
+
+async def stop_orphans(registry: CodeRegistry, records: list[CodeServerRecord]) -> None:
+    """Stop recorded servers that nobody serves from, and forget them."""
+    for record in records:
+        log.info("stopping orphaned code server of %s (pid %d)", record.location, record.pid)
+        await stop_recorded(record)
+        await registry.forget_server(record)
+
+
+async def stop_unserved(registry: CodeRegistry, host: str, *, skip: set[int]) -> set[str]:
+    """Stop the servers recorded on ``host`` (but those of ``skip``) that no live supervisor
+    serves: those of a predecessor that was killed, which a supervisor that stops had no time
+    to adopt (or even to look at). Returns the locations whose ownership this took."""
+    taken = set()
+    for record in await registry.servers(host):
+        if record.pid in skip or not await registry.own(record.location):
+            continue
+        taken.add(record.location)
+        await stop_orphans(registry, [record])
+    return taken
 
 
 async def wait_ready(server: CodeServer, timeout: float) -> bool:

@@ -206,6 +206,15 @@ def runs_on_this_host(pid: int, marker: str) -> bool:
         return False
 
 
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process of this host (not a zombie waiting to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/status") as file:
+            return "\nState:\tZ" not in file.read()
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

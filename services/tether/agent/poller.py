@@ -119,7 +119,7 @@ class Poller:
                 log.error("the control plane refused the agent token: %s", exc)
                 await backoff.wait(stop)
             except ControlPlaneError as exc:
-                log.warning("%s; retrying", exc)
+                log.log(self.client.failure_level(exc), "%s; retrying", exc)
                 await backoff.wait(stop, at_least=exc.retry_after)
             except BrokerUnavailable as exc:
                 log.warning("%s; retrying", exc)

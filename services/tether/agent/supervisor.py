@@ -11,9 +11,12 @@ against the desired set, and reports what each location defines (or why it faile
   the old one is stopped afterwards. Runs do not use code servers, so they keep going.
 - A server that dies or stops answering its health check (gRPC Ping) is restarted, waiting
   longer after each failure (exponential backoff, reset after a stable run). A server that
-  could not start is retried the same way, and reported LOADED as soon as it loads.
+  could not start, or in which the location's code failed to load, is retried the same way
+  and at once when the location's files change (:mod:`._retries`), each failure reported
+  with the time of the next attempt, and the location reported LOADED as soon as it loads.
 - Code servers outlive the supervisor (own session, output to a file). A supervisor that
-  starts adopts the healthy servers of its dead predecessor and stops the others.
+  starts adopts the healthy servers of its dead predecessor and stops the others; one that
+  stops stops its servers and those on its host that no live supervisor serves.
 """
 
 from __future__ import annotations
@@ -60,10 +63,12 @@ from ._code_servers import (
     adoptable,
     query_snapshot,
     spawn_code_server,
-    stop_recorded,
+    stop_orphans,
+    stop_unserved,
     wait_ready,
 )
 from ._processes import RunUser
+from ._retries import Retries, clock
 from ._status import reporting_status
 from ._worker import consume_batches
 
@@ -88,7 +93,8 @@ class Supervisor:
                  log_dir: Path, start_timeout: float = 30.0, host: str = "127.0.0.1",
                  stop_servers_on_exit: bool = True, hostname: str | None = None,
                  health_interval: float = HEALTH_INTERVAL,
-                 run_user: RunUser | None = None) -> None:
+                 run_user: RunUser | None = None,
+                 retries: Retries | None = None) -> None:
         self.redis = redis
         # the OS user code servers run as (None: the supervisor's own)
         self.run_user = run_user
@@ -102,13 +108,10 @@ class Supervisor:
         self.consumer = StreamConsumer(redis, stream=keys.WORK_CODE,
                                        group=keys.GROUP_SUPERVISORS, consumer=consumer,
                                        message_type=WorkItem)
-        self.registry = CodeRegistry(redis, consumer=consumer)
+        self.registry = CodeRegistry(redis, consumer=consumer, host=self.hostname)
         self.servers: dict[str, CodeServer] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._backoffs: dict[str, Backoff] = {}
-        self._next_attempt: dict[str, float] = {}
-        # the generation whose failure was reported, so retries do not repeat the report
-        self._failure_reported: dict[str, int] = {}
+        self.retries = retries or Retries()
         self._restart_count: dict[str, int] = {}
         self._wake = asyncio.Event()
         # replaced servers being stopped
@@ -300,14 +303,16 @@ class Supervisor:
                     await self._retire(name)
                 return
             if want is None:
+                self.retries.forget(name)
                 await self._retire(name)
-                await self._stop_orphans([r for r in recorded if r.pid not in self._retiring])
+                await stop_orphans(self.registry,
+                                   [r for r in recorded if r.pid not in self._retiring])
                 await self.registry.disown(name)
                 return
             if name not in self.servers:
                 self._adopt(name, want, recorded)
-            await self._stop_orphans([r for r in recorded if r.pid != self._pid_of(name)
-                                      and r.pid not in self._retiring])
+            await stop_orphans(self.registry, [r for r in recorded if r.pid != self._pid_of(name)
+                                               and r.pid not in self._retiring])
             await self._serve(name, want)
         except BrokerUnavailable as exc:
             log.warning("code location %s: %s; retrying", name, exc)
@@ -331,35 +336,38 @@ class Supervisor:
                 self.servers[name] = server
                 return
 
-    async def _stop_orphans(self, records: list[CodeServerRecord]) -> None:
-        for record in records:
-            log.info("stopping orphaned code server of %s (pid %d)", record.location,
-                     record.pid)
-            await stop_recorded(record)
-            await self.registry.forget_server(record)
-
     async def _serve(self, name: str, want: DesiredLocation) -> None:
         server = self.servers.get(name)
         if server is not None and server.record.generation == want.generation:
             if await self._healthy(server):
-                if time.monotonic() - server.started > STABLE_SECONDS:
-                    self._backoffs.pop(name, None)
+                if (not server.load_failed
+                        and time.monotonic() - server.started > STABLE_SECONDS):
+                    # a server that only serves its load error is no stable run
+                    self.retries.stable(name)
                 if want.work_id:
                     # adopted, or the answer to a redelivered item: report what it serves
                     result = await query_snapshot(server, want.generation, self.start_timeout)
+                    if isinstance(result, LocationLoadFailed):
+                        server.load_failed = True
+                        result = msgspec.structs.replace(
+                            result, next_retry_at=self.retries.next_retry_at(name))
                     await self._report(want, result)
+                if server.load_failed and await self.retries.due(name, want.spec, want.generation):
+                    # what was missing (a file, a service) may be there now
+                    log.info("loading code location %s again", name)
+                    await self._replace(name, want)
                 return
-            if not self._due(name):
+            if not await self.retries.due(name, want.spec, want.generation):
                 return
             reason = (f"exited ({server.exit_description()})" if not server.alive
                       else f"stopped answering ({MAX_FAILED_PINGS} failed health checks)")
             log.warning("code server of %s %s; restarting", name, reason)
             self._restart_count[name] = self._restart_count.get(name, 0) + 1
             metrics.CODE_SERVER_RESTARTS.add(1, {"location": name})
-            self._schedule_retry(name)
+            self.retries.failed(name, want.generation)
             await self._replace(name, want)
             return
-        if self._due(name):
+        if await self.retries.due(name, want.spec, want.generation):
             await self._replace(name, want)
 
     async def _healthy(self, server: CodeServer) -> bool:
@@ -371,41 +379,39 @@ class Supervisor:
             server.failed_pings += 1
             return server.failed_pings < MAX_FAILED_PINGS
         server.failed_pings = 0
+        # an adopted server tells this way that the location's code failed to load in it
+        server.load_failed = server.load_failed or ping.load_error
         return ping.pid == server.pid and ping.location == server.name
-
-    def _due(self, name: str) -> bool:
-        return time.monotonic() >= self._next_attempt.get(name, 0.0)
-
-    def _schedule_retry(self, name: str) -> None:
-        backoff = self._backoffs.setdefault(name, Backoff(initial=1.0, maximum=60.0))
-        self._next_attempt[name] = time.monotonic() + backoff.next_delay()
 
     async def _replace(self, name: str, want: DesiredLocation) -> None:
         """Start a server of ``want``; once it answers, make it the location's server and
-        stop the previous one (blue/green). A start that fails is retried with backoff; the
-        previous server, if it still runs, keeps serving meanwhile."""
+        stop the previous one (blue/green). A start or a load that fails is retried with
+        backoff; the previous server, if it still runs, keeps serving meanwhile."""
         with contextlib.ExitStack() as stack:
             if want.work_id:
                 stack.enter_context(telemetry.span(
                     "supervisor.load", parent=want.traceparent,
                     attributes={"tether.location": name}))
+            await self.retries.attempting(name, want.spec, want.generation)
             try:
                 new = await self._start(want)
             except CodeServerError as exc:
-                self._schedule_retry(name)
-                log.warning("%s; retrying", exc)
-                if want.work_id or self._failure_reported.get(name) != want.generation:
-                    self._failure_reported[name] = want.generation
-                    # the message says it all (with the server's output); our own stack
-                    # would only hide it
-                    await self._report(want, LocationLoadFailed(
-                        location=name, generation=want.generation,
-                        error=ErrorInfo(class_name="CodeServerError", message=str(exc))))
+                retry_at = self.retries.failed(name, want.generation)
+                log.warning("%s; retrying at %s", exc, clock(retry_at))
+                # the message says it all (with the server's output); our own stack would
+                # only hide it
+                await self._report(want, LocationLoadFailed(
+                    location=name, generation=want.generation, next_retry_at=retry_at,
+                    error=ErrorInfo(class_name="CodeServerError", message=str(exc))))
                 return
             result = await query_snapshot(new, want.generation, self.start_timeout)
+            if isinstance(result, LocationLoadFailed):
+                new.load_failed = True
+                retry_at = self.retries.failed(name, want.generation)
+                log.info("code location %s: next load at %s", name, clock(retry_at))
+                result = msgspec.structs.replace(result, next_retry_at=retry_at)
             old = self.servers.get(name)
             self.servers[name] = new
-            self._failure_reported.pop(name, None)
             # reported before the old server is stopped: its stop changes nothing for users,
             # and it goes on in the background, so a next deploy need not wait for it
             await self._report(want, result)
@@ -478,14 +484,17 @@ class Supervisor:
         await asyncio.gather(*self._tasks.values(), *self._stopping, return_exceptions=True)
         servers = list(self.servers.values())
         self.servers.clear()
+        owned = {server.name for server in servers}
         if self.stop_servers_on_exit:
             await asyncio.gather(*(self._stop(server) for server in servers))
+            with contextlib.suppress(BrokerUnavailable):
+                owned |= await stop_unserved(self.registry, self.hostname,
+                                             skip=self._retiring)
         else:
             for server in servers:
                 await server.client.close()
                 await server.log.close(delete=False)
         # let a successor take over at once rather than when the ownership expires
         with contextlib.suppress(BrokerUnavailable):
-            for server in servers:
-                await self.registry.disown(server.name)
-
+            for name in owned:
+                await self.registry.disown(name)

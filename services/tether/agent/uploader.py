@@ -25,6 +25,7 @@ from ..broker import Entry, StreamConsumer, entry_fields, keys
 from ..errors import ControlPlaneError
 from ..wire import (
     EXIT_INTERRUPTED,
+    EXIT_RUN_CANCELED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     AgentResult,
@@ -102,9 +103,10 @@ class Uploader:
                   lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
                   "uploader.events", self.event_batch_size),
             _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs", self.batch_size),
-            *([_Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "", self.batch_size,
-                     self.spans_linger)]
-              if self.spans_to else []),
+            # read with no endpoint too: its poison entries go to the dead letters as every
+            # stream's do, and the spans of run workers told to trace do not pile up
+            _Lane(keys.OUT_SPANS, SpanBatch, self._send_spans, "", self.batch_size,
+                  self.spans_linger if self.spans_to else 0.0),
         ]
 
     async def run(self, stop: asyncio.Event, *, burst: bool = False) -> None:
@@ -127,8 +129,11 @@ class Uploader:
                 self._collector = None
 
     async def _send_spans(self, batches: list[SpanBatch], traceparent: str) -> BatchReceipt:
-        """Send the run workers' spans to the OTLP endpoint in one request."""
-        assert self.spans_to is not None and self._collector is not None
+        """Send the run workers' spans to the OTLP endpoint in one request (none set: they
+        are dropped, as every process drops its spans then)."""
+        if self.spans_to is None:
+            return BatchReceipt(stored=0)
+        assert self._collector is not None
         # protobuf and the OTLP messages: only when spans are exported
         from ._otlp import encode_span_batches
 
@@ -184,7 +189,8 @@ class Uploader:
                 if exc.status_code in REFUSED:
                     await self._refused(lane, consumer, entries, stop, exc)
                     return
-                log.warning("upload to %s deferred: %s", lane.stream, exc)
+                log.log(self.client.failure_level(exc), "upload to %s deferred: %s",
+                        lane.stream, exc)
                 metrics.UPLOAD_RETRIES.add(1, {"stream": lane.stream})
                 # still ours: no other uploader should take these over while we retry
                 await consumer.keep_alive([entry.entry_id for entry in entries])
@@ -231,6 +237,8 @@ def run_outcome(exit_code: int) -> str:
         return "succeeded"
     if exit_code == EXIT_RUN_FAILED:
         return "failed"
+    if exit_code == EXIT_RUN_CANCELED:
+        return "canceled"
     if exit_code in (EXIT_INTERRUPTED, 128 + signal.SIGTERM, -signal.SIGTERM):
         return "interrupted"
     return "crashed"

@@ -12,10 +12,11 @@ The run workers' user, on Redis >= 7 and Valkey, can
             %W~tether:out:logs                   no XREAD, XRANGE, XLEN, nor any other stream
             %W~tether:out:spans)
     (+set   %W~tether:executing:*)              claim its own run attempt once (SET NX EX)
+    (+exists %R~tether:canceled:*)              tell a cancel from an agent stopping
 
-and nothing else: no command reads a key (the work streams, ``tether:out:*``, the guards), no
-KEYS or SCAN, no write to ``tether:out:results`` (the agent's own replies) or to any other key.
-Each selector pairs a command with its keys, so SET cannot overwrite a stream.
+and nothing else: no command reads a key's value (the work streams, ``tether:out:*``, the
+guards), no KEYS or SCAN, no write to ``tether:out:results`` (the agent's own replies) or to
+any other key. Each selector pairs a command with its keys, so SET cannot overwrite a stream.
 
 The RQ workers' user (for ``tether agent rq-worker``, whose work horses run user code) can do
 what RQ does, on RQ's keys and channels only (``~rq:* &rq:*``, every command but the
@@ -126,6 +127,9 @@ def run_worker_rules(server: BrokerServer, db: int) -> list[str]:
     return _rules(server, db, root=[], grants=[
         ("+xadd", [("W", stream) for stream in streams]),
         ("+set", [("W", keys.EXECUTING_KEYS)]),
+        # an interrupted step asks whether the launcher canceled the attempt (a cancel) or
+        # not (an agent stopping): EXISTS says yes or no, and reads no value
+        ("+exists", [("R", keys.CANCELED_KEYS)]),
     ])
 
 

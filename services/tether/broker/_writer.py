@@ -59,6 +59,13 @@ class StreamWriter:
                 self._warn(f"tether: broker unreachable, retrying in {delay:.2f}s: {exc}")
                 time.sleep(delay)
 
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is set; False when the broker cannot say (asked once, no retry)."""
+        try:
+            return bool(self._redis.exists(key))
+        except RedisError:
+            return False
+
     def put(self, stream: str, message: Any) -> None:
         self._queue.put((stream, entry_fields(message, self.traceparent)))
 

@@ -12,7 +12,9 @@ SET_RUNNING = """mutation($kind: String!, $name: String!, $running: Boolean!, $l
   setAutomationRunning(kind: $kind, name: $name, running: $running, location: $location) {
     name location running nextTickTime } }"""
 TICKS = """query($kind: String, $limit: Int) { automations(kind: $kind) { name location
-  ticks(limit: $limit) { id scheduledTime status runIds skipReason error createdAt } } }"""
+  running nextTickTime
+  ticks(limit: $limit) { id scheduledTime status runIds existingRuns { runKey runId }
+    skipReason error createdAt } } }"""
 
 
 def register(commands: Any) -> None:
@@ -85,14 +87,37 @@ def _ticks(args: argparse.Namespace) -> int:
         raise ConfigError(f"no {args.kind} named {args.name!r}; known: "
                           f"{', '.join(item['name'] for item in automations) or 'none'}")
     for item in found:
+        if not item["ticks"]:
+            print(_no_ticks(args.kind, item))
         for tick in item["ticks"]:
             due = f" due {_time(tick['scheduledTime'])}" if tick["scheduledTime"] else ""
-            detail = (f"runs {', '.join(tick['runIds'])}" if tick["runIds"]
-                      else tick["skipReason"] or "")
-            print(f"{_time(tick['createdAt'])}  {tick['status']:<10}{due} {detail}".rstrip())
+            print(f"{_time(tick['createdAt'])}  {tick['status']:<10}{due} "
+                  f"{_tick_outcome(tick)}".rstrip())
             if tick["error"]:
                 print("\n".join("    " + line for line in tick["error"].rstrip().splitlines()))
     return 0
+
+
+def _tick_outcome(tick: dict[str, Any]) -> str:
+    """What a tick did, in words: the runs it created, the run keys that had a run already
+    (so it created none for them), the user's skip reason."""
+    parts = []
+    if tick["runIds"]:
+        parts.append(f"created run{'s' if len(tick['runIds']) > 1 else ''} "
+                     f"{', '.join(tick['runIds'])}")
+    parts += [f"run key {existing['runKey']!r} has run {existing['runId']} already, "
+              "not created again" for existing in tick["existingRuns"]]
+    if tick["skipReason"]:
+        parts.append(tick["skipReason"])
+    return "; ".join(parts)
+
+
+def _no_ticks(kind: str, item: dict[str, Any]) -> str:
+    where = f"{kind} {item['name']} [{item['location']}]"
+    if not item["running"]:
+        return f"no ticks yet: {where} is stopped; `tether {kind} start {item['name']}`"
+    upcoming = f", due {_time(item['nextTickTime'])}" if item["nextTickTime"] else ""
+    return f"no ticks yet: {where} is started; its first tick comes{upcoming}"
 
 
 def _time(timestamp: float) -> str:

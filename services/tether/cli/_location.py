@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..wire import LocationSpec
     from ._graphql import GraphQLClient
 
-_FIELDS = "name status error updatedAt generation jobs { name } assets { key }"
+_FIELDS = "name status error nextRetryAt updatedAt generation jobs { name } assets { key }"
 LOCATIONS = f"{{ codeLocations {{ {_FIELDS} }} }}"
 LOCATION = f"query Location($name: String!) {{ codeLocation(name: $name) {{ {_FIELDS} }} }}"
 DEPLOY = f"""mutation Deploy($location: LocationInput!) {{
@@ -181,6 +181,8 @@ def _wait(client: GraphQLClient, deployed: dict[str, Any], timeout: float) -> in
         return 0
     print(f"Code location {name} failed to load (ERROR):", file=sys.stderr)
     print((location["error"] or "").rstrip(), file=sys.stderr)
+    if location["nextRetryAt"]:
+        print(retry_note(location["nextRetryAt"], time.time()), file=sys.stderr)
     return 1
 
 
@@ -199,6 +201,17 @@ def _list(args: argparse.Namespace) -> int:
         jobs = ", ".join(job["name"] for job in location["jobs"]) or "-"
         print(f"{location['name']:<20} {location['status']:<8} jobs: {jobs}; "
               f"assets: {len(location['assets'])}")
+        if location["status"] == "ERROR" and location["nextRetryAt"]:
+            print(f"    {retry_note(location['nextRetryAt'], time.time())}")
         if location["error"]:
             print("\n".join("    " + line for line in location["error"].rstrip().splitlines()))
     return 0 if all(loc["status"] != "ERROR" for loc in locations) else 1
+
+
+def retry_note(next_retry_at: float, now: float) -> str:
+    """When the agent loads a failed location again, as the CLI says it."""
+    if next_retry_at <= now:
+        return "the agent is loading it again"
+    at = time.strftime("%H:%M:%S", time.localtime(next_retry_at))
+    return (f"next retry at {at} (in {next_retry_at - now:.0f} s), or as soon as its files "
+            "change")

@@ -8,13 +8,16 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from .._durations import format_duration
+from ..errors import ConfigError, ControlPlaneError
 
 if TYPE_CHECKING:
     from ._graphql import GraphQLClient
 
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+# a run claimed within this long after its launch never says why it waited
+WAITING_GRACE_SECONDS = 1.0
 
 LAUNCH = """
 mutation Launch($jobName: String!, $location: String, $runConfig: JSON, $tags: JSON) {
@@ -33,11 +36,19 @@ mutation Cancel($id: ID!) { terminateRun(id: $id) { id status } }"""
 PROGRESS = """
 query Progress($id: ID!, $after: Int) {
   run(id: $id) {
-    status startTime endTime createdAt
+    status startTime endTime createdAt waitingReason
     error { className message stack }
-    events(afterId: $after) { id type stepKey level message timestamp }
+    events(afterId: $after) {
+      id type stepKey level message timestamp error { className message stack } }
   }
 }"""
+
+SCAFFOLD = """
+query Scaffold($job: String!, $location: String) {
+  job(name: $job, location: $location) { runConfigScaffold }
+}"""
+
+WAITING = """query Waiting($id: ID!) { run(id: $id) { status waitingReason } }"""
 
 LIST = """
 query List($limit: Int, $status: RunStatus, $jobName: String) {
@@ -116,12 +127,30 @@ def _launch(args: argparse.Namespace) -> int:
 
     client = graphql_client()
     try:
-        run = client.execute(LAUNCH, jobName=args.job, location=args.location,
-                             runConfig=run_config, tags=tags or None)["launchRun"]
+        try:
+            run = client.execute(LAUNCH, jobName=args.job, location=args.location,
+                                 runConfig=run_config, tags=tags or None)["launchRun"]
+        except ControlPlaneError as exc:
+            shape = (_scaffold_text(client, args.job, args.location)
+                     if str(exc).startswith(f"invalid run config for job {args.job}:") else "")
+            if not shape:
+                raise
+            # after the problems, the shape that fixes them
+            raise ControlPlaneError(f"{exc}\n{shape}", status_code=exc.status_code) from None
         print(f"Launched run {run['id']} of {args.job} ({run['status']})")
         return _launched(client, run, wait=args.wait)
     finally:
         client.close()
+
+
+def _scaffold_text(client: GraphQLClient, job: str, location: str | None) -> str:
+    """The shape of the job's run config to start from ("" if the job takes none)."""
+    found = client.execute(SCAFFOLD, job=job, location=location)["job"]
+    if not found or not found["runConfigScaffold"]:
+        return ""
+    text = json.dumps(found["runConfigScaffold"], indent=2)
+    return f"a run config of job {job} to start from (defaults filled in; replace each null):" \
+        f"\n{text}"
 
 
 def _reexecute(args: argparse.Namespace) -> int:
@@ -141,9 +170,18 @@ def _reexecute(args: argparse.Namespace) -> int:
 
 
 def _launched(client: GraphQLClient, run: dict[str, Any], *, wait: bool) -> int:
+    if wait:
+        return _follow(client, run["id"])
     if run["waitingReason"]:
-        print(f"  waiting: {run['waitingReason']}")
-    return _follow(client, run["id"]) if wait else 0
+        # most runs are claimed within milliseconds: only one still waiting says why
+        deadline = time.monotonic() + WAITING_GRACE_SECONDS
+        now = run
+        while now["status"] == "QUEUED" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = client.execute(WAITING, id=run["id"])["run"]
+        if now["status"] == "QUEUED" and now["waitingReason"]:
+            print(f"  waiting: {now['waitingReason']}")
+    return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -164,12 +202,21 @@ def _cancel(args: argparse.Namespace) -> int:
 def _follow(client: GraphQLClient, run_id: str) -> int:
     """Print status changes and events as they arrive, until the run ends."""
     status, after = "", None
+    shown: set[str] = set()
+    # why a queued run waits, said once it has waited a moment
+    explain_at: float | None = time.monotonic() + WAITING_GRACE_SECONDS
     while True:
         run = client.execute(PROGRESS, id=run_id, after=after)["run"]
+        if explain_at is not None and run["status"] != "QUEUED":
+            explain_at = None
+        elif explain_at is not None and time.monotonic() >= explain_at and run["waitingReason"]:
+            print(f"  waiting: {run['waitingReason']}")
+            explain_at = None
         for event in run["events"]:
             after = event["id"]
             step = f" [{event['stepKey']}]" if event["stepKey"] else ""
             print(f"  {_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
+            _print_stack(event["error"], shown, indent="      ")
         if run["status"] != status:
             status = run["status"]
             print(f"  status: {status}")
@@ -177,9 +224,10 @@ def _follow(client: GraphQLClient, run_id: str) -> int:
             break
         time.sleep(0.1)
     took = (run["endTime"] or time.time()) - run["createdAt"]
-    print(f"Run {run_id} {status} in {took:.2f} s")
-    if run["error"]:
-        print(_error_text(run["error"]), file=sys.stderr)
+    print(f"Run {run_id} {status} in {format_duration(took)}")
+    # a traceback the events showed already is not repeated
+    if run["error"] and run["error"]["stack"] and run["error"]["stack"] not in shown:
+        print(run["error"]["stack"].rstrip(), file=sys.stderr)
     return 0 if status == "SUCCESS" else 1
 
 
@@ -199,7 +247,7 @@ def _list(args: argparse.Namespace) -> int:
     for run in runs:
         duration = ""
         if run["startTime"]:
-            duration = f"{(run['endTime'] or time.time()) - run['startTime']:.2f} s"
+            duration = format_duration((run["endTime"] or time.time()) - run["startTime"])
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["createdAt"]))
         print(f"{run['id']:<36}  {run['jobName']:<20} {run['status']:<10} {created}  {duration}")
     return 0
@@ -217,11 +265,11 @@ def _logs(args: argparse.Namespace) -> int:
         raise ConfigError(f"no run with id {args.run_id}; `tether run list` shows recent runs")
     if args.only in (None, "events"):
         print(f"== events of run {run['id']} ({run['jobName']}, {run['status']}) ==")
+        shown: set[str] = set()
         for event in run["events"]:
             step = f" [{event['stepKey']}]" if event["stepKey"] else ""
             print(f"{_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
-            if event["error"]:
-                print(_indent(event["error"]["stack"] or event["error"]["message"]))
+            _print_stack(event["error"], shown, indent="    ")
     for stream in ("stdout", "stderr"):
         if args.only not in (None, stream):
             continue
@@ -237,9 +285,9 @@ def _clock(timestamp: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp)) + f".{millis:03d}"
 
 
-def _indent(text: str) -> str:
-    return "\n".join("    " + line for line in text.rstrip().splitlines())
-
-
-def _error_text(error: dict[str, str]) -> str:
-    return error["stack"] or f"{error['className']}: {error['message']}"
+def _print_stack(error: dict[str, str] | None, shown: set[str], *, indent: str) -> None:
+    """An event's traceback, indented under it, once: the event's message says the rest."""
+    if not error or not error["stack"] or error["stack"] in shown:
+        return
+    shown.add(error["stack"])
+    print("\n".join(indent + line for line in error["stack"].rstrip().splitlines()))

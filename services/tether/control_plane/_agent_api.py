@@ -7,8 +7,8 @@ agent may ack its stream entries as soon as it has the receipt.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import anyio
 import msgspec
@@ -20,17 +20,22 @@ from tether import _telemetry as telemetry
 from tether.wire import (
     MSGPACK_MEDIA_TYPE,
     AgentHeartbeat,
+    AssetMaterialization,
     BatchReceipt,
     ClaimRequest,
     ClaimResponse,
     EventBatch,
+    LocationLoaded,
     LogBatch,
     ResultBatch,
+    TickEvaluated,
     WorkItem,
 )
 
 from ._auth import require_token
+from ._nesting import check_depth
 from ._state import AppState
+from .errors import InputTooDeep
 
 # A long-poll held longer than this risks proxies' idle timeouts; the agent simply re-polls.
 MAX_WAIT_SECONDS = 30.0
@@ -57,8 +62,15 @@ class AgentApi:
 
     async def _decode(self, request: Request, decoder: msgspec.msgpack.Decoder[T]) -> T:
         await require_token(request, self._state.store, "agent")
-        # msgspec.DecodeError becomes a 400 in the app's exception handler
-        return decoder.decode(await request.body())
+        limit = self._state.settings.max_input_depth
+        # msgspec.DecodeError and InputTooDeep become 400s in the app's exception handlers
+        try:
+            body = decoder.decode(await request.body())
+        except RecursionError:
+            raise InputTooDeep("the request body", limit) from None
+        for what, value in _free_form(body):
+            check_depth(value, limit, what)
+        return body
 
     async def claim(self, request: Request) -> Response:
         body = await self._decode(request, _claim_decoder)
@@ -122,3 +134,21 @@ class AgentApi:
                             attributes={"tether.entries": len(batch)}):
             receipt = await to_thread.run_sync(store, batch)
         return Response(_encode(receipt), media_type=MSGPACK_MEDIA_TYPE)
+
+
+def _free_form(body: object) -> Iterator[tuple[str, Any]]:
+    """The parts of an upload whose shape the wire types leave open (JSON-like values), which
+    alone can nest deeper than the types do."""
+    if isinstance(body, EventBatch):
+        for event in body.events:
+            if isinstance(event, AssetMaterialization):
+                yield f"the metadata of event {event.seq} of run {event.run_id}", event.metadata
+    elif isinstance(body, ResultBatch):
+        for result in body.results:
+            if isinstance(result, LocationLoaded):
+                for job in result.snapshot.jobs:
+                    yield f"the run config schema of job {job.name}", job.run_config_schema
+            elif isinstance(result, TickEvaluated):
+                for run in result.outcome.run_requests:
+                    yield f"the run config asked for by tick {result.tick_id}", run.run_config
+                    yield f"the tags asked for by tick {result.tick_id}", run.tags

@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import FrameType
 
@@ -29,9 +29,10 @@ from tether.wire import ApiError
 from tether.workspace import load_workspace
 
 from ._agent_api import AgentApi
+from ._body_limit import AGENT_PREFIX, BodyLimit
 from ._graphql import GraphQLApi
 from ._state import AppState
-from .errors import StorageError, UnstorableInput
+from .errors import RateLimited, RequestRefused, StorageError, UnstorableInput
 from .storage import Actor, QueueLimits, Store
 from .ui import web_ui_routes
 
@@ -45,7 +46,8 @@ _WORKSPACE = Actor(kind="system", name="workspace", via="startup")
 def _open_store(settings: Settings) -> Store:
     """Connect, migrate and deploy the workspace's locations (blocking: runs in a thread)."""
     store = Store.from_url(settings.resolved_database_url,
-                           limits=QueueLimits.from_settings(settings))
+                           limits=QueueLimits.from_settings(settings),
+                           ended_run_grace=settings.ended_run_grace_seconds)
     try:
         store.migrate()
         if settings.workspace:
@@ -100,11 +102,24 @@ def _build_app(settings: Settings) -> tuple[Starlette, AppState]:
             msgspec.DecodeError: _undecodable,
             StorageError: _storage_unavailable,
             UnstorableInput: _unstorable,
+            RequestRefused: _refused,
         },
         lifespan=lifespan,
-        middleware=[Middleware(_RequestTiming)],
+        middleware=[Middleware(_RequestTiming),
+                    Middleware(BodyLimit, limit_for=_body_limits(settings))],
     )
     return app, state
+
+
+def _body_limits(settings: Settings) -> Callable[[str], int]:
+    """The body limit of a path: the agent API uploads batches of thousands of events; the
+    rest (GraphQL, the web UI's forms) gets the general one."""
+    agent, general = settings.max_agent_request_bytes, settings.max_request_bytes
+
+    def limit_for(path: str) -> int:
+        return agent if path.startswith(AGENT_PREFIX) else general
+
+    return limit_for
 
 
 class _RequestTiming:
@@ -149,6 +164,14 @@ async def _unauthorized(_request: Request, exc: Exception) -> Response:
 
 async def _undecodable(_request: Request, exc: Exception) -> Response:
     return error_response(f"cannot decode the request body: {exc}", 400)
+
+
+async def _refused(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestRefused)
+    headers = ({"Retry-After": str(max(1, round(exc.retry_after)))}
+               if isinstance(exc, RateLimited) else None)
+    return error_response(f"{exc}; nothing from this request was stored", exc.status_code,
+                          headers=headers)
 
 
 async def _unstorable(_request: Request, exc: Exception) -> Response:

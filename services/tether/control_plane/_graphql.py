@@ -1,21 +1,29 @@
 """POST /graphql: the schema-first API (Ariadne) behind a user token.
 
 Errors a user can fix come back as GraphQL errors whose ``extensions.code`` names the
-problem; anything unexpected is logged here and answered with a generic message.
+problem; anything unexpected is logged here and answered with a generic message. Every
+request is bounded before any resolver runs (:mod:`._query_limits`), and mutations are
+rate-limited per token (:mod:`._limits`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from ariadne import graphql, make_executable_schema, unwrap_graphql_error
 from graphql import (
+    ASTValidationRule,
+    DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OperationType,
+    TypeInfo,
     get_named_type,
+    get_operation_ast,
     is_leaf_type,
     is_required_argument,
 )
@@ -27,7 +35,10 @@ from tether.errors import JobNotFoundError, TetherError
 from ._audit import client_of
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
+from ._limits import mutation_limiter
 from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
+from ._nesting import nesting_depth
+from ._query_limits import QueryLimits
 from ._resolvers import BINDABLES, GraphQLContext
 from ._state import AppState
 from ._token_resolvers import BINDABLES as TOKEN_BINDABLES
@@ -79,7 +90,8 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
     original = unwrap_graphql_error(error)
     if original is None or isinstance(original, GraphQLError):
         # a syntax or validation error in the request itself; graphql-core's text is clear
-        code = "GRAPHQL_VALIDATION_FAILED"
+        # (the limits' rules name their own code)
+        code = formatted.get("extensions", {}).get("code", "GRAPHQL_VALIDATION_FAILED")
     else:
         code = _code_of(original)
         if code == "INTERNAL_SERVER_ERROR":
@@ -100,42 +112,109 @@ class _ErrorLog(logging.LoggerAdapter[logging.Logger]):
             self.logger.error(msg, *args, **kwargs)
 
 
+RATE_LIMITED = "RATE_LIMITED"
+
+
+def _refusal(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+
+
 class GraphQLApi:
     def __init__(self, state: AppState, *, schema: GraphQLSchema | None = None) -> None:
         self._state = state
         self._schema = build_schema() if schema is None else schema
         self._log = _ErrorLog(logger, {})
+        self._limits = QueryLimits.from_settings(state.settings)
+        self._validator = self._limits.validator()
+        self._mutations = mutation_limiter(state.settings)
 
     async def handle(self, request: Request) -> Response:
         token = await require_token(request, self._state.store, "user")
         try:
-            data = await request.json()
-        except ValueError as exc:
-            return JSONResponse(
-                {"errors": [{"message": f"the request body is not JSON: {exc}",
-                             "extensions": {"code": "BAD_REQUEST"}}]},
-                status_code=400,
-            )
+            data = msgspec.json.decode(await request.body())
+        except (msgspec.DecodeError, RecursionError) as exc:
+            why = "nests too deeply" if isinstance(exc, RecursionError) else f"is not JSON: {exc}"
+            return JSONResponse(_refusal(f"the request body {why}", "BAD_REQUEST"),
+                                status_code=400)
         result = await self.execute(token, data, client=client_of(request))
-        # GraphQL over HTTP: a request that never executed (syntax, validation) is a 400;
-        # one that executed answers 200 even when some fields failed.
-        return JSONResponse(result, status_code=200 if "data" in result else 400)
+        # GraphQL over HTTP: a request that never executed (syntax, validation, a limit) is
+        # a 400, or a 429 when the token's mutations are over their rate; one that executed
+        # answers 200 even when some fields failed.
+        if "data" in result:
+            return JSONResponse(result)
+        extensions = result["errors"][0].get("extensions", {})
+        if extensions.get("code") == RATE_LIMITED:
+            return JSONResponse(result, status_code=429,
+                                headers={"Retry-After": str(extensions["retryAfter"])})
+        return JSONResponse(result, status_code=400)
 
     async def execute(self, token: TokenInfo, data: Any, *, via: str = "graphql",
                       client: str = "") -> dict[str, Any]:
         """Run one GraphQL request (``{"query": ..., "variables": ...}``) as ``token``: the
         HTTP endpoint's path, and the web UI's, so both obey the same rules and errors.
         ``via`` and ``client`` say where it came from, for the audit log."""
+        limits = self._limits
+        variables = data.get("variables") if isinstance(data, dict) else None
+        # the variables object itself is one level
+        if nesting_depth(variables, limits.max_input_depth + 1) > limits.max_input_depth + 1:
+            return _refusal(f"the variables nest more than {limits.max_input_depth} levels "
+                            "deep, the most the control plane accepts (its "
+                            "TETHER_MAX_INPUT_DEPTH); the request was not run", "BAD_INPUT")
+        document: DocumentNode | None = None
+        query = data.get("query") if isinstance(data, dict) else None
+        if isinstance(query, str) and query:
+            try:
+                document = limits.parse(query)
+            except GraphQLError as exc:
+                return {"errors": [format_error(exc)]}
+        operation_name = data.get("operationName") if isinstance(data, dict) else None
+
+        def validate(schema: GraphQLSchema, document_ast: DocumentNode,
+                     rules: Collection[type[ASTValidationRule]] | None = None,
+                     max_errors: int | None = None,
+                     type_info: TypeInfo | None = None) -> list[GraphQLError]:
+            # a request refused by the limits or the specification spends no mutation budget
+            errors = self._validator(schema, document_ast, rules, max_errors, type_info)
+            if errors:
+                return errors
+            refusal = self._over_mutation_rate(token, document_ast, operation_name)
+            return [] if refusal is None else [refusal]
+
         context = GraphQLContext(store=self._state.store, signal=self._state.signal, token=token,
                                  actor=Actor.of_token(token, via=via, client=client))
         _, result = await graphql(
             self._schema,
             data,
             context_value=context,
+            query_document=document,
+            query_validator=validate,
+            validation_rules=lambda _context, _document, _data: [limits.cost_rule(
+                variables if isinstance(variables, dict) else None)],
             error_formatter=format_error,
             logger=self._log,
         )
         return result
+
+    def _over_mutation_rate(self, token: TokenInfo, document: DocumentNode,
+                            operation_name: Any) -> GraphQLError | None:
+        """Each mutation field of the operation to run spends one of the token's budget."""
+        operation = get_operation_ast(
+            document, operation_name if isinstance(operation_name, str) else None)
+        if operation is None or operation.operation is not OperationType.MUTATION:
+            return None
+        wait = self._mutations.take(token.id, len(operation.selection_set.selections))
+        if not wait:
+            return None
+        if wait == float("inf"):
+            return GraphQLError(
+                f"more mutations in one request than the {self._mutations.burst} a token may "
+                "send at once (TETHER_MUTATION_BURST); send fewer",
+                extensions={"code": "BAD_INPUT"})
+        seconds = max(1, round(wait + 0.5))
+        return GraphQLError(
+            f"this token has sent too many mutations; retry in {seconds} s (the control "
+            "plane's TETHER_MUTATIONS_PER_MINUTE)",
+            extensions={"code": RATE_LIMITED, "retryAfter": seconds})
 
     def mutation_document(self, name: str, arguments: Sequence[str]) -> str | None:
         """A request document that calls mutation ``name`` with ``arguments`` as variables of

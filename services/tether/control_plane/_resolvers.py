@@ -36,6 +36,7 @@ from .storage import (
     RunRecord,
     Store,
     TokenInfo,
+    config_scaffold,
 )
 
 
@@ -55,6 +56,10 @@ class JobView:
     description: str
     nodes: list[OpNodeSnapshot]
     run_config_schema: dict[str, Any]
+
+    @property
+    def run_config_scaffold(self) -> dict[str, Any]:
+        return config_scaffold(self.run_config_schema).config
 
 
 @dataclass(frozen=True, slots=True)

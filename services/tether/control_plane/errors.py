@@ -9,6 +9,9 @@
         ├── RunNotFound                    no run has that id
         ├── BadInput                       an argument has the wrong shape
         └── Forbidden                      the token's role does not allow the action
+    ├── RequestRefused                     the request breaks an API limit (README)
+    │   ├── InputTooDeep                   a JSON or msgpack value nests too deeply (400)
+    │   └── RateLimited                    too many requests of a kind, for now (429)
     StorageError                           the metadata database failed or is unreachable
     Unauthorized (tether.errors)
     └── TokenExpired                       the token was valid, but its expiry has passed
@@ -87,3 +90,24 @@ class TokenExpired(Unauthorized):
             "(Settings → Tokens, or `tether control-plane create-token`)", status_code=401)
         self.token = token
         self.expired_at = expired_at
+
+
+class RequestRefused(TetherError):
+    """The request breaks one of the API's limits (README, "API limits"): nothing of it was
+    stored. ``status_code`` is the HTTP answer."""
+
+    status_code = 400
+
+
+class InputTooDeep(RequestRefused):
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what} nests more than {limit} levels deep, the most the control "
+                         "plane accepts (its TETHER_MAX_INPUT_DEPTH)")
+
+
+class RateLimited(RequestRefused):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

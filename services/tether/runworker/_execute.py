@@ -1,15 +1,16 @@
 """``tether api execute-run``: executes one run attempt and writes its events and logs to the
 agent's Redis. The run worker holds no control-plane credential.
 
-Its exit code tells the launcher whether the run's outcome is in the events: 0 (success) and
-3 (failure) mean the terminal event was written and flushed; anything else (a crash, a kill,
-a broker that stayed away) leaves the outcome to the control plane.
+Its exit code tells the launcher whether the run's outcome is in the events: 0 (success), 3
+(failure) and 5 (canceled) mean the terminal event was written and flushed; anything else (a
+crash, a kill, a broker that stayed away) leaves the outcome to the control plane.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 from .. import _telemetry as telemetry
@@ -19,14 +20,17 @@ from ..sdk import Definitions, RunEmitter, execute_job, load_definitions
 from ..wire import (
     EXIT_DUPLICATE_ATTEMPT,
     EXIT_INTERRUPTED,
+    EXIT_RUN_CANCELED,
     EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     ErrorInfo,
     LaunchRun,
+    RunCanceled,
     RunEvent,
     RunFailure,
     RunStart,
     RunSuccess,
+    StepCanceled,
     StepFailure,
     StepSuccess,
 )
@@ -53,10 +57,10 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
                         relay=lambda spans: writer.put(keys.OUT_SPANS, spans))
 
     def sink(event: RunEvent) -> None:
-        if isinstance(event, StepSuccess | StepFailure) and capture is not None:
+        if isinstance(event, StepSuccess | StepFailure | StepCanceled) and capture is not None:
             # the step's last output belongs to it, not to whatever runs next
             capture.drain()
-        if isinstance(event, RunSuccess | RunFailure):
+        if isinstance(event, RunSuccess | RunFailure | RunCanceled):
             outcome.append(type(event))
         writer.put(keys.OUT_EVENTS, event)
 
@@ -76,7 +80,8 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
         current_step=lambda: emitter.current_step,
     )
     # SIGTERM (a cancel, or an agent stopping its runs) interrupts the step like Ctrl-C, so
-    # the user's finally blocks run and the failure is recorded
+    # the user's finally blocks run and the interruption is recorded: as a cancel when the
+    # launcher marked the attempt canceled before signalling, else as a failure
     signal.signal(signal.SIGTERM, _interrupt)
     capture.start()
     interrupted = False
@@ -87,7 +92,9 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
                                         "tether.job": launch.job_name}) as run_traceparent:
             # the run's events and logs are uploaded under this span
             writer.traceparent = run_traceparent
-            _execute(launch, emitter, defs)
+            _execute(launch, emitter, defs,
+                     canceled=lambda: writer.exists(keys.canceled_key(launch.run_id,
+                                                                      launch.attempt)))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -102,10 +109,13 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
         return EXIT_RUN_SUCCEEDED
     if outcome == [RunFailure]:
         return EXIT_RUN_FAILED
+    if outcome == [RunCanceled]:
+        return EXIT_RUN_CANCELED
     return EXIT_INTERRUPTED if interrupted else EXIT_NOT_REPORTED
 
 
-def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None) -> None:
+def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None, *,
+             canceled: Callable[[], bool]) -> None:
     try:
         if defs is None:
             defs = load_definitions(launch.location)
@@ -118,7 +128,7 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None) -
                      error=error)
         return
     execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config,
-                step_selection=launch.step_selection)
+                step_selection=launch.step_selection, canceled=canceled)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

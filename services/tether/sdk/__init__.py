@@ -26,9 +26,10 @@ from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
 from ._job import job
-from ._loader import load_definitions, user_traceback
+from ._loader import load_definitions
 from ._op import OpDefinition, op
 from ._snapshot import snapshot_definitions
+from ._tracebacks import user_traceback
 
 __all__ = [
     "AssetDefinition",

@@ -81,20 +81,37 @@ def asset(
     return decorate
 
 
+AssetSelection = str | AssetDefinition | Sequence[str | AssetDefinition]
+"""One asset (its key or its definition) or several."""
+
+
+def selection_keys(where: str, selection: AssetSelection) -> tuple[str, ...]:
+    """The asset keys of a selection. A string is one key: iterating it would select its
+    letters, each an unknown asset."""
+    entries = (selection,) if isinstance(selection, str | AssetDefinition) else selection
+    keys = []
+    for entry in entries:
+        if isinstance(entry, AssetDefinition):
+            keys.append(entry.key)
+        elif isinstance(entry, str):
+            keys.append(entry)
+        else:
+            raise DefinitionError(
+                f"{where}: a selection takes asset keys or @asset definitions, got {entry!r}"
+            )
+    return tuple(keys)
+
+
 class AssetJobDefinition:
     """A job over assets, resolved into a :class:`JobDefinition` by ``Definitions``."""
 
     __slots__ = ("description", "name", "selection")
 
-    def __init__(
-        self, name: str, selection: Sequence[str | AssetDefinition] | None, description: str
-    ) -> None:
+    def __init__(self, name: str, selection: AssetSelection | None, description: str) -> None:
         self.name = name
         self.description = description
         self.selection: tuple[str, ...] | None = (
-            None
-            if selection is None
-            else tuple(a.key if isinstance(a, AssetDefinition) else a for a in selection)
+            None if selection is None else selection_keys(f"asset job {name!r}", selection)
         )
 
     def __repr__(self) -> str:
@@ -138,10 +155,10 @@ class AssetJobDefinition:
 
 def define_asset_job(
     name: str,
-    selection: Sequence[str | AssetDefinition] | None = None,
+    selection: AssetSelection | None = None,
     *,
     description: str = "",
 ) -> AssetJobDefinition:
     """A job that materializes the selected assets (all of them when ``selection`` is None)
-    in dependency order."""
+    in dependency order; ``selection`` is one asset key or definition, or a list of them."""
     return AssetJobDefinition(name, selection, description)

@@ -11,7 +11,7 @@ request's ``run_key`` makes asking twice harmless.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,11 +25,11 @@ from tether.wire import (
 )
 
 from ..errors import DefinitionError
-from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
+from ._asset import AssetJobDefinition, AssetSelection, define_asset_job
 from ._graph import JobDefinition
+from ._tracebacks import user_traceback
 
 JobTarget = JobDefinition | AssetJobDefinition | str
-AssetSelection = Sequence[str | AssetDefinition]
 
 
 class RunRequest:
@@ -171,7 +171,7 @@ def _target(kind: str, name: str, job: JobTarget | None, assets: AssetSelection 
     if assets is None:
         assert job is not None
         return _job_name(job), None
-    asset_job = define_asset_job(f"{name}_assets", list(assets),
+    asset_job = define_asset_job(f"{name}_assets", assets,
                                  description=f"the assets the {kind} {name} materializes")
     return asset_job.name, asset_job
 
@@ -229,9 +229,6 @@ def _outcome(job_name: str, result: Any, *, default_run: bool) -> TickOutcome:
 
 
 def _failed(exc: Exception, cursor: str | None = None) -> TickOutcome:
-    # imported here: the loader imports Definitions, which imports this module
-    from ._loader import user_traceback
-
     error = ErrorInfo(class_name=type(exc).__name__, message=str(exc),
                       stack=user_traceback(exc))
     return TickOutcome(error=error, cursor=cursor)

@@ -14,6 +14,7 @@ needs the resource, so secrets never leave the user's network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -80,22 +81,27 @@ def config_path(step: str) -> str:
 
 def resolve_run_config(job: JobDefinition, run_config: Mapping[str, Any]) -> dict[str, Any]:
     """The config instance of each step of ``job`` that declares one, from ``run_config``
-    (defaults fill what it leaves out). Raises RunConfigError naming the path."""
+    (defaults fill what it leaves out). Raises RunConfigError with a problem, path first, for
+    each step whose config does not fit (msgspec reports the first problem within one)."""
     ops = run_config.get("ops", {})
     if not isinstance(ops, Mapping):
         raise RunConfigError(f"$.ops: expected object, got {_kind(ops)}")
     configs: dict[str, Any] = {}
+    problems: list[str] = []
     for node in job.nodes:
         config_type = node.op.config_type
         if config_type is None:
             continue
         entry = ops.get(node.name, {})
         if not isinstance(entry, Mapping):
-            raise RunConfigError(f"$.ops.{node.name}: expected object, got {_kind(entry)}")
+            problems.append(f"$.ops.{node.name}: expected object, got {_kind(entry)}")
+            continue
         try:
             configs[node.name] = msgspec.convert(entry.get("config", {}), config_type)
         except msgspec.ValidationError as exc:
-            raise RunConfigError(_located(str(exc), config_path(node.name))) from None
+            problems.append(_located(str(exc), config_path(node.name)))
+    if problems:
+        raise RunConfigError(problems)
     return configs
 
 
@@ -127,11 +133,19 @@ def run_config_schema(job: JobDefinition) -> dict[str, Any]:
 
 def _located(message: str, prefix: str) -> str:
     """msgspec's "Expected `int`, got `str` - at `$.limit`" as
-    "$.ops.load.config.limit: expected int, got str"."""
+    "$.ops.load.config.limit: expected int, got str", and its "Object missing required field
+    `table`" as "$.ops.load.config.table: missing required field" (the control plane's check
+    words both the same way)."""
     text, sep, at = message.rpartition(" - at `$")
     path = prefix + at.rstrip("`") if sep else prefix
     text = text if sep else message
+    missing = MISSING_FIELD.fullmatch(text)
+    if missing:
+        return f"{path}.{missing.group(1)}: missing required field"
     return f"{path}: {text[:1].lower()}{text[1:].replace('`', '')}"
+
+
+MISSING_FIELD = re.compile(r"Object missing required field `(.+)`")
 
 
 def _kind(value: Any) -> str:

@@ -8,9 +8,10 @@ are not part of the run, and no event mentions them.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
@@ -18,9 +19,11 @@ from ..errors import RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
+    RunCanceled,
     RunFailure,
     RunStart,
     RunSuccess,
+    StepCanceled,
     StepFailure,
     StepSkipped,
     StepStart,
@@ -31,6 +34,7 @@ from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
+from ._tracebacks import user_traceback
 
 
 def execute_job(
@@ -40,14 +44,16 @@ def execute_job(
     emitter: RunEmitter,
     run_config: Mapping[str, Any] | None = None,
     step_selection: Collection[str] | None = None,
+    canceled: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Run ``job_name`` in this process; True when every step succeeded.
 
     Emits RUN_START, then per step STEP_START and STEP_SUCCESS or STEP_FAILURE (or
     STEP_SKIPPED), then RUN_SUCCESS or RUN_FAILURE. With ``step_selection``, only the steps
     it names run (each step whose output they take must be selected too). A
-    ``KeyboardInterrupt`` or ``SystemExit`` raised by a step is recorded as that step's
-    failure and as the run's failure, then re-raised. Raises
+    ``KeyboardInterrupt`` raised while ``canceled()`` says the run was canceled is recorded
+    as STEP_CANCELED and RUN_CANCELED; any other ``KeyboardInterrupt`` or ``SystemExit`` as
+    that step's failure and the run's; either is then re-raised. Raises
     :class:`~tether.errors.JobNotFoundError` before emitting anything.
     """
     job = defs.get_job(job_name)
@@ -65,27 +71,41 @@ def execute_job(
             step_key=None,
         )
         return False
+    # asked once: the step's event and the run's must tell the same story
+    was_canceled = functools.cache(canceled)
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
-                   resources=_Resources(defs.resources))
+                   resources=_Resources(defs.resources), canceled=was_canceled)
     try:
         failed = _run_steps(steps)
     except BaseException as exc:
+        step = emitter.current_step
         emitter.current_step = None
-        emitter.emit(
-            RunFailure,
-            message=f"Run of {job.name} was interrupted ({type(exc).__name__})",
-            error=ErrorInfo.from_exception(exc),
-            step_key=None,
-        )
+        if _is_cancel(exc, was_canceled):
+            during = f" during step {step}" if step else ""
+            emitter.emit(RunCanceled, message=f"Run of {job.name} was canceled{during}",
+                         step_key=None)
+        else:
+            error = _user_error(exc)
+            if step is not None:
+                # the step's failure shows the traceback already
+                error = ErrorInfo(class_name=error.class_name, message=error.message)
+            emitter.emit(
+                RunFailure,
+                message=f"Run of {job.name} was interrupted ({type(exc).__name__})",
+                error=error,
+                step_key=None,
+            )
         raise
     if not failed:
         emitter.emit(RunSuccess, step_key=None)
         return True
     names = ", ".join(failed)
+    first = next(iter(failed.values()))
     emitter.emit(
         RunFailure,
         message=f"Run of {job.name} failed: step{'s' if len(failed) > 1 else ''} {names} failed",
-        error=next(iter(failed.values())),
+        # the step's event carries the traceback; the run's would only repeat it
+        error=ErrorInfo(class_name=first.class_name, message=first.message),
         step_key=None,
     )
     return False
@@ -114,6 +134,13 @@ class _Steps(NamedTuple):
     # the Config instance of each step that declares one
     configs: Mapping[str, Any]
     resources: _Resources
+    # whether an interruption is the run's cancel
+    canceled: Callable[[], bool]
+
+
+def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
+    # a cancel arrives as SIGTERM, which the run worker turns into KeyboardInterrupt
+    return isinstance(exc, KeyboardInterrupt) and canceled()
 
 
 def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
@@ -172,13 +199,12 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
         emitter.current_step = None
         return error
     except BaseException as exc:
-        emitter.emit(
-            StepFailure,
-            duration=time.perf_counter() - started,
-            error=_user_error(exc),
-            step_key=step_key,
-        )
-        emitter.current_step = None
+        took = time.perf_counter() - started
+        if _is_cancel(exc, steps.canceled):
+            emitter.emit(StepCanceled, duration=took, step_key=step_key)
+        else:
+            emitter.emit(StepFailure, duration=took, error=_user_error(exc), step_key=step_key)
+        # left set: the run's event names the step it stopped in
         raise
     duration = time.perf_counter() - started
     outputs[step_key] = value
@@ -190,13 +216,6 @@ def _run_step(steps: _Steps, node: Node, outputs: dict[str, Any]) -> ErrorInfo |
 
 
 def _user_error(exc: BaseException) -> ErrorInfo:
-    """The error with the executor's own frame cut from the traceback, so it starts in user code."""
-    tb = exc.__traceback__
-    if tb is None or tb.tb_frame.f_code is not _run_step.__code__:
-        return ErrorInfo.from_exception(exc)
-    # restored afterwards: a re-raised interrupt keeps its full traceback
-    exc.__traceback__ = tb.tb_next
-    try:
-        return ErrorInfo.from_exception(exc)
-    finally:
-        exc.__traceback__ = tb
+    """The error with only the frames the user can act on (none for Tether's own errors, such
+    as an unset EnvVar: the message says what to do)."""
+    return ErrorInfo(class_name=type(exc).__name__, message=str(exc), stack=user_traceback(exc))

@@ -11,13 +11,13 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 
 from ..errors import CodeLocationLoadError
 from ..wire import LocationSpec
 from ._definitions import Definitions
+from ._tracebacks import user_traceback
 
 
 def load_definitions(spec: LocationSpec) -> Definitions:
@@ -86,19 +86,3 @@ def _exec_file(working_directory: Path, python_file: str) -> ModuleType:
         sys.modules.pop(name, None)
         raise
     return module
-
-
-def _is_loader_frame(tb: TracebackType) -> bool:
-    """A frame of Tether's SDK (the loader, a tick's evaluation) or of importlib."""
-    filename = tb.tb_frame.f_code.co_filename
-    module = tb.tb_frame.f_globals.get("__name__", "")
-    return (module.startswith("tether.sdk.") or filename.startswith("<frozen importlib")
-            or module == "importlib")
-
-
-def user_traceback(exc: BaseException) -> str:
-    """The traceback text of ``exc`` starting at the first frame of user code."""
-    tb = exc.__traceback__
-    while tb is not None and _is_loader_frame(tb):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))

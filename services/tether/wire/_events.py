@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from .._durations import format_duration
 from ._common import ErrorInfo
 
 
@@ -35,6 +36,13 @@ class RunFailure(_Event, frozen=True, tag="RUN_FAILURE"):
     error: ErrorInfo | None = None
 
 
+class RunCanceled(_Event, frozen=True, tag="RUN_CANCELED"):
+    """The run stopped because it was canceled (the control plane records an event of this
+    type too, with no seq, for a run canceled before any agent had it)."""
+
+    message: str = ""
+
+
 class StepStart(_Event, frozen=True, tag="STEP_START"):
     pass
 
@@ -46,6 +54,12 @@ class StepSuccess(_Event, frozen=True, tag="STEP_SUCCESS"):
 class StepFailure(_Event, frozen=True, tag="STEP_FAILURE"):
     duration: float
     error: ErrorInfo
+
+
+class StepCanceled(_Event, frozen=True, tag="STEP_CANCELED"):
+    """The step was interrupted by a cancel of its run (its ``finally`` blocks ran)."""
+
+    duration: float = 0.0
 
 
 class StepSkipped(_Event, frozen=True, tag="STEP_SKIPPED"):
@@ -69,9 +83,11 @@ RunEvent = (
     RunStart
     | RunSuccess
     | RunFailure
+    | RunCanceled
     | StepStart
     | StepSuccess
     | StepFailure
+    | StepCanceled
     | StepSkipped
     | AssetMaterialization
     | LogMessage
@@ -94,12 +110,16 @@ def event_message(event: RunEvent) -> str:
             return "Run succeeded"
         case RunFailure():
             return event.message
+        case RunCanceled():
+            return event.message or "Run canceled"
         case StepStart():
             return f"Started step {event.step_key}"
         case StepSuccess():
-            return f"Step {event.step_key} succeeded in {event.duration * 1000:.1f} ms"
+            return f"Step {event.step_key} succeeded in {format_duration(event.duration)}"
         case StepFailure():
             return f"Step {event.step_key} failed: {event.error.class_name}: {event.error.message}"
+        case StepCanceled():
+            return f"Step {event.step_key} canceled after {format_duration(event.duration)}"
         case StepSkipped():
             return f"Skipped step {event.step_key}: {event.reason}"
         case AssetMaterialization():

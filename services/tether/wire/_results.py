@@ -33,15 +33,17 @@ class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):
     error: ErrorInfo
 
 
-# the run worker's exit codes: it wrote the run's terminal event (success or failure) and
-# flushed it to the broker, so the control plane learns the outcome from the events
+# the run worker's exit codes: it wrote the run's terminal event (success, failure or cancel)
+# and flushed it to the broker, so the control plane learns the outcome from the events
 EXIT_RUN_SUCCEEDED = 0
 EXIT_RUN_FAILED = 3
+EXIT_RUN_CANCELED = 5
 # another run worker already executes this attempt (and will report it): this one did nothing
 EXIT_DUPLICATE_ATTEMPT = 4
 # the run was interrupted (SIGTERM or Ctrl-C) before it wrote its terminal event
 EXIT_INTERRUPTED = 130
-REPORTED_EXIT_CODES = frozenset({EXIT_RUN_SUCCEEDED, EXIT_RUN_FAILED, EXIT_DUPLICATE_ATTEMPT})
+REPORTED_EXIT_CODES = frozenset(
+    {EXIT_RUN_SUCCEEDED, EXIT_RUN_FAILED, EXIT_RUN_CANCELED, EXIT_DUPLICATE_ATTEMPT})
 
 
 class RunWorkerExited(_Result, frozen=True, tag="run_worker_exited"):
@@ -80,6 +82,8 @@ class LocationLoadFailed(_Result, frozen=True, tag="location_load_failed"):
     location: str
     error: ErrorInfo
     generation: int = 0
+    # when the agent loads it again (Unix time; 0: not planned), unless its files change first
+    next_retry_at: float = 0.0
 
 
 class LocationRemoved(_Result, frozen=True, tag="location_removed"):

@@ -14,6 +14,7 @@ from tether.wire import (
     LocationLoaded,
     LocationSnapshot,
     LocationSpec,
+    RequestedRun,
     ScheduleSnapshot,
     SensorSnapshot,
     TickEvaluated,
@@ -88,3 +89,28 @@ async def test_a_viewer_sees_no_toggle_and_cannot_post_one(ui: Ui) -> None:
     assert refused.status_code == 403
     assert "viewer token cannot start or stop a schedule" in refused.text
     assert not next(a for a in ui.store.list_automations() if a.name == "nightly").running
+
+
+async def test_a_tick_whose_run_key_had_a_run_says_so_and_links_that_run(ui: Ui) -> None:
+    _load_auto(ui.store)
+    ui.store.set_automation_running("sensor", "new_files", running=True)
+    for seconds in (31, 62):
+        later = Store.from_url(str(ui.store.engine.url), clock=lambda s=seconds: time.time() + s)
+        try:
+            [tick_id] = later.start_due_ticks()
+            [item] = [item for item in later.claim_work("agent", ["default"], 10, 60)
+                      if isinstance(item.payload, EvaluateTick)]
+            later.store_results([TickEvaluated(
+                work_id=item.work_id, epoch=item.epoch, tick_id=tick_id,
+                outcome=TickOutcome(run_requests=[
+                    RequestedRun(job_name="nightly_job", run_key="inbox/a.csv")]))])
+        finally:
+            later.close()
+    [run] = ui.store.list_runs()
+    browser = await ui.signed_in(role="viewer")
+    page = (await browser.get("/automation")).text
+    link = f'<a class="mono" href="/runs/{run.run_id}">{run.run_id[:8]}</a>'
+    assert page.count(f"Created {link}") == 1
+    assert page.count(f"Run key <code>inbox/a.csv</code> has run {link} already: not created "
+                      "again") == 1
+    assert 'data-status="SKIPPED"' in page

@@ -171,6 +171,12 @@ def test_cancel_a_long_run_from_its_page(page: Page, deployment: Deployment) -> 
     page.get_by_role("button", name="Cancel run").click()
     expect(page.locator("#run-status")).to_contain_text("CANCELED", timeout=60_000)
     expect(page.locator("#event-rows")).to_contain_text("RUN_CANCELING")
+    # named as a cancel in the steps and the log, not as a failure
+    expect(page.locator("tr[data-step='wait_a_while']")).to_contain_text("CANCELED")
+    expect(page.locator("#event-rows")).to_contain_text("STEP_CANCELED")
+    expect(page.locator("#event-rows")).to_contain_text(
+        "Run of slow_job was canceled during step wait_a_while")
+    expect(page.locator("#event-rows")).not_to_contain_text("KeyboardInterrupt")
     expect(page.get_by_role("button", name="Re-execute (all steps)")).to_be_visible()
 
 

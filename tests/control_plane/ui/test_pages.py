@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
 
 from tether.control_plane.storage import RunStatus
+from tether.sdk import load_definitions, snapshot_definitions
 from tether.wire import (
     AgentHeartbeat,
     AssetMaterialization,
@@ -17,24 +20,30 @@ from tether.wire import (
     LocationSpec,
     LogChunk,
     LogMessage,
+    RunCanceled,
     RunEvent,
     RunFailure,
     RunStart,
     RunSuccess,
+    StepCanceled,
     StepFailure,
     StepStart,
     StepSuccess,
     WorkerStatus,
 )
 
+from ...conftest import EXAMPLE_WORKSPACE
+from ..conftest import load_location
 from .conftest import Ui, csrf_of
+
+EXAMPLE = EXAMPLE_WORKSPACE.parent
 
 pytestmark = pytest.mark.anyio
 
 _RUN_LINK = re.compile(r'href="/runs/([0-9a-f-]{36})"')
 
 
-def fail_load(ui: Ui, traceback: str) -> None:
+def fail_load(ui: Ui, traceback: str, next_retry_at: float = 0.0) -> None:
     """Redeploy ``hello`` and answer its load as an agent whose code server failed would."""
     ui.store.deploy_location(LocationSpec(name="hello", module="hello.defs_v2"))
     [item] = [item for item in ui.store.claim_work("agent", ["default"], 10, 60)
@@ -43,7 +52,7 @@ def fail_load(ui: Ui, traceback: str) -> None:
     ui.store.store_results([LocationLoadFailed(
         work_id=item.work_id, epoch=item.epoch, location="hello",
         error=ErrorInfo(class_name="LoadError", message="load failed", stack=traceback),
-        generation=item.payload.generation)])
+        generation=item.payload.generation, next_retry_at=next_retry_at)])
 
 
 def run_ids_on(html: str) -> list[str]:
@@ -86,6 +95,33 @@ async def test_a_refused_launch_shows_why_and_keeps_what_was_typed(ui: Ui) -> No
     assert "code location &#39;hello&#39; is ERROR" in refused.text
     assert "ImportError: no module hello.defs_v2" in refused.text
     assert ui.store.list_runs() == []
+
+
+async def test_the_launch_form_starts_from_the_jobs_config_and_lists_every_problem(
+        ui: Ui) -> None:
+    example = load_definitions(LocationSpec(name="example", module="hello.defs",
+                                            working_directory=str(EXAMPLE)))
+    load_location(ui.store, "example", defines=snapshot_definitions(example, "example"))
+    browser = await ui.signed_in(role="launcher")
+    page = (await browser.get("/jobs/example/export_job")).text
+    form = re.search(r'<textarea id="config"[^>]*>(.*?)</textarea>', page, re.S)
+    assert form is not None
+    # the job's own op, its default, and null where the job needs a value; not "{}"
+    assert json.loads(html.unescape(form.group(1))) == {
+        "ops": {"export": {"config": {"table": None, "limit": 100}}}}
+    assert "Required, starting as <code>null</code>: <code>ops.export.config.table (str)</code>" \
+        in page
+    assert '"load"' not in page  # the old hint named an op this job does not have
+
+    csrf = csrf_of(page)
+    refused = await browser.post("/jobs/example/export_job/launch", data={
+        "csrf": csrf, "config": '{"ops": {"export": {"config": {"limit": "ten"}}}}', "tags": ""})
+    assert refused.status_code == 400
+    assert ("invalid run config for job export_job: 2 problems:\n"
+            "  $.ops.export.config.limit: expected int, got str\n"
+            "  $.ops.export.config.table: missing required field") in html.unescape(refused.text)
+    plain = (await browser.get("/jobs/example/hello_job")).text
+    assert "No op of this job declares a config" in plain and ">{}</textarea>" in plain
 
 
 async def test_the_runs_list_pages_newest_first_without_gaps_or_repeats(ui: Ui) -> None:
@@ -197,6 +233,27 @@ async def test_cancel_and_re_execute_from_the_run_page(ui: Ui) -> None:
                         "tether/user": "lin"}
 
 
+async def test_a_canceled_run_reads_as_canceled_on_its_page(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
+    ui.store.store_events([
+        *_events(run_id, t)[:5],
+        StepCanceled(run_id=run_id, attempt=1, seq=6, timestamp=t + 4, step_key="load",
+                     duration=1.0),
+        RunCanceled(run_id=run_id, attempt=1, seq=7, timestamp=t + 4,
+                    message="Run of hello_job was canceled during step load"),
+    ])
+    browser = await ui.signed_in()
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert ui.store.get_run(run_id).status == RunStatus.CANCELED  # type: ignore[union-attr]
+    step = re.search(r'<g class="step [a-z]+" data-step="load">.*?</g>', page)
+    assert step is not None and "⊘ CANCELED · 1.0 s" in step.group(0)
+    assert 'data-type="STEP_CANCELED"' in page and "Step load canceled after 1.0 s" in page
+    assert "Run of hello_job was canceled during step load" in page
+    assert "STEP_FAILURE" not in page and "RUN_FAILURE" not in page
+    assert "✗" not in page and "Traceback" not in page
+
+
 async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: Ui) -> None:
     run_id = ui.store.launch_run("hello_job")
     t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
@@ -236,11 +293,14 @@ async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: U
 
 
 async def test_locations_show_load_errors_and_no_redeploy_the_api_lacks(ui: Ui) -> None:
-    fail_load(ui, 'File "defs.py", line 3\nSyntaxError: bad')
+    fail_load(ui, 'File "defs.py", line 3\nSyntaxError: bad', next_retry_at=1_900_000_000.0)
     browser = await ui.signed_in()
     page = await browser.get("/locations")
     assert "ERROR" in page.text and "✗" in page.text
     assert "SyntaxError: bad" in page.text and "defs.py" in page.text
+    # the agent tries again by itself, and says when
+    assert "The agent loads it again at" in page.text
+    assert "2030-03-17 17:46:40 UTC" in page.text
     # the button is there exactly when the API has a redeployLocation mutation; without one,
     # the action says why
     from tether.control_plane._graphql import GraphQLApi

@@ -44,3 +44,29 @@ def test_the_timeline_draws_each_started_step_with_its_status_in_words() -> None
     assert 'data-step="later"' not in svg
     assert "No step has started yet" in str(timeline_svg(spans[2:], start=None, end=None,
                                                          now=1.0))
+
+
+def _axis(svg: str) -> list[str]:
+    return re.findall(r'<text class="axis"[^>]*>([^<]+)</text>', svg)
+
+
+def test_a_short_runs_axis_counts_in_round_steps_each_label_once() -> None:
+    # 2.3 ms read "0 ms, 1 ms, 1 ms, 2 ms, 2 ms" when the axis cut the span in quarters
+    spans = [StepSpan(step_key="a", attempt=1, start=10.0, end=10.0023, status="SUCCESS")]
+    svg = str(timeline_svg(spans, start=10.0, end=10.0023, now=11.0))
+    assert _axis(svg) == ["0 ms", "0.5 ms", "1 ms", "1.5 ms", "2 ms"]
+    xs = [float(x) for x in re.findall(r'<text class="axis" x="([\d.]+)"', svg)]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    # a step under a millisecond is not "0 ms", and its axis counts in µs
+    fast = [StepSpan(step_key="b", attempt=1, start=10.0, end=10.00034, status="SUCCESS")]
+    svg = str(timeline_svg(fast, start=10.0, end=10.00034, now=11.0))
+    assert "✓ SUCCESS · 340 µs" in svg
+    assert _axis(svg) == ["0 µs", "100 µs", "200 µs", "300 µs"]
+
+
+def test_longer_runs_keep_round_steps_in_their_unit() -> None:
+    for end, labels in ((14.0, ["0 s", "5 s", "10 s"]),
+                        (0.9, ["0 ms", "200 ms", "400 ms", "600 ms", "800 ms"]),
+                        (150.0, ["0 min", "0.5 min", "1 min", "1.5 min", "2 min", "2.5 min"])):
+        spans = [StepSpan(step_key="a", attempt=1, start=0.0, end=end, status="SUCCESS")]
+        assert _axis(str(timeline_svg(spans, start=0.0, end=end, now=end))) == labels

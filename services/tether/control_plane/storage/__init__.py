@@ -6,7 +6,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 """
 
 from ._agents import LIVENESS_SECONDS, AgentRecord
-from ._automation import AutomationRecord, TickRecord, TickStatus
+from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
@@ -29,6 +29,7 @@ from ._records import (
     WorkStatus,
 )
 from ._reexecution import ReexecutionStrategy, steps_from_failure
+from ._run_config import Scaffold, config_scaffold
 from ._schema import metadata
 from ._store import Store
 from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
@@ -48,6 +49,7 @@ __all__ = [
     "AutomationRecord",
     "EventRecord",
     "Fact",
+    "KeyedRun",
     "LocationRecord",
     "LocationStatus",
     "LogRecord",
@@ -58,6 +60,7 @@ __all__ = [
     "Role",
     "RunRecord",
     "RunStatus",
+    "Scaffold",
     "SessionInfo",
     "StepSpan",
     "Store",
@@ -69,6 +72,7 @@ __all__ = [
     "WorkStatus",
     "advance",
     "alembic_config",
+    "config_scaffold",
     "fact_of",
     "fold",
     "metadata",

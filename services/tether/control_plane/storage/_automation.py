@@ -38,7 +38,7 @@ from ..errors import BadInput
 from . import _codec, _launch, _locations, _work
 from ._engine import upsert
 from ._queue import QueueLimits
-from ._records import LaunchRequest, LocationStatus
+from ._records import LaunchRequest, LocationStatus, NewRun
 from ._schema import automation_states, ticks
 from ._tags import TICK_TAGS
 
@@ -57,6 +57,12 @@ class TickStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyedRun:
+    run_key: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class TickRecord:
     id: int
     kind: str
@@ -64,7 +70,11 @@ class TickRecord:
     name: str
     scheduled_time: float | None
     status: str
+    # the runs it created
     run_ids: list[str]
+    # the runs it asked for whose run key had a run already (created by an earlier tick, or
+    # earlier in this one): not created again
+    existing_runs: list[KeyedRun]
     skip_reason: str | None
     error: str | None
     created_at: float
@@ -330,6 +340,7 @@ def _tick_row(kind: str, location: str, name: str, scheduled_time: float | None,
               skip_reason: str | None = None) -> dict[str, Any]:
     return {"kind": kind, "location": location, "name": name,
             "scheduled_time": scheduled_time, "status": status, "run_ids": "[]",
+            "existing_runs": "[]",
             "skip_reason": skip_reason, "created_at": now,
             "ended_at": None if status == TickStatus.EVALUATING else now}
 
@@ -392,8 +403,8 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
     planned = iter(_launch.plan(conn, [request for _, _, requests in closing
                                        for request in requests]))
     to_create: list[_launch.PlannedRun] = []
-    # per tick: the runs it creates (how many of to_create), or the error that failed it
-    verdicts: list[tuple[int, ErrorInfo | None]] = []
+    # per tick: the runs it asks for (its part of to_create), and the error that failed it
+    verdicts: list[tuple[list[_launch.PlannedRun], ErrorInfo | None]] = []
     for _, outcome, requests in closing:
         mine: list[_launch.PlannedRun] = []
         error = outcome.error
@@ -406,23 +417,33 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
             else:
                 mine.append(plan)
         to_create += mine
-        verdicts.append((len(mine), error))
+        verdicts.append((mine, error))
     run_ids = iter(_launch.create(conn, to_create, now=now, limits=limits))
+    created_here: set[str] = set()
     updates = []
-    for (tick, outcome, _), (created, error) in zip(closing, verdicts, strict=True):
-        ids = [next(run_ids) for _ in range(created)]
+    for (tick, outcome, _), (plans, error) in zip(closing, verdicts, strict=True):
+        ids: list[str] = []
+        existing: list[tuple[str, str]] = []
+        for plan, run_id in zip(plans, run_ids, strict=False):
+            if isinstance(plan, NewRun) and run_id not in created_here:
+                created_here.add(run_id)
+                ids.append(run_id)
+            else:
+                # its run key has a run: from an earlier tick, or a request before it
+                existing.append((plan.request.run_key or "", run_id))
         if error is None and tick.kind == "sensor":
             _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
         status = (TickStatus.FAILURE if error is not None else
                   TickStatus.SUCCESS if ids else TickStatus.SKIPPED)
         updates.append({"b_id": tick.id, "b_status": status, "b_run_ids":
-                        _codec.to_json_text(ids),
+                        _codec.to_json_text(ids), "b_existing": _codec.to_json_text(existing),
                         "b_skip": outcome.skip_reason if error is None else None,
                         "b_error": None if error is None else _codec.to_json_text(error)})
     if updates:
         conn.execute(ticks.update().where(ticks.c.id == sa.bindparam("b_id")).values(
             status=sa.bindparam("b_status"), ended_at=now, run_ids=sa.bindparam("b_run_ids"),
-            skip_reason=sa.bindparam("b_skip"), error=sa.bindparam("b_error")), updates)
+            existing_runs=sa.bindparam("b_existing"), skip_reason=sa.bindparam("b_skip"),
+            error=sa.bindparam("b_error")), updates)
     return applied
 
 
@@ -452,7 +473,10 @@ def list_ticks(conn: Connection, kind: str, location: str, name: str,
     return [TickRecord(
         id=row.id, kind=row.kind, location=row.location, name=row.name,
         scheduled_time=row.scheduled_time, status=row.status,
-        run_ids=_codec.list_json_decoder.decode(row.run_ids), skip_reason=row.skip_reason,
+        run_ids=_codec.list_json_decoder.decode(row.run_ids),
+        existing_runs=[KeyedRun(run_key=key, run_id=run_id) for key, run_id in
+                       _codec.pairs_json_decoder.decode(row.existing_runs)],
+        skip_reason=row.skip_reason,
         error=_error_text(row.error), created_at=row.created_at, ended_at=row.ended_at)
         for row in rows]
 

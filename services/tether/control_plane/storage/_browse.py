@@ -18,7 +18,8 @@ from ._schema import MATERIALIZATIONS, STEP_EVENTS, events
 # a position in a run's event log: (timestamp, id) of the last event shown
 EventCursor = tuple[float, int]
 
-_STEP_END = {"STEP_SUCCESS": "SUCCESS", "STEP_FAILURE": "FAILURE", "STEP_SKIPPED": "SKIPPED"}
+_STEP_END = {"STEP_SUCCESS": "SUCCESS", "STEP_FAILURE": "FAILURE", "STEP_SKIPPED": "SKIPPED",
+             "STEP_CANCELED": "CANCELED"}
 
 
 def events_page(

@@ -19,6 +19,7 @@ error_decoder = msgspec.msgpack.Decoder(ErrorInfo)
 error_json_decoder = msgspec.json.Decoder(ErrorInfo)
 dict_json_decoder = msgspec.json.Decoder(dict[str, Any])
 list_json_decoder = msgspec.json.Decoder(list[str])
+pairs_json_decoder = msgspec.json.Decoder(list[tuple[str, str]])
 
 
 def storable_text(value: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from tether.wire import JobSnapshot
 
-from ...errors import TetherError
+from ...errors import TetherError, describe_problems
 from ..errors import BadInput, RunNotFound
 from . import _browse, _locations, _queue, _runs, _work
 from ._queue import QueueLimits
@@ -30,7 +30,7 @@ from ._reexecution import (
     require_ended,
     steps_from_failure,
 )
-from ._run_config import run_config_error
+from ._run_config import run_config_errors
 from ._schema import runs
 
 # two bound values a pair: well inside SQLite's limit on a statement's variables
@@ -101,9 +101,10 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun
             continue
         record, job = found
         # checked against the schema its code server exported: no user code runs here
-        problem = run_config_error(job.run_config_schema, request.run_config)
-        if problem is not None:
-            planned.append(BadInput(f"invalid run config for job {job.name}: {problem}"))
+        problems = run_config_errors(job.run_config_schema, request.run_config)
+        if problems:
+            planned.append(BadInput(f"invalid run config for job {job.name}: "
+                                    f"{describe_problems(problems)}"))
             continue
         planned.append(NewRun(request=request, run_id=str(uuid.uuid4()), job_name=job.name,
                               location=record.spec))

@@ -40,6 +40,7 @@ def deploy(conn: Connection, spec: LocationSpec, *, traceparent: str, now: float
         "spec": _codec.encode(spec),
         "status": LocationStatus.LOADING,
         "error": None,
+        "next_retry_at": None,
         "updated_at": now,
         "generation": generation,
     }
@@ -81,12 +82,15 @@ def mark_loaded(conn: Connection, name: str, snapshot: LocationSnapshot, generat
     """Record a loaded snapshot of deploy ``generation``; False for an unknown location.
     A report about an older deploy than the current one changes nothing."""
     return _update_current(conn, name, generation, status=LocationStatus.LOADED,
-                           snapshot=_codec.encode(snapshot), error=None, updated_at=now)
-
-
-def mark_failed(conn: Connection, name: str, error: str, generation: int, now: float) -> bool:
-    return _update_current(conn, name, generation, status=LocationStatus.ERROR, error=error,
+                           snapshot=_codec.encode(snapshot), error=None, next_retry_at=None,
                            updated_at=now)
+
+
+def mark_failed(conn: Connection, name: str, error: str, generation: int, now: float,
+                next_retry_at: float = 0.0) -> bool:
+    """Record a failed load of deploy ``generation`` and when the agent tries again."""
+    return _update_current(conn, name, generation, status=LocationStatus.ERROR, error=error,
+                           next_retry_at=next_retry_at or None, updated_at=now)
 
 
 def _update_current(conn: Connection, name: str, generation: int, **values: Any) -> bool:
@@ -182,4 +186,5 @@ def _record(row: Any) -> LocationRecord:
         error=row.error,
         updated_at=row.updated_at,
         generation=row.generation,
+        next_retry_at=row.next_retry_at,
     )

@@ -85,6 +85,8 @@ class LocationRecord:
     updated_at: float
     # grows with every deploy; status and error describe this one
     generation: int = 0
+    # after a failed load: when the agent loads it again, unless its files change first
+    next_retry_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
                        outcomes: Mapping[str, str]) -> list[str]:
     """The step selection of a re-execution of ``parent`` (a run that has ended) from failure,
     in the job's order. ``job`` is the job's graph now; ``outcomes`` maps each step the
-    parent's last attempt reported to SUCCESS, FAILURE, SKIPPED or STARTED.
+    parent's last attempt reported to SUCCESS, FAILURE, SKIPPED, CANCELED or STARTED.
 
     The steps the parent was to run (its own step selection, or every step) whose outcome is
     not SUCCESS are selected, with every step upstream of them. Raises BadInput when the

@@ -38,7 +38,7 @@ class _Outcome(Enum):
 
 
 def store_results(conn: Connection, results: Sequence[AgentResult], now: float,
-                  limits: QueueLimits) -> BatchReceipt:
+                  limits: QueueLimits, grace: float) -> BatchReceipt:
     """Store a batch of results in order. Evaluated ticks next to each other are applied
     together, so the ticks of a thousand schedules create their runs in a few statements."""
     counts = dict.fromkeys(_Outcome, 0)
@@ -65,7 +65,7 @@ def store_results(conn: Connection, results: Sequence[AgentResult], now: float,
             ticks.append(result)
             continue
         apply_ticks()  # what came before a result is applied before it
-        counts[_store_one(conn, result, now)] += 1
+        counts[_store_one(conn, result, now, grace)] += 1
     apply_ticks()
     return BatchReceipt(
         stored=counts[_Outcome.STORED],
@@ -74,7 +74,7 @@ def store_results(conn: Connection, results: Sequence[AgentResult], now: float,
     )
 
 
-def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
+def _store_one(conn: Connection, result: AgentResult, now: float, grace: float) -> _Outcome:
     match result:
         case LocationLoaded():
             found = _locations.mark_loaded(conn, result.location, result.snapshot,
@@ -83,13 +83,14 @@ def _store_one(conn: Connection, result: AgentResult, now: float) -> _Outcome:
         case LocationLoadFailed():
             error = result.error
             text = error.stack or f"{error.class_name}: {error.message}"
-            found = _locations.mark_failed(conn, result.location, text, result.generation, now)
+            found = _locations.mark_failed(conn, result.location, text, result.generation, now,
+                                           result.next_retry_at)
             return _Outcome.STORED if found else _Outcome.REJECTED
         case LocationRemoved():
             # the location's row went with the removeLocation call; this completes the item
             return _Outcome.STORED
         case RunLaunched() | RunLaunchFailed() | RunWorkerExited() | RunTerminated():
-            return _apply_to_run(conn, result, now)
+            return _apply_to_run(conn, result, now, grace)
     raise AssertionError(f"unhandled result {result!r}")
 
 
@@ -97,10 +98,13 @@ def _apply_to_run(
     conn: Connection,
     result: RunLaunched | RunLaunchFailed | RunWorkerExited | RunTerminated,
     now: float,
+    grace: float,
 ) -> _Outcome:
     run = _runs.lock_run(conn, result.run_id)
-    if run is None or run.attempt != result.attempt:
-        # a superseded attempt (fencing) or a run this control plane never created
+    if (run is None or run.attempt != result.attempt
+            or run.closed_to_output(now, grace)):
+        # a superseded attempt or one that ended a while ago (the fence: _fence.py), or a
+        # run this control plane never created
         return _Outcome.REJECTED
     match result:
         case RunLaunched():

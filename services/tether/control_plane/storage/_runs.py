@@ -13,11 +13,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import BatchReceipt, ErrorInfo, LogChunk, LogMessage, RunEvent, event_message
+from tether.wire import (
+    BatchReceipt,
+    ErrorInfo,
+    LogChunk,
+    LogMessage,
+    RunCanceled,
+    RunEvent,
+    StepCanceled,
+    event_message,
+)
 
 from ..errors import RunNotFound
 from . import _codec
 from ._bulk import insert_new
+from ._fence import Fence, fence_of, grace_over
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
 from ._records import EventRecord, LogRecord, NewRun, RunRecord
 from ._schema import compute_logs, events, run_tags, runs
@@ -31,6 +41,20 @@ class LockedRun:
     run_id: str
     attempt: int
     projection: Projection
+    # when the row last changed (control-plane clock): for an ended run, when it ended
+    updated_at: float = 0.0
+
+    def closed_to_output(self, now: float, grace: float) -> bool:
+        """Whether the run ended more than ``grace`` seconds ago, so that its attempt's
+        compute logs and results are refused (:mod:`._fence`)."""
+        return self.projection.is_terminal and grace_over(self.updated_at, now, grace)
+
+    def fence(self, conn: Connection, now: float, grace: float) -> Fence | None:
+        """Which events an ended attempt still accepts (:mod:`._fence`); None while it runs."""
+        if not self.projection.is_terminal:
+            return None
+        return fence_of(conn, self.run_id, self.attempt,
+                        closed=self.closed_to_output(now, grace))
 
 
 def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
@@ -92,6 +116,7 @@ def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
             runs.c.error,
             runs.c.steps_succeeded,
             runs.c.steps_failed,
+            runs.c.updated_at,
         )
         .where(runs.c.run_id.in_(sorted(set(run_ids))))
         .order_by(runs.c.run_id)
@@ -109,6 +134,7 @@ def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
                 steps_succeeded=row.steps_succeeded,
                 steps_failed=row.steps_failed,
             ),
+            updated_at=row.updated_at,
         )
     return locked
 
@@ -194,19 +220,25 @@ def _control_event_row(run_id: str, attempt: int, fact: Fact, message: str,
     }
 
 
-def store_events(conn: Connection, batch: Sequence[RunEvent], now: float) -> BatchReceipt:
-    """Insert the events not stored yet in one statement and fold them into their runs."""
+def store_events(conn: Connection, batch: Sequence[RunEvent], now: float,
+                 grace: float) -> BatchReceipt:
+    """Insert the events not stored yet in one statement and fold them into their runs.
+    Events the fence refuses (a superseded attempt, or one that has ended: :mod:`._fence`)
+    are counted as rejected."""
     # the rows are made before the runs are locked, to hold the locks no longer than needed
     prepared: list[tuple[RunEvent, Fact, dict[str, Any]]] = []
     for event in batch:
         fact = fact_of(event)
         prepared.append((event, fact, _event_row(event, fact)))
     locked = lock_runs(conn, {event.run_id for event in batch})
+    fences = {run_id: run.fence(conn, now, grace) for run_id, run in locked.items()}
     accepted: dict[tuple[str, int, int], tuple[Fact, dict[str, Any]]] = {}
     rejected = duplicates = 0
     for event, fact, row in prepared:
         run = locked.get(event.run_id)
-        if run is None or event.attempt != run.attempt:
+        fence = fences.get(event.run_id)
+        if (run is None or event.attempt != run.attempt
+                or (fence is not None and not fence.accepts_event(event.seq))):
             rejected += 1
             continue
         key = (event.run_id, event.attempt, event.seq)
@@ -238,7 +270,8 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         # most events are log lines: event_message would try every other type first
         level, message = event.level, event.message
     else:
-        level = "ERROR" if fact.error is not None else "INFO"
+        level = ("ERROR" if fact.error is not None else
+                 "WARNING" if isinstance(event, RunCanceled | StepCanceled) else "INFO")
         message = event_message(event)
     return {
         "run_id": event.run_id,
@@ -253,14 +286,17 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
     }
 
 
-def store_logs(conn: Connection, chunks: Sequence[LogChunk]) -> BatchReceipt:
+def store_logs(conn: Connection, chunks: Sequence[LogChunk], now: float,
+               grace: float) -> BatchReceipt:
     locked = lock_runs(conn, {chunk.run_id for chunk in chunks})
+    # an ended attempt's chunks are let in during the grace period only (:mod:`._fence`)
+    closed = {run_id for run_id, run in locked.items() if run.closed_to_output(now, grace)}
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int, str, int]] = set()
     rejected = duplicates = 0
     for chunk in chunks:
         run = locked.get(chunk.run_id)
-        if run is None or chunk.attempt != run.attempt:
+        if run is None or chunk.attempt != run.attempt or chunk.run_id in closed:
             rejected += 1
             continue
         key = (chunk.run_id, chunk.attempt, chunk.stream, chunk.seq)

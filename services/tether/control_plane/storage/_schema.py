@@ -64,7 +64,8 @@ run_tags = sa.Table(
 # the conditions of the partial indexes on events; a query must state them in these words (as
 # literals, not parameters) for SQLite to use the index
 MATERIALIZATIONS = "type = 'ASSET_MATERIALIZATION'"
-STEP_EVENTS = "type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED')"
+STEP_EVENTS = ("type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED', "
+               "'STEP_CANCELED')")
 
 events = sa.Table(
     "events",
@@ -154,6 +155,8 @@ code_locations = sa.Table(
     # grows with every deploy (milliseconds of the deploy time, or one more than the last):
     # status and error describe this deploy; results of older ones are only history
     sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
+    # after a failed load: when the agent loads it again (NULL: not planned)
+    sa.Column("next_retry_at", sa.Float, nullable=True),
 )
 
 tokens = sa.Table(
@@ -221,6 +224,8 @@ ticks = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     # JSON list of the runs it created
     sa.Column("run_ids", sa.Text, nullable=False),
+    # JSON list of [run key, run id] of the runs it asked for whose key had a run already
+    sa.Column("existing_runs", sa.Text, nullable=False, server_default="[]"),
     sa.Column("skip_reason", sa.Text, nullable=True),
     # JSON of a wire ErrorInfo
     sa.Column("error", sa.Text, nullable=True),

@@ -77,6 +77,9 @@ from ._records import (
 from ._reexecution import ReexecutionStrategy
 from ._runs import RunCursor
 
+# the default of TETHER_ENDED_RUN_GRACE_SECONDS (settings.py), for stores built without it
+DEFAULT_ENDED_RUN_GRACE = 300.0
+
 # how long a valid token is taken on trust without reading the tokens table again
 TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 1000
@@ -87,11 +90,16 @@ class Store:
 
     ``clock`` returns epoch seconds; tests pass a fake one to move leases forward.
     ``limits`` are the run queue's concurrency limits (none by default).
+    ``ended_run_grace`` (seconds): how long after a run ended the agent API may still add
+    its attempt's compute logs and results (``TETHER_ENDED_RUN_GRACE_SECONDS``; the fence
+    is described in :mod:`._fence`).
     """
 
     def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time,
-                 limits: QueueLimits | None = None) -> None:
+                 limits: QueueLimits | None = None,
+                 ended_run_grace: float = DEFAULT_ENDED_RUN_GRACE) -> None:
         self._engine = engine
+        self._ended_run_grace = ended_run_grace
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._clock = clock
         self._limits = limits or QueueLimits()
@@ -108,9 +116,11 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time,
-                 limits: QueueLimits | None = None) -> Store:
+                 limits: QueueLimits | None = None,
+                 ended_run_grace: float = DEFAULT_ENDED_RUN_GRACE) -> Store:
         """A store on ``url``: ``sqlite:///path`` or ``postgresql://...`` (psycopg 3)."""
-        return cls(create_engine(url), clock=clock, limits=limits)
+        return cls(create_engine(url), clock=clock, limits=limits,
+                   ended_run_grace=ended_run_grace)
 
     def now(self) -> float:
         """The store's clock: epoch seconds."""
@@ -607,15 +617,16 @@ class Store:
     def store_events(self, events: Sequence[RunEvent]) -> BatchReceipt:
         """Store a batch of run events once each and fold them into their runs."""
         with self._write() as conn:
-            return _runs.store_events(conn, events, self._clock())
+            return _runs.store_events(conn, events, self._clock(), self._ended_run_grace)
 
     def store_logs(self, chunks: Sequence[LogChunk]) -> BatchReceipt:
         with self._write() as conn:
-            return _runs.store_logs(conn, chunks)
+            return _runs.store_logs(conn, chunks, self._clock(), self._ended_run_grace)
 
     def store_results(self, results: Sequence[AgentResult]) -> BatchReceipt:
         with self._write() as conn:
-            return _results.store_results(conn, results, self._clock(), self._limits)
+            return _results.store_results(conn, results, self._clock(), self._limits,
+                                          self._ended_run_grace)
 
 
 def _start_runs(conn: Connection, items: list[WorkItem], agent_id: str,

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..storage import LIVENESS_SECONDS, LocationRecord
+from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold
 from ._base import ActionFailed, Pages, Viewer, form_text
 from ._svg import GraphNode, dag_svg
 from .errors import PageNotFound
@@ -44,6 +44,10 @@ def parse_config(text: str) -> dict[str, Any]:
         return _json_object.decode(text)
     except msgspec.DecodeError as exc:
         raise ActionFailed(f"the run config is not a JSON object: {exc}", "BAD_INPUT") from None
+    except RecursionError:
+        # deeper than the decoder goes; the API's own limit (TETHER_MAX_INPUT_DEPTH) is far
+        # below, and says so for any config deeper than it
+        raise ActionFailed("the run config nests too deeply", "BAD_INPUT") from None
 
 
 class CatalogPages(Pages):
@@ -61,7 +65,10 @@ class CatalogPages(Pages):
 
     async def job(self, request: Request, viewer: Viewer) -> Response:
         record, job = await self._job(request.path_params["location"], request.path_params["job"])
-        return self._job_page(request, viewer, record, job, config="{}", tags="", error=None)
+        scaffold = config_scaffold(job.run_config_schema).config
+        # the form starts from the job's own config: its defaults, and null where it needs one
+        config = msgspec.json.format(msgspec.json.encode(scaffold), indent=2).decode()
+        return self._job_page(request, viewer, record, job, config=config, tags="", error=None)
 
     def _job_page(self, request: Request, viewer: Viewer, record: LocationRecord, job: Any, *,
                   config: str, tags: str, error: str | None, status_code: int = 200
@@ -71,7 +78,7 @@ class CatalogPages(Pages):
                          for node in job.nodes], title=f"Op graph of {job.name}")
         return self.render(request, viewer, "job.html", status_code=status_code,
                            location=record, job=job, graph=graph, config=config, tags=tags,
-                           error=error)
+                           error=error, required=config_scaffold(job.run_config_schema).required)
 
     async def launch(self, request: Request, viewer: Viewer) -> Response:
         """Launch through the API's launchRun; its error (unknown job, a location not loaded,

@@ -11,6 +11,7 @@ import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
+from ..._durations import format_duration
 from ..storage import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -56,17 +57,7 @@ def iso(timestamp: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return "—" if seconds is None else format_duration(seconds)
 
 
 def span(start: float | None, end: float | None, now: float | None = None) -> str:

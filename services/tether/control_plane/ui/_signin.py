@@ -11,9 +11,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from .._audit import client_of
+from .._graphql import GraphQLApi
+from .._limits import signin_limiter
+from .._state import AppState
 from ..errors import TokenExpired
 from ..storage import Actor
 from ._base import CSRF_FIELD, SESSION_COOKIE, Pages, Viewer, form_text
+from ._render import Renderer
 from .errors import CsrfRejected, SignInRequired
 
 # how long a browser session lasts; revoking its token, or its expiry, ends it at once
@@ -29,6 +33,12 @@ def safe_next(target: str) -> str:
 
 
 class SignInPages(Pages):
+    def __init__(self, state: AppState, graphql: GraphQLApi, renderer: Renderer) -> None:
+        super().__init__(state, graphql, renderer)
+        # every attempt spends one of its client address's budget, before the token is even
+        # looked at: guessing tokens, or making the control plane hash them, is slow
+        self._attempts = signin_limiter(state.settings)
+
     async def form(self, request: Request) -> Response:
         target = safe_next(request.query_params.get("next", "/runs"))
         try:
@@ -51,6 +61,14 @@ class SignInPages(Pages):
         return response
 
     async def submit(self, request: Request) -> Response:
+        wait = self._attempts.take(request.client.host if request.client else "")
+        if wait:
+            seconds = max(1, round(wait + 0.5))
+            response = self._form(
+                request, safe_next(request.query_params.get("next", "/runs")),
+                f"Too many sign-in attempts from your address; try again in {seconds} s.", 429)
+            response.headers["Retry-After"] = str(seconds)
+            return response
         try:
             form = await request.form()
             target = safe_next(form_text(form, "next", "/runs"))

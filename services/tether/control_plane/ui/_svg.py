@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from ..._durations import time_axis
 from ..storage import StepSpan
 from ._render import duration, status_class, status_icon
 
@@ -123,7 +124,7 @@ def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float |
         return Markup('<p class="muted">No step has started yet.</p>')
     origin = min(start or now, *(s.start for s in started if s.start is not None))
     finish = max(end or now, *(s.end or now for s in started))
-    total = max(finish - origin, 1e-3)
+    total = max(finish - origin, 1e-6)
     scale = _BAR_W / total
     height = len(started) * _ROW + 30
     width = _LABEL_W + _BAR_W + 200
@@ -134,11 +135,12 @@ def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float |
         f'<title id="timeline-title">Step timeline: {len(started)} steps over '
         f'{escape(duration(total))}</title>',
     ]
-    for tick in range(5):
-        tx = _LABEL_W + _BAR_W * tick / 4
+    # round steps in the span's unit: each label once, sub-millisecond runs in µs
+    for at, label in time_axis(total):
+        tx = _LABEL_W + at * scale
         parts.append(f'<line class="tick" x1="{tx:.1f}" y1="0" x2="{tx:.1f}" '
                      f'y2="{height - 18}"/><text class="axis" x="{tx:.1f}" y="{height - 4}" '
-                     f'text-anchor="middle">{escape(duration(total * tick / 4))}</text>')
+                     f'text-anchor="middle">{escape(label)}</text>')
     for row, step in enumerate(started):
         assert step.start is not None
         y = row * _ROW + 4
