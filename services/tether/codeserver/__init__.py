@@ -6,8 +6,9 @@ imported on first use, so that importing this package stays as light as the SDK.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import import_lazily
 from ._command import code_server_command
 
 if TYPE_CHECKING:
@@ -32,12 +33,5 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name, __name__), name)
-    globals()[name] = value
-    return value
+def __getattr__(name: str) -> object:
+    return import_lazily(__name__, _LAZY, name)
