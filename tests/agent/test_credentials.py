@@ -223,7 +223,9 @@ def test_user_code_run_as_the_run_user_finds_no_token(
     deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
                             redis_url=broker_url, workspace=workspace, data_dir=data_dir,
                             port=free_port(), env={"TETHER_RUN_USER": RUN_USER,
-                                                   "TETHER_RUN_LAUNCHER": launcher})
+                                                   "TETHER_RUN_LAUNCHER": launcher,
+                                                   # the launcher makes it the run user's
+                                                   "TETHER_STORAGE_DIR": str(base / "storage")})
     try:
         deployment.wait_healthy()
         run_id = deployment.wait_for(
@@ -281,6 +283,9 @@ def test_user_code_run_as_the_run_user_finds_no_token(
     assert deployment.agent_token not in found["found"], found["found"]
     assert deployment.user_token not in found["found"], found["found"]
     assert data_dir.stat().st_mode & 0o777 == 0o700
+    # the op's output, stored by the run user in the folder the launcher gave it
+    [stored] = (base / "storage").rglob("*.pickle")
+    assert stored.stat().st_uid == run_user.pw_uid
     if launcher == "warm":
         assert "cold" not in launcher_log and "zygote of probe" not in launcher_log, launcher_log
 
@@ -374,3 +379,18 @@ def test_a_run_user_the_agent_cannot_switch_to_stops_it_saying_why(
         assert result.returncode == 1, result.stdout + result.stderr
         assert "TETHER_RUN_USER=root: running processes as another user needs root" in \
             result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_run_users_storage_in_the_private_data_folder_stops_the_launcher_saying_why(
+        run_user: pwd.struct_passwd, tmp_path: Path, broker_url: str) -> None:
+    # the default storage folder lies in the data folder, which the run user cannot enter
+    result = subprocess.run(
+        [sys.executable, "-m", "tether", "agent", "launcher", "--burst"], cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "TETHER_RUN_USER": RUN_USER,
+             "TETHER_REDIS_URL": broker_url, "TETHER_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"TETHER_RUN_USER={RUN_USER}: run workers store step outputs in " \
+        f"{tmp_path / 'data' / 'storage'}, inside the agent's data folder" in result.stderr
+    assert "set TETHER_STORAGE_DIR to a folder outside it" in result.stderr

@@ -60,8 +60,10 @@ def snoop() -> None:
     attempt("xread events", lambda: broker.xread({"tether:out:events": "0"}))
     attempt("write results", lambda: broker.xadd("tether:out:results", {"m": b"x"}))
     attempt("write other key", lambda: broker.set("tether:launched:x:1", "x"))
+    # what a run worker is given: its broker URL, log settings and where it stores outputs
     leaked = [name for name in os.environ if name.startswith("TETHER_") and name not in
-              ("TETHER_REDIS_URL", "TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT")]
+              ("TETHER_REDIS_URL", "TETHER_LOG_LEVEL", "TETHER_LOG_FORMAT",
+               "TETHER_STORAGE_DIR")]
     print(f"tether settings: {leaked}", flush=True)
 
 

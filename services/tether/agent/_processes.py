@@ -80,6 +80,21 @@ class RunUser:
         if self.switches:
             os.chown(path, self.uid, self.gid)
 
+    def prepare_storage(self, storage_dir: Path, data_dir: Path) -> None:
+        """Make ``storage_dir`` (where run workers store step outputs) a folder this user
+        owns. It cannot lie inside the agent's data folder, which is private to the agent."""
+        if not self.switches:
+            return
+        storage_dir, data_dir = storage_dir.resolve(), data_dir.resolve()
+        if storage_dir.is_relative_to(data_dir):
+            raise ConfigError(
+                f"TETHER_RUN_USER={self.name}: run workers store step outputs in {storage_dir}, "
+                f"inside the agent's data folder {data_dir}, which only the agent may enter; "
+                f"set TETHER_STORAGE_DIR to a folder outside it (the launcher creates it and "
+                f"gives it to {self.name})")
+        storage_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.give(storage_dir)
+
 
 def _can_switch_user() -> bool:
     if os.geteuid() == 0:

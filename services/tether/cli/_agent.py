@@ -239,6 +239,8 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
     from ..broker import RQ_WORKER, RUN_WORKER, connect, restricted_users
 
     run_user = _run_user(settings)
+    if run_user is not None:
+        run_user.prepare_storage(Path(settings.resolved_storage_dir), Path(settings.data_dir))
     redis_url = settings.require("redis_url")
     redis = await connect(redis_url)
     # run workers (and RQ workers) run user code: they get broker users of their own, which
