@@ -246,7 +246,7 @@ async def test_a_canceled_run_reads_as_canceled_on_its_page(ui: Ui) -> None:
     browser = await ui.signed_in()
     page = (await browser.get(f"/runs/{run_id}")).text
     assert ui.store.get_run(run_id).status == RunStatus.CANCELED  # type: ignore[union-attr]
-    step = re.search(r'<g class="step [a-z]+" data-step="load">.*?</g>', page)
+    step = re.search(r'<g class="step [a-z]+" data-step="load"[^>]*>.*?</g>', page)
     assert step is not None and "⊘ CANCELED · 1.0 s" in step.group(0)
     assert 'data-type="STEP_CANCELED"' in page and "Step load canceled after 1.0 s" in page
     assert "Run of hello_job was canceled during step load" in page

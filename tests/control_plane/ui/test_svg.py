@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from tether.control_plane.storage import StepSpan
-from tether.control_plane.ui._svg import GraphNode, dag_svg, layers, timeline_svg
+from tether.control_plane.ui._svg import GraphNode, dag_svg, layers
+from tether.control_plane.ui._timeline import timeline_svg
 
 
 def _edges(svg: str) -> list[list[float]]:

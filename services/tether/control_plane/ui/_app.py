@@ -53,6 +53,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/runs", runs.page(runs.runs), methods=get),
         Route("/runs/{run_id}", runs.page(runs.run), methods=get),
         Route("/runs/{run_id}/updates", runs.page(runs.updates), methods=get),
+        Route("/runs/{run_id}/events", runs.page(runs.events), methods=get),
         Route("/runs/{run_id}/logs", runs.page(runs.logs), methods=get),
         Route("/runs/{run_id}/cancel", runs.action(runs.cancel), methods=post),
         Route("/runs/{run_id}/reexecute", runs.action(runs.reexecute), methods=post),

@@ -90,12 +90,19 @@ def json_text(value: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
 
 
+def compact_json(value: Any, limit: int = 160) -> str:
+    """``value`` as JSON on one line, cut to ``limit`` characters (with an ellipsis)."""
+    text = msgspec.json.encode(value).decode()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def build_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, iso=iso, duration=duration, age=age,
                        status_icon=status_icon, status_class=status_class,
-                       launched_by=launched_by, json=json_text)
+                       launched_by=launched_by, json=json_text,
+                       compact=compact_json)
     env.globals.update(span=span, PARENT_TAG=PARENT_TAG, ROOT_TAG=ROOT_TAG)
     return env
 
