@@ -109,7 +109,8 @@ async def test_the_launch_form_starts_from_the_jobs_config_and_lists_every_probl
     # the job's own op, its default, and null where the job needs a value; not "{}"
     assert json.loads(html.unescape(form.group(1))) == {
         "ops": {"export": {"config": {"table": None, "limit": 100}}}}
-    assert "Required, starting as <code>null</code>: <code>ops.export.config.table (str)</code>" \
+    assert ("Required, starting as <code>null</code>: "
+            "<code class=\"required\">ops.export.config.table (str)</code>") \
         in page
     assert '"load"' not in page  # the old hint named an op this job does not have
 

@@ -60,6 +60,8 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/jobs", catalog.page(catalog.jobs), methods=get),
         Route("/jobs/{location}/{job}", catalog.page(catalog.job), methods=get),
         Route("/jobs/{location}/{job}/launch", catalog.action(catalog.launch), methods=post),
+        Route("/jobs/{location}/{job}/check", catalog.action(catalog.check_config),
+              methods=post),
         Route("/assets", catalog.page(catalog.assets), methods=get),
         Route("/locations", catalog.page(catalog.locations), methods=get),
         Route("/locations/{location}/redeploy", catalog.action(catalog.redeploy),
