@@ -158,7 +158,11 @@ function runPage(root) {
       root.dataset.status = update.status;
       if (mine === generation) {
         if (live && update.events.trim()) {
+          // follow the tail if the reader is at it; leave them where they are otherwise
+          const scroller = document.getElementById("log-scroll");
+          const following = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
           rows.insertAdjacentHTML("beforeend", update.events);
+          if (following) { scroller.scrollTop = scroller.scrollHeight; }
           const empty = document.getElementById("no-events");
           if (empty) { empty.hidden = true; }
         }
