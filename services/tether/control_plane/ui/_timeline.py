@@ -19,6 +19,8 @@ _ROW = 26
 _LABEL_W = 190
 _BAR_W = 560
 _AXIS_H = 30
+_LEAD_W = 130
+_LEAD_GAP = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,46 +61,74 @@ def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float |
     if not started and not phases:
         return Markup('<p class="muted">No step has started yet.</p>')
     starts = [s.start for s in started if s.start is not None]
-    origin = min([start or now, *starts, *(p.start for p in phases)])
     finish = max([end or now, *(s.end or now for s in started), *(p.end for p in phases)])
+    lead = _lead_in(phases, starts, finish)
+    if lead is not None:
+        # the phases took longer than the steps: they get a stretch of their own (on their
+        # own scale, past a break in the axis) so the steps keep the width to be read
+        axis_x, axis_w, origin = _LABEL_W + _LEAD_W + _LEAD_GAP, _BAR_W - _LEAD_W - _LEAD_GAP, \
+            min(starts)
+    else:
+        axis_x, axis_w = _LABEL_W, _BAR_W
+        origin = min([start or now, *starts, *(p.start for p in phases)])
     total = max(finish - origin, 1e-6)
-    scale = _BAR_W / total
+    scale = axis_w / total
     rows = len(started) + (1 if phases else 0)
     height = rows * _ROW + _AXIS_H
     width = _LABEL_W + _BAR_W + 200
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'aria-labelledby="timeline-title" data-origin="{origin!r}" data-scale="{scale!r}">',
+        f'aria-labelledby="timeline-title">',
         f'<title id="timeline-title">Step timeline: {len(started)} steps over '
         f'{escape(duration(total))}</title>',
     ]
     # round steps in the span's unit: each label once, sub-millisecond runs in µs
     for at, label in time_axis(total):
-        tx = _LABEL_W + at * scale
+        tx = axis_x + at * scale
         parts.append(f'<line class="tick" x1="{tx:.1f}" y1="0" x2="{tx:.1f}" '
                      f'y2="{height - 18}"/><text class="axis" x="{tx:.1f}" y="{height - 4}" '
                      f'text-anchor="middle">{escape(label)}</text>')
-    if phases:
-        parts.append(_phase_row(phases, origin, scale))
+    if lead is not None:
+        lead_origin, lead_total = lead
+        parts.append(_phase_row(phases, _LABEL_W, lead_origin, _LEAD_W / lead_total))
+        bx = _LABEL_W + _LEAD_W + _LEAD_GAP / 2
+        parts.append(f'<text class="axis break" x="{bx:.1f}" y="18" text-anchor="middle">≈'
+                     f'</text><text class="axis" x="{_LABEL_W + _LEAD_W / 2:.1f}" '
+                     f'y="{height - 4}" text-anchor="middle">{escape(duration(lead_total))} '
+                     f'before</text>')
+    elif phases:
+        parts.append(_phase_row(phases, axis_x, origin, scale))
     attempts: dict[str, int] = {}
     for row, step in enumerate(started, start=1 if phases else 0):
         retries = attempts.get(step.step_key, 0)
         attempts[step.step_key] = retries + 1
-        parts.append(_step_bar(step, row, origin, scale, now, retries, run_id))
+        parts.append(_step_bar(step, row, axis_x, origin, scale, now, retries, run_id))
     if running:
-        nx = _LABEL_W + (now - origin) * scale
+        nx = axis_x + (now - origin) * scale
         parts.append(f'<line class="now" x1="{nx:.1f}" y1="0" x2="{nx:.1f}" '
                      f'y2="{height - 18}"><title>now</title></line>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _phase_row(phases: Sequence[Phase], origin: float, scale: float) -> str:
+def _lead_in(phases: Sequence[Phase], starts: Sequence[float], finish: float
+             ) -> tuple[float, float] | None:
+    """(start, length) of the phases when they outlast the steps after them (a run queued
+    for a minute whose steps took milliseconds), else None: one axis for all."""
+    if not phases or not starts:
+        return None
+    first, last = min(p.start for p in phases), max(p.end for p in phases)
+    if last - first <= finish - min(starts):
+        return None
+    return first, max(last - first, 1e-6)
+
+
+def _phase_row(phases: Sequence[Phase], left: float, origin: float, scale: float) -> str:
     parts = [f'<g class="phases"><text class="label" x="{_LABEL_W - 8}" y="18" '
              f'text-anchor="end">run</text>']
     for phase in phases:
-        x = _LABEL_W + (phase.start - origin) * scale
+        x = left + (phase.start - origin) * scale
         w = max((phase.end - phase.start) * scale, 1.0)
         took = duration(phase.end - phase.start)
         parts.append(f'<rect class="phase {phase.status.lower()}" data-phase="{phase.status}" '
@@ -108,11 +138,11 @@ def _phase_row(phases: Sequence[Phase], origin: float, scale: float) -> str:
     return "".join(parts) + "</g>"
 
 
-def _step_bar(step: StepSpan, row: int, origin: float, scale: float, now: float,
-              retries: int, run_id: str) -> str:
+def _step_bar(step: StepSpan, row: int, left: float, origin: float, scale: float,
+              now: float, retries: int, run_id: str) -> str:
     assert step.start is not None
     y = row * _ROW + 4
-    bar_x = _LABEL_W + (step.start - origin) * scale
+    bar_x = left + (step.start - origin) * scale
     bar_w = max(((step.end or now) - step.start) * scale, 2.0)
     label = step.step_key if step.attempt == 1 else f"{step.step_key} (attempt {step.attempt})"
     took = duration((step.end or now) - step.start)
