@@ -27,7 +27,7 @@ class RunFacts:
     starting_at: float | None
     # the STEP_FAILURE / STEP_CANCELED events of the current attempt, first first
     stopped_steps: list[EventRecord]
-    # the first event of level ERROR or CRITICAL (any attempt), by (timestamp, id)
+    # the first event of level ERROR or CRITICAL (any attempt), by (timestamp, id), if asked
     first_error: EventRecord | None
 
 
@@ -38,7 +38,10 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def run_facts(conn: Connection, run_id: str, attempt: int) -> RunFacts:
+def run_facts(conn: Connection, run_id: str, attempt: int, *, first_error: bool = True
+              ) -> RunFacts:
+    """The facts of the run's ``attempt``; ``first_error=False`` skips the one query that
+    reads the whole log (the page's live update does not show it)."""
     # the control plane's own events have no seq: the (run_id, attempt, seq) unique index
     # finds them without reading the log lines
     marks = dict(conn.execute(
@@ -54,11 +57,11 @@ def run_facts(conn: Connection, run_id: str, attempt: int) -> RunFacts:
                events.c.type.in_(_STOPPED_STEPS), events.c.attempt == attempt)
         .order_by(events.c.timestamp, events.c.id)
     )
-    first_error = conn.execute(
+    error = conn.execute(
         sa.select(events)
         .where(events.c.run_id == run_id, events.c.level.in_(_ERROR_LEVELS))
         .order_by(events.c.timestamp, events.c.id).limit(1)
-    ).first()
+    ).first() if first_error else None
     return RunFacts(queued_at=marks.get(RUN_QUEUED), starting_at=marks.get(RUN_STARTING),
                     stopped_steps=[event_record(row) for row in stopped],
-                    first_error=None if first_error is None else event_record(first_error))
+                    first_error=None if error is None else event_record(error))

@@ -567,10 +567,10 @@ class Store:
                                        text=text)
             return page, *_browse.event_tally(conn, run_id)
 
-    def run_facts(self, run_id: str, attempt: int) -> RunFacts:
+    def run_facts(self, run_id: str, attempt: int, *, first_error: bool = True) -> RunFacts:
         """The run page's header and timeline facts of the run's ``attempt``."""
         with self._read() as conn:
-            return _run_page.run_facts(conn, run_id, attempt)
+            return _run_page.run_facts(conn, run_id, attempt, first_error=first_error)
 
     def step_spans(self, run_id: str) -> list[StepSpan]:
         with self._read() as conn:

@@ -85,10 +85,12 @@ class RunPages(Pages):
             raise PageNotFound(f"no run with id {run_id!r}; it may have been typed wrong")
         return run
 
-    async def _live_parts(self, run: RunRecord) -> dict[str, Any]:
+    async def _live_parts(self, run: RunRecord, *, first_error: bool = True
+                          ) -> dict[str, Any]:
         now = time.time()
         spans = await self.call(self.store.step_spans, run.run_id)
-        facts = await self.call(self.store.run_facts, run.run_id, run.attempt)
+        facts = await self.call(self.store.run_facts, run.run_id, run.attempt,
+                                first_error=first_error)
         waiting = (await self.call(self.store.waiting_reason, run.run_id)
                    if run.status == RunStatus.QUEUED else None)
         done = run.status in TERMINAL_STATUSES
@@ -151,7 +153,8 @@ class RunPages(Pages):
         events, total, newest = await self.call(
             self.store.events_page, run.run_id, limit=EVENTS_PAGE, levels=log.levels,
             step_key=log.step, after_id=int(after_id), text=log.text)
-        parts = await self._live_parts(run)
+        # the first error's link is not part of the update
+        parts = await self._live_parts(run, first_error=False)
         fragment = self._renderer.fragment
         context = {**parts, "request": request, "viewer": viewer, "csrf_field": CSRF_FIELD}
         return JSONResponse({
