@@ -174,7 +174,7 @@ def test_search_finds_one_line_among_50000_events(page: Page, served: Served) ->
     rows = page.locator("#event-rows tr")
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text("checksum mismatch in part 7")
-    expect(page.locator("#log-state")).to_have_text("1 matching events")
+    expect(page.locator("#log-state")).to_have_text("1 matching event")
     assert "q=MISMATCH+in+part" in page.url
     shoot(page, "run-search")
 

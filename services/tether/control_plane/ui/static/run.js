@@ -88,7 +88,8 @@ function runPage(root) {
     showPage(page, query);
     live = !page.more;
     afterId = String(page.after_id);
-    state.textContent = query ? page.count + (page.more ? "+" : "") + " matching events" : "";
+    const noun = page.count === 1 && !page.more ? " matching event" : " matching events";
+    state.textContent = query ? page.count + (page.more ? "+" : "") + noun : "";
     resetOutput();
   }
 
