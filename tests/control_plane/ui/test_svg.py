@@ -108,3 +108,17 @@ def test_phases_that_outlast_the_steps_get_their_own_stretch_so_the_steps_stay_r
                                            r'width="([\d.]+)"', svg)]
     assert widths[0] > 250 and widths[0] / widths[1] == pytest.approx(2.0, rel=0.01)
     assert "≈" in svg and "2.0 s before" in svg and _axis(svg)[0] == "0 ms"
+
+
+def test_a_retried_runs_phases_stay_on_the_axis_after_its_first_attempts_steps() -> None:
+    # attempt 1's step at 0-1 ms; attempt 2 queued at 1 s, started at 3 s, its step 3-3.001 s
+    phases = run_phases(queued=1.0, starting=2.0, started=3.0, first_step=3.0, end=3.001,
+                        now=3.001)
+    spans = [StepSpan(step_key="a", attempt=1, start=0.0, end=0.001, status="FAILURE"),
+             StepSpan(step_key="a", attempt=2, start=3.0, end=3.001, status="SUCCESS")]
+    svg = str(timeline_svg(spans, start=0.0, end=3.001, now=3.001, phases=phases))
+    assert "≈" not in svg and "1 retry before" in svg
+    xs = [float(x) for x in re.findall(r'<rect class="phase \w+" data-phase="\w+" x="([\d.]+)"',
+                                       svg)]
+    bars = [float(x) for x in re.findall(r'<rect class="bar" x="([\d.]+)"', svg)]
+    assert bars[0] < xs[0] < xs[-1] <= bars[1]
