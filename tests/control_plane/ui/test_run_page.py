@@ -147,3 +147,17 @@ async def test_the_launch_form_checks_the_config_with_the_launchs_own_words(ui: 
     # a check without the form's CSRF token is refused like any other form
     forged = await browser.post(check, data={"config": "{}"})
     assert forged.status_code == 403
+
+
+async def test_a_long_output_shows_its_end_on_the_run_page_and_all_of_it_on_its_own(
+        ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job")
+    ui.store.store_logs([LogChunk(run_id=run_id, attempt=1, stream="stdout", seq=i,
+                                  step_key="load", data=f"chunk-{i:05d}\n")
+                         for i in range(1, 1201)])
+    browser = await ui.signed_in()
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert "chunk-01200" in page and "chunk-00201" in page and "chunk-00200" not in page
+    assert "the page linked above has all of it" in page
+    full = (await browser.get(f"/runs/{run_id}/logs", params={"stream": "stdout"})).text
+    assert "chunk-00001" in full and "chunk-01200" in full

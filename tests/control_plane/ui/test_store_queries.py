@@ -8,6 +8,7 @@ from tether.control_plane.storage import Store
 from tether.wire import (
     AssetMaterialization,
     ErrorInfo,
+    LogChunk,
     LogMessage,
     RunStart,
     StepFailure,
@@ -173,3 +174,18 @@ def test_run_facts_name_the_phases_the_failed_step_and_the_first_error(
     assert failed.step_key == "load" and failed.error is not None
     assert failed.error.stack == "Traceback: bad"
     assert facts.first_error is not None and facts.first_error.message == "row 7 is bad"
+
+
+def test_compute_output_reads_the_newest_chunks_of_a_step_that_contain_a_text(
+        store: Store) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    store.store_logs([LogChunk(run_id=run_id, attempt=1, stream="stdout", seq=i,
+                               step_key="load" if i % 2 else "extract",
+                               data=f"line {i}{' WARN 50%' if i % 10 == 1 else ''}\n")
+                      for i in range(1, 41)])
+    newest = store.compute_output(run_id, stream="stdout", step_key="load", limit=3)
+    assert [c.data for c in newest] == ["line 35\n", "line 37\n", "line 39\n"]
+    found = store.compute_output(run_id, stream="stdout", text="warn 50%", limit=100)
+    assert [c.seq for c in found] == [1, 11, 21, 31]
+    assert store.compute_output(run_id, stream="stderr", limit=10) == []

@@ -1,6 +1,7 @@
-"""Read queries behind the run page's header and timeline: when the run's attempt was queued
-and claimed (the phases before its first step), the step that failed or was canceled with its
-error, and the first error of the log (for "jump to first error")."""
+"""Read queries behind the run page's header, timeline and output: when the run's attempt was
+queued and claimed (the phases before its first step), the step that failed or was canceled
+with its error, the first error of the log (for "jump to first error"), and the newest chunks
+of a step's compute output that contain a text."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ._projection import RUN_QUEUED, RUN_STARTING
-from ._records import EventRecord
+from ._records import EventRecord, LogRecord
 from ._runs import event_record
-from ._schema import STEP_EVENTS, events
+from ._schema import STEP_EVENTS, compute_logs, events
 
 _STOPPED_STEPS = ("STEP_FAILURE", "STEP_CANCELED")
 _ERROR_LEVELS = ("ERROR", "CRITICAL")
@@ -65,3 +66,21 @@ def run_facts(conn: Connection, run_id: str, attempt: int, *, first_error: bool 
     return RunFacts(queued_at=marks.get(RUN_QUEUED), starting_at=marks.get(RUN_STARTING),
                     stopped_steps=[event_record(row) for row in stopped],
                     first_error=None if error is None else event_record(error))
+
+
+def compute_output(conn: Connection, run_id: str, *, stream: str, step_key: str | None,
+                   text: str | None, limit: int) -> list[LogRecord]:
+    """The newest ``limit`` chunks of the run's ``stream`` (of ``step_key``, containing
+    ``text`` ignoring case), in the order they were stored."""
+    query = (sa.select(compute_logs)
+             .where(compute_logs.c.run_id == run_id, compute_logs.c.stream == stream)
+             .order_by(compute_logs.c.id.desc()).limit(limit))
+    if step_key is not None:
+        query = query.where(compute_logs.c.step_key == step_key)
+    if text:
+        query = query.where(sa.func.lower(compute_logs.c.data).like(
+            like_pattern(text.lower()), escape="\\"))
+    rows = list(conn.execute(query))
+    return [LogRecord(id=row.id, run_id=row.run_id, attempt=row.attempt, stream=row.stream,
+                      seq=row.seq, step_key=row.step_key, data=row.data)
+            for row in reversed(rows)]

@@ -567,6 +567,16 @@ class Store:
                                        text=text)
             return page, *_browse.event_tally(conn, run_id)
 
+    def compute_output(
+        self, run_id: str, *, stream: str, step_key: str | None = None,
+        text: str | None = None, limit: int = 1000,
+    ) -> list[LogRecord]:
+        """The newest ``limit`` chunks of a stream of the run's compute output, of a step,
+        containing a text; oldest first."""
+        with self._read() as conn:
+            return _run_page.compute_output(conn, run_id, stream=stream, step_key=step_key,
+                                            text=text, limit=limit)
+
     def run_facts(self, run_id: str, attempt: int, *, first_error: bool = True) -> RunFacts:
         """The run page's header and timeline facts of the run's ``attempt``."""
         with self._read() as conn:

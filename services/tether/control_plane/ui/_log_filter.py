@@ -15,6 +15,8 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_QUERY = 200
 # compute output shown on the run page (its end); the logs page has all of it
 COMPUTE_LOG_SHOWN = 64 * 1024
+# the newest chunks read for it (a chunk is what the run worker sent at once)
+COMPUTE_CHUNKS = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
 from ._base import CSRF_FIELD, Pages, Viewer, form_text
-from ._log_filter import COMPUTE_LOG_SHOWN, LEVELS, LogFilter, matching_lines
+from ._log_filter import COMPUTE_CHUNKS, COMPUTE_LOG_SHOWN, LEVELS, LogFilter, matching_lines
 from ._timeline import run_phases, timeline_svg
 from .errors import BadRequest, PageNotFound
 
@@ -112,7 +112,8 @@ class RunPages(Pages):
         page = await self._events(run, log, after)
         parts = await self._live_parts(run)
         stream = request.query_params.get("stream", "stdout")
-        compute = await self._compute_log(run, log, stream if stream == "stderr" else "stdout")
+        compute = await self._compute_log(run, log, stream if stream == "stderr" else "stdout",
+                                          newest=True)
         return self.render(request, viewer, "run.html", log=log, levels=LEVELS,
                            paged=after is not None, compute=compute, **page, **parts)
 
@@ -172,13 +173,21 @@ class RunPages(Pages):
         }, headers={"Cache-Control": "no-store"})
 
     async def _compute_log(self, run: RunRecord, log: LogFilter, stream: str,
-                           after_id: int | None = None) -> dict[str, Any]:
-        chunks = await self.call(self.store.run_logs, run.run_id, stream=stream,
-                                 step_key=log.step, after_id=after_id)
+                           after_id: int | None = None, *, newest: bool = False
+                           ) -> dict[str, Any]:
+        """The output shown: all of it after chunk ``after_id`` (the log page, a live tail),
+        or (``newest``, the run page) its newest chunks that contain the text, so a long
+        output costs the run page what its end costs."""
+        if newest:
+            chunks = await self.call(self.store.compute_output, run.run_id, stream=stream,
+                                     step_key=log.step, text=log.text, limit=COMPUTE_CHUNKS)
+        else:
+            chunks = await self.call(self.store.run_logs, run.run_id, stream=stream,
+                                     step_key=log.step, after_id=after_id)
         text = "".join(chunk.data for chunk in chunks)
         if log.text:
             text = matching_lines(text, log.text)
-        cut = len(text) > COMPUTE_LOG_SHOWN
+        cut = len(text) > COMPUTE_LOG_SHOWN or (newest and len(chunks) == COMPUTE_CHUNKS)
         return {"text": text[-COMPUTE_LOG_SHOWN:] if cut else text, "cut": cut,
                 "stream": stream, "done": run.status in TERMINAL_STATUSES,
                 "last_id": max((chunk.id for chunk in chunks), default=after_id or 0)}
