@@ -77,7 +77,8 @@ def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float |
     height = rows * _ROW + _AXIS_H
     width = _LABEL_W + _BAR_W + 200
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
+        # a group, not an image: its bars are links a screen reader must reach
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="group" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-labelledby="timeline-title">',
         f'<title id="timeline-title">Step timeline: {len(started)} steps over '
