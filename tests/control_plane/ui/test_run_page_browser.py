@@ -87,9 +87,15 @@ def page(browser: Browser, served: Served) -> Iterator[Page]:
     context = browser.new_context(base_url=served.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
+    # a script error or a blocked script (CSP script-src 'self') is a failure of the page
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(f"{message.text} {message.location}")
+            if message.type == "error" and "favicon" not in str(message.location) else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     sign_in(page, served.token)
     yield page
     context.close()
+    assert errors == []
 
 
 def started_run(store: Store) -> tuple[str, float]:
