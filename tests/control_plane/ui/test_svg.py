@@ -122,3 +122,9 @@ def test_a_retried_runs_phases_stay_on_the_axis_after_its_first_attempts_steps()
                                        svg)]
     bars = [float(x) for x in re.findall(r'<rect class="bar" x="([\d.]+)"', svg)]
     assert bars[0] < xs[0] < xs[-1] <= bars[1]
+
+
+def test_a_mark_of_an_earlier_attempt_is_not_a_phase_of_this_one() -> None:
+    # attempt 2 queued at 10 s and claimed at 11 s; the start time is still attempt 1's
+    assert run_phases(queued=10.0, starting=11.0, started=2.0, first_step=None, end=None,
+                      now=12.0) == [Phase("QUEUED", 10.0, 11.0), Phase("STARTING", 11.0, 12.0)]

@@ -97,7 +97,9 @@ class RunPages(Pages):
         phases = run_phases(
             queued=facts.queued_at or run.created_at, starting=facts.starting_at,
             started=run.start_time, end=run.end_time, now=now,
-            first_step=min((s.start for s in spans if s.start is not None), default=None))
+            # the phases of the current attempt lead to its own first step
+            first_step=min((s.start for s in spans
+                            if s.start is not None and s.attempt == run.attempt), default=None))
         return {"run": run, "spans": spans, "now": now, "facts": facts,
                 "waiting": waiting, "done": done,
                 "timeline": timeline_svg(spans, start=run.start_time, end=run.end_time,

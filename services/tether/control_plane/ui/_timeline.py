@@ -37,7 +37,12 @@ def run_phases(*, queued: float, starting: float | None, started: float | None,
     """The run's phases up to its first step (or its end, or now): each from its own mark
     to the next one that exists."""
     marks = [("QUEUED", queued), ("STARTING", starting), ("STARTED", started)]
-    present = [(status, at) for status, at in marks if at is not None]
+    # a mark older than the one before it belongs to an earlier attempt (a retried run's
+    # start time): left out
+    present: list[tuple[str, float]] = []
+    for status, at in marks:
+        if at is not None and (not present or at >= present[-1][1]):
+            present.append((status, at))
     stop = first_step if first_step is not None else (end if end is not None else now)
     phases = []
     for index, (status, at) in enumerate(present):
