@@ -46,6 +46,8 @@ def _failed_run(ui: Ui) -> str:
         StepStart(run_id=run_id, attempt=1, seq=4, timestamp=t + 4, step_key="load"),
         LogMessage(run_id=run_id, attempt=1, seq=5, timestamp=t + 4.5, step_key="load",
                    level="INFO", message="Loading 100% of the rows_now"),
+        LogMessage(run_id=run_id, attempt=1, seq=8, timestamp=t + 4.6, step_key="load",
+                   level="INFO", message="<script>alert(1)</script> in a row"),
         StepFailure(run_id=run_id, attempt=1, seq=6, timestamp=t + 5, step_key="load",
                     duration=1.0, error=ErrorInfo(class_name="ValueError", message="bad row 7",
                                                   stack=TRACEBACK)),
@@ -84,7 +86,7 @@ async def test_the_log_is_searched_on_the_server_with_wildcards_taken_literally(
     run_id = _failed_run(ui)
     browser = await ui.signed_in()
     found = (await browser.get(f"/runs/{run_id}/events", params={"q": "100% OF"})).json()
-    assert found["count"] == 1 and "Loading 100% of the rows_now" in found["rows"]
+    assert found["count"] == 1 and "Loading <mark>100% of</mark> the rows_now" in found["rows"]
     # % and _ are not wildcards: "1%0" and "rows_" match nothing else
     assert (await browser.get(f"/runs/{run_id}/events", params={"q": "1%0"})).json()[
         "count"] == 0
@@ -96,6 +98,10 @@ async def test_the_log_is_searched_on_the_server_with_wildcards_taken_literally(
     assert "row 7 is bad" in page and "reading rows" in page
     page = (await browser.get(f"/runs/{run_id}", params={"q": "bad"})).text
     assert "row 7 is bad" in page and "reading rows" not in page
+    # a match is marked, and what is around it stays escaped
+    marked = (await browser.get(f"/runs/{run_id}/events", params={"q": "SCRIPT"})).json()
+    assert "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt; in a row" in \
+        marked["rows"] and "<script>" not in marked["rows"]
     long = await browser.get(f"/runs/{run_id}/events", params={"q": "x" * 201})
     assert long.status_code == 400 and "at most 200" in long.text
 
@@ -112,7 +118,7 @@ async def test_the_log_pages_through_matches_by_cursor(ui: Ui) -> None:
     query = {"q": "NEEDLE"}
     while True:
         page = (await browser.get(f"/runs/{run_id}/events", params=query)).json()
-        seen += re.findall(r"needle \d+", page["rows"])
+        seen += re.findall(r"needle \d+", re.sub(r"</?mark>", "", page["rows"]))
         if not page["more"]:
             break
         query = {"q": "NEEDLE", "after": page["cursor"]}

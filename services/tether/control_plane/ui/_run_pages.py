@@ -116,7 +116,7 @@ class RunPages(Pages):
         stream = request.query_params.get("stream", "stdout")
         compute = await self._compute_log(run, log, stream if stream == "stderr" else "stdout",
                                           newest=True)
-        return self.render(request, viewer, "run.html", log=log, levels=LEVELS,
+        return self.render(request, viewer, "run.html", log=log, levels=LEVELS, needle=log.text,
                            paged=after is not None, compute=compute, **page, **parts)
 
     async def _events(self, run: RunRecord, log: LogFilter, after: tuple[float, int] | None
@@ -138,7 +138,8 @@ class RunPages(Pages):
         after = event_cursor(request.query_params["after"]) if request.query_params.get(
             "after") else None
         page = await self._events(run, log, after)
-        rows = self._renderer.fragment("_event_rows.html", events=page["events"], run=run)
+        rows = self._renderer.fragment("_event_rows.html", events=page["events"], run=run,
+                                       needle=log.text)
         return JSONResponse({"rows": rows, "count": len(page["events"]), "more": page["more"],
                              "cursor": page["cursor"], "total": page["total"],
                              "after_id": page["newest"], "query": log.query},
@@ -167,7 +168,7 @@ class RunPages(Pages):
             "failure": fragment("_run_failure.html", **context),
             "actions": fragment("_run_actions.html", **context),
             "steps": fragment("_run_steps.html", **context),
-            "events": fragment("_event_rows.html", events=events, run=run),
+            "events": fragment("_event_rows.html", events=events, run=run, needle=log.text),
             # a full batch may have more behind it: continue from its last row, else from the
             # newest event stored
             "after_id": events[-1].id if len(events) == EVENTS_PAGE else newest,
