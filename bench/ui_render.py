@@ -1,5 +1,7 @@
-"""Server-side time of the web UI's heaviest pages: the runs list with 100,000 runs and the
-page of a run with 50,000 events, on SQLite and on PostgreSQL (when 127.0.0.1:5432 answers).
+"""Server-side time of the web UI's heaviest pages: the runs list with 100,000 runs, the page
+of a run with 50,000 events and the search of its log, on SQLite and on PostgreSQL (when
+127.0.0.1:5432 answers). The run page and the search are also measured on a run of 500 events
+in the same database: the ratios say what 100 times the events cost.
 
 The database is seeded through the store's engine and tables (runs) and through
 ``Store.store_events`` (the run's events, as the uploader stores them). Each page is requested
@@ -73,15 +75,23 @@ def seed_runs(store: Store, count: int) -> None:
             conn.execute(tags.insert(), tag_rows)
 
 
-def seed_big_run(store: Store, events: int) -> str:
-    """A run of a loaded location with ``events`` events over STEPS steps, stored in batches
-    of 1,000 as the uploader stores them."""
+# one line of the big run's log (in its middle step) that the search looks for
+NEEDLE = "checksum mismatch in part 7"
+
+
+def seed_location(store: Store) -> None:
     nodes = [OpNodeSnapshot(name=f"step_{i}", op=f"step_{i}") for i in range(STEPS)]
     store.deploy_location(LocationSpec(name="bench", module="bench.defs"))
     [load] = store.claim_work("bench-agent", ["default"], 1, 600)
     store.store_results([LocationLoaded(
         work_id=load.work_id, epoch=load.epoch, location="bench",
-        snapshot=LocationSnapshot(location="bench", jobs=[JobSnapshot(name="big", nodes=nodes)]))])
+        snapshot=LocationSnapshot(location="bench", jobs=[JobSnapshot(name="big", nodes=nodes)]),
+        generation=load.payload.generation)])  # type: ignore[union-attr]
+
+
+def seed_big_run(store: Store, events: int) -> str:
+    """A run of the loaded location with ``events`` events over STEPS steps, one of them
+    NEEDLE, stored in batches of 1,000 as the uploader stores them."""
     run_id = store.launch_run("big")
     store.claim_work("bench-agent", ["default"], 1, 600)
     t = time.time()
@@ -96,7 +106,8 @@ def seed_big_run(store: Store, events: int) -> str:
             made.append(LogMessage(run_id=run_id, attempt=1, seq=len(made) + 1,
                                    timestamp=t + len(made) * 1e-3, step_key=key,
                                    level="WARNING" if line % 50 == 0 else "INFO",
-                                   message=f"{key}: row {line} processed"))
+                                   message=NEEDLE if step == STEPS // 2 and line == per_step // 2
+                                   else f"{key}: row {line} processed"))
         made.append(StepSuccess(run_id=run_id, attempt=1, seq=len(made) + 1,
                                 timestamp=t + len(made) * 1e-3, step_key=key, duration=1.0))
     for i in range(0, len(made), 1000):
@@ -121,8 +132,10 @@ async def measure(url: str, runs: int, events: int, repeat: int) -> dict[str, fl
     store = Store.from_url(url)
     store.migrate()
     started = time.perf_counter()
+    seed_location(store)
+    small_id = seed_big_run(store, 500)
     run_id = seed_big_run(store, events)
-    seed_runs(store, runs - 1)
+    seed_runs(store, runs - 2)
     print(f"  seeded {runs:,} runs and {events:,} events in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
     token = store.create_token("user", role="admin", name="bench")
@@ -141,6 +154,7 @@ async def measure(url: str, runs: int, events: int, repeat: int) -> dict[str, fl
                       flush=True)
                 # where an open run page's script polls from: the newest event it shows
                 newest = store.events_page(run_id, limit=1)[2]
+                needle = NEEDLE.replace(" ", "+")
                 pages = {
                     "/healthz (baseline)": "/healthz",
                     "runs, first page": "/runs",
@@ -152,6 +166,14 @@ async def measure(url: str, runs: int, events: int, repeat: int) -> dict[str, fl
                     "same, step_9 only": f"/runs/{run_id}?step=step_9",
                     "run page's live update (each 1 s)":
                         f"/runs/{run_id}/updates?after_id={newest}",
+                    "run with 500 events (baseline)": f"/runs/{small_id}",
+                    "search 500 events (baseline)": f"/runs/{small_id}/events?q={needle}",
+                    "search 50,000 events, 1 match": f"/runs/{run_id}/events?q={needle}",
+                    "search 50,000 events, also by step":
+                        f"/runs/{run_id}/events?q={needle}&step=step_5",
+                    "search 50,000 events, ~11,000 matches":
+                        f"/runs/{run_id}/events?q=row+1",
+                    "run page searched, 1 match": f"/runs/{run_id}?q={needle}",
                 }
                 results = {name: await timed(client, path, repeat)
                            for name, path in pages.items()}
@@ -171,9 +193,15 @@ def main() -> None:
         with fresh_database(name) as url:
             results = asyncio.run(measure(url, args.runs, args.events, args.repeat))
         baseline = results["/healthz (baseline)"]
-        print(f"  {'page':<34} {'median':>10} {'ratio':>8}")
+        page_500 = results["run with 500 events (baseline)"]
+        search_500 = results["search 500 events (baseline)"]
+        print(f"  {'page':<40} {'median':>10} {'/healthz':>9} {'/500 events':>12}")
         for page, ms in results.items():
-            print(f"  {page:<34} {ms:8.1f} ms {ms / baseline:7.1f}x", flush=True)
+            # the run page's figures against the 500-event page, the searches against its search
+            small = search_500 if "search" in page and "page" not in page else (
+                page_500 if "run" in page and "runs" not in page else None)
+            versus = f"{ms / small:11.1f}x" if small else ""
+            print(f"  {page:<40} {ms:8.1f} ms {ms / baseline:8.1f}x {versus}", flush=True)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,8 @@ async def test_the_launch_form_starts_from_the_jobs_config_and_lists_every_probl
     # the job's own op, its default, and null where the job needs a value; not "{}"
     assert json.loads(html.unescape(form.group(1))) == {
         "ops": {"export": {"config": {"table": None, "limit": 100}}}}
-    assert "Required, starting as <code>null</code>: <code>ops.export.config.table (str)</code>" \
+    assert ("Required, starting as <code>null</code>: "
+            "<code class=\"required\">ops.export.config.table (str)</code>") \
         in page
     assert '"load"' not in page  # the old hint named an op this job does not have
 
@@ -251,7 +252,7 @@ async def test_a_canceled_run_reads_as_canceled_on_its_page(ui: Ui) -> None:
     browser = await ui.signed_in()
     page = (await browser.get(f"/runs/{run_id}")).text
     assert ui.store.get_run(run_id).status == RunStatus.CANCELED  # type: ignore[union-attr]
-    step = re.search(r'<g class="step [a-z]+" data-step="load">.*?</g>', page)
+    step = re.search(r'<g class="step [a-z]+" data-step="load"[^>]*>.*?</g>', page)
     assert step is not None and "⊘ CANCELED · 1.0 s" in step.group(0)
     assert 'data-type="STEP_CANCELED"' in page and "Step load canceled after 1.0 s" in page
     assert "Run of hello_job was canceled during step load" in page

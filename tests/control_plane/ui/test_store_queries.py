@@ -8,6 +8,8 @@ from tether.control_plane.storage import Store
 from tether.wire import (
     AssetMaterialization,
     ErrorInfo,
+    IntValue,
+    LogChunk,
     LogMessage,
     RunStart,
     StepFailure,
@@ -93,12 +95,14 @@ def test_the_latest_materialization_of_each_asset(store: Store) -> None:
     load_location(store)
     run_a, run_b = store.launch_run("hello_job"), store.launch_run("hello_job")
     store.store_events([AssetMaterialization(run_id=run_a, attempt=1, seq=1, timestamp=1.0,
-                                             asset_key="raw", metadata={"rows": 1})])
+                                             asset_key="raw",
+                                             metadata={"rows": IntValue(value=1)})])
     store.store_events([AssetMaterialization(run_id=run_b, attempt=1, seq=1, timestamp=2.0,
-                                             asset_key="raw", metadata={"rows": 2})])
+                                             asset_key="raw",
+                                             metadata={"rows": IntValue(value=2)})])
     latest = store.latest_materializations(["raw", "clean"])
     assert set(latest) == {"raw"}
-    assert (latest["raw"].run_id, latest["raw"].metadata) == (run_b, {"rows": 2})
+    assert (latest["raw"].run_id, latest["raw"].metadata) == (run_b, {"rows": IntValue(value=2)})
 
 
 def test_sessions_expire_end_and_die_with_their_token(store: Store, clock: FakeClock) -> None:
@@ -119,3 +123,72 @@ def test_sessions_expire_end_and_die_with_their_token(store: Store, clock: FakeC
     assert store.get_session(other) is None
     listed = {t.name: t for t in store.list_tokens()}
     assert listed["ada"].revoked_at == clock.now
+
+
+def test_the_log_search_ignores_case_takes_wildcards_literally_and_pages(
+        store: Store, clock: FakeClock) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    t = clock.now
+    messages = ["Loaded 100% of ROWS", "loaded 1000 of rows", "rows_total = 5",
+                "a\\b path", "nothing here"] * 3
+    store.store_events([LogMessage(run_id=run_id, attempt=1, seq=i + 1, timestamp=t + i,
+                                   step_key="load", level="INFO", message=message)
+                        for i, message in enumerate(messages)])
+
+    def found(text: str, **kwargs: object) -> list[str]:
+        page, _, _ = store.events_page(run_id, limit=100, text=text, **kwargs)  # type: ignore[arg-type]
+        return [event.message for event in page]
+
+    assert found("loaded 100") == ["Loaded 100% of ROWS", "loaded 1000 of rows"] * 3
+    assert found("100%") == ["Loaded 100% of ROWS"] * 3
+    assert found("rows_") == ["rows_total = 5"] * 3 and found("rows_t") == found("rows_")
+    assert found("a\\b") == ["a\\b path"] * 3
+    assert found("0%") == ["Loaded 100% of ROWS"] * 3
+    first, _, _ = store.events_page(run_id, limit=2, text="ROWS")
+    rest, _, _ = store.events_page(run_id, limit=100, text="ROWS",
+                                   after=(first[-1].timestamp, first[-1].id))
+    assert [e.id for e in first + rest] == [e.id for e in store.events_page(
+        run_id, limit=100, text="rows")[0]]
+    assert len(first + rest) == 9
+
+
+def test_run_facts_name_the_phases_the_failed_step_and_the_first_error(
+        store: Store, clock: FakeClock) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    queued = clock.now
+    clock.advance(2)
+    assert store.claim_work("agent", ["default"], 10, 60)
+    facts = store.run_facts(run_id, 1)
+    assert (facts.queued_at, facts.starting_at) == (queued, queued + 2)
+    assert facts.stopped_steps == [] and facts.first_error is None
+    t = clock.now
+    store.store_events([
+        RunStart(run_id=run_id, attempt=1, seq=1, timestamp=t, job_name="hello_job"),
+        StepStart(run_id=run_id, attempt=1, seq=2, timestamp=t + 1, step_key="load"),
+        LogMessage(run_id=run_id, attempt=1, seq=3, timestamp=t + 2, step_key="load",
+                   level="ERROR", message="row 7 is bad"),
+        StepFailure(run_id=run_id, attempt=1, seq=4, timestamp=t + 3, step_key="load",
+                    duration=2.0, error=ErrorInfo(class_name="ValueError", message="bad",
+                                                  stack="Traceback: bad"))])
+    facts = store.run_facts(run_id, 1)
+    [failed] = facts.stopped_steps
+    assert failed.step_key == "load" and failed.error is not None
+    assert failed.error.stack == "Traceback: bad"
+    assert facts.first_error is not None and facts.first_error.message == "row 7 is bad"
+
+
+def test_compute_output_reads_the_newest_chunks_of_a_step_that_contain_a_text(
+        store: Store) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    store.store_logs([LogChunk(run_id=run_id, attempt=1, stream="stdout", seq=i,
+                               step_key="load" if i % 2 else "extract",
+                               data=f"line {i}{' WARN 50%' if i % 10 == 1 else ''}\n")
+                      for i in range(1, 41)])
+    newest = store.compute_output(run_id, stream="stdout", step_key="load", limit=3)
+    assert [c.data for c in newest] == ["line 35\n", "line 37\n", "line 39\n"]
+    found = store.compute_output(run_id, stream="stdout", text="warn 50%", limit=100)
+    assert [c.seq for c in found] == [1, 11, 21, 31]
+    assert store.compute_output(run_id, stream="stderr", limit=10) == []

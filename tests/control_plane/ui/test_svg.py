@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tether.control_plane.storage import StepSpan
-from tether.control_plane.ui._svg import GraphNode, dag_svg, layers, timeline_svg
+from tether.control_plane.ui._svg import GraphNode, dag_svg, layers
+from tether.control_plane.ui._timeline import Phase, run_phases, timeline_svg
 
 
 def _edges(svg: str) -> list[list[float]]:
@@ -70,3 +73,58 @@ def test_longer_runs_keep_round_steps_in_their_unit() -> None:
                         (150.0, ["0 min", "0.5 min", "1 min", "1.5 min", "2 min", "2.5 min"])):
         spans = [StepSpan(step_key="a", attempt=1, start=0.0, end=end, status="SUCCESS")]
         assert _axis(str(timeline_svg(spans, start=0.0, end=end, now=end))) == labels
+
+
+def test_the_runs_phases_lead_to_its_first_step_and_a_running_run_has_a_now_line() -> None:
+    assert run_phases(queued=10.0, starting=None, started=None, first_step=None, end=None,
+                      now=13.0) == [Phase("QUEUED", 10.0, 13.0)]
+    phases = run_phases(queued=10.0, starting=12.0, started=12.5, first_step=13.0, end=None,
+                        now=20.0)
+    assert phases == [Phase("QUEUED", 10.0, 12.0), Phase("STARTING", 12.0, 12.5),
+                      Phase("STARTED", 12.5, 13.0)]
+    spans = [StepSpan(step_key="a", attempt=1, start=13.0, end=None, status="STARTED")]
+    running = str(timeline_svg(spans, start=12.5, end=None, now=20.0, phases=phases,
+                               running=True, run_id="r1"))
+    assert running.count("data-phase=") == 3 and 'class="now"' in running
+    # the bar links to the log of its step, for the page without script
+    assert 'href="/runs/r1?step=a#events-h"' in running
+    # the axis starts at the queueing: 10 s in all, the step's bar from 3 s to 10 s
+    bar = re.search(r'<rect class="bar" x="([\d.]+)" y="\d+" width="([\d.]+)"', running)
+    assert bar is not None and float(bar.group(2)) == pytest.approx(560 * 0.7, abs=0.1)
+    ended = str(timeline_svg(spans, start=12.5, end=20.0, now=20.0, phases=phases))
+    assert 'class="now"' not in ended
+
+
+def test_phases_that_outlast_the_steps_get_their_own_stretch_so_the_steps_stay_readable(
+        ) -> None:
+    # queued and starting for 2 s, then steps of 2 ms and 1 ms: on one axis they would be
+    # a pixel wide
+    phases = run_phases(queued=0.0, starting=1.0, started=1.9, first_step=2.0, end=2.003,
+                        now=2.003)
+    spans = [StepSpan(step_key="a", attempt=1, start=2.0, end=2.002, status="SUCCESS"),
+             StepSpan(step_key="b", attempt=1, start=2.002, end=2.003, status="SUCCESS")]
+    svg = str(timeline_svg(spans, start=1.9, end=2.003, now=2.003, phases=phases))
+    widths = [float(w) for w in re.findall(r'<rect class="bar" x="[\d.]+" y="\d+" '
+                                           r'width="([\d.]+)"', svg)]
+    assert widths[0] > 250 and widths[0] / widths[1] == pytest.approx(2.0, rel=0.01)
+    assert "≈" in svg and "2.0 s before" in svg and _axis(svg)[0] == "0 ms"
+
+
+def test_a_retried_runs_phases_stay_on_the_axis_after_its_first_attempts_steps() -> None:
+    # attempt 1's step at 0-1 ms; attempt 2 queued at 1 s, started at 3 s, its step 3-3.001 s
+    phases = run_phases(queued=1.0, starting=2.0, started=3.0, first_step=3.0, end=3.001,
+                        now=3.001)
+    spans = [StepSpan(step_key="a", attempt=1, start=0.0, end=0.001, status="FAILURE"),
+             StepSpan(step_key="a", attempt=2, start=3.0, end=3.001, status="SUCCESS")]
+    svg = str(timeline_svg(spans, start=0.0, end=3.001, now=3.001, phases=phases))
+    assert "≈" not in svg and "1 retry before" in svg
+    xs = [float(x) for x in re.findall(r'<rect class="phase \w+" data-phase="\w+" x="([\d.]+)"',
+                                       svg)]
+    bars = [float(x) for x in re.findall(r'<rect class="bar" x="([\d.]+)"', svg)]
+    assert bars[0] < xs[0] < xs[-1] <= bars[1]
+
+
+def test_a_mark_of_an_earlier_attempt_is_not_a_phase_of_this_one() -> None:
+    # attempt 2 queued at 10 s and claimed at 11 s; the start time is still attempt 1's
+    assert run_phases(queued=10.0, starting=11.0, started=2.0, first_step=None, end=None,
+                      now=12.0) == [Phase("QUEUED", 10.0, 11.0), Phase("STARTING", 11.0, 12.0)]

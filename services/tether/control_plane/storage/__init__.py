@@ -29,7 +29,8 @@ from ._records import (
     WorkStatus,
 )
 from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
-from ._run_config import Scaffold, config_scaffold
+from ._run_config import Scaffold, config_scaffold, run_config_errors
+from ._run_page import RunFacts
 from ._schema import metadata
 from ._store import Store
 from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
@@ -59,6 +60,7 @@ __all__ = [
     "QueueLimits",
     "ReexecutionStrategy",
     "Role",
+    "RunFacts",
     "RunRecord",
     "RunStatus",
     "Scaffold",
@@ -78,5 +80,6 @@ __all__ = [
     "fold",
     "metadata",
     "normalize_url",
+    "run_config_errors",
     "steps_from_failure",
 ]

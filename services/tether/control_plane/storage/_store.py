@@ -45,6 +45,7 @@ from . import (
     _queue,
     _results,
     _retries,
+    _run_page,
     _runs,
     _sessions,
     _tokens,
@@ -75,6 +76,7 @@ from ._records import (
     WorkStatus,
 )
 from ._reexecution import ReexecutionStrategy
+from ._run_page import RunFacts
 from ._runs import RunCursor
 
 # the default of TETHER_ENDED_RUN_GRACE_SECONDS (settings.py), for stores built without it
@@ -564,15 +566,32 @@ class Store:
     def events_page(
         self, run_id: str, *, limit: int, levels: Sequence[str] = (),
         step_key: str | None = None, after: EventCursor | None = None,
-        after_id: int | None = None,
+        after_id: int | None = None, text: str | None = None,
     ) -> tuple[list[EventRecord], int, int]:
-        """A page of the run's event log by (timestamp, id), filtered by level and step, from
-        a (timestamp, id) cursor or after a stored event id (a live tail); with the number of
-        events the run has in all and the id of its newest one."""
+        """A page of the run's event log by (timestamp, id), filtered by level, step and a
+        text its messages contain, from a (timestamp, id) cursor or after a stored event id
+        (a live tail); with the number of events the run has in all and the id of its newest
+        one."""
         with self._read() as conn:
             page = _browse.events_page(conn, run_id, limit=limit, levels=levels,
-                                       step_key=step_key, after=after, after_id=after_id)
+                                       step_key=step_key, after=after, after_id=after_id,
+                                       text=text)
             return page, *_browse.event_tally(conn, run_id)
+
+    def compute_output(
+        self, run_id: str, *, stream: str, step_key: str | None = None,
+        text: str | None = None, limit: int = 1000,
+    ) -> list[LogRecord]:
+        """The newest ``limit`` chunks of a stream of the run's compute output, of a step,
+        containing a text; oldest first."""
+        with self._read() as conn:
+            return _run_page.compute_output(conn, run_id, stream=stream, step_key=step_key,
+                                            text=text, limit=limit)
+
+    def run_facts(self, run_id: str, attempt: int, *, first_error: bool = True) -> RunFacts:
+        """The run page's header and timeline facts of the run's ``attempt``."""
+        with self._read() as conn:
+            return _run_page.run_facts(conn, run_id, attempt, first_error=first_error)
 
     def step_spans(self, run_id: str) -> list[StepSpan]:
         with self._read() as conn:

@@ -9,11 +9,11 @@ from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tether.wire import AssetSnapshot, FloatValue, IntValue
 
-from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold
+from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold, run_config_errors
 from ._base import ActionFailed, Pages, Viewer, form_text
 from ._svg import GraphNode, dag_svg, series_svg
 from .errors import PageNotFound
@@ -88,9 +88,23 @@ class CatalogPages(Pages):
         graph = dag_svg([GraphNode(name=node.name, label=node.name,
                                    upstream=[i.from_node for i in node.inputs if i.from_node])
                          for node in job.nodes], title=f"Op graph of {job.name}")
+        scaffold = config_scaffold(job.run_config_schema)
         return self.render(request, viewer, "job.html", status_code=status_code,
                            location=record, job=job, graph=graph, config=config, tags=tags,
-                           error=error, required=config_scaffold(job.run_config_schema).required)
+                           error=error, required=scaffold.required,
+                           scaffold=msgspec.json.encode(scaffold.config).decode())
+
+    async def check_config(self, request: Request, viewer: Viewer) -> Response:
+        """The launch form's config checked as it is typed: every problem the launch would
+        refuse it for, in the same words (JSON for the form's script)."""
+        _, job = await self._job(request.path_params["location"], request.path_params["job"])
+        form = await request.form()
+        try:
+            problems = run_config_errors(job.run_config_schema,
+                                         parse_config(form_text(form, "config")))
+        except ActionFailed as exc:
+            problems = [str(exc)]
+        return JSONResponse({"problems": problems}, headers={"Cache-Control": "no-store"})
 
     async def launch(self, request: Request, viewer: Viewer) -> Response:
         """Launch through the API's launchRun; its error (unknown job, a location not loaded,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.responses import HTMLResponse
 
 from tether.wire import metadata_kind, metadata_text
@@ -92,13 +94,30 @@ def json_text(value: Any) -> str:
     return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
 
 
+def compact_json(value: Any, limit: int = 160) -> str:
+    """``value`` as JSON on one line, cut to ``limit`` characters (with an ellipsis)."""
+    text = msgspec.json.encode(value).decode()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def highlight(text: str, needle: Any = None) -> Markup:
+    """``text`` escaped, with each occurrence of ``needle`` (ignoring case) marked."""
+    if not needle or not isinstance(needle, str):
+        return escape(text)
+    parts = re.split(f"({re.escape(needle)})", text, flags=re.IGNORECASE)
+    # odd parts are the matches
+    return Markup("").join(Markup("<mark>%s</mark>") % part if index % 2 else escape(part)
+                           for index, part in enumerate(parts))
+
+
 def build_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(when=when, iso=iso, duration=duration, age=age,
                        status_icon=status_icon, status_class=status_class,
                        launched_by=launched_by, json=json_text,
-                       metadata_text=metadata_text, metadata_kind=metadata_kind)
+                       metadata_text=metadata_text, metadata_kind=metadata_kind,
+                       compact=compact_json, highlight=highlight)
     env.globals.update(span=span, PARENT_TAG=PARENT_TAG, ROOT_TAG=ROOT_TAG)
     return env
 

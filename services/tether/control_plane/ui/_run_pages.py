@@ -1,5 +1,5 @@
-"""The runs list, a run's page with its live updates, its compute logs, and the Cancel and
-Re-execute actions."""
+"""The runs list, a run's page (failure first, timeline, one log of events and compute output
+filtered by step, level and text, live updates), and the Cancel and Re-execute actions."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
 from ._base import CSRF_FIELD, Pages, Viewer, form_text
-from ._svg import timeline_svg
+from ._log_filter import COMPUTE_CHUNKS, COMPUTE_LOG_SHOWN, LEVELS, LogFilter, matching_lines
+from ._timeline import run_phases, timeline_svg
 from .errors import BadRequest, PageNotFound
 
 PAGE_SIZE = 50
 # asks for the runs list alone, without the page around it
 FRAGMENT_HEADER = "x-tether-fragment"
 EVENTS_PAGE = 500
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 TERMINATE = "mutation($id: ID!) { terminateRun(id: $id) { id status } }"
 REEXECUTE = """mutation($id: ID!, $strategy: ReexecutionStrategy) {
@@ -85,61 +85,115 @@ class RunPages(Pages):
             raise PageNotFound(f"no run with id {run_id!r}; it may have been typed wrong")
         return run
 
-    async def _live_parts(self, run: RunRecord) -> dict[str, Any]:
+    async def _live_parts(self, run: RunRecord, *, first_error: bool = True
+                          ) -> dict[str, Any]:
         now = time.time()
         spans = await self.call(self.store.step_spans, run.run_id)
+        facts = await self.call(self.store.run_facts, run.run_id, run.attempt,
+                                first_error=first_error)
         waiting = (await self.call(self.store.waiting_reason, run.run_id)
                    if run.status == RunStatus.QUEUED else None)
-        return {"run": run, "spans": spans, "now": now,
-                "waiting": waiting, "done": run.status in TERMINAL_STATUSES,
+        done = run.status in TERMINAL_STATUSES
+        phases = run_phases(
+            queued=facts.queued_at or run.created_at, starting=facts.starting_at,
+            started=run.start_time, end=run.end_time, now=now,
+            # the phases of the current attempt lead to its own first step
+            first_step=min((s.start for s in spans
+                            if s.start is not None and s.attempt == run.attempt), default=None))
+        return {"run": run, "spans": spans, "now": now, "facts": facts,
+                "waiting": waiting, "done": done,
                 "timeline": timeline_svg(spans, start=run.start_time, end=run.end_time,
-                                         now=now)}
+                                         now=now, phases=phases, running=not done,
+                                         run_id=run.run_id)}
 
     async def run(self, request: Request, viewer: Viewer) -> Response:
         run = await self._run(request.path_params["run_id"])
-        params = request.query_params
-        levels = [level for level in params.getlist("level") if level in LEVELS]
-        step = params.get("step") or None
-        after = event_cursor(params["after"]) if params.get("after") else None
+        log = LogFilter.of(request)
+        after = event_cursor(request.query_params["after"]) if request.query_params.get(
+            "after") else None
+        page = await self._events(run, log, after)
+        parts = await self._live_parts(run)
+        stream = request.query_params.get("stream", "stdout")
+        compute = await self._compute_log(run, log, stream if stream == "stderr" else "stdout",
+                                          newest=True)
+        return self.render(request, viewer, "run.html", log=log, levels=LEVELS, needle=log.text,
+                           paged=after is not None, compute=compute, **page, **parts)
+
+    async def _events(self, run: RunRecord, log: LogFilter, after: tuple[float, int] | None
+                      ) -> dict[str, Any]:
         events, total, newest = await self.call(
-            self.store.events_page, run.run_id, limit=EVENTS_PAGE + 1, levels=levels,
-            step_key=step, after=after)
+            self.store.events_page, run.run_id, limit=EVENTS_PAGE + 1, levels=log.levels,
+            step_key=log.step, after=after, text=log.text)
         more = len(events) > EVENTS_PAGE
         events = events[:EVENTS_PAGE]
-        cursor = f"{events[-1].timestamp!r}_{events[-1].id}" if events else (
-            params.get("after") or "")
-        parts = await self._live_parts(run)
-        return self.render(request, viewer, "run.html", events=events, total=total,
-                           more=more, cursor=cursor, newest=newest, levels=LEVELS,
-                           chosen_levels=levels, step=step, paged=after is not None, **parts)
+        cursor = f"{events[-1].timestamp!r}_{events[-1].id}" if events else ""
+        return {"events": events, "total": total, "newest": newest, "more": more,
+                "cursor": cursor}
+
+    async def events(self, request: Request, viewer: Viewer) -> Response:
+        """A page of the filtered log as rows (JSON for the page's script, which filters and
+        pages the log in place): from the start, or ``after`` a (timestamp, id) cursor."""
+        run = await self._run(request.path_params["run_id"])
+        log = LogFilter.of(request)
+        after = event_cursor(request.query_params["after"]) if request.query_params.get(
+            "after") else None
+        page = await self._events(run, log, after)
+        rows = self._renderer.fragment("_event_rows.html", events=page["events"], run=run,
+                                       needle=log.text)
+        return JSONResponse({"rows": rows, "count": len(page["events"]), "more": page["more"],
+                             "cursor": page["cursor"], "total": page["total"],
+                             "after_id": page["newest"], "query": log.query},
+                            headers={"Cache-Control": "no-store"})
 
     async def updates(self, request: Request, viewer: Viewer) -> Response:
-        """What changed since the page was drawn: status, timeline, steps, actions, and the
-        event rows stored after event ``after_id`` (JSON for the page's script)."""
+        """What changed since the page was drawn: status, failure, timeline, steps, actions,
+        and the event rows stored after event ``after_id`` that pass the log's filter (JSON
+        for the page's script)."""
         run = await self._run(request.path_params["run_id"])
-        params = request.query_params
-        levels = [level for level in params.getlist("level") if level in LEVELS]
-        after_id = params.get("after_id", "0")
+        log = LogFilter.of(request)
+        after_id = request.query_params.get("after_id", "0")
         if not after_id.isdigit():
             raise BadRequest(f"after_id must be an event id, got {after_id!r}")
         events, total, newest = await self.call(
-            self.store.events_page, run.run_id, limit=EVENTS_PAGE, levels=levels,
-            step_key=params.get("step") or None, after_id=int(after_id))
-        parts = await self._live_parts(run)
+            self.store.events_page, run.run_id, limit=EVENTS_PAGE, levels=log.levels,
+            step_key=log.step, after_id=int(after_id), text=log.text)
+        # the first error's link is not part of the update
+        parts = await self._live_parts(run, first_error=False)
         fragment = self._renderer.fragment
         context = {**parts, "request": request, "viewer": viewer, "csrf_field": CSRF_FIELD}
         return JSONResponse({
             "status": str(run.status),
             "done": parts["done"],
             "summary": fragment("_run_summary.html", **context),
+            "failure": fragment("_run_failure.html", **context),
             "actions": fragment("_run_actions.html", **context),
             "steps": fragment("_run_steps.html", **context),
-            "events": fragment("_event_rows.html", events=events, run=run),
+            "events": fragment("_event_rows.html", events=events, run=run, needle=log.text),
             # a full batch may have more behind it: continue from its last row, else from the
             # newest event stored
             "after_id": events[-1].id if len(events) == EVENTS_PAGE else newest,
             "total": total,
         }, headers={"Cache-Control": "no-store"})
+
+    async def _compute_log(self, run: RunRecord, log: LogFilter, stream: str,
+                           after_id: int | None = None, *, newest: bool = False
+                           ) -> dict[str, Any]:
+        """The output shown: all of it after chunk ``after_id`` (the log page, a live tail),
+        or (``newest``, the run page) its newest chunks that contain the text, so a long
+        output costs the run page what its end costs."""
+        if newest:
+            chunks = await self.call(self.store.compute_output, run.run_id, stream=stream,
+                                     step_key=log.step, text=log.text, limit=COMPUTE_CHUNKS)
+        else:
+            chunks = await self.call(self.store.run_logs, run.run_id, stream=stream,
+                                     step_key=log.step, after_id=after_id)
+        text = "".join(chunk.data for chunk in chunks)
+        if log.text:
+            text = matching_lines(text, log.text)
+        cut = len(text) > COMPUTE_LOG_SHOWN or (newest and len(chunks) == COMPUTE_CHUNKS)
+        return {"text": text[-COMPUTE_LOG_SHOWN:] if cut else text, "cut": cut,
+                "stream": stream, "done": run.status in TERMINAL_STATUSES,
+                "last_id": max((chunk.id for chunk in chunks), default=after_id or 0)}
 
     async def logs(self, request: Request, viewer: Viewer) -> Response:
         run = await self._run(request.path_params["run_id"])
@@ -147,20 +201,15 @@ class RunPages(Pages):
         stream = params.get("stream", "stdout")
         if stream not in ("stdout", "stderr"):
             raise BadRequest(f"stream must be stdout or stderr, got {stream!r}")
-        step = params.get("step") or None
+        log = LogFilter.of(request)
         after_id = int(params["after_id"]) if params.get("after_id", "").isdigit() else None
-        chunks = await self.call(self.store.run_logs, run.run_id, stream=stream,
-                                 step_key=step, after_id=after_id)
-        text = "".join(chunk.data for chunk in chunks)
-        last_id = max((chunk.id for chunk in chunks), default=after_id or 0)
-        done = run.status in TERMINAL_STATUSES
+        compute = await self._compute_log(run, log, stream, after_id)
         if params.get("format") == "json":
-            return JSONResponse({"text": text, "last_id": last_id, "done": done},
+            return JSONResponse({key: compute[key] for key in ("text", "last_id", "done")},
                                 headers={"Cache-Control": "no-store"})
         spans = await self.call(self.store.step_spans, run.run_id)
-        return self.render(request, viewer, "logs.html", run=run, stream=stream, step=step,
-                           text=text, last_id=last_id, done=done,
-                           steps=sorted({s.step_key for s in spans}))
+        return self.render(request, viewer, "logs.html", run=run, step=log.step,
+                           steps=sorted({s.step_key for s in spans}), **compute)
 
     async def cancel(self, request: Request, viewer: Viewer) -> Response:
         run_id = request.path_params["run_id"]

@@ -1,6 +1,6 @@
 """Pictures drawn on the server as inline SVG: a dependency graph (a job's ops, the assets'
-lineage) laid out in layers left to right, a run's step timeline, and a numeric metadata
-value over an asset's materializations."""
+lineage) laid out in layers left to right, and a numeric metadata value over an asset's
+materializations. (A run's timeline is in :mod:`._timeline`.)"""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
-
-from ..._durations import time_axis
-from ..storage import StepSpan
-from ._render import duration, status_class, status_icon
 
 _CHAR = 7.5
 _NODE_H = 34
@@ -107,55 +103,6 @@ def dag_svg(nodes: Sequence[GraphNode], *, title: str) -> Markup:
         if node.href:
             box = f'<a href="{escape(node.href)}">{box}</a>'
         parts.append(box)
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-_ROW = 26
-_LABEL_W = 190
-_BAR_W = 560
-
-
-def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float | None,
-                 now: float) -> Markup:
-    """One row per step: a bar from its start to its end (to now while it runs), with its
-    status as icon and text next to the bar, on a time axis from the run's start."""
-    started = [s for s in spans if s.start is not None]
-    if not started:
-        return Markup('<p class="muted">No step has started yet.</p>')
-    origin = min(start or now, *(s.start for s in started if s.start is not None))
-    finish = max(end or now, *(s.end or now for s in started))
-    total = max(finish - origin, 1e-6)
-    scale = _BAR_W / total
-    height = len(started) * _ROW + 30
-    width = _LABEL_W + _BAR_W + 200
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'aria-labelledby="timeline-title">',
-        f'<title id="timeline-title">Step timeline: {len(started)} steps over '
-        f'{escape(duration(total))}</title>',
-    ]
-    # round steps in the span's unit: each label once, sub-millisecond runs in µs
-    for at, label in time_axis(total):
-        tx = _LABEL_W + at * scale
-        parts.append(f'<line class="tick" x1="{tx:.1f}" y1="0" x2="{tx:.1f}" '
-                     f'y2="{height - 18}"/><text class="axis" x="{tx:.1f}" y="{height - 4}" '
-                     f'text-anchor="middle">{escape(label)}</text>')
-    for row, step in enumerate(started):
-        assert step.start is not None
-        y = row * _ROW + 4
-        bar_x = _LABEL_W + (step.start - origin) * scale
-        bar_w = max(((step.end or now) - step.start) * scale, 2.0)
-        label = step.step_key if step.attempt == 1 else f"{step.step_key} (attempt {step.attempt})"
-        took = duration((step.end or now) - step.start)
-        parts.append(
-            f'<g class="step {status_class(step.status)}" data-step="{escape(step.step_key)}">'
-            f'<text class="label" x="{_LABEL_W - 8}" y="{y + 14}" text-anchor="end">'
-            f'{escape(label)}</text>'
-            f'<rect x="{bar_x:.1f}" y="{y}" width="{bar_w:.1f}" height="{_ROW - 8}" rx="3"/>'
-            f'<text class="state" x="{bar_x + bar_w + 6:.1f}" y="{y + 14}">'
-            f'{status_icon(step.status)} {escape(step.status)} · {escape(took)}</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -1,34 +1,7 @@
-// Tether web UI: live updates of the run and log pages, confirmations, and a JSON check of
-// the run-config editor. Plain JavaScript, no build step; every page works without it.
+// Tether web UI: live updates of the runs list and the log page, and confirmations (the run
+// page has run.js, the launch form launchpad.js). Plain JavaScript, no build step; every
+// page works without it.
 "use strict";
-
-function pollRun(root) {
-  let afterId = root.dataset.afterId || "0";
-  const live = root.dataset.live === "true";
-  const rows = document.getElementById("event-rows");
-  async function tick() {
-    try {
-      const url = root.dataset.updates + "?after_id=" + afterId + (root.dataset.filter || "");
-      const response = await fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}});
-      if (response.status === 401 || response.redirected) { return; }
-      if (response.ok) {
-        const update = await response.json();
-        document.getElementById("run-summary").innerHTML = update.summary;
-        document.getElementById("run-steps").innerHTML = update.steps;
-        document.getElementById("run-actions").innerHTML = update.actions;
-        if (live && update.events.trim()) { rows.insertAdjacentHTML("beforeend", update.events); }
-        afterId = String(update.after_id);
-        document.getElementById("event-total").textContent = update.total;
-        root.dataset.status = update.status;
-        if (update.done) { root.dataset.done = "true"; return; }
-      }
-    } catch (error) {
-      // the control plane may be restarting: try again on the next tick
-    }
-    setTimeout(tick, 1000);
-  }
-  if (root.dataset.done !== "true") { setTimeout(tick, 1000); }
-}
 
 function pollLog(pre) {
   let lastId = pre.dataset.lastId || "0";
@@ -70,35 +43,6 @@ function refreshRuns(list) {
   setTimeout(tick, 3000);
 }
 
-function checkJson(form) {
-  const field = form.elements[form.dataset.jsonField];
-  const message = document.getElementById(field.id + "-error");
-  form.addEventListener("submit", (event) => {
-    const text = field.value.trim();
-    let problem = null;
-    if (text) {
-      try {
-        const value = JSON.parse(text);
-        if (value === null || typeof value !== "object" || Array.isArray(value)) {
-          problem = "The run config must be a JSON object, like {\"ops\": {}}.";
-        }
-      } catch (error) {
-        problem = "The run config is not valid JSON: " + error.message;
-      }
-    }
-    if (problem) {
-      event.preventDefault();
-      message.textContent = problem;
-      message.hidden = false;
-      field.setAttribute("aria-invalid", "true");
-      field.focus();
-    } else {
-      message.hidden = true;
-      field.removeAttribute("aria-invalid");
-    }
-  });
-}
-
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
@@ -107,11 +51,8 @@ document.addEventListener("submit", (event) => {
 }, true);
 
 document.addEventListener("DOMContentLoaded", () => {
-  const run = document.getElementById("run");
-  if (run) { pollRun(run); }
   const runs = document.getElementById("runs-list");
   if (runs && runs.dataset.refresh === "true") { refreshRuns(runs); }
   const log = document.getElementById("log-text");
   if (log) { pollLog(log); }
-  document.querySelectorAll("form[data-json-field]").forEach(checkJson);
 });
