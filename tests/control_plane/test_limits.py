@@ -20,6 +20,7 @@ from tether.wire import (
     AssetMaterialization,
     BatchReceipt,
     EventBatch,
+    JsonValue,
     LogBatch,
     LogChunk,
     LogMessage,
@@ -230,18 +231,19 @@ async def test_deep_agent_uploads_are_a_400_and_store_nothing(cp: ControlPlane) 
     run_id = cp.store.launch_run("hello_job")
     start = RunStart(run_id=run_id, attempt=1, seq=1, timestamp=1.0, job_name="hello_job")
     deep = AssetMaterialization(run_id=run_id, attempt=1, seq=2, timestamp=2.0,
-                                asset_key="raw", metadata={"rows": _nested(65)})
+                                asset_key="raw", metadata={"rows": JsonValue(data=_nested(65))})
     response = await cp.agent("events", EventBatch(events=[start, deep]))
     assert response.status_code == 400
     assert "metadata of event 2" in response.json()["error"]
 
     headers = {"content-type": "application/msgpack",
                "authorization": f"Bearer {cp.agent_token}"}
-    # too deep for the decoder itself: the metadata 100,000 msgpack arrays of one deep
+    # too deep for the decoder itself: a JSON metadata value of 100,000 msgpack arrays
     shallow = AssetMaterialization(run_id=run_id, attempt=1, seq=2, timestamp=2.0,
-                                   asset_key="raw", metadata={"rows": 7})
+                                   asset_key="raw", metadata={"rows": JsonValue(data=7)})
     body = msgspec.msgpack.encode(EventBatch(events=[start, shallow]))
-    body = body.replace(b"\xa4rows\x07", b"\xa4rows" + b"\x91" * 100_000 + b"\x07")
+    assert b"\xa4data\x07" in body
+    body = body.replace(b"\xa4data\x07", b"\xa4data" + b"\x91" * 100_000 + b"\x07")
     decoder_deep = await cp.http.post("/agent/v1/events", headers=headers, content=body)
     assert decoder_deep.status_code == 400 and "nests more than" in decoder_deep.text
     assert [e.type for e in cp.store.run_events(run_id)] == ["RUN_QUEUED"]

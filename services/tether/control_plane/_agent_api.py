@@ -25,9 +25,11 @@ from tether.wire import (
     ClaimRequest,
     ClaimResponse,
     EventBatch,
+    JsonValue,
     LocationLoaded,
     LogBatch,
     ResultBatch,
+    TablePreview,
     TickEvaluated,
     WorkItem,
 )
@@ -142,7 +144,11 @@ def _free_form(body: object) -> Iterator[tuple[str, Any]]:
     if isinstance(body, EventBatch):
         for event in body.events:
             if isinstance(event, AssetMaterialization):
-                yield f"the metadata of event {event.seq} of run {event.run_id}", event.metadata
+                # the typed values' open parts: a JSON value, a table preview's cells
+                for value in event.metadata.values():
+                    if isinstance(value, JsonValue | TablePreview):
+                        yield (f"the metadata of event {event.seq} of run {event.run_id}",
+                               value.data if isinstance(value, JsonValue) else value.rows)
     elif isinstance(body, ResultBatch):
         for result in body.results:
             if isinstance(result, LocationLoaded):
