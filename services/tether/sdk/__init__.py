@@ -34,6 +34,7 @@ from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import MaterializeResult, Output
+from ._resources import InitResourceContext, ResourceDefinition, resource
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
@@ -49,6 +50,7 @@ __all__ = [
     "Definitions",
     "EnvVar",
     "IOManager",
+    "InitResourceContext",
     "InputContext",
     "JobDefinition",
     "MaterializeResult",
@@ -62,6 +64,7 @@ __all__ = [
     "OutputContext",
     "OutputHandle",
     "Resource",
+    "ResourceDefinition",
     "RunEmitter",
     "RunRequest",
     "ScheduleContext",
@@ -81,6 +84,7 @@ __all__ = [
     "multi_asset",
     "op",
     "resolve_run_config",
+    "resource",
     "run_config_schema",
     "schedule",
     "sensor",

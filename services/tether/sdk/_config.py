@@ -35,9 +35,15 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     """
 
 
-class Resource(msgspec.Struct, kw_only=True, frozen=True):
+class Resource(msgspec.Struct, kw_only=True, dict=True):
     """Base class of a resource (a client, a connection's settings) that ops receive by
-    parameter name; its fields may be :class:`EnvVar` values."""
+    parameter name; its fields may be :class:`EnvVar` values.
+
+    Define ``setup_for_execution(self, context)`` to open what the run needs (it may keep
+    it on ``self``: each run gets its own copy) and ``teardown_after_execution(self,
+    context)`` to close it; both are called once per run (see ``tether.sdk._resources``).
+    Not frozen, so that setup can keep a client on the instance (``self._client = ...``).
+    """
 
 
 class EnvVar:

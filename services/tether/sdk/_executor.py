@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
-from ..errors import RunConfigError, StepSelectionError
+from ..errors import ResourceSetupError, RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -33,14 +33,16 @@ from ..wire import (
     StepSuccess,
     metadata_text,
 )
-from ._config import resolve_resource, resolve_run_config
+from ._config import resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
+from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
+from ._resources import RunResources
 from ._tracebacks import user_traceback
 
 
@@ -88,7 +90,7 @@ def execute_job(
         return False
     # asked once: the step's event and the run's must tell the same story
     was_canceled = functools.cache(canceled)
-    resources = _Resources(defs.resources)
+    resources = RunResources(defs.resources, emitter=emitter, job_name=job.name)
     handover = Handover(
         job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
@@ -96,7 +98,18 @@ def execute_job(
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
     try:
-        failed = _run_steps(steps)
+        # set up before the first step, torn down after the last (a failed or canceled too)
+        with resources:
+            resources.setup(_resource_keys(defs, nodes))
+            failed = _run_steps(steps)
+    except ResourceSetupError as exc:
+        emitter.emit(
+            RunFailure,
+            message=f"Run of {job.name} failed before its first step: {exc}",
+            error=_user_error(exc.__cause__ or exc),
+            step_key=None,
+        )
+        return False
     except BaseException as exc:
         step = emitter.current_step
         emitter.current_step = None
@@ -131,18 +144,16 @@ def execute_job(
     return False
 
 
-class _Resources:
-    """The location's resources, each resolved (its EnvVar fields read from this process's
-    environment) when a step first needs it."""
-
-    def __init__(self, resources: Mapping[str, Any]) -> None:
-        self._defined = resources
-        self._resolved: dict[str, Any] = {}
-
-    def get(self, name: str) -> Any:
-        if name not in self._resolved:
-            self._resolved[name] = resolve_resource(name, self._defined[name], os.environ)
-        return self._resolved[name]
+def _resource_keys(defs: Definitions, nodes: tuple[Node, ...]) -> list[str]:
+    """The resources the run's steps take, by parameter or as their IO manager."""
+    keys: list[str] = []
+    for node in nodes:
+        keys += node.op.resource_params
+        if node.op.io_manager_key is not None:
+            keys.append(node.op.io_manager_key)
+        for asset_key in node.asset_inputs.values():
+            keys.append(defs.assets[asset_key].op.io_manager_key or DEFAULT_IO_MANAGER_KEY)
+    return keys
 
 
 class _Steps(NamedTuple):
@@ -153,7 +164,7 @@ class _Steps(NamedTuple):
     run_config: Mapping[str, Any]
     # the Config instance of each step that declares one
     configs: Mapping[str, Any]
-    resources: _Resources
+    resources: RunResources
     handover: Handover
     # whether an interruption is the run's cancel
     canceled: Callable[[], bool]
@@ -208,6 +219,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
                 step_key=step_key,
                 run_config=config,
                 asset_key=node.asset_key,
+                resources=steps.resources.view,
             )
             returned = op.fn(context, **kwargs)
         else:
