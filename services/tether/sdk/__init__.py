@@ -37,6 +37,7 @@ from ._outputs import MaterializeResult, Output
 from ._resources import InitResourceContext, ResourceDefinition, resource
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
+from ._testing import ExecuteInProcessResult, TestOpContext, build_op_context, materialize
 from ._tracebacks import user_traceback
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Config",
     "Definitions",
     "EnvVar",
+    "ExecuteInProcessResult",
     "IOManager",
     "InitResourceContext",
     "InputContext",
@@ -72,7 +74,9 @@ __all__ = [
     "SensorContext",
     "SensorDefinition",
     "SkipReason",
+    "TestOpContext",
     "asset",
+    "build_op_context",
     "define_asset_job",
     "evaluate_schedule",
     "evaluate_sensor",
@@ -81,6 +85,7 @@ __all__ = [
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_definitions",
+    "materialize",
     "multi_asset",
     "op",
     "resolve_run_config",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DefinitionError, StepSelectionError
 
 if TYPE_CHECKING:
     from ._op import OpDefinition
+    from ._testing import ExecuteInProcessResult
 
 
 # a NamedTuple rather than a dataclass: importing dataclasses costs `import tether` ~7 ms
@@ -50,6 +51,17 @@ class JobDefinition:
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
+
+    def execute_in_process(self, *, run_config: Mapping[str, Any] | None = None,
+                           resources: Mapping[str, Any] | None = None,
+                           raise_on_error: bool = True,
+                           run_id: str | None = None) -> ExecuteInProcessResult:
+        """Run this job in this process (in a unit test): see ``tether.sdk._testing``."""
+        # imported here: the executor is a run's business, not `import tether`'s
+        from ._testing import execute_in_process
+
+        return execute_in_process(self, run_config=run_config, resources=resources,
+                                  raise_on_error=raise_on_error, run_id=run_id)
 
     def select(self, step_keys: Collection[str]) -> tuple[Node, ...]:
         """The nodes named by ``step_keys``, in run order.
