@@ -15,6 +15,7 @@ from .sdk import (
     Definitions,
     EnvVar,
     ExecuteInProcessResult,
+    HookContext,
     InitResourceContext,
     InputContext,
     IOManager,
@@ -34,6 +35,7 @@ from .sdk import (
     asset,
     build_op_context,
     define_asset_job,
+    failure_hook,
     job,
     load_assets_from_modules,
     load_assets_from_package_module,
@@ -43,6 +45,7 @@ from .sdk import (
     resource,
     schedule,
     sensor,
+    success_hook,
 )
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "Definitions",
     "EnvVar",
     "ExecuteInProcessResult",
+    "HookContext",
     "IOManager",
     "InitResourceContext",
     "InputContext",
@@ -74,6 +78,7 @@ __all__ = [
     "asset",
     "build_op_context",
     "define_asset_job",
+    "failure_hook",
     "job",
     "load_assets_from_modules",
     "load_assets_from_package_module",
@@ -83,4 +88,5 @@ __all__ = [
     "resource",
     "schedule",
     "sensor",
+    "success_hook",
 ]

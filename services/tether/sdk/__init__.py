@@ -26,6 +26,7 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
+from ._hooks import HookContext, HookDefinition, failure_hook, success_hook
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
 from ._load_assets import load_assets_from_modules, load_assets_from_package_module
@@ -51,6 +52,8 @@ __all__ = [
     "Definitions",
     "EnvVar",
     "ExecuteInProcessResult",
+    "HookContext",
+    "HookDefinition",
     "IOManager",
     "InitResourceContext",
     "InputContext",
@@ -81,6 +84,7 @@ __all__ = [
     "evaluate_schedule",
     "evaluate_sensor",
     "execute_job",
+    "failure_hook",
     "job",
     "load_assets_from_modules",
     "load_assets_from_package_module",
@@ -94,5 +98,6 @@ __all__ = [
     "schedule",
     "sensor",
     "snapshot_definitions",
+    "success_hook",
     "user_traceback",
 ]

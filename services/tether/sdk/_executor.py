@@ -39,6 +39,7 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
+from ._hooks import run_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
@@ -192,6 +193,8 @@ def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
             continue
         with telemetry.span("step", attributes={"tether.step": node.name}):
             error = _run_step(steps, node)
+        run_hooks(job=steps.job, node=node, error=error, emitter=emitter,
+                  resources=steps.resources.view)
         if error is not None:
             failed[node.name] = error
     return failed

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import DefinitionError, StepSelectionError
 
 if TYPE_CHECKING:
+    from ._hooks import HookDefinition
     from ._op import OpDefinition
     from ._testing import ExecuteInProcessResult
 
@@ -38,11 +39,14 @@ class Node(NamedTuple):
 class JobDefinition:
     """A named graph of nodes, kept in an order where every node follows its upstream."""
 
-    __slots__ = ("_by_name", "description", "name", "nodes")
+    __slots__ = ("_by_name", "description", "hooks", "name", "nodes")
 
-    def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "") -> None:
+    def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "",
+                 hooks: Iterable[HookDefinition] = ()) -> None:
         self.name = name
         self.description = description
+        # called after each step's outcome, after the op's own hooks
+        self.hooks: tuple[HookDefinition, ...] = tuple(hooks)
         self.nodes: tuple[Node, ...] = topological_order(f"job {name!r}", nodes)
         self._by_name = {node.name: node for node in self.nodes}
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, overload
 
 from ..errors import DefinitionError
 from ._compose import current_composition
 from ._config import Config, Resource
+from ._hooks import HookDefinition, check_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 
 _CONTEXT_PARAMETER = "context"
@@ -31,7 +32,7 @@ class OpDefinition:
     inside a ``@job`` body, it records a node and returns a handle to the node's output.
     """
 
-    __slots__ = ("config_param", "config_type", "description", "fn", "input_names",
+    __slots__ = ("config_param", "config_type", "description", "fn", "hooks", "input_names",
                  "io_manager_key", "name", "optional_inputs", "resource_params",
                  "takes_context")
 
@@ -57,6 +58,8 @@ class OpDefinition:
         self.config_type: type[Config] | None = signature.config_type
         # parameter name → the resource of that name in the Definitions
         self.resource_params: tuple[str, ...] = signature.resource_params
+        # called after the step's outcome (with_hooks)
+        self.hooks: tuple[HookDefinition, ...] = ()
 
     def __repr__(self) -> str:
         return f"<OpDefinition {self.name}>"
@@ -73,6 +76,13 @@ class OpDefinition:
         for slot in OpDefinition.__slots__:
             setattr(copy, slot, getattr(self, slot))
         copy.name = name
+        return copy
+
+    def with_hooks(self, hooks: Iterable[HookDefinition]) -> OpDefinition:
+        """This op with ``hooks`` called after its step succeeds or fails:
+        ``load.with_hooks({notify})()`` inside a job body."""
+        copy = self.renamed(self.name)
+        copy.hooks = (*self.hooks, *check_hooks(hooks, f"op {self.name!r}"))
         return copy
 
     def alias(self, name: str) -> Callable[..., Any]:
