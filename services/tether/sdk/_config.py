@@ -81,6 +81,18 @@ def resolve_resource(name: str, resource: Any, environ: Mapping[str, str]) -> An
     return msgspec.structs.replace(resource, **changes) if changes else resource
 
 
+def check_tags(tags: Mapping[str, Any] | None, owner: str) -> dict[str, str]:
+    """``tags`` as a dict of strings: tags travel in snapshots and run rows as text, so a
+    non-string is refused where it is declared."""
+    checked = dict(tags or {})
+    wrong = [key for key, value in checked.items()
+             if not isinstance(key, str) or not isinstance(value, str)]
+    if wrong:
+        raise DefinitionError(f"{owner}: tags must map strings to strings; not so for "
+                              f"{', '.join(map(repr, wrong))}")
+    return checked
+
+
 def config_path(step: str) -> str:
     return f"$.ops.{step}.config"
 

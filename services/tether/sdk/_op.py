@@ -12,12 +12,12 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, overload
 
 from ..errors import DefinitionError
 from ._compose import current_composition
-from ._config import Config, Resource
+from ._config import Config, Resource, check_tags
 from ._hooks import HookDefinition, check_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 
@@ -33,7 +33,7 @@ class OpDefinition:
     """
 
     __slots__ = ("config_param", "config_type", "description", "fn", "hooks", "input_names",
-                 "io_manager_key", "name", "optional_inputs", "resource_params",
+                 "io_manager_key", "name", "optional_inputs", "resource_params", "tags",
                  "takes_context")
 
     def __init__(
@@ -44,8 +44,10 @@ class OpDefinition:
         description: str | None = None,
         kind: str = "op",
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self.fn = fn
+        self.tags: dict[str, str] = check_tags(tags, f"{kind} {name or fn.__name__!r}")
         # the resource that stores the output; None keeps it in the run's memory only
         self.io_manager_key = io_manager_key
         self.name: str = name or fn.__name__
@@ -207,6 +209,7 @@ def op(fn: Callable[..., Any], /) -> OpDefinition: ...
 def op(
     *, name: str | None = None, description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    tags: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -217,17 +220,19 @@ def op(
     name: str | None = None,
     description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    tags: Mapping[str, str] | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
 
     ``io_manager_key`` names the resource that stores the op's output (default: the
     ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
-    the output in the run's memory, so only steps of the same run can take it."""
+    the output in the run's memory, so only steps of the same run can take it. ``tags``
+    (string keys and values) are shown with the op and kept in its snapshot."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
-                            io_manager_key=io_manager_key)
+                            io_manager_key=io_manager_key, tags=tags)
 
     return decorate

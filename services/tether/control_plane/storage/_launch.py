@@ -10,6 +10,7 @@ with a few statements, not a few per run.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -107,6 +108,9 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun
             planned.append(BadInput(f"invalid run config for job {job.name}: "
                                     f"{describe_problems(problems)}"))
             continue
+        if job.tags:
+            # the job's tags are its runs' defaults; the launch's own tags win
+            request = dataclasses.replace(request, tags={**job.tags, **request.tags})
         planned.append(NewRun(request=request, run_id=str(uuid.uuid4()), job_name=job.name,
                               location=record.spec))
     return planned
