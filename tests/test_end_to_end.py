@@ -264,3 +264,100 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
     assert all(code == 0 for code in codes.values()), codes
     assert processes_with_env(str(tmp_path)) == []
 
+
+
+RESOURCES_DEFS = '''
+from pathlib import Path
+
+from tether import Definitions, InitResourceContext, OpContext, Resource, job, op, resource
+
+JOURNAL = Path({journal!r})
+
+
+def note(line):
+    with JOURNAL.open("a") as file:
+        file.write(line + "\\n")
+
+
+class Warehouse(Resource):
+    name: str
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        note(f"setup {{self.name}}")
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        note(f"teardown {{self.name}}")
+
+
+@resource
+def cache():
+    note("setup cache")
+    yield "cache"
+    note("teardown cache")
+
+
+@op
+def load(context: OpContext, warehouse: Warehouse) -> int:
+    note(f"load via {{warehouse.name}} and {{context.resources.cache}}")
+    return 1
+
+
+@op
+def explode(value: int) -> None:
+    note("explode")
+    raise ValueError("the warehouse is on fire")
+
+
+@job(tags={{"team": "data", "tier": "1"}})
+def tended() -> None:
+    load()
+
+
+@job
+def burning() -> None:
+    explode(load())
+
+
+defs = Definitions(jobs=[tended, burning],
+                   resources={{"warehouse": Warehouse(name="wh"), "cache": cache}})
+'''
+
+
+def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_it(
+        tmp_path: Path, broker_url: str) -> None:
+    journal = tmp_path / "journal.txt"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "defs.py").write_text(RESOURCES_DEFS.format(journal=str(journal)))
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text('[[locations]]\nname = "tended"\npython_file = "defs.py"\n'
+                         f'working_directory = "{project}"\n')
+    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
+                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                            port=free_port())
+    try:
+        deployment.wait_healthy()
+        wait_loaded(deployment)
+        jobs = deployment.graphql('{ codeLocations { jobs { name tags } } }')["codeLocations"]
+        assert {"name": "tended", "tags": {"team": "data", "tier": "1"}} in jobs[0]["jobs"]
+
+        run = run_to_end(deployment, "tended")
+        assert run["status"] == "SUCCESS", deployment.output()
+        assert journal.read_text().splitlines() == [
+            "setup wh", "setup cache", "load via wh and cache", "teardown cache",
+            "teardown wh"]
+        tags = deployment.graphql("query($id: ID!) { run(id: $id) { tags } }",
+                                  id=run["id"])["run"]["tags"]
+        assert tags["team"] == "data" and tags["tier"] == "1"
+
+        journal.unlink()
+        run = run_to_end(deployment, "burning")
+        assert run["status"] == "FAILURE"
+        # torn down after the failed step, before the run's outcome
+        assert journal.read_text().splitlines() == [
+            "setup wh", "setup cache", "load via wh and cache", "explode", "teardown cache",
+            "teardown wh"]
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    assert processes_with_env(str(tmp_path)) == []
