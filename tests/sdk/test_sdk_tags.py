@@ -43,3 +43,16 @@ def test_a_tag_that_is_not_a_string_is_refused_where_it_is_declared() -> None:
         @op(name="worse", tags={"n": 2})  # type: ignore[dict-item]
         def worse() -> None:
             pass
+
+
+def test_an_ops_pool_travels_in_the_snapshot() -> None:
+    @op(pool="warehouse")
+    def store_rows() -> None:
+        pass
+
+    @job
+    def pooled() -> None:
+        store_rows()
+
+    [job_snapshot] = snapshot_definitions(Definitions(jobs=[pooled]), "here").jobs
+    assert job_snapshot.nodes[0].pool == "warehouse"

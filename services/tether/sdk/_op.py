@@ -33,7 +33,7 @@ class OpDefinition:
     """
 
     __slots__ = ("config_param", "config_type", "description", "fn", "hooks", "input_names",
-                 "io_manager_key", "name", "optional_inputs", "resource_params", "tags",
+                 "io_manager_key", "name", "optional_inputs", "pool", "resource_params", "tags",
                  "takes_context")
 
     def __init__(
@@ -45,8 +45,12 @@ class OpDefinition:
         kind: str = "op",
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
         tags: Mapping[str, str] | None = None,
+        pool: str | None = None,
     ) -> None:
         self.fn = fn
+        # the concurrency pool whose slot a run executing this op needs (the control plane's
+        # TETHER_POOL_LIMITS); None: none
+        self.pool = pool
         self.tags: dict[str, str] = check_tags(tags, f"{kind} {name or fn.__name__!r}")
         # the resource that stores the output; None keeps it in the run's memory only
         self.io_manager_key = io_manager_key
@@ -209,7 +213,7 @@ def op(fn: Callable[..., Any], /) -> OpDefinition: ...
 def op(
     *, name: str | None = None, description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
-    tags: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None, pool: str | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -221,18 +225,20 @@ def op(
     description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     tags: Mapping[str, str] | None = None,
+    pool: str | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
 
     ``io_manager_key`` names the resource that stores the op's output (default: the
     ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
     the output in the run's memory, so only steps of the same run can take it. ``tags``
-    (string keys and values) are shown with the op and kept in its snapshot."""
+    (string keys and values) are shown with the op and kept in its snapshot. ``pool`` names
+    the concurrency pool the op's steps take a slot of (limits set on the control plane)."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
-                            io_manager_key=io_manager_key, tags=tags)
+                            io_manager_key=io_manager_key, tags=tags, pool=pool)
 
     return decorate

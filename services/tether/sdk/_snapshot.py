@@ -46,4 +46,5 @@ def _node_snapshot(node: Node) -> OpNodeSnapshot:
         asset_key=node.asset_key,
         io_manager_key=node.op.io_manager_key,
         tags=dict(node.op.tags),
+        pool=node.op.pool,
     )

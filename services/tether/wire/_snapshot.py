@@ -27,6 +27,8 @@ class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     io_manager_key: str | None = "io_manager"
     # the op's @op(tags=...)
     tags: dict[str, str] = {}
+    # the op's concurrency pool (@op(pool=...)); None: none
+    pool: str | None = None
 
 
 class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
