@@ -198,3 +198,40 @@ def test_context_resources_names_the_defined_ones_when_asked_for_another() -> No
     _, events = run(Definitions(jobs=[asking], resources={"cache": cache}), "asking")
     [failure] = [e for e in events if isinstance(e, StepFailure)]
     assert "no resource 'nope'; defined: cache" in failure.error.message
+
+
+def test_an_io_manager_made_by_a_resource_function_is_set_up_and_torn_down() -> None:
+    from tether import InputContext, IOManager, OutputContext
+
+    class Memory(IOManager):
+        def __init__(self) -> None:
+            self.values: dict[str, object] = {}
+
+        def handle_output(self, context: OutputContext, obj: object) -> None:
+            self.values[context.step_key] = obj
+
+        def load_input(self, context: InputContext) -> object:
+            return self.values[context.upstream_output.step_key]
+
+    @resource
+    def memory() -> Iterator[Memory]:
+        calls.append("open store")
+        yield Memory()
+        calls.append("close store")
+
+    @op
+    def one() -> int:
+        return 1
+
+    @op
+    def plus(value: int) -> int:
+        calls.append(f"plus got {value}")
+        return value + 1
+
+    @job
+    def chained() -> None:
+        plus(one())
+
+    ok, _ = run(Definitions(jobs=[chained], resources={"io_manager": memory}), "chained")
+    assert ok
+    assert calls == ["open store", "plus got 1", "close store"]

@@ -153,7 +153,9 @@ def _resource_keys(defs: Definitions, nodes: tuple[Node, ...]) -> list[str]:
         if node.op.io_manager_key is not None:
             keys.append(node.op.io_manager_key)
         for asset_key in node.asset_inputs.values():
-            keys.append(defs.assets[asset_key].op.io_manager_key or DEFAULT_IO_MANAGER_KEY)
+            asset = defs.assets.get(asset_key)
+            if asset is not None:
+                keys.append(asset.op.io_manager_key or DEFAULT_IO_MANAGER_KEY)
     return keys
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
 
@@ -136,6 +137,9 @@ class RunResources:
         self._job_name = job_name
         self._environ = environ
         self._resolved: dict[str, Any] = {}
+        # steps running in threads may ask for the same resource at once; reentrant, since a
+        # setup may read another resource through its context
+        self._lock = threading.RLock()
         # how to tear down each resource set up so far, in setup order
         self._teardowns: list[tuple[str, Callable[[], None]]] = []
         self.view = ResourcesView(self.get, defined.keys())
@@ -149,9 +153,10 @@ class RunResources:
 
     def get(self, name: str) -> Any:
         """The value steps receive for resource ``name``, set up on first call."""
-        if name not in self._resolved:
-            self._resolved[name] = self._start(name, self._defined[name])
-        return self._resolved[name]
+        with self._lock:
+            if name not in self._resolved:
+                self._resolved[name] = self._start(name, self._defined[name])
+            return self._resolved[name]
 
     def _context(self) -> InitResourceContext:
         return InitResourceContext(run_id=self._emitter.run_id, job_name=self._job_name,

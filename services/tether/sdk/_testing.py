@@ -104,7 +104,9 @@ class ExecuteInProcessResult:
     def _load(self, key: str, upstream: OutputContext, step: str) -> Any:
         manager = resolve_resource(key, self._defs.resources[key], os.environ)
         if not isinstance(manager, IOManager):
-            raise DefinitionError(f"resource {key!r} is not an IOManager")
+            # a @resource function's IO manager was torn down with the run
+            raise DefinitionError(f"resource {key!r} is not an IOManager instance, so the "
+                                  "result cannot read back what it stored after the run")
         return manager.load_input(InputContext(name=upstream.name, run_id=self.run_id,
                                                step_key=step, upstream_output=upstream))
 
