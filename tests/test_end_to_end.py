@@ -296,7 +296,7 @@ def cache():
     note("teardown cache")
 
 
-@op
+@op(pool="warehouse", tags={{"kind": "sql"}})
 def load(context: OpContext, warehouse: Warehouse) -> int:
     note(f"load via {{warehouse.name}} and {{context.resources.cache}}")
     return 1
@@ -338,8 +338,11 @@ def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_i
     try:
         deployment.wait_healthy()
         wait_loaded(deployment)
-        jobs = deployment.graphql('{ codeLocations { jobs { name tags } } }')["codeLocations"]
-        assert {"name": "tended", "tags": {"team": "data", "tier": "1"}} in jobs[0]["jobs"]
+        jobs = deployment.graphql(
+            "{ codeLocations { jobs { name tags nodes { name pool tags } } } }"
+        )["codeLocations"][0]["jobs"]
+        assert {"name": "tended", "tags": {"team": "data", "tier": "1"},
+                "nodes": [{"name": "load", "pool": "warehouse", "tags": {"kind": "sql"}}]} in jobs
 
         run = run_to_end(deployment, "tended")
         assert run["status"] == "SUCCESS", deployment.output()
@@ -349,6 +352,8 @@ def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_i
         tags = deployment.graphql("query($id: ID!) { run(id: $id) { tags } }",
                                   id=run["id"])["run"]["tags"]
         assert tags["team"] == "data" and tags["tier"] == "1"
+        # the run executes a step of pool warehouse (no limit set here: it did not wait)
+        assert tags["tether/pool/warehouse"] == "load"
 
         journal.unlink()
         run = run_to_end(deployment, "burning")

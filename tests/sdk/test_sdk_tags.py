@@ -56,3 +56,15 @@ def test_an_ops_pool_travels_in_the_snapshot() -> None:
 
     [job_snapshot] = snapshot_definitions(Definitions(jobs=[pooled]), "here").jobs
     assert job_snapshot.nodes[0].pool == "warehouse"
+
+
+def test_an_assets_pool_travels_in_its_jobs_snapshot() -> None:
+    from tether import asset, define_asset_job
+
+    @asset(pool="warehouse")
+    def orders() -> int:
+        return 1
+
+    defs = Definitions(assets=[orders], jobs=[define_asset_job("orders_job")])
+    [job_snapshot] = snapshot_definitions(defs, "here").jobs
+    assert job_snapshot.nodes[0].pool == "warehouse"
