@@ -40,10 +40,9 @@ from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._hooks import run_hooks
-from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
-from ._resources import RunResources
+from ._resources import RunResources, resource_keys
 from ._tracebacks import user_traceback
 
 
@@ -101,7 +100,7 @@ def execute_job(
     try:
         # set up before the first step, torn down after the last (a failed or canceled too)
         with resources:
-            resources.setup(_resource_keys(defs, nodes))
+            resources.setup(resource_keys(nodes, defs.assets))
             failed = _run_steps(steps)
     except ResourceSetupError as exc:
         emitter.emit(
@@ -143,20 +142,6 @@ def execute_job(
         step_key=None,
     )
     return False
-
-
-def _resource_keys(defs: Definitions, nodes: tuple[Node, ...]) -> list[str]:
-    """The resources the run's steps take, by parameter or as their IO manager."""
-    keys: list[str] = []
-    for node in nodes:
-        keys += node.op.resource_params
-        if node.op.io_manager_key is not None:
-            keys.append(node.op.io_manager_key)
-        for asset_key in node.asset_inputs.values():
-            asset = defs.assets.get(asset_key)
-            if asset is not None:
-                keys.append(asset.op.io_manager_key or DEFAULT_IO_MANAGER_KEY)
-    return keys
 
 
 class _Steps(NamedTuple):

@@ -20,7 +20,7 @@ import inspect
 import os
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,7 +29,11 @@ from ..wire import ErrorInfo, LogMessage
 from ._config import resolve_resource
 from ._context import OpLogger
 from ._events import RunEmitter
+from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._tracebacks import user_traceback
+
+if TYPE_CHECKING:
+    from ._graph import Node
 
 
 class InitResourceContext:
@@ -86,6 +90,21 @@ def resource(fn: Callable[..., Any]) -> ResourceDefinition:
             connection.close()
     """
     return ResourceDefinition(fn)
+
+
+def resource_keys(nodes: Iterable[Node], assets: Mapping[str, Any]) -> list[str]:
+    """The resources the steps of ``nodes`` take, by parameter or as their IO manager (also
+    the one an asset they read from outside the run is stored with)."""
+    keys: list[str] = []
+    for node in nodes:
+        keys += node.op.resource_params
+        if node.op.io_manager_key is not None:
+            keys.append(node.op.io_manager_key)
+        for asset_key in node.asset_inputs.values():
+            asset = assets.get(asset_key)
+            if asset is not None:
+                keys.append(asset.op.io_manager_key or DEFAULT_IO_MANAGER_KEY)
+    return keys
 
 
 def has_lifecycle(value: Any) -> bool:
