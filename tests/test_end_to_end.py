@@ -308,6 +308,21 @@ def explode(value: int) -> None:
     raise ValueError("the warehouse is on fire")
 
 
+class Offline(Resource):
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        raise ConnectionError("the lake is offline")
+
+
+@op
+def swim(warehouse: Warehouse, lake: Offline) -> None:
+    note("swim")
+
+
+@job
+def unready() -> None:
+    swim()
+
+
 @job(tags={{"team": "data", "tier": "1"}})
 def tended() -> None:
     load()
@@ -318,8 +333,9 @@ def burning() -> None:
     explode(load())
 
 
-defs = Definitions(jobs=[tended, burning],
-                   resources={{"warehouse": Warehouse(name="wh"), "cache": cache}})
+defs = Definitions(jobs=[tended, burning, unready],
+                   resources={{"warehouse": Warehouse(name="wh"), "cache": cache,
+                               "lake": Offline()}})
 '''
 
 
@@ -362,6 +378,17 @@ def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_i
         assert journal.read_text().splitlines() == [
             "setup wh", "setup cache", "load via wh and cache", "explode", "teardown cache",
             "teardown wh"]
+
+        journal.unlink()
+        run = run_to_end(deployment, "unready")
+        assert run["status"] == "FAILURE"
+        # no step ran; what was set up before the failing setup is torn down
+        assert journal.read_text().splitlines() == ["setup wh", "teardown wh"]
+        assert not any(e["type"] == "STEP_START" for e in run["events"])
+        failure = next(e for e in run["events"] if e["type"] == "RUN_FAILURE")
+        assert "resource 'lake' failed to set up: ConnectionError: the lake is offline" \
+            in failure["message"]
+        assert "defs.py" in failure["error"]["stack"]
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), codes
