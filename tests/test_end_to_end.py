@@ -264,3 +264,132 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
     assert all(code == 0 for code in codes.values()), codes
     assert processes_with_env(str(tmp_path)) == []
 
+
+
+RESOURCES_DEFS = '''
+from pathlib import Path
+
+from tether import Definitions, InitResourceContext, OpContext, Resource, job, op, resource
+
+JOURNAL = Path({journal!r})
+
+
+def note(line):
+    with JOURNAL.open("a") as file:
+        file.write(line + "\\n")
+
+
+class Warehouse(Resource):
+    name: str
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        note(f"setup {{self.name}}")
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        note(f"teardown {{self.name}}")
+
+
+@resource
+def cache():
+    note("setup cache")
+    yield "cache"
+    note("teardown cache")
+
+
+@op(pool="warehouse", tags={{"kind": "sql"}})
+def load(context: OpContext, warehouse: Warehouse) -> int:
+    note(f"load via {{warehouse.name}} and {{context.resources.cache}}")
+    return 1
+
+
+@op
+def explode(value: int) -> None:
+    note("explode")
+    raise ValueError("the warehouse is on fire")
+
+
+class Offline(Resource):
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        raise ConnectionError("the lake is offline")
+
+
+@op
+def swim(warehouse: Warehouse, lake: Offline) -> None:
+    note("swim")
+
+
+@job
+def unready() -> None:
+    swim()
+
+
+@job(tags={{"team": "data", "tier": "1"}})
+def tended() -> None:
+    load()
+
+
+@job
+def burning() -> None:
+    explode(load())
+
+
+defs = Definitions(jobs=[tended, burning, unready],
+                   resources={{"warehouse": Warehouse(name="wh"), "cache": cache,
+                               "lake": Offline()}})
+'''
+
+
+def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_it(
+        tmp_path: Path, broker_url: str) -> None:
+    journal = tmp_path / "journal.txt"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "defs.py").write_text(RESOURCES_DEFS.format(journal=str(journal)))
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text('[[locations]]\nname = "tended"\npython_file = "defs.py"\n'
+                         f'working_directory = "{project}"\n')
+    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
+                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                            port=free_port())
+    try:
+        deployment.wait_healthy()
+        wait_loaded(deployment)
+        jobs = deployment.graphql(
+            "{ codeLocations { jobs { name tags nodes { name pool tags } } } }"
+        )["codeLocations"][0]["jobs"]
+        assert {"name": "tended", "tags": {"team": "data", "tier": "1"},
+                "nodes": [{"name": "load", "pool": "warehouse", "tags": {"kind": "sql"}}]} in jobs
+
+        run = run_to_end(deployment, "tended")
+        assert run["status"] == "SUCCESS", deployment.output()
+        assert journal.read_text().splitlines() == [
+            "setup wh", "setup cache", "load via wh and cache", "teardown cache",
+            "teardown wh"]
+        tags = deployment.graphql("query($id: ID!) { run(id: $id) { tags } }",
+                                  id=run["id"])["run"]["tags"]
+        assert tags["team"] == "data" and tags["tier"] == "1"
+        # the run executes a step of pool warehouse (no limit set here: it did not wait)
+        assert tags["tether/pool/warehouse"] == "load"
+
+        journal.unlink()
+        run = run_to_end(deployment, "burning")
+        assert run["status"] == "FAILURE"
+        # torn down after the failed step, before the run's outcome
+        assert journal.read_text().splitlines() == [
+            "setup wh", "setup cache", "load via wh and cache", "explode", "teardown cache",
+            "teardown wh"]
+
+        journal.unlink()
+        run = run_to_end(deployment, "unready")
+        assert run["status"] == "FAILURE"
+        # no step ran; what was set up before the failing setup is torn down
+        assert journal.read_text().splitlines() == ["setup wh", "teardown wh"]
+        assert not any(e["type"] == "STEP_START" for e in run["events"])
+        failure = next(e for e in run["events"] if e["type"] == "RUN_FAILURE")
+        assert "resource 'lake' failed to set up: ConnectionError: the lake is offline" \
+            in failure["message"]
+        assert "defs.py" in failure["error"]["stack"]
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), codes
+    assert processes_with_env(str(tmp_path)) == []

@@ -68,3 +68,12 @@ def test_a_bad_workspace_is_a_clear_error(tmp_path: Path) -> None:
                          '[[locations]]\nname = "a"\nmodule = "n"\n')
     with pytest.raises(ConfigError, match="unique"):
         load_workspace(workspace)
+
+
+def test_pool_limits_are_a_json_object_of_counts() -> None:
+    settings = load_settings({"TETHER_POOL_LIMITS": '{"warehouse": 2, "api": 0}'})
+    assert settings.pool_limits == {"warehouse": 2, "api": 0}
+    with pytest.raises(ConfigError, match="TETHER_POOL_LIMITS must be a JSON object"):
+        load_settings({"TETHER_POOL_LIMITS": "warehouse=2"})
+    with pytest.raises(ConfigError, match="TETHER_POOL_LIMITS: Expected `int` >= 0"):
+        load_settings({"TETHER_POOL_LIMITS": '{"warehouse": -1}'})

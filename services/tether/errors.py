@@ -8,6 +8,7 @@
     ├── OutputStorageError           a step's output cannot be stored (e.g. unpicklable)
     │   └── StoredOutputNotFound     a stored output to load is not there (never materialized)
     ├── MetadataError                a metadata value that cannot be recorded
+    ├── ResourceSetupError           a resource's setup raised (the user's error is its cause)
     ├── CodeLocationLoadError        a code location failed to import or define its objects
     ├── JobNotFoundError             a job name that no loaded code location defines
     ├── BrokerUnavailable            Redis/Valkey cannot be reached
@@ -72,6 +73,15 @@ class StoredOutputNotFound(OutputStorageError):
 class MetadataError(TetherError):
     """An op or asset reported a metadata value that cannot be recorded (not a metadata
     type, or not JSON); the message names the label and says what to use instead."""
+
+
+class ResourceSetupError(TetherError):
+    """A resource's setup raised; the message names the resource, the cause is the user's
+    error (its traceback is the one shown)."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        super().__init__(f"resource {name!r} failed to set up: {type(cause).__name__}: {cause}")
+        self.resource = name
 
 
 class CodeLocationLoadError(TetherError):

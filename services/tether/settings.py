@@ -46,6 +46,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # TETHER_TAG_CONCURRENCY_LIMITS='[{"key": "database", "value": "warehouse", "limit": 2}]'
     max_concurrent_runs: Annotated[int, msgspec.Meta(ge=0)] = 0
     tag_concurrency_limits: list[TagLimit] = msgspec.field(default_factory=list)
+    # op concurrency pools: runs in progress at once that execute a step of each pool,
+    # e.g. TETHER_POOL_LIMITS='{"warehouse": 2}' (a pool not named here is unlimited)
+    pool_limits: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = msgspec.field(
+        default_factory=dict)
     # run monitoring: a run claimed but not started within this long is failed
     run_start_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 180.0
     # schedules: of the ticks missed while no scheduler ran, evaluate the latest only (the
@@ -196,6 +200,12 @@ def load_settings(
 def _parse_env_value(name: str, raw: str) -> Any:
     if name == "queues":
         return [q.strip() for q in raw.split(",") if q.strip()]
+    if name == "pool_limits":
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a JSON object of pool "
+                              f'limits, e.g. {{"warehouse": 2}}: {exc}') from exc
     if name == "tag_concurrency_limits":
         try:
             return msgspec.json.decode(raw)

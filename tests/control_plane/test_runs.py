@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from tether.control_plane.errors import (
@@ -23,7 +24,7 @@ from tether.wire import (
     StepSuccess,
 )
 
-from .conftest import FakeClock, load_location, spec
+from .conftest import FakeClock, load_location, snapshot, spec
 
 
 def _run_events(run_id: str, attempt: int = 1, t: float = 1_700_000_100.0) -> list[RunEvent]:
@@ -185,3 +186,16 @@ def test_run_events_tail_after_an_id(store: Store) -> None:
     tail = store.run_events(run_id, after_id=queued.id)
     assert [e.type for e in tail] == ["RUN_START", "STEP_START"]
     assert len(store.run_events(run_id, limit=1)) == 1
+
+
+def test_a_jobs_tags_are_its_runs_defaults_and_a_launchs_own_tags_win(store: Store) -> None:
+    base = snapshot()
+    tagged = msgspec.structs.replace(
+        base, jobs=[msgspec.structs.replace(base.jobs[0], tags={"team": "data", "tier": "1"})])
+    load_location(store, defines=tagged)
+
+    plain = store.get_run(store.launch_run("hello_job"))
+    assert plain is not None and plain.tags == {"team": "data", "tier": "1"}
+    overridden = store.get_run(store.launch_run("hello_job", tags={"tier": "2", "x": "y"}))
+    assert overridden is not None
+    assert overridden.tags == {"team": "data", "tier": "2", "x": "y"}

@@ -61,6 +61,7 @@ class JobView:
     description: str
     nodes: list[OpNodeSnapshot]
     run_config_schema: dict[str, Any]
+    tags: dict[str, str]
 
     @property
     def run_config_scaffold(self) -> dict[str, Any]:
@@ -85,7 +86,7 @@ class AssetView:
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
     return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes,
-                   run_config_schema=job.run_config_schema)
+                   run_config_schema=job.run_config_schema, tags=job.tags)
 
 
 def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:

@@ -26,6 +26,7 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
+from ._hooks import HookContext, HookDefinition, failure_hook, success_hook
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
 from ._load_assets import load_assets_from_modules, load_assets_from_package_module
@@ -34,8 +35,10 @@ from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import MaterializeResult, Output
+from ._resources import InitResourceContext, ResourceDefinition, resource
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
+from ._testing import ExecuteInProcessResult, TestOpContext, build_op_context, materialize
 from ._tracebacks import user_traceback
 
 __all__ = [
@@ -48,7 +51,11 @@ __all__ = [
     "Config",
     "Definitions",
     "EnvVar",
+    "ExecuteInProcessResult",
+    "HookContext",
+    "HookDefinition",
     "IOManager",
+    "InitResourceContext",
     "InputContext",
     "JobDefinition",
     "MaterializeResult",
@@ -62,6 +69,7 @@ __all__ = [
     "OutputContext",
     "OutputHandle",
     "Resource",
+    "ResourceDefinition",
     "RunEmitter",
     "RunRequest",
     "ScheduleContext",
@@ -69,21 +77,27 @@ __all__ = [
     "SensorContext",
     "SensorDefinition",
     "SkipReason",
+    "TestOpContext",
     "asset",
+    "build_op_context",
     "define_asset_job",
     "evaluate_schedule",
     "evaluate_sensor",
     "execute_job",
+    "failure_hook",
     "job",
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_definitions",
+    "materialize",
     "multi_asset",
     "op",
     "resolve_run_config",
+    "resource",
     "run_config_schema",
     "schedule",
     "sensor",
     "snapshot_definitions",
+    "success_hook",
     "user_traceback",
 ]

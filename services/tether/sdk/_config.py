@@ -35,9 +35,15 @@ class Config(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     """
 
 
-class Resource(msgspec.Struct, kw_only=True, frozen=True):
+class Resource(msgspec.Struct, kw_only=True, dict=True):
     """Base class of a resource (a client, a connection's settings) that ops receive by
-    parameter name; its fields may be :class:`EnvVar` values."""
+    parameter name; its fields may be :class:`EnvVar` values.
+
+    Define ``setup_for_execution(self, context)`` to open what the run needs (it may keep
+    it on ``self``: each run gets its own copy) and ``teardown_after_execution(self,
+    context)`` to close it; both are called once per run (see ``tether.sdk._resources``).
+    Not frozen, so that setup can keep a client on the instance (``self._client = ...``).
+    """
 
 
 class EnvVar:
@@ -73,6 +79,18 @@ def resolve_resource(name: str, resource: Any, environ: Mapping[str, str]) -> An
         if isinstance(value := getattr(resource, field), EnvVar)
     }
     return msgspec.structs.replace(resource, **changes) if changes else resource
+
+
+def check_tags(tags: Mapping[str, Any] | None, owner: str) -> dict[str, str]:
+    """``tags`` as a dict of strings: tags travel in snapshots and run rows as text, so a
+    non-string is refused where it is declared."""
+    checked = dict(tags or {})
+    wrong = [key for key, value in checked.items()
+             if not isinstance(key, str) or not isinstance(value, str)]
+    if wrong:
+        raise DefinitionError(f"{owner}: tags must map strings to strings; not so for "
+                              f"{', '.join(map(repr, wrong))}")
+    return checked
 
 
 def config_path(step: str) -> str:

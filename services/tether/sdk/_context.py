@@ -56,6 +56,7 @@ class OpContext:
         "job_name",
         "log",
         "op_name",
+        "resources",
         "run_config",
         "run_id",
         "step_key",
@@ -70,6 +71,7 @@ class OpContext:
         step_key: str,
         run_config: Mapping[str, Any],
         asset_key: str | None = None,
+        resources: Any = None,
     ) -> None:
         self.run_id = emitter.run_id
         self.attempt = emitter.attempt
@@ -78,6 +80,8 @@ class OpContext:
         self.step_key = step_key
         self.asset_key = asset_key
         self.run_config = run_config
+        # ``context.resources.<name>``: the run's resources, set up on first use
+        self.resources = resources
         self.log = OpLogger(emitter, step_key)
         self._output_metadata: dict[str, Any] = {}
 

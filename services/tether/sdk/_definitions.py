@@ -12,6 +12,7 @@ from ._automation import ScheduleDefinition, SensorDefinition
 from ._graph import JobDefinition, Node, topological_order
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, IOManager
 from ._multi_asset import AssetSpec, MultiAssetDefinition, external_asset
+from ._resources import ResourceDefinition
 
 
 class Definitions:
@@ -161,14 +162,15 @@ class Definitions:
             if io_manager_key is not None and io_manager_key != DEFAULT_IO_MANAGER_KEY:
                 self._check_io_manager(io_manager_key, f"asset {key!r}")
         default = self.resources.get(DEFAULT_IO_MANAGER_KEY)
-        if default is not None and not isinstance(default, IOManager):
+        # a @resource function's value is checked when the run sets it up
+        if default is not None and not isinstance(default, IOManager | ResourceDefinition):
             raise DefinitionError(
                 f"resource {DEFAULT_IO_MANAGER_KEY!r} replaces the default IO manager, so it "
                 f"must be an IOManager; it is a {type(default).__name__}")
 
     def _check_io_manager(self, key: str, user: str) -> None:
         resource = self.resources.get(key)
-        if not isinstance(resource, IOManager):
+        if not isinstance(resource, IOManager | ResourceDefinition):
             problem = ("Definitions(resources=...) does not define it" if resource is None
                        else f"it is a {type(resource).__name__}, not an IOManager")
             raise DefinitionError(f"{user} stores its output with io_manager_key={key!r}, "

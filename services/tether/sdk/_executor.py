@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
-from ..errors import RunConfigError, StepSelectionError
+from ..errors import ResourceSetupError, RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -33,14 +33,16 @@ from ..wire import (
     StepSuccess,
     metadata_text,
 )
-from ._config import resolve_resource, resolve_run_config
+from ._config import resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
+from ._hooks import run_hooks
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
+from ._resources import RunResources, resource_keys
 from ._tracebacks import user_traceback
 
 
@@ -88,7 +90,7 @@ def execute_job(
         return False
     # asked once: the step's event and the run's must tell the same story
     was_canceled = functools.cache(canceled)
-    resources = _Resources(defs.resources)
+    resources = RunResources(defs.resources, emitter=emitter, job_name=job.name)
     handover = Handover(
         job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
@@ -96,7 +98,18 @@ def execute_job(
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
     try:
-        failed = _run_steps(steps)
+        # set up before the first step, torn down after the last (a failed or canceled too)
+        with resources:
+            resources.setup(resource_keys(nodes, defs.assets))
+            failed = _run_steps(steps)
+    except ResourceSetupError as exc:
+        emitter.emit(
+            RunFailure,
+            message=f"Run of {job.name} failed before its first step: {exc}",
+            error=_user_error(exc.__cause__ or exc),
+            step_key=None,
+        )
+        return False
     except BaseException as exc:
         step = emitter.current_step
         emitter.current_step = None
@@ -131,20 +144,6 @@ def execute_job(
     return False
 
 
-class _Resources:
-    """The location's resources, each resolved (its EnvVar fields read from this process's
-    environment) when a step first needs it."""
-
-    def __init__(self, resources: Mapping[str, Any]) -> None:
-        self._defined = resources
-        self._resolved: dict[str, Any] = {}
-
-    def get(self, name: str) -> Any:
-        if name not in self._resolved:
-            self._resolved[name] = resolve_resource(name, self._defined[name], os.environ)
-        return self._resolved[name]
-
-
 class _Steps(NamedTuple):
     job: JobDefinition
     # the nodes this run executes, in order: the job's, or its step selection's
@@ -153,7 +152,7 @@ class _Steps(NamedTuple):
     run_config: Mapping[str, Any]
     # the Config instance of each step that declares one
     configs: Mapping[str, Any]
-    resources: _Resources
+    resources: RunResources
     handover: Handover
     # whether an interruption is the run's cancel
     canceled: Callable[[], bool]
@@ -181,6 +180,8 @@ def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
             continue
         with telemetry.span("step", attributes={"tether.step": node.name}):
             error = _run_step(steps, node)
+        run_hooks(job=steps.job, node=node, error=error, emitter=emitter,
+                  resources=steps.resources.view)
         if error is not None:
             failed[node.name] = error
     return failed
@@ -208,6 +209,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
                 step_key=step_key,
                 run_config=config,
                 asset_key=node.asset_key,
+                resources=steps.resources.view,
             )
             returned = op.fn(context, **kwargs)
         else:

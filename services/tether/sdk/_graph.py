@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DefinitionError, StepSelectionError
 
 if TYPE_CHECKING:
+    from ._hooks import HookDefinition
     from ._op import OpDefinition
+    from ._testing import ExecuteInProcessResult
 
 
 # a NamedTuple rather than a dataclass: importing dataclasses costs `import tether` ~7 ms
@@ -37,11 +39,17 @@ class Node(NamedTuple):
 class JobDefinition:
     """A named graph of nodes, kept in an order where every node follows its upstream."""
 
-    __slots__ = ("_by_name", "description", "name", "nodes")
+    __slots__ = ("_by_name", "description", "hooks", "name", "nodes", "tags")
 
-    def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "") -> None:
+    def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "",
+                 hooks: Iterable[HookDefinition] = (),
+                 tags: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.description = description
+        # called after each step's outcome, after the op's own hooks
+        self.hooks: tuple[HookDefinition, ...] = tuple(hooks)
+        # the default tags of the job's runs (the control plane adds them at launch)
+        self.tags: dict[str, str] = dict(tags or {})
         self.nodes: tuple[Node, ...] = topological_order(f"job {name!r}", nodes)
         self._by_name = {node.name: node for node in self.nodes}
 
@@ -50,6 +58,17 @@ class JobDefinition:
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
+
+    def execute_in_process(self, *, run_config: Mapping[str, Any] | None = None,
+                           resources: Mapping[str, Any] | None = None,
+                           raise_on_error: bool = True,
+                           run_id: str | None = None) -> ExecuteInProcessResult:
+        """Run this job in this process (in a unit test): see ``tether.sdk._testing``."""
+        # imported here: the executor is a run's business, not `import tether`'s
+        from ._testing import execute_in_process
+
+        return execute_in_process(self, run_config=run_config, resources=resources,
+                                  raise_on_error=raise_on_error, run_id=run_id)
 
     def select(self, step_keys: Collection[str]) -> tuple[Node, ...]:
         """The nodes named by ``step_keys``, in run order.

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, overload
 
 from ..errors import DefinitionError
 from ._compose import compose
+from ._config import check_tags
 from ._graph import JobDefinition
+from ._hooks import HookDefinition, check_hooks
 
 
-def _build_job(fn: Callable[..., Any], name: str | None, description: str | None) -> JobDefinition:
+def _build_job(fn: Callable[..., Any], name: str | None, description: str | None,
+               hooks: Iterable[HookDefinition] = (),
+               tags: Mapping[str, str] | None = None) -> JobDefinition:
     job_name = name or fn.__name__
     if inspect.signature(fn).parameters:
         raise DefinitionError(f"job {job_name!r}: a job function takes no parameters")
     nodes = compose(job_name, fn)
-    return JobDefinition(job_name, nodes, description=description or inspect.getdoc(fn) or "")
+    return JobDefinition(job_name, nodes, description=description or inspect.getdoc(fn) or "",
+                         hooks=check_hooks(hooks, f"job {job_name!r}"),
+                         tags=check_tags(tags, f"job {job_name!r}"))
 
 
 @overload
@@ -25,7 +31,9 @@ def job(fn: Callable[..., Any], /) -> JobDefinition: ...
 
 @overload
 def job(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None,
+    hooks: Iterable[HookDefinition] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -35,16 +43,20 @@ def job(
     *,
     name: str | None = None,
     description: str | None = None,
+    hooks: Iterable[HookDefinition] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops and passes their outputs to one another.
 
     The body runs once, when the decorator is applied, to record the graph; a wiring mistake
     raises :class:`~tether.errors.DefinitionError` naming the job and the op.
+    ``hooks`` (``@success_hook`` / ``@failure_hook`` functions) are called after each step;
+    ``tags`` are the default tags of the job's runs (a launch's own tags win).
     """
     if fn is not None:
         return _build_job(fn, None, None)
 
     def decorate(function: Callable[..., Any]) -> JobDefinition:
-        return _build_job(function, name, description)
+        return _build_job(function, name, description, hooks, tags)
 
     return decorate

@@ -12,12 +12,13 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, overload
 
 from ..errors import DefinitionError
 from ._compose import current_composition
-from ._config import Config, Resource
+from ._config import Config, Resource, check_tags
+from ._hooks import HookDefinition, check_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 
 _CONTEXT_PARAMETER = "context"
@@ -31,8 +32,8 @@ class OpDefinition:
     inside a ``@job`` body, it records a node and returns a handle to the node's output.
     """
 
-    __slots__ = ("config_param", "config_type", "description", "fn", "input_names",
-                 "io_manager_key", "name", "optional_inputs", "resource_params",
+    __slots__ = ("config_param", "config_type", "description", "fn", "hooks", "input_names",
+                 "io_manager_key", "name", "optional_inputs", "pool", "resource_params", "tags",
                  "takes_context")
 
     def __init__(
@@ -43,8 +44,14 @@ class OpDefinition:
         description: str | None = None,
         kind: str = "op",
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+        tags: Mapping[str, str] | None = None,
+        pool: str | None = None,
     ) -> None:
         self.fn = fn
+        # the concurrency pool whose slot a run executing this op needs (the control plane's
+        # TETHER_POOL_LIMITS); None: none
+        self.pool = pool
+        self.tags: dict[str, str] = check_tags(tags, f"{kind} {name or fn.__name__!r}")
         # the resource that stores the output; None keeps it in the run's memory only
         self.io_manager_key = io_manager_key
         self.name: str = name or fn.__name__
@@ -57,6 +64,8 @@ class OpDefinition:
         self.config_type: type[Config] | None = signature.config_type
         # parameter name → the resource of that name in the Definitions
         self.resource_params: tuple[str, ...] = signature.resource_params
+        # called after the step's outcome (with_hooks)
+        self.hooks: tuple[HookDefinition, ...] = ()
 
     def __repr__(self) -> str:
         return f"<OpDefinition {self.name}>"
@@ -73,6 +82,13 @@ class OpDefinition:
         for slot in OpDefinition.__slots__:
             setattr(copy, slot, getattr(self, slot))
         copy.name = name
+        return copy
+
+    def with_hooks(self, hooks: Iterable[HookDefinition]) -> OpDefinition:
+        """This op with ``hooks`` called after its step succeeds or fails:
+        ``load.with_hooks({notify})()`` inside a job body."""
+        copy = self.renamed(self.name)
+        copy.hooks = (*self.hooks, *check_hooks(hooks, f"op {self.name!r}"))
         return copy
 
     def alias(self, name: str) -> Callable[..., Any]:
@@ -197,6 +213,7 @@ def op(fn: Callable[..., Any], /) -> OpDefinition: ...
 def op(
     *, name: str | None = None, description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    tags: Mapping[str, str] | None = None, pool: str | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -207,17 +224,21 @@ def op(
     name: str | None = None,
     description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    tags: Mapping[str, str] | None = None,
+    pool: str | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
 
     ``io_manager_key`` names the resource that stores the op's output (default: the
     ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
-    the output in the run's memory, so only steps of the same run can take it."""
+    the output in the run's memory, so only steps of the same run can take it. ``tags``
+    (string keys and values) are shown with the op and kept in its snapshot. ``pool`` names
+    the concurrency pool the op's steps take a slot of (limits set on the control plane)."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
-                            io_manager_key=io_manager_key)
+                            io_manager_key=io_manager_key, tags=tags, pool=pool)
 
     return decorate

@@ -28,7 +28,7 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
 def _job_snapshot(job: JobDefinition) -> JobSnapshot:
     return JobSnapshot(
         name=job.name, description=job.description, nodes=[_node_snapshot(n) for n in job.nodes],
-        run_config_schema=run_config_schema(job),
+        run_config_schema=run_config_schema(job), tags=dict(job.tags),
     )
 
 
@@ -45,4 +45,6 @@ def _node_snapshot(node: Node) -> OpNodeSnapshot:
         inputs=inputs,
         asset_key=node.asset_key,
         io_manager_key=node.op.io_manager_key,
+        tags=dict(node.op.tags),
+        pool=node.op.pool,
     )

@@ -25,6 +25,10 @@ class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # the resource that stores the node's output; None: kept in its run's memory only, so a
     # re-execution that needs it runs the node again
     io_manager_key: str | None = "io_manager"
+    # the op's @op(tags=...)
+    tags: dict[str, str] = {}
+    # the op's concurrency pool (@op(pool=...)); None: none
+    pool: str | None = None
 
 
 class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -33,6 +37,8 @@ class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     nodes: list[OpNodeSnapshot] = []
     # JSON Schema of the job's run config (from its ops' Config types); empty: no config
     run_config_schema: dict[str, Any] = {}
+    # @job(tags=...): every run of the job gets them, unless its launch sets the same key
+    tags: dict[str, str] = {}
 
 
 class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):

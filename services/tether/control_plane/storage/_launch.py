@@ -10,6 +10,7 @@ with a few statements, not a few per run.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from tether.wire import JobSnapshot
 from ...errors import TetherError, describe_problems
 from ..errors import BadInput, RunNotFound
 from . import _browse, _locations, _queue, _runs, _work
+from ._pools import with_pool_tags
 from ._queue import QueueLimits
 from ._records import ExistingRun, LaunchRequest, LocationRecord, NewRun
 from ._reexecution import (
@@ -107,6 +109,11 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun
             planned.append(BadInput(f"invalid run config for job {job.name}: "
                                     f"{describe_problems(problems)}"))
             continue
+        # the job's tags are its runs' defaults (the launch's own tags win); the pools of
+        # the steps it runs are the control plane's to say
+        tags = with_pool_tags({**job.tags, **request.tags}, job, request.step_selection)
+        if tags != request.tags:
+            request = dataclasses.replace(request, tags=tags)
         planned.append(NewRun(request=request, run_id=str(uuid.uuid4()), job_name=job.name,
                               location=record.spec))
     return planned

@@ -11,6 +11,7 @@ on every pass of the run-queue daemon (which notices the runs that ended meanwhi
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 from tether.settings import Settings, TagLimit
 
 from . import _codec, _leases, _locations, _work
+from ._pools import pools_of
 from ._projection import RunStatus
 from ._schema import runs, work_items
 
@@ -31,6 +33,9 @@ SCAN_LIMIT = 1000
 # any number: the key of the queue's advisory lock on PostgreSQL
 _ADVISORY_LOCK = 0x7E7E_0001
 
+# the counter key of a pool's runs in progress is (_POOL, pool name)
+_POOL = "pool"
+
 _NOT_ENDED = (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
 
 
@@ -40,15 +45,18 @@ class QueueLimits:
 
     max_concurrent_runs: int = 0
     tag_limits: tuple[TagLimit, ...] = field(default_factory=tuple)
+    # runs in progress at once that execute a step of each pool (see ``_pools``)
+    pool_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def unlimited(self) -> bool:
-        return self.max_concurrent_runs <= 0 and not self.tag_limits
+        return self.max_concurrent_runs <= 0 and not self.tag_limits and not self.pool_limits
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueueLimits:
         return cls(max_concurrent_runs=settings.max_concurrent_runs,
-                   tag_limits=tuple(settings.tag_concurrency_limits))
+                   tag_limits=tuple(settings.tag_concurrency_limits),
+                   pool_limits=dict(settings.pool_limits))
 
 
 def _bucket(limit: TagLimit, tags: dict[str, Any]) -> tuple[str, str] | None:
@@ -139,6 +147,9 @@ def _count_in(tags: dict[str, Any], counts: Counter[Any], limits: QueueLimits) -
         bucket = _bucket(limit, tags)
         if bucket is not None:
             counts[bucket] += 1
+    for pool in pools_of(tags):
+        if pool in limits.pool_limits:
+            counts[_POOL, pool] += 1
 
 
 def _blocker(tags: dict[str, Any], counts: Counter[Any], limits: QueueLimits) -> str | None:
@@ -151,6 +162,12 @@ def _blocker(tags: dict[str, Any], counts: Counter[Any], limits: QueueLimits) ->
         if bucket is not None and counts[bucket] >= limit.limit:
             return (f"the limit of {limit.limit} concurrent run(s) tagged "
                     f"{bucket[0]}={bucket[1]} is reached ({counts[bucket]} in progress)")
+    for pool, steps in pools_of(tags).items():
+        limit_of_pool = limits.pool_limits.get(pool)
+        if limit_of_pool is not None and counts[_POOL, pool] >= limit_of_pool:
+            return (f"step(s) {steps.replace(',', ', ')} wait for a slot of pool {pool}: its "
+                    f"limit of {limit_of_pool} concurrent run(s) is reached "
+                    f"({counts[_POOL, pool]} in progress)")
     return None
 
 
