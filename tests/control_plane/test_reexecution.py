@@ -24,6 +24,7 @@ from tether.wire import (
     LocationSnapshot,
     OpInputSnapshot,
     OpNodeSnapshot,
+    OpOutputSnapshot,
     RunEvent,
     RunFailure,
     RunStart,
@@ -88,6 +89,25 @@ def test_an_upstream_step_whose_output_is_not_stored_runs_again() -> None:
     outcomes = {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED", "e": OK, "f": OK}
     assert steps_from_failure(parent(), job, outcomes) == FromFailure(
         ["b", "c", "d"], {"a": "parent-1"})
+
+
+def test_each_input_reruns_its_upstream_only_when_the_output_it_reads_is_not_stored() -> None:
+    # split stores "evens" but keeps "odds" in its run's memory; setup is only waited for
+    split = OpNodeSnapshot(name="split", op="split", outputs=[
+        OpOutputSnapshot(name="evens"), OpOutputSnapshot(name="odds", io_manager_key=None)])
+    job = JobSnapshot(name="outputs", nodes=[
+        split, node("setup"),
+        OpNodeSnapshot(name="sum_evens", op="sum_evens", inputs=[
+            OpInputSnapshot(name="evens", from_node="split", from_output="evens"),
+            OpInputSnapshot(name="ready", from_node="setup", nothing=True)]),
+        OpNodeSnapshot(name="sum_odds", op="sum_odds", inputs=[
+            OpInputSnapshot(name="odds", from_node="split", from_output="odds")])])
+    outcomes = {"split": OK, "setup": OK, "sum_evens": "FAILURE", "sum_odds": OK}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["sum_evens"], {"split": "parent-1"})
+    outcomes = {"split": OK, "setup": OK, "sum_evens": OK, "sum_odds": "FAILURE"}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["split", "sum_odds"], {})
 
 
 def test_steps_that_never_ran_or_never_ended_are_rerun() -> None:

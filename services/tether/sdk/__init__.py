@@ -19,7 +19,7 @@ from ._automation import (
     schedule,
     sensor,
 )
-from ._compose import OutputHandle
+from ._compose import OutputHandle, OutputHandles
 from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
@@ -34,6 +34,7 @@ from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import MaterializeResult, Output
+from ._outs import In, Nothing, Out
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
@@ -49,18 +50,22 @@ __all__ = [
     "Definitions",
     "EnvVar",
     "IOManager",
+    "In",
     "InputContext",
     "JobDefinition",
     "MaterializeResult",
     "Metadata",
     "MultiAssetDefinition",
     "Node",
+    "Nothing",
     "OpContext",
     "OpDefinition",
     "OpLogger",
+    "Out",
     "Output",
     "OutputContext",
     "OutputHandle",
+    "OutputHandles",
     "Resource",
     "RunEmitter",
     "RunRequest",

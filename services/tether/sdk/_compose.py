@@ -13,27 +13,33 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import DefinitionError
 from ._graph import Node
+from ._io_manager import RESULT
 
 if TYPE_CHECKING:
     from ._op import OpDefinition
 
 
 class OutputHandle:
-    """The output of a node, as seen inside a job body. Only useful as another op's input."""
+    """One output of a node, as seen inside a job body. Only useful as another op's input."""
 
-    __slots__ = ("_composition", "node_name")
+    __slots__ = ("_composition", "node_name", "output_name")
 
-    def __init__(self, node_name: str, composition: Composition) -> None:
+    def __init__(self, node_name: str, composition: Composition,
+                 output_name: str = RESULT) -> None:
         self.node_name = node_name
+        self.output_name = output_name
         self._composition = composition
 
     def __repr__(self) -> str:
-        return f"<output of {self.node_name}>"
+        if self.output_name == RESULT:
+            return f"<output of {self.node_name}>"
+        return f"<output {self.output_name!r} of {self.node_name}>"
 
     def _misuse(self) -> NoReturn:
         raise DefinitionError(
             f"job {self._composition.job_name!r}: the output of {self.node_name!r} is only known "
-            f"when the job runs; inside a job body it can only be passed to another op"
+            f"when the job runs; inside a job body it can only be passed to another op (an op "
+            f"returns one handle per output only when it declares several: out={{...}})"
         )
 
     def __iter__(self) -> Iterator[Any]:
@@ -43,12 +49,29 @@ class OutputHandle:
         self._misuse()
 
 
+class OutputHandles(tuple[OutputHandle, ...]):
+    """The outputs of a node with several, in declared order: ``a, b = op()`` or
+    ``op().a``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> OutputHandle:
+        for handle in self:
+            if handle.output_name == name:
+                return handle
+        first = self[0]
+        raise DefinitionError(
+            f"job {first._composition.job_name!r}: op {first.node_name!r} has no output "
+            f"{name!r}; its outputs: {', '.join(h.output_name for h in self)}")
+
+
 class Composition:
     """The nodes recorded so far for one job body."""
 
     def __init__(self, job_name: str) -> None:
         self.job_name = job_name
         self.nodes: list[Node] = []
+        self._by_name: dict[str, Node] = {}
         self._names: set[str] = set()
         self._suffixes: dict[str, int] = {}
 
@@ -60,41 +83,61 @@ class Composition:
         kwargs: Mapping[str, Any],
         *,
         aliased: bool,
-    ) -> OutputHandle:
+    ) -> OutputHandle | OutputHandles:
         name = self._node_name(op, name, aliased=aliased)
         where = f"job {self.job_name!r}, op {name!r}"
-        if len(args) > len(op.input_names):
+        wired = op.wired_inputs
+        if len(args) > len(wired):
             raise DefinitionError(
-                f"{where}: takes {len(op.input_names)} input(s) "
-                f"({', '.join(op.input_names) or 'none'}) but got {len(args)} positional arguments"
+                f"{where}: takes {len(wired)} input(s) "
+                f"({', '.join(wired) or 'none'}) but got {len(args)} positional arguments"
             )
-        bound: dict[str, Any] = dict(zip(op.input_names, args, strict=False))
+        bound: dict[str, Any] = dict(zip(wired, args, strict=False))
         for key, value in kwargs.items():
-            if key not in op.input_names:
+            if key not in wired:
                 raise DefinitionError(
                     f"{where}: unknown input {key!r}; its inputs are "
-                    f"{', '.join(op.input_names) or 'none'}"
+                    f"{', '.join(wired) or 'none'}"
                 )
             if key in bound:
                 raise DefinitionError(f"{where}: input {key!r} is given twice")
             bound[key] = value
         inputs: dict[str, str] = {}
-        for input_name in op.input_names:
+        from_outputs: dict[str, str] = {}
+        for input_name in wired:
             if input_name not in bound:
-                if input_name in op.optional_inputs:
+                # an ordering-only input with nothing to wait for is simply unwired
+                if input_name in op.optional_inputs or input_name in op.nothing_inputs:
                     continue
                 raise DefinitionError(f"{where}: missing input {input_name!r}")
             value = bound[input_name]
+            if isinstance(value, OutputHandles):
+                raise DefinitionError(
+                    f"{where}: input {input_name!r} got all {len(value)} outputs of "
+                    f"{value[0].node_name!r} ({', '.join(h.output_name for h in value)}); "
+                    "pass one of them (a, b = op(), or op().a)")
             if not isinstance(value, OutputHandle) or value._composition is not self:
                 raise DefinitionError(
                     f"{where}: input {input_name!r} got {type(value).__name__} {value!r:.60}, "
                     f"not the output of another op in this job (pass constants through "
                     f"run config instead)"
                 )
+            upstream = self._by_name[value.node_name].op.outs[value.output_name]
+            if upstream.is_nothing and input_name not in op.nothing_inputs:
+                raise DefinitionError(
+                    f"{where}: input {input_name!r} takes output {value.output_name!r} of "
+                    f"{value.node_name!r}, which is Out(Nothing) and carries no value; declare "
+                    f"the input In(Nothing)")
             inputs[input_name] = value.node_name
+            if value.output_name != RESULT:
+                from_outputs[input_name] = value.output_name
         self._names.add(name)
-        self.nodes.append(Node(name=name, op=op, inputs=inputs))
-        return OutputHandle(name, self)
+        node = Node(name=name, op=op, inputs=inputs, from_outputs=from_outputs)
+        self.nodes.append(node)
+        self._by_name[name] = node
+        if len(op.outs) == 1:
+            return OutputHandle(name, self, next(iter(op.outs)))
+        return OutputHandles(OutputHandle(name, self, output) for output in op.outs)
 
     def _node_name(self, op: OpDefinition, name: str, *, aliased: bool) -> str:
         if aliased:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
-from ..errors import RunConfigError, StepSelectionError
+from ..errors import OutputNotProduced, RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -40,7 +40,7 @@ from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._metadata import coerce_metadata
-from ._outputs import unwrap
+from ._outs import Produced, produced_outputs
 from ._tracebacks import user_traceback
 
 
@@ -190,6 +190,10 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
+    skipped = steps.handover.skip_reason(node)
+    if skipped is not None:
+        emitter.emit(StepSkipped, reason=skipped, step_key=step_key)
+        return None
     emitter.current_step = step_key
     emitter.emit(StepStart, step_key=step_key)
     started = time.perf_counter()
@@ -212,12 +216,17 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
             returned = op.fn(context, **kwargs)
         else:
             returned = op.fn(**kwargs)
-        value, store, metadata = unwrap(returned)
-        if context is not None and context.output_metadata:
-            metadata = {**context.output_metadata, **metadata}
-        typed = coerce_metadata(metadata)
-        if store:
-            steps.handover.store(node, value)
+        made = produced_outputs(op.outs, step_key, returned)
+        added = context.output_metadata if context is not None else {}
+        typed = _typed_metadata(made, added, several=len(op.outs) > 1)
+        for output in made:
+            if output.store and not op.outs[output.name].is_nothing:
+                steps.handover.store(node, output.name, output.value)
+        steps.handover.produced(step_key, [output.name for output in made])
+    except OutputNotProduced as exc:
+        emitter.emit(StepSkipped, reason=str(exc), step_key=step_key)
+        emitter.current_step = None
+        return None
     except Exception as exc:
         error = _user_error(exc)
         emitter.emit(
@@ -235,15 +244,29 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         raise
     duration = time.perf_counter() - started
     if node.asset_key is not None:
-        emitter.emit(AssetMaterialization, asset_key=node.asset_key, metadata=typed,
-                     step_key=step_key)
-    elif typed:
-        # an op's output has no materialization to carry it: the run's log shows it
-        emitter.emit(LogMessage, level="INFO", step_key=step_key, message="output metadata: " +
-                     ", ".join(f"{label}={metadata_text(v)}" for label, v in typed.items()))
+        emitter.emit(AssetMaterialization, asset_key=node.asset_key,
+                     metadata=typed.get(None, {}), step_key=step_key)
+    for output_name, metadata in typed.items():
+        if metadata and node.asset_key is None:
+            # an op's output has no materialization to carry it: the run's log shows it
+            what = ("output metadata" if output_name is None
+                    else f"output {output_name!r} metadata")
+            emitter.emit(LogMessage, level="INFO", step_key=step_key, message=f"{what}: " +
+                         ", ".join(f"{label}={metadata_text(v)}" for label, v in metadata.items()))
     emitter.emit(StepSuccess, duration=duration, step_key=step_key)
     emitter.current_step = None
     return None
+
+
+def _typed_metadata(made: list[Produced], added: Mapping[str, Any], *,
+                    several: bool) -> dict[str | None, dict[str, Any]]:
+    """Each output's metadata, checked; keyed None for an op with one output, which also
+    takes what ``context.add_output_metadata`` added (with several, that is logged apart)."""
+    if not several:
+        return {None: coerce_metadata({**added, **(made[0].metadata if made else {})})}
+    typed: dict[str | None, dict[str, Any]] = {None: coerce_metadata(added)} if added else {}
+    typed.update((output.name, coerce_metadata(output.metadata)) for output in made)
+    return typed
 
 
 def _user_error(exc: BaseException) -> ErrorInfo:

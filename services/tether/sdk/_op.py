@@ -4,7 +4,8 @@ A parameter named ``context`` in first position receives the :class:`OpContext`;
 annotated with a :class:`~tether.sdk.Config` subclass receives the step's config; those
 annotated with a :class:`~tether.sdk.Resource` subclass receive the resource of their name;
 every other parameter is an input, fed by the output of another op. Parameters are read once,
-at definition time, so that the executor only has to call the function.
+at definition time, so that the executor only has to call the function. ``out=`` and ``ins=``
+declare named outputs and typed or ordering-only inputs (see ``_outs``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, overload
 
 from ..errors import DefinitionError
 from ._compose import current_composition
 from ._config import Config, Resource
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
+from ._outs import OP_MANAGER, In, Out, check_return_annotation, read_ins, read_outs
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -31,9 +33,9 @@ class OpDefinition:
     inside a ``@job`` body, it records a node and returns a handle to the node's output.
     """
 
-    __slots__ = ("config_param", "config_type", "description", "fn", "input_names",
-                 "io_manager_key", "name", "optional_inputs", "resource_params",
-                 "takes_context")
+    __slots__ = ("config_param", "config_type", "description", "fn", "input_names", "ins",
+                 "io_manager_key", "name", "nothing_inputs", "optional_inputs", "outs",
+                 "resource_params", "takes_context")
 
     def __init__(
         self,
@@ -43,6 +45,8 @@ class OpDefinition:
         description: str | None = None,
         kind: str = "op",
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+        out: Mapping[str, Out] | Out | None = None,
+        ins: Mapping[str, In] | None = None,
     ) -> None:
         self.fn = fn
         # the resource that stores the output; None keeps it in the run's memory only
@@ -57,6 +61,24 @@ class OpDefinition:
         self.config_type: type[Config] | None = signature.config_type
         # parameter name → the resource of that name in the Definitions
         self.resource_params: tuple[str, ...] = signature.resource_params
+        what = f"{kind} {self.name!r}"
+        self.outs: dict[str, Out] = read_outs(out, what)
+        self.ins: dict[str, In]
+        # In(Nothing) inputs: wired like inputs, never passed to the function
+        self.nothing_inputs: tuple[str, ...]
+        self.ins, self.nothing_inputs = read_ins(ins, self.input_names, what)
+        if len(self.outs) > 1:
+            check_return_annotation(_type_hints(fn, what), self.outs, what)
+
+    def output_manager(self, output: str) -> str | None:
+        """The resource that stores ``output`` (None: kept in the run's memory)."""
+        declared = self.outs[output].io_manager_key
+        return self.io_manager_key if declared == OP_MANAGER else declared
+
+    @property
+    def wired_inputs(self) -> tuple[str, ...]:
+        """Every input a job body may wire: the parameters, then the In(Nothing) ones."""
+        return (*self.input_names, *self.nothing_inputs)
 
     def __repr__(self) -> str:
         return f"<OpDefinition {self.name}>"
@@ -197,6 +219,7 @@ def op(fn: Callable[..., Any], /) -> OpDefinition: ...
 def op(
     *, name: str | None = None, description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    out: Mapping[str, Out] | Out | None = None, ins: Mapping[str, In] | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -207,17 +230,22 @@ def op(
     name: str | None = None,
     description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    out: Mapping[str, Out] | Out | None = None,
+    ins: Mapping[str, In] | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
-    """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
+    """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...,
+    out=..., ins=...)``.
 
-    ``io_manager_key`` names the resource that stores the op's output (default: the
+    ``io_manager_key`` names the resource that stores the op's outputs (default: the
     ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
-    the output in the run's memory, so only steps of the same run can take it."""
+    them in the run's memory, so only steps of the same run can take them. ``out`` declares
+    the outputs (``{"a": Out(int), "b": Out(str, is_required=False)}``; default one, named
+    ``result``), ``ins`` types inputs and adds ordering-only ones (``In(Nothing)``)."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
-                            io_manager_key=io_manager_key)
+                            io_manager_key=io_manager_key, out=out, ins=ins)
 
     return decorate

@@ -75,6 +75,7 @@ from ._snapshot import (
     LocationSnapshot,
     OpInputSnapshot,
     OpNodeSnapshot,
+    OpOutputSnapshot,
 )
 from ._work import (
     ClaimRequest,
@@ -137,6 +138,7 @@ __all__ = [
     "MetadataValue",
     "OpInputSnapshot",
     "OpNodeSnapshot",
+    "OpOutputSnapshot",
     "PathValue",
     "RemoveLocation",
     "RequestedRun",

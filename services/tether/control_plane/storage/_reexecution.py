@@ -6,7 +6,9 @@ skipped because a step upstream failed, or never run). A step upstream of them t
 succeeded does not run again: its IO manager stored its output, which the new run loads from
 the run that made it (its "input run"). Only an upstream step whose output is not stored
 (``io_manager_key=None``: kept in the memory of its run) runs again. The parent's other steps
-do not run at all.
+do not run at all. Storage is decided per output: an input runs its upstream step again only
+when the output it reads is not stored, and an ordering-only input (``In(Nothing)``, an
+asset's ``deps=``) loads nothing, so it never does.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
     if parent.status is RunStatus.SUCCESS:
         raise BadInput(f"run {parent.run_id} succeeded: there is no failure to re-execute "
                        "from; re-execute all steps to run it again")
-    upstream = {node.name: [put.from_node for put in node.inputs if put.from_node is not None]
+    nodes = {node.name: node for node in job.nodes}
+    # the (step, output) each input that loads a value reads
+    upstream = {node.name: [(put.from_node, put.from_output) for put in node.inputs
+                            if put.from_node is not None and not put.nothing]
                 for node in job.nodes}
     to_run = parent.step_selection if parent.step_selection is not None else list(upstream)
     # with the steps the parent reported: the job's steps as they were then
@@ -79,7 +84,6 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
     if not unfinished:
         raise BadInput(f"every step of run {parent.run_id} succeeded, so there is no failed "
                        "step to re-execute from; re-execute all steps to run it again")
-    stored = {node.name for node in job.nodes if node.io_manager_key is not None}
     selected: set[str] = set()
     waiting = list(unfinished)
     input_runs: dict[str, str] = {}
@@ -88,10 +92,11 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
         if step in selected:
             continue
         selected.add(step)
-        for up in upstream[step]:
-            if up in stored and outcomes.get(up) == "SUCCESS":
+        for up, output in upstream[step]:
+            stored = nodes[up].output_manager(output) is not None
+            if stored and outcomes.get(up) == "SUCCESS":
                 input_runs[up] = parent.run_id
-            elif up in stored and up in parent.input_runs:
+            elif stored and up in parent.input_runs:
                 # the parent loaded it too: from the run that made it
                 input_runs[up] = parent.input_runs[up]
             else:
