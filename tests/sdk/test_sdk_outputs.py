@@ -200,7 +200,7 @@ def test_a_value_of_the_wrong_type_fails_the_step() -> None:
 
 
 def test_wiring_mistakes_fail_at_definition_time() -> None:
-    with pytest.raises(DefinitionError, match="op 'split' has no output 'even'; its outputs: "
+    with pytest.raises(DefinitionError, match="'split' has no output 'even'; its outputs: "
                                               "evens, odds"):
         @job
         def unknown_output() -> None:

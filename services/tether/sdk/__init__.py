@@ -26,6 +26,8 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
+from ._graph_asset import graph_asset
+from ._graph_def import GraphDefinition, graph
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
 from ._load_assets import load_assets_from_modules, load_assets_from_package_module
@@ -49,6 +51,7 @@ __all__ = [
     "Config",
     "Definitions",
     "EnvVar",
+    "GraphDefinition",
     "IOManager",
     "In",
     "InputContext",
@@ -79,6 +82,8 @@ __all__ = [
     "evaluate_schedule",
     "evaluate_sensor",
     "execute_job",
+    "graph",
+    "graph_asset",
     "job",
     "load_assets_from_modules",
     "load_assets_from_package_module",

@@ -3,11 +3,16 @@
 The job function runs once, at definition time, while a composition is active; every op call
 adds a node and returns an :class:`OutputHandle` that other op calls take as inputs. The active
 composition lives in a context variable because the op call site has no other way to find it.
+
+A ``@graph`` called in a body is not a node: its body runs inline, in a scope that qualifies
+the names of the nodes it adds with the graph's (``outer.inner.op``). Dots are safe wherever a
+step key travels (URL query strings, Redis stream fields, file names, HTML attributes), and
+an op name cannot contain one, so a qualified key never collides with a plain one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -50,19 +55,28 @@ class OutputHandle:
 
 
 class OutputHandles(tuple[OutputHandle, ...]):
-    """The outputs of a node with several, in declared order: ``a, b = op()`` or
+    """The outputs of an op or graph with several, in declared order: ``a, b = op()`` or
     ``op().a``."""
 
-    __slots__ = ()
+    names: tuple[str, ...]
+    owner: str
+
+    def __new__(cls, owner: str, named: Iterable[tuple[str, OutputHandle]]) -> OutputHandles:
+        pairs = list(named)
+        handles = super().__new__(cls, (handle for _, handle in pairs))
+        handles.names = tuple(name for name, _ in pairs)
+        handles.owner = owner
+        return handles
 
     def __getattr__(self, name: str) -> OutputHandle:
-        for handle in self:
-            if handle.output_name == name:
+        if name in ("names", "owner") or name.startswith("__"):
+            raise AttributeError(name)
+        for output, handle in zip(self.names, self, strict=True):
+            if output == name:
                 return handle
-        first = self[0]
         raise DefinitionError(
-            f"job {first._composition.job_name!r}: op {first.node_name!r} has no output "
-            f"{name!r}; its outputs: {', '.join(h.output_name for h in self)}")
+            f"job {self[0]._composition.job_name!r}: {self.owner!r} has no output "
+            f"{name!r}; its outputs: {', '.join(self.names)}")
 
 
 class Composition:
@@ -74,6 +88,25 @@ class Composition:
         self._by_name: dict[str, Node] = {}
         self._names: set[str] = set()
         self._suffixes: dict[str, int] = {}
+        # the qualified name of the graph whose body is being recorded ("" at the top)
+        self._scope = ""
+        # handles standing for a graph_asset's inputs, by the node name they carry
+        self.placeholders: set[str] = set()
+
+    def handle(self, node_name: str, output_name: str = RESULT) -> OutputHandle:
+        return OutputHandle(node_name, self, output_name)
+
+    def enter_graph(self, name: str, *, aliased: bool, qualified: bool = False) -> str:
+        """Start recording the body of graph ``name`` (one scope deeper; ``qualified``: the
+        scope's full name, such as a graph asset's step); returns the previous scope, to give
+        back to :meth:`leave_graph`."""
+        previous = self._scope
+        self._scope = name if qualified else self._qualified(name, aliased=aliased)
+        self._names.add(self._scope)
+        return previous
+
+    def leave_graph(self, previous: str) -> None:
+        self._scope = previous
 
     def add_node(
         self,
@@ -84,7 +117,7 @@ class Composition:
         *,
         aliased: bool,
     ) -> OutputHandle | OutputHandles:
-        name = self._node_name(op, name, aliased=aliased)
+        name = self._qualified(name, aliased=aliased)
         where = f"job {self.job_name!r}, op {name!r}"
         wired = op.wired_inputs
         if len(args) > len(wired):
@@ -114,7 +147,7 @@ class Composition:
             if isinstance(value, OutputHandles):
                 raise DefinitionError(
                     f"{where}: input {input_name!r} got all {len(value)} outputs of "
-                    f"{value[0].node_name!r} ({', '.join(h.output_name for h in value)}); "
+                    f"{value.owner!r} ({', '.join(value.names)}); "
                     "pass one of them (a, b = op(), or op().a)")
             if not isinstance(value, OutputHandle) or value._composition is not self:
                 raise DefinitionError(
@@ -122,8 +155,9 @@ class Composition:
                     f"not the output of another op in this job (pass constants through "
                     f"run config instead)"
                 )
-            upstream = self._by_name[value.node_name].op.outs[value.output_name]
-            if upstream.is_nothing and input_name not in op.nothing_inputs:
+            upstream = (None if value.node_name in self.placeholders
+                        else self._by_name[value.node_name].op.outs[value.output_name])
+            if upstream is not None and upstream.is_nothing and input_name not in op.nothing_inputs:
                 raise DefinitionError(
                     f"{where}: input {input_name!r} takes output {value.output_name!r} of "
                     f"{value.node_name!r}, which is Out(Nothing) and carries no value; declare "
@@ -136,10 +170,15 @@ class Composition:
         self.nodes.append(node)
         self._by_name[name] = node
         if len(op.outs) == 1:
-            return OutputHandle(name, self, next(iter(op.outs)))
-        return OutputHandles(OutputHandle(name, self, output) for output in op.outs)
+            return self.handle(name, next(iter(op.outs)))
+        return OutputHandles(name, ((output, self.handle(name, output)) for output in op.outs))
 
-    def _node_name(self, op: OpDefinition, name: str, *, aliased: bool) -> str:
+    def _qualified(self, name: str, *, aliased: bool) -> str:
+        if "." in name:
+            raise DefinitionError(f"job {self.job_name!r}: node name {name!r} contains '.', "
+                                  "which separates the names of nested graphs")
+        if self._scope:
+            name = f"{self._scope}.{name}"
         if aliased:
             if name in self._names:
                 raise DefinitionError(f"job {self.job_name!r}: two nodes are named {name!r}")
@@ -163,12 +202,16 @@ def current_composition() -> Composition | None:
 
 def compose(job_name: str, body: Callable[[], object]) -> list[Node]:
     """Run a job body under a fresh composition and return the nodes it recorded."""
-    composition = Composition(job_name)
+    return record(Composition(job_name), body)[0]
+
+
+def record(composition: Composition, body: Callable[[], object]) -> tuple[list[Node], object]:
+    """Run ``body`` under ``composition``; the nodes it recorded and what it returned."""
     token = _active.set(composition)
     try:
-        body()
+        returned = body()
     finally:
         _active.reset(token)
     if not composition.nodes:
-        raise DefinitionError(f"job {job_name!r}: the job body calls no op")
-    return composition.nodes
+        raise DefinitionError(f"job {composition.job_name!r}: the job body calls no op")
+    return composition.nodes, returned
