@@ -110,6 +110,27 @@ def test_each_input_reruns_its_upstream_only_when_the_output_it_reads_is_not_sto
         ["split", "sum_odds"], {})
 
 
+def test_a_failed_copy_of_a_mapped_step_reruns_the_dynamic_step_and_the_map_body() -> None:
+    # files yields values at run time; size and double run once per value; total collects
+    job = JobSnapshot(name="fan", nodes=[
+        OpNodeSnapshot(name="files", op="files",
+                       outputs=[OpOutputSnapshot(name="result", dynamic=True)]),
+        OpNodeSnapshot(name="size", op="size", mapped_over="files",
+                       inputs=[OpInputSnapshot(name="path", from_node="files")]),
+        OpNodeSnapshot(name="double", op="double", mapped_over="files",
+                       inputs=[OpInputSnapshot(name="n", from_node="size")]),
+        OpNodeSnapshot(name="total", op="total", inputs=[
+            OpInputSnapshot(name="sizes", from_node="double", collect=True)])])
+    outcomes = {"files": OK, "size[a]": OK, "size[b]": "FAILURE", "double[a]": OK,
+                "double[b]": "SKIPPED", "total": "SKIPPED"}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["files", "size", "double", "total"], {})
+    # every copy succeeded: only what came after them runs, loading nothing mapped
+    outcomes = {"files": OK, "size[a]": OK, "double[a]": OK, "total": "FAILURE"}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["files", "size", "double", "total"], {})
+
+
 def test_steps_that_never_ran_or_never_ended_are_rerun() -> None:
     # canceled while b ran: b never ended, and d, e, f never started
     outcomes = {"a": OK, "c": OK, "b": "STARTED"}

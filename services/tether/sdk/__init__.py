@@ -19,7 +19,7 @@ from ._automation import (
     schedule,
     sensor,
 )
-from ._compose import OutputHandle, OutputHandles
+from ._compose import DynamicHandle, OutputHandle, OutputHandles
 from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
@@ -35,8 +35,8 @@ from ._loader import load_definitions
 from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
-from ._outputs import MaterializeResult, Output
-from ._outs import In, Nothing, Out
+from ._outputs import DynamicOutput, MaterializeResult, Output
+from ._outs import DynamicOut, In, Nothing, Out
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
@@ -50,6 +50,9 @@ __all__ = [
     "AssetSpec",
     "Config",
     "Definitions",
+    "DynamicHandle",
+    "DynamicOut",
+    "DynamicOutput",
     "EnvVar",
     "GraphDefinition",
     "IOManager",

@@ -54,6 +54,33 @@ class OutputHandle:
         self._misuse()
 
 
+class DynamicHandle(OutputHandle):
+    """An output with one value per mapping key, known at run time: a ``DynamicOut``, or an
+    output of an op inside ``.map(...)``. ``map(fn)`` records ``fn``'s ops once, to run once
+    per value; ``collect()`` is the list of all the values, for an op outside the map."""
+
+    __slots__ = ("collected", "source")
+
+    def __init__(self, node_name: str, composition: Composition, output_name: str, *,
+                 source: str, collected: bool = False) -> None:
+        super().__init__(node_name, composition, output_name)
+        # the step whose DynamicOut decides the mapping keys
+        self.source = source
+        self.collected = collected
+
+    def __repr__(self) -> str:
+        return f"<dynamic output {self.output_name!r} of {self.node_name}>"
+
+    def map(self, fn: Callable[[DynamicHandle], Any]) -> Any:
+        """Record ``fn(value)``'s ops as steps run once per value; returns what ``fn``
+        returns (a dynamic handle, to collect or map further)."""
+        return self._composition.record_map(self, fn)
+
+    def collect(self) -> DynamicHandle:
+        return DynamicHandle(self.node_name, self._composition, self.output_name,
+                             source=self.source, collected=True)
+
+
 class OutputHandles(tuple[OutputHandle, ...]):
     """The outputs of an op or graph with several, in declared order: ``a, b = op()`` or
     ``op().a``."""
@@ -92,6 +119,19 @@ class Composition:
         self._scope = ""
         # handles standing for a graph_asset's inputs, by the node name they carry
         self.placeholders: set[str] = set()
+        # the dynamic step whose map body is being recorded
+        self._mapping: str | None = None
+
+    def record_map(self, handle: DynamicHandle, fn: Callable[[DynamicHandle], Any]) -> Any:
+        if handle.collected or self._mapping is not None:
+            raise DefinitionError(
+                f"job {self.job_name!r}: .map() is called on the output of {handle.node_name!r} "
+                "inside another map or after collect(); Tether maps one level deep")
+        self._mapping = handle.source
+        try:
+            return fn(handle)
+        finally:
+            self._mapping = None
 
     def handle(self, node_name: str, output_name: str = RESULT) -> OutputHandle:
         return OutputHandle(node_name, self, output_name)
@@ -137,6 +177,7 @@ class Composition:
             bound[key] = value
         inputs: dict[str, str] = {}
         from_outputs: dict[str, str] = {}
+        collects: set[str] = set()
         for input_name in wired:
             if input_name not in bound:
                 # an ordering-only input with nothing to wait for is simply unwired
@@ -162,16 +203,36 @@ class Composition:
                     f"{where}: input {input_name!r} takes output {value.output_name!r} of "
                     f"{value.node_name!r}, which is Out(Nothing) and carries no value; declare "
                     f"the input In(Nothing)")
+            if isinstance(value, DynamicHandle):
+                if value.collected and self._mapping is None:
+                    collects.add(input_name)
+                elif value.collected or value.source != self._mapping:
+                    raise DefinitionError(
+                        f"{where}: input {input_name!r} takes {value!r}, which has one value "
+                        "per mapping key: take it inside .map(...), or all of them with "
+                        ".collect() outside it")
             inputs[input_name] = value.node_name
             if value.output_name != RESULT:
                 from_outputs[input_name] = value.output_name
+        dynamic = [output for output, declared in op.outs.items() if declared.is_dynamic]
+        if dynamic and self._mapping is not None:
+            raise DefinitionError(f"{where}: an op with a DynamicOut inside .map(); Tether "
+                                  "maps one level deep")
         self._names.add(name)
-        node = Node(name=name, op=op, inputs=inputs, from_outputs=from_outputs)
+        node = Node(name=name, op=op, inputs=inputs, from_outputs=from_outputs,
+                    mapped_over=self._mapping, collects=frozenset(collects))
         self.nodes.append(node)
         self._by_name[name] = node
-        if len(op.outs) == 1:
-            return self.handle(name, next(iter(op.outs)))
-        return OutputHandles(name, ((output, self.handle(name, output)) for output in op.outs))
+        handles = [(output, self._output_handle(name, output, dynamic=output in dynamic))
+                   for output in op.outs]
+        return handles[0][1] if len(handles) == 1 else OutputHandles(name, handles)
+
+    def _output_handle(self, node_name: str, output: str, *, dynamic: bool) -> OutputHandle:
+        if dynamic:
+            return DynamicHandle(node_name, self, output, source=node_name)
+        if self._mapping is not None:
+            return DynamicHandle(node_name, self, output, source=self._mapping)
+        return self.handle(node_name, output)
 
     def _qualified(self, name: str, *, aliased: bool) -> str:
         if "." in name:

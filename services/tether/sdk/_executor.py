@@ -36,11 +36,12 @@ from ..wire import (
 from ._config import resolve_resource, resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
+from ._dynamic import expand_dynamic
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._metadata import coerce_metadata
-from ._outs import Produced, produced_outputs
+from ._outs import Produced, base_name, produced_outputs
 from ._tracebacks import user_traceback
 
 
@@ -170,7 +171,9 @@ def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
     failed: dict[str, ErrorInfo] = {}
     # the failed step that keeps each skipped step from running
     blocked_by: dict[str, str] = {}
-    for node in steps.nodes:
+    # a node mapped over a DynamicOut runs as one copy per value, known once its step ran
+    for node in (step for template in steps.nodes
+                 for step in expand_dynamic(steps.job, template, steps.handover.mapping_keys)):
         root = next(
             (blocked_by.get(up, up) for up in node.upstream if up in failed or up in blocked_by),
             None,
@@ -201,7 +204,8 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     try:
         kwargs = steps.handover.load_inputs(node)
         if op.config_param is not None:
-            kwargs[op.config_param] = steps.configs[step_key]
+            # a copy of a mapped step ("process[a]") has its template's config
+            kwargs[op.config_param] = steps.configs[base_name(step_key)]
         for name in op.resource_params:
             kwargs[name] = steps.resources.get(name)
         if op.takes_context:
@@ -221,8 +225,8 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         typed = _typed_metadata(made, added, several=len(op.outs) > 1)
         for output in made:
             if output.store and not op.outs[output.name].is_nothing:
-                steps.handover.store(node, output.name, output.value)
-        steps.handover.produced(step_key, [output.name for output in made])
+                steps.handover.store(node, output.stored_name, output.value)
+        steps.handover.produced(step_key, made)
     except OutputNotProduced as exc:
         emitter.emit(StepSkipped, reason=str(exc), step_key=step_key)
         emitter.current_step = None

@@ -31,6 +31,13 @@ class Node(NamedTuple):
     asset_key: str | None = None
     asset_inputs: Mapping[str, str] = {}
     from_outputs: Mapping[str, str] = {}
+    # the step with a DynamicOut this node is mapped over: it runs once per value, as copies
+    # keyed node[mapping key] (see _dynamic)
+    mapped_over: str | None = None
+    # inputs that gather the values of every copy of the mapped node they are wired to
+    collects: frozenset[str] = frozenset()
+    # made at run time for a gathering input: the (step, output) of each value, in key order
+    fan_in: Mapping[str, tuple[tuple[str, str], ...]] = {}
 
     def source(self, input_name: str) -> tuple[str, str]:
         """The node and the output of it that feed ``input_name``."""
@@ -40,11 +47,13 @@ class Node(NamedTuple):
     def value_inputs(self) -> dict[str, tuple[str, str]]:
         """The wired inputs that pass a value (not ``In(Nothing)``): name → (node, output)."""
         nothing = self.op.nothing_inputs
-        return {name: self.source(name) for name in self.inputs if name not in nothing}
+        return {name: self.source(name) for name in self.inputs
+                if name not in nothing and name not in self.fan_in}
 
     @property
     def upstream(self) -> tuple[str, ...]:
-        return (*dict.fromkeys(self.inputs.values()), *self.after)
+        gathered = (step for pairs in self.fan_in.values() for step, _ in pairs)
+        return (*dict.fromkeys((*self.inputs.values(), *gathered)), *self.after)
 
 
 class JobDefinition:
@@ -78,6 +87,11 @@ class JobDefinition:
                 f"job {self.name!r} has no step {', '.join(unknown)} (its steps: "
                 f"{', '.join(self._by_name)})")
         for node in self.nodes:
+            if node.name in chosen and node.mapped_over and node.mapped_over not in chosen:
+                raise StepSelectionError(
+                    f"step {node.name} of job {self.name!r} is mapped over the values of step "
+                    f"{node.mapped_over}, which are known only to the run that makes them; "
+                    f"select {node.mapped_over} too")
             missing = list(dict.fromkeys(
                 up for up, output in node.value_inputs.values()
                 if up not in chosen and self._by_name[up].op.output_manager(output) is None))

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import DefinitionError, OutputNotProduced, StoredOutputNotFound
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, InputContext, IOManager, OutputContext
+from ._outs import Produced, base_name
 
 
 class Handover:
@@ -52,6 +53,8 @@ class Handover:
         self._memory: dict[tuple[str, str], Any] = {}
         # the outputs each step of this run produced, once it succeeded
         self._produced: dict[str, set[str]] = {}
+        # the mapping keys of each step's DynamicOut values, in the order it yielded them
+        self._mapping_keys: dict[str, list[str]] = {}
 
     def manager(self, key: str) -> IOManager:
         """The IO manager of resource ``key``; the default one when ``io_manager`` is not
@@ -86,9 +89,21 @@ class Handover:
             return
         self.manager(key).handle_output(self._output(node, self._run_id, output), value)
 
-    def produced(self, step_key: str, outputs: Collection[str]) -> None:
-        """Record that ``step_key`` succeeded, producing ``outputs``."""
-        self._produced[step_key] = set(outputs)
+    def produced(self, step_key: str, made: Collection[Produced]) -> None:
+        """Record that ``step_key`` succeeded, producing ``made``."""
+        self._produced[step_key] = {output.name for output in made} | {
+            output.stored_name for output in made}
+        keys = [output.mapping_key for output in made if output.mapping_key is not None]
+        if keys:
+            self._mapping_keys[step_key] = keys
+
+    def mapping_keys(self, step_key: str) -> list[str] | None:
+        """The mapping keys ``step_key`` produced for its DynamicOut in this run."""
+        return self._mapping_keys.get(step_key)
+
+    def _in_run(self, step_key: str) -> bool:
+        # a copy of a mapped step ("process[a]") runs in the run its template is part of
+        return base_name(step_key) in self._running
 
     def skip_reason(self, node: Node) -> str | None:
         """Why ``node`` cannot run although no step upstream failed: an output it takes from
@@ -97,13 +112,18 @@ class Handover:
             reason = self._not_produced(upstream_name, node.source(name)[1])
             if reason is not None:
                 return f"input {name!r} takes {reason}"
+        for name, pairs in node.fan_in.items():
+            for upstream_name, output in pairs:
+                reason = self._not_produced(upstream_name, output)
+                if reason is not None:
+                    return f"input {name!r} gathers {reason}"
         for upstream_name in node.after:
             if upstream_name in self._running and upstream_name not in self._produced:
                 return f"upstream step {upstream_name} was skipped"
         return None
 
     def _not_produced(self, step_key: str, output: str) -> str | None:
-        if step_key not in self._running:
+        if not self._in_run(step_key):
             return None
         made = self._produced.get(step_key)
         if made is None:
@@ -112,6 +132,27 @@ class Handover:
             return f"output {output!r} of step {step_key}, which it did not produce"
         return None
 
+    def _load(self, node: Node, name: str, upstream_name: str, output: str) -> Any:
+        upstream = self._job.node(base_name(upstream_name))
+        key = upstream.op.output_manager(output)
+        if key is None:
+            # the job's step selection made sure it ran in this run
+            return self._memory[upstream_name, output]
+        in_run = self._in_run(upstream_name)
+        run_id = self._run_id if in_run else self._input_runs.get(upstream_name, self._run_id)
+        context = self._output(upstream, run_id, output)
+        # a copy of a mapped step is stored under its own key
+        context.step_key = upstream_name
+        try:
+            return self.manager(key).load_input(InputContext(
+                name=name, run_id=self._run_id, step_key=node.name, upstream_output=context))
+        except StoredOutputNotFound as exc:
+            if upstream.op.outs[base_name(output)].is_required or in_run:
+                raise
+            raise OutputNotProduced(
+                f"input {name!r} takes optional output {output!r} of step "
+                f"{upstream_name}, which run {run_id} did not produce") from exc
+
     def load_inputs(self, node: Node) -> dict[str, Any]:
         """The value of each of ``node``'s wired inputs that passes one, by parameter name.
 
@@ -119,24 +160,10 @@ class Handover:
         from did not store (that run did not produce it)."""
         values: dict[str, Any] = {}
         for name, (upstream_name, output) in node.value_inputs.items():
-            upstream = self._job.node(upstream_name)
-            key = upstream.op.output_manager(output)
-            if key is None:
-                # the job's step selection made sure it ran in this run
-                values[name] = self._memory[upstream_name, output]
-                continue
-            run_id = (self._run_id if upstream_name in self._running
-                      else self._input_runs.get(upstream_name, self._run_id))
-            try:
-                values[name] = self.manager(key).load_input(InputContext(
-                    name=name, run_id=self._run_id, step_key=node.name,
-                    upstream_output=self._output(upstream, run_id, output)))
-            except StoredOutputNotFound as exc:
-                if upstream.op.outs[output].is_required or upstream_name in self._running:
-                    raise
-                raise OutputNotProduced(
-                    f"input {name!r} takes optional output {output!r} of step "
-                    f"{upstream_name}, which run {run_id} did not produce") from exc
+            values[name] = self._load(node, name, upstream_name, output)
+        for name, pairs in node.fan_in.items():
+            values[name] = [self._load(node, name, upstream_name, output)
+                            for upstream_name, output in pairs]
         for name, asset_key in node.asset_inputs.items():
             asset = self._assets[asset_key]
             # the asset job refused a selection that leaves out an unstored asset

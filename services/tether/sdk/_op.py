@@ -20,7 +20,15 @@ from ..errors import DefinitionError
 from ._compose import current_composition
 from ._config import Config, Resource
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
-from ._outs import OP_MANAGER, In, Out, check_return_annotation, read_ins, read_outs
+from ._outs import (
+    OP_MANAGER,
+    In,
+    Out,
+    base_name,
+    check_return_annotation,
+    read_ins,
+    read_outs,
+)
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -69,10 +77,14 @@ class OpDefinition:
         self.ins, self.nothing_inputs = read_ins(ins, self.input_names, what)
         if len(self.outs) > 1:
             check_return_annotation(_type_hints(fn, what), self.outs, what)
+        if sum(declared.is_dynamic for declared in self.outs.values()) > 1:
+            # a map body runs once per key of one output: two would leave it ambiguous
+            raise DefinitionError(f"{what}: declares more than one DynamicOut")
 
     def output_manager(self, output: str) -> str | None:
         """The resource that stores ``output`` (None: kept in the run's memory)."""
-        declared = self.outs[output].io_manager_key
+        # one value of a DynamicOut ("items[a]") is stored as the output is
+        declared = self.outs[base_name(output)].io_manager_key
         return self.io_manager_key if declared == OP_MANAGER else declared
 
     @property

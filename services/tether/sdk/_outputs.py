@@ -25,6 +25,21 @@ class Output:
         return f"Output({self.value!r}{name}, metadata={dict(self.metadata)!r})"
 
 
+class DynamicOutput(Output):
+    """One of the values of a ``DynamicOut``: ``yield DynamicOutput(v, mapping_key="a")``.
+    Each becomes a copy of the steps mapped over the output, keyed ``step[mapping_key]``."""
+
+    __slots__ = ("mapping_key",)
+
+    def __init__(self, value: Any, mapping_key: str, output_name: str | None = None, *,
+                 metadata: Mapping[str, Any] | None = None) -> None:
+        super().__init__(value, output_name, metadata=metadata)
+        self.mapping_key = mapping_key
+
+    def __repr__(self) -> str:
+        return f"DynamicOutput({self.value!r}, mapping_key={self.mapping_key!r})"
+
+
 class MaterializeResult:
     """What an asset that wrote its data itself returns: the materialization's metadata.
     Nothing is handed to an IO manager, so no step can take the asset's value."""

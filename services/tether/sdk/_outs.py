@@ -11,13 +11,14 @@ op after the op wired to it.
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..errors import DefinitionError, OutputMismatch
 from ._io_manager import RESULT
-from ._outputs import Output, unwrap
+from ._outputs import DynamicOutput, Output, unwrap
 
 
 class Nothing:
@@ -53,6 +54,39 @@ class Out:
     @property
     def is_nothing(self) -> bool:
         return self.type is Nothing
+
+    @property
+    def is_dynamic(self) -> bool:
+        return False
+
+
+class DynamicOut(Out):
+    """An output whose values are decided at run time: the op yields
+    ``DynamicOutput(value, mapping_key=...)`` any number of times, and in a job body
+    ``op().map(fn)`` runs the ops ``fn`` calls once per value, ``.collect()`` gathers them."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"DynamicOut({type_name(self.type)})"
+
+    @property
+    def is_dynamic(self) -> bool:
+        return True
+
+
+# a mapping key goes into step keys and file names: keep it to plain characters
+_MAPPING_KEY = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
+def keyed(output: str, mapping_key: str) -> str:
+    """The name one value of a dynamic output is stored under: ``items[a]``."""
+    return f"{output}[{mapping_key}]"
+
+
+def base_name(name: str) -> str:
+    """The declared name of a stored output or a step: ``items[a]`` → ``items``."""
+    return name.partition("[")[0]
 
 
 class In:
@@ -155,6 +189,12 @@ class Produced(NamedTuple):
     # False for a MaterializeResult (the asset stored its data itself) and Nothing outputs
     store: bool
     metadata: Mapping[str, Any]
+    # the value's key, for a DynamicOut
+    mapping_key: str | None = None
+
+    @property
+    def stored_name(self) -> str:
+        return self.name if self.mapping_key is None else keyed(self.name, self.mapping_key)
 
 
 def produced_outputs(outs: Mapping[str, Out], step_key: str, returned: Any) -> list[Produced]:
@@ -189,16 +229,23 @@ def produced_outputs(outs: Mapping[str, Out], step_key: str, returned: Any) -> l
             made.append(_produced(value, [name], where))
     seen: set[str] = set()
     for output in made:
-        if output.name in seen:
-            raise OutputMismatch(f"{where} produced output {output.name!r} twice")
-        seen.add(output.name)
         declared = outs[output.name]
+        if declared.is_dynamic != (output.mapping_key is not None):
+            raise OutputMismatch(
+                f"{where}: output {output.name!r} " + (
+                    "is a DynamicOut: yield DynamicOutput(value, mapping_key=...)"
+                    if declared.is_dynamic else "is not a DynamicOut; yield Output(...)"))
+        if output.stored_name in seen:
+            raise OutputMismatch(f"{where} produced output {output.stored_name!r} twice")
+        seen.add(output.stored_name)
+        seen.add(output.name)
         if output.store and not check_value(declared.type, output.value):
             raise OutputMismatch(
                 f"{where}: output {output.name!r} is a {type(output.value).__name__}, not the "
                 f"declared {type_name(declared.type)}")
+    # a dynamic output may have no value at all: the steps mapped over it are skipped
     missing = [name for name, declared in outs.items()
-               if declared.is_required and name not in seen]
+               if declared.is_required and not declared.is_dynamic and name not in seen]
     if missing:
         raise OutputMismatch(
             f"{where} did not produce required output{'s' if len(missing) > 1 else ''} "
@@ -219,4 +266,10 @@ def _produced(returned: Any, names: list[str], where: str) -> Produced:
         raise OutputMismatch(f"{where} yielded an Output without output_name; its op has "
                              f"several outputs ({', '.join(names)}): name the one it is")
     value, store, metadata = unwrap(returned)
+    if isinstance(returned, DynamicOutput):
+        if not isinstance(returned.mapping_key, str) or \
+                not _MAPPING_KEY.fullmatch(returned.mapping_key):
+            raise OutputMismatch(f"{where}: mapping key {returned.mapping_key!r} must be 1 to "
+                                 "64 letters, digits or underscores")
+        return Produced(name, value, store, metadata, returned.mapping_key)
     return Produced(name, value, store, metadata)

@@ -49,7 +49,7 @@ def _node_snapshot(node: Node) -> OpNodeSnapshot:
         declared = op.ins.get(name)
         inputs.append(OpInputSnapshot(
             name=name, from_node=upstream, from_output=output,
-            nothing=name in op.nothing_inputs,
+            nothing=name in op.nothing_inputs, collect=name in node.collects,
             type_name=type_name(declared.type if declared is not None else None)))
     inputs += [OpInputSnapshot(name=upstream, from_node=upstream, nothing=True)
                for upstream in node.after]
@@ -62,6 +62,8 @@ def _node_snapshot(node: Node) -> OpNodeSnapshot:
         io_manager_key=op.io_manager_key,
         outputs=[OpOutputSnapshot(name=name, type_name=type_name(out.type),
                                   description=out.description, is_required=out.is_required,
-                                  io_manager_key=op.output_manager(name))
+                                  io_manager_key=op.output_manager(name),
+                                  dynamic=out.is_dynamic)
                  for name, out in op.outs.items()],
+        mapped_over=node.mapped_over,
     )

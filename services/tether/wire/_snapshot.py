@@ -18,6 +18,8 @@ class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # an ordering-only input (In(Nothing), or an asset's deps=): it loads no value
     nothing: bool = False
     type_name: str = "Any"
+    # gathers the values of every copy of a mapped step (.collect())
+    collect: bool = False
 
 
 class OpOutputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -28,6 +30,8 @@ class OpOutputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     is_required: bool = True
     # the resource that stores it; None: kept in its run's memory only
     io_manager_key: str | None = "io_manager"
+    # a DynamicOut: its values and their mapping keys are decided at run time
+    dynamic: bool = False
 
 
 class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -43,6 +47,8 @@ class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # the node's outputs; empty in snapshots from before named outputs (then one, "result",
     # stored by io_manager_key)
     outputs: list[OpOutputSnapshot] = []
+    # the step with a DynamicOut this node is mapped over: it runs as copies "name[key]"
+    mapped_over: str | None = None
 
     def output_manager(self, output: str) -> str | None:
         """The resource that stores ``output`` (None: not stored)."""
