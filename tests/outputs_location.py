@@ -1,6 +1,7 @@
 """A code location whose job uses named outputs, an optional output it does not produce, an
 ordering-only dependency and a nested graph, and whose last step fails while a marker file
-exists: what the code-server snapshot test and the end-to-end outputs test load."""
+exists, and a job that fans out over a DynamicOut: what the code-server snapshot test and
+the end-to-end outputs test load."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 DEFS = '''
 from pathlib import Path
 
-from tether import Definitions, In, Nothing, Out, Output, graph, job, op
+from tether import (Definitions, DynamicOut, DynamicOutput, In, Nothing, Out, Output, graph,
+                    job, op)
 
 MARKER = Path({marker!r})
 
@@ -66,7 +68,28 @@ def outputs_job() -> None:
     report(odds, outer(total), ready=prepare())
 
 
-defs = Definitions(jobs=[outputs_job])
+@op(out=DynamicOut(str))
+def files():
+    for name in ("a", "bb", "ccc"):
+        yield DynamicOutput(name, mapping_key=name)
+
+
+@op
+def size(name: str) -> int:
+    return len(name)
+
+
+@op
+def total(sizes: list[int]) -> None:
+    print(f"sizes={{sizes}}")
+
+
+@job
+def fan_job() -> None:
+    total(files().map(size).collect())
+
+
+defs = Definitions(jobs=[outputs_job, fan_job])
 '''
 
 # what a run of outputs_job reports per step while the marker exists

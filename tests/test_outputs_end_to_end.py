@@ -2,7 +2,8 @@
 it does not produce, an ordering-only dependency and a nested graph runs on an agent; the
 step that takes the missing output is skipped, each output is stored under its own name,
 and a re-execution from failure loads each input from the output it is wired to (and skips
-the optional one's consumer again, since the parent never stored it)."""
+the optional one's consumer again, since the parent never stored it). A job fanning out over
+a DynamicOut runs each mapped copy as a step of its own."""
 
 from __future__ import annotations
 
@@ -70,3 +71,9 @@ def test_named_and_optional_outputs_run_and_re_execute_through_run_workers(
     # odds (not evens) from split, and the nested graph's result, both from the parent's run
     assert "odds=9 total=24" in stdout(child)
     assert "ALERT" not in stdout(child) and "prepared" not in stdout(child)
+
+    # fan-out decided at run time: each mapped copy is a step of its own in the run
+    fan = ended(tether, tether.graphql(LAUNCH, job="fan_job")["launchRun"]["id"])
+    assert fan["status"] == "SUCCESS", tether.output()
+    assert list(outcomes(fan)) == ["files", "size[a]", "size[bb]", "size[ccc]", "total"]
+    assert "sizes=[1, 2, 3]" in stdout(fan)

@@ -78,9 +78,11 @@ class Handover:
         self._managers[key] = found
         return found
 
-    def _output(self, node: Node, run_id: str, output: str) -> OutputContext:
+    def _output(self, node: Node, run_id: str, output: str,
+                step_key: str | None = None) -> OutputContext:
         return OutputContext(location=self._location, run_id=run_id, job_name=self._job.name,
-                             step_key=node.name, asset_key=node.asset_key, name=output)
+                             step_key=step_key or node.name, asset_key=node.asset_key,
+                             name=output)
 
     def store(self, node: Node, output: str, value: Any) -> None:
         key = node.op.output_manager(output)
@@ -140,9 +142,8 @@ class Handover:
             return self._memory[upstream_name, output]
         in_run = self._in_run(upstream_name)
         run_id = self._run_id if in_run else self._input_runs.get(upstream_name, self._run_id)
-        context = self._output(upstream, run_id, output)
-        # a copy of a mapped step is stored under its own key
-        context.step_key = upstream_name
+        # a copy of a mapped step ("process[a]") is stored under its own key
+        context = self._output(upstream, run_id, output, step_key=upstream_name)
         try:
             return self.manager(key).load_input(InputContext(
                 name=name, run_id=self._run_id, step_key=node.name, upstream_output=context))
