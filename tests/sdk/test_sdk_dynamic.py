@@ -13,13 +13,13 @@ import pytest
 from tether import Definitions, DynamicOut, DynamicOutput, job, op
 from tether.errors import DefinitionError, StepSelectionError
 from tether.sdk import RunEmitter, execute_job, snapshot_definitions
-from tether.wire import RunEvent, StepFailure, StepSkipped, event_type
+from tether.wire import LogMessage, RunEvent, StepFailure, StepSkipped, event_type
 
 
 @op(out=DynamicOut(str))
 def files(context: Any) -> Iterator[DynamicOutput]:
     for name in context.op_config.get("names", ["a", "bad", "c"]):
-        yield DynamicOutput(f"{name}.csv", mapping_key=name)
+        yield DynamicOutput(f"{name}.csv", mapping_key=name, metadata={"name": name})
 
 
 @op
@@ -76,6 +76,10 @@ def test_each_value_runs_its_own_copies_of_the_mapped_steps(tmp_path: Path) -> N
         "double[c]": "STEP_SUCCESS", "total": "STEP_SKIPPED"}
     failure = next(e for e in events if isinstance(e, StepFailure))
     assert failure.error.message == "cannot read bad.csv"
+    logs = [e.message for e in events if isinstance(e, LogMessage)]
+    assert logs == ["output 'result[a]' metadata: name=a",
+                    "output 'result[bad]' metadata: name=bad",
+                    "output 'result[c]' metadata: name=c"]
     runs = tmp_path / "loc/runs/run-1"
     assert pickle.loads((runs / "files" / "result[c].pickle").read_bytes()) == "c.csv"
     assert pickle.loads((runs / "double[c]" / "result.pickle").read_bytes()) == 10

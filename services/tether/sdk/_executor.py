@@ -222,7 +222,8 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
             returned = op.fn(**kwargs)
         made = produced_outputs(op.outs, step_key, returned)
         added = context.output_metadata if context is not None else {}
-        typed = _typed_metadata(made, added, several=len(op.outs) > 1)
+        several = len(op.outs) > 1 or any(out.is_dynamic for out in op.outs.values())
+        typed = _typed_metadata(made, added, several=several)
         for output in made:
             if output.store and not op.outs[output.name].is_nothing:
                 steps.handover.store(node, output.stored_name, output.value)
@@ -264,12 +265,13 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
 
 def _typed_metadata(made: list[Produced], added: Mapping[str, Any], *,
                     several: bool) -> dict[str | None, dict[str, Any]]:
-    """Each output's metadata, checked; keyed None for an op with one output, which also
-    takes what ``context.add_output_metadata`` added (with several, that is logged apart)."""
+    """Each output's metadata, checked, by stored name (``items[a]`` for a dynamic value);
+    keyed None for an op with one plain output, which also takes what
+    ``context.add_output_metadata`` added (with several, that is logged apart)."""
     if not several:
         return {None: coerce_metadata({**added, **(made[0].metadata if made else {})})}
     typed: dict[str | None, dict[str, Any]] = {None: coerce_metadata(added)} if added else {}
-    typed.update((output.name, coerce_metadata(output.metadata)) for output in made)
+    typed.update((output.stored_name, coerce_metadata(output.metadata)) for output in made)
     return typed
 
 
