@@ -149,6 +149,33 @@ def test_the_snapshot_carries_outputs_and_the_output_each_input_reads() -> None:
     assert [(o.name, o.type_name) for o in nodes["count"].outputs] == [("result", "Any")]
 
 
+def test_an_ordering_only_input_waits_for_a_list_of_ops(tmp_path: Path) -> None:
+    @op
+    def first() -> None:
+        calls.append("first")
+
+    @op
+    def second() -> None:
+        calls.append("second")
+
+    @op(ins={"ready": In(Nothing)})
+    def last() -> None:
+        calls.append("last")
+
+    @job
+    def ordered() -> None:
+        last(ready=[first(), second()])
+
+    assert ordered.node("last").after == ("first", "second")
+    events: list[RunEvent] = []
+    execute_job(Definitions(jobs=[ordered]), "ordered",
+                emitter=RunEmitter(run_id="r", attempt=1, sink=events.append))
+    assert calls == ["first", "second", "last"]
+    inputs = snapshot_definitions(Definitions(jobs=[ordered]), "loc").jobs[0].nodes[2].inputs
+    assert [(i.name, i.from_node, i.nothing) for i in inputs] == [
+        ("ready", None, True), ("first", "first", True), ("second", "second", True)]
+
+
 def failure(job_def: Any) -> StepFailure:
     events: list[RunEvent] = []
     execute_job(Definitions(jobs=[job_def]), job_def.name,

@@ -178,6 +178,7 @@ class Composition:
         inputs: dict[str, str] = {}
         from_outputs: dict[str, str] = {}
         collects: set[str] = set()
+        after: list[str] = []
         for input_name in wired:
             if input_name not in bound:
                 # an ordering-only input with nothing to wait for is simply unwired
@@ -185,6 +186,10 @@ class Composition:
                     continue
                 raise DefinitionError(f"{where}: missing input {input_name!r}")
             value = bound[input_name]
+            if input_name in op.nothing_inputs and isinstance(value, list | OutputHandles):
+                # several steps to wait for: ordering-only edges, like an asset's deps
+                after.extend(self._waited_for(where, input_name, value))
+                continue
             if isinstance(value, OutputHandles):
                 raise DefinitionError(
                     f"{where}: input {input_name!r} got all {len(value)} outputs of "
@@ -220,12 +225,24 @@ class Composition:
                                   "maps one level deep")
         self._names.add(name)
         node = Node(name=name, op=op, inputs=inputs, from_outputs=from_outputs,
-                    mapped_over=self._mapping, collects=frozenset(collects))
+                    after=tuple(dict.fromkeys(after)), mapped_over=self._mapping,
+                    collects=frozenset(collects))
         self.nodes.append(node)
         self._by_name[name] = node
         handles = [(output, self._output_handle(name, output, dynamic=output in dynamic))
                    for output in op.outs]
         return handles[0][1] if len(handles) == 1 else OutputHandles(name, handles)
+
+    def _waited_for(self, where: str, input_name: str, handles: Iterable[Any]) -> list[str]:
+        steps = []
+        for handle in handles:
+            if not isinstance(handle, OutputHandle) or handle._composition is not self or \
+                    isinstance(handle, DynamicHandle):
+                raise DefinitionError(
+                    f"{where}: In(Nothing) input {input_name!r} takes a list of op outputs of "
+                    f"this job; got {type(handle).__name__} {handle!r:.60}")
+            steps.append(handle.node_name)
+        return steps
 
     def _output_handle(self, node_name: str, output: str, *, dynamic: bool) -> OutputHandle:
         if dynamic:
