@@ -149,6 +149,21 @@ def test_the_snapshot_carries_outputs_and_the_output_each_input_reads() -> None:
     assert [(o.name, o.type_name) for o in nodes["count"].outputs] == [("result", "Any")]
 
 
+def test_outputs_named_like_tuple_methods_are_reached_by_name() -> None:
+    @op(out={"index": Out(), "count": Out()})
+    def stats() -> tuple[int, int]:
+        return 0, 1
+
+    @job
+    def named() -> None:
+        handles = stats()
+        alert(handles.count)
+        alert.alias("alert_index")(handles.index)
+
+    assert dict(named.node("alert").from_outputs) == {"warning": "count"}
+    assert dict(named.node("alert_index").from_outputs) == {"warning": "index"}
+
+
 def test_an_ordering_only_input_waits_for_a_list_of_ops(tmp_path: Path) -> None:
     @op
     def first() -> None:

@@ -95,6 +95,14 @@ class OutputHandles(tuple[OutputHandle, ...]):
         handles.owner = owner
         return handles
 
+    def __getattribute__(self, name: str) -> Any:
+        # an output named like a tuple method ("count", "index") is still reached by name
+        if not name.startswith("_") and name not in ("names", "owner"):
+            names = object.__getattribute__(self, "names")
+            if name in names:
+                return self[names.index(name)]
+        return super().__getattribute__(name)
+
     def __getattr__(self, name: str) -> OutputHandle:
         if name in ("names", "owner") or name.startswith("__"):
             raise AttributeError(name)

@@ -108,7 +108,7 @@ def single_output(graph: GraphDefinition, composition: Composition,
     if isinstance(outputs, OutputHandle):
         return outputs
     if isinstance(outputs, OutputHandles) and RESULT in outputs.names:
-        return outputs.result
+        return outputs[outputs.names.index(RESULT)]
     raise DefinitionError(f"graph {graph.name!r}: its body must return the output of an op "
                           "(the asset's value)")
 
