@@ -7,6 +7,8 @@
     ├── StepSelectionError           a step selection the job cannot run
     ├── OutputStorageError           a step's output cannot be stored (e.g. unpicklable)
     │   └── StoredOutputNotFound     a stored output to load is not there (never materialized)
+    │       └── OutputNotProduced    an optional output its step did not make (step skipped)
+    ├── OutputMismatch               what an op returned does not fit the outputs it declares
     ├── MetadataError                a metadata value that cannot be recorded
     ├── ResourceSetupError           a resource's setup raised (the user's error is its cause)
     ├── CodeLocationLoadError        a code location failed to import or define its objects
@@ -68,6 +70,17 @@ class OutputStorageError(TetherError):
 class StoredOutputNotFound(OutputStorageError):
     """A step input's stored value is not there: its asset was never materialized, or the
     step that made it never stored it. The message says what to materialize or run."""
+
+
+class OutputNotProduced(StoredOutputNotFound):
+    """A step input reads an optional output that its step did not produce (in this run or
+    the run it is loaded from): the step is skipped, not failed."""
+
+
+class OutputMismatch(TetherError):
+    """What an op returned or yielded does not fit its declared outputs (``out=``): a tuple
+    of the wrong length, an unknown or repeated output name, a required output not produced,
+    a value of the wrong type. The message names the step and the output."""
 
 
 class MetadataError(TetherError):

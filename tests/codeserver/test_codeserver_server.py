@@ -20,6 +20,8 @@ from tether.errors import CodeLocationLoadError, CodeServerError
 from tether.sdk import load_definitions, snapshot_definitions
 from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec
 
+from ..outputs_location import write_outputs_location
+
 REPO = Path(__file__).resolve().parents[2]
 HELLO = REPO / "examples" / "hello"
 
@@ -149,6 +151,26 @@ def test_serves_asset_keys_groups_and_catalog_attributes(
     assert (orders.owners, orders.tags, orders.code_version) == (["team:data"], {"tier": "gold"},
                                                                  "v2")
     assert (assets["raw"].group_name, assets["raw"].kinds) == ("ingest", ["python"])
+    server.stop()
+
+
+def test_serves_named_outputs_ordering_only_inputs_and_graph_steps(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    defs, _ = write_outputs_location(tmp_path)
+    server = start_server(LocationSpec(name="outputs", python_file=str(defs)))
+    _, snapshot = asyncio.run(ping_and_snapshot(server.address))
+    nodes = {node.name: node for node in snapshot.jobs[0].nodes}
+    assert list(nodes) == ["split", "check", "alert", "outer.inner.double",
+                           "outer.inner_2.double", "prepare", "report"]
+    assert [(o.name, o.type_name, o.is_required) for o in nodes["check"].outputs] == [
+        ("total", "int", True), ("warning", "str", False)]
+    assert [(i.name, i.from_node, i.from_output, i.nothing)
+            for i in nodes["report"].inputs] == [
+        ("odds", "split", "odds", False), ("total", "outer.inner_2.double", "result", False),
+        ("ready", "prepare", "result", True)]
+    assert [(i.from_node, i.from_output) for i in nodes["alert"].inputs] == [
+        ("check", "warning")]
     server.stop()
 
 

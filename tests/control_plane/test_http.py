@@ -271,7 +271,9 @@ async def test_catalog_queries_show_locations_jobs_and_assets(cp: ControlPlane) 
     load_location(cp.store)
     query = """{
       codeLocations { name status error jobs { name } assets { key } }
-      jobs { name location description nodes { name op asset inputs { name fromNode } } }
+      jobs { name location description nodes { name op asset
+             inputs { name fromNode fromOutput nothing collect }
+             outputs { name isRequired dynamic } mappedOver } }
       job(name: "hello_job", location: "hello") { name }
       missing: job(name: "hello_job", location: "other") { name }
       assets { key location deps }
@@ -284,7 +286,13 @@ async def test_catalog_queries_show_locations_jobs_and_assets(cp: ControlPlane) 
     [job] = data["jobs"]
     assert job["location"] == "hello" and job["description"] == "the hello_job"
     assert job["nodes"][0]["asset"] == "raw"
-    assert job["nodes"][1]["inputs"] == [{"name": "rows", "fromNode": "extract"}]
+    assert job["nodes"][1]["inputs"] == [{"name": "rows", "fromNode": "extract",
+                                          "fromOutput": "result", "nothing": False,
+                                          "collect": False}]
+    # a snapshot from before named outputs: one output, "result"
+    assert job["nodes"][1]["outputs"] == [{"name": "result", "isRequired": True,
+                                           "dynamic": False}]
+    assert job["nodes"][1]["mappedOver"] is None
     assert data["job"] == {"name": "hello_job"} and data["missing"] is None
     assert {"key": "clean", "location": "hello", "deps": ["raw"]} in data["assets"]
     assert data["runs"] == []

@@ -24,6 +24,7 @@ from tether.wire import (
     LocationSnapshot,
     OpInputSnapshot,
     OpNodeSnapshot,
+    OpOutputSnapshot,
     RunEvent,
     RunFailure,
     RunStart,
@@ -88,6 +89,46 @@ def test_an_upstream_step_whose_output_is_not_stored_runs_again() -> None:
     outcomes = {"a": OK, "b": "FAILURE", "c": OK, "d": "SKIPPED", "e": OK, "f": OK}
     assert steps_from_failure(parent(), job, outcomes) == FromFailure(
         ["b", "c", "d"], {"a": "parent-1"})
+
+
+def test_each_input_reruns_its_upstream_only_when_the_output_it_reads_is_not_stored() -> None:
+    # split stores "evens" but keeps "odds" in its run's memory; setup is only waited for
+    split = OpNodeSnapshot(name="split", op="split", outputs=[
+        OpOutputSnapshot(name="evens"), OpOutputSnapshot(name="odds", io_manager_key=None)])
+    job = JobSnapshot(name="outputs", nodes=[
+        split, node("setup"),
+        OpNodeSnapshot(name="sum_evens", op="sum_evens", inputs=[
+            OpInputSnapshot(name="evens", from_node="split", from_output="evens"),
+            OpInputSnapshot(name="ready", from_node="setup", nothing=True)]),
+        OpNodeSnapshot(name="sum_odds", op="sum_odds", inputs=[
+            OpInputSnapshot(name="odds", from_node="split", from_output="odds")])])
+    outcomes = {"split": OK, "setup": OK, "sum_evens": "FAILURE", "sum_odds": OK}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["sum_evens"], {"split": "parent-1"})
+    outcomes = {"split": OK, "setup": OK, "sum_evens": OK, "sum_odds": "FAILURE"}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["split", "sum_odds"], {})
+
+
+def test_a_failed_copy_of_a_mapped_step_reruns_the_dynamic_step_and_the_map_body() -> None:
+    # files yields values at run time; size and double run once per value; total collects
+    job = JobSnapshot(name="fan", nodes=[
+        OpNodeSnapshot(name="files", op="files",
+                       outputs=[OpOutputSnapshot(name="result", dynamic=True)]),
+        OpNodeSnapshot(name="size", op="size", mapped_over="files",
+                       inputs=[OpInputSnapshot(name="path", from_node="files")]),
+        OpNodeSnapshot(name="double", op="double", mapped_over="files",
+                       inputs=[OpInputSnapshot(name="n", from_node="size")]),
+        OpNodeSnapshot(name="total", op="total", inputs=[
+            OpInputSnapshot(name="sizes", from_node="double", collect=True)])])
+    outcomes = {"files": OK, "size[a]": OK, "size[b]": "FAILURE", "double[a]": OK,
+                "double[b]": "SKIPPED", "total": "SKIPPED"}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["files", "size", "double", "total"], {})
+    # every copy succeeded: only what came after them runs, loading nothing mapped
+    outcomes = {"files": OK, "size[a]": OK, "double[a]": OK, "total": "FAILURE"}
+    assert steps_from_failure(parent(), job, outcomes) == FromFailure(
+        ["files", "size", "double", "total"], {})
 
 
 def test_steps_that_never_ran_or_never_ended_are_rerun() -> None:

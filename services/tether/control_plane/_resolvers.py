@@ -23,6 +23,7 @@ from tether.wire import (
     JobSnapshot,
     MetadataValue,
     OpNodeSnapshot,
+    OpOutputSnapshot,
     WorkerStatus,
     metadata_kind,
     metadata_text,
@@ -355,6 +356,12 @@ op_node = ObjectType("OpNode")
 @op_node.field("asset")
 def _node_asset(node: OpNodeSnapshot, _: Info) -> str | None:
     return node.asset_key
+
+
+@op_node.field("outputs")
+def _node_outputs(node: OpNodeSnapshot, _: Info) -> list[OpOutputSnapshot]:
+    # a snapshot from before named outputs lists none: its node has the one, "result"
+    return node.outputs or [OpOutputSnapshot(name="result", io_manager_key=node.io_manager_key)]
 
 
 asset = ObjectType("Asset")

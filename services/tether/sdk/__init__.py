@@ -19,13 +19,15 @@ from ._automation import (
     schedule,
     sensor,
 )
-from ._compose import OutputHandle
+from ._compose import DynamicHandle, OutputHandle, OutputHandles
 from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
+from ._graph_asset import graph_asset
+from ._graph_def import GraphDefinition, graph
 from ._hooks import HookContext, HookDefinition, failure_hook, success_hook
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
@@ -34,7 +36,8 @@ from ._loader import load_definitions
 from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
-from ._outputs import MaterializeResult, Output
+from ._outputs import DynamicOutput, MaterializeResult, Output
+from ._outs import DynamicOut, In, Nothing, Out
 from ._resources import InitResourceContext, ResourceDefinition, resource
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
@@ -50,11 +53,16 @@ __all__ = [
     "AssetSpec",
     "Config",
     "Definitions",
+    "DynamicHandle",
+    "DynamicOut",
+    "DynamicOutput",
     "EnvVar",
     "ExecuteInProcessResult",
+    "GraphDefinition",
     "HookContext",
     "HookDefinition",
     "IOManager",
+    "In",
     "InitResourceContext",
     "InputContext",
     "JobDefinition",
@@ -62,12 +70,15 @@ __all__ = [
     "Metadata",
     "MultiAssetDefinition",
     "Node",
+    "Nothing",
     "OpContext",
     "OpDefinition",
     "OpLogger",
+    "Out",
     "Output",
     "OutputContext",
     "OutputHandle",
+    "OutputHandles",
     "Resource",
     "ResourceDefinition",
     "RunEmitter",
@@ -85,6 +96,8 @@ __all__ = [
     "evaluate_sensor",
     "execute_job",
     "failure_hook",
+    "graph",
+    "graph_asset",
     "job",
     "load_assets_from_modules",
     "load_assets_from_package_module",

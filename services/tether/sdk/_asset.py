@@ -19,6 +19,7 @@ from ._op import OpDefinition
 from ._selection import AssetSelection, as_selection
 
 if TYPE_CHECKING:
+    from ._graph_def import GraphDefinition
     from ._multi_asset import MultiAssetDefinition as MultiAssetLike
 
 DEFAULT_GROUP = "default"
@@ -33,7 +34,8 @@ class AssetDefinition:
     catalog shows about it (group, owners, tags, kinds, code version)."""
 
     __slots__ = ("asset_key", "code_version", "computed_by", "deps", "description", "external",
-                 "group_name", "inputs", "key", "kinds", "op", "owners", "tags", "value_deps")
+                 "graph", "group_name", "inputs", "key", "kinds", "op", "owners", "tags",
+                 "value_deps")
 
     def __init__(
         self,
@@ -95,6 +97,8 @@ class AssetDefinition:
         self.computed_by: str | None = None
         # produced outside Tether (an AssetSpec given to Definitions): never materialized
         self.external: bool = False
+        # the graph that computes it (a graph_asset): its op only takes the graph's output
+        self.graph: GraphDefinition | None = None
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -275,6 +279,11 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
         if step is not None:
             nodes.append(Node(name=definition.asset_key.node_name, op=definition.op,
                               inputs={PICK_INPUT: step}, asset_key=definition.key))
+        elif definition.graph is not None:
+            # imported here: _graph_asset builds on this module
+            from ._graph_asset import graph_asset_nodes
+
+            nodes.extend(graph_asset_nodes(name, definition, definition.graph, chosen, assets))
         else:
             nodes.append(_node(name, definition.asset_key.node_name, definition.op,
                                definition.inputs, definition.value_deps, definition.deps,

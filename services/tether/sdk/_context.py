@@ -102,6 +102,8 @@ class OpContext:
     @property
     def op_config(self) -> Mapping[str, Any]:
         ops = self.run_config.get("ops")
-        entry = ops.get(self.step_key) if isinstance(ops, Mapping) else None
+        # a copy of a mapped step ("process[a]") takes its op's config ("process")
+        step = self.step_key.partition("[")[0]
+        entry = ops.get(step) if isinstance(ops, Mapping) else None
         config = entry.get("config") if isinstance(entry, Mapping) else None
         return config if isinstance(config, Mapping) else _NO_CONFIG

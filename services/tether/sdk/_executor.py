@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
-from ..errors import ResourceSetupError, RunConfigError, StepSelectionError
+from ..errors import OutputNotProduced, ResourceSetupError, RunConfigError, StepSelectionError
 from ..wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -36,12 +36,13 @@ from ..wire import (
 from ._config import resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
+from ._dynamic import expand_dynamic
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._hooks import run_hooks
 from ._metadata import coerce_metadata
-from ._outputs import unwrap
+from ._outs import Produced, base_name, produced_outputs
 from ._resources import RunResources, resource_keys
 from ._tracebacks import user_traceback
 
@@ -169,7 +170,9 @@ def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
     failed: dict[str, ErrorInfo] = {}
     # the failed step that keeps each skipped step from running
     blocked_by: dict[str, str] = {}
-    for node in steps.nodes:
+    # a node mapped over a DynamicOut runs as one copy per value, known once its step ran
+    for node in (step for template in steps.nodes
+                 for step in expand_dynamic(steps.job, template, steps.handover.mapping_keys)):
         root = next(
             (blocked_by.get(up, up) for up in node.upstream if up in failed or up in blocked_by),
             None,
@@ -191,6 +194,10 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
+    skipped = steps.handover.skip_reason(node)
+    if skipped is not None:
+        emitter.emit(StepSkipped, reason=skipped, step_key=step_key)
+        return None
     emitter.current_step = step_key
     emitter.emit(StepStart, step_key=step_key)
     started = time.perf_counter()
@@ -198,7 +205,8 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
     try:
         kwargs = steps.handover.load_inputs(node)
         if op.config_param is not None:
-            kwargs[op.config_param] = steps.configs[step_key]
+            # a copy of a mapped step ("process[a]") has its template's config
+            kwargs[op.config_param] = steps.configs[base_name(step_key)]
         for name in op.resource_params:
             kwargs[name] = steps.resources.get(name)
         if op.takes_context:
@@ -214,12 +222,18 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
             returned = op.fn(context, **kwargs)
         else:
             returned = op.fn(**kwargs)
-        value, store, metadata = unwrap(returned)
-        if context is not None and context.output_metadata:
-            metadata = {**context.output_metadata, **metadata}
-        typed = coerce_metadata(metadata)
-        if store:
-            steps.handover.store(node, value)
+        made = produced_outputs(op.outs, step_key, returned)
+        added = context.output_metadata if context is not None else {}
+        several = len(op.outs) > 1 or any(out.is_dynamic for out in op.outs.values())
+        typed = _typed_metadata(made, added, several=several)
+        for output in made:
+            if output.store and not op.outs[output.name].is_nothing:
+                steps.handover.store(node, output.stored_name, output.value)
+        steps.handover.produced(step_key, made)
+    except OutputNotProduced as exc:
+        emitter.emit(StepSkipped, reason=str(exc), step_key=step_key)
+        emitter.current_step = None
+        return None
     except Exception as exc:
         error = _user_error(exc)
         emitter.emit(
@@ -237,15 +251,30 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         raise
     duration = time.perf_counter() - started
     if node.asset_key is not None:
-        emitter.emit(AssetMaterialization, asset_key=node.asset_key, metadata=typed,
-                     step_key=step_key)
-    elif typed:
-        # an op's output has no materialization to carry it: the run's log shows it
-        emitter.emit(LogMessage, level="INFO", step_key=step_key, message="output metadata: " +
-                     ", ".join(f"{label}={metadata_text(v)}" for label, v in typed.items()))
+        emitter.emit(AssetMaterialization, asset_key=node.asset_key,
+                     metadata=typed.get(None, {}), step_key=step_key)
+    for output_name, metadata in typed.items():
+        if metadata and node.asset_key is None:
+            # an op's output has no materialization to carry it: the run's log shows it
+            what = ("output metadata" if output_name is None
+                    else f"output {output_name!r} metadata")
+            emitter.emit(LogMessage, level="INFO", step_key=step_key, message=f"{what}: " +
+                         ", ".join(f"{label}={metadata_text(v)}" for label, v in metadata.items()))
     emitter.emit(StepSuccess, duration=duration, step_key=step_key)
     emitter.current_step = None
     return None
+
+
+def _typed_metadata(made: list[Produced], added: Mapping[str, Any], *,
+                    several: bool) -> dict[str | None, dict[str, Any]]:
+    """Each output's metadata, checked, by stored name (``items[a]`` for a dynamic value);
+    keyed None for an op with one plain output, which also takes what
+    ``context.add_output_metadata`` added (with several, that is logged apart)."""
+    if not several:
+        return {None: coerce_metadata({**added, **(made[0].metadata if made else {})})}
+    typed: dict[str | None, dict[str, Any]] = {None: coerce_metadata(added)} if added else {}
+    typed.update((output.stored_name, coerce_metadata(output.metadata)) for output in made)
+    return typed
 
 
 def _user_error(exc: BaseException) -> ErrorInfo:

@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import DefinitionError, StepSelectionError
+from ._io_manager import RESULT
 
 if TYPE_CHECKING:
     from ._hooks import HookDefinition
@@ -21,7 +22,8 @@ class Node(NamedTuple):
     ``inputs`` maps each wired input to the node whose output feeds it; ``after`` lists nodes
     that must finish first without passing a value (an asset's ``deps=[...]``);
     ``asset_inputs`` maps each input fed by an asset outside the job to its key (the value
-    is loaded from storage).
+    is loaded from storage); ``from_outputs`` names the upstream output an input reads when
+    it is not ``result`` (an op with several outputs).
     """
 
     name: str
@@ -30,10 +32,30 @@ class Node(NamedTuple):
     after: tuple[str, ...] = ()
     asset_key: str | None = None
     asset_inputs: Mapping[str, str] = {}
+    from_outputs: Mapping[str, str] = {}
+    # the step with a DynamicOut this node is mapped over: it runs once per value, as copies
+    # keyed node[mapping key] (see _dynamic)
+    mapped_over: str | None = None
+    # inputs that gather the values of every copy of the mapped node they are wired to
+    collects: frozenset[str] = frozenset()
+    # made at run time for a gathering input: the (step, output) of each value, in key order
+    fan_in: Mapping[str, tuple[tuple[str, str], ...]] = {}
+
+    def source(self, input_name: str) -> tuple[str, str]:
+        """The node and the output of it that feed ``input_name``."""
+        return self.inputs[input_name], self.from_outputs.get(input_name, RESULT)
+
+    @property
+    def value_inputs(self) -> dict[str, tuple[str, str]]:
+        """The wired inputs that pass a value (not ``In(Nothing)``): name → (node, output)."""
+        nothing = self.op.nothing_inputs
+        return {name: self.source(name) for name in self.inputs
+                if name not in nothing and name not in self.fan_in}
 
     @property
     def upstream(self) -> tuple[str, ...]:
-        return (*dict.fromkeys(self.inputs.values()), *self.after)
+        gathered = (step for pairs in self.fan_in.values() for step, _ in pairs)
+        return (*dict.fromkeys((*self.inputs.values(), *gathered)), *self.after)
 
 
 class JobDefinition:
@@ -84,8 +106,14 @@ class JobDefinition:
                 f"job {self.name!r} has no step {', '.join(unknown)} (its steps: "
                 f"{', '.join(self._by_name)})")
         for node in self.nodes:
-            missing = [up for up in dict.fromkeys(node.inputs.values()) if up not in chosen
-                       and self._by_name[up].op.io_manager_key is None]
+            if node.name in chosen and node.mapped_over and node.mapped_over not in chosen:
+                raise StepSelectionError(
+                    f"step {node.name} of job {self.name!r} is mapped over the values of step "
+                    f"{node.mapped_over}, which are known only to the run that makes them; "
+                    f"select {node.mapped_over} too")
+            missing = list(dict.fromkeys(
+                up for up, output in node.value_inputs.values()
+                if up not in chosen and self._by_name[up].op.output_manager(output) is None))
             if node.name in chosen and missing:
                 raise StepSelectionError(
                     f"step {node.name} of job {self.name!r} takes the output of "

@@ -6,6 +6,10 @@ An input whose upstream step runs in this run is loaded from this run's storage;
 upstream step the step selection leaves out (a re-execution from failure) from the run that
 made it (``input_runs``, chosen by the control plane, default this run); one fed by an asset
 outside an asset job from the asset's latest materialization.
+
+Each output is stored under its own name (``OutputContext.name``). The handover also keeps
+which outputs each step of this run produced: a step that takes an output that was not
+produced (an optional one left out, or one of a skipped step) is skipped.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, OutputNotProduced, StoredOutputNotFound
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, InputContext, IOManager, OutputContext
+from ._outs import Produced, base_name
 
 
 class Handover:
@@ -44,8 +49,12 @@ class Handover:
         self._running = running
         self._input_runs = input_runs
         self._managers: dict[str, IOManager] = {}
-        # outputs with io_manager_key=None, by step
-        self._memory: dict[str, Any] = {}
+        # outputs with io_manager_key=None, by step and output name
+        self._memory: dict[tuple[str, str], Any] = {}
+        # the outputs each step of this run produced, once it succeeded
+        self._produced: dict[str, set[str]] = {}
+        # the mapping keys of each step's DynamicOut values, in the order it yielded them
+        self._mapping_keys: dict[str, list[str]] = {}
 
     def manager(self, key: str) -> IOManager:
         """The IO manager of resource ``key``; the default one when ``io_manager`` is not
@@ -69,32 +78,93 @@ class Handover:
         self._managers[key] = found
         return found
 
-    def _output(self, node: Node, run_id: str) -> OutputContext:
+    def _output(self, node: Node, run_id: str, output: str,
+                step_key: str | None = None) -> OutputContext:
         return OutputContext(location=self._location, run_id=run_id, job_name=self._job.name,
-                             step_key=node.name, asset_key=node.asset_key)
+                             step_key=step_key or node.name, asset_key=node.asset_key,
+                             name=output)
 
-    def store(self, node: Node, value: Any) -> None:
-        key = node.op.io_manager_key
+    def store(self, node: Node, output: str, value: Any) -> None:
+        key = node.op.output_manager(output)
         if key is None:
-            self._memory[node.name] = value
+            self._memory[node.name, output] = value
             return
-        self.manager(key).handle_output(self._output(node, self._run_id), value)
+        self.manager(key).handle_output(self._output(node, self._run_id, output), value)
+
+    def produced(self, step_key: str, made: Collection[Produced]) -> None:
+        """Record that ``step_key`` succeeded, producing ``made``."""
+        self._produced[step_key] = {output.name for output in made} | {
+            output.stored_name for output in made}
+        keys = [output.mapping_key for output in made if output.mapping_key is not None]
+        if keys:
+            self._mapping_keys[step_key] = keys
+
+    def mapping_keys(self, step_key: str) -> list[str] | None:
+        """The mapping keys ``step_key`` produced for its DynamicOut in this run."""
+        return self._mapping_keys.get(step_key)
+
+    def _in_run(self, step_key: str) -> bool:
+        # a copy of a mapped step ("process[a]") runs in the run its template is part of
+        return base_name(step_key) in self._running
+
+    def skip_reason(self, node: Node) -> str | None:
+        """Why ``node`` cannot run although no step upstream failed: an output it takes from
+        a step of this run was not produced. None when it can run."""
+        for name, upstream_name in node.inputs.items():
+            reason = self._not_produced(upstream_name, node.source(name)[1])
+            if reason is not None:
+                return f"input {name!r} takes {reason}"
+        for name, pairs in node.fan_in.items():
+            for upstream_name, output in pairs:
+                reason = self._not_produced(upstream_name, output)
+                if reason is not None:
+                    return f"input {name!r} gathers {reason}"
+        for upstream_name in node.after:
+            if upstream_name in self._running and upstream_name not in self._produced:
+                return f"upstream step {upstream_name} was skipped"
+        return None
+
+    def _not_produced(self, step_key: str, output: str) -> str | None:
+        if not self._in_run(step_key):
+            return None
+        made = self._produced.get(step_key)
+        if made is None:
+            return f"the output of step {step_key}, which was skipped"
+        if output not in made:
+            return f"output {output!r} of step {step_key}, which it did not produce"
+        return None
+
+    def _load(self, node: Node, name: str, upstream_name: str, output: str) -> Any:
+        upstream = self._job.node(base_name(upstream_name))
+        key = upstream.op.output_manager(output)
+        if key is None:
+            # the job's step selection made sure it ran in this run
+            return self._memory[upstream_name, output]
+        in_run = self._in_run(upstream_name)
+        run_id = self._run_id if in_run else self._input_runs.get(upstream_name, self._run_id)
+        # a copy of a mapped step ("process[a]") is stored under its own key
+        context = self._output(upstream, run_id, output, step_key=upstream_name)
+        try:
+            return self.manager(key).load_input(InputContext(
+                name=name, run_id=self._run_id, step_key=node.name, upstream_output=context))
+        except StoredOutputNotFound as exc:
+            if upstream.op.outs[base_name(output)].is_required or in_run:
+                raise
+            raise OutputNotProduced(
+                f"input {name!r} takes optional output {output!r} of step "
+                f"{upstream_name}, which run {run_id} did not produce") from exc
 
     def load_inputs(self, node: Node) -> dict[str, Any]:
-        """The value of each of ``node``'s wired inputs, by parameter name."""
+        """The value of each of ``node``'s wired inputs that passes one, by parameter name.
+
+        Raises :class:`OutputNotProduced` for an optional output that the run it is loaded
+        from did not store (that run did not produce it)."""
         values: dict[str, Any] = {}
-        for name, upstream_name in node.inputs.items():
-            upstream = self._job.node(upstream_name)
-            key = upstream.op.io_manager_key
-            if key is None:
-                # the job's step selection made sure it ran in this run
-                values[name] = self._memory[upstream_name]
-                continue
-            run_id = (self._run_id if upstream_name in self._running
-                      else self._input_runs.get(upstream_name, self._run_id))
-            values[name] = self.manager(key).load_input(InputContext(
-                name=name, run_id=self._run_id, step_key=node.name,
-                upstream_output=self._output(upstream, run_id)))
+        for name, (upstream_name, output) in node.value_inputs.items():
+            values[name] = self._load(node, name, upstream_name, output)
+        for name, pairs in node.fan_in.items():
+            values[name] = [self._load(node, name, upstream_name, output)
+                            for upstream_name, output in pairs]
         for name, asset_key in node.asset_inputs.items():
             asset = self._assets[asset_key]
             # the asset job refused a selection that leaves out an unstored asset

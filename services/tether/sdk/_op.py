@@ -4,7 +4,8 @@ A parameter named ``context`` in first position receives the :class:`OpContext`;
 annotated with a :class:`~tether.sdk.Config` subclass receives the step's config; those
 annotated with a :class:`~tether.sdk.Resource` subclass receive the resource of their name;
 every other parameter is an input, fed by the output of another op. Parameters are read once,
-at definition time, so that the executor only has to call the function.
+at definition time, so that the executor only has to call the function. ``out=`` and ``ins=``
+declare named outputs and typed or ordering-only inputs (see ``_outs``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ from ._compose import current_composition
 from ._config import Config, Resource, check_tags
 from ._hooks import HookDefinition, check_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
+from ._outs import (
+    OP_MANAGER,
+    In,
+    Out,
+    base_name,
+    check_return_annotation,
+    read_ins,
+    read_outs,
+)
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -33,8 +43,8 @@ class OpDefinition:
     """
 
     __slots__ = ("config_param", "config_type", "description", "fn", "hooks", "input_names",
-                 "io_manager_key", "name", "optional_inputs", "pool", "resource_params", "tags",
-                 "takes_context")
+                 "ins", "io_manager_key", "name", "nothing_inputs", "optional_inputs", "outs",
+                 "pool", "resource_params", "tags", "takes_context")
 
     def __init__(
         self,
@@ -46,6 +56,8 @@ class OpDefinition:
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
         tags: Mapping[str, str] | None = None,
         pool: str | None = None,
+        out: Mapping[str, Out] | Out | None = None,
+        ins: Mapping[str, In] | None = None,
     ) -> None:
         self.fn = fn
         # the concurrency pool whose slot a run executing this op needs (the control plane's
@@ -66,6 +78,28 @@ class OpDefinition:
         self.resource_params: tuple[str, ...] = signature.resource_params
         # called after the step's outcome (with_hooks)
         self.hooks: tuple[HookDefinition, ...] = ()
+        what = f"{kind} {self.name!r}"
+        self.outs: dict[str, Out] = read_outs(out, what)
+        self.ins: dict[str, In]
+        # In(Nothing) inputs: wired like inputs, never passed to the function
+        self.nothing_inputs: tuple[str, ...]
+        self.ins, self.nothing_inputs = read_ins(ins, self.input_names, what)
+        if len(self.outs) > 1:
+            check_return_annotation(_type_hints(fn, what), self.outs, what)
+        if sum(declared.is_dynamic for declared in self.outs.values()) > 1:
+            # a map body runs once per key of one output: two would leave it ambiguous
+            raise DefinitionError(f"{what}: declares more than one DynamicOut")
+
+    def output_manager(self, output: str) -> str | None:
+        """The resource that stores ``output`` (None: kept in the run's memory)."""
+        # one value of a DynamicOut ("items[a]") is stored as the output is
+        declared = self.outs[base_name(output)].io_manager_key
+        return self.io_manager_key if declared == OP_MANAGER else declared
+
+    @property
+    def wired_inputs(self) -> tuple[str, ...]:
+        """Every input a job body may wire: the parameters, then the In(Nothing) ones."""
+        return (*self.input_names, *self.nothing_inputs)
 
     def __repr__(self) -> str:
         return f"<OpDefinition {self.name}>"
@@ -214,6 +248,7 @@ def op(
     *, name: str | None = None, description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     tags: Mapping[str, str] | None = None, pool: str | None = None,
+    out: Mapping[str, Out] | Out | None = None, ins: Mapping[str, In] | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -226,12 +261,17 @@ def op(
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     tags: Mapping[str, str] | None = None,
     pool: str | None = None,
+    out: Mapping[str, Out] | Out | None = None,
+    ins: Mapping[str, In] | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
-    """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
+    """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...,
+    out=..., ins=...)``.
 
-    ``io_manager_key`` names the resource that stores the op's output (default: the
+    ``io_manager_key`` names the resource that stores the op's outputs (default: the
     ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
-    the output in the run's memory, so only steps of the same run can take it. ``tags``
+    them in the run's memory, so only steps of the same run can take them. ``out`` declares
+    the outputs (``{"a": Out(int), "b": Out(str, is_required=False)}``; default one, named
+    ``result``), ``ins`` types inputs and adds ordering-only ones (``In(Nothing)``). ``tags``
     (string keys and values) are shown with the op and kept in its snapshot. ``pool`` names
     the concurrency pool the op's steps take a slot of (limits set on the control plane)."""
     if fn is not None:
@@ -239,6 +279,7 @@ def op(
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
-                            io_manager_key=io_manager_key, tags=tags, pool=pool)
+                            io_manager_key=io_manager_key, tags=tags, pool=pool,
+                            out=out, ins=ins)
 
     return decorate

@@ -8,16 +8,36 @@ from typing import Any, NamedTuple
 
 
 class Output:
-    """An output value with metadata about it: ``return Output(df, metadata={"rows": n})``."""
+    """An output value with metadata about it: ``return Output(df, metadata={"rows": n})``;
+    an op with several outputs yields ``Output(value, output_name="a")`` for each it makes."""
 
-    __slots__ = ("metadata", "value")
+    __slots__ = ("metadata", "output_name", "value")
 
-    def __init__(self, value: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, value: Any, output_name: str | None = None, *,
+                 metadata: Mapping[str, Any] | None = None) -> None:
         self.value = value
+        # None: the op's only output
+        self.output_name = output_name
         self.metadata: Mapping[str, Any] = metadata or {}
 
     def __repr__(self) -> str:
-        return f"Output({self.value!r}, metadata={dict(self.metadata)!r})"
+        name = "" if self.output_name is None else f", output_name={self.output_name!r}"
+        return f"Output({self.value!r}{name}, metadata={dict(self.metadata)!r})"
+
+
+class DynamicOutput(Output):
+    """One of the values of a ``DynamicOut``: ``yield DynamicOutput(v, mapping_key="a")``.
+    Each becomes a copy of the steps mapped over the output, keyed ``step[mapping_key]``."""
+
+    __slots__ = ("mapping_key",)
+
+    def __init__(self, value: Any, mapping_key: str, output_name: str | None = None, *,
+                 metadata: Mapping[str, Any] | None = None) -> None:
+        super().__init__(value, output_name, metadata=metadata)
+        self.mapping_key = mapping_key
+
+    def __repr__(self) -> str:
+        return f"DynamicOutput({self.value!r}, mapping_key={self.mapping_key!r})"
 
 
 class MaterializeResult:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from ..wire import AssetSnapshot, JobSnapshot, LocationSnapshot, OpInputSnapshot, OpNodeSnapshot
+from ..wire import (
+    AssetSnapshot,
+    JobSnapshot,
+    LocationSnapshot,
+    OpInputSnapshot,
+    OpNodeSnapshot,
+    OpOutputSnapshot,
+)
 from ._config import run_config_schema
 from ._definitions import Definitions
 from ._graph import JobDefinition, Node
+from ._outs import type_name
 
 
 def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnapshot:
@@ -34,17 +42,30 @@ def _job_snapshot(job: JobDefinition) -> JobSnapshot:
 
 def _node_snapshot(node: Node) -> OpNodeSnapshot:
     # every declared input, wired or not, then the value-less upstream of asset deps
-    inputs = [
-        OpInputSnapshot(name=name, from_node=node.inputs.get(name)) for name in node.op.input_names
-    ]
-    inputs += [OpInputSnapshot(name=upstream, from_node=upstream) for upstream in node.after]
+    op = node.op
+    inputs = []
+    for name in op.wired_inputs:
+        upstream, output = node.source(name) if name in node.inputs else (None, "result")
+        declared = op.ins.get(name)
+        inputs.append(OpInputSnapshot(
+            name=name, from_node=upstream, from_output=output,
+            nothing=name in op.nothing_inputs, collect=name in node.collects,
+            type_name=type_name(declared.type if declared is not None else None)))
+    inputs += [OpInputSnapshot(name=upstream, from_node=upstream, nothing=True)
+               for upstream in node.after]
     return OpNodeSnapshot(
         name=node.name,
-        op=node.op.name,
-        description=node.op.description,
+        op=op.name,
+        description=op.description,
         inputs=inputs,
         asset_key=node.asset_key,
-        io_manager_key=node.op.io_manager_key,
-        tags=dict(node.op.tags),
-        pool=node.op.pool,
+        io_manager_key=op.io_manager_key,
+        outputs=[OpOutputSnapshot(name=name, type_name=type_name(out.type),
+                                  description=out.description, is_required=out.is_required,
+                                  io_manager_key=op.output_manager(name),
+                                  dynamic=out.is_dynamic)
+                 for name, out in op.outs.items()],
+        mapped_over=node.mapped_over,
+        tags=dict(op.tags),
+        pool=op.pool,
     )

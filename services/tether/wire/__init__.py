@@ -86,6 +86,7 @@ from ._snapshot import (
     LocationSnapshot,
     OpInputSnapshot,
     OpNodeSnapshot,
+    OpOutputSnapshot,
 )
 from ._work import (
     ClaimRequest,
@@ -152,6 +153,7 @@ __all__ = [
     "MetadataValue",
     "OpInputSnapshot",
     "OpNodeSnapshot",
+    "OpOutputSnapshot",
     "PathValue",
     "RemoveLocation",
     "RequestedRun",

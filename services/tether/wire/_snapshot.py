@@ -13,6 +13,25 @@ class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     # the node whose output feeds this input; None for an input with no upstream
     from_node: str | None = None
+    # which output of from_node it reads
+    from_output: str = "result"
+    # an ordering-only input (In(Nothing), or an asset's deps=): it loads no value
+    nothing: bool = False
+    type_name: str = "Any"
+    # gathers the values of every copy of a mapped step (.collect())
+    collect: bool = False
+
+
+class OpOutputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    name: str
+    type_name: str = "Any"
+    description: str = ""
+    # an optional output may be left out; the steps that take it are then skipped
+    is_required: bool = True
+    # the resource that stores it; None: kept in its run's memory only
+    io_manager_key: str | None = "io_manager"
+    # a DynamicOut: its values and their mapping keys are decided at run time
+    dynamic: bool = False
 
 
 class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -29,6 +48,16 @@ class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     tags: dict[str, str] = {}
     # the op's concurrency pool (@op(pool=...)); None: none
     pool: str | None = None
+    # the node's outputs; empty in snapshots from before named outputs (then one, "result",
+    # stored by io_manager_key)
+    outputs: list[OpOutputSnapshot] = []
+    # the step with a DynamicOut this node is mapped over: it runs as copies "name[key]"
+    mapped_over: str | None = None
+
+    def output_manager(self, output: str) -> str | None:
+        """The resource that stores ``output`` (None: not stored)."""
+        found = next((o for o in self.outputs if o.name == output), None)
+        return self.io_manager_key if found is None else found.io_manager_key
 
 
 class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):

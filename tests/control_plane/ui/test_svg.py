@@ -49,6 +49,16 @@ def test_the_timeline_draws_each_started_step_with_its_status_in_words() -> None
                                                          now=1.0))
 
 
+def test_the_timeline_draws_nested_graph_steps_and_mapped_copies_under_their_keys() -> None:
+    spans = [StepSpan(step_key="outer.inner.double", attempt=1, start=10.0, end=11.0,
+                      status="SUCCESS"),
+             StepSpan(step_key="size[a]", attempt=1, start=11.0, end=12.0, status="SUCCESS"),
+             StepSpan(step_key="size[b]", attempt=1, start=11.0, end=12.5, status="FAILURE")]
+    svg = str(timeline_svg(spans, start=10.0, end=12.5, now=13.0))
+    for key in ("outer.inner.double", "size[a]", "size[b]"):
+        assert f'data-step="{key}"' in svg and f">{key}<" in svg
+
+
 def _axis(svg: str) -> list[str]:
     return re.findall(r'<text class="axis"[^>]*>([^<]+)</text>', svg)
 

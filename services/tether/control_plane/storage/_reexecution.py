@@ -6,7 +6,12 @@ skipped because a step upstream failed, or never run). A step upstream of them t
 succeeded does not run again: its IO manager stored its output, which the new run loads from
 the run that made it (its "input run"). Only an upstream step whose output is not stored
 (``io_manager_key=None``: kept in the memory of its run) runs again. The parent's other steps
-do not run at all.
+do not run at all. Storage is decided per output: an input runs its upstream step again only
+when the output it reads is not stored, and an ordering-only input (``In(Nothing)``, an
+asset's ``deps=``) loads nothing, so it never does. A step mapped over a ``DynamicOut``
+reports as copies (``process[a]``); it succeeded when every copy did. Its values' keys are
+known only to the run that made them, so a re-execution that runs a mapped step runs the
+dynamic step and the map body before it again.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from tether.wire import JobSnapshot
+from tether.wire import JobSnapshot, OpNodeSnapshot
 
 from ..errors import BadInput
 from ._projection import TERMINAL_STATUSES, RunStatus
@@ -65,7 +70,11 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
     if parent.status is RunStatus.SUCCESS:
         raise BadInput(f"run {parent.run_id} succeeded: there is no failure to re-execute "
                        "from; re-execute all steps to run it again")
-    upstream = {node.name: [put.from_node for put in node.inputs if put.from_node is not None]
+    nodes = {node.name: node for node in job.nodes}
+    outcomes = _folded(outcomes)
+    # the (step, output) each input that loads a value reads
+    upstream = {node.name: [(put.from_node, put.from_output) for put in node.inputs
+                            if put.from_node is not None and not put.nothing]
                 for node in job.nodes}
     to_run = parent.step_selection if parent.step_selection is not None else list(upstream)
     # with the steps the parent reported: the job's steps as they were then
@@ -79,7 +88,6 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
     if not unfinished:
         raise BadInput(f"every step of run {parent.run_id} succeeded, so there is no failed "
                        "step to re-execute from; re-execute all steps to run it again")
-    stored = {node.name for node in job.nodes if node.io_manager_key is not None}
     selected: set[str] = set()
     waiting = list(unfinished)
     input_runs: dict[str, str] = {}
@@ -88,10 +96,15 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
         if step in selected:
             continue
         selected.add(step)
-        for up in upstream[step]:
-            if up in stored and outcomes.get(up) == "SUCCESS":
+        mapped_over = nodes[step].mapped_over
+        if mapped_over is not None:
+            waiting.append(mapped_over)
+        for up, output in upstream[step]:
+            stored = (nodes[up].output_manager(output) is not None
+                      and nodes[up].mapped_over is None and not _is_dynamic(nodes[up], output))
+            if stored and outcomes.get(up) == "SUCCESS":
                 input_runs[up] = parent.run_id
-            elif up in stored and up in parent.input_runs:
+            elif stored and up in parent.input_runs:
                 # the parent loaded it too: from the run that made it
                 input_runs[up] = parent.input_runs[up]
             else:
@@ -99,3 +112,18 @@ def steps_from_failure(parent: RunRecord, job: JobSnapshot,
     return FromFailure(
         step_selection=[step for step in upstream if step in selected],
         input_runs={step: run for step, run in input_runs.items() if step not in selected})
+
+
+def _is_dynamic(node: OpNodeSnapshot, output: str) -> bool:
+    return any(o.name == output and o.dynamic for o in node.outputs)
+
+
+def _folded(outcomes: Mapping[str, str]) -> dict[str, str]:
+    """The outcomes with the copies of each mapped step ("process[a]") folded into the
+    step's own: SUCCESS when every copy succeeded, else FAILURE."""
+    folded: dict[str, str] = {}
+    for step, outcome in outcomes.items():
+        name = step.partition("[")[0]
+        if name == step or folded.get(name, "SUCCESS") == "SUCCESS":
+            folded[name] = outcome if outcome == "SUCCESS" or name == step else "FAILURE"
+    return folded
