@@ -13,6 +13,7 @@ from tether.wire import JobSnapshot, LoadLocation, LocationSnapshot, LocationSpe
 from ..errors import AmbiguousJobError, LocationNotFound, LocationNotLoaded
 from . import _codec, _work
 from ._records import LocationRecord, LocationStatus
+from ._rows import AnyRow
 from ._schema import code_locations
 
 
@@ -192,7 +193,7 @@ def _snapshot(name: str, data: bytes) -> LocationSnapshot:
     return snapshot
 
 
-def _record(row: Any) -> LocationRecord:
+def _record(row: AnyRow) -> LocationRecord:
     return LocationRecord(
         name=row.name,
         spec=_codec.spec_decoder.decode(row.spec),
