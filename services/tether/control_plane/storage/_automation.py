@@ -92,13 +92,9 @@ class TickHead:
 
 
 @dataclass(frozen=True, slots=True)
-class TickRecord:
-    id: int
-    kind: str
-    location: str
-    name: str
-    scheduled_time: float | None
-    status: str
+class TickRecord(TickHead):
+    """A tick as its history lists it: what it did."""
+
     # the runs it created
     run_ids: list[str]
     # the runs it asked for whose run key had a run already (created by an earlier tick, or
@@ -506,15 +502,12 @@ def list_ticks(conn: Connection, kind: str, location: str, name: str,
     rows = conn.execute(sa.select(ticks).where(
         ticks.c.kind == kind, ticks.c.location == location, ticks.c.name == name)
         .order_by(ticks.c.id.desc()).limit(limit))
-    return [TickRecord(
-        id=row.id, kind=row.kind, location=row.location, name=row.name,
-        scheduled_time=row.scheduled_time, status=row.status,
+    return [row_to(
+        TickRecord, row,
         run_ids=_codec.list_json_decoder.decode(row.run_ids),
         existing_runs=[KeyedRun(run_key=key, run_id=run_id) for key, run_id in
                        _codec.pairs_json_decoder.decode(row.existing_runs)],
-        skip_reason=row.skip_reason,
-        error=_error_text(row.error), created_at=row.created_at, ended_at=row.ended_at)
-        for row in rows]
+        error=_error_text(row.error)) for row in rows]
 
 
 def _error_text(raw: str | None) -> str | None:

@@ -25,34 +25,30 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 R = TypeVar("R", bound="DataclassInstance")
 
 
-def row_to(record_type: type[R], row: AnyRow) -> R:
-    """The record whose fields are the row's columns of the same names, as stored (the row
-    may hold more); a record with a column to decode has a function of its own below."""
-    return record_type(*_columns(record_type)(row))
+def row_to(record_type: type[R], row: AnyRow, **decoded: Any) -> R:
+    """The record whose fields are the row's columns of the same names, as stored, but for
+    the fields given ``decoded`` (the row may hold more columns than the record)."""
+    names, columns, by_position = _columns(record_type, frozenset(decoded))
+    if by_position:
+        return record_type(*columns(row), **decoded)
+    return record_type(**dict(zip(names, columns(row), strict=True)), **decoded)
 
 
 @functools.cache
-def _columns(record_type: type[DataclassInstance]) -> Callable[[AnyRow], tuple[Any, ...]]:
-    """A getter of the record's fields from a row, in field order: built once per record
-    type, as the event and log pages map thousands of rows."""
-    names = [field.name for field in fields(record_type)]
+def _columns(record_type: type[DataclassInstance], decoded: frozenset[str]) -> tuple[
+        tuple[str, ...], Callable[[AnyRow], tuple[Any, ...]], bool]:
+    """The record's fields read from a row's columns (all but ``decoded``), a getter of them,
+    and whether they can go by position (no decoded field before them): built once per
+    record type, as the event and log pages map thousands of rows."""
+    names = tuple(field.name for field in fields(record_type) if field.name not in decoded)
     getter = operator.attrgetter(*names)
-    return getter if len(names) > 1 else lambda row: (getter(row),)
+    columns = getter if len(names) > 1 else lambda row: (getter(row),)
+    all_names = [field.name for field in fields(record_type)]
+    return names, columns, all_names[:len(names)] == list(names)
 
 
 def event_record(row: AnyRow) -> EventRecord:
-    return EventRecord(
-        id=row.id,
-        run_id=row.run_id,
-        attempt=row.attempt,
-        seq=row.seq,
-        type=row.type,
-        timestamp=row.timestamp,
-        step_key=row.step_key,
-        level=row.level,
-        message=row.message,
-        error=fact_of_row(row).error,
-    )
+    return row_to(EventRecord, row, error=fact_of_row(row).error)
 
 
 def fact_of_row(row: AnyRow) -> Fact:
@@ -67,33 +63,17 @@ def fact_of_row(row: AnyRow) -> Fact:
 
 def projection_of(row: AnyRow) -> Projection:
     """A run row's projection columns."""
-    return Projection(
-        status=RunStatus(row.status),
-        start_time=row.start_time,
-        end_time=row.end_time,
-        error=_codec.error_from_json(row.error),
-        steps_succeeded=row.steps_succeeded,
-        steps_failed=row.steps_failed,
-    )
+    return row_to(Projection, row, status=RunStatus(row.status),
+                  error=_codec.error_from_json(row.error))
 
 
 def run_record(row: AnyRow) -> RunRecord:
-    projection = projection_of(row)
-    return RunRecord(
-        run_id=row.run_id,
-        job_name=row.job_name,
-        location=row.location,
-        status=projection.status,
-        attempt=row.attempt,
+    return row_to(
+        RunRecord, row,
+        status=RunStatus(row.status),
         run_config=_codec.dict_json_decoder.decode(row.run_config),
         tags=_codec.dict_json_decoder.decode(row.tags),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        start_time=projection.start_time,
-        end_time=projection.end_time,
-        error=projection.error,
-        steps_succeeded=projection.steps_succeeded,
-        steps_failed=projection.steps_failed,
+        error=_codec.error_from_json(row.error),
         step_selection=_codec.steps_from_json(row.step_selection),
         input_runs=_codec.input_runs_from_json(row.input_runs),
     )
