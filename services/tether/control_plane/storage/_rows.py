@@ -7,7 +7,7 @@ import functools
 import operator
 from collections.abc import Callable
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar
 
 from sqlalchemy.engine import Row
 
@@ -67,13 +67,22 @@ def projection_of(row: AnyRow) -> Projection:
                   error=_codec.error_from_json(row.error))
 
 
+class RunJson(TypedDict):
+    """A run row's JSON columns, decoded, by the name of the field each fills."""
+
+    run_config: dict[str, Any]
+    tags: dict[str, Any]
+    step_selection: list[str] | None
+    input_runs: dict[str, str]
+
+
+def run_json(row: AnyRow) -> RunJson:
+    return RunJson(run_config=_codec.dict_json_decoder.decode(row.run_config),
+                   tags=_codec.dict_json_decoder.decode(row.tags),
+                   step_selection=_codec.steps_from_json(row.step_selection),
+                   input_runs=_codec.input_runs_from_json(row.input_runs))
+
+
 def run_record(row: AnyRow) -> RunRecord:
-    return row_to(
-        RunRecord, row,
-        status=RunStatus(row.status),
-        run_config=_codec.dict_json_decoder.decode(row.run_config),
-        tags=_codec.dict_json_decoder.decode(row.tags),
-        error=_codec.error_from_json(row.error),
-        step_selection=_codec.steps_from_json(row.step_selection),
-        input_runs=_codec.input_runs_from_json(row.input_runs),
-    )
+    return row_to(RunRecord, row, status=RunStatus(row.status),
+                  error=_codec.error_from_json(row.error), **run_json(row))
