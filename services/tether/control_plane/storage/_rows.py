@@ -40,11 +40,11 @@ def _columns(record_type: type[DataclassInstance], decoded: frozenset[str]) -> t
     """The record's fields read from a row's columns (all but ``decoded``), a getter of them,
     and whether they can go by position (no decoded field before them): built once per
     record type, as the event and log pages map thousands of rows."""
-    names = tuple(field.name for field in fields(record_type) if field.name not in decoded)
+    every = tuple(field.name for field in fields(record_type))
+    names = tuple(name for name in every if name not in decoded)
     getter = operator.attrgetter(*names)
     columns = getter if len(names) > 1 else lambda row: (getter(row),)
-    all_names = [field.name for field in fields(record_type)]
-    return names, columns, all_names[:len(names)] == list(names)
+    return names, columns, every[:len(names)] == names
 
 
 def event_record(row: AnyRow) -> EventRecord:
