@@ -39,6 +39,7 @@ from . import _codec, _launch, _locations, _work
 from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LaunchRequest, LocationStatus, NewRun
+from ._rows import row_to
 from ._schema import automation_states, ticks
 from ._tags import TICK_TAGS
 
@@ -63,13 +64,37 @@ class KeyedRun:
 
 
 @dataclass(frozen=True, slots=True)
-class TickRecord:
+class AutomationState:
+    """A schedule's or sensor's state row; it has none until first started, stopped or
+    ticked."""
+
+    kind: str
+    location: str
+    name: str
+    # None: as its definition's default_running says
+    running: bool | None
+    # a sensor's, as its last evaluation left it
+    cursor: str | None
+    last_tick_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TickHead:
+    """What the scheduler needs of a tick row: whose tick it is, when it was due, and how it
+    stands."""
+
     id: int
     kind: str
     location: str
     name: str
     scheduled_time: float | None
     status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TickRecord(TickHead):
+    """A tick as its history lists it: what it did."""
+
     # the runs it created
     run_ids: list[str]
     # the runs it asked for whose run key had a run already (created by an earlier tick, or
@@ -120,15 +145,16 @@ def _kind(definition: ScheduleSnapshot | SensorSnapshot) -> TickKind:
     return "schedule" if isinstance(definition, ScheduleSnapshot) else "sensor"
 
 
-def _state(conn: Connection, kind: str, location: str, name: str) -> Any:
-    return conn.execute(sa.select(automation_states).where(
+def _state(conn: Connection, kind: str, location: str, name: str) -> AutomationState | None:
+    row = conn.execute(sa.select(automation_states).where(
         automation_states.c.kind == kind, automation_states.c.location == location,
         automation_states.c.name == name)).one_or_none()
+    return None if row is None else row_to(AutomationState, row)
 
 
-def _states(conn: Connection) -> dict[tuple[str, str, str], Any]:
-    """Every schedule's and sensor's state row, by (kind, location, name): one query."""
-    return {(row.kind, row.location, row.name): row
+def _states(conn: Connection) -> dict[tuple[str, str, str], AutomationState]:
+    """Every schedule's and sensor's state, by (kind, location, name): one query."""
+    return {(row.kind, row.location, row.name): row_to(AutomationState, row)
             for row in conn.execute(sa.select(automation_states))}
 
 
@@ -139,7 +165,8 @@ def _save_state(conn: Connection, kind: str, location: str, name: str, now: floa
         index_elements=["kind", "location", "name"], set_={**values, "updated_at": now}))
 
 
-def _is_running(definition: ScheduleSnapshot | SensorSnapshot, state: Any) -> bool:
+def _is_running(definition: ScheduleSnapshot | SensorSnapshot,
+                state: AutomationState | None) -> bool:
     if state is not None and state.running is not None:
         return bool(state.running)
     return definition.default_running
@@ -222,7 +249,7 @@ def _due_between(schedule: ScheduleSnapshot, after: float, until: float) -> list
 
 
 def _due(conn: Connection, now: float) -> Iterator[
-        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, Any]]:
+        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, AutomationState | None]]:
     """The running schedules and sensors that have a tick to ask for now (or whose state is
     to be started), with their state."""
     for spec, definition, state, when in _next_ticks(conn, now):
@@ -231,7 +258,8 @@ def _due(conn: Connection, now: float) -> Iterator[
 
 
 def _next_ticks(conn: Connection, now: float) -> Iterator[
-        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, Any, float]]:
+        tuple[LocationSpec, ScheduleSnapshot | SensorSnapshot, AutomationState | None,
+              float]]:
     """Each running schedule and sensor, its state, and when it next has a tick to ask for
     (``now`` for one whose state is to be started): one query for all states, and a
     schedule's next due time computed once per last tick, not on every turn."""
@@ -277,7 +305,8 @@ def start_due_ticks(conn: Connection, now: float, catch_up: CatchUp,
             if due:
                 schedules.append((spec, definition, due))
         else:
-            tick = _sensor_tick(conn, spec, definition, state, now, traceparent)
+            tick = _sensor_tick(conn, spec, definition, state.cursor, state.last_tick_time,
+                                now, traceparent)
             started += [tick] if tick is not None else []
     started += _schedule_ticks(conn, schedules, now, catch_up, traceparent)
     _time_out(conn, now)
@@ -319,17 +348,18 @@ def _schedule_ticks(conn: Connection,
     return [payload.tick_id for payload, _ in work]
 
 
-def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot, state: Any,
-                 now: float, traceparent: str) -> int | None:
-    if now - state.last_tick_time < sensor.minimum_interval_seconds:
+def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot,
+                 cursor: str | None, last_tick_time: float, now: float,
+                 traceparent: str) -> int | None:
+    if now - last_tick_time < sensor.minimum_interval_seconds:
         return None
     if _evaluating(conn, "sensor", spec.name, sensor.name):
         return None  # one tick at a time: the next one needs this one's cursor
     tick_id = _new_tick(conn, "sensor", spec.name, sensor.name, None, now)
     assert tick_id is not None  # sensor ticks have no due time to collide on
     _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="sensor", name=sensor.name,
-                                     location=spec, cursor=state.cursor,
-                                     last_tick_time=state.last_tick_time),
+                                     location=spec, cursor=cursor,
+                                     last_tick_time=last_tick_time),
                   queue=spec.queue, traceparent=traceparent, now=now)
     _save_state(conn, "sensor", spec.name, sensor.name, now, last_tick_time=now)
     return tick_id
@@ -345,24 +375,24 @@ def _tick_row(kind: str, location: str, name: str, scheduled_time: float | None,
             "ended_at": None if status == TickStatus.EVALUATING else now}
 
 
-def _insert_ticks(conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
+def _insert_ticks(conn: Connection, rows: list[dict[str, Any]]) -> list[TickHead]:
     """Insert tick rows, leaving out those whose schedule and due time exist already; the
-    rows inserted (id, location, name, scheduled_time, status)."""
+    ticks inserted."""
     if not rows:
         return []
     # executemany with RETURNING: one statement compiled once and cached, which a
     # multi-row VALUES of hundreds of rows is not
-    return list(conn.execute(
+    return [row_to(TickHead, row) for row in conn.execute(
         upsert(conn, ticks).on_conflict_do_nothing()
-        .returning(ticks.c.id, ticks.c.location, ticks.c.name, ticks.c.scheduled_time,
-                   ticks.c.status), rows))
+        .returning(ticks.c.id, ticks.c.kind, ticks.c.location, ticks.c.name,
+                   ticks.c.scheduled_time, ticks.c.status), rows)]
 
 
 def _new_tick(conn: Connection, kind: str, location: str, name: str,
               scheduled_time: float | None, now: float) -> int | None:
     """A new tick row; None if this schedule's tick for that due time exists already."""
     inserted = _insert_ticks(conn, [_tick_row(kind, location, name, scheduled_time, now)])
-    return int(inserted[0].id) if inserted else None
+    return inserted[0].id if inserted else None
 
 
 def _evaluating(conn: Connection, kind: str, location: str, name: str) -> bool:
@@ -389,17 +419,19 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
     """Apply evaluated ticks: create their runs (once per run key), keep each sensor's
     cursor, and close the ticks; for each, False if it is unknown or closed already. The runs
     of all of them are checked and created together (see :mod:`._launch`)."""
-    rows = {row.id: row for row in conn.execute(
+    rows = {row.id: row_to(TickHead, row) for row in conn.execute(
         sa.select(ticks).where(ticks.c.id.in_(sorted({tick_id for tick_id, _ in evaluated})))
         .order_by(ticks.c.id).with_for_update())}
     applied: list[bool] = []
     # (tick, outcome, its requests) of the ticks to close, in order
-    closing: list[tuple[Any, TickOutcome, list[LaunchRequest]]] = []
+    closing: list[tuple[TickHead, TickOutcome, list[LaunchRequest]]] = []
     for tick_id, outcome in evaluated:
         tick = rows.pop(tick_id, None)  # a tick answered twice in one batch counts once
-        applied.append(tick is not None and tick.status == TickStatus.EVALUATING)
-        if applied[-1]:
-            closing.append((tick, outcome, _requests(tick, outcome)))
+        if tick is None or tick.status != TickStatus.EVALUATING:
+            applied.append(False)
+            continue
+        applied.append(True)
+        closing.append((tick, outcome, _requests(tick, outcome)))
     planned = iter(_launch.plan(conn, [request for _, _, requests in closing
                                        for request in requests]))
     to_create: list[_launch.PlannedRun] = []
@@ -447,7 +479,7 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
     return applied
 
 
-def _requests(tick: Any, outcome: TickOutcome) -> list[LaunchRequest]:
+def _requests(tick: TickHead, outcome: TickOutcome) -> list[LaunchRequest]:
     """The runs an evaluated tick asks for, each with its run key: a schedule's runs are one
     per due time, even without a key of the user's."""
     if outcome.error is not None:
@@ -470,15 +502,12 @@ def list_ticks(conn: Connection, kind: str, location: str, name: str,
     rows = conn.execute(sa.select(ticks).where(
         ticks.c.kind == kind, ticks.c.location == location, ticks.c.name == name)
         .order_by(ticks.c.id.desc()).limit(limit))
-    return [TickRecord(
-        id=row.id, kind=row.kind, location=row.location, name=row.name,
-        scheduled_time=row.scheduled_time, status=row.status,
+    return [row_to(
+        TickRecord, row,
         run_ids=_codec.list_json_decoder.decode(row.run_ids),
         existing_runs=[KeyedRun(run_key=key, run_id=run_id) for key, run_id in
                        _codec.pairs_json_decoder.decode(row.existing_runs)],
-        skip_reason=row.skip_reason,
-        error=_error_text(row.error), created_at=row.created_at, ended_at=row.ended_at)
-        for row in rows]
+        error=_error_text(row.error)) for row in rows]
 
 
 def _error_text(raw: str | None) -> str | None:

@@ -12,8 +12,8 @@ from tether.wire import AssetMaterialization
 
 from . import _codec
 from ._records import EventRecord, Materialization, StepSpan
+from ._rows import event_record
 from ._run_page import like_pattern
-from ._runs import event_record
 from ._schema import MATERIALIZATIONS, STEP_EVENTS, events
 
 # a position in a run's event log: (timestamp, id) of the last event shown

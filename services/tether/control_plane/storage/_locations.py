@@ -13,6 +13,7 @@ from tether.wire import JobSnapshot, LoadLocation, LocationSnapshot, LocationSpe
 from ..errors import AmbiguousJobError, LocationNotFound, LocationNotLoaded
 from . import _codec, _work
 from ._records import LocationRecord, LocationStatus
+from ._rows import AnyRow, row_to
 from ._schema import code_locations
 
 
@@ -192,14 +193,10 @@ def _snapshot(name: str, data: bytes) -> LocationSnapshot:
     return snapshot
 
 
-def _record(row: Any) -> LocationRecord:
-    return LocationRecord(
-        name=row.name,
+def _record(row: AnyRow) -> LocationRecord:
+    return row_to(
+        LocationRecord, row,
         spec=_codec.spec_decoder.decode(row.spec),
         status=LocationStatus(row.status),
         snapshot=None if row.snapshot is None else _snapshot(row.name, row.snapshot),
-        error=row.error,
-        updated_at=row.updated_at,
-        generation=row.generation,
-        next_retry_at=row.next_retry_at,
     )

@@ -23,6 +23,7 @@ from tether.settings import Settings, TagLimit
 from . import _codec, _leases, _locations, _work
 from ._pools import pools_of
 from ._projection import RunStatus
+from ._rows import row_to, run_json
 from ._schema import runs, work_items
 
 PRIORITY_TAG = "tether/priority"
@@ -187,14 +188,9 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
         query = query.where(runs.c.run_id == only)
     waiting = []
     for row in conn.execute(query):
-        tags = _codec.dict_json_decoder.decode(row.tags)
-        waiting.append(_Waiting(
-            run_id=row.run_id, job_name=row.job_name, location=row.location,
-            attempt=row.attempt, run_config=_codec.dict_json_decoder.decode(row.run_config),
-            step_selection=_codec.steps_from_json(row.step_selection),
-            input_runs=_codec.input_runs_from_json(row.input_runs), tags=tags,
-            traceparent=row.traceparent or "", priority=priority_of(tags),
-            created_at=row.created_at))
+        decoded = run_json(row)
+        waiting.append(row_to(_Waiting, row, **decoded, traceparent=row.traceparent or "",
+                              priority=priority_of(decoded["tags"])))
     # stable: equal priorities keep their age order
     waiting.sort(key=lambda run: -run.priority)
     return waiting

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ._projection import RUN_QUEUED, RUN_STARTING
 from ._records import EventRecord, LogRecord
-from ._runs import event_record
+from ._rows import event_record, row_to
 from ._schema import STEP_EVENTS, compute_logs, events
 
 _STOPPED_STEPS = ("STEP_FAILURE", "STEP_CANCELED")
@@ -81,6 +81,4 @@ def compute_output(conn: Connection, run_id: str, *, stream: str, step_key: str 
         query = query.where(sa.func.lower(compute_logs.c.data).like(
             like_pattern(text.lower()), escape="\\"))
     rows = list(conn.execute(query))
-    return [LogRecord(id=row.id, run_id=row.run_id, attempt=row.attempt, stream=row.stream,
-                      seq=row.seq, step_key=row.step_key, data=row.data)
-            for row in reversed(rows)]
+    return [row_to(LogRecord, row) for row in reversed(rows)]

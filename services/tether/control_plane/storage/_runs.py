@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 
 from tether.wire import (
     BatchReceipt,
-    ErrorInfo,
     LogChunk,
     LogMessage,
     RunCanceled,
@@ -30,6 +29,7 @@ from ._bulk import insert_new
 from ._fence import Fence, fence_of, grace_over
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
 from ._records import EventRecord, LogRecord, NewRun, RunRecord
+from ._rows import event_record, fact_of_row, projection_of, row_to, run_record
 from ._schema import compute_logs, events, run_tags, runs
 
 # a position in the runs list, newest first: (created_at, run_id) of the last run shown
@@ -124,19 +124,8 @@ def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
         .with_for_update()
     )
     for row in rows:
-        locked[row.run_id] = LockedRun(
-            run_id=row.run_id,
-            attempt=row.attempt,
-            projection=Projection(
-                status=RunStatus(row.status),
-                start_time=row.start_time,
-                end_time=row.end_time,
-                error=_codec.error_from_json(row.error),
-                steps_succeeded=row.steps_succeeded,
-                steps_failed=row.steps_failed,
-            ),
-            updated_at=row.updated_at,
-        )
+        locked[row.run_id] = LockedRun(run_id=row.run_id, attempt=row.attempt,
+                                       projection=projection_of(row), updated_at=row.updated_at)
     return locked
 
 
@@ -373,21 +362,6 @@ def run_events(
     return [event_record(row) for row in conn.execute(query)]
 
 
-def event_record(row: Any) -> EventRecord:
-    return EventRecord(
-        id=row.id,
-        run_id=row.run_id,
-        attempt=row.attempt,
-        seq=row.seq,
-        type=row.type,
-        timestamp=row.timestamp,
-        step_key=row.step_key,
-        level=row.level,
-        message=row.message,
-        error=_fact_of_row(row).error,
-    )
-
-
 def run_logs(
     conn: Connection, run_id: str, *, stream: str | None, after_id: int | None,
     step_key: str | None = None,
@@ -403,18 +377,7 @@ def run_logs(
         query = query.where(compute_logs.c.step_key == step_key)
     if after_id is not None:
         query = query.where(compute_logs.c.id > after_id)
-    return [
-        LogRecord(
-            id=row.id,
-            run_id=row.run_id,
-            attempt=row.attempt,
-            stream=row.stream,
-            seq=row.seq,
-            step_key=row.step_key,
-            data=row.data,
-        )
-        for row in conn.execute(query)
-    ]
+    return [row_to(LogRecord, row) for row in conn.execute(query)]
 
 
 def rebuild_run(conn: Connection, run_id: str, now: float) -> None:
@@ -428,34 +391,4 @@ def rebuild_run(conn: Connection, run_id: str, now: float) -> None:
         .where(events.c.run_id == run_id, events.c.attempt == run.attempt)
         .order_by(events.c.id)
     )
-    write_projection(conn, run_id, fold(Projection(), map(_fact_of_row, rows)), now)
-
-
-def _fact_of_row(row: Any) -> Fact:
-    if row.seq is not None and row.body is not None:
-        return fact_of(_codec.event_decoder.decode(row.body))
-    error: ErrorInfo | None = None
-    if row.body is not None:
-        error = _codec.error_decoder.decode(row.body)
-    return Fact(type=row.type, timestamp=row.timestamp, error=error)
-
-
-def run_record(row: Any) -> RunRecord:
-    return RunRecord(
-        run_id=row.run_id,
-        job_name=row.job_name,
-        location=row.location,
-        status=RunStatus(row.status),
-        attempt=row.attempt,
-        run_config=_codec.dict_json_decoder.decode(row.run_config),
-        tags=_codec.dict_json_decoder.decode(row.tags),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        error=_codec.error_from_json(row.error),
-        steps_succeeded=row.steps_succeeded,
-        steps_failed=row.steps_failed,
-        step_selection=_codec.steps_from_json(row.step_selection),
-        input_runs=_codec.input_runs_from_json(row.input_runs),
-    )
+    write_projection(conn, run_id, fold(Projection(), map(fact_of_row, rows)), now)

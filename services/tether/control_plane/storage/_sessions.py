@@ -8,9 +8,10 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ._records import SessionInfo
+from ._records import SessionInfo, TokenInfo
+from ._rows import row_to
 from ._schema import tokens, ui_sessions
-from ._tokens import digest, info_of
+from ._tokens import digest
 
 
 def create(conn: Connection, token_id: int, now: float, lifetime: float) -> tuple[str, str]:
@@ -37,7 +38,7 @@ def get(conn: Connection, session_id: str, now: float) -> SessionInfo | None:
     ).one_or_none()
     if row is None:
         return None
-    return SessionInfo(token=info_of(row), csrf=row.csrf,
+    return SessionInfo(token=row_to(TokenInfo, row), csrf=row.csrf,
                        expires_at=row.session_expires_at)
 
 

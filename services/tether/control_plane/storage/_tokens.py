@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import BadInput
 from ._records import Role, TokenInfo, TokenKind, TokenRecord
+from ._rows import row_to
 from ._schema import tokens
 
 _PREFIX: dict[str, str] = {"agent": "tta_", "user": "ttu_"}
@@ -45,22 +45,17 @@ def create(conn: Connection, kind: TokenKind, role: Role, name: str, now: float,
     return token, int(token_id)
 
 
-def info_of(row: Any) -> TokenInfo:
-    return TokenInfo(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
-                     name=row.name, created_at=row.created_at, expires_at=row.expires_at)
-
-
 def authenticate(conn: Connection, token: str) -> tuple[TokenInfo, float | None] | None:
     """The unrevoked token's identity (expired or not) and its last use; None if unknown."""
     row = conn.execute(
         sa.select(tokens).where(tokens.c.token_hash == digest(token), tokens.c.revoked_at.is_(None))
     ).one_or_none()
-    return None if row is None else (info_of(row), row.last_used_at)
+    return None if row is None else (row_to(TokenInfo, row), row.last_used_at)
 
 
 def get(conn: Connection, token_id: int) -> TokenRecord | None:
     row = conn.execute(sa.select(tokens).where(tokens.c.id == token_id)).one_or_none()
-    return None if row is None else _record(row)
+    return None if row is None else row_to(TokenRecord, row)
 
 
 def mark_used(conn: Connection, token_id: int, now: float) -> bool:
@@ -87,10 +82,4 @@ def revoke(conn: Connection, token_id: int, now: float) -> bool:
 
 def list_all(conn: Connection) -> list[TokenRecord]:
     rows = conn.execute(sa.select(tokens).order_by(tokens.c.id.desc()))
-    return [_record(row) for row in rows]
-
-
-def _record(row: Any) -> TokenRecord:
-    return TokenRecord(id=row.id, kind=cast(TokenKind, row.kind), role=cast(Role, row.role),
-                       name=row.name, created_at=row.created_at, revoked_at=row.revoked_at,
-                       expires_at=row.expires_at, last_used_at=row.last_used_at)
+    return [row_to(TokenRecord, row) for row in rows]
