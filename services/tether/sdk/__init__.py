@@ -34,6 +34,7 @@ from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import MaterializeResult, Output
+from ._parallel import Executor
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
@@ -48,6 +49,7 @@ __all__ = [
     "Config",
     "Definitions",
     "EnvVar",
+    "Executor",
     "IOManager",
     "InputContext",
     "JobDefinition",

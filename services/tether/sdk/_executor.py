@@ -1,4 +1,7 @@
-"""The in-process executor: runs a job's steps one after another, emitting run events.
+"""The executor: runs a job's steps in the run worker, emitting run events.
+
+Independent steps run side by side in threads, up to the run's ``max_concurrent``
+(``_parallel`` decides which step may start); with one at a time, in the job's order.
 
 A failed step does not stop the run: the steps downstream of it are skipped (the reason names
 the failed step) and independent steps still run, so one run shows every failure it can.
@@ -28,7 +31,6 @@ from ..wire import (
     RunSuccess,
     StepCanceled,
     StepFailure,
-    StepSkipped,
     StepStart,
     StepSuccess,
     metadata_text,
@@ -41,6 +43,7 @@ from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
+from ._parallel import choose_executor, run_steps
 from ._tracebacks import user_traceback
 
 
@@ -76,6 +79,7 @@ def execute_job(
     emitter.emit(RunStart, job_name=job.name, pid=os.getpid(), step_key=None)
     try:
         configs = resolve_run_config(job, config)
+        executor = choose_executor(job.executor, config)
         nodes = job.nodes if step_selection is None else job.select(step_selection)
     except (RunConfigError, StepSelectionError) as exc:
         what = "run config" if isinstance(exc, RunConfigError) else "step selection"
@@ -96,7 +100,8 @@ def execute_job(
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
     try:
-        failed = _run_steps(steps)
+        failed = run_steps(nodes, emitter, functools.partial(_traced_step, steps),
+                           max_concurrent=executor.concurrency())
     except BaseException as exc:
         step = emitter.current_step
         emitter.current_step = None
@@ -164,26 +169,9 @@ def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
     return isinstance(exc, KeyboardInterrupt) and canceled()
 
 
-def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
-    """Run every step in order; returns the failed steps and their errors."""
-    emitter = steps.emitter
-    failed: dict[str, ErrorInfo] = {}
-    # the failed step that keeps each skipped step from running
-    blocked_by: dict[str, str] = {}
-    for node in steps.nodes:
-        root = next(
-            (blocked_by.get(up, up) for up in node.upstream if up in failed or up in blocked_by),
-            None,
-        )
-        if root is not None:
-            blocked_by[node.name] = root
-            emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
-            continue
-        with telemetry.span("step", attributes={"tether.step": node.name}):
-            error = _run_step(steps, node)
-        if error is not None:
-            failed[node.name] = error
-    return failed
+def _traced_step(steps: _Steps, node: Node) -> ErrorInfo | None:
+    with telemetry.span("step", attributes={"tether.step": node.name}):
+        return _run_step(steps, node)
 
 
 def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:

@@ -10,6 +10,7 @@ from ..errors import DefinitionError, StepSelectionError
 
 if TYPE_CHECKING:
     from ._op import OpDefinition
+    from ._parallel import Executor
 
 
 # a NamedTuple rather than a dataclass: importing dataclasses costs `import tether` ~7 ms
@@ -37,11 +38,14 @@ class Node(NamedTuple):
 class JobDefinition:
     """A named graph of nodes, kept in an order where every node follows its upstream."""
 
-    __slots__ = ("_by_name", "description", "name", "nodes")
+    __slots__ = ("_by_name", "description", "executor", "name", "nodes")
 
-    def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "") -> None:
+    def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "",
+                 executor: Executor | None = None) -> None:
         self.name = name
         self.description = description
+        # how its steps run unless the run config says otherwise (None: the default)
+        self.executor = executor
         self.nodes: tuple[Node, ...] = topological_order(f"job {name!r}", nodes)
         self._by_name = {node.name: node for node in self.nodes}
 

@@ -9,14 +9,17 @@ from typing import Any, overload
 from ..errors import DefinitionError
 from ._compose import compose
 from ._graph import JobDefinition
+from ._parallel import Executor
 
 
-def _build_job(fn: Callable[..., Any], name: str | None, description: str | None) -> JobDefinition:
+def _build_job(fn: Callable[..., Any], name: str | None, description: str | None,
+               executor: Executor | None = None) -> JobDefinition:
     job_name = name or fn.__name__
     if inspect.signature(fn).parameters:
         raise DefinitionError(f"job {job_name!r}: a job function takes no parameters")
     nodes = compose(job_name, fn)
-    return JobDefinition(job_name, nodes, description=description or inspect.getdoc(fn) or "")
+    return JobDefinition(job_name, nodes, description=description or inspect.getdoc(fn) or "",
+                         executor=executor)
 
 
 @overload
@@ -25,7 +28,8 @@ def job(fn: Callable[..., Any], /) -> JobDefinition: ...
 
 @overload
 def job(
-    *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None,
+    executor: Executor | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -35,16 +39,19 @@ def job(
     *,
     name: str | None = None,
     description: str | None = None,
+    executor: Executor | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops and passes their outputs to one another.
 
     The body runs once, when the decorator is applied, to record the graph; a wiring mistake
-    raises :class:`~tether.errors.DefinitionError` naming the job and the op.
+    raises :class:`~tether.errors.DefinitionError` naming the job and the op. ``executor``
+    chooses how its steps run (``Executor("thread", max_concurrent=4)``; the run config's
+    ``execution`` section overrides it).
     """
     if fn is not None:
         return _build_job(fn, None, None)
 
     def decorate(function: Callable[..., Any]) -> JobDefinition:
-        return _build_job(function, name, description)
+        return _build_job(function, name, description, executor)
 
     return decorate

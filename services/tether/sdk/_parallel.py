@@ -1,0 +1,231 @@
+"""Scheduling a run's steps: which step may start, and running up to ``max_concurrent`` of
+them side by side in threads.
+
+A step that no other could overlap (nothing else running or ready) runs in the main thread,
+so a chain of steps behaves exactly as under the sequential executor.
+
+A step starts once every step it depends on (within the run) has finished; a step whose
+upstream failed or was skipped is skipped in turn, naming the failed step, while independent
+branches go on. With ``max_concurrent=1`` the steps run in the calling thread in the job's
+order, exactly as a sequential executor would. A cancel (SIGTERM, which the run worker turns
+into ``KeyboardInterrupt`` in the main thread) interrupts every running step thread with
+``KeyboardInterrupt`` too, so each records STEP_CANCELED and its ``finally`` blocks run, and
+waits for them before the run records its own outcome.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from ..errors import RunConfigError
+from ..wire import ErrorInfo, StepSkipped
+from ._events import RunEmitter
+from ._graph import Node
+
+EXECUTOR_KINDS = ("in_process", "thread")
+# how long a cancel waits for the interrupted steps: a thread blocked in C code (a long
+# sleep, a socket read) sees its interruption only when it next runs Python
+_CANCEL_GRACE_SECONDS = 30.0
+
+
+class Executor(NamedTuple):
+    """How a job's steps run: ``"thread"`` (independent steps side by side, up to
+    ``max_concurrent`` at once; the default) or ``"in_process"`` (one after another in the run
+    worker's main thread). ``max_concurrent`` None means the machine's CPU count."""
+
+    kind: str = "thread"
+    max_concurrent: int | None = None
+
+    def concurrency(self) -> int:
+        if self.kind == "in_process":
+            return 1
+        return max(1, self.max_concurrent or os.cpu_count() or 1)
+
+
+def choose_executor(default: Executor | None, run_config: Mapping[str, Any]) -> Executor:
+    """The executor of a run: the run config's ``execution`` section
+    (``{"executor": "thread", "max_concurrent": 4}``) over the job's own, over the default."""
+    chosen = default or Executor()
+    execution = run_config.get("execution")
+    if execution is None:
+        return chosen
+    if not isinstance(execution, Mapping):
+        raise RunConfigError("$.execution: expected object")
+    unknown = sorted(set(execution) - {"executor", "max_concurrent"})
+    if unknown:
+        raise RunConfigError(f"$.execution: unknown field {', '.join(unknown)} "
+                             "(known: executor, max_concurrent)")
+    kind = execution.get("executor", chosen.kind)
+    if kind not in EXECUTOR_KINDS:
+        raise RunConfigError(f"$.execution.executor: expected one of "
+                             f"{', '.join(EXECUTOR_KINDS)}, got {kind!r}")
+    limit = execution.get("max_concurrent", chosen.max_concurrent)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                              or limit < 1):
+        raise RunConfigError(f"$.execution.max_concurrent: expected an integer >= 1, "
+                             f"got {limit!r}")
+    return Executor(kind=kind, max_concurrent=limit)
+
+
+class _Plan:
+    """Which steps may start: each waits for its upstream steps within the run; a step whose
+    upstream failed or was skipped is skipped when its turn comes."""
+
+    def __init__(self, nodes: Sequence[Node], emitter: RunEmitter) -> None:
+        self._emitter = emitter
+        self._nodes = nodes
+        self._index = {node.name: index for index, node in enumerate(nodes)}
+        # upstream steps outside the run (a step selection) fed it from storage: not waited on
+        self._waiting = {node.name: sum(1 for up in node.upstream if up in self._index)
+                         for node in nodes}
+        self._downstream: dict[str, list[str]] = {}
+        for node in nodes:
+            for up in node.upstream:
+                if up in self._index:
+                    self._downstream.setdefault(up, []).append(node.name)
+        # by run order, so that one step at a time runs them in the job's order
+        self._ready = [index for index, node in enumerate(nodes)
+                       if not self._waiting[node.name]]
+        heapq.heapify(self._ready)
+        self.failed: dict[str, ErrorInfo] = {}
+        # the failed step that keeps each skipped step from running
+        self._blocked_by: dict[str, str] = {}
+
+    def take(self) -> Node | None:
+        """The next step to run, skipping (and recording) the blocked ones; None when no step
+        can start until a running one finishes."""
+        while self._ready:
+            node = self._nodes[heapq.heappop(self._ready)]
+            root = next((self._blocked_by.get(up, up) for up in node.upstream
+                         if up in self.failed or up in self._blocked_by), None)
+            if root is None:
+                return node
+            self._blocked_by[node.name] = root
+            self._emitter.emit(StepSkipped, reason=f"upstream step {root} failed",
+                               step_key=node.name)
+            self._finished(node.name)
+        return None
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def finish(self, step: str, error: ErrorInfo | None) -> None:
+        if error is not None:
+            self.failed[step] = error
+        self._finished(step)
+
+    def _finished(self, step: str) -> None:
+        for down in self._downstream.get(step, ()):
+            self._waiting[down] -= 1
+            if not self._waiting[down]:
+                heapq.heappush(self._ready, self._index[down])
+
+
+RunStep = Callable[[Node], "ErrorInfo | None"]
+
+
+def run_steps(nodes: Sequence[Node], emitter: RunEmitter, run_step: RunStep, *,
+              max_concurrent: int) -> dict[str, ErrorInfo]:
+    """Run the steps, up to ``max_concurrent`` at once; returns the failed steps and their
+    errors. An interruption (cancel, ``SystemExit``) stops the other running steps and is
+    re-raised once they have stopped."""
+    plan = _Plan(nodes, emitter)
+    if max_concurrent <= 1:
+        while (node := plan.take()) is not None:
+            plan.finish(node.name, run_step(node))
+        return plan.failed
+    return _Threads(plan, run_step, max_concurrent).run()
+
+
+class _StepThread(threading.Thread):
+    def __init__(self, node: Node, run_step: RunStep,
+                 done: queue.SimpleQueue[_StepThread]) -> None:
+        super().__init__(name=f"tether-step-{node.name}", daemon=True)
+        self.node = node
+        self._run_step = run_step
+        self._done = done
+        self.error: ErrorInfo | None = None
+        self.raised: BaseException | None = None
+        # held while deciding whether the step can still be interrupted, so an interruption
+        # never lands after the step has finished
+        self.lock = threading.Lock()
+        self.finished = False
+
+    def run(self) -> None:
+        try:
+            try:
+                self.error = self._run_step(self.node)
+            except BaseException as exc:
+                # handed to the scheduling thread, which stops the run
+                self.raised = exc
+            with self.lock:
+                self.finished = True
+        except BaseException:
+            # an interruption that came after the step finished: nothing left to stop
+            pass
+        self._done.put(self)
+
+    def interrupt(self) -> None:
+        with self.lock:
+            if self.finished or self.ident is None:
+                return
+            # imported here: only a canceled run needs it
+            import ctypes
+
+            # the same exception SIGTERM raises in the main thread: the step records a cancel
+            # (or an interruption) and its finally blocks run
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.ident), ctypes.py_object(KeyboardInterrupt))
+
+
+class _Threads:
+    def __init__(self, plan: _Plan, run_step: RunStep, max_concurrent: int) -> None:
+        self._plan = plan
+        self._run_step = run_step
+        self._max = max_concurrent
+        self._done: queue.SimpleQueue[_StepThread] = queue.SimpleQueue()
+        self._running: dict[str, _StepThread] = {}
+
+    def run(self) -> dict[str, ErrorInfo]:
+        try:
+            while True:
+                self._start_ready()
+                if not self._running:
+                    return self._plan.failed
+                # blocks in a lock acquire, which SIGTERM's KeyboardInterrupt interrupts
+                self._collect(self._done.get())
+        except BaseException:
+            self._stop_all()
+            raise
+
+    def _start_ready(self) -> None:
+        while len(self._running) < self._max and (node := self._plan.take()) is not None:
+            if not self._running and not self._plan.has_ready():
+                # no other step can start before this one ends: it runs in the main thread,
+                # where a cancel interrupts it even inside a blocking call (a step thread
+                # sees its interruption only when it next runs Python)
+                self._plan.finish(node.name, self._run_step(node))
+                continue
+            thread = _StepThread(node, self._run_step, self._done)
+            self._running[node.name] = thread
+            thread.start()
+
+    def _collect(self, thread: _StepThread) -> None:
+        thread.join()
+        del self._running[thread.node.name]
+        if thread.raised is not None:
+            raise thread.raised
+        self._plan.finish(thread.node.name, thread.error)
+
+    def _stop_all(self) -> None:
+        for thread in self._running.values():
+            thread.interrupt()
+        deadline = time.monotonic() + _CANCEL_GRACE_SECONDS
+        for thread in list(self._running.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))

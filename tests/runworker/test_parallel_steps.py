@@ -1,0 +1,146 @@
+"""Steps side by side in a real run worker (`tether api execute-run` writing to a real
+Valkey): overlap seen in the step events, cancel of every running step, output attribution."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+import redis
+
+from tether.broker import keys
+from tether.wire import (
+    EXIT_RUN_CANCELED,
+    EXIT_RUN_SUCCEEDED,
+    LaunchRun,
+    LocationSpec,
+    RunCanceled,
+    StepCanceled,
+    StepStart,
+    StepSuccess,
+    event_type,
+)
+
+from ..streams import read_stream
+
+DEFS = '''
+import time
+from tether import Definitions, Executor, job, op
+
+def make_sleeper(index):
+    @op(name=f"sleep_{index}")
+    def sleeper():
+        print(f"step {index} starts")
+        time.sleep(1)
+        print(f"step {index} ends")
+        return index
+    return sleeper
+
+SLEEPERS = [make_sleeper(i) for i in range(8)]
+
+@op
+def total(a, b, c, d, e, f, g, h):
+    return a + b + c + d + e + f + g + h
+
+@job(executor=Executor("thread", max_concurrent=4))
+def fan_out():
+    total(*[s() for s in SLEEPERS])
+
+def make_looper(index):
+    @op(name=f"loop_{index}")
+    def looper():
+        try:
+            print(f"loop {index} running")
+            for _ in range(1200):
+                time.sleep(0.05)
+        finally:
+            print(f"loop {index} cleaned up")
+    return looper
+
+LOOPERS = [make_looper(i) for i in range(3)]
+
+@job
+def loops():
+    for looper in LOOPERS:
+        looper()
+
+defs = Definitions(jobs=[fan_out, loops])
+'''
+
+
+def start(tmp_path: Path, redis_url: str, job: str,
+          run_config: dict[str, object] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    (tmp_path / "defs.py").write_text(DEFS)
+    run_id = str(uuid.uuid4())
+    launch = LaunchRun(run_id=run_id, attempt=1, job_name=job, run_config=run_config or {},
+                       location=LocationSpec(name="t", python_file=str(tmp_path / "defs.py"),
+                                             working_directory=str(tmp_path)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tether", "api", "execute-run", "--launch-json",
+         msgspec.json.encode(launch).decode()],
+        env={**os.environ, "TETHER_REDIS_URL": redis_url}, cwd=tmp_path,
+        stdout=(tmp_path / "stdout").open("wb"), stderr=(tmp_path / "stderr").open("wb"),
+        start_new_session=True,
+    )
+    return process, run_id
+
+
+def test_eight_one_second_steps_take_about_two_seconds_with_four_at_once(
+        tmp_path: Path, broker_url: str) -> None:
+    process, _ = start(tmp_path, broker_url, "fan_out")
+    assert process.wait(timeout=60) == EXIT_RUN_SUCCEEDED
+
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    starts = {e.step_key: e.timestamp for e in events if isinstance(e, StepStart)}
+    ends = {e.step_key: e.timestamp for e in events if isinstance(e, StepSuccess)}
+    sleepers = [f"sleep_{i}" for i in range(8)]
+    # at most four at once, and four did overlap: the sleepers ran in two waves
+    running, most = 0, 0
+    for event in events:
+        if isinstance(event, StepStart) and event.step_key in sleepers:
+            running += 1
+            most = max(most, running)
+        elif isinstance(event, StepSuccess) and event.step_key in sleepers:
+            running -= 1
+    assert most == 4
+    span = max(ends[s] for s in sleepers) - min(starts[s] for s in sleepers)
+    assert 1.9 < span < 3.0, span
+    assert starts["total"] >= max(ends[s] for s in sleepers)
+
+    logs = read_stream(broker_url, keys.OUT_LOGS)
+    for index in range(8):
+        mine = "".join(c.data for c in logs if c.step_key == f"sleep_{index}")
+        assert mine == f"step {index} starts\nstep {index} ends\n"
+
+
+def test_cancel_stops_every_running_step_and_their_finally_blocks_run(
+        tmp_path: Path, broker_url: str) -> None:
+    process, run_id = start(tmp_path, broker_url, "loops", {"execution": {"max_concurrent": 3}})
+    deadline = time.monotonic() + 30
+    while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 3:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+
+    valkey = redis.Redis.from_url(broker_url)
+    valkey.set(keys.canceled_key(run_id, 1), "1")
+    valkey.close()
+    os.killpg(process.pid, signal.SIGTERM)
+
+    assert process.wait(timeout=15) == EXIT_RUN_CANCELED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    canceled = sorted(e.step_key or "" for e in events if isinstance(e, StepCanceled))
+    assert canceled == ["loop_0", "loop_1", "loop_2"]
+    assert isinstance(events[-1], RunCanceled)
+    assert not any(event_type(e) in ("STEP_FAILURE", "RUN_FAILURE") for e in events)
+    logs = read_stream(broker_url, keys.OUT_LOGS)
+    for index in range(3):
+        mine = "".join(c.data for c in logs if c.step_key == f"loop_{index}")
+        assert mine == f"loop {index} running\nloop {index} cleaned up\n"
+    assert "KeyboardInterrupt" not in "".join(c.data for c in logs)

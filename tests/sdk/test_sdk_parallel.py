@@ -1,0 +1,147 @@
+"""Steps side by side: the thread executor's overlap, limits, failure semantics and config."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tether import Definitions, Executor, job, op
+from tether.sdk import RunEmitter, execute_job
+from tether.wire import (
+    RunEvent,
+    RunFailure,
+    StepFailure,
+    StepSkipped,
+    StepStart,
+    StepSuccess,
+    event_type,
+)
+
+
+@op
+def nap() -> float:
+    time.sleep(0.3)
+    return time.time()
+
+
+@op
+def gather(a: float, b: float, c: float, d: float) -> float:
+    return max(a, b, c, d)
+
+
+@job(executor=Executor("thread", max_concurrent=4))
+def fan_out() -> None:
+    gather(nap.alias("a")(), nap.alias("b")(), nap.alias("c")(), nap.alias("d")())
+
+
+@op
+def boom() -> int:
+    raise ValueError("boom")
+
+
+@op
+def after(value: int) -> int:
+    return value
+
+
+@op
+def slow_branch() -> str:
+    time.sleep(0.2)
+    print("slow branch says hello")
+    return "done"
+
+
+@job
+def broken_branch() -> None:
+    after(after(boom()))
+    slow_branch()
+
+
+DEFS = Definitions(jobs=[fan_out, broken_branch])
+
+
+def run(job_name: str, run_config: dict[str, object] | None = None
+        ) -> tuple[bool, list[RunEvent]]:
+    events: list[RunEvent] = []
+    emitter = RunEmitter(run_id="run-1", attempt=1, sink=events.append)
+    ok = execute_job(DEFS, job_name, emitter=emitter, run_config=run_config)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert emitter.current_step is None
+    return ok, events
+
+
+def running_at_once(events: list[RunEvent]) -> int:
+    """The most steps that were between their STEP_START and their end at one time."""
+    running, most = 0, 0
+    for event in events:
+        if isinstance(event, StepStart):
+            running += 1
+            most = max(most, running)
+        elif isinstance(event, StepSuccess | StepFailure):
+            running -= 1
+    return most
+
+
+def test_independent_steps_overlap_and_their_downstream_waits_for_all() -> None:
+    ok, events = run("fan_out")
+    assert ok
+    starts = {e.step_key: e.timestamp for e in events if isinstance(e, StepStart)}
+    ends = {e.step_key: e.timestamp for e in events if isinstance(e, StepSuccess)}
+    naps = ["a", "b", "c", "d"]
+    # every nap started before any finished: they ran side by side
+    assert max(starts[s] for s in naps) < min(ends[s] for s in naps)
+    assert running_at_once(events) == 4
+    assert starts["gather"] >= max(ends[s] for s in naps)
+    assert ends["gather"] - min(starts.values()) < 0.3 * 4
+
+
+def test_max_concurrent_from_the_run_config_limits_the_overlap() -> None:
+    ok, events = run("fan_out", {"execution": {"max_concurrent": 2}})
+    assert ok
+    assert running_at_once(events) == 2
+    ok, events = run("fan_out", {"execution": {"executor": "in_process"}})
+    assert ok
+    assert running_at_once(events) == 1
+
+
+def test_a_failed_step_skips_its_downstream_while_the_other_branch_runs_on() -> None:
+    ok, events = run("broken_branch", {"execution": {"max_concurrent": 4}})
+    assert not ok
+    kinds = {(event_type(e), e.step_key) for e in events}
+    assert ("STEP_FAILURE", "boom") in kinds
+    assert ("STEP_SUCCESS", "slow_branch") in kinds
+    skipped = [e for e in events if isinstance(e, StepSkipped)]
+    assert [e.step_key for e in skipped] == ["after", "after_2"]
+    assert all(e.reason == "upstream step boom failed" for e in skipped)
+    assert not any(isinstance(e, StepStart) and e.step_key in ("after", "after_2")
+                   for e in events)
+    final = events[-1]
+    assert isinstance(final, RunFailure) and "boom" in final.message
+
+
+def test_each_step_thread_tags_its_own_events() -> None:
+    ok, events = run("fan_out")
+    assert ok
+    by_step: dict[str | None, list[str]] = {}
+    for event in events:
+        by_step.setdefault(event.step_key, []).append(event_type(event))
+    for step in ("a", "b", "c", "d", "gather"):
+        assert by_step[step][0] == "STEP_START" and by_step[step][-1] == "STEP_SUCCESS"
+    assert threading.active_count() == 1 or not any(
+        t.name.startswith("tether-step-") for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(("execution", "problem"), [
+    ({"executor": "fork"}, "$.execution.executor: expected one of in_process, thread"),
+    ({"max_concurrent": 0}, "$.execution.max_concurrent: expected an integer >= 1"),
+    ({"workers": 2}, "$.execution: unknown field workers"),
+])
+def test_an_invalid_execution_config_fails_the_run_before_its_first_step(
+        execution: dict[str, object], problem: str) -> None:
+    ok, events = run("fan_out", {"execution": execution})
+    assert not ok
+    assert [event_type(e) for e in events] == ["RUN_START", "RUN_FAILURE"]
+    final = events[-1]
+    assert isinstance(final, RunFailure) and problem in final.message
