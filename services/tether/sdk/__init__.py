@@ -35,6 +35,7 @@ from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import MaterializeResult, Output
 from ._parallel import Executor
+from ._retries import Backoff, Jitter, RetryPolicy, RetryRequested
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._tracebacks import user_traceback
@@ -46,12 +47,14 @@ __all__ = [
     "AssetOut",
     "AssetSelection",
     "AssetSpec",
+    "Backoff",
     "Config",
     "Definitions",
     "EnvVar",
     "Executor",
     "IOManager",
     "InputContext",
+    "Jitter",
     "JobDefinition",
     "MaterializeResult",
     "Metadata",
@@ -64,6 +67,8 @@ __all__ = [
     "OutputContext",
     "OutputHandle",
     "Resource",
+    "RetryPolicy",
+    "RetryRequested",
     "RunEmitter",
     "RunRequest",
     "ScheduleContext",

@@ -56,6 +56,7 @@ class OpContext:
         "job_name",
         "log",
         "op_name",
+        "retry_number",
         "run_config",
         "run_id",
         "step_key",
@@ -70,8 +71,11 @@ class OpContext:
         step_key: str,
         run_config: Mapping[str, Any],
         asset_key: str | None = None,
+        retry_number: int = 0,
     ) -> None:
         self.run_id = emitter.run_id
+        # 0 on the step's first attempt, 1 on its first retry, ...
+        self.retry_number = retry_number
         self.attempt = emitter.attempt
         self.job_name = job_name
         self.op_name = op_name

@@ -31,6 +31,7 @@ from ..wire import (
     RunSuccess,
     StepCanceled,
     StepFailure,
+    StepRetry,
     StepStart,
     StepSuccess,
     metadata_text,
@@ -43,7 +44,8 @@ from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
-from ._parallel import choose_executor, run_steps
+from ._parallel import choose_executor, pause, run_steps
+from ._retries import RetryRequested, retry_wait
 from ._tracebacks import user_traceback
 
 
@@ -175,11 +177,36 @@ def _traced_step(steps: _Steps, node: Node) -> ErrorInfo | None:
 
 
 def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
+    """Run the step, again after each failure its retry policy (or RetryRequested) allows."""
+    step_attempt = 1
+    while True:
+        outcome = _attempt_step(steps, node, step_attempt)
+        if not isinstance(outcome, _Retry):
+            return outcome
+        steps.emitter.current_step = node.name
+        try:
+            pause(outcome.seconds)
+        except BaseException as exc:
+            if _is_cancel(exc, steps.canceled):
+                steps.emitter.emit(StepCanceled, step_key=node.name)
+            else:
+                steps.emitter.emit(StepFailure, duration=0.0, error=_user_error(exc),
+                                   step_key=node.name)
+            raise
+        steps.emitter.current_step = None
+        step_attempt += 1
+
+
+class _Retry(NamedTuple):
+    seconds: float
+
+
+def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _Retry | None:
     job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
     emitter.current_step = step_key
-    emitter.emit(StepStart, step_key=step_key)
+    emitter.emit(StepStart, step_key=step_key, step_attempt=step_attempt)
     started = time.perf_counter()
     context: OpContext | None = None
     try:
@@ -196,6 +223,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
                 step_key=step_key,
                 run_config=config,
                 asset_key=node.asset_key,
+                retry_number=step_attempt - 1,
             )
             returned = op.fn(context, **kwargs)
         else:
@@ -207,7 +235,15 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         if store:
             steps.handover.store(node, value)
     except Exception as exc:
-        error = _user_error(exc)
+        wait = retry_wait(op.retry_policy, exc, step_attempt)
+        # a RetryRequested raised `from` the real error: the events show that one
+        error = _user_error(exc.__cause__ if isinstance(exc, RetryRequested)
+                            and isinstance(exc.__cause__, Exception) else exc)
+        if wait is not None:
+            emitter.emit(StepRetry, duration=time.perf_counter() - started, error=error,
+                         step_attempt=step_attempt, delay=wait, step_key=step_key)
+            emitter.current_step = None
+            return _Retry(wait)
         emitter.emit(
             StepFailure, duration=time.perf_counter() - started, error=error, step_key=step_key
         )

@@ -19,6 +19,7 @@ from ..errors import DefinitionError
 from ._compose import current_composition
 from ._config import Config, Resource
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
+from ._retries import RetryPolicy
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -33,7 +34,7 @@ class OpDefinition:
 
     __slots__ = ("config_param", "config_type", "description", "fn", "input_names",
                  "io_manager_key", "name", "optional_inputs", "resource_params",
-                 "takes_context")
+                 "retry_policy", "takes_context")
 
     def __init__(
         self,
@@ -43,8 +44,11 @@ class OpDefinition:
         description: str | None = None,
         kind: str = "op",
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.fn = fn
+        # how often a failed step of this op runs again (None: it fails at once)
+        self.retry_policy = retry_policy
         # the resource that stores the output; None keeps it in the run's memory only
         self.io_manager_key = io_manager_key
         self.name: str = name or fn.__name__
@@ -197,6 +201,7 @@ def op(fn: Callable[..., Any], /) -> OpDefinition: ...
 def op(
     *, name: str | None = None, description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    retry_policy: RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -207,17 +212,19 @@ def op(
     name: str | None = None,
     description: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+    retry_policy: RetryPolicy | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...)``.
 
     ``io_manager_key`` names the resource that stores the op's output (default: the
     ``io_manager`` resource, or pickle files under the agent's storage folder); None keeps
-    the output in the run's memory, so only steps of the same run can take it."""
+    the output in the run's memory, so only steps of the same run can take it.
+    ``retry_policy`` runs a failed step again (see :class:`RetryPolicy`)."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
-                            io_manager_key=io_manager_key)
+                            io_manager_key=io_manager_key, retry_policy=retry_policy)
 
     return decorate

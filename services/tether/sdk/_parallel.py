@@ -73,6 +73,13 @@ def choose_executor(default: Executor | None, run_config: Mapping[str, Any]) -> 
     return Executor(kind=kind, max_concurrent=limit)
 
 
+def pause(seconds: float) -> None:
+    """Sleep in short naps: a cancel reaches a step thread only between two of them."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.1))
+
+
 class _Plan:
     """Which steps may start: each waits for its upstream steps within the run; a step whose
     upstream failed or was skipped is skipped when its turn comes."""
