@@ -29,6 +29,7 @@ from ._records import (
     WorkStatus,
 )
 from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
+from ._retries import will_retry
 from ._run_config import Scaffold, config_scaffold
 from ._schema import metadata
 from ._store import Store
@@ -79,4 +80,5 @@ __all__ = [
     "metadata",
     "normalize_url",
     "steps_from_failure",
+    "will_retry",
 ]

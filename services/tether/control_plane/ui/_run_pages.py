@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
+from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus, will_retry
 from ._base import CSRF_FIELD, Pages, Viewer, form_text
 from ._svg import timeline_svg
 from .errors import BadRequest, PageNotFound
@@ -91,7 +91,7 @@ class RunPages(Pages):
         waiting = (await self.call(self.store.waiting_reason, run.run_id)
                    if run.status == RunStatus.QUEUED else None)
         return {"run": run, "spans": spans, "now": now,
-                "waiting": waiting, "done": run.status in TERMINAL_STATUSES,
+                "waiting": waiting, "done": _done(run),
                 "timeline": timeline_svg(spans, start=run.start_time, end=run.end_time,
                                          now=now)}
 
@@ -153,7 +153,7 @@ class RunPages(Pages):
                                  step_key=step, after_id=after_id)
         text = "".join(chunk.data for chunk in chunks)
         last_id = max((chunk.id for chunk in chunks), default=after_id or 0)
-        done = run.status in TERMINAL_STATUSES
+        done = _done(run)
         if params.get("format") == "json":
             return JSONResponse({"text": text, "last_id": last_id, "done": done},
                                 headers={"Cache-Control": "no-store"})
@@ -174,3 +174,8 @@ class RunPages(Pages):
         data = await self.mutate(viewer, REEXECUTE, id=request.path_params["run_id"],
                                  strategy=form_text(form, "strategy", "ALL_STEPS"))
         return RedirectResponse(f"/runs/{data['reexecuteRun']['id']}", status_code=303)
+
+
+def _done(run: RunRecord) -> bool:
+    # a failed run that will be retried is not finished: the page keeps following it
+    return run.status in TERMINAL_STATUSES and not will_retry(run)
