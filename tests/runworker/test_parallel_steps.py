@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import msgspec
+import pytest
 import redis
 
 from tether.broker import keys
@@ -70,12 +71,29 @@ def loops():
     for looper in LOOPERS:
         looper()
 
-defs = Definitions(jobs=[fan_out, loops])
+def make_long_sleeper(index):
+    @op(name=f"loop_{index}")
+    def long_sleeper():
+        try:
+            print(f"loop {index} running")
+            time.sleep(600)
+        finally:
+            print(f"loop {index} cleaned up")
+    return long_sleeper
+
+LONG_SLEEPERS = [make_long_sleeper(i) for i in range(3)]
+
+@job
+def long_sleeps():
+    for sleeper in LONG_SLEEPERS:
+        sleeper()
+
+defs = Definitions(jobs=[fan_out, loops, long_sleeps])
 '''
 
 
-def start(tmp_path: Path, redis_url: str, job: str,
-          run_config: dict[str, object] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start(tmp_path: Path, redis_url: str, job: str, run_config: dict[str, object] | None = None,
+          storage: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
     (tmp_path / "defs.py").write_text(DEFS)
     run_id = str(uuid.uuid4())
     launch = LaunchRun(run_id=run_id, attempt=1, job_name=job, run_config=run_config or {},
@@ -84,16 +102,19 @@ def start(tmp_path: Path, redis_url: str, job: str,
     process = subprocess.Popen(
         [sys.executable, "-m", "tether", "api", "execute-run", "--launch-json",
          msgspec.json.encode(launch).decode()],
-        env={**os.environ, "TETHER_REDIS_URL": redis_url}, cwd=tmp_path,
+        env={**os.environ, "TETHER_REDIS_URL": redis_url,
+             **({"TETHER_STORAGE_DIR": str(storage)} if storage else {})}, cwd=tmp_path,
         stdout=(tmp_path / "stdout").open("wb"), stderr=(tmp_path / "stderr").open("wb"),
         start_new_session=True,
     )
     return process, run_id
 
 
+@pytest.mark.parametrize("executor", ["thread", "multiprocess"])
 def test_eight_one_second_steps_take_about_two_seconds_with_four_at_once(
-        tmp_path: Path, broker_url: str) -> None:
-    process, _ = start(tmp_path, broker_url, "fan_out")
+        tmp_path: Path, broker_url: str, executor: str) -> None:
+    process, _ = start(tmp_path, broker_url, "fan_out", {"execution": {"executor": executor}},
+                       storage=tmp_path / "storage")
     assert process.wait(timeout=60) == EXIT_RUN_SUCCEEDED
 
     events = read_stream(broker_url, keys.OUT_EVENTS)
@@ -120,9 +141,14 @@ def test_eight_one_second_steps_take_about_two_seconds_with_four_at_once(
         assert mine == f"step {index} starts\nstep {index} ends\n"
 
 
+@pytest.mark.parametrize(("executor", "job"), [("thread", "loops"),
+                                               ("multiprocess", "long_sleeps")])
 def test_cancel_stops_every_running_step_and_their_finally_blocks_run(
-        tmp_path: Path, broker_url: str) -> None:
-    process, run_id = start(tmp_path, broker_url, "loops", {"execution": {"max_concurrent": 3}})
+        tmp_path: Path, broker_url: str, executor: str, job: str) -> None:
+    # a step process is stopped even inside a long blocking call; a step thread between calls
+    process, run_id = start(tmp_path, broker_url, job,
+                            {"execution": {"executor": executor, "max_concurrent": 3}},
+                            storage=tmp_path / "storage")
     deadline = time.monotonic() + 30
     while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 3:
         assert time.monotonic() < deadline and process.poll() is None

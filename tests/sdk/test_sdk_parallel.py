@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +148,79 @@ def test_an_invalid_execution_config_fails_the_run_before_its_first_step(
     assert [event_type(e) for e in events] == ["RUN_START", "RUN_FAILURE"]
     final = events[-1]
     assert isinstance(final, RunFailure) and problem in final.message
+
+
+@op
+def pid_of_step() -> int:
+    print(f"hello from {os.getpid()}")
+    time.sleep(0.3)
+    return os.getpid()
+
+
+@op
+def pids(a: int, b: int, c: int) -> list[int]:
+    return [a, b, c]
+
+
+@job(executor=Executor("multiprocess", max_concurrent=3))
+def in_processes() -> None:
+    pids(pid_of_step.alias("p1")(), pid_of_step.alias("p2")(), pid_of_step.alias("p3")())
+
+
+@op(io_manager_key=None)
+def unstored() -> int:
+    return 1
+
+
+@job(executor=Executor("multiprocess"))
+def unstored_in_processes() -> None:
+    after(unstored())
+
+
+PROCESS_DEFS = Definitions(jobs=[in_processes, unstored_in_processes, broken_branch])
+
+
+def run_in_processes(job_name: str, storage: str | None, run_config: dict[str, object] | None
+                     = None) -> tuple[bool, list[RunEvent]]:
+    events: list[RunEvent] = []
+    emitter = RunEmitter(run_id="run-p", attempt=1, sink=events.append)
+    ok = execute_job(PROCESS_DEFS, job_name, emitter=emitter, storage_dir=storage,
+                     run_config=run_config)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    return ok, events
+
+
+def test_the_multiprocess_executor_runs_each_step_in_a_process_of_its_own(
+        tmp_path: Path) -> None:
+    ok, events = run_in_processes("in_processes", str(tmp_path))
+    assert ok
+    assert running_at_once(events) == 3
+    assert [e.step_key for e in events if isinstance(e, StepStart)][-1] == "pids"
+    # each step's output crossed through storage into the process of the next step
+    [stored] = [path for path in tmp_path.rglob("*.pickle") if "pids" in path.parts]
+    pids = pickle.loads(stored.read_bytes())
+    assert len(set(pids)) == 3 and os.getpid() not in pids
+
+
+def test_a_failure_in_a_step_process_skips_its_downstream(tmp_path: Path) -> None:
+    ok, events = run_in_processes("broken_branch", str(tmp_path),
+                                  {"execution": {"executor": "multiprocess"}})
+    assert not ok
+    failure = next(e for e in events if isinstance(e, StepFailure))
+    assert failure.step_key == "boom" and failure.error.class_name == "ValueError"
+    assert "in boom" in failure.error.stack
+    assert [e.step_key for e in events if isinstance(e, StepSkipped)] == ["after", "after_2"]
+    assert ("STEP_SUCCESS", "slow_branch") in {(event_type(e), e.step_key) for e in events}
+
+
+def test_a_step_that_keeps_its_output_in_memory_cannot_run_in_another_process(
+        tmp_path: Path) -> None:
+    ok, events = run_in_processes("unstored_in_processes", str(tmp_path))
+    assert not ok
+    final = events[-1]
+    assert isinstance(final, RunFailure)
+    assert "unstored keep their output in the run's memory (io_manager_key=None)" in \
+        final.message
+    ok, events = run_in_processes("in_processes", None)
+    assert not ok
+    assert "hands outputs over through storage" in events[-1].message  # type: ignore[union-attr]

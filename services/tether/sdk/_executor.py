@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
@@ -42,9 +43,11 @@ from ._definitions import Definitions
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
+from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
 from ._outputs import unwrap
-from ._parallel import choose_executor, pause, run_steps
+from ._parallel import check_handover, choose_executor, pause, run_steps
+from ._processes import ProcessSteps
 from ._retries import RetryRequested, retry_wait
 from ._tracebacks import user_traceback
 
@@ -83,6 +86,9 @@ def execute_job(
         configs = resolve_run_config(job, config)
         executor = choose_executor(job.executor, config)
         nodes = job.nodes if step_selection is None else job.select(step_selection)
+        if executor.kind == "multiprocess":
+            check_handover(nodes, stored=storage_dir is not None
+                           or DEFAULT_IO_MANAGER_KEY in defs.resources)
     except (RunConfigError, StepSelectionError) as exc:
         what = "run config" if isinstance(exc, RunConfigError) else "step selection"
         emitter.emit(
@@ -101,9 +107,15 @@ def execute_job(
         running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
+    run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_traced_step, steps)
+    stop_step: Callable[[str], None] | None = None
+    if executor.kind == "multiprocess":
+        processes = ProcessSteps(emitter=emitter, canceled=was_canceled,
+                                 child_step=functools.partial(_child_step, steps))
+        run_step, stop_step = processes.run, processes.stop
     try:
-        failed = run_steps(nodes, emitter, functools.partial(_traced_step, steps),
-                           max_concurrent=executor.concurrency())
+        failed = run_steps(nodes, emitter, run_step, max_concurrent=executor.concurrency(),
+                           stop_step=stop_step)
     except BaseException as exc:
         step = emitter.current_step
         emitter.current_step = None
@@ -145,11 +157,14 @@ class _Resources:
     def __init__(self, resources: Mapping[str, Any]) -> None:
         self._defined = resources
         self._resolved: dict[str, Any] = {}
+        # steps running side by side share one instance of each resource
+        self._lock = threading.RLock()
 
     def get(self, name: str) -> Any:
-        if name not in self._resolved:
-            self._resolved[name] = resolve_resource(name, self._defined[name], os.environ)
-        return self._resolved[name]
+        with self._lock:
+            if name not in self._resolved:
+                self._resolved[name] = resolve_resource(name, self._defined[name], os.environ)
+            return self._resolved[name]
 
 
 class _Steps(NamedTuple):
@@ -169,6 +184,12 @@ class _Steps(NamedTuple):
 def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
     # a cancel arrives as SIGTERM, which the run worker turns into KeyboardInterrupt
     return isinstance(exc, KeyboardInterrupt) and canceled()
+
+
+def _child_step(steps: _Steps, node: Node, emitter: RunEmitter,
+                canceled: Callable[[], bool]) -> ErrorInfo | None:
+    # in a step's own process: its events go to the pipe, its cancel is its own signal
+    return _traced_step(steps._replace(emitter=emitter, canceled=canceled), node)
 
 
 def _traced_step(steps: _Steps, node: Node) -> ErrorInfo | None:

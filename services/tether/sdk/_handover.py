@@ -10,6 +10,7 @@ outside an asset job from the asset's latest materialization.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -44,6 +45,9 @@ class Handover:
         self._running = running
         self._input_runs = input_runs
         self._managers: dict[str, IOManager] = {}
+        # steps running side by side must share one manager per key (an in-memory one
+        # made twice would lose the outputs stored in the other)
+        self._lock = threading.Lock()
         # outputs with io_manager_key=None, by step
         self._memory: dict[str, Any] = {}
 
@@ -53,6 +57,12 @@ class Handover:
         found = self._managers.get(key)
         if found is not None:
             return found
+        with self._lock:
+            found = self._managers.get(key)
+            return found if found is not None else self._make_manager(key)
+
+    def _make_manager(self, key: str) -> IOManager:
+        found: IOManager
         if key in self._defined:
             found = self._resource(key)
             if not isinstance(found, IOManager):

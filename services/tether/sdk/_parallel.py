@@ -28,7 +28,7 @@ from ..wire import ErrorInfo, StepSkipped
 from ._events import RunEmitter
 from ._graph import Node
 
-EXECUTOR_KINDS = ("in_process", "thread")
+EXECUTOR_KINDS = ("in_process", "thread", "multiprocess")
 # how long a cancel waits for the interrupted steps: a thread blocked in C code (a long
 # sleep, a socket read) sees its interruption only when it next runs Python
 _CANCEL_GRACE_SECONDS = 30.0
@@ -36,8 +36,9 @@ _CANCEL_GRACE_SECONDS = 30.0
 
 class Executor(NamedTuple):
     """How a job's steps run: ``"thread"`` (independent steps side by side, up to
-    ``max_concurrent`` at once; the default) or ``"in_process"`` (one after another in the run
-    worker's main thread). ``max_concurrent`` None means the machine's CPU count."""
+    ``max_concurrent`` at once; the default), ``"multiprocess"`` (the same, each step in a
+    process of its own, forked from the run worker) or ``"in_process"`` (one after another in
+    the run worker's main thread). ``max_concurrent`` None means the machine's CPU count."""
 
     kind: str = "thread"
     max_concurrent: int | None = None
@@ -78,6 +79,23 @@ def pause(seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(left, 0.1))
+
+
+def check_handover(nodes: Sequence[Node], *, stored: bool) -> None:
+    """Refuse, before the first step, a multiprocess run whose outputs cannot cross from one
+    step process to another."""
+    unstored = [node.name for node in nodes if node.op.io_manager_key is None]
+    if unstored:
+        raise RunConfigError(
+            f"$.execution.executor: step{'s' if len(unstored) > 1 else ''} "
+            f"{', '.join(unstored)} keep their output in the run's memory "
+            "(io_manager_key=None), which a step in another process cannot read: use the "
+            "thread executor, or store the output with an IO manager")
+    if not stored:
+        raise RunConfigError(
+            "$.execution.executor: the multiprocess executor hands outputs over through "
+            "storage, and this run keeps them in memory: run it in a run worker (which stores "
+            "them under TETHER_STORAGE_DIR) or give the location an io_manager resource")
 
 
 class _Plan:
@@ -138,16 +156,18 @@ RunStep = Callable[[Node], "ErrorInfo | None"]
 
 
 def run_steps(nodes: Sequence[Node], emitter: RunEmitter, run_step: RunStep, *,
-              max_concurrent: int) -> dict[str, ErrorInfo]:
+              max_concurrent: int, stop_step: Callable[[str], None] | None = None,
+              ) -> dict[str, ErrorInfo]:
     """Run the steps, up to ``max_concurrent`` at once; returns the failed steps and their
     errors. An interruption (cancel, ``SystemExit``) stops the other running steps and is
-    re-raised once they have stopped."""
+    re-raised once they have stopped. ``stop_step`` stops a running step (a step process);
+    without it, steps run in this process's threads, and are interrupted there."""
     plan = _Plan(nodes, emitter)
-    if max_concurrent <= 1:
+    if max_concurrent <= 1 and stop_step is None:
         while (node := plan.take()) is not None:
             plan.finish(node.name, run_step(node))
         return plan.failed
-    return _Threads(plan, run_step, max_concurrent).run()
+    return _Threads(plan, run_step, max_concurrent, stop_step).run()
 
 
 class _StepThread(threading.Thread):
@@ -192,10 +212,13 @@ class _StepThread(threading.Thread):
 
 
 class _Threads:
-    def __init__(self, plan: _Plan, run_step: RunStep, max_concurrent: int) -> None:
+    def __init__(self, plan: _Plan, run_step: RunStep, max_concurrent: int,
+                 stop_step: Callable[[str], None] | None) -> None:
         self._plan = plan
         self._run_step = run_step
         self._max = max_concurrent
+        # a step process's thread only relays: the process is what a cancel stops
+        self._stop_step = stop_step
         self._done: queue.SimpleQueue[_StepThread] = queue.SimpleQueue()
         self._running: dict[str, _StepThread] = {}
 
@@ -213,7 +236,7 @@ class _Threads:
 
     def _start_ready(self) -> None:
         while len(self._running) < self._max and (node := self._plan.take()) is not None:
-            if not self._running and not self._plan.has_ready():
+            if not self._running and not self._plan.has_ready() and self._stop_step is None:
                 # no other step can start before this one ends: it runs in the main thread,
                 # where a cancel interrupts it even inside a blocking call (a step thread
                 # sees its interruption only when it next runs Python)
@@ -232,7 +255,10 @@ class _Threads:
 
     def _stop_all(self) -> None:
         for thread in self._running.values():
-            thread.interrupt()
+            if self._stop_step is not None:
+                self._stop_step(thread.node.name)
+            else:
+                thread.interrupt()
         deadline = time.monotonic() + _CANCEL_GRACE_SECONDS
         for thread in list(self._running.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
