@@ -1,9 +1,11 @@
-"""What running steps side by side costs per step: the thread executor against the
-sequential one (``in_process``), for runs of 1, 10 and 100 trivial independent steps.
+"""What running steps side by side costs per step: the thread and multiprocess executors
+against the sequential one (``in_process``), for runs of 1, 10 and 100 trivial independent
+steps.
 
 Each run is ``execute_job`` as the run worker calls it (events to a list, outputs stored by
 the default IO manager in a temporary folder), so the figure is the executor's own overhead
-per step: scheduling, a thread per step, the events, storing the output. The ops do nothing,
+per step: scheduling, a thread (or a forked process) per step, the events, storing the
+output. The ops do nothing,
 so the thread executor cannot win anything back here; its gain is for steps that wait (I/O,
 a warehouse, a subprocess), which this does not measure. Rounds alternate the executors, so
 both see the same machine.
@@ -28,6 +30,7 @@ from tether.wire import RunEvent
 EXECUTORS: dict[str, dict[str, Any]] = {
     "in_process": {"executor": "in_process"},
     "thread (max_concurrent=4)": {"executor": "thread", "max_concurrent": 4},
+    "multiprocess (max_concurrent=4)": {"executor": "multiprocess", "max_concurrent": 4},
 }
 SIZES = (1, 10, 100)
 
@@ -65,13 +68,13 @@ def main() -> None:
             for n in SIZES:
                 for name, execution in EXECUTORS.items():
                     times[(name, n)].append(one_run(defs, f"fan_{n}", execution, storage))
-    print(f"{'executor':<28} {'steps':>5} {'run (ms)':>10} {'per step (ms)':>14} "
+    print(f"{'executor':<32} {'steps':>5} {'run (ms)':>10} {'per step (ms)':>14} "
           f"{'ratio to in_process':>20}")
     for n in SIZES:
         base = statistics.median(times[("in_process", n)])
         for name in EXECUTORS:
             median = statistics.median(times[(name, n)])
-            print(f"{name:<28} {n:>5} {median * 1000:>10.2f} {median * 1000 / n:>14.3f} "
+            print(f"{name:<32} {n:>5} {median * 1000:>10.2f} {median * 1000 / n:>14.3f} "
                   f"{median / base:>19.2f}x")
 
 
