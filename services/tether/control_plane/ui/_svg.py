@@ -149,6 +149,9 @@ def timeline_svg(spans: Sequence[StepSpan], *, start: float | None, end: float |
         bar_w = max(((step.end or now) - step.start) * scale, 2.0)
         label = step.step_key if step.attempt == 1 else f"{step.step_key} (attempt {step.attempt})"
         took = duration((step.end or now) - step.start)
+        if step.step_attempts > 1:
+            # a step that retried within the attempt: one bar, its tries counted
+            took = f"{took} · {step.step_attempts} tries"
         parts.append(
             f'<g class="step {status_class(step.status)}" data-step="{escape(step.step_key)}">'
             f'<text class="label" x="{_LABEL_W - 8}" y="{y + 14}" text-anchor="end">'
