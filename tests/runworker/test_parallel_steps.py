@@ -18,11 +18,15 @@ import redis
 from tether.broker import keys
 from tether.wire import (
     EXIT_RUN_CANCELED,
+    EXIT_RUN_FAILED,
     EXIT_RUN_SUCCEEDED,
     LaunchRun,
     LocationSpec,
     RunCanceled,
+    RunFailure,
     StepCanceled,
+    StepFailure,
+    StepRetry,
     StepStart,
     StepSuccess,
     event_type,
@@ -32,7 +36,7 @@ from ..streams import read_stream
 
 DEFS = '''
 import time
-from tether import Definitions, Executor, job, op
+from tether import Definitions, Executor, RetryPolicy, job, op
 
 def make_sleeper(index):
     @op(name=f"sleep_{index}")
@@ -88,7 +92,16 @@ def long_sleeps():
     for sleeper in LONG_SLEEPERS:
         sleeper()
 
-defs = Definitions(jobs=[fan_out, loops, long_sleeps])
+@op(retry_policy=RetryPolicy(max_retries=3, delay=600))
+def patient():
+    print("trying")
+    raise ConnectionError("nobody home")
+
+@job
+def waits_to_retry():
+    patient()
+
+defs = Definitions(jobs=[fan_out, loops, long_sleeps, waits_to_retry])
 '''
 
 
@@ -170,3 +183,53 @@ def test_cancel_stops_every_running_step_and_their_finally_blocks_run(
         mine = "".join(c.data for c in logs if c.step_key == f"loop_{index}")
         assert mine == f"loop {index} running\nloop {index} cleaned up\n"
     assert "KeyboardInterrupt" not in "".join(c.data for c in logs)
+
+
+@pytest.mark.parametrize("executor", ["thread", "multiprocess"])
+def test_a_cancel_during_a_retry_delay_cancels_the_waiting_step(
+        tmp_path: Path, broker_url: str, executor: str) -> None:
+    process, run_id = start(tmp_path, broker_url, "waits_to_retry",
+                            {"execution": {"executor": executor}}, storage=tmp_path / "storage")
+    deadline = time.monotonic() + 30
+    while not any(isinstance(e, StepRetry) for e in read_stream(broker_url, keys.OUT_EVENTS)):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+
+    valkey = redis.Redis.from_url(broker_url)
+    valkey.set(keys.canceled_key(run_id, 1), "1")
+    valkey.close()
+    os.killpg(process.pid, signal.SIGTERM)
+
+    # the retry was due in ten minutes
+    assert process.wait(timeout=15) == EXIT_RUN_CANCELED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert [(event_type(e), e.step_key) for e in events][1:] == [
+        ("STEP_START", "patient"), ("STEP_RETRY", "patient"), ("STEP_CANCELED", "patient"),
+        ("RUN_CANCELED", None)]
+    retry = events[2]
+    assert isinstance(retry, StepRetry) and retry.delay == 600
+
+
+@pytest.mark.parametrize(("executor", "job"), [("thread", "loops"),
+                                               ("multiprocess", "long_sleeps")])
+def test_sigterm_without_a_cancel_fails_every_running_step(
+        tmp_path: Path, broker_url: str, executor: str, job: str) -> None:
+    # an agent stopping its runs: the interruption is each step's failure, not a cancel
+    process, _ = start(tmp_path, broker_url, job,
+                       {"execution": {"executor": executor, "max_concurrent": 3}},
+                       storage=tmp_path / "storage")
+    deadline = time.monotonic() + 30
+    while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 3:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGTERM)
+
+    assert process.wait(timeout=15) == EXIT_RUN_FAILED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    failures = [e for e in events if isinstance(e, StepFailure)]
+    assert sorted(e.step_key or "" for e in failures) == ["loop_0", "loop_1", "loop_2"]
+    assert {e.error.class_name for e in failures} == {"KeyboardInterrupt"}
+    assert isinstance(events[-1], RunFailure)
+    assert not any(isinstance(e, StepCanceled | RunCanceled) for e in events)
+    logs = "".join(c.data for c in read_stream(broker_url, keys.OUT_LOGS))
+    assert all(f"loop {i} cleaned up" in logs for i in range(3))
