@@ -64,7 +64,9 @@ def execute_job(
     input_runs: Mapping[str, str] | None = None,
     canceled: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Run ``job_name`` in this process; True when every step succeeded.
+    """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
+    or the run config's ``execution`` section says: side by side in threads (the default), in
+    a forked process each, or one after another.
 
     Emits RUN_START, then per step STEP_START and STEP_SUCCESS or STEP_FAILURE (or
     STEP_SKIPPED), then RUN_SUCCESS or RUN_FAILURE. With ``step_selection``, only the steps
@@ -107,15 +109,15 @@ def execute_job(
         running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
-    run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_traced_step, steps)
+    run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
     stop_step: Callable[[str], None] | None = None
     if executor.kind == "multiprocess":
         processes = ProcessSteps(emitter=emitter, canceled=was_canceled,
                                  child_step=functools.partial(_child_step, steps))
         run_step, stop_step = processes.run, processes.stop
     try:
-        failed = run_steps(nodes, emitter, run_step, max_concurrent=executor.concurrency(),
-                           stop_step=stop_step)
+        failed = run_steps(nodes, emitter, functools.partial(_traced, run_step),
+                           max_concurrent=executor.concurrency(), stop_step=stop_step)
     except BaseException as exc:
         step = emitter.current_step
         emitter.current_step = None
@@ -188,13 +190,15 @@ def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
 
 def _child_step(steps: _Steps, node: Node, emitter: RunEmitter,
                 canceled: Callable[[], bool]) -> ErrorInfo | None:
-    # in a step's own process: its events go to the pipe, its cancel is its own signal
-    return _traced_step(steps._replace(emitter=emitter, canceled=canceled), node)
+    # in a step's own process: its events go to the pipe, its cancel is its own signal; no
+    # span here (the run worker's thread that relays the step records it), so the child never
+    # touches the span exporter, whose locks the fork may have copied held
+    return _run_step(steps._replace(emitter=emitter, canceled=canceled), node)
 
 
-def _traced_step(steps: _Steps, node: Node) -> ErrorInfo | None:
+def _traced(run_step: Callable[[Node], ErrorInfo | None], node: Node) -> ErrorInfo | None:
     with telemetry.span("step", attributes={"tether.step": node.name}):
-        return _run_step(steps, node)
+        return run_step(node)
 
 
 def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:

@@ -16,6 +16,7 @@ import pickle
 import signal
 import struct
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, BinaryIO
@@ -42,17 +43,21 @@ class ProcessSteps:
         self._canceled = canceled
         # step -> its child's pid (which is also its process group)
         self._children: dict[str, int] = {}
+        # a child forked while another step's pipe is still open for writing here would
+        # hold that pipe open, and its relay would wait for both children to exit
+        self._fork_lock = threading.Lock()
 
     def run(self, node: Node) -> ErrorInfo | None:
         """Fork a child for ``node``, relay what it sends until it exits; its error (None:
         success). Raises KeyboardInterrupt when the child was interrupted."""
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            _child(node, write_end, self._emitter, self._child_step)
-        os.close(write_end)
-        self._children[node.name] = pid
+        with self._fork_lock:
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                _child(node, write_end, self._emitter, self._child_step)
+            os.close(write_end)
+            self._children[node.name] = pid
         emitter = self._emitter
         # what this relaying thread writes is the step's output
         emitter.current_step = node.name
