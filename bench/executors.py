@@ -10,15 +10,22 @@ so the thread executor cannot win anything back here; its gain is for steps that
 a warehouse, a subprocess), which this does not measure. Rounds alternate the executors, so
 both see the same machine.
 
-    .venv/bin/python bench/executors.py [--rounds 15]
+    .venv/bin/python bench/executors.py [--rounds 15] [--dagster <dagster venv>/bin/python]
+
+With ``--dagster``, the same jobs also run under Dagster's in-process and multiprocess
+executors (``jobs/dagster_executors.py``, in Dagster's own interpreter: Dagster is no
+dependency of Tether; ``_dagster.ensure_venv`` makes such a virtualenv).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from _harness import REPO
@@ -58,6 +65,8 @@ def one_run(defs: Definitions, job: str, execution: dict[str, Any], storage: str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--dagster", type=Path, help="the python of a Dagster virtualenv")
+    parser.add_argument("--dagster-rounds", type=int, default=2)
     args = parser.parse_args()
     defs = Definitions(jobs=[fan(n) for n in SIZES])
     times: dict[tuple[str, int], list[float]] = {(e, n): [] for e in EXECUTORS for n in SIZES}
@@ -76,6 +85,24 @@ def main() -> None:
             median = statistics.median(times[(name, n)])
             print(f"{name:<32} {n:>5} {median * 1000:>10.2f} {median * 1000 / n:>14.3f} "
                   f"{median / base:>19.2f}x")
+    if args.dagster is not None:
+        dagster_rows(args.dagster, args.dagster_rounds, times)
+
+
+def dagster_rows(python: Path, rounds: int, tether: dict[tuple[str, int], list[float]]) -> None:
+    done = subprocess.run([python, Path(__file__).parent / "jobs" / "dagster_executors.py",
+                           "--rounds", str(rounds)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"dagster_executors.py failed:\n{done.stderr[-3000:]}")
+    dagster: dict[str, list[float]] = json.loads(done.stdout)
+    print(f"\n{'Dagster executor':<32} {'steps':>5} {'run (ms)':>10} {'per step (ms)':>14} "
+          f"{'ratio to Tether in_process':>27}")
+    for key, samples in dagster.items():
+        name, n = key.rsplit(" ", 1)
+        median = statistics.median(samples)
+        base = statistics.median(tether[("in_process", int(n))])
+        print(f"{name:<32} {n:>5} {median * 1000:>10.2f} {median * 1000 / int(n):>14.3f} "
+              f"{median / base:>26.1f}x")
 
 
 if __name__ == "__main__":
