@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import pickle
 import threading
@@ -39,6 +40,25 @@ def fan_out() -> None:
     gather(nap.alias("a")(), nap.alias("b")(), nap.alias("c")(), nap.alias("d")())
 
 
+RUN_LABEL: contextvars.ContextVar[str] = contextvars.ContextVar("run_label", default="none")
+
+
+@op
+def label_of_step() -> str:
+    time.sleep(0.1)
+    return RUN_LABEL.get()
+
+
+@op
+def labels(a: str, b: str) -> list[str]:
+    return [a, b]
+
+
+@job(executor=Executor("thread", max_concurrent=2))
+def context_check() -> None:
+    labels(label_of_step.alias("one")(), label_of_step.alias("two")())
+
+
 @op
 def boom() -> int:
     raise ValueError("boom")
@@ -62,7 +82,7 @@ def broken_branch() -> None:
     slow_branch()
 
 
-DEFS = Definitions(jobs=[fan_out, broken_branch])
+DEFS = Definitions(jobs=[fan_out, broken_branch, context_check])
 
 
 def run(job_name: str, run_config: dict[str, object] | None = None
@@ -134,6 +154,20 @@ def test_each_step_thread_tags_its_own_events() -> None:
         assert by_step[step][0] == "STEP_START" and by_step[step][-1] == "STEP_SUCCESS"
     assert threading.active_count() == 1 or not any(
         t.name.startswith("tether-step-") for t in threading.enumerate())
+
+
+def test_step_threads_see_the_context_of_the_run(tmp_path: Path) -> None:
+    # the run worker's trace span lives in the context: a step thread's span is its child
+    events: list[RunEvent] = []
+    token = RUN_LABEL.set("run-7")
+    try:
+        assert execute_job(DEFS, "context_check", storage_dir=str(tmp_path),
+                           emitter=RunEmitter(run_id="run-7", attempt=1, sink=events.append))
+    finally:
+        RUN_LABEL.reset(token)
+    assert running_at_once(events) == 2
+    [stored] = [p for p in tmp_path.rglob("*.pickle") if "labels" in p.parts]
+    assert pickle.loads(stored.read_bytes()) == ["run-7", "run-7"]
 
 
 @pytest.mark.parametrize(("execution", "problem"), [

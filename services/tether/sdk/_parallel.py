@@ -15,6 +15,7 @@ waits for them before the run records its own outcome.
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import os
 import queue
@@ -177,6 +178,9 @@ class _StepThread(threading.Thread):
         self.node = node
         self._run_step = run_step
         self._done = done
+        # the scheduling thread's context (the run's trace span among it), which a new
+        # thread would not have: the step's span is the run worker's child like any other
+        self._context = contextvars.copy_context()
         self.error: ErrorInfo | None = None
         self.raised: BaseException | None = None
         # held while deciding whether the step can still be interrupted, so an interruption
@@ -187,7 +191,7 @@ class _StepThread(threading.Thread):
     def run(self) -> None:
         try:
             try:
-                self.error = self._run_step(self.node)
+                self.error = self._context.run(self._run_step, self.node)
             except BaseException as exc:
                 # handed to the scheduling thread, which stops the run
                 self.raised = exc
