@@ -32,6 +32,7 @@ from tether.wire import (
     event_type,
 )
 
+from ..processes import processes_with_env
 from ..streams import read_stream
 
 DEFS = '''
@@ -92,6 +93,21 @@ def long_sleeps():
     for sleeper in LONG_SLEEPERS:
         sleeper()
 
+@op
+def stubborn():
+    started = time.monotonic()
+    while time.monotonic() - started < 600:
+        try:
+            print("ignoring interruptions", flush=True)
+            time.sleep(600)
+        except KeyboardInterrupt:
+            pass
+
+@job
+def stubborn_job():
+    stubborn()
+    stubborn.alias("stubborn_2")()
+
 @op(retry_policy=RetryPolicy(max_retries=3, delay=600))
 def patient():
     print("trying")
@@ -101,7 +117,7 @@ def patient():
 def waits_to_retry():
     patient()
 
-defs = Definitions(jobs=[fan_out, loops, long_sleeps, waits_to_retry])
+defs = Definitions(jobs=[fan_out, loops, long_sleeps, waits_to_retry, stubborn_job])
 '''
 
 
@@ -233,3 +249,27 @@ def test_sigterm_without_a_cancel_fails_every_running_step(
     assert not any(isinstance(e, StepCanceled | RunCanceled) for e in events)
     logs = "".join(c.data for c in read_stream(broker_url, keys.OUT_LOGS))
     assert all(f"loop {i} cleaned up" in logs for i in range(3))
+
+
+def test_a_step_process_that_ignores_the_cancel_is_killed_after_the_grace(
+        tmp_path: Path, broker_url: str) -> None:
+    process, run_id = start(tmp_path, broker_url, "stubborn_job",
+                            {"execution": {"executor": "multiprocess"}},
+                            storage=tmp_path / "storage")
+    deadline = time.monotonic() + 30
+    while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    valkey = redis.Redis.from_url(broker_url)
+    valkey.set(keys.canceled_key(run_id, 1), "1")
+    valkey.close()
+    os.killpg(process.pid, signal.SIGTERM)
+
+    # within the launcher's ten seconds of grace: the run is recorded as canceled
+    assert process.wait(timeout=9) == EXIT_RUN_CANCELED
+    events = read_stream(broker_url, keys.OUT_EVENTS)
+    assert isinstance(events[-1], RunCanceled)
+    canceled = {e.step_key for e in events if isinstance(e, StepCanceled)}
+    assert canceled == {"stubborn", "stubborn_2"}
+    assert not any(isinstance(e, StepFailure | RunFailure) for e in events)
+    assert processes_with_env(str(tmp_path)) == []

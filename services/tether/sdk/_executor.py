@@ -110,7 +110,7 @@ def execute_job(
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
     run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
-    stop_step: Callable[[str], None] | None = None
+    stop_step: Callable[[str, bool], None] | None = None
     if executor.kind == "multiprocess":
         processes = ProcessSteps(emitter=emitter, canceled=was_canceled,
                                  child_step=functools.partial(_child_step, steps))

@@ -30,9 +30,10 @@ from ._events import RunEmitter
 from ._graph import Node
 
 EXECUTOR_KINDS = ("in_process", "thread", "multiprocess")
-# how long a cancel waits for the interrupted steps: a thread blocked in C code (a long
-# sleep, a socket read) sees its interruption only when it next runs Python
-_CANCEL_GRACE_SECONDS = 30.0
+# how long a cancel waits for the interrupted steps (a thread blocked in C code, a long sleep
+# or a socket read, sees its interruption only when it next runs Python; a step process may
+# ignore it): well within the launcher's grace before it SIGKILLs the run worker (10 s)
+_CANCEL_GRACE_SECONDS = 5.0
 
 
 class Executor(NamedTuple):
@@ -157,12 +158,13 @@ RunStep = Callable[[Node], "ErrorInfo | None"]
 
 
 def run_steps(nodes: Sequence[Node], emitter: RunEmitter, run_step: RunStep, *,
-              max_concurrent: int, stop_step: Callable[[str], None] | None = None,
+              max_concurrent: int, stop_step: Callable[[str, bool], None] | None = None,
               ) -> dict[str, ErrorInfo]:
     """Run the steps, up to ``max_concurrent`` at once; returns the failed steps and their
     errors. An interruption (cancel, ``SystemExit``) stops the other running steps and is
-    re-raised once they have stopped. ``stop_step`` stops a running step (a step process);
-    without it, steps run in this process's threads, and are interrupted there."""
+    re-raised once they have stopped. ``stop_step(step, force)`` stops a running step (a step
+    process; ``force`` once the grace is over); without it, steps run in this process's
+    threads, and are interrupted there."""
     plan = _Plan(nodes, emitter)
     if max_concurrent <= 1 and stop_step is None:
         while (node := plan.take()) is not None:
@@ -217,7 +219,7 @@ class _StepThread(threading.Thread):
 
 class _Threads:
     def __init__(self, plan: _Plan, run_step: RunStep, max_concurrent: int,
-                 stop_step: Callable[[str], None] | None) -> None:
+                 stop_step: Callable[[str, bool], None] | None) -> None:
         self._plan = plan
         self._run_step = run_step
         self._max = max_concurrent
@@ -260,9 +262,16 @@ class _Threads:
     def _stop_all(self) -> None:
         for thread in self._running.values():
             if self._stop_step is not None:
-                self._stop_step(thread.node.name)
+                self._stop_step(thread.node.name, False)
             else:
                 thread.interrupt()
         deadline = time.monotonic() + _CANCEL_GRACE_SECONDS
         for thread in list(self._running.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._stop_step is not None:
+            # a step process that outlived the grace is killed, with what it started: its own
+            # process group is out of reach of the launcher's SIGKILL of the run worker's
+            for thread in self._running.values():
+                if thread.is_alive():
+                    self._stop_step(thread.node.name, True)
+                    thread.join(_CANCEL_GRACE_SECONDS)

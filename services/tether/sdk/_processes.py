@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, BinaryIO
 
-from ..wire import ErrorInfo, RunEvent, StepFailure
+from ..wire import ErrorInfo, RunEvent, StepCanceled, StepFailure
 from ._events import RunEmitter
 from ._graph import Node
 
 _HEADER = struct.Struct(">I")
+# prctl(2): the signal a process gets when the thread that forked it ends
+_PR_SET_PDEATHSIG = 1
 # the event fields the run worker's emitter stamps itself
 _STAMPED = frozenset({"run_id", "attempt", "seq", "timestamp"})
 
@@ -43,6 +45,8 @@ class ProcessSteps:
         self._canceled = canceled
         # step -> its child's pid (which is also its process group)
         self._children: dict[str, int] = {}
+        # the steps that were asked to stop
+        self._stopped: set[str] = set()
         # a child forked while another step's pipe is still open for writing here would
         # hold that pipe open, and its relay would wait for both children to exit
         self._fork_lock = threading.Lock()
@@ -85,6 +89,10 @@ class ProcessSteps:
         if outcome is not None and outcome[0] == "interrupted":
             # the child recorded the step's cancel or failure already
             raise KeyboardInterrupt(f"step {node.name} was interrupted")
+        if node.name in self._stopped and self._canceled():
+            # killed when the grace of a cancel was over: canceled like the others
+            emitter.emit(StepCanceled, step_key=node.name)
+            raise KeyboardInterrupt(f"step {node.name} was killed")
         code = os.waitstatus_to_exitcode(status)
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         error = ErrorInfo(class_name="StepProcessExited",
@@ -92,13 +100,17 @@ class ProcessSteps:
         emitter.emit(StepFailure, duration=0.0, error=error, step_key=node.name)
         return error
 
-    def stop(self, step: str) -> None:
-        """Interrupt the child running ``step`` and everything it started."""
+    def stop(self, step: str, force: bool) -> None:
+        """Interrupt the child running ``step`` and everything it started (``force``: kill
+        them)."""
         pid = self._children.get(step)
         if pid is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM if self._canceled() else signal.SIGINT)
+        self._stopped.add(step)
+        how = (signal.SIGKILL if force else
+               signal.SIGTERM if self._canceled() else signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, how)
 
 
 def _child(node: Node, fd: int, parent: RunEmitter, child_step: ChildStep) -> None:
@@ -106,6 +118,7 @@ def _child(node: Node, fd: int, parent: RunEmitter, child_step: ChildStep) -> No
     code = 1
     try:
         os.setpgid(0, 0)
+        _die_with_parent()
         pipe = os.fdopen(fd, "wb")
 
         def send(kind: str, payload: Any) -> None:
@@ -139,6 +152,18 @@ def _child(node: Node, fd: int, parent: RunEmitter, child_step: ChildStep) -> No
     finally:
         # no atexit handlers, no flushing of the run worker's buffers: they are the parent's
         os._exit(code)
+
+
+def _die_with_parent() -> None:
+    # a run worker killed outright (SIGKILL after the launcher's grace) cannot stop its step
+    # processes, which left its process group: on Linux the kernel kills them with it
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class _Forward:
