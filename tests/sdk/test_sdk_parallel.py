@@ -82,7 +82,12 @@ def broken_branch() -> None:
     slow_branch()
 
 
-DEFS = Definitions(jobs=[fan_out, broken_branch, context_check])
+@job(executor=Executor("fork"))
+def odd_executor() -> None:
+    nap()
+
+
+DEFS = Definitions(jobs=[fan_out, broken_branch, context_check, odd_executor])
 
 
 def run(job_name: str, run_config: dict[str, object] | None = None
@@ -156,6 +161,14 @@ def test_each_step_thread_tags_its_own_events() -> None:
         t.name.startswith("tether-step-") for t in threading.enumerate())
 
 
+def test_a_job_with_an_unknown_executor_fails_before_its_first_step() -> None:
+    ok, events = run("odd_executor")
+    assert not ok
+    assert [event_type(e) for e in events] == ["RUN_START", "RUN_FAILURE"]
+    assert "the job's executor: expected one of in_process, thread, multiprocess, got 'fork'" \
+        in events[-1].message  # type: ignore[union-attr]
+
+
 def test_step_threads_see_the_context_of_the_run(tmp_path: Path) -> None:
     # the run worker's trace span lives in the context: a step thread's span is its child
     events: list[RunEvent] = []
@@ -171,7 +184,8 @@ def test_step_threads_see_the_context_of_the_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("execution", "problem"), [
-    ({"executor": "fork"}, "$.execution.executor: expected one of in_process, thread"),
+    ({"executor": "fork"},
+     "$.execution.executor: expected one of in_process, thread, multiprocess"),
     ({"max_concurrent": 0}, "$.execution.max_concurrent: expected an integer >= 1"),
     ({"workers": 2}, "$.execution: unknown field workers"),
 ])

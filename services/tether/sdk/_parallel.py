@@ -55,6 +55,9 @@ def choose_executor(default: Executor | None, run_config: Mapping[str, Any]) -> 
     """The executor of a run: the run config's ``execution`` section
     (``{"executor": "thread", "max_concurrent": 4}``) over the job's own, over the default."""
     chosen = default or Executor()
+    if chosen.kind not in EXECUTOR_KINDS:
+        raise RunConfigError(f"the job's executor: expected one of {', '.join(EXECUTOR_KINDS)}, "
+                             f"got {chosen.kind!r}")
     execution = run_config.get("execution")
     if execution is None:
         return chosen
