@@ -60,7 +60,22 @@ def fails_first_time():
 def run_retry_job():
     fails_first_time()
 
-defs = Definitions(jobs=[fan_out, flaky_job, run_retry_job])
+def make_waiter(index):
+    @op(name=f"wait_{index}")
+    def waiter():
+        try:
+            print(f"wait {index} started")
+            time.sleep(600)
+        finally:
+            print(f"wait {index} cleaned up")
+    return waiter
+
+@job
+def waits():
+    for index in range(3):
+        make_waiter(index)()
+
+defs = Definitions(jobs=[fan_out, flaky_job, run_retry_job, waits])
 '''
 
 RUN = """
@@ -68,8 +83,11 @@ query Run($id: ID!) {
   run(id: $id) {
     id status attempt willRetry stepsFailed
     events { seq attempt type stepKey message timestamp }
+    logs { stream stepKey data }
   }
 }"""
+LAUNCH = """mutation($job: String!, $config: JSON) {
+  launchRun(jobName: $job, runConfig: $config) { id } }"""
 LOCATIONS = "{ codeLocations { name status error } }"
 
 
@@ -150,3 +168,31 @@ def test_parallel_steps_retries_and_wait_through_the_deployment(
     assert cli.stdout.rstrip().splitlines()[-1].split()[2] == "SUCCESS"
     run = deployment.graphql(RUN, id=run_id_of(cli))["run"]
     assert (run["status"], run["attempt"], run["willRetry"]) == ("SUCCESS", 2, False)
+
+
+def test_a_cancel_stops_every_running_step_process(deployment: Deployment) -> None:
+    run_id = deployment.graphql(LAUNCH, job="waits", config={
+        "execution": {"executor": "multiprocess", "max_concurrent": 3}})["launchRun"]["id"]
+
+    def all_started() -> bool:
+        logs = deployment.graphql(RUN, id=run_id)["run"]["logs"]
+        return len({c["stepKey"] for c in logs if "started" in c["data"]}) == 3
+
+    deployment.wait_for(all_started, what="three steps running")
+    cancel = subprocess.run(
+        [sys.executable, "-m", "tether", "run", "cancel", run_id, "--wait"],
+        capture_output=True, text=True, timeout=60,
+        env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    assert "status: CANCELED" in cancel.stdout
+
+    def settled() -> dict | None:
+        run = deployment.graphql(RUN, id=run_id)["run"]
+        cleaned = {c["stepKey"] for c in run["logs"] if "cleaned up" in c["data"]}
+        return run if len(cleaned) == 3 else None
+
+    run = deployment.wait_for(settled, timeout=30, what="every step's finally block")
+    canceled = sorted(e["stepKey"] for e in run["events"] if e["type"] == "STEP_CANCELED")
+    assert canceled == ["wait_0", "wait_1", "wait_2"]
+    assert run["status"] == "CANCELED"
+    assert not any("FAILURE" in e["type"] for e in run["events"])
