@@ -80,7 +80,8 @@ def register(commands: Any) -> None:
                         help="a tag of the run (repeatable); tags meet the run queue's "
                              "concurrency limits, and tether/priority=N runs it sooner")
     launch.add_argument("--wait", action="store_true",
-                        help="show progress until the run ends; exit 1 unless it succeeds")
+                        help="show progress until the run ends (its last attempt, when "
+                             "tether/max_retries retries it); exit 1 unless it succeeds")
     launch.set_defaults(handler=_launch)
 
     reexecute = actions.add_parser(
