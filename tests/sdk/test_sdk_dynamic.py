@@ -53,9 +53,12 @@ DEFS = Definitions(jobs=[fan_out, gather_paths])
 
 
 def run(job_name: str, storage: Path, names: list[str] | None = None,
-        **options: Any) -> list[RunEvent]:
+        executor: str | None = None, **options: Any) -> list[RunEvent]:
     events: list[RunEvent] = []
-    config = {"ops": {"files": {"config": {"names": names}}}} if names is not None else {}
+    config: dict[str, Any] = (
+        {"ops": {"files": {"config": {"names": names}}}} if names is not None else {})
+    if executor is not None:
+        config["execution"] = {"executor": executor}
     execute_job(DEFS, job_name, emitter=RunEmitter(run_id="run-1", attempt=1,
                                                    sink=events.append),
                 location="loc", storage_dir=str(storage), run_config=config, **options)
@@ -86,7 +89,8 @@ def test_each_value_runs_its_own_copies_of_the_mapped_steps(tmp_path: Path) -> N
 
 
 def test_collect_gathers_every_copy_in_the_order_the_values_came(tmp_path: Path) -> None:
-    events = run("gather_paths", tmp_path, names=["x", "long_name", "y"])
+    # one step at a time: the copies end in the order of their values
+    events = run("gather_paths", tmp_path, names=["x", "long_name", "y"], executor="in_process")
     assert list(ends(events)) == ["files", "size[x]", "size[long_name]", "size[y]", "total"]
     assert event_type(events[-1]) == "RUN_SUCCESS"
     assert pickle.loads((tmp_path / "loc/runs/run-1/total/result.pickle").read_bytes()) == \

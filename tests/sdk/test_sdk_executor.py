@@ -147,7 +147,7 @@ def test_successful_run_emits_ordered_step_events_and_logs() -> None:
 
 
 def test_failure_skips_downstream_and_keeps_independent_steps() -> None:
-    ok, events = run("partly_broken")
+    ok, events = run("partly_broken", {"execution": {"executor": "in_process"}})
     assert not ok
     assert summary(events) == [
         ("RUN_START", None),

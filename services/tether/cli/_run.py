@@ -36,7 +36,7 @@ mutation Cancel($id: ID!) { terminateRun(id: $id) { id status } }"""
 PROGRESS = """
 query Progress($id: ID!, $after: Int) {
   run(id: $id) {
-    status startTime endTime createdAt waitingReason
+    status attempt willRetry startTime endTime createdAt waitingReason
     error { className message stack }
     events(afterId: $after) {
       id type stepKey level message timestamp error { className message stack } }
@@ -80,7 +80,8 @@ def register(commands: Any) -> None:
                         help="a tag of the run (repeatable); tags meet the run queue's "
                              "concurrency limits, and tether/priority=N runs it sooner")
     launch.add_argument("--wait", action="store_true",
-                        help="show progress until the run ends; exit 1 unless it succeeds")
+                        help="show progress until the run ends (its last attempt, when "
+                             "tether/max_retries retries it); exit 1 unless it succeeds")
     launch.set_defaults(handler=_launch)
 
     reexecute = actions.add_parser(
@@ -200,8 +201,10 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _follow(client: GraphQLClient, run_id: str) -> int:
-    """Print status changes and events as they arrive, until the run ends."""
-    status, after = "", None
+    """Print status changes and events as they arrive, until the run ends: a failure that a
+    run-level retry (``tether/max_retries``) will follow is not the end; its last attempt
+    decides the exit code."""
+    status, after, attempt = "", None, 1
     shown: set[str] = set()
     # why a queued run waits, said once it has waited a moment
     explain_at: float | None = time.monotonic() + WAITING_GRACE_SECONDS
@@ -217,10 +220,14 @@ def _follow(client: GraphQLClient, run_id: str) -> int:
             step = f" [{event['stepKey']}]" if event["stepKey"] else ""
             print(f"  {_clock(event['timestamp'])}  {event['type']:<21}{step} {event['message']}")
             _print_stack(event["error"], shown, indent="      ")
+        if run["attempt"] != attempt:
+            attempt = run["attempt"]
+            print(f"  attempt {attempt}")
         if run["status"] != status:
             status = run["status"]
-            print(f"  status: {status}")
-        if status in TERMINAL:
+            retrying = " (will be retried)" if run["willRetry"] else ""
+            print(f"  status: {status}{retrying}")
+        if status in TERMINAL and not run["willRetry"]:
             break
         time.sleep(0.1)
     took = (run["endTime"] or time.time()) - run["createdAt"]

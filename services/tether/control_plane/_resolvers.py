@@ -43,6 +43,7 @@ from .storage import (
     Store,
     TokenInfo,
     config_scaffold,
+    will_retry,
 )
 
 
@@ -269,6 +270,11 @@ run = ObjectType("Run")
 @run.field("id")
 def _run_id(record: RunRecord, _: Info) -> str:
     return record.run_id
+
+
+@run.field("willRetry")
+def _run_will_retry(record: RunRecord, _: Info) -> bool:
+    return will_retry(record)
 
 
 @run.field("waitingReason")

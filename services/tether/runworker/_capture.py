@@ -4,6 +4,11 @@ Descriptors 1 and 2 are pointed at pipes, so output of C extensions and child pr
 captured too. A thread per stream reads the pipe, sends each piece as a :class:`LogChunk`
 (attributed to the step running at that moment) and tees it to the original descriptor, so the
 operator still sees it in the agent's terminal.
+
+When steps run side by side in threads, the pipe cannot tell which of them wrote a piece: what
+a step thread writes through ``sys.stdout``/``sys.stderr`` is therefore sent straight from that
+thread, attributed to its own step, one line at a time. Output written below Python (C code, a
+child process) still goes through the pipe and names a step only when one runs alone.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class _Pump:
     lock: threading.Lock = field(default_factory=threading.Lock)
     busy: bool = False
     seq: int = 0
+    # chunks come from the pump and from step threads; their seq must not repeat
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
 
@@ -54,12 +61,15 @@ class OutputCapture:
         attempt: int,
         send: Callable[[LogChunk], None],
         current_step: Callable[[], str | None],
+        thread_step: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._run_id = run_id
         self._attempt = attempt
         self._send = send
         self._current_step = current_step
+        self._thread_step = thread_step
         self._pumps: dict[int, _Pump] = {}
+        self._python_files: list[tuple[str, TextIO]] = []
 
     def start(self) -> None:
         streams: tuple[tuple[int, LogStream, TextIO], ...] = (
@@ -79,6 +89,10 @@ class OutputCapture:
         for pyfile in (sys.stdout, sys.stderr):
             with contextlib.suppress(AttributeError, ValueError):
                 pyfile.reconfigure(line_buffering=True, write_through=False)  # type: ignore[union-attr]
+        for name, pump in (("stdout", self._pumps[1]), ("stderr", self._pumps[2])):
+            original: TextIO = getattr(sys, name)
+            self._python_files.append((name, original))
+            setattr(sys, name, _StepThreadWriter(original, pump, self))
 
     def drain(self) -> None:
         """Wait until what was written so far has been read and sent, so that it is
@@ -106,6 +120,9 @@ class OutputCapture:
         for pyfile in (sys.stdout, sys.stderr):
             with contextlib.suppress(ValueError):
                 pyfile.flush()
+        for name, original in self._python_files:
+            setattr(sys, name, original)
+        self._python_files.clear()
         for fd, pump in self._pumps.items():
             # the pipe's last write end in this process closes here, so its reader sees
             # end-of-file (unless a child process still holds it)
@@ -132,11 +149,7 @@ class OutputCapture:
                     pump.busy = True
                 text = pump.decoder.decode(data, final=not data)
                 if text:
-                    pump.seq += 1
-                    self._send(LogChunk(
-                        run_id=self._run_id, attempt=self._attempt, stream=pump.stream,
-                        seq=pump.seq, data=text, step_key=self._current_step(),
-                    ))
+                    self.send_chunk(pump, text, self._current_step())
                 if tee and data:
                     try:
                         os.write(pump.original_fd, data)
@@ -148,6 +161,60 @@ class OutputCapture:
                     return
         finally:
             os.close(pump.read_end)
+
+
+    def send_chunk(self, pump: _Pump, text: str, step_key: str | None) -> None:
+        with pump.send_lock:
+            pump.seq += 1
+            self._send(LogChunk(run_id=self._run_id, attempt=self._attempt,
+                                stream=pump.stream, seq=pump.seq, data=text,
+                                step_key=step_key))
+
+    def step_of_thread(self) -> str | None:
+        """The step the calling thread runs, when it is a step thread (not the main one,
+        whose output goes through the pipe as it always did)."""
+        if threading.current_thread() is threading.main_thread():
+            return None
+        return self._thread_step()
+
+
+class _StepThreadWriter:
+    """``sys.stdout`` or ``sys.stderr`` while a run executes: a step thread's writes are sent
+    as its step's chunks, whole lines at a time, and teed to the terminal; every other
+    thread's go to the real file (and so through the pipe)."""
+
+    def __init__(self, original: TextIO, pump: _Pump, capture: OutputCapture) -> None:
+        self._original = original
+        self._pump = pump
+        self._capture = capture
+        self._pending = threading.local()
+
+    def write(self, text: str) -> int:
+        step = self._capture.step_of_thread()
+        if step is None:
+            return self._original.write(text)
+        buffered: str = getattr(self._pending, "text", "") + text
+        end = buffered.rfind("\n") + 1
+        self._pending.text = buffered[end:]
+        if end:
+            self._emit(buffered[:end], step)
+        return len(text)
+
+    def flush(self) -> None:
+        step = self._capture.step_of_thread()
+        pending: str = getattr(self._pending, "text", "")
+        if step is not None and pending:
+            self._pending.text = ""
+            self._emit(pending, step)
+        self._original.flush()
+
+    def _emit(self, text: str, step: str) -> None:
+        self._capture.send_chunk(self._pump, text, step)
+        with contextlib.suppress(OSError):
+            os.write(self._pump.original_fd, text.encode(errors="replace"))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._original, name)
 
 
 def _pending_bytes(fd: int) -> int:

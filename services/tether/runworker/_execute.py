@@ -79,6 +79,7 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
         run_id=launch.run_id, attempt=launch.attempt,
         send=lambda chunk: writer.put(keys.OUT_LOGS, chunk),
         current_step=lambda: emitter.current_step,
+        thread_step=emitter.own_step,
     )
     # SIGTERM (a cancel, or an agent stopping its runs) interrupts the step like Ctrl-C, so
     # the user's finally blocks run and the interruption is recorded: as a cancel when the

@@ -38,7 +38,9 @@ from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
 from ._op import OpDefinition, op
 from ._outputs import DynamicOutput, MaterializeResult, Output
 from ._outs import DynamicOut, In, Nothing, Out
+from ._parallel import Executor
 from ._resources import InitResourceContext, ResourceDefinition, resource
+from ._retries import Backoff, Jitter, RetryPolicy, RetryRequested
 from ._selection import AssetSelection
 from ._snapshot import snapshot_definitions
 from ._testing import ExecuteInProcessResult, TestOpContext, build_op_context, materialize
@@ -51,6 +53,7 @@ __all__ = [
     "AssetOut",
     "AssetSelection",
     "AssetSpec",
+    "Backoff",
     "Config",
     "Definitions",
     "DynamicHandle",
@@ -58,6 +61,7 @@ __all__ = [
     "DynamicOutput",
     "EnvVar",
     "ExecuteInProcessResult",
+    "Executor",
     "GraphDefinition",
     "HookContext",
     "HookDefinition",
@@ -65,6 +69,7 @@ __all__ = [
     "In",
     "InitResourceContext",
     "InputContext",
+    "Jitter",
     "JobDefinition",
     "MaterializeResult",
     "Metadata",
@@ -81,6 +86,8 @@ __all__ = [
     "OutputHandles",
     "Resource",
     "ResourceDefinition",
+    "RetryPolicy",
+    "RetryRequested",
     "RunEmitter",
     "RunRequest",
     "ScheduleContext",

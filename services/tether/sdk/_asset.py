@@ -16,6 +16,7 @@ from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._op import OpDefinition
+from ._retries import RetryPolicy
 from ._selection import AssetSelection, as_selection
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class AssetDefinition:
         code_version: str | None = None,
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
         pool: str | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         label = name or getattr(fn, "__name__", "asset")
         if key is not None and (name is not None or key_prefix is not None):
@@ -66,7 +68,8 @@ class AssetDefinition:
         self.key: str = self.asset_key.to_string()
         where = f"asset {self.key!r}"
         self.op = OpDefinition(fn, name=self.asset_key.node_name, description=description,
-                               kind="asset", io_manager_key=io_manager_key, pool=pool)
+                               kind="asset", io_manager_key=io_manager_key, pool=pool,
+                               retry_policy=retry_policy)
         self.description: str = self.op.description
         explicit = dict(ins or {})
         unknown = sorted(set(explicit) - set(self.op.input_names))
@@ -182,6 +185,7 @@ def asset(
     code_version: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     pool: str | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -202,6 +206,7 @@ def asset(
     code_version: str | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     pool: str | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
     """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
     ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
@@ -210,7 +215,8 @@ def asset(
 
     Its value is stored by the IO manager ``io_manager_key`` names (see :func:`~tether.op`),
     by asset key, so a later run that leaves the asset out of its selection loads the latest
-    materialization. ``pool`` names the concurrency pool its step takes a slot of."""
+    materialization. ``pool`` names the concurrency pool its step takes a slot of;
+    ``retry_policy`` runs a failed materialization again."""
     if fn is not None:
         return AssetDefinition(fn)
 
@@ -219,7 +225,7 @@ def asset(
             function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
             description=description, group_name=group_name, owners=owners, tags=tags,
             kinds=kinds, code_version=code_version, io_manager_key=io_manager_key,
-            pool=pool)
+            pool=pool, retry_policy=retry_policy)
 
     return decorate
 

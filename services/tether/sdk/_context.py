@@ -57,6 +57,7 @@ class OpContext:
         "log",
         "op_name",
         "resources",
+        "retry_number",
         "run_config",
         "run_id",
         "step_key",
@@ -72,8 +73,11 @@ class OpContext:
         run_config: Mapping[str, Any],
         asset_key: str | None = None,
         resources: Any = None,
+        retry_number: int = 0,
     ) -> None:
         self.run_id = emitter.run_id
+        # 0 on the step's first attempt, 1 on its first retry, ...
+        self.retry_number = retry_number
         self.attempt = emitter.attempt
         self.job_name = job_name
         self.op_name = op_name

@@ -1,4 +1,7 @@
-"""The in-process executor: runs a job's steps one after another, emitting run events.
+"""The executor: runs a job's steps in the run worker, emitting run events.
+
+Independent steps run side by side in threads, up to the run's ``max_concurrent``
+(``_parallel`` decides which step may start); with one at a time, in the job's order.
 
 A failed step does not stop the run: the steps downstream of it are skipped (the reason names
 the failed step) and independent steps still run, so one run shows every failure it can.
@@ -28,6 +31,7 @@ from ..wire import (
     RunSuccess,
     StepCanceled,
     StepFailure,
+    StepRetry,
     StepSkipped,
     StepStart,
     StepSuccess,
@@ -41,9 +45,12 @@ from ._events import RunEmitter
 from ._graph import JobDefinition, Node
 from ._handover import Handover
 from ._hooks import run_hooks
+from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
 from ._outs import Produced, base_name, produced_outputs
+from ._parallel import check_handover, choose_executor, pause, run_steps
 from ._resources import RunResources, resource_keys
+from ._retries import RetryRequested, retry_wait
 from ._tracebacks import user_traceback
 
 
@@ -59,7 +66,9 @@ def execute_job(
     input_runs: Mapping[str, str] | None = None,
     canceled: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Run ``job_name`` in this process; True when every step succeeded.
+    """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
+    or the run config's ``execution`` section says: side by side in threads (the default), in
+    a forked process each, or one after another.
 
     Emits RUN_START, then per step STEP_START and STEP_SUCCESS or STEP_FAILURE (or
     STEP_SKIPPED), then RUN_SUCCESS or RUN_FAILURE. With ``step_selection``, only the steps
@@ -79,7 +88,16 @@ def execute_job(
     emitter.emit(RunStart, job_name=job.name, pid=os.getpid(), step_key=None)
     try:
         configs = resolve_run_config(job, config)
+        executor = choose_executor(job.executor, config)
         nodes = job.nodes if step_selection is None else job.select(step_selection)
+        if executor.kind == "multiprocess":
+            check_handover(nodes, stored=storage_dir is not None
+                           or DEFAULT_IO_MANAGER_KEY in defs.resources)
+            if any(out.is_dynamic for node in nodes for out in node.op.outs.values()):
+                # the mapping keys a step yields stay in its own process
+                raise RunConfigError(
+                    "$.execution.executor: the multiprocess executor does not run DynamicOut "
+                    "fan-outs yet: use the thread executor for this job")
     except (RunConfigError, StepSelectionError) as exc:
         what = "run config" if isinstance(exc, RunConfigError) else "step selection"
         emitter.emit(
@@ -98,11 +116,31 @@ def execute_job(
         running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled)
+    run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
+    stop_step: Callable[[str, bool], None] | None = None
+    if executor.kind == "multiprocess":
+        # imported here: forking, pipes and pickle are a multiprocess run's business only
+        from ._processes import ProcessSteps
+
+        processes = ProcessSteps(emitter=emitter, canceled=was_canceled,
+                                 child_step=functools.partial(_child_step, steps))
+        stop_step = processes.stop
+
+        def run_step(node: Node) -> ErrorInfo | None:
+            error = processes.run(node)
+            if error is None:
+                handover.produced_elsewhere(node)
+            return error
     try:
         # set up before the first step, torn down after the last (a failed or canceled too)
         with resources:
             resources.setup(resource_keys(nodes, defs.assets))
-            failed = _run_steps(steps)
+            failed = run_steps(
+                nodes, emitter, functools.partial(_traced, steps, run_step),
+                max_concurrent=executor.concurrency(), stop_step=stop_step,
+                # a node mapped over a DynamicOut runs as one copy per value
+                expand=functools.partial(expand_dynamic, job,
+                                         mapping_keys=handover.mapping_keys))
     except ResourceSetupError as exc:
         emitter.emit(
             RunFailure,
@@ -164,33 +202,49 @@ def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
     return isinstance(exc, KeyboardInterrupt) and canceled()
 
 
-def _run_steps(steps: _Steps) -> dict[str, ErrorInfo]:
-    """Run every step in order; returns the failed steps and their errors."""
-    emitter = steps.emitter
-    failed: dict[str, ErrorInfo] = {}
-    # the failed step that keeps each skipped step from running
-    blocked_by: dict[str, str] = {}
-    # a node mapped over a DynamicOut runs as one copy per value, known once its step ran
-    for node in (step for template in steps.nodes
-                 for step in expand_dynamic(steps.job, template, steps.handover.mapping_keys)):
-        root = next(
-            (blocked_by.get(up, up) for up in node.upstream if up in failed or up in blocked_by),
-            None,
-        )
-        if root is not None:
-            blocked_by[node.name] = root
-            emitter.emit(StepSkipped, reason=f"upstream step {root} failed", step_key=node.name)
-            continue
-        with telemetry.span("step", attributes={"tether.step": node.name}):
-            error = _run_step(steps, node)
-        run_hooks(job=steps.job, node=node, error=error, emitter=emitter,
-                  resources=steps.resources.view)
-        if error is not None:
-            failed[node.name] = error
-    return failed
+def _child_step(steps: _Steps, node: Node, emitter: RunEmitter,
+                canceled: Callable[[], bool]) -> ErrorInfo | None:
+    # in a step's own process: its events go to the pipe, its cancel is its own signal; no
+    # span here (the run worker's thread that relays the step records it), so the child never
+    # touches the span exporter, whose locks the fork may have copied held
+    return _run_step(steps._replace(emitter=emitter, canceled=canceled), node)
+
+
+def _traced(steps: _Steps, run_step: Callable[[Node], ErrorInfo | None], node: Node
+            ) -> ErrorInfo | None:
+    with telemetry.span("step", attributes={"tether.step": node.name}):
+        error = run_step(node)
+    run_hooks(job=steps.job, node=node, error=error, emitter=steps.emitter,
+              resources=steps.resources.view)
+    return error
 
 
 def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
+    """Run the step, again after each failure its retry policy (or RetryRequested) allows."""
+    step_attempt = 1
+    while True:
+        outcome = _attempt_step(steps, node, step_attempt)
+        if not isinstance(outcome, _Retry):
+            return outcome
+        steps.emitter.current_step = node.name
+        try:
+            pause(outcome.seconds)
+        except BaseException as exc:
+            if _is_cancel(exc, steps.canceled):
+                steps.emitter.emit(StepCanceled, step_key=node.name)
+            else:
+                steps.emitter.emit(StepFailure, duration=0.0, error=_user_error(exc),
+                                   step_key=node.name)
+            raise
+        steps.emitter.current_step = None
+        step_attempt += 1
+
+
+class _Retry(NamedTuple):
+    seconds: float
+
+
+def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _Retry | None:
     job, emitter, config = steps.job, steps.emitter, steps.run_config
     step_key = node.name
     op = node.op
@@ -199,7 +253,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         emitter.emit(StepSkipped, reason=skipped, step_key=step_key)
         return None
     emitter.current_step = step_key
-    emitter.emit(StepStart, step_key=step_key)
+    emitter.emit(StepStart, step_key=step_key, step_attempt=step_attempt)
     started = time.perf_counter()
     context: OpContext | None = None
     try:
@@ -218,6 +272,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
                 run_config=config,
                 asset_key=node.asset_key,
                 resources=steps.resources.view,
+                retry_number=step_attempt - 1,
             )
             returned = op.fn(context, **kwargs)
         else:
@@ -235,7 +290,15 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         emitter.current_step = None
         return None
     except Exception as exc:
-        error = _user_error(exc)
+        wait = retry_wait(op.retry_policy, exc, step_attempt)
+        # a RetryRequested raised `from` the real error: the events show that one
+        error = _user_error(exc.__cause__ if isinstance(exc, RetryRequested)
+                            and isinstance(exc.__cause__, Exception) else exc)
+        if wait is not None:
+            emitter.emit(StepRetry, duration=time.perf_counter() - started, error=error,
+                         step_attempt=step_attempt, delay=wait, step_key=step_key)
+            emitter.current_step = None
+            return _Retry(wait)
         emitter.emit(
             StepFailure, duration=time.perf_counter() - started, error=error, step_key=step_key
         )

@@ -12,6 +12,7 @@ from ._io_manager import RESULT
 if TYPE_CHECKING:
     from ._hooks import HookDefinition
     from ._op import OpDefinition
+    from ._parallel import Executor
     from ._testing import ExecuteInProcessResult
 
 
@@ -61,17 +62,20 @@ class Node(NamedTuple):
 class JobDefinition:
     """A named graph of nodes, kept in an order where every node follows its upstream."""
 
-    __slots__ = ("_by_name", "description", "hooks", "name", "nodes", "tags")
+    __slots__ = ("_by_name", "description", "executor", "hooks", "name", "nodes", "tags")
 
     def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "",
                  hooks: Iterable[HookDefinition] = (),
-                 tags: Mapping[str, str] | None = None) -> None:
+                 tags: Mapping[str, str] | None = None,
+                 executor: Executor | None = None) -> None:
         self.name = name
         self.description = description
         # called after each step's outcome, after the op's own hooks
         self.hooks: tuple[HookDefinition, ...] = tuple(hooks)
         # the default tags of the job's runs (the control plane adds them at launch)
         self.tags: dict[str, str] = dict(tags or {})
+        # how its steps run unless the run config says otherwise (None: the default)
+        self.executor = executor
         self.nodes: tuple[Node, ...] = topological_order(f"job {name!r}", nodes)
         self._by_name = {node.name: node for node in self.nodes}
 

@@ -14,6 +14,7 @@ produced (an optional one left out, or one of a skipped step) is skipped.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -49,6 +50,9 @@ class Handover:
         self._running = running
         self._input_runs = input_runs
         self._managers: dict[str, IOManager] = {}
+        # steps running side by side must share one manager per key (an in-memory one
+        # made twice would lose the outputs stored in the other)
+        self._lock = threading.Lock()
         # outputs with io_manager_key=None, by step and output name
         self._memory: dict[tuple[str, str], Any] = {}
         # the outputs each step of this run produced, once it succeeded
@@ -62,6 +66,12 @@ class Handover:
         found = self._managers.get(key)
         if found is not None:
             return found
+        with self._lock:
+            found = self._managers.get(key)
+            return found if found is not None else self._make_manager(key)
+
+    def _make_manager(self, key: str) -> IOManager:
+        found: IOManager
         if key in self._defined:
             found = self._resource(key)
             if not isinstance(found, IOManager):
@@ -98,6 +108,12 @@ class Handover:
         keys = [output.mapping_key for output in made if output.mapping_key is not None]
         if keys:
             self._mapping_keys[step_key] = keys
+
+    def produced_elsewhere(self, node: Node) -> None:
+        """Record that ``node`` succeeded in a step process of its own, whose record of what
+        it produced stayed there: every declared output is taken as produced (a missing
+        optional one then fails the step that loads it, instead of skipping it)."""
+        self._produced[node.name] = set(node.op.outs)
 
     def mapping_keys(self, step_key: str) -> list[str] | None:
         """The mapping keys ``step_key`` produced for its DynamicOut in this run."""

@@ -30,6 +30,7 @@ from ._outs import (
     read_ins,
     read_outs,
 )
+from ._retries import RetryPolicy
 
 _CONTEXT_PARAMETER = "context"
 _KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -44,7 +45,7 @@ class OpDefinition:
 
     __slots__ = ("config_param", "config_type", "description", "fn", "hooks", "input_names",
                  "ins", "io_manager_key", "name", "nothing_inputs", "optional_inputs", "outs",
-                 "pool", "resource_params", "tags", "takes_context")
+                 "pool", "resource_params", "retry_policy", "tags", "takes_context")
 
     def __init__(
         self,
@@ -58,12 +59,15 @@ class OpDefinition:
         pool: str | None = None,
         out: Mapping[str, Out] | Out | None = None,
         ins: Mapping[str, In] | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.fn = fn
         # the concurrency pool whose slot a run executing this op needs (the control plane's
         # TETHER_POOL_LIMITS); None: none
         self.pool = pool
         self.tags: dict[str, str] = check_tags(tags, f"{kind} {name or fn.__name__!r}")
+        # how often a failed step of this op runs again (None: it fails at once)
+        self.retry_policy = retry_policy
         # the resource that stores the output; None keeps it in the run's memory only
         self.io_manager_key = io_manager_key
         self.name: str = name or fn.__name__
@@ -249,6 +253,7 @@ def op(
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     tags: Mapping[str, str] | None = None, pool: str | None = None,
     out: Mapping[str, Out] | Out | None = None, ins: Mapping[str, In] | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
@@ -263,6 +268,7 @@ def op(
     pool: str | None = None,
     out: Mapping[str, Out] | Out | None = None,
     ins: Mapping[str, In] | None = None,
+    retry_policy: RetryPolicy | None = None,
 ) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Declare an op: ``@op`` or ``@op(name=..., description=..., io_manager_key=...,
     out=..., ins=...)``.
@@ -273,13 +279,14 @@ def op(
     the outputs (``{"a": Out(int), "b": Out(str, is_required=False)}``; default one, named
     ``result``), ``ins`` types inputs and adds ordering-only ones (``In(Nothing)``). ``tags``
     (string keys and values) are shown with the op and kept in its snapshot. ``pool`` names
-    the concurrency pool the op's steps take a slot of (limits set on the control plane)."""
+    the concurrency pool the op's steps take a slot of (limits set on the control plane).
+    ``retry_policy`` runs a failed step again (see :class:`RetryPolicy`)."""
     if fn is not None:
         return OpDefinition(fn)
 
     def decorate(function: Callable[..., Any]) -> OpDefinition:
         return OpDefinition(function, name=name, description=description,
                             io_manager_key=io_manager_key, tags=tags, pool=pool,
-                            out=out, ins=ins)
+                            out=out, ins=ins, retry_policy=retry_policy)
 
     return decorate

@@ -45,7 +45,20 @@ class RunCanceled(_Event, frozen=True, tag="RUN_CANCELED"):
 
 
 class StepStart(_Event, frozen=True, tag="STEP_START"):
-    pass
+    # 2 and up: the step runs again after a STEP_RETRY (within the same run attempt)
+    step_attempt: int = 1
+
+
+class StepRetry(_Event, frozen=True, tag="STEP_RETRY"):
+    """A step attempt failed and the step will run again (its retry policy, or the op raised
+    RetryRequested): the step is not finished."""
+
+    duration: float
+    error: ErrorInfo
+    # the step attempt that failed (1 for the first run of the step)
+    step_attempt: int = 1
+    # seconds before the next attempt starts
+    delay: float = 0.0
 
 
 class StepSuccess(_Event, frozen=True, tag="STEP_SUCCESS"):
@@ -87,6 +100,7 @@ RunEvent = (
     | RunFailure
     | RunCanceled
     | StepStart
+    | StepRetry
     | StepSuccess
     | StepFailure
     | StepCanceled
@@ -115,7 +129,13 @@ def event_message(event: RunEvent) -> str:
         case RunCanceled():
             return event.message or "Run canceled"
         case StepStart():
+            if event.step_attempt > 1:
+                return f"Started step {event.step_key} (attempt {event.step_attempt})"
             return f"Started step {event.step_key}"
+        case StepRetry():
+            return (f"Step {event.step_key} attempt {event.step_attempt} failed "
+                    f"({event.error.class_name}: {event.error.message}); retrying in "
+                    f"{format_duration(event.delay)}")
         case StepSuccess():
             return f"Step {event.step_key} succeeded in {format_duration(event.duration)}"
         case StepFailure():

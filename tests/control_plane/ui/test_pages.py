@@ -260,6 +260,24 @@ async def test_a_canceled_run_reads_as_canceled_on_its_page(ui: Ui) -> None:
     assert "✗" not in page and "Traceback" not in page
 
 
+async def test_a_failed_run_that_will_be_retried_keeps_updating(ui: Ui) -> None:
+    run_id = ui.store.launch_run("hello_job", tags={"tether/max_retries": "1"})
+    t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]
+    ui.store.store_events([
+        *_events(run_id, t)[:5],
+        RunFailure(run_id=run_id, attempt=1, seq=6, timestamp=t + 4, message="load failed")])
+    browser = await ui.signed_in()
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert ui.store.get_run(run_id).status == RunStatus.FAILURE  # type: ignore[union-attr]
+    # its retry is to come: the page keeps following it
+    assert 'data-done="false"' in page
+    ui.store.retry_failed_runs()
+    ui.store.store_events([RunFailure(run_id=run_id, attempt=2, seq=1, timestamp=t + 9,
+                                      message="load failed again")])
+    page = (await browser.get(f"/runs/{run_id}")).text
+    assert 'data-done="true"' in page
+
+
 async def test_re_execute_from_failure_shows_the_new_runs_steps_and_parent(ui: Ui) -> None:
     run_id = ui.store.launch_run("hello_job")
     t = ui.store.get_run(run_id).created_at  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from tether.wire import (
     LogMessage,
     RunStart,
     StepFailure,
+    StepRetry,
     StepStart,
     StepSuccess,
 )
@@ -89,6 +90,42 @@ def test_event_pages_filter_and_tail_and_steps_have_spans(store: Store) -> None:
     assert [e.type for e in tail] == ["STEP_FAILURE"] and total == 7 and latest == tail[0].id
     assert store.events_page(run_id, limit=100, after_id=latest)[0] == []
     assert {s.step_key: s.status for s in store.step_spans(run_id)}["load"] == "FAILURE"
+
+
+def test_a_retried_step_shows_retrying_then_running_again_with_its_attempts(
+        store: Store) -> None:
+    load_location(store)
+    run_id = store.launch_run("hello_job")
+    t = 1_700_000_100.0
+    error = ErrorInfo(class_name="ConnectionError", message="lost it", stack="tb")
+    store.store_events([
+        RunStart(run_id=run_id, attempt=1, seq=1, timestamp=t, job_name="hello_job"),
+        StepStart(run_id=run_id, attempt=1, seq=2, timestamp=t + 1, step_key="extract"),
+        StepRetry(run_id=run_id, attempt=1, seq=3, timestamp=t + 2, step_key="extract",
+                  duration=1.0, error=error, step_attempt=1, delay=5.0),
+    ])
+    [span] = store.step_spans(run_id)
+    assert (span.status, span.start, span.end, span.step_attempts) == \
+        ("RETRYING", t + 1, None, 1)
+    retry = store.events_page(run_id, limit=100)[0][-1]
+    assert retry.type == "STEP_RETRY" and retry.level == "WARNING"
+    assert "retrying in 5.0 s" in retry.message
+
+    store.store_events([
+        StepStart(run_id=run_id, attempt=1, seq=4, timestamp=t + 7, step_key="extract",
+                  step_attempt=2),
+    ])
+    [span] = store.step_spans(run_id)
+    assert (span.status, span.start, span.end, span.step_attempts) == ("STARTED", t + 1, None, 2)
+    store.store_events([
+        StepSuccess(run_id=run_id, attempt=1, seq=5, timestamp=t + 8, step_key="extract",
+                    duration=1.0),
+    ])
+    [span] = store.step_spans(run_id)
+    assert (span.status, span.end, span.step_attempts) == ("SUCCESS", t + 8, 2)
+    # a retried attempt is not a failed step
+    run = store.get_run(run_id)
+    assert run is not None and run.steps_failed == 0
 
 
 def test_the_latest_materialization_of_each_asset(store: Store) -> None:

@@ -59,6 +59,15 @@ def test_the_timeline_draws_nested_graph_steps_and_mapped_copies_under_their_key
         assert f'data-step="{key}"' in svg and f">{key}<" in svg
 
 
+def test_a_retrying_step_says_so_and_counts_its_tries() -> None:
+    spans = [StepSpan(step_key="fetch", attempt=1, start=10.0, end=None, status="RETRYING"),
+             StepSpan(step_key="load", attempt=1, start=10.0, end=13.0, status="SUCCESS",
+                      step_attempts=3)]
+    svg = str(timeline_svg(spans, start=10.0, end=None, now=14.0))
+    assert "↻ RETRYING · 4.0 s" in svg
+    assert "✓ SUCCESS · 3.0 s · 3 tries" in svg
+
+
 def _axis(svg: str) -> list[str]:
     return re.findall(r'<text class="axis"[^>]*>([^<]+)</text>', svg)
 

@@ -29,6 +29,7 @@ from ._records import (
     WorkStatus,
 )
 from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
+from ._retries import will_retry
 from ._run_config import Scaffold, config_scaffold, run_config_errors
 from ._run_page import RunFacts
 from ._schema import metadata
@@ -82,4 +83,5 @@ __all__ = [
     "normalize_url",
     "run_config_errors",
     "steps_from_failure",
+    "will_retry",
 ]

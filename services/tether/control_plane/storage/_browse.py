@@ -73,12 +73,21 @@ def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:
         key = (row.attempt, row.step_key)
         span = spans.get(key) or StepSpan(step_key=row.step_key, attempt=row.attempt,
                                           start=None, end=None, status="STARTED")
-        if row.type == "STEP_START":
+        if row.type == "STEP_START" and span.status == "RETRYING":
+            # the step runs again: one bar from its first start, counting its attempts
+            span = StepSpan(step_key=span.step_key, attempt=span.attempt, start=span.start,
+                            end=None, status="STARTED", step_attempts=span.step_attempts + 1)
+        elif row.type == "STEP_START":
             span = StepSpan(step_key=span.step_key, attempt=span.attempt, start=row.timestamp,
                             end=span.end, status=span.status)
+        elif row.type == "STEP_RETRY":
+            # not finished: it waits for its next attempt
+            span = StepSpan(step_key=span.step_key, attempt=span.attempt, start=span.start,
+                            end=None, status="RETRYING", step_attempts=span.step_attempts)
         else:
             span = StepSpan(step_key=span.step_key, attempt=span.attempt, start=span.start,
-                            end=row.timestamp, status=_STEP_END[row.type])
+                            end=row.timestamp, status=_STEP_END[row.type],
+                            step_attempts=span.step_attempts)
         spans[key] = span
     return list(spans.values())
 

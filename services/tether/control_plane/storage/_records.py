@@ -178,8 +178,11 @@ class StepSpan:
     attempt: int
     start: float | None
     end: float | None
-    # STARTED, SUCCESS, FAILURE or SKIPPED
+    # STARTED, RETRYING (an attempt failed, the next one is to come), SUCCESS, FAILURE,
+    # SKIPPED or CANCELED
     status: str
+    # how many times the step started in this run attempt (more than 1 after STEP_RETRY)
+    step_attempts: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from . import _codec, _locations, _runs, _work
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus
+from ._records import RunRecord
 from ._schema import runs
 
 RETRIES_TAG = "tether/max_retries"
@@ -26,6 +27,12 @@ def max_retries(tags: dict[str, Any]) -> int:
         return max(0, int(tags.get(RETRIES_TAG, 0)))
     except (TypeError, ValueError):
         return 0
+
+
+def will_retry(record: RunRecord) -> bool:
+    """Whether ``record`` failed and its tag allows another attempt: it is not finished, and
+    a user following it waits for that attempt."""
+    return record.status == RunStatus.FAILURE and record.attempt <= max_retries(record.tags)
 
 
 def retryable(conn: Connection, now: float) -> list[tuple[str, int]]:

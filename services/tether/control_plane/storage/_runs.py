@@ -20,6 +20,7 @@ from tether.wire import (
     RunCanceled,
     RunEvent,
     StepCanceled,
+    StepRetry,
     event_message,
 )
 
@@ -261,7 +262,8 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         level, message = event.level, event.message
     else:
         level = ("ERROR" if fact.error is not None else
-                 "WARNING" if isinstance(event, RunCanceled | StepCanceled) else "INFO")
+                 "WARNING" if isinstance(event, RunCanceled | StepCanceled | StepRetry)
+                 else "INFO")
         message = event_message(event)
     return {
         "run_id": event.run_id,

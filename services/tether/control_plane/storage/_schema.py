@@ -68,7 +68,7 @@ run_tags = sa.Table(
 # literals, not parameters) for SQLite to use the index
 MATERIALIZATIONS = "type = 'ASSET_MATERIALIZATION'"
 STEP_EVENTS = ("type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED', "
-               "'STEP_CANCELED')")
+               "'STEP_CANCELED', 'STEP_RETRY')")
 
 events = sa.Table(
     "events",

@@ -35,6 +35,7 @@ _STATUS: dict[str, tuple[str, str]] = {
     "QUEUED": ("◷", "muted"),
     "STARTING": ("◔", "run"),
     "STARTED": ("▶", "run"),
+    "RETRYING": ("↻", "warn"),
     "LOADING": ("◌", "run"),
     "REVOKED": ("⊘", "muted"),
     "RUNNING": ("▶", "ok"),

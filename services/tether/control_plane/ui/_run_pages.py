@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus
+from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus, will_retry
 from ._base import CSRF_FIELD, Pages, Viewer, form_text
 from ._log_filter import COMPUTE_CHUNKS, COMPUTE_LOG_SHOWN, LEVELS, LogFilter, matching_lines
 from ._timeline import run_phases, timeline_svg
@@ -93,7 +93,7 @@ class RunPages(Pages):
                                 first_error=first_error)
         waiting = (await self.call(self.store.waiting_reason, run.run_id)
                    if run.status == RunStatus.QUEUED else None)
-        done = run.status in TERMINAL_STATUSES
+        done = _done(run)
         phases = run_phases(
             queued=facts.queued_at or run.created_at, starting=facts.starting_at,
             started=run.start_time, end=run.end_time, now=now,
@@ -192,7 +192,7 @@ class RunPages(Pages):
             text = matching_lines(text, log.text)
         cut = len(text) > COMPUTE_LOG_SHOWN or (newest and len(chunks) == COMPUTE_CHUNKS)
         return {"text": text[-COMPUTE_LOG_SHOWN:] if cut else text, "cut": cut,
-                "stream": stream, "done": run.status in TERMINAL_STATUSES,
+                "stream": stream, "done": _done(run),
                 "last_id": max((chunk.id for chunk in chunks), default=after_id or 0)}
 
     async def logs(self, request: Request, viewer: Viewer) -> Response:
@@ -223,3 +223,8 @@ class RunPages(Pages):
         data = await self.mutate(viewer, REEXECUTE, id=request.path_params["run_id"],
                                  strategy=form_text(form, "strategy", "ALL_STEPS"))
         return RedirectResponse(f"/runs/{data['reexecuteRun']['id']}", status_code=303)
+
+
+def _done(run: RunRecord) -> bool:
+    # a failed run that will be retried is not finished: the page keeps following it
+    return run.status in TERMINAL_STATUSES and not will_retry(run)

@@ -152,6 +152,9 @@ def _step_bar(step: StepSpan, row: int, left: float, origin: float, scale: float
     bar_w = max(((step.end or now) - step.start) * scale, 2.0)
     label = step.step_key if step.attempt == 1 else f"{step.step_key} (attempt {step.attempt})"
     took = duration((step.end or now) - step.start)
+    if step.step_attempts > 1:
+        # a step that retried within the attempt: one bar, its tries counted
+        took = f"{took} · {step.step_attempts} tries"
     key = escape(step.step_key)
     details = (f"{step.step_key}: {step.status}, started {_clock(step.start)} UTC "
                f"(+{duration(step.start - origin)}), took {took}, attempt {step.attempt}, "
