@@ -97,6 +97,20 @@ def test_collect_gathers_every_copy_in_the_order_the_values_came(tmp_path: Path)
         5 + 13 + 5
 
 
+def test_a_fan_out_of_a_hundred_values_runs_every_copy_and_collects_them_all(
+        tmp_path: Path) -> None:
+    names = [f"f{i:03d}" for i in range(100)]
+    events = run("fan_out", tmp_path, names=names)
+    done = ends(events)
+    # two mapped steps per value, each its own step, then the collector
+    for name in names:
+        assert done[f"size[{name}]"] == done[f"double[{name}]"] == "STEP_SUCCESS"
+    assert len(done) == 1 + 2 * 100 + 1 and done["total"] == "STEP_SUCCESS"
+    assert event_type(events[-1]) == "RUN_SUCCESS"
+    assert pickle.loads((tmp_path / "loc/runs/run-1/total/result.pickle").read_bytes()) == \
+        2 * sum(len(f"{name}.csv") for name in names)
+
+
 def test_no_values_skips_the_mapped_steps_and_the_collector(tmp_path: Path) -> None:
     events = run("fan_out", tmp_path, names=[])
     assert ends(events) == {"files": "STEP_SUCCESS", "size": "STEP_SKIPPED",
