@@ -197,21 +197,22 @@ def load_settings(
         raise ConfigError(f"invalid setting: {_name_setting(str(exc))}") from exc
 
 
+# settings given as JSON in the environment, and the shape their error message asks for
+_JSON_SETTINGS = {
+    "pool_limits": 'a JSON object of pool limits, e.g. {"warehouse": 2}',
+    "tag_concurrency_limits": 'a JSON list of {"key": ..., "value": ..., "limit": ...}',
+}
+
+
 def _parse_env_value(name: str, raw: str) -> Any:
     if name == "queues":
         return [q.strip() for q in raw.split(",") if q.strip()]
-    if name == "pool_limits":
+    shape = _JSON_SETTINGS.get(name)
+    if shape is not None:
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a JSON object of pool "
-                              f'limits, e.g. {{"warehouse": 2}}: {exc}') from exc
-    if name == "tag_concurrency_limits":
-        try:
-            return msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a JSON list of "
-                              f'{{"key": ..., "value": ..., "limit": ...}}: {exc}') from exc
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be {shape}: {exc}") from exc
     return raw
 
 
