@@ -1,6 +1,7 @@
 """A real deployment for end-to-end tests: the control plane and the four agent workers as
 separate processes, started exactly as the Procfile starts them (and, like
-``honcho start -c launcher=3``, several copies of a worker when a test asks for them)."""
+``honcho start -c launcher=3``, several copies of a worker when a test asks for them); the
+GraphQL documents the tests send it, and the waits on what it reports."""
 
 from __future__ import annotations
 
@@ -10,16 +11,40 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from tether.cli._dev import NEEDS_AGENT_TOKEN, PROCESSES, RQ_WORKER
 
+from .conftest import EXAMPLE_WORKSPACE, free_port
 from .processes import processes_with_env
+from .waiting import eventually
+
+T = TypeVar("T")
+
+RUN = """
+query Run($id: ID!) {
+  run(id: $id) {
+    id status attempt stepsSucceeded stepsFailed tags stepSelection
+    error { className message stack }
+    events { id seq attempt type stepKey message error { message stack } }
+    logs { stream seq stepKey data }
+  }
+}"""
+RUN_STATUS = "query($id: ID!) { run(id: $id) { status } }"
+LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id status } }"
+CANCEL = "mutation($id: ID!) { terminateRun(id: $id) { id } }"
+REEXECUTE = """mutation($id: ID!) {
+  reexecuteRun(id: $id, strategy: FROM_FAILURE) { id stepSelection } }"""
+LOCATIONS = "{ codeLocations { name status error jobs { name } } }"
+ENDED = ("SUCCESS", "FAILURE", "CANCELED")
+# the control plane and the agent's workers, without the daemons
+AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
 
 
 class Deployment:
@@ -87,17 +112,14 @@ class Deployment:
         )
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1,
-                             verify=self.verify).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/healthz", timeout=1,
+                                 verify=self.verify).status_code == 200
             except httpx.HTTPError:
-                pass
-            self.assert_alive()
-            time.sleep(0.1)
-        raise AssertionError(f"control plane not healthy in {timeout}s\n{self.output()}")
+                return False
+
+        self.wait_for(healthy, timeout=timeout, what="the control plane to be healthy")
 
     def graphql(self, document: str, **variables: Any) -> dict[str, Any]:
         response = self.http.post("/graphql", json={"query": document, "variables": variables})
@@ -105,16 +127,12 @@ class Deployment:
         assert not body.get("errors"), body["errors"]
         return body["data"]  # type: ignore[no-any-return]
 
-    def wait_for(self, check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
-        """``check()`` once it returns something truthy (assert_eventually, not sleep)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            self.assert_alive()
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}\n{self.output()}")
+    def wait_for(self, check: Callable[[], T], timeout: float = 60.0,
+                 what: str = "condition") -> T:
+        """``eventually(check)``, failing early when one of the processes died, and with
+        their logs when the deadline passes."""
+        return eventually(check, timeout=timeout, what=what, meanwhile=self.assert_alive,
+                          detail=self.output)
 
     def assert_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
@@ -140,14 +158,18 @@ class Deployment:
 
 
 @contextmanager
-def deployed(*, database_url: str, redis_url: str, workspace: Path, data_dir: Path, port: int,
+def deployed(*, data_dir: Path, redis_url: str, workspace: Path = EXAMPLE_WORKSPACE,
+             database_url: str | None = None, port: int | None = None,
+             processes: tuple[str, ...] = tuple(PROCESSES),
              copies: Mapping[str, int] | None = None,
              env: Mapping[str, str] | None = None) -> Iterator[Deployment]:
-    """A healthy deployment for the block; afterwards every process must have stopped cleanly
-    and left no process behind (neither run workers nor code servers)."""
-    deployment = Deployment(database_url=database_url, redis_url=redis_url,
-                            workspace=workspace, data_dir=data_dir, port=port, copies=copies,
-                            env=env)
+    """A healthy deployment for the block (on SQLite in ``data_dir`` unless ``database_url``
+    names another database); afterwards every process must have stopped cleanly and left no
+    process behind (neither run workers nor code servers)."""
+    deployment = Deployment(
+        database_url=database_url or f"sqlite:///{data_dir / 'tether.db'}",
+        redis_url=redis_url, workspace=workspace, data_dir=data_dir,
+        port=port or free_port(), processes=processes, copies=copies, env=env)
     try:
         deployment.wait_healthy()
         yield deployment
@@ -156,3 +178,69 @@ def deployed(*, database_url: str, redis_url: str, workspace: Path, data_dir: Pa
     assert all(code == 0 for code in codes.values()), \
         f"unclean stop {codes}\n{deployment.output()}"
     assert processes_with_env(str(data_dir)) == [], "processes left behind"
+
+
+def databases(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> tuple[str, str]:
+    """The database and broker URLs of ``kind``: ``sqlite+valkey`` (the embedded default) or
+    ``postgres+redis`` (the machine's, each test with its own schema and emptied database)."""
+    if kind == "sqlite+valkey":
+        return f"sqlite:///{data_dir / 'tether.db'}", request.getfixturevalue("broker_url")
+    assert kind == "postgres+redis", kind
+    return request.getfixturevalue("postgres_url"), request.getfixturevalue("system_redis_url")
+
+
+def wait_loaded(deployment: Deployment, count: int = 1) -> list[dict[str, Any]]:
+    """The ``count`` code locations once all are LOADED; fails at once when one is in
+    ERROR, with its error."""
+    def loaded() -> list[dict[str, Any]] | None:
+        locations: list[dict[str, Any]] = deployment.graphql(LOCATIONS)["codeLocations"]
+        failed = [loc for loc in locations if loc["status"] == "ERROR"]
+        assert not failed, failed
+        settled = len(locations) == count and all(
+            loc["status"] == "LOADED" for loc in locations)
+        return locations if settled else None
+
+    return deployment.wait_for(loaded, what=f"{count} code location(s) LOADED")
+
+
+def run_to_end(deployment: Deployment, job: str) -> dict[str, Any]:
+    """Launch ``job`` and return its run once ended, with ``seen_statuses``: the statuses
+    it was seen in on the way."""
+    run_id = deployment.graphql(LAUNCH, job=job)["launchRun"]["id"]
+    seen: list[str] = []
+
+    def finished() -> dict[str, Any] | None:
+        run: dict[str, Any] = deployment.graphql(RUN, id=run_id)["run"]
+        if not seen or seen[-1] != run["status"]:
+            seen.append(run["status"])
+        return run if run["status"] in ENDED else None
+
+    deployment.wait_for(finished, what=f"run of {job} to finish")
+    # a run worker's last output is sent after its end event, from another stream (see
+    # storage/_fence.py), and nothing marks the last chunk: this grace lets it arrive
+    time.sleep(0.5)
+    return {**deployment.graphql(RUN, id=run_id)["run"], "seen_statuses": seen}
+
+
+def ended(deployment: Deployment, run_id: str) -> dict[str, Any]:
+    """The run once its worker's outcome and its stdout are stored."""
+    def stored() -> dict[str, Any] | None:
+        run: dict[str, Any] = deployment.graphql(RUN, id=run_id)["run"]
+        types = {e["type"] for e in worker_events(run)}
+        # the run's row and its events are read one after the other: the status too must
+        # have caught up with the end event
+        ended = run["status"] in ENDED
+        return run if ended and run["logs"] and types & {"RUN_SUCCESS", "RUN_FAILURE"} else None
+
+    return deployment.wait_for(stored, what=f"run {run_id} to end")
+
+
+def outcomes(run: dict[str, Any]) -> dict[str, str]:
+    """Each step's outcome in ``run``: its last STEP_SUCCESS, STEP_FAILURE or STEP_SKIPPED."""
+    return {e["stepKey"]: e["type"] for e in worker_events(run)
+            if e["type"] in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")}
+
+
+def worker_events(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events the run worker wrote (numbered), not the control plane's."""
+    return [e for e in run["events"] if e["seq"] is not None]

@@ -8,9 +8,7 @@ from pathlib import Path
 
 from tether.control_plane.storage import Store
 
-from .conftest import free_port
-from .deployment import Deployment
-from .test_end_to_end import LOCATIONS, run_to_end, worker_events
+from .deployment import deployed, run_to_end, wait_loaded, worker_events
 
 DEFS = '''
 from tether import (AssetKey, AssetSelection, AssetSpec, Definitions, asset, define_asset_job,
@@ -54,13 +52,9 @@ def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "warehouse"\npython_file = "asset_defs.py"\n')
     database_url = f"sqlite:///{tmp_path / 'tether.db'}"
-    deployment = Deployment(database_url=database_url, redis_url=broker_url,
-                            workspace=workspace, data_dir=tmp_path, port=free_port())
-    try:
-        deployment.wait_healthy()
-        deployment.wait_for(
-            lambda: [loc["status"] for loc in deployment.graphql(LOCATIONS)["codeLocations"]]
-            == ["LOADED"], what="location warehouse LOADED")
+    with deployed(database_url=database_url, redis_url=broker_url, workspace=workspace,
+                  data_dir=tmp_path) as deployment:
+        wait_loaded(deployment)
         run = run_to_end(deployment, "warehouse_job")
         assert run["status"] == "SUCCESS", deployment.output()
         steps = [e["stepKey"] for e in worker_events(run) if e["type"] == "STEP_SUCCESS"]
@@ -83,6 +77,3 @@ def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
         assert {key: m.run_id for key, m in latest.items()} == {
             key: run["id"] for key in ("raw", "warehouse/orders", "warehouse/totals",
                                        "warehouse/low", "warehouse/high")}
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), deployment.output()

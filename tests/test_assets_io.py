@@ -15,10 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import free_port
-from .deployment import Deployment
-from .processes import processes_with_env
-from .test_end_to_end import run_to_end, wait_loaded, worker_events
+from .deployment import AGENT, Deployment, deployed, run_to_end, wait_loaded, worker_events
 
 DEFS = '''
 import json
@@ -89,7 +86,6 @@ defs = Definitions(
 )
 '''
 
-AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
 ASSETS = """{ assets { key
   latestMaterialization { runId metadata { label kind text value } }
   materializations(limit: 5) { runId } } }"""
@@ -117,20 +113,12 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path,
     workspace = tmp_path / "workspace.toml"
     workspace.write_text(f'[[locations]]\nname = "assets"\npython_file = "defs.py"\n'
                          f'working_directory = "{project}"\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port(), processes=AGENT,
-                            env={"TETHER_RUN_LAUNCHER": request.param,
-                                 "TETHER_STORAGE_DIR": str(tmp_path / "shared")})
-    try:
-        if request.param == "rq":
-            deployment.start("rq-worker")
-        deployment.wait_healthy()
+    rq_worker = ("rq-worker",) if request.param == "rq" else ()
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                  processes=AGENT + rq_worker,
+                  env={"TETHER_RUN_LAUNCHER": request.param,
+                       "TETHER_STORAGE_DIR": str(tmp_path / "shared")}) as deployment:
         yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
 
 
 def ran(run: dict[str, Any]) -> dict[str, str]:

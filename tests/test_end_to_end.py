@@ -5,76 +5,31 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLE_WORKSPACE, free_port
-from .deployment import Deployment
-from .processes import processes_with_env
-
-RUN = """
-query Run($id: ID!) {
-  run(id: $id) {
-    id status attempt stepsSucceeded stepsFailed
-    error { className message stack }
-    events { id seq attempt type stepKey message error { message stack } }
-    logs { stream seq stepKey data }
-  }
-}"""
-LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id status } }"
-LOCATIONS = "{ codeLocations { name status error jobs { name } } }"
+from .conftest import EXAMPLE_WORKSPACE
+from .deployment import (
+    CANCEL,
+    LAUNCH,
+    LOCATIONS,
+    RUN,
+    Deployment,
+    databases,
+    deployed,
+    run_to_end,
+    wait_loaded,
+    worker_events,
+)
 
 
 @pytest.fixture(params=["sqlite+valkey", "postgres+redis"])
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    if request.param == "sqlite+valkey":
-        database_url = f"sqlite:///{tmp_path / 'tether.db'}"
-        redis_url = request.getfixturevalue("broker_url")
-    else:
-        database_url = request.getfixturevalue("postgres_url")
-        redis_url = request.getfixturevalue("system_redis_url")
-    deployment = Deployment(database_url=database_url, redis_url=redis_url,
-                            workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=free_port())
-    try:
-        deployment.wait_healthy()
-        yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
-
-
-def wait_loaded(deployment: Deployment) -> None:
-    def loaded() -> bool:
-        locations = deployment.graphql(LOCATIONS)["codeLocations"]
-        return bool(locations) and locations[0]["status"] == "LOADED"
-
-    deployment.wait_for(loaded, what="code location hello LOADED")
-
-
-def run_to_end(deployment: Deployment, job: str) -> dict:
-    run_id = deployment.graphql(LAUNCH, job=job)["launchRun"]["id"]
-    seen: list[str] = []
-
-    def finished() -> dict | None:
-        run = deployment.graphql(RUN, id=run_id)["run"]
-        if not seen or seen[-1] != run["status"]:
-            seen.append(run["status"])
-        return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
-
-    run = deployment.wait_for(finished, what=f"run of {job} to finish")
-    run["seen_statuses"] = seen
-    # events and logs may still be in flight right after the status flips
-    time.sleep(0.5)
-    return {**deployment.graphql(RUN, id=run_id)["run"], "seen_statuses": seen}
-
-
-def worker_events(run: dict) -> list[dict]:
-    return [e for e in run["events"] if e["seq"] is not None]
+    database_url, redis_url = databases(request, request.param, tmp_path)
+    with deployed(database_url=database_url, redis_url=redis_url, data_dir=tmp_path) as running:
+        yield running
 
 
 def test_example_job_runs_end_to_end(deployment: Deployment) -> None:
@@ -136,12 +91,7 @@ def test_a_location_that_fails_to_import_shows_the_users_traceback(tmp_path: Pat
                                               f'working_directory = "{EXAMPLE_WORKSPACE.parent}"')
         + '\n[[locations]]\nname = "broken"\npython_file = "defs.py"\n'
         'working_directory = "project"\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port())
-    try:
-        deployment.wait_healthy()
-
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path) as deployment:
         def settled() -> dict | None:
             locations = {loc["name"]: loc for loc in deployment.graphql(LOCATIONS)["codeLocations"]}
             done = all(loc["status"] in ("LOADED", "ERROR") for loc in locations.values())
@@ -161,8 +111,6 @@ def test_a_location_that_fails_to_import_shows_the_users_traceback(tmp_path: Pat
         assert "broken" in cli.stdout and "ERROR" in cli.stdout and "SyntaxError" in cli.stdout
         # the healthy location is unaffected
         assert run_to_end(deployment, "hello_job")["status"] == "SUCCESS"
-    finally:
-        deployment.stop()
 
 
 def test_a_canceled_run_stops_its_step_runs_the_cleanup_and_ends_canceled(
@@ -231,12 +179,8 @@ def test_the_agent_heartbeats_with_its_workers_and_code_servers(
 
 def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
                                                               broker_url: str) -> None:
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=EXAMPLE_WORKSPACE,
-                            data_dir=tmp_path, port=free_port(),
-                            env={"TETHER_RUN_LAUNCHER": "warm"})
-    try:
-        deployment.wait_healthy()
+    with deployed(redis_url=broker_url, data_dir=tmp_path,
+                  env={"TETHER_RUN_LAUNCHER": "warm"}) as deployment:
         wait_loaded(deployment)
         for _ in range(2):
             run = run_to_end(deployment, "hello_job")
@@ -250,7 +194,7 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
             lambda: any(e["message"] == "tick 1"
                         for e in deployment.graphql(RUN, id=run_id)["run"]["events"]),
             what="slow_job ticking")
-        deployment.graphql("mutation($id: ID!) { terminateRun(id: $id) { id } }", id=run_id)
+        deployment.graphql(CANCEL, id=run_id)
         deployment.wait_for(
             lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] == "CANCELED",
             what="slow_job CANCELED")
@@ -259,10 +203,6 @@ def test_the_warm_launcher_runs_and_cancels_like_the_cold_one(tmp_path: Path,
             lambda: {"STEP_CANCELED", "RUN_CANCELED"} <= {
                 e["type"] for e in deployment.graphql(RUN, id=run_id)["run"]["events"]},
             what="the cancel in slow_job's events")
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    assert processes_with_env(str(tmp_path)) == []
 
 
 
@@ -348,11 +288,7 @@ def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_i
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "tended"\npython_file = "defs.py"\n'
                          f'working_directory = "{project}"\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port())
-    try:
-        deployment.wait_healthy()
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path) as deployment:
         wait_loaded(deployment)
         jobs = deployment.graphql(
             "{ codeLocations { jobs { name tags nodes { name pool tags } } } }"
@@ -389,7 +325,3 @@ def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_i
         assert "resource 'lake' failed to set up: ConnectionError: the lake is offline" \
             in failure["message"]
         assert "defs.py" in failure["error"]["stack"]
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), codes
-    assert processes_with_env(str(tmp_path)) == []

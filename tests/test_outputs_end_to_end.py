@@ -14,12 +14,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import free_port
-from .deployment import Deployment
+from .deployment import LAUNCH, REEXECUTE, Deployment, deployed, ended, outcomes, wait_loaded
 from .outputs_location import PARENT_OUTCOMES, write_outputs_location
-from .processes import processes_with_env
-from .test_end_to_end import LAUNCH, wait_loaded
-from .test_reexecution import REEXECUTE, ended, outcomes
 
 
 @pytest.fixture
@@ -28,17 +24,9 @@ def deployment(tmp_path: Path, broker_url: str) -> Iterator[tuple[Deployment, Pa
     workspace = tmp_path / "workspace.toml"
     workspace.write_text(f'\n[[locations]]\nname = "outputs"\npython_file = "defs.py"\n'
                          f'working_directory = "{defs.parent}"\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port(), env={"TETHER_RUN_LAUNCHER": "process"})
-    try:
-        deployment.wait_healthy()
-        yield deployment, marker
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                  env={"TETHER_RUN_LAUNCHER": "process"}) as running:
+        yield running, marker
 
 
 def stdout(run: dict[str, Any]) -> str:

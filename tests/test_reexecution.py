@@ -13,26 +13,21 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .conftest import free_port
-from .deployment import Deployment
+from .deployment import (
+    LAUNCH,
+    REEXECUTE,
+    Deployment,
+    databases,
+    deployed,
+    ended,
+    outcomes,
+    wait_loaded,
+    worker_events,
+)
 from .flaky_location import FROM_FAILURE, write_flaky_location
-from .processes import processes_with_env
-from .test_end_to_end import LAUNCH, wait_loaded, worker_events
-
-RUN = """
-query Run($id: ID!) {
-  run(id: $id) {
-    id status tags stepSelection
-    events { seq type stepKey message }
-    logs { stream data }
-  }
-}"""
-REEXECUTE = """mutation($id: ID!) {
-  reexecuteRun(id: $id, strategy: FROM_FAILURE) { id stepSelection } }"""
 
 
 @pytest.fixture(params=["sqlite+valkey+process", "postgres+redis+warm"])
@@ -41,43 +36,11 @@ def flaky(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Depl
     entry, marker = write_flaky_location(tmp_path)
     workspace = tmp_path / "workspace.toml"
     workspace.write_text(entry)
-    databases, launcher = request.param.rsplit("+", 1)
-    if databases == "sqlite+valkey":
-        database_url = f"sqlite:///{tmp_path / 'tether.db'}"
-        redis_url = request.getfixturevalue("broker_url")
-    else:
-        database_url = request.getfixturevalue("postgres_url")
-        redis_url = request.getfixturevalue("system_redis_url")
-    deployment = Deployment(database_url=database_url, redis_url=redis_url,
-                            workspace=workspace, data_dir=tmp_path, port=free_port(),
-                            env={"TETHER_RUN_LAUNCHER": launcher})
-    try:
-        deployment.wait_healthy()
+    kind, launcher = request.param.rsplit("+", 1)
+    database_url, redis_url = databases(request, kind, tmp_path)
+    with deployed(database_url=database_url, redis_url=redis_url, workspace=workspace,
+                  data_dir=tmp_path, env={"TETHER_RUN_LAUNCHER": launcher}) as deployment:
         yield deployment, marker
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
-
-
-def ended(deployment: Deployment, run_id: str) -> dict[str, Any]:
-    """The run once its worker's outcome and its stdout are stored."""
-    def stored() -> dict[str, Any] | None:
-        run: dict[str, Any] = deployment.graphql(RUN, id=run_id)["run"]
-        types = {e["type"] for e in worker_events(run)}
-        # the run's row and its events are read one after the other: the status too must
-        # have caught up with the end event
-        ended = run["status"] in ("SUCCESS", "FAILURE", "CANCELED")
-        return run if ended and run["logs"] and types & {"RUN_SUCCESS", "RUN_FAILURE"} else None
-
-    result: dict[str, Any] = deployment.wait_for(stored, what=f"run {run_id} to end")
-    return result
-
-
-def outcomes(run: dict[str, Any]) -> dict[str, str]:
-    return {e["stepKey"]: e["type"] for e in worker_events(run)
-            if e["type"] in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")}
 
 
 def test_a_run_re_executed_from_failure_runs_only_what_did_not_succeed(

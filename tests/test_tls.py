@@ -10,14 +10,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLE_WORKSPACE, free_port
+from .conftest import free_port
 from .deployment import deployed
+from .waiting import launched_once_loaded
 
 
 @dataclass(frozen=True)
@@ -87,21 +87,14 @@ def test_a_run_over_https_with_a_private_ca(tmp_path: Path, broker_url: str, pki
     url = f"https://127.0.0.1:{port}"
     tls = {"TETHER_TLS_CERT_FILE": str(pki.cert), "TETHER_TLS_KEY_FILE": str(pki.key),
            "TETHER_CA_FILE": str(pki.ca)}
-    with deployed(database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-                  workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=port,
-                  env=tls) as deployment:
+    with deployed(redis_url=broker_url, data_dir=tmp_path, port=port, env=tls) as deployment:
         assert deployment.url == url
         cli = _clean_env(tmp_path, TETHER_URL=url, TETHER_TOKEN=deployment.user_token,
                          TETHER_CA_FILE=str(pki.ca))
         # the agent's poller claims it over HTTPS, its uploader reports it over HTTPS
-        deadline = time.monotonic() + 90
-        while True:
-            launched = tether("run", "launch", "hello_job", "--wait", env=cli, cwd=tmp_path)
-            # right after start-up the code location may still be loading
-            if launched.returncode == 0 or "not loaded" not in launched.stderr.lower() \
-                    or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        launched = launched_once_loaded(
+            lambda: tether("run", "launch", "hello_job", "--wait", env=cli, cwd=tmp_path),
+            timeout=90)
         assert launched.returncode == 0, launched.stdout + launched.stderr + deployment.output()
         assert "status: SUCCESS" in launched.stdout
         run_id = re.search(r"Launched run (\S+)", launched.stdout).group(1)  # type: ignore[union-attr]

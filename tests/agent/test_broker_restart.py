@@ -13,9 +13,7 @@ import pytest
 
 from tether.broker._embedded import EmbeddedBroker
 
-from ..conftest import free_port
-from ..deployment import Deployment, deployed
-from ..test_end_to_end import LAUNCH, RUN, wait_loaded
+from ..deployment import LAUNCH, RUN, Deployment, deployed, wait_loaded
 
 LINES = 3000
 DEFS = f'''
@@ -78,8 +76,8 @@ def progress(deployment: Deployment, run_id: str) -> dict[str, Any]:
 @pytest.mark.timeout(120)
 def test_a_broker_restart_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     with running_broker(tmp_path / "valkey") as broker, deployed(
-            database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker.url,
-            workspace=workspace(tmp_path), data_dir=tmp_path, port=free_port()) as deployment:
+            redis_url=broker.url, workspace=workspace(tmp_path), data_dir=tmp_path
+    ) as deployment:
         wait_loaded(deployment)
         chatty = deployment.graphql(LAUNCH, job="chatty_job")["launchRun"]["id"]
         deployment.wait_for(

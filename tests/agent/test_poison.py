@@ -13,10 +13,8 @@ import redis
 from tether.broker import keys
 from tether.wire import LogChunk, StepStart
 
-from ..conftest import EXAMPLE_WORKSPACE, free_port
-from ..deployment import Deployment, deployed
+from ..deployment import LAUNCH, RUN, Deployment, deployed, wait_loaded
 from ..streams import dead_letters
-from ..test_end_to_end import LAUNCH, RUN, wait_loaded
 
 STEP_START = msgspec.msgpack.encode(StepStart(run_id="r", attempt=1, seq=1, timestamp=0.0))
 LOG_CHUNK = msgspec.msgpack.encode(LogChunk(run_id="r", attempt=1, stream="stdout", seq=1,
@@ -58,9 +56,7 @@ def poison(redis_url: str) -> dict[tuple[str, str], str]:
 @pytest.mark.timeout(90)
 def test_poison_entries_are_dead_lettered_and_the_run_completes(tmp_path: Path,
                                                                 broker_url: str) -> None:
-    with deployed(database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-                  workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path,
-                  port=free_port()) as deployment:
+    with deployed(redis_url=broker_url, data_dir=tmp_path) as deployment:
         written = poison(broker_url)
         wait_loaded(deployment)
         run = run_to_success(deployment, "hello_job")

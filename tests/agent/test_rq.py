@@ -14,9 +14,7 @@ import redis
 
 from tether.broker import keys
 
-from ..conftest import free_port
-from ..deployment import Deployment
-from ..processes import processes_with_env
+from ..deployment import AGENT, CANCEL, LAUNCH, RUN, Deployment, deployed, wait_loaded
 
 DEFS = '''
 import signal
@@ -65,12 +63,6 @@ def stubborn_job() -> None:
 defs = Definitions(jobs=[quick_job, slow_job, stubborn_job])
 '''
 
-RUN = """query($id: ID!) { run(id: $id) { status events { type message }
-    logs { stream data } } }"""
-LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
-CANCEL = "mutation($id: ID!) { terminateRun(id: $id) { id } }"
-LOCATIONS = "{ codeLocations { status } }"
-AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
 
 
 @pytest.fixture
@@ -79,21 +71,11 @@ def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "rq"\npython_file = "rq_defs.py"\n'
                          'working_directory = "."\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port(), processes=AGENT,
-                            env={"TETHER_RUN_LAUNCHER": "rq",
-                                 "TETHER_TERMINATE_GRACE_SECONDS": "1"})
-    try:
-        deployment.wait_healthy()
-        deployment.wait_for(
-            lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
-            what="code location loaded")
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                  processes=AGENT, env={"TETHER_RUN_LAUNCHER": "rq",
+                                        "TETHER_TERMINATE_GRACE_SECONDS": "1"}) as deployment:
+        wait_loaded(deployment)
         yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
 
 
 def run(deployment: Deployment, run_id: str) -> dict:

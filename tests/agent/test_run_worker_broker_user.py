@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +20,9 @@ from tether.broker import RQ_WORKER
 from tether.broker._acl import user_name
 
 from ..conftest import free_port
-from ..deployment import Deployment
+from ..deployment import AGENT, LAUNCH, RUN, Deployment, deployed, wait_loaded
 from ..processes import processes_with_env
+from ..waiting import launched_once_loaded
 
 DEFS = '''
 import os
@@ -75,10 +75,6 @@ def snoop_job() -> None:
 defs = Definitions(jobs=[snoop_job])
 '''
 
-RUN = """query($id: ID!) { run(id: $id) { status events { seq type } logs { stream data } } }"""
-LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
-LOCATIONS = "{ codeLocations { status error } }"
-AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
 
 
 @contextmanager
@@ -90,25 +86,18 @@ def snoop_deployment(tmp_path: Path, redis_url: str, launcher: str) -> Iterator[
     workspace.write_text('[[locations]]\nname = "snoop"\npython_file = "defs.py"\n'
                          'working_directory = "."\n')
     base_name = f"tether-test-{uuid.uuid4().hex[:10]}"
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=redis_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port(), processes=AGENT,
-                            env={"TETHER_RUN_LAUNCHER": launcher,
-                                 "TETHER_BROKER_RUN_WORKER_USER": base_name})
     agent = redis.Redis.from_url(redis_url)
     try:
-        deployment.wait_healthy()
-        deployment.wait_for(
-            lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
-            what="code location loaded")
-        yield deployment
+        with deployed(redis_url=redis_url, workspace=workspace, data_dir=tmp_path,
+                      processes=AGENT,
+                      env={"TETHER_RUN_LAUNCHER": launcher,
+                           "TETHER_BROKER_RUN_WORKER_USER": base_name}) as deployment:
+            wait_loaded(deployment)
+            yield deployment
     finally:
-        codes = deployment.stop()
         db = int(agent.connection_pool.connection_kwargs.get("db") or 0)
         agent.acl_deluser(user_name(base_name, db), user_name(base_name, db, RQ_WORKER))
         agent.close()
-    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
 
 
 @pytest.fixture(params=["valkey+process", "redis+warm"])
@@ -127,12 +116,16 @@ def snooped(deployment: Deployment) -> str:
         lambda: (r := deployment.graphql(RUN, id=run_id)["run"])["status"] == "SUCCESS"
         and any(e["type"] == "RUN_SUCCESS" for e in r["events"]) and r,
         what="the run to succeed")
+
+    def stdout_of(run: dict) -> str:
+        return "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+
     # the logs may trail the status by an upload
-    deadline = time.monotonic() + 10
-    while "tether settings" not in (stdout := "".join(
-            c["data"] for c in run["logs"] if c["stream"] == "stdout")):
-        assert time.monotonic() < deadline, f"no output: {run}"
-        run = deployment.graphql(RUN, id=run_id)["run"]
+    if "tether settings" not in stdout_of(run):
+        run = deployment.wait_for(
+            lambda: "tether settings" in stdout_of(r := deployment.graphql(RUN, id=run_id)["run"])
+            and r, timeout=10, what=f"the run's output (so far: {run})")
+    stdout = stdout_of(run)
 
     events = [e for e in run["events"] if e["seq"] is not None]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
@@ -207,13 +200,8 @@ def test_tether_dev_on_rq_gives_its_rq_worker_the_restricted_user(tmp_path: Path
     dev = start_dev(tmp_path, env, port)
     try:
         env_cli = {**env, "TETHER_URL": f"http://127.0.0.1:{port}"}
-        deadline = time.monotonic() + 60
-        while True:
-            launched = tether("run", "launch", "hello_job", "--wait", cwd=tmp_path, env=env_cli)
-            if launched.returncode == 0 or "not loaded" not in launched.stderr.lower() \
-                    or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        launched = launched_once_loaded(
+            lambda: tether("run", "launch", "hello_job", "--wait", cwd=tmp_path, env=env_cli))
         assert launched.returncode == 0, launched.stdout + launched.stderr
         assert "status: SUCCESS" in launched.stdout
 

@@ -13,9 +13,7 @@ import redis
 
 from tether.broker import keys
 
-from ..conftest import EXAMPLE_WORKSPACE, free_port
-from ..deployment import Deployment, deployed
-from ..test_end_to_end import LAUNCH, wait_loaded
+from ..deployment import LAUNCH, Deployment, deployed, wait_loaded
 
 RUNS = 12
 COPIES = {"launcher": 3, "uploader": 3}
@@ -59,9 +57,7 @@ def drained(redis_url: str) -> bool:
 @pytest.mark.timeout(120)
 def test_a_burst_of_runs_is_shared_by_every_launcher_and_uploader(tmp_path: Path,
                                                                   broker_url: str) -> None:
-    with deployed(database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-                  workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=free_port(),
-                  copies=COPIES) as deployment:
+    with deployed(redis_url=broker_url, data_dir=tmp_path, copies=COPIES) as deployment:
         wait_loaded(deployment)
         run_ids = {deployment.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]
                    for _ in range(RUNS)}

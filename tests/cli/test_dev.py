@@ -9,8 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from tether.settings import Settings
 
 from ..conftest import EXAMPLE_WORKSPACE, REPO, free_port
 from ..processes import processes_with_env
+from ..waiting import eventually, launched_once_loaded
 
 
 def tether(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -37,22 +36,17 @@ def start_dev(cwd: Path, env: dict[str, str], port: int) -> subprocess.Popen[str
         cwd=cwd, env=env, stdout=(cwd / "dev.log").open("a"), stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         assert dev.poll() is None, (cwd / "dev.log").read_text()
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return dev
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("tether dev did not come up\n" + (cwd / "dev.log").read_text())
+            return False
 
-
-def poll(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    eventually(healthy, what="tether dev to come up", every=0.2,
+               detail=(cwd / "dev.log").read_text)
+    return dev
 
 
 def ctrl_c(dev: subprocess.Popen[str], cwd: Path) -> int:
@@ -83,14 +77,8 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path,
     dev = start_dev(tmp_path, env, port)
     try:
         assert_tokens_out_of_reach(tmp_path)
-        deadline = time.monotonic() + 60
-        while True:
-            launched = tether("run", "launch", "hello_job", "--wait", cwd=tmp_path, env=env_cli)
-            # right after start-up the code location may still be loading
-            if launched.returncode == 0 or "not loaded" not in launched.stderr.lower() \
-                    or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        launched = launched_once_loaded(
+            lambda: tether("run", "launch", "hello_job", "--wait", cwd=tmp_path, env=env_cli))
         assert launched.returncode == 0, launched.stdout + launched.stderr
         out = launched.stdout
         assert "status: SUCCESS" in out
@@ -137,15 +125,16 @@ def test_dev_runs_the_example_and_stops_cleanly(tmp_path: Path,
         slow = tether("run", "launch", "slow_job", cwd=tmp_path, env=env_cli)
         assert slow.returncode == 0, slow.stdout + slow.stderr
         slow_id = re.search(r"Launched run (\S+)", slow.stdout).group(1)  # type: ignore[union-attr]
-        poll(lambda: "tick 0" in tether("run", "logs", slow_id, cwd=tmp_path, env=env_cli).stdout,
-             "slow_job ticking")
+        eventually(lambda: "tick 0" in tether("run", "logs", slow_id, cwd=tmp_path,
+                                              env=env_cli).stdout,
+                   what="slow_job ticking", every=0.2)
         canceled = tether("run", "cancel", slow_id, "--wait", cwd=tmp_path, env=env_cli)
         assert canceled.returncode == 0, canceled.stdout + canceled.stderr
         assert "status: CANCELED" in canceled.stdout
         # its finally block ran, and said so on its stdout
-        poll(lambda: "cleaned up" in tether("run", "logs", slow_id, "--only", "stdout",
-                                            cwd=tmp_path, env=env_cli).stdout,
-             "the canceled run's cleanup")
+        eventually(lambda: "cleaned up" in tether("run", "logs", slow_id, "--only", "stdout",
+                                                  cwd=tmp_path, env=env_cli).stdout,
+                   what="the canceled run's cleanup", every=0.2)
 
         locations = tether("location", "list", cwd=tmp_path, env=env_cli)
         assert locations.returncode == 0, locations.stderr
@@ -218,10 +207,8 @@ def test_a_normal_start_prints_no_warning(tmp_path: Path) -> None:
             listing = tether("agent", "list", cwd=tmp_path, env=env_cli).stdout
             return listing if "code server hello: running" in listing else ""
 
-        deadline = time.monotonic() + 60
-        while not (listing := served()):
-            assert time.monotonic() < deadline, (tmp_path / "dev.log").read_text()
-            time.sleep(0.5)
+        listing = eventually(served, what="the agent list to show code server hello",
+                             every=0.5, detail=(tmp_path / "dev.log").read_text)
     finally:
         ctrl_c(dev, tmp_path)
     log = (tmp_path / "dev.log").read_text()
