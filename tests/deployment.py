@@ -30,14 +30,15 @@ T = TypeVar("T")
 RUN = """
 query Run($id: ID!) {
   run(id: $id) {
-    id status attempt stepsSucceeded stepsFailed tags stepSelection
+    id status attempt willRetry stepsSucceeded stepsFailed tags stepSelection
     error { className message stack }
-    events { id seq attempt type stepKey message error { message stack } }
+    events { id seq attempt type stepKey message timestamp error { message stack } }
     logs { stream seq stepKey data }
   }
 }"""
 RUN_STATUS = "query($id: ID!) { run(id: $id) { status } }"
-LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id status } }"
+LAUNCH = """mutation($job: String!, $config: JSON, $tags: JSON) {
+  launchRun(jobName: $job, runConfig: $config, tags: $tags) { id status } }"""
 CANCEL = "mutation($id: ID!) { terminateRun(id: $id) { id } }"
 REEXECUTE = """mutation($id: ID!) {
   reexecuteRun(id: $id, strategy: FROM_FAILURE) { id stepSelection } }"""
@@ -48,17 +49,21 @@ AGENT = ("control-plane", "poller", "launcher", "supervisor", "uploader")
 
 
 class Deployment:
-    def __init__(self, *, database_url: str, redis_url: str, workspace: Path, data_dir: Path,
-                 port: int, processes: tuple[str, ...] = tuple(PROCESSES),
+    def __init__(self, *, data_dir: Path, redis_url: str, workspace: Path = EXAMPLE_WORKSPACE,
+                 database_url: str | None = None, port: int | None = None,
+                 processes: tuple[str, ...] = tuple(PROCESSES),
                  copies: Mapping[str, int] | None = None,
                  env: Mapping[str, str] | None = None) -> None:
-        """Starts ``processes``; ``copies`` asks for several copies of some, named like
-        honcho names them (``launcher.1``, ``launcher.2``, ...); ``env`` adds or overrides
-        settings of every process (e.g. ``TETHER_LEASE_SECONDS``); with
-        ``TETHER_TLS_CERT_FILE`` in it, the control plane serves HTTPS, and the test's own
-        client trusts ``TETHER_CA_FILE``."""
+        """Starts ``processes`` (on SQLite in ``data_dir`` unless ``database_url`` names
+        another database, on a free port unless ``port`` is given); ``copies`` asks for
+        several copies of some, named like honcho names them (``launcher.1``,
+        ``launcher.2``, ...); ``env`` adds or overrides settings of every process (e.g.
+        ``TETHER_LEASE_SECONDS``); with ``TETHER_TLS_CERT_FILE`` in it, the control plane
+        serves HTTPS, and the test's own client trusts ``TETHER_CA_FILE``."""
         from tether.control_plane.storage import Store
 
+        database_url = database_url or f"sqlite:///{data_dir / 'tether.db'}"
+        port = port or free_port()
         tls = (env or {}).get("TETHER_TLS_CERT_FILE")
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         self.verify: ssl.SSLContext | bool = (
@@ -163,13 +168,11 @@ def deployed(*, data_dir: Path, redis_url: str, workspace: Path = EXAMPLE_WORKSP
              processes: tuple[str, ...] = tuple(PROCESSES),
              copies: Mapping[str, int] | None = None,
              env: Mapping[str, str] | None = None) -> Iterator[Deployment]:
-    """A healthy deployment for the block (on SQLite in ``data_dir`` unless ``database_url``
-    names another database); afterwards every process must have stopped cleanly and left no
-    process behind (neither run workers nor code servers)."""
-    deployment = Deployment(
-        database_url=database_url or f"sqlite:///{data_dir / 'tether.db'}",
-        redis_url=redis_url, workspace=workspace, data_dir=data_dir,
-        port=port or free_port(), processes=processes, copies=copies, env=env)
+    """A healthy ``Deployment`` for the block; afterwards every process must have stopped
+    cleanly and left no process behind (neither run workers nor code servers)."""
+    deployment = Deployment(data_dir=data_dir, redis_url=redis_url, workspace=workspace,
+                            database_url=database_url, port=port, processes=processes,
+                            copies=copies, env=env)
     try:
         deployment.wait_healthy()
         yield deployment

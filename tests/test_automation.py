@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import free_port
-from .deployment import Deployment
+from .deployment import Deployment, deployed, wait_loaded
 
 DEFS = '''
 import os
@@ -69,7 +68,6 @@ SET_RUNNING = """mutation($name: String!, $running: Boolean!) {
 SENSORS = """{ automations(kind: "sensor") { name cursor
     ticks(limit: 50) { status runIds skipReason error } } }"""
 RUNS = "{ runs(limit: 100) { id status tags } }"
-LOCATIONS = "{ codeLocations { status error } }"
 
 
 @pytest.fixture
@@ -87,17 +85,11 @@ def deployment(tmp_path: Path, inbox: Path, broker_url: str) -> Iterator[Deploym
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "files"\npython_file = "sensor_defs.py"\n'
                          f'env = {{ INBOX = "{inbox}" }}\n')
-    running = Deployment(
-        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-        workspace=workspace, data_dir=tmp_path, port=free_port(),
-        env={"TETHER_DAEMON_INTERVAL_SECONDS": "0.2", "TETHER_RUN_LAUNCHER": "warm"})
-    try:
-        running.wait_healthy()
-        running.wait_for(lambda: running.graphql(LOCATIONS)["codeLocations"][0]["status"]
-                         == "LOADED", what="location loaded")
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                  env={"TETHER_DAEMON_INTERVAL_SECONDS": "0.2",
+                       "TETHER_RUN_LAUNCHER": "warm"}) as running:
+        wait_loaded(running)
         yield running
-    finally:
-        running.stop()
 
 
 def _sensor(running: Deployment, name: str) -> dict[str, Any]:

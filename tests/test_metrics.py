@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tether._metrics import DEFINED, Defined
 
-from .conftest import EXAMPLE_WORKSPACE, free_port
-from .deployment import Deployment
+from .deployment import LAUNCH, RUN_STATUS, deployed, wait_loaded
 from .otlp import OtlpReceiver
 
 REPO = Path(__file__).resolve().parent.parent
-LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
-STATUS = "query($id: ID!) { run(id: $id) { status } }"
-LOCATIONS = "{ codeLocations { status } }"
 UNIT_SUFFIXES = {"s": "seconds", "By": "bytes"}
 
 
@@ -45,34 +38,23 @@ def test_every_metric_the_dashboard_queries_is_defined() -> None:
     assert defined <= queried, f"emitted but on no panel: {defined - queried}"
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
-    yield receiver
-    receiver.close()
-
-
 def test_counters_move_as_runs_flow(tmp_path: Path, broker_url: str,
                                     receiver: OtlpReceiver) -> None:
-    deployment = Deployment(
-        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-        workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=free_port(),
+    with deployed(
+        redis_url=broker_url, data_dir=tmp_path,
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
              "OTEL_METRIC_EXPORT_INTERVAL": "300", "OTEL_BSP_SCHEDULE_DELAY": "100",
-             "TETHER_LOG_LEVEL": "INFO"})
-    try:
-        deployment.wait_healthy()
-        deployment.wait_for(
-            lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
-            what="code location loaded")
+             "TETHER_LOG_LEVEL": "INFO"}
+    ) as deployment:
+        wait_loaded(deployment)
         def counted(name: str, at_least: float) -> None:
             deployment.wait_for(lambda: receiver.metric_total(name) >= at_least, timeout=15,
                                 what=f"{name} at {at_least}")
 
         for runs in (1, 2, 3):
-            run_id = deployment.graphql(LAUNCH)["launchRun"]["id"]
+            run_id = deployment.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]
             deployment.wait_for(
-                lambda run_id=run_id: deployment.graphql(STATUS, id=run_id)["run"]["status"]
+                lambda run_id=run_id: deployment.graphql(RUN_STATUS, id=run_id)["run"]["status"]
                 == "SUCCESS", what="run SUCCESS")
             # each run: its launch claimed and launched, its worker's exit, its events
             # (RUN_START, 3 STEP_START and 3 STEP_SUCCESS, 3 log lines, RUN_SUCCESS) uploaded
@@ -88,8 +70,5 @@ def test_counters_move_as_runs_flow(tmp_path: Path, broker_url: str,
                             timeout=15, what="stream gauges")
         runs_exited = receiver.metrics["tether.runs.exited"]
         assert runs_exited.monotonic and set(runs_exited.totals) == {"tether-uploader"}
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
     # what was exported is what the code defines
     assert set(receiver.metrics) <= {metric.name for metric in DEFINED}

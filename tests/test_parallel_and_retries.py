@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
-from .deployment import Deployment
-from .processes import processes_with_env
+from .deployment import LAUNCH, RUN, Deployment, deployed, wait_loaded
 
 DEFS = '''
 import time
@@ -78,17 +76,6 @@ def waits():
 defs = Definitions(jobs=[fan_out, flaky_job, run_retry_job, waits])
 '''
 
-RUN = """
-query Run($id: ID!) {
-  run(id: $id) {
-    id status attempt willRetry stepsFailed
-    events { seq attempt type stepKey message timestamp }
-    logs { stream stepKey data }
-  }
-}"""
-LAUNCH = """mutation($job: String!, $config: JSON) {
-  launchRun(jobName: $job, runConfig: $config) { id } }"""
-LOCATIONS = "{ codeLocations { name status error } }"
 
 
 @pytest.fixture
@@ -99,24 +86,10 @@ def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "steps"\npython_file = "defs.py"\n'
                          'working_directory = "project"\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port())
-    try:
-        deployment.wait_healthy()
-
-        def loaded() -> bool:
-            locations = deployment.graphql(LOCATIONS)["codeLocations"]
-            assert not locations or locations[0]["status"] != "ERROR", locations
-            return bool(locations) and locations[0]["status"] == "LOADED"
-
-        deployment.wait_for(loaded, what="location steps LOADED")
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path) as deployment:
+        # fails at once, with the error, if the location does not load
+        wait_loaded(deployment)
         yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
 
 
 def launch(deployment: Deployment, job: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,45 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLE_WORKSPACE, free_port
-from .deployment import Deployment
+from .deployment import LAUNCH, RUN_STATUS, Deployment, deployed, wait_loaded
 from .otlp import OtlpReceiver, ReceivedSpan
-from .processes import processes_with_env
-
-LAUNCH = 'mutation { launchRun(jobName: "hello_job") { id } }'
-STATUS = "query($id: ID!) { run(id: $id) { status } }"
-LOCATIONS = "{ codeLocations { status } }"
-
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture
 def traced(tmp_path: Path, broker_url: str, receiver: OtlpReceiver) -> Iterator[Deployment]:
-    deployment = Deployment(
-        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-        workspace=EXAMPLE_WORKSPACE, data_dir=tmp_path, port=free_port(),
-        env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"})
-    try:
-        deployment.wait_healthy()
-        deployment.wait_for(
-            lambda: deployment.graphql(LOCATIONS)["codeLocations"][0]["status"] == "LOADED",
-            what="code location loaded")
+    with deployed(redis_url=broker_url, data_dir=tmp_path,
+                  env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                       "OTEL_BSP_SCHEDULE_DELAY": "100"}) as deployment:
+        wait_loaded(deployment)
         yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"{codes}\n{deployment.output()}"
-    assert processes_with_env(str(tmp_path)) == []
 
 
 def test_one_trace_follows_a_run_through_every_process(traced: Deployment,
                                                        receiver: OtlpReceiver) -> None:
-    run_id = traced.graphql(LAUNCH)["launchRun"]["id"]
-    traced.wait_for(lambda: traced.graphql(STATUS, id=run_id)["run"]["status"] == "SUCCESS",
+    run_id = traced.graphql(LAUNCH, job="hello_job")["launchRun"]["id"]
+    traced.wait_for(lambda: traced.graphql(RUN_STATUS, id=run_id)["run"]["status"] == "SUCCESS",
                     what="run SUCCESS")
 
     def trace() -> list[ReceivedSpan] | None:
@@ -143,15 +121,12 @@ def test_a_sensor_tick_is_one_trace_into_the_code_server(
     (tmp_path / "sensing.py").write_text(SENSING)
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "sensing"\npython_file = "sensing.py"\n')
-    deployment = Deployment(
-        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-        workspace=workspace, data_dir=tmp_path, port=free_port(),
-        processes=("control-plane", "daemons", "poller", "supervisor", "uploader"),
-        env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
-             "TETHER_DAEMON_INTERVAL_SECONDS": "0.2"})
-    try:
-        deployment.wait_healthy()
-
+    with deployed(
+            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+            processes=("control-plane", "daemons", "poller", "supervisor", "uploader"),
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                 "OTEL_BSP_SCHEDULE_DELAY": "100", "TETHER_DAEMON_INTERVAL_SECONDS": "0.2"}
+    ) as deployment:
         def tick_trace() -> list[ReceivedSpan] | None:
             spans = receiver.snapshot()
             for turn in (s for s in spans if s.name == "scheduler.ticks"):
@@ -163,8 +138,6 @@ def test_a_sensor_tick_is_one_trace_into_the_code_server(
             return None
 
         spans = deployment.wait_for(tick_trace, timeout=30, what="a sensor tick's trace")
-    finally:
-        deployment.stop()
     [turn] = [s for s in spans if s.name == "scheduler.ticks"]
     assert turn.service == "tether-daemons"
     by_name = {s.name: s for s in spans}

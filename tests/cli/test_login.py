@@ -21,25 +21,18 @@ from tether.cli._target import Target, control_plane_target
 from tether.errors import ConfigError
 from tether.settings import Settings
 
-from ..conftest import EXAMPLE_WORKSPACE, free_port
-from ..deployment import Deployment
-from ..processes import processes_with_env
+from ..conftest import free_port
+from ..deployment import Deployment, deployed
 
 
 @pytest.fixture
 def control_plane(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     data_dir = tmp_path / "deployment"
     data_dir.mkdir()
-    deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
-                            redis_url=broker_url, workspace=EXAMPLE_WORKSPACE,
-                            data_dir=data_dir, port=free_port(), processes=("control-plane",))
-    try:
-        deployment.wait_healthy()
+    # stopped cleanly, nothing left behind
+    with deployed(redis_url=broker_url, data_dir=data_dir,
+                  processes=("control-plane",)) as deployment:
         yield deployment
-    finally:
-        codes = deployment.stop()
-    assert codes == {"control-plane": 0}, deployment.output()
-    assert processes_with_env(str(data_dir)) == []
 
 
 def tether(*args: str, cwd: Path, env: dict[str, str], stdin: str = ""

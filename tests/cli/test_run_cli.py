@@ -14,27 +14,23 @@ import pytest
 from tether.control_plane.storage import Store
 from tether.wire import LaunchRun, RunLaunched, RunStart, RunSuccess
 
-from ..conftest import free_port
 from ..control_plane.conftest import load_location
-from ..deployment import Deployment
+from ..deployment import Deployment, deployed
+from ..waiting import eventually
 
 
 @pytest.fixture
 def control_plane(tmp_path: Path, broker_url: str) -> Iterator[tuple[Deployment, Store]]:
     workspace = tmp_path / "workspace.toml"
     workspace.write_text("locations = []\n")
-    database_url = f"sqlite:///{tmp_path / 'tether.db'}"
-    deployment = Deployment(database_url=database_url, redis_url=broker_url,
-                            workspace=workspace, data_dir=tmp_path, port=free_port(),
-                            processes=("control-plane",))
-    store = Store.from_url(database_url)
-    try:
-        deployment.wait_healthy()
-        load_location(store)
-        yield deployment, store
-    finally:
-        store.close()
-        deployment.stop()
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                  processes=("control-plane",)) as deployment:
+        store = Store.from_url(f"sqlite:///{tmp_path / 'tether.db'}")
+        try:
+            load_location(store)
+            yield deployment, store
+        finally:
+            store.close()
 
 
 def launch(deployment: Deployment) -> subprocess.Popen[str]:
@@ -47,11 +43,8 @@ def launch(deployment: Deployment) -> subprocess.Popen[str]:
 def run_as_agent(store: Store, *, claim_after: float) -> float:
     """Claim the launch once it is ``claim_after`` seconds old, then run it to SUCCESS; how
     old it was when claimed."""
-    deadline = time.monotonic() + 30
-    while not store.list_runs():
-        assert time.monotonic() < deadline, "no run launched"
-        time.sleep(0.02)
-    [run] = store.list_runs()
+    [run] = eventually(store.list_runs, timeout=30, every=0.02, what="the CLI's launch")
+    # the CLI must wait this long for the run to be claimed: time passes on purpose
     while time.time() - run.created_at < claim_after:
         time.sleep(0.02)
     [item] = store.claim_work("agent", ["default"], 10, 30)

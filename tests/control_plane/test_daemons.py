@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from tether.broker import entry_fields, keys
 from tether.wire import LogMessage
 
-from ..conftest import free_port
-from ..deployment import Deployment
+from ..deployment import LAUNCH as LAUNCH_JOB
+from ..deployment import RUN, Deployment, deployed, wait_loaded
 
 DEFS = '''
 import time
@@ -61,7 +61,6 @@ defs = Definitions(jobs=[warehouse_job, flaky_job])
 LAUNCH = """mutation($tags: JSON) { launchRun(jobName: "warehouse_job", tags: $tags) {
     id waitingReason } }"""
 RUNS = "{ runs(limit: 100) { id status startTime endTime } }"
-LOCATIONS = "{ codeLocations { status } }"
 LIMITS = '[{"key": "database", "value": "warehouse", "limit": 2}]'
 
 
@@ -71,19 +70,13 @@ def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     workspace = tmp_path / "workspace.toml"
     workspace.write_text('[[locations]]\nname = "warehouse"\n'
                          'python_file = "warehouse_defs.py"\n')
-    running = Deployment(
-        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-        workspace=workspace, data_dir=tmp_path, port=free_port(),
-        copies={"daemons": 2},
-        env={"TETHER_TAG_CONCURRENCY_LIMITS": LIMITS, "TETHER_DAEMON_INTERVAL_SECONDS": "0.2",
-             "TETHER_RUN_LAUNCHER": "warm"})
-    try:
-        running.wait_healthy()
-        running.wait_for(lambda: running.graphql(LOCATIONS)["codeLocations"][0]["status"]
-                         == "LOADED", what="location loaded")
+    with deployed(
+            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+            copies={"daemons": 2},
+            env={"TETHER_TAG_CONCURRENCY_LIMITS": LIMITS, "TETHER_DAEMON_INTERVAL_SECONDS": "0.2",
+                 "TETHER_RUN_LAUNCHER": "warm"}) as running:
+        wait_loaded(running)
         yield running
-    finally:
-        running.stop()
 
 
 def _leader(running: Deployment) -> int | None:
@@ -137,16 +130,11 @@ def test_a_tag_limit_holds_across_a_daemon_failover(deployment: Deployment) -> N
     assert _most_at_once(runs) == 2
 
 
-RUN = """query($id: ID!) { run(id: $id) { status attempt
-    events { attempt seq type message } } }"""
-
-
 @pytest.mark.timeout(120)
 def test_a_killed_run_worker_fails_its_attempt_and_a_retry_succeeds(
         deployment: Deployment) -> None:
-    run_id = deployment.graphql(
-        "mutation($tags: JSON) { launchRun(jobName: \"flaky_job\", tags: $tags) { id } }",
-        tags={"tether/max_retries": "1"})["launchRun"]["id"]
+    run_id = deployment.graphql(LAUNCH_JOB, job="flaky_job",
+                                tags={"tether/max_retries": "1"})["launchRun"]["id"]
 
     def worker_pid() -> int | None:
         run = deployment.graphql(RUN, id=run_id)["run"]

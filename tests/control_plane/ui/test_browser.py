@@ -15,16 +15,13 @@ import pytest
 import redis
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from ...conftest import EXAMPLE_WORKSPACE, REPO, free_port
-from ...deployment import Deployment
+from ...conftest import EXAMPLE_WORKSPACE, REPO
+from ...deployment import LAUNCH, LOCATIONS, Deployment, deployed
 from ...flaky_location import FROM_FAILURE, marker_in, write_flaky_location
-from ...processes import processes_with_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "docs" / "screenshots"
-LOCATIONS = "{ codeLocations { name status } }"
 AGENTS = "{ agents { codeServers { location } } }"
-LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
 
 
 
@@ -47,11 +44,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, valkey_url: str
             'working_directory = "."', f'working_directory = "{EXAMPLE_WORKSPACE.parent}"')
         + flaky + '\n[[locations]]\nname = "broken"\npython_file = "defs.py"\n'
         'working_directory = "project"\n')
-    deployment = Deployment(database_url=f"sqlite:///{tmp / 'tether.db'}", redis_url=valkey_url,
-                            workspace=workspace, data_dir=tmp, port=free_port())
-    try:
-        deployment.wait_healthy()
-
+    with deployed(redis_url=valkey_url, workspace=workspace, data_dir=tmp) as deployment:
         def settled() -> bool:
             locations = deployment.graphql(LOCATIONS)["codeLocations"]
             return len(locations) == 3 and all(
@@ -59,11 +52,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, valkey_url: str
 
         deployment.wait_for(settled, what="both locations loaded or failed")
         yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(tmp)) == [], "processes left behind"
 
 
 @pytest.fixture(scope="module")
