@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def processes_with_env(marker: str) -> list[int]:
@@ -20,3 +22,9 @@ def processes_with_env(marker: str) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def assert_running(process: subprocess.Popen[Any]) -> None:
+    """Fails (with its exit code) once ``process`` has exited: for ``eventually``'s
+    ``meanwhile``, so that a wait on a dead process stops at once."""
+    assert process.poll() is None, f"process {process.pid} exited with {process.returncode}"

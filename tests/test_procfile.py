@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,9 @@ import pytest
 from tether.control_plane.storage import Store
 
 from .conftest import EXAMPLE_WORKSPACE, REPO, free_port
+from .deployment import ENDED
 from .processes import processes_with_env
+from .waiting import eventually
 
 
 @pytest.mark.timeout(180)
@@ -56,22 +57,30 @@ def test_honcho_start_runs_a_job_on_postgres_and_redis(
         return body["data"]  # type: ignore[no-any-return]
 
     try:
-        deadline = time.monotonic() + 90
-        status = None
-        run_id = None
-        while time.monotonic() < deadline and status != "SUCCESS":
+        def honcho_running() -> None:
             assert honcho.poll() is None, log.read_text()
-            time.sleep(0.2)
+
+        def launched() -> str | None:
             try:
-                if run_id is None:
-                    loc = graphql("{ codeLocations { status } }")["codeLocations"]
-                    if loc and loc[0]["status"] == "LOADED":
-                        run_id = graphql('mutation { launchRun(jobName: "hello_job") { id } }'
-                                         )["launchRun"]["id"]
-                else:
-                    status = graphql(f'{{ run(id: "{run_id}") {{ status }} }}')["run"]["status"]
+                loc = graphql("{ codeLocations { status } }")["codeLocations"]
+                if not loc or loc[0]["status"] != "LOADED":
+                    return None
+                return graphql('mutation { launchRun(jobName: "hello_job") { id } }'
+                               )["launchRun"]["id"]
             except httpx.HTTPError:
-                continue
+                return None
+
+        def ended() -> str | None:
+            try:
+                status = graphql(f'{{ run(id: "{run_id}") {{ status }} }}')["run"]["status"]
+            except httpx.HTTPError:
+                return None
+            return status if status in ENDED else None
+
+        run_id = eventually(launched, timeout=90, every=0.2, what="hello_job launched",
+                            meanwhile=honcho_running, detail=log.read_text)
+        status = eventually(ended, timeout=90, every=0.2, what="hello_job to end",
+                            meanwhile=honcho_running, detail=log.read_text)
         assert status == "SUCCESS", log.read_text()
         output = log.read_text()
         assert "launcher.2" in output and "uploader.2" in output

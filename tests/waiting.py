@@ -9,6 +9,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
+
 T = TypeVar("T")
 
 
@@ -57,3 +59,29 @@ def launched_once_loaded(launch: Callable[[], subprocess.CompletedProcess[str]],
         return None if loading else launched
 
     return eventually(answered, timeout=timeout, every=0.5, what="the code location to load")
+
+
+def holds(check: Callable[[], object], *, seconds: float, what: str,
+          every: float = 0.1) -> None:
+    """That ``check()`` stays truthy, asked every ``every`` seconds for ``seconds``: the
+    proof that something does not happen needs time to pass, and this watches it pass
+    rather than sleeping through it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert check(), f"no longer {what}"
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(every)
+
+
+def wait_serving(url: str, *, meanwhile: Callable[[], object], timeout: float = 30.0) -> None:
+    """Until the control plane at ``url`` answers its health check; ``meanwhile`` asserts
+    that its process still runs."""
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).text == "ok"
+        except httpx.HTTPError:
+            return False
+
+    eventually(healthy, timeout=timeout, what="the control plane to become healthy",
+               meanwhile=meanwhile)

@@ -18,7 +18,7 @@ import random
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +30,9 @@ import redis
 from tether.broker import keys
 from tether.control_plane.storage import Store
 
-from ..conftest import free_port
-from ..deployment import Deployment
+from ..deployment import Deployment, wait_loaded
 from ..streams import dead_letters
-from ..test_end_to_end import wait_loaded
+from ..waiting import eventually
 
 SEED = int(os.environ.get("TETHER_CHAOS_SEED", "1234"))
 # seconds between kills
@@ -263,23 +262,12 @@ def streams_drained(redis_url: str) -> bool:
         client.close()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               deployment: Deployment) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n"
-                         f"{deployment.output()}")
-
-
 @contextmanager
 def chaos_deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
-    deployment = Deployment(
-        database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-        workspace=workspace(tmp_path), data_dir=tmp_path, port=free_port(), copies=COPIES,
-        env={"TETHER_LEASE_SECONDS": str(LEASE_SECONDS)})
+    # not deployed(): the test kills processes, and stops the deployment itself
+    deployment = Deployment(redis_url=broker_url, workspace=workspace(tmp_path),
+                            data_dir=tmp_path, copies=COPIES,
+                            env={"TETHER_LEASE_SECONDS": str(LEASE_SECONDS)})
     try:
         deployment.wait_healthy()
         yield deployment
@@ -306,7 +294,12 @@ def test_no_run_event_or_line_is_lost_or_doubled_whatever_crashes(tmp_path: Path
         launches = Launches(deployment, store)
         outage = Outage(deployment)
 
+        # the launches, kills and the outage are paced by this loop; it fails with what it
+        # got to before the test's timeout would cut it short
+        launching_until = started + 200
         while len(launches.run_ids) < RUNS:
+            assert time.monotonic() < launching_until, \
+                f"only {len(launches.run_ids)} of {RUNS} runs launched\n{deployment.output()}"
             chaos.tick()
             outage.tick(len(launches.run_ids))
             if outage.up:
@@ -316,15 +309,18 @@ def test_no_run_event_or_line_is_lost_or_doubled_whatever_crashes(tmp_path: Path
                 if waiting + run_workers(marker) < IN_FLIGHT and launches.try_next():
                     chaos.launched()
                     continue
+            # pacing, not a wait for a condition: a kill due soon wants a finer tick
             time.sleep(0.02 if chaos.fire_at is not None else 0.1)
         print(f"chaos: {RUNS} runs launched after {time.monotonic() - started:.0f}s, "
               f"{len(chaos.kills)} kills", flush=True)
         run_ids = launches.run_ids
 
-        wait_until(lambda: all(statuses(store).get(r) in TERMINAL for r in run_ids),
-                   timeout=120, what="every run to end", deployment=deployment)
-        wait_until(lambda: streams_drained(broker_url) and run_workers(marker) == 0,
-                   timeout=90, what="every stream drained", deployment=deployment)
+        # (not deployment.wait_for: it fails when a process is down, and chaos kills them)
+        eventually(lambda: all(statuses(store).get(r) in TERMINAL for r in run_ids),
+                   timeout=120, every=0.25, what="every run to end", detail=deployment.output)
+        eventually(lambda: streams_drained(broker_url) and run_workers(marker) == 0,
+                   timeout=90, every=0.25, what="every stream drained",
+                   detail=deployment.output)
         print(f"chaos: all ended and uploaded after {time.monotonic() - started:.0f}s",
               flush=True)
 
@@ -391,9 +387,8 @@ def test_no_run_event_or_line_is_lost_or_doubled_whatever_crashes(tmp_path: Path
         for pid in chaos.orphans:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while processes_marked(marker) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(lambda: processes_marked(marker) == {}, timeout=10,
+                   what="no process left behind", detail=lambda: str(processes_marked(marker)))
         assert processes_marked(marker) == {}, "processes left behind"
     store.close()
     print(f"chaos: passed in {time.monotonic() - started:.0f}s", flush=True)

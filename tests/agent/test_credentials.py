@@ -14,8 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,8 @@ from tether.errors import ConfigError
 from tether.settings import load_settings
 
 from ..conftest import free_port
-from ..deployment import Deployment
-from ..processes import processes_with_env
+from ..deployment import ENDED, LAUNCH, RUN_STATUS, deployed, wait_loaded
+from ..waiting import eventually
 from .test_locations import servers_of
 
 RUN_USER = "tether-run-test"
@@ -118,8 +117,6 @@ def probe() -> None:
 defs = Definitions(jobs=[probe])
 '''
 
-LAUNCH = 'mutation { launchRun(jobName: "probe") { id } }'
-RUN = "query($id: ID!) { run(id: $id) { status } }"
 
 
 @pytest.fixture(scope="module")
@@ -186,16 +183,6 @@ def user_python(run_user: pwd.struct_passwd, shared_root: Path) -> str:
                 "packages (they must be readable by other users)")
 
 
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def uid_of(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:")))
@@ -220,21 +207,15 @@ def test_user_code_run_as_the_run_user_finds_no_token(
         f'[[locations]]\nname = "probe"\npython_file = "defs.py"\n'
         f'working_directory = "{project}"\npython = "{user_python}"\n'
         f'env = {{ PROBE_ROOTS = "{base}" }}\n')
-    deployment = Deployment(database_url=f"sqlite:///{data_dir / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=data_dir,
-                            port=free_port(), env={"TETHER_RUN_USER": RUN_USER,
-                                                   "TETHER_RUN_LAUNCHER": launcher,
-                                                   # the launcher makes it the run user's
-                                                   "TETHER_STORAGE_DIR": str(base / "storage")})
-    try:
-        deployment.wait_healthy()
-        run_id = deployment.wait_for(
-            lambda: (deployment.http.post("/graphql", json={"query": LAUNCH}).json()
-                     .get("data") or {}).get("launchRun", {}).get("id"),
-            what="the probe location to load")
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=data_dir,
+                  env={"TETHER_RUN_USER": RUN_USER, "TETHER_RUN_LAUNCHER": launcher,
+                       # the launcher makes it the run user's
+                       "TETHER_STORAGE_DIR": str(base / "storage")}) as deployment:
+        wait_loaded(deployment)
+        run_id = deployment.graphql(LAUNCH, job="probe")["launchRun"]["id"]
         status = deployment.wait_for(
-            lambda: (s := deployment.graphql(RUN, id=run_id)["run"]["status"])
-            in ("SUCCESS", "FAILURE", "CANCELED") and s, what="the probe run to end")
+            lambda: (s := deployment.graphql(RUN_STATUS, id=run_id)["run"]["status"])
+            in ENDED and s, what="the probe run to end")
         assert status == "SUCCESS", deployment.output()
         agent_pids = {name: process.pid for name, process in deployment.processes.items()}
         servers = servers_of(deployment, "probe")
@@ -260,11 +241,6 @@ def test_user_code_run_as_the_run_user_finds_no_token(
                 lambda: f"adopted the code server of probe (pid {servers[0].pid}"
                 in deployment.logs["supervisor"].read_text(), timeout=30,
                 what="the run user's code server to be adopted")
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(data_dir)) == [], "processes left behind"
 
     found = json.loads((report / "report.json").read_text())
     # the op ran as the run user, in its groups only (not root's)
@@ -338,8 +314,8 @@ def test_an_agent_worker_hides_its_environment_from_its_own_user(
                               cwd=base, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                               start_new_session=True, **as_user(run_user))
     try:
-        wait_until(lambda: poller.poll() is not None or "claiming work" in log.read_text(),
-                   "the poller to start")
+        eventually(lambda: poller.poll() is not None or "claiming work" in log.read_text(),
+                   timeout=30, every=0.05, what="the poller to start")
         assert poller.poll() is None, log.read_text()
         assert uid_of(poller.pid) == run_user.pw_uid
         probe = subprocess.run(

@@ -18,16 +18,14 @@ import msgspec
 import pytest
 import redis
 
+from tether.agent.supervisor import HEALTH_INTERVAL
 from tether.broker import keys
 from tether.wire import CodeServerRecord
 
-from ..conftest import free_port
-from ..deployment import Deployment
-from ..processes import processes_with_env
+from ..deployment import LAUNCH, RUN_STATUS, Deployment, deployed
+from ..waiting import holds
 
 LOCATION = "query($name: String!) { codeLocation(name: $name) { name status error generation } }"
-RUN = "query($id: ID!) { run(id: $id) { status } }"
-LAUNCH = "mutation($job: String!) { launchRun(jobName: $job) { id } }"
 
 GOOD = """
 import time
@@ -76,17 +74,9 @@ defs = Definitions(jobs=[nightly], resources={"warehouse": Warehouse(url=EnvVar(
 def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     workspace = tmp_path / "workspace.toml"
     workspace.write_text("locations = []\n")
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port(), env={"WH_URL": SECRET_URL})
-    try:
-        deployment.wait_healthy()
-        yield deployment
-    finally:
-        codes = deployment.stop()
-    assert all(code == 0 for code in codes.values()), f"unclean stop {codes}\n" + \
-        deployment.output()
-    assert processes_with_env(str(tmp_path)) == [], "processes left behind"
+    with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                  env={"WH_URL": SECRET_URL}) as running:
+        yield running
 
 
 def tether(deployment: Deployment, *args: str, cwd: Path | None = None
@@ -172,7 +162,7 @@ def test_deploy_from_ci_fails_on_code_that_cannot_load_and_passes_once_fixed(
     assert listing.returncode == 0
     assert listing.stdout.splitlines() == ["nightly              LOADED   jobs: nightly; assets: 0"]
     run_id = deployment.graphql(LAUNCH, job="nightly")["launchRun"]["id"]
-    deployment.wait_for(lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] ==
+    deployment.wait_for(lambda: deployment.graphql(RUN_STATUS, id=run_id)["run"]["status"] ==
                         "SUCCESS", what="the run of the deployed job")
 
     # the server the second deploy replaced drains, then stops
@@ -214,7 +204,13 @@ def test_a_killed_code_server_is_back_and_a_restarted_supervisor_adopts_it(
     log = deployment.logs["supervisor"]
     deployment.wait_for(lambda: f"adopted the code server of nightly (pid {second.pid}"
                         in log.read_text(), timeout=20, what="the server to be adopted")
-    time.sleep(2 * 1.0 + 0.5)  # two health checks of the adopted server
+
+    def kept() -> bool:
+        return alive(second.pid) and "starting a code server for nightly" not in \
+            log.read_text().split(f"adopted the code server of nightly (pid {second.pid}")[1]
+
+    # the supervisor checks the adopted server's health twice, and keeps it
+    holds(kept, seconds=2 * HEALTH_INTERVAL + 0.5, what="the adopted server kept")
     assert [r.pid for r in servers_of(deployment, "nightly")] == [second.pid]
     assert alive(second.pid) and answers(second)
     assert "starting a code server for nightly" not in log.read_text().split(
@@ -248,19 +244,20 @@ def test_a_redeploy_during_a_run_leaves_no_query_gap_and_the_run_succeeds(
             if not any(answers(r) for r in servers_of(deployment, "nightly")) and not any(
                     answers(r) for r in servers_of(deployment, "nightly")):
                 gaps.append(time.monotonic())
+            # a client's pace, until the test is done with the redeploy
             time.sleep(0.02)
 
     querier = threading.Thread(target=query_continuously)
     querier.start()
     try:
         run_id = deployment.graphql(LAUNCH, job="nightly")["launchRun"]["id"]
-        deployment.wait_for(lambda: deployment.graphql(RUN, id=run_id)["run"]["status"] ==
+        deployment.wait_for(lambda: deployment.graphql(RUN_STATUS, id=run_id)["run"]["status"] ==
                             "STARTED", what="the run to start")
         redeployed = tether(deployment, "location", "redeploy", "nightly", "--wait")
         assert redeployed.returncode == 0, redeployed.stdout + redeployed.stderr
-        assert deployment.graphql(RUN, id=run_id)["run"]["status"] == "STARTED"
+        assert deployment.graphql(RUN_STATUS, id=run_id)["run"]["status"] == "STARTED"
         status = deployment.wait_for(
-            lambda: (s := deployment.graphql(RUN, id=run_id)["run"]["status"]) in (
+            lambda: (s := deployment.graphql(RUN_STATUS, id=run_id)["run"]["status"]) in (
                 "SUCCESS", "FAILURE") and s, what="the run to end")
     finally:
         stop.set()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import free_port
 from ..deployment import Deployment
 
 UNREACHABLE = "WARNING poller tether.agent.poller: control plane unreachable"
@@ -21,10 +20,9 @@ def test_a_start_is_quiet_and_a_later_outage_warns(tmp_path: Path, broker_url: s
     workspace = tmp_path / "workspace.toml"
     workspace.write_text("locations = []\n")
     # as honcho starts them, but surely in this order: the poller is up before the control
-    # plane listens
-    deployment = Deployment(database_url=f"sqlite:///{tmp_path / 'tether.db'}",
-                            redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
-                            port=free_port(), processes=("poller",))
+    # plane listens (so not deployed(), which waits for the control plane)
+    deployment = Deployment(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
+                            processes=("poller",))
     log = deployment.logs["poller"]
     try:
         deployment.wait_for(lambda: "control plane unreachable" in log.read_text(),

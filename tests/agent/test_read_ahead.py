@@ -86,7 +86,7 @@ async def test_without_in_flight_batches_are_read_and_handled_by_turns(broker_ur
     async def handle(entries: list[Entry[RunEvent]]) -> None:
         nonlocal handling
         handling = True
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # an upload
         seen.extend(entry.message.seq for entry in entries)
         await consumer.ack([entry.entry_id for entry in entries])
         handling = False
@@ -116,7 +116,7 @@ async def test_with_linger_entries_that_trickle_in_go_in_one_batch(broker_url: s
         for seq in range(1, 11):
             await publish(client, STREAM, [LogMessage(
                 run_id="r1", attempt=1, seq=seq, timestamp=1.0, level="INFO", message="x")])
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # a trickle: entries arrive one at a time
 
     started = time.monotonic()
     await asyncio.gather(trickle(), asyncio.wait_for(

@@ -29,6 +29,7 @@ from tether.wire import (
 
 from ..conftest import REPO
 from ..processes import processes_with_env
+from ..waiting import eventually_async
 
 pytestmark = pytest.mark.anyio
 HELLO = LocationSpec(name="hello", module="hello.defs",
@@ -69,17 +70,6 @@ async def results(supervisor: Supervisor) -> list[AgentResult]:
     entries = await supervisor.redis.xrange(keys.OUT_RESULTS)
     return [msgspec.msgpack.decode(fields[keys.FIELD_MESSAGE], type=AgentResult)
             for _, fields in entries]
-
-
-async def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 async def test_a_query_while_a_killed_server_is_replaced_waits_for_the_new_one(
@@ -124,7 +114,7 @@ async def _retried_until_it_loads(supervisor: Supervisor, tmp_path: Path) -> Non
     async def failed() -> list[LocationLoadFailed]:
         return [r for r in await results(supervisor) if isinstance(r, LocationLoadFailed)]
 
-    [failure] = await eventually(failed)
+    [failure] = await eventually_async(failed, what="the failed load reported")
     assert (failure.work_id, failure.generation) == ("w-1", 3)
     assert "cannot start the code server of hello" in failure.error.message
     assert str(python) in failure.error.message
@@ -136,7 +126,7 @@ async def _retried_until_it_loads(supervisor: Supervisor, tmp_path: Path) -> Non
     async def loaded() -> list[LocationLoaded]:
         return [r for r in await results(supervisor) if isinstance(r, LocationLoaded)]
 
-    [success] = await eventually(loaded, timeout=30)
+    [success] = await eventually_async(loaded, timeout=30, what="the load reported")
     assert success.generation == 3 and success.snapshot.job("hello_job") is not None
     # the first failure completes the deploy's work item; each says when the next try is
     failures = await failed()
@@ -188,13 +178,15 @@ async def test_a_location_whose_code_failed_to_load_is_retried_until_it_loads(
     async with running_supervisor(broker_url, tmp_path) as supervisor:
         await supervisor.registry.desire(DesiredLocation(spec=spec, generation=5,
                                                          work_id="w-5", epoch=1))
-        [first] = await eventually(lambda: failed_loads(supervisor))
+        [first] = await eventually_async(lambda: failed_loads(supervisor),
+                                         what="the first failed load")
         assert (first.work_id, first.generation) == ("w-5", 5)
         assert "the warehouse is not up yet" in first.error.message
         assert time.time() < first.next_retry_at < time.time() + MAX_RETRY_SECONDS
 
         service.touch()
-        [loaded] = await eventually(lambda: loads(supervisor), timeout=30)
+        [loaded] = await eventually_async(lambda: loads(supervisor), timeout=30,
+                                          what="the location loaded")
         assert loaded.generation == 5 and loaded.snapshot.job("nightly") is not None
         assert (await supervisor.snapshot("needy")).job("nightly") is not None
         failures = await failed_loads(supervisor)
@@ -213,12 +205,14 @@ async def test_a_failed_location_is_loaded_again_as_soon_as_its_files_change(
     async with running_supervisor(broker_url, tmp_path,
                                   retries=Retries(first=120.0)) as supervisor:
         await supervisor.registry.desire(DesiredLocation(spec=spec, generation=8))
-        [failure] = await eventually(lambda: failed_loads(supervisor))
+        [failure] = await eventually_async(lambda: failed_loads(supervisor),
+                                           what="the failed load")
         assert "helper" in failure.error.message + failure.error.stack
         assert failure.next_retry_at > time.time() + 30
 
         (tmp_path / "project" / "helper.py").write_text("VALUE = 1\n")
-        [loaded] = await eventually(lambda: loads(supervisor), timeout=10)
+        [loaded] = await eventually_async(lambda: loads(supervisor), timeout=10,
+                                          what="the location loaded")
         assert loaded.generation == 8 and loaded.snapshot.job("nightly") is not None
         assert len(await failed_loads(supervisor)) == 1
 
@@ -230,11 +224,13 @@ async def test_a_redeploy_of_a_failed_location_does_not_wait_for_its_retry(
     async with running_supervisor(broker_url, tmp_path,
                                   retries=Retries(first=120.0)) as supervisor:
         await supervisor.registry.desire(DesiredLocation(spec=spec, generation=1))
-        [failure] = await eventually(lambda: failed_loads(supervisor))
+        [failure] = await eventually_async(lambda: failed_loads(supervisor),
+                                           what="the failed load")
         assert failure.next_retry_at > time.time() + 30
 
         # the operator starts the service and redeploys, the same code
         service.touch()
         await supervisor.registry.desire(DesiredLocation(spec=spec, generation=2))
-        [loaded] = await eventually(lambda: loads(supervisor), timeout=10)
+        [loaded] = await eventually_async(lambda: loads(supervisor), timeout=10,
+                                          what="the location loaded")
         assert loaded.generation == 2

@@ -25,7 +25,8 @@ from tether.wire import (
     WorkPayload,
 )
 
-from .test_supervisor import HELLO, eventually, results, running_supervisor
+from ..waiting import eventually_async
+from .test_supervisor import HELLO, results, running_supervisor
 
 pytestmark = pytest.mark.anyio
 
@@ -84,11 +85,12 @@ async def test_a_tick_failing_unexpectedly_leaves_the_location_changes_of_its_ba
             return await pending(redis) == [tick]
 
         # the removal is done and acknowledged; only the tick is left to deliver again
-        await eventually(only_the_tick_pending)
+        await eventually_async(only_the_tick_pending, what="only the tick pending")
         assert await redis.xrange(keys.WORK_CODE, min=removal, max=removal) == []
 
         # delivered again until it counts as poison, the supervisor running all along
-        [letter] = await eventually(lambda: dead_letters(redis), timeout=40)
+        [letter] = await eventually_async(lambda: dead_letters(redis), timeout=40,
+                                          what="the tick dead-lettered")
         assert (letter.stream, letter.entry_id) == (keys.WORK_CODE, tick.decode())
         assert letter.deliveries > supervisor.consumer.max_deliveries
         assert await pending(redis) == []

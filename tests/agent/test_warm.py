@@ -3,7 +3,6 @@ workers, fall back when the code changed, and whose children can be stopped."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from tether.wire import (
 
 from ..conftest import EXAMPLE_WORKSPACE
 from ..streams import read_stream
+from ..waiting import eventually_async
 
 HELLO = LocationSpec(name="hello", module="hello.defs",
                      working_directory=str(EXAMPLE_WORKSPACE.parent))
@@ -111,9 +111,12 @@ async def test_a_forked_run_is_stopped_through_its_process_group(
     forked = await pool.fork(launch("slow", job="slow_job"), env(broker_url), "", prefix="")
     assert forked is not None
     run, _ = forked
-    while not any(c.run_id == "slow" for c in read_stream(broker_url, keys.OUT_EVENTS)
-                  if getattr(c, "message", "") == "tick 0"):
-        await asyncio.sleep(0.05)
+
+    async def ticking() -> bool:
+        return any(c.run_id == "slow" for c in read_stream(broker_url, keys.OUT_EVENTS)
+                   if getattr(c, "message", "") == "tick 0")
+
+    await eventually_async(ticking, what="slow_job's first tick")
 
     assert await terminate_group(run, grace=5.0) == EXIT_RUN_FAILED  # type: ignore[arg-type]
     logs = read_stream(broker_url, keys.OUT_LOGS)

@@ -37,6 +37,8 @@ from tether.broker._acl import (
 )
 from tether.wire import LaunchRun, LocationSpec, RunStart, WorkItem
 
+from ..waiting import eventually_async
+
 
 @pytest.fixture(params=["valkey", "redis"])
 def server_url(request: pytest.FixtureRequest) -> str:
@@ -211,11 +213,11 @@ async def test_a_user_the_broker_lost_is_created_again(
     try:
         # a broker restart loses its ACL users, not its data (AOF)
         await agent.acl_deluser(user_name(base_name, db))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while await agent.acl_getuser(user_name(base_name, db)) is None:
-            assert loop.time() < deadline, "the run workers' user was not created again"
-            await asyncio.sleep(0.02)
+        async def created() -> bool:
+            return await agent.acl_getuser(user_name(base_name, db)) is not None
+
+        await eventually_async(created, timeout=10, every=0.02,
+                               what="the run workers' user created again")
     finally:
         stop.set()
         await keeping

@@ -61,7 +61,7 @@ async def test_stale_entries_of_a_dead_consumer_are_taken_over(broker_url: str) 
 
     survivor = consumer(client, "survivor", claim_idle_ms=200)
     assert await survivor.read() == []  # not idle long enough yet
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # idle for longer than claim_idle_ms: only time does that
     survivor._next_claim_check = 0
     taken = await survivor.read()
     assert sorted(e.message.seq for e in taken) == [1, 2]
@@ -93,7 +93,7 @@ async def test_an_entry_delivered_too_often_is_dead_lettered(broker_url: str) ->
     await publish(client, STREAM, [event(1)])
     for attempt in range(3):
         c = consumer(client, f"crashing-{attempt}", claim_idle_ms=1, max_deliveries=2)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # idle for longer than claim_idle_ms
         await c.read()  # delivered, never acknowledged
 
     assert [letter.deliveries for letter in dead_letters(broker_url)] == [3]

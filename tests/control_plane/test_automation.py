@@ -272,6 +272,7 @@ def test_the_scheduler_asks_for_a_tick_when_it_falls_due_not_an_interval_later(
         store, Settings(data_dir=str(tmp_path), daemon_interval_seconds=30.0), stop))
     daemons.start()
     try:
+        # a window of 2 s in which to count the ticks: time passes on purpose
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             _evaluate(store, lambda tick: TickOutcome(cursor=tick.cursor))

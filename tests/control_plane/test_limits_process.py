@@ -21,6 +21,7 @@ import pytest
 from tether.control_plane.storage import Store
 
 from ..conftest import free_port
+from ..waiting import wait_serving
 from .test_limits import ALIASES
 from .test_serve import SERVE
 
@@ -52,15 +53,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def running() -> None:
             assert process.poll() is None, "the control plane exited"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "control plane never became healthy"
-                time.sleep(0.1)
+
+        wait_serving(url, meanwhile=running)
         store = Store.from_url(f"sqlite:///{tmp_path / 'tether.db'}")
         token = store.create_token("user", role="viewer", name="viewer")
         store.close()

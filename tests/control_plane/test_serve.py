@@ -18,6 +18,7 @@ from tether.control_plane.storage import Store
 from tether.wire import ClaimRequest, ClaimResponse
 
 from ..conftest import free_port
+from ..waiting import wait_serving
 
 SERVE = "from tether.control_plane import serve\nfrom tether.settings import load_settings\n" \
         "serve(load_settings())"
@@ -31,15 +32,11 @@ def test_sigterm_answers_held_claims_and_exits_zero(tmp_path: Path) -> None:
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
+
+        def running() -> None:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).text == "ok":
-                    break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "control plane never became healthy"
-                time.sleep(0.1)
+
+        wait_serving(url, meanwhile=running, timeout=20)
         store = Store.from_url(f"sqlite:///{data_dir / 'tether.db'}")
         token = store.create_token("agent")
         store.close()
@@ -58,6 +55,8 @@ def test_sigterm_answers_held_claims_and_exits_zero(tmp_path: Path) -> None:
 
         poller = threading.Thread(target=claim)
         poller.start()
+        # the claim must be held (a long poll) when SIGTERM comes, and nothing outside the
+        # control plane shows that it is: give the request this time to arrive
         time.sleep(0.5)
         stopped_at = time.monotonic()
         process.send_signal(signal.SIGTERM)

@@ -31,7 +31,9 @@ from tether.wire import (
     event_type,
 )
 
+from ..processes import assert_running
 from ..streams import read_stream
+from ..waiting import eventually
 
 DEFS = '''
 import subprocess, sys, time
@@ -183,10 +185,8 @@ def test_a_steps_traceback_shows_the_users_frames_only_once(tmp_path: Path,
 
 
 def wait_for_output(process: subprocess.Popen[bytes], broker_url: str) -> None:
-    deadline = time.monotonic() + 30
-    while not read_stream(broker_url, keys.OUT_LOGS):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    eventually(lambda: read_stream(broker_url, keys.OUT_LOGS), timeout=30, every=0.05,
+               what="the run's first output", meanwhile=lambda: assert_running(process))
 
 
 def test_sigterm_interrupts_the_step_and_its_finally_runs(tmp_path: Path,
@@ -244,10 +244,7 @@ def test_a_child_that_keeps_stdout_open_does_not_hold_the_run(tmp_path: Path,
 def test_a_second_process_for_the_same_attempt_does_nothing(tmp_path: Path,
                                                            broker_url: str) -> None:
     first, run_id = start(tmp_path, broker_url, "slow_job")
-    deadline = time.monotonic() + 30
-    while not read_stream(broker_url, keys.OUT_LOGS):
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.05)
+    wait_for_output(first, broker_url)
 
     second, _ = start(tmp_path, broker_url, "slow_job", run_id=run_id)
     assert second.wait(timeout=30) == EXIT_DUPLICATE_ATTEMPT

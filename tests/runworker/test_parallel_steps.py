@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -32,8 +31,9 @@ from tether.wire import (
     event_type,
 )
 
-from ..processes import processes_with_env
+from ..processes import assert_running, processes_with_env
 from ..streams import read_stream
+from ..waiting import eventually
 
 DEFS = '''
 import time
@@ -139,6 +139,13 @@ def start(tmp_path: Path, redis_url: str, job: str, run_config: dict[str, object
     return process, run_id
 
 
+def steps_printing(process: subprocess.Popen[bytes], broker_url: str, count: int) -> None:
+    """Until ``count`` steps have printed (each is running), while the run worker runs."""
+    eventually(lambda: len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)})
+               >= count, timeout=30, every=0.05, what=f"{count} steps printing",
+               meanwhile=lambda: assert_running(process))
+
+
 @pytest.mark.parametrize("executor", ["thread", "multiprocess"])
 def test_eight_one_second_steps_take_about_two_seconds_with_four_at_once(
         tmp_path: Path, broker_url: str, executor: str) -> None:
@@ -178,10 +185,7 @@ def test_cancel_stops_every_running_step_and_their_finally_blocks_run(
     process, run_id = start(tmp_path, broker_url, job,
                             {"execution": {"executor": executor, "max_concurrent": 3}},
                             storage=tmp_path / "storage")
-    deadline = time.monotonic() + 30
-    while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 3:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    steps_printing(process, broker_url, 3)
 
     valkey = redis.Redis.from_url(broker_url)
     valkey.set(keys.canceled_key(run_id, 1), "1")
@@ -206,10 +210,10 @@ def test_a_cancel_during_a_retry_delay_cancels_the_waiting_step(
         tmp_path: Path, broker_url: str, executor: str) -> None:
     process, run_id = start(tmp_path, broker_url, "waits_to_retry",
                             {"execution": {"executor": executor}}, storage=tmp_path / "storage")
-    deadline = time.monotonic() + 30
-    while not any(isinstance(e, StepRetry) for e in read_stream(broker_url, keys.OUT_EVENTS)):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    eventually(lambda: any(isinstance(e, StepRetry)
+                           for e in read_stream(broker_url, keys.OUT_EVENTS)),
+               timeout=30, every=0.05, what="the step's retry",
+               meanwhile=lambda: assert_running(process))
 
     valkey = redis.Redis.from_url(broker_url)
     valkey.set(keys.canceled_key(run_id, 1), "1")
@@ -234,10 +238,7 @@ def test_sigterm_without_a_cancel_fails_every_running_step(
     process, _ = start(tmp_path, broker_url, job,
                        {"execution": {"executor": executor, "max_concurrent": 3}},
                        storage=tmp_path / "storage")
-    deadline = time.monotonic() + 30
-    while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 3:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    steps_printing(process, broker_url, 3)
     os.killpg(process.pid, signal.SIGTERM)
 
     assert process.wait(timeout=15) == EXIT_RUN_FAILED
@@ -256,10 +257,7 @@ def test_a_step_process_that_ignores_the_cancel_is_killed_after_the_grace(
     process, run_id = start(tmp_path, broker_url, "stubborn_job",
                             {"execution": {"executor": "multiprocess"}},
                             storage=tmp_path / "storage")
-    deadline = time.monotonic() + 30
-    while len({c.step_key for c in read_stream(broker_url, keys.OUT_LOGS)}) < 2:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    steps_printing(process, broker_url, 2)
     valkey = redis.Redis.from_url(broker_url)
     valkey.set(keys.canceled_key(run_id, 1), "1")
     valkey.close()

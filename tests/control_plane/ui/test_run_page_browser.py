@@ -36,6 +36,7 @@ from tether.wire import (
 )
 
 from ...conftest import EXAMPLE_WORKSPACE, free_port
+from ...waiting import eventually
 from ..conftest import load_location
 from .test_browser import SCREENSHOTS, browser, sign_in
 
@@ -64,10 +65,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the control plane did not start in 30 s"
-        time.sleep(0.05)
+    eventually(lambda: server.started, timeout=30, every=0.05,
+               what="the control plane to start")
     store = Store.from_url(settings.resolved_database_url)
     load_location(store)
     example = load_definitions(LocationSpec(name="example", module="hello.defs",
