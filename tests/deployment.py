@@ -183,6 +183,25 @@ def deployed(*, data_dir: Path, redis_url: str, workspace: Path = EXAMPLE_WORKSP
     assert processes_with_env(str(data_dir)) == [], "processes left behind"
 
 
+def one_location(folder: Path, name: str, source: str, *, python_file: str = "defs.py",
+                 working_directory: str | None = None,
+                 env: Mapping[str, str] | None = None) -> Path:
+    """A workspace.toml in ``folder`` naming one code location, ``name``, whose code
+    ``source`` is written to ``python_file`` (in ``folder``, or in the folder
+    ``working_directory`` names relative to it); ``env`` is the location's environment."""
+    code = folder / working_directory if working_directory else folder
+    code.mkdir(parents=True, exist_ok=True)
+    (code / python_file).write_text(source)
+    lines = ["[[locations]]", f'name = "{name}"', f'python_file = "{python_file}"']
+    if working_directory:
+        lines.append(f'working_directory = "{working_directory}"')
+    if env:
+        lines.append("env = { " + ", ".join(f'{k} = "{v}"' for k, v in env.items()) + " }")
+    workspace = folder / "workspace.toml"
+    workspace.write_text("\n".join(lines) + "\n")
+    return workspace
+
+
 def databases(request: pytest.FixtureRequest, kind: str, data_dir: Path) -> tuple[str, str]:
     """The database and broker URLs of ``kind``: ``sqlite+valkey`` (the embedded default) or
     ``postgres+redis`` (the machine's, each test with its own schema and emptied database)."""

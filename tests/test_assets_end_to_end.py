@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tether.control_plane.storage import Store
 
-from .deployment import deployed, run_to_end, wait_loaded, worker_events
+from .deployment import deployed, one_location, run_to_end, wait_loaded, worker_events
 
 DEFS = '''
 from tether import (AssetKey, AssetSelection, AssetSpec, Definitions, asset, define_asset_job,
@@ -48,9 +48,7 @@ defs = Definitions(
 
 def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
                                                                 broker_url: str) -> None:
-    (tmp_path / "asset_defs.py").write_text(DEFS)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "warehouse"\npython_file = "asset_defs.py"\n')
+    workspace = one_location(tmp_path, "warehouse", DEFS, python_file="asset_defs.py")
     database_url = f"sqlite:///{tmp_path / 'tether.db'}"
     with deployed(database_url=database_url, redis_url=broker_url, workspace=workspace,
                   data_dir=tmp_path) as deployment:

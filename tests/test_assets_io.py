@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from .deployment import AGENT, Deployment, deployed, run_to_end, wait_loaded, worker_events
+from .deployment import (
+    AGENT,
+    Deployment,
+    deployed,
+    one_location,
+    run_to_end,
+    wait_loaded,
+    worker_events,
+)
 
 DEFS = '''
 import json
@@ -106,13 +114,9 @@ def signed_in(deployment: Deployment) -> httpx.Client:
 @pytest.fixture(params=["process", "rq"])
 def deployment(request: pytest.FixtureRequest, tmp_path: Path,
                broker_url: str) -> Iterator[Deployment]:
-    project = tmp_path / "assets"
-    project.mkdir()
     (tmp_path / "json").mkdir()
-    (project / "defs.py").write_text(DEFS.format(folder=str(tmp_path / "json")))
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text(f'[[locations]]\nname = "assets"\npython_file = "defs.py"\n'
-                         f'working_directory = "{project}"\n')
+    workspace = one_location(tmp_path, "assets", DEFS.format(folder=str(tmp_path / "json")),
+                             working_directory="assets")
     rq_worker = ("rq-worker",) if request.param == "rq" else ()
     with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
                   processes=AGENT + rq_worker,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .deployment import Deployment, deployed, wait_loaded
+from .deployment import Deployment, deployed, one_location, wait_loaded
 
 DEFS = '''
 import os
@@ -81,10 +81,8 @@ def inbox(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def deployment(tmp_path: Path, inbox: Path, broker_url: str) -> Iterator[Deployment]:
-    (tmp_path / "sensor_defs.py").write_text(DEFS)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "files"\npython_file = "sensor_defs.py"\n'
-                         f'env = {{ INBOX = "{inbox}" }}\n')
+    workspace = one_location(tmp_path, "files", DEFS, python_file="sensor_defs.py",
+                             env={"INBOX": str(inbox)})
     with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
                   env={"TETHER_DAEMON_INTERVAL_SECONDS": "0.2",
                        "TETHER_RUN_LAUNCHER": "warm"}) as running:

@@ -19,6 +19,7 @@ from .deployment import (
     Deployment,
     databases,
     deployed,
+    one_location,
     run_to_end,
     wait_loaded,
     worker_events,
@@ -282,12 +283,8 @@ defs = Definitions(jobs=[tended, burning, unready],
 def test_resources_are_set_up_and_torn_down_around_a_real_run_and_job_tags_tag_it(
         tmp_path: Path, broker_url: str) -> None:
     journal = tmp_path / "journal.txt"
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "defs.py").write_text(RESOURCES_DEFS.format(journal=str(journal)))
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "tended"\npython_file = "defs.py"\n'
-                         f'working_directory = "{project}"\n')
+    workspace = one_location(tmp_path, "tended", RESOURCES_DEFS.format(journal=str(journal)),
+                             working_directory="project")
     with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path) as deployment:
         wait_loaded(deployment)
         jobs = deployment.graphql(

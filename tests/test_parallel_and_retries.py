@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .deployment import LAUNCH, RUN, Deployment, deployed, wait_loaded
+from .deployment import LAUNCH, RUN, Deployment, deployed, one_location, wait_loaded
 
 DEFS = '''
 import time
@@ -80,12 +80,7 @@ defs = Definitions(jobs=[fan_out, flaky_job, run_retry_job, waits])
 
 @pytest.fixture
 def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "defs.py").write_text(DEFS)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "steps"\npython_file = "defs.py"\n'
-                         'working_directory = "project"\n')
+    workspace = one_location(tmp_path, "steps", DEFS, working_directory="project")
     with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path) as deployment:
         # fails at once, with the error, if the location does not load
         wait_loaded(deployment)

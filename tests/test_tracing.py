@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .deployment import LAUNCH, RUN_STATUS, Deployment, deployed, wait_loaded
+from .deployment import LAUNCH, RUN_STATUS, Deployment, deployed, one_location, wait_loaded
 from .otlp import OtlpReceiver, ReceivedSpan
 
 
@@ -118,9 +118,7 @@ defs = Definitions(jobs=[sensed_job], sensors=[always])
 
 def test_a_sensor_tick_is_one_trace_into_the_code_server(
         tmp_path: Path, broker_url: str, receiver: OtlpReceiver) -> None:
-    (tmp_path / "sensing.py").write_text(SENSING)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "sensing"\npython_file = "sensing.py"\n')
+    workspace = one_location(tmp_path, "sensing", SENSING, python_file="sensing.py")
     with deployed(
             redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
             processes=("control-plane", "daemons", "poller", "supervisor", "uploader"),

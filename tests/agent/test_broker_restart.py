@@ -13,7 +13,7 @@ import pytest
 
 from tether.broker._embedded import EmbeddedBroker
 
-from ..deployment import LAUNCH, RUN, Deployment, deployed, wait_loaded
+from ..deployment import LAUNCH, RUN, Deployment, deployed, one_location, wait_loaded
 
 LINES = 3000
 DEFS = f'''
@@ -58,13 +58,7 @@ def running_broker(data_dir: Path) -> Iterator[EmbeddedBroker]:
 
 
 def workspace(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "defs.py").write_text(DEFS)
-    path = tmp_path / "workspace.toml"
-    path.write_text('[[locations]]\nname = "chatty"\npython_file = "defs.py"\n'
-                    'working_directory = "project"\n')
-    return path
+    return one_location(tmp_path, "chatty", DEFS, working_directory="project")
 
 
 def progress(deployment: Deployment, run_id: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import redis
 from tether.broker import keys
 from tether.control_plane.storage import Store
 
-from ..deployment import Deployment, wait_loaded
+from ..deployment import Deployment, one_location, wait_loaded
 from ..streams import dead_letters
 from ..waiting import eventually
 
@@ -85,13 +85,7 @@ def expected_log_messages(run_id: str) -> list[str]:
 
 
 def workspace(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "defs.py").write_text(DEFS)
-    path = tmp_path / "workspace.toml"
-    path.write_text('[[locations]]\nname = "chaos"\npython_file = "defs.py"\n'
-                    'working_directory = "project"\n')
-    return path
+    return one_location(tmp_path, "chaos", DEFS, working_directory="project")
 
 
 def processes_marked(marker: str) -> dict[int, str]:

@@ -14,7 +14,16 @@ import redis
 
 from tether.broker import keys
 
-from ..deployment import AGENT, CANCEL, LAUNCH, RUN, Deployment, deployed, wait_loaded
+from ..deployment import (
+    AGENT,
+    CANCEL,
+    LAUNCH,
+    RUN,
+    Deployment,
+    deployed,
+    one_location,
+    wait_loaded,
+)
 
 DEFS = '''
 import signal
@@ -67,10 +76,8 @@ defs = Definitions(jobs=[quick_job, slow_job, stubborn_job])
 
 @pytest.fixture
 def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
-    (tmp_path / "rq_defs.py").write_text(DEFS)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "rq"\npython_file = "rq_defs.py"\n'
-                         'working_directory = "."\n')
+    workspace = one_location(tmp_path, "rq", DEFS, python_file="rq_defs.py",
+                             working_directory=".")
     with deployed(redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
                   processes=AGENT, env={"TETHER_RUN_LAUNCHER": "rq",
                                         "TETHER_TERMINATE_GRACE_SECONDS": "1"}) as deployment:

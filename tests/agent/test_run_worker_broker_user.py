@@ -20,7 +20,7 @@ from tether.broker import RQ_WORKER
 from tether.broker._acl import user_name
 
 from ..conftest import free_port
-from ..deployment import AGENT, LAUNCH, RUN, Deployment, deployed, wait_loaded
+from ..deployment import AGENT, LAUNCH, RUN, Deployment, deployed, one_location, wait_loaded
 from ..processes import processes_with_env
 from ..waiting import launched_once_loaded
 
@@ -81,10 +81,7 @@ defs = Definitions(jobs=[snoop_job])
 def snoop_deployment(tmp_path: Path, redis_url: str, launcher: str) -> Iterator[Deployment]:
     """A deployment serving the snoop location, whose run workers' broker user is this
     test's own (ACL users belong to the server), deleted afterwards."""
-    (tmp_path / "defs.py").write_text(DEFS)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "snoop"\npython_file = "defs.py"\n'
-                         'working_directory = "."\n')
+    workspace = one_location(tmp_path, "snoop", DEFS, working_directory=".")
     base_name = f"tether-test-{uuid.uuid4().hex[:10]}"
     agent = redis.Redis.from_url(redis_url)
     try:

@@ -22,7 +22,7 @@ from tether.broker import entry_fields, keys
 from tether.wire import LogMessage
 
 from ..deployment import LAUNCH as LAUNCH_JOB
-from ..deployment import RUN, Deployment, deployed, wait_loaded
+from ..deployment import RUN, Deployment, deployed, one_location, wait_loaded
 
 DEFS = '''
 import time
@@ -66,10 +66,7 @@ LIMITS = '[{"key": "database", "value": "warehouse", "limit": 2}]'
 
 @pytest.fixture
 def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
-    (tmp_path / "warehouse_defs.py").write_text(DEFS)
-    workspace = tmp_path / "workspace.toml"
-    workspace.write_text('[[locations]]\nname = "warehouse"\n'
-                         'python_file = "warehouse_defs.py"\n')
+    workspace = one_location(tmp_path, "warehouse", DEFS, python_file="warehouse_defs.py")
     with deployed(
             redis_url=broker_url, workspace=workspace, data_dir=tmp_path,
             copies={"daemons": 2},
