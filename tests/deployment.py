@@ -139,6 +139,12 @@ class Deployment:
         return eventually(check, timeout=timeout, what=what, meanwhile=self.assert_alive,
                           detail=self.output)
 
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """``tether *args`` through the CLI, as this deployment's user (its admin token)."""
+        return subprocess.run([sys.executable, "-m", "tether", *args], capture_output=True,
+                              text=True, timeout=timeout,
+                              env={**self.env, "TETHER_TOKEN": self.user_token})
+
     def assert_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
         assert not dead, f"processes exited: {dead}\n{self.output()}"

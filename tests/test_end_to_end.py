@@ -3,8 +3,6 @@ uploader → control plane, on the embedded default and on PostgreSQL + Redis.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,10 +102,7 @@ def test_a_location_that_fails_to_import_shows_the_users_traceback(tmp_path: Pat
         assert "SyntaxError" in locations["broken"]["error"]
         assert "defs.py" in locations["broken"]["error"]
 
-        cli = subprocess.run(
-            [sys.executable, "-m", "tether", "location", "list"], capture_output=True,
-            text=True, timeout=60,
-            env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+        cli = deployment.cli("location", "list")
         assert cli.returncode == 1
         assert "broken" in cli.stdout and "ERROR" in cli.stdout and "SyntaxError" in cli.stdout
         # the healthy location is unaffected
@@ -124,10 +119,7 @@ def test_a_canceled_run_stops_its_step_runs_the_cleanup_and_ends_canceled(
         return any(e["message"] == "tick 1" for e in events)
 
     deployment.wait_for(ticking, what="slow_job ticking")
-    cancel = subprocess.run(
-        [sys.executable, "-m", "tether", "run", "cancel", run_id, "--wait"],
-        capture_output=True, text=True, timeout=60,
-        env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    cancel = deployment.cli("run", "cancel", run_id, "--wait")
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     assert "CANCELING" in cancel.stdout and "status: CANCELED" in cancel.stdout
     # the cancel is named as such, not as a failure with a KeyboardInterrupt traceback
@@ -171,9 +163,7 @@ def test_the_agent_heartbeats_with_its_workers_and_code_servers(
     assert agent["codeServers"][0]["location"] == "hello"
     assert agent["codeServers"][0]["running"] is True
 
-    cli = subprocess.run([sys.executable, "-m", "tether", "agent", "list"], capture_output=True,
-                         text=True, timeout=60,
-                         env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    cli = deployment.cli("agent", "list")
     assert cli.returncode == 0, cli.stderr
     assert agent["id"] in cli.stdout and "alive" in cli.stdout and "hello" in cli.stdout
 

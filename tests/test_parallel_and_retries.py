@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,10 +87,7 @@ def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
 
 
 def launch(deployment: Deployment, job: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tether", "run", "launch", job, "--wait", *args],
-        capture_output=True, text=True, timeout=120,
-        env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    return deployment.cli("run", "launch", job, "--wait", *args, timeout=120)
 
 
 def run_id_of(cli: subprocess.CompletedProcess[str]) -> str:
@@ -147,10 +143,7 @@ def test_a_cancel_stops_every_running_step_process(deployment: Deployment) -> No
         return len({c["stepKey"] for c in logs if "started" in c["data"]}) == 3
 
     deployment.wait_for(all_started, what="three steps running")
-    cancel = subprocess.run(
-        [sys.executable, "-m", "tether", "run", "cancel", run_id, "--wait"],
-        capture_output=True, text=True, timeout=60,
-        env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    cancel = deployment.cli("run", "cancel", run_id, "--wait")
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     assert "status: CANCELED" in cancel.stdout
 

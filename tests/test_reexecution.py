@@ -9,8 +9,6 @@ re-executed through GraphQL)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,10 +53,8 @@ def test_a_run_re_executed_from_failure_runs_only_what_did_not_succeed(
 
     marker.unlink()
     if deployment.env["TETHER_RUN_LAUNCHER"] == "process":
-        cli = subprocess.run(
-            [sys.executable, "-m", "tether", "run", "reexecute", parent_id, "--from-failure",
-             "--wait"], capture_output=True, text=True, timeout=120,
-            env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+        cli = deployment.cli("run", "reexecute", parent_id, "--from-failure", "--wait",
+                             timeout=120)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert f"re-executing {parent_id}: steps transform, load" in cli.stdout
         assert "status: SUCCESS" in cli.stdout
