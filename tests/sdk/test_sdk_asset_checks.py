@@ -232,6 +232,15 @@ def test_checks_are_in_the_snapshot_and_in_asset_jobs_that_materialize_their_ass
         ("orders", "orders", False), ("report", "report", True)]
     # the check is left out of a job without its asset
     assert set(jobs["report_only"]) == {"report"}
+    # blocking, it would have to run before report and after it
+    blocking = asset_check(asset=orders, name="matches_report", blocking=True,
+                           additional_deps=["report"])(matches_report.op.fn)
+    with pytest.raises(DefinitionError) as raised:
+        Definitions(assets=[orders, report, blocking], jobs=[define_asset_job("all")])
+    assert str(raised.value) == (
+        "job 'all': dependency cycle among orders__matches_report, report (a blocking check "
+        "runs before its asset's downstream steps, so it cannot also read one of them with "
+        "additional_deps: make it non-blocking, or drop that dependency)")
 
 
 def test_bad_checks_fail_the_definitions_with_clear_messages() -> None:

@@ -314,7 +314,15 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
                                chosen, assets, asset_key=definition.key)._replace(
                 check_specs=definition.check_specs))
     nodes += _check_nodes(selected, assets, chosen, checks or {})
-    return JobDefinition(name, _blocked_by_checks(nodes), description=description)
+    try:
+        return JobDefinition(name, _blocked_by_checks(nodes), description=description)
+    except DefinitionError as exc:
+        if not any(node.check is not None and node.check.blocking for node in nodes):
+            raise
+        raise DefinitionError(
+            f"{exc} (a blocking check runs before its asset's downstream steps, so it cannot "
+            f"also read one of them with additional_deps: make it non-blocking, or drop that "
+            f"dependency)") from None
 
 
 def _check_nodes(selected: Sequence[AssetDefinition], assets: Mapping[str, AssetDefinition],
