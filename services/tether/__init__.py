@@ -6,6 +6,10 @@ msgspec only, never grpc, redis, SQLAlchemy, Starlette, httpx or OpenTelemetry.
 """
 
 from .sdk import (
+    AssetCheckDefinition,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetDefinition,
     AssetKey,
     AssetOut,
@@ -44,6 +48,7 @@ from .sdk import (
     SensorContext,
     SkipReason,
     asset,
+    asset_check,
     build_op_context,
     define_asset_job,
     failure_hook,
@@ -62,6 +67,10 @@ from .sdk import (
 )
 
 __all__ = [
+    "AssetCheckDefinition",
+    "AssetCheckResult",
+    "AssetCheckSeverity",
+    "AssetCheckSpec",
     "AssetDefinition",
     "AssetKey",
     "AssetOut",
@@ -100,6 +109,7 @@ __all__ = [
     "SensorContext",
     "SkipReason",
     "asset",
+    "asset_check",
     "build_op_context",
     "define_asset_job",
     "failure_hook",

@@ -9,6 +9,7 @@
     │   └── StoredOutputNotFound     a stored output to load is not there (never materialized)
     │       └── OutputNotProduced    an optional output its step did not make (step skipped)
     ├── OutputMismatch               what an op returned does not fit the outputs it declares
+    ├── AssetCheckFailed             a blocking ERROR asset check failed (its step fails)
     ├── MetadataError                a metadata value that cannot be recorded
     ├── ResourceSetupError           a resource's setup raised (the user's error is its cause)
     ├── CodeLocationLoadError        a code location failed to import or define its objects
@@ -81,6 +82,11 @@ class OutputMismatch(TetherError):
     """What an op returned or yielded does not fit its declared outputs (``out=``): a tuple
     of the wrong length, an unknown or repeated output name, a required output not produced,
     a value of the wrong type. The message names the step and the output."""
+
+
+class AssetCheckFailed(TetherError):
+    """A blocking asset check failed with ERROR severity: its step fails, so the steps
+    downstream of the checked asset do not run. The message names the check and the asset."""
 
 
 class MetadataError(TetherError):

@@ -18,6 +18,7 @@ from graphql.utilities import value_from_ast_untyped
 
 from tether import _telemetry as telemetry
 from tether.wire import (
+    AssetCheckSnapshot,
     AssetSnapshot,
     CodeServerStatus,
     JobSnapshot,
@@ -36,6 +37,7 @@ from .storage import (
     LAUNCHED_BY_TAG,
     Actor,
     AgentRecord,
+    CheckEvaluation,
     LocationRecord,
     Materialization,
     ReexecutionStrategy,
@@ -84,6 +86,17 @@ class AssetView:
     code_version: str | None
     computed_by: str | None
     external: bool
+    checks: list[AssetCheckSnapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetCheckView:
+    name: str
+    asset_key: str
+    description: str
+    blocking: bool
+    additional_deps: list[str]
+    step_key: str
 
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
@@ -96,7 +109,7 @@ def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
         key=asset.key, key_path=asset.path, location=location, description=asset.description,
         deps=asset.deps, group_name=asset.group_name, owners=asset.owners, tags=asset.tags,
         kinds=asset.kinds, code_version=asset.code_version, computed_by=asset.computed_by,
-        external=asset.external,
+        external=asset.external, checks=asset.checks,
     )
 
 
@@ -388,11 +401,44 @@ async def _asset_materializations(view: AssetView, info: Info,
         lambda: _context(info).store.materializations(view.key, limit))
 
 
+@asset.field("checks")
+def _asset_checks(view: AssetView, _: Info) -> list[AssetCheckView]:
+    return [AssetCheckView(name=check.name, asset_key=view.key, description=check.description,
+                           blocking=check.blocking, additional_deps=check.additional_deps,
+                           step_key=check.step) for check in view.checks]
+
+
+asset_check = ObjectType("AssetCheck")
+
+
+@asset_check.field("latestEvaluation")
+async def _check_latest(view: AssetCheckView, info: Info) -> CheckEvaluation | None:
+    found = await _check_evaluations(view, info, limit=1)
+    return found[0] if found else None
+
+
+@asset_check.field("evaluations")
+async def _check_evaluations(view: AssetCheckView, info: Info,
+                             limit: int = 20) -> list[CheckEvaluation]:
+    if not 1 <= limit <= 1000:
+        raise BadInput("limit must be between 1 and 1000")
+    return await to_thread.run_sync(
+        lambda: _context(info).store.check_evaluations(view.asset_key, limit, view.name))
+
+
+@run.field("checkEvaluations")
+async def _run_check_evaluations(record: RunRecord, info: Info) -> list[CheckEvaluation]:
+    return await to_thread.run_sync(_context(info).store.run_check_evaluations, record.run_id)
+
+
 materialization = ObjectType("Materialization")
+check_evaluation = ObjectType("AssetCheckEvaluation")
 
 
 @materialization.field("metadata")
-def _materialization_metadata(record: Materialization, _: Info) -> list[dict[str, Any]]:
+@check_evaluation.field("metadata")
+def _materialization_metadata(record: Materialization | CheckEvaluation,
+                              _: Info) -> list[dict[str, Any]]:
     return [{"label": label, "kind": metadata_kind(value), "text": metadata_text(value),
              "value": _metadata_value(value)} for label, value in record.metadata.items()]
 
@@ -405,4 +451,4 @@ def _metadata_value(value: MetadataValue) -> Any:
 
 
 BINDABLES = [json_scalar, query, mutation, run, code_location, agent, op_node, asset,
-             materialization]
+             materialization, asset_check, check_evaluation]

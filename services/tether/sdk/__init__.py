@@ -19,6 +19,13 @@ from ._automation import (
     schedule,
     sensor,
 )
+from ._checks import (
+    AssetCheckDefinition,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    asset_check,
+)
 from ._compose import DynamicHandle, OutputHandle, OutputHandles
 from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
@@ -47,6 +54,10 @@ from ._testing import ExecuteInProcessResult, TestOpContext, build_op_context, m
 from ._tracebacks import user_traceback
 
 __all__ = [
+    "AssetCheckDefinition",
+    "AssetCheckResult",
+    "AssetCheckSeverity",
+    "AssetCheckSpec",
     "AssetDefinition",
     "AssetJobDefinition",
     "AssetKey",
@@ -97,6 +108,7 @@ __all__ = [
     "SkipReason",
     "TestOpContext",
     "asset",
+    "asset_check",
     "build_op_context",
     "define_asset_job",
     "evaluate_schedule",

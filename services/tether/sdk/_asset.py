@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ..errors import DefinitionError
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
+from ._checks import AssetCheckSpec, own_check_specs
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._op import OpDefinition
@@ -20,6 +21,7 @@ from ._retries import RetryPolicy
 from ._selection import AssetSelection, as_selection
 
 if TYPE_CHECKING:
+    from ._checks import AssetCheckDefinition
     from ._graph_def import GraphDefinition
     from ._multi_asset import MultiAssetDefinition as MultiAssetLike
 
@@ -34,9 +36,9 @@ class AssetDefinition:
     """An asset: its key, its upstream asset keys, the op that computes it, and what the
     catalog shows about it (group, owners, tags, kinds, code version)."""
 
-    __slots__ = ("asset_key", "code_version", "computed_by", "deps", "description", "external",
-                 "graph", "group_name", "inputs", "key", "kinds", "op", "owners", "tags",
-                 "value_deps")
+    __slots__ = ("asset_key", "check_specs", "code_version", "computed_by", "deps",
+                 "description", "external", "graph", "group_name", "inputs", "key", "kinds", "op",
+                 "owners", "tags", "value_deps")
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class AssetDefinition:
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
         pool: str | None = None,
         retry_policy: RetryPolicy | None = None,
+        check_specs: Iterable[AssetCheckSpec] = (),
     ) -> None:
         label = name or getattr(fn, "__name__", "asset")
         if key is not None and (name is not None or key_prefix is not None):
@@ -102,6 +105,9 @@ class AssetDefinition:
         self.external: bool = False
         # the graph that computes it (a graph_asset): its op only takes the graph's output
         self.graph: GraphDefinition | None = None
+        # the checks its own step reports results for
+        self.check_specs: tuple[AssetCheckSpec, ...] = own_check_specs(
+            check_specs, [self.key], where)
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -130,6 +136,7 @@ class AssetDefinition:
             copy.inputs = {param: prefixed(key) for param, key in self.inputs.items()}
             copy.value_deps = tuple(prefixed(key) for key in self.value_deps)
             copy.deps = tuple(prefixed(key) for key in self.deps)
+            copy.check_specs = tuple(spec.moved_to(copy.key) for spec in self.check_specs)
         if group_name is not None:
             copy.group_name = _check_group(group_name, f"asset {copy.key!r}")
         return copy
@@ -186,6 +193,7 @@ def asset(
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     pool: str | None = None,
     retry_policy: RetryPolicy | None = None,
+    check_specs: Sequence[AssetCheckSpec] = (),
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -207,6 +215,7 @@ def asset(
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     pool: str | None = None,
     retry_policy: RetryPolicy | None = None,
+    check_specs: Sequence[AssetCheckSpec] = (),
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
     """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
     ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
@@ -216,7 +225,9 @@ def asset(
     Its value is stored by the IO manager ``io_manager_key`` names (see :func:`~tether.op`),
     by asset key, so a later run that leaves the asset out of its selection loads the latest
     materialization. ``pool`` names the concurrency pool its step takes a slot of;
-    ``retry_policy`` runs a failed materialization again."""
+    ``retry_policy`` runs a failed materialization again. ``check_specs`` declares checks
+    its own step reports on (``MaterializeResult(check_results=[...])``, or
+    ``AssetCheckResult`` s yielded beside its ``Output``)."""
     if fn is not None:
         return AssetDefinition(fn)
 
@@ -225,7 +236,7 @@ def asset(
             function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
             description=description, group_name=group_name, owners=owners, tags=tags,
             kinds=kinds, code_version=code_version, io_manager_key=io_manager_key,
-            pool=pool, retry_policy=retry_policy)
+            pool=pool, retry_policy=retry_policy, check_specs=check_specs)
 
     return decorate
 
@@ -244,20 +255,26 @@ class AssetJobDefinition:
         return f"<AssetJobDefinition {self.name}>"
 
     def resolve(self, assets: Mapping[str, AssetDefinition],
-                multi_assets: Mapping[str, MultiAssetLike] | None = None) -> JobDefinition:
+                multi_assets: Mapping[str, MultiAssetLike] | None = None,
+                checks: Mapping[str, Sequence[AssetCheckDefinition]] | None = None,
+                ) -> JobDefinition:
         keys = self.selection.resolve(assets, f"asset job {self.name!r}")
         return asset_job(self.name, [assets[key] for key in keys], assets,
-                         description=self.description, multi_assets=multi_assets)
+                         description=self.description, multi_assets=multi_assets,
+                         checks=checks)
 
 
 def asset_job(name: str, selected: Sequence[AssetDefinition],
               assets: Mapping[str, AssetDefinition], *, description: str,
-              multi_assets: Mapping[str, MultiAssetLike] | None = None) -> JobDefinition:
+              multi_assets: Mapping[str, MultiAssetLike] | None = None,
+              checks: Mapping[str, Sequence[AssetCheckDefinition]] | None = None,
+              ) -> JobDefinition:
     """The job materializing ``selected`` (of ``assets``), one node per asset named by its
     key's node name; an unselected upstream orders nothing, and its value is loaded from its
     latest materialization. External assets are left out
     (nothing here produces them); an asset of a ``@multi_asset`` is a node that takes its
-    value out of the multi-asset's node, which runs once for all of them."""
+    value out of the multi-asset's node, which runs once for all of them. Each selected
+    asset's ``@asset_check`` s (``checks``, by asset key) are a node each after it."""
     materializable = [definition for definition in selected if not definition.external]
     if selected and not materializable:
         raise DefinitionError(
@@ -281,7 +298,8 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
                     f"selection leaves out {', '.join(map(repr, left_out))}: select all of "
                     f"them, or none")
             nodes.append(_node(name, step, multi.op, multi.inputs, multi.value_deps,
-                               multi.deps, chosen, assets, asset_key=None))
+                               multi.deps, chosen, assets, asset_key=None)._replace(
+                check_specs=tuple(s for s in multi.check_specs if s.key in chosen)))
         if step is not None:
             nodes.append(Node(name=definition.asset_key.node_name, op=definition.op,
                               inputs={PICK_INPUT: step}, asset_key=definition.key))
@@ -293,8 +311,56 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
         else:
             nodes.append(_node(name, definition.asset_key.node_name, definition.op,
                                definition.inputs, definition.value_deps, definition.deps,
-                               chosen, assets, asset_key=definition.key))
-    return JobDefinition(name, nodes, description=description)
+                               chosen, assets, asset_key=definition.key)._replace(
+                check_specs=definition.check_specs))
+    nodes += _check_nodes(selected, assets, chosen, checks or {})
+    try:
+        return JobDefinition(name, _blocked_by_checks(nodes), description=description)
+    except DefinitionError as exc:
+        if not any(node.check is not None and node.check.blocking for node in nodes):
+            raise
+        raise DefinitionError(
+            f"{exc} (a blocking check runs before its asset's downstream steps, so it cannot "
+            f"also read one of them with additional_deps: make it non-blocking, or drop that "
+            f"dependency)") from None
+
+
+def _check_nodes(selected: Sequence[AssetDefinition], assets: Mapping[str, AssetDefinition],
+                 chosen: set[str], checks: Mapping[str, Sequence[AssetCheckDefinition]],
+                 ) -> list[Node]:
+    """A node per ``@asset_check`` of each selected asset, after the asset's (taking its
+    value when the check has a parameter for it) and after the assets it also reads."""
+    nodes: list[Node] = []
+    for definition in selected:
+        step = definition.asset_key.node_name
+        for check in checks.get(definition.key, ()):
+            also = [assets[dep].asset_key.node_name for dep in check.spec.additional_deps
+                    if dep in chosen and not assets[dep].external]
+            nodes.append(Node(
+                name=check.node_name, op=check.op,
+                inputs={check.asset_param: step} if check.asset_param else {},
+                after=tuple(dict.fromkeys([*([] if check.asset_param else [step]), *also])),
+                check=check.spec))
+    return nodes
+
+
+def _blocked_by_checks(nodes: list[Node]) -> list[Node]:
+    """The nodes, each downstream of an asset also after that asset's blocking checks: a
+    failed one fails its step, and so they are skipped."""
+    blocking: dict[str, list[str]] = {}
+    for node in nodes:
+        if node.check is not None and node.check.blocking:
+            blocking.setdefault(AssetKey(node.check.key).node_name, []).append(node.name)
+    if not blocking:
+        return nodes
+    ordered: list[Node] = []
+    for node in nodes:
+        own = None if node.check is None else AssetKey(node.check.key).node_name
+        extra = [check for upstream in (*node.inputs.values(), *node.after)
+                 if upstream != own for check in blocking.get(upstream, ())]
+        ordered.append(node._replace(after=tuple(dict.fromkeys((*node.after, *extra))))
+                       if extra else node)
+    return ordered
 
 
 def _node(job: str, node_name: str, op: OpDefinition, inputs: Mapping[str, str],

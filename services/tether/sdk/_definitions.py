@@ -9,6 +9,7 @@ from ..errors import DefinitionError, JobNotFoundError
 from ._asset import AssetDefinition, AssetJobDefinition
 from ._asset_key import close_matches
 from ._automation import ScheduleDefinition, SensorDefinition
+from ._checks import AssetCheckDefinition
 from ._graph import JobDefinition, Node, topological_order
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, IOManager
 from ._multi_asset import AssetSpec, MultiAssetDefinition, external_asset
@@ -20,24 +21,27 @@ class Definitions:
     location's ``defs`` names.
 
     ``assets`` takes ``@asset`` and ``@multi_asset`` definitions, and ``AssetSpec`` s of
-    assets produced outside Tether. Job names, asset keys and schedule and sensor names must
+    assets produced outside Tether; ``asset_checks`` (or ``assets``) the ``@asset_check`` s,
+    each of an asset defined here. Job names, asset keys and schedule and sensor names must
     be unique, every asset dependency must be an asset defined here, every resource an op
     asks for must be in ``resources``, asset jobs (and their selections) are resolved against
     the assets, and each schedule and sensor must target a job defined here, all at
     construction time.
     """
 
-    __slots__ = ("_given_assets", "_given_jobs", "assets", "jobs", "multi_assets", "resources",
-                 "schedules", "sensors")
+    __slots__ = ("_given_assets", "_given_jobs", "asset_checks", "assets", "jobs",
+                 "multi_assets", "resources", "schedules", "sensors")
 
     def __init__(
         self,
         *,
         jobs: Iterable[JobDefinition | AssetJobDefinition] = (),
-        assets: Iterable[AssetDefinition | MultiAssetDefinition | AssetSpec] = (),
+        assets: Iterable[AssetDefinition | MultiAssetDefinition | AssetSpec
+                         | AssetCheckDefinition] = (),
         schedules: Iterable[ScheduleDefinition] = (),
         sensors: Iterable[SensorDefinition] = (),
         resources: Mapping[str, Any] | None = None,
+        asset_checks: Iterable[AssetCheckDefinition] = (),
     ) -> None:
         self.resources: dict[str, Any] = dict(resources or {})
         jobs = list(jobs)
@@ -46,8 +50,12 @@ class Definitions:
         self.assets: dict[str, AssetDefinition] = {}
         # @multi_asset definitions by step name; their assets are in self.assets too
         self.multi_assets: dict[str, MultiAssetDefinition] = {}
-        self._given_assets = tuple(assets)
+        self._given_assets = (*assets, *asset_checks)
+        given_checks: list[AssetCheckDefinition] = []
         for given in self._given_assets:
+            if isinstance(given, AssetCheckDefinition):
+                given_checks.append(given)
+                continue
             if isinstance(given, MultiAssetDefinition):
                 if given.node_name in self.multi_assets:
                     raise DefinitionError(f"two multi-assets are named {given.node_name!r}")
@@ -59,12 +67,14 @@ class Definitions:
                 produced = [given]
             else:
                 raise DefinitionError(
-                    f"Definitions(assets=...) takes @asset and @multi_asset definitions and "
-                    f"AssetSpecs, got {given!r}"
+                    f"Definitions(assets=...) takes @asset, @multi_asset and @asset_check "
+                    f"definitions and AssetSpecs, got {given!r}"
                 )
             for definition in produced:
                 self._add_asset(definition)
         self._check_asset_deps()
+        # the @asset_check s of each asset, by its key
+        self.asset_checks: dict[str, list[AssetCheckDefinition]] = self._checks_of(given_checks)
 
         self._check_asset_cycles()
         schedules, sensors = list(schedules), list(sensors)
@@ -75,7 +85,7 @@ class Definitions:
         self.jobs: dict[str, JobDefinition] = {}
         for entry in {id(entry): entry for entry in [*jobs, *implicit]}.values():
             if isinstance(entry, AssetJobDefinition):
-                resolved = entry.resolve(self.assets, self.multi_assets)
+                resolved = entry.resolve(self.assets, self.multi_assets, self.asset_checks)
             elif isinstance(entry, JobDefinition):
                 resolved = entry
             else:
@@ -201,6 +211,43 @@ class Definitions:
                         f"asset {definition.key!r} depends on {dep!r}, which no asset in these "
                         f"Definitions defines{hint}{close_matches(dep, self.assets)}"
                     )
+
+    def _checks_of(self, given: Iterable[AssetCheckDefinition],
+                   ) -> dict[str, list[AssetCheckDefinition]]:
+        """The checks by asset key, each of an asset defined here and materialized by Tether,
+        its name unique among the asset's checks and its step name among the steps."""
+        checks: dict[str, list[AssetCheckDefinition]] = {}
+        steps = {definition.asset_key.node_name: f"asset {key!r}"
+                 for key, definition in self.assets.items()}
+        steps.update((name, f"multi-asset {name!r}") for name in self.multi_assets)
+        for check in {id(check): check for check in given}.values():
+            this = f"asset check {check.name!r}"
+            asset = self.assets.get(check.asset_key)
+            if asset is None:
+                raise DefinitionError(
+                    f"{this} checks asset {check.asset_key!r}, which no asset in these "
+                    f"Definitions defines{close_matches(check.asset_key, self.assets)}")
+            if asset.external:
+                raise DefinitionError(
+                    f"{this} checks asset {check.asset_key!r}, which is produced outside "
+                    f"Tether (an AssetSpec), so no run of Tether's materializes it to check")
+            for dep in check.spec.additional_deps:
+                if dep not in self.assets:
+                    raise DefinitionError(
+                        f"{this} of asset {check.asset_key!r}: additional_deps names {dep!r}, "
+                        f"which no asset in these Definitions defines"
+                        f"{close_matches(dep, self.assets)}")
+            names = [spec.name for spec in asset.check_specs] + [
+                other.name for other in checks.get(check.asset_key, [])]
+            if check.name in names:
+                raise DefinitionError(f"asset {check.asset_key!r} has two checks named "
+                                      f"{check.name!r}")
+            clash = steps.setdefault(check.node_name, this)
+            if clash != this:
+                raise DefinitionError(f"{clash} and {this} of asset {check.asset_key!r} would "
+                                      f"both run as the step {check.node_name!r}; rename one")
+            checks.setdefault(check.asset_key, []).append(check)
+        return checks
 
     def _check_asset_cycles(self) -> None:
         # the job graph's ordering, run over a throwaway graph of all assets, finds cycles

@@ -20,8 +20,15 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
-from ..errors import OutputNotProduced, ResourceSetupError, RunConfigError, StepSelectionError
+from ..errors import (
+    AssetCheckFailed,
+    OutputNotProduced,
+    ResourceSetupError,
+    RunConfigError,
+    StepSelectionError,
+)
 from ..wire import (
+    AssetCheckEvaluation,
     AssetMaterialization,
     ErrorInfo,
     LogMessage,
@@ -37,6 +44,7 @@ from ..wire import (
     StepSuccess,
     metadata_text,
 )
+from ._checks import Evaluation, check_step_result, split_check_results, step_evaluations
 from ._config import resolve_run_config
 from ._context import OpContext
 from ._definitions import Definitions
@@ -277,13 +285,32 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
             returned = op.fn(context, **kwargs)
         else:
             returned = op.fn(**kwargs)
-        made = produced_outputs(op.outs, step_key, returned)
-        added = context.output_metadata if context is not None else {}
-        several = len(op.outs) > 1 or any(out.is_dynamic for out in op.outs.values())
-        typed = _typed_metadata(made, added, several=several)
-        for output in made:
-            if output.store and not op.outs[output.name].is_nothing:
-                steps.handover.store(node, output.stored_name, output.value)
+        made: list[Produced] = []
+        typed: dict[str | None, dict[str, Any]] = {}
+        if node.check is not None:
+            # an @asset_check's step: its function returns the result, nothing to store
+            evaluations = [check_step_result(node.check, step_key, returned)]
+        else:
+            results: list[Any] = []
+            if node.check_specs or node.asset_key is not None:
+                returned, results = split_check_results(returned)
+            made = produced_outputs(op.outs, step_key, returned)
+            added = context.output_metadata if context is not None else {}
+            several = len(op.outs) > 1 or any(out.is_dynamic for out in op.outs.values())
+            typed = _typed_metadata(made, added, several=several)
+            evaluations = (step_evaluations(node.check_specs, step_key, results)
+                           if node.check_specs or results else [])
+            for output in made:
+                if output.store and not op.outs[output.name].is_nothing:
+                    steps.handover.store(node, output.stored_name, output.value)
+        checked = [(evaluation, coerce_metadata(evaluation.result.metadata))
+                   for evaluation in evaluations]
+        blocked = [evaluation for evaluation in evaluations if evaluation.blocks]
+        if blocked:
+            # what the step made is recorded; failing it keeps the checked asset's
+            # downstream steps from running
+            _record(emitter, node, typed, checked)
+            raise AssetCheckFailed("; ".join(_blocked_message(e) for e in blocked))
         steps.handover.produced(step_key, made)
     except OutputNotProduced as exc:
         emitter.emit(StepSkipped, reason=str(exc), step_key=step_key)
@@ -313,6 +340,17 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
         # left set: the run's event names the step it stopped in
         raise
     duration = time.perf_counter() - started
+    _record(emitter, node, typed, checked)
+    emitter.emit(StepSuccess, duration=duration, step_key=step_key)
+    emitter.current_step = None
+    return None
+
+
+def _record(emitter: RunEmitter, node: Node, typed: Mapping[str | None, Mapping[str, Any]],
+            checked: list[tuple[Evaluation, dict[str, Any]]]) -> None:
+    """Emit what a step made: its asset's materialization (or its outputs' metadata, logged),
+    then its check results."""
+    step_key = node.name
     if node.asset_key is not None:
         emitter.emit(AssetMaterialization, asset_key=node.asset_key,
                      metadata=typed.get(None, {}), step_key=step_key)
@@ -323,9 +361,19 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
                     else f"output {output_name!r} metadata")
             emitter.emit(LogMessage, level="INFO", step_key=step_key, message=f"{what}: " +
                          ", ".join(f"{label}={metadata_text(v)}" for label, v in metadata.items()))
-    emitter.emit(StepSuccess, duration=duration, step_key=step_key)
-    emitter.current_step = None
-    return None
+    for evaluation, metadata in checked:
+        spec, result = evaluation.spec, evaluation.result
+        emitter.emit(AssetCheckEvaluation, asset_key=spec.key, check_name=spec.name,
+                     passed=result.passed, severity=result.severity.value,
+                     blocking=spec.blocking,
+                     description=result.description,
+                     metadata=metadata, step_key=step_key)
+
+
+def _blocked_message(evaluation: Evaluation) -> str:
+    said = f": {evaluation.result.description}" if evaluation.result.description else ""
+    return (f"blocking check {evaluation.spec.name!r} of asset {evaluation.spec.key!r} "
+            f"failed{said}; the steps downstream of the asset do not run")
 
 
 def _typed_metadata(made: list[Produced], added: Mapping[str, Any], *,

@@ -10,6 +10,7 @@ from ..errors import DefinitionError, StepSelectionError
 from ._io_manager import RESULT
 
 if TYPE_CHECKING:
+    from ._checks import AssetCheckSpec
     from ._hooks import HookDefinition
     from ._op import OpDefinition
     from ._parallel import Executor
@@ -41,6 +42,10 @@ class Node(NamedTuple):
     collects: frozenset[str] = frozenset()
     # made at run time for a gathering input: the (step, output) of each value, in key order
     fan_in: Mapping[str, tuple[tuple[str, str], ...]] = {}
+    # the step of an @asset_check: the check it evaluates (its function returns the result)
+    check: AssetCheckSpec | None = None
+    # the checks an asset's own step reports results for (its check_specs)
+    check_specs: tuple[AssetCheckSpec, ...] = ()
 
     def source(self, input_name: str) -> tuple[str, str]:
         """The node and the output of it that feed ``input_name``."""

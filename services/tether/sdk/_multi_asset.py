@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import DefinitionError
 from ._asset import PICK_INPUT, AssetDefinition, CoercibleKey
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
+from ._checks import AssetCheckSpec, own_check_specs
 from ._op import OpDefinition
 
 
@@ -86,13 +87,13 @@ def external_asset(spec: AssetSpec) -> AssetDefinition:
 class MultiAssetDefinition:
     """One op whose return value holds the values of several assets."""
 
-    __slots__ = ("assets", "can_subset", "deps", "inputs", "keys", "node_name", "op",
-                 "value_deps")
+    __slots__ = ("assets", "can_subset", "check_specs", "deps", "inputs", "keys", "node_name",
+                 "op", "value_deps")
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None, outs: Mapping[str, AssetOut],
                  specs: Sequence[AssetSpec], ins: Mapping[str, CoercibleKey] | None,
                  deps: Iterable[CoercibleKey], can_subset: bool, group_name: str | None,
-                 description: str | None) -> None:
+                 description: str | None, check_specs: Iterable[AssetCheckSpec] = ()) -> None:
         self.node_name = name or fn.__name__
         where = f"multi-asset {self.node_name!r}"
         if bool(outs) == bool(specs):
@@ -120,6 +121,11 @@ class MultiAssetDefinition:
         self.keys: tuple[str, ...] = tuple(definition.key for definition in self.assets)
         if len(set(self.keys)) != len(self.keys):
             raise DefinitionError(f"{where}: two of its assets have the same key")
+        # evaluated by its own step; each asset lists its own
+        self.check_specs = own_check_specs(check_specs, self.keys, where)
+        for definition in self.assets:
+            definition.check_specs = tuple(spec for spec in self.check_specs
+                                           if spec.key == definition.key)
 
     def __repr__(self) -> str:
         return f"<MultiAssetDefinition {self.node_name} ({', '.join(self.keys)})>"
@@ -152,14 +158,17 @@ def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
                 ins: Mapping[str, CoercibleKey] | None = None,
                 deps: Sequence[CoercibleKey] = (), can_subset: bool = False,
                 group_name: str | None = None, description: str | None = None,
+                check_specs: Sequence[AssetCheckSpec] = (),
                 ) -> Callable[[Callable[..., Any]], MultiAssetDefinition]:
     """Declare one op producing several assets: ``outs={"name": AssetOut(...)}`` or
     ``specs=[AssetSpec(...)]``. Its parameters read upstream assets as ``@asset``'s do. With
     ``can_subset=True`` a job may select some of its assets (the function still runs whole);
-    without, a selection takes all of them or none."""
+    without, a selection takes all of them or none. ``check_specs`` (each naming one of its
+    assets) are checks its step reports on, as ``@asset``'s are."""
     def decorate(fn: Callable[..., Any]) -> MultiAssetDefinition:
         return MultiAssetDefinition(fn, name=name, outs=dict(outs or {}), specs=list(specs),
                                     ins=ins, deps=deps, can_subset=can_subset,
-                                    group_name=group_name, description=description)
+                                    group_name=group_name, description=description,
+                                    check_specs=check_specs)
 
     return decorate

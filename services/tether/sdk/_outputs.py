@@ -3,7 +3,7 @@ for an asset that stores its data itself, ``MaterializeResult(metadata=...)``.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 
@@ -41,13 +41,16 @@ class DynamicOutput(Output):
 
 
 class MaterializeResult:
-    """What an asset that wrote its data itself returns: the materialization's metadata.
-    Nothing is handed to an IO manager, so no step can take the asset's value."""
+    """What an asset that wrote its data itself returns: the materialization's metadata,
+    and the results of its ``check_specs`` (``AssetCheckResult`` s). Nothing is handed to an
+    IO manager, so no step can take the asset's value."""
 
-    __slots__ = ("metadata",)
+    __slots__ = ("check_results", "metadata")
 
-    def __init__(self, *, metadata: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, *, metadata: Mapping[str, Any] | None = None,
+                 check_results: Sequence[Any] = ()) -> None:
         self.metadata: Mapping[str, Any] = metadata or {}
+        self.check_results: tuple[Any, ...] = tuple(check_results)
 
     def __repr__(self) -> str:
         return f"MaterializeResult(metadata={dict(self.metadata)!r})"

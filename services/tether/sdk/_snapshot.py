@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..wire import (
+    AssetCheckSnapshot,
     AssetSnapshot,
     JobSnapshot,
     LocationSnapshot,
@@ -25,12 +26,28 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
                           key_path=list(asset.asset_key.path), group_name=asset.group_name,
                           owners=list(asset.owners), tags=asset.tags, kinds=list(asset.kinds),
                           code_version=asset.code_version, computed_by=asset.computed_by,
-                          external=asset.external)
+                          external=asset.external, checks=_checks(defs, key))
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],
         sensors=[definition.snapshot for definition in defs.sensors.values()],
     )
+
+
+def _checks(defs: Definitions, key: str) -> list[AssetCheckSnapshot]:
+    """The asset's checks: those its own step reports on, then its ``@asset_check`` s."""
+    asset = defs.assets[key]
+    own_step = asset.computed_by or asset.asset_key.node_name
+    return [
+        *(AssetCheckSnapshot(name=spec.name, description=spec.description,
+                             blocking=spec.blocking, additional_deps=list(spec.additional_deps),
+                             step=own_step) for spec in asset.check_specs),
+        *(AssetCheckSnapshot(name=check.name, description=check.spec.description,
+                             blocking=check.spec.blocking,
+                             additional_deps=list(check.spec.additional_deps),
+                             step=check.node_name)
+          for check in defs.asset_checks.get(key, ())),
+    ]
 
 
 def _job_snapshot(job: JobDefinition) -> JobSnapshot:
@@ -68,4 +85,6 @@ def _node_snapshot(node: Node) -> OpNodeSnapshot:
         mapped_over=node.mapped_over,
         tags=dict(op.tags),
         pool=op.pool,
+        check_asset_key=None if node.check is None else node.check.key,
+        check_name=None if node.check is None else node.check.name,
     )

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError
-from ..wire import RunEvent, RunFailure, StepFailure
+from ..wire import AssetCheckEvaluation, RunEvent, RunFailure, StepFailure
 from ._config import resolve_resource
 from ._context import OpContext
 from ._events import RunEmitter
@@ -28,6 +28,7 @@ from ._resources import RunResources
 
 if TYPE_CHECKING:
     from ._asset import AssetDefinition
+    from ._checks import AssetCheckDefinition
     from ._graph import JobDefinition
     from ._multi_asset import AssetSpec, MultiAssetDefinition
     from ._selection import AssetSelection
@@ -69,6 +70,24 @@ class ExecuteInProcessResult:
     @property
     def step_failures(self) -> list[StepFailure]:
         return [event for event in self.events if isinstance(event, StepFailure)]
+
+    def get_asset_check_evaluations(self) -> list[AssetCheckEvaluation]:
+        """The results of the asset checks the run evaluated, in order."""
+        return [event for event in self.events if isinstance(event, AssetCheckEvaluation)]
+
+    def asset_check_evaluation(self, asset_key: Any, check_name: str) -> AssetCheckEvaluation:
+        """The result of the check ``check_name`` of ``asset_key`` in this run."""
+        from ._asset_key import coerce_key
+
+        key = coerce_key(asset_key, "asset_check_evaluation").to_string()
+        found = [event for event in self.get_asset_check_evaluations()
+                 if (event.asset_key, event.check_name) == (key, check_name)]
+        if not found:
+            done = ", ".join(f"{e.check_name} of {e.asset_key}"
+                             for e in self.get_asset_check_evaluations()) or "none"
+            raise DefinitionError(f"this run evaluated no check {check_name!r} of asset "
+                                  f"{key!r} (it evaluated: {done})")
+        return found[-1]
 
     def output_for_node(self, name: str, output_name: str = RESULT) -> Any:
         """The output of step ``name``, loaded from the IO manager that stored it."""
@@ -133,7 +152,7 @@ def execute_in_process(
 
 
 def materialize(
-    assets: Sequence[AssetDefinition | MultiAssetDefinition | AssetSpec],
+    assets: Sequence[AssetDefinition | MultiAssetDefinition | AssetSpec | AssetCheckDefinition],
     *,
     resources: Mapping[str, Any] | None = None,
     run_config: Mapping[str, Any] | None = None,
@@ -142,7 +161,9 @@ def materialize(
     run_id: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize ``assets`` (or the ``selection`` of them) in this process, in dependency
-    order, and return the result: ``result.asset_value("key")`` reads an asset back."""
+    order, and return the result: ``result.asset_value("key")`` reads an asset back. The
+    ``@asset_check`` s among ``assets`` run after their asset;
+    ``result.get_asset_check_evaluations()`` lists every check's result."""
     from ._asset import define_asset_job
     from ._definitions import Definitions
 

@@ -17,7 +17,9 @@ from ._common import ErrorInfo
 from ._dead_letter import DeadLetter
 from ._events import (
     EVENT_TYPES,
+    AssetCheckEvaluation,
     AssetMaterialization,
+    CheckSeverity,
     LogChunk,
     LogLevel,
     LogMessage,
@@ -82,6 +84,7 @@ from ._results import (
 )
 from ._schemas import SCHEMA_TYPES, export_schemas, schema_documents
 from ._snapshot import (
+    AssetCheckSnapshot,
     AssetSnapshot,
     JobSnapshot,
     LocationSnapshot,
@@ -115,10 +118,13 @@ __all__ = [
     "AgentHeartbeat",
     "AgentResult",
     "ApiError",
+    "AssetCheckEvaluation",
+    "AssetCheckSnapshot",
     "AssetMaterialization",
     "AssetSnapshot",
     "BatchReceipt",
     "Canceled",
+    "CheckSeverity",
     "ClaimRequest",
     "ClaimResponse",
     "CodeServerRecord",

@@ -86,6 +86,23 @@ class AssetMaterialization(_Event, frozen=True, tag="ASSET_MATERIALIZATION"):
     metadata: dict[str, MetadataValue] = {}
 
 
+CheckSeverity = Literal["ERROR", "WARN"]
+
+
+class AssetCheckEvaluation(_Event, frozen=True, tag="ASSET_CHECK_EVALUATION"):
+    """The result of one check of an asset (``@asset_check``, or a check spec the asset's own
+    step reports on)."""
+
+    asset_key: str
+    check_name: str
+    passed: bool
+    severity: CheckSeverity = "ERROR"
+    # a failed blocking ERROR check fails its step, so the asset's downstream steps do not run
+    blocking: bool = False
+    description: str = ""
+    metadata: dict[str, MetadataValue] = {}
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -106,6 +123,7 @@ RunEvent = (
     | StepCanceled
     | StepSkipped
     | AssetMaterialization
+    | AssetCheckEvaluation
     | LogMessage
 )
 
@@ -146,6 +164,10 @@ def event_message(event: RunEvent) -> str:
             return f"Skipped step {event.step_key}: {event.reason}"
         case AssetMaterialization():
             return f"Materialized asset {event.asset_key}"
+        case AssetCheckEvaluation():
+            outcome = "passed" if event.passed else f"failed ({event.severity})"
+            said = f": {event.description}" if event.description else ""
+            return f"Check {event.check_name} of asset {event.asset_key} {outcome}{said}"
         case LogMessage():
             return event.message
     raise AssertionError(f"unhandled event {event!r}")

@@ -53,6 +53,9 @@ class OpNodeSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     outputs: list[OpOutputSnapshot] = []
     # the step with a DynamicOut this node is mapped over: it runs as copies "name[key]"
     mapped_over: str | None = None
+    # for the step of an @asset_check: the asset it checks and the check's name
+    check_asset_key: str | None = None
+    check_name: str | None = None
 
     def output_manager(self, output: str) -> str | None:
         """The resource that stores ``output`` (None: not stored)."""
@@ -68,6 +71,19 @@ class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     run_config_schema: dict[str, Any] = {}
     # @job(tags=...): every run of the job gets them, unless its launch sets the same key
     tags: dict[str, str] = {}
+
+
+class AssetCheckSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    """A check of an asset: run after the asset, in the runs that materialize it."""
+
+    name: str
+    description: str = ""
+    # a failed ERROR check fails its step, and the asset's downstream steps do not run
+    blocking: bool = False
+    # other assets it reads (their keys)
+    additional_deps: list[str] = []
+    # the step that evaluates it: its own, or the asset's (a check spec of the asset)
+    step: str = ""
 
 
 class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -86,6 +102,8 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     computed_by: str | None = None
     # produced outside Tether: shown in the lineage, never materialized here
     external: bool = False
+    # its checks, by name
+    checks: list[AssetCheckSnapshot] = []
 
     @property
     def path(self) -> list[str]:

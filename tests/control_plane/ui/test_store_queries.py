@@ -1,11 +1,12 @@
 """The store's queries behind the web UI, on SQLite and PostgreSQL: keyset pages of runs
 (also when many runs share a creation time), tag filters, event log pages and live tails, step
-spans, latest materializations and sessions."""
+spans, latest materializations, asset check results and sessions."""
 
 from __future__ import annotations
 
 from tether.control_plane.storage import Store
 from tether.wire import (
+    AssetCheckEvaluation,
     AssetMaterialization,
     ErrorInfo,
     IntValue,
@@ -140,6 +141,34 @@ def test_the_latest_materialization_of_each_asset(store: Store) -> None:
     latest = store.latest_materializations(["raw", "clean"])
     assert set(latest) == {"raw"}
     assert (latest["raw"].run_id, latest["raw"].metadata) == (run_b, {"rows": IntValue(value=2)})
+
+
+def test_check_results_newest_first_per_asset_and_check_and_per_run(store: Store) -> None:
+    load_location(store)
+    run_a, run_b = store.launch_run("hello_job"), store.launch_run("hello_job")
+
+    def result(run_id: str, seq: int, asset: str, check: str, passed: bool,
+               severity: str = "ERROR") -> AssetCheckEvaluation:
+        return AssetCheckEvaluation(run_id=run_id, attempt=1, seq=seq, timestamp=float(seq),
+                                    step_key=f"{asset}__{check}", asset_key=asset,
+                                    check_name=check, passed=passed,
+                                    severity=severity,  # type: ignore[arg-type]
+                                    metadata={"rows": IntValue(value=seq)})
+
+    store.store_events([result(run_a, 1, "raw", "has_rows", True),
+                        result(run_a, 2, "raw", "sorted", False, "WARN"),
+                        result(run_a, 3, "clean", "has_rows", True)])
+    store.store_events([result(run_b, 4, "raw", "has_rows", False)])
+    newest = store.check_evaluations("raw")
+    assert [(e.check_name, e.run_id, e.passed) for e in newest] == [
+        ("has_rows", run_b, False), ("sorted", run_a, False), ("has_rows", run_a, True)]
+    assert [e.run_id for e in store.check_evaluations("raw", 1, "has_rows")] == [run_b]
+    assert newest[1].severity == "WARN" and newest[1].metadata == {"rows": IntValue(value=2)}
+    assert [(e.asset_key, e.check_name) for e in store.run_check_evaluations(run_a)] == [
+        ("raw", "has_rows"), ("raw", "sorted"), ("clean", "has_rows")]
+    # a failed check is a warning in the run's log, a passed one information
+    page, _, _ = store.events_page(run_a, limit=100, levels=["WARNING"])
+    assert [e.message for e in page] == ["Check sorted of asset raw failed (WARN)"]
 
 
 def test_sessions_expire_end_and_die_with_their_token(store: Store, clock: FakeClock) -> None:

@@ -14,6 +14,7 @@ from ._queue import PRIORITY_TAG, QueueLimits
 from ._records import (
     Actor,
     AuditEntry,
+    CheckEvaluation,
     EventRecord,
     LocationRecord,
     LocationStatus,
@@ -49,6 +50,7 @@ __all__ = [
     "AgentRecord",
     "AuditEntry",
     "AutomationRecord",
+    "CheckEvaluation",
     "EventRecord",
     "Fact",
     "FromFailure",

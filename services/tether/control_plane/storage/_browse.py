@@ -1,5 +1,5 @@
 """Read queries behind the web UI's pages: a run's event log filtered and paged, its steps'
-spans for the timeline, and the assets' latest materializations."""
+spans for the timeline, the assets' latest materializations and their checks' results."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import AssetMaterialization
+from tether.wire import AssetCheckEvaluation, AssetMaterialization
 
 from . import _codec
-from ._records import EventRecord, Materialization, StepSpan
+from ._records import CheckEvaluation, EventRecord, Materialization, StepSpan
 from ._rows import event_record
 from ._run_page import like_pattern
-from ._schema import MATERIALIZATIONS, STEP_EVENTS, events
+from ._schema import CHECK_EVALUATIONS, MATERIALIZATIONS, STEP_EVENTS, events
 
 # a position in a run's event log: (timestamp, id) of the last event shown
 EventCursor = tuple[float, int]
@@ -136,3 +136,44 @@ def latest_materializations(conn: Connection, asset_keys: Sequence[str],
             if len(found) == len(wanted):
                 break
     return found
+
+
+def check_evaluations(conn: Connection, asset_key: str, *, check_name: str | None = None,
+                      limit: int = 20, scan_limit: int = 10_000) -> list[CheckEvaluation]:
+    """The newest ``limit`` results of the checks of ``asset_key`` (of its check
+    ``check_name`` only, when given), newest first, among the last ``scan_limit`` check
+    results stored (a partial index holds only those events)."""
+    rows = conn.execute(
+        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
+        # the partial index's own condition, as a literal
+        .where(sa.text(CHECK_EVALUATIONS))
+        .order_by(events.c.id.desc()).limit(scan_limit)
+    )
+    found: list[CheckEvaluation] = []
+    for row in rows:
+        event = _codec.event_decoder.decode(row.body)
+        if (isinstance(event, AssetCheckEvaluation) and event.asset_key == asset_key
+                and check_name in (None, event.check_name)):
+            found.append(_evaluation(event, row.run_id, row.timestamp))
+            if len(found) == limit:
+                break
+    return found
+
+
+def run_check_evaluations(conn: Connection, run_id: str) -> list[CheckEvaluation]:
+    """The check results of a run, in the order they were stored."""
+    rows = conn.execute(
+        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
+        .where(events.c.run_id == run_id, sa.text(CHECK_EVALUATIONS))
+        .order_by(events.c.id)
+    )
+    return [_evaluation(event, row.run_id, row.timestamp) for row in rows
+            if isinstance(event := _codec.event_decoder.decode(row.body), AssetCheckEvaluation)]
+
+
+def _evaluation(event: AssetCheckEvaluation, run_id: str, timestamp: float) -> CheckEvaluation:
+    return CheckEvaluation(
+        asset_key=event.asset_key, check_name=event.check_name, run_id=run_id,
+        step_key=event.step_key, timestamp=timestamp, passed=event.passed,
+        severity=event.severity, blocking=event.blocking, description=event.description,
+        metadata=dict(event.metadata))

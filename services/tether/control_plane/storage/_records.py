@@ -171,6 +171,23 @@ class Materialization:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckEvaluation:
+    """One result of an asset check, from its ASSET_CHECK_EVALUATION event."""
+
+    asset_key: str
+    check_name: str
+    run_id: str
+    step_key: str | None
+    timestamp: float
+    passed: bool
+    # ERROR or WARN
+    severity: str
+    blocking: bool
+    description: str
+    metadata: dict[str, MetadataValue]
+
+
+@dataclass(frozen=True, slots=True)
 class StepSpan:
     """One step of a run attempt as its events tell it, for the run page's timeline."""
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tether.wire import (
+    AssetCheckEvaluation,
     BatchReceipt,
     LogChunk,
     LogMessage,
@@ -261,8 +262,10 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         # most events are log lines: event_message would try every other type first
         level, message = event.level, event.message
     else:
+        # a failed check is a warning: when it is blocking, its step's failure is the error
         level = ("ERROR" if fact.error is not None else
                  "WARNING" if isinstance(event, RunCanceled | StepCanceled | StepRetry)
+                 or (isinstance(event, AssetCheckEvaluation) and not event.passed)
                  else "INFO")
         message = event_message(event)
     return {

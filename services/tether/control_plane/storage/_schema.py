@@ -67,6 +67,7 @@ run_tags = sa.Table(
 # the conditions of the partial indexes on events; a query must state them in these words (as
 # literals, not parameters) for SQLite to use the index
 MATERIALIZATIONS = "type = 'ASSET_MATERIALIZATION'"
+CHECK_EVALUATIONS = "type = 'ASSET_CHECK_EVALUATION'"
 STEP_EVENTS = ("type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE', 'STEP_SKIPPED', "
                "'STEP_CANCELED', 'STEP_RETRY')")
 
@@ -95,6 +96,20 @@ events = sa.Table(
         "id",
         sqlite_where=sa.text(MATERIALIZATIONS),
         postgresql_where=sa.text(MATERIALIZATIONS),
+    ),
+    # the asset page's checks, and a run's check results
+    sa.Index(
+        "ix_events_check_evaluations",
+        "id",
+        sqlite_where=sa.text(CHECK_EVALUATIONS),
+        postgresql_where=sa.text(CHECK_EVALUATIONS),
+    ),
+    sa.Index(
+        "ix_events_run_checks",
+        "run_id",
+        "id",
+        sqlite_where=sa.text(CHECK_EVALUATIONS),
+        postgresql_where=sa.text(CHECK_EVALUATIONS),
     ),
     sa.Index(
         "ix_events_run_steps",

@@ -61,6 +61,7 @@ from ._queue import QueueLimits
 from ._records import (
     Actor,
     AuditEntry,
+    CheckEvaluation,
     EventRecord,
     LaunchRequest,
     LocationRecord,
@@ -600,6 +601,19 @@ class Store:
     def latest_materializations(self, asset_keys: Sequence[str]) -> dict[str, Materialization]:
         with self._read() as conn:
             return _browse.latest_materializations(conn, asset_keys)
+
+    def check_evaluations(self, asset_key: str, limit: int = 20,
+                          check_name: str | None = None) -> list[CheckEvaluation]:
+        """The newest results of the asset's checks (or of its check ``check_name``), newest
+        first, with their metadata."""
+        with self._read() as conn:
+            return _browse.check_evaluations(conn, asset_key, check_name=check_name,
+                                             limit=limit)
+
+    def run_check_evaluations(self, run_id: str) -> list[CheckEvaluation]:
+        """The results of the asset checks a run evaluated, in order."""
+        with self._read() as conn:
+            return _browse.run_check_evaluations(conn, run_id)
 
     def materializations(self, asset_key: str, limit: int = 20) -> list[Materialization]:
         """The asset's newest materializations, newest first, with their metadata."""

@@ -25,6 +25,8 @@ LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSO
 _json_object = msgspec.json.Decoder(dict[str, Any])
 # the materializations an asset's page lists
 MATERIALIZATIONS_SHOWN = 50
+# the check results an asset's page reads (its checks share them)
+CHECK_RESULTS_SHOWN = 200
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -171,8 +173,13 @@ class CatalogPages(Pages):
                     numbers.setdefault(label, []).append(float(value.value))
         plots = {label: series_svg(label, values) for label, values in numbers.items()
                  if len(values) > 1}
+        # each check with its results, newest first
+        results = (await self.call(self.store.check_evaluations, key, CHECK_RESULTS_SHOWN)
+                   if found.checks else [])
+        checks = [(check, [e for e in results if e.check_name == check.name])
+                  for check in found.checks]
         return self.render(request, viewer, "asset.html", location=location, asset=found,
-                           history=history, plots=plots)
+                           history=history, plots=plots, checks=checks)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)

@@ -45,6 +45,10 @@ _STATUS: dict[str, tuple[str, str]] = {
     "EXPIRED": ("⌛", "muted"),
     "OK": ("✓", "ok"),
     "REFUSED": ("✗", "bad"),
+    # an asset check's result: passed, failed with ERROR or with WARN severity
+    "PASSED": ("✓", "ok"),
+    "FAILED": ("✗", "bad"),
+    "WARNING": ("⚠", "warn"),
 }
 
 # tags that say who or what launched a run, most specific first

@@ -100,8 +100,9 @@ class RunPages(Pages):
             # the phases of the current attempt lead to its own first step
             first_step=min((s.start for s in spans
                             if s.start is not None and s.attempt == run.attempt), default=None))
+        checks = await self.call(self.store.run_check_evaluations, run.run_id)
         return {"run": run, "spans": spans, "now": now, "facts": facts,
-                "waiting": waiting, "done": done,
+                "waiting": waiting, "done": done, "checks": checks,
                 "timeline": timeline_svg(spans, start=run.start_time, end=run.end_time,
                                          now=now, phases=phases, running=not done,
                                          run_id=run.run_id)}
