@@ -83,6 +83,16 @@ def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
         assert {key: m.run_id for key, m in latest.items()} == {
             key: run["id"] for key in ("raw", "warehouse/orders", "warehouse/totals",
                                        "warehouse/low", "warehouse/high")}
+        # the statuses the lineage is coloured by; the external asset is in the catalog as
+        # such, and no job has a step for it
+        status = {a["key"]: (a["status"], a["external"]) for a in deployment.graphql(
+            "{ assets { key status external } }")["assets"]}
+        assert status == {"s3/landing": ("EXTERNAL", True), "events": ("NEVER", False),
+                          **{key: ("MATERIALIZED", False) for key in (
+                              "raw", "warehouse/orders", "warehouse/totals", "warehouse/low",
+                              "warehouse/high")}}
+        nodes = deployment.graphql("{ jobs { nodes { asset } } }")["jobs"]
+        assert "s3/landing" not in {n["asset"] for job in nodes for n in job["nodes"]}
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), deployment.output()

@@ -379,6 +379,15 @@ async def _asset_latest(view: AssetView, info: Info) -> Materialization | None:
     return found[0] if found else None
 
 
+@asset.field("status")
+async def _asset_status(view: AssetView, info: Info) -> str:
+    if view.external:
+        return "EXTERNAL"
+    steps = {view.key: [view.computed_by] if view.computed_by else []}
+    states = await to_thread.run_sync(lambda: _context(info).store.asset_states(steps))
+    return str(states[view.key].status)
+
+
 @asset.field("materializations")
 async def _asset_materializations(view: AssetView, info: Info,
                                   limit: int = 20) -> list[Materialization]:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tether.wire import (
+    AssetMaterialization,
     BatchReceipt,
     LogChunk,
     LogMessage,
@@ -275,6 +276,7 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         "level": level,
         "message": _codec.storable_text(message),
         "body": _codec.encode(event),
+        "asset_key": event.asset_key if isinstance(event, AssetMaterialization) else None,
     }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -35,6 +35,7 @@ from tether.wire import (
 from ..errors import BadInput, LocationNotFound, RunNotFound, TokenExpired
 from . import (
     _agents,
+    _assets,
     _audit,
     _automation,
     _browse,
@@ -52,6 +53,7 @@ from . import (
     _work,
 )
 from ._agents import AgentRecord
+from ._assets import AssetState
 from ._automation import AutomationRecord, CatchUp, TickRecord
 from ._browse import EventCursor
 from ._engine import WRITE_OPTION, create_engine, translate_errors
@@ -599,12 +601,18 @@ class Store:
 
     def latest_materializations(self, asset_keys: Sequence[str]) -> dict[str, Materialization]:
         with self._read() as conn:
-            return _browse.latest_materializations(conn, asset_keys)
+            return _assets.latest_materializations(conn, asset_keys)
 
     def materializations(self, asset_key: str, limit: int = 20) -> list[Materialization]:
         """The asset's newest materializations, newest first, with their metadata."""
         with self._read() as conn:
-            return _browse.materializations(conn, asset_key, limit=limit)
+            return _assets.materializations(conn, asset_key, limit=limit)
+
+    def asset_states(self, steps_of: Mapping[str, Iterable[str]]) -> dict[str, AssetState]:
+        """Each asset's latest status; ``steps_of`` maps its key to the steps besides its own
+        whose outcome is its (a multi-asset's)."""
+        with self._read() as conn:
+            return _assets.asset_states(conn, steps_of)
 
     def rebuild_run(self, run_id: str) -> RunRecord:
         """Recompute the run's row from its event log alone, store it and return it."""
