@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from tether.wire import AssetMaterialization
@@ -77,18 +78,30 @@ def materializations(conn: Connection, asset_key: str, *, limit: int = 20
 def _latest_materializations(conn: Connection, asset_keys: Sequence[str]
                              ) -> dict[str, tuple[int, Materialization]]:
     """The newest materialization of each of ``asset_keys`` with its event id."""
-    ids: list[int] = []
-    for chunk in _chunks(sorted(set(asset_keys))):
-        ids.extend(conn.execute(
-            sa.select(sa.func.max(events.c.id))
-            .where(sa.text(MATERIALIZATIONS), events.c.asset_key.in_(chunk))
-            .group_by(events.c.asset_key)).scalars())
+    ids = _newest(conn, events.c.asset_key, sorted(set(asset_keys)), sa.text(MATERIALIZATIONS))
     found: dict[str, tuple[int, Materialization]] = {}
     for row in _rows_by_id(conn, ids, events.c.run_id, events.c.timestamp, events.c.body):
         made = _materialization(row)
         if made is not None:
             found[made.asset_key] = (row.id, made)
     return found
+
+
+def _newest(conn: Connection, column: Any, values: Sequence[str], *where: Any) -> list[int]:
+    """The id of the newest event matching ``where`` for each of ``values`` of ``column``
+    that has one: one index probe from the top of each value's range (a GROUP BY would read
+    all of a value's entries: 50,000 for an asset materialized 50,000 times)."""
+    if not values:
+        return []
+    # the values as one JSON array bound once, a table on either database
+    array = sa.bindparam("values", _codec.encode_json(list(values)).decode(), type_=sa.Text())
+    wanted = (sa.func.json_each(array) if conn.dialect.name == "sqlite" else
+              sa.func.jsonb_array_elements_text(sa.cast(array, postgresql.JSONB))
+              ).table_valued("value").alias("wanted")
+    newest = (sa.select(events.c.id).where(*where, column == wanted.c.value)
+              .order_by(events.c.id.desc()).limit(1).scalar_subquery())
+    return [id_ for id_ in conn.execute(sa.select(newest).select_from(wanted)).scalars()
+            if id_ is not None]
 
 
 def _rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:
@@ -112,14 +125,9 @@ def asset_states(conn: Connection, steps_of: Mapping[str, Iterable[str]]
     latest = _latest_materializations(conn, list(steps_of))
     step_keys = sorted({step for key, steps in steps_of.items()
                         for step in (asset_step(key), *steps)})
-    ids: list[int] = []
-    for chunk in _chunks(step_keys):
-        # a skipped step was not attempted: its upstream failed, which shows there
-        ids.extend(conn.execute(
-            sa.select(sa.func.max(events.c.id))
-            .where(sa.text(STEP_EVENTS), events.c.type != "STEP_SKIPPED",
-                   events.c.step_key.in_(chunk))
-            .group_by(events.c.step_key)).scalars())
+    # a skipped step was not attempted: its upstream failed, which shows there
+    ids = _newest(conn, events.c.step_key, step_keys, sa.text(STEP_EVENTS),
+                  events.c.type != "STEP_SKIPPED")
     outcomes = {row.step_key: row for row in _rows_by_id(
         conn, ids, events.c.run_id, events.c.step_key, events.c.type)}
     run_ids = sorted({row.run_id for row in outcomes.values()})

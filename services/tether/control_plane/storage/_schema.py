@@ -171,6 +171,8 @@ code_locations = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     # msgpack of the wire LocationSnapshot
     sa.Column("snapshot", sa.LargeBinary, nullable=True),
+    # sha256 of the snapshot's bytes: a reader that decoded them already need not read them
+    sa.Column("snapshot_digest", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
     # grows with every deploy (milliseconds of the deploy time, or one more than the last):

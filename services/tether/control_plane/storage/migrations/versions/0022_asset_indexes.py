@@ -1,16 +1,20 @@
-"""Assets' materializations by asset key, and step outcomes by step key.
+"""Assets' materializations by asset key, step outcomes by step key, snapshot digests.
 
 An asset's page lists its newest materializations, and the assets page colours each asset by
 its latest status; without these they scanned the newest materialization events of every
 asset, decoding each. ``events.asset_key`` is the key of a materialization event (NULL for
 every other event), filled in from the stored bodies for the events already there. Partial
-indexes, so the log lines (most events) pay nothing.
+indexes, so the log lines (most events) pay nothing. ``code_locations.snapshot_digest``
+lets a reader that decoded a snapshot already skip reading its bytes (7 MB for 10,000
+assets) on every page.
 
 Revision ID: 0022
 Revises: 0015
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import sqlalchemy as sa
 from alembic import op
@@ -41,6 +45,15 @@ def upgrade() -> None:
     if keys:
         conn.execute(events.update().where(events.c.id == sa.bindparam("b_id"))
                      .values(asset_key=sa.bindparam("b_key")), keys)
+    with op.batch_alter_table("code_locations") as batch:
+        batch.add_column(sa.Column("snapshot_digest", sa.String(64), nullable=True))
+    locations = sa.table("code_locations", sa.column("name", sa.String),
+                         sa.column("snapshot", sa.LargeBinary),
+                         sa.column("snapshot_digest", sa.String))
+    for name, data in conn.execute(sa.select(locations.c.name, locations.c.snapshot)
+                                   .where(locations.c.snapshot.is_not(None))).all():
+        conn.execute(locations.update().where(locations.c.name == name)
+                     .values(snapshot_digest=hashlib.sha256(data).hexdigest()))
     op.create_index("ix_events_asset_materializations", "events", ["asset_key", "id"],
                     sqlite_where=_MATERIALIZATIONS, postgresql_where=_MATERIALIZATIONS)
     op.create_index("ix_events_step_outcomes", "events", ["step_key", "id"],
@@ -52,3 +65,5 @@ def downgrade() -> None:
     op.drop_index("ix_events_asset_materializations", table_name="events")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("asset_key")
+    with op.batch_alter_table("code_locations") as batch:
+        batch.drop_column("snapshot_digest")
