@@ -4,6 +4,7 @@ real processes (agent, code server, run worker)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tether.control_plane.storage import Store
@@ -93,6 +94,88 @@ def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
                               "warehouse/high")}}
         nodes = deployment.graphql("{ jobs { nodes { asset } } }")["jobs"]
         assert "s3/landing" not in {n["asset"] for job in nodes for n in job["nodes"]}
+    finally:
+        codes = deployment.stop()
+    assert all(code == 0 for code in codes.values()), deployment.output()
+
+
+SUBSET_DEFS = '''
+from tether import AssetOut, AssetSelection, Definitions, OpContext, asset, define_asset_job
+from tether import multi_asset
+
+@multi_asset(outs={"a": AssetOut(key_prefix="stats"), "b": AssetOut(key_prefix="stats"),
+                   "c": AssetOut(key_prefix="stats")}, can_subset=True)
+def stats(context: OpContext) -> dict[str, int]:
+    picked = sorted(context.selected_output_names)
+    print("selected " + ",".join(sorted(map(str, context.selected_asset_keys))) + " as "
+          + ",".join(picked))
+    return {name: len(name) * 10 for name in picked}
+
+@asset(ins={"c": "stats/c"})
+def report(c: int) -> str:
+    print(f"report of {c}")
+    return f"c={c}"
+
+defs = Definitions(assets=[stats, report], jobs=[
+    define_asset_job("everything"),
+    define_asset_job("a_and_c", AssetSelection.keys("stats/a", "stats/c", "report"))])
+'''
+
+RUN_OF = """query($id: ID!) { run(id: $id) { id status jobName stepSelection
+  events { seq type stepKey } logs { stream data } } }"""
+
+
+def test_a_subset_of_a_multi_asset_produces_and_stores_only_the_selected_assets(
+        tmp_path: Path, broker_url: str) -> None:
+    (tmp_path / "subset_defs.py").write_text(SUBSET_DEFS)
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text('[[locations]]\nname = "shop"\npython_file = "subset_defs.py"\n')
+    database_url = f"sqlite:///{tmp_path / 'tether.db'}"
+    deployment = Deployment(database_url=database_url, redis_url=broker_url,
+                            workspace=workspace, data_dir=tmp_path, port=free_port())
+    stored = tmp_path / "storage" / "shop" / "assets" / "stats"
+
+    def ended(run_id: str) -> dict:
+        def finished() -> dict | None:
+            run = deployment.graphql(RUN_OF, id=run_id)["run"]
+            return run if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+        deployment.wait_for(finished, what=f"run {run_id} to end")
+        # events and logs may still be in flight right after the status flips
+        time.sleep(0.5)
+        return deployment.graphql(RUN_OF, id=run_id)["run"]
+
+    try:
+        deployment.wait_healthy()
+        deployment.wait_for(
+            lambda: [loc["status"] for loc in deployment.graphql(LOCATIONS)["codeLocations"]]
+            == ["LOADED"], what="location shop LOADED")
+        # a job that selects two of the three
+        run = run_to_end(deployment, "a_and_c")
+        assert run["status"] == "SUCCESS", deployment.output()
+        stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+        assert "selected stats/a,stats/c as a,c" in stdout and "report of 10" in stdout
+        materialized = {e["stepKey"] for e in worker_events(run)
+                        if e["type"] == "ASSET_MATERIALIZATION"}
+        assert materialized == {"stats__a", "stats__c", "report"}
+        assert sorted(p.name for p in stored.iterdir()) == ["a.pickle", "c.pickle"]
+        # a run's own selection, through materializeAssets: the step selection of the
+        # smallest job with them, and the body sees only b
+        launched = deployment.graphql(
+            'mutation { materializeAssets(location: "shop", assetKeys: ["stats/b"]) '
+            "{ id jobName stepSelection } }")["materializeAssets"]
+        assert (launched["jobName"], launched["stepSelection"]) == (
+            "everything", ["stats", "stats__b"])
+        run = ended(launched["id"])
+        assert run["status"] == "SUCCESS", deployment.output()
+        stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+        assert "selected stats/b as b" in stdout and "report of" not in stdout
+        assert sorted(p.name for p in stored.iterdir()) == ["a.pickle", "b.pickle", "c.pickle"]
+        store = Store.from_url(database_url)
+        try:
+            latest = store.latest_materializations(["stats/a", "stats/b", "stats/c"])
+        finally:
+            store.close()
+        assert latest["stats/b"].run_id == launched["id"] != latest["stats/a"].run_id
     finally:
         codes = deployment.stop()
     assert all(code == 0 for code in codes.values()), deployment.output()

@@ -231,6 +231,29 @@ async def _launch_run(
     return record
 
 
+@mutation.field("materializeAssets")
+async def _materialize_assets(_: None, info: Info, location: str, asset_keys: list[str],
+                              tags: Any = None) -> RunRecord | None:
+    context = _context(info)
+    store = context.store
+    async with audited(store, context.actor, "run.launch", f"{location} assets"):
+        launcher = _launcher(context)
+        if tags is not None and not isinstance(tags, dict):
+            raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+        tags = {**(tags or {}), **launcher}
+
+        def launch() -> RunRecord | None:
+            with telemetry.span("materializeAssets", attributes={"tether.location": location}
+                                ) as traceparent:
+                run_id = store.materialize_assets(location, asset_keys, tags=tags,
+                                                  traceparent=traceparent, actor=context.actor)
+            return store.get_run(run_id)
+
+        record = await to_thread.run_sync(launch)
+    context.signal.notify()
+    return record
+
+
 @mutation.field("reexecuteRun")
 async def _reexecute_run(_: None, info: Info, id: str, strategy: str = "ALL_STEPS"
                          ) -> RunRecord | None:

@@ -86,6 +86,9 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     computed_by: str | None = None
     # produced outside Tether: shown in the lineage, never materialized here
     external: bool = False
+    # of a multi-asset declared can_subset=True: a run may materialize it without the
+    # multi-asset's other assets
+    can_subset: bool = False
 
     @property
     def path(self) -> list[str]:

@@ -548,6 +548,71 @@ async def test_the_assets_page_lists_many_assets_a_page_at_a_time(ui: Ui) -> Non
     assert "Assets 401 to 450 of 450" in (await browser.get("/assets?group=bulk&page=9")).text
 
 
+async def test_materialize_a_selection_of_assets_as_one_run(ui: Ui) -> None:
+    load_warehouse(ui)
+    browser = await ui.signed_in(role="launcher", name="ada")
+    page = (await browser.get("/assets")).text
+    csrf = csrf_of(page)
+    assert 'value="warehouse/warehouse/orders" form="materialize-selection"' in page
+    # the external asset cannot be ticked
+    landing = page[page.index('id="asset-s3/landing"'):]
+    assert 'type="checkbox"' not in landing[:landing.index("</tr>")]
+    response = await browser.post("/assets/materialize", data={
+        "csrf": csrf, "asset": ["warehouse/source", "warehouse/warehouse/orders"]})
+    assert response.status_code == 303
+    run = ui.store.get_run(response.headers["location"].removeprefix("/runs/"))
+    assert run is not None and run.job_name == "everything"
+    assert run.step_selection == ["source", "warehouse__orders"]
+    assert run.tags["tether/user"] == "ada"
+    # a group: its assets, with the multi-asset's step they are taken out of
+    grouped = await browser.post("/assets/materialize", data={"csrf": csrf, "group": "ingest"})
+    run = ui.store.get_run(grouped.headers["location"].removeprefix("/runs/"))
+    assert run is not None and run.step_selection == ["source", "bounds", "low", "high"]
+    # half of a multi-asset that cannot be split, nothing ticked, two locations: refused,
+    # saying why, on the assets page
+    half = await browser.post("/assets/materialize", data={"csrf": csrf,
+                                                          "asset": "warehouse/low"})
+    assert half.status_code == 400 and 'id="materialize-error"' in half.text
+    assert "the multi-asset &#39;bounds&#39; materializes &#39;low&#39;, &#39;high&#39; " \
+        "together (can_subset=False)" in half.text
+    nothing = await browser.post("/assets/materialize", data={"csrf": csrf})
+    assert nothing.status_code == 400 and "tick the assets to materialize" in nothing.text
+    mixed = await browser.post("/assets/materialize", data={
+        "csrf": csrf, "asset": ["warehouse/source", "hello/raw"]})
+    assert mixed.status_code == 400 and "assets of hello, warehouse" in mixed.text
+    viewer = await ui.signed_in(role="viewer", name="vic")
+    seen = (await viewer.get("/assets")).text
+    assert 'type="checkbox"' not in seen and "Materialize selected" not in seen
+    refused = await viewer.post("/assets/materialize", data={
+        "csrf": csrf_of(seen), "asset": "warehouse/source"})
+    assert refused.status_code == 403 and "a viewer token cannot launch runs" in refused.text
+
+
+async def test_materialize_assets_through_graphql_names_bad_keys(ui: Ui) -> None:
+    load_warehouse(ui)
+    token = ui.store.create_token("user", role="launcher", name="lin")
+    document = ("mutation($keys: [String!]!) { materializeAssets(location: \"warehouse\", "
+                "assetKeys: $keys) { id jobName stepSelection } }")
+
+    async def materialize(keys: list[str]) -> dict[str, object]:
+        async with ui.client() as client:
+            response = await client.post("/graphql", json={
+                "query": document, "variables": {"keys": keys}},
+                headers={"authorization": f"Bearer {token}"})
+        return response.json()  # type: ignore[no-any-return]
+
+    done = await materialize(["warehouse/orders"])
+    assert done["data"] == {"materializeAssets": {
+        "id": done["data"]["materializeAssets"]["id"],  # type: ignore[index]
+        "jobName": "everything", "stepSelection": ["warehouse__orders"]}}
+    [error] = (await materialize(["warehouse/orders", "nope", "warehouse/nada"]))["errors"]  # type: ignore[misc]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert error["message"].startswith(
+        "code location 'warehouse' has no asset 'nope', 'warehouse/nada'; its assets: ")
+    [error] = (await materialize(["s3/landing"]))["errors"]  # type: ignore[misc]
+    assert "'s3/landing' is produced outside Tether" in error["message"]
+
+
 async def test_graphql_gives_asset_keys_as_paths_and_their_catalog_attributes(ui: Ui) -> None:
     load_warehouse(ui)
     token = ui.store.create_token("user", role="viewer", name="vic")

@@ -57,6 +57,7 @@ from ._assets import AssetState
 from ._automation import AutomationRecord, CatchUp, TickRecord
 from ._browse import EventCursor
 from ._engine import WRITE_OPTION, create_engine, translate_errors
+from ._materialize import plan_materialization
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
 from ._queue import QueueLimits
@@ -368,6 +369,30 @@ class Store:
                 job_name=job_name, location=location, run_config=run_config, tags=tags,
                 traceparent=traceparent), now=now, limits=self._limits)
             self._audit(conn, actor, "run.launch", run_id, now, f"job {job_name!r}")
+            return run_id
+
+    def materialize_assets(self, location: str, asset_keys: Sequence[str], *,
+                           tags: dict[str, Any] | None = None, traceparent: str = "",
+                           actor: Actor | None = None) -> str:
+        """Queue one run materializing exactly ``asset_keys`` of ``location``: a step
+        selection of the smallest asset job that has them all (see ``_materialize``); its
+        id. Raises LocationNotFound, or BadInput naming unknown or external keys, a
+        multi-asset split that it cannot be, or keys no one job materializes."""
+        tags = {} if tags is None else tags
+        if not isinstance(tags, dict):
+            raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+        with self._write() as conn:
+            now = self._clock()
+            record = _locations.get(conn, location)
+            if record is None:
+                raise LocationNotFound(location,
+                                       [known.name for known in _locations.list_all(conn)])
+            job, steps = plan_materialization(record, asset_keys)
+            run_id = _launch.launch(conn, LaunchRequest(
+                job_name=job.name, location=location, tags=tags, traceparent=traceparent,
+                step_selection=steps), now=now, limits=self._limits)
+            self._audit(conn, actor, "run.launch", run_id, now,
+                        f"job {job.name!r}, assets {', '.join(dict.fromkeys(asset_keys))}")
             return run_id
 
     def reexecute_run(

@@ -24,6 +24,9 @@ REDEPLOY = "redeployLocation"
 LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON) {
   launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
 }"""
+MATERIALIZE = """mutation($location: String!, $keys: [String!]!) {
+  materializeAssets(location: $location, assetKeys: $keys) { id }
+}"""
 _json_object = msgspec.json.Decoder(dict[str, Any])
 # the materializations an asset's page lists
 MATERIALIZATIONS_SHOWN = 50
@@ -130,6 +133,41 @@ class CatalogPages(Pages):
         return RedirectResponse(f"/runs/{data['launchRun']['id']}", status_code=303)
 
     async def assets(self, request: Request, viewer: Viewer) -> Response:
+        return await self._assets_page(request, viewer)
+
+    async def materialize(self, request: Request, viewer: Viewer) -> Response:
+        """Launch one run materializing the ticked assets (``location/key`` each), or every
+        asset of a group, through the API's materializeAssets; its error (an unknown key, a
+        viewer token ...) is shown above the assets."""
+        form = await request.form()
+        picked = [value for value in form.getlist("asset") if isinstance(value, str)]
+        group = form_text(form, "group")
+        locations = await self.call(self.store.list_locations)
+        if group:
+            picked = [f"{loc.name}/{asset.key}" for loc in locations if loc.snapshot
+                      for asset in loc.snapshot.assets
+                      if asset.group_name == group and not asset.external]
+        by_location: dict[str, list[str]] = {}
+        for value in picked:
+            location, _, key = value.partition("/")
+            by_location.setdefault(location, []).append(key)
+        try:
+            if not by_location:
+                raise ActionFailed("tick the assets to materialize, or choose a group",
+                                   "BAD_INPUT")
+            if len(by_location) > 1:
+                raise ActionFailed("a run materializes the assets of one code location; the "
+                                   f"selection has assets of {', '.join(sorted(by_location))}",
+                                   "BAD_INPUT")
+            [(location, keys)] = by_location.items()
+            data = await self.mutate(viewer, MATERIALIZE, location=location, keys=keys)
+        except ActionFailed as exc:
+            return await self._assets_page(request, viewer, error=str(exc),
+                                           status_code=403 if exc.code == "FORBIDDEN" else 400)
+        return RedirectResponse(f"/runs/{data['materializeAssets']['id']}", status_code=303)
+
+    async def _assets_page(self, request: Request, viewer: Viewer, *, error: str | None = None,
+                           status_code: int = 200) -> Response:
         locations = await self.call(self.store.list_locations)
         every = [(loc.name, asset) for loc in locations if loc.snapshot
                  for asset in loc.snapshot.assets]
@@ -160,7 +198,8 @@ class CatalogPages(Pages):
         grouped: dict[str, list[tuple[str, Any]]] = {}
         for location, asset in assets:
             grouped.setdefault(asset.group_name, []).append((location, asset))
-        return self.render(request, viewer, "assets.html", grouped=grouped, latest=latest,
+        return self.render(request, viewer, "assets.html", status_code=status_code,
+                           error=error, grouped=grouped, latest=latest,
                            graph=graph, jobs=jobs, groups=groups, any_assets=bool(every),
                            filters={"group": group, "q": text},
                            states={asset.key: shown(asset, states) for _, asset in assets},
