@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tether.control_plane.storage import Store
 
-from .deployment import deployed, one_location, run_to_end, wait_loaded, worker_events
+from .deployment import deployed, ended, one_location, run_to_end, wait_loaded, worker_events
 
 DEFS = '''
 from tether import (AssetKey, AssetSelection, AssetSpec, Definitions, asset, define_asset_job,
@@ -75,3 +75,72 @@ def test_an_asset_job_selected_by_groups_materializes_its_keys(tmp_path: Path,
         assert {key: m.run_id for key, m in latest.items()} == {
             key: run["id"] for key in ("raw", "warehouse/orders", "warehouse/totals",
                                        "warehouse/low", "warehouse/high")}
+        # the statuses the lineage is coloured by; the external asset is in the catalog as
+        # such, and no job has a step for it
+        status = {a["key"]: (a["status"], a["external"]) for a in deployment.graphql(
+            "{ assets { key status external } }")["assets"]}
+        assert status == {"s3/landing": ("EXTERNAL", True), "events": ("NEVER", False),
+                          **{key: ("MATERIALIZED", False) for key in (
+                              "raw", "warehouse/orders", "warehouse/totals", "warehouse/low",
+                              "warehouse/high")}}
+        nodes = deployment.graphql("{ jobs { nodes { asset } } }")["jobs"]
+        assert "s3/landing" not in {n["asset"] for job in nodes for n in job["nodes"]}
+
+
+SUBSET_DEFS = '''
+from tether import AssetOut, AssetSelection, Definitions, OpContext, asset, define_asset_job
+from tether import multi_asset
+
+@multi_asset(outs={"a": AssetOut(key_prefix="stats"), "b": AssetOut(key_prefix="stats"),
+                   "c": AssetOut(key_prefix="stats")}, can_subset=True)
+def stats(context: OpContext) -> dict[str, int]:
+    picked = sorted(context.selected_output_names)
+    print("selected " + ",".join(sorted(map(str, context.selected_asset_keys))) + " as "
+          + ",".join(picked))
+    return {name: len(name) * 10 for name in picked}
+
+@asset(ins={"c": "stats/c"})
+def report(c: int) -> str:
+    print(f"report of {c}")
+    return f"c={c}"
+
+defs = Definitions(assets=[stats, report], jobs=[
+    define_asset_job("everything"),
+    define_asset_job("a_and_c", AssetSelection.keys("stats/a", "stats/c", "report"))])
+'''
+
+def test_a_subset_of_a_multi_asset_produces_and_stores_only_the_selected_assets(
+        tmp_path: Path, broker_url: str) -> None:
+    workspace = one_location(tmp_path, "shop", SUBSET_DEFS, python_file="subset_defs.py")
+    database_url = f"sqlite:///{tmp_path / 'tether.db'}"
+    stored = tmp_path / "storage" / "shop" / "assets" / "stats"
+    with deployed(database_url=database_url, redis_url=broker_url, workspace=workspace,
+                  data_dir=tmp_path) as deployment:
+        wait_loaded(deployment)
+        # a job that selects two of the three
+        run = run_to_end(deployment, "a_and_c")
+        assert run["status"] == "SUCCESS", deployment.output()
+        stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+        assert "selected stats/a,stats/c as a,c" in stdout and "report of 10" in stdout
+        materialized = {e["stepKey"] for e in worker_events(run)
+                        if e["type"] == "ASSET_MATERIALIZATION"}
+        assert materialized == {"stats__a", "stats__c", "report"}
+        assert sorted(p.name for p in stored.iterdir()) == ["a.pickle", "c.pickle"]
+        # a run's own selection, through materializeAssets: the step selection of the
+        # smallest job with them, and the body sees only b
+        launched = deployment.graphql(
+            'mutation { materializeAssets(location: "shop", assetKeys: ["stats/b"]) '
+            "{ id jobName stepSelection } }")["materializeAssets"]
+        assert (launched["jobName"], launched["stepSelection"]) == (
+            "everything", ["stats", "stats__b"])
+        run = ended(deployment, launched["id"])
+        assert run["status"] == "SUCCESS", deployment.output()
+        stdout = "".join(c["data"] for c in run["logs"] if c["stream"] == "stdout")
+        assert "selected stats/b as b" in stdout and "report of" not in stdout
+        assert sorted(p.name for p in stored.iterdir()) == ["a.pickle", "b.pickle", "c.pickle"]
+        store = Store.from_url(database_url)
+        try:
+            latest = store.latest_materializations(["stats/a", "stats/b", "stats/c"])
+        finally:
+            store.close()
+        assert latest["stats/b"].run_id == launched["id"] != latest["stats/a"].run_id

@@ -12,8 +12,10 @@ from tether import (
     AssetSelection,
     AssetSpec,
     Definitions,
+    OpContext,
     asset,
     define_asset_job,
+    materialize,
     multi_asset,
 )
 from tether.errors import DefinitionError
@@ -122,3 +124,38 @@ def test_multi_assets_are_declared_with_outs_or_specs() -> None:
         multi_asset()(lambda: None)
     with pytest.raises(DefinitionError, match="two of its assets have the same key"):
         multi_asset(specs=[AssetSpec("a"), AssetSpec("a")])(lambda: None)
+
+
+def test_a_subset_body_learns_its_selection_and_only_the_selected_values_go_on() -> None:
+    seen: list[tuple[set[str], set[str]]] = []
+
+    @multi_asset(outs={"a": AssetOut(), "b": AssetOut(), "c": AssetOut()}, can_subset=True)
+    def abc(context: OpContext) -> dict[str, int]:
+        seen.append(({str(k) for k in context.selected_asset_keys},
+                     set(context.selected_output_names)))
+        # computes only what was asked for, keyed by out name
+        return {name: ord(name) for name in context.selected_output_names}
+
+    result = materialize([abc], selection=AssetSelection.keys("a", "c"))
+    assert seen == [({"a", "c"}, {"a", "c"})]
+    assert (result.asset_value("a"), result.asset_value("c")) == (97, 99)
+    assert [e.asset_key for e in result.events if isinstance(e, AssetMaterialization)] == [
+        "a", "c"]
+    # what the multi-asset's step handed on holds the selected values only
+    assert result.output_for_node("abc") == {"a": 97, "c": 99}
+
+    @multi_asset(specs=[AssetSpec("x"), AssetSpec("y")], can_subset=True)
+    def xy() -> tuple[int, int]:
+        return 1, 2
+
+    # a tuple of every value: the selected one is taken out, the other dropped
+    assert materialize([xy], selection="y").output_for_node("xy") == {"y": 2}
+
+    @multi_asset(outs={"p": AssetOut(), "q": AssetOut()}, can_subset=True)
+    def forgetful() -> dict[str, int]:
+        return {"q": 1}
+
+    failed = materialize([forgetful], selection="p", raise_on_error=False)
+    assert not failed.success
+    assert "multi-asset 'forgetful' returned no value for its selected 'p' (it returned " \
+        "'q')" in str(failed.events)

@@ -244,6 +244,29 @@ async def _launch_run(
     return record
 
 
+@mutation.field("materializeAssets")
+async def _materialize_assets(_: None, info: Info, location: str, asset_keys: list[str],
+                              tags: Any = None) -> RunRecord | None:
+    context = _context(info)
+    store = context.store
+    async with audited(store, context.actor, "run.launch", f"{location} assets"):
+        launcher = _launcher(context)
+        if tags is not None and not isinstance(tags, dict):
+            raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+        tags = {**(tags or {}), **launcher}
+
+        def launch() -> RunRecord | None:
+            with telemetry.span("materializeAssets", attributes={"tether.location": location}
+                                ) as traceparent:
+                run_id = store.materialize_assets(location, asset_keys, tags=tags,
+                                                  traceparent=traceparent, actor=context.actor)
+            return store.get_run(run_id)
+
+        record = await to_thread.run_sync(launch)
+    context.signal.notify()
+    return record
+
+
 @mutation.field("reexecuteRun")
 async def _reexecute_run(_: None, info: Info, id: str, strategy: str = "ALL_STEPS"
                          ) -> RunRecord | None:
@@ -390,6 +413,15 @@ asset = ObjectType("Asset")
 async def _asset_latest(view: AssetView, info: Info) -> Materialization | None:
     found = await _asset_materializations(view, info, limit=1)
     return found[0] if found else None
+
+
+@asset.field("status")
+async def _asset_status(view: AssetView, info: Info) -> str:
+    if view.external:
+        return "EXTERNAL"
+    steps = {view.key: [view.computed_by] if view.computed_by else []}
+    states = await to_thread.run_sync(lambda: _context(info).store.asset_states(steps))
+    return str(states[view.key].status)
 
 
 @asset.field("materializations")

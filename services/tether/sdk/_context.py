@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ..wire import LogLevel, LogMessage
@@ -60,6 +61,8 @@ class OpContext:
         "retry_number",
         "run_config",
         "run_id",
+        "selected_asset_keys",
+        "selected_output_names",
         "step_key",
     )
 
@@ -74,6 +77,8 @@ class OpContext:
         asset_key: str | None = None,
         resources: Any = None,
         retry_number: int = 0,
+        selected_asset_keys: AbstractSet[Any] = frozenset(),
+        selected_output_names: AbstractSet[str] = frozenset(),
     ) -> None:
         self.run_id = emitter.run_id
         # 0 on the step's first attempt, 1 on its first retry, ...
@@ -83,6 +88,10 @@ class OpContext:
         self.op_name = op_name
         self.step_key = step_key
         self.asset_key = asset_key
+        # the AssetKeys this step materializes (its asset's; for a @multi_asset(can_subset=
+        # True), those of its assets this run selected) and their out names
+        self.selected_asset_keys = selected_asset_keys
+        self.selected_output_names = selected_output_names
         self.run_config = run_config
         # ``context.resources.<name>``: the run's resources, set up on first use
         self.resources = resources

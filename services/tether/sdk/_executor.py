@@ -55,6 +55,7 @@ from ._handover import Handover
 from ._hooks import run_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
+from ._multi_asset import MultiAssetDefinition, asset_subset
 from ._outs import Produced, base_name, produced_outputs
 from ._parallel import check_handover, choose_executor, pause, run_steps
 from ._resources import RunResources, resource_keys
@@ -123,7 +124,8 @@ def execute_job(
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
         running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
-                   resources=resources, handover=handover, canceled=was_canceled)
+                   resources=resources, handover=handover, canceled=was_canceled,
+                   multi_assets=defs.multi_assets)
     run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
     stop_step: Callable[[str, bool], None] | None = None
     if executor.kind == "multiprocess":
@@ -203,6 +205,8 @@ class _Steps(NamedTuple):
     handover: Handover
     # whether an interruption is the run's cancel
     canceled: Callable[[], bool]
+    # the @multi_asset definitions by step name (what a subset of one selects)
+    multi_assets: Mapping[str, MultiAssetDefinition] = {}
 
 
 def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
@@ -271,6 +275,8 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
             kwargs[op.config_param] = steps.configs[base_name(step_key)]
         for name in op.resource_params:
             kwargs[name] = steps.resources.get(name)
+        multi = steps.multi_assets.get(node.name)
+        subset = asset_subset(node, steps.nodes, multi)
         if op.takes_context:
             context = OpContext(
                 emitter=emitter,
@@ -281,6 +287,8 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
                 asset_key=node.asset_key,
                 resources=steps.resources.view,
                 retry_number=step_attempt - 1,
+                selected_asset_keys=subset.asset_keys,
+                selected_output_names=subset.output_names,
             )
             returned = op.fn(context, **kwargs)
         else:
@@ -294,6 +302,9 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
             results: list[Any] = []
             if node.check_specs or node.asset_key is not None:
                 returned, results = split_check_results(returned)
+            if multi is not None and multi.can_subset:
+                # only the selected assets' values go on (and into storage)
+                returned = multi.selected_values(returned, subset)
             made = produced_outputs(op.outs, step_key, returned)
             added = context.output_metadata if context is not None else {}
             several = len(op.outs) > 1 or any(out.is_dynamic for out in op.outs.values())

@@ -11,12 +11,14 @@ value out of the return value (and records its materialization).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import DefinitionError
 from ._asset import PICK_INPUT, AssetDefinition, CoercibleKey
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._checks import AssetCheckSpec, own_check_specs
+from ._graph import Node
+from ._io_manager import RESULT
 from ._op import OpDefinition
 
 
@@ -88,7 +90,7 @@ class MultiAssetDefinition:
     """One op whose return value holds the values of several assets."""
 
     __slots__ = ("assets", "can_subset", "check_specs", "deps", "inputs", "keys", "node_name",
-                 "op", "value_deps")
+                 "op", "out_names", "value_deps")
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None, outs: Mapping[str, AssetOut],
                  specs: Sequence[AssetSpec], ins: Mapping[str, CoercibleKey] | None,
@@ -119,6 +121,9 @@ class MultiAssetDefinition:
             definition.computed_by = self.node_name
             self.assets.append(definition)
         self.keys: tuple[str, ...] = tuple(definition.key for definition in self.assets)
+        # each asset's out name (its key for specs=), in the order of the return value
+        self.out_names: dict[str, str] = {
+            definition.key: out for definition, (out, _) in zip(self.assets, named, strict=True)}
         if len(set(self.keys)) != len(self.keys):
             raise DefinitionError(f"{where}: two of its assets have the same key")
         # evaluated by its own step; each asset lists its own
@@ -133,6 +138,60 @@ class MultiAssetDefinition:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Compute the assets directly, outside any run (for unit tests)."""
         return self.op.fn(*args, **kwargs)
+
+    def selected_values(self, value: Any, selected: AssetSubset) -> dict[str, Any]:
+        """The values of the selected assets out of what a ``can_subset`` body returned, by
+        out name: a dict by out name or key (values of assets not selected are dropped, so
+        they are never stored), or a tuple of every asset's value or of the selected ones',
+        in declaration order. Raises what the step fails with when one is missing."""
+        where = f"multi-asset {self.node_name!r}"
+        wanted = [out for key, out in self.out_names.items() if key in selected.asset_keys]
+        if isinstance(value, Mapping):
+            by_out = {self.out_names.get(str(name), str(name)): item
+                      for name, item in value.items()}
+            missing = [out for out in wanted if out not in by_out]
+            if missing:
+                raise ValueError(f"{where} returned no value for its selected "
+                               f"{', '.join(map(repr, missing))} (it returned "
+                               f"{', '.join(map(repr, by_out)) or 'none'})")
+            return {out: by_out[out] for out in wanted}
+        if isinstance(value, tuple | list):
+            everything = list(self.out_names.values())
+            if len(value) == len(everything):
+                return {out: item for out, item in zip(everything, value, strict=True)
+                        if out in wanted}
+            if len(value) == len(wanted):
+                return dict(zip(wanted, value, strict=True))
+        raise TypeError(
+            f"{where} (can_subset=True) returns a dict keyed by out name, or a tuple of all "
+            f"its {len(self.out_names)} values or of the {len(wanted)} selected "
+            f"({', '.join(wanted)}); got {type(value).__name__}"
+            + (f" of {len(value)}" if isinstance(value, tuple | list) else ""))
+
+
+class AssetSubset(NamedTuple):
+    """What a step is to materialize: ``context.selected_asset_keys`` and
+    ``context.selected_output_names``."""
+
+    asset_keys: frozenset[AssetKey]
+    output_names: frozenset[str]
+
+
+NOTHING_SELECTED = AssetSubset(frozenset(), frozenset())
+
+
+def asset_subset(node: Node, running: Iterable[Node],
+                 multi: MultiAssetDefinition | None) -> AssetSubset:
+    """The assets ``node`` materializes in this run: its own, or for a multi-asset's step
+    those of its assets whose steps run (the job's selection, then the run's)."""
+    if node.asset_key is not None:
+        return AssetSubset(frozenset({AssetKey(node.asset_key)}), frozenset({RESULT}))
+    if multi is None:
+        return NOTHING_SELECTED
+    keys = {other.asset_key for other in running
+            if other.asset_key is not None and other.inputs.get(PICK_INPUT) == node.name}
+    return AssetSubset(frozenset(AssetKey(key) for key in keys),
+                       frozenset(out for key, out in multi.out_names.items() if key in keys))
 
 
 def _picker(out: str, position: int, count: int) -> Callable[..., Any]:
@@ -162,8 +221,10 @@ def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
                 ) -> Callable[[Callable[..., Any]], MultiAssetDefinition]:
     """Declare one op producing several assets: ``outs={"name": AssetOut(...)}`` or
     ``specs=[AssetSpec(...)]``. Its parameters read upstream assets as ``@asset``'s do. With
-    ``can_subset=True`` a job may select some of its assets (the function still runs whole);
-    without, a selection takes all of them or none. ``check_specs`` (each naming one of its
+    ``can_subset=True`` a job (or a run's selection) may select some of its assets: the body
+    reads them from ``context.selected_asset_keys`` / ``context.selected_output_names`` and
+    may return only their values; only those are stored and materialized. Without, a
+    selection takes all of them or none. ``check_specs`` (each naming one of its
     assets) are checks its step reports on, as ``@asset``'s are."""
     def decorate(fn: Callable[..., Any]) -> MultiAssetDefinition:
         return MultiAssetDefinition(fn, name=name, outs=dict(outs or {}), specs=list(specs),

@@ -26,7 +26,9 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
                           key_path=list(asset.asset_key.path), group_name=asset.group_name,
                           owners=list(asset.owners), tags=asset.tags, kinds=list(asset.kinds),
                           code_version=asset.code_version, computed_by=asset.computed_by,
-                          external=asset.external, checks=_checks(defs, key))
+                          external=asset.external, checks=_checks(defs, key),
+                          can_subset=asset.computed_by is not None
+                          and defs.multi_assets[asset.computed_by].can_subset)
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],

@@ -104,6 +104,9 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     external: bool = False
     # its checks, by name
     checks: list[AssetCheckSnapshot] = []
+    # of a multi-asset declared can_subset=True: a run may materialize it without the
+    # multi-asset's other assets
+    can_subset: bool = False
 
     @property
     def path(self) -> list[str]:

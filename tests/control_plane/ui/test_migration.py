@@ -29,3 +29,33 @@ def test_runs_stored_before_the_web_ui_keep_their_tags_filterable(database_url: 
     assert [r.run_id for r in store.list_runs(tag=("priority", "3"))] == ["old-run"]
     assert store.list_runs(tag=("team", "ops")) == []
     store.close()
+
+
+def test_materializations_stored_before_0022_are_found_by_their_asset_key(
+        database_url: str) -> None:
+    from tether.control_plane.storage import _codec
+    from tether.wire import AssetMaterialization, IntValue
+
+    store = Store.from_url(database_url)
+    config = alembic_config()
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0015")
+    body = _codec.encode(AssetMaterialization(
+        run_id="old-run", attempt=1, seq=1, timestamp=5.0, asset_key="warehouse/orders",
+        metadata={"rows": IntValue(value=7)}))
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO events (run_id, attempt, seq, type, timestamp, step_key, level, "
+            "message, body) VALUES ('old-run', 1, 1, 'ASSET_MATERIALIZATION', 5.0, "
+            "'warehouse__orders', 'INFO', 'materialized', :body)"), {"body": body})
+    store.migrate()
+    [old] = store.materializations("warehouse/orders")
+    assert (old.run_id, old.metadata) == ("old-run", {"rows": IntValue(value=7)})
+    assert set(store.latest_materializations(["warehouse/orders", "other"])) == {
+        "warehouse/orders"}
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0015")
+        assert "asset_key" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}
+    store.close()

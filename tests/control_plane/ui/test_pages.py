@@ -475,6 +475,144 @@ async def test_assets_are_listed_by_group_and_filtered(ui: Ui) -> None:
     assert "No asset matches these filters." in nothing
 
 
+def _node_state(page: str, key: str) -> str:
+    found = re.search(r'<g class="node ([a-z-]+)" data-state="[a-z-]+" data-node="'
+                      + re.escape(key) + '">', page)
+    assert found, f"no coloured node {key} on the page"
+    return found.group(1)
+
+
+async def test_the_lineage_colours_each_asset_by_its_latest_status(ui: Ui) -> None:
+    load_warehouse(ui)
+    done, failed, running = (ui.store.launch_run("hello_job") for _ in range(3))
+    ui.store.store_events([
+        StepStart(run_id=done, attempt=1, seq=1, timestamp=1.0, step_key="source"),
+        AssetMaterialization(run_id=done, attempt=1, seq=2, timestamp=2.0, asset_key="source",
+                             step_key="source"),
+        StepSuccess(run_id=done, attempt=1, seq=3, timestamp=2.0, duration=1.0,
+                    step_key="source")])
+    ui.store.store_events([
+        StepStart(run_id=failed, attempt=1, seq=1, timestamp=3.0, step_key="bounds"),
+        StepFailure(run_id=failed, attempt=1, seq=2, timestamp=4.0, duration=1.0,
+                    error=ErrorInfo(class_name="ValueError", message="bad"),
+                    step_key="bounds")])
+    ui.store.store_events([
+        StepStart(run_id=running, attempt=1, seq=1, timestamp=5.0,
+                  step_key="warehouse__orders")])
+    browser = await ui.signed_in()
+    page = (await browser.get("/assets")).text
+    states = {key: _node_state(page, key) for key in
+              ("source", "low", "high", "warehouse/orders", "s3/landing", "clean")}
+    # a failed multi-asset step is the failure of each of its assets
+    assert states == {"source": "materialized", "low": "failed", "high": "failed",
+                      "warehouse/orders": "in-progress", "s3/landing": "external",
+                      "clean": "never"}
+    # the state is in words too: in the box's tooltip, the table and the legend
+    assert "<title>low: last attempt failed</title>" in page
+    legend = page[page.index('class="legend"'):]
+    legend = legend[:legend.index("</ul>")]
+    for words in ("materialized", "last attempt failed", "materializing now",
+                  "never materialized", "produced outside Tether"):
+        assert words in legend
+    orders = page[page.index('id="asset-warehouse/orders"'):]
+    assert 'data-state="in-progress"' in orders[:orders.index("</tr>")]
+    # one asset's page: its status and its neighbourhood, linked and coloured
+    one = (await browser.get("/assets/warehouse/source")).text
+    status = one[one.index('id="asset-status"'):]
+    assert "materialized" in status[:status.index("</p>")]
+    assert _node_state(one, "s3/landing") == "external"
+    assert _node_state(one, "low") == "failed" and 'href="/assets/warehouse/low"' in one
+    assert 'data-node="clean"' not in one
+
+
+async def test_the_assets_page_lists_many_assets_a_page_at_a_time(ui: Ui) -> None:
+    from tether import Definitions, asset
+
+    def make(n: int) -> object:
+        @asset(name=f"a{n:03}", group_name="bulk")
+        def made() -> int:
+            return n
+        return made
+
+    load_location(ui.store, "bulk", defines=snapshot_definitions(
+        Definitions(assets=[make(n) for n in range(450)]), "bulk"))
+    browser = await ui.signed_in()
+    first = (await browser.get("/assets?group=bulk")).text
+    assert "Assets 1 to 200 of 450" in first and 'id="asset-a000"' in first
+    assert 'id="asset-a200"' not in first and first.count('class="node never"') == 200
+    assert 'href="?group=bulk&amp;page=2"' in first
+    last = (await browser.get("/assets?group=bulk&page=3")).text
+    assert "Assets 401 to 450 of 450" in last and 'id="asset-a449"' in last
+    assert 'id="asset-a399"' not in last and 'rel="next"' not in last
+    # a page past the last shows the last
+    assert "Assets 401 to 450 of 450" in (await browser.get("/assets?group=bulk&page=9")).text
+
+
+async def test_materialize_a_selection_of_assets_as_one_run(ui: Ui) -> None:
+    load_warehouse(ui)
+    browser = await ui.signed_in(role="launcher", name="ada")
+    page = (await browser.get("/assets")).text
+    csrf = csrf_of(page)
+    assert 'value="warehouse/warehouse/orders" form="materialize-selection"' in page
+    # the external asset cannot be ticked
+    landing = page[page.index('id="asset-s3/landing"'):]
+    assert 'type="checkbox"' not in landing[:landing.index("</tr>")]
+    response = await browser.post("/assets/materialize", data={
+        "csrf": csrf, "asset": ["warehouse/source", "warehouse/warehouse/orders"]})
+    assert response.status_code == 303
+    run = ui.store.get_run(response.headers["location"].removeprefix("/runs/"))
+    assert run is not None and run.job_name == "everything"
+    assert run.step_selection == ["source", "warehouse__orders"]
+    assert run.tags["tether/user"] == "ada"
+    # a group: its assets, with the multi-asset's step they are taken out of
+    grouped = await browser.post("/assets/materialize", data={"csrf": csrf, "group": "ingest"})
+    run = ui.store.get_run(grouped.headers["location"].removeprefix("/runs/"))
+    assert run is not None and run.step_selection == ["source", "bounds", "low", "high"]
+    # half of a multi-asset that cannot be split, nothing ticked, two locations: refused,
+    # saying why, on the assets page
+    half = await browser.post("/assets/materialize", data={"csrf": csrf,
+                                                          "asset": "warehouse/low"})
+    assert half.status_code == 400 and 'id="materialize-error"' in half.text
+    assert "the multi-asset &#39;bounds&#39; materializes &#39;low&#39;, &#39;high&#39; " \
+        "together (can_subset=False)" in half.text
+    nothing = await browser.post("/assets/materialize", data={"csrf": csrf})
+    assert nothing.status_code == 400 and "tick the assets to materialize" in nothing.text
+    mixed = await browser.post("/assets/materialize", data={
+        "csrf": csrf, "asset": ["warehouse/source", "hello/raw"]})
+    assert mixed.status_code == 400 and "assets of hello, warehouse" in mixed.text
+    viewer = await ui.signed_in(role="viewer", name="vic")
+    seen = (await viewer.get("/assets")).text
+    assert 'type="checkbox"' not in seen and "Materialize selected" not in seen
+    refused = await viewer.post("/assets/materialize", data={
+        "csrf": csrf_of(seen), "asset": "warehouse/source"})
+    assert refused.status_code == 403 and "a viewer token cannot launch runs" in refused.text
+
+
+async def test_materialize_assets_through_graphql_names_bad_keys(ui: Ui) -> None:
+    load_warehouse(ui)
+    token = ui.store.create_token("user", role="launcher", name="lin")
+    document = ("mutation($keys: [String!]!) { materializeAssets(location: \"warehouse\", "
+                "assetKeys: $keys) { id jobName stepSelection } }")
+
+    async def materialize(keys: list[str]) -> dict[str, object]:
+        async with ui.client() as client:
+            response = await client.post("/graphql", json={
+                "query": document, "variables": {"keys": keys}},
+                headers={"authorization": f"Bearer {token}"})
+        return response.json()  # type: ignore[no-any-return]
+
+    done = await materialize(["warehouse/orders"])
+    assert done["data"] == {"materializeAssets": {
+        "id": done["data"]["materializeAssets"]["id"],  # type: ignore[index]
+        "jobName": "everything", "stepSelection": ["warehouse__orders"]}}
+    [error] = (await materialize(["warehouse/orders", "nope", "warehouse/nada"]))["errors"]  # type: ignore[misc]
+    assert error["extensions"]["code"] == "BAD_INPUT"
+    assert error["message"].startswith(
+        "code location 'warehouse' has no asset 'nope', 'warehouse/nada'; its assets: ")
+    [error] = (await materialize(["s3/landing"]))["errors"]  # type: ignore[misc]
+    assert "'s3/landing' is produced outside Tether" in error["message"]
+
+
 async def test_graphql_gives_asset_keys_as_paths_and_their_catalog_attributes(ui: Ui) -> None:
     load_warehouse(ui)
     token = ui.store.create_token("user", role="viewer", name="vic")

@@ -4,7 +4,7 @@ spans, latest materializations, asset check results and sessions."""
 
 from __future__ import annotations
 
-from tether.control_plane.storage import Store
+from tether.control_plane.storage import AssetState, AssetStatus, Store
 from tether.wire import (
     AssetCheckEvaluation,
     AssetMaterialization,
@@ -12,7 +12,9 @@ from tether.wire import (
     IntValue,
     LogChunk,
     LogMessage,
+    RunFailure,
     RunStart,
+    RunSuccess,
     StepFailure,
     StepRetry,
     StepStart,
@@ -258,3 +260,60 @@ def test_compute_output_reads_the_newest_chunks_of_a_step_that_contain_a_text(
     found = store.compute_output(run_id, stream="stdout", text="warn 50%", limit=100)
     assert [c.seq for c in found] == [1, 11, 21, 31]
     assert store.compute_output(run_id, stream="stderr", limit=10) == []
+
+
+def test_each_asset_has_its_latest_status(store: Store) -> None:
+    """Materialized, its last attempt failed (a step failure, or a run that ended under a
+    started step), in progress (a started step of a running run, also its multi-asset's step
+    before its own), never; a later attempt that fails hides an older materialization."""
+    load_location(store)
+    done, failed, running, died = (store.launch_run("hello_job") for _ in range(4))
+    store.store_events([
+        StepStart(run_id=done, attempt=1, seq=1, timestamp=1.0, step_key="warehouse__orders"),
+        AssetMaterialization(run_id=done, attempt=1, seq=2, timestamp=2.0,
+                             asset_key="warehouse/orders", step_key="warehouse__orders"),
+        StepSuccess(run_id=done, attempt=1, seq=3, timestamp=2.0, duration=1.0,
+                    step_key="warehouse__orders"),
+        StepStart(run_id=done, attempt=1, seq=4, timestamp=2.0, step_key="clean"),
+        AssetMaterialization(run_id=done, attempt=1, seq=5, timestamp=3.0, asset_key="clean",
+                             step_key="clean"),
+        StepSuccess(run_id=done, attempt=1, seq=6, timestamp=3.0, duration=1.0,
+                    step_key="clean"),
+        RunSuccess(run_id=done, attempt=1, seq=7, timestamp=3.0)])
+    store.store_events([
+        StepStart(run_id=failed, attempt=1, seq=1, timestamp=4.0, step_key="clean"),
+        StepFailure(run_id=failed, attempt=1, seq=2, timestamp=5.0, duration=1.0,
+                    error=ErrorInfo(class_name="ValueError", message="bad"),
+                    step_key="clean")])
+    store.store_events([
+        RunStart(run_id=running, attempt=1, seq=1, timestamp=6.0, job_name="hello_job", pid=1),
+        StepStart(run_id=running, attempt=1, seq=2, timestamp=6.0, step_key="warehouse__orders"),
+        StepSuccess(run_id=running, attempt=1, seq=3, timestamp=6.0, duration=0.1,
+                    step_key="split")])
+    store.store_events([
+        StepStart(run_id=died, attempt=1, seq=1, timestamp=7.0, step_key="gone"),
+        RunFailure(run_id=died, attempt=1, seq=2, timestamp=8.0, message="worker died")])
+    states = store.asset_states({"warehouse/orders": [], "clean": [], "low": ["split"],
+                                 "gone": [], "never": []})
+    status = {key: state.status for key, state in states.items()}
+    assert status == {"warehouse/orders": AssetStatus.IN_PROGRESS,
+                      "clean": AssetStatus.FAILED, "low": AssetStatus.IN_PROGRESS,
+                      "gone": AssetStatus.FAILED, "never": AssetStatus.NEVER}
+    # the failed attempt keeps the materialization it did not replace
+    clean = states["clean"]
+    assert clean.latest is not None and clean.latest.run_id == done and clean.run_id == failed
+    assert states["warehouse/orders"].run_id == running
+    assert states["never"] == AssetState(AssetStatus.NEVER, None, None)
+    store.store_events([RunFailure(run_id=running, attempt=1, seq=4, timestamp=9.0,
+                                   message="worker lost")])
+    after = store.asset_states({"warehouse/orders": [], "low": ["split"]})
+    # the run failed with its step started: that attempt failed; the multi-asset's step
+    # succeeded without the asset's own: what it had stays (never)
+    assert after["warehouse/orders"].status is AssetStatus.FAILED
+    assert after["low"].status is AssetStatus.NEVER
+    # a run that succeeded had its started steps succeed: their last events are late
+    late = store.launch_run("hello_job")
+    store.store_events([
+        StepStart(run_id=late, attempt=1, seq=1, timestamp=10.0, step_key="clean"),
+        RunSuccess(run_id=late, attempt=1, seq=4, timestamp=11.0)])
+    assert store.asset_states({"clean": []})["clean"].status is AssetStatus.MATERIALIZED

@@ -6,6 +6,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 """
 
 from ._agents import LIVENESS_SECONDS, AgentRecord
+from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
@@ -48,6 +49,8 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Actor",
     "AgentRecord",
+    "AssetState",
+    "AssetStatus",
     "AuditEntry",
     "AutomationRecord",
     "CheckEvaluation",

@@ -1,5 +1,5 @@
 """Read queries behind the web UI's pages: a run's event log filtered and paged, its steps'
-spans for the timeline, the assets' latest materializations and their checks' results."""
+spans for the timeline, and the checks' results (the assets' queries are in :mod:`._assets`)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tether.wire import AssetCheckEvaluation, AssetMaterialization
+from tether.wire import AssetCheckEvaluation
 
 from . import _codec
-from ._records import CheckEvaluation, EventRecord, Materialization, StepSpan
+from ._records import CheckEvaluation, EventRecord, StepSpan
 from ._rows import event_record
 from ._run_page import like_pattern
-from ._schema import CHECK_EVALUATIONS, MATERIALIZATIONS, STEP_EVENTS, events
+from ._schema import CHECK_EVALUATIONS, STEP_EVENTS, events
 
 # a position in a run's event log: (timestamp, id) of the last event shown
 EventCursor = tuple[float, int]
@@ -90,52 +90,6 @@ def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:
                             step_attempts=span.step_attempts)
         spans[key] = span
     return list(spans.values())
-
-
-def materializations(conn: Connection, asset_key: str, *, limit: int = 20,
-                     scan_limit: int = 10_000) -> list[Materialization]:
-    """The newest ``limit`` materializations of ``asset_key``, newest first, among the last
-    ``scan_limit`` materializations stored."""
-    rows = conn.execute(
-        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
-        .where(sa.text(MATERIALIZATIONS))
-        .order_by(events.c.id.desc()).limit(scan_limit)
-    )
-    found: list[Materialization] = []
-    for row in rows:
-        event = _codec.event_decoder.decode(row.body)
-        if isinstance(event, AssetMaterialization) and event.asset_key == asset_key:
-            found.append(Materialization(asset_key=asset_key, run_id=row.run_id,
-                                         timestamp=row.timestamp,
-                                         metadata=dict(event.metadata)))
-            if len(found) == limit:
-                break
-    return found
-
-
-def latest_materializations(conn: Connection, asset_keys: Sequence[str],
-                            scan_limit: int = 10_000) -> dict[str, Materialization]:
-    """The newest materialization of each of ``asset_keys`` among the last ``scan_limit``
-    materializations stored (a partial index holds only those events)."""
-    rows = conn.execute(
-        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
-        # the partial index's own condition, as a literal
-        .where(sa.text(MATERIALIZATIONS))
-        .order_by(events.c.id.desc()).limit(scan_limit)
-    )
-    wanted = set(asset_keys)
-    found: dict[str, Materialization] = {}
-    for row in rows:
-        event = _codec.event_decoder.decode(row.body)
-        if not isinstance(event, AssetMaterialization):
-            continue
-        if event.asset_key in wanted and event.asset_key not in found:
-            found[event.asset_key] = Materialization(
-                asset_key=event.asset_key, run_id=row.run_id, timestamp=row.timestamp,
-                metadata=dict(event.metadata))
-            if len(found) == len(wanted):
-                break
-    return found
 
 
 def check_evaluations(conn: Connection, asset_key: str, *, check_name: str | None = None,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from tether.wire import (
     AssetCheckEvaluation,
+    AssetMaterialization,
     BatchReceipt,
     LogChunk,
     LogMessage,
@@ -278,6 +279,7 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         "level": level,
         "message": _codec.storable_text(message),
         "body": _codec.encode(event),
+        "asset_key": event.asset_key if isinstance(event, AssetMaterialization) else None,
     }
 
 

@@ -88,6 +88,8 @@ events = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     # msgpack of the wire RunEvent; for control-plane events, msgpack of an ErrorInfo or NULL
     sa.Column("body", sa.LargeBinary, nullable=True),
+    # the key of an ASSET_MATERIALIZATION event (NULL for the others)
+    sa.Column("asset_key", sa.String(1024), nullable=True),
     sa.UniqueConstraint("run_id", "attempt", "seq", name="uq_events_run_attempt_seq"),
     # the assets page's latest materializations, and a run's step events for its timeline;
     # partial, so the log lines (most events) pay nothing for them
@@ -115,6 +117,22 @@ events = sa.Table(
         "ix_events_run_steps",
         "run_id",
         "timestamp",
+        sqlite_where=sa.text(STEP_EVENTS),
+        postgresql_where=sa.text(STEP_EVENTS),
+    ),
+    # an asset's materializations, newest first, and the outcomes of the step that
+    # materializes it (the assets' pages and their latest status)
+    sa.Index(
+        "ix_events_asset_materializations",
+        "asset_key",
+        "id",
+        sqlite_where=sa.text(MATERIALIZATIONS),
+        postgresql_where=sa.text(MATERIALIZATIONS),
+    ),
+    sa.Index(
+        "ix_events_step_outcomes",
+        "step_key",
+        "id",
         sqlite_where=sa.text(STEP_EVENTS),
         postgresql_where=sa.text(STEP_EVENTS),
     ),
@@ -168,6 +186,8 @@ code_locations = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     # msgpack of the wire LocationSnapshot
     sa.Column("snapshot", sa.LargeBinary, nullable=True),
+    # sha256 of the snapshot's bytes: a reader that decoded them already need not read them
+    sa.Column("snapshot_digest", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
     # grows with every deploy (milliseconds of the deploy time, or one more than the last):

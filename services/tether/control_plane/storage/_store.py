@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -35,6 +35,7 @@ from tether.wire import (
 from ..errors import BadInput, LocationNotFound, RunNotFound, TokenExpired
 from . import (
     _agents,
+    _assets,
     _audit,
     _automation,
     _browse,
@@ -52,9 +53,11 @@ from . import (
     _work,
 )
 from ._agents import AgentRecord
+from ._assets import AssetState
 from ._automation import AutomationRecord, CatchUp, TickRecord
 from ._browse import EventCursor
 from ._engine import WRITE_OPTION, create_engine, translate_errors
+from ._materialize import plan_materialization
 from ._migrate import upgrade_to_head
 from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
 from ._queue import QueueLimits
@@ -369,6 +372,30 @@ class Store:
             self._audit(conn, actor, "run.launch", run_id, now, f"job {job_name!r}")
             return run_id
 
+    def materialize_assets(self, location: str, asset_keys: Sequence[str], *,
+                           tags: dict[str, Any] | None = None, traceparent: str = "",
+                           actor: Actor | None = None) -> str:
+        """Queue one run materializing exactly ``asset_keys`` of ``location``: a step
+        selection of the smallest asset job that has them all (see ``_materialize``); its
+        id. Raises LocationNotFound, or BadInput naming unknown or external keys, a
+        multi-asset split that it cannot be, or keys no one job materializes."""
+        tags = {} if tags is None else tags
+        if not isinstance(tags, dict):
+            raise BadInput(f"tags must be an object, got {type(tags).__name__}")
+        with self._write() as conn:
+            now = self._clock()
+            record = _locations.get(conn, location)
+            if record is None:
+                raise LocationNotFound(location,
+                                       [known.name for known in _locations.list_all(conn)])
+            job, steps = plan_materialization(record, asset_keys)
+            run_id = _launch.launch(conn, LaunchRequest(
+                job_name=job.name, location=location, tags=tags, traceparent=traceparent,
+                step_selection=steps), now=now, limits=self._limits)
+            self._audit(conn, actor, "run.launch", run_id, now,
+                        f"job {job.name!r}, assets {', '.join(dict.fromkeys(asset_keys))}")
+            return run_id
+
     def reexecute_run(
         self,
         run_id: str,
@@ -600,7 +627,7 @@ class Store:
 
     def latest_materializations(self, asset_keys: Sequence[str]) -> dict[str, Materialization]:
         with self._read() as conn:
-            return _browse.latest_materializations(conn, asset_keys)
+            return _assets.latest_materializations(conn, asset_keys)
 
     def check_evaluations(self, asset_key: str, limit: int = 20,
                           check_name: str | None = None) -> list[CheckEvaluation]:
@@ -618,7 +645,13 @@ class Store:
     def materializations(self, asset_key: str, limit: int = 20) -> list[Materialization]:
         """The asset's newest materializations, newest first, with their metadata."""
         with self._read() as conn:
-            return _browse.materializations(conn, asset_key, limit=limit)
+            return _assets.materializations(conn, asset_key, limit=limit)
+
+    def asset_states(self, steps_of: Mapping[str, Iterable[str]]) -> dict[str, AssetState]:
+        """Each asset's latest status; ``steps_of`` maps its key to the steps besides its own
+        whose outcome is its (a multi-asset's)."""
+        with self._read() as conn:
+            return _assets.asset_states(conn, steps_of)
 
     def rebuild_run(self, run_id: str) -> RunRecord:
         """Recompute the run's row from its event log alone, store it and return it."""

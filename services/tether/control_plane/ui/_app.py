@@ -63,6 +63,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/jobs/{location}/{job}/check", catalog.action(catalog.check_config),
               methods=post),
         Route("/assets", catalog.page(catalog.assets), methods=get),
+        Route("/assets/materialize", catalog.action(catalog.materialize), methods=post),
         Route("/assets/{location}/{key:path}", catalog.page(catalog.asset), methods=get),
         Route("/locations", catalog.page(catalog.locations), methods=get),
         Route("/locations/{location}/redeploy", catalog.action(catalog.redeploy),

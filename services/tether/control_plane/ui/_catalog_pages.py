@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from tether.wire import AssetSnapshot, FloatValue, IntValue
 
 from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold, run_config_errors
+from ._asset_status import LEGEND, lineage_svg, shown, steps_of
 from ._base import ActionFailed, Pages, Viewer, form_text
 from ._svg import GraphNode, dag_svg, series_svg
 from .errors import PageNotFound
@@ -22,11 +24,20 @@ REDEPLOY = "redeployLocation"
 LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON) {
   launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
 }"""
+MATERIALIZE = """mutation($location: String!, $keys: [String!]!) {
+  materializeAssets(location: $location, assetKeys: $keys) { id }
+}"""
 _json_object = msgspec.json.Decoder(dict[str, Any])
 # the materializations an asset's page lists
 MATERIALIZATIONS_SHOWN = 50
 # the check results an asset's page reads (its checks share them)
 CHECK_RESULTS_SHOWN = 200
+# the assets the assets page lists at a time (and draws the lineage of)
+ASSETS_PER_PAGE = 200
+
+
+def _page_number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 1
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -124,22 +135,60 @@ class CatalogPages(Pages):
         return RedirectResponse(f"/runs/{data['launchRun']['id']}", status_code=303)
 
     async def assets(self, request: Request, viewer: Viewer) -> Response:
+        return await self._assets_page(request, viewer)
+
+    async def materialize(self, request: Request, viewer: Viewer) -> Response:
+        """Launch one run materializing the ticked assets (``location/key`` each), or every
+        asset of a group, through the API's materializeAssets; its error (an unknown key, a
+        viewer token ...) is shown above the assets."""
+        form = await request.form()
+        picked = [value for value in form.getlist("asset") if isinstance(value, str)]
+        group = form_text(form, "group")
+        locations = await self.call(self.store.list_locations)
+        if group:
+            picked = [f"{loc.name}/{asset.key}" for loc in locations if loc.snapshot
+                      for asset in loc.snapshot.assets
+                      if asset.group_name == group and not asset.external]
+        by_location: dict[str, list[str]] = {}
+        for value in picked:
+            location, _, key = value.partition("/")
+            by_location.setdefault(location, []).append(key)
+        try:
+            if not by_location:
+                raise ActionFailed("tick the assets to materialize, or choose a group",
+                                   "BAD_INPUT")
+            if len(by_location) > 1:
+                raise ActionFailed("a run materializes the assets of one code location; the "
+                                   f"selection has assets of {', '.join(sorted(by_location))}",
+                                   "BAD_INPUT")
+            [(location, keys)] = by_location.items()
+            data = await self.mutate(viewer, MATERIALIZE, location=location, keys=keys)
+        except ActionFailed as exc:
+            return await self._assets_page(request, viewer, error=str(exc),
+                                           status_code=403 if exc.code == "FORBIDDEN" else 400)
+        return RedirectResponse(f"/runs/{data['materializeAssets']['id']}", status_code=303)
+
+    async def _assets_page(self, request: Request, viewer: Viewer, *, error: str | None = None,
+                           status_code: int = 200) -> Response:
         locations = await self.call(self.store.list_locations)
         every = [(loc.name, asset) for loc in locations if loc.snapshot
                  for asset in loc.snapshot.assets]
         groups = sorted({asset.group_name for _, asset in every})
         group = request.query_params.get("group") or None
         text = (request.query_params.get("q") or "").strip()
-        assets = [(location, asset) for location, asset in every
-                  if (group is None or asset.group_name == group)
-                  and (not text or _asset_matches(asset, text.lower()))]
-        latest = await self.call(self.store.latest_materializations,
-                                 [asset.key for _, asset in assets])
-        # the lineage of the shown assets, with the upstream they read from outside the filter
-        shown = {asset.key for _, asset in assets}
-        graph = dag_svg([GraphNode(name=asset.key, upstream=[d for d in asset.deps if d in shown],
-                                   href=f"#asset-{asset.key}")
-                         for _, asset in assets], title="Asset lineage")
+        matching = sorted(((location, asset) for location, asset in every
+                           if (group is None or asset.group_name == group)
+                           and (not text or _asset_matches(asset, text.lower()))),
+                          key=lambda pair: pair[1].group_name)
+        # a page of them: a location of ten thousand assets is read a page at a time
+        pages = max(1, -(-len(matching) // ASSETS_PER_PAGE))
+        page = min(max(_page_number(request.query_params.get("page")), 1), pages)
+        assets = matching[(page - 1) * ASSETS_PER_PAGE:page * ASSETS_PER_PAGE]
+        states = await self.call(self.store.asset_states, steps_of([a for _, a in assets]))
+        latest = {key: state.latest for key, state in states.items() if state.latest}
+        # the lineage of the shown assets, each in its latest status
+        graph = lineage_svg(assets, states, title="Asset lineage",
+                            href={asset.key: f"#asset-{asset.key}" for _, asset in assets})
         # the job that materializes each asset (the first that has a node for it), which its
         # Materialize button launches
         jobs: dict[tuple[str, str], str] = {}
@@ -149,11 +198,15 @@ class CatalogPages(Pages):
                     if node.asset_key:
                         jobs.setdefault((loc.name, node.asset_key), job.name)
         grouped: dict[str, list[tuple[str, Any]]] = {}
-        for location, asset in sorted(assets, key=lambda pair: pair[1].group_name):
+        for location, asset in assets:
             grouped.setdefault(asset.group_name, []).append((location, asset))
-        return self.render(request, viewer, "assets.html", grouped=grouped, latest=latest,
+        return self.render(request, viewer, "assets.html", status_code=status_code,
+                           error=error, grouped=grouped, latest=latest,
                            graph=graph, jobs=jobs, groups=groups, any_assets=bool(every),
-                           filters={"group": group, "q": text})
+                           filters={"group": group, "q": text},
+                           states={asset.key: shown(asset, states) for _, asset in assets},
+                           legend=LEGEND, page=page, pages=pages, total=len(matching),
+                           per_page=ASSETS_PER_PAGE)
 
     async def asset(self, request: Request, viewer: Viewer) -> Response:
         """One asset: its latest metadata and its materializations, newest first."""
@@ -161,10 +214,17 @@ class CatalogPages(Pages):
         record = await self.call(self.store.get_location, location)
         found = None if record is None or record.snapshot is None else next(
             (a for a in record.snapshot.assets if a.key == key), None)
-        if found is None:
+        if found is None or record is None or record.snapshot is None:
             raise PageNotFound(f"no asset {key!r} in code location {location!r}; the Assets "
                                "page lists the assets of every loaded location")
         history = await self.call(self.store.materializations, key, MATERIALIZATIONS_SHOWN)
+        # its neighbourhood in the lineage: what it reads and what reads it
+        near = [a for a in record.snapshot.assets
+                if a.key == key or a.key in found.deps or key in a.deps]
+        states = await self.call(self.store.asset_states, steps_of(near))
+        graph = lineage_svg([(location, a) for a in near], states,
+                            title=f"Lineage around {key}",
+                            href={a.key: f"/assets/{quote(location)}/{a.key}" for a in near})
         # each number the asset reports, oldest first, where it has two values to join
         numbers: dict[str, list[float]] = {}
         for materialization in reversed(history):
@@ -179,7 +239,8 @@ class CatalogPages(Pages):
         checks = [(check, [e for e in results if e.check_name == check.name])
                   for check in found.checks]
         return self.render(request, viewer, "asset.html", location=location, asset=found,
-                           history=history, plots=plots, checks=checks)
+                           history=history, plots=plots, checks=checks, graph=graph,
+                           state=shown(found, states), legend=LEGEND)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)

@@ -24,6 +24,21 @@ class GraphNode:
     upstream: Sequence[str]
     label: str = ""
     href: str | None = None
+    # a state the node is drawn in (a CSS class: an asset's latest status), with a glyph
+    # before its label and the state in words in its tooltip, so colour only repeats them
+    state: str | None = None
+    state_text: str = ""
+
+
+# the glyph of each state a node may be drawn in
+GLYPHS = {"materialized": "✓", "failed": "✕", "in-progress": "◔", "never": "○",
+          "external": "⇢"}
+
+
+def _label(node: GraphNode) -> str:
+    label = node.label or node.name
+    glyph = GLYPHS.get(node.state or "")
+    return f"{glyph} {label}" if glyph else label
 
 
 def layers(nodes: Sequence[GraphNode]) -> list[list[GraphNode]]:
@@ -58,7 +73,7 @@ def dag_svg(nodes: Sequence[GraphNode], *, title: str) -> Markup:
     arcs = any(layer[node.name] - layer[up] > 1
                for node in nodes for up in node.upstream if up in layer)
     top = _ARC if arcs else 0.0
-    widths = [max(len(n.label or n.name) * _CHAR + 2 * _PAD for n in col) for col in columns]
+    widths = [max(len(_label(n)) * _CHAR + 2 * _PAD for n in col) for col in columns]
     tallest = max(len(col) for col in columns)
     rows_height = tallest * (_NODE_H + _GAP_Y) - _GAP_Y + 2 * _PAD
     height = rows_height + top
@@ -96,10 +111,14 @@ def dag_svg(nodes: Sequence[GraphNode], *, title: str) -> Markup:
                          f'd="M{x1:.1f},{y1:.1f} C{controls} {x2 - 2:.1f},{y2:.1f}"/>')
     for node in nodes:
         nx, ny, width = boxes[node.name]
-        box = (f'<g class="node" data-node="{escape(node.name)}">'
+        state = (f' {escape(node.state)}" data-state="{escape(node.state)}'
+                 if node.state else "")
+        tip = (f"<title>{escape(node.label or node.name)}: {escape(node.state_text)}</title>"
+               if node.state_text else "")
+        box = (f'<g class="node{state}" data-node="{escape(node.name)}">{tip}'
                f'<rect x="{nx:.1f}" y="{ny:.1f}" width="{width:.1f}" height="{_NODE_H}" rx="6"/>'
                f'<text x="{nx + width / 2:.1f}" y="{ny + _NODE_H / 2 + 4:.1f}" '
-               f'text-anchor="middle">{escape(node.label or node.name)}</text></g>')
+               f'text-anchor="middle">{escape(_label(node))}</text></g>')
         if node.href:
             box = f'<a href="{escape(node.href)}">{box}</a>'
         parts.append(box)
