@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._hooks import HookDefinition
     from ._op import OpDefinition
     from ._parallel import Executor
+    from ._partitions import PartitionsDefinition
     from ._testing import ExecuteInProcessResult
 
 
@@ -62,13 +63,17 @@ class Node(NamedTuple):
 class JobDefinition:
     """A named graph of nodes, kept in an order where every node follows its upstream."""
 
-    __slots__ = ("_by_name", "description", "executor", "hooks", "name", "nodes", "tags")
+    __slots__ = ("_by_name", "description", "executor", "hooks", "name", "nodes",
+                 "partitions_def", "tags")
 
     def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "",
                  hooks: Iterable[HookDefinition] = (),
                  tags: Mapping[str, str] | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 partitions_def: PartitionsDefinition | None = None) -> None:
         self.name = name
+        # each run is of one of its partitions (None: not partitioned)
+        self.partitions_def = partitions_def
         self.description = description
         # called after each step's outcome, after the op's own hooks
         self.hooks: tuple[HookDefinition, ...] = tuple(hooks)
