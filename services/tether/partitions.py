@@ -187,6 +187,16 @@ def dimension_keys(definition: MultiPartitions, key: str) -> dict[str, str]:
     return {d.name: part for d, part in zip(definition.dimensions, parts, strict=True)}
 
 
+def dynamic_names(definition: PartitionsSnapshot | None) -> list[str]:
+    """The names of the dynamic partitions ``definition`` takes keys from."""
+    match definition:
+        case DynamicPartitions():
+            return [definition.name]
+        case MultiPartitions():
+            return [name for d in definition.dimensions for name in dynamic_names(d.partitions)]
+    return []
+
+
 def default_mapping(downstream: PartitionsSnapshot | None,
                     upstream: PartitionsSnapshot) -> PartitionMappingSnapshot:
     """The mapping an asset has to a partitioned upstream it names none for: overlapping

@@ -225,3 +225,71 @@ def test_start_is_read_as_wall_clock_time_in_the_timezone() -> None:
     daily = DailyPartitionsDefinition(datetime(2026, 1, 1, tzinfo=UTC), timezone="Asia/Tokyo")
     window = daily.time_window_for_partition_key("2026-01-01")
     assert window.start == datetime(2026, 1, 1, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+
+def test_a_partitioned_run_stores_each_partition_and_loads_the_mapped_ones() -> None:
+    from tether import IOManager, materialize
+
+    daily = DailyPartitionsDefinition("2026-01-01")
+    seen: list[tuple[str, str]] = []
+
+    @asset(partitions_def=daily)
+    def events(context) -> int:  # type: ignore[no-untyped-def]
+        window = context.partition_time_window
+        seen.append((context.partition_key, window.start.isoformat()))
+        return int(context.partition_key[-2:])
+
+    @asset(partitions_def=daily,
+           partition_mappings={"events": TimeWindowPartitionMapping(start_offset=-1)})
+    def two_days(events: dict[str, int] | int) -> dict[str, int] | int:
+        return events
+
+    class Shelf(IOManager):
+        def __init__(self) -> None:
+            self.values: dict[tuple[str | None, str | None], object] = {}
+
+        def handle_output(self, context, obj):  # type: ignore[no-untyped-def]
+            self.values[context.asset_key, context.partition_key] = obj
+
+        def load_input(self, context):  # type: ignore[no-untyped-def]
+            return self.values[context.asset_key, context.partition_key]
+
+    shelf = Shelf()
+    for day in ("2026-01-01", "2026-01-02"):
+        result = materialize([events, two_days], resources={"io_manager": shelf},
+                             partition_key=day)
+        assert result.success
+    assert seen == [("2026-01-01", "2026-01-01T00:00:00+00:00"),
+                    ("2026-01-02", "2026-01-02T00:00:00+00:00")]
+    assert shelf.values["events", "2026-01-02"] == 2
+    # the first day has no previous one: one value; then a dict of both days by key
+    assert shelf.values["two_days", "2026-01-01"] == 1
+    assert shelf.values["two_days", "2026-01-02"] == {"2026-01-01": 1, "2026-01-02": 2}
+    planned = [e for e in result.events if type(e).__name__ == "AssetMaterializationPlanned"]
+    assert [(e.asset_key, e.partition) for e in planned] == [  # type: ignore[attr-defined]
+        ("events", "2026-01-02"), ("two_days", "2026-01-02")]
+
+
+def test_a_run_of_a_partitioned_job_needs_a_known_partition() -> None:
+    from tether import materialize
+
+    @asset(partitions_def=StaticPartitionsDefinition(["eu", "us"]))
+    def sales(context) -> str:  # type: ignore[no-untyped-def]
+        return str(context.partition_key)
+
+    missing = materialize([sales], raise_on_error=False)
+    assert not missing.success
+    assert "is partitioned: give the partition to run" in str(missing.events[-1])
+    unknown = materialize([sales], partition_key="asia", raise_on_error=False)
+    assert "has no partition 'asia'; its partitions: static: eu, us" in str(unknown.events[-1])
+
+    @op
+    def plain() -> None:
+        pass
+
+    @job
+    def unpartitioned() -> None:
+        plain()
+
+    odd = unpartitioned.execute_in_process(partition_key="eu", raise_on_error=False)
+    assert "job 'unpartitioned' is not partitioned" in str(odd.events[-1])

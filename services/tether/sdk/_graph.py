@@ -93,13 +93,15 @@ class JobDefinition:
     def execute_in_process(self, *, run_config: Mapping[str, Any] | None = None,
                            resources: Mapping[str, Any] | None = None,
                            raise_on_error: bool = True,
-                           run_id: str | None = None) -> ExecuteInProcessResult:
+                           run_id: str | None = None,
+                           partition_key: str | None = None) -> ExecuteInProcessResult:
         """Run this job in this process (in a unit test): see ``tether.sdk._testing``."""
         # imported here: the executor is a run's business, not `import tether`'s
         from ._testing import execute_in_process
 
         return execute_in_process(self, run_config=run_config, resources=resources,
-                                  raise_on_error=raise_on_error, run_id=run_id)
+                                  raise_on_error=raise_on_error, run_id=run_id,
+                                  partition_key=partition_key)
 
     def select(self, step_keys: Collection[str]) -> tuple[Node, ...]:
         """The nodes named by ``step_keys``, in run order.

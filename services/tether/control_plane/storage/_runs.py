@@ -80,6 +80,7 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
         "steps_failed": 0,
         "step_selection": _codec.steps_to_json(run.request.step_selection),
         "input_runs": _codec.input_runs_to_json(run.request.input_runs),
+        "partition": run.request.partition,
     } for run in new])
     tags = [{"run_id": run.run_id, "key": key, "value": tag_text(value), "created_at": now}
             for run in new for key, value in run.request.tags.items()]
@@ -94,7 +95,8 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
 def _queued_message(run: NewRun) -> str:
     selection = run.request.step_selection
     steps = "" if selection is None else f" (steps {', '.join(selection)})"
-    return f"Queued run of {run.job_name}{steps}"
+    partition = "" if run.request.partition is None else f" partition {run.request.partition}"
+    return f"Queued run of {run.job_name}{partition}{steps}"
 
 
 def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
@@ -329,6 +331,7 @@ def tag_text(value: Any) -> str:
 def list_runs(
     conn: Connection, *, limit: int, status: str | None, job_name: str | None,
     tag: tuple[str, str] | None = None, before: RunCursor | None = None,
+    partition: str | None = None,
 ) -> list[RunRecord]:
     """Newest first, by (created_at, run_id): ``before`` continues after the last run of the
     previous page (keyset pagination, as fast on the 1,000th page as on the first)."""
@@ -344,6 +347,8 @@ def list_runs(
         query = query.where(runs.c.status == status)
     if job_name is not None:
         query = query.where(runs.c.job_name == job_name)
+    if partition is not None:
+        query = query.where(runs.c.partition == partition)
     if before is not None:
         query = query.where(sa.tuple_(created, run_id) < sa.tuple_(*before))
     return [run_record(row) for row in conn.execute(query)]

@@ -349,11 +349,14 @@ class Store:
         tags: dict[str, Any] | None = None,
         traceparent: str = "",
         actor: Actor | None = None,
+        partition: str | None = None,
     ) -> str:
         """Queue a run of a job of a loaded location and the work item that launches it, in
         one transaction; returns the run id. Raises JobNotFoundError (the message lists the
         known jobs), AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a
-        run config that does not fit the job's Config types (naming the path)."""
+        run config that does not fit the job's Config types (naming the path), or a
+        ``partition`` that is not one of the job's (or given for an unpartitioned job, or
+        missing for a partitioned one)."""
         run_config = {} if run_config is None else run_config
         tags = {} if tags is None else tags
         if not isinstance(run_config, dict):
@@ -364,8 +367,9 @@ class Store:
             now = self._clock()
             run_id = _launch.launch(conn, LaunchRequest(
                 job_name=job_name, location=location, run_config=run_config, tags=tags,
-                traceparent=traceparent), now=now, limits=self._limits)
-            self._audit(conn, actor, "run.launch", run_id, now, f"job {job_name!r}")
+                traceparent=traceparent, partition=partition), now=now, limits=self._limits)
+            what = f"job {job_name!r}" + (f" partition {partition!r}" if partition else "")
+            self._audit(conn, actor, "run.launch", run_id, now, what)
             return run_id
 
     def reexecute_run(
@@ -541,12 +545,14 @@ class Store:
     def list_runs(
         self, limit: int = 50, *, status: str | None = None, job_name: str | None = None,
         tag: tuple[str, str] | None = None, before: RunCursor | None = None,
+        partition: str | None = None,
     ) -> list[RunRecord]:
         """The newest runs first; ``before`` is the (created_at, run_id) of the last run of the
-        previous page, ``tag`` a (key, value) the runs must carry."""
+        previous page, ``tag`` a (key, value) the runs must carry, ``partition`` the
+        partition they are of."""
         with self._read() as conn:
             return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name,
-                                   tag=tag, before=before)
+                                   tag=tag, before=before, partition=partition)
 
     def run_events(
         self, run_id: str, *, after_id: int | None = None, limit: int | None = None
