@@ -9,6 +9,7 @@ from ._agents import LIVENESS_SECONDS, AgentRecord
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
+from ._partition_status import AssetPartitionStatus, PartitionState
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
 from ._queue import PRIORITY_TAG, QueueLimits
 from ._records import (
@@ -47,6 +48,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Actor",
     "AgentRecord",
+    "AssetPartitionStatus",
     "AuditEntry",
     "AutomationRecord",
     "EventRecord",
@@ -57,6 +59,7 @@ __all__ = [
     "LocationStatus",
     "LogRecord",
     "Materialization",
+    "PartitionState",
     "Projection",
     "QueueLimits",
     "ReexecutionStrategy",

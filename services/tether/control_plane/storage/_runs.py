@@ -25,7 +25,7 @@ from tether.wire import (
 )
 
 from ..errors import RunNotFound
-from . import _codec
+from . import _codec, _partition_status
 from ._bulk import insert_new
 from ._fence import Fence, fence_of, grace_over
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
@@ -141,9 +141,13 @@ def write_projection(conn: Connection, run_id: str, projection: Projection, now:
 
 
 def write_projections(conn: Connection, projections: dict[str, Projection], now: float) -> None:
-    """Write each run's projection into its row: one statement for them all."""
+    """Write each run's projection into its row: one statement for them all. A run that
+    has ended settles the asset partitions it still had in progress."""
     if not projections:
         return
+    _partition_status.settle_runs(conn, {
+        run_id: _partition_status.RunEnd(projection.status)
+        for run_id, projection in projections.items() if projection.is_terminal}, now)
     conn.execute(
         runs.update().where(runs.c.run_id == sa.bindparam("b_run_id")).values(
             status=sa.bindparam("b_status"),
@@ -251,6 +255,10 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float,
     for key, (fact, _) in accepted.items():
         if key in inserted:
             facts.setdefault(key[0], []).append(fact)
+    # before the runs' rows: a run that ends in this batch settles its partitions after them
+    _partition_status.apply_events(
+        conn, (event for event in batch
+               if (event.run_id, event.attempt, event.seq) in inserted), now)
     folded = {run_id: fold(locked[run_id].projection, run_facts)
               for run_id, run_facts in facts.items()}
     write_projections(conn, {run_id: after for run_id, after in folded.items()

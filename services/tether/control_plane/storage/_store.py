@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from tether.partitions import partition_keys
 from tether.wire import (
     AgentHeartbeat,
     AgentResult,
@@ -26,6 +27,7 @@ from tether.wire import (
     LaunchRun,
     LocationSpec,
     LogChunk,
+    PartitionsSnapshot,
     RunEvent,
     TerminateRun,
     TickKind,
@@ -42,6 +44,8 @@ from . import (
     _leases,
     _locations,
     _monitor,
+    _partition_status,
+    _partitions,
     _queue,
     _results,
     _retries,
@@ -395,6 +399,58 @@ class Store:
             self._audit(conn, actor, "run.reexecute", new_run_id, now,
                         f"re-executes run {run_id} ({strategy.value.lower()})")
             return new_run_id
+
+    # -- partitions -----------------------------------------------------------------------
+
+    def dynamic_partitions(self, name: str) -> list[str]:
+        """The keys of dynamic partitions ``name``, in the order they were added."""
+        with self._read() as conn:
+            return _partitions.dynamic_keys(conn, [name])[name]
+
+    def add_dynamic_partitions(self, name: str, keys: Sequence[str], *,
+                               actor: Actor | None = None) -> list[str]:
+        """Add ``keys`` to dynamic partitions ``name``; the keys that were new. Raises
+        BadInput for a key that cannot be one."""
+        with self._write() as conn:
+            now = self._clock()
+            added = _partitions.add_dynamic(conn, name, keys, now)
+            self._audit(conn, actor, "partitions.add", name, now,
+                        f"added {len(added)} of {len(keys)} key(s)")
+            return added
+
+    def delete_dynamic_partitions(self, name: str, keys: Sequence[str], *,
+                                  actor: Actor | None = None) -> int:
+        with self._write() as conn:
+            now = self._clock()
+            deleted = _partitions.delete_dynamic(conn, name, keys)
+            self._audit(conn, actor, "partitions.delete", name, now,
+                        f"deleted {deleted} key(s)")
+            return deleted
+
+    def dynamic_keys_for(self, definition: PartitionsSnapshot) -> dict[str, list[str]]:
+        """The keys of the dynamic partitions ``definition`` takes keys from, by name."""
+        with self._read() as conn:
+            return _partitions.keys_for(conn, definition)
+
+    def partition_keys(self, definition: PartitionsSnapshot) -> list[str]:
+        """The keys of ``definition`` now (a dynamic one's from this database)."""
+        with self._read() as conn:
+            return partition_keys(definition, now=self._clock(),
+                                  dynamic=_partitions.keys_for(conn, definition))
+
+    def asset_partition_status(self, asset_key: str, definition: PartitionsSnapshot
+                               ) -> _partition_status.AssetPartitionStatus:
+        """Which partitions of the asset are materialized, failed, in progress or missing."""
+        with self._read() as conn:
+            keys = partition_keys(definition, now=self._clock(),
+                                  dynamic=_partitions.keys_for(conn, definition))
+            states = _partition_status.statuses(conn, asset_key)
+        return _partition_status.AssetPartitionStatus.of(keys, states)
+
+    def rebuild_partition_status(self) -> int:
+        """Recompute every asset partition's status from the event log; the rows written."""
+        with self._write() as conn:
+            return _partition_status.rebuild(conn, self._clock())
 
     # -- the daemons -----------------------------------------------------------------------
 
