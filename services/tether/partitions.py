@@ -239,6 +239,22 @@ def upstream_keys(mapping: PartitionMappingSnapshot | None, *,
     return windows.keys[first:last + 1]
 
 
+def key_positions(definition: PartitionsSnapshot, *, now: float,
+                  dynamic: DynamicKeys = NO_DYNAMIC) -> Mapping[str, int]:
+    """Each key's position, as a mapping that may hold positions past the last key at
+    ``now`` (compare them with :func:`partition_count`). A time-window or static
+    definition's is built once and kept, so looking up 100,000 keys costs no enumeration."""
+    match definition:
+        case TimeWindowPartitions():
+            windows = _windows(definition)
+            windows.count(now)
+            return windows.index
+        case StaticPartitions():
+            return _static_index(definition)
+    keys = partition_keys(definition, now=now, dynamic=dynamic)
+    return {key: index for index, key in enumerate(keys)}
+
+
 # -- time windows ------------------------------------------------------------------------------
 
 

@@ -43,8 +43,9 @@ class PartitionKeyRange(NamedTuple):
     start: str
     end: str
 
-# characters a key may not hold: "|" joins multi-partition keys, "/" would nest stored files
-_RESERVED = ("|", "/", "\0")
+# characters a key may not hold: "|" joins multi-partition keys, "/" would nest stored files,
+# and the status query joins keys with newlines
+_RESERVED = ("|", "/", "\0", "\n")
 
 
 class PartitionsDefinition:

@@ -15,7 +15,7 @@ log into the table from scratch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -199,42 +199,58 @@ def rebuild(conn: Connection, now: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class AssetPartitionStatus:
-    """The partitions of one asset (in order) and the status of each that is not missing."""
+    """The partitions of one asset, in order (``keys``), and the positions of those in each
+    state but missing (sorted); what the partition bar draws and the counts say."""
 
     keys: list[str]
-    states: dict[str, PartitionState]
-    counts: dict[PartitionState, int] = field(default_factory=dict)
+    positions: dict[PartitionState, list[int]]
 
     @classmethod
-    def of(cls, keys: list[str], states: dict[str, PartitionState]) -> AssetPartitionStatus:
-        counts = dict.fromkeys(PartitionState, 0)
-        known = set(keys)
-        for key, state in states.items():
-            # a row of a key the definition no longer has (a deleted dynamic key) counts not
-            if key in known:
-                counts[state] += 1
-        counts[PartitionState.MISSING] = len(keys) - sum(counts.values())
-        return cls(keys=keys, states=states, counts=counts)
+    def of(cls, keys: list[str], position: Mapping[str, int],
+           by_state: Mapping[PartitionState, list[str]]) -> AssetPartitionStatus:
+        count = len(keys)
+        positions: dict[PartitionState, list[int]] = {}
+        for state, state_keys in by_state.items():
+            # a row of a key the definition no longer has (a deleted dynamic key, a window
+            # past the end) counts not
+            found = [index for index in map(position.get, state_keys)
+                     if index is not None and index < count]
+            found.sort()
+            positions[state] = found
+        return cls(keys=keys, positions=positions)
+
+    @property
+    def counts(self) -> dict[PartitionState, int]:
+        counts = {state: len(self.positions.get(state, ())) for state in PartitionState}
+        counts[PartitionState.MISSING] = len(self.keys) - sum(counts.values())
+        return counts
+
+    @property
+    def states(self) -> dict[str, PartitionState]:
+        """The state of each partition that is not missing, by key."""
+        return {self.keys[index]: state for state, found in self.positions.items()
+                for index in found}
 
     def with_state(self, state: PartitionState, limit: int) -> list[str]:
         """Up to ``limit`` keys in ``state``, in the definition's order."""
-        missing = PartitionState.MISSING
-        found = []
-        for key in self.keys:
-            if self.states.get(key, missing) is state:
-                found.append(key)
-                if len(found) >= limit:
-                    break
-        return found
+        if state is not PartitionState.MISSING:
+            return [self.keys[index] for index in self.positions.get(state, [])[:limit]]
+        taken = {index for found in self.positions.values() for index in found}
+        return [key for index, key in enumerate(self.keys) if index not in taken][:limit]
 
 
-def statuses(conn: Connection, asset_key: str) -> dict[str, PartitionState]:
-    """The status of each partition of ``asset_key`` that has one (the others are missing)."""
-    query = sa.select(asset_partitions.c.partition, asset_partitions.c.status).where(
-        asset_partitions.c.asset_key == asset_key,
-        asset_partitions.c.status != PartitionState.MISSING.value)
-    state = _STATES.__getitem__
-    return {partition: state(status) for partition, status in conn.execute(query)}
+def statuses(conn: Connection, asset_key: str) -> dict[PartitionState, list[str]]:
+    """The partitions of ``asset_key`` in each state but missing (those with no row, or a
+    MISSING one). One row per state, its keys joined by newlines in the database: an asset
+    has up to 100,000 partitions, and fetching a row per key costs the most here."""
+    column = asset_partitions.c.partition
+    joined = (sa.func.string_agg(column, "\n") if conn.dialect.name == "postgresql"
+              else sa.func.group_concat(column, "\n"))
+    query = (sa.select(asset_partitions.c.status, joined)
+             .where(asset_partitions.c.asset_key == asset_key,
+                    asset_partitions.c.status != PartitionState.MISSING.value)
+             .group_by(asset_partitions.c.status))
+    return {_STATES[status]: keys.split("\n") for status, keys in conn.execute(query) if keys}
 
 
 _STATES = {state.value: state for state in PartitionState}

@@ -76,7 +76,7 @@ def apply_requests(conn: Connection, requests: Sequence[DynamicPartitionsRequest
 
 
 def _check_key(name: str, key: str) -> None:
-    if not key or any(c in key for c in "|/\0") or len(key) > 255:
+    if not key or any(c in key for c in "|/\0\n") or len(key) > 255:
         raise BadInput(f"dynamic partitions {name!r}: {key!r} is not a usable key (a "
                        f"non-empty string of at most 255 characters, without '|' or '/')")
 

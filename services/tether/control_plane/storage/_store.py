@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from tether.partitions import partition_keys
+from tether.partitions import key_positions, partition_keys
 from tether.wire import (
     AgentHeartbeat,
     AgentResult,
@@ -442,10 +442,11 @@ class Store:
                                ) -> _partition_status.AssetPartitionStatus:
         """Which partitions of the asset are materialized, failed, in progress or missing."""
         with self._read() as conn:
-            keys = partition_keys(definition, now=self._clock(),
-                                  dynamic=_partitions.keys_for(conn, definition))
-            states = _partition_status.statuses(conn, asset_key)
-        return _partition_status.AssetPartitionStatus.of(keys, states)
+            now, dynamic = self._clock(), _partitions.keys_for(conn, definition)
+            by_state = _partition_status.statuses(conn, asset_key)
+        return _partition_status.AssetPartitionStatus.of(
+            partition_keys(definition, now=now, dynamic=dynamic),
+            key_positions(definition, now=now, dynamic=dynamic), by_state)
 
     def rebuild_partition_status(self) -> int:
         """Recompute every asset partition's status from the event log; the rows written."""

@@ -203,7 +203,8 @@ class CatalogPages(Pages):
         failed: list[str] = []
         if found.partitions is not None:
             status = await self.call(self.store.asset_partition_status, key, found.partitions)
-            bar = partition_bar_svg(status.keys, status.states)
+            bar = partition_bar_svg(status.keys, {state.value: found for state, found
+                                                  in status.positions.items()})
             failed = status.with_state(PartitionState.FAILED, FAILED_SHOWN)
         return self.render(request, viewer, "asset.html", location=location, asset=found,
                            history=history, plots=plots, partition_status=status,

@@ -4,6 +4,7 @@ materializations. (A run's timeline is in :mod:`._timeline`.)"""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -141,33 +142,31 @@ _BAR_W = 960
 _BAR_H = 26
 
 
-def partition_bar_svg(keys: Sequence[str], states: Mapping[str, str], *,
+def partition_bar_svg(keys: Sequence[str], positions: Mapping[str, Sequence[int]], *,
                       width: int = _BAR_W) -> Markup:
     """An asset's partitions in their order as one bar, each stretch colored by its state
-    (``states``: key -> MATERIALIZED, FAILED or IN_PROGRESS; absent: missing). With more
-    partitions than pixels, each pixel column stands for several and shows the most urgent
-    state among them; runs of one state are one rectangle, so 100,000 partitions draw as a
-    few hundred shapes at most."""
+    (``positions``: MATERIALIZED, FAILED or IN_PROGRESS -> the sorted positions of the keys
+    in it; the others are missing). With more partitions than pixels, each pixel column stands for
+    several and shows the most urgent state among them; runs of one state are one rectangle,
+    so 100,000 partitions draw as a few hundred shapes at most."""
     count = len(keys)
     if not count:
         return Markup("")
     columns = min(count, width)
     # column c holds the keys i with i * columns // count == c (exact integer arithmetic)
     firsts = [(c * count + columns - 1) // columns for c in range(columns + 1)]
-    # per column: how many keys are in each state that is not missing
-    tallies = [[0, 0, 0, 0] for _ in range(columns)]
-    if states:
-        index_of = {key: index for index, key in enumerate(keys)}
-        urgency = _URGENCY
-        for key, state in states.items():
-            index = index_of.get(key)
-            if index is not None:
-                tallies[index * columns // count][urgency[state]] += 1
-    worst = []
-    for column, tally in enumerate(tallies):
-        size = firsts[column + 1] - firsts[column]
-        worst.append(3 if tally[3] else 2 if tally[2] else
-                     1 if size > tally[0] + tally[2] + tally[3] else 0)
+    # per column and state (by urgency): how many of its keys are in it; the positions are
+    # sorted, so two bisections a column count them (960 columns, not 100,000 keys)
+    tallies = [[0] * columns for _ in _URGENCY]
+    for state, found in positions.items():
+        tally = tallies[_URGENCY[str(state)]]
+        ends = [bisect.bisect_left(found, first) for first in firsts]
+        for column in range(columns):
+            tally[column] = ends[column + 1] - ends[column]
+    materialized, in_progress, failed = (tallies[_URGENCY[name]] for name in (
+        "MATERIALIZED", "IN_PROGRESS", "FAILED"))
+    worst = [3 if failed[c] else 2 if in_progress[c] else
+             1 if firsts[c + 1] - firsts[c] > materialized[c] else 0 for c in range(columns)]
     names = {value: name for name, value in _URGENCY.items()}
     step = width / columns
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="partition-bar" role="img" '

@@ -37,9 +37,12 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index("ix_asset_partitions_last_run", "asset_partitions", ["last_run_id"])
+    op.create_index("ix_asset_partitions_state", "asset_partitions",
+                    ["asset_key", "status", "partition"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_asset_partitions_state", table_name="asset_partitions")
     op.drop_index("ix_asset_partitions_last_run", table_name="asset_partitions")
     op.drop_table("asset_partitions")
     op.drop_table("dynamic_partitions")
