@@ -293,3 +293,70 @@ def test_a_run_of_a_partitioned_job_needs_a_known_partition() -> None:
 
     odd = unpartitioned.execute_in_process(partition_key="eu", raise_on_error=False)
     assert "job 'unpartitioned' is not partitioned" in str(odd.events[-1])
+
+
+def test_a_schedule_built_from_a_partitioned_job_runs_the_window_that_just_ended() -> None:
+    from tether import build_schedule_from_partitioned_job
+    from tether.sdk import evaluate_schedule
+
+    @asset(partitions_def=DailyPartitionsDefinition("2026-01-01", timezone="Europe/Paris",
+                                                    hour_offset=2))
+    def events() -> int:
+        return 1
+
+    daily = define_asset_job("daily", [events],
+                             partitions_def=DailyPartitionsDefinition(
+                                 "2026-01-01", timezone="Europe/Paris", hour_offset=2))
+    schedule = build_schedule_from_partitioned_job(daily)
+    assert (schedule.snapshot.cron, schedule.snapshot.timezone) == ("0 2 * * *",
+                                                                   "Europe/Paris")
+    outcome = evaluate_schedule(schedule, at(2026, 3, 29, 2, zone=PARIS))
+    assert [(r.partition, r.run_key) for r in outcome.run_requests] == [
+        ("2026-03-28", "2026-03-28")]
+    defs = Definitions(assets=[events], schedules=[schedule])
+    assert defs.get_job("daily").partitions_def is not None
+
+    @op
+    def plain() -> None:
+        pass
+
+    @job
+    def unpartitioned() -> None:
+        plain()
+
+    with pytest.raises(DefinitionError, match="must be partitioned by hour, day, week or month"):
+        build_schedule_from_partitioned_job(unpartitioned)
+
+
+def test_a_sensor_result_adds_dynamic_partitions_and_requests_their_runs() -> None:
+    from tether import RunRequest, SensorResult, sensor
+    from tether.sdk import evaluate_sensor
+    from tether.wire import AddDynamicPartitions
+
+    files = DynamicPartitionsDefinition("files")
+
+    @asset(partitions_def=files)
+    def rows() -> int:
+        return 1
+
+    @sensor(assets=[rows])
+    def new_files(context):  # type: ignore[no-untyped-def]
+        return SensorResult(run_requests=[RunRequest(partition_key="b.csv")],
+                            dynamic_partitions_requests=[files.build_add_request(["b.csv"])],
+                            cursor="b.csv")
+
+    outcome = evaluate_sensor(new_files, None, None)
+    assert outcome.error is None
+    assert outcome.dynamic_partitions_requests == [AddDynamicPartitions(name="files",
+                                                                        keys=["b.csv"])]
+    assert [r.partition for r in outcome.run_requests] == ["b.csv"]
+    assert outcome.cursor == "b.csv"
+
+    @sensor(assets=[rows])
+    def only_adds(context):  # type: ignore[no-untyped-def]
+        return SensorResult(dynamic_partitions_requests=[files.build_add_request(["c"])])
+
+    added = evaluate_sensor(only_adds, None, None)
+    assert added.run_requests == [] and "dynamic partitions changed" in str(added.skip_reason)
+    with pytest.raises(DefinitionError, match="without '"):
+        files.build_add_request(["a|b"])
