@@ -77,6 +77,11 @@ def test_hourly_keys_skip_the_missing_hour_and_merge_the_repeated_one() -> None:
     one = hourly.time_window_for_partition_key("2026-03-08-01:00")
     assert one.end.timestamp() - one.start.timestamp() == 3600
 
+    # the skipped hour is no key: a run of it is refused
+    with pytest.raises(PartitionError, match="has no partition '2026-03-08-02:00'"):
+        keys.check_partition(hourly.snapshot, "2026-03-08-02:00",
+                             now=at(2026, 3, 9, zone=NEW_YORK), what="asset 'clicks'")
+
     autumn = HourlyPartitionsDefinition("2026-11-01", timezone="America/New_York")
     day = keys.partition_keys(autumn.snapshot, now=at(2026, 11, 2, zone=NEW_YORK))
     assert len(day) == len(set(day)) == 24
