@@ -5,6 +5,7 @@
     ├── DefinitionError              user code defines something invalid (bad op wiring, ...)
     ├── RunConfigError               a run config does not fit the job's Config types
     ├── StepSelectionError           a step selection the job cannot run
+    ├── PartitionError               a partition key the job or asset does not have
     ├── OutputStorageError           a step's output cannot be stored (e.g. unpicklable)
     │   └── StoredOutputNotFound     a stored output to load is not there (never materialized)
     │       └── OutputNotProduced    an optional output its step did not make (step skipped)
@@ -61,6 +62,11 @@ def describe_problems(problems: Sequence[str]) -> str:
 class StepSelectionError(TetherError):
     """A step selection names a step the job does not have, or leaves out a step whose
     output a selected step takes and that is not stored (``io_manager_key=None``)."""
+
+
+class PartitionError(TetherError):
+    """A partition key the definition does not have, a partition given to an unpartitioned
+    job, or none given to a partitioned one; the message names the key and what is allowed."""
 
 
 class OutputStorageError(TetherError):

@@ -20,9 +20,11 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 WAITING_GRACE_SECONDS = 1.0
 
 LAUNCH = """
-mutation Launch($jobName: String!, $location: String, $runConfig: JSON, $tags: JSON) {
-  launchRun(jobName: $jobName, location: $location, runConfig: $runConfig, tags: $tags) {
-    id status waitingReason }
+mutation Launch($jobName: String!, $location: String, $runConfig: JSON, $tags: JSON,
+               $partition: String) {
+  launchRun(jobName: $jobName, location: $location, runConfig: $runConfig, tags: $tags,
+            partition: $partition) {
+    id status waitingReason partition }
 }"""
 
 REEXECUTE = """
@@ -51,9 +53,9 @@ query Scaffold($job: String!, $location: String) {
 WAITING = """query Waiting($id: ID!) { run(id: $id) { status waitingReason } }"""
 
 LIST = """
-query List($limit: Int, $status: RunStatus, $jobName: String) {
-  runs(limit: $limit, status: $status, jobName: $jobName) {
-    id jobName location status createdAt startTime endTime
+query List($limit: Int, $status: RunStatus, $jobName: String, $partition: String) {
+  runs(limit: $limit, status: $status, jobName: $jobName, partition: $partition) {
+    id jobName location status createdAt startTime endTime partition
   }
 }"""
 
@@ -76,6 +78,9 @@ def register(commands: Any) -> None:
     launch.add_argument("job", help="the job's name")
     launch.add_argument("--location", help="the code location (when several define the job)")
     launch.add_argument("--config", help="run config as JSON", default=None)
+    launch.add_argument("--partition", default=None, metavar="KEY",
+                        help="the partition to run, for a partitioned job (2026-12-01, "
+                             "2026-12-01|eu)")
     launch.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                         help="a tag of the run (repeatable); tags meet the run queue's "
                              "concurrency limits, and tether/priority=N runs it sooner")
@@ -103,6 +108,7 @@ def register(commands: Any) -> None:
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--status", help="only runs with this status, e.g. FAILURE")
     listing.add_argument("--job", help="only runs of this job")
+    listing.add_argument("--partition", help="only runs of this partition")
     listing.set_defaults(handler=_list)
 
     logs = actions.add_parser("logs", help="print a run's events, stdout and stderr")
@@ -130,7 +136,8 @@ def _launch(args: argparse.Namespace) -> int:
     try:
         try:
             run = client.execute(LAUNCH, jobName=args.job, location=args.location,
-                                 runConfig=run_config, tags=tags or None)["launchRun"]
+                                 runConfig=run_config, tags=tags or None,
+                                 partition=args.partition)["launchRun"]
         except ControlPlaneError as exc:
             shape = (_scaffold_text(client, args.job, args.location)
                      if str(exc).startswith(f"invalid run config for job {args.job}:") else "")
@@ -138,7 +145,8 @@ def _launch(args: argparse.Namespace) -> int:
                 raise
             # after the problems, the shape that fixes them
             raise ControlPlaneError(f"{exc}\n{shape}", status_code=exc.status_code) from None
-        print(f"Launched run {run['id']} of {args.job} ({run['status']})")
+        what = f" partition {run['partition']}" if run.get("partition") else ""
+        print(f"Launched run {run['id']} of {args.job}{what} ({run['status']})")
         return _launched(client, run, wait=args.wait)
     finally:
         client.close()
@@ -244,19 +252,21 @@ def _list(args: argparse.Namespace) -> int:
     client = graphql_client()
     try:
         runs = client.execute(LIST, limit=args.limit, status=args.status,
-                              jobName=args.job)["runs"]
+                              jobName=args.job, partition=args.partition)["runs"]
     finally:
         client.close()
     if not runs:
         print("no runs yet")
         return 0
-    print(f"{'RUN ID':<36}  {'JOB':<20} {'STATUS':<10} {'CREATED':<19}  DURATION")
+    print(f"{'RUN ID':<36}  {'JOB':<20} {'STATUS':<10} {'CREATED':<19}  {'DURATION':<9} "
+          "PARTITION")
     for run in runs:
         duration = ""
         if run["startTime"]:
             duration = format_duration((run["endTime"] or time.time()) - run["startTime"])
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["createdAt"]))
-        print(f"{run['id']:<36}  {run['jobName']:<20} {run['status']:<10} {created}  {duration}")
+        print(f"{run['id']:<36}  {run['jobName']:<20} {run['status']:<10} {created}  "
+              f"{duration:<9} {run['partition'] or ''}".rstrip())
     return 0
 
 

@@ -38,6 +38,7 @@ from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
 from ._limits import mutation_limiter
 from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._nesting import nesting_depth
+from ._partition_resolvers import BINDABLES as PARTITION_BINDABLES
 from ._query_limits import QueryLimits
 from ._resolvers import BINDABLES, GraphQLContext
 from ._state import AppState
@@ -73,7 +74,7 @@ def build_schema(extra_sdl: str = "") -> GraphQLSchema:
     """The API's schema; ``extra_sdl`` extends it (tests use it for API versions to come)."""
     schema: GraphQLSchema = make_executable_schema(
         SDL_PATH.read_text() + extra_sdl, *BINDABLES, *LOCATION_BINDABLES,
-        *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, convert_names_case=True,
+        *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, *PARTITION_BINDABLES, convert_names_case=True,
     )
     return schema
 

@@ -25,6 +25,7 @@ from tether.wire import (
     MetadataValue,
     OpNodeSnapshot,
     OpOutputSnapshot,
+    PartitionsSnapshot,
     WorkerStatus,
     metadata_kind,
     metadata_text,
@@ -66,6 +67,7 @@ class JobView:
     nodes: list[OpNodeSnapshot]
     run_config_schema: dict[str, Any]
     tags: dict[str, str]
+    partitions_def: PartitionsSnapshot | None = None
 
     @property
     def run_config_scaffold(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class AssetView:
     computed_by: str | None
     external: bool
     checks: list[AssetCheckSnapshot]
+    partitions_def: PartitionsSnapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,8 @@ class AssetCheckView:
 
 def _job_view(location: str, job: JobSnapshot) -> JobView:
     return JobView(name=job.name, location=location, description=job.description, nodes=job.nodes,
-                   run_config_schema=job.run_config_schema, tags=job.tags)
+                   run_config_schema=job.run_config_schema, tags=job.tags,
+                   partitions_def=job.partitions)
 
 
 def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
@@ -109,7 +113,7 @@ def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
         key=asset.key, key_path=asset.path, location=location, description=asset.description,
         deps=asset.deps, group_name=asset.group_name, owners=asset.owners, tags=asset.tags,
         kinds=asset.kinds, code_version=asset.code_version, computed_by=asset.computed_by,
-        external=asset.external, checks=asset.checks,
+        external=asset.external, checks=asset.checks, partitions_def=asset.partitions,
     )
 
 
@@ -158,13 +162,14 @@ async def _runs(
     limit: int = 50,
     status: str | None = None,
     job_name: str | None = None,
+    partition: str | None = None,
 ) -> list[RunRecord]:
     store = _context(info).store
     if limit < 0:
         raise BadInput(f"limit must be zero or more, got {limit}")
 
     def list_runs() -> list[RunRecord]:
-        return store.list_runs(limit, status=status, job_name=job_name)
+        return store.list_runs(limit, status=status, job_name=job_name, partition=partition)
 
     return await to_thread.run_sync(list_runs)
 
@@ -220,6 +225,7 @@ async def _launch_run(
     location: str | None = None,
     run_config: Any = None,
     tags: Any = None,
+    partition: str | None = None,
 ) -> RunRecord | None:
     context = _context(info)
     store = context.store
@@ -236,7 +242,7 @@ async def _launch_run(
                                 ) as traceparent:
                 run_id = store.launch_run(job_name, location=location, run_config=run_config,
                                           tags=tags, traceparent=traceparent,
-                                          actor=context.actor)
+                                          actor=context.actor, partition=partition)
             return store.get_run(run_id)
 
         record = await to_thread.run_sync(launch)

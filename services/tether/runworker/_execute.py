@@ -131,7 +131,8 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None,
         return
     execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config,
                 step_selection=launch.step_selection, location=launch.location.name,
-                storage_dir=storage_dir, input_runs=launch.input_runs, canceled=canceled)
+                storage_dir=storage_dir, input_runs=launch.input_runs, canceled=canceled,
+                partition=launch.partition)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -17,6 +17,7 @@ from ._checks import AssetCheckSpec, own_check_specs
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._op import OpDefinition
+from ._partitions import PartitionMapping, PartitionsDefinition, check_partitions_def
 from ._retries import RetryPolicy
 from ._selection import AssetSelection, as_selection
 
@@ -38,7 +39,7 @@ class AssetDefinition:
 
     __slots__ = ("asset_key", "check_specs", "code_version", "computed_by", "deps",
                  "description", "external", "graph", "group_name", "inputs", "key", "kinds", "op",
-                 "owners", "tags", "value_deps")
+                 "owners", "partition_mappings", "partitions_def", "tags", "value_deps")
 
     def __init__(
         self,
@@ -59,6 +60,8 @@ class AssetDefinition:
         pool: str | None = None,
         retry_policy: RetryPolicy | None = None,
         check_specs: Iterable[AssetCheckSpec] = (),
+        partitions_def: PartitionsDefinition | None = None,
+        partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
     ) -> None:
         label = name or getattr(fn, "__name__", "asset")
         if key is not None and (name is not None or key_prefix is not None):
@@ -108,6 +111,20 @@ class AssetDefinition:
         # the checks its own step reports results for
         self.check_specs: tuple[AssetCheckSpec, ...] = own_check_specs(
             check_specs, [self.key], where)
+        self.partitions_def = check_partitions_def(partitions_def, where)
+        self.partition_mappings: dict[str, PartitionMapping] = {}
+        for upstream, mapping in (partition_mappings or {}).items():
+            upstream_key = coerce_key(upstream, f"{where}: partition_mappings").to_string()
+            if upstream_key not in self.deps:
+                raise DefinitionError(f"{where}: partition_mappings names {upstream_key!r}, "
+                                      f"which is not upstream of it; its upstream: "
+                                      f"{', '.join(self.deps) or 'none'}")
+            if not isinstance(mapping, PartitionMapping):
+                raise DefinitionError(f"{where}: the partition mapping of {upstream_key!r} "
+                                      f"must be a PartitionMapping (e.g. "
+                                      f"TimeWindowPartitionMapping(start_offset=-1)), got "
+                                      f"{mapping!r}")
+            self.partition_mappings[upstream_key] = mapping
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -137,6 +154,8 @@ class AssetDefinition:
             copy.value_deps = tuple(prefixed(key) for key in self.value_deps)
             copy.deps = tuple(prefixed(key) for key in self.deps)
             copy.check_specs = tuple(spec.moved_to(copy.key) for spec in self.check_specs)
+            copy.partition_mappings = {prefixed(key): mapping
+                                       for key, mapping in self.partition_mappings.items()}
         if group_name is not None:
             copy.group_name = _check_group(group_name, f"asset {copy.key!r}")
         return copy
@@ -194,6 +213,8 @@ def asset(
     pool: str | None = None,
     retry_policy: RetryPolicy | None = None,
     check_specs: Sequence[AssetCheckSpec] = (),
+    partitions_def: PartitionsDefinition | None = None,
+    partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -216,6 +237,8 @@ def asset(
     pool: str | None = None,
     retry_policy: RetryPolicy | None = None,
     check_specs: Sequence[AssetCheckSpec] = (),
+    partitions_def: PartitionsDefinition | None = None,
+    partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
     """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
     ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
@@ -227,7 +250,10 @@ def asset(
     materialization. ``pool`` names the concurrency pool its step takes a slot of;
     ``retry_policy`` runs a failed materialization again. ``check_specs`` declares checks
     its own step reports on (``MaterializeResult(check_results=[...])``, or
-    ``AssetCheckResult`` s yielded beside its ``Output``)."""
+    ``AssetCheckResult`` s yielded beside its ``Output``). ``partitions_def`` splits it into
+    partitions, each materialized by its own run (``context.partition_key``);
+    ``partition_mappings`` says which partitions of an upstream asset (by its key) each of
+    its partitions reads (default: the same key, or the overlapping time windows)."""
     if fn is not None:
         return AssetDefinition(fn)
 
@@ -236,7 +262,8 @@ def asset(
             function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
             description=description, group_name=group_name, owners=owners, tags=tags,
             kinds=kinds, code_version=code_version, io_manager_key=io_manager_key,
-            pool=pool, retry_policy=retry_policy, check_specs=check_specs)
+            pool=pool, retry_policy=retry_policy, check_specs=check_specs,
+            partitions_def=partitions_def, partition_mappings=partition_mappings)
 
     return decorate
 
@@ -244,12 +271,14 @@ def asset(
 class AssetJobDefinition:
     """A job over assets, resolved into a :class:`JobDefinition` by ``Definitions``."""
 
-    __slots__ = ("description", "name", "selection")
+    __slots__ = ("description", "name", "partitions_def", "selection")
 
-    def __init__(self, name: str, selection: Any, description: str) -> None:
+    def __init__(self, name: str, selection: Any, description: str,
+                 partitions_def: PartitionsDefinition | None = None) -> None:
         self.name = name
         self.description = description
         self.selection: AssetSelection = as_selection(selection, f"asset job {name!r}")
+        self.partitions_def = check_partitions_def(partitions_def, f"asset job {name!r}")
 
     def __repr__(self) -> str:
         return f"<AssetJobDefinition {self.name}>"
@@ -261,14 +290,14 @@ class AssetJobDefinition:
         keys = self.selection.resolve(assets, f"asset job {self.name!r}")
         return asset_job(self.name, [assets[key] for key in keys], assets,
                          description=self.description, multi_assets=multi_assets,
-                         checks=checks)
+                         checks=checks, partitions_def=self.partitions_def)
 
 
 def asset_job(name: str, selected: Sequence[AssetDefinition],
               assets: Mapping[str, AssetDefinition], *, description: str,
               multi_assets: Mapping[str, MultiAssetLike] | None = None,
               checks: Mapping[str, Sequence[AssetCheckDefinition]] | None = None,
-              ) -> JobDefinition:
+              partitions_def: PartitionsDefinition | None = None) -> JobDefinition:
     """The job materializing ``selected`` (of ``assets``), one node per asset named by its
     key's node name; an unselected upstream orders nothing, and its value is loaded from its
     latest materialization. External assets are left out
@@ -314,8 +343,10 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
                                chosen, assets, asset_key=definition.key)._replace(
                 check_specs=definition.check_specs))
     nodes += _check_nodes(selected, assets, chosen, checks or {})
+    partitioned = job_partitions(name, selected, partitions_def)
     try:
-        return JobDefinition(name, _blocked_by_checks(nodes), description=description)
+        return JobDefinition(name, _blocked_by_checks(nodes), description=description,
+                             partitions_def=partitioned)
     except DefinitionError as exc:
         if not any(node.check is not None and node.check.blocking for node in nodes):
             raise
@@ -363,6 +394,25 @@ def _blocked_by_checks(nodes: list[Node]) -> list[Node]:
     return ordered
 
 
+def job_partitions(name: str, selected: Sequence[AssetDefinition],
+                   partitions_def: PartitionsDefinition | None) -> PartitionsDefinition | None:
+    """The partitions of the asset job ``name``: ``partitions_def``, or else the one the
+    selected partitioned assets share; each partitioned asset's must be the job's."""
+    found = {definition.partitions_def: definition.key for definition in selected
+             if definition.partitions_def is not None}
+    if partitions_def is None and len(found) > 1:
+        raise DefinitionError(
+            f"asset job {name!r}: its assets have different partitions "
+            f"({'; '.join(f'{key}: {d!r}' for d, key in found.items())}); select assets "
+            f"partitioned alike, or give the job partitions_def=")
+    chosen = partitions_def or next(iter(found), None)
+    odd = [key for definition, key in found.items() if definition != chosen]
+    if odd:
+        raise DefinitionError(f"asset job {name!r}: partitions_def={chosen!r}, but "
+                              f"{', '.join(map(repr, odd))} have other partitions")
+    return chosen
+
+
 def _node(job: str, node_name: str, op: OpDefinition, inputs: Mapping[str, str],
           value_deps: Sequence[str], deps: Sequence[str], chosen: set[str],
           assets: Mapping[str, AssetDefinition], *, asset_key: str | None) -> Node:
@@ -399,9 +449,11 @@ def define_asset_job(
     selection: AssetSelection | CoercibleKey | Iterable[CoercibleKey] | None = None,
     *,
     description: str = "",
+    partitions_def: PartitionsDefinition | None = None,
 ) -> AssetJobDefinition:
     """A job that materializes the selected assets in dependency order: an
     :class:`AssetSelection`, one key (a string is one key), a list of keys or assets, or every
     asset when ``selection`` is None. It is resolved when the ``Definitions`` load, and an
-    unknown key or group is an error there."""
-    return AssetJobDefinition(name, selection, description)
+    unknown key or group is an error there. The job's partitions are ``partitions_def``, or
+    those its partitioned assets share."""
+    return AssetJobDefinition(name, selection, description, partitions_def)

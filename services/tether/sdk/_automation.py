@@ -4,8 +4,10 @@ their evaluation for one tick (the code server calls :func:`evaluate_schedule` a
 
 A schedule's function gets the tick's scheduled time and may return nothing (one run of its
 job), a :class:`RunRequest`, several, or a :class:`SkipReason`. A sensor's function gets the
-cursor it saved on its last tick and returns or yields run requests, or a skip reason; a
-request's ``run_key`` makes asking twice harmless.
+cursor it saved on its last tick and returns or yields run requests, or a skip reason, or a
+:class:`SensorResult` (which can also add or delete dynamic partitions); a request's
+``run_key`` makes asking twice harmless, and its ``partition_key`` names the partition of a
+partitioned job to run.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tether.wire import (
+    DynamicPartitionsRequest,
     ErrorInfo,
     RequestedRun,
     ScheduleSnapshot,
     SensorSnapshot,
     TickOutcome,
+    TimeWindowPartitions,
 )
 
+from .. import partitions
 from ..errors import DefinitionError
 from ._asset import AssetDefinition, AssetJobDefinition, define_asset_job
 from ._graph import JobDefinition
+from ._partitions import AddDynamicPartitionsRequest
 from ._selection import AssetSelection
 from ._tracebacks import user_traceback
 
@@ -37,12 +43,15 @@ AssetTarget = AssetSelection | str | Sequence[str | AssetDefinition]
 
 class RunRequest:
     """A run for a schedule or sensor to create: of its job (or ``job_name``), with this run
-    config and these tags; with a ``run_key``, created once however often it is asked for."""
+    config and these tags, of partition ``partition_key`` (for a partitioned job); with a
+    ``run_key``, created once however often it is asked for."""
 
-    __slots__ = ("job_name", "run_config", "run_key", "tags")
+    __slots__ = ("job_name", "partition_key", "run_config", "run_key", "tags")
 
     def __init__(self, *, run_key: str | None = None, run_config: dict[str, Any] | None = None,
-                 tags: dict[str, Any] | None = None, job_name: str | None = None) -> None:
+                 tags: dict[str, Any] | None = None, job_name: str | None = None,
+                 partition_key: str | None = None) -> None:
+        self.partition_key = partition_key
         self.run_key = run_key
         self.run_config = dict(run_config or {})
         self.tags = {str(key): str(value) for key, value in (tags or {}).items()}
@@ -50,6 +59,24 @@ class RunRequest:
 
     def __repr__(self) -> str:
         return f"RunRequest(run_key={self.run_key!r}, job_name={self.job_name!r})"
+
+
+class SensorResult:
+    """What a sensor's tick decided: runs to create, dynamic partitions to add or delete
+    (applied before the runs are created, so the runs may be of the new partitions), the
+    cursor to keep (None: as ``context.update_cursor`` left it), or why nothing."""
+
+    __slots__ = ("cursor", "dynamic_partitions_requests", "run_requests", "skip_reason")
+
+    def __init__(self, run_requests: Iterable[RunRequest] | None = None, *,
+                 dynamic_partitions_requests: Iterable[AddDynamicPartitionsRequest] = (),
+                 skip_reason: str | SkipReason | None = None,
+                 cursor: str | None = None) -> None:
+        self.run_requests = list(run_requests or [])
+        self.dynamic_partitions_requests = list(dynamic_partitions_requests)
+        self.skip_reason = (skip_reason.message if isinstance(skip_reason, SkipReason)
+                            else skip_reason)
+        self.cursor = cursor
 
 
 class SkipReason:
@@ -196,15 +223,26 @@ def evaluate_sensor(definition: SensorDefinition, cursor: str | None,
                     last_tick_time: float | None) -> TickOutcome:
     """One tick of a sensor, given the cursor its last tick saved."""
     context = SensorContext(cursor, last_tick_time)
+    changes: list[DynamicPartitionsRequest] = []
     try:
         result = _call(definition.fn, context)
         if inspect.isgenerator(result):
             result = list(result)
+        if isinstance(result, SensorResult):
+            changes = [request.snapshot for request in result.dynamic_partitions_requests]
+            if result.cursor is not None:
+                context.update_cursor(result.cursor)
+            if not result.run_requests:
+                result = SkipReason(result.skip_reason or (
+                    "no run requested" if not changes else "dynamic partitions changed; "
+                    "no run requested"))
+            else:
+                result = result.run_requests
         outcome = _outcome(definition.job_name, result, default_run=False)
     except Exception as exc:
         return _failed(exc, cursor)
     return TickOutcome(run_requests=outcome.run_requests, skip_reason=outcome.skip_reason,
-                       cursor=context.cursor)
+                       cursor=context.cursor, dynamic_partitions_requests=changes)
 
 
 def _call(fn: Callable[..., Any], context: object) -> Any:
@@ -230,8 +268,47 @@ def _outcome(job_name: str, result: Any, *, default_run: bool) -> TickOutcome:
         return TickOutcome(skip_reason="; ".join(skips) or "no run requested")
     return TickOutcome(run_requests=[
         RequestedRun(job_name=request.job_name or job_name, run_key=request.run_key,
-                     run_config=request.run_config, tags=request.tags)
+                     run_config=request.run_config, tags=request.tags,
+                     partition=request.partition_key)
         for request in requests])
+
+
+def build_schedule_from_partitioned_job(
+    job: JobDefinition | AssetJobDefinition, *, name: str | None = None,
+    description: str | None = None, default_running: bool = False,
+) -> ScheduleDefinition:
+    """A schedule that runs ``job`` (partitioned by hour, day, week or month) once each
+    partition's window ends, for that partition, in the partitions' timezone: a daily job
+    at midnight runs the day that just ended (run key: the partition key, so a tick asked
+    twice runs once)."""
+    definition = job.partitions_def.snapshot if job.partitions_def is not None else None
+    if not isinstance(definition, TimeWindowPartitions):
+        raise DefinitionError(
+            f"build_schedule_from_partitioned_job: job {job.name!r} must be partitioned by "
+            f"hour, day, week or month (give @job or define_asset_job "
+            f"partitions_def=DailyPartitionsDefinition(...)); its partitions: "
+            f"{job.partitions_def!r}")
+    minute, hour, day = definition.minute_offset, definition.hour_offset, definition.day_offset
+    cron = {"hour": f"{minute} * * * *", "day": f"{minute} {hour} * * *",
+            "week": f"{minute} {hour} * * {day}",
+            "month": f"{minute} {hour} {day} * *"}[definition.unit]
+    window = definition
+
+    def partition_run(context: ScheduleContext) -> RunRequest | SkipReason:
+        keys = partitions.partition_keys(window, now=context.scheduled_time.timestamp())
+        if not keys:
+            return SkipReason(f"no partition of {job.name} has ended by "
+                              f"{context.scheduled_time.isoformat()}")
+        return RunRequest(run_key=keys[-1], partition_key=keys[-1])
+
+    schedule_name = name or f"{job.name}_schedule"
+    _check_cron(cron, schedule_name)
+    return ScheduleDefinition(
+        name=schedule_name, cron=cron, job_name=job.name, timezone=definition.timezone,
+        fn=partition_run, default_running=default_running,
+        description=description or f"runs each {definition.unit} partition of {job.name} "
+                                    f"once its window ends",
+        target_job=job)
 
 
 def _failed(exc: Exception, cursor: str | None = None) -> TickOutcome:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..wire import LogLevel, LogMessage
+from .. import partitions
+from ..errors import PartitionError
+from ..wire import LogLevel, LogMessage, MultiPartitions, TimeWindowPartitions
 from ._events import RunEmitter
+
+if TYPE_CHECKING:
+    from ._partitions import PartitionKeyRange, PartitionsDefinition
 
 
 class OpLogger:
@@ -57,10 +62,12 @@ class OpContext:
         "job_name",
         "log",
         "op_name",
+        "partitions_def",
         "resources",
         "retry_number",
         "run_config",
         "run_id",
+        "run_partition",
         "selected_asset_keys",
         "selected_output_names",
         "step_key",
@@ -79,8 +86,13 @@ class OpContext:
         retry_number: int = 0,
         selected_asset_keys: AbstractSet[Any] = frozenset(),
         selected_output_names: AbstractSet[str] = frozenset(),
+        partition: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         self.run_id = emitter.run_id
+        # the run's partition of its job, and the job's partitions (None: not partitioned)
+        self.run_partition = partition
+        self.partitions_def = partitions_def
         # 0 on the step's first attempt, 1 on its first retry, ...
         self.retry_number = retry_number
         self.attempt = emitter.attempt
@@ -111,6 +123,42 @@ class OpContext:
     def output_metadata(self) -> Mapping[str, Any]:
         """The metadata added so far."""
         return self._output_metadata
+
+    @property
+    def has_partition_key(self) -> bool:
+        return self.run_partition is not None
+
+    @property
+    def partition_key(self) -> str:
+        """The partition this run is of (``"2026-12-01"``, ``"2026-12-01|eu"``)."""
+        if self.run_partition is None:
+            raise PartitionError(f"run {self.run_id} of job {self.job_name!r} is not of a "
+                                 f"partition: its job is not partitioned (give the job or "
+                                 f"its assets partitions_def=)")
+        return self.run_partition
+
+    @property
+    def partition_key_range(self) -> PartitionKeyRange:
+        """The first and last partition keys the run covers (one partition: the same key)."""
+        from ._partitions import PartitionKeyRange
+
+        return PartitionKeyRange(self.partition_key, self.partition_key)
+
+    @property
+    def partition_time_window(self) -> partitions.TimeWindow:
+        """The time window of the run's partition (of its time dimension, for a
+        multi-partition); a PartitionError when the partitions are not time windows."""
+        key = self.partition_key
+        definition = None if self.partitions_def is None else self.partitions_def.snapshot
+        if isinstance(definition, MultiPartitions):
+            keys = partitions.dimension_keys(definition, key)
+            for dimension in definition.dimensions:
+                if isinstance(dimension.partitions, TimeWindowPartitions):
+                    return partitions.time_window(dimension.partitions, keys[dimension.name])
+        if isinstance(definition, TimeWindowPartitions):
+            return partitions.time_window(definition, key)
+        raise PartitionError(f"job {self.job_name!r}: partition {key!r} has no time window "
+                             f"(its partitions are not daily, hourly, weekly or monthly)")
 
     @property
     def op_config(self) -> Mapping[str, Any]:

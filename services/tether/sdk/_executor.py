@@ -20,9 +20,11 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
+from .. import partitions
 from ..errors import (
     AssetCheckFailed,
     OutputNotProduced,
+    PartitionError,
     ResourceSetupError,
     RunConfigError,
     StepSelectionError,
@@ -30,6 +32,7 @@ from ..errors import (
 from ..wire import (
     AssetCheckEvaluation,
     AssetMaterialization,
+    AssetMaterializationPlanned,
     ErrorInfo,
     LogMessage,
     RunCanceled,
@@ -74,6 +77,7 @@ def execute_job(
     storage_dir: str | None = None,
     input_runs: Mapping[str, str] | None = None,
     canceled: Callable[[], bool] = lambda: False,
+    partition: str | None = None,
 ) -> bool:
     """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
     or the run config's ``execution`` section says: side by side in threads (the default), in
@@ -90,7 +94,8 @@ def execute_job(
     Outputs are stored by their IO managers; the default one pickles them under
     ``storage_dir`` (per ``location``), or keeps them in memory when it is None.
     ``input_runs`` names, for a step the selection leaves out, the run whose stored output
-    its downstream steps load (default: this run).
+    its downstream steps load (default: this run). ``partition`` is the partition of the job
+    the run is of (required for a partitioned job, refused for another).
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -99,6 +104,7 @@ def execute_job(
         configs = resolve_run_config(job, config)
         executor = choose_executor(job.executor, config)
         nodes = job.nodes if step_selection is None else job.select(step_selection)
+        _check_partition(job, partition)
         if executor.kind == "multiprocess":
             check_handover(nodes, stored=storage_dir is not None
                            or DEFAULT_IO_MANAGER_KEY in defs.resources)
@@ -107,8 +113,9 @@ def execute_job(
                 raise RunConfigError(
                     "$.execution.executor: the multiprocess executor does not run DynamicOut "
                     "fan-outs yet: use the thread executor for this job")
-    except (RunConfigError, StepSelectionError) as exc:
-        what = "run config" if isinstance(exc, RunConfigError) else "step selection"
+    except (RunConfigError, StepSelectionError, PartitionError) as exc:
+        what = {RunConfigError: "run config", StepSelectionError: "step selection",
+                PartitionError: "partition"}[type(exc)]
         emitter.emit(
             RunFailure,
             message=f"Run of {job.name} failed before its first step: invalid {what}: {exc}",
@@ -122,10 +129,16 @@ def execute_job(
     handover = Handover(
         job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
-        running={node.name for node in nodes}, input_runs=input_runs or {})
+        running={node.name for node in nodes}, input_runs=input_runs or {},
+        partition=partition)
+    for node in nodes:
+        if node.asset_key is not None:
+            # the partition status shows it in progress from here until the run ends
+            emitter.emit(AssetMaterializationPlanned, asset_key=node.asset_key,
+                         partition=handover.asset_partition(node.asset_key), step_key=None)
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled,
-                   multi_assets=defs.multi_assets)
+                   multi_assets=defs.multi_assets, partition=partition)
     run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
     stop_step: Callable[[str, bool], None] | None = None
     if executor.kind == "multiprocess":
@@ -207,6 +220,8 @@ class _Steps(NamedTuple):
     canceled: Callable[[], bool]
     # the @multi_asset definitions by step name (what a subset of one selects)
     multi_assets: Mapping[str, MultiAssetDefinition] = {}
+    # the run's partition of its job (None: not partitioned)
+    partition: str | None = None
 
 
 def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
@@ -289,6 +304,8 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
                 retry_number=step_attempt - 1,
                 selected_asset_keys=subset.asset_keys,
                 selected_output_names=subset.output_names,
+                partition=steps.partition,
+                partitions_def=job.partitions_def,
             )
             returned = op.fn(context, **kwargs)
         else:
@@ -320,7 +337,7 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
         if blocked:
             # what the step made is recorded; failing it keeps the checked asset's
             # downstream steps from running
-            _record(emitter, node, typed, checked)
+            _record(emitter, node, typed, checked, steps.handover)
             raise AssetCheckFailed("; ".join(_blocked_message(e) for e in blocked))
         steps.handover.produced(step_key, made)
     except OutputNotProduced as exc:
@@ -351,20 +368,21 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
         # left set: the run's event names the step it stopped in
         raise
     duration = time.perf_counter() - started
-    _record(emitter, node, typed, checked)
+    _record(emitter, node, typed, checked, steps.handover)
     emitter.emit(StepSuccess, duration=duration, step_key=step_key)
     emitter.current_step = None
     return None
 
 
 def _record(emitter: RunEmitter, node: Node, typed: Mapping[str | None, Mapping[str, Any]],
-            checked: list[tuple[Evaluation, dict[str, Any]]]) -> None:
+            checked: list[tuple[Evaluation, dict[str, Any]]], handover: Handover) -> None:
     """Emit what a step made: its asset's materialization (or its outputs' metadata, logged),
     then its check results."""
     step_key = node.name
     if node.asset_key is not None:
         emitter.emit(AssetMaterialization, asset_key=node.asset_key,
-                     metadata=typed.get(None, {}), step_key=step_key)
+                     metadata=typed.get(None, {}), step_key=step_key,
+                     partition=handover.asset_partition(node.asset_key))
     for output_name, metadata in typed.items():
         if metadata and node.asset_key is None:
             # an op's output has no materialization to carry it: the run's log shows it
@@ -385,6 +403,22 @@ def _blocked_message(evaluation: Evaluation) -> str:
     said = f": {evaluation.result.description}" if evaluation.result.description else ""
     return (f"blocking check {evaluation.spec.name!r} of asset {evaluation.spec.key!r} "
             f"failed{said}; the steps downstream of the asset do not run")
+
+
+def _check_partition(job: JobDefinition, partition: str | None) -> None:
+    """A partitioned job runs one of its partitions; another runs none. Dynamic keys are the
+    control plane's, which checked them at launch."""
+    definition = None if job.partitions_def is None else job.partitions_def.snapshot
+    if definition is None:
+        if partition is not None:
+            raise PartitionError(f"job {job.name!r} is not partitioned; got partition "
+                                 f"{partition!r}")
+        return
+    if partition is None:
+        raise PartitionError(f"job {job.name!r} is partitioned: give the partition to run")
+    if not partitions.dynamic_names(definition):
+        partitions.check_partition(definition, partition, now=time.time(),
+                                   what=f"job {job.name!r}")
 
 
 def _typed_metadata(made: list[Produced], added: Mapping[str, Any], *,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._hooks import HookDefinition
     from ._op import OpDefinition
     from ._parallel import Executor
+    from ._partitions import PartitionsDefinition
     from ._testing import ExecuteInProcessResult
 
 
@@ -67,13 +68,17 @@ class Node(NamedTuple):
 class JobDefinition:
     """A named graph of nodes, kept in an order where every node follows its upstream."""
 
-    __slots__ = ("_by_name", "description", "executor", "hooks", "name", "nodes", "tags")
+    __slots__ = ("_by_name", "description", "executor", "hooks", "name", "nodes",
+                 "partitions_def", "tags")
 
     def __init__(self, name: str, nodes: Iterable[Node], *, description: str = "",
                  hooks: Iterable[HookDefinition] = (),
                  tags: Mapping[str, str] | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 partitions_def: PartitionsDefinition | None = None) -> None:
         self.name = name
+        # each run is of one of its partitions (None: not partitioned)
+        self.partitions_def = partitions_def
         self.description = description
         # called after each step's outcome, after the op's own hooks
         self.hooks: tuple[HookDefinition, ...] = tuple(hooks)
@@ -93,13 +98,15 @@ class JobDefinition:
     def execute_in_process(self, *, run_config: Mapping[str, Any] | None = None,
                            resources: Mapping[str, Any] | None = None,
                            raise_on_error: bool = True,
-                           run_id: str | None = None) -> ExecuteInProcessResult:
+                           run_id: str | None = None,
+                           partition_key: str | None = None) -> ExecuteInProcessResult:
         """Run this job in this process (in a unit test): see ``tether.sdk._testing``."""
         # imported here: the executor is a run's business, not `import tether`'s
         from ._testing import execute_in_process
 
         return execute_in_process(self, run_config=run_config, resources=resources,
-                                  raise_on_error=raise_on_error, run_id=run_id)
+                                  raise_on_error=raise_on_error, run_id=run_id,
+                                  partition_key=partition_key)
 
     def select(self, step_keys: Collection[str]) -> tuple[Node, ...]:
         """The nodes named by ``step_keys``, in run order.

@@ -7,6 +7,10 @@ upstream step the step selection leaves out (a re-execution from failure) from t
 made it (``input_runs``, chosen by the control plane, default this run); one fed by an asset
 outside an asset job from the asset's latest materialization.
 
+In a partitioned run, an asset's output is stored as its partition (``partition_key``), and
+an input fed by a partitioned asset loads the upstream partitions its partition mapping
+picks (:func:`tether.partitions.upstream_keys`): the value of one, or a dict of them by key.
+
 Each output is stored under its own name (``OutputContext.name``). The handover also keeps
 which outputs each step of this run produced: a step that takes an output that was not
 produced (an optional one left out, or one of a skipped step) is skipped.
@@ -15,9 +19,11 @@ produced (an optional one left out, or one of a skipped step) is skipped.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from .. import partitions
 from ..errors import DefinitionError, OutputNotProduced, StoredOutputNotFound
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, InputContext, IOManager, OutputContext
@@ -39,8 +45,11 @@ class Handover:
         storage_dir: str | None,
         running: Collection[str],
         input_runs: Mapping[str, str],
+        partition: str | None = None,
     ) -> None:
         self._job = job
+        # the run's partition of its job (None: not partitioned)
+        self._partition = partition
         self._assets = assets
         self._resource = resource
         self._defined = defined
@@ -89,17 +98,55 @@ class Handover:
         return found
 
     def _output(self, node: Node, run_id: str, output: str,
-                step_key: str | None = None) -> OutputContext:
+                step_key: str | None = None, partition: str | None = None) -> OutputContext:
         return OutputContext(location=self._location, run_id=run_id, job_name=self._job.name,
                              step_key=step_key or node.name, asset_key=node.asset_key,
-                             name=output)
+                             name=output, partition_key=partition)
+
+    def _partitions_of(self, asset_key: str | None) -> Any:
+        """The partitions definition of ``asset_key`` (None: not an asset, or unpartitioned)."""
+        asset = self._assets.get(asset_key) if asset_key is not None else None
+        return None if asset is None else asset.partitions_def
+
+    def asset_partition(self, asset_key: str | None) -> str | None:
+        """The partition of ``asset_key`` this run materializes: the run's, for a partitioned
+        asset; None for an unpartitioned one."""
+        return self._partition if self._partitions_of(asset_key) is not None else None
+
+    def _upstream_partitions(self, node: Node, upstream_key: str) -> list[str] | None:
+        """The partitions of asset ``upstream_key`` that ``node`` reads; None: the upstream
+        is not partitioned (one value)."""
+        upstream = self._partitions_of(upstream_key)
+        if upstream is None:
+            return None
+        downstream = self._partitions_of(node.asset_key)
+        if downstream is None and node.asset_key is None:
+            downstream = self._job.partitions_def
+        key = self._partition if downstream is not None else None
+        asset = self._assets.get(node.asset_key) if node.asset_key is not None else None
+        mapping = asset.partition_mappings.get(upstream_key) if asset is not None else None
+        return partitions.upstream_keys(
+            None if mapping is None else mapping.snapshot,
+            downstream=None if downstream is None else downstream.snapshot, key=key,
+            upstream=upstream.snapshot, now=time.time())
+
+    def _load_partitions(self, load: Callable[[str | None], Any], keys: list[str] | None
+                         ) -> Any:
+        """One value for an unpartitioned upstream or a single partition; a dict by key
+        for several."""
+        if keys is None:
+            return load(None)
+        if len(keys) == 1:
+            return load(keys[0])
+        return {key: load(key) for key in keys}
 
     def store(self, node: Node, output: str, value: Any) -> None:
         key = node.op.output_manager(output)
         if key is None:
             self._memory[node.name, output] = value
             return
-        self.manager(key).handle_output(self._output(node, self._run_id, output), value)
+        self.manager(key).handle_output(self._output(
+            node, self._run_id, output, partition=self.asset_partition(node.asset_key)), value)
 
     def produced(self, step_key: str, made: Collection[Produced]) -> None:
         """Record that ``step_key`` succeeded, producing ``made``."""
@@ -158,11 +205,19 @@ class Handover:
             return self._memory[upstream_name, output]
         in_run = self._in_run(upstream_name)
         run_id = self._run_id if in_run else self._input_runs.get(upstream_name, self._run_id)
-        # a copy of a mapped step ("process[a]") is stored under its own key
-        context = self._output(upstream, run_id, output, step_key=upstream_name)
-        try:
-            return self.manager(key).load_input(InputContext(
+        manager = self.manager(key)
+
+        def load(partition: str | None) -> Any:
+            # a copy of a mapped step ("process[a]") is stored under its own key
+            context = self._output(upstream, run_id, output, step_key=upstream_name,
+                                   partition=partition)
+            return manager.load_input(InputContext(
                 name=name, run_id=self._run_id, step_key=node.name, upstream_output=context))
+
+        keys = (None if upstream.asset_key is None
+                else self._upstream_partitions(node, upstream.asset_key))
+        try:
+            return self._load_partitions(load, keys)
         except StoredOutputNotFound as exc:
             if upstream.op.outs[base_name(output)].is_required or in_run:
                 raise
@@ -184,12 +239,19 @@ class Handover:
         for name, asset_key in node.asset_inputs.items():
             asset = self._assets[asset_key]
             # the asset job refused a selection that leaves out an unstored asset
-            key = asset.op.io_manager_key or DEFAULT_IO_MANAGER_KEY
-            # an asset is stored by key: which run made it is the IO manager's business
-            upstream_output = OutputContext(location=self._location, run_id="",
-                                            job_name="", step_key=asset.asset_key.node_name,
-                                            asset_key=asset_key)
-            values[name] = self.manager(key).load_input(InputContext(
-                name=name, run_id=self._run_id, step_key=node.name,
-                upstream_output=upstream_output))
+            manager = self.manager(asset.op.io_manager_key or DEFAULT_IO_MANAGER_KEY)
+
+            def load(partition: str | None, asset: Any = asset, asset_key: str = asset_key,
+                     manager: IOManager = manager, name: str = name) -> Any:
+                # an asset is stored by key: which run made it is the IO manager's business
+                upstream_output = OutputContext(
+                    location=self._location, run_id="", job_name="",
+                    step_key=asset.asset_key.node_name, asset_key=asset_key,
+                    partition_key=partition)
+                return manager.load_input(InputContext(
+                    name=name, run_id=self._run_id, step_key=node.name,
+                    upstream_output=upstream_output))
+
+            values[name] = self._load_partitions(load,
+                                                 self._upstream_partitions(node, asset_key))
         return values

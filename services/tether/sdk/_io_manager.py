@@ -20,12 +20,16 @@ RESULT = "result"
 
 class OutputContext:
     """Which output is stored or loaded: the code location, the run that made it, its step
-    and output name, and its asset key (None for an op's output)."""
+    and output name, its asset key (None for an op's output), and the asset partition it is
+    (None: the asset is not partitioned). An IO manager stores each partition apart."""
 
-    __slots__ = ("asset_key", "job_name", "location", "name", "run_id", "step_key")
+    __slots__ = ("asset_key", "job_name", "location", "name", "partition_key", "run_id",
+                 "step_key")
 
     def __init__(self, *, location: str, run_id: str, job_name: str, step_key: str,
-                 asset_key: str | None, name: str = RESULT) -> None:
+                 asset_key: str | None, name: str = RESULT,
+                 partition_key: str | None = None) -> None:
+        self.partition_key = partition_key
         self.location = location
         self.run_id = run_id
         self.job_name = job_name
@@ -35,7 +39,13 @@ class OutputContext:
 
     def __repr__(self) -> str:
         what = f"asset={self.asset_key}" if self.asset_key else f"step={self.step_key}"
+        if self.partition_key is not None:
+            what += f" partition={self.partition_key}"
         return f"<OutputContext run={self.run_id} {what} output={self.name}>"
+
+    @property
+    def has_partition_key(self) -> bool:
+        return self.partition_key is not None
 
 
 class InputContext:
@@ -43,7 +53,7 @@ class InputContext:
     the output it was stored as (its run is the one that made it: for an asset, the run that
     materialized it last, which the IO manager finds by key)."""
 
-    __slots__ = ("asset_key", "name", "run_id", "step_key", "upstream_output")
+    __slots__ = ("asset_key", "name", "partition_key", "run_id", "step_key", "upstream_output")
 
     def __init__(self, *, name: str, run_id: str, step_key: str,
                  upstream_output: OutputContext) -> None:
@@ -52,6 +62,8 @@ class InputContext:
         self.step_key = step_key
         self.upstream_output = upstream_output
         self.asset_key = upstream_output.asset_key
+        # the upstream partition to load (an input that reads several loads each in turn)
+        self.partition_key = upstream_output.partition_key
 
     def __repr__(self) -> str:
         return f"<InputContext step={self.step_key} input={self.name} from {self.upstream_output}>"

@@ -12,19 +12,23 @@ from ._config import check_tags
 from ._graph import JobDefinition
 from ._hooks import HookDefinition, check_hooks
 from ._parallel import Executor
+from ._partitions import PartitionsDefinition, check_partitions_def
 
 
 def _build_job(fn: Callable[..., Any], name: str | None, description: str | None,
                hooks: Iterable[HookDefinition] = (),
                tags: Mapping[str, str] | None = None,
-               executor: Executor | None = None) -> JobDefinition:
+               executor: Executor | None = None,
+               partitions_def: PartitionsDefinition | None = None) -> JobDefinition:
     job_name = name or fn.__name__
     if inspect.signature(fn).parameters:
         raise DefinitionError(f"job {job_name!r}: a job function takes no parameters")
     nodes = compose(job_name, fn)
     return JobDefinition(job_name, nodes, description=description or inspect.getdoc(fn) or "",
                          hooks=check_hooks(hooks, f"job {job_name!r}"),
-                         tags=check_tags(tags, f"job {job_name!r}"), executor=executor)
+                         tags=check_tags(tags, f"job {job_name!r}"), executor=executor,
+                         partitions_def=check_partitions_def(partitions_def,
+                                                             f"job {job_name!r}"))
 
 
 @overload
@@ -37,6 +41,7 @@ def job(
     hooks: Iterable[HookDefinition] = (),
     tags: Mapping[str, str] | None = None,
     executor: Executor | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
@@ -49,6 +54,7 @@ def job(
     hooks: Iterable[HookDefinition] = (),
     tags: Mapping[str, str] | None = None,
     executor: Executor | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Declare a job: the body calls ops and passes their outputs to one another.
 
@@ -57,12 +63,14 @@ def job(
     ``hooks`` (``@success_hook`` / ``@failure_hook`` functions) are called after each step;
     ``tags`` are the default tags of the job's runs (a launch's own tags win). ``executor``
     chooses how its steps run (``Executor("thread", max_concurrent=4)``; the run config's
-    ``execution`` section overrides it).
+    ``execution`` section overrides it). With ``partitions_def``, each run is of one
+    partition (``context.partition_key``).
     """
     if fn is not None:
         return _build_job(fn, None, None)
 
     def decorate(function: Callable[..., Any]) -> JobDefinition:
-        return _build_job(function, name, description, hooks, tags, executor)
+        return _build_job(function, name, description, hooks, tags, executor,
+                          partitions_def)
 
     return decorate

@@ -28,7 +28,11 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
                           code_version=asset.code_version, computed_by=asset.computed_by,
                           external=asset.external, checks=_checks(defs, key),
                           can_subset=asset.computed_by is not None
-                          and defs.multi_assets[asset.computed_by].can_subset)
+                          and defs.multi_assets[asset.computed_by].can_subset,
+                          partitions=(asset.partitions_def.snapshot
+                                      if asset.partitions_def is not None else None),
+                          partition_mappings={key: mapping.snapshot for key, mapping
+                                              in asset.partition_mappings.items()})
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],
@@ -56,6 +60,7 @@ def _job_snapshot(job: JobDefinition) -> JobSnapshot:
     return JobSnapshot(
         name=job.name, description=job.description, nodes=[_node_snapshot(n) for n in job.nodes],
         run_config_schema=run_config_schema(job), tags=dict(job.tags),
+        partitions=job.partitions_def.snapshot if job.partitions_def is not None else None,
     )
 
 

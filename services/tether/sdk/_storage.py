@@ -33,6 +33,9 @@ class PickleIOManager(IOManager):
         """The file that holds the output."""
         if context.asset_key is not None:
             parts = [context.location, "assets", *context.asset_key.split("/")]
+            if context.partition_key is not None:
+                # each partition its own file: assets/<key>/<partition>.pickle
+                parts.append(context.partition_key)
         else:
             parts = [context.location, "runs", context.run_id, context.step_key, context.name]
         for part in parts:
@@ -71,10 +74,13 @@ class PickleIOManager(IOManager):
                 data = file.read()
         except FileNotFoundError:
             if upstream.asset_key is not None:
+                what = repr(upstream.asset_key) + (
+                    f" partition {upstream.partition_key!r}"
+                    if upstream.partition_key is not None else "")
                 raise StoredOutputNotFound(
-                    f"step {context.step_key} takes asset {upstream.asset_key!r}, which has "
-                    f"never been materialized here (no stored value at {path}); materialize "
-                    f"{upstream.asset_key!r} first, then run this again") from None
+                    f"step {context.step_key} takes asset {what}, which has never been "
+                    f"materialized here (no stored value at {path}); materialize {what} "
+                    f"first, then run this again") from None
             raise StoredOutputNotFound(
                 f"step {context.step_key} takes the output of step {upstream.step_key} of run "
                 f"{upstream.run_id}, which is not stored at {path}; re-execute all steps "
@@ -93,7 +99,7 @@ class InMemoryIOManager(IOManager):
 
     def _key(self, context: OutputContext) -> tuple[str | None, str, str, str]:
         if context.asset_key is not None:
-            return (context.asset_key, "", "", context.name)
+            return (context.asset_key, context.partition_key or "", "", context.name)
         return (None, context.run_id, context.step_key, context.name)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
@@ -103,8 +109,10 @@ class InMemoryIOManager(IOManager):
         try:
             return self.values[self._key(context.upstream_output)]
         except KeyError:
-            what = (f"asset {context.asset_key!r}, which was never materialized in this "
-                    f"process; materialize {context.asset_key!r} first" if context.asset_key
+            asset = repr(context.asset_key) + (f" partition {context.partition_key!r}"
+                                               if context.partition_key is not None else "")
+            what = (f"asset {asset}, which was never materialized in this "
+                    f"process; materialize {asset} first" if context.asset_key
                     else f"the output of step {context.upstream_output.step_key}, which is "
                     "not stored in this process")
             raise StoredOutputNotFound(f"step {context.step_key} takes {what}") from None

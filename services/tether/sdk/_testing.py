@@ -106,9 +106,9 @@ class ExecuteInProcessResult:
                                  step_key=name, asset_key=node.asset_key, name=output_name)
         return self._load(key, upstream, name)
 
-    def asset_value(self, asset_key: Any) -> Any:
+    def asset_value(self, asset_key: Any, partition_key: str | None = None) -> Any:
         """The value of the asset ``asset_key`` (a string, a list of parts or an AssetKey),
-        loaded from its IO manager."""
+        loaded from its IO manager (its partition ``partition_key``, if partitioned)."""
         from ._asset_key import coerce_key
 
         key = coerce_key(asset_key, "asset_value").to_string()
@@ -116,7 +116,8 @@ class ExecuteInProcessResult:
         if definition is None:
             raise DefinitionError(f"no asset {key!r} in this run's definitions")
         upstream = OutputContext(location="local", run_id="", job_name="",
-                                 step_key=definition.asset_key.node_name, asset_key=key)
+                                 step_key=definition.asset_key.node_name, asset_key=key,
+                                 partition_key=partition_key)
         return self._load(definition.op.io_manager_key or DEFAULT_IO_MANAGER_KEY, upstream,
                           definition.asset_key.node_name)
 
@@ -138,6 +139,7 @@ def execute_in_process(
     raise_on_error: bool = True,
     run_id: str | None = None,
     assets: Iterable[Any] = (),
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Run ``job`` in this process with ``resources`` and return its result. With
     ``raise_on_error`` (the default), the first step's error is raised as the step raised
@@ -148,7 +150,8 @@ def execute_in_process(
     # in memory unless the test brings its own: a unit test leaves no files behind
     given.setdefault(DEFAULT_IO_MANAGER_KEY, _in_memory())
     defs = Definitions(jobs=[job], assets=list(assets), resources=given)
-    return _execute(defs, defs.get_job(job.name), run_config, raise_on_error, run_id)
+    return _execute(defs, defs.get_job(job.name), run_config, raise_on_error, run_id,
+                    partition_key)
 
 
 def materialize(
@@ -159,6 +162,7 @@ def materialize(
     selection: AssetSelection | Any | None = None,
     raise_on_error: bool = True,
     run_id: str | None = None,
+    partition_key: str | None = None,
 ) -> ExecuteInProcessResult:
     """Materialize ``assets`` (or the ``selection`` of them) in this process, in dependency
     order, and return the result: ``result.asset_value("key")`` reads an asset back. The
@@ -171,7 +175,8 @@ def materialize(
     given.setdefault(DEFAULT_IO_MANAGER_KEY, _in_memory())
     defs = Definitions(assets=list(assets), resources=given,
                        jobs=[define_asset_job(MATERIALIZE_JOB, selection)])
-    return _execute(defs, defs.get_job(MATERIALIZE_JOB), run_config, raise_on_error, run_id)
+    return _execute(defs, defs.get_job(MATERIALIZE_JOB), run_config, raise_on_error, run_id,
+                    partition_key)
 
 
 def _in_memory() -> IOManager:
@@ -181,7 +186,8 @@ def _in_memory() -> IOManager:
 
 
 def _execute(defs: Any, job: JobDefinition, run_config: Mapping[str, Any] | None,
-             raise_on_error: bool, run_id: str | None) -> ExecuteInProcessResult:
+             raise_on_error: bool, run_id: str | None,
+             partition: str | None = None) -> ExecuteInProcessResult:
     from ._executor import execute_job
 
     events: list[RunEvent] = []
@@ -197,7 +203,8 @@ def _execute(defs: Any, job: JobDefinition, run_config: Mapping[str, Any] | None
                 errors.append(handled)
 
     emitter = RunEmitter(run_id=run_id or str(uuid.uuid4()), attempt=1, sink=sink)
-    success = execute_job(defs, job.name, emitter=emitter, run_config=run_config)
+    success = execute_job(defs, job.name, emitter=emitter, run_config=run_config,
+                          partition=partition)
     if not success and raise_on_error and errors:
         raise errors[0]
     return ExecuteInProcessResult(success=success, events=events, run_id=emitter.run_id,

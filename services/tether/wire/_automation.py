@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from ._common import ErrorInfo
+from ._partitions import DynamicPartitionsRequest
 
 TickKind = Literal["schedule", "sensor"]
 
@@ -39,6 +40,8 @@ class RequestedRun(msgspec.Struct, kw_only=True, frozen=True):
     run_key: str | None = None
     run_config: dict[str, Any] = {}
     tags: dict[str, Any] = {}
+    # the partition of the job to run; None: the job is not partitioned
+    partition: str | None = None
 
 
 class TickOutcome(msgspec.Struct, kw_only=True, frozen=True):
@@ -49,3 +52,5 @@ class TickOutcome(msgspec.Struct, kw_only=True, frozen=True):
     skip_reason: str | None = None
     cursor: str | None = None
     error: ErrorInfo | None = None
+    # dynamic partitions to add or delete, applied before the runs are created
+    dynamic_partitions_requests: list[DynamicPartitionsRequest] = []

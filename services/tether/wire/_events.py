@@ -84,6 +84,16 @@ class AssetMaterialization(_Event, frozen=True, tag="ASSET_MATERIALIZATION"):
     asset_key: str
     # what the asset reported about this materialization, by label
     metadata: dict[str, MetadataValue] = {}
+    # the partition materialized; None: the asset is not partitioned
+    partition: str | None = None
+
+
+class AssetMaterializationPlanned(_Event, frozen=True, tag="ASSET_MATERIALIZATION_PLANNED"):
+    """The run is to materialize this asset (partition), emitted after RUN_START for each
+    asset step: the partition status shows it in progress until the run ends."""
+
+    asset_key: str
+    partition: str | None = None
 
 
 CheckSeverity = Literal["ERROR", "WARN"]
@@ -124,6 +134,7 @@ RunEvent = (
     | StepSkipped
     | AssetMaterialization
     | AssetCheckEvaluation
+    | AssetMaterializationPlanned
     | LogMessage
 )
 
@@ -163,11 +174,16 @@ def event_message(event: RunEvent) -> str:
         case StepSkipped():
             return f"Skipped step {event.step_key}: {event.reason}"
         case AssetMaterialization():
+            if event.partition is not None:
+                return f"Materialized asset {event.asset_key} partition {event.partition}"
             return f"Materialized asset {event.asset_key}"
         case AssetCheckEvaluation():
             outcome = "passed" if event.passed else f"failed ({event.severity})"
             said = f": {event.description}" if event.description else ""
             return f"Check {event.check_name} of asset {event.asset_key} {outcome}{said}"
+        case AssetMaterializationPlanned():
+            what = f" partition {event.partition}" if event.partition is not None else ""
+            return f"Planned to materialize asset {event.asset_key}{what}"
         case LogMessage():
             return event.message
     raise AssertionError(f"unhandled event {event!r}")

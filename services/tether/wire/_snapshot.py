@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from ._automation import ScheduleSnapshot, SensorSnapshot
+from ._partitions import PartitionMappingSnapshot, PartitionsSnapshot
 
 
 class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -71,6 +72,8 @@ class JobSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     run_config_schema: dict[str, Any] = {}
     # @job(tags=...): every run of the job gets them, unless its launch sets the same key
     tags: dict[str, str] = {}
+    # each run of the job is of one of these partitions; None: the job is not partitioned
+    partitions: PartitionsSnapshot | None = None
 
 
 class AssetCheckSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -107,6 +110,11 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # of a multi-asset declared can_subset=True: a run may materialize it without the
     # multi-asset's other assets
     can_subset: bool = False
+    # None: not partitioned
+    partitions: PartitionsSnapshot | None = None
+    # how its partitions read the partitions of an upstream asset, by upstream key; absent:
+    # the default (tether.partitions.default_mapping)
+    partition_mappings: dict[str, PartitionMappingSnapshot] = {}
 
     @property
     def path(self) -> list[str]:

@@ -10,6 +10,7 @@ from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
+from ._partition_status import AssetPartitionStatus, PartitionState
 from ._projection import TERMINAL_STATUSES, Fact, Projection, RunStatus, advance, fact_of, fold
 from ._queue import PRIORITY_TAG, QueueLimits
 from ._records import (
@@ -49,6 +50,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "Actor",
     "AgentRecord",
+    "AssetPartitionStatus",
     "AssetState",
     "AssetStatus",
     "AuditEntry",
@@ -62,6 +64,7 @@ __all__ = [
     "LocationStatus",
     "LogRecord",
     "Materialization",
+    "PartitionState",
     "Projection",
     "QueueLimits",
     "ReexecutionStrategy",

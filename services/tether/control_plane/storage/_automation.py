@@ -35,7 +35,7 @@ from tether.wire import (
 
 from ...errors import TetherError
 from ..errors import BadInput
-from . import _codec, _launch, _locations, _work
+from . import _codec, _launch, _locations, _partitions, _work
 from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LaunchRequest, LocationStatus, NewRun
@@ -431,9 +431,12 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
             applied.append(False)
             continue
         applied.append(True)
+        if outcome.error is None:
+            # before the runs are planned: they may be of the partitions added here
+            _partitions.apply_requests(conn, outcome.dynamic_partitions_requests, now)
         closing.append((tick, outcome, _requests(tick, outcome)))
     planned = iter(_launch.plan(conn, [request for _, _, requests in closing
-                                       for request in requests]))
+                                       for request in requests], now=now))
     to_create: list[_launch.PlannedRun] = []
     # per tick: the runs it asks for (its part of to_create), and the error that failed it
     verdicts: list[tuple[list[_launch.PlannedRun], ErrorInfo | None]] = []
@@ -493,7 +496,7 @@ def _requests(tick: TickHead, outcome: TickOutcome) -> list[LaunchRequest]:
         requests.append(LaunchRequest(
             job_name=request.job_name, location=tick.location, run_config=request.run_config,
             tags={**request.tags, TICK_TAGS[tick.kind]: tick.name}, origin=made_by,
-            run_key=run_key))
+            run_key=run_key, partition=request.partition))
     return requests
 
 

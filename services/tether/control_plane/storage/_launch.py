@@ -23,6 +23,7 @@ from tether.wire import JobSnapshot
 from ...errors import TetherError, describe_problems
 from ..errors import BadInput, RunNotFound
 from . import _browse, _locations, _queue, _runs, _work
+from ._partitions import check_run_partition
 from ._pools import with_pool_tags
 from ._queue import QueueLimits
 from ._records import ExistingRun, LaunchRequest, LocationRecord, NewRun
@@ -48,7 +49,7 @@ def launch(conn: Connection, request: LaunchRequest, *, now: float,
     """Queue a run of a job of a loaded location; its id. Raises JobNotFoundError,
     AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a run config that
     does not fit the job's Config types (naming the path)."""
-    [planned] = plan(conn, [request])
+    [planned] = plan(conn, [request], now=now)
     if isinstance(planned, TetherError):
         raise planned
     [run_id] = create(conn, [planned], now=now, limits=limits)
@@ -76,13 +77,16 @@ def reexecute(conn: Connection, run_id: str, *, strategy: ReexecutionStrategy,
     return launch(conn, LaunchRequest(
         job_name=parent.job_name, location=parent.location, run_config=parent.run_config,
         tags={**reexecution_tags(parent), **tags}, traceparent=traceparent,
-        step_selection=selection, input_runs=input_runs), now=now, limits=limits)
+        step_selection=selection, input_runs=input_runs, partition=parent.partition),
+        now=now, limits=limits)
 
 
-def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun | TetherError]:
+def plan(conn: Connection, requests: Sequence[LaunchRequest], *,
+         now: float) -> list[PlannedRun | TetherError]:
     """Check each request (reads only): what :func:`create` is to write for it, or the error
-    that refuses it."""
+    that refuses it (a partition is checked against the job's partitions at ``now``)."""
     existing = _existing_runs(conn, requests)
+    dynamic: dict[str, list[str]] = {}
     jobs: dict[tuple[str, str | None], tuple[LocationRecord, JobSnapshot] | TetherError] = {}
     locations: dict[str, LocationRecord | None] = {}
     planned: list[PlannedRun | TetherError] = []
@@ -108,6 +112,11 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest]) -> list[PlannedRun
         if problems:
             planned.append(BadInput(f"invalid run config for job {job.name}: "
                                     f"{describe_problems(problems)}"))
+            continue
+        try:
+            check_run_partition(conn, job, request.partition, now=now, dynamic=dynamic)
+        except BadInput as exc:
+            planned.append(exc)
             continue
         # the job's tags are its runs' defaults (the launch's own tags win); the pools of
         # the steps it runs are the control plane's to say
@@ -143,7 +152,8 @@ def create(conn: Connection, planned: Sequence[PlannedRun], *, now: float,
         _work.enqueue_launches(conn, [_work.Launch(
             run_id=run.run_id, attempt=1, job_name=run.job_name, location=run.location,
             run_config=run.request.run_config, traceparent=run.request.traceparent,
-            step_selection=run.request.step_selection, input_runs=run.request.input_runs)
+            step_selection=run.request.step_selection, input_runs=run.request.input_runs,
+            partition=run.request.partition)
             for run in new], now=now)
     else:
         _queue.admit_waiting(conn, limits, now)

@@ -79,6 +79,7 @@ class _Waiting:
     run_config: dict[str, Any]
     step_selection: list[str] | None
     input_runs: dict[str, str]
+    partition: str | None
     tags: dict[str, Any]
     traceparent: str
     priority: int
@@ -176,8 +177,8 @@ def _waiting(conn: Connection, now: float, only: str | None = None) -> list[_Wai
     """QUEUED runs without a launch, best first (priority tag, then age)."""
     query = (
         sa.select(runs.c.run_id, runs.c.job_name, runs.c.location, runs.c.attempt,
-                  runs.c.run_config, runs.c.step_selection, runs.c.input_runs, runs.c.tags,
-                  runs.c.traceparent, runs.c.created_at)
+                  runs.c.run_config, runs.c.step_selection, runs.c.input_runs,
+                  runs.c.partition, runs.c.tags, runs.c.traceparent, runs.c.created_at)
         .where(runs.c.status == RunStatus.QUEUED)
         .where(~sa.exists().where(work_items.c.run_id == runs.c.run_id,
                                   work_items.c.kind == _work.LAUNCH_KIND))
@@ -212,5 +213,6 @@ def _enqueue_launch(conn: Connection, run: _Waiting, now: float) -> bool:
     _work.enqueue_launches(conn, [_work.Launch(
         run_id=run.run_id, attempt=run.attempt, job_name=run.job_name, location=location.spec,
         run_config=run.run_config, traceparent=run.traceparent,
-        step_selection=run.step_selection, input_runs=run.input_runs)], now)
+        step_selection=run.step_selection, input_runs=run.input_runs,
+        partition=run.partition)], now)
     return True

@@ -47,6 +47,8 @@ class RunRecord:
     step_selection: list[str] | None = None
     # for a step the selection leaves out, the run whose stored output its steps load
     input_runs: dict[str, str] = field(default_factory=dict)
+    # the partition of its job the run is of; None: not partitioned
+    partition: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,8 @@ class LaunchRequest:
     step_selection: list[str] | None = None
     # for a step the selection leaves out, the run whose stored output its steps load
     input_runs: dict[str, str] = field(default_factory=dict)
+    # the partition to run (checked against the job's partitions); None: not partitioned
+    partition: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from tether.wire import (
 )
 
 from ..errors import RunNotFound
-from . import _codec
+from . import _codec, _partition_status
 from ._bulk import insert_new
 from ._fence import Fence, fence_of, grace_over
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
@@ -82,6 +82,7 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
         "steps_failed": 0,
         "step_selection": _codec.steps_to_json(run.request.step_selection),
         "input_runs": _codec.input_runs_to_json(run.request.input_runs),
+        "partition": run.request.partition,
     } for run in new])
     tags = [{"run_id": run.run_id, "key": key, "value": tag_text(value), "created_at": now}
             for run in new for key, value in run.request.tags.items()]
@@ -96,7 +97,8 @@ def create_runs(conn: Connection, new: Sequence[NewRun], now: float) -> None:
 def _queued_message(run: NewRun) -> str:
     selection = run.request.step_selection
     steps = "" if selection is None else f" (steps {', '.join(selection)})"
-    return f"Queued run of {run.job_name}{steps}"
+    partition = "" if run.request.partition is None else f" partition {run.request.partition}"
+    return f"Queued run of {run.job_name}{partition}{steps}"
 
 
 def lock_runs(conn: Connection, run_ids: Iterable[str]) -> dict[str, LockedRun]:
@@ -141,9 +143,13 @@ def write_projection(conn: Connection, run_id: str, projection: Projection, now:
 
 
 def write_projections(conn: Connection, projections: dict[str, Projection], now: float) -> None:
-    """Write each run's projection into its row: one statement for them all."""
+    """Write each run's projection into its row: one statement for them all. A run that
+    has ended settles the asset partitions it still had in progress."""
     if not projections:
         return
+    _partition_status.settle_runs(conn, {
+        run_id: _partition_status.RunEnd(projection.status)
+        for run_id, projection in projections.items() if projection.is_terminal}, now)
     conn.execute(
         runs.update().where(runs.c.run_id == sa.bindparam("b_run_id")).values(
             status=sa.bindparam("b_status"),
@@ -251,6 +257,10 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float,
     for key, (fact, _) in accepted.items():
         if key in inserted:
             facts.setdefault(key[0], []).append(fact)
+    # before the runs' rows: a run that ends in this batch settles its partitions after them
+    _partition_status.apply_events(
+        conn, (event for event in batch
+               if (event.run_id, event.attempt, event.seq) in inserted), now)
     folded = {run_id: fold(locked[run_id].projection, run_facts)
               for run_id, run_facts in facts.items()}
     write_projections(conn, {run_id: after for run_id, after in folded.items()
@@ -334,6 +344,7 @@ def tag_text(value: Any) -> str:
 def list_runs(
     conn: Connection, *, limit: int, status: str | None, job_name: str | None,
     tag: tuple[str, str] | None = None, before: RunCursor | None = None,
+    partition: str | None = None,
 ) -> list[RunRecord]:
     """Newest first, by (created_at, run_id): ``before`` continues after the last run of the
     previous page (keyset pagination, as fast on the 1,000th page as on the first)."""
@@ -349,6 +360,8 @@ def list_runs(
         query = query.where(runs.c.status == status)
     if job_name is not None:
         query = query.where(runs.c.job_name == job_name)
+    if partition is not None:
+        query = query.where(runs.c.partition == partition)
     if before is not None:
         query = query.where(sa.tuple_(created, run_id) < sa.tuple_(*before))
     return [run_record(row) for row in conn.execute(query)]

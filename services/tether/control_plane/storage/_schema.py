@@ -42,11 +42,14 @@ runs = sa.Table(
     # JSON object: for each step the selection leaves out, the run whose stored output the
     # selected steps load; NULL: none
     sa.Column("input_runs", sa.Text, nullable=True),
+    # the partition of its job the run is of; NULL: the job is not partitioned
+    sa.Column("partition", sa.String(255), nullable=True),
     # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
     # or job: each filter has an index that yields its rows in page order
     sa.Index("ix_runs_created_run", "created_at", "run_id"),
     sa.Index("ix_runs_status_created_run", "status", "created_at", "run_id"),
     sa.Index("ix_runs_job_created_run", "job_name", "created_at", "run_id"),
+    sa.Index("ix_runs_partition_created_run", "partition", "created_at", "run_id"),
     # the runs that ended lately with some status (a failure to retry)
     sa.Index("ix_runs_status_end_time", "status", "end_time"),
     sa.Index("ix_runs_origin_run_key", "origin", "run_key", unique=True),
@@ -175,6 +178,34 @@ work_items = sa.Table(
     # the claim query: open items of some queues, oldest first
     sa.Index("ix_work_items_claim", "status", "queue", "created_at"),
     sa.Index("ix_work_items_run_id", "run_id"),
+)
+
+# the keys of each dynamic partitions definition (DynamicPartitionsDefinition(name)), added
+# and deleted by sensors, the API and the CLI; listed in the order they were added
+dynamic_partitions = sa.Table(
+    "dynamic_partitions",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("partition", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# each asset partition's status, a projection of the event log (storage/_partition_status):
+# MATERIALIZED, FAILED or IN_PROGRESS (no row: missing); written in the events' transaction
+asset_partitions = sa.Table(
+    "asset_partitions",
+    metadata,
+    sa.Column("asset_key", sa.String(255), primary_key=True),
+    sa.Column("partition", sa.String(255), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # the run that planned it last, and the run that materialized it last (NULL: none)
+    sa.Column("last_run_id", sa.String(64), nullable=True),
+    sa.Column("materialized_run_id", sa.String(64), nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    # a run's end settles the partitions it had in progress
+    sa.Index("ix_asset_partitions_last_run", "last_run_id"),
+    # an asset's keys by state, read from the index alone (the partition bar reads 100,000)
+    sa.Index("ix_asset_partitions_state", "asset_key", "status", "partition"),
 )
 
 code_locations = sa.Table(

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from tether.partitions import key_positions, partition_keys
 from tether.wire import (
     AgentHeartbeat,
     AgentResult,
@@ -26,6 +27,7 @@ from tether.wire import (
     LaunchRun,
     LocationSpec,
     LogChunk,
+    PartitionsSnapshot,
     RunEvent,
     TerminateRun,
     TickKind,
@@ -43,6 +45,8 @@ from . import (
     _leases,
     _locations,
     _monitor,
+    _partition_status,
+    _partitions,
     _queue,
     _results,
     _retries,
@@ -353,11 +357,14 @@ class Store:
         tags: dict[str, Any] | None = None,
         traceparent: str = "",
         actor: Actor | None = None,
+        partition: str | None = None,
     ) -> str:
         """Queue a run of a job of a loaded location and the work item that launches it, in
         one transaction; returns the run id. Raises JobNotFoundError (the message lists the
         known jobs), AmbiguousJobError, LocationNotFound, LocationNotLoaded, or BadInput for a
-        run config that does not fit the job's Config types (naming the path)."""
+        run config that does not fit the job's Config types (naming the path), or a
+        ``partition`` that is not one of the job's (or given for an unpartitioned job, or
+        missing for a partitioned one)."""
         run_config = {} if run_config is None else run_config
         tags = {} if tags is None else tags
         if not isinstance(run_config, dict):
@@ -368,8 +375,9 @@ class Store:
             now = self._clock()
             run_id = _launch.launch(conn, LaunchRequest(
                 job_name=job_name, location=location, run_config=run_config, tags=tags,
-                traceparent=traceparent), now=now, limits=self._limits)
-            self._audit(conn, actor, "run.launch", run_id, now, f"job {job_name!r}")
+                traceparent=traceparent, partition=partition), now=now, limits=self._limits)
+            what = f"job {job_name!r}" + (f" partition {partition!r}" if partition else "")
+            self._audit(conn, actor, "run.launch", run_id, now, what)
             return run_id
 
     def materialize_assets(self, location: str, asset_keys: Sequence[str], *,
@@ -419,6 +427,59 @@ class Store:
             self._audit(conn, actor, "run.reexecute", new_run_id, now,
                         f"re-executes run {run_id} ({strategy.value.lower()})")
             return new_run_id
+
+    # -- partitions -----------------------------------------------------------------------
+
+    def dynamic_partitions(self, name: str) -> list[str]:
+        """The keys of dynamic partitions ``name``, in the order they were added."""
+        with self._read() as conn:
+            return _partitions.dynamic_keys(conn, [name])[name]
+
+    def add_dynamic_partitions(self, name: str, keys: Sequence[str], *,
+                               actor: Actor | None = None) -> list[str]:
+        """Add ``keys`` to dynamic partitions ``name``; the keys that were new. Raises
+        BadInput for a key that cannot be one."""
+        with self._write() as conn:
+            now = self._clock()
+            added = _partitions.add_dynamic(conn, name, keys, now)
+            self._audit(conn, actor, "partitions.add", name, now,
+                        f"added {len(added)} of {len(keys)} key(s)")
+            return added
+
+    def delete_dynamic_partitions(self, name: str, keys: Sequence[str], *,
+                                  actor: Actor | None = None) -> int:
+        with self._write() as conn:
+            now = self._clock()
+            deleted = _partitions.delete_dynamic(conn, name, keys)
+            self._audit(conn, actor, "partitions.delete", name, now,
+                        f"deleted {deleted} key(s)")
+            return deleted
+
+    def dynamic_keys_for(self, definition: PartitionsSnapshot) -> dict[str, list[str]]:
+        """The keys of the dynamic partitions ``definition`` takes keys from, by name."""
+        with self._read() as conn:
+            return _partitions.keys_for(conn, definition)
+
+    def partition_keys(self, definition: PartitionsSnapshot) -> list[str]:
+        """The keys of ``definition`` now (a dynamic one's from this database)."""
+        with self._read() as conn:
+            return partition_keys(definition, now=self._clock(),
+                                  dynamic=_partitions.keys_for(conn, definition))
+
+    def asset_partition_status(self, asset_key: str, definition: PartitionsSnapshot
+                               ) -> _partition_status.AssetPartitionStatus:
+        """Which partitions of the asset are materialized, failed, in progress or missing."""
+        with self._read() as conn:
+            now, dynamic = self._clock(), _partitions.keys_for(conn, definition)
+            by_state = _partition_status.statuses(conn, asset_key)
+        return _partition_status.AssetPartitionStatus.of(
+            partition_keys(definition, now=now, dynamic=dynamic),
+            key_positions(definition, now=now, dynamic=dynamic), by_state)
+
+    def rebuild_partition_status(self) -> int:
+        """Recompute every asset partition's status from the event log; the rows written."""
+        with self._write() as conn:
+            return _partition_status.rebuild(conn, self._clock())
 
     # -- the daemons -----------------------------------------------------------------------
 
@@ -569,12 +630,14 @@ class Store:
     def list_runs(
         self, limit: int = 50, *, status: str | None = None, job_name: str | None = None,
         tag: tuple[str, str] | None = None, before: RunCursor | None = None,
+        partition: str | None = None,
     ) -> list[RunRecord]:
         """The newest runs first; ``before`` is the (created_at, run_id) of the last run of the
-        previous page, ``tag`` a (key, value) the runs must carry."""
+        previous page, ``tag`` a (key, value) the runs must carry, ``partition`` the
+        partition they are of."""
         with self._read() as conn:
             return _runs.list_runs(conn, limit=limit, status=status, job_name=job_name,
-                                   tag=tag, before=before)
+                                   tag=tag, before=before, partition=partition)
 
     def run_events(
         self, run_id: str, *, after_id: int | None = None, limit: int | None = None

@@ -12,17 +12,26 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from tether.partitions import describe, partition_keys
 from tether.wire import AssetSnapshot, FloatValue, IntValue
 
-from ..storage import LIVENESS_SECONDS, LocationRecord, config_scaffold, run_config_errors
+from ..storage import (
+    LIVENESS_SECONDS,
+    LocationRecord,
+    PartitionState,
+    config_scaffold,
+    run_config_errors,
+)
 from ._asset_status import LEGEND, lineage_svg, shown, steps_of
 from ._base import ActionFailed, Pages, Viewer, form_text
-from ._svg import GraphNode, dag_svg, series_svg
+from ._svg import GraphNode, dag_svg, partition_bar_svg, series_svg
 from .errors import PageNotFound
 
 REDEPLOY = "redeployLocation"
-LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON) {
-  launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags) { id }
+LAUNCH = """mutation($job: String!, $location: String, $config: JSON, $tags: JSON,
+                    $partition: String) {
+  launchRun(jobName: $job, location: $location, runConfig: $config, tags: $tags,
+            partition: $partition) { id }
 }"""
 MATERIALIZE = """mutation($location: String!, $keys: [String!]!) {
   materializeAssets(location: $location, assetKeys: $keys) { id }
@@ -38,6 +47,8 @@ ASSETS_PER_PAGE = 200
 
 def _page_number(text: str | None) -> int:
     return int(text) if text and text.isdigit() else 1
+# the failed partitions an asset's page names (the bar shows them all)
+FAILED_SHOWN = 20
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -93,11 +104,22 @@ class CatalogPages(Pages):
         scaffold = config_scaffold(job.run_config_schema).config
         # the form starts from the job's own config: its defaults, and null where it needs one
         config = msgspec.json.format(msgspec.json.encode(scaffold), indent=2).decode()
-        return self._job_page(request, viewer, record, job, config=config, tags="", error=None)
+        return self._job_page(request, viewer, record, job, config=config, tags="", error=None,
+                              partitions=await self._partitions(job))
+
+    async def _partitions(self, job: Any) -> tuple[list[str], str] | None:
+        """The keys of a partitioned job, for its launch form's picker, and their summary."""
+        if job.partitions is None:
+            return None
+        dynamic = await self.call(self.store.dynamic_keys_for, job.partitions)
+        now = time.time()
+        return (partition_keys(job.partitions, now=now, dynamic=dynamic),
+                describe(job.partitions, now=now, dynamic=dynamic))
 
     def _job_page(self, request: Request, viewer: Viewer, record: LocationRecord, job: Any, *,
-                  config: str, tags: str, error: str | None, status_code: int = 200
-                  ) -> Response:
+                  config: str, tags: str, error: str | None, status_code: int = 200,
+                  partitions: tuple[list[str], str] | None = None,
+                  partition: str | None = None) -> Response:
         graph = dag_svg([GraphNode(name=node.name, label=node.name,
                                    upstream=[i.from_node for i in node.inputs if i.from_node])
                          for node in job.nodes], title=f"Op graph of {job.name}")
@@ -105,7 +127,10 @@ class CatalogPages(Pages):
         return self.render(request, viewer, "job.html", status_code=status_code,
                            location=record, job=job, graph=graph, config=config, tags=tags,
                            error=error, required=scaffold.required,
-                           scaffold=msgspec.json.encode(scaffold.config).decode())
+                           scaffold=msgspec.json.encode(scaffold.config).decode(),
+                           partition_keys=None if partitions is None else partitions[0],
+                           partitions_text="" if partitions is None else partitions[1],
+                           partition=partition)
 
     async def check_config(self, request: Request, viewer: Viewer) -> Response:
         """The launch form's config checked as it is typed: every problem the launch would
@@ -125,13 +150,16 @@ class CatalogPages(Pages):
         record, job = await self._job(request.path_params["location"], request.path_params["job"])
         form = await request.form()
         config_text, tags_text = form_text(form, "config"), form_text(form, "tags")
+        partition = form_text(form, "partition").strip() or None
         try:
             data = await self.mutate(viewer, LAUNCH, job=job.name, location=record.name,
-                                     config=parse_config(config_text), tags=parse_tags(tags_text))
+                                     config=parse_config(config_text), tags=parse_tags(tags_text),
+                                     partition=partition)
         except ActionFailed as exc:
             return self._job_page(request, viewer, record, job, config=config_text,
                                   tags=tags_text, error=str(exc),
-                                  status_code=403 if exc.code == "FORBIDDEN" else 400)
+                                  status_code=403 if exc.code == "FORBIDDEN" else 400,
+                                  partitions=await self._partitions(job), partition=partition)
         return RedirectResponse(f"/runs/{data['launchRun']['id']}", status_code=303)
 
     async def assets(self, request: Request, viewer: Viewer) -> Response:
@@ -238,9 +266,17 @@ class CatalogPages(Pages):
                    if found.checks else [])
         checks = [(check, [e for e in results if e.check_name == check.name])
                   for check in found.checks]
+        status = bar = None
+        failed: list[str] = []
+        if found.partitions is not None:
+            status = await self.call(self.store.asset_partition_status, key, found.partitions)
+            bar = partition_bar_svg(status.keys, {state.value: found for state, found
+                                                  in status.positions.items()})
+            failed = status.with_state(PartitionState.FAILED, FAILED_SHOWN)
         return self.render(request, viewer, "asset.html", location=location, asset=found,
                            history=history, plots=plots, checks=checks, graph=graph,
-                           state=shown(found, states), legend=LEGEND)
+                           state=shown(found, states), legend=LEGEND, partition_status=status,
+                           partition_bar=bar, failed_partitions=failed)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
         locations = await self.call(self.store.list_locations)

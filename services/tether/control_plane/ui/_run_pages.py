@@ -48,6 +48,7 @@ class RunPages(Pages):
         params = request.query_params
         status = params.get("status") or None
         job = params.get("job") or None
+        partition = params.get("partition", "").strip() or None
         tag_text = params.get("tag", "").strip()
         problems: list[str] = []
         if status is not None and status not in RunStatus.__members__:
@@ -62,14 +63,15 @@ class RunPages(Pages):
                 tag = (key.strip(), value.strip())
         before = run_cursor(params["before"]) if params.get("before") else None
         runs = await self.call(self.store.list_runs, PAGE_SIZE + 1, status=status,
-                               job_name=job, tag=tag, before=before)
+                               job_name=job, tag=tag, before=before, partition=partition)
         more = len(runs) > PAGE_SIZE
         runs = runs[:PAGE_SIZE]
         locations = await self.call(self.store.list_locations)
         jobs = sorted({j.name for loc in locations if loc.snapshot for j in loc.snapshot.jobs})
         next_cursor = f"{runs[-1].created_at!r}_{runs[-1].run_id}" if more else None
         filters = {k: v for k, v in (("status", status), ("job", job),
-                                     ("tag", tag_text if tag else None)) if v}
+                                     ("tag", tag_text if tag else None),
+                                     ("partition", partition)) if v}
         context: dict[str, Any] = {"runs": runs, "filters": filters, "now": time.time(),
                                    "next_cursor": next_cursor, "paged": before is not None}
         if request.headers.get(FRAGMENT_HEADER) == "runs-list":

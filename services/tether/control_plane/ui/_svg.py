@@ -4,7 +4,8 @@ materializations. (A run's timeline is in :mod:`._timeline`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -149,3 +150,60 @@ def series_svg(label: str, values: Sequence[float]) -> Markup:
         f'<text class="axis" x="{_PLOT_W + 2 * _PAD}" y="{_PAD + 4}">{high:g}</text>'
         f'<text class="axis" x="{_PLOT_W + 2 * _PAD}" y="{_PAD + _PLOT_H}">{low:g}</text>'
         "</svg>")
+
+
+# a partition's state -> its CSS class; a column of the bar that holds several states shows
+# the most urgent (a failure must not hide among 100 materialized days)
+_PARTITION_CLASSES = {"FAILED": "failed", "IN_PROGRESS": "in-progress", "MISSING": "missing",
+                      "MATERIALIZED": "materialized"}
+_URGENCY = {"MATERIALIZED": 0, "MISSING": 1, "IN_PROGRESS": 2, "FAILED": 3}
+_BAR_W = 960
+_BAR_H = 26
+
+
+def partition_bar_svg(keys: Sequence[str], positions: Mapping[str, Sequence[int]], *,
+                      width: int = _BAR_W) -> Markup:
+    """An asset's partitions in their order as one bar, each stretch colored by its state
+    (``positions``: MATERIALIZED, FAILED or IN_PROGRESS -> the sorted positions of the keys
+    in it; the others are missing). With more partitions than pixels, each pixel column stands for
+    several and shows the most urgent state among them; runs of one state are one rectangle,
+    so 100,000 partitions draw as a few hundred shapes at most."""
+    count = len(keys)
+    if not count:
+        return Markup("")
+    columns = min(count, width)
+    # column c holds the keys i with i * columns // count == c (exact integer arithmetic)
+    firsts = [(c * count + columns - 1) // columns for c in range(columns + 1)]
+    # per column and state (by urgency): how many of its keys are in it; the positions are
+    # sorted, so two bisections a column count them (960 columns, not 100,000 keys)
+    tallies = [[0] * columns for _ in _URGENCY]
+    for state, found in positions.items():
+        tally = tallies[_URGENCY[str(state)]]
+        ends = [bisect.bisect_left(found, first) for first in firsts]
+        for column in range(columns):
+            tally[column] = ends[column + 1] - ends[column]
+    materialized, in_progress, failed = (tallies[_URGENCY[name]] for name in (
+        "MATERIALIZED", "IN_PROGRESS", "FAILED"))
+    worst = [3 if failed[c] else 2 if in_progress[c] else
+             1 if firsts[c + 1] - firsts[c] > materialized[c] else 0 for c in range(columns)]
+    names = {value: name for name, value in _URGENCY.items()}
+    step = width / columns
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="partition-bar" role="img" '
+             f'viewBox="0 0 {width} {_BAR_H}" width="{width}" height="{_BAR_H}" '
+             f'preserveAspectRatio="none"><title>{count} partitions, from '
+             f'{escape(keys[0])} to {escape(keys[-1])}</title>']
+    begin = 0
+    for column in range(1, columns + 1):
+        if column < columns and worst[column] == worst[begin]:
+            continue
+        state = names[worst[begin]]
+        first, last = firsts[begin], firsts[column] - 1
+        span = escape(keys[first]) if first == last else \
+            f"{escape(keys[first])} to {escape(keys[last])}"
+        parts.append(f'<rect class="{_PARTITION_CLASSES[state]}" data-state="{state}" '
+                     f'x="{begin * step:.2f}" y="0" width="{(column - begin) * step:.2f}" '
+                     f'height="{_BAR_H}"><title>{span}: {state.lower().replace("_", " ")}'
+                     f'</title></rect>')
+        begin = column
+    parts.append("</svg>")
+    return Markup("".join(parts))

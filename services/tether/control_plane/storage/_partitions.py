@@ -1,0 +1,107 @@
+"""Dynamic partitions' keys, and the partition checks of a launch.
+
+A dynamic partitions definition's keys live here, not in user code: sensors add them (their
+tick's ``dynamic_partitions_requests``), and so do the API and the CLI. Whether a launch's
+partition is one of its job's is decided from the job's snapshot (:mod:`tether.partitions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tether import partitions as partition_keys
+from tether.wire import (
+    AddDynamicPartitions,
+    DynamicPartitionsRequest,
+    JobSnapshot,
+    PartitionsSnapshot,
+)
+
+from ...errors import PartitionError
+from ..errors import BadInput
+from ._bulk import insert_new
+from ._schema import dynamic_partitions
+
+
+def dynamic_keys(conn: Connection, names: Iterable[str]) -> dict[str, list[str]]:
+    """The keys of each dynamic partitions definition named, in the order they were added."""
+    wanted = sorted(set(names))
+    found: dict[str, list[str]] = {name: [] for name in wanted}
+    if not wanted:
+        return found
+    rows = conn.execute(
+        sa.select(dynamic_partitions.c.name, dynamic_partitions.c.partition)
+        .where(dynamic_partitions.c.name.in_(wanted))
+        .order_by(dynamic_partitions.c.created_at, dynamic_partitions.c.partition))
+    for row in rows:
+        found[row.name].append(row.partition)
+    return found
+
+
+def keys_for(conn: Connection, definition: PartitionsSnapshot | None) -> dict[str, list[str]]:
+    """The dynamic keys ``definition`` needs to be enumerated."""
+    return dynamic_keys(conn, partition_keys.dynamic_names(definition))
+
+
+def add_dynamic(conn: Connection, name: str, keys: Sequence[str], now: float) -> list[str]:
+    """Add ``keys`` to dynamic partitions ``name``; the keys that were new."""
+    for key in keys:
+        _check_key(name, key)
+    rows = [{"name": name, "partition": key, "created_at": now}
+            for key in dict.fromkeys(keys)]
+    inserted = insert_new(conn, dynamic_partitions, rows, unique=["name", "partition"],
+                          returning=[dynamic_partitions.c.partition])
+    return [str(row[0]) for row in inserted]
+
+
+def delete_dynamic(conn: Connection, name: str, keys: Sequence[str]) -> int:
+    """Delete ``keys`` from dynamic partitions ``name``; how many there were."""
+    if not keys:
+        return 0
+    result = conn.execute(dynamic_partitions.delete().where(
+        dynamic_partitions.c.name == name, dynamic_partitions.c.partition.in_(list(keys))))
+    return int(result.rowcount or 0)
+
+
+def apply_requests(conn: Connection, requests: Sequence[DynamicPartitionsRequest],
+                   now: float) -> None:
+    for request in requests:
+        if isinstance(request, AddDynamicPartitions):
+            add_dynamic(conn, request.name, request.keys, now)
+        else:
+            delete_dynamic(conn, request.name, request.keys)
+
+
+def _check_key(name: str, key: str) -> None:
+    if not key or any(c in key for c in "|/\0\n") or len(key) > 255:
+        raise BadInput(f"dynamic partitions {name!r}: {key!r} is not a usable key (a "
+                       f"non-empty string of at most 255 characters, without '|' or '/')")
+
+
+def check_run_partition(conn: Connection, job: JobSnapshot, partition: str | None, *,
+                        now: float, dynamic: dict[str, list[str]] | None = None) -> None:
+    """Raise BadInput unless ``partition`` fits ``job``: one of its partitions when it is
+    partitioned, None when it is not. ``dynamic`` caches dynamic keys across launches."""
+    if job.partitions is None:
+        if partition is not None:
+            raise BadInput(f"job {job.name!r} is not partitioned, so a run of it has no "
+                           f"partition (got {partition!r}); launch it without one")
+        return
+    names = partition_keys.dynamic_names(job.partitions)
+    if dynamic is None:
+        dynamic = {}
+    missing = [name for name in names if name not in dynamic]
+    if missing:
+        dynamic.update(dynamic_keys(conn, missing))
+    if partition is None:
+        raise BadInput(f"job {job.name!r} is partitioned "
+                       f"({partition_keys.describe(job.partitions, now=now, dynamic=dynamic)});"
+                       f" give the partition to run")
+    try:
+        partition_keys.check_partition(job.partitions, partition, now=now, dynamic=dynamic,
+                                       what=f"job {job.name!r}")
+    except PartitionError as exc:
+        raise BadInput(str(exc)) from exc
