@@ -42,6 +42,7 @@ from ._parallel import Executor
 from ._resources import InitResourceContext, ResourceDefinition, resource
 from ._retries import Backoff, Jitter, RetryPolicy, RetryRequested
 from ._selection import AssetSelection
+from ._slots import PoolSlots
 from ._snapshot import snapshot_definitions
 from ._testing import ExecuteInProcessResult, TestOpContext, build_op_context, materialize
 from ._tracebacks import user_traceback
@@ -84,6 +85,7 @@ __all__ = [
     "OutputContext",
     "OutputHandle",
     "OutputHandles",
+    "PoolSlots",
     "Resource",
     "ResourceDefinition",
     "RetryPolicy",

@@ -51,6 +51,7 @@ from ._outs import Produced, base_name, produced_outputs
 from ._parallel import check_handover, choose_executor, pause, run_steps
 from ._resources import RunResources, resource_keys
 from ._retries import RetryRequested, retry_wait
+from ._slots import PoolSlots, wait_for_slot
 from ._tracebacks import user_traceback
 
 
@@ -65,6 +66,7 @@ def execute_job(
     storage_dir: str | None = None,
     input_runs: Mapping[str, str] | None = None,
     canceled: Callable[[], bool] = lambda: False,
+    pool_slots: PoolSlots | None = None,
 ) -> bool:
     """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
     or the run config's ``execution`` section says: side by side in threads (the default), in
@@ -81,7 +83,8 @@ def execute_job(
     Outputs are stored by their IO managers; the default one pickles them under
     ``storage_dir`` (per ``location``), or keeps them in memory when it is None.
     ``input_runs`` names, for a step the selection leaves out, the run whose stored output
-    its downstream steps load (default: this run).
+    its downstream steps load (default: this run). With ``pool_slots``, a step of a pool it
+    limits waits for its slot (STEP_SLOT_REQUESTED) before it starts.
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -115,7 +118,8 @@ def execute_job(
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
         running={node.name for node in nodes}, input_runs=input_runs or {})
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
-                   resources=resources, handover=handover, canceled=was_canceled)
+                   resources=resources, handover=handover, canceled=was_canceled,
+                   slots=pool_slots)
     run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
     stop_step: Callable[[str, bool], None] | None = None
     if executor.kind == "multiprocess":
@@ -195,6 +199,8 @@ class _Steps(NamedTuple):
     handover: Handover
     # whether an interruption is the run's cancel
     canceled: Callable[[], bool]
+    # the pools whose slots the control plane grants (None: no step waits)
+    slots: PoolSlots | None = None
 
 
 def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
@@ -212,11 +218,37 @@ def _child_step(steps: _Steps, node: Node, emitter: RunEmitter,
 
 def _traced(steps: _Steps, run_step: Callable[[Node], ErrorInfo | None], node: Node
             ) -> ErrorInfo | None:
+    _take_slot(steps, node)
     with telemetry.span("step", attributes={"tether.step": node.name}):
         error = run_step(node)
     run_hooks(job=steps.job, node=node, error=error, emitter=steps.emitter,
               resources=steps.resources.view)
     return error
+
+
+def _take_slot(steps: _Steps, node: Node) -> None:
+    """Wait for the step's pool slot, in the run worker's own process (a step process is
+    forked only once the slot is granted); a step that will be skipped takes none."""
+    pool = node.op.pool
+    if (steps.slots is None or pool is None or pool not in steps.slots.limits
+            or steps.handover.skip_reason(node) is not None):
+        return
+    steps.emitter.current_step = node.name
+    try:
+        wait_for_slot(steps.slots, pool, node.name, steps.emitter)
+    except BaseException as exc:
+        _record_interruption(steps, node, exc)
+        raise
+    steps.emitter.current_step = None
+
+
+def _record_interruption(steps: _Steps, node: Node, exc: BaseException) -> None:
+    """Record the end of a step interrupted outside its op (waiting for a slot or a retry)."""
+    if _is_cancel(exc, steps.canceled):
+        steps.emitter.emit(StepCanceled, step_key=node.name)
+    else:
+        steps.emitter.emit(StepFailure, duration=0.0, error=_user_error(exc),
+                           step_key=node.name)
 
 
 def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
@@ -230,11 +262,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         try:
             pause(outcome.seconds)
         except BaseException as exc:
-            if _is_cancel(exc, steps.canceled):
-                steps.emitter.emit(StepCanceled, step_key=node.name)
-            else:
-                steps.emitter.emit(StepFailure, duration=0.0, error=_user_error(exc),
-                                   step_key=node.name)
+            _record_interruption(steps, node, exc)
             raise
         steps.emitter.current_step = None
         step_attempt += 1
