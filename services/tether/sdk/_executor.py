@@ -43,7 +43,7 @@ from ._definitions import Definitions
 from ._dynamic import expand_dynamic
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
-from ._handover import Handover
+from ._handover import Handover, StepOutputs
 from ._hooks import run_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
@@ -96,11 +96,6 @@ def execute_job(
         if executor.kind == "multiprocess":
             check_handover(nodes, stored=storage_dir is not None
                            or DEFAULT_IO_MANAGER_KEY in defs.resources)
-            if any(out.is_dynamic for node in nodes for out in node.op.outs.values()):
-                # the mapping keys a step yields stay in its own process
-                raise RunConfigError(
-                    "$.execution.executor: the multiprocess executor does not run DynamicOut "
-                    "fan-outs yet: use the thread executor for this job")
     except (RunConfigError, StepSelectionError) as exc:
         what = "run config" if isinstance(exc, RunConfigError) else "step selection"
         emitter.emit(
@@ -131,9 +126,9 @@ def execute_job(
         stop_step = processes.stop
 
         def run_step(node: Node) -> ErrorInfo | None:
-            error = processes.run(node)
-            if error is None:
-                handover.produced_elsewhere(node)
+            error, outputs = processes.run(node)
+            if outputs is not None:
+                handover.produced_elsewhere(node.name, outputs)
             return error
     try:
         # set up before the first step, torn down after the last (a failed or canceled too)
@@ -208,12 +203,14 @@ def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
     return isinstance(exc, KeyboardInterrupt) and canceled()
 
 
-def _child_step(steps: _Steps, node: Node, emitter: RunEmitter,
-                canceled: Callable[[], bool]) -> ErrorInfo | None:
+def _child_step(steps: _Steps, node: Node, emitter: RunEmitter, canceled: Callable[[], bool]
+                ) -> tuple[ErrorInfo | None, StepOutputs | None]:
     # in a step's own process: its events go to the pipe, its cancel is its own signal; no
     # span here (the run worker's thread that relays the step records it), so the child never
-    # touches the span exporter, whose locks the fork may have copied held
-    return _run_step(steps._replace(emitter=emitter, canceled=canceled), node)
+    # touches the span exporter, whose locks the fork may have copied held. What it produced
+    # goes back to the run worker, which decides what runs next
+    error = _run_step(steps._replace(emitter=emitter, canceled=canceled), node)
+    return error, steps.handover.outputs_of(node.name)
 
 
 def _traced(steps: _Steps, run_step: Callable[[Node], ErrorInfo | None], node: Node
