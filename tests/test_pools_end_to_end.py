@@ -93,9 +93,9 @@ def deployment(tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
     assert processes_with_env(str(tmp_path)) == [], "processes left behind"
 
 
-def launch(deployment: Deployment, job: str) -> str:
+def launch(deployment: Deployment, job: str, executor: str = "thread") -> str:
     run_id: str = deployment.graphql(LAUNCH, job=job, config={
-        "execution": {"executor": "thread", "max_concurrent": 4}})["launchRun"]["id"]
+        "execution": {"executor": executor, "max_concurrent": 4}})["launchRun"]["id"]
     return run_id
 
 
@@ -110,9 +110,9 @@ def ended(deployment: Deployment, run_id: str) -> dict[str, Any] | None:
 
 
 def test_a_pool_limits_its_steps_across_two_runs(deployment: Deployment) -> None:
-    # two runs of three 1.5 s warehouse steps each, every step free to start at once: the
-    # pool lets two of the six execute at a time
-    run_ids = [launch(deployment, "loads") for _ in range(2)]
+    # two runs of three 1.5 s warehouse steps each, every step free to start at once, one
+    # in step threads, one in step processes: the pool lets two of the six execute at a time
+    run_ids = [launch(deployment, "loads", executor) for executor in ("thread", "multiprocess")]
     runs = [deployment.wait_for(lambda r=run_id: ended(deployment, r), timeout=120,
                                 what=f"run {run_id} ended") for run_id in run_ids]
     assert [run["status"] for run in runs] == ["SUCCESS", "SUCCESS"], runs
