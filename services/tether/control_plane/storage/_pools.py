@@ -98,15 +98,15 @@ class Grant(NamedTuple):
 
 def note_events(conn: Connection, stored: Sequence[RunEvent], now: float) -> bool:
     """Record the slot requests among newly ``stored`` events (each stored once, so a
-    redelivered request never asks twice) and drop the slots of the steps that ended; True
-    when a slot may have been asked for or freed (a grant pass is due)."""
+    redelivered request never asks twice) and drop the slots of the steps and run attempts
+    that ended; True when a slot was asked for or freed (a grant pass is due)."""
     requests: dict[tuple[str, int, str], dict[str, Any]] = {}
     ended: set[tuple[str, int, str]] = set()
-    # a run's end frees what its steps held (the grant pass drops them)
-    run_ended = False
+    # a run's end frees what its steps held
+    runs_ended: set[tuple[str, int]] = set()
     for event in stored:
         if isinstance(event, RunSuccess | RunFailure | RunCanceled):
-            run_ended = True
+            runs_ended.add((event.run_id, event.attempt))
         if event.step_key is None:
             continue
         key = (event.run_id, event.attempt, event.step_key)
@@ -120,11 +120,17 @@ def note_events(conn: Connection, stored: Sequence[RunEvent], now: float) -> boo
     if requests:
         insert_new(conn, pool_slots, list(requests.values()),
                    unique=["run_id", "attempt", "step_key"], returning=[pool_slots.c.run_id])
+    # most step ends held no slot: only a slot freed calls for a grant pass
+    freed = 0
     if ended:
-        conn.execute(pool_slots.delete().where(
+        freed += conn.execute(pool_slots.delete().where(
             sa.tuple_(pool_slots.c.run_id, pool_slots.c.attempt, pool_slots.c.step_key)
-            .in_(sorted(ended))))
-    return bool(requests or ended or run_ended)
+            .in_(sorted(ended)))).rowcount
+    if runs_ended:
+        freed += conn.execute(pool_slots.delete().where(
+            sa.tuple_(pool_slots.c.run_id, pool_slots.c.attempt)
+            .in_(sorted(runs_ended)))).rowcount
+    return bool(requests) or freed > 0
 
 
 def grant_free_slots(conn: Connection, limits: Mapping[str, int], now: float) -> list[Grant]:
