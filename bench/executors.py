@@ -1,6 +1,6 @@
 """What running steps side by side costs per step: the thread and multiprocess executors
-against the sequential one (``in_process``), for runs of 1, 10 and 100 trivial independent
-steps.
+against the sequential one (``in_process``), for runs of 1, 10, 50 and 100 trivial
+independent steps.
 
 Each run is ``execute_job`` as the run worker calls it (events to a list, outputs stored by
 the default IO manager in a temporary folder), so the figure is the executor's own overhead
@@ -39,7 +39,7 @@ EXECUTORS: dict[str, dict[str, Any]] = {
     "thread (max_concurrent=4)": {"executor": "thread", "max_concurrent": 4},
     "multiprocess (max_concurrent=4)": {"executor": "multiprocess", "max_concurrent": 4},
 }
-SIZES = (1, 10, 100)
+SIZES = (1, 10, 50, 100)
 
 
 @op

@@ -1,7 +1,7 @@
-"""The Dagster side of ``bench/executors.py --dagster``: 1, 10 and 100 trivial independent
-ops under Dagster's in-process executor, and 1 and 10 under its multiprocess executor
-(max_concurrent 4), on a temporary local instance. Run with Dagster's own interpreter; prints
-one JSON object on stdout: ``{"<executor> <steps>": [seconds, ...]}``.
+"""The Dagster side of ``bench/executors.py --dagster``: 1, 10, 50 and 100 trivial
+independent ops under Dagster's in-process executor, and 1, 10 and 50 under its multiprocess
+executor (max_concurrent 4), on a temporary local instance. Run with Dagster's own
+interpreter; prints one JSON object on stdout: ``{"<executor> <steps>": [seconds, ...]}``.
 
     <dagster venv>/bin/python bench/jobs/dagster_executors.py --rounds 3
 """
@@ -25,7 +25,7 @@ from dagster import (
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SIZES = (1, 10, 100)
+SIZES = (1, 10, 50, 100)
 
 
 @op
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     # a Dagster step process takes seconds: 100 of them, several times, take many minutes
-    parser.add_argument("--multiprocess-sizes", type=int, nargs="*", default=[1, 10])
+    parser.add_argument("--multiprocess-sizes", type=int, nargs="*", default=[1, 10, 50])
     args = parser.parse_args()
     times: dict[str, list[float]] = {}
     with DagsterInstance.local_temp() as instance:

@@ -46,7 +46,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # TETHER_TAG_CONCURRENCY_LIMITS='[{"key": "database", "value": "warehouse", "limit": 2}]'
     max_concurrent_runs: Annotated[int, msgspec.Meta(ge=0)] = 0
     tag_concurrency_limits: list[TagLimit] = msgspec.field(default_factory=list)
-    # op concurrency pools: runs in progress at once that execute a step of each pool,
+    # op concurrency pools: steps of each pool executing at once across all runs,
     # e.g. TETHER_POOL_LIMITS='{"warehouse": 2}' (a pool not named here is unlimited)
     pool_limits: dict[str, Annotated[int, msgspec.Meta(ge=0)]] = msgspec.field(
         default_factory=dict)

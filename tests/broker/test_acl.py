@@ -99,6 +99,12 @@ async def test_a_run_workers_connection_appends_output_and_reads_nothing(
     assert not worker.exists(keys.canceled_key("mine", 1))
     await agent.set(keys.canceled_key("mine", 1), "1")
     assert worker.exists(keys.canceled_key("mine", 1))
+    # and whether a pooled step of it was granted its slot, which it cannot grant itself
+    assert not worker.exists(keys.slot_key("mine", 1, "load"))
+    refused(lambda: worker.set(keys.slot_key("mine", 1, "load"), "1"))
+    await agent.set(keys.slot_key("mine", 1, "load"), "1")
+    assert worker.exists(keys.slot_key("mine", 1, "load"))
+    refused(lambda: worker.get(keys.slot_key("mine", 1, "load")))
 
     # it cannot read the work streams ...
     for stream in (keys.WORK_RUNS, keys.WORK_CODE):
@@ -270,16 +276,16 @@ async def test_on_valkey_the_user_is_held_to_the_agents_database(
     (BrokerServer((6, 2)),
      ["reset", "on", "+ping", "+hello", "+select", "+xadd", "~tether:out:events",
       "~tether:out:logs", "~tether:out:spans", "+set", "~tether:executing:*", "+exists",
-      "~tether:canceled:*"]),
+      "~tether:canceled:*", "~tether:slot:*"]),
     (BrokerServer((7, 0)),
      ["reset", "on", "+ping", "+hello", "+select",
       "(+xadd %W~tether:out:events %W~tether:out:logs %W~tether:out:spans)",
-      "(+set %W~tether:executing:*)", "(+exists %R~tether:canceled:*)"]),
+      "(+set %W~tether:executing:*)", "(+exists %R~tether:canceled:* %R~tether:slot:*)"]),
     (BrokerServer((7, 2), valkey_version=(9, 1)),
      ["reset", "on", "+ping", "+hello", "+select", "+client|setinfo", "resetdbs", "db=2",
       "(+xadd %W~tether:out:events %W~tether:out:logs %W~tether:out:spans resetdbs db=2)",
       "(+set %W~tether:executing:* resetdbs db=2)",
-      "(+exists %R~tether:canceled:* resetdbs db=2)"]),
+      "(+exists %R~tether:canceled:* %R~tether:slot:* resetdbs db=2)"]),
 ])
 def test_the_rules_fit_the_server(server: BrokerServer, expected: list[str]) -> None:
     # Redis 6 has neither selectors nor write-only patterns: the same commands, plain keys

@@ -7,23 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from tether.control_plane.storage import LIVENESS_SECONDS, QueueLimits, RunStatus, Store
-from tether.control_plane.storage._pools import pool_tags
 from tether.settings import TagLimit
 from tether.wire import (
     AgentHeartbeat,
     LaunchRun,
-    LocationSnapshot,
     LogMessage,
     RunFailure,
     RunStart,
     RunSuccess,
 )
 
-from .conftest import FakeClock, load_location, snapshot
+from .conftest import FakeClock, load_location
 
 WAREHOUSE = {"database": "warehouse"}
 
@@ -208,44 +205,3 @@ def test_a_failed_run_with_retries_gets_a_fenced_new_attempt(
     assert store.retry_failed_runs() == []  # one retry only
     assert store.get_run(run_id).status == RunStatus.FAILURE
     assert store.rebuild_run(run_id) == store.get_run(run_id)
-
-
-def _pooled_snapshot() -> LocationSnapshot:
-    """hello_job: extract, then load, which takes a slot of pool warehouse."""
-    base = snapshot()
-    job = base.jobs[0]
-    nodes = [job.nodes[0], msgspec.structs.replace(job.nodes[1], pool="warehouse")]
-    return msgspec.structs.replace(base, jobs=[msgspec.structs.replace(job, nodes=nodes)])
-
-
-def test_a_pool_limit_admits_runs_using_the_pool_in_turn_and_says_which_step_waits(
-        database_url: str, clock: FakeClock) -> None:
-    store = Store.from_url(database_url, clock=clock,
-                           limits=QueueLimits(pool_limits={"warehouse": 1}))
-    store.migrate()
-    try:
-        load_location(store, defines=_pooled_snapshot())
-        # a launch cannot take or dodge a slot by setting the pool's tag itself
-        first = store.launch_run("hello_job", tags={"tether/pool/warehouse": ""})
-        clock.advance(1)
-        second = store.launch_run("hello_job")
-        first_run = store.get_run(first)
-        assert first_run is not None and first_run.tags["tether/pool/warehouse"] == "load"
-        assert _claim_launches(store) == [first]
-        reason = store.waiting_reason(second)
-        assert reason == ("step(s) load wait for a slot of pool warehouse: its limit of 1 "
-                          "concurrent run(s) is reached (1 in progress)")
-
-        _finish(store, first, clock)
-        store.admit_queued_runs()
-        assert _claim_launches(store) == [second]
-        assert store.waiting_reason(second) is None
-    finally:
-        store.close()
-
-
-def test_only_the_pooled_steps_a_run_executes_put_it_in_the_pool() -> None:
-    job = _pooled_snapshot().jobs[0]
-    assert pool_tags(job, None) == {"tether/pool/warehouse": "load"}
-    # a re-execution of extract alone executes no pooled step
-    assert pool_tags(job, ["extract"]) == {}

@@ -154,3 +154,24 @@ def test_dynamic_wiring_mistakes_fail_at_definition_time() -> None:
     with pytest.raises(DefinitionError, match="more than one DynamicOut"):
         @op(out={"a": DynamicOut(), "b": DynamicOut()})
         def two() -> None: ...
+
+
+def test_the_multiprocess_executor_fans_out_and_collects_like_the_thread_one(
+        tmp_path: Path) -> None:
+    # the mapping keys a step yields in its own process come back to the run worker
+    events = run("fan_out", tmp_path / "fan", executor="multiprocess")
+    assert ends(events) == {
+        "files": "STEP_SUCCESS",
+        "size[a]": "STEP_SUCCESS", "size[bad]": "STEP_FAILURE", "size[c]": "STEP_SUCCESS",
+        "double[a]": "STEP_SUCCESS", "double[bad]": "STEP_SKIPPED",
+        "double[c]": "STEP_SUCCESS", "total": "STEP_SKIPPED"}
+    assert pickle.loads((tmp_path / "fan/loc/runs/run-1/double[c]/result.pickle")
+                        .read_bytes()) == 10
+    events = run("gather_paths", tmp_path / "gather", names=["x", "long_name", "y"],
+                 executor="multiprocess")
+    assert event_type(events[-1]) == "RUN_SUCCESS"
+    assert pickle.loads((tmp_path / "gather/loc/runs/run-1/total/result.pickle")
+                        .read_bytes()) == 5 + 13 + 5
+    events = run("fan_out", tmp_path / "none", names=[], executor="multiprocess")
+    assert ends(events) == {"files": "STEP_SUCCESS", "size": "STEP_SKIPPED",
+                            "double": "STEP_SKIPPED", "total": "STEP_SKIPPED"}

@@ -270,3 +270,22 @@ def test_wiring_mistakes_fail_at_definition_time() -> None:
         @job
         def unpack_single() -> None:
             _a, _b = count(split().odds)
+
+
+def test_the_multiprocess_executor_skips_what_an_optional_output_left_out_feeds(
+        tmp_path: Path) -> None:
+    # which outputs a step produced in its own process comes back to the run worker
+    in_processes = {"execution": {"executor": "multiprocess"}}
+    events = run(tmp_path / "left-out", run_config=in_processes)
+    assert ends(events) == {
+        "split": "STEP_SUCCESS", "check": "STEP_SUCCESS", "alert": "STEP_SKIPPED",
+        "after_alert": "STEP_SKIPPED", "count": "STEP_SUCCESS",
+        "setup_table": "STEP_SUCCESS", "load": "STEP_SUCCESS"}
+    skipped = {e.step_key: e.reason for e in events if isinstance(e, StepSkipped)}
+    assert skipped["alert"] == ("input 'warning' takes output 'warning' of step check, which "
+                                "it did not produce")
+    assert event_type(events[-1]) == "RUN_SUCCESS"
+    events = run(tmp_path / "made", run_config={
+        **in_processes, "ops": {"split": {"config": {"numbers": [1, 3]}}}})
+    assert ends(events)["alert"] == ends(events)["after_alert"] == "STEP_SUCCESS"
+    assert stored(tmp_path / "made", "run-1", "after_alert", "result") == "NO EVEN NUMBERS"

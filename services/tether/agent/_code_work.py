@@ -16,6 +16,7 @@ from ..wire import (
     DesiredLocation,
     ErrorInfo,
     EvaluateTick,
+    GrantSlot,
     LaunchRun,
     LoadLocation,
     LocationLoadFailed,
@@ -82,7 +83,7 @@ class CodeWork:
                 await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
                                                     location=name, generation=generation),
                                     entry.traceparent)
-            case LaunchRun() | TerminateRun():
+            case LaunchRun() | TerminateRun() | GrantSlot():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
                 return
         self.changed.set()

@@ -37,6 +37,7 @@ from ..wire import (
     Canceled,
     EnqueuedJob,
     ErrorInfo,
+    GrantSlot,
     LaunchHolder,
     Launching,
     LaunchRun,
@@ -46,6 +47,7 @@ from ..wire import (
     RunLaunchFailed,
     RunTerminated,
     RunWorkerExited,
+    SlotGranted,
     StartedHolder,
     StartedProcess,
     TerminateRun,
@@ -141,6 +143,8 @@ class Launcher:
                 with telemetry.span("launcher.terminate", parent=entry.traceparent,
                                     attributes={"tether.run_id": terminate.run_id}) as parent:
                     await self.terminate(item, terminate, parent)
+            case GrantSlot() as grant:
+                await self.grant_slot(item, grant, entry.traceparent)
             case LoadLocation() | RemoveLocation():
                 log.error("work item %s belongs to the supervisor; ignored", item.work_id)
 
@@ -222,6 +226,18 @@ class Launcher:
             self._background(stopping)
         await self._report(RunTerminated(work_id=item.work_id, epoch=item.epoch, run_id=run_id,
                                          attempt=attempt, found=found), traceparent)
+
+    async def grant_slot(self, item: WorkItem, grant: GrantSlot, traceparent: str) -> None:
+        """Let a pooled step start: its run worker (wherever it runs) waits for this key,
+        which it may only ask EXISTS of. Idempotent, so a redelivered grant is harmless."""
+        await redis_call(self.redis.set(
+            keys.slot_key(grant.run_id, grant.attempt, grant.step_key), grant.pool,
+            ex=keys.LAUNCH_GUARD_SECONDS))
+        log.info("granted step %s of run %s attempt %d a slot of pool %s", grant.step_key,
+                 grant.run_id, grant.attempt, grant.pool)
+        await self._report(SlotGranted(work_id=item.work_id, epoch=item.epoch,
+                                       run_id=grant.run_id, attempt=grant.attempt,
+                                       step_key=grant.step_key), traceparent)
 
     async def _report_unwatched_exits(self, stop: asyncio.Event, interval: float) -> None:
         """Report the exits of run workers no launcher watched end (RQ jobs whose work horse

@@ -26,6 +26,7 @@ from ..wire import (
     AgentHeartbeat,
     ClaimRequest,
     EvaluateTick,
+    GrantSlot,
     LaunchRun,
     LoadLocation,
     RemoveLocation,
@@ -44,7 +45,7 @@ CLAIM_BATCH = 256
 
 def stream_for(item: WorkItem) -> str:
     match item.payload:
-        case LaunchRun() | TerminateRun():
+        case LaunchRun() | TerminateRun() | GrantSlot():
             return keys.WORK_RUNS
         case LoadLocation() | RemoveLocation() | EvaluateTick():
             return keys.WORK_CODE

@@ -12,7 +12,8 @@ The run workers' user, on Redis >= 7 and Valkey, can
             %W~tether:out:logs                   no XREAD, XRANGE, XLEN, nor any other stream
             %W~tether:out:spans)
     (+set   %W~tether:executing:*)              claim its own run attempt once (SET NX EX)
-    (+exists %R~tether:canceled:*)              tell a cancel from an agent stopping
+    (+exists %R~tether:canceled:*               tell a cancel from an agent stopping,
+             %R~tether:slot:*)                   and whether a step's pool slot is granted
 
 and nothing else: no command reads a key's value (the work streams, ``tether:out:*``, the
 guards), no KEYS or SCAN, no write to ``tether:out:results`` (the agent's own replies) or to
@@ -128,8 +129,9 @@ def run_worker_rules(server: BrokerServer, db: int) -> list[str]:
         ("+xadd", [("W", stream) for stream in streams]),
         ("+set", [("W", keys.EXECUTING_KEYS)]),
         # an interrupted step asks whether the launcher canceled the attempt (a cancel) or
-        # not (an agent stopping): EXISTS says yes or no, and reads no value
-        ("+exists", [("R", keys.CANCELED_KEYS)]),
+        # not (an agent stopping), and a pooled step whether the control plane granted it a
+        # slot (the launcher sets the key): EXISTS says yes or no, and reads no value
+        ("+exists", [("R", keys.CANCELED_KEYS), ("R", keys.SLOT_KEYS)]),
     ])
 
 

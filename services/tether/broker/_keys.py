@@ -1,6 +1,7 @@
 """The whole Redis layout of an agent: streams, consumer groups and keys, in one place.
 
-    tether:work:runs        poller → launchers       WorkItem (LaunchRun, TerminateRun)
+    tether:work:runs        poller → launchers       WorkItem (LaunchRun, TerminateRun,
+                                                     GrantSlot)
     tether:work:code        poller → supervisors     WorkItem (LoadLocation)
     tether:out:events       run workers → uploaders  RunEvent
     tether:out:logs         run workers → uploaders  LogChunk
@@ -10,6 +11,9 @@
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
+    tether:slot:<run>:<attempt>:<step>  set by a launcher on the control plane's GrantSlot:
+                                      the step may take its pool's slot (the run worker asks
+                                      EXISTS)
     tether:acl:run-worker             the password of the run workers' ACL user (see _acl)
     tether:acl:rq-worker              the password of the RQ workers' ACL user
     tether:worker:<consumer>          a worker's WorkerStatus, refreshed every few seconds
@@ -88,6 +92,13 @@ def canceled_key(run_id: str, attempt: int) -> str:
 
 
 CANCELED_KEYS: Final = "tether:canceled:*"
+
+
+def slot_key(run_id: str, attempt: int, step_key: str) -> str:
+    return f"tether:slot:{run_id}:{attempt}:{step_key}"
+
+
+SLOT_KEYS: Final = "tether:slot:*"
 
 
 RQ_JOBS: Final = "tether:rq:jobs"

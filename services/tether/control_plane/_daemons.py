@@ -50,7 +50,14 @@ class Daemon:
 def daemons(store: Store, settings: Settings) -> list[Daemon]:
     def run_queue() -> str:
         admitted = store.admit_queued_runs()
-        return f"admitted {len(admitted)} queued run(s): {', '.join(admitted)}" if admitted else ""
+        # slots of runs that ended without a step end reaching the control plane (a run
+        # worker killed, a run failed by the monitor) go to the steps waiting for them
+        granted = store.grant_pool_slots()
+        return "; ".join(
+            [f"admitted {len(admitted)} queued run(s): {', '.join(admitted)}"] * bool(admitted)
+            + [f"granted {len(granted)} pool slot(s): " + ", ".join(
+                f"{grant.run_id}/{grant.step_key} ({grant.pool})" for grant in granted)]
+            * bool(granted))
 
     def run_monitor() -> str:
         failed = store.fail_stuck_runs(start_timeout=settings.run_start_timeout_seconds)

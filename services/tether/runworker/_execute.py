@@ -16,7 +16,7 @@ from types import FrameType
 from .. import _telemetry as telemetry
 from ..broker import StreamWriter, keys
 from ..errors import CodeLocationLoadError, TetherError
-from ..sdk import Definitions, RunEmitter, execute_job, load_definitions
+from ..sdk import Definitions, PoolSlots, RunEmitter, execute_job, load_definitions
 from ..wire import (
     EXIT_DUPLICATE_ATTEMPT,
     EXIT_INTERRUPTED,
@@ -96,7 +96,11 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
             writer.traceparent = run_traceparent
             _execute(launch, emitter, defs, storage_dir,
                      canceled=lambda: writer.exists(keys.canceled_key(launch.run_id,
-                                                                      launch.attempt)))
+                                                                      launch.attempt)),
+                     # the launcher marks a pooled step's slot granted (the control plane's
+                     # GrantSlot): the run worker's broker user may ask EXISTS of it only
+                     granted=lambda step: writer.exists(keys.slot_key(
+                         launch.run_id, launch.attempt, step)))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -117,7 +121,8 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
 
 
 def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None,
-             storage_dir: str | None, *, canceled: Callable[[], bool]) -> None:
+             storage_dir: str | None, *, canceled: Callable[[], bool],
+             granted: Callable[[str], bool]) -> None:
     try:
         if defs is None:
             defs = load_definitions(launch.location)
@@ -132,7 +137,8 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None,
     execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config,
                 step_selection=launch.step_selection, location=launch.location.name,
                 storage_dir=storage_dir, input_runs=launch.input_runs, canceled=canceled,
-                partition=launch.partition)
+                partition=launch.partition,
+                pool_slots=PoolSlots(limits=launch.pool_limits, granted=granted))
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

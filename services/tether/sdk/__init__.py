@@ -70,6 +70,7 @@ from ._partitions import (
 from ._resources import InitResourceContext, ResourceDefinition, resource
 from ._retries import Backoff, Jitter, RetryPolicy, RetryRequested
 from ._selection import AssetSelection
+from ._slots import PoolSlots
 from ._snapshot import snapshot_definitions
 from ._testing import ExecuteInProcessResult, TestOpContext, build_op_context, materialize
 from ._tracebacks import user_traceback
@@ -128,6 +129,7 @@ __all__ = [
     "PartitionKeyRange",
     "PartitionMapping",
     "PartitionsDefinition",
+    "PoolSlots",
     "Resource",
     "ResourceDefinition",
     "RetryPolicy",

@@ -54,7 +54,7 @@ from ._definitions import Definitions
 from ._dynamic import expand_dynamic
 from ._events import RunEmitter
 from ._graph import JobDefinition, Node
-from ._handover import Handover
+from ._handover import Handover, StepOutputs
 from ._hooks import run_hooks
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._metadata import coerce_metadata
@@ -63,6 +63,7 @@ from ._outs import Produced, base_name, produced_outputs
 from ._parallel import check_handover, choose_executor, pause, run_steps
 from ._resources import RunResources, resource_keys
 from ._retries import RetryRequested, retry_wait
+from ._slots import PoolSlots, wait_for_slot
 from ._tracebacks import user_traceback
 
 
@@ -78,6 +79,7 @@ def execute_job(
     input_runs: Mapping[str, str] | None = None,
     canceled: Callable[[], bool] = lambda: False,
     partition: str | None = None,
+    pool_slots: PoolSlots | None = None,
 ) -> bool:
     """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
     or the run config's ``execution`` section says: side by side in threads (the default), in
@@ -95,7 +97,9 @@ def execute_job(
     ``storage_dir`` (per ``location``), or keeps them in memory when it is None.
     ``input_runs`` names, for a step the selection leaves out, the run whose stored output
     its downstream steps load (default: this run). ``partition`` is the partition of the job
-    the run is of (required for a partitioned job, refused for another).
+    the run is of (required for a partitioned job, refused for another). With
+    ``pool_slots``, a step of a pool it limits waits for its slot (STEP_SLOT_REQUESTED)
+    before it starts.
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -108,11 +112,6 @@ def execute_job(
         if executor.kind == "multiprocess":
             check_handover(nodes, stored=storage_dir is not None
                            or DEFAULT_IO_MANAGER_KEY in defs.resources)
-            if any(out.is_dynamic for node in nodes for out in node.op.outs.values()):
-                # the mapping keys a step yields stay in its own process
-                raise RunConfigError(
-                    "$.execution.executor: the multiprocess executor does not run DynamicOut "
-                    "fan-outs yet: use the thread executor for this job")
     except (RunConfigError, StepSelectionError, PartitionError) as exc:
         what = {RunConfigError: "run config", StepSelectionError: "step selection",
                 PartitionError: "partition"}[type(exc)]
@@ -138,7 +137,7 @@ def execute_job(
                          partition=handover.asset_partition(node.asset_key), step_key=None)
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled,
-                   multi_assets=defs.multi_assets, partition=partition)
+                   multi_assets=defs.multi_assets, partition=partition, slots=pool_slots)
     run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
     stop_step: Callable[[str, bool], None] | None = None
     if executor.kind == "multiprocess":
@@ -150,9 +149,9 @@ def execute_job(
         stop_step = processes.stop
 
         def run_step(node: Node) -> ErrorInfo | None:
-            error = processes.run(node)
-            if error is None:
-                handover.produced_elsewhere(node)
+            error, outputs = processes.run(node)
+            if outputs is not None:
+                handover.produced_elsewhere(node.name, outputs)
             return error
     try:
         # set up before the first step, torn down after the last (a failed or canceled too)
@@ -222,6 +221,8 @@ class _Steps(NamedTuple):
     multi_assets: Mapping[str, MultiAssetDefinition] = {}
     # the run's partition of its job (None: not partitioned)
     partition: str | None = None
+    # the pools whose slots the control plane grants (None: no step waits)
+    slots: PoolSlots | None = None
 
 
 def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
@@ -229,21 +230,49 @@ def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
     return isinstance(exc, KeyboardInterrupt) and canceled()
 
 
-def _child_step(steps: _Steps, node: Node, emitter: RunEmitter,
-                canceled: Callable[[], bool]) -> ErrorInfo | None:
+def _child_step(steps: _Steps, node: Node, emitter: RunEmitter, canceled: Callable[[], bool]
+                ) -> tuple[ErrorInfo | None, StepOutputs | None]:
     # in a step's own process: its events go to the pipe, its cancel is its own signal; no
     # span here (the run worker's thread that relays the step records it), so the child never
-    # touches the span exporter, whose locks the fork may have copied held
-    return _run_step(steps._replace(emitter=emitter, canceled=canceled), node)
+    # touches the span exporter, whose locks the fork may have copied held. What it produced
+    # goes back to the run worker, which decides what runs next
+    error = _run_step(steps._replace(emitter=emitter, canceled=canceled), node)
+    return error, steps.handover.outputs_of(node.name)
 
 
 def _traced(steps: _Steps, run_step: Callable[[Node], ErrorInfo | None], node: Node
             ) -> ErrorInfo | None:
+    _take_slot(steps, node)
     with telemetry.span("step", attributes={"tether.step": node.name}):
         error = run_step(node)
     run_hooks(job=steps.job, node=node, error=error, emitter=steps.emitter,
               resources=steps.resources.view)
     return error
+
+
+def _take_slot(steps: _Steps, node: Node) -> None:
+    """Wait for the step's pool slot, in the run worker's own process (a step process is
+    forked only once the slot is granted); a step that will be skipped takes none."""
+    pool = node.op.pool
+    if (steps.slots is None or pool is None or pool not in steps.slots.limits
+            or steps.handover.skip_reason(node) is not None):
+        return
+    steps.emitter.current_step = node.name
+    try:
+        wait_for_slot(steps.slots, pool, node.name, steps.emitter)
+    except BaseException as exc:
+        _record_interruption(steps, node, exc)
+        raise
+    steps.emitter.current_step = None
+
+
+def _record_interruption(steps: _Steps, node: Node, exc: BaseException) -> None:
+    """Record the end of a step interrupted outside its op (waiting for a slot or a retry)."""
+    if _is_cancel(exc, steps.canceled):
+        steps.emitter.emit(StepCanceled, step_key=node.name)
+    else:
+        steps.emitter.emit(StepFailure, duration=0.0, error=_user_error(exc),
+                           step_key=node.name)
 
 
 def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
@@ -257,11 +286,7 @@ def _run_step(steps: _Steps, node: Node) -> ErrorInfo | None:
         try:
             pause(outcome.seconds)
         except BaseException as exc:
-            if _is_cancel(exc, steps.canceled):
-                steps.emitter.emit(StepCanceled, step_key=node.name)
-            else:
-                steps.emitter.emit(StepFailure, duration=0.0, error=_user_error(exc),
-                                   step_key=node.name)
+            _record_interruption(steps, node, exc)
             raise
         steps.emitter.current_step = None
         step_attempt += 1

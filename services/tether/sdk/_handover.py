@@ -21,13 +21,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import partitions
 from ..errors import DefinitionError, OutputNotProduced, StoredOutputNotFound
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, InputContext, IOManager, OutputContext
 from ._outs import Produced, base_name
+
+
+class StepOutputs(NamedTuple):
+    """What a step produced: its outputs' names (and stored names, ``items[a]``), and the
+    mapping keys of its DynamicOut values in the order it yielded them."""
+
+    names: frozenset[str]
+    mapping_keys: tuple[str, ...] = ()
 
 
 class Handover:
@@ -156,11 +164,21 @@ class Handover:
         if keys:
             self._mapping_keys[step_key] = keys
 
-    def produced_elsewhere(self, node: Node) -> None:
-        """Record that ``node`` succeeded in a step process of its own, whose record of what
-        it produced stayed there: every declared output is taken as produced (a missing
-        optional one then fails the step that loads it, instead of skipping it)."""
-        self._produced[node.name] = set(node.op.outs)
+    def outputs_of(self, step_key: str) -> StepOutputs | None:
+        """What ``step_key`` produced (None: it did not succeed here), for a step process
+        to hand to the run worker."""
+        names = self._produced.get(step_key)
+        if names is None:
+            return None
+        return StepOutputs(names=frozenset(names),
+                           mapping_keys=tuple(self._mapping_keys.get(step_key, ())))
+
+    def produced_elsewhere(self, step_key: str, outputs: StepOutputs) -> None:
+        """Record what ``step_key`` produced in a step process of its own: the steps that
+        take an optional output it left out are skipped, and a DynamicOut's values fan out."""
+        self._produced[step_key] = set(outputs.names)
+        if outputs.mapping_keys:
+            self._mapping_keys[step_key] = list(outputs.mapping_keys)
 
     def mapping_keys(self, step_key: str) -> list[str] | None:
         """The mapping keys ``step_key`` produced for its DynamicOut in this run."""

@@ -2,7 +2,8 @@
 
 The child runs in its own process group (a cancel stops the step and whatever it started),
 hands its output over through the step's IO manager (stored, so the steps downstream, in other
-processes, load it), and sends its events and what it prints back through a pipe. In the run
+processes, load it), and sends its events, what it prints and, at its end, which outputs it
+produced (the mapping keys of a DynamicOut among them) back through a pipe. In the run
 worker a thread per child re-emits them in arrival order with the run's own ``seq`` and writes
 the child's output as its step's. A cancel reaches the child as SIGTERM (recorded as
 STEP_CANCELED), another interruption as SIGINT (a failure); the parent asks ``canceled()``.
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 from ..wire import ErrorInfo, RunEvent, StepCanceled, StepFailure
 from ._events import RunEmitter
 from ._graph import Node
+from ._handover import StepOutputs
 
 _HEADER = struct.Struct(">I")
 # prctl(2): the signal a process gets when the thread that forked it ends
@@ -31,8 +33,10 @@ _PR_SET_PDEATHSIG = 1
 # the event fields the run worker's emitter stamps itself
 _STAMPED = frozenset({"run_id", "attempt", "seq", "timestamp"})
 
-# runs a step with the given emitter and cancel check (the child's own)
-ChildStep = Callable[[Node, RunEmitter, Callable[[], bool]], "ErrorInfo | None"]
+# runs a step with the given emitter and cancel check (the child's own): its error (None:
+# it succeeded or was skipped) and what it produced (None: nothing, it did not succeed)
+ChildStep = Callable[[Node, RunEmitter, Callable[[], bool]],
+                     "tuple[ErrorInfo | None, StepOutputs | None]"]
 
 
 class ProcessSteps:
@@ -51,9 +55,10 @@ class ProcessSteps:
         # hold that pipe open, and its relay would wait for both children to exit
         self._fork_lock = threading.Lock()
 
-    def run(self, node: Node) -> ErrorInfo | None:
+    def run(self, node: Node) -> tuple[ErrorInfo | None, StepOutputs | None]:
         """Fork a child for ``node``, relay what it sends until it exits; its error (None:
-        success). Raises KeyboardInterrupt when the child was interrupted."""
+        success or skipped) and what it produced (None: nothing). Raises KeyboardInterrupt
+        when the child was interrupted."""
         with self._fork_lock:
             read_end, write_end = os.pipe()
             pid = os.fork()
@@ -84,8 +89,8 @@ class ProcessSteps:
                     stream.flush()
         emitter.current_step = None
         if outcome is not None and outcome[0] == "done":
-            error: ErrorInfo | None = outcome[1]
-            return error
+            done: tuple[ErrorInfo | None, StepOutputs | None] = outcome[1]
+            return done
         if outcome is not None and outcome[0] == "interrupted":
             # the child recorded the step's cancel or failure already
             raise KeyboardInterrupt(f"step {node.name} was interrupted")
@@ -98,7 +103,7 @@ class ProcessSteps:
         error = ErrorInfo(class_name="StepProcessExited",
                           message=f"the process of step {node.name} {how} before it finished")
         emitter.emit(StepFailure, duration=0.0, error=error, step_key=node.name)
-        return error
+        return error, None
 
     def stop(self, step: str, force: bool) -> None:
         """Interrupt the child running ``step`` and everything it started (``force``: kill
@@ -139,7 +144,7 @@ def _child(node: Node, fd: int, parent: RunEmitter, child_step: ChildStep) -> No
         emitter = RunEmitter(run_id=parent.run_id, attempt=parent.attempt,
                              sink=lambda event: send("event", event))
         try:
-            error = child_step(node, emitter, lambda: canceled[0])
+            done = child_step(node, emitter, lambda: canceled[0])
         except BaseException:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -147,7 +152,7 @@ def _child(node: Node, fd: int, parent: RunEmitter, child_step: ChildStep) -> No
         else:
             sys.stdout.flush()
             sys.stderr.flush()
-            send("done", error)
+            send("done", done)
             code = 0
     finally:
         # no atexit handlers, no flushing of the run worker's buffers: they are the parent's

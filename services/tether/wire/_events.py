@@ -49,6 +49,15 @@ class StepStart(_Event, frozen=True, tag="STEP_START"):
     step_attempt: int = 1
 
 
+class StepSlotRequested(_Event, frozen=True, tag="STEP_SLOT_REQUESTED"):
+    """The step takes a slot of concurrency pool ``pool``, which lets ``limit`` steps execute
+    at once across all runs: it waits until the control plane grants it one (its STEP_START
+    follows), and holds it until the step ends."""
+
+    pool: str
+    limit: int
+
+
 class StepRetry(_Event, frozen=True, tag="STEP_RETRY"):
     """A step attempt failed and the step will run again (its retry policy, or the op raised
     RetryRequested): the step is not finished."""
@@ -127,6 +136,7 @@ RunEvent = (
     | RunFailure
     | RunCanceled
     | StepStart
+    | StepSlotRequested
     | StepRetry
     | StepSuccess
     | StepFailure
@@ -161,6 +171,9 @@ def event_message(event: RunEvent) -> str:
             if event.step_attempt > 1:
                 return f"Started step {event.step_key} (attempt {event.step_attempt})"
             return f"Started step {event.step_key}"
+        case StepSlotRequested():
+            return (f"Step {event.step_key} waits for a slot in pool {event.pool} "
+                    f"(limit {event.limit})")
         case StepRetry():
             return (f"Step {event.step_key} attempt {event.step_attempt} failed "
                     f"({event.error.class_name}: {event.error.message}); retrying in "

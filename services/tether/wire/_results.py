@@ -66,6 +66,14 @@ class RunTerminated(_Result, frozen=True, tag="run_terminated"):
     found: bool
 
 
+class SlotGranted(_Result, frozen=True, tag="slot_granted"):
+    """A launcher marked a step's pool slot granted, where the run worker looks."""
+
+    run_id: str
+    attempt: int
+    step_key: str
+
+
 class LocationLoaded(_Result, frozen=True, tag="location_loaded"):
     """A code server of the location's deploy ``generation`` answers with ``snapshot``
     (after a deploy, or after a restart, when ``work_id`` is empty)."""
@@ -104,6 +112,7 @@ AgentResult = (
     | RunLaunchFailed
     | RunWorkerExited
     | RunTerminated
+    | SlotGranted
     | LocationLoaded
     | LocationLoadFailed
     | TickEvaluated

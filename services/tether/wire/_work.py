@@ -23,11 +23,24 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     input_runs: dict[str, str] = {}
     # the partition the run is of; None: the job is not partitioned
     partition: str | None = None
+    # the limit of each concurrency pool the control plane limits (set when the launch is
+    # claimed): a step of one of these pools waits for a slot (``GrantSlot``) before it starts
+    pool_limits: dict[str, int] = {}
 
 
 class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):
     run_id: str
     attempt: int
+
+
+class GrantSlot(msgspec.Struct, kw_only=True, frozen=True, tag="grant_slot"):
+    """A step of a run attempt may start: the control plane gave it a slot of ``pool``. The
+    launcher marks it where the run worker looks (``tether:slot:<run>:<attempt>:<step>``)."""
+
+    run_id: str
+    attempt: int
+    step_key: str
+    pool: str
 
 
 class LoadLocation(msgspec.Struct, kw_only=True, frozen=True, tag="load_location"):
@@ -59,7 +72,7 @@ class RemoveLocation(msgspec.Struct, kw_only=True, frozen=True, tag="remove_loca
     generation: int = 0
 
 
-WorkPayload = LaunchRun | TerminateRun | LoadLocation | RemoveLocation | EvaluateTick
+WorkPayload = LaunchRun | TerminateRun | GrantSlot | LoadLocation | RemoveLocation | EvaluateTick
 
 
 class WorkItem(msgspec.Struct, kw_only=True, frozen=True):

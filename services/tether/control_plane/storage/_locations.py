@@ -16,7 +16,7 @@ from ..errors import AmbiguousJobError, LocationNotFound, LocationNotLoaded
 from . import _codec, _work
 from ._records import LocationRecord, LocationStatus
 from ._rows import AnyRow, row_to
-from ._schema import code_locations
+from ._schema import code_locations, runs
 
 
 def deploy(conn: Connection, spec: LocationSpec, *, traceparent: str, now: float) -> bool:
@@ -118,6 +118,14 @@ def get(conn: Connection, name: str, *, for_update: bool = False) -> LocationRec
     query = sa.select(*_BUT_SNAPSHOT).where(code_locations.c.name == name)
     row = conn.execute(query.with_for_update() if for_update else query).one_or_none()
     return None if row is None else _record(conn, row)
+
+
+def queue_of_run(conn: Connection, run_id: str) -> str:
+    """The agent queue that serves the run's location ("default" once it is gone)."""
+    name = conn.execute(sa.select(runs.c.location)
+                        .where(runs.c.run_id == run_id)).scalar_one_or_none()
+    location = None if name is None else get(conn, name)
+    return "default" if location is None else location.spec.queue
 
 
 def list_all(conn: Connection) -> list[LocationRecord]:

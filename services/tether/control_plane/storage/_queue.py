@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection
 from tether.settings import Settings, TagLimit
 
 from . import _codec, _leases, _locations, _work
-from ._pools import pools_of
 from ._projection import RunStatus
 from ._rows import row_to, run_json
 from ._schema import runs, work_items
@@ -34,9 +33,6 @@ SCAN_LIMIT = 1000
 # any number: the key of the queue's advisory lock on PostgreSQL
 _ADVISORY_LOCK = 0x7E7E_0001
 
-# the counter key of a pool's runs in progress is (_POOL, pool name)
-_POOL = "pool"
-
 _NOT_ENDED = (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING)
 
 
@@ -46,12 +42,14 @@ class QueueLimits:
 
     max_concurrent_runs: int = 0
     tag_limits: tuple[TagLimit, ...] = field(default_factory=tuple)
-    # runs in progress at once that execute a step of each pool (see ``_pools``)
+    # steps of each op pool executing at once, across runs: granted step by step, not by
+    # the run queue (see ``_pools``)
     pool_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def unlimited(self) -> bool:
-        return self.max_concurrent_runs <= 0 and not self.tag_limits and not self.pool_limits
+        """Whether the run queue admits every run at once (pools limit steps, not runs)."""
+        return self.max_concurrent_runs <= 0 and not self.tag_limits
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueueLimits:
@@ -149,9 +147,6 @@ def _count_in(tags: dict[str, Any], counts: Counter[Any], limits: QueueLimits) -
         bucket = _bucket(limit, tags)
         if bucket is not None:
             counts[bucket] += 1
-    for pool in pools_of(tags):
-        if pool in limits.pool_limits:
-            counts[_POOL, pool] += 1
 
 
 def _blocker(tags: dict[str, Any], counts: Counter[Any], limits: QueueLimits) -> str | None:
@@ -164,12 +159,6 @@ def _blocker(tags: dict[str, Any], counts: Counter[Any], limits: QueueLimits) ->
         if bucket is not None and counts[bucket] >= limit.limit:
             return (f"the limit of {limit.limit} concurrent run(s) tagged "
                     f"{bucket[0]}={bucket[1]} is reached ({counts[bucket]} in progress)")
-    for pool, steps in pools_of(tags).items():
-        limit_of_pool = limits.pool_limits.get(pool)
-        if limit_of_pool is not None and counts[_POOL, pool] >= limit_of_pool:
-            return (f"step(s) {steps.replace(',', ', ')} wait for a slot of pool {pool}: its "
-                    f"limit of {limit_of_pool} concurrent run(s) is reached "
-                    f"({counts[_POOL, pool]} in progress)")
     return None
 
 

@@ -23,6 +23,7 @@ from tether.wire import (
     RunLaunchFailed,
     RunTerminated,
     RunWorkerExited,
+    SlotGranted,
     TickEvaluated,
 )
 
@@ -86,8 +87,9 @@ def _store_one(conn: Connection, result: AgentResult, now: float, grace: float) 
             found = _locations.mark_failed(conn, result.location, text, result.generation, now,
                                            result.next_retry_at)
             return _Outcome.STORED if found else _Outcome.REJECTED
-        case LocationRemoved():
-            # the location's row went with the removeLocation call; this completes the item
+        case LocationRemoved() | SlotGranted():
+            # the location's row went with the removeLocation call, and the slot was
+            # granted when the item was enqueued: this completes the item
             return _Outcome.STORED
         case RunLaunched() | RunLaunchFailed() | RunWorkerExited() | RunTerminated():
             return _apply_to_run(conn, result, now, grace)

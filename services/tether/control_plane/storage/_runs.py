@@ -220,10 +220,10 @@ def _control_event_row(run_id: str, attempt: int, fact: Fact, message: str,
 
 
 def store_events(conn: Connection, batch: Sequence[RunEvent], now: float,
-                 grace: float) -> BatchReceipt:
+                 grace: float, *, stored: list[RunEvent] | None = None) -> BatchReceipt:
     """Insert the events not stored yet in one statement and fold them into their runs.
     Events the fence refuses (a superseded attempt, or one that has ended: :mod:`._fence`)
-    are counted as rejected."""
+    are counted as rejected. ``stored`` gets the events stored now, in batch order."""
     # the rows are made before the runs are locked, to hold the locks no longer than needed
     prepared: list[tuple[RunEvent, Fact, dict[str, Any]]] = []
     for event in batch:
@@ -253,6 +253,14 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float,
     }
     duplicates += len(accepted) - len(inserted)
 
+    if stored is not None:
+        # a batch may hold an event twice: it was stored once
+        unseen = set(inserted)
+        for event in batch:
+            key = (event.run_id, event.attempt, event.seq)
+            if key in unseen:
+                unseen.discard(key)
+                stored.append(event)
     facts: dict[str, list[Fact]] = {}
     for key, (fact, _) in accepted.items():
         if key in inserted:

@@ -208,6 +208,21 @@ asset_partitions = sa.Table(
     sa.Index("ix_asset_partitions_state", "asset_key", "status", "partition"),
 )
 
+# the steps that asked for a slot of a limited concurrency pool (``_pools``): waiting while
+# granted_at is NULL, holding a slot once granted, until the step or its run attempt ends
+pool_slots = sa.Table(
+    "pool_slots",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("step_key", sa.String(255), primary_key=True),
+    sa.Column("pool", sa.String(255), nullable=False),
+    sa.Column("requested_at", sa.Float, nullable=False),
+    sa.Column("granted_at", sa.Float, nullable=True),
+    # a pool's slots, waiting (oldest first) or held
+    sa.Index("ix_pool_slots_pool", "pool", "granted_at", "requested_at"),
+)
+
 code_locations = sa.Table(
     "code_locations",
     metadata,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+import msgspec
 from sqlalchemy.engine import Connection, Engine
 
 from tether.partitions import key_positions, partition_keys
@@ -29,6 +30,8 @@ from tether.wire import (
     LogChunk,
     PartitionsSnapshot,
     RunEvent,
+    RunLaunchFailed,
+    RunWorkerExited,
     TerminateRun,
     TickKind,
     WorkItem,
@@ -47,6 +50,7 @@ from . import (
     _monitor,
     _partition_status,
     _partitions,
+    _pools,
     _queue,
     _results,
     _retries,
@@ -491,6 +495,14 @@ class Store:
         with self._write() as conn:
             return _queue.admit_waiting(conn, self._limits, self._clock())
 
+    def grant_pool_slots(self) -> list[_pools.Grant]:
+        """Grant the waiting steps the pool slots that are free, those of runs that ended
+        however they ended among them (``_pools``); the grants made."""
+        if not self._limits.pool_limits:
+            return []
+        with self._write() as conn:
+            return _pools.grant_free_slots(conn, self._limits.pool_limits, self._clock())
+
     def fail_stuck_runs(self, *, start_timeout: float) -> list[str]:
         """Fail runs that will never report (see ``_monitor``); the ids failed."""
         # looked for in a read transaction first: most turns find nothing to write
@@ -619,9 +631,7 @@ class Store:
 
     @staticmethod
     def _queue_of(conn: Connection, run_id: str) -> str:
-        record = _runs.get_run(conn, run_id)
-        location = None if record is None else _locations.get(conn, record.location)
-        return "default" if location is None else location.spec.queue
+        return _locations.queue_of_run(conn, run_id)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as conn:
@@ -742,7 +752,15 @@ class Store:
                 lease_seconds=lease_seconds,
                 now=now,
             )
-            return _start_runs(conn, items, agent_id, now)
+            items = _start_runs(conn, items, agent_id, now)
+        if not self._limits.pool_limits:
+            return items
+        # the limits as they are when the run starts: its run worker asks for a slot only
+        # for a step of a limited pool
+        limits = dict(self._limits.pool_limits)
+        return [msgspec.structs.replace(item, payload=msgspec.structs.replace(
+                    item.payload, pool_limits=limits))
+                if isinstance(item.payload, LaunchRun) else item for item in items]
 
     def has_pending_work(self, queues: Sequence[str], agent_id: str | None = None) -> bool:
         """Whether any item of ``queues`` is claimable now by ``agent_id`` (one indexed read)."""
@@ -750,9 +768,18 @@ class Store:
             return _work.has_pending(conn, queues, self._clock(), agent_id)
 
     def store_events(self, events: Sequence[RunEvent]) -> BatchReceipt:
-        """Store a batch of run events once each and fold them into their runs."""
+        """Store a batch of run events once each and fold them into their runs; with pool
+        limits, take the slot requests and step ends among them into account (``_pools``)."""
         with self._write() as conn:
-            return _runs.store_events(conn, events, self._clock(), self._ended_run_grace)
+            now = self._clock()
+            if not self._limits.pool_limits:
+                return _runs.store_events(conn, events, now, self._ended_run_grace)
+            stored: list[RunEvent] = []
+            receipt = _runs.store_events(conn, events, now, self._ended_run_grace,
+                                         stored=stored)
+            if _pools.note_events(conn, stored, now):
+                _pools.grant_free_slots(conn, self._limits.pool_limits, now)
+            return receipt
 
     def store_logs(self, chunks: Sequence[LogChunk]) -> BatchReceipt:
         with self._write() as conn:
@@ -760,8 +787,15 @@ class Store:
 
     def store_results(self, results: Sequence[AgentResult]) -> BatchReceipt:
         with self._write() as conn:
-            return _results.store_results(conn, results, self._clock(), self._limits,
-                                          self._ended_run_grace)
+            now = self._clock()
+            receipt = _results.store_results(conn, results, now, self._limits,
+                                             self._ended_run_grace)
+            if self._limits.pool_limits and any(
+                    isinstance(result, RunWorkerExited | RunLaunchFailed)
+                    for result in results):
+                # a run worker that died, or never started, frees its slots
+                _pools.grant_free_slots(conn, self._limits.pool_limits, now)
+            return receipt
 
 
 def _start_runs(conn: Connection, items: list[WorkItem], agent_id: str,
