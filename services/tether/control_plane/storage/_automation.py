@@ -35,7 +35,7 @@ from tether.wire import (
 
 from ...errors import TetherError
 from ..errors import BadInput
-from . import _codec, _launch, _locations, _work
+from . import _alerts, _codec, _launch, _locations, _work
 from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LaunchRequest, LocationStatus, NewRun
@@ -402,13 +402,18 @@ def _evaluating(conn: Connection, kind: str, location: str, name: str) -> bool:
 
 
 def _time_out(conn: Connection, now: float) -> None:
-    conn.execute(ticks.update().where(
-        ticks.c.status == TickStatus.EVALUATING,
-        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS,
-    ).values(status=TickStatus.FAILURE, ended_at=now, error=_codec.to_json_text(ErrorInfo(
+    error = ErrorInfo(
         class_name="TickTimeout",
         message=f"no agent evaluated the tick within {TICK_TIMEOUT_SECONDS:g} s: is an "
-                "agent serving the location's queue, with the location loaded?"))))
+                "agent serving the location's queue, with the location loaded?")
+    late = conn.execute(ticks.update().where(
+        ticks.c.status == TickStatus.EVALUATING,
+        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS,
+    ).values(status=TickStatus.FAILURE, ended_at=now, error=_codec.to_json_text(error))
+        .returning(ticks.c.id, ticks.c.kind, ticks.c.location, ticks.c.name)).all()
+    for tick in late:
+        _alerts.on_tick_failed(conn, tick.kind, tick.location, tick.name, tick.id,
+                               f"{error.class_name}: {error.message}", now)
 
 
 # -- outcomes ------------------------------------------------------------------------------
@@ -467,6 +472,9 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
             _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
         status = (TickStatus.FAILURE if error is not None else
                   TickStatus.SUCCESS if ids else TickStatus.SKIPPED)
+        if error is not None:
+            _alerts.on_tick_failed(conn, tick.kind, tick.location, tick.name, tick.id,
+                                   error.stack or f"{error.class_name}: {error.message}", now)
         updates.append({"b_id": tick.id, "b_status": status, "b_run_ids":
                         _codec.to_json_text(ids), "b_existing": _codec.to_json_text(existing),
                         "b_skip": outcome.skip_reason if error is None else None,
