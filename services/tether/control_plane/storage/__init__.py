@@ -6,6 +6,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 """
 
 from ._agents import LIVENESS_SECONDS, AgentRecord
+from ._alerts import DeliveryRecord, DeliveryStatus, PolicyRecord
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
@@ -49,6 +50,8 @@ __all__ = [
     "AgentRecord",
     "AuditEntry",
     "AutomationRecord",
+    "DeliveryRecord",
+    "DeliveryStatus",
     "EventRecord",
     "Fact",
     "FromFailure",
@@ -57,6 +60,7 @@ __all__ = [
     "LocationStatus",
     "LogRecord",
     "Materialization",
+    "PolicyRecord",
     "Projection",
     "QueueLimits",
     "ReexecutionStrategy",

@@ -45,6 +45,9 @@ _STATUS: dict[str, tuple[str, str]] = {
     "EXPIRED": ("⌛", "muted"),
     "OK": ("✓", "ok"),
     "REFUSED": ("✗", "bad"),
+    "SENT": ("✓", "ok"),
+    "PENDING": ("◷", "warn"),
+    "FAILED": ("✗", "bad"),
 }
 
 # tags that say who or what launched a run, most specific first
