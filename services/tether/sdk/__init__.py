@@ -23,6 +23,14 @@ from ._compose import DynamicHandle, OutputHandle, OutputHandles
 from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
+from ._event_sensors import (
+    MultiAssetSensorContext,
+    RunStatusSensorContext,
+    asset_sensor,
+    multi_asset_sensor,
+    run_failure_sensor,
+    run_status_sensor,
+)
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
@@ -74,6 +82,7 @@ __all__ = [
     "MaterializeResult",
     "Metadata",
     "MultiAssetDefinition",
+    "MultiAssetSensorContext",
     "Node",
     "Nothing",
     "OpContext",
@@ -90,6 +99,7 @@ __all__ = [
     "RetryRequested",
     "RunEmitter",
     "RunRequest",
+    "RunStatusSensorContext",
     "ScheduleContext",
     "ScheduleDefinition",
     "SensorContext",
@@ -97,6 +107,7 @@ __all__ = [
     "SkipReason",
     "TestOpContext",
     "asset",
+    "asset_sensor",
     "build_op_context",
     "define_asset_job",
     "evaluate_schedule",
@@ -111,10 +122,13 @@ __all__ = [
     "load_definitions",
     "materialize",
     "multi_asset",
+    "multi_asset_sensor",
     "op",
     "resolve_run_config",
     "resource",
     "run_config_schema",
+    "run_failure_sensor",
+    "run_status_sensor",
     "schedule",
     "sensor",
     "snapshot_definitions",

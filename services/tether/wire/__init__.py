@@ -6,9 +6,12 @@ JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas
 
 from ._agents import AgentHeartbeat, CodeServerStatus, WorkerStatus
 from ._automation import (
+    MaterializationRecord,
     RequestedRun,
+    RunStatusChange,
     ScheduleSnapshot,
     SensorSnapshot,
+    SensorType,
     TickKind,
     TickOutcome,
 )
@@ -151,6 +154,7 @@ __all__ = [
     "LogMessage",
     "LogStream",
     "MarkdownValue",
+    "MaterializationRecord",
     "MetadataValue",
     "OpInputSnapshot",
     "OpNodeSnapshot",
@@ -165,11 +169,13 @@ __all__ = [
     "RunLaunchFailed",
     "RunLaunched",
     "RunStart",
+    "RunStatusChange",
     "RunSuccess",
     "RunTerminated",
     "RunWorkerExited",
     "ScheduleSnapshot",
     "SensorSnapshot",
+    "SensorType",
     "SpanBatch",
     "SpanRecord",
     "StartedHolder",

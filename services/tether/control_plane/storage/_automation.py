@@ -35,7 +35,7 @@ from tether.wire import (
 
 from ...errors import TetherError
 from ..errors import BadInput
-from . import _alerts, _codec, _launch, _locations, _work
+from . import _alerts, _codec, _launch, _locations, _sensor_news, _work
 from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LaunchRequest, LocationStatus, NewRun
@@ -357,9 +357,14 @@ def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot,
         return None  # one tick at a time: the next one needs this one's cursor
     tick_id = _new_tick(conn, "sensor", spec.name, sensor.name, None, now)
     assert tick_id is not None  # sensor ticks have no due time to collide on
+    changes, materializations, until = (
+        _sensor_news.news(conn, sensor, cursor) if sensor.sensor_type != "standard"
+        else ([], [], 0))
     _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="sensor", name=sensor.name,
                                      location=spec, cursor=cursor,
-                                     last_tick_time=last_tick_time),
+                                     last_tick_time=last_tick_time, run_changes=changes,
+                                     materializations=materializations,
+                                     events_until=until),
                   queue=spec.queue, traceparent=traceparent, now=now)
     _save_state(conn, "sensor", spec.name, sensor.name, now, last_tick_time=now)
     return tick_id
