@@ -279,7 +279,8 @@ def on_asset_checks(conn: Connection, checks: Iterable[Any], now: float) -> None
             path=f"/runs/{event.run_id}", location=run.location, job=run.job_name,
             tags=_tags(run.tags), asset_keys=(asset_key,),
             facts={"asset": asset_key, "check": check, "run": event.run_id,
-                   "job": run.job_name, "location": run.location}))
+                   "job": run.job_name, "location": run.location},
+            severity="warning" if getattr(event, "severity", "ERROR") == "WARN" else "error"))
     raise_alerts(conn, causes, now, policies=policies)
 
 
