@@ -91,7 +91,8 @@ defs = Definitions(jobs=[nightly_job, unwatched_job, cleanup_job, report_job, or
 
 LAUNCH = 'mutation($job: String!) { launchRun(jobName: $job) { id } }'
 RUNS = "{ runs(limit: 100) { id jobName status tags } }"
-SENSORS = '{ automations(kind: "sensor") { name cursor ticks(limit: 50) { status error } } }'
+SENSORS = '''{ automations(kind: "sensor") { name cursor watches
+    ticks(limit: 50) { status error } } }'''
 
 
 @pytest.fixture
@@ -160,5 +161,10 @@ def test_a_failure_sensor_launches_a_job_and_asset_sensors_fire_once_per_materia
     # the multi-asset sensor saw both, in one tick or in two
     assert sum(int(tags["batch_of"]) for tags in batched) == 2
     assert batched[0]["latest_orders_run"] == materialized[-1]
-    for sensor in deployment.graphql(SENSORS)["automations"]:
+    sensors = deployment.graphql(SENSORS)["automations"]
+    assert {s["name"]: s["watches"] for s in sensors} == {
+        "on_nightly_failure": "runs of nightly_job that end FAILURE",
+        "on_orders": "materializations of orders",
+        "on_any_orders": "materializations of orders"}
+    for sensor in sensors:
         assert not [t["error"] for t in sensor["ticks"] if t["status"] == "FAILURE"]

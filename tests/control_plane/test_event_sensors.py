@@ -125,6 +125,9 @@ def test_an_asset_sensor_gets_each_materialization_of_its_asset_once(
         ("orders", run_id, "other_job")] * 2
     assert tick.materializations[0].event_id < tick.materializations[1].event_id
     assert _tick(watch, clock, "on_orders").materializations == []
+    watches = {a.name: a.watches for a in watch.list_automations()}
+    assert watches == {"on_failure": "runs of nightly_job that end FAILURE",
+                       "on_orders": "materializations of orders"}
 
 
 def test_a_failed_sensor_tick_is_alerted_once(watch: Store, clock: FakeClock) -> None:

@@ -122,6 +122,8 @@ class AutomationRecord:
     cursor: str | None
     last_tick_time: float | None
     next_tick_time: float | None
+    # a run status or asset sensor's watch, in words (None: a schedule or a plain sensor)
+    watches: str | None = None
 
 
 def origin(kind: str, location: str, name: str) -> str:
@@ -184,16 +186,28 @@ def list_automations(conn: Connection, now: float) -> list[AutomationRecord]:
             after = max(last or now, now) if running else now
             next_time: float | None = _due_after(definition, after)
             cron, timezone, interval = definition.cron, definition.timezone, None
+            watches = None
         else:
             next_time = (max(now, (last or now) + definition.minimum_interval_seconds)
                          if running else None)
             cron, timezone, interval = None, None, definition.minimum_interval_seconds
+            watches = _watches(definition)
         records.append(AutomationRecord(
             kind=kind, location=spec.name, name=definition.name, job_name=definition.job_name,
             running=running, cron=cron, timezone=timezone, minimum_interval_seconds=interval,
             cursor=state.cursor if state is not None else None, last_tick_time=last,
-            next_tick_time=next_time if running else None))
+            next_tick_time=next_time if running else None, watches=watches))
     return records
+
+
+def _watches(sensor: SensorSnapshot) -> str | None:
+    if sensor.sensor_type == "run_status":
+        jobs = ", ".join(sensor.monitored_jobs) or "any job"
+        return f"runs of {jobs} that end {' or '.join(sensor.run_statuses)}".replace(
+            "end STARTED", "start")
+    if sensor.sensor_type in ("asset", "multi_asset"):
+        return f"materializations of {', '.join(sensor.asset_keys)}"
+    return None
 
 
 def set_running(conn: Connection, kind: TickKind, name: str, location: str | None,
