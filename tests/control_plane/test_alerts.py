@@ -21,6 +21,7 @@ from tether.control_plane.alerts import (
     deliver_due,
     policies_from_file,
     policy_from,
+    shown_channel,
 )
 from tether.control_plane.errors import BadInput
 from tether.control_plane.storage import Store
@@ -274,6 +275,12 @@ def test_policies_are_checked_with_clear_errors(store: Store, tmp_path: Path) ->
                                                "channel": channel}))
     with pytest.raises(BadInput, match="no alert policy named 'y'; known: x"):
         store.delete_alert_policy("y")
+    secretive = policy_from({"name": "s", "triggers": ["RUN_FAILURE"], "channel": {
+        "kind": "webhook", "url": "http://127.0.0.1:9", "secret": "hush",
+        "headers": {"Authorization": "Bearer t0ken"}}})
+    assert shown_channel(secretive.channel) == {
+        "kind": "webhook", "url": "http://127.0.0.1:9", "secret": "(set)",
+        "headers": {"Authorization": "(set)"}}
 
     alerts_file = tmp_path / "alerts.toml"
     alerts_file.write_text('''

@@ -78,7 +78,8 @@ class PagerDutyChannel(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
 
 Channel = WebhookChannel | SlackChannel | TeamsChannel | EmailChannel | PagerDutyChannel
 CHANNEL_KINDS = ("webhook", "slack", "teams", "email", "pagerduty")
-# channel fields never shown back (the GraphQL API, the CLI, the web UI say "set")
+# channel fields never shown back (the GraphQL API, the CLI, the web UI say "(set)"), nor
+# are a webhook's header values
 SECRET_FIELDS = frozenset({"secret", "password", "routing_key"})
 
 
@@ -180,6 +181,9 @@ def shown_channel(channel: Channel) -> dict[str, Any]:
     for key in SECRET_FIELDS & set(shown):
         if shown[key]:
             shown[key] = "(set)"
+    if shown.get("headers"):
+        # a webhook's headers often carry a credential (Authorization): names only
+        shown["headers"] = dict.fromkeys(shown["headers"], "(set)")
     return shown
 
 
