@@ -57,6 +57,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     schedule_catch_up: Literal["latest", "all"] = "latest"
     # how often the daemons (run queue, run monitor, scheduler) take a turn
     daemon_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    # alerts: a TOML file of [[alert]] policies loaded at the control plane's start (they
+    # replace the ones the file held before); the URL links in alerts start with (empty:
+    # http://host:port); the first retry of a failed delivery waits this long, each next one
+    # twice as long, and a delivery is given up after this many attempts
+    alerts_file: str = ""
+    public_url: str = ""
+    alert_retry_base_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    alert_max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 12
     # API limits (README, "API limits"): request bodies in bytes, answered 413 before they
     # are read; the agent API's uploads are batches of thousands of events, so larger
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20
@@ -152,6 +160,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         """The absolute storage folder of run workers: ``storage_dir`` or the data folder's
         ``storage``."""
         return str(Path(self.storage_dir or Path(self.data_dir) / "storage").resolve())
+
+    @property
+    def resolved_public_url(self) -> str:
+        """Where people open the control plane's pages: ``public_url`` or its own address."""
+        return self.public_url or f"{'https' if self.tls_cert_file else 'http'}://" \
+            f"{self.host}:{self.port}"
 
     @property
     def control_plane_url(self) -> str:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import TetherError
-from . import _agent, _automation, _dev, _location, _login, _partitions, _run, _services
+from . import _agent, _alert, _automation, _dev, _location, _login, _partitions, _run, _services
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tether", description="Tether: an open hybrid orchestrator for data pipelines."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_dev, _login, _run, _location, _automation, _partitions, _agent,
+    for module in (_dev, _login, _run, _location, _automation, _partitions, _alert, _agent,
                    _services):
         module.register(commands)
     return parser

@@ -79,7 +79,10 @@ def evaluate_tick(loaded: LoadedLocation, tick: EvaluateTick) -> TickOutcome:
     sensor = defs.sensors.get(tick.name)
     if sensor is None:
         return _unknown(tick, sorted(defs.sensors))
-    return evaluate_sensor(sensor, tick.cursor, tick.last_tick_time)
+    return evaluate_sensor(sensor, tick.cursor, tick.last_tick_time,
+                           run_changes=tick.run_changes,
+                           materializations=tick.materializations,
+                           events_until=tick.events_until)
 
 
 def _unknown(tick: EvaluateTick, known: list[str]) -> TickOutcome:

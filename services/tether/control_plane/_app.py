@@ -32,6 +32,7 @@ from ._agent_api import AgentApi
 from ._body_limit import AGENT_PREFIX, BodyLimit
 from ._graphql import GraphQLApi
 from ._state import AppState
+from .alerts import policies_from_file
 from .errors import RateLimited, RequestRefused, StorageError, UnstorableInput
 from .storage import Actor, QueueLimits, Store
 from .ui import web_ui_routes
@@ -41,6 +42,7 @@ logger = logging.getLogger("tether.control_plane")
 
 # the audit log's name for the deploys of the workspace file at start-up
 _WORKSPACE = Actor(kind="system", name="workspace", via="startup")
+_ALERTS_FILE = Actor(kind="system", name="alerts-file", via="startup")
 
 
 def _open_store(settings: Settings) -> Store:
@@ -53,6 +55,9 @@ def _open_store(settings: Settings) -> Store:
         if settings.workspace:
             for spec in load_workspace(settings.workspace):
                 store.deploy_location(spec, actor=_WORKSPACE)
+        if settings.alerts_file:
+            store.load_alert_policies(policies_from_file(settings.alerts_file),
+                                      actor=_ALERTS_FILE)
     except BaseException:
         store.close()
         raise

@@ -10,6 +10,8 @@ within a lease's length when the other dies (at once when it stops cleanly).
   (see ``storage._automation``).
 - ``run_monitor``: fails runs that will never report (see ``storage._monitor``), and gives
   failed runs whose ``tether/max_retries`` tag allows it a new attempt.
+- ``alerts``: sends the alerts in the outbox, with retries and backoff, and raises those
+  of runs going on too long and agents gone silent (see ``alerts._deliver``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 from .. import _telemetry as telemetry
 from ..settings import Settings
+from .alerts import DeliveryConfig, deliver_due
 from .storage import Store
 from .storage._queue import DAEMON as QUEUE_DAEMON
 
@@ -80,8 +83,19 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
         next_tick[0] = store.next_tick_time()
         return f"asked for {len(started)} schedule/sensor tick(s)" if started else ""
 
+    delivery = DeliveryConfig(public_url=settings.resolved_public_url,
+                              retry_base_seconds=settings.alert_retry_base_seconds,
+                              max_attempts=settings.alert_max_attempts)
+    alert_turns = [0]
+
+    def alerts() -> str:
+        # the look for overdue causes (a write) every few turns; due deliveries every turn
+        alert_turns[0] += 1
+        return deliver_due(store, delivery, look_overdue=alert_turns[0] % 5 == 1)
+
     return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),
-            Daemon("scheduler", scheduler, wakes_at=lambda: next_tick[0])]
+            Daemon("scheduler", scheduler, wakes_at=lambda: next_tick[0]),
+            Daemon("alerts", alerts)]
 
 
 class _Leadership:

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 
 from tether.errors import JobNotFoundError, TetherError
 
+from ._alert_resolvers import BINDABLES as ALERT_BINDABLES
 from ._audit import client_of
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
@@ -74,7 +75,8 @@ def build_schema(extra_sdl: str = "") -> GraphQLSchema:
     """The API's schema; ``extra_sdl`` extends it (tests use it for API versions to come)."""
     schema: GraphQLSchema = make_executable_schema(
         SDL_PATH.read_text() + extra_sdl, *BINDABLES, *LOCATION_BINDABLES,
-        *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, *PARTITION_BINDABLES, convert_names_case=True,
+        *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, *PARTITION_BINDABLES, *ALERT_BINDABLES,
+        convert_names_case=True,
     )
     return schema
 

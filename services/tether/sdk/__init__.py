@@ -32,6 +32,14 @@ from ._compose import DynamicHandle, OutputHandle, OutputHandles
 from ._config import Config, EnvVar, Resource, resolve_run_config, run_config_schema
 from ._context import OpContext, OpLogger
 from ._definitions import Definitions
+from ._event_sensors import (
+    MultiAssetSensorContext,
+    RunStatusSensorContext,
+    asset_sensor,
+    multi_asset_sensor,
+    run_failure_sensor,
+    run_status_sensor,
+)
 from ._events import RunEmitter
 from ._executor import execute_job
 from ._graph import JobDefinition, Node
@@ -116,6 +124,7 @@ __all__ = [
     "MonthlyPartitionsDefinition",
     "MultiAssetDefinition",
     "MultiPartitionsDefinition",
+    "MultiAssetSensorContext",
     "Node",
     "Nothing",
     "OpContext",
@@ -136,6 +145,7 @@ __all__ = [
     "RetryRequested",
     "RunEmitter",
     "RunRequest",
+    "RunStatusSensorContext",
     "ScheduleContext",
     "ScheduleDefinition",
     "SensorContext",
@@ -150,6 +160,7 @@ __all__ = [
     "WeeklyPartitionsDefinition",
     "asset",
     "asset_check",
+    "asset_sensor",
     "build_op_context",
     "build_schedule_from_partitioned_job",
     "define_asset_job",
@@ -165,10 +176,13 @@ __all__ = [
     "load_definitions",
     "materialize",
     "multi_asset",
+    "multi_asset_sensor",
     "op",
     "resolve_run_config",
     "resource",
     "run_config_schema",
+    "run_failure_sensor",
+    "run_status_sensor",
     "schedule",
     "sensor",
     "snapshot_definitions",

@@ -21,9 +21,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tether.wire import (
     DynamicPartitionsRequest,
     ErrorInfo,
+    MaterializationRecord,
     RequestedRun,
+    RunStatusChange,
     ScheduleSnapshot,
     SensorSnapshot,
+    SensorType,
     TickOutcome,
     TimeWindowPartitions,
 )
@@ -137,7 +140,9 @@ class SensorDefinition:
     def __init__(self, *, name: str, job_name: str, fn: Callable[..., Any],
                  minimum_interval_seconds: float, description: str,
                  default_running: bool,
-                 target_job: JobDefinition | AssetJobDefinition | None = None) -> None:
+                 target_job: JobDefinition | AssetJobDefinition | None = None,
+                 sensor_type: SensorType = "standard", run_statuses: Sequence[str] = (),
+                 monitored_jobs: Sequence[str] = (), asset_keys: Sequence[str] = ()) -> None:
         self.name = name
         self.job_name = job_name
         self.fn = fn
@@ -145,7 +150,11 @@ class SensorDefinition:
         self.snapshot = SensorSnapshot(name=name, job_name=job_name,
                                        minimum_interval_seconds=minimum_interval_seconds,
                                        description=description,
-                                       default_running=default_running)
+                                       default_running=default_running,
+                                       sensor_type=sensor_type,
+                                       run_statuses=list(run_statuses),
+                                       monitored_jobs=list(monitored_jobs),
+                                       asset_keys=list(asset_keys))
 
     def __repr__(self) -> str:
         return f"<sensor {self.name} -> {self.job_name}>"
@@ -220,8 +229,17 @@ def evaluate_schedule(definition: ScheduleDefinition, scheduled_time: float) -> 
 
 
 def evaluate_sensor(definition: SensorDefinition, cursor: str | None,
-                    last_tick_time: float | None) -> TickOutcome:
-    """One tick of a sensor, given the cursor its last tick saved."""
+                    last_tick_time: float | None, *,
+                    run_changes: Sequence[RunStatusChange] = (),
+                    materializations: Sequence[MaterializationRecord] = (),
+                    events_until: int = 0) -> TickOutcome:
+    """One tick of a sensor, given the cursor its last tick saved (and, for a run status
+    or asset sensor, the news since it, up to storage event ``events_until``)."""
+    if definition.snapshot.sensor_type != "standard":
+        from ._event_sensors import evaluate_event_sensor
+
+        return evaluate_event_sensor(definition, cursor, run_changes, materializations,
+                                     events_until)
     context = SensorContext(cursor, last_tick_time)
     changes: list[DynamicPartitionsRequest] = []
     try:

@@ -6,9 +6,12 @@ JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas
 
 from ._agents import AgentHeartbeat, CodeServerStatus, WorkerStatus
 from ._automation import (
+    MaterializationRecord,
     RequestedRun,
+    RunStatusChange,
     ScheduleSnapshot,
     SensorSnapshot,
+    SensorType,
     TickKind,
     TickOutcome,
 )
@@ -187,6 +190,7 @@ __all__ = [
     "LogMessage",
     "LogStream",
     "MarkdownValue",
+    "MaterializationRecord",
     "MetadataValue",
     "MultiPartitions",
     "OpInputSnapshot",
@@ -206,12 +210,14 @@ __all__ = [
     "RunLaunchFailed",
     "RunLaunched",
     "RunStart",
+    "RunStatusChange",
     "RunSuccess",
     "RunTerminated",
     "RunWorkerExited",
     "ScheduleSnapshot",
     "SensorSnapshot",
     "SlotGranted",
+    "SensorType",
     "SpanBatch",
     "SpanRecord",
     "StartedHolder",

@@ -24,12 +24,47 @@ class ScheduleSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     default_running: bool = False
 
 
+SensorType = Literal["standard", "run_status", "asset", "multi_asset"]
+
+
 class SensorSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     name: str
     job_name: str
     minimum_interval_seconds: float = 30.0
     description: str = ""
     default_running: bool = False
+    # standard: the user's function keeps its own cursor; run_status, asset (called per
+    # materialization) and multi_asset (called per tick): the control
+    # plane hands each tick the runs that ended (with ``run_statuses``, of
+    # ``monitored_jobs``; empty: any job) or the materializations of ``asset_keys`` since
+    # the cursor, which then moves past them
+    sensor_type: SensorType = "standard"
+    run_statuses: list[str] = []
+    monitored_jobs: list[str] = []
+    asset_keys: list[str] = []
+
+
+class RunStatusChange(msgspec.Struct, kw_only=True, frozen=True):
+    """A run that reached ``status`` (storage event ``event_id``), for run status sensors."""
+
+    event_id: int
+    run_id: str
+    job_name: str
+    location: str
+    status: str
+    timestamp: float
+    tags: dict[str, str] = {}
+    error: ErrorInfo | None = None
+
+
+class MaterializationRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A stored materialization (storage event ``event_id``), for asset sensors."""
+
+    event_id: int
+    asset_key: str
+    run_id: str
+    timestamp: float
+    job_name: str = ""
 
 
 class RequestedRun(msgspec.Struct, kw_only=True, frozen=True):

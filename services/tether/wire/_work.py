@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from ._automation import TickKind
+from ._automation import MaterializationRecord, RunStatusChange, TickKind
 from ._location import LocationSpec
 
 
@@ -63,6 +63,11 @@ class EvaluateTick(msgspec.Struct, kw_only=True, frozen=True, tag="evaluate_tick
     scheduled_time: float | None = None
     cursor: str | None = None
     last_tick_time: float | None = None
+    # a run status or asset sensor's news since its cursor: storage events up to
+    # ``events_until`` (the cursor it keeps when the tick succeeds)
+    run_changes: list[RunStatusChange] = []
+    materializations: list[MaterializationRecord] = []
+    events_until: int = 0
 
 
 class RemoveLocation(msgspec.Struct, kw_only=True, frozen=True, tag="remove_location"):

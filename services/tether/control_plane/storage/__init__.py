@@ -6,6 +6,7 @@ The event log of each run is the source of truth; the ``runs`` row is its projec
 """
 
 from ._agents import LIVENESS_SECONDS, AgentRecord
+from ._alerts import DeliveryRecord, DeliveryStatus, PolicyRecord
 from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._engine import normalize_url
@@ -56,6 +57,8 @@ __all__ = [
     "AuditEntry",
     "AutomationRecord",
     "CheckEvaluation",
+    "DeliveryRecord",
+    "DeliveryStatus",
     "EventRecord",
     "Fact",
     "FromFailure",
@@ -65,6 +68,7 @@ __all__ = [
     "LogRecord",
     "Materialization",
     "PartitionState",
+    "PolicyRecord",
     "Projection",
     "QueueLimits",
     "ReexecutionStrategy",

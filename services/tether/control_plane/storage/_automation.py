@@ -35,7 +35,7 @@ from tether.wire import (
 
 from ...errors import TetherError
 from ..errors import BadInput
-from . import _codec, _launch, _locations, _partitions, _work
+from . import _alerts, _codec, _launch, _locations, _partitions, _sensor_news, _work
 from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LaunchRequest, LocationStatus, NewRun
@@ -122,6 +122,8 @@ class AutomationRecord:
     cursor: str | None
     last_tick_time: float | None
     next_tick_time: float | None
+    # a run status or asset sensor's watch, in words (None: a schedule or a plain sensor)
+    watches: str | None = None
 
 
 def origin(kind: str, location: str, name: str) -> str:
@@ -184,16 +186,28 @@ def list_automations(conn: Connection, now: float) -> list[AutomationRecord]:
             after = max(last or now, now) if running else now
             next_time: float | None = _due_after(definition, after)
             cron, timezone, interval = definition.cron, definition.timezone, None
+            watches = None
         else:
             next_time = (max(now, (last or now) + definition.minimum_interval_seconds)
                          if running else None)
             cron, timezone, interval = None, None, definition.minimum_interval_seconds
+            watches = _watches(definition)
         records.append(AutomationRecord(
             kind=kind, location=spec.name, name=definition.name, job_name=definition.job_name,
             running=running, cron=cron, timezone=timezone, minimum_interval_seconds=interval,
             cursor=state.cursor if state is not None else None, last_tick_time=last,
-            next_tick_time=next_time if running else None))
+            next_tick_time=next_time if running else None, watches=watches))
     return records
+
+
+def _watches(sensor: SensorSnapshot) -> str | None:
+    if sensor.sensor_type == "run_status":
+        jobs = ", ".join(sensor.monitored_jobs) or "any job"
+        return f"runs of {jobs} that end {' or '.join(sensor.run_statuses)}".replace(
+            "end STARTED", "start")
+    if sensor.sensor_type in ("asset", "multi_asset"):
+        return f"materializations of {', '.join(sensor.asset_keys)}"
+    return None
 
 
 def set_running(conn: Connection, kind: TickKind, name: str, location: str | None,
@@ -357,9 +371,14 @@ def _sensor_tick(conn: Connection, spec: LocationSpec, sensor: SensorSnapshot,
         return None  # one tick at a time: the next one needs this one's cursor
     tick_id = _new_tick(conn, "sensor", spec.name, sensor.name, None, now)
     assert tick_id is not None  # sensor ticks have no due time to collide on
+    changes, materializations, until = (
+        _sensor_news.news(conn, sensor, cursor) if sensor.sensor_type != "standard"
+        else ([], [], 0))
     _work.enqueue(conn, EvaluateTick(tick_id=tick_id, kind="sensor", name=sensor.name,
                                      location=spec, cursor=cursor,
-                                     last_tick_time=last_tick_time),
+                                     last_tick_time=last_tick_time, run_changes=changes,
+                                     materializations=materializations,
+                                     events_until=until),
                   queue=spec.queue, traceparent=traceparent, now=now)
     _save_state(conn, "sensor", spec.name, sensor.name, now, last_tick_time=now)
     return tick_id
@@ -402,13 +421,18 @@ def _evaluating(conn: Connection, kind: str, location: str, name: str) -> bool:
 
 
 def _time_out(conn: Connection, now: float) -> None:
-    conn.execute(ticks.update().where(
-        ticks.c.status == TickStatus.EVALUATING,
-        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS,
-    ).values(status=TickStatus.FAILURE, ended_at=now, error=_codec.to_json_text(ErrorInfo(
+    error = ErrorInfo(
         class_name="TickTimeout",
         message=f"no agent evaluated the tick within {TICK_TIMEOUT_SECONDS:g} s: is an "
-                "agent serving the location's queue, with the location loaded?"))))
+                "agent serving the location's queue, with the location loaded?")
+    late = conn.execute(ticks.update().where(
+        ticks.c.status == TickStatus.EVALUATING,
+        ticks.c.created_at < now - TICK_TIMEOUT_SECONDS,
+    ).values(status=TickStatus.FAILURE, ended_at=now, error=_codec.to_json_text(error))
+        .returning(ticks.c.id, ticks.c.kind, ticks.c.location, ticks.c.name)).all()
+    for tick in late:
+        _alerts.on_tick_failed(conn, tick.kind, tick.location, tick.name, tick.id,
+                               f"{error.class_name}: {error.message}", now)
 
 
 # -- outcomes ------------------------------------------------------------------------------
@@ -470,6 +494,9 @@ def record_outcomes(conn: Connection, evaluated: Sequence[tuple[int, TickOutcome
             _save_state(conn, "sensor", tick.location, tick.name, now, cursor=outcome.cursor)
         status = (TickStatus.FAILURE if error is not None else
                   TickStatus.SUCCESS if ids else TickStatus.SKIPPED)
+        if error is not None:
+            _alerts.on_tick_failed(conn, tick.kind, tick.location, tick.name, tick.id,
+                                   error.stack or f"{error.class_name}: {error.message}", now)
         updates.append({"b_id": tick.id, "b_status": status, "b_run_ids":
                         _codec.to_json_text(ids), "b_existing": _codec.to_json_text(existing),
                         "b_skip": outcome.skip_reason if error is None else None,

@@ -27,7 +27,7 @@ from tether.wire import (
     TickEvaluated,
 )
 
-from . import _automation, _locations, _runs, _work
+from . import _alerts, _automation, _locations, _runs, _work
 from ._projection import RUN_FAILURE, RUN_LAUNCHED, RUN_TERMINATING, Fact
 from ._queue import QueueLimits
 
@@ -86,6 +86,8 @@ def _store_one(conn: Connection, result: AgentResult, now: float, grace: float) 
             text = error.stack or f"{error.class_name}: {error.message}"
             found = _locations.mark_failed(conn, result.location, text, result.generation, now,
                                            result.next_retry_at)
+            if found:
+                _alerts.on_location_failed(conn, result.location, result.generation, text, now)
             return _Outcome.STORED if found else _Outcome.REJECTED
         case LocationRemoved() | SlotGranted():
             # the location's row went with the removeLocation call, and the slot was

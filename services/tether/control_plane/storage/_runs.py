@@ -27,7 +27,7 @@ from tether.wire import (
 )
 
 from ..errors import RunNotFound
-from . import _codec, _partition_status
+from . import _alerts, _codec, _partition_status
 from ._bulk import insert_new
 from ._fence import Fence, fence_of, grace_over
 from ._projection import RUN_QUEUED, Fact, Projection, RunStatus, fact_of, fold
@@ -201,6 +201,7 @@ def record_control_events(
         after[run.run_id] = fold(after[run.run_id], [fact])
     write_projections(conn, {run_id: projection for run_id, projection in after.items()
                              if projection != before[run_id]}, now)
+    _alerts.on_runs_ended(conn, before, after, now)
     return after
 
 
@@ -273,6 +274,13 @@ def store_events(conn: Connection, batch: Sequence[RunEvent], now: float,
               for run_id, run_facts in facts.items()}
     write_projections(conn, {run_id: after for run_id, after in folded.items()
                              if after != locked[run_id].projection}, now)
+    # alerts are written in the transaction of their cause (the outbox: _alerts.py)
+    _alerts.on_runs_ended(conn, {run_id: locked[run_id].projection for run_id in folded},
+                          folded, now)
+    _alerts.on_asset_checks(conn, [event for event, fact, _ in prepared
+                                   if fact.type == _alerts.ASSET_CHECK_EVENT
+                                   and (event.run_id, event.attempt, event.seq) in inserted],
+                            now)
     return BatchReceipt(stored=len(inserted), duplicates=duplicates, rejected=rejected)
 
 

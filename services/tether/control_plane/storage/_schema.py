@@ -357,3 +357,52 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_action_id", "action", "id"),
     sa.Index("ix_audit_log_actor_id", "actor_name", "id"),
 )
+
+# alert policies: which happenings (triggers) of which runs, locations, agents and ticks
+# (filters) are sent where (one channel each); admin-managed, or loaded from a file at start
+alert_policies = sa.Table(
+    "alert_policies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    # JSON list of trigger names (RUN_FAILURE, RUN_SUCCESS, RUN_LONG, ...)
+    sa.Column("triggers", sa.Text, nullable=False),
+    # JSON object: jobs, locations, tags, asset_groups (empty: every one)
+    sa.Column("filters", sa.Text, nullable=False),
+    # JSON of the channel (its kind and settings: a URL, a secret, SMTP server, ...)
+    sa.Column("channel", sa.Text, nullable=False),
+    # RUN_LONG: a run in progress this many minutes
+    sa.Column("long_run_minutes", sa.Float, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    # api (GraphQL, CLI, UI) or file (TETHER_ALERTS_FILE, replaced at each start)
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# the outbox: one row per alert to send, written in the transaction of its cause (a run's
+# end, a location's failed load, a failed tick); unique per policy and cause, so a cause seen
+# twice (daemons restarted, a redelivered batch) is sent once. The alert daemon sends the
+# PENDING ones and keeps how it went.
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("policy_id", sa.Integer, nullable=False),
+    sa.Column("policy_name", sa.String(255), nullable=False),
+    # what happened, once per policy: "run:<run id>", "tick:<id>", "location:<name>:<gen>"
+    sa.Column("dedup_key", sa.String(255), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    # JSON of the alert (title, text, link, facts): what every channel formats
+    sa.Column("alert", sa.Text, nullable=False),
+    # PENDING, SENT or FAILED (gave up after the last retry)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Index("ix_alert_deliveries_dedup", "policy_id", "dedup_key", unique=True),
+    sa.Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+)

@@ -37,9 +37,11 @@ from tether.wire import (
     WorkItem,
 )
 
+from ..alerts._policy import PolicySpec
 from ..errors import BadInput, LocationNotFound, RunNotFound, TokenExpired
 from . import (
     _agents,
+    _alerts,
     _assets,
     _audit,
     _automation,
@@ -61,6 +63,7 @@ from . import (
     _work,
 )
 from ._agents import AgentRecord
+from ._alerts import DeliveryRecord, PolicyRecord
 from ._assets import AssetState
 from ._automation import AutomationRecord, CatchUp, TickRecord
 from ._browse import EventCursor
@@ -618,6 +621,79 @@ class Store:
                 return (f"no live agent serves queue {queue!r}: start one with "
                         f"TETHER_QUEUES={queue} (agents heartbeat every few seconds)")
             return f"waiting for an agent serving queue {queue!r} to claim it"
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def list_alert_policies(self) -> list[PolicyRecord]:
+        with self._read() as conn:
+            return _alerts.list_policies(conn)
+
+    def create_alert_policy(self, spec: PolicySpec, *,
+                            actor: Actor | None = None) -> PolicyRecord:
+        """Add an alert policy; BadInput if one has its name."""
+        with self._write() as conn:
+            now = self._clock()
+            record = _alerts.create_policy(conn, spec, now)
+            self._audit(conn, actor, "alert.create", spec.name, now,
+                        f"{', '.join(spec.triggers)} -> {spec.channel.__struct_config__.tag}")
+            return record
+
+    def delete_alert_policy(self, name: str, *, actor: Actor | None = None) -> PolicyRecord:
+        with self._write() as conn:
+            now = self._clock()
+            record = _alerts.delete_policy(conn, name)
+            self._audit(conn, actor, "alert.delete", name, now)
+            return record
+
+    def load_alert_policies(self, specs: Sequence[PolicySpec], *,
+                            actor: Actor | None = None) -> None:
+        """Make the file-sourced policies those of ``TETHER_ALERTS_FILE``."""
+        with self._write() as conn:
+            now = self._clock()
+            _alerts.load_file_policies(conn, specs, now)
+            self._audit(conn, actor, "alert.load", "file",
+                        now, ", ".join(spec.name for spec in specs))
+
+    def test_alert(self, name: str, *, actor: Actor | None = None) -> DeliveryRecord:
+        """Queue a sample alert through the policy's channel (the alert daemon sends it)."""
+        with self._write() as conn:
+            now = self._clock()
+            policy = _alerts.require_policy(conn, name)
+            record = _alerts.add_test_delivery(conn, policy, now)
+            self._audit(conn, actor, "alert.test", name, now)
+            return record
+
+    def alert_deliveries(self, limit: int = 50, *, policy: str | None = None,
+                         status: str | None = None) -> list[DeliveryRecord]:
+        """The newest deliveries first, with how sending them went."""
+        with self._read() as conn:
+            return _alerts.list_deliveries(conn, limit=limit, policy=policy, status=status)
+
+    def get_alert_delivery(self, delivery_id: int) -> DeliveryRecord | None:
+        with self._read() as conn:
+            return _alerts.get_delivery(conn, delivery_id)
+
+    def raise_overdue_alerts(self) -> int:
+        """Alert on runs going on too long and agents gone silent (the alert daemon)."""
+        with self._read() as conn:
+            if not any(trigger in ("RUN_LONG", "AGENT_LOST")
+                       for policy in _alerts.list_policies(conn) if policy.enabled
+                       for trigger in policy.triggers):
+                return 0
+        with self._write() as conn:
+            return _alerts.raise_overdue(conn, self._clock())
+
+    def due_alert_deliveries(self, limit: int) -> list[tuple[DeliveryRecord, PolicyRecord]]:
+        with self._read() as conn:
+            return _alerts.due_deliveries(conn, self._clock(), limit)
+
+    def record_alert_attempts(self, results: Sequence[tuple[int, str | None, float | None]]
+                              ) -> None:
+        """How sending went, per delivery: (id, error or None, when to retry or None)."""
+        with self._write() as conn:
+            now = self._clock()
+            for delivery_id, error, retry_at in results:
+                _alerts.record_attempt(conn, delivery_id, now, error=error, retry_at=retry_at)
 
     # -- agents ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 
 from .._graphql import GraphQLApi
 from .._state import AppState
+from ._alert_pages import AlertPages
 from ._audit_pages import AuditPages
 from ._automation_pages import AutomationPages
 from ._catalog_pages import CatalogPages
@@ -44,6 +45,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
     tokens = TokenPages(state, graphql, renderer)
     automation = AutomationPages(state, graphql, renderer)
     audit = AuditPages(state, graphql, renderer)
+    alerts = AlertPages(state, graphql, renderer)
     get, post = ["GET"], ["POST"]
     return [
         Route("/", _home, methods=get),
@@ -77,6 +79,10 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/settings/tokens/{token_id:int}/revoke", tokens.action(tokens.revoke),
               methods=post),
         Route("/settings/audit", audit.page(audit.audit_log), methods=get),
+        Route("/settings/alerts", alerts.page(alerts.alerts), methods=get),
+        Route("/settings/alerts", alerts.action(alerts.create), methods=post),
+        Route("/settings/alerts/{name}/test", alerts.action(alerts.test), methods=post),
+        Route("/settings/alerts/{name}/delete", alerts.action(alerts.delete), methods=post),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         # last: any other address is a readable page too, not a bare "Not Found"
         Route("/{path:path}", _no_such_page(runs), methods=get),

@@ -49,6 +49,8 @@ _STATUS: dict[str, tuple[str, str]] = {
     "PASSED": ("✓", "ok"),
     "FAILED": ("✗", "bad"),
     "WARNING": ("⚠", "warn"),
+    "SENT": ("✓", "ok"),
+    "PENDING": ("◷", "warn"),
 }
 
 # tags that say who or what launched a run, most specific first

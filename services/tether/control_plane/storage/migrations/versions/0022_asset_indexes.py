@@ -9,7 +9,7 @@ lets a reader that decoded a snapshot already skip reading its bytes (7 MB for 1
 assets) on every page.
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0019"
 branch_labels: str | None = None
 depends_on: str | None = None
 
