@@ -134,6 +134,9 @@ class CodeServerContainers:
         try:
             container: Container = self.client().containers.run(
                 detach=True, network_mode="host", init=True, auto_remove=True, **options)
+            # its state as started: the host pid of its init, which the record keeps (a
+            # supervisor that adopts it finds it running by that pid, like a process server)
+            container.reload()
             return container
         except ImageNotFound as exc:
             raise ContainerError(f"image {options['image']!r} is not on this Docker Engine "
