@@ -42,7 +42,7 @@ DOCKER_HOST = f"unix://{SOCKET}"
 LOCATION_DIR = Path(__file__).resolve().parent / "docker_location"
 # parts of the standard library no run worker needs (most of its size)
 _STDLIB_SKIP = {"test", "site-packages", "idlelib", "tkinter", "turtledemo", "ensurepip",
-                "lib2to3", "__pycache__"}
+                "lib2to3"}
 
 
 class EngineUnavailable(Exception):
@@ -147,8 +147,9 @@ def _runtime_distributions() -> list[metadata.Distribution]:
 
 def _dist_files(dist: metadata.Distribution) -> list[Path]:
     base = Path(str(dist.locate_file("")))
+    # with their compiled modules: a container's Python would compile each import anew
     return [base / str(file) for file in dist.files or []
-            if ".." not in Path(str(file)).parts and "__pycache__" not in str(file)]
+            if ".." not in Path(str(file)).parts]
 
 
 def _shared_libraries(files: list[Path]) -> set[Path]:
@@ -174,7 +175,7 @@ def _python_files() -> list[Path]:
     stdlib = Path(sysconfig.get_paths(vars={"base": str(prefix)})["stdlib"])
     for path in stdlib.rglob("*"):
         parts = path.relative_to(stdlib).parts
-        if (parts and parts[0] in _STDLIB_SKIP) or "__pycache__" in parts:
+        if parts and parts[0] in _STDLIB_SKIP:
             continue
         if path.is_file() and not path.name.startswith("_tkinter"):
             files.append(path)
@@ -182,7 +183,7 @@ def _python_files() -> list[Path]:
 
 
 def _base_key(dists: list[metadata.Distribution]) -> str:
-    digest = hashlib.sha256(f"{sys.version}|{sys.base_prefix}|v1".encode())
+    digest = hashlib.sha256(f"{sys.version}|{sys.base_prefix}|v2".encode())
     for dist in sorted(dists, key=lambda d: d.metadata["Name"].lower()):
         digest.update(f"{dist.metadata['Name']}=={dist.version};".encode())
     return digest.hexdigest()[:16]
@@ -242,8 +243,8 @@ def _add_text(tar: tarfile.TarFile, name: str, text: str) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _sources_key() -> str:
-    digest = hashlib.sha256()
+def _sources_key(base: str) -> str:
+    digest = hashlib.sha256(base.encode())
     for path in sorted([*(ROOT / "services" / "tether").rglob("*"),
                         *LOCATION_DIR.rglob("*"), ROOT / "pyproject.toml"]):
         if path.is_file() and "__pycache__" not in path.parts:
@@ -259,7 +260,7 @@ def tether_image(client: object) -> str:
 
     assert isinstance(client, docker.DockerClient)
     base = base_image(client)
-    tag = f"tether-test:{_sources_key()}"
+    tag = f"tether-test:{_sources_key(base)}"
     if client.images.list(name=tag):
         return tag
     with tempfile.TemporaryDirectory(prefix="tether-image-") as tmp:
@@ -273,7 +274,7 @@ def tether_image(client: object) -> str:
         # no shell in the image: RUN in exec form
         dockerfile = (f"FROM {base}\nCOPY {wheel} /tmp/\n"
                       f'RUN ["python3", "-m", "pip", "install", "--quiet", "--no-deps", '
-                      f'"--no-index", "--no-compile", "/tmp/{wheel}"]\n'
+                      f'"--no-index", "/tmp/{wheel}"]\n'
                       "COPY location/ /app/\n")
         return _build(client, tag, dockerfile, {p.name: p for p in context.iterdir()})
 
