@@ -66,7 +66,8 @@ def containers_of(client: object, agent_id: str | None = None) -> list[object]:
 
     assert isinstance(client, docker.DockerClient)
     filters = {"label": "tether.agent" if agent_id is None else f"tether.agent={agent_id}"}
-    return list(client.containers.list(all=True, filters=filters))
+    # a container may remove itself between the listing and its inspection
+    return list(client.containers.list(all=True, filters=filters, ignore_removed=True))
 
 
 @pytest.fixture

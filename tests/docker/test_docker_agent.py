@@ -74,7 +74,8 @@ def stdout(run: dict[str, Any]) -> str:
 
 
 def run_container(client: Any, run_id: str) -> Any:
-    found = client.containers.list(all=True, filters={"label": f"tether.run_id={run_id}"})
+    found = client.containers.list(all=True, filters={"label": f"tether.run_id={run_id}"},
+                                   ignore_removed=True)
     return found[0] if found else None
 
 
@@ -187,6 +188,17 @@ def test_a_redeploy_with_a_new_image_tag_replaces_the_code_server_and_runs_use_i
     first = wait_loaded(deployment)
     [old] = code_servers(docker_client)
     new_image = derived_image(docker_client, image, f"{image}-v2", "ENV TEST_IMAGE=v2")
+
+    # an image the Engine does not have: the deploy fails saying so; the old server serves on
+    missing = subprocess.run(
+        [sys.executable, "-m", "tether", "location", "deploy", LOCATION, "--python-file",
+         "/app/defs.py", "--image", "tether-test:not-built", "--wait", "--timeout", "60"],
+        capture_output=True, text=True, timeout=120,
+        env={**deployment.env, "TETHER_TOKEN": deployment.user_token})
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert ("image 'tether-test:not-built' is not on this Docker Engine and cannot be pulled"
+            in missing.stdout + missing.stderr)
+    assert [c.id for c in code_servers(docker_client)] == [old.id]
 
     deploy = subprocess.run(
         [sys.executable, "-m", "tether", "location", "deploy", LOCATION, "--python-file",

@@ -129,18 +129,14 @@ class CodeServerContainers:
                           child=process, containers=self)
 
     def _run(self, **options: Any) -> Container:
-        from docker.errors import ImageNotFound
-
-        try:
-            container: Container = self.client().containers.run(
-                detach=True, network_mode="host", init=True, auto_remove=True, **options)
-            # its state as started: the host pid of its init, which the record keeps (a
-            # supervisor that adopts it finds it running by that pid, like a process server)
-            container.reload()
-            return container
-        except ImageNotFound as exc:
-            raise ContainerError(f"image {options['image']!r} is not on this Docker Engine "
-                                 f"(pull or build it first): {exc.explanation}") from exc
+        client = self.client()
+        _docker.pull_missing(client, options["image"])
+        container: Container = client.containers.run(
+            detach=True, network_mode="host", init=True, auto_remove=True, **options)
+        # its state as started: the host pid of its init, which the record keeps (a
+        # supervisor that adopts it finds it running by that pid, like a process server)
+        container.reload()
+        return container
 
     async def adopted(self, server: CodeServer) -> None:
         """Watch a server adopted from a supervisor that died: its container's state, and

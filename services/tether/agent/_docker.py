@@ -87,6 +87,22 @@ def translated(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise ContainerError(f"Docker Engine: {exc}") from exc
 
 
+def pull_missing(client: docker.DockerClient, image: str) -> None:
+    """Pull ``image`` unless the Engine has it; ContainerError saying both if neither works."""
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        client.images.get(image)
+        return
+    except ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+    except DockerException as exc:
+        raise ContainerError(f"image {image!r} is not on this Docker Engine and cannot be "
+                             f"pulled: {getattr(exc, 'explanation', None) or exc}") from exc
+
+
 def image_of(spec: LocationSpec) -> str:
     if not spec.image:
         raise ContainerError(

@@ -149,14 +149,12 @@ class DockerTarget:
                        ContainerRun(container, self._waiters))
 
     def _create_and_start(self, name: str, **options: Any) -> Container:
-        from docker.errors import APIError, ImageNotFound, NotFound
+        from docker.errors import APIError, NotFound
 
+        _docker.pull_missing(self.client, options["image"])
         try:
             container = self.client.containers.create(
                 name=name, detach=True, network_mode="host", init=True, **options)
-        except ImageNotFound as exc:
-            raise ContainerError(f"image {options['image']!r} is not on this Docker Engine "
-                                 f"(pull or build it first): {exc.explanation}") from exc
         except APIError as exc:
             if exc.status_code != 409:
                 raise
