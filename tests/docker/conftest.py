@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 from ..conftest import free_port
 from ..deployment import Deployment, deployed
@@ -70,13 +72,14 @@ def containers_of(client: object, agent_id: str | None = None) -> list[object]:
     return list(client.containers.list(all=True, filters=filters, ignore_removed=True))
 
 
-@pytest.fixture
-def docker_deployment(tmp_path: Path, broker_url: str, docker_host: str, image: str,
-                      docker_client: object) -> Iterator[Deployment]:
-    """A deployment (SQLite, the embedded Valkey) whose agent is of kind docker."""
-    workspace = write_workspace(tmp_path / "workspace.toml", image)
-    with deployed(database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
-                  workspace=workspace, data_dir=tmp_path, port=free_port(),
+@contextmanager
+def docker_deployed(data_dir: Path, broker_url: str, docker_host: str, image: str,
+                    docker_client: object) -> Iterator[Deployment]:
+    """A deployment (SQLite, the embedded Valkey) whose agent is of kind docker; afterwards
+    no container of it may be left."""
+    workspace = write_workspace(data_dir / "workspace.toml", image)
+    with deployed(database_url=f"sqlite:///{data_dir / 'tether.db'}", redis_url=broker_url,
+                  workspace=workspace, data_dir=data_dir, port=free_port(),
                   env={"TETHER_AGENT_KIND": "docker", "TETHER_DOCKER_HOST": docker_host,
                        "TETHER_CODE_SERVER_START_TIMEOUT": "60",
                        "TETHER_TERMINATE_GRACE_SECONDS": "3"}) as deployment:
@@ -89,3 +92,25 @@ def docker_deployment(tmp_path: Path, broker_url: str, docker_host: str, image: 
     for container in left:
         container.remove(force=True)  # type: ignore[attr-defined]
     assert not left, "containers left behind"
+
+
+@pytest.fixture
+def docker_deployment(tmp_path: Path, broker_url: str, docker_host: str, image: str,
+                      docker_client: object) -> Iterator[Deployment]:
+    """A Docker deployment of the test's own (for tests that redeploy or restart it)."""
+    with docker_deployed(tmp_path, broker_url, docker_host, image, docker_client) as deployment:
+        yield deployment
+
+
+@pytest.fixture(scope="module")
+def shared_docker_deployment(tmp_path_factory: pytest.TempPathFactory, valkey_url: str,
+                             docker_host: str, image: str,
+                             docker_client: object) -> Iterator[Deployment]:
+    """One Docker deployment for the tests of a module that only launch runs (a deployment
+    and its first code-server container take ~10 s to start)."""
+    client = redis.Redis.from_url(valkey_url)
+    client.flushall()
+    client.close()
+    with docker_deployed(tmp_path_factory.mktemp("docker"), valkey_url, docker_host, image,
+                         docker_client) as deployment:
+        yield deployment
