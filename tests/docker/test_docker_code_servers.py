@@ -1,5 +1,6 @@
-"""The Docker agent's code servers for real: containers of the location's image, replaced by
-a redeploy, adopted by a restarted supervisor. Each test has a deployment of its own."""
+"""The Docker agent for real, where a test changes its deployment: code servers replaced by
+a redeploy or adopted by a restarted supervisor, a run container outliving its launcher. Each
+test has a deployment of its own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from ..deployment import Deployment
 from ..docker_engine import derived_image
 from .conftest import LOCATION, containers_of
-from .test_docker_runs import launch, location, stdout, wait_ended, wait_loaded
+from .test_docker_runs import launch, location, run_of, stdout, wait_ended, wait_loaded
 
 
 def code_servers(client: Any) -> list[Any]:
@@ -91,3 +92,30 @@ def test_a_restarted_supervisor_adopts_the_running_code_server_container(
     assert redeploy.returncode == 0, redeploy.stdout + redeploy.stderr
     deployment.wait_for(lambda: server.id not in [c.id for c in code_servers(docker_client)],
                         timeout=30, what="the adopted container stopped")
+
+
+def test_a_run_container_that_dies_after_its_launcher_died_fails_its_run(
+        docker_deployment: Deployment, docker_client: Any) -> None:
+    deployment = docker_deployment
+    wait_loaded(deployment)
+    run_id = launch(deployment, "sleepy")
+    deployment.wait_for(lambda: "sleeping" in stdout(run_of(deployment, run_id)),
+                        timeout=90, what="sleepy sleeping")
+    launcher = deployment.processes["launcher"]
+    os.kill(launcher.pid, signal.SIGKILL)
+    launcher.wait()
+    [container] = docker_client.containers.list(
+        filters={"label": f"tether.run_id={run_id}"}, ignore_removed=True)
+    container.kill()
+    deployment.start("launcher")
+
+    # nobody watched it end: the next launcher's check finds it and reports it
+    run = wait_ended(deployment, run_id, timeout=60)
+    assert run["status"] == "FAILURE"
+    assert run["error"]["message"] == "Run worker exited with code 137"
+    assert "was killed (SIGKILL, exit code 137) (no launcher watched it)" in \
+        run["error"]["stack"]
+    assert "sleeping" in run["error"]["stack"]
+    deployment.wait_for(lambda: not docker_client.containers.list(
+        all=True, filters={"label": f"tether.run_id={run_id}"}, ignore_removed=True),
+        what="the run container removed")

@@ -9,14 +9,17 @@ token, no other setting of the agent, no view of the agent's processes (its own 
 namespace) or files. Its limits come from the run's tags ``tether/cpu`` and
 ``tether/memory``. A cancel is ``docker stop`` with the terminate grace period; a container
 that ends without its run's outcome is reported with its exit code, why it ended (killed,
-out of memory) and the last lines of its log.
+out of memory) and the last lines of its log, by the launcher that watches it or, if that
+launcher died, by the next check of any launcher of the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import math
+import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 
 # threads that wait for run containers to end (one per running container)
 MAX_WATCHED = 256
+# a run container that ended this long ago and is still there was watched by no launcher (its
+# launcher died): its exit is reported by the next check (a watching launcher removes its
+# containers within moments of their end)
+UNWATCHED_AFTER = 10.0
 
 
 def container_name(run_id: str, attempt: int) -> str:
@@ -108,7 +115,8 @@ class ContainerRun:
 
 
 class DockerTarget:
-    check_interval: float | None = None
+    # how often run containers that ended unwatched are looked for
+    check_interval: float | None = 5.0
 
     def __init__(self, client: docker.DockerClient, *, agent_id: str, redis_url: str,
                  base_env: Mapping[str, str], terminate_grace: float,
@@ -194,9 +202,45 @@ class DockerTarget:
         return Cancel(found=True, stopping=run.stop(self.terminate_grace))
 
     async def ended_unreported(self) -> list[RunWorkerExited]:
-        # its launcher watches each container until it ends
-        return []
+        """The exits of this agent's run containers that ended unwatched (their launcher
+        died), each reported once: the container is removed."""
+        try:
+            return await _docker.call(self._ended_unwatched)
+        except ContainerError as exc:
+            log.warning("cannot look for run containers that ended unwatched: %s", exc)
+            return []
+
+    def _ended_unwatched(self) -> list[RunWorkerExited]:
+        found = []
+        containers = self.client.containers.list(all=True, ignore_removed=True, filters={
+            "label": [f"{_docker.LABEL_AGENT}={self.agent_id}",
+                      f"{_docker.LABEL_ROLE}={_docker.ROLE_RUN}"],
+            "status": "exited"})
+        now = datetime.datetime.now(datetime.UTC)
+        for container in containers:
+            state = container.attrs.get("State", {})
+            if now - _timestamp(state.get("FinishedAt", "")) < datetime.timedelta(
+                    seconds=UNWATCHED_AFTER):
+                continue
+            code = int(state.get("ExitCode", -1))
+            tail = (f"{_docker.exit_reason(container, code)} (no launcher watched it); the "
+                    f"end of its output:\n{_docker.log_tail(container)}")
+            container.remove(force=True)
+            found.append(RunWorkerExited(
+                run_id=container.labels[_docker.LABEL_RUN],
+                attempt=int(container.labels[_docker.LABEL_ATTEMPT]), exit_code=code,
+                stderr_tail=tail[-LAST_OUTPUT_CHARS:]))
+        return found
 
     async def close(self) -> None:
         self._waiters.shutdown(wait=False, cancel_futures=True)
         await asyncio.to_thread(self.client.close)
+
+
+def _timestamp(text: str) -> datetime.datetime:
+    """A Docker state time (RFC 3339 with nanoseconds); the epoch if it cannot be read."""
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?", text)
+    if match is None:
+        return datetime.datetime.fromtimestamp(0, datetime.UTC)
+    fraction = (match.group(2) or ".0")[:7]
+    return datetime.datetime.fromisoformat(f"{match.group(1)}{fraction}+00:00")
