@@ -19,7 +19,9 @@
     ├── ControlPlaneError            the control plane answered with an error
     │   ├── ControlPlaneUnreachable  no answer at all (refused, reset, timed out)
     │   └── Unauthorized             a missing, wrong or revoked token
-    └── CodeServerError              a code server could not be reached or failed a query
+    ├── CodeServerError              a code server could not be reached or failed a query
+    └── ContainerError               the Docker Engine refused or failed (also an OSError: a
+                                     run container that cannot start fails its launch)
 
 Sub-packages may add their own subclasses next to the code that raises them; foreign errors
 (redis, httpx, grpc, SQLAlchemy) are translated where they enter, with ``raise ... from exc``.
@@ -146,3 +148,8 @@ class Unauthorized(ControlPlaneError):
 
 class CodeServerError(TetherError):
     """A code server could not be reached, or a query to it failed."""
+
+
+class ContainerError(TetherError, OSError):
+    """The Docker Engine could not be reached, or refused what the agent asked (an image that
+    is not there, a bad limit); the message says which."""

@@ -119,6 +119,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
     run_launcher: Literal["process", "warm", "rq"] = "process"
+    # where the agent runs code servers and runs: "process" (its own processes, as
+    # run_launcher says), "docker" (a container per code server and per run attempt, from
+    # the location's image) or "kubernetes"; a location's spec may ask for another kind
+    agent_kind: Literal["process", "docker", "kubernetes"] = "process"
+    # the Docker Engine the docker agent talks to (empty: DOCKER_HOST, else the local socket)
+    docker_host: str = ""
     # where run workers store step outputs and asset values (the default IO manager's pickle
     # files); empty: <data_dir>/storage. Run workers on other hosts (rq) need it shared, and
     # the run user must be able to write it

@@ -6,6 +6,9 @@
     working_directory = "."        # relative to this file
     # python = ".venv/bin/python"  # the location's own interpreter
     # queue = "default"
+    # image = "registry/etl:sha"   # the container image of its code server and runs (paths
+    #                              # are then the image's, not resolved against this file)
+    # agent_kind = "docker"        # overrides TETHER_AGENT_KIND for this location
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ def load_workspace(path: str | Path) -> list[LocationSpec]:
 
 def resolve_paths(spec: LocationSpec, base: Path) -> LocationSpec:
     """``spec`` with its relative paths (working directory, file, interpreter) made absolute
-    against ``base``; an interpreter given as a bare name (``python3``) stays as it is."""
+    against ``base``; an interpreter given as a bare name (``python3``) stays as it is. The
+    paths of a location with an image are the image's own, and stay as they are."""
+    if spec.image is not None:
+        return spec
     def absolute(value: str | None) -> str | None:
         return None if value is None else str((base / value).resolve())
 

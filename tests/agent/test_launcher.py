@@ -69,7 +69,7 @@ async def test_a_redelivered_launch_starts_one_worker_and_is_reported_again(
 @pytest.mark.parametrize("holder", [
     "launching:launcher-b:1-0",
     # a guard this version cannot read (a newer launcher's, met during a rolling upgrade)
-    "docker:agent-2:c0ffee",
+    "later:agent-2:c0ffee",
 ])
 async def test_a_launch_another_launcher_is_starting_is_left_to_it(
         broker_url: str, holder: str) -> None:

@@ -125,3 +125,24 @@ async def test_the_deploy_mutations_and_who_may_call_them(
     assert removed["data"]["removeLocation"] == {"name": "etl"}
     missing = (await cp.graphql(remove)).json()
     assert missing["errors"][0]["extensions"]["code"] == "LOCATION_NOT_FOUND"
+
+
+@pytest.mark.anyio
+async def test_a_location_deploys_with_an_image_and_an_agent_kind(
+        cp: ControlPlane) -> None:  # noqa: F811 (the fixture imported above)
+    query = """mutation($location: LocationInput!) {
+      deployLocation(location: $location) { name image agentKind }
+    }"""
+    location = {"name": "etl", "pythonFile": "/app/defs.py", "image": "registry/etl:3f2a1c",
+                "agentKind": "docker"}
+    body = (await cp.graphql(query, location=location)).json()
+    assert body["data"]["deployLocation"] == {"name": "etl", "image": "registry/etl:3f2a1c",
+                                              "agentKind": "docker"}
+    # the agent gets the image with the load work item
+    [load] = [load for _, _, load in claim_loads(cp.store) if load.location.name == "etl"]
+    assert (load.location.image, load.location.agent_kind) == ("registry/etl:3f2a1c", "docker")
+
+    bad = (await cp.graphql(query, location={**location, "agentKind": "ecs"})).json()
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_INPUT"
+    assert "agent_kind 'ecs' is not one of process, docker, kubernetes" in \
+        bad["errors"][0]["message"]

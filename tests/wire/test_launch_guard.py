@@ -10,6 +10,7 @@ from tether.wire import (
     EnqueuedJob,
     LaunchHolder,
     Launching,
+    StartedContainer,
     StartedProcess,
     UnknownHolder,
     decode_holder,
@@ -21,6 +22,7 @@ STORED: list[tuple[LaunchHolder, str]] = [
     (Launching("launcher-a:1700000000000-0"), "launching:launcher-a:1700000000000-0"),
     (StartedProcess("agent-1", 4242), "pid:agent-1:4242"),
     (EnqueuedJob("agent-1", "tether-run-r1-2"), "rq:agent-1:tether-run-r1-2"),
+    (StartedContainer("agent-1", "4f1c2e"), "docker:agent-1:4f1c2e"),
     (Canceled(), "canceled"),
 ]
 
@@ -38,7 +40,8 @@ def test_a_job_id_with_colons_is_read_whole() -> None:
 
 
 @pytest.mark.parametrize("text", ["pid:agent-1:not-a-pid", "pid:agent-1", "launching:",
-                                  "rq:agent-1", "canceled:later", "docker:agent-1:abc", ""])
+                                  "rq:agent-1", "canceled:later", "docker:agent-1",
+                                  "later:agent-1:abc", ""])
 def test_a_holder_this_version_cannot_read_is_kept_as_it_is(text: str) -> None:
     """A newer launcher's holder: the launcher leaves the launch to it, and writes back
     nothing else."""

@@ -19,13 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import msgspec
 
 from .. import _telemetry as telemetry
 from .._net import free_port
-from ..codeserver import CodeServerClient, code_server_command
+from ..codeserver import CodeServerClient, PingInfo, code_server_command
 from ..errors import CodeLocationLoadError, CodeServerError
 from ..wire import (
     AgentResult,
@@ -43,6 +43,9 @@ from ._processes import (
     terminate_foreign_group,
     terminate_group,
 )
+
+if TYPE_CHECKING:
+    from ._code_server_containers import CodeServerContainers, ContainerProcess
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +112,15 @@ class LogFollower:
 @dataclass(eq=False)
 class CodeServer:
     """One code server of a location; ``child`` is None for a server adopted from a
-    supervisor that died (it is not this process's child, so it is watched through /proc)."""
+    supervisor that died (it is not this process's child, so it is watched through /proc).
+    A server in a container (``record.container_id``) is watched and stopped through the
+    Docker Engine (``containers``)."""
 
     record: CodeServerRecord
     client: CodeServerClient
     log: LogFollower
-    child: asyncio.subprocess.Process | None = None
+    child: asyncio.subprocess.Process | ContainerProcess | None = None
+    containers: CodeServerContainers | None = None
     failed_pings: int = 0
     # it answers, but the location's code failed to load in it (it is retried)
     load_failed: bool = False
@@ -138,9 +144,18 @@ class CodeServer:
         code = self.child.returncode if self.child is not None else None
         return f"exited with code {code}" if code is not None else "is gone"
 
+    def served_by(self, ping: PingInfo) -> bool:
+        """Whether ``ping`` is this server's answer (a port that was free when picked may
+        have been taken by another process since). A server in a container answers with its
+        pid in the container's namespace, not the host's."""
+        return ping.location == self.name and (bool(self.record.container_id)
+                                               or ping.pid == self.pid)
+
     async def stop(self, grace: float = 5.0) -> None:
         await self.client.close()
-        if self.child is not None:
+        if self.record.container_id and self.containers is not None:
+            await self.containers.stop(self.record.container_id, grace)
+        elif isinstance(self.child, asyncio.subprocess.Process):
             await terminate_group(self.child, grace)
         elif self.alive:
             await terminate_foreign_group(self.pid, grace)
@@ -218,26 +233,31 @@ async def check_health(server: CodeServer) -> bool:
     server.failed_pings = 0
     # an adopted server tells this way that the location's code failed to load in it
     server.load_failed = server.load_failed or ping.load_error
-    return ping.pid == server.pid and ping.location == server.name
+    return server.served_by(ping)
 
 
-async def stop_recorded(record: CodeServerRecord, grace: float = 5.0) -> None:
+async def stop_recorded(record: CodeServerRecord, grace: float = 5.0,
+                        containers: CodeServerContainers | None = None) -> None:
     """Stop a recorded server that nobody serves from (an orphan), if it still runs."""
-    if is_code_server(record.pid, record.location):
+    if record.container_id and containers is not None:
+        await containers.stop(record.container_id, grace)
+    elif is_code_server(record.pid, record.location):
         await terminate_foreign_group(record.pid, grace)
     with contextlib.suppress(OSError):
         os.unlink(record.log_path)
 
 
-async def stop_orphans(registry: CodeRegistry, records: list[CodeServerRecord]) -> None:
+async def stop_orphans(registry: CodeRegistry, records: list[CodeServerRecord],
+                       containers: CodeServerContainers | None = None) -> None:
     """Stop recorded servers that nobody serves from, and forget them."""
     for record in records:
         log.info("stopping orphaned code server of %s (pid %d)", record.location, record.pid)
-        await stop_recorded(record)
+        await stop_recorded(record, containers=containers)
         await registry.forget_server(record)
 
 
-async def stop_unserved(registry: CodeRegistry, host: str, *, skip: set[int]) -> set[str]:
+async def stop_unserved(registry: CodeRegistry, host: str, *, skip: set[int],
+                        containers: CodeServerContainers | None = None) -> set[str]:
     """Stop the servers recorded on ``host`` (but those of ``skip``) that no live supervisor
     serves: those of a predecessor that was killed, which a supervisor that stops had no time
     to adopt (or even to look at). Returns the locations whose ownership this took."""
@@ -246,7 +266,7 @@ async def stop_unserved(registry: CodeRegistry, host: str, *, skip: set[int]) ->
         if record.pid in skip or not await registry.own(record.location):
             continue
         taken.add(record.location)
-        await stop_orphans(registry, [record])
+        await stop_orphans(registry, [record], containers)
     return taken
 
 
@@ -263,9 +283,7 @@ async def wait_ready(server: CodeServer, timeout: float) -> bool:
         exited.cancel()
     if not ready.done() or ready.cancelled() or ready.exception() is not None:
         return False
-    ping = ready.result()
-    # a port that was free when picked may have been taken by another process since
-    return ping.pid == server.pid and ping.location == server.name
+    return server.served_by(ready.result())
 
 
 async def ask(servers: Mapping[str, CodeServer], name: str, timeout: float,

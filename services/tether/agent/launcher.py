@@ -48,6 +48,7 @@ from ..wire import (
     RunTerminated,
     RunWorkerExited,
     SlotGranted,
+    StartedContainer,
     StartedHolder,
     StartedProcess,
     TerminateRun,
@@ -57,6 +58,7 @@ from ..wire import (
 )
 from ._processes import RunUser
 from ._status import reporting_status
+from ._target_kinds import TargetsByKind
 from ._target_process import ProcessTarget
 from ._target_warm import WarmTarget
 from ._targets import LaunchTarget, RunHandle, redis_call
@@ -87,16 +89,27 @@ class Launcher:
         rq: RqRuns | None = None,
         run_user: RunUser | None = None,
         storage_dir: str = "",
+        agent_kind: str = "process",
+        docker_host: str = "",
     ) -> None:
         """``warm``: runs fork from a per-location zygote; ``rq``: runs are RQ jobs; neither:
-        every run worker starts cold as this launcher's child, as ``run_user`` if given."""
+        every run worker starts cold as this launcher's child, as ``run_user`` if given.
+        ``agent_kind`` "docker" (the agent's, or a location's): each run attempt is a
+        container on the Docker Engine at ``docker_host``."""
         self.redis = redis
         self.agent_id = agent_id
         self.stop_runs_on_exit = stop_runs_on_exit
         self.terminate_grace = terminate_grace
-        self.target = _target(redis_url=redis_url, agent_id=agent_id, base_env=base_env,
-                              terminate_grace=terminate_grace, warm=warm, rq=rq,
-                              run_user=run_user, storage_dir=storage_dir)
+        self.target = TargetsByKind(agent_kind, {
+            "process": lambda: _target(redis_url=redis_url, agent_id=agent_id,
+                                       base_env=base_env, terminate_grace=terminate_grace,
+                                       warm=warm, rq=rq, run_user=run_user,
+                                       storage_dir=storage_dir),
+            "docker": lambda: _docker_target(redis_url=redis_url, agent_id=agent_id,
+                                             base_env=base_env, docker_host=docker_host,
+                                             terminate_grace=terminate_grace,
+                                             storage_dir=storage_dir),
+        })
         self.consumer = StreamConsumer(
             redis,
             stream=keys.WORK_RUNS,
@@ -174,7 +187,7 @@ class Launcher:
                          launch.run_id, launch.attempt, encode_holder(holder))
                 # another delivery's launch in progress, or a holder of a newer launcher:
                 # its launcher reports it
-                if isinstance(holder, StartedProcess | EnqueuedJob):
+                if isinstance(holder, StartedProcess | EnqueuedJob | StartedContainer):
                     await self._report(_launched(item, launch, holder), traceparent)
 
     async def _start(self, item: WorkItem, launch: LaunchRun, guard: str,
@@ -201,6 +214,9 @@ class Launcher:
             case EnqueuedJob(job_id=job_id):
                 log.info("enqueued run %s attempt %d as RQ job %s on %s", launch.run_id,
                          launch.attempt, job_id, keys.rq_queue(launch.location.queue))
+            case StartedContainer(container_id=container_id):
+                log.info("launched run %s attempt %d in container %s", launch.run_id,
+                         launch.attempt, container_id[:12])
         await self._set_guard(guard, started.holder)
         await self._report(_launched(item, launch, started.holder), traceparent)
 
@@ -276,7 +292,7 @@ class Launcher:
             self.redis.get(keys.executing_key(launch.run_id, launch.attempt)))
         if pid is None:
             return None
-        holder = self.target.adopt(int(pid))
+        holder = self.target.adopt(launch, int(pid))
         if holder is not None:
             await self._set_guard(guard, holder)
         return holder
@@ -338,6 +354,10 @@ def _launched(item: WorkItem, launch: LaunchRun, holder: StartedHolder) -> RunLa
             return RunLaunched(work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
                                attempt=launch.attempt, pid=0, agent_id=agent_id,
                                rq_job_id=job_id, rq_queue=keys.rq_queue(launch.location.queue))
+        case StartedContainer(agent_id=agent_id, container_id=container_id):
+            return RunLaunched(work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+                               attempt=launch.attempt, pid=0, agent_id=agent_id,
+                               container_id=container_id)
 
 
 def _target(*, redis_url: str, agent_id: str, base_env: Mapping[str, str],
@@ -355,3 +375,13 @@ def _target(*, redis_url: str, agent_id: str, base_env: Mapping[str, str],
     return ProcessTarget(agent_id=agent_id, redis_url=redis_url, base_env=base_env,
                          terminate_grace=terminate_grace, run_user=run_user,
                          storage_dir=storage_dir)
+
+
+def _docker_target(*, redis_url: str, agent_id: str, base_env: Mapping[str, str],
+                   docker_host: str, terminate_grace: float, storage_dir: str) -> LaunchTarget:
+    from ._docker import connect
+    from ._target_docker import DockerTarget
+
+    return DockerTarget(connect(docker_host), agent_id=agent_id, redis_url=redis_url,
+                        base_env=base_env, terminate_grace=terminate_grace,
+                        storage_dir=storage_dir)

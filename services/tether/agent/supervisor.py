@@ -50,6 +50,7 @@ from ..wire import (
     WorkItem,
 )
 from ._code_registry import CodeRegistry
+from ._code_server_containers import CodeServerContainers
 from ._code_servers import (
     MAX_FAILED_PINGS,
     CodeServer,
@@ -83,8 +84,15 @@ class Supervisor:
                  stop_servers_on_exit: bool = True, hostname: str | None = None,
                  health_interval: float = HEALTH_INTERVAL,
                  run_user: RunUser | None = None,
-                 retries: Retries | None = None) -> None:
+                 retries: Retries | None = None, agent_kind: str = "process",
+                 docker_host: str = "", agent_id: str = "") -> None:
+        """``agent_kind`` "docker" (the agent's, or a location's): the location's code server
+        is a container from its image, on the Docker Engine at ``docker_host``."""
         self.redis = redis
+        self.agent_kind = agent_kind
+        # reached on first use only: a process agent needs no Docker Engine
+        self.containers = CodeServerContainers(docker_host=docker_host, agent_id=agent_id,
+                                               base_env=dict(base_env))
         # the OS user code servers run as (None: the supervisor's own)
         self.run_user = run_user
         self.base_env = dict(base_env)
@@ -194,15 +202,19 @@ class Supervisor:
                 self.retries.forget(name)
                 await self._retire(name)
                 await stop_orphans(self.registry,
-                                   [r for r in recorded if r.pid not in self._retiring])
+                                   [r for r in recorded if r.pid not in self._retiring],
+                                   self.containers)
                 await self.registry.disown(name)
                 return
             if name not in self.servers:
                 adopted = adopt(recorded, want.generation)
                 if adopted is not None:
+                    if adopted.record.container_id:
+                        await self.containers.adopted(adopted)
                     self.servers[name] = adopted
             await stop_orphans(self.registry, [r for r in recorded if r.pid != self._pid_of(name)
-                                               and r.pid not in self._retiring])
+                                               and r.pid not in self._retiring],
+                               self.containers)
             await self._serve(name, want)
         except BrokerUnavailable as exc:
             log.warning("code location %s: %s; retrying", name, exc)
@@ -285,9 +297,19 @@ class Supervisor:
     async def _start(self, want: DesiredLocation) -> CodeServer:
         spec = want.spec
         log.info("starting a code server for %s (deploy %d)", spec.name, want.generation)
-        server = await spawn_code_server(spec, generation=want.generation, host=self.host,
-                                         hostname=self.hostname, base_env=self.base_env,
-                                         log_dir=self.log_dir, run_user=self.run_user)
+        kind = spec.agent_kind or self.agent_kind
+        if kind == "docker":
+            server = await self.containers.spawn(spec, generation=want.generation,
+                                                 host=self.host, hostname=self.hostname,
+                                                 log_dir=self.log_dir)
+        elif kind == "process":
+            server = await spawn_code_server(spec, generation=want.generation, host=self.host,
+                                             hostname=self.hostname, base_env=self.base_env,
+                                             log_dir=self.log_dir, run_user=self.run_user)
+        else:
+            raise CodeServerError(f"code location {spec.name} asks for agent kind {kind!r}, "
+                                  "which this supervisor cannot serve (it serves process "
+                                  "and docker)")
         # recorded before it answers: if this supervisor dies now, its successor stops it
         await self.registry.record_server(server.record)
         try:
@@ -351,7 +373,7 @@ class Supervisor:
             await asyncio.gather(*(self._stop(server) for server in servers))
             with contextlib.suppress(BrokerUnavailable):
                 owned |= await stop_unserved(self.registry, self.hostname,
-                                             skip=self._retiring)
+                                             skip=self._retiring, containers=self.containers)
         else:
             for server in servers:
                 await server.client.close()
@@ -360,3 +382,4 @@ class Supervisor:
         with contextlib.suppress(BrokerUnavailable):
             for name in owned:
                 await self.registry.disown(name)
+        self.containers.close()

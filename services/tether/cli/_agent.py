@@ -261,7 +261,9 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
                            run_user=run_user, storage_dir=settings.resolved_storage_dir,
                            terminate_grace=settings.terminate_grace_seconds,
-                           stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
+                           stop_runs_on_exit=settings.stop_runs_on_exit,
+                           agent_kind=settings.agent_kind,
+                           docker_host=settings.docker_host).run(stop, burst=burst)
     finally:
         await redis.aclose()
 
@@ -280,7 +282,9 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
                          log_dir=Path(settings.data_dir).resolve() / "code-servers",
                          start_timeout=settings.code_server_start_timeout,
                          stop_servers_on_exit=settings.stop_code_servers_on_exit,
-                         run_user=run_user).run(stop, burst=burst)
+                         run_user=run_user, agent_kind=settings.agent_kind,
+                         docker_host=settings.docker_host,
+                         agent_id=agent_id).run(stop, burst=burst)
     finally:
         await redis.aclose()
 

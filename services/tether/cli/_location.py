@@ -56,6 +56,11 @@ def register(commands: Any) -> None:
                         help="an environment variable of its code server and runs "
                         "(repeatable)")
     deploy.add_argument("--queue", default="default", help="the agent queue that serves it")
+    deploy.add_argument("--image", help="the container image its code server and runs use "
+                        "(Docker or Kubernetes agents); paths are then the image's")
+    deploy.add_argument("--agent-kind", choices=("process", "docker", "kubernetes"),
+                        help="run it on this kind of agent instead of the agent's "
+                        "TETHER_AGENT_KIND")
     _add_wait(deploy)
     deploy.set_defaults(handler=_deploy)
 
@@ -103,14 +108,16 @@ def specs_from_args(args: argparse.Namespace, cwd: Path) -> list[LocationSpec]:
         env[key] = value
     spec = LocationSpec(name=args.name, module=args.module, python_file=args.python_file,
                         working_directory=args.working_directory, python=args.python,
-                        attribute=args.attribute, env=env, queue=args.queue)
+                        attribute=args.attribute, env=env, queue=args.queue,
+                        image=args.image, agent_kind=args.agent_kind)
     return [resolve_paths(spec, cwd)]
 
 
 def _input(spec: LocationSpec) -> dict[str, Any]:
     return {"name": spec.name, "module": spec.module, "pythonFile": spec.python_file,
             "workingDirectory": spec.working_directory, "python": spec.python,
-            "attribute": spec.attribute, "env": spec.env, "queue": spec.queue}
+            "attribute": spec.attribute, "env": spec.env, "queue": spec.queue,
+            "image": spec.image, "agentKind": spec.agent_kind}
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -135,6 +135,16 @@ def _queue(record: LocationRecord, _: Info) -> str:
     return record.spec.queue
 
 
+@code_location.field("image")
+def _image(record: LocationRecord, _: Info) -> str | None:
+    return record.spec.image
+
+
+@code_location.field("agentKind")
+def _agent_kind(record: LocationRecord, _: Info) -> str | None:
+    return record.spec.agent_kind
+
+
 @code_location.field("envNames")
 def _env_names(record: LocationRecord, _: Info) -> list[str]:
     return sorted(record.spec.env)

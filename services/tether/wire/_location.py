@@ -2,12 +2,19 @@ from __future__ import annotations
 
 import msgspec
 
+# where an agent runs code servers and runs: its own processes, Docker containers, or
+# Kubernetes pods
+AGENT_KINDS = ("process", "docker", "kubernetes")
+
 
 class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
     """Where a code location's definitions live and how to run its code.
 
     Exactly one of ``module`` and ``python_file`` is set. ``python`` is the interpreter of the
-    location's own virtualenv (empty: the agent's own interpreter).
+    location's own virtualenv (empty: the agent's own interpreter). ``image`` is the container
+    image its code server and runs use when the agent runs them in containers; ``agent_kind``
+    overrides, for this location, the agent's kind (``TETHER_AGENT_KIND``): "process",
+    "docker" or "kubernetes".
     """
 
     name: str
@@ -18,11 +25,18 @@ class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
     attribute: str = "defs"
     env: dict[str, str] = {}
     queue: str = "default"
+    image: str | None = None
+    agent_kind: str | None = None
 
     def __post_init__(self) -> None:
         if (self.module is None) == (self.python_file is None):
             raise ValueError(
                 f"code location {self.name!r}: set exactly one of `module` and `python_file`"
+            )
+        if self.agent_kind is not None and self.agent_kind not in AGENT_KINDS:
+            raise ValueError(
+                f"code location {self.name!r}: agent_kind {self.agent_kind!r} is not one of "
+                f"{', '.join(AGENT_KINDS)}"
             )
 
 
@@ -52,3 +66,6 @@ class CodeServerRecord(msgspec.Struct, kw_only=True, frozen=True):
     # its stdout and stderr go to this file, so it outlives the supervisor that started it
     log_path: str
     started_at: float
+    # a server in a Docker container: its id (``pid`` is its main process's, seen from the
+    # host; its output is the container's log, not ``log_path``)
+    container_id: str = ""

@@ -17,7 +17,8 @@ class _Result(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
 
 class RunLaunched(_Result, frozen=True, tag="run_launched"):
     """A run worker started (``pid`` on the agent's host), or, with the ``rq`` backend, the
-    attempt was enqueued as RQ job ``rq_job_id`` on ``rq_queue`` (``pid`` is then 0)."""
+    attempt was enqueued as RQ job ``rq_job_id`` on ``rq_queue``, or started in the Docker
+    container ``container_id`` (``pid`` is then 0)."""
 
     run_id: str
     attempt: int
@@ -25,6 +26,7 @@ class RunLaunched(_Result, frozen=True, tag="run_launched"):
     agent_id: str = ""
     rq_job_id: str = ""
     rq_queue: str = ""
+    container_id: str = ""
 
 
 class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):

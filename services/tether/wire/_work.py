@@ -26,6 +26,8 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     # the limit of each concurrency pool the control plane limits (set when the launch is
     # claimed): a step of one of these pools waits for a slot (``GrantSlot``) before it starts
     pool_limits: dict[str, int] = {}
+    # the run's tags as text (a container's limits come from ``tether/cpu``, ``tether/memory``)
+    tags: dict[str, str] = {}
 
 
 class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):

@@ -68,6 +68,7 @@ class Launch:
     # for a step the selection leaves out, the run whose stored output its steps load
     input_runs: dict[str, str] = field(default_factory=dict)
     partition: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
 
 
 def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -> list[str]:
@@ -76,7 +77,8 @@ def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -
                            job_name=launch.job_name, location=launch.location,
                            run_config=launch.run_config,
                            step_selection=launch.step_selection,
-                           input_runs=launch.input_runs, partition=launch.partition),
+                           input_runs=launch.input_runs, partition=launch.partition,
+                           tags={key: str(value) for key, value in launch.tags.items()}),
                  launch.location.queue, launch.traceparent, now, None)
             for launch in launches]
     if rows:
