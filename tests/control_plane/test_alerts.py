@@ -8,12 +8,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tether.control_plane._daemons import run_daemons
 from tether.control_plane.alerts import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -24,9 +28,11 @@ from tether.control_plane.alerts import (
     shown_channel,
 )
 from tether.control_plane.errors import BadInput
-from tether.control_plane.storage import Store
+from tether.control_plane.storage import QueueLimits, Store
+from tether.settings import Settings, TagLimit
 from tether.wire import (
     AgentHeartbeat,
+    LaunchRun,
     LoadLocation,
     LocationLoadFailed,
     RunFailure,
@@ -36,6 +42,7 @@ from tether.wire import (
 
 from ..conftest import free_port
 from ..receivers import HttpReceiver, SmtpReceiver
+from ..waiting import eventually
 from .conftest import FakeClock, load_location, spec
 
 SECRET = "webhook-secret"
@@ -326,3 +333,49 @@ def test_a_failed_asset_check_is_alerted_once(store: Store) -> None:
     [delivery] = store.alert_deliveries()
     assert delivery.alert.title == "Asset check not_empty failed on raw"
     assert delivery.dedup_key == f"check:{run_id}:1:2"
+
+
+def test_a_receiver_that_never_answers_does_not_hold_up_the_run_queue(
+        database_url: str, tmp_path: Path) -> None:
+    # a socket that takes connections and never answers: each POST waits out its timeout (5 s)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    limits = QueueLimits(tag_limits=(TagLimit(key="database", value="warehouse", limit=1),))
+    store = Store.from_url(database_url, limits=limits)
+    store.migrate()
+    stop = threading.Event()
+    daemons = threading.Thread(target=run_daemons, args=(
+        store, Settings(data_dir=str(tmp_path), daemon_interval_seconds=0.1), stop))
+    try:
+        load_location(store)
+        store.create_alert_policy(policy_from({
+            "name": "silent", "triggers": ["RUN_FAILURE"],
+            "channel": {"kind": "webhook", "url": f"http://127.0.0.1:{silent.getsockname()[1]}/"}}))
+        running = store.launch_run("hello_job", tags={"database": "warehouse"})
+        waiting = store.launch_run("hello_job", tags={"database": "warehouse"})
+        store.store_events([RunStart(run_id=running, attempt=1, seq=1, timestamp=time.time(),
+                                     job_name="hello_job")])
+        daemons.start()
+        _fail(store, store.launch_run("hello_job"), t=time.time())
+        silent.settimeout(10)
+        held, _ = silent.accept()  # the alert is on its way, and waits for an answer
+        store.store_events([RunSuccess(run_id=running, attempt=1, seq=2, timestamp=time.time())])
+        # the run queue still takes its turns: the waiting run is admitted well within the
+        # send's 5 s timeout (in one loop with the alerts it waited for the send to give up)
+        launched: set[str] = set()
+
+        def admitted() -> bool:
+            launched.update(item.payload.run_id for item in store.claim_work(
+                "agent-1", ["default"], 10, 60) if isinstance(item.payload, LaunchRun))
+            return waiting in launched
+
+        eventually(admitted, what="the waiting run handed to the agents while the alert waits",
+                   timeout=2.5)
+        held.close()
+    finally:
+        stop.set()
+        if daemons.is_alive():
+            daemons.join()
+        silent.close()
+        store.close()

@@ -48,6 +48,9 @@ class Daemon:
     # when it next has work (epoch seconds; None: not known), so that the loop wakes then
     # rather than up to an interval later
     wakes_at: Callable[[], float | None] | None = None
+    # a turn that waits on other hosts (sending alerts) takes its turns in a thread of its
+    # own, so a receiver that never answers cannot hold up the run queue or the scheduler
+    own_thread: bool = False
 
 
 def daemons(store: Store, settings: Settings) -> list[Daemon]:
@@ -95,7 +98,7 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
 
     return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),
             Daemon("scheduler", scheduler, wakes_at=lambda: next_tick[0]),
-            Daemon("alerts", alerts)]
+            Daemon("alerts", alerts, own_thread=True)]
 
 
 class _Leadership:
@@ -132,10 +135,25 @@ def run_daemons(store: Store, settings: Settings, stop: threading.Event, *,
                 holder: str | None = None) -> None:
     """Take turns until ``stop`` is set, then give the leases up."""
     holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    interval = settings.daemon_interval_seconds
-    leadership = _Leadership(store, holder, max(MIN_LEASE_SECONDS, LEASE_TURNS * interval))
     running = daemons(store, settings)
     log.info("daemons %s ready: %s", holder, ", ".join(d.name for d in running))
+    apart = [threading.Thread(target=_take_turns, args=([daemon], store, settings, stop, holder),
+                              name=f"daemon-{daemon.name}", daemon=True)
+             for daemon in running if daemon.own_thread]
+    for thread in apart:
+        thread.start()
+    try:
+        _take_turns([d for d in running if not d.own_thread], store, settings, stop, holder)
+    finally:
+        stop.set()  # the others too, also when the shared loop failed
+        for thread in apart:
+            thread.join()
+
+
+def _take_turns(running: list[Daemon], store: Store, settings: Settings,
+                stop: threading.Event, holder: str) -> None:
+    interval = settings.daemon_interval_seconds
+    leadership = _Leadership(store, holder, max(MIN_LEASE_SECONDS, LEASE_TURNS * interval))
     turn = 0
     try:
         while not stop.is_set():
