@@ -111,6 +111,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # (forked from a per-location zygote that has imported the code already) or "rq" (RQ jobs
     # on the queue tether.runs.<queue>, executed by `tether agent rq-worker` or `rq worker`)
     run_launcher: Literal["process", "warm", "rq"] = "process"
+    # where code servers and runs live: "process" (on this host, as run_launcher says),
+    # "docker" (containers) or "kubernetes" (a Deployment and Service per code location, a
+    # Job per run attempt); a location's spec may choose another (its agent_kind)
+    agent_kind: Literal["process", "docker", "kubernetes"] = "process"
+    # the kubernetes kind: the API server ("" : the in-cluster service account's, else the
+    # kubeconfig's), the namespace of the agent's objects ("": the agent pod's own), the
+    # Deployment that owns them (deleting it deletes them; "": none), how long a finished
+    # run's Job is kept, and the image of locations whose spec names none
+    kubernetes_api_url: str = ""
+    kubernetes_namespace: str = ""
+    kubernetes_owner: str = ""
+    kubernetes_job_ttl_seconds: Annotated[int, msgspec.Meta(ge=0)] = 3600
+    kubernetes_default_image: str = ""
     # where run workers store step outputs and asset values (the default IO manager's pickle
     # files); empty: <data_dir>/storage. Run workers on other hosts (rq) need it shared, and
     # the run user must be able to write it

@@ -96,7 +96,7 @@ class ProcessTarget:
         return await spawn(argv, env=env, cwd=launch.location.working_directory,
                            prefix=prefix, run_user=self.run_user)
 
-    def adopt(self, pid: int) -> StartedHolder | None:
+    def adopt(self, pid: int, launch: LaunchRun) -> StartedHolder | None:
         return StartedProcess(self.agent_id, pid)
 
     async def cancel(self, run_id: str, attempt: int, holder: LaunchHolder | None) -> Cancel:

@@ -23,7 +23,7 @@ class RqTarget:
         # its exit is reported by its run worker, or found by ended_unreported
         return Started(EnqueuedJob(self.agent_id, job_id))
 
-    def adopt(self, pid: int) -> StartedHolder | None:
+    def adopt(self, pid: int, launch: LaunchRun) -> StartedHolder | None:
         # the attempt's job has a fixed id: a redelivered launch enqueues nothing new
         return None
 

@@ -78,10 +78,10 @@ class LaunchTarget(Protocol):
         BrokerUnavailable: try again later."""
         ...
 
-    def adopt(self, pid: int) -> StartedHolder | None:
-        """The holder of the run worker ``pid``, found holding the attempt (its executing
-        key) although no launcher recorded it: the launcher that started it died before
-        recording it. None if such a worker is not this target's to record."""
+    def adopt(self, pid: int, launch: LaunchRun) -> StartedHolder | None:
+        """The holder of ``launch``'s run worker ``pid``, found holding the attempt (its
+        executing key) although no launcher recorded it: the launcher that started it died
+        before recording it. None if such a worker is not this target's to record."""
         ...
 
     async def cancel(self, run_id: str, attempt: int, holder: LaunchHolder | None) -> Cancel:

@@ -11,9 +11,11 @@ had started already holds the attempt: then that worker is recorded as the launc
 
 Where run workers start is the launch target's business (:mod:`._targets`): local processes
 (cold, or forked from a warm zygote), or, with the ``rq`` backend, RQ jobs (guard
-``rq:<agent>:<job id>``) that ``rq worker`` processes execute. The guard, its fencing and the
-reports are the launcher's, the same for every target. The guard's holders are typed in
-:mod:`tether.wire` (``LaunchHolder``), which also reads and writes their stored text.
+``rq:<agent>:<job id>``) that ``rq worker`` processes execute, or, with the ``kubernetes``
+agent kind, Kubernetes Jobs (guard ``k8s:<agent>:<namespace>/<job>``). The guard, its
+fencing and the reports are the launcher's, the same for every target. The guard's holders
+are typed in :mod:`tether.wire` (``LaunchHolder``), which also reads and writes their stored
+text.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..wire import (
     Canceled,
     EnqueuedJob,
     ErrorInfo,
+    KubernetesJob,
     LaunchHolder,
     Launching,
     LaunchRun,
@@ -55,6 +58,7 @@ from ..wire import (
 )
 from ._processes import RunUser
 from ._status import reporting_status
+from ._target_kinds import TargetsByKind
 from ._target_process import ProcessTarget
 from ._target_warm import WarmTarget
 from ._targets import LaunchTarget, RunHandle, redis_call
@@ -85,9 +89,13 @@ class Launcher:
         rq: RqRuns | None = None,
         run_user: RunUser | None = None,
         storage_dir: str = "",
+        kinds: Mapping[str, LaunchTarget] | None = None,
+        agent_kind: str = "process",
     ) -> None:
         """``warm``: runs fork from a per-location zygote; ``rq``: runs are RQ jobs; neither:
-        every run worker starts cold as this launcher's child, as ``run_user`` if given."""
+        every run worker starts cold as this launcher's child, as ``run_user`` if given.
+        ``kinds``: the targets of other agent kinds (e.g. "kubernetes"), chosen per launch by
+        its location's ``agent_kind``, else by ``agent_kind``."""
         self.redis = redis
         self.agent_id = agent_id
         self.stop_runs_on_exit = stop_runs_on_exit
@@ -95,6 +103,8 @@ class Launcher:
         self.target = _target(redis_url=redis_url, agent_id=agent_id, base_env=base_env,
                               terminate_grace=terminate_grace, warm=warm, rq=rq,
                               run_user=run_user, storage_dir=storage_dir)
+        if kinds:
+            self.target = TargetsByKind({**kinds, "process": self.target}, default=agent_kind)
         self.consumer = StreamConsumer(
             redis,
             stream=keys.WORK_RUNS,
@@ -170,7 +180,7 @@ class Launcher:
                          launch.run_id, launch.attempt, encode_holder(holder))
                 # another delivery's launch in progress, or a holder of a newer launcher:
                 # its launcher reports it
-                if isinstance(holder, StartedProcess | EnqueuedJob):
+                if isinstance(holder, StartedProcess | EnqueuedJob | KubernetesJob):
                     await self._report(_launched(item, launch, holder), traceparent)
 
     async def _start(self, item: WorkItem, launch: LaunchRun, guard: str,
@@ -197,6 +207,9 @@ class Launcher:
             case EnqueuedJob(job_id=job_id):
                 log.info("enqueued run %s attempt %d as RQ job %s on %s", launch.run_id,
                          launch.attempt, job_id, keys.rq_queue(launch.location.queue))
+            case KubernetesJob(job=job):
+                log.info("started run %s attempt %d as Kubernetes Job %s", launch.run_id,
+                         launch.attempt, job)
         await self._set_guard(guard, started.holder)
         await self._report(_launched(item, launch, started.holder), traceparent)
 
@@ -260,7 +273,7 @@ class Launcher:
             self.redis.get(keys.executing_key(launch.run_id, launch.attempt)))
         if pid is None:
             return None
-        holder = self.target.adopt(int(pid))
+        holder = self.target.adopt(int(pid), launch)
         if holder is not None:
             await self._set_guard(guard, holder)
         return holder
@@ -322,6 +335,10 @@ def _launched(item: WorkItem, launch: LaunchRun, holder: StartedHolder) -> RunLa
             return RunLaunched(work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
                                attempt=launch.attempt, pid=0, agent_id=agent_id,
                                rq_job_id=job_id, rq_queue=keys.rq_queue(launch.location.queue))
+        case KubernetesJob(agent_id=agent_id, job=job):
+            return RunLaunched(work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+                               attempt=launch.attempt, pid=0, agent_id=agent_id,
+                               kubernetes_job=job)
 
 
 def _target(*, redis_url: str, agent_id: str, base_env: Mapping[str, str],

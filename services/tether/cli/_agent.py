@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import redis
 
     from ..agent._processes import RunUser
+    from ..agent._targets import LaunchTarget
     from ..broker import StoredLetter
 
 log = logging.getLogger(__name__)
@@ -257,13 +258,33 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
                 from ..agent._rq import RqRuns
 
                 rq = RqRuns(redis_url, worker_url=worker_url)
+            kinds = _launch_kinds(settings, redis, agent_id, worker_url)
             await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
                            run_user=run_user, storage_dir=settings.resolved_storage_dir,
                            terminate_grace=settings.terminate_grace_seconds,
-                           stop_runs_on_exit=settings.stop_runs_on_exit).run(stop, burst=burst)
+                           stop_runs_on_exit=settings.stop_runs_on_exit,
+                           kinds=kinds, agent_kind=settings.agent_kind).run(stop, burst=burst)
     finally:
         await redis.aclose()
+
+
+def _launch_kinds(settings: Settings, redis: Any, agent_id: str,
+                  worker_url: str) -> dict[str, LaunchTarget]:
+    """The launch targets besides this host's: Kubernetes Jobs when the agent's kind is
+    kubernetes, or a Kubernetes API is configured for the locations that choose it."""
+    if settings.agent_kind != "kubernetes" and not settings.kubernetes_api_url:
+        return {}
+    from ..agent._kubernetes import KubernetesApi
+    from ..agent._target_kubernetes import KubernetesTarget
+
+    api = KubernetesApi(api_url=settings.kubernetes_api_url,
+                        namespace=settings.kubernetes_namespace, owner=settings.kubernetes_owner)
+    return {"kubernetes": KubernetesTarget(
+        api, redis=redis, agent_id=agent_id, redis_url=worker_url, base_env=dict(os.environ),
+        terminate_grace=settings.terminate_grace_seconds,
+        default_image=settings.kubernetes_default_image,
+        ttl_seconds=settings.kubernetes_job_ttl_seconds)}
 
 
 async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,

@@ -41,6 +41,7 @@ from ._events import (
 from ._launch_guard import (
     Canceled,
     EnqueuedJob,
+    KubernetesJob,
     LaunchHolder,
     Launching,
     StartedHolder,
@@ -49,7 +50,14 @@ from ._launch_guard import (
     decode_holder,
     encode_holder,
 )
-from ._location import CodeServerRecord, DesiredLocation, LocationSpec
+from ._location import (
+    AGENT_KINDS,
+    CodeServerRecord,
+    DesiredLocation,
+    KubernetesOptions,
+    LocationSpec,
+    Toleration,
+)
 from ._metadata import (
     FloatValue,
     IntValue,
@@ -103,6 +111,7 @@ from ._work import (
 from ._zygote import ForkExit, ForkReply, ForkRequest
 
 __all__ = [
+    "AGENT_KINDS",
     "EVENT_TYPES",
     "EXIT_DUPLICATE_ATTEMPT",
     "EXIT_INTERRUPTED",
@@ -136,6 +145,8 @@ __all__ = [
     "IntValue",
     "JobSnapshot",
     "JsonValue",
+    "KubernetesJob",
+    "KubernetesOptions",
     "LaunchHolder",
     "LaunchRun",
     "Launching",
@@ -186,6 +197,7 @@ __all__ = [
     "TickEvaluated",
     "TickKind",
     "TickOutcome",
+    "Toleration",
     "UnknownHolder",
     "UrlValue",
     "WorkItem",

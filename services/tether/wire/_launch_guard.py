@@ -1,11 +1,12 @@
 """Who holds a run attempt's launch: the value of its launch guard (``keys.launched_key``).
 
 A launcher sets the guard with NX to :class:`Launching` before it starts the run worker, then
-to :class:`StartedProcess` or :class:`EnqueuedJob` once it runs; :class:`Canceled` marks an
-attempt canceled before it started. The guard is stored as the short text launchers have
-always written (``launching:<token>``, ``pid:<agent>:<pid>``, ``rq:<agent>:<job id>``,
-``canceled``), not as JSON: guards live for days, so those set before an upgrade, and those a
-launcher of the previous version writes during a rolling one, must read the same.
+to :class:`StartedProcess`, :class:`EnqueuedJob` or :class:`KubernetesJob` once it runs;
+:class:`Canceled` marks an attempt canceled before it started. The guard is stored as the
+short text launchers have always written (``launching:<token>``, ``pid:<agent>:<pid>``,
+``rq:<agent>:<job id>``, ``k8s:<agent>:<namespace>/<job>``, ``canceled``), not as JSON:
+guards live for days, so those set before an upgrade, and those a launcher of the previous
+version writes during a rolling one, must read the same.
 A text no known holder matches (a newer launcher's) decodes to :class:`UnknownHolder`,
 which launchers leave alone, as they leave another's ``launching:`` guard.
 """
@@ -30,6 +31,13 @@ class EnqueuedJob(msgspec.Struct, frozen=True, tag="rq"):
     job_id: str
 
 
+class KubernetesJob(msgspec.Struct, frozen=True, tag="k8s"):
+    """A Kubernetes Job (``namespace/name``) that runs the attempt's run worker in a pod."""
+
+    agent_id: str
+    job: str
+
+
 class Canceled(msgspec.Struct, frozen=True, tag="canceled"):
     pass
 
@@ -38,9 +46,10 @@ class UnknownHolder(msgspec.Struct, frozen=True, tag="unknown"):
     text: str
 
 
-LaunchHolder = Launching | StartedProcess | EnqueuedJob | Canceled | UnknownHolder
+LaunchHolder = (Launching | StartedProcess | EnqueuedJob | KubernetesJob | Canceled
+                | UnknownHolder)
 # a run worker that exists (or an RQ job that will run it)
-StartedHolder = StartedProcess | EnqueuedJob
+StartedHolder = StartedProcess | EnqueuedJob | KubernetesJob
 
 
 def encode_holder(holder: LaunchHolder) -> str:
@@ -51,6 +60,8 @@ def encode_holder(holder: LaunchHolder) -> str:
             return f"pid:{agent_id}:{pid}"
         case EnqueuedJob(agent_id=agent_id, job_id=job_id):
             return f"rq:{agent_id}:{job_id}"
+        case KubernetesJob(agent_id=agent_id, job=job):
+            return f"k8s:{agent_id}:{job}"
         case Canceled():
             return "canceled"
         case UnknownHolder(text=text):
@@ -70,4 +81,6 @@ def decode_holder(raw: bytes | str) -> LaunchHolder:
         return StartedProcess(agent_id, int(value))
     if kind == "rq" and colon and value:
         return EnqueuedJob(agent_id, value)
+    if kind == "k8s" and colon and value:
+        return KubernetesJob(agent_id, value)
     return UnknownHolder(text)

@@ -2,6 +2,31 @@ from __future__ import annotations
 
 import msgspec
 
+# where an agent runs a location's code server and runs: "process" (on the agent's host),
+# "docker" (containers), "kubernetes" (a Deployment and a Job per run attempt)
+AGENT_KINDS = ("process", "docker", "kubernetes")
+
+
+class Toleration(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A Kubernetes toleration of the pods of a location (see the Kubernetes docs' "Taints
+    and Tolerations"): ``operator`` is "Equal" or "Exists"."""
+
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+class KubernetesOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Where and how a location's pods run on Kubernetes (with the kubernetes agent kind):
+    ``namespace`` and ``service_account`` default to the agent's."""
+
+    namespace: str | None = None
+    service_account: str | None = None
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
+
 
 class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
     """Where a code location's definitions live and how to run its code.
@@ -18,12 +43,20 @@ class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
     attribute: str = "defs"
     env: dict[str, str] = {}
     queue: str = "default"
+    # the container image its code server and its runs use (docker and kubernetes kinds)
+    image: str | None = None
+    # overrides the agent's TETHER_AGENT_KIND for this location (one of AGENT_KINDS)
+    agent_kind: str | None = None
+    k8s: KubernetesOptions | None = None
 
     def __post_init__(self) -> None:
         if (self.module is None) == (self.python_file is None):
             raise ValueError(
                 f"code location {self.name!r}: set exactly one of `module` and `python_file`"
             )
+        if self.agent_kind is not None and self.agent_kind not in AGENT_KINDS:
+            raise ValueError(f"code location {self.name!r}: agent_kind {self.agent_kind!r} is "
+                             f"not one of {', '.join(AGENT_KINDS)}")
 
 
 class DesiredLocation(msgspec.Struct, kw_only=True, frozen=True):

@@ -25,6 +25,8 @@ class RunLaunched(_Result, frozen=True, tag="run_launched"):
     agent_id: str = ""
     rq_job_id: str = ""
     rq_queue: str = ""
+    # with the kubernetes agent kind: the Job (namespace/name) whose pod runs it
+    kubernetes_job: str = ""
 
 
 class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):

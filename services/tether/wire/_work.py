@@ -21,6 +21,9 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     # for a step the selection leaves out, the run whose stored output its downstream steps
     # load (absent: this run)
     input_runs: dict[str, str] = {}
+    # the run's tags: a container launcher takes its resources from them (tether/cpu,
+    # tether/memory)
+    tags: dict[str, str] = {}
 
 
 class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):

@@ -143,7 +143,8 @@ def create(conn: Connection, planned: Sequence[PlannedRun], *, now: float,
         _work.enqueue_launches(conn, [_work.Launch(
             run_id=run.run_id, attempt=1, job_name=run.job_name, location=run.location,
             run_config=run.request.run_config, traceparent=run.request.traceparent,
-            step_selection=run.request.step_selection, input_runs=run.request.input_runs)
+            step_selection=run.request.step_selection, input_runs=run.request.input_runs,
+            tags=run.request.tags)
             for run in new], now=now)
     else:
         _queue.admit_waiting(conn, limits, now)

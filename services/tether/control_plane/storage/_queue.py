@@ -212,5 +212,5 @@ def _enqueue_launch(conn: Connection, run: _Waiting, now: float) -> bool:
     _work.enqueue_launches(conn, [_work.Launch(
         run_id=run.run_id, attempt=run.attempt, job_name=run.job_name, location=location.spec,
         run_config=run.run_config, traceparent=run.traceparent,
-        step_selection=run.step_selection, input_runs=run.input_runs)], now)
+        step_selection=run.step_selection, input_runs=run.input_runs, tags=run.tags)], now)
     return True

@@ -109,8 +109,12 @@ def _apply_to_run(
     match result:
         case RunLaunched():
             by = f" by agent {result.agent_id}" if result.agent_id else ""
-            what = (f"Enqueued as RQ job {result.rq_job_id} on queue {result.rq_queue}{by}"
-                    if result.rq_job_id else f"Launched run worker (pid {result.pid}){by}")
+            if result.kubernetes_job:
+                what = f"Started as Kubernetes Job {result.kubernetes_job}{by}"
+            elif result.rq_job_id:
+                what = f"Enqueued as RQ job {result.rq_job_id} on queue {result.rq_queue}{by}"
+            else:
+                what = f"Launched run worker (pid {result.pid}){by}"
             _runs.record_control_event(
                 conn, run, Fact(type=RUN_LAUNCHED, timestamp=now), what, now)
         case RunTerminated():

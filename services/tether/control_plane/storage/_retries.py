@@ -72,7 +72,8 @@ def _retry(conn: Connection, run_id: str, failed_attempt: int, now: float) -> bo
     _work.enqueue_launches(conn, [_work.Launch(
         run_id=run_id, attempt=attempt, job_name=record.job_name, location=location.spec,
         run_config=record.run_config, traceparent=record_traceparent(conn, run_id),
-        step_selection=record.step_selection, input_runs=record.input_runs)], now)
+        step_selection=record.step_selection, input_runs=record.input_runs,
+        tags=record.tags)], now)
     return True
 
 

@@ -8,7 +8,7 @@ with a higher ``epoch``; results name the epoch they answer.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -67,6 +67,7 @@ class Launch:
     step_selection: list[str] | None = None
     # for a step the selection leaves out, the run whose stored output its steps load
     input_runs: dict[str, str] = field(default_factory=dict)
+    tags: Mapping[str, Any] = field(default_factory=dict)
 
 
 def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -> list[str]:
@@ -75,7 +76,8 @@ def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -
                            job_name=launch.job_name, location=launch.location,
                            run_config=launch.run_config,
                            step_selection=launch.step_selection,
-                           input_runs=launch.input_runs),
+                           input_runs=launch.input_runs,
+                           tags={key: str(value) for key, value in launch.tags.items()}),
                  launch.location.queue, launch.traceparent, now, None)
             for launch in launches]
     if rows:
