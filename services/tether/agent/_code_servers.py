@@ -19,13 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Protocol, TextIO, TypeVar
 
 import msgspec
 
 from .. import _telemetry as telemetry
 from .._net import free_port
-from ..codeserver import CodeServerClient, code_server_command
+from ..codeserver import CodeServerClient, PingInfo, code_server_command
 from ..errors import CodeLocationLoadError, CodeServerError
 from ..wire import (
     AgentResult,
@@ -106,6 +106,14 @@ class LogFollower:
                 self.path.unlink()
 
 
+class ServerLog(Protocol):
+    """Where a code server's output is followed (a log file, or a pod's log)."""
+
+    def tail(self) -> str: ...
+
+    async def close(self, *, delete: bool) -> None: ...
+
+
 @dataclass(eq=False)
 class CodeServer:
     """One code server of a location; ``child`` is None for a server adopted from a
@@ -113,7 +121,7 @@ class CodeServer:
 
     record: CodeServerRecord
     client: CodeServerClient
-    log: LogFollower
+    log: ServerLog
     child: asyncio.subprocess.Process | None = None
     failed_pings: int = 0
     # it answers, but the location's code failed to load in it (it is retried)
@@ -133,6 +141,11 @@ class CodeServer:
         if self.child is not None:
             return self.child.returncode is None
         return is_code_server(self.pid, self.name)
+
+    def answers_as(self, ping: PingInfo) -> bool:
+        """Whether ``ping`` is this server's answer (a port that was free when picked may
+        have been taken by another process since)."""
+        return ping.pid == self.pid and ping.location == self.name
 
     def exit_description(self) -> str:
         code = self.child.returncode if self.child is not None else None
@@ -218,7 +231,7 @@ async def check_health(server: CodeServer) -> bool:
     server.failed_pings = 0
     # an adopted server tells this way that the location's code failed to load in it
     server.load_failed = server.load_failed or ping.load_error
-    return ping.pid == server.pid and ping.location == server.name
+    return server.answers_as(ping)
 
 
 async def stop_recorded(record: CodeServerRecord, grace: float = 5.0) -> None:
@@ -263,9 +276,7 @@ async def wait_ready(server: CodeServer, timeout: float) -> bool:
         exited.cancel()
     if not ready.done() or ready.cancelled() or ready.exception() is not None:
         return False
-    ping = ready.result()
-    # a port that was free when picked may have been taken by another process since
-    return ping.pid == server.pid and ping.location == server.name
+    return server.answers_as(ready.result())
 
 
 async def ask(servers: Mapping[str, CodeServer], name: str, timeout: float,

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     import redis
 
+    from ..agent._code_servers_kubernetes import KubernetesCodeServers
+    from ..agent._kubernetes import KubernetesApi
     from ..agent._processes import RunUser
     from ..agent._targets import LaunchTarget
     from ..broker import StoredLetter
@@ -273,18 +275,38 @@ def _launch_kinds(settings: Settings, redis: Any, agent_id: str,
                   worker_url: str) -> dict[str, LaunchTarget]:
     """The launch targets besides this host's: Kubernetes Jobs when the agent's kind is
     kubernetes, or a Kubernetes API is configured for the locations that choose it."""
-    if settings.agent_kind != "kubernetes" and not settings.kubernetes_api_url:
+    api = _kubernetes_api(settings)
+    if api is None:
         return {}
-    from ..agent._kubernetes import KubernetesApi
     from ..agent._target_kubernetes import KubernetesTarget
 
-    api = KubernetesApi(api_url=settings.kubernetes_api_url,
-                        namespace=settings.kubernetes_namespace, owner=settings.kubernetes_owner)
     return {"kubernetes": KubernetesTarget(
         api, redis=redis, agent_id=agent_id, redis_url=worker_url, base_env=dict(os.environ),
         terminate_grace=settings.terminate_grace_seconds,
         default_image=settings.kubernetes_default_image,
         ttl_seconds=settings.kubernetes_job_ttl_seconds)}
+
+
+def _kubernetes_api(settings: Settings) -> KubernetesApi | None:
+    """The Kubernetes API, when the agent's kind is kubernetes or one is configured for the
+    locations that choose that kind."""
+    if settings.agent_kind != "kubernetes" and not settings.kubernetes_api_url:
+        return None
+    from ..agent._kubernetes import KubernetesApi
+
+    return KubernetesApi(api_url=settings.kubernetes_api_url,
+                         namespace=settings.kubernetes_namespace, owner=settings.kubernetes_owner)
+
+
+def _code_servers_on_kubernetes(settings: Settings,
+                                agent_id: str) -> KubernetesCodeServers | None:
+    api = _kubernetes_api(settings)
+    if api is None:
+        return None
+    from ..agent._code_servers_kubernetes import KubernetesCodeServers
+
+    return KubernetesCodeServers(api, agent_id=agent_id, base_env=dict(os.environ),
+                                 default_image=settings.kubernetes_default_image)
 
 
 async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
@@ -301,7 +323,9 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
                          log_dir=Path(settings.data_dir).resolve() / "code-servers",
                          start_timeout=settings.code_server_start_timeout,
                          stop_servers_on_exit=settings.stop_code_servers_on_exit,
-                         run_user=run_user).run(stop, burst=burst)
+                         run_user=run_user, kubernetes=_code_servers_on_kubernetes(
+                             settings, agent_id),
+                         agent_kind=settings.agent_kind).run(stop, burst=burst)
     finally:
         await redis.aclose()
 
