@@ -24,6 +24,7 @@ import pytest
 from tether.agent import Supervisor
 from tether.agent._code_servers_kubernetes import KubernetesCodeServers, server_name
 from tether.agent._kubernetes import KubernetesApi
+from tether.agent._retries import Retries
 from tether.broker import connect, keys
 from tether.codeserver import code_server_command
 from tether.wire import (
@@ -47,13 +48,16 @@ def kube() -> Iterator[FakeKubernetes]:
     yield from fake_kubernetes()
 
 
+def start_code_server(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(code_server_command(msgspec.structs.replace(HELLO, env={}), port),
+                            cwd=HELLO.working_directory, env=dict(os.environ))
+
+
 @pytest.fixture
 def code_server() -> Iterator[str]:
     """A real code server of the location, standing for the pods behind its Services."""
     port = free_port()
-    process = subprocess.Popen(code_server_command(msgspec.structs.replace(HELLO, env={}),
-                                                   port),
-                               cwd=HELLO.working_directory, env=dict(os.environ))
+    process = start_code_server(port)
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -63,7 +67,7 @@ def code_server() -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def supervisor_on(broker_url: str, tmp_path: Path, kube: FakeKubernetes,
-                        address: str) -> AsyncIterator[Supervisor]:
+                        address: str, **options: Any) -> AsyncIterator[Supervisor]:
     redis = await connect(broker_url)
     api = KubernetesApi(api_url=kube.url, namespace="tether")
     servers = KubernetesCodeServers(api, agent_id="agent-1",
@@ -71,8 +75,8 @@ async def supervisor_on(broker_url: str, tmp_path: Path, kube: FakeKubernetes,
                                     address=lambda name, namespace: address)
     supervisor = Supervisor(redis=redis, consumer="supervisor-test", base_env={},
                             log_dir=tmp_path / "code-servers", health_interval=0.2,
-                            start_timeout=5, stop_servers_on_exit=False, kubernetes=servers,
-                            agent_kind="process")
+                            start_timeout=20, stop_servers_on_exit=False, kubernetes=servers,
+                            agent_kind="process", **options)
     stop = asyncio.Event()
     running = asyncio.ensure_future(supervisor.run(stop))
     try:
@@ -90,7 +94,7 @@ async def results(supervisor: Supervisor) -> list[AgentResult]:
             for _, fields in entries]
 
 
-async def eventually(check: Any, timeout: float = 20.0) -> Any:
+async def eventually(check: Any, timeout: float = 40.0) -> Any:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
@@ -103,6 +107,10 @@ async def eventually(check: Any, timeout: float = 20.0) -> Any:
 
 def names(kube: FakeKubernetes, resource: str) -> list[str]:
     return [obj["metadata"]["name"] for obj in kube.items(resource)]
+
+
+async def count_loaded(supervisor: Supervisor, count: int) -> bool:
+    return len([r for r in await results(supervisor) if isinstance(r, LocationLoaded)]) >= count
 
 
 async def loaded(supervisor: Supervisor, generation: int) -> LocationLoaded | None:
@@ -188,3 +196,37 @@ async def test_a_code_server_whose_image_cannot_be_pulled_fails_the_load_with_th
 async def _failed(supervisor: Supervisor) -> LocationLoadFailed | None:
     return next((r for r in await results(supervisor) if isinstance(r, LocationLoadFailed)),
                 None)
+
+
+async def test_a_code_server_that_stops_answering_has_its_deployment_restarted(
+        broker_url: str, tmp_path: Path, kube: FakeKubernetes) -> None:
+    port = free_port()
+    process = start_code_server(port)
+    name = server_name("hello", 1)
+    try:
+        async with supervisor_on(broker_url, tmp_path, kube, f"127.0.0.1:{port}",
+                                 retries=Retries(first=0.2)) as supervisor:
+            await supervisor.registry.desire(DesiredLocation(spec=HELLO, generation=1,
+                                                             work_id="w-1", epoch=1))
+            await eventually(lambda: loaded(supervisor, 1))
+            assert kube.calls("PUT", "deployments") == []
+            uid = kube.get("deployments", name)["metadata"]["uid"]  # type: ignore[index]
+            # its pod hangs (or dies): the supervisor restarts the Deployment, as `kubectl
+            # rollout restart` does, and Kubernetes starts a fresh pod in its place
+            process.terminate()
+            process.wait(timeout=10)
+            [restart] = await eventually(
+                lambda: asyncio.sleep(0, kube.calls("PUT", "deployments")))
+            assert restart.path.endswith(f"/deployments/{name}")
+            template = restart.body["spec"]["template"]["metadata"]
+            assert "tether.io/restarted-at" in template["annotations"]
+            process = start_code_server(port)  # the fresh pod
+            # loaded again from the fresh pod
+            await eventually(lambda: count_loaded(supervisor, 2))
+            assert supervisor.status()[0].restarts == 1
+        # the same Deployment all along, never deleted
+        assert kube.calls("DELETE", "deployments") == []
+        assert kube.get("deployments", name)["metadata"]["uid"] == uid  # type: ignore[index]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
