@@ -345,7 +345,9 @@ class Supervisor:
         try:
             ready = await kubernetes.wait_ready(server, self.start_timeout)
         except BaseException:
-            await self._stop(server)
+            # cancelled while starting (a shutdown): its objects outlive us, and the next
+            # supervisor adopts them (or deletes them if they are not the deploy it serves)
+            await server.client.close()
             raise
         if ready:
             log.info("code server of %s ready on %s", want.spec.name, server.record.address)
