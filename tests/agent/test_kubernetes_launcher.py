@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
@@ -259,3 +263,34 @@ async def test_a_tag_that_is_no_quantity_fails_the_launch_naming_it(
     assert run is not None and run.status == RunStatus.FAILURE
     assert run.error is not None
     assert "tag tether/memory='lots' is not a Kubernetes quantity" in run.error.message
+
+
+async def test_the_launcher_command_creates_jobs_whose_broker_user_is_restricted(
+        broker_url: str, kube: FakeKubernetes, store: Store, tmp_path: Path) -> None:
+    # the real `tether agent launcher`, configured as deploy/kubernetes configures it
+    run_id, item = launch_work(store)
+    location = msgspec.structs.replace(SPEC, agent_kind=None)
+    item = WorkItem(work_id=item.work_id, epoch=item.epoch, lease_until=0.0,
+                    payload=msgspec.structs.replace(item.payload, location=location))
+    client = aioredis.Redis.from_url(broker_url)
+    await publish(client, keys.WORK_RUNS, [item])
+    await client.aclose()
+    env = {**os.environ, "TETHER_REDIS_URL": broker_url, "TETHER_AGENT_ID": "agent-1",
+           "TETHER_AGENT_KIND": "kubernetes", "TETHER_KUBERNETES_API_URL": kube.url,
+           "TETHER_KUBERNETES_NAMESPACE": "tether", "TETHER_DATA_DIR": str(tmp_path),
+           "TETHER_AGENT_TOKEN": "agent-secret"}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "tether", "agent", "launcher", "--burst"],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+    [job] = kube.items("jobs")
+    assert job["metadata"]["name"] == f"tether-run-{run_id}-1"
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    env_vars = {var["name"]: var["value"] for var in container["env"]}
+    # the run workers' broker user, which can only append their output: not the agent's URL
+    assert env_vars["TETHER_REDIS_URL"] != broker_url
+    assert "tether-run-worker" in env_vars["TETHER_REDIS_URL"]
+    assert "agent-secret" not in json.dumps(job)
+    [launched] = await results(broker_url, RunLaunched)
+    assert launched.kubernetes_job == f"tether/tether-run-{run_id}-1"
