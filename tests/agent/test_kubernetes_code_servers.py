@@ -67,7 +67,8 @@ def code_server() -> Iterator[str]:
 
 @contextlib.asynccontextmanager
 async def supervisor_on(broker_url: str, tmp_path: Path, kube: FakeKubernetes,
-                        address: str, **options: Any) -> AsyncIterator[Supervisor]:
+                        address: str, start_timeout: float = 20,
+                        **options: Any) -> AsyncIterator[Supervisor]:
     redis = await connect(broker_url)
     api = KubernetesApi(api_url=kube.url, namespace="tether")
     servers = KubernetesCodeServers(api, agent_id="agent-1",
@@ -75,7 +76,8 @@ async def supervisor_on(broker_url: str, tmp_path: Path, kube: FakeKubernetes,
                                     address=lambda name, namespace: address)
     supervisor = Supervisor(redis=redis, consumer="supervisor-test", base_env={},
                             log_dir=tmp_path / "code-servers", health_interval=0.2,
-                            start_timeout=20, stop_servers_on_exit=False, kubernetes=servers,
+                            start_timeout=start_timeout, stop_servers_on_exit=False,
+                            kubernetes=servers,
                             agent_kind="process", **options)
     stop = asyncio.Event()
     running = asyncio.ensure_future(supervisor.run(stop))
@@ -205,7 +207,9 @@ async def test_a_code_server_that_stops_answering_has_its_deployment_restarted(
     name = server_name("hello", 1)
     try:
         async with supervisor_on(broker_url, tmp_path, kube, f"127.0.0.1:{port}",
-                                 retries=Retries(first=0.2)) as supervisor:
+                                 retries=Retries(first=0.2),
+                                 # a busy machine starts the fresh code server slowly
+                                 start_timeout=60) as supervisor:
             await supervisor.registry.desire(DesiredLocation(spec=HELLO, generation=1,
                                                              work_id="w-1", epoch=1))
             await eventually(lambda: loaded(supervisor, 1))
@@ -215,14 +219,14 @@ async def test_a_code_server_that_stops_answering_has_its_deployment_restarted(
             # rollout restart` does, and Kubernetes starts a fresh pod in its place
             process.terminate()
             process.wait(timeout=10)
-            [restart] = await eventually(
-                lambda: asyncio.sleep(0, kube.calls("PUT", "deployments")))
+            restart = (await eventually(
+                lambda: asyncio.sleep(0, kube.calls("PUT", "deployments"))))[0]
             assert restart.path.endswith(f"/deployments/{name}")
             template = restart.body["spec"]["template"]["metadata"]
             assert "tether.io/restarted-at" in template["annotations"]
             process = start_code_server(port)  # the fresh pod
             # loaded again from the fresh pod
-            await eventually(lambda: count_loaded(supervisor, 2))
+            await eventually(lambda: count_loaded(supervisor, 2), timeout=90)
             assert supervisor.status()[0].restarts == 1
         # the same Deployment all along, never deleted
         assert kube.calls("DELETE", "deployments") == []
@@ -230,3 +234,23 @@ async def test_a_code_server_that_stops_answering_has_its_deployment_restarted(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_a_location_on_kubernetes_fails_to_load_on_an_agent_without_it(
+        broker_url: str, tmp_path: Path) -> None:
+    redis = await connect(broker_url)
+    supervisor = Supervisor(redis=redis, consumer="supervisor-test", base_env={},
+                            log_dir=tmp_path / "code-servers", health_interval=0.2)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(supervisor.run(stop))
+    try:
+        await supervisor.registry.desire(DesiredLocation(spec=HELLO, generation=1,
+                                                         work_id="w-1", epoch=1))
+        failed = await eventually(lambda: _failed(supervisor))
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=20)
+        await redis.aclose()
+    assert "runs on agent kind kubernetes, which this agent does not offer" in \
+        failed.error.message
+    assert supervisor.servers == {}

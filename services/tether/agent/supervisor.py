@@ -312,7 +312,12 @@ class Supervisor:
     async def _start(self, want: DesiredLocation) -> CodeServer:
         spec = want.spec
         log.info("starting a code server for %s (deploy %d)", spec.name, want.generation)
-        if self.kubernetes is not None and self._on_kubernetes(want):
+        if self._on_kubernetes(want):
+            if self.kubernetes is None:
+                raise CodeServerError(
+                    f"code location {spec.name} runs on agent kind kubernetes, which this "
+                    "agent does not offer: set TETHER_AGENT_KIND=kubernetes or "
+                    "TETHER_KUBERNETES_API_URL")
             return await self._start_on_kubernetes(self.kubernetes, want)
         server = await spawn_code_server(spec, generation=want.generation, host=self.host,
                                          hostname=self.hostname, base_env=self.base_env,
