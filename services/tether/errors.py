@@ -20,8 +20,10 @@
     │   ├── ControlPlaneUnreachable  no answer at all (refused, reset, timed out)
     │   └── Unauthorized             a missing, wrong or revoked token
     ├── CodeServerError              a code server could not be reached or failed a query
-    └── ContainerError               the Docker Engine refused or failed (also an OSError: a
-                                     run container that cannot start fails its launch)
+    ├── ContainerError               the Docker Engine refused or failed (also an OSError: a
+    │                                run container that cannot start fails its launch)
+    └── KubernetesError              the Kubernetes API refused a request (see ``status``)
+        └── KubernetesUnavailable    the Kubernetes API cannot be reached (try again later)
 
 Sub-packages may add their own subclasses next to the code that raises them; foreign errors
 (redis, httpx, grpc, SQLAlchemy) are translated where they enter, with ``raise ... from exc``.
@@ -153,3 +155,16 @@ class CodeServerError(TetherError):
 class ContainerError(TetherError, OSError):
     """The Docker Engine could not be reached, or refused what the agent asked (an image that
     is not there, a bad limit); the message says which."""
+
+
+class KubernetesError(TetherError):
+    """The Kubernetes API refused a request: ``status`` is its HTTP status (403: the agent's
+    service account lacks a permission; 422: an invalid object, e.g. a bad image name)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubernetesUnavailable(KubernetesError):
+    """The Kubernetes API cannot be reached, or answered with a server error."""

@@ -121,10 +121,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     run_launcher: Literal["process", "warm", "rq"] = "process"
     # where the agent runs code servers and runs: "process" (its own processes, as
     # run_launcher says), "docker" (a container per code server and per run attempt, from
-    # the location's image) or "kubernetes"; a location's spec may ask for another kind
+    # the location's image) or "kubernetes" (a Deployment and Service per code location, a
+    # Job per run attempt); a location's spec may ask for another kind (its agent_kind)
     agent_kind: Literal["process", "docker", "kubernetes"] = "process"
     # the Docker Engine the docker agent talks to (empty: DOCKER_HOST, else the local socket)
     docker_host: str = ""
+    # the kubernetes kind: the API server ("" : the in-cluster service account's, else the
+    # kubeconfig's), the namespace of the agent's objects ("": the agent pod's own), the
+    # Deployment that owns them (deleting it deletes them; "": none), how long a finished
+    # run's Job is kept, and the image of locations whose spec names none
+    kubernetes_api_url: str = ""
+    kubernetes_namespace: str = ""
+    kubernetes_owner: str = ""
+    kubernetes_job_ttl_seconds: Annotated[int, msgspec.Meta(ge=0)] = 3600
+    kubernetes_default_image: str = ""
     # where run workers store step outputs and asset values (the default IO manager's pickle
     # files); empty: <data_dir>/storage. Run workers on other hosts (rq) need it shared, and
     # the run user must be able to write it

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
 import msgspec
 
@@ -109,6 +109,14 @@ class LogFollower:
                 self.path.unlink()
 
 
+class ServerLog(Protocol):
+    """Where a code server's output is followed (a log file, or a pod's log)."""
+
+    def tail(self) -> str: ...
+
+    async def close(self, *, delete: bool) -> None: ...
+
+
 @dataclass(eq=False)
 class CodeServer:
     """One code server of a location; ``child`` is None for a server adopted from a
@@ -118,7 +126,7 @@ class CodeServer:
 
     record: CodeServerRecord
     client: CodeServerClient
-    log: LogFollower
+    log: ServerLog
     child: asyncio.subprocess.Process | ContainerProcess | None = None
     containers: CodeServerContainers | None = None
     failed_pings: int = 0

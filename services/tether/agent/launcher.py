@@ -11,9 +11,11 @@ had started already holds the attempt: then that worker is recorded as the launc
 
 Where run workers start is the launch target's business (:mod:`._targets`): local processes
 (cold, or forked from a warm zygote), or, with the ``rq`` backend, RQ jobs (guard
-``rq:<agent>:<job id>``) that ``rq worker`` processes execute. The guard, its fencing and the
-reports are the launcher's, the same for every target. The guard's holders are typed in
-:mod:`tether.wire` (``LaunchHolder``), which also reads and writes their stored text.
+``rq:<agent>:<job id>``) that ``rq worker`` processes execute, or, with the ``kubernetes``
+agent kind, Kubernetes Jobs (guard ``k8s:<agent>:<namespace>/<job>``). The guard, its
+fencing and the reports are the launcher's, the same for every target. The guard's holders
+are typed in :mod:`tether.wire` (``LaunchHolder``), which also reads and writes their stored
+text.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ..wire import (
     EnqueuedJob,
     ErrorInfo,
     GrantSlot,
+    KubernetesJob,
     LaunchHolder,
     Launching,
     LaunchRun,
@@ -91,11 +94,13 @@ class Launcher:
         storage_dir: str = "",
         agent_kind: str = "process",
         docker_host: str = "",
+        kinds: Mapping[str, LaunchTarget] | None = None,
     ) -> None:
         """``warm``: runs fork from a per-location zygote; ``rq``: runs are RQ jobs; neither:
         every run worker starts cold as this launcher's child, as ``run_user`` if given.
         ``agent_kind`` "docker" (the agent's, or a location's): each run attempt is a
-        container on the Docker Engine at ``docker_host``."""
+        container on the Docker Engine at ``docker_host``. ``kinds``: the targets of other
+        agent kinds made already (e.g. "kubernetes"), chosen the same way."""
         self.redis = redis
         self.agent_id = agent_id
         self.stop_runs_on_exit = stop_runs_on_exit
@@ -109,7 +114,7 @@ class Launcher:
                                              base_env=base_env, docker_host=docker_host,
                                              terminate_grace=terminate_grace,
                                              storage_dir=storage_dir),
-        })
+        }, kinds)
         self.consumer = StreamConsumer(
             redis,
             stream=keys.WORK_RUNS,
@@ -187,7 +192,8 @@ class Launcher:
                          launch.run_id, launch.attempt, encode_holder(holder))
                 # another delivery's launch in progress, or a holder of a newer launcher:
                 # its launcher reports it
-                if isinstance(holder, StartedProcess | EnqueuedJob | StartedContainer):
+                if isinstance(holder, StartedProcess | EnqueuedJob | StartedContainer
+                              | KubernetesJob):
                     await self._report(_launched(item, launch, holder), traceparent)
 
     async def _start(self, item: WorkItem, launch: LaunchRun, guard: str,
@@ -217,6 +223,9 @@ class Launcher:
             case StartedContainer(container_id=container_id):
                 log.info("launched run %s attempt %d in container %s", launch.run_id,
                          launch.attempt, container_id[:12])
+            case KubernetesJob(job=job):
+                log.info("started run %s attempt %d as Kubernetes Job %s", launch.run_id,
+                         launch.attempt, job)
         await self._set_guard(guard, started.holder)
         await self._report(_launched(item, launch, started.holder), traceparent)
 
@@ -358,6 +367,10 @@ def _launched(item: WorkItem, launch: LaunchRun, holder: StartedHolder) -> RunLa
             return RunLaunched(work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
                                attempt=launch.attempt, pid=0, agent_id=agent_id,
                                container_id=container_id)
+        case KubernetesJob(agent_id=agent_id, job=job):
+            return RunLaunched(work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
+                               attempt=launch.attempt, pid=0, agent_id=agent_id,
+                               kubernetes_job=job)
 
 
 def _target(*, redis_url: str, agent_id: str, base_env: Mapping[str, str],

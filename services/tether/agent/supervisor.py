@@ -30,6 +30,7 @@ import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import redis.asyncio as aioredis
@@ -69,6 +70,9 @@ from ._retries import Retries, clock
 from ._status import reporting_status
 from ._worker import consume_batches
 
+if TYPE_CHECKING:
+    from ._code_servers_kubernetes import KubernetesCodeServers
+
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL = 1.0
@@ -85,14 +89,18 @@ class Supervisor:
                  health_interval: float = HEALTH_INTERVAL,
                  run_user: RunUser | None = None,
                  retries: Retries | None = None, agent_kind: str = "process",
-                 docker_host: str = "", agent_id: str = "") -> None:
+                 docker_host: str = "", agent_id: str = "",
+                 kubernetes: KubernetesCodeServers | None = None) -> None:
         """``agent_kind`` "docker" (the agent's, or a location's): the location's code server
-        is a container from its image, on the Docker Engine at ``docker_host``."""
+        is a container from its image, on the Docker Engine at ``docker_host``.
+        ``kubernetes``: where the locations of the kubernetes agent kind get their code
+        servers."""
         self.redis = redis
         self.agent_kind = agent_kind
         # reached on first use only: a process agent needs no Docker Engine
         self.containers = CodeServerContainers(docker_host=docker_host, agent_id=agent_id,
                                                base_env=dict(base_env))
+        self.kubernetes = kubernetes
         # the OS user code servers run as (None: the supervisor's own)
         self.run_user = run_user
         self.base_env = dict(base_env)
@@ -200,18 +208,29 @@ class Supervisor:
                 return
             if want is None:
                 self.retries.forget(name)
+                server = self.servers.get(name)
                 await self._retire(name)
+                if self.kubernetes is not None:
+                    namespace = getattr(server, "namespace", "") or self.kubernetes.api.namespace
+                    await self.kubernetes.stop_others(name, namespace, keep=None)
                 await stop_orphans(self.registry,
                                    [r for r in recorded if r.pid not in self._retiring],
                                    self.containers)
                 await self.registry.disown(name)
                 return
             if name not in self.servers:
-                adopted = adopt(recorded, want.generation)
+                adopted = (adopt(recorded, want.generation) if self.kubernetes is None
+                           or not self._on_kubernetes(want) else
+                           await self.kubernetes.adopt(want.spec, want.generation))
                 if adopted is not None:
                     if adopted.record.container_id:
                         await self.containers.adopted(adopted)
                     self.servers[name] = adopted
+            if self.kubernetes is not None and self._on_kubernetes(want):
+                served = self.servers.get(name)
+                await self.kubernetes.stop_others(
+                    name, self.kubernetes.namespace_of(want.spec),
+                    keep=None if served is None else served.record.generation)
             await stop_orphans(self.registry, [r for r in recorded if r.pid != self._pid_of(name)
                                                and r.pid not in self._retiring],
                                self.containers)
@@ -220,6 +239,9 @@ class Supervisor:
             log.warning("code location %s: %s; retrying", name, exc)
         except Exception:
             log.exception("reconciling code location %s failed; retrying", name)
+
+    def _on_kubernetes(self, want: DesiredLocation) -> bool:
+        return (want.spec.agent_kind or self.agent_kind) == "kubernetes"
 
     def _pid_of(self, name: str) -> int | None:
         server = self.servers.get(name)
@@ -291,13 +313,23 @@ class Supervisor:
             # reported before the old server is stopped: its stop changes nothing for users,
             # and it goes on in the background, so a next deploy need not wait for it
             await self._report(want, result)
-            if old is not None:
+            if old is not None and old.record.address == new.record.address:
+                # the same Kubernetes Deployment and Service, with a fresh pod
+                await old.client.close()
+            elif old is not None:
                 self._stopping.add(asyncio.ensure_future(self._stop(old, drain=DRAIN_SECONDS)))
 
     async def _start(self, want: DesiredLocation) -> CodeServer:
         spec = want.spec
         log.info("starting a code server for %s (deploy %d)", spec.name, want.generation)
         kind = spec.agent_kind or self.agent_kind
+        if kind == "kubernetes":
+            if self.kubernetes is None:
+                raise CodeServerError(
+                    f"code location {spec.name} runs on agent kind kubernetes, which this "
+                    "agent does not offer: set TETHER_AGENT_KIND=kubernetes or "
+                    "TETHER_KUBERNETES_API_URL")
+            return await self._start_on_kubernetes(self.kubernetes, want)
         if kind == "docker":
             server = await self.containers.spawn(spec, generation=want.generation,
                                                  host=self.host, hostname=self.hostname,
@@ -308,8 +340,8 @@ class Supervisor:
                                              log_dir=self.log_dir, run_user=self.run_user)
         else:
             raise CodeServerError(f"code location {spec.name} asks for agent kind {kind!r}, "
-                                  "which this supervisor cannot serve (it serves process "
-                                  "and docker)")
+                                  "which this supervisor cannot serve (it serves process, "
+                                  "docker and kubernetes)")
         # recorded before it answers: if this supervisor dies now, its successor stops it
         await self.registry.record_server(server.record)
         try:
@@ -331,6 +363,26 @@ class Supervisor:
             f"the code server of {spec.name} {what}; the end of its output:\n"
             f"{server.log.tail()}"
         )
+
+    async def _start_on_kubernetes(self, kubernetes: KubernetesCodeServers,
+                                   want: DesiredLocation) -> CodeServer:
+        server = await kubernetes.start(want.spec, want.generation)
+        try:
+            ready = await kubernetes.wait_ready(server, self.start_timeout)
+        except BaseException:
+            # cancelled while starting (a shutdown): its objects outlive us, and the next
+            # supervisor adopts them (or deletes them if they are not the deploy it serves)
+            await server.client.close()
+            raise
+        if ready:
+            log.info("code server of %s ready on %s", want.spec.name, server.record.address)
+            return server
+        await self._stop(server)
+        what = (f"cannot start ({server.start_failure})" if server.start_failure else
+                f"did not answer within {self.start_timeout:g} s "
+                "(TETHER_CODE_SERVER_START_TIMEOUT)")
+        raise CodeServerError(f"the code server of {want.spec.name} on Kubernetes "
+                              f"({server.record.address}) {what}")
 
     async def _report(self, want: DesiredLocation, result: AgentResult) -> None:
         """Publish ``result``, completing the work item of ``want`` if it has one."""

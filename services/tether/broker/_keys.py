@@ -127,6 +127,10 @@ RQ_ALIVE_KEYS: Final = "tether:rq:alive:*"
 RQ_KEYS: Final = "rq:*"
 
 
+# the Kubernetes Jobs (namespace/name) of run attempts whose end no launcher reported yet
+K8S_JOBS: Final = "tether:k8s:jobs"
+
+
 CODE_DESIRED: Final = "tether:code:desired"
 CODE_SERVERS: Final = "tether:code:servers"
 # a supervisor renews its locations' ownership every second; one that died for longer than

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
     import redis
 
+    from ..agent._code_servers_kubernetes import KubernetesCodeServers
+    from ..agent._kubernetes import KubernetesApi
     from ..agent._processes import RunUser
+    from ..agent._targets import LaunchTarget
     from ..broker import StoredLetter
 
 log = logging.getLogger(__name__)
@@ -257,15 +260,54 @@ async def _launcher(settings: Settings, agent_id: str, consumer: str, stop: asyn
                 from ..agent._rq import RqRuns
 
                 rq = RqRuns(redis_url, worker_url=worker_url)
+            kinds = _launch_kinds(settings, redis, agent_id, worker_url)
             await Launcher(redis=redis, redis_url=worker_url, agent_id=agent_id,
                            consumer=consumer, base_env=dict(os.environ), warm=warm, rq=rq,
                            run_user=run_user, storage_dir=settings.resolved_storage_dir,
                            terminate_grace=settings.terminate_grace_seconds,
                            stop_runs_on_exit=settings.stop_runs_on_exit,
-                           agent_kind=settings.agent_kind,
-                           docker_host=settings.docker_host).run(stop, burst=burst)
+                           agent_kind=settings.agent_kind, docker_host=settings.docker_host,
+                           kinds=kinds).run(stop, burst=burst)
     finally:
         await redis.aclose()
+
+
+def _launch_kinds(settings: Settings, redis: Any, agent_id: str,
+                  worker_url: str) -> dict[str, LaunchTarget]:
+    """The launch targets besides this host's: Kubernetes Jobs when the agent's kind is
+    kubernetes, or a Kubernetes API is configured for the locations that choose it."""
+    api = _kubernetes_api(settings)
+    if api is None:
+        return {}
+    from ..agent._target_kubernetes import KubernetesTarget
+
+    return {"kubernetes": KubernetesTarget(
+        api, redis=redis, agent_id=agent_id, redis_url=worker_url, base_env=dict(os.environ),
+        terminate_grace=settings.terminate_grace_seconds,
+        default_image=settings.kubernetes_default_image,
+        ttl_seconds=settings.kubernetes_job_ttl_seconds)}
+
+
+def _kubernetes_api(settings: Settings) -> KubernetesApi | None:
+    """The Kubernetes API, when the agent's kind is kubernetes or one is configured for the
+    locations that choose that kind."""
+    if settings.agent_kind != "kubernetes" and not settings.kubernetes_api_url:
+        return None
+    from ..agent._kubernetes import KubernetesApi
+
+    return KubernetesApi(api_url=settings.kubernetes_api_url,
+                         namespace=settings.kubernetes_namespace, owner=settings.kubernetes_owner)
+
+
+def _code_servers_on_kubernetes(settings: Settings,
+                                agent_id: str) -> KubernetesCodeServers | None:
+    api = _kubernetes_api(settings)
+    if api is None:
+        return None
+    from ..agent._code_servers_kubernetes import KubernetesCodeServers
+
+    return KubernetesCodeServers(api, agent_id=agent_id, base_env=dict(os.environ),
+                                 default_image=settings.kubernetes_default_image)
 
 
 async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: asyncio.Event,
@@ -283,8 +325,9 @@ async def _supervisor(settings: Settings, agent_id: str, consumer: str, stop: as
                          start_timeout=settings.code_server_start_timeout,
                          stop_servers_on_exit=settings.stop_code_servers_on_exit,
                          run_user=run_user, agent_kind=settings.agent_kind,
-                         docker_host=settings.docker_host,
-                         agent_id=agent_id).run(stop, burst=burst)
+                         docker_host=settings.docker_host, agent_id=agent_id,
+                         kubernetes=_code_servers_on_kubernetes(settings, agent_id),
+                         ).run(stop, burst=burst)
     finally:
         await redis.aclose()
 

@@ -48,6 +48,7 @@ from ._events import (
 from ._launch_guard import (
     Canceled,
     EnqueuedJob,
+    KubernetesJob,
     LaunchHolder,
     Launching,
     StartedContainer,
@@ -57,7 +58,14 @@ from ._launch_guard import (
     decode_holder,
     encode_holder,
 )
-from ._location import CodeServerRecord, DesiredLocation, LocationSpec
+from ._location import (
+    AGENT_KINDS,
+    CodeServerRecord,
+    DesiredLocation,
+    KubernetesOptions,
+    LocationSpec,
+    Toleration,
+)
 from ._metadata import (
     FloatValue,
     IntValue,
@@ -131,6 +139,7 @@ from ._work import (
 from ._zygote import ForkExit, ForkReply, ForkRequest
 
 __all__ = [
+    "AGENT_KINDS",
     "EVENT_TYPES",
     "EXIT_DUPLICATE_ATTEMPT",
     "EXIT_INTERRUPTED",
@@ -176,6 +185,8 @@ __all__ = [
     "IntValue",
     "JobSnapshot",
     "JsonValue",
+    "KubernetesJob",
+    "KubernetesOptions",
     "LaunchHolder",
     "LaunchRun",
     "Launching",
@@ -240,6 +251,7 @@ __all__ = [
     "TickOutcome",
     "TimeWindowMapping",
     "TimeWindowPartitions",
+    "Toleration",
     "UnknownHolder",
     "UrlValue",
     "WorkItem",

@@ -2,9 +2,30 @@ from __future__ import annotations
 
 import msgspec
 
-# where an agent runs code servers and runs: its own processes, Docker containers, or
-# Kubernetes pods
+# where an agent runs a location's code server and runs: "process" (on the agent's host),
+# "docker" (containers), "kubernetes" (a Deployment and a Job per run attempt)
 AGENT_KINDS = ("process", "docker", "kubernetes")
+
+
+class Toleration(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A Kubernetes toleration of the pods of a location (see the Kubernetes docs' "Taints
+    and Tolerations"): ``operator`` is "Equal" or "Exists"."""
+
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+class KubernetesOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Where and how a location's pods run on Kubernetes (with the kubernetes agent kind):
+    ``namespace`` and ``service_account`` default to the agent's."""
+
+    namespace: str | None = None
+    service_account: str | None = None
+    node_selector: dict[str, str] = {}
+    tolerations: list[Toleration] = []
 
 
 class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
@@ -14,7 +35,7 @@ class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
     location's own virtualenv (empty: the agent's own interpreter). ``image`` is the container
     image its code server and runs use when the agent runs them in containers; ``agent_kind``
     overrides, for this location, the agent's kind (``TETHER_AGENT_KIND``): "process",
-    "docker" or "kubernetes".
+    "docker" or "kubernetes"; ``k8s`` says where and how its pods run on Kubernetes.
     """
 
     name: str
@@ -27,6 +48,7 @@ class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
     queue: str = "default"
     image: str | None = None
     agent_kind: str | None = None
+    k8s: KubernetesOptions | None = None
 
     def __post_init__(self) -> None:
         if (self.module is None) == (self.python_file is None):
@@ -34,10 +56,8 @@ class LocationSpec(msgspec.Struct, kw_only=True, frozen=True):
                 f"code location {self.name!r}: set exactly one of `module` and `python_file`"
             )
         if self.agent_kind is not None and self.agent_kind not in AGENT_KINDS:
-            raise ValueError(
-                f"code location {self.name!r}: agent_kind {self.agent_kind!r} is not one of "
-                f"{', '.join(AGENT_KINDS)}"
-            )
+            raise ValueError(f"code location {self.name!r}: agent_kind {self.agent_kind!r} is "
+                             f"not one of {', '.join(AGENT_KINDS)}")
 
 
 class DesiredLocation(msgspec.Struct, kw_only=True, frozen=True):

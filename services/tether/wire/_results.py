@@ -27,6 +27,8 @@ class RunLaunched(_Result, frozen=True, tag="run_launched"):
     rq_job_id: str = ""
     rq_queue: str = ""
     container_id: str = ""
+    # with the kubernetes agent kind: the Job (namespace/name) whose pod runs it
+    kubernetes_job: str = ""
 
 
 class RunLaunchFailed(_Result, frozen=True, tag="run_launch_failed"):

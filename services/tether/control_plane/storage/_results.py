@@ -113,7 +113,9 @@ def _apply_to_run(
     match result:
         case RunLaunched():
             by = f" by agent {result.agent_id}" if result.agent_id else ""
-            if result.rq_job_id:
+            if result.kubernetes_job:
+                what = f"Started as Kubernetes Job {result.kubernetes_job}{by}"
+            elif result.rq_job_id:
                 what = f"Enqueued as RQ job {result.rq_job_id} on queue {result.rq_queue}{by}"
             elif result.container_id:
                 what = f"Launched run worker in container {result.container_id[:12]}{by}"
