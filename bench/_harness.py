@@ -1,24 +1,28 @@
-"""What the benchmarks share: a whole deployment of the example on an embedded broker."""
+"""What the benchmarks share: a whole deployment of the example on an embedded broker, a fresh
+database, and a client signed in to a control-plane app."""
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from tests.conftest import EXAMPLE_WORKSPACE, POSTGRES_URL, free_port  # noqa: E402
 from tests.deployment import Deployment  # noqa: E402
 
 from tether.broker import EmbeddedBroker  # noqa: E402
+from tether.settings import Settings  # noqa: E402
 
-__all__ = ["Deployment", "deployment", "fresh_database"]
+__all__ = ["Deployment", "deployment", "fresh_database", "signed_in"]
 
 LOCATIONS = "{ codeLocations { status } }"
 
@@ -71,3 +75,21 @@ def fresh_database(name: str) -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@asynccontextmanager
+async def signed_in(database_url: str, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of a control-plane app on ``database_url`` (in this process, no
+    server), signed in to the web UI with ``token``."""
+    from tether.control_plane import create_app
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(Settings(data_dir=data_dir, database_url=database_url))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cp") as client:
+                form = await client.get("/signin")
+                csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+                assert csrf is not None
+                await client.post("/signin", data={"token": token, "csrf": csrf.group(1)})
+                yield client

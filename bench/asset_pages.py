@@ -22,21 +22,18 @@ import argparse
 import asyncio
 import functools
 import importlib.util
-import re
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _harness import fresh_database
+from _harness import fresh_database, signed_in
 from assets_snapshot import definitions, key
 from tests.conftest import reachable
 
-from tether.control_plane import create_app
 from tether.control_plane.storage import Store
 from tether.sdk import Definitions, snapshot_definitions
-from tether.settings import Settings
 from tether.wire import (
     AssetMaterialization,
     ErrorInfo,
@@ -145,29 +142,21 @@ async def measure(url: str, located: LocationSnapshot, assets: int, events: int,
     print(f"  {assets:,} assets, {events:,} materializations seeded in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
     token = store.create_token("user", role="admin", name="bench")
-    with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(Settings(data_dir=data_dir, database_url=url))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://cp") as client:
-                form = await client.get("/signin")
-                csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-                assert csrf is not None
-                await client.post("/signin", data={"token": token, "csrf": csrf.group(1)})
-                page = (await client.get("/assets")).text
-                # every status is on the first page's lineage or a later one
-                assert 'class="node materialized"' in page, page[:2000]
-                pages = {
-                    "/healthz": "/healthz",
-                    "assets page (first 200)": "/assets",
-                    "assets page, last page": f"/assets?page={-(-assets // 200)}",
-                    "assets page, one group": "/assets?group=g3",
-                    "assets page, searched": "/assets?q=a99",
-                    "hot asset's page": f"/assets/bench/{key(HOT)}",
-                    "a typical asset's page": f"/assets/bench/{key(assets // 2)}",
-                }
-                results = {name: await timed(client, path, repeat)
-                           for name, path in pages.items()}
+    async with signed_in(url, token) as client:
+        page = (await client.get("/assets")).text
+        # every status is on the first page's lineage or a later one
+        assert 'class="node materialized"' in page, page[:2000]
+        pages = {
+            "/healthz": "/healthz",
+            "assets page (first 200)": "/assets",
+            "assets page, last page": f"/assets?page={-(-assets // 200)}",
+            "assets page, one group": "/assets?group=g3",
+            "assets page, searched": "/assets?q=a99",
+            "hot asset's page": f"/assets/bench/{key(HOT)}",
+            "a typical asset's page": f"/assets/bench/{key(assets // 2)}",
+        }
+        results = {name: await timed(client, path, repeat)
+                   for name, path in pages.items()}
     store.close()
     return results
 

@@ -16,23 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from _harness import fresh_database
+from _harness import fresh_database, signed_in
 from tests.conftest import reachable
 
 from tether import Definitions, HourlyPartitionsDefinition, asset, define_asset_job
-from tether.control_plane import create_app
 from tether.control_plane.storage import Store, metadata
 from tether.partitions import partition_keys
 from tether.sdk import snapshot_definitions
-from tether.settings import Settings
 from tether.wire import LocationLoaded, LocationSpec
 
 
@@ -79,25 +75,17 @@ async def measure(url: str, partitions: int, repeat: int) -> dict[str, float]:
     seed(store, partitions)
     token = store.create_token("user", role="admin", name="bench")
     results: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(Settings(data_dir=data_dir, database_url=url))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://cp") as client:
-                form = await client.get("/signin")
-                csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-                assert csrf is not None
-                await client.post("/signin", data={"token": token, "csrf": csrf.group(1)})
-                started = time.perf_counter()
-                first = await client.get("/assets/bench/events")
-                results["partitioned asset page, first request (cold)"] = (
-                    time.perf_counter() - started) * 1000
-                assert first.status_code == 200 and 'class="partition-bar"' in first.text
-                pages = {"/healthz (baseline)": "/healthz",
-                         "unpartitioned asset page (baseline)": "/assets/bench/plain",
-                         f"asset page, {partitions:,} partitions": "/assets/bench/events"}
-                for name, path in pages.items():
-                    results[name] = await timed(client, path, repeat)
+    async with signed_in(url, token) as client:
+        started = time.perf_counter()
+        first = await client.get("/assets/bench/events")
+        results["partitioned asset page, first request (cold)"] = (
+            time.perf_counter() - started) * 1000
+        assert first.status_code == 200 and 'class="partition-bar"' in first.text
+        pages = {"/healthz (baseline)": "/healthz",
+                 "unpartitioned asset page (baseline)": "/assets/bench/plain",
+                 f"asset page, {partitions:,} partitions": "/assets/bench/events"}
+        for name, path in pages.items():
+            results[name] = await timed(client, path, repeat)
     store.close()
     return results
 

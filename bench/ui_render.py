@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import statistics
-import tempfile
 import time
 import uuid
 from typing import Any
 
 import httpx
-from _harness import fresh_database
+from _harness import fresh_database, signed_in
 from tests.conftest import reachable
 
-from tether.control_plane import create_app
 from tether.control_plane.storage import Store, metadata
-from tether.settings import Settings
 from tether.wire import (
     JobSnapshot,
     LocationLoaded,
@@ -139,44 +135,36 @@ async def measure(url: str, runs: int, events: int, repeat: int) -> dict[str, fl
     print(f"  seeded {runs:,} runs and {events:,} events in "
           f"{time.perf_counter() - started:.0f} s", flush=True)
     token = store.create_token("user", role="admin", name="bench")
-    with tempfile.TemporaryDirectory() as data_dir:
-        app = create_app(Settings(data_dir=data_dir, database_url=url))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://cp") as client:
-                form = await client.get("/signin")
-                csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-                assert csrf is not None
-                await client.post("/signin", data={"token": token, "csrf": csrf.group(1)})
-                deep = store.list_runs(1, before=(time.time() - runs + 100, ""))[0]
-                cursor = f"{deep.created_at!r}_{deep.run_id}"
-                print(f"  the big run has {store.events_page(run_id, limit=1)[1]:,} events",
-                      flush=True)
-                # where an open run page's script polls from: the newest event it shows
-                newest = store.events_page(run_id, limit=1)[2]
-                needle = NEEDLE.replace(" ", "+")
-                pages = {
-                    "/healthz (baseline)": "/healthz",
-                    "runs, first page": "/runs",
-                    "runs, a page 99,900 runs deep": f"/runs?before={cursor}",
-                    "runs, status=FAILURE": "/runs?status=FAILURE",
-                    "runs, tag team=data": "/runs?tag=team%3Ddata",
-                    "run with 50,000 events": f"/runs/{run_id}",
-                    "same, level=WARNING": f"/runs/{run_id}?level=WARNING",
-                    "same, step_9 only": f"/runs/{run_id}?step=step_9",
-                    "run page's live update (each 1 s)":
-                        f"/runs/{run_id}/updates?after_id={newest}",
-                    "run with 500 events (baseline)": f"/runs/{small_id}",
-                    "search 500 events (baseline)": f"/runs/{small_id}/events?q={needle}",
-                    "search 50,000 events, 1 match": f"/runs/{run_id}/events?q={needle}",
-                    "search 50,000 events, also by step":
-                        f"/runs/{run_id}/events?q={needle}&step=step_5",
-                    "search 50,000 events, ~11,000 matches":
-                        f"/runs/{run_id}/events?q=row+1",
-                    "run page searched, 1 match": f"/runs/{run_id}?q={needle}",
-                }
-                results = {name: await timed(client, path, repeat)
-                           for name, path in pages.items()}
+    async with signed_in(url, token) as client:
+        deep = store.list_runs(1, before=(time.time() - runs + 100, ""))[0]
+        cursor = f"{deep.created_at!r}_{deep.run_id}"
+        print(f"  the big run has {store.events_page(run_id, limit=1)[1]:,} events",
+              flush=True)
+        # where an open run page's script polls from: the newest event it shows
+        newest = store.events_page(run_id, limit=1)[2]
+        needle = NEEDLE.replace(" ", "+")
+        pages = {
+            "/healthz (baseline)": "/healthz",
+            "runs, first page": "/runs",
+            "runs, a page 99,900 runs deep": f"/runs?before={cursor}",
+            "runs, status=FAILURE": "/runs?status=FAILURE",
+            "runs, tag team=data": "/runs?tag=team%3Ddata",
+            "run with 50,000 events": f"/runs/{run_id}",
+            "same, level=WARNING": f"/runs/{run_id}?level=WARNING",
+            "same, step_9 only": f"/runs/{run_id}?step=step_9",
+            "run page's live update (each 1 s)":
+                f"/runs/{run_id}/updates?after_id={newest}",
+            "run with 500 events (baseline)": f"/runs/{small_id}",
+            "search 500 events (baseline)": f"/runs/{small_id}/events?q={needle}",
+            "search 50,000 events, 1 match": f"/runs/{run_id}/events?q={needle}",
+            "search 50,000 events, also by step":
+                f"/runs/{run_id}/events?q={needle}&step=step_5",
+            "search 50,000 events, ~11,000 matches":
+                f"/runs/{run_id}/events?q=row+1",
+            "run page searched, 1 match": f"/runs/{run_id}?q={needle}",
+        }
+        results = {name: await timed(client, path, repeat)
+                   for name, path in pages.items()}
     store.close()
     return results
 
