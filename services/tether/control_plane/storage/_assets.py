@@ -23,7 +23,7 @@ from tether.wire import AssetMaterialization
 from . import _codec
 from ._projection import TERMINAL_STATUSES, RunStatus
 from ._records import Materialization
-from ._schema import MATERIALIZATIONS, STEP_EVENTS, events, runs
+from ._schema import CHECK_EVALUATIONS, MATERIALIZATIONS, STEP_EVENTS, events, runs
 
 # bound values per IN list: well inside SQLite's limit on a statement's variables
 _CHUNK = 500
@@ -80,7 +80,7 @@ def _latest_materializations(conn: Connection, asset_keys: Sequence[str]
     """The newest materialization of each of ``asset_keys`` with its event id."""
     ids = _newest(conn, events.c.asset_key, sorted(set(asset_keys)), sa.text(MATERIALIZATIONS))
     found: dict[str, tuple[int, Materialization]] = {}
-    for row in _rows_by_id(conn, ids, events.c.run_id, events.c.timestamp, events.c.body):
+    for row in rows_by_id(conn, ids, events.c.run_id, events.c.timestamp, events.c.body):
         made = _materialization(row)
         if made is not None:
             found[made.asset_key] = (row.id, made)
@@ -104,7 +104,35 @@ def _newest(conn: Connection, column: Any, values: Sequence[str], *where: Any) -
             if id_ is not None]
 
 
-def _rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:
+def newest_checks(conn: Connection, checks: Sequence[tuple[str, str]], *columns: Any
+                  ) -> Iterator[Any]:
+    """``columns`` of the newest ASSET_CHECK_EVALUATION event of each ``(asset_key,
+    check_name)`` of ``checks`` that has one, in one statement: one index probe per check
+    (as :func:`_newest` probes per key), joined to its row."""
+    if not checks:
+        return iter(())
+    array = sa.bindparam("checks", _codec.encode_json([list(c) for c in checks]).decode(),
+                         type_=sa.Text())
+    if conn.dialect.name == "sqlite":
+        wanted = sa.func.json_each(array).table_valued("value").alias("wanted")
+        asset_key = sa.func.json_extract(wanted.c.value, "$[0]")
+        check_name = sa.func.json_extract(wanted.c.value, "$[1]")
+    else:
+        wanted = sa.func.jsonb_array_elements(sa.cast(array, postgresql.JSONB)
+                                              ).table_valued("value").alias("wanted")
+        asset_key = sa.func.jsonb_extract_path_text(wanted.c.value, "0")
+        check_name = sa.func.jsonb_extract_path_text(wanted.c.value, "1")
+    probed = events.alias("probed")
+    newest = (sa.select(probed.c.id)
+              # the partial index's own condition, as a literal
+              .where(sa.text(f"probed.{CHECK_EVALUATIONS}"), probed.c.asset_key == asset_key,
+                     probed.c.check_name == check_name)
+              .order_by(probed.c.id.desc()).limit(1).scalar_subquery())
+    return iter(conn.execute(sa.select(*columns).select_from(wanted)
+                             .join(events, events.c.id == newest)))
+
+
+def rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), _CHUNK):
         yield from conn.execute(sa.select(events.c.id, *columns)
@@ -128,7 +156,7 @@ def asset_states(conn: Connection, steps_of: Mapping[str, Iterable[str]]
     # a skipped step was not attempted: its upstream failed, which shows there
     ids = _newest(conn, events.c.step_key, step_keys, sa.text(STEP_EVENTS),
                   events.c.type != "STEP_SKIPPED")
-    outcomes = {row.step_key: row for row in _rows_by_id(
+    outcomes = {row.step_key: row for row in rows_by_id(
         conn, ids, events.c.run_id, events.c.step_key, events.c.type)}
     run_ids = sorted({row.run_id for row in outcomes.values()})
     ended: dict[str, str] = {}
