@@ -112,19 +112,7 @@ class AssetDefinition:
         self.check_specs: tuple[AssetCheckSpec, ...] = own_check_specs(
             check_specs, [self.key], where)
         self.partitions_def = check_partitions_def(partitions_def, where)
-        self.partition_mappings: dict[str, PartitionMapping] = {}
-        for upstream, mapping in (partition_mappings or {}).items():
-            upstream_key = coerce_key(upstream, f"{where}: partition_mappings").to_string()
-            if upstream_key not in self.deps:
-                raise DefinitionError(f"{where}: partition_mappings names {upstream_key!r}, "
-                                      f"which is not upstream of it; its upstream: "
-                                      f"{', '.join(self.deps) or 'none'}")
-            if not isinstance(mapping, PartitionMapping):
-                raise DefinitionError(f"{where}: the partition mapping of {upstream_key!r} "
-                                      f"must be a PartitionMapping (e.g. "
-                                      f"TimeWindowPartitionMapping(start_offset=-1)), got "
-                                      f"{mapping!r}")
-            self.partition_mappings[upstream_key] = mapping
+        self.partition_mappings = check_partition_mappings(partition_mappings, self.deps, where)
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -159,6 +147,25 @@ class AssetDefinition:
         if group_name is not None:
             copy.group_name = _check_group(group_name, f"asset {copy.key!r}")
         return copy
+
+
+def check_partition_mappings(mappings: Mapping[CoercibleKey, PartitionMapping] | None,
+                             deps: Sequence[str], where: str) -> dict[str, PartitionMapping]:
+    """``partition_mappings`` by upstream key, each of an asset in ``deps``."""
+    checked: dict[str, PartitionMapping] = {}
+    for upstream, mapping in (mappings or {}).items():
+        upstream_key = coerce_key(upstream, f"{where}: partition_mappings").to_string()
+        if upstream_key not in deps:
+            raise DefinitionError(f"{where}: partition_mappings names {upstream_key!r}, "
+                                  f"which is not upstream of it; its upstream: "
+                                  f"{', '.join(deps) or 'none'}")
+        if not isinstance(mapping, PartitionMapping):
+            raise DefinitionError(f"{where}: the partition mapping of {upstream_key!r} "
+                                  f"must be a PartitionMapping (e.g. "
+                                  f"TimeWindowPartitionMapping(start_offset=-1)), got "
+                                  f"{mapping!r}")
+        checked[upstream_key] = mapping
+    return checked
 
 
 def _check_group(group_name: str | None, where: str) -> str:
