@@ -77,10 +77,18 @@ def parsed_file(context, raw_file) -> str:
     return raw_file.upper()
 
 
+@asset(group_name="totals")
+def files_seen(raw_file) -> list[str]:
+    # unpartitioned: it reads every partition of its dynamic upstream
+    print(f"files seen: {sorted(raw_file)}")
+    return sorted(raw_file)
+
+
 defs = Definitions(
-    assets=[events, split, loud, report, raw_file, parsed_file],
+    assets=[events, split, loud, report, raw_file, parsed_file, files_seen],
     jobs=[define_asset_job("daily_job", AssetSelection.groups("daily")),
-          define_asset_job("files_job", AssetSelection.groups("files"))])
+          define_asset_job("files_job", AssetSelection.groups("files")),
+          define_asset_job("totals_job", AssetSelection.groups("totals"))])
 '''
 
 @pytest.fixture(params=["sqlite+valkey", "postgres+redis"])
@@ -149,3 +157,29 @@ def test_a_partition_reaches_every_asset_of_a_multi_asset_and_a_graph_asset(
     for key, upstream in (("clicks", "events"), ("views", "events"), ("loud", "views")):
         mapping = assets[key].partition_mappings[upstream]
         assert isinstance(mapping, TimeWindowMapping) and mapping.start_offset == -1, key
+
+
+ADD = "mutation($keys: [String!]!) { addDynamicPartitions(name: \"files\", keys: $keys) }"
+
+
+def test_a_dynamic_partition_reads_its_dynamic_upstream_through_the_identity_mapping(
+        running: tuple[Deployment, str]) -> None:
+    deployment, _ = running
+    deployment.graphql(ADD, keys=["a.csv", "b.csv"])
+    run = launch(deployment, "files_job", "b.csv")
+    assert run["status"] == "SUCCESS", deployment.output()
+    assert "raw file b.csv" in stdout(run)
+    assert "parsed file b.csv from 'rows of b.csv'" in stdout(run)
+    status = _status(deployment)
+    assert (status["raw_file"]["done"], status["parsed_file"]["done"]) == (["b.csv"], ["b.csv"])
+    # a key added later reaches the runs launched after it
+    deployment.graphql(ADD, keys=["c.csv"])
+    later = launch(deployment, "files_job", "c.csv")
+    assert later["status"] == "SUCCESS", deployment.output()
+    assert "parsed file c.csv from 'rows of c.csv'" in stdout(later)
+    # a mapping that enumerates the keys (every partition, for an unpartitioned asset) reads
+    # those the launch carried: a.csv, deleted, is not among them
+    deployment.graphql('mutation { deleteDynamicPartitions(name: "files", keys: ["a.csv"]) }')
+    totals = launch(deployment, "totals_job", None)
+    assert totals["status"] == "SUCCESS", deployment.output()
+    assert "files seen: ['b.csv', 'c.csv']" in stdout(totals)

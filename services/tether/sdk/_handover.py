@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .. import partitions
@@ -54,8 +54,11 @@ class Handover:
         running: Collection[str],
         input_runs: Mapping[str, str],
         partition: str | None = None,
+        dynamic: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._job = job
+        # the keys of the dynamic partitions definitions, by name (from the run's launch)
+        self._dynamic = dynamic or {}
         # the run's partition of its job (None: not partitioned)
         self._partition = partition
         self._assets = assets
@@ -147,7 +150,7 @@ class Handover:
         return partitions.upstream_keys(
             None if mapping is None else mapping.snapshot,
             downstream=None if downstream is None else downstream.snapshot, key=key,
-            upstream=upstream.snapshot, now=time.time())
+            upstream=upstream.snapshot, now=time.time(), dynamic=self._dynamic)
 
     def _owner(self, node: Node) -> Any:
         """The asset ``node`` computes (None: an op of no asset)."""
