@@ -307,15 +307,19 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
               partitions_def: PartitionsDefinition | None = None) -> JobDefinition:
     """The job materializing ``selected`` (of ``assets``), one node per asset named by its
     key's node name; an unselected upstream orders nothing, and its value is loaded from its
-    latest materialization. External assets are left out
-    (nothing here produces them); an asset of a ``@multi_asset`` is a node that takes its
+    latest materialization. External assets are not materialized (nothing here produces
+    them), but their checks run; an asset of a ``@multi_asset`` is a node that takes its
     value out of the multi-asset's node, which runs once for all of them. Each selected
     asset's ``@asset_check`` s (``checks``, by asset key) are a node each after it."""
     materializable = [definition for definition in selected if not definition.external]
-    if selected and not materializable:
+    # an external asset's checks load it through its IO manager, in steps of their own
+    checked_outside = [definition for definition in selected
+                       if definition.external and (checks or {}).get(definition.key)]
+    if selected and not materializable and not checked_outside:
         raise DefinitionError(
             f"asset job {name!r}: the selection has only assets produced outside Tether "
-            f"({', '.join(repr(d.key) for d in selected)}), which no job materializes")
+            f"({', '.join(repr(d.key) for d in selected)}), which no job materializes "
+            f"(and none of them has an @asset_check to run)")
     selected = materializable
     chosen = {definition.key for definition in selected}
     nodes: list[Node] = []
@@ -349,7 +353,7 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
                                definition.inputs, definition.value_deps, definition.deps,
                                chosen, assets, asset_key=definition.key)._replace(
                 check_specs=definition.check_specs))
-    nodes += _check_nodes(selected, assets, chosen, checks or {})
+    nodes += _check_nodes([*selected, *checked_outside], assets, chosen, checks or {})
     partitioned = job_partitions(name, selected, partitions_def)
     try:
         return JobDefinition(name, _blocked_by_checks(nodes), description=description,
@@ -374,11 +378,19 @@ def _check_nodes(selected: Sequence[AssetDefinition], assets: Mapping[str, Asset
         for check in checks.get(definition.key, ()):
             also = [assets[dep].asset_key.node_name for dep in check.spec.additional_deps
                     if dep in chosen and not assets[dep].external]
-            nodes.append(Node(
-                name=check.node_name, op=check.op,
-                inputs={check.asset_param: step} if check.asset_param else {},
-                after=tuple(dict.fromkeys([*([] if check.asset_param else [step]), *also])),
-                check=check.spec))
+            param = check.asset_param
+            if definition.external:
+                # no step makes it: its value is loaded through its IO manager, as an asset
+                # outside the job's is
+                node = Node(name=check.node_name, op=check.op, inputs={},
+                            asset_inputs={param: definition.key} if param else {},
+                            after=tuple(dict.fromkeys(also)), check=check.spec)
+            else:
+                node = Node(name=check.node_name, op=check.op,
+                            inputs={param: step} if param else {},
+                            after=tuple(dict.fromkeys([*([] if param else [step]), *also])),
+                            check=check.spec)
+            nodes.append(node)
     return nodes
 
 
