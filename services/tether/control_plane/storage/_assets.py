@@ -9,6 +9,7 @@ read a few index entries per asset however long the event log is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -80,7 +81,7 @@ def _latest_materializations(conn: Connection, asset_keys: Sequence[str]
     """The newest materialization of each of ``asset_keys`` with its event id."""
     ids = _newest(conn, events.c.asset_key, sorted(set(asset_keys)), sa.text(MATERIALIZATIONS))
     found: dict[str, tuple[int, Materialization]] = {}
-    for row in rows_by_id(conn, ids, events.c.run_id, events.c.timestamp, events.c.body):
+    for row in _rows_by_id(conn, ids, events.c.run_id, events.c.timestamp, events.c.body):
         made = _materialization(row)
         if made is not None:
             found[made.asset_key] = (row.id, made)
@@ -104,16 +105,21 @@ def _newest(conn: Connection, column: Any, values: Sequence[str], *where: Any) -
             if id_ is not None]
 
 
-def newest_checks(conn: Connection, checks: Sequence[tuple[str, str]], *columns: Any
-                  ) -> Iterator[Any]:
-    """``columns`` of the newest ASSET_CHECK_EVALUATION event of each ``(asset_key,
-    check_name)`` of ``checks`` that has one, in one statement: one index probe per check
-    (as :func:`_newest` probes per key), joined to its row."""
+def newest_checks(conn: Connection, checks: Sequence[tuple[str, str]]) -> Iterator[Any]:
+    """The ``asset_key``, ``check_name`` and ``body`` of the newest ASSET_CHECK_EVALUATION
+    event of each ``(asset_key, check_name)`` of ``checks`` that has one, in one statement:
+    one index probe per check (as :func:`_newest` probes per key), joined to its row."""
     if not checks:
         return iter(())
-    array = sa.bindparam("checks", _codec.encode_json([list(c) for c in checks]).decode(),
-                         type_=sa.Text())
-    if conn.dialect.name == "sqlite":
+    values = _codec.encode_json([list(check) for check in checks]).decode()
+    return iter(conn.execute(_newest_checks_query(conn.dialect.name), {"checks": values}))
+
+
+@functools.cache
+def _newest_checks_query(dialect: str) -> sa.Select[Any]:
+    # built once per database: the assets page asks for it on every request
+    array = sa.bindparam("checks", type_=sa.Text())
+    if dialect == "sqlite":
         wanted = sa.func.json_each(array).table_valued("value").alias("wanted")
         asset_key = sa.func.json_extract(wanted.c.value, "$[0]")
         check_name = sa.func.json_extract(wanted.c.value, "$[1]")
@@ -128,11 +134,11 @@ def newest_checks(conn: Connection, checks: Sequence[tuple[str, str]], *columns:
               .where(sa.text(f"probed.{CHECK_EVALUATIONS}"), probed.c.asset_key == asset_key,
                      probed.c.check_name == check_name)
               .order_by(probed.c.id.desc()).limit(1).scalar_subquery())
-    return iter(conn.execute(sa.select(*columns).select_from(wanted)
-                             .join(events, events.c.id == newest)))
+    return (sa.select(events.c.asset_key, events.c.check_name, events.c.body)
+            .select_from(wanted).join(events, events.c.id == newest))
 
 
-def rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:
+def _rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), _CHUNK):
         yield from conn.execute(sa.select(events.c.id, *columns)
@@ -156,7 +162,7 @@ def asset_states(conn: Connection, steps_of: Mapping[str, Iterable[str]]
     # a skipped step was not attempted: its upstream failed, which shows there
     ids = _newest(conn, events.c.step_key, step_keys, sa.text(STEP_EVENTS),
                   events.c.type != "STEP_SKIPPED")
-    outcomes = {row.step_key: row for row in rows_by_id(
+    outcomes = {row.step_key: row for row in _rows_by_id(
         conn, ids, events.c.run_id, events.c.step_key, events.c.type)}
     run_ids = sorted({row.run_id for row in outcomes.values()})
     ended: dict[str, str] = {}

@@ -113,8 +113,7 @@ def check_summaries(conn: Connection, checks: Mapping[str, Sequence[str]]
     newest result of each: one index probe per check, however many results it has."""
     pairs = sorted({(key, name) for key, names in checks.items() for name in names})
     newest: dict[str, dict[str, tuple[bool, str]]] = {}
-    for row in newest_checks(conn, pairs, events.c.asset_key, events.c.check_name,
-                             events.c.body):
+    for row in newest_checks(conn, pairs):
         outcome = _codec.outcome_decoder.decode(row.body)
         newest.setdefault(row.asset_key, {})[row.check_name] = (outcome.passed,
                                                                 outcome.severity)
