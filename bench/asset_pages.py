@@ -4,16 +4,20 @@ answers); the baseline is the same pages with 100 materialization events in a lo
 assets, measured in the same run.
 
 The location is the one ``assets_snapshot.py`` builds (two-part keys, 10 groups, each asset
-reading up to three earlier ones), snapshotted in process and stored as an agent's load result.
+reading up to three earlier ones), each asset with three check specs, snapshotted in process
+and stored as an agent's load result.
 The events go through ``Store.store_events`` in batches of 1,000, as the uploader stores them:
 100 runs of the asset job, each starting, materializing (with a row count) and succeeding
-steps. Half of the materializations are of one hot asset (its page is the worst case: the
-newest 50 of 50,000), the rest spread over all the assets; a few runs fail a step or are still
-running, so the lineage has every status. Each page is requested through the app in process
+steps, each materialization followed by a result of one of its asset's checks (every
+seventh failing with ERROR severity, every eleventh with WARN). Half of the materializations
+are of one hot asset (its page is the worst case: the newest 50 of 50,000), the rest spread
+over all the assets; a few runs fail a step or are still running, so the lineage has every
+status. Each page is requested through the app in process
 (httpx's ASGI transport, no network) as a signed-in browser; the median is reported next to
 ``/healthz`` and to the same page in the small database.
 
     .venv/bin/python bench/asset_pages.py [--assets 10000] [--events 100000] [--repeat 15]
+                                          [--database SQLite --database PostgreSQL]
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from tests.conftest import reachable
 from tether.control_plane.storage import Store
 from tether.sdk import Definitions, snapshot_definitions
 from tether.wire import (
+    AssetCheckEvaluation,
     AssetMaterialization,
     ErrorInfo,
     IntValue,
@@ -52,11 +57,18 @@ from tether.wire import (
 
 RUNS = 100
 HOT = 1
+# the checks of every asset (specs its own step reports on: no more steps in the job)
+CHECKS = ("has_rows", "unique_ids", "fresh")
+_OWNERS = 'owners=["team:data"]'
 
 
 def snapshot(assets: int, root: Path) -> LocationSnapshot:
     path = root / f"assets_{assets}.py"
-    path.write_text(definitions(assets))
+    text = definitions(assets)
+    assert _OWNERS in text, "assets_snapshot.definitions changed: give its assets checks again"
+    text = text.replace(_OWNERS, f"{_OWNERS}, check_specs=[AssetCheckSpec(n) for n in "
+                                 f"{CHECKS!r}]")
+    path.write_text(f"from tether import AssetCheckSpec\n{text}")
     spec = importlib.util.spec_from_file_location(f"assets_{assets}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -95,6 +107,11 @@ def seed_materializations(store: Store, assets: int, events: int) -> None:
             add(StepStart, step_key=step)
             add(AssetMaterialization, asset_key=key(index), step_key=step,
                 metadata={"rows": IntValue(value=number * 1000 + n)})
+            serial = number * per_run + n
+            add(AssetCheckEvaluation, asset_key=key(index), step_key=step,
+                check_name=CHECKS[serial % len(CHECKS)],
+                passed=serial % 7 != 0 and serial % 11 != 0,
+                severity="WARN" if serial % 11 == 0 and serial % 7 != 0 else "ERROR")
             add(StepSuccess, step_key=step, duration=0.01)
         if number == RUNS - 1:
             step = key(assets - 1).replace("/", "__")
@@ -168,8 +185,12 @@ def main() -> None:
     parser.add_argument("--baseline-assets", type=int, default=100)
     parser.add_argument("--baseline-events", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--database", action="append", choices=["SQLite", "PostgreSQL"],
+                        help="measure this database only (repeatable; default: both, "
+                             "PostgreSQL when 127.0.0.1:5432 answers)")
     args = parser.parse_args()
-    databases = ["SQLite"] + (["PostgreSQL"] if reachable("127.0.0.1", 5432) else [])
+    databases = args.database or (
+        ["SQLite"] + (["PostgreSQL"] if reachable("127.0.0.1", 5432) else []))
     with tempfile.TemporaryDirectory() as tmp:
         small = snapshot(args.baseline_assets, Path(tmp))
         big = snapshot(args.assets, Path(tmp))

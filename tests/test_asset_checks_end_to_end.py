@@ -1,8 +1,9 @@
 """Asset checks through the whole path, with real processes (agent, code server, run worker):
 checks passing and failing, blocking and not, a check that raises and one that returns the
 wrong thing; their results in GraphQL, on the run page and on the asset page (in a real
-browser, which saves docs/screenshots/asset-checks.png); and a check of an unknown asset
-failing its location's load with a message naming it."""
+browser, which saves docs/screenshots/asset-checks.png); a check of an unknown asset
+failing its location's load with a message naming it; and a check of an asset produced
+outside Tether, in a step of its own that loads the asset through its IO manager."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 from playwright.sync_api import expect, sync_playwright
 
 from .conftest import REPO, free_port
-from .deployment import deployed
+from .deployment import deployed, ended, one_location
 from .test_assets_io import signed_in
-from .test_end_to_end import LOCATIONS, run_to_end, worker_events
+from .test_end_to_end import LOCATIONS, run_to_end, wait_loaded, worker_events
 
 DEFS = '''
 from tether import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Definitions,
@@ -259,3 +260,69 @@ def test_asset_checks_run_after_their_asset_block_when_asked_and_show_everywhere
                 expect(page.locator('#checks tr[data-check="fresh"]')).to_contain_text("PASSED")
             finally:
                 chromium.close()
+
+
+EXTERNAL = '''
+import json
+import os
+from pathlib import Path
+
+from tether import AssetCheckResult, AssetSpec, Definitions, IOManager, asset_check
+from tether import define_asset_job
+
+LANDING = Path(os.environ["LANDING"])
+
+
+class LandingIO(IOManager):
+    """Reads what the vendor's job drops; Tether makes nothing to store here."""
+
+    def handle_output(self, context, obj):
+        raise RuntimeError(f"nothing of Tether's is stored in the landing zone ({context})")
+
+    def load_input(self, context):
+        print(f"loading {context.asset_key} for {context.step_key}")
+        return json.loads((LANDING / "files.json").read_text())
+
+
+landing = AssetSpec("s3/landing", description="Files the vendor's SFTP job drops")
+
+
+@asset_check(asset=landing, blocking=True)
+def has_files(landing):
+    return AssetCheckResult(passed=bool(landing), metadata={"files": len(landing)})
+
+
+defs = Definitions(assets=[landing, has_files],
+                   jobs=[define_asset_job("check_landing", [landing])],
+                   resources={"io_manager": LandingIO()})
+'''
+
+
+def test_a_check_of_an_external_asset_runs_in_its_own_step_loading_it_through_its_io_manager(
+        tmp_path: Path, broker_url: str) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "files.json").write_text('["a.csv", "b.csv"]')
+    workspace = one_location(tmp_path, "lake", EXTERNAL, env={"LANDING": str(landing)})
+    with deployed(database_url=f"sqlite:///{tmp_path / 'tether.db'}", redis_url=broker_url,
+                  workspace=workspace, data_dir=tmp_path, port=free_port()) as deployment:
+        wait_loaded(deployment)
+        good = run_to_end(deployment, "check_landing")
+        assert good["status"] == "SUCCESS", deployment.output()
+        assert outcomes(good) == {"s3__landing__has_files": "STEP_SUCCESS"}
+        checked = deployment.graphql(RUN_CHECKS, id=good["id"])["run"]["checkEvaluations"]
+        assert [(c["assetKey"], c["checkName"], c["passed"], c["metadata"]) for c in checked] \
+            == [("s3/landing", "has_files", True, [{"label": "files", "value": 2}])]
+        # its IO manager read the asset, in the check's own step
+        assert "loading s3/landing for s3__landing__has_files" in "".join(
+            chunk["data"] for chunk in ended(deployment, good["id"])["logs"]
+            if chunk["stream"] == "stdout")
+
+        # nothing landed: the blocking check fails its step, and so the run
+        (landing / "files.json").write_text("[]")
+        empty = run_to_end(deployment, "check_landing")
+        assert empty["status"] == "FAILURE"
+        assert outcomes(empty) == {"s3__landing__has_files": "STEP_FAILURE"}
+        [asset] = [a for a in deployment.graphql(ASSETS)["assets"] if a["key"] == "s3/landing"]
+        assert asset["checks"][0]["latestEvaluation"]["passed"] is False
+        assert [e["passed"] for e in asset["checks"][0]["evaluations"]] == [False, True]

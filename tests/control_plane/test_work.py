@@ -104,3 +104,49 @@ def test_concurrent_claimers_never_get_the_same_item(store: Store) -> None:
 
 def _empty() -> LocationSnapshot:
     return LocationSnapshot(location="hello")
+
+
+def test_a_launch_carries_the_keys_of_the_dynamic_partitions_its_assets_use(
+        store: Store) -> None:
+    from tether import (
+        Definitions,
+        DynamicPartitionsDefinition,
+        StaticPartitionsDefinition,
+        asset,
+        define_asset_job,
+    )
+    from tether.sdk import snapshot_definitions
+
+    files, other = DynamicPartitionsDefinition("files"), DynamicPartitionsDefinition("other")
+
+    @asset(partitions_def=files)
+    def raw() -> int:
+        return 1
+
+    @asset
+    def seen(raw: dict[str, int]) -> int:
+        return len(raw)
+
+    @asset(partitions_def=other)
+    def elsewhere() -> int:
+        return 1
+
+    @asset(partitions_def=StaticPartitionsDefinition(["eu"]))
+    def regional() -> int:
+        return 1
+
+    defs = Definitions(assets=[raw, seen, elsewhere, regional],
+                       jobs=[define_asset_job("totals", [seen]),
+                             define_asset_job("regions", [regional])])
+    load_location(store, "lake", defines=snapshot_definitions(defs, "lake"))
+    store.add_dynamic_partitions("files", ["a.csv", "b.csv"])
+    store.add_dynamic_partitions("other", ["x"])
+    store.launch_run("totals")
+    store.launch_run("regions", partition="eu")
+    claimed = {item.payload.job_name: item.payload
+               for item in store.claim_work("agent", ["default"], 10, 60)
+               if isinstance(item.payload, LaunchRun)}
+    # the unpartitioned asset reads every partition of its dynamic upstream; the job's run
+    # worker needs those keys, not the keys of definitions the job does not touch
+    assert claimed["totals"].dynamic_partitions == {"files": ["a.csv", "b.csv"]}
+    assert claimed["regions"].dynamic_partitions == {}

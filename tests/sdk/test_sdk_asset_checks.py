@@ -13,9 +13,12 @@ from tether import (
     AssetCheckSpec,
     AssetSpec,
     Definitions,
+    InputContext,
+    IOManager,
     MaterializeResult,
     Metadata,
     Output,
+    OutputContext,
     asset,
     asset_check,
     define_asset_job,
@@ -263,9 +266,6 @@ def test_bad_checks_fail_the_definitions_with_clear_messages() -> None:
 
     with pytest.raises(DefinitionError, match="asset 'orders' has two checks named 'typo'"):
         Definitions(assets=[orders, again, twice])
-    with pytest.raises(DefinitionError, match="produced outside Tether"):
-        Definitions(assets=[AssetSpec("lake"),
-                            asset_check(asset="lake", name="fresh")(lambda: None)])
     with pytest.raises(DefinitionError, match="parameter 'rows' is not the asset"):
         asset_check(asset=orders, name="c")(lambda rows: None)
     with pytest.raises(DefinitionError, match="names the asset it checks"):
@@ -276,3 +276,58 @@ def test_bad_checks_fail_the_definitions_with_clear_messages() -> None:
         materialize([orders, asset_check(asset=orders, name="nothing")(lambda: None)])
     with pytest.raises(TypeError, match="passed"):
         AssetCheckResult(passed="yes")  # type: ignore[arg-type]
+
+
+class LakeIO(IOManager):
+    """Stores what the job makes in memory; reads the external asset ``lake/files`` from
+    what another system wrote (here a dict), as a warehouse's IO manager would."""
+
+    def __init__(self, written: dict[str, Any]) -> None:
+        self.written = written
+        self.loaded: list[tuple[str | None, str]] = []
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        self.written[str(context.asset_key or context.step_key)] = obj
+
+    def load_input(self, context: InputContext) -> Any:
+        self.loaded.append((context.asset_key, context.step_key))
+        return self.written[str(context.asset_key or context.upstream_output.step_key)]
+
+
+def test_a_check_of_an_external_asset_loads_it_through_its_io_manager_in_a_step_of_its_own(
+        ) -> None:
+    lake = AssetSpec("lake/files", description="dropped by the vendor's SFTP job")
+
+    @asset_check(asset=lake, description="the vendor sent at least one file")
+    def has_files(files: list[str]) -> AssetCheckResult:
+        return AssetCheckResult(passed=bool(files), metadata={"files": len(files)})
+
+    @asset_check(asset="lake/files", name="arrived")
+    def arrived() -> AssetCheckResult:  # no parameter: it does not load the asset
+        return AssetCheckResult(passed=True)
+
+    @asset(deps=[lake])
+    def inventory() -> int:
+        return 3
+
+    io = LakeIO({"lake/files": ["a.csv", "b.csv"]})
+    result = materialize([lake, inventory, has_files, arrived], resources={"io_manager": io})
+    assert [(e.check_name, e.passed, e.metadata) for e in
+            result.get_asset_check_evaluations()] == [
+        ("has_files", True, {"files": IntValue(value=2)}), ("arrived", True, {})]
+    assert io.loaded == [("lake/files", "lake__files__has_files")]
+    # its own steps, in a job selecting the external asset alone too
+    defs = Definitions(assets=[lake, inventory, has_files, arrived],
+                       jobs=[define_asset_job("check_lake", [lake])],
+                       resources={"io_manager": LakeIO({"lake/files": []})})
+    job = defs.get_job("check_lake")
+    assert [(n.name, dict(n.asset_inputs)) for n in job.nodes] == [
+        ("lake__files__has_files", {"files": "lake/files"}), ("lake__files__arrived", {})]
+    failed = materialize([lake, has_files], resources={"io_manager": LakeIO({"lake/files": []})})
+    assert [e.passed for e in failed.get_asset_check_evaluations()] == [False]
+    snapshot = snapshot_definitions(defs, "lake")
+    [spec] = [a for a in snapshot.assets if a.key == "lake/files"]
+    assert spec.external and [c.name for c in spec.checks] == ["has_files", "arrived"]
+    # an external asset without checks still has nothing for a job to do
+    with pytest.raises(DefinitionError, match="none of them has an @asset_check to run"):
+        Definitions(assets=[AssetSpec("other")], jobs=[define_asset_job("j", ["other"])])

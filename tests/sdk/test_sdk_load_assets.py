@@ -1,5 +1,6 @@
-"""``load_assets_from_modules`` / ``load_assets_from_package_module`` and
-``Definitions.merge``: a project's assets collected from its modules, and several
+"""``load_assets_from_modules`` / ``load_assets_from_package_module``,
+``load_asset_checks_from_modules`` / ``load_asset_checks_from_package_module`` and
+``Definitions.merge``: a project's assets and checks collected from its modules, and several
 ``Definitions`` made one."""
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from tether import (
     asset,
     define_asset_job,
     job,
+    load_asset_checks_from_modules,
+    load_asset_checks_from_package_module,
     load_assets_from_modules,
     load_assets_from_package_module,
+    materialize,
     op,
     schedule,
 )
@@ -53,6 +57,24 @@ def audit() -> None:
 '''
 
 
+CHECKS = '''
+from tether import AssetCheckResult, AssetCheckSpec, asset_check
+
+@asset_check(asset="raw")
+def raw_has_rows(raw: list[int]) -> AssetCheckResult:
+    return AssetCheckResult(passed=len(raw) > 0, metadata={"rows": len(raw)})
+
+@asset_check(asset="summary", blocking=True)
+def summary_is_positive(summary: int) -> AssetCheckResult:
+    return AssetCheckResult(passed=summary > 0)
+
+again = raw_has_rows  # loaded once
+
+# a spec is what an asset's own step reports on: it comes with its asset, not from here
+not_a_check = AssetCheckSpec("loose", asset="raw")
+'''
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[ModuleType]:
     package = tmp_path / "shop"
@@ -60,6 +82,7 @@ def project(tmp_path: Path) -> Iterator[ModuleType]:
     (package / "__init__.py").write_text("")
     (package / "ingest.py").write_text(INGEST)
     (package / "marts.py").write_text(MARTS)
+    (package / "checks.py").write_text(CHECKS)
     sys.path.insert(0, str(tmp_path))
     try:
         yield importlib.import_module("shop")
@@ -139,3 +162,37 @@ def test_merge_checks_the_whole_and_resolves_asset_jobs_again(project: ModuleTyp
         Definitions.merge(first, first)
     with pytest.raises(DefinitionError, match="two different resources are named 'store'"):
         Definitions.merge(second, Definitions(resources={"store": Store(url="y")}))
+
+
+def test_asset_checks_are_loaded_from_modules_once_each_and_run(project: ModuleType) -> None:
+    ingest = importlib.import_module("shop.ingest")
+    marts = importlib.import_module("shop.marts")
+    checks_module = importlib.import_module("shop.checks")
+    checks = load_asset_checks_from_modules([checks_module, marts, checks_module])
+    assert [(c.asset_key, c.name) for c in checks] == [
+        ("raw", "raw_has_rows"), ("summary", "summary_is_positive")]
+    result = materialize([*load_assets_from_modules([ingest, marts]), outside, *checks])
+    assert sorted((e.check_name, e.passed) for e in result.get_asset_check_evaluations()) == [
+        ("raw_has_rows", True), ("summary_is_positive", True)]
+    assert result.asset_check_evaluation("raw", "raw_has_rows").metadata["rows"].value == 2
+    with pytest.raises(DefinitionError, match=r"takes modules, got 'shop\.checks'"):
+        load_asset_checks_from_modules(["shop.checks"])  # type: ignore[list-item]
+
+
+def test_an_asset_key_prefix_moves_the_checks_with_their_prefixed_assets(
+        project: ModuleType) -> None:
+    assets = load_assets_from_package_module(project, key_prefix="shop")
+    checks = load_asset_checks_from_package_module(project, asset_key_prefix="shop")
+    assert sorted((c.asset_key, c.node_name) for c in checks) == [
+        ("shop/raw", "shop__raw__raw_has_rows"),
+        ("shop/summary", "shop__summary__summary_is_positive")]
+    # the module's own definitions are left as they were
+    assert importlib.import_module("shop.checks").raw_has_rows.asset_key == "raw"
+    defs = Definitions(assets=[*assets, outside], asset_checks=checks,
+                       jobs=[define_asset_job("all")])
+    assert {n.name for n in defs.get_job("all").nodes} >= {
+        "shop__raw__raw_has_rows", "shop__summary__summary_is_positive"}
+    # without the prefix, the checks name assets these Definitions do not have
+    with pytest.raises(DefinitionError, match="checks asset 'raw', which no asset"):
+        Definitions(assets=[*assets, outside],
+                    asset_checks=load_asset_checks_from_package_module(project))

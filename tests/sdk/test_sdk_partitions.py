@@ -11,6 +11,7 @@ import pytest
 
 from tether import (
     AllPartitionMapping,
+    AssetOut,
     DailyPartitionsDefinition,
     Definitions,
     DynamicPartitionsDefinition,
@@ -23,7 +24,9 @@ from tether import (
     WeeklyPartitionsDefinition,
     asset,
     define_asset_job,
+    graph_asset,
     job,
+    multi_asset,
     op,
 )
 from tether import partitions as keys
@@ -173,6 +176,44 @@ def test_bad_definitions_say_what_is_allowed() -> None:
         MultiPartitionsDefinition({"a": StaticPartitionsDefinition(["x"])})
     with pytest.raises(DefinitionError, match="day of the month"):
         MonthlyPartitionsDefinition("2026-01-01", day_offset=31)
+
+
+def test_a_multi_asset_and_a_graph_asset_check_their_partitions_and_mappings() -> None:
+    daily = DailyPartitionsDefinition("2026-01-01")
+    with pytest.raises(DefinitionError, match=r"multi-asset 'split_events': "
+                                              r"partition_mappings names 'orders', which is "
+                                              r"not upstream of it; its upstream: events"):
+        multi_asset(outs={"a": AssetOut(), "b": AssetOut()}, partitions_def=daily,
+                    partition_mappings={"orders": IdentityPartitionMapping()})(split_events)
+    with pytest.raises(DefinitionError, match="must be a PartitionMapping"):
+        multi_asset(outs={"a": AssetOut(), "b": AssetOut()}, partitions_def=daily,
+                    partition_mappings={"events": "identity"})(split_events)  # type: ignore[dict-item]
+    with pytest.raises(DefinitionError, match="partitions_def must be a partitions definition"):
+        multi_asset(outs={"a": AssetOut()}, partitions_def="daily")(split_events)  # type: ignore[arg-type]
+    split = multi_asset(outs={"a": AssetOut(), "b": AssetOut()}, partitions_def=daily,
+                        partition_mappings={"events": AllPartitionMapping()})(split_events)
+    assert [(d.key, d.partitions_def, list(d.partition_mappings)) for d in split.assets] == [
+        ("a", daily, ["events"]), ("b", daily, ["events"])]
+    with pytest.raises(DefinitionError, match=r"asset 'loud': partition_mappings names "
+                                              r"'orders', which is not upstream of it"):
+        graph_asset(partitions_def=daily,
+                    partition_mappings={"orders": IdentityPartitionMapping()})(loud)
+    made = graph_asset(partitions_def=daily,
+                       partition_mappings={"events": AllPartitionMapping()})(loud)
+    assert (made.partitions_def, list(made.partition_mappings)) == (daily, ["events"])
+
+
+def split_events(events: str) -> tuple[str, str]:
+    return events, events
+
+
+@op
+def upper(text: str) -> str:
+    return text.upper()
+
+
+def loud(events: str) -> str:
+    return upper(events)  # type: ignore[no-any-return]
 
 
 def test_partitioned_assets_and_jobs_snapshot_their_partitions() -> None:

@@ -39,6 +39,7 @@ from .storage import (
     Actor,
     AgentRecord,
     CheckEvaluation,
+    CheckSummary,
     LocationRecord,
     Materialization,
     ReexecutionStrategy,
@@ -446,6 +447,23 @@ def _asset_checks(view: AssetView, _: Info) -> list[AssetCheckView]:
                            step_key=check.step) for check in view.checks]
 
 
+@asset.field("checkSummary")
+async def _asset_check_summary(view: AssetView, info: Info) -> CheckSummary | None:
+    if not view.checks:
+        return None
+    checks = {view.key: [check.name for check in view.checks]}
+    summaries = await to_thread.run_sync(_context(info).store.check_summaries, checks)
+    return summaries[view.key]
+
+
+check_summary = ObjectType("AssetCheckSummary")
+
+
+@check_summary.field("notEvaluated")
+def _check_summary_never(summary: CheckSummary, _: Info) -> int:
+    return summary.never
+
+
 asset_check = ObjectType("AssetCheck")
 
 
@@ -489,4 +507,4 @@ def _metadata_value(value: MetadataValue) -> Any:
 
 
 BINDABLES = [json_scalar, query, mutation, run, code_location, agent, op_node, asset,
-             materialization, asset_check, check_evaluation]
+             materialization, asset_check, check_summary, check_evaluation]

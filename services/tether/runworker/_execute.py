@@ -137,7 +137,7 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None,
     execute_job(defs, launch.job_name, emitter=emitter, run_config=launch.run_config,
                 step_selection=launch.step_selection, location=launch.location.name,
                 storage_dir=storage_dir, input_runs=launch.input_runs, canceled=canceled,
-                partition=launch.partition,
+                partition=launch.partition, dynamic_partitions=launch.dynamic_partitions,
                 pool_slots=PoolSlots(limits=launch.pool_limits, granted=granted))
 
 

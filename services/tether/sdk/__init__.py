@@ -48,7 +48,12 @@ from ._graph_def import GraphDefinition, graph
 from ._hooks import HookContext, HookDefinition, failure_hook, success_hook
 from ._io_manager import InputContext, IOManager, OutputContext
 from ._job import job
-from ._load_assets import load_assets_from_modules, load_assets_from_package_module
+from ._load_assets import (
+    load_asset_checks_from_modules,
+    load_asset_checks_from_package_module,
+    load_assets_from_modules,
+    load_assets_from_package_module,
+)
 from ._loader import load_definitions
 from ._metadata import Metadata
 from ._multi_asset import AssetOut, AssetSpec, MultiAssetDefinition, multi_asset
@@ -171,6 +176,8 @@ __all__ = [
     "graph",
     "graph_asset",
     "job",
+    "load_asset_checks_from_modules",
+    "load_asset_checks_from_package_module",
     "load_assets_from_modules",
     "load_assets_from_package_module",
     "load_definitions",

@@ -112,19 +112,7 @@ class AssetDefinition:
         self.check_specs: tuple[AssetCheckSpec, ...] = own_check_specs(
             check_specs, [self.key], where)
         self.partitions_def = check_partitions_def(partitions_def, where)
-        self.partition_mappings: dict[str, PartitionMapping] = {}
-        for upstream, mapping in (partition_mappings or {}).items():
-            upstream_key = coerce_key(upstream, f"{where}: partition_mappings").to_string()
-            if upstream_key not in self.deps:
-                raise DefinitionError(f"{where}: partition_mappings names {upstream_key!r}, "
-                                      f"which is not upstream of it; its upstream: "
-                                      f"{', '.join(self.deps) or 'none'}")
-            if not isinstance(mapping, PartitionMapping):
-                raise DefinitionError(f"{where}: the partition mapping of {upstream_key!r} "
-                                      f"must be a PartitionMapping (e.g. "
-                                      f"TimeWindowPartitionMapping(start_offset=-1)), got "
-                                      f"{mapping!r}")
-            self.partition_mappings[upstream_key] = mapping
+        self.partition_mappings = check_partition_mappings(partition_mappings, self.deps, where)
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -159,6 +147,25 @@ class AssetDefinition:
         if group_name is not None:
             copy.group_name = _check_group(group_name, f"asset {copy.key!r}")
         return copy
+
+
+def check_partition_mappings(mappings: Mapping[CoercibleKey, PartitionMapping] | None,
+                             deps: Sequence[str], where: str) -> dict[str, PartitionMapping]:
+    """``partition_mappings`` by upstream key, each of an asset in ``deps``."""
+    checked: dict[str, PartitionMapping] = {}
+    for upstream, mapping in (mappings or {}).items():
+        upstream_key = coerce_key(upstream, f"{where}: partition_mappings").to_string()
+        if upstream_key not in deps:
+            raise DefinitionError(f"{where}: partition_mappings names {upstream_key!r}, "
+                                  f"which is not upstream of it; its upstream: "
+                                  f"{', '.join(deps) or 'none'}")
+        if not isinstance(mapping, PartitionMapping):
+            raise DefinitionError(f"{where}: the partition mapping of {upstream_key!r} "
+                                  f"must be a PartitionMapping (e.g. "
+                                  f"TimeWindowPartitionMapping(start_offset=-1)), got "
+                                  f"{mapping!r}")
+        checked[upstream_key] = mapping
+    return checked
 
 
 def _check_group(group_name: str | None, where: str) -> str:
@@ -300,15 +307,19 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
               partitions_def: PartitionsDefinition | None = None) -> JobDefinition:
     """The job materializing ``selected`` (of ``assets``), one node per asset named by its
     key's node name; an unselected upstream orders nothing, and its value is loaded from its
-    latest materialization. External assets are left out
-    (nothing here produces them); an asset of a ``@multi_asset`` is a node that takes its
+    latest materialization. External assets are not materialized (nothing here produces
+    them), but their checks run; an asset of a ``@multi_asset`` is a node that takes its
     value out of the multi-asset's node, which runs once for all of them. Each selected
     asset's ``@asset_check`` s (``checks``, by asset key) are a node each after it."""
     materializable = [definition for definition in selected if not definition.external]
-    if selected and not materializable:
+    # an external asset's checks load it through its IO manager, in steps of their own
+    checked_outside = [definition for definition in selected
+                       if definition.external and (checks or {}).get(definition.key)]
+    if selected and not materializable and not checked_outside:
         raise DefinitionError(
             f"asset job {name!r}: the selection has only assets produced outside Tether "
-            f"({', '.join(repr(d.key) for d in selected)}), which no job materializes")
+            f"({', '.join(repr(d.key) for d in selected)}), which no job materializes "
+            f"(and none of them has an @asset_check to run)")
     selected = materializable
     chosen = {definition.key for definition in selected}
     nodes: list[Node] = []
@@ -342,7 +353,7 @@ def asset_job(name: str, selected: Sequence[AssetDefinition],
                                definition.inputs, definition.value_deps, definition.deps,
                                chosen, assets, asset_key=definition.key)._replace(
                 check_specs=definition.check_specs))
-    nodes += _check_nodes(selected, assets, chosen, checks or {})
+    nodes += _check_nodes([*selected, *checked_outside], assets, chosen, checks or {})
     partitioned = job_partitions(name, selected, partitions_def)
     try:
         return JobDefinition(name, _blocked_by_checks(nodes), description=description,
@@ -367,11 +378,19 @@ def _check_nodes(selected: Sequence[AssetDefinition], assets: Mapping[str, Asset
         for check in checks.get(definition.key, ()):
             also = [assets[dep].asset_key.node_name for dep in check.spec.additional_deps
                     if dep in chosen and not assets[dep].external]
-            nodes.append(Node(
-                name=check.node_name, op=check.op,
-                inputs={check.asset_param: step} if check.asset_param else {},
-                after=tuple(dict.fromkeys([*([] if check.asset_param else [step]), *also])),
-                check=check.spec))
+            param = check.asset_param
+            if definition.external:
+                # no step makes it: its value is loaded through its IO manager, as an asset
+                # outside the job's is
+                node = Node(name=check.node_name, op=check.op, inputs={},
+                            asset_inputs={param: definition.key} if param else {},
+                            after=tuple(dict.fromkeys(also)), check=check.spec)
+            else:
+                node = Node(name=check.node_name, op=check.op,
+                            inputs={param: step} if param else {},
+                            after=tuple(dict.fromkeys([*([] if param else [step]), *also])),
+                            check=check.spec)
+            nodes.append(node)
     return nodes
 
 

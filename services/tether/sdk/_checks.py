@@ -180,6 +180,16 @@ class AssetCheckDefinition:
     def __repr__(self) -> str:
         return f"<AssetCheckDefinition {self.spec.name} of {self.spec.key}>"
 
+    def with_asset_key_prefix(self, prefix: str | Sequence[str]) -> AssetCheckDefinition:
+        """A copy checking the asset moved under ``prefix`` (loaded with that ``key_prefix``);
+        its step is renamed with it, the function is shared."""
+        copy = object.__new__(AssetCheckDefinition)
+        for slot in AssetCheckDefinition.__slots__:
+            setattr(copy, slot, getattr(self, slot))
+        copy.spec = self.spec.moved_to(AssetKey(self.spec.key).with_prefix(prefix).to_string())
+        copy.op = self.op.renamed(copy.node_name)
+        return copy
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Evaluate the check directly, outside any run (for unit tests)."""
         return self.op.fn(*args, **kwargs)

@@ -227,10 +227,6 @@ class Definitions:
                 raise DefinitionError(
                     f"{this} checks asset {check.asset_key!r}, which no asset in these "
                     f"Definitions defines{close_matches(check.asset_key, self.assets)}")
-            if asset.external:
-                raise DefinitionError(
-                    f"{this} checks asset {check.asset_key!r}, which is produced outside "
-                    f"Tether (an AssetSpec), so no run of Tether's materializes it to check")
             for dep in check.spec.additional_deps:
                 if dep not in self.assets:
                     raise DefinitionError(

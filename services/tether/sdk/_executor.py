@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .. import _telemetry as telemetry
@@ -80,6 +80,7 @@ def execute_job(
     canceled: Callable[[], bool] = lambda: False,
     partition: str | None = None,
     pool_slots: PoolSlots | None = None,
+    dynamic_partitions: Mapping[str, Sequence[str]] | None = None,
 ) -> bool:
     """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
     or the run config's ``execution`` section says: side by side in threads (the default), in
@@ -99,7 +100,9 @@ def execute_job(
     its downstream steps load (default: this run). ``partition`` is the partition of the job
     the run is of (required for a partitioned job, refused for another). With
     ``pool_slots``, a step of a pool it limits waits for its slot (STEP_SLOT_REQUESTED)
-    before it starts.
+    before it starts. ``dynamic_partitions`` holds the keys of the dynamic partitions
+    definitions its partition mappings enumerate, by name (the control plane keeps them; the
+    run's launch carries them).
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -129,7 +132,7 @@ def execute_job(
         job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
         running={node.name for node in nodes}, input_runs=input_runs or {},
-        partition=partition)
+        partition=partition, dynamic=dynamic_partitions or {})
     for node in nodes:
         if node.asset_key is not None:
             # the partition status shows it in progress from here until the run ends

@@ -18,6 +18,7 @@ from ._graph import Node
 from ._graph_def import GraphDefinition, single_output
 from ._io_manager import DEFAULT_IO_MANAGER_KEY, RESULT
 from ._op import OpDefinition
+from ._partitions import PartitionMapping, PartitionsDefinition
 
 # the node name a graph input's placeholder handle carries while the graph is composed
 _PLACEHOLDER = "<asset input {}>"
@@ -36,6 +37,8 @@ def graph_asset(*, name: str | None = None, key: CoercibleKey | None = None,
                 tags: Mapping[str, str] | None = None, kinds: Iterable[str] = (),
                 code_version: str | None = None,
                 io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+                partitions_def: PartitionsDefinition | None = None,
+                partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
                 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -48,16 +51,21 @@ def graph_asset(fn: Callable[..., Any] | None = None, /, *, name: str | None = N
                 tags: Mapping[str, str] | None = None, kinds: Iterable[str] = (),
                 code_version: str | None = None,
                 io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
+                partitions_def: PartitionsDefinition | None = None,
+                partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
                 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
     """Declare an asset computed by a graph: the function's body calls ops as a ``@graph``'s
     does and returns the output that is the asset's value; its parameters are upstream
-    assets. The keyword arguments are ``@asset``'s."""
+    assets. The keyword arguments are ``@asset``'s; with ``partitions_def`` every op of the
+    graph runs for the run's partition (``context.partition_key``) and reads its upstream
+    assets' partitions through ``partition_mappings``."""
     def decorate(function: Callable[..., Any]) -> AssetDefinition:
         # the graph's signature gives the asset its inputs, exactly as @asset reads them
         definition = AssetDefinition(
             function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
             description=description, group_name=group_name, owners=owners, tags=tags,
-            kinds=kinds, code_version=code_version, io_manager_key=io_manager_key)
+            kinds=kinds, code_version=code_version, io_manager_key=io_manager_key,
+            partitions_def=partitions_def, partition_mappings=partition_mappings)
         definition.graph = GraphDefinition(function, name=definition.asset_key.node_name,
                                            description=description)
         definition.op = OpDefinition(_materialize, name=definition.asset_key.node_name,

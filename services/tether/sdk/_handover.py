@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .. import partitions
@@ -54,11 +54,23 @@ class Handover:
         running: Collection[str],
         input_runs: Mapping[str, str],
         partition: str | None = None,
+        dynamic: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._job = job
+        # the keys of the dynamic partitions definitions, by name (from the run's launch)
+        self._dynamic = dynamic or {}
         # the run's partition of its job (None: not partitioned)
         self._partition = partition
         self._assets = assets
+        # the asset whose partitions and mappings apply to a step that materializes none
+        # itself: a multi-asset's step (any of its assets: they share them) or an op of a
+        # graph asset's graph (its steps are keyed "<asset step>.<op>")
+        self._owners: dict[str, Any] = {}
+        for asset in assets.values():
+            if getattr(asset, "computed_by", None):
+                self._owners.setdefault(asset.computed_by, asset)
+            elif getattr(asset, "graph", None) is not None:
+                self._owners[asset.asset_key.node_name] = asset
         self._resource = resource
         self._defined = defined
         self._location = location
@@ -127,16 +139,25 @@ class Handover:
         upstream = self._partitions_of(upstream_key)
         if upstream is None:
             return None
-        downstream = self._partitions_of(node.asset_key)
-        if downstream is None and node.asset_key is None:
-            downstream = self._job.partitions_def
+        asset = self._owner(node)
+        if asset is not None:
+            downstream = asset.partitions_def
+        else:
+            # an op of an op job, or of an asset job: it runs for the job's partition
+            downstream = None if node.asset_key is not None else self._job.partitions_def
         key = self._partition if downstream is not None else None
-        asset = self._assets.get(node.asset_key) if node.asset_key is not None else None
         mapping = asset.partition_mappings.get(upstream_key) if asset is not None else None
         return partitions.upstream_keys(
             None if mapping is None else mapping.snapshot,
             downstream=None if downstream is None else downstream.snapshot, key=key,
-            upstream=upstream.snapshot, now=time.time())
+            upstream=upstream.snapshot, now=time.time(), dynamic=self._dynamic)
+
+    def _owner(self, node: Node) -> Any:
+        """The asset ``node`` computes (None: an op of no asset)."""
+        if node.asset_key is not None:
+            return self._assets.get(node.asset_key)
+        name = base_name(node.name)
+        return self._owners.get(name) or self._owners.get(name.partition(".")[0])
 
     def _load_partitions(self, load: Callable[[str | None], Any], keys: list[str] | None
                          ) -> Any:

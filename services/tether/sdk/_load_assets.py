@@ -1,4 +1,5 @@
-"""Collecting the assets a project's modules define, instead of listing each one."""
+"""Collecting the assets and asset checks a project's modules define, instead of listing
+each one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from ..errors import DefinitionError
 from ._asset import DEFAULT_GROUP, AssetDefinition
+from ._checks import AssetCheckDefinition
 from ._multi_asset import AssetSpec, MultiAssetDefinition
 
 
@@ -46,15 +48,53 @@ def load_assets_from_modules(
     ]
 
 
+def load_asset_checks_from_modules(
+    modules: Iterable[ModuleType], *, asset_key_prefix: str | Sequence[str] | None = None,
+) -> list[AssetCheckDefinition]:
+    """The asset checks (``@asset_check``) defined at the top level of ``modules``, each once,
+    in the order found. Checks an asset declares in its ``check_specs`` come with the asset
+    and are not listed here.
+
+    ``asset_key_prefix`` moves the asset each check targets under it: give the
+    ``key_prefix`` that :func:`load_assets_from_modules` gave the checked assets.
+    """
+    found: dict[int, AssetCheckDefinition] = {}
+    for module in modules:
+        if not isinstance(module, ModuleType):
+            raise DefinitionError(
+                f"load_asset_checks_from_modules takes modules, got {module!r}")
+        for value in vars(module).values():
+            if isinstance(value, AssetCheckDefinition):
+                found.setdefault(id(value), value)
+    if asset_key_prefix is None:
+        return list(found.values())
+    return [check.with_asset_key_prefix(asset_key_prefix) for check in found.values()]
+
+
 def load_assets_from_package_module(
     package: ModuleType, *, group_name: str | None = None,
     key_prefix: str | Sequence[str] | None = None,
 ) -> list[AssetDefinition | MultiAssetDefinition | AssetSpec]:
     """:func:`load_assets_from_modules` over a package and every module under it."""
+    return load_assets_from_modules(_package_modules(package), group_name=group_name,
+                                    key_prefix=key_prefix)
+
+
+def load_asset_checks_from_package_module(
+    package: ModuleType, *, asset_key_prefix: str | Sequence[str] | None = None,
+) -> list[AssetCheckDefinition]:
+    """:func:`load_asset_checks_from_modules` over a package and every module under it."""
+    return load_asset_checks_from_modules(_package_modules(package),
+                                          asset_key_prefix=asset_key_prefix)
+
+
+def _package_modules(package: ModuleType) -> list[ModuleType]:
     import pkgutil  # here: only locations that walk a package pay for it
 
+    if not isinstance(package, ModuleType):
+        raise DefinitionError(f"expected a package module, got {package!r}")
     modules = [package]
     for info in pkgutil.walk_packages(getattr(package, "__path__", []),
                                       prefix=f"{package.__name__}."):
         modules.append(importlib.import_module(info.name))
-    return load_assets_from_modules(modules, group_name=group_name, key_prefix=key_prefix)
+    return modules

@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import DefinitionError
-from ._asset import PICK_INPUT, AssetDefinition, CoercibleKey
+from ._asset import PICK_INPUT, AssetDefinition, CoercibleKey, check_partition_mappings
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._checks import AssetCheckSpec, own_check_specs
 from ._graph import Node
 from ._io_manager import RESULT
 from ._op import OpDefinition
+from ._partitions import PartitionMapping, PartitionsDefinition, check_partitions_def
 
 
 class AssetSpec:
@@ -90,12 +91,15 @@ class MultiAssetDefinition:
     """One op whose return value holds the values of several assets."""
 
     __slots__ = ("assets", "can_subset", "check_specs", "deps", "inputs", "keys", "node_name",
-                 "op", "out_names", "value_deps")
+                 "op", "out_names", "partition_mappings", "partitions_def", "value_deps")
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None, outs: Mapping[str, AssetOut],
                  specs: Sequence[AssetSpec], ins: Mapping[str, CoercibleKey] | None,
                  deps: Iterable[CoercibleKey], can_subset: bool, group_name: str | None,
-                 description: str | None, check_specs: Iterable[AssetCheckSpec] = ()) -> None:
+                 description: str | None, check_specs: Iterable[AssetCheckSpec] = (),
+                 partitions_def: PartitionsDefinition | None = None,
+                 partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
+                 ) -> None:
         self.node_name = name or fn.__name__
         where = f"multi-asset {self.node_name!r}"
         if bool(outs) == bool(specs):
@@ -112,6 +116,9 @@ class MultiAssetDefinition:
         extra = [coerce_key(dep, f"{where}: deps").to_string() for dep in deps]
         self.deps: tuple[str, ...] = tuple(dict.fromkeys((*self.value_deps, *extra)))
         self.can_subset = can_subset
+        # each of its assets is split alike; the step reads its upstream through the mappings
+        self.partitions_def = check_partitions_def(partitions_def, where)
+        self.partition_mappings = check_partition_mappings(partition_mappings, self.deps, where)
         self.assets: list[AssetDefinition] = []
         for position, (out, spec) in enumerate(named):
             definition = spec.definition(_picker(out, position, len(named)), where, group_name)
@@ -119,6 +126,10 @@ class MultiAssetDefinition:
             definition.inputs, definition.value_deps = {}, self.value_deps
             definition.deps = tuple(dict.fromkeys((*self.deps, *spec.deps)))
             definition.computed_by = self.node_name
+            definition.partitions_def = self.partitions_def
+            definition.partition_mappings = {
+                key: mapping for key, mapping in self.partition_mappings.items()
+                if key in definition.deps}
             self.assets.append(definition)
         self.keys: tuple[str, ...] = tuple(definition.key for definition in self.assets)
         # each asset's out name (its key for specs=), in the order of the return value
@@ -218,6 +229,8 @@ def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
                 deps: Sequence[CoercibleKey] = (), can_subset: bool = False,
                 group_name: str | None = None, description: str | None = None,
                 check_specs: Sequence[AssetCheckSpec] = (),
+                partitions_def: PartitionsDefinition | None = None,
+                partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
                 ) -> Callable[[Callable[..., Any]], MultiAssetDefinition]:
     """Declare one op producing several assets: ``outs={"name": AssetOut(...)}`` or
     ``specs=[AssetSpec(...)]``. Its parameters read upstream assets as ``@asset``'s do. With
@@ -225,11 +238,15 @@ def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
     reads them from ``context.selected_asset_keys`` / ``context.selected_output_names`` and
     may return only their values; only those are stored and materialized. Without, a
     selection takes all of them or none. ``check_specs`` (each naming one of its
-    assets) are checks its step reports on, as ``@asset``'s are."""
+    assets) are checks its step reports on, as ``@asset``'s are. ``partitions_def`` splits
+    every one of its assets alike: a run of one partition materializes that partition of each
+    (``context.partition_key``), and ``partition_mappings`` says which partitions of an
+    upstream asset its step reads, as ``@asset``'s does."""
     def decorate(fn: Callable[..., Any]) -> MultiAssetDefinition:
         return MultiAssetDefinition(fn, name=name, outs=dict(outs or {}), specs=list(specs),
                                     ins=ins, deps=deps, can_subset=can_subset,
                                     group_name=group_name, description=description,
-                                    check_specs=check_specs)
+                                    check_specs=check_specs, partitions_def=partitions_def,
+                                    partition_mappings=partition_mappings)
 
     return decorate

@@ -23,6 +23,10 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     input_runs: dict[str, str] = {}
     # the partition the run is of; None: the job is not partitioned
     partition: str | None = None
+    # the keys of each dynamic partitions definition the job's assets (and the assets they
+    # read) are partitioned by, when the run was handed over: the run worker maps partitions
+    # with them and never asks the control plane
+    dynamic_partitions: dict[str, list[str]] = {}
     # the limit of each concurrency pool the control plane limits (set when the launch is
     # claimed): a step of one of these pools waits for a slot (``GrantSlot``) before it starts
     pool_limits: dict[str, int] = {}

@@ -1,7 +1,8 @@
 """The assets pages in a real browser (Debian's chromium, headless, driven by Playwright)
 against a real deployment (control plane and agent processes, a code server, run workers):
 tick several assets and materialize them as one run, and see the lineage coloured by each
-asset's latest status. Its screenshot goes to docs/screenshots/asset-lineage.png."""
+asset's latest status, and each asset's checks by their newest results. Its screenshot goes
+to docs/screenshots/asset-lineage.png."""
 
 from __future__ import annotations
 
@@ -21,18 +22,27 @@ __all__ = ["browser"]
 DEFS = '''
 import time
 
-from tether import AssetSpec, Definitions, asset, define_asset_job
+from tether import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetSpec,
+                    Definitions, Output, asset, define_asset_job)
 
 landing = AssetSpec("s3/landing", group_name="ingest",
                     description="Files the vendor's SFTP job drops each night")
 
-@asset(group_name="ingest", deps=[landing])
-def orders() -> list[int]:
-    return [120, 80, 45]
+@asset(group_name="ingest", deps=[landing], check_specs=[
+    AssetCheckSpec("has_rows"), AssetCheckSpec("positive"), AssetCheckSpec("under_100")])
+def orders():
+    rows = [120, 80, 45]
+    yield Output(rows)
+    yield AssetCheckResult(check_name="has_rows", passed=bool(rows))
+    yield AssetCheckResult(check_name="positive", passed=all(r > 0 for r in rows))
+    yield AssetCheckResult(check_name="under_100", passed=all(r < 100 for r in rows))
 
-@asset(group_name="ingest", deps=[landing])
-def customers() -> list[str]:
-    return ["ada", "lin"]
+@asset(group_name="ingest", deps=[landing], check_specs=[AssetCheckSpec("unique")])
+def customers():
+    names = ["ada", "lin", "ada"]
+    yield Output(names)
+    yield AssetCheckResult(passed=len(set(names)) == len(names),
+                           severity=AssetCheckSeverity.WARN)
 
 @asset(group_name="marts")
 def revenue(orders: list[int]) -> int:
@@ -47,9 +57,10 @@ def dashboard(revenue: int) -> str:
     time.sleep(120)
     return f"revenue {revenue}"
 
-@asset(group_name="marts")
-def forecast(revenue: int) -> int:
-    return revenue * 2
+@asset(group_name="marts", check_specs=[AssetCheckSpec("not_negative")])
+def forecast(revenue: int):
+    yield Output(revenue * 2)
+    yield AssetCheckResult(passed=revenue >= 0)
 
 defs = Definitions(assets=[landing, orders, customers, revenue, churn, dashboard, forecast],
                    jobs=[define_asset_job("everything")])
@@ -138,6 +149,27 @@ def test_tick_assets_materialize_them_as_one_run_and_see_the_lineage_by_status(
                           "customers": "materialized", "revenue": "materialized",
                           "churn": "failed", "dashboard": "in-progress", "forecast": "never"}
         expect(page.locator("#asset-churn")).to_contain_text("last attempt failed")
+        # each asset's checks by their newest results, in words
+        checks = {key: page.locator(f"#asset-{key} td.asset-checks")
+                  for key in ("orders", "customers", "revenue", "forecast")}
+        expect(checks["orders"]).to_contain_text("2/3 checks passed")
+        expect(checks["orders"].locator("li.bad")).to_have_text("FAILED (ERROR) under_100")
+        assert checks["orders"].locator("[data-checks]").get_attribute(
+            "data-checks") == "FAILED"
+        expect(checks["customers"]).to_contain_text("0/1 check passed")
+        expect(checks["customers"]).to_contain_text("failed (WARN) unique")
+        expect(checks["forecast"]).to_contain_text("0/1 check passed")
+        expect(checks["forecast"]).to_contain_text("1 not evaluated yet")
+        expect(checks["revenue"]).to_have_text("no checks")
+        summaries = {a["key"]: a["checkSummary"] for a in deployment.graphql(
+            "{ assets { key checkSummary { total passed failed warned notEvaluated state "
+            "text } } }")["assets"]}
+        assert summaries["orders"] == {
+            "total": 3, "passed": 2, "failed": ["under_100"], "warned": [],
+            "notEvaluated": 0, "state": "FAILED",
+            "text": "2/3 checks passed; failed (ERROR): under_100"}
+        assert (summaries["customers"]["state"], summaries["forecast"]["state"],
+                summaries["revenue"]) == ("WARNING", "PENDING", None)
         expect(page.locator(".legend").first).to_contain_text("materializing now")
         assert_accessible_basics(page)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

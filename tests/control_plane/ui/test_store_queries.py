@@ -172,6 +172,26 @@ def test_check_results_newest_first_per_asset_and_check_and_per_run(store: Store
     page, _, _ = store.events_page(run_a, limit=100, levels=["WARNING"])
     assert [e.message for e in page] == ["Check sorted of asset raw failed (WARN)"]
 
+    # each asset's checks by the newest result of each, however many older ones it has
+    store.store_events([result(run_b, 5 + n, "clean", "has_rows", n % 2 == 1)
+                        for n in range(30)])
+    summaries = store.check_summaries({"raw": ["has_rows", "sorted", "never_ran"],
+                                       "clean": ["has_rows"], "unchecked": ["has_rows"]})
+    raw = summaries["raw"]
+    assert (raw.total, raw.passed, raw.failed, raw.warned, raw.never) == (
+        3, 0, ("has_rows",), ("sorted",), 1)
+    assert raw.state == "FAILED"
+    assert raw.text == ("0/3 checks passed; failed (ERROR): has_rows; "
+                        "failed (WARN): sorted; 1 not evaluated yet")
+    assert (summaries["clean"].state, summaries["clean"].text) == (
+        "PASSED", "1/1 check passed")
+    assert (summaries["unchecked"].state, summaries["unchecked"].never) == ("PENDING", 1)
+    assert store.check_summaries({}) == {}
+    store.store_events([result(run_b, 40, "raw", "has_rows", True),
+                        result(run_b, 41, "raw", "sorted", True)])
+    passing = store.check_summaries({"raw": ["has_rows", "sorted"]})["raw"]
+    assert (passing.state, passing.text) == ("PASSED", "2/2 checks passed")
+
 
 def test_sessions_expire_end_and_die_with_their_token(store: Store, clock: FakeClock) -> None:
     token = store.create_token("user", role="launcher", name="ada")

@@ -9,6 +9,7 @@ read a few index entries per asset however long the event log is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +24,7 @@ from tether.wire import AssetMaterialization
 from . import _codec
 from ._projection import TERMINAL_STATUSES, RunStatus
 from ._records import Materialization
-from ._schema import MATERIALIZATIONS, STEP_EVENTS, events, runs
+from ._schema import CHECK_EVALUATIONS, MATERIALIZATIONS, STEP_EVENTS, events, runs
 
 # bound values per IN list: well inside SQLite's limit on a statement's variables
 _CHUNK = 500
@@ -102,6 +103,39 @@ def _newest(conn: Connection, column: Any, values: Sequence[str], *where: Any) -
               .order_by(events.c.id.desc()).limit(1).scalar_subquery())
     return [id_ for id_ in conn.execute(sa.select(newest).select_from(wanted)).scalars()
             if id_ is not None]
+
+
+def newest_checks(conn: Connection, checks: Sequence[tuple[str, str]]) -> Iterator[Any]:
+    """The ``asset_key``, ``check_name`` and ``body`` of the newest ASSET_CHECK_EVALUATION
+    event of each ``(asset_key, check_name)`` of ``checks`` that has one, in one statement:
+    one index probe per check (as :func:`_newest` probes per key), joined to its row."""
+    if not checks:
+        return iter(())
+    values = _codec.encode_json([list(check) for check in checks]).decode()
+    return iter(conn.execute(_newest_checks_query(conn.dialect.name), {"checks": values}))
+
+
+@functools.cache
+def _newest_checks_query(dialect: str) -> sa.Select[Any]:
+    # built once per database: the assets page asks for it on every request
+    array = sa.bindparam("checks", type_=sa.Text())
+    if dialect == "sqlite":
+        wanted = sa.func.json_each(array).table_valued("value").alias("wanted")
+        asset_key = sa.func.json_extract(wanted.c.value, "$[0]")
+        check_name = sa.func.json_extract(wanted.c.value, "$[1]")
+    else:
+        wanted = sa.func.jsonb_array_elements(sa.cast(array, postgresql.JSONB)
+                                              ).table_valued("value").alias("wanted")
+        asset_key = sa.func.jsonb_extract_path_text(wanted.c.value, "0")
+        check_name = sa.func.jsonb_extract_path_text(wanted.c.value, "1")
+    probed = events.alias("probed")
+    newest = (sa.select(probed.c.id)
+              # the partial index's own condition, as a literal
+              .where(sa.text(f"probed.{CHECK_EVALUATIONS}"), probed.c.asset_key == asset_key,
+                     probed.c.check_name == check_name)
+              .order_by(probed.c.id.desc()).limit(1).scalar_subquery())
+    return (sa.select(events.c.asset_key, events.c.check_name, events.c.body)
+            .select_from(wanted).join(events, events.c.id == newest))
 
 
 def _rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:

@@ -3,7 +3,7 @@ spans for the timeline, and the checks' results (the assets' queries are in :mod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from tether.wire import AssetCheckEvaluation
 
 from . import _codec
-from ._records import CheckEvaluation, EventRecord, StepSpan
+from ._assets import newest_checks
+from ._records import CheckEvaluation, CheckSummary, EventRecord, StepSpan
 from ._rows import event_record
 from ._run_page import like_pattern
 from ._schema import CHECK_EVALUATIONS, STEP_EVENTS, events
@@ -93,25 +94,30 @@ def step_spans(conn: Connection, run_id: str) -> list[StepSpan]:
 
 
 def check_evaluations(conn: Connection, asset_key: str, *, check_name: str | None = None,
-                      limit: int = 20, scan_limit: int = 10_000) -> list[CheckEvaluation]:
+                      limit: int = 20) -> list[CheckEvaluation]:
     """The newest ``limit`` results of the checks of ``asset_key`` (of its check
-    ``check_name`` only, when given), newest first, among the last ``scan_limit`` check
-    results stored (a partial index holds only those events)."""
-    rows = conn.execute(
-        sa.select(events.c.run_id, events.c.timestamp, events.c.body)
-        # the partial index's own condition, as a literal
-        .where(sa.text(CHECK_EVALUATIONS))
-        .order_by(events.c.id.desc()).limit(scan_limit)
-    )
-    found: list[CheckEvaluation] = []
-    for row in rows:
-        event = _codec.event_decoder.decode(row.body)
-        if (isinstance(event, AssetCheckEvaluation) and event.asset_key == asset_key
-                and check_name in (None, event.check_name)):
-            found.append(_evaluation(event, row.run_id, row.timestamp))
-            if len(found) == limit:
-                break
-    return found
+    ``check_name`` only, when given), newest first."""
+    query = (sa.select(events.c.run_id, events.c.timestamp, events.c.body)
+             # the partial index's own condition, as a literal
+             .where(sa.text(CHECK_EVALUATIONS), events.c.asset_key == asset_key)
+             .order_by(events.c.id.desc()).limit(limit))
+    if check_name is not None:
+        query = query.where(events.c.check_name == check_name)
+    return [_evaluation(event, row.run_id, row.timestamp) for row in conn.execute(query)
+            if isinstance(event := _codec.event_decoder.decode(row.body), AssetCheckEvaluation)]
+
+
+def check_summaries(conn: Connection, checks: Mapping[str, Sequence[str]]
+                    ) -> dict[str, CheckSummary]:
+    """The summary of each asset's checks (``checks``: their names by asset key) from the
+    newest result of each: one index probe per check, however many results it has."""
+    pairs = sorted({(key, name) for key, names in checks.items() for name in names})
+    newest: dict[str, dict[str, tuple[bool, str]]] = {}
+    for row in newest_checks(conn, pairs):
+        outcome = _codec.outcome_decoder.decode(row.body)
+        newest.setdefault(row.asset_key, {})[row.check_name] = (outcome.passed,
+                                                                outcome.severity)
+    return {key: CheckSummary.of(names, newest.get(key, {})) for key, names in checks.items()}
 
 
 def run_check_evaluations(conn: Connection, run_id: str) -> list[CheckEvaluation]:

@@ -15,6 +15,17 @@ payload_decoder = msgspec.msgpack.Decoder(WorkPayload)
 spec_decoder = msgspec.msgpack.Decoder(LocationSpec)
 snapshot_decoder = msgspec.msgpack.Decoder(LocationSnapshot)
 event_decoder = msgspec.msgpack.Decoder(RunEvent)
+
+
+class CheckOutcome(msgspec.Struct, frozen=True):
+    """What the check summaries read of a stored ASSET_CHECK_EVALUATION body; the rest (its
+    metadata above all) is skipped without being decoded."""
+
+    passed: bool
+    severity: str = "ERROR"
+
+
+outcome_decoder = msgspec.msgpack.Decoder(CheckOutcome)
 error_decoder = msgspec.msgpack.Decoder(ErrorInfo)
 error_json_decoder = msgspec.json.Decoder(ErrorInfo)
 dict_json_decoder = msgspec.json.Decoder(dict[str, Any])

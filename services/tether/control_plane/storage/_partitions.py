@@ -46,6 +46,27 @@ def keys_for(conn: Connection, definition: PartitionsSnapshot | None) -> dict[st
     return dynamic_keys(conn, partition_keys.dynamic_names(definition))
 
 
+def run_dynamic_keys(conn: Connection, location: str, job_name: str
+                     ) -> dict[str, list[str]]:
+    """The keys of the dynamic partitions definitions a run of ``job_name`` may enumerate:
+    the job's, its assets' and those of the assets they read, by name (none when it uses
+    none). The run's launch carries them, so its worker never asks the control plane."""
+    from . import _locations  # here: _locations hands launches to _work, which calls this
+
+    record = _locations.get(conn, location)
+    job = None if record is None or record.snapshot is None else record.snapshot.job(job_name)
+    if record is None or record.snapshot is None or job is None:
+        return {}
+    assets = {asset.key: asset for asset in record.snapshot.assets}
+    names = set(partition_keys.dynamic_names(job.partitions))
+    for node in job.nodes:
+        asset = assets.get(node.asset_key) if node.asset_key else None
+        for read in ([asset, *(assets.get(dep) for dep in asset.deps)] if asset else []):
+            if read is not None:
+                names.update(partition_keys.dynamic_names(read.partitions))
+    return dynamic_keys(conn, names) if names else {}
+
+
 def add_dynamic(conn: Connection, name: str, keys: Sequence[str], now: float) -> list[str]:
     """Add ``keys`` to dynamic partitions ``name``; the keys that were new."""
     for key in keys:

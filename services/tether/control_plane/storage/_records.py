@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -187,6 +188,54 @@ class CheckEvaluation:
     blocking: bool
     description: str
     metadata: dict[str, MetadataValue]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSummary:
+    """An asset's checks by their latest results: how many passed, which failed (with ERROR
+    or WARN severity) and how many were never evaluated."""
+
+    total: int
+    passed: int
+    failed: tuple[str, ...]
+    warned: tuple[str, ...]
+    never: int
+
+    @classmethod
+    def of(cls, check_names: Sequence[str],
+           outcomes: Mapping[str, tuple[bool, str]]) -> CheckSummary:
+        """The summary of checks ``check_names`` from the newest outcome of each that has
+        one: ``(passed, severity)`` by check name."""
+        found = [outcomes[name] + (name,) for name in check_names if name in outcomes]
+        return cls(total=len(check_names),
+                   passed=sum(1 for passed, _, _ in found if passed),
+                   failed=tuple(name for passed, severity, name in found
+                                if not passed and severity == "ERROR"),
+                   warned=tuple(name for passed, severity, name in found
+                                if not passed and severity != "ERROR"),
+                   never=len(check_names) - len(found))
+
+    @property
+    def state(self) -> str:
+        """FAILED (an ERROR check failed), WARNING (a WARN check failed), PASSED (every
+        check passed) or PENDING (some never evaluated, none failed)."""
+        if self.failed:
+            return "FAILED"
+        if self.warned:
+            return "WARNING"
+        return "PASSED" if self.passed == self.total else "PENDING"
+
+    @property
+    def text(self) -> str:
+        """In words: ``2/3 checks passed; failed (ERROR): orders_positive``."""
+        parts = [f"{self.passed}/{self.total} check{'s' if self.total != 1 else ''} passed"]
+        if self.failed:
+            parts.append(f"failed (ERROR): {', '.join(self.failed)}")
+        if self.warned:
+            parts.append(f"failed (WARN): {', '.join(self.warned)}")
+        if self.never:
+            parts.append(f"{self.never} not evaluated yet")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

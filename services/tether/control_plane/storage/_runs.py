@@ -305,7 +305,11 @@ def _event_row(event: RunEvent, fact: Fact) -> dict[str, Any]:
         "level": level,
         "message": _codec.storable_text(message),
         "body": _codec.encode(event),
-        "asset_key": event.asset_key if isinstance(event, AssetMaterialization) else None,
+        "asset_key": (event.asset_key
+                      if isinstance(event, AssetMaterialization | AssetCheckEvaluation)
+                      else None),
+        "check_name": (event.check_name if isinstance(event, AssetCheckEvaluation)
+                       else None),
     }
 
 

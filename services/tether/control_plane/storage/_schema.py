@@ -91,8 +91,10 @@ events = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     # msgpack of the wire RunEvent; for control-plane events, msgpack of an ErrorInfo or NULL
     sa.Column("body", sa.LargeBinary, nullable=True),
-    # the key of an ASSET_MATERIALIZATION event (NULL for the others)
+    # the key of an ASSET_MATERIALIZATION or ASSET_CHECK_EVALUATION event (NULL for others)
     sa.Column("asset_key", sa.String(1024), nullable=True),
+    # the check of an ASSET_CHECK_EVALUATION event (NULL for the others)
+    sa.Column("check_name", sa.String(128), nullable=True),
     sa.UniqueConstraint("run_id", "attempt", "seq", name="uq_events_run_attempt_seq"),
     # the assets page's latest materializations, and a run's step events for its timeline;
     # partial, so the log lines (most events) pay nothing for them
@@ -105,6 +107,15 @@ events = sa.Table(
     # the asset page's checks, and a run's check results
     sa.Index(
         "ix_events_check_evaluations",
+        "id",
+        sqlite_where=sa.text(CHECK_EVALUATIONS),
+        postgresql_where=sa.text(CHECK_EVALUATIONS),
+    ),
+    # the newest result of each check of an asset (the assets page's check status)
+    sa.Index(
+        "ix_events_asset_checks",
+        "asset_key",
+        "check_name",
         "id",
         sqlite_where=sa.text(CHECK_EVALUATIONS),
         postgresql_where=sa.text(CHECK_EVALUATIONS),

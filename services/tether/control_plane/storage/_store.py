@@ -76,6 +76,7 @@ from ._records import (
     Actor,
     AuditEntry,
     CheckEvaluation,
+    CheckSummary,
     EventRecord,
     LaunchRequest,
     LocationRecord,
@@ -785,6 +786,12 @@ class Store:
         with self._read() as conn:
             return _browse.check_evaluations(conn, asset_key, check_name=check_name,
                                              limit=limit)
+
+    def check_summaries(self, checks: Mapping[str, Sequence[str]]) -> dict[str, CheckSummary]:
+        """Each asset's checks (``checks``: their names by asset key) by the newest result
+        of each: how many passed, which failed, how many were never evaluated."""
+        with self._read() as conn:
+            return _browse.check_summaries(conn, checks)
 
     def run_check_evaluations(self, run_id: str) -> list[CheckEvaluation]:
         """The results of the asset checks a run evaluated, in order."""

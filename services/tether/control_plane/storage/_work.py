@@ -28,6 +28,7 @@ from tether.wire import (
 )
 
 from . import _codec
+from ._partitions import run_dynamic_keys
 from ._records import WorkStatus
 from ._schema import work_items
 
@@ -72,12 +73,19 @@ class Launch:
 
 
 def enqueue_launches(conn: Connection, launches: Sequence[Launch], now: float) -> list[str]:
-    """Hand each attempt to the agents serving its location's queue; the work ids."""
+    """Hand each attempt to the agents serving its location's queue, with the dynamic
+    partitions' keys its run may need; the work ids."""
+    dynamic: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for launch in launches:
+        job = (launch.location.name, launch.job_name)
+        if job not in dynamic:
+            dynamic[job] = run_dynamic_keys(conn, *job)
     rows = [_row(LaunchRun(run_id=launch.run_id, attempt=launch.attempt,
                            job_name=launch.job_name, location=launch.location,
                            run_config=launch.run_config,
                            step_selection=launch.step_selection,
                            input_runs=launch.input_runs, partition=launch.partition,
+                           dynamic_partitions=dynamic[launch.location.name, launch.job_name],
                            tags={key: str(value) for key, value in launch.tags.items()}),
                  launch.location.queue, launch.traceparent, now, None)
             for launch in launches]

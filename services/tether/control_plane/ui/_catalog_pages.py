@@ -39,8 +39,8 @@ MATERIALIZE = """mutation($location: String!, $keys: [String!]!) {
 _json_object = msgspec.json.Decoder(dict[str, Any])
 # the materializations an asset's page lists
 MATERIALIZATIONS_SHOWN = 50
-# the check results an asset's page reads (its checks share them)
-CHECK_RESULTS_SHOWN = 200
+# the results of each check an asset's page shows
+CHECK_RESULTS_SHOWN = 20
 # the assets the assets page lists at a time (and draws the lineage of)
 ASSETS_PER_PAGE = 200
 
@@ -214,6 +214,10 @@ class CatalogPages(Pages):
         assets = matching[(page - 1) * ASSETS_PER_PAGE:page * ASSETS_PER_PAGE]
         states = await self.call(self.store.asset_states, steps_of([a for _, a in assets]))
         latest = {key: state.latest for key, state in states.items() if state.latest}
+        # each shown asset's checks by their newest results: one index probe per check
+        checks = await self.call(self.store.check_summaries, {
+            asset.key: [check.name for check in asset.checks]
+            for _, asset in assets if asset.checks})
         # the lineage of the shown assets, each in its latest status
         graph = lineage_svg(assets, states, title="Asset lineage",
                             href={asset.key: f"#asset-{asset.key}" for _, asset in assets})
@@ -229,7 +233,7 @@ class CatalogPages(Pages):
         for location, asset in assets:
             grouped.setdefault(asset.group_name, []).append((location, asset))
         return self.render(request, viewer, "assets.html", status_code=status_code,
-                           error=error, grouped=grouped, latest=latest,
+                           error=error, grouped=grouped, latest=latest, checks=checks,
                            graph=graph, jobs=jobs, groups=groups, any_assets=bool(every),
                            filters={"group": group, "q": text},
                            states={asset.key: shown(asset, states) for _, asset in assets},
@@ -262,9 +266,8 @@ class CatalogPages(Pages):
         plots = {label: series_svg(label, values) for label, values in numbers.items()
                  if len(values) > 1}
         # each check with its results, newest first
-        results = (await self.call(self.store.check_evaluations, key, CHECK_RESULTS_SHOWN)
-                   if found.checks else [])
-        checks = [(check, [e for e in results if e.check_name == check.name])
+        checks = [(check, await self.call(self.store.check_evaluations, key,
+                                          CHECK_RESULTS_SHOWN, check.name))
                   for check in found.checks]
         status = bar = None
         failed: list[str] = []
