@@ -1,0 +1,473 @@
+"""Dagster's forms of Tether's definitions: ``@asset``, ``@multi_asset``, ``@op``, ``@job``,
+``AssetIn``, ``AssetOut``, ``In``, ``Out``, ``Definitions``, ``define_asset_job`` and the
+time-window partitions, with Dagster's keyword names. Each maps its arguments onto Tether's
+own definition and builds nothing else; an argument Tether has no counterpart for raises
+:class:`~tether.dagster._errors.NotInTether` naming it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .. import sdk
+from ..sdk._io_manager import DEFAULT_IO_MANAGER_KEY
+from ..sdk._outs import OP_MANAGER
+from ._config import schema_config, with_config_defaults
+from ._errors import NotInTether, refuse
+
+_NO_VALUE: Any = object()
+
+_METADATA = ("report metadata when the step runs: return MaterializeResult(metadata=...) or "
+             "Output(value, metadata=...), or call context.add_output_metadata(...)")
+_AUTOMATION = "materialize on a schedule or from a sensor (@schedule, @sensor)"
+_TYPES = ("annotate the function's parameters and return value with Python types; Dagster "
+          "types are not supported")
+_RESOURCE_DEFS = "give every resource to Definitions(resources={...})"
+_HOOKS = "attach @success_hook/@failure_hook functions to the job (@job(hooks=...))"
+_COMMON = {
+    "metadata": _METADATA,
+    "automation_condition": _AUTOMATION,
+    "auto_materialize_policy": _AUTOMATION,
+    "freshness_policy": _AUTOMATION,
+    "backfill_policy": "launch one run per partition (a backfill runs each partition apart)",
+    "dagster_type": _TYPES,
+    "resource_defs": _RESOURCE_DEFS,
+    "io_manager_def": "give the IO manager to Definitions(resources=...) and name it with "
+                      "io_manager_key=",
+    "hooks": _HOOKS,
+    "op_tags": "give tags= (on an asset, tags are the asset's tags)",
+    "is_virtual": "define it as a regular asset",
+    "output_required": "return MaterializeResult() when there is nothing to store",
+    "version": "give code_version= on an @asset",
+    "code_version": "give code_version= on an @asset (ops have no code version)",
+    "internal_asset_deps": "split the multi-asset, or give each asset's deps= with AssetSpec",
+    "allow_arbitrary_check_specs": "declare each check with check_specs=",
+    "partitions_def": "partition the assets of a @multi_asset one by one with @asset",
+    "retry_policy": "give retry_policy= to the @asset or @op that computes the assets",
+    "pool": "give pool= to an @asset or @op",
+    "input_manager_key": "load upstream values through the upstream asset's io_manager_key",
+    "asset_key": "read an asset with @asset and its parameters",
+    "asset_partitions": "give partition_mappings= on the @asset",
+    "default_value": "give the function's parameter a default value",
+}
+
+
+class AssetIn:
+    """Dagster's ``AssetIn``: which upstream asset an ``@asset`` parameter receives, and how
+    its partitions map."""
+
+    __slots__ = ("key", "key_prefix", "partition_mapping")
+
+    def __init__(self, key: Any = None, metadata: Mapping[str, Any] | None = None,
+                 key_prefix: str | Sequence[str] | None = None,
+                 input_manager_key: str | None = None,
+                 partition_mapping: sdk.PartitionMapping | None = None,
+                 dagster_type: Any = None) -> None:
+        refuse("AssetIn", {"metadata": metadata, "input_manager_key": input_manager_key,
+                           "dagster_type": dagster_type}, _COMMON)
+        self.key = key
+        self.key_prefix = key_prefix
+        self.partition_mapping = partition_mapping
+
+    def key_for(self, parameter: str) -> Any:
+        if self.key is not None:
+            return self.key
+        prefix = [self.key_prefix] if isinstance(self.key_prefix, str) else \
+            list(self.key_prefix or ())
+        return sdk.AssetKey([*prefix, parameter])
+
+
+def _ins(ins: Mapping[str, AssetIn | Any] | None
+         ) -> tuple[dict[str, Any], dict[Any, sdk.PartitionMapping]]:
+    """Tether's ``ins=`` (parameter → key) and ``partition_mappings=`` of Dagster's ins."""
+    keys: dict[str, Any] = {}
+    mappings: dict[Any, sdk.PartitionMapping] = {}
+    for parameter, given in (ins or {}).items():
+        if not isinstance(given, AssetIn):
+            keys[parameter] = given
+            continue
+        keys[parameter] = key = given.key_for(parameter)
+        if given.partition_mapping is not None:
+            mappings[key] = given.partition_mapping
+    return keys, mappings
+
+
+def _io_manager(key: str | None) -> str:
+    # Dagster's None is "the default IO manager"; Tether's None keeps values in memory
+    return DEFAULT_IO_MANAGER_KEY if key is None else key
+
+
+def _kinds(kinds: Iterable[str] | None, compute_kind: str | None) -> list[str]:
+    return [*(kinds or ()), *([compute_kind] if compute_kind else [])]
+
+
+def _configured(owner: str, fn: Callable[..., Any], config_schema: Any
+                ) -> tuple[Callable[..., Any], type[sdk.Config] | None]:
+    """``fn`` and the Config class of its ``config_schema`` (None: it has none)."""
+    if config_schema is None:
+        return fn, None
+    config_type = schema_config(owner, config_schema)
+    code = getattr(fn, "__code__", None)
+    if code is not None and code.co_argcount and code.co_varnames[0] == "context":
+        fn = with_config_defaults(fn, config_type)
+    return fn, config_type
+
+
+def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+          key_prefix: str | Sequence[str] | None = None,
+          ins: Mapping[str, AssetIn] | None = None, deps: Iterable[Any] | None = None,
+          metadata: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None,
+          description: str | None = None, config_schema: Any = None,
+          required_resource_keys: Iterable[str] | None = None,
+          resource_defs: Mapping[str, object] | None = None, hooks: Any = None,
+          io_manager_def: object | None = None, io_manager_key: str | None = None,
+          dagster_type: Any = None, partitions_def: sdk.PartitionsDefinition | None = None,
+          op_tags: Mapping[str, Any] | None = None, group_name: str | None = None,
+          output_required: bool = True, automation_condition: Any = None,
+          freshness_policy: Any = None, backfill_policy: Any = None,
+          retry_policy: sdk.RetryPolicy | None = None, code_version: str | None = None,
+          key: Any = None, check_specs: Sequence[sdk.AssetCheckSpec] | None = None,
+          owners: Sequence[str] | None = None, kinds: Iterable[str] | None = None,
+          pool: str | None = None, is_virtual: bool = False, compute_kind: str | None = None,
+          ) -> Any:
+    """Dagster's ``@asset``. ``required_resource_keys`` needs nothing more in Tether: every
+    resource of the Definitions is on ``context.resources``; ``compute_kind`` is a kind."""
+    refuse("asset", {"metadata": metadata, "resource_defs": resource_defs, "hooks": hooks,
+                     "io_manager_def": io_manager_def, "dagster_type": dagster_type,
+                     "op_tags": op_tags, "output_required": not output_required,
+                     "automation_condition": automation_condition,
+                     "freshness_policy": freshness_policy, "backfill_policy": backfill_policy,
+                     "is_virtual": is_virtual}, _COMMON)
+    keys, mappings = _ins(ins)
+
+    def decorate(fn: Callable[..., Any]) -> sdk.AssetDefinition:
+        fn, config_type = _configured(f"asset {name or fn.__name__}", fn, config_schema)
+        definition = sdk.asset(
+            name=name, key=key, key_prefix=key_prefix, ins=keys, deps=list(deps or ()),
+            description=description, group_name=group_name, owners=list(owners or ()),
+            tags=tags, kinds=_kinds(kinds, compute_kind), code_version=code_version,
+            io_manager_key=_io_manager(io_manager_key), pool=pool, retry_policy=retry_policy,
+            check_specs=list(check_specs or ()), partitions_def=partitions_def,
+            partition_mappings=mappings or None)(fn)
+        if config_type is not None:
+            definition.op.config_type = config_type
+        return definition
+
+    return decorate(compute_fn) if compute_fn is not None else decorate
+
+
+class AssetOut(sdk.AssetOut):
+    """Dagster's ``AssetOut``: one asset of a ``@multi_asset``."""
+
+    __slots__ = ()
+
+    def __init__(self, key_prefix: str | Sequence[str] | None = None, key: Any = None,
+                 dagster_type: Any = None, description: str | None = None,
+                 is_required: bool = True, io_manager_key: str | None = None,
+                 metadata: Mapping[str, Any] | None = None, group_name: str | None = None,
+                 code_version: str | None = None, automation_condition: Any = None,
+                 backfill_policy: Any = None, owners: Sequence[str] | None = None,
+                 tags: Mapping[str, str] | None = None, kinds: Iterable[str] | None = None,
+                 freshness_policy: Any = None, is_virtual: bool = False) -> None:
+        refuse("AssetOut", {
+            "dagster_type": dagster_type, "metadata": metadata,
+            "automation_condition": automation_condition, "backfill_policy": backfill_policy,
+            "freshness_policy": freshness_policy, "is_virtual": is_virtual}, {
+            **_COMMON,
+            "is_required": "a @multi_asset(can_subset=True) returns only the selected assets"},
+        )
+        refuse("AssetOut", {"is_required": not is_required, "io_manager_key": io_manager_key},
+               {"is_required": "use @multi_asset(can_subset=True): the body returns the "
+                               "values of context.selected_output_names",
+                "io_manager_key": "give io_manager_key= to the @multi_asset's assets one by "
+                                  "one with @asset"})
+        super().__init__(key, key_prefix=key_prefix, description=description or "",
+                         group_name=group_name, code_version=code_version,
+                         owners=list(owners or ()), tags=dict(tags or {}),
+                         kinds=list(kinds or ()))
+
+
+def multi_asset(*, outs: Mapping[str, sdk.AssetOut] | None = None, name: str | None = None,
+                ins: Mapping[str, AssetIn] | None = None, deps: Iterable[Any] | None = None,
+                description: str | None = None, config_schema: Any = None,
+                required_resource_keys: Iterable[str] | None = None,
+                internal_asset_deps: Mapping[str, Any] | None = None,
+                partitions_def: Any = None, backfill_policy: Any = None,
+                op_tags: Mapping[str, Any] | None = None, can_subset: bool = False,
+                resource_defs: Mapping[str, object] | None = None,
+                group_name: str | None = None, retry_policy: Any = None,
+                code_version: str | None = None, specs: Sequence[sdk.AssetSpec] | None = None,
+                check_specs: Sequence[sdk.AssetCheckSpec] | None = None,
+                pool: str | None = None, allow_arbitrary_check_specs: bool = False,
+                ) -> Callable[[Callable[..., Any]], Any]:
+    """Dagster's ``@multi_asset``."""
+    refuse("multi_asset", {
+        "config_schema": config_schema, "internal_asset_deps": internal_asset_deps,
+        "partitions_def": partitions_def, "backfill_policy": backfill_policy,
+        "op_tags": op_tags, "resource_defs": resource_defs, "retry_policy": retry_policy,
+        "code_version": code_version, "pool": pool,
+        "allow_arbitrary_check_specs": allow_arbitrary_check_specs},
+        {**_COMMON, "config_schema": "give the function a Config class parameter",
+         "code_version": "give code_version= to each AssetOut"})
+    keys, mappings = _ins(ins)
+    if mappings:
+        raise NotInTether("multi_asset(ins={...: AssetIn(partition_mapping=...)})",
+                          _COMMON["partitions_def"])
+    return sdk.multi_asset(outs=outs, specs=list(specs or ()), name=name, ins=keys,
+                           deps=list(deps or ()), can_subset=can_subset,
+                           group_name=group_name, description=description,
+                           check_specs=list(check_specs or ()))
+
+
+class In(sdk.In):
+    """Dagster's ``In``."""
+
+    __slots__ = ()
+
+    def __init__(self, dagster_type: Any = None, description: str | None = None,
+                 default_value: Any = _NO_VALUE, metadata: Mapping[str, Any] | None = None,
+                 asset_key: Any = None, asset_partitions: Any = None,
+                 input_manager_key: str | None = None) -> None:
+        refuse("In", {"default_value": default_value is not _NO_VALUE, "metadata": metadata,
+                      "asset_key": asset_key, "asset_partitions": asset_partitions,
+                      "input_manager_key": input_manager_key},
+               {**_COMMON, "metadata": "describe the input with description="})
+        super().__init__(dagster_type, description=description or "")
+
+
+def _out_kwargs(owner: str, description: str | None, is_required: bool,
+                io_manager_key: str | None, metadata: Mapping[str, Any] | None,
+                code_version: str | None) -> dict[str, Any]:
+    refuse(owner, {"metadata": metadata, "code_version": code_version},
+           {**_COMMON, "metadata": _METADATA})
+    return {"description": description or "", "is_required": is_required,
+            "io_manager_key": OP_MANAGER if io_manager_key is None else io_manager_key}
+
+
+class Out(sdk.Out):
+    """Dagster's ``Out``."""
+
+    __slots__ = ()
+
+    def __init__(self, dagster_type: Any = None, description: str | None = None,
+                 is_required: bool = True, io_manager_key: str | None = None,
+                 metadata: Mapping[str, Any] | None = None,
+                 code_version: str | None = None) -> None:
+        super().__init__(dagster_type, **_out_kwargs("Out", description, is_required,
+                                                     io_manager_key, metadata, code_version))
+
+
+class DynamicOut(sdk.DynamicOut):
+    """Dagster's ``DynamicOut``."""
+
+    __slots__ = ()
+
+    def __init__(self, dagster_type: Any = None, description: str | None = None,
+                 is_required: bool = True, io_manager_key: str | None = None,
+                 metadata: Mapping[str, Any] | None = None,
+                 code_version: str | None = None) -> None:
+        super().__init__(dagster_type, **_out_kwargs("DynamicOut", description, is_required,
+                                                     io_manager_key, metadata, code_version))
+
+
+def op(compute_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+       description: str | None = None, ins: Mapping[str, sdk.In] | None = None,
+       out: sdk.Out | Mapping[str, sdk.Out] | None = None, config_schema: Any = None,
+       required_resource_keys: Iterable[str] | None = None,
+       tags: Mapping[str, Any] | None = None, version: str | None = None,
+       retry_policy: sdk.RetryPolicy | None = None, code_version: str | None = None,
+       pool: str | None = None) -> Any:
+    """Dagster's ``@op``: ``config_schema`` declares the config ``context.op_config``
+    holds (defaults filled in); ``required_resource_keys`` needs nothing more in Tether."""
+    refuse("op", {"version": version, "code_version": code_version}, _COMMON)
+
+    def decorate(fn: Callable[..., Any]) -> sdk.OpDefinition:
+        fn, config_type = _configured(f"op {name or fn.__name__}", fn, config_schema)
+        definition: sdk.OpDefinition = sdk.op(name=name or getattr(fn, "__name__", None),
+                                              description=description, ins=ins, out=out,
+                                              tags=tags, retry_policy=retry_policy,
+                                              pool=pool)(fn)
+        if config_type is not None:
+            definition.config_type = config_type
+        return definition
+
+    return decorate(compute_fn) if compute_fn is not None else decorate
+
+
+def job(compose_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+        description: str | None = None, resource_defs: Mapping[str, object] | None = None,
+        config: Any = None, tags: Mapping[str, str] | None = None,
+        run_tags: Mapping[str, str] | None = None, metadata: Mapping[str, Any] | None = None,
+        logger_defs: Mapping[str, Any] | None = None, executor_def: Any = None,
+        hooks: Any = None, op_retry_policy: sdk.RetryPolicy | None = None,
+        partitions_def: sdk.PartitionsDefinition | None = None,
+        input_values: Mapping[str, object] | None = None) -> Any:
+    """Dagster's ``@job``: ``tags`` (and ``run_tags``) are the default tags of its runs."""
+    refuse("job", {"resource_defs": resource_defs, "config": config, "metadata": metadata,
+                   "logger_defs": logger_defs, "executor_def": executor_def,
+                   "op_retry_policy": op_retry_policy, "input_values": input_values}, {
+        **_COMMON,
+        "config": "give the run config when launching (its defaults live in the ops' Config "
+                  "classes)",
+        "metadata": "describe the job in its docstring or description=",
+        "logger_defs": "log with context.log; each call is an event of the run",
+        "executor_def": "give executor=tether.sdk.Executor(...) with @tether.job, or the run "
+                        "config's execution section",
+        "op_retry_policy": "give retry_policy= to each @op",
+        "input_values": "feed the ops from other ops, or read them from config",
+    })
+    merged = {**(tags or {}), **(run_tags or {})}
+
+    def decorate(fn: Callable[..., Any]) -> sdk.JobDefinition:
+        made: sdk.JobDefinition = sdk.job(name=name, description=description,
+                                          hooks=hooks or (), tags=merged or None,
+                                          partitions_def=partitions_def)(fn)
+        return made
+
+    return decorate(compose_fn) if compose_fn is not None else decorate
+
+
+def define_asset_job(name: str, selection: Any = None, config: Any = None,
+                     description: str | None = None, tags: Mapping[str, object] | None = None,
+                     run_tags: Mapping[str, object] | None = None,
+                     metadata: Mapping[str, Any] | None = None,
+                     partitions_def: sdk.PartitionsDefinition | None = None,
+                     executor_def: Any = None, hooks: Any = None,
+                     op_retry_policy: Any = None) -> Any:
+    """Dagster's ``define_asset_job``."""
+    refuse("define_asset_job", {
+        "config": config, "tags": tags, "run_tags": run_tags, "metadata": metadata,
+        "executor_def": executor_def, "hooks": hooks, "op_retry_policy": op_retry_policy}, {
+        **_COMMON,
+        "config": "give the run config when launching or in the schedule's RunRequest",
+        "tags": "give tags in the RunRequest of its schedule or sensor, or at launch",
+        "run_tags": "give tags in the RunRequest of its schedule or sensor, or at launch",
+        "metadata": "describe the job with description=",
+        "executor_def": "choose the executor in the run config's execution section",
+        "op_retry_policy": "give retry_policy= to each @asset",
+    })
+    return sdk.define_asset_job(name, selection, description=description or "",
+                                partitions_def=partitions_def)
+
+
+class Definitions(sdk.Definitions):
+    """Dagster's ``Definitions``: Tether's, with Dagster's keyword names (also positional,
+    in Dagster's order)."""
+
+    __slots__ = ()
+
+    def __init__(self, assets: Iterable[Any] | None = None,
+                 schedules: Iterable[Any] | None = None, sensors: Iterable[Any] | None = None,
+                 jobs: Iterable[Any] | None = None, resources: Mapping[str, Any] | None = None,
+                 executor: Any = None, loggers: Mapping[str, Any] | None = None,
+                 asset_checks: Iterable[Any] | None = None,
+                 metadata: Mapping[str, Any] | None = None, component_tree: Any = None) -> None:
+        refuse("Definitions", {"executor": executor, "loggers": loggers, "metadata": metadata,
+                               "component_tree": component_tree}, {
+            "executor": "choose the executor per job (@tether.job(executor=...)) or in the "
+                        "run config's execution section",
+            "loggers": "log with context.log; each call is an event of the run",
+            "metadata": "describe the code location in its workspace entry",
+            "component_tree": "declare the definitions in Python",
+        })
+        super().__init__(assets=list(assets or ()), schedules=list(schedules or ()),
+                         sensors=list(sensors or ()), jobs=list(jobs or ()),
+                         resources=dict(resources or {}), asset_checks=list(asset_checks or ()))
+
+
+# time-window partitions: Dagster's positional order and None defaults
+_WINDOW = {"end_date": "leave the partitions open-ended (Tether's end at the current time, "
+                      "or end_offset= later)",
+           "exclusions": "skip the excluded partitions in the schedule's or sensor's function"}
+
+
+def _window(owner: str, end_date: Any, exclusions: Any, timezone: str | None,
+            fmt: str | None, default_fmt: str) -> dict[str, Any]:
+    refuse(owner, {"end_date": end_date, "exclusions": exclusions}, _WINDOW)
+    return {"timezone": timezone or "UTC", "fmt": fmt or default_fmt}
+
+
+class HourlyPartitionsDefinition(sdk.HourlyPartitionsDefinition):
+    """Dagster's ``HourlyPartitionsDefinition``."""
+
+    __slots__ = ()
+
+    def __init__(self, start_date: datetime | str, end_date: datetime | str | None = None,
+                 minute_offset: int = 0, timezone: str | None = None, fmt: str | None = None,
+                 end_offset: int = 0, exclusions: Sequence[Any] | None = None) -> None:
+        super().__init__(start_date, minute_offset=minute_offset, end_offset=end_offset,
+                         **_window("HourlyPartitionsDefinition", end_date, exclusions,
+                                   timezone, fmt, "%Y-%m-%d-%H:%M"))
+
+
+class DailyPartitionsDefinition(sdk.DailyPartitionsDefinition):
+    """Dagster's ``DailyPartitionsDefinition``."""
+
+    __slots__ = ()
+
+    def __init__(self, start_date: datetime | str, end_date: datetime | str | None = None,
+                 minute_offset: int = 0, hour_offset: int = 0, timezone: str | None = None,
+                 fmt: str | None = None, end_offset: int = 0,
+                 exclusions: Sequence[Any] | None = None) -> None:
+        super().__init__(start_date, minute_offset=minute_offset, hour_offset=hour_offset,
+                         end_offset=end_offset,
+                         **_window("DailyPartitionsDefinition", end_date, exclusions,
+                                   timezone, fmt, "%Y-%m-%d"))
+
+
+class WeeklyPartitionsDefinition(sdk.WeeklyPartitionsDefinition):
+    """Dagster's ``WeeklyPartitionsDefinition``."""
+
+    __slots__ = ()
+
+    def __init__(self, start_date: datetime | str, end_date: datetime | str | None = None,
+                 minute_offset: int = 0, hour_offset: int = 0, day_offset: int = 0,
+                 timezone: str | None = None, fmt: str | None = None, end_offset: int = 0,
+                 exclusions: Sequence[Any] | None = None) -> None:
+        super().__init__(start_date, minute_offset=minute_offset, hour_offset=hour_offset,
+                         day_offset=day_offset, end_offset=end_offset,
+                         **_window("WeeklyPartitionsDefinition", end_date, exclusions,
+                                   timezone, fmt, "%Y-%m-%d"))
+
+
+class MonthlyPartitionsDefinition(sdk.MonthlyPartitionsDefinition):
+    """Dagster's ``MonthlyPartitionsDefinition``."""
+
+    __slots__ = ()
+
+    def __init__(self, start_date: datetime | str, end_date: datetime | str | None = None,
+                 minute_offset: int = 0, hour_offset: int = 0, day_offset: int = 1,
+                 timezone: str | None = None, fmt: str | None = None, end_offset: int = 0,
+                 exclusions: Sequence[Any] | None = None) -> None:
+        super().__init__(start_date, minute_offset=minute_offset, hour_offset=hour_offset,
+                         day_offset=day_offset, end_offset=end_offset,
+                         **_window("MonthlyPartitionsDefinition", end_date, exclusions,
+                                   timezone, fmt, "%Y-%m-%d"))
+
+
+class TimeWindowPartitionMapping(sdk.TimeWindowPartitionMapping):
+    """Dagster's ``TimeWindowPartitionMapping``."""
+
+    __slots__ = ()
+
+    def __init__(self, start_offset: int = 0, end_offset: int = 0,
+                 allow_nonexistent_upstream_partitions: bool = False) -> None:
+        refuse("TimeWindowPartitionMapping", {
+            "allow_nonexistent_upstream_partitions": allow_nonexistent_upstream_partitions},
+            {"allow_nonexistent_upstream_partitions": "start the downstream asset's "
+             "partitions no earlier than the upstream's"})
+        super().__init__(start_offset, end_offset)
+
+
+class DynamicPartitionsDefinition(sdk.DynamicPartitionsDefinition):
+    """Dagster's ``DynamicPartitionsDefinition``: named partitions added and deleted by
+    sensors (``partition_fn`` is not supported)."""
+
+    __slots__ = ()
+
+    def __init__(self, partition_fn: Any = None, name: str | None = None) -> None:
+        refuse("DynamicPartitionsDefinition", {"partition_fn": partition_fn}, {
+            "partition_fn": "give name= and add the partitions from a sensor "
+                            "(SensorResult(dynamic_partitions_requests=[...]))"})
+        super().__init__(name)  # type: ignore[arg-type]
