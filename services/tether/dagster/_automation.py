@@ -94,6 +94,19 @@ class RunRequest(sdk.RunRequest):
                          tags=dict(tags or {}), job_name=job_name, partition_key=partition_key)
 
 
+class SkipReason(sdk.SkipReason):
+    """Dagster's ``SkipReason(skip_message)``."""
+
+    __slots__ = ()
+
+    def __init__(self, skip_message: str | None = None) -> None:
+        super().__init__(skip_message or "")
+
+    @property
+    def skip_message(self) -> str:
+        return self.message
+
+
 class ScheduleEvaluationContext(sdk.ScheduleContext):
     """Dagster's name and attribute for the time a schedule's tick was due."""
 
@@ -188,9 +201,10 @@ def _job_or_assets(owner: str, job: Any, job_name: str | None, target: Any,
 
 class ScheduleDefinition(sdk.ScheduleDefinition):
     """Dagster's ``ScheduleDefinition``: runs ``job`` (or ``target``) on ``cron_schedule``
-    in ``execution_timezone`` (default UTC), with ``run_config`` and ``tags``."""
+    in ``execution_timezone`` (default UTC), with ``run_config`` and ``tags``. One made by
+    ``@schedule`` can be called with a context, as in Dagster's tests."""
 
-    __slots__ = ()
+    __slots__ = ("_execution_fn",)
 
     def __init__(self, name: str | None = None, *, cron_schedule: str | None = None,
                  job_name: str | None = None, run_config: Mapping[str, Any] | None = None,
@@ -224,11 +238,36 @@ class ScheduleDefinition(sdk.ScheduleDefinition):
         _check_timezone(timezone, name)
         resolved_job, target_job = _target("schedule", name, tether_job, assets)
         fn = _schedule_fn(execution_fn, run_config, run_config_fn, tags)
+        self._execution_fn = execution_fn
         super().__init__(name=name, cron=cron_schedule, job_name=resolved_job,
                          timezone=timezone, fn=fn,
                          description=description or (inspect.getdoc(execution_fn) or ""
                                                      if execution_fn else ""),
                          default_running=_running(default_status), target_job=target_job)
+
+
+    @property
+    def cron_schedule(self) -> str:
+        return self.snapshot.cron
+
+    @property
+    def execution_timezone(self) -> str:
+        """The schedule's timezone: "UTC" when none was given (Dagster's reads None)."""
+        return self.snapshot.timezone
+
+    @property
+    def default_status(self) -> DefaultScheduleStatus:
+        return (DefaultScheduleStatus.RUNNING if self.snapshot.default_running
+                else DefaultScheduleStatus.STOPPED)
+
+    def __call__(self, context: ScheduleEvaluationContext | None = None) -> Any:
+        """The decorated function's result for ``context`` (a test calls the schedule)."""
+        if self._execution_fn is None:
+            raise NotInTether(f"calling schedule {self.name!r}, which has no function",
+                              "call a schedule made with @schedule")
+        if not _takes_context(self._execution_fn):
+            return self._execution_fn()
+        return self._execution_fn(context or build_schedule_context())
 
 
 def schedule(cron_schedule: str, *, job_name: str | None = None, name: str | None = None,
@@ -277,6 +316,41 @@ def _sensor_fn(fn: Callable[..., Any]) -> Callable[[sdk.SensorContext], Any]:
     return tick
 
 
+class SensorDefinition(sdk.SensorDefinition):
+    """What Dagster's ``@sensor`` makes: Tether's sensor, which a test may call with a
+    context (``my_sensor(build_sensor_context(cursor=...))``)."""
+
+    __slots__ = ("_sensor_fn",)
+
+    def __init__(self, *, name: str, fn: Callable[..., Any], job: Any, assets: Any,
+                 minimum_interval_seconds: float, description: str | None,
+                 default_running: bool) -> None:
+        if minimum_interval_seconds <= 0:
+            raise NotInTether(f"sensor {name!r}(minimum_interval_seconds="
+                              f"{minimum_interval_seconds})", "give a positive interval")
+        job_name, target_job = _target("sensor", name, job, assets)
+        self._sensor_fn = fn
+        super().__init__(name=name, job_name=job_name, fn=_sensor_fn(fn),
+                         minimum_interval_seconds=minimum_interval_seconds,
+                         description=description or inspect.getdoc(fn) or "",
+                         default_running=default_running, target_job=target_job)
+
+    @property
+    def minimum_interval_seconds(self) -> float:
+        return self.snapshot.minimum_interval_seconds
+
+    @property
+    def default_status(self) -> DefaultSensorStatus:
+        return (DefaultSensorStatus.RUNNING if self.snapshot.default_running
+                else DefaultSensorStatus.STOPPED)
+
+    def __call__(self, context: SensorEvaluationContext | None = None) -> Any:
+        """The decorated function's result for ``context`` (a test calls the sensor)."""
+        if not _takes_context(self._sensor_fn):
+            return self._sensor_fn()
+        return self._sensor_fn(context or build_sensor_context())
+
+
 def sensor(job_name: str | None = None, *, name: str | None = None,
            minimum_interval_seconds: int | None = None, description: str | None = None,
            job: Any = None, jobs: Sequence[Any] | None = None,
@@ -284,19 +358,19 @@ def sensor(job_name: str | None = None, *, name: str | None = None,
            asset_selection: Any = None, required_resource_keys: set[str] | None = None,
            tags: Mapping[str, str] | None = None, metadata: Mapping[str, Any] | None = None,
            target: Any = None, owners: Sequence[str] | None = None
-           ) -> Callable[[Callable[..., Any]], sdk.SensorDefinition]:
+           ) -> Callable[[Callable[..., Any]], SensorDefinition]:
     """Dagster's ``@sensor``: ticks every ``minimum_interval_seconds`` (default 30)."""
     refuse("sensor", {"jobs": jobs, "required_resource_keys": required_resource_keys,
                       "tags": tags, "metadata": metadata, "owners": owners}, {
         **_ALSO, "tags": "return RunRequest(tags=...) from the sensor's function"})
     tether_job, assets = _job_or_assets("sensor", job, job_name, target, asset_selection)
 
-    def decorate(fn: Callable[..., Any]) -> sdk.SensorDefinition:
-        return sdk.sensor(job=tether_job, assets=assets,
-                          minimum_interval_seconds=minimum_interval_seconds or 30,
-                          name=name or fn.__name__,
-                          description=description or inspect.getdoc(fn) or None,
-                          default_running=_running(default_status))(_sensor_fn(fn))
+    def decorate(fn: Callable[..., Any]) -> SensorDefinition:
+        return SensorDefinition(name=name or fn.__name__, fn=fn, job=tether_job,
+                                assets=assets,
+                                minimum_interval_seconds=minimum_interval_seconds or 30,
+                                description=description, default_running=_running(
+                                    default_status))
 
     return decorate
 
@@ -317,8 +391,14 @@ def build_schedule_from_partitioned_job(
         "cron_schedule": cron_schedule, "execution_timezone": execution_timezone,
         "metadata": metadata}, {
         **_ALSO, "cron_schedule": "the schedule follows the partitions: set their offsets"})
-    return sdk.build_schedule_from_partitioned_job(
+    made = sdk.build_schedule_from_partitioned_job(
         job, name=name, description=description, default_running=_running(default_status))
+    # Tether's schedule as the Dagster-shaped class (its attributes, callable in tests)
+    schedule = ScheduleDefinition.__new__(ScheduleDefinition)
+    for slot in sdk.ScheduleDefinition.__slots__:
+        setattr(schedule, slot, getattr(made, slot))
+    schedule._execution_fn = made.fn
+    return schedule
 
 
 def _status(run_status: Any) -> str:

@@ -19,14 +19,20 @@ _NO_DEFAULT: Any = msgspec.UNSET
 
 class Field:
     """Dagster's ``Field``: a config field's type, default and description, in an op's
-    ``config_schema`` (``Field(int, default_value=3)``) or as a ``Config`` class attribute."""
+    ``config_schema`` (``Field(int, default_value=3)``); also pydantic's form, for a
+    ``Config`` class attribute (``limit: int = Field(default=3, description="...")``)."""
 
     __slots__ = ("config", "default_value", "description", "is_required")
 
     def __init__(self, config: Any = None, default_value: Any = _NO_DEFAULT,
-                 is_required: bool | None = None, description: str | None = None) -> None:
+                 is_required: bool | None = None, description: str | None = None, *,
+                 default: Any = _NO_DEFAULT, default_factory: Any = None) -> None:
+        if default_factory is not None:
+            raise NotInTether("Field(default_factory=...)",
+                              "give a default value (a list or dict default is copied for "
+                              "each instance)")
         self.config = config
-        self.default_value = default_value
+        self.default_value = default if default is not _NO_DEFAULT else default_value
         self.is_required = is_required
         self.description = description
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import sdk
+from ..sdk._asset_key import coerce_key
 from ..sdk._io_manager import DEFAULT_IO_MANAGER_KEY
 from ..sdk._outs import OP_MANAGER
 from ._config import schema_config, with_config_defaults
@@ -374,6 +375,40 @@ class Definitions(sdk.Definitions):
         super().__init__(assets=list(assets or ()), schedules=list(schedules or ()),
                          sensors=list(sensors or ()), jobs=list(jobs or ()),
                          resources=dict(resources or {}), asset_checks=list(asset_checks or ()))
+
+    @staticmethod
+    def validate_loadable(defs: sdk.Definitions) -> None:
+        """Dagster's check that ``defs`` load: Tether checks them when they are made, and
+        again here when merged alone (a name defined twice, a job no one defines)."""
+        sdk.Definitions.merge(defs)
+
+    def get_job_def(self, name: str) -> Any:
+        return self.get_job(name)
+
+    def resolve_job_def(self, name: str) -> Any:
+        return self.get_job(name)
+
+    def get_assets_def(self, key: Any) -> sdk.AssetDefinition:
+        return self.assets[_key(key)]
+
+    def resolve_assets_def(self, key: Any) -> sdk.AssetDefinition:
+        return self.assets[_key(key)]
+
+    def get_schedule_def(self, name: str) -> Any:
+        return self.schedules[name]
+
+    def resolve_schedule_def(self, name: str) -> Any:
+        return self.schedules[name]
+
+    def get_sensor_def(self, name: str) -> Any:
+        return self.sensors[name]
+
+    def resolve_sensor_def(self, name: str) -> Any:
+        return self.sensors[name]
+
+
+def _key(key: Any) -> str:
+    return coerce_key(key, "Definitions.get_assets_def").to_string()
 
 
 # time-window partitions: Dagster's positional order and None defaults

@@ -100,8 +100,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     # config and resources
     "Config": (_ADAPT + "_config:Config", "a msgspec Struct: fields with Python types; "
                                           "pydantic validators are not run"),
-    "Field": (_ADAPT + "_config:Field", "also reads pydantic.Field(default=, description=) "
-                                        "in Config classes"),
+    "Field": (_ADAPT + "_config:Field", "also takes pydantic's default=, description= for "
+                                        "Config classes (pydantic.Field is read too); "
+                                        "default_factory= raises"),
     "ConfigurableResource": (_ADAPT + "_config:ConfigurableResource",
                              "a msgspec Struct; setup_for_execution/teardown_after_execution; "
                              "no yield_for_execution"),
@@ -151,18 +152,20 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "TimeWindow": (_SDK + ":TimeWindow", ""),
     # schedules and sensors
     "ScheduleDefinition": (_ADAPT + "_automation:ScheduleDefinition",
-                           "one cron string; tags_fn=, should_execute=, metadata= raise"),
+                           "one cron string; tags_fn=, should_execute=, metadata= raise; "
+                           "execution_timezone reads UTC when not given (Dagster's: None); "
+                           "no evaluate_tick() (call a @schedule with a context)"),
     "schedule": (_ADAPT + "_automation:schedule",
                  "one cron string; tags_fn=, should_execute=, metadata= raise"),
     "sensor": (_ADAPT + "_automation:sensor",
                "jobs=, required_resource_keys=, tags=, metadata= raise"),
-    "SensorDefinition": (_SDK + ":SensorDefinition", "Tether's SensorDefinition: build it "
-                                                     "with @sensor"),
+    "SensorDefinition": (_ADAPT + "_automation:SensorDefinition",
+                         "build it with @sensor (keyword-only arguments)"),
     "DefaultScheduleStatus": (_ADAPT + "_automation:DefaultScheduleStatus", ""),
     "DefaultSensorStatus": (_ADAPT + "_automation:DefaultSensorStatus", ""),
     "RunRequest": (_ADAPT + "_automation:RunRequest",
                    "asset_selection=, stale_assets_only=, asset_check_keys= raise"),
-    "SkipReason": (_SDK + ":SkipReason", ""),
+    "SkipReason": (_ADAPT + "_automation:SkipReason", ""),
     "SensorResult": (_SDK + ":SensorResult", "no asset_events="),
     "ScheduleEvaluationContext": (_ADAPT + "_automation:ScheduleEvaluationContext",
                                   "scheduled_execution_time only (no instance, resources)"),
