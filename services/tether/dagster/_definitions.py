@@ -88,7 +88,8 @@ def _ins(ins: Mapping[str, AssetIn | Any] | None
         if not isinstance(given, AssetIn):
             keys[parameter] = given
             continue
-        keys[parameter] = key = given.key_for(parameter)
+        keys[parameter] = key = coerce_key(given.key_for(parameter),
+                                           f"AssetIn of {parameter!r}").to_string()
         if given.partition_mapping is not None:
             mappings[key] = given.partition_mapping
     return keys, mappings
