@@ -105,4 +105,7 @@ print(json.dumps({
     "run_request": [dg.RunRequest("k", partition_key="2026-11-05").run_key,
                     dg.RunRequest("k", partition_key="2026-11-05").partition_key],
     "job_def": defs.get_job_def("daily_job").name,
+    "asset_key": [dg.AssetKey(["a", "b"]).parts, dg.AssetKey(["a", "b"]).to_user_string(),
+                  dg.AssetKey(["a", "b"]).has_prefix(["a"]),
+                  dg.AssetKey.from_user_string("x/y").parts],
 }, sort_keys=True))

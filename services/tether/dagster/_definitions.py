@@ -507,3 +507,26 @@ class DynamicPartitionsDefinition(sdk.DynamicPartitionsDefinition):
             "partition_fn": "give name= and add the partitions from a sensor "
                             "(SensorResult(dynamic_partitions_requests=[...]))"})
         super().__init__(name)  # type: ignore[arg-type]
+
+
+class AssetKey(sdk.AssetKey):
+    """Dagster's ``AssetKey`` over Tether's: ``parts``, ``to_user_string``,
+    ``from_user_string`` and ``has_prefix`` as Dagster's. Its ``to_string()`` is Tether's
+    ``"a/b"`` (Dagster's ``to_user_string`` form), and a string with ``/`` is a key of
+    several parts, as everywhere in Tether."""
+
+    __slots__ = ()
+
+    @property
+    def parts(self) -> list[str]:
+        return list(self.path)
+
+    def to_user_string(self) -> str:
+        return self.to_string()
+
+    @staticmethod
+    def from_user_string(asset_key_string: str) -> AssetKey:
+        return AssetKey(asset_key_string)
+
+    def has_prefix(self, prefix: Sequence[str]) -> bool:
+        return self.path[:len(prefix)] == tuple(prefix)

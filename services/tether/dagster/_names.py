@@ -49,7 +49,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                     "executor=, loggers=, metadata=, component_tree= raise"),
     "define_asset_job": (_ADAPT + "_definitions:define_asset_job",
                          "config=, tags=, run_tags=, executor_def=, hooks= raise"),
-    "AssetKey": (_SDK + ":AssetKey", ""),
+    "AssetKey": (_ADAPT + "_definitions:AssetKey",
+                 "to_string() gives 'a/b' (Dagster's to_user_string() form, not its JSON "
+                 "list), and a string with '/' is a key of several parts (Dagster: one part)"),
     "AssetSpec": (_SDK + ":AssetSpec", "no metadata=, skippable=, partitions_def=, "
                                        "automation_condition=, freshness_policy="),
     "AssetSelection": (_SDK + ":AssetSelection",
@@ -74,8 +76,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     # contexts
     "AssetExecutionContext": (_SDK + ":OpContext",
                               "Tether's OpContext: log, resources, op_config, run_id, "
-                              "job_name, asset_key, partition_key, partition_time_window, "
-                              "add_output_metadata; no instance"),
+                              "job_name, asset_key (a string 'a/b'), partition_key, "
+                              "partition_time_window, add_output_metadata, "
+                              "selected_asset_keys; no instance, run_tags, asset_partition_*"),
     "OpExecutionContext": (_SDK + ":OpContext", "Tether's OpContext (see "
                                                 "AssetExecutionContext)"),
     "InitResourceContext": (_SDK + ":InitResourceContext", "run_id, job_name, log, resources; "
