@@ -218,3 +218,28 @@ def test_a_pydantic_field_in_a_config_class_gives_its_default_and_description() 
                                    "description": "rows to load"}
     assert properties["table"] == {"type": "string", "description": "the table"}
     assert required == ["table"]
+
+
+def test_a_context_parameter_is_found_by_its_annotation_whatever_its_name() -> None:
+    @dg.asset
+    def upstream(ctx: dg.AssetExecutionContext) -> str:
+        return str(ctx.asset_key)
+
+    @dg.op
+    def say() -> str:
+        return "hi"
+
+    @dg.op(config_schema={"n": dg.Field(int, default_value=2)})
+    def counted(op_context: dg.OpExecutionContext, value: str) -> str:
+        return f"{value} x{op_context.op_config['n']}"
+
+    @dg.job
+    def counted_job() -> None:
+        counted(say())
+
+    assert upstream.op.takes_context and upstream.op.input_names == ()
+    assert dg.materialize([upstream]).asset_value("upstream") == "upstream"
+    assert counted.takes_context and counted.input_names == ("value",)
+    assert counted_job.execute_in_process().output_for_node("counted") == "hi x2"
+    # called directly, as a Dagster test does
+    assert counted(dg.build_op_context(op_config={"n": 3}), "yo") == "yo x3"

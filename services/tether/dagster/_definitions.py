@@ -104,6 +104,41 @@ def _kinds(kinds: Iterable[str] | None, compute_kind: str | None) -> list[str]:
     return [*(kinds or ()), *([compute_kind] if compute_kind else [])]
 
 
+_CONTEXT_TYPES = ("AssetExecutionContext", "OpExecutionContext", "AssetCheckExecutionContext")
+
+
+def _context_named(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, or, when its first parameter takes the context under another name (Dagster
+    finds it by its annotation: ``def orders(ctx: AssetExecutionContext)``), ``fn`` seen by
+    Tether with that parameter named ``context``."""
+    import functools
+    import inspect
+
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn
+    parameters = list(signature.parameters.values())
+    if not parameters or parameters[0].name == "context":
+        return fn
+    first = parameters[0]
+    annotation = first.annotation
+    named = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if not (annotation is sdk.OpContext or named.rpartition(".")[2] in _CONTEXT_TYPES):
+        return fn
+
+    @functools.wraps(fn)
+    def call(context: sdk.OpContext, /, *args: Any, **kwargs: Any) -> Any:
+        return fn(context, *args, **kwargs)
+
+    call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[first.replace(name="context"), *parameters[1:]])
+    annotations = dict(getattr(fn, "__annotations__", {}))
+    annotations["context"] = annotations.pop(first.name, None)
+    call.__annotations__ = annotations
+    return call
+
+
 def _configured(owner: str, fn: Callable[..., Any], config_schema: Any
                 ) -> tuple[Callable[..., Any], type[sdk.Config] | None]:
     """``fn`` and the Config class of its ``config_schema`` (None: it has none)."""
@@ -144,7 +179,8 @@ def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = No
     keys, mappings = _ins(ins)
 
     def decorate(fn: Callable[..., Any]) -> sdk.AssetDefinition:
-        fn, config_type = _configured(f"asset {name or fn.__name__}", fn, config_schema)
+        fn, config_type = _configured(f"asset {name or fn.__name__}", _context_named(fn),
+                                      config_schema)
         definition = sdk.asset(
             name=name, key=key, key_prefix=key_prefix, ins=keys, deps=list(deps or ()),
             description=description, group_name=group_name, owners=list(owners or ()),
@@ -216,10 +252,11 @@ def multi_asset(*, outs: Mapping[str, sdk.AssetOut] | None = None, name: str | N
     if mappings:
         raise NotInTether("multi_asset(ins={...: AssetIn(partition_mapping=...)})",
                           _COMMON["partitions_def"])
-    return sdk.multi_asset(outs=outs, specs=list(specs or ()), name=name, ins=keys,
+    made = sdk.multi_asset(outs=outs, specs=list(specs or ()), name=name, ins=keys,
                            deps=list(deps or ()), can_subset=can_subset,
                            group_name=group_name, description=description,
                            check_specs=list(check_specs or ()))
+    return lambda fn: made(_context_named(fn))
 
 
 class In(sdk.In):
@@ -285,7 +322,8 @@ def op(compute_fn: Callable[..., Any] | None = None, *, name: str | None = None,
     refuse("op", {"version": version, "code_version": code_version}, _COMMON)
 
     def decorate(fn: Callable[..., Any]) -> sdk.OpDefinition:
-        fn, config_type = _configured(f"op {name or fn.__name__}", fn, config_schema)
+        fn, config_type = _configured(f"op {name or fn.__name__}", _context_named(fn),
+                                      config_schema)
         definition: sdk.OpDefinition = sdk.op(name=name or getattr(fn, "__name__", None),
                                               description=description, ins=ins, out=out,
                                               tags=tags, retry_policy=retry_policy,

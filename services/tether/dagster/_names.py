@@ -21,8 +21,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                     "partitions_def=, retry_policy=, internal_asset_deps=, config_schema= "
                     "raise"),
     "op": (_ADAPT + "_definitions:op",
-           "config_schema= takes field names to Python types or Field(...); the context "
-           "parameter must be named context and come first"),
+           "config_schema= takes field names to Python types or Field(...); version=, "
+           "code_version= raise"),
     "job": (_ADAPT + "_definitions:job",
             "config=, resource_defs=, executor_def=, logger_defs=, op_retry_policy= raise"),
     "graph": (_SDK + ":graph", "name=, description=, out= (a list of output names); no "
