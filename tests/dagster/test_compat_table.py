@@ -82,6 +82,9 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "build_schedule_from_partitioned_job": {"job": None},
     "define_asset_job": {"name": "a_job"},
     "materialize": {"assets": []},
+    "asset_check": {"asset": "orders"},
+    "load_assets_from_modules": {"modules": []},
+    "load_assets_from_package_module": {"package_module": None},
 }
 # "x=, y= raise" in a row's note: the keywords that row promises raise
 RAISES = re.compile(r"((?:\w+=(?:False)?, )*\w+=(?:False)?) raises?\b")

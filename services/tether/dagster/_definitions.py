@@ -568,3 +568,69 @@ class AssetKey(sdk.AssetKey):
 
     def has_prefix(self, prefix: Sequence[str]) -> bool:
         return self.path[:len(prefix)] == tuple(prefix)
+
+
+def asset_check(*, asset: Any, name: str | None = None, description: str | None = None,
+                blocking: bool = False, additional_ins: Mapping[str, AssetIn] | None = None,
+                additional_deps: Iterable[Any] | None = None,
+                required_resource_keys: Iterable[str] | None = None,
+                resource_defs: Mapping[str, object] | None = None, config_schema: Any = None,
+                compute_kind: str | None = None, op_tags: Mapping[str, Any] | None = None,
+                retry_policy: Any = None, metadata: Mapping[str, Any] | None = None,
+                automation_condition: Any = None, pool: str | None = None,
+                partitions_def: Any = None) -> Callable[[Callable[..., Any]], Any]:
+    """Dagster's ``@asset_check``: a parameter named after the asset receives its value;
+    ``additional_deps`` run first."""
+    refuse("asset_check", {
+        "additional_ins": additional_ins, "resource_defs": resource_defs,
+        "config_schema": config_schema, "compute_kind": compute_kind, "op_tags": op_tags,
+        "retry_policy": retry_policy, "metadata": metadata,
+        "automation_condition": automation_condition, "pool": pool,
+        "partitions_def": partitions_def}, {
+        **_COMMON,
+        "additional_ins": "give the other assets in additional_deps= and read them in the "
+                          "check's function",
+        "config_schema": "read settings from a resource",
+        "compute_kind": "describe the check with description=",
+        "retry_policy": "retry inside the check's function",
+        "pool": "give pool= to the asset",
+        "partitions_def": "check the latest value of a partitioned asset's partition from "
+                          "its own step (check_specs= on the @asset)",
+    })
+    made = sdk.asset_check(asset=asset, name=name, description=description, blocking=blocking,
+                           additional_deps=list(additional_deps or ()))
+    return lambda fn: made(_context_named(fn))
+
+
+def load_assets_from_modules(modules: Iterable[Any], group_name: str | None = None,
+                             key_prefix: str | Sequence[str] | None = None, *,
+                             automation_condition: Any = None, backfill_policy: Any = None,
+                             source_key_prefix: str | Sequence[str] | None = None,
+                             include_specs: bool = False) -> list[Any]:
+    """Dagster's ``load_assets_from_modules``: the assets defined at the top level of
+    ``modules`` (Tether's also include its AssetSpecs)."""
+    _refuse_loading("load_assets_from_modules", automation_condition, backfill_policy,
+                    source_key_prefix)
+    return sdk.load_assets_from_modules(list(modules), group_name=group_name,
+                                        key_prefix=key_prefix)
+
+
+def load_assets_from_package_module(package_module: Any, group_name: str | None = None,
+                                    key_prefix: str | Sequence[str] | None = None, *,
+                                    automation_condition: Any = None,
+                                    backfill_policy: Any = None,
+                                    source_key_prefix: str | Sequence[str] | None = None,
+                                    include_specs: bool = False) -> list[Any]:
+    """Dagster's ``load_assets_from_package_module``."""
+    _refuse_loading("load_assets_from_package_module", automation_condition, backfill_policy,
+                    source_key_prefix)
+    return sdk.load_assets_from_package_module(package_module, group_name=group_name,
+                                               key_prefix=key_prefix)
+
+
+def _refuse_loading(owner: str, automation_condition: Any, backfill_policy: Any,
+                    source_key_prefix: Any) -> None:
+    refuse(owner, {"automation_condition": automation_condition,
+                   "backfill_policy": backfill_policy, "source_key_prefix": source_key_prefix},
+           {**_COMMON, "source_key_prefix": "give the upstream keys in full with "
+                                            "ins= or deps="})

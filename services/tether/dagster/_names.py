@@ -29,9 +29,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                                "GraphIn/GraphOut, config="),
     "graph_asset": (_SDK + ":graph_asset", "ins= takes keys (not AssetIn); no config=, "
                                            "partitions_def=, hooks=, metadata="),
-    "asset_check": (_SDK + ":asset_check", "asset=, name=, description=, blocking=, "
-                                           "additional_deps=; no additional_ins=, "
-                                           "config_schema=, resource_defs="),
+    "asset_check": (_ADAPT + "_definitions:asset_check",
+                    "additional_ins=, config_schema=, resource_defs=, metadata=, "
+                    "partitions_def=, retry_policy= raise"),
     "AssetIn": (_ADAPT + "_definitions:AssetIn", "metadata=, input_manager_key=, "
                                                  "dagster_type= raise"),
     "AssetOut": (_ADAPT + "_definitions:AssetOut", "io_manager_key=, is_required=False, "
@@ -68,11 +68,12 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "OpDefinition": (_SDK + ":OpDefinition", "Tether's OpDefinition"),
     "JobDefinition": (_SDK + ":JobDefinition", "Tether's JobDefinition"),
     "GraphDefinition": (_SDK + ":GraphDefinition", "Tether's GraphDefinition"),
-    "load_assets_from_modules": (_SDK + ":load_assets_from_modules",
-                                 "group_name=, key_prefix= (keyword); no "
-                                 "automation_condition=, source_key_prefix=, include_specs="),
-    "load_assets_from_package_module": (_SDK + ":load_assets_from_package_module",
-                                        "group_name=, key_prefix= (keyword) only"),
+    "load_assets_from_modules": (_ADAPT + "_definitions:load_assets_from_modules",
+                                 "AssetSpecs are always included; automation_condition=, "
+                                 "source_key_prefix= raise"),
+    "load_assets_from_package_module": (_ADAPT + "_definitions:load_assets_from_package_module",
+                                        "AssetSpecs are always included; "
+                                        "automation_condition=, source_key_prefix= raise"),
     # contexts
     "AssetExecutionContext": (_SDK + ":OpContext",
                               "Tether's OpContext: log, resources, op_config, run_id, "
