@@ -83,6 +83,8 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "define_asset_job": {"name": "a_job"},
     "materialize": {"assets": []},
     "asset_check": {"asset": "orders"},
+    "AssetSpec": {"key": "orders"},
+    "Output": {"value": 1},
     "load_assets_from_modules": {"modules": []},
     "load_assets_from_package_module": {"package_module": None},
 }

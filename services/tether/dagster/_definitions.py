@@ -634,3 +634,95 @@ def _refuse_loading(owner: str, automation_condition: Any, backfill_policy: Any,
                    "backfill_policy": backfill_policy, "source_key_prefix": source_key_prefix},
            {**_COMMON, "source_key_prefix": "give the upstream keys in full with "
                                             "ins= or deps="})
+
+
+def graph_asset(compose_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+                description: str | None = None, ins: Mapping[str, AssetIn] | None = None,
+                config: Any = None, key_prefix: str | Sequence[str] | None = None,
+                group_name: str | None = None, partitions_def: Any = None, hooks: Any = None,
+                metadata: Mapping[str, Any] | None = None,
+                tags: Mapping[str, str] | None = None, owners: Sequence[str] | None = None,
+                automation_condition: Any = None, backfill_policy: Any = None,
+                resource_defs: Mapping[str, object] | None = None,
+                check_specs: Sequence[Any] | None = None, code_version: str | None = None,
+                key: Any = None, kinds: Iterable[str] | None = None) -> Any:
+    """Dagster's ``@graph_asset``: the body calls ops; its return value is the asset's."""
+    refuse("graph_asset", {
+        "config": config, "partitions_def": partitions_def, "hooks": hooks,
+        "metadata": metadata, "automation_condition": automation_condition,
+        "backfill_policy": backfill_policy, "resource_defs": resource_defs,
+        "check_specs": check_specs}, {
+        **_COMMON,
+        "config": "give each op its config in the run config",
+        "partitions_def": "partition an @asset (graph assets are not partitioned in Tether)",
+        "check_specs": "declare the checks with @asset_check",
+    })
+    keys, mappings = _ins(ins)
+    if mappings:
+        raise NotInTether("graph_asset(ins={...: AssetIn(partition_mapping=...)})",
+                          _COMMON["partitions_def"])
+    made = sdk.graph_asset(name=name, key=key, key_prefix=key_prefix, ins=keys or None,
+                           description=description, group_name=group_name,
+                           owners=list(owners or ()), tags=tags, kinds=list(kinds or ()),
+                           code_version=code_version)
+    return made(compose_fn) if compose_fn is not None else made
+
+
+class AssetSpec(sdk.AssetSpec):
+    """Dagster's ``AssetSpec``: an asset's key and catalog attributes."""
+
+    __slots__ = ()
+
+    def __init__(self, key: Any, *, deps: Iterable[Any] | None = None,
+                 description: str | None = None, metadata: Mapping[str, Any] | None = None,
+                 skippable: bool = False, group_name: str | None = None,
+                 code_version: str | None = None, automation_condition: Any = None,
+                 owners: Sequence[str] | None = None, tags: Mapping[str, str] | None = None,
+                 kinds: Iterable[str] | None = None, partitions_def: Any = None,
+                 freshness_policy: Any = None, is_virtual: bool = False) -> None:
+        refuse("AssetSpec", {
+            "metadata": metadata, "skippable": skippable,
+            "automation_condition": automation_condition, "partitions_def": partitions_def,
+            "freshness_policy": freshness_policy, "is_virtual": is_virtual}, {
+            **_COMMON,
+            "skippable": "use @multi_asset(can_subset=True)",
+            "partitions_def": "partition the asset with @asset(partitions_def=...)",
+        })
+        super().__init__(key, deps=list(deps or ()), description=description or "",
+                         group_name=group_name, owners=list(owners or ()), tags=tags,
+                         kinds=list(kinds or ()), code_version=code_version)
+
+
+_RESULT = {
+    "data_version": "give code_version= on the asset",
+    "tags": "tag the run (RunRequest(tags=...)) or the asset (@asset(tags=...))",
+    "asset_key": "return the values of a @multi_asset in its outs' order, each as "
+                 "Output(value, metadata=...)",
+    "value": "return Output(value, metadata=...) to store a value with metadata",
+}
+
+
+class Output(sdk.Output):
+    """Dagster's ``Output``."""
+
+    __slots__ = ()
+
+    def __init__(self, value: Any, output_name: str = "result",
+                 metadata: Mapping[str, Any] | None = None, data_version: Any = None, *,
+                 tags: Mapping[str, str] | None = None) -> None:
+        refuse("Output", {"data_version": data_version, "tags": tags}, _RESULT)
+        super().__init__(value, None if output_name == "result" else output_name,
+                         metadata=metadata)
+
+
+class MaterializeResult(sdk.MaterializeResult):
+    """Dagster's ``MaterializeResult``: metadata and check results, no value stored."""
+
+    __slots__ = ()
+
+    def __init__(self, *, asset_key: Any = None, metadata: Mapping[str, Any] | None = None,
+                 check_results: Sequence[Any] | None = None, data_version: Any = None,
+                 tags: Mapping[str, str] | None = None, value: Any = _NO_VALUE) -> None:
+        refuse("MaterializeResult", {"asset_key": asset_key, "data_version": data_version,
+                                     "tags": tags, "value": value is not _NO_VALUE}, _RESULT)
+        super().__init__(metadata=metadata, check_results=list(check_results or ()))

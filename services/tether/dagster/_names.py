@@ -27,8 +27,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
             "config=, resource_defs=, executor_def=, logger_defs=, op_retry_policy= raise"),
     "graph": (_SDK + ":graph", "name=, description=, out= (a list of output names); no "
                                "GraphIn/GraphOut, config="),
-    "graph_asset": (_SDK + ":graph_asset", "ins= takes keys (not AssetIn); no config=, "
-                                           "partitions_def=, hooks=, metadata="),
+    "graph_asset": (_ADAPT + "_definitions:graph_asset",
+                    "config=, partitions_def=, hooks=, metadata=, check_specs= raise"),
     "asset_check": (_ADAPT + "_definitions:asset_check",
                     "additional_ins=, config_schema=, resource_defs=, metadata=, "
                     "partitions_def=, retry_policy= raise"),
@@ -41,9 +41,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "Out": (_ADAPT + "_definitions:Out", "metadata=, code_version= raise"),
     "DynamicOut": (_ADAPT + "_definitions:DynamicOut", "metadata=, code_version= raise"),
     "DynamicOutput": (_SDK + ":DynamicOutput", ""),
-    "Output": (_SDK + ":Output", "no data_version=, tags="),
-    "MaterializeResult": (_SDK + ":MaterializeResult",
-                          "metadata= and check_results=; no asset_key=, data_version=, tags="),
+    "Output": (_ADAPT + "_definitions:Output", "data_version=, tags= raise"),
+    "MaterializeResult": (_ADAPT + "_definitions:MaterializeResult",
+                          "asset_key=, data_version=, tags=, value= raise"),
     "Nothing": (_SDK + ":Nothing", ""),
     "Definitions": (_ADAPT + "_definitions:Definitions",
                     "executor=, loggers=, metadata=, component_tree= raise"),
@@ -52,8 +52,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "AssetKey": (_ADAPT + "_definitions:AssetKey",
                  "to_string() gives 'a/b' (Dagster's to_user_string() form, not its JSON "
                  "list), and a string with '/' is a key of several parts (Dagster: one part)"),
-    "AssetSpec": (_SDK + ":AssetSpec", "no metadata=, skippable=, partitions_def=, "
-                                       "automation_condition=, freshness_policy="),
+    "AssetSpec": (_ADAPT + "_definitions:AssetSpec",
+                  "metadata=, skippable=, partitions_def=, automation_condition=, "
+                  "freshness_policy= raise"),
     "AssetSelection": (_SDK + ":AssetSelection",
                        "all(), keys(), assets(), groups(), upstream(), downstream(), | & -; "
                        "no other selection methods"),
