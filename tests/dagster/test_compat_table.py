@@ -84,6 +84,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "materialize": {"assets": []},
     "asset_check": {"asset": "orders"},
     "AssetSpec": {"key": "orders"},
+    "AssetCheckSpec": {"name": "positive", "asset": "orders"},
     "Output": {"value": 1},
     "load_assets_from_modules": {"modules": []},
     "load_assets_from_package_module": {"package_module": None},

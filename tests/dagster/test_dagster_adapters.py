@@ -20,7 +20,13 @@ import pytest
 
 import tether.dagster as dg
 from tether.errors import CodeLocationLoadError, RunConfigError
-from tether.sdk import evaluate_schedule, load_definitions, resolve_run_config, run_config_schema
+from tether.sdk import (
+    evaluate_schedule,
+    evaluate_sensor,
+    load_definitions,
+    resolve_run_config,
+    run_config_schema,
+)
 from tether.wire import LocationSpec
 
 
@@ -243,3 +249,45 @@ def test_a_context_parameter_is_found_by_its_annotation_whatever_its_name() -> N
     assert counted_job.execute_in_process().output_for_node("counted") == "hi x2"
     # called directly, as a Dagster test does
     assert counted(dg.build_op_context(op_config={"n": 3}), "yo") == "yo x3"
+
+
+def test_resources_hooks_graphs_and_sensor_results_made_the_dagster_way() -> None:
+    closed: list[str] = []
+    succeeded: list[str] = []
+
+    @dg.resource
+    def connection(context: Any) -> Any:
+        yield "conn"
+        closed.append("conn")
+
+    @dg.success_hook
+    def note(context: Any) -> None:
+        succeeded.append(context.op_name)
+
+    @dg.op
+    def query(context: dg.OpExecutionContext) -> str:
+        return f"{context.resources.connection} ok"
+
+    @dg.graph
+    def twice(value: str) -> str:
+        return shout(value)
+
+    @dg.op
+    def shout(value: str) -> str:
+        return value.upper()
+
+    @dg.job(hooks={note})
+    def query_job() -> None:
+        twice(query())
+
+    result = query_job.execute_in_process(resources={"connection": connection})
+    assert result.success and closed == ["conn"]
+    assert result.output_for_node("twice.shout") == "CONN OK"
+    assert sorted(succeeded) == ["query", "shout"]
+
+    @dg.sensor(job=query_job)
+    def finds(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        return dg.SensorResult(run_requests=[dg.RunRequest("a")], cursor="a")
+
+    outcome = evaluate_sensor(finds, None, None)
+    assert [r.run_key for r in outcome.run_requests] == ["a"] and outcome.cursor == "a"

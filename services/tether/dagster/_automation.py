@@ -107,6 +107,21 @@ class SkipReason(sdk.SkipReason):
         return self.message
 
 
+class SensorResult(sdk.SensorResult):
+    """Dagster's ``SensorResult``."""
+
+    __slots__ = ()
+
+    def __init__(self, run_requests: Sequence[sdk.RunRequest] | None = None,
+                 skip_reason: str | sdk.SkipReason | None = None, cursor: str | None = None,
+                 dynamic_partitions_requests: Sequence[Any] | None = None,
+                 asset_events: Sequence[Any] | None = None) -> None:
+        refuse("SensorResult", {"asset_events": asset_events}, {
+            "asset_events": "materialize assets with a run (RunRequest of an asset job)"})
+        super().__init__(run_requests, skip_reason=skip_reason, cursor=cursor,
+                         dynamic_partitions_requests=list(dynamic_partitions_requests or ()))
+
+
 class ScheduleEvaluationContext(sdk.ScheduleContext):
     """Dagster's name and attribute for the time a schedule's tick was due."""
 

@@ -726,3 +726,76 @@ class MaterializeResult(sdk.MaterializeResult):
         refuse("MaterializeResult", {"asset_key": asset_key, "data_version": data_version,
                                      "tags": tags, "value": value is not _NO_VALUE}, _RESULT)
         super().__init__(metadata=metadata, check_results=list(check_results or ()))
+
+
+def graph(compose_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+          description: str | None = None, input_defs: Any = None, output_defs: Any = None,
+          ins: Mapping[str, Any] | None = None, out: Any = None,
+          tags: Mapping[str, Any] | None = None, config: Any = None) -> Any:
+    """Dagster's ``@graph`` of one output (its parameters are its inputs)."""
+    refuse("graph", {"input_defs": input_defs, "output_defs": output_defs, "ins": ins,
+                     "out": out, "tags": tags, "config": config}, {
+        "input_defs": "the function's parameters are the graph's inputs",
+        "output_defs": "return the output from the function",
+        "ins": "the function's parameters are the graph's inputs",
+        "out": "return one output, or use tether.graph(out=[names]) for several",
+        "tags": "tag the ops (@op(tags=...)) or the job",
+        "config": "give each op its config in the run config",
+    })
+    made = sdk.graph(name=name, description=description)
+    return made(compose_fn) if compose_fn is not None else made
+
+
+class AssetCheckSpec(sdk.AssetCheckSpec):
+    """Dagster's ``AssetCheckSpec``: a check an asset's own step reports on."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str, *, asset: Any, description: str | None = None,
+                 additional_deps: Iterable[Any] | None = None, blocking: bool = False,
+                 metadata: Mapping[str, Any] | None = None, automation_condition: Any = None,
+                 partitions_def: Any = None) -> None:
+        refuse("AssetCheckSpec", {"metadata": metadata,
+                                  "automation_condition": automation_condition,
+                                  "partitions_def": partitions_def}, {
+            **_COMMON, "partitions_def": "check each partition from the asset's own step"})
+        super().__init__(name, asset=asset, description=description or "", blocking=blocking,
+                         additional_deps=list(additional_deps or ()))
+
+
+def resource(config_schema: Any = None, description: str | None = None,
+             required_resource_keys: Iterable[str] | None = None,
+             version: str | None = None) -> Any:
+    """Dagster's ``@resource``: a function making the resource once per run (it may yield it
+    and clean up after)."""
+    if callable(config_schema) and not isinstance(config_schema, type | Mapping):
+        return sdk.ResourceDefinition(config_schema)
+    refuse("resource", {"config_schema": config_schema,
+                        "required_resource_keys": required_resource_keys,
+                        "version": version}, {
+        "config_schema": "declare a ConfigurableResource class with fields",
+        "required_resource_keys": "read other resources from context.resources",
+        "version": "describe it with description=",
+    })
+    return lambda fn: sdk.ResourceDefinition(fn, description=description)
+
+
+def success_hook(hook_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+                 required_resource_keys: Iterable[str] | None = None) -> Any:
+    """Dagster's ``@success_hook``."""
+    return _hook(sdk.success_hook, "success_hook", hook_fn, name, required_resource_keys)
+
+
+def failure_hook(hook_fn: Callable[..., Any] | None = None, *, name: str | None = None,
+                 required_resource_keys: Iterable[str] | None = None) -> Any:
+    """Dagster's ``@failure_hook``."""
+    return _hook(sdk.failure_hook, "failure_hook", hook_fn, name, required_resource_keys)
+
+
+def _hook(make: Callable[..., Any], owner: str, hook_fn: Callable[..., Any] | None,
+          name: str | None, required_resource_keys: Iterable[str] | None) -> Any:
+    refuse(owner, {"required_resource_keys": required_resource_keys}, {
+        "required_resource_keys": "read the resources from context.resources"})
+    if hook_fn is not None:
+        return make(hook_fn)
+    return make(name=name)

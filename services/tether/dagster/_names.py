@@ -25,8 +25,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
            "code_version= raise"),
     "job": (_ADAPT + "_definitions:job",
             "config=, resource_defs=, executor_def=, logger_defs=, op_retry_policy= raise"),
-    "graph": (_SDK + ":graph", "name=, description=, out= (a list of output names); no "
-                               "GraphIn/GraphOut, config="),
+    "graph": (_ADAPT + "_definitions:graph", "one output; ins=, out=, config=, tags= raise"),
     "graph_asset": (_ADAPT + "_definitions:graph_asset",
                     "config=, partitions_def=, hooks=, metadata=, check_specs= raise"),
     "asset_check": (_ADAPT + "_definitions:asset_check",
@@ -62,8 +61,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                                                     "a @multi_asset is a MultiAssetDefinition"),
     "AssetCheckResult": (_SDK + ":AssetCheckResult", ""),
     "AssetCheckSeverity": (_SDK + ":AssetCheckSeverity", ""),
-    "AssetCheckSpec": (_SDK + ":AssetCheckSpec", "no metadata=, automation_condition=, "
-                                                 "partitions_def="),
+    "AssetCheckSpec": (_ADAPT + "_definitions:AssetCheckSpec",
+                       "metadata=, automation_condition=, partitions_def= raise"),
     "AssetChecksDefinition": (_SDK + ":AssetCheckDefinition", "Tether's AssetCheckDefinition "
                                                               "(one check)"),
     "OpDefinition": (_SDK + ":OpDefinition", "Tether's OpDefinition"),
@@ -116,7 +115,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "EnvVar": (_SDK + ":EnvVar", "a resource field value read when a step first needs the "
                                  "resource; not a str, no get_value()"),
     "IOManager": (_SDK + ":IOManager", ""),
-    "resource": (_SDK + ":resource", "bare @resource only: no config_schema="),
+    "resource": (_ADAPT + "_definitions:resource",
+                 "config_schema=, required_resource_keys=, version= raise"),
     "ResourceDefinition": (_SDK + ":ResourceDefinition", "Tether's ResourceDefinition"),
     "MetadataValue": (_ADAPT + "_metadata:MetadataValue",
                       "text, int, float, url, path, json, md, bool, null; table, timestamp, "
@@ -126,8 +126,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "Backoff": (_SDK + ":Backoff", ""),
     "Jitter": (_SDK + ":Jitter", ""),
     "RetryRequested": (_SDK + ":RetryRequested", ""),
-    "success_hook": (_SDK + ":success_hook", "bare decorator; no required_resource_keys="),
-    "failure_hook": (_SDK + ":failure_hook", "bare decorator; no required_resource_keys="),
+    "success_hook": (_ADAPT + "_definitions:success_hook", "required_resource_keys= raises"),
+    "failure_hook": (_ADAPT + "_definitions:failure_hook", "required_resource_keys= raises"),
     # partitions
     "PartitionsDefinition": (_SDK + ":PartitionsDefinition", ""),
     "TimeWindowPartitionsDefinition": (_SDK + ":TimeWindowPartitionsDefinition",
@@ -171,7 +171,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "RunRequest": (_ADAPT + "_automation:RunRequest",
                    "asset_selection=, stale_assets_only=, asset_check_keys= raise"),
     "SkipReason": (_ADAPT + "_automation:SkipReason", ""),
-    "SensorResult": (_SDK + ":SensorResult", "no asset_events="),
+    "SensorResult": (_ADAPT + "_automation:SensorResult", "asset_events= raises"),
     "ScheduleEvaluationContext": (_ADAPT + "_automation:ScheduleEvaluationContext",
                                   "scheduled_execution_time only (no instance, resources)"),
     "SensorEvaluationContext": (_ADAPT + "_automation:SensorEvaluationContext",
