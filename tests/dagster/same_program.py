@@ -5,6 +5,7 @@ observe; the test checks both print the same."""
 
 import importlib
 import json
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -79,6 +80,8 @@ daily_schedule = dg.build_schedule_from_partitioned_job(daily_job)
 defs = dg.Definitions(assets=[raw_orders, order_count, report], jobs=[daily_job],
                       schedules=[nightly, weekdays, daily_schedule], sensors=[files, quiet])
 
+os.environ["SAME_PROGRAM_DSN"] = "postgres://db"
+os.environ.pop("SAME_PROGRAM_UNSET", None)
 result = dg.materialize([raw_orders, order_count, report],
                         run_config={"ops": {"raw_orders": {"config": {"table": "orders"}}}})
 sensor_context = dg.build_sensor_context(cursor="4")
@@ -105,6 +108,9 @@ print(json.dumps({
     "run_request": [dg.RunRequest("k", partition_key="2026-11-05").run_key,
                     dg.RunRequest("k", partition_key="2026-11-05").partition_key],
     "job_def": defs.get_job_def("daily_job").name,
+    "env_var": [dg.EnvVar("SAME_PROGRAM_DSN").get_value(),
+                dg.EnvVar("SAME_PROGRAM_DSN").env_var_name,
+                dg.EnvVar("SAME_PROGRAM_UNSET").get_value("fallback")],
     "asset_key": [dg.AssetKey(["a", "b"]).parts, dg.AssetKey(["a", "b"]).to_user_string(),
                   dg.AssetKey(["a", "b"]).has_prefix(["a"]),
                   dg.AssetKey.from_user_string("x/y").parts],

@@ -79,6 +79,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "run_failure_sensor": {"request_job": "a_job"},
     "asset_sensor": {"asset_key": "orders", "job_name": "a_job"},
     "sensor": {"job_name": "a_job"},
+    "multi_asset_sensor": {"monitored_assets": ["orders"], "job_name": "a_job"},
     "build_schedule_from_partitioned_job": {"job": None},
     "define_asset_job": {"name": "a_job"},
     "materialize": {"assets": []},

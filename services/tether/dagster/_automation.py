@@ -492,3 +492,27 @@ def run_failure_sensor(name: Callable[..., Any] | str | None = None,
         monitor_all_code_locations=monitor_all_code_locations, default_status=default_status,
         request_job=request_job, request_jobs=request_jobs,
         monitor_all_repositories=monitor_all_repositories, tags=tags, metadata=metadata)
+
+
+def multi_asset_sensor(monitored_assets: Any, *, job_name: str | None = None,
+                       name: str | None = None, minimum_interval_seconds: int | None = None,
+                       description: str | None = None, job: Any = None,
+                       jobs: Sequence[Any] | None = None,
+                       default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+                       request_assets: Any = None,
+                       required_resource_keys: set[str] | None = None,
+                       tags: Mapping[str, str] | None = None,
+                       metadata: Mapping[str, Any] | None = None
+                       ) -> Callable[[Callable[..., Any]], sdk.SensorDefinition]:
+    """Dagster's ``@multi_asset_sensor`` keywords over Tether's; its context is Tether's
+    MultiAssetSensorContext (see docs/dagster.md)."""
+    refuse("multi_asset_sensor", {"jobs": jobs,
+                                  "required_resource_keys": required_resource_keys,
+                                  "tags": tags, "metadata": metadata}, _ALSO)
+    tether_job, assets = _job_or_assets("multi_asset_sensor", job, job_name, None,
+                                        request_assets)
+    keys = monitored_assets if isinstance(monitored_assets, Sequence) else [monitored_assets]
+    return sdk.multi_asset_sensor(monitored_assets=list(keys), job=tether_job, assets=assets,
+                                  minimum_interval_seconds=minimum_interval_seconds or 30,
+                                  name=name, description=description,
+                                  default_running=_running(default_status))

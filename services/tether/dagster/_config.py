@@ -106,6 +106,25 @@ class ConfigurableIOManager(ConfigurableResource, sdk.IOManager):
     (define ``handle_output`` and ``load_input``)."""
 
 
+class EnvVar(sdk.EnvVar):
+    """Dagster's ``EnvVar``: as a resource field's value, read by the run worker when a step
+    first needs the resource; ``get_value()`` reads it now, in the user's code."""
+
+    __slots__ = ()
+
+    def __init__(self, env_var_name: str) -> None:
+        super().__init__(env_var_name)
+
+    @property
+    def env_var_name(self) -> str:
+        return self.name
+
+    def get_value(self, default: str | None = None) -> str | None:
+        import os
+
+        return os.environ.get(self.name, default)
+
+
 def schema_config(owner: str, config_schema: Any) -> type[sdk.Config]:
     """A Config class holding what ``config_schema`` declares: a mapping of field names to
     Python types or :class:`Field` s (other Dagster config types are not supported)."""

@@ -112,8 +112,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                              "no yield_for_execution"),
     "ConfigurableIOManager": (_ADAPT + "_config:ConfigurableIOManager", "as "
                                                                         "ConfigurableResource"),
-    "EnvVar": (_SDK + ":EnvVar", "a resource field value read when a step first needs the "
-                                 "resource; not a str, no get_value()"),
+    "EnvVar": (_ADAPT + "_config:EnvVar", "a resource field value, read when a step first "
+                                          "needs the resource; get_value() and env_var_name "
+                                          "as Dagster's; not a str subclass"),
     "IOManager": (_SDK + ":IOManager", ""),
     "resource": (_ADAPT + "_definitions:resource",
                  "config_schema=, required_resource_keys=, version= raise"),
@@ -198,8 +199,9 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                            "alert)"),
     "asset_sensor": (_ADAPT + "_automation:asset_sensor",
                      "the event is Tether's materialization record; jobs= raises"),
-    "multi_asset_sensor": (_SDK + ":multi_asset_sensor", "monitored_assets=, job=, "
-                                                         "default_running=: Tether's keywords"),
+    "multi_asset_sensor": (_ADAPT + "_automation:multi_asset_sensor",
+                           "its context is Tether's MultiAssetSensorContext; jobs=, "
+                           "required_resource_keys=, tags=, metadata= raise"),
     "MultiAssetSensorEvaluationContext": (_SDK + ":MultiAssetSensorContext",
                                           "Tether's MultiAssetSensorContext"),
 }
