@@ -1,15 +1,15 @@
 """The Dagster projects of ``examples/from_dagster`` (``import tether.dagster as dg``) on a
-real deployment: both code locations load; the quickstart's asset job and the partitioned
-project's jobs run; their schedules tick (the test moves a started schedule's last tick to
-just before last midnight, as if the deployment had been up since then: its next due time
-is then past, and the scheduler asks for that tick now); the sensor that was declared
-``default_status=RUNNING`` ticks on its own and runs the day whose corrected orders arrive."""
+real deployment, on the embedded default and on PostgreSQL + Redis: both code locations
+load; the quickstart's asset job and the partitioned project's jobs run; their schedules
+tick (the test moves a started schedule's last tick to just before last midnight, as if the
+deployment had been up since then: its next due time is then past, and the scheduler asks
+for that tick now); the sensor that was declared ``default_status=RUNNING`` ticks on its own
+and runs the day whose corrected orders arrive."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from ..deployment import (
     ENDED,
     RUN,
     Deployment,
+    databases,
     deployed,
     outcomes,
     run_to_end,
@@ -51,9 +53,16 @@ def project(tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.fixture(params=["sqlite+valkey", "postgres+redis"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    return databases(request, request.param, tmp_path)
+
+
 @pytest.fixture
-def running(project: Path, tmp_path: Path, broker_url: str) -> Iterator[Deployment]:
-    with deployed(redis_url=broker_url, workspace=project / "workspace.toml",
+def running(project: Path, tmp_path: Path, database_url: tuple[str, str]
+            ) -> Iterator[Deployment]:
+    database, broker = database_url
+    with deployed(redis_url=broker, database_url=database, workspace=project / "workspace.toml",
                   data_dir=tmp_path, env={"TETHER_DAEMON_INTERVAL_SECONDS": "0.2"}
                   ) as deployment:
         wait_loaded(deployment, count=2)
@@ -67,16 +76,18 @@ def _automation(deployment: Deployment, kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def _tick_now(deployment: Deployment, tmp_path: Path, name: str) -> dict[str, Any]:
+def _tick_now(deployment: Deployment, database_url: str, name: str) -> dict[str, Any]:
     """Start the daily schedule ``name``, move its last tick to a minute before last
     midnight (UTC), and return the run that the tick then due created, once it ended."""
     deployment.graphql(SET_RUNNING, kind="schedule", name=name)
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    with sqlite3.connect(tmp_path / "tether.db", timeout=30) as db:
-        moved = db.execute("UPDATE automation_states SET last_tick_time = ? "
-                           "WHERE kind = 'schedule' AND name = ?",
-                           (midnight.timestamp() - 60, name))
+    engine = sa.create_engine(database_url)
+    with engine.begin() as db:
+        moved = db.execute(sa.text("UPDATE automation_states SET last_tick_time = :time "
+                                   "WHERE kind = 'schedule' AND name = :name"),
+                           {"time": midnight.timestamp() - 60, "name": name})
         assert moved.rowcount == 1
+    engine.dispose()
     tick = deployment.wait_for(
         lambda: next((t for t in _automation(deployment, "schedule", name)["ticks"]
                       if t["status"] != "EVALUATING"), None),
@@ -104,7 +115,7 @@ def _log_lines(run: dict[str, Any]) -> list[str]:
 
 @pytest.mark.timeout(180)
 def test_the_quickstart_etl_port_runs_its_asset_job_and_its_schedule(
-        running: Deployment, project: Path, tmp_path: Path) -> None:
+        running: Deployment, project: Path, database_url: tuple[str, str]) -> None:
     schedule = _automation(running, "schedule", "all_assets_job_schedule")
     assert (schedule["cron"], schedule["jobName"], schedule["running"]) == (
         "0 0 * * *", "all_assets_job", False)
@@ -132,14 +143,14 @@ def test_the_quickstart_etl_port_runs_its_asset_job_and_its_schedule(
     assert metadata["num_records"]["text"] == "100"
     assert metadata["preview"]["kind"] == "markdown"
 
-    scheduled = _tick_now(running, tmp_path, "all_assets_job_schedule")
+    scheduled = _tick_now(running, database_url[0], "all_assets_job_schedule")
     assert scheduled["status"] == "SUCCESS"
     assert outcomes(scheduled)["most_frequent_words"] == "STEP_SUCCESS"
 
 
 @pytest.mark.timeout(180)
 def test_the_partitioned_project_runs_its_days_its_schedule_and_its_sensor(
-        running: Deployment, project: Path, tmp_path: Path) -> None:
+        running: Deployment, project: Path, database_url: tuple[str, str]) -> None:
     launched = running.graphql(LAUNCH, job="daily_sales_job", partition="2026-11-05")
     run = ended(running, launched["launchRun"]["id"])
     assert run["status"] == "SUCCESS", run["error"]
@@ -177,7 +188,7 @@ def test_the_partitioned_project_runs_its_days_its_schedule_and_its_sensor(
     assert "2 orders on 2026-11-07" in _log_lines(running.graphql(RUN, id=sensed["id"])["run"])
 
     # the partitioned schedule runs the day that ended last
-    scheduled = _tick_now(running, tmp_path, "daily_sales_job_schedule")
+    scheduled = _tick_now(running, database_url[0], "daily_sales_job_schedule")
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     assert scheduled["status"] == "SUCCESS"
     assert f"20 orders on {yesterday}" in _log_lines(scheduled)

@@ -14,44 +14,44 @@ _ADAPT = "tether.dagster."
 # name -> (module:attribute, how it differs from Dagster's; "" when it does not)
 SUPPORTED: dict[str, tuple[str, str]] = {
     # the definitions
-    "asset": (_ADAPT + "_definitions:asset",
+    "asset": (_ADAPT + "_assets:asset",
               "metadata=, automation_condition=, freshness_policy=, backfill_policy=, "
               "resource_defs=, hooks=, op_tags=, dagster_type= raise; compute_kind= is a kind"),
-    "multi_asset": (_ADAPT + "_definitions:multi_asset",
+    "multi_asset": (_ADAPT + "_assets:multi_asset",
                     "partitions_def=, retry_policy=, internal_asset_deps=, config_schema= "
                     "raise"),
-    "op": (_ADAPT + "_definitions:op",
+    "op": (_ADAPT + "_ops:op",
            "config_schema= takes field names to Python types or Field(...); version=, "
            "code_version= raise"),
-    "job": (_ADAPT + "_definitions:job",
+    "job": (_ADAPT + "_ops:job",
             "config=, resource_defs=, executor_def=, logger_defs=, op_retry_policy= raise"),
-    "graph": (_ADAPT + "_definitions:graph", "one output; ins=, out=, config=, tags= raise"),
-    "graph_asset": (_ADAPT + "_definitions:graph_asset",
+    "graph": (_ADAPT + "_ops:graph", "one output; ins=, out=, config=, tags= raise"),
+    "graph_asset": (_ADAPT + "_assets:graph_asset",
                     "config=, partitions_def=, hooks=, metadata=, check_specs= raise"),
-    "asset_check": (_ADAPT + "_definitions:asset_check",
+    "asset_check": (_ADAPT + "_assets:asset_check",
                     "additional_ins=, config_schema=, resource_defs=, metadata=, "
                     "partitions_def=, retry_policy= raise"),
-    "AssetIn": (_ADAPT + "_definitions:AssetIn", "metadata=, input_manager_key=, "
+    "AssetIn": (_ADAPT + "_assets:AssetIn", "metadata=, input_manager_key=, "
                                                  "dagster_type= raise"),
-    "AssetOut": (_ADAPT + "_definitions:AssetOut", "io_manager_key=, is_required=False, "
+    "AssetOut": (_ADAPT + "_assets:AssetOut", "io_manager_key=, is_required=False, "
                                                    "metadata= raise"),
-    "In": (_ADAPT + "_definitions:In", "default_value=, metadata=, asset_key=, "
+    "In": (_ADAPT + "_ops:In", "default_value=, metadata=, asset_key=, "
                                        "input_manager_key= raise"),
-    "Out": (_ADAPT + "_definitions:Out", "metadata=, code_version= raise"),
-    "DynamicOut": (_ADAPT + "_definitions:DynamicOut", "metadata=, code_version= raise"),
+    "Out": (_ADAPT + "_ops:Out", "metadata=, code_version= raise"),
+    "DynamicOut": (_ADAPT + "_ops:DynamicOut", "metadata=, code_version= raise"),
     "DynamicOutput": (_SDK + ":DynamicOutput", ""),
-    "Output": (_ADAPT + "_definitions:Output", "data_version=, tags= raise"),
-    "MaterializeResult": (_ADAPT + "_definitions:MaterializeResult",
+    "Output": (_ADAPT + "_ops:Output", "data_version=, tags= raise"),
+    "MaterializeResult": (_ADAPT + "_ops:MaterializeResult",
                           "asset_key=, data_version=, tags=, value= raise"),
     "Nothing": (_SDK + ":Nothing", ""),
     "Definitions": (_ADAPT + "_definitions:Definitions",
                     "executor=, loggers=, metadata=, component_tree= raise"),
-    "define_asset_job": (_ADAPT + "_definitions:define_asset_job",
+    "define_asset_job": (_ADAPT + "_ops:define_asset_job",
                          "config=, tags=, run_tags=, executor_def=, hooks= raise"),
-    "AssetKey": (_ADAPT + "_definitions:AssetKey",
+    "AssetKey": (_ADAPT + "_assets:AssetKey",
                  "to_string() gives 'a/b' (Dagster's to_user_string() form, not its JSON "
                  "list), and a string with '/' is a key of several parts (Dagster: one part)"),
-    "AssetSpec": (_ADAPT + "_definitions:AssetSpec",
+    "AssetSpec": (_ADAPT + "_assets:AssetSpec",
                   "metadata=, skippable=, partitions_def=, automation_condition=, "
                   "freshness_policy= raise"),
     "AssetSelection": (_SDK + ":AssetSelection",
@@ -61,17 +61,17 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                                                     "a @multi_asset is a MultiAssetDefinition"),
     "AssetCheckResult": (_SDK + ":AssetCheckResult", ""),
     "AssetCheckSeverity": (_SDK + ":AssetCheckSeverity", ""),
-    "AssetCheckSpec": (_ADAPT + "_definitions:AssetCheckSpec",
+    "AssetCheckSpec": (_ADAPT + "_assets:AssetCheckSpec",
                        "metadata=, automation_condition=, partitions_def= raise"),
     "AssetChecksDefinition": (_SDK + ":AssetCheckDefinition", "Tether's AssetCheckDefinition "
                                                               "(one check)"),
     "OpDefinition": (_SDK + ":OpDefinition", "Tether's OpDefinition"),
     "JobDefinition": (_SDK + ":JobDefinition", "Tether's JobDefinition"),
     "GraphDefinition": (_SDK + ":GraphDefinition", "Tether's GraphDefinition"),
-    "load_assets_from_modules": (_ADAPT + "_definitions:load_assets_from_modules",
+    "load_assets_from_modules": (_ADAPT + "_assets:load_assets_from_modules",
                                  "AssetSpecs are always included; automation_condition=, "
                                  "source_key_prefix= raise"),
-    "load_assets_from_package_module": (_ADAPT + "_definitions:load_assets_from_package_module",
+    "load_assets_from_package_module": (_ADAPT + "_assets:load_assets_from_package_module",
                                         "AssetSpecs are always included; "
                                         "automation_condition=, source_key_prefix= raise"),
     # contexts
@@ -116,7 +116,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                                           "needs the resource; get_value() and env_var_name "
                                           "as Dagster's; not a str subclass"),
     "IOManager": (_SDK + ":IOManager", ""),
-    "resource": (_ADAPT + "_definitions:resource",
+    "resource": (_ADAPT + "_ops:resource",
                  "config_schema=, required_resource_keys=, version= raise"),
     "ResourceDefinition": (_SDK + ":ResourceDefinition", "Tether's ResourceDefinition"),
     "MetadataValue": (_ADAPT + "_metadata:MetadataValue",
@@ -127,25 +127,25 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "Backoff": (_SDK + ":Backoff", ""),
     "Jitter": (_SDK + ":Jitter", ""),
     "RetryRequested": (_SDK + ":RetryRequested", ""),
-    "success_hook": (_ADAPT + "_definitions:success_hook", "required_resource_keys= raises"),
-    "failure_hook": (_ADAPT + "_definitions:failure_hook", "required_resource_keys= raises"),
+    "success_hook": (_ADAPT + "_ops:success_hook", "required_resource_keys= raises"),
+    "failure_hook": (_ADAPT + "_ops:failure_hook", "required_resource_keys= raises"),
     # partitions
     "PartitionsDefinition": (_SDK + ":PartitionsDefinition", ""),
     "TimeWindowPartitionsDefinition": (_SDK + ":TimeWindowPartitionsDefinition",
                                        "keyword-only unit=, start=, fmt=; use the daily, "
                                        "hourly, weekly or monthly definitions"),
-    "HourlyPartitionsDefinition": (_ADAPT + "_definitions:HourlyPartitionsDefinition",
+    "HourlyPartitionsDefinition": (_ADAPT + "_partitions:HourlyPartitionsDefinition",
                                    "end_date=, exclusions= raise"),
-    "DailyPartitionsDefinition": (_ADAPT + "_definitions:DailyPartitionsDefinition",
+    "DailyPartitionsDefinition": (_ADAPT + "_partitions:DailyPartitionsDefinition",
                                   "end_date=, exclusions= raise"),
-    "WeeklyPartitionsDefinition": (_ADAPT + "_definitions:WeeklyPartitionsDefinition",
+    "WeeklyPartitionsDefinition": (_ADAPT + "_partitions:WeeklyPartitionsDefinition",
                                    "end_date=, exclusions= raise"),
-    "MonthlyPartitionsDefinition": (_ADAPT + "_definitions:MonthlyPartitionsDefinition",
+    "MonthlyPartitionsDefinition": (_ADAPT + "_partitions:MonthlyPartitionsDefinition",
                                     "end_date=, exclusions= raise"),
     "StaticPartitionsDefinition": (_SDK + ":StaticPartitionsDefinition", ""),
     "MultiPartitionsDefinition": (_SDK + ":MultiPartitionsDefinition",
                                   "keys are 'a|b' strings (no MultiPartitionKey)"),
-    "DynamicPartitionsDefinition": (_ADAPT + "_definitions:DynamicPartitionsDefinition",
+    "DynamicPartitionsDefinition": (_ADAPT + "_partitions:DynamicPartitionsDefinition",
                                     "partition_fn= raises; give name="),
     "AddDynamicPartitionsRequest": (_SDK + ":AddDynamicPartitionsRequest", ""),
     "DeleteDynamicPartitionsRequest": (_SDK + ":DeleteDynamicPartitionsRequest", ""),
@@ -153,7 +153,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "PartitionMapping": (_SDK + ":PartitionMapping", ""),
     "IdentityPartitionMapping": (_SDK + ":IdentityPartitionMapping", ""),
     "AllPartitionMapping": (_SDK + ":AllPartitionMapping", ""),
-    "TimeWindowPartitionMapping": (_ADAPT + "_definitions:TimeWindowPartitionMapping",
+    "TimeWindowPartitionMapping": (_ADAPT + "_partitions:TimeWindowPartitionMapping",
                                    "allow_nonexistent_upstream_partitions= raises"),
     "TimeWindow": (_SDK + ":TimeWindow", ""),
     # schedules and sensors
