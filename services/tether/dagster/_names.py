@@ -157,15 +157,15 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                                    "allow_nonexistent_upstream_partitions= raises"),
     "TimeWindow": (_SDK + ":TimeWindow", ""),
     # schedules and sensors
-    "ScheduleDefinition": (_ADAPT + "_automation:ScheduleDefinition",
+    "ScheduleDefinition": (_ADAPT + "_schedules:ScheduleDefinition",
                            "one cron string; tags_fn=, should_execute=, metadata= raise; "
                            "execution_timezone reads UTC when not given (Dagster's: None); "
                            "no evaluate_tick() (call a @schedule with a context)"),
-    "schedule": (_ADAPT + "_automation:schedule",
+    "schedule": (_ADAPT + "_schedules:schedule",
                  "one cron string; tags_fn=, should_execute=, metadata= raise"),
-    "sensor": (_ADAPT + "_automation:sensor",
+    "sensor": (_ADAPT + "_sensors:sensor",
                "jobs=, required_resource_keys=, tags=, metadata= raise"),
-    "SensorDefinition": (_ADAPT + "_automation:SensorDefinition",
+    "SensorDefinition": (_ADAPT + "_sensors:SensorDefinition",
                          "build it with @sensor (keyword-only arguments)"),
     "DefaultScheduleStatus": (_ADAPT + "_automation:DefaultScheduleStatus", ""),
     "DefaultSensorStatus": (_ADAPT + "_automation:DefaultSensorStatus", ""),
@@ -183,23 +183,23 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "build_sensor_context": (_ADAPT + "_automation:build_sensor_context",
                              "instance=, resources= raise"),
     "build_schedule_from_partitioned_job": (
-        _ADAPT + "_automation:build_schedule_from_partitioned_job",
+        _ADAPT + "_schedules:build_schedule_from_partitioned_job",
         "the schedule follows the partitions' offsets: minute_of_hour=, hour_of_day=, "
         "cron_schedule=, tags= raise"),
-    "DagsterRunStatus": (_ADAPT + "_automation:DagsterRunStatus",
+    "DagsterRunStatus": (_ADAPT + "_sensors:DagsterRunStatus",
                          "STARTED, SUCCESS, FAILURE, CANCELED only"),
-    "run_status_sensor": (_ADAPT + "_automation:run_status_sensor",
+    "run_status_sensor": (_ADAPT + "_sensors:run_status_sensor",
                           "request_job= is required; job_selection=, request_jobs= raise"),
     "RunStatusSensorContext": (_SDK + ":RunStatusSensorContext", "Tether's: run_id, "
                                                                  "job_name, status, error"),
     "RunFailureSensorContext": (_SDK + ":RunStatusSensorContext", "Tether's "
                                                                   "RunStatusSensorContext"),
-    "run_failure_sensor": (_ADAPT + "_automation:run_failure_sensor",
+    "run_failure_sensor": (_ADAPT + "_sensors:run_failure_sensor",
                            "request_job= is required (to be told of failures, create an "
                            "alert)"),
-    "asset_sensor": (_ADAPT + "_automation:asset_sensor",
+    "asset_sensor": (_ADAPT + "_sensors:asset_sensor",
                      "the event is Tether's materialization record; jobs= raises"),
-    "multi_asset_sensor": (_ADAPT + "_automation:multi_asset_sensor",
+    "multi_asset_sensor": (_ADAPT + "_sensors:multi_asset_sensor",
                            "its context is Tether's MultiAssetSensorContext; jobs=, "
                            "required_resource_keys=, tags=, metadata= raise"),
     "MultiAssetSensorEvaluationContext": (_SDK + ":MultiAssetSensorContext",
