@@ -6,6 +6,8 @@ and assets, turned into one such class so that a launch is checked against it.""
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
@@ -120,8 +122,6 @@ class EnvVar(sdk.EnvVar):
         return self.name
 
     def get_value(self, default: str | None = None) -> str | None:
-        import os
-
         return os.environ.get(self.name, default)
 
 
@@ -159,7 +159,6 @@ def with_config_defaults(fn: Callable[..., Any], config_type: type[sdk.Config]
                          ) -> Callable[..., Any]:
     """``fn`` (whose first parameter is ``context``) called with ``context.op_config``
     holding the config as ``config_type`` converts it: defaults filled in, as in Dagster."""
-    import functools
 
     @functools.wraps(fn)
     def call(context: sdk.OpContext, *args: Any, **kwargs: Any) -> Any:

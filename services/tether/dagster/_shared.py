@@ -4,6 +4,8 @@ what Tether reads (a context parameter found by its annotation, an op's ``config
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -53,13 +55,11 @@ _COMMON = {
 
 _CONTEXT_TYPES = ("AssetExecutionContext", "OpExecutionContext", "AssetCheckExecutionContext")
 
+
 def _context_named(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn``, or, when its first parameter takes the context under another name (Dagster
     finds it by its annotation: ``def orders(ctx: AssetExecutionContext)``), ``fn`` seen by
     Tether with that parameter named ``context``."""
-    import functools
-    import inspect
-
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
