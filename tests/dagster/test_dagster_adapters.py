@@ -291,3 +291,37 @@ def test_resources_hooks_graphs_and_sensor_results_made_the_dagster_way() -> Non
 
     outcome = evaluate_sensor(finds, None, None)
     assert [r.run_key for r in outcome.run_requests] == ["a"] and outcome.cursor == "a"
+
+
+@pytest.mark.parametrize(("call", "named"), [
+    (lambda: dg.AssetSelection.tag("team", "sales"), r"AssetSelection\.tag\(\.\.\.\)"),
+    (lambda: dg.AssetSelection.key_prefixes(["shop"]),
+     r"AssetSelection\.key_prefixes\(\.\.\.\)"),
+    (lambda: dg.AssetSelection.all(include_sources=True),
+     r"AssetSelection\.all\(include_sources=\.\.\.\)"),
+    (lambda: dg.MetadataValue.table([]), r"MetadataValue\.table\(\.\.\.\)"),
+    (lambda: dg.MetadataValue.timestamp(0.0), r"MetadataValue\.timestamp\(\.\.\.\)"),
+])
+def test_the_methods_tether_lacks_raise_naming_themselves(call: Any, named: str) -> None:
+    with pytest.raises(dg.NotInTether, match=named + r" is not supported by Tether; "):
+        call()
+
+
+def test_the_selections_and_metadata_values_tether_has_are_its_own() -> None:
+    @dg.asset(group_name="shop")
+    def orders() -> int:
+        return 1
+
+    @dg.asset(group_name="shop")
+    def refunds(orders: int) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={
+            "summary": dg.MetadataValue.md("**1**"), "ok": dg.MetadataValue.bool(True),
+            "link": dg.MetadataValue.url("https://shop.example/refunds")})
+
+    result = dg.materialize([orders, refunds],
+                            selection=dg.AssetSelection.groups("shop") - dg.AssetSelection.keys(
+                                "refunds").downstream(include_self=False))
+    [event] = [e for e in result.events if type(e).__name__ == "AssetMaterialization"
+               and e.asset_key == "refunds"]
+    assert {label: type(value).__name__ for label, value in event.metadata.items()} == {
+        "summary": "MarkdownValue", "ok": "JsonValue", "link": "UrlValue"}

@@ -320,3 +320,49 @@ def _refuse_loading(owner: str, automation_condition: Any, backfill_policy: Any,
                    "backfill_policy": backfill_policy, "source_key_prefix": source_key_prefix},
            {**_COMMON, "source_key_prefix": "give the upstream keys in full with "
                                             "ins= or deps="})
+
+
+_SELECTION = ("select with AssetSelection.all(), keys(), assets() or groups(), walked with "
+              ".upstream() / .downstream() and combined with | & -")
+
+
+def _no_selection(method: str) -> Any:
+    def raises(*args: Any, **kwargs: Any) -> Any:
+        raise NotInTether(f"AssetSelection.{method}(...)", _SELECTION)
+
+    raises.__name__ = method
+    return staticmethod(raises)
+
+
+class AssetSelection(sdk.AssetSelection):
+    """Dagster's ``AssetSelection`` constructors that Tether has; the others raise, naming
+    themselves. The selections made are Tether's (``upstream``, ``downstream``, ``|``, ``&``,
+    ``-``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def all(include_sources: bool = False) -> sdk.AssetSelection:
+        refuse("AssetSelection.all", {"include_sources": include_sources},
+               {"include_sources": "assets produced outside Tether are never materialized; "
+                                   "leave them out"})
+        return sdk.AssetSelection.all()
+
+    @staticmethod
+    def groups(*group_strs: str, include_sources: bool = False) -> sdk.AssetSelection:
+        refuse("AssetSelection.groups", {"include_sources": include_sources},
+               {"include_sources": "assets produced outside Tether are never materialized; "
+                                   "leave them out"})
+        return sdk.AssetSelection.groups(*group_strs)
+
+    all_asset_checks = _no_selection("all_asset_checks")
+    checks = _no_selection("checks")
+    checks_for_assets = _no_selection("checks_for_assets")
+    from_coercible = _no_selection("from_coercible")
+    from_string = _no_selection("from_string")
+    key_prefixes = _no_selection("key_prefixes")
+    key_substring = _no_selection("key_substring")
+    kind = _no_selection("kind")
+    owner = _no_selection("owner")
+    tag = _no_selection("tag")
+    tag_string = _no_selection("tag_string")

@@ -54,9 +54,10 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "AssetSpec": (_ADAPT + "_assets:AssetSpec",
                   "metadata=, skippable=, partitions_def=, automation_condition=, "
                   "freshness_policy= raise"),
-    "AssetSelection": (_SDK + ":AssetSelection",
+    "AssetSelection": (_ADAPT + "_assets:AssetSelection",
                        "all(), keys(), assets(), groups(), upstream(), downstream(), | & -; "
-                       "no other selection methods"),
+                       "tag(), kind(), owner(), key_prefixes(), checks(), from_string() and "
+                       "the other constructors raise"),
     "AssetsDefinition": (_SDK + ":AssetDefinition", "Tether's AssetDefinition (one asset); "
                                                     "a @multi_asset is a MultiAssetDefinition"),
     "AssetCheckResult": (_SDK + ":AssetCheckResult", ""),
