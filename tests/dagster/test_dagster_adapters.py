@@ -83,6 +83,15 @@ def test_a_launch_is_checked_against_config_schema_and_gets_its_defaults() -> No
     assert result.output_for_node("scale") == {"rate": 0.5, "label": "x", "note": None}
 
 
+def test_config_schema_beside_a_config_parameter_is_refused() -> None:
+    def both(context: Any, config: Load) -> None:
+        pass
+
+    with pytest.raises(dg.NotInTether, match=r"op both\(config_schema=\.\.\.\) with a Config "
+                                              r"parameter 'config' is not supported"):
+        dg.op(config_schema={"n": int})(both)
+
+
 def test_config_schema_of_dagster_config_types_is_refused_naming_them() -> None:
     def bad(context: Any) -> None:
         pass

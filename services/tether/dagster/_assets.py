@@ -12,7 +12,7 @@ from .. import sdk
 from ..sdk._asset_key import coerce_key
 from ..sdk._io_manager import DEFAULT_IO_MANAGER_KEY
 from ._errors import NotInTether, refuse
-from ._shared import _COMMON, _configured, _context_named
+from ._shared import _COMMON, _configured, _context_named, give_config_type
 
 
 class AssetIn:
@@ -98,8 +98,7 @@ def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = No
             io_manager_key=_io_manager(io_manager_key), pool=pool, retry_policy=retry_policy,
             check_specs=list(check_specs or ()), partitions_def=partitions_def,
             partition_mappings=mappings or None)(fn)
-        if config_type is not None:
-            definition.op.config_type = config_type
+        give_config_type(f"asset {definition.key}", definition.op, config_type)
         return definition
 
     return decorate(compute_fn) if compute_fn is not None else decorate

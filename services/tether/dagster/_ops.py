@@ -10,7 +10,14 @@ from typing import Any
 from .. import sdk
 from ..sdk._outs import OP_MANAGER
 from ._errors import refuse
-from ._shared import _COMMON, _METADATA, _NO_VALUE, _configured, _context_named
+from ._shared import (
+    _COMMON,
+    _METADATA,
+    _NO_VALUE,
+    _configured,
+    _context_named,
+    give_config_type,
+)
 
 
 class In(sdk.In):
@@ -110,8 +117,7 @@ def op(compute_fn: Callable[..., Any] | None = None, *, name: str | None = None,
                                               description=description, ins=ins, out=out,
                                               tags=tags, retry_policy=retry_policy,
                                               pool=pool)(fn)
-        if config_type is not None:
-            definition.config_type = config_type
+        give_config_type(f"op {definition.name}", definition, config_type)
         return definition
 
     return decorate(compute_fn) if compute_fn is not None else decorate

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import sdk
 from ._config import schema_config, with_config_defaults
+from ._errors import NotInTether
 
 _NO_VALUE: Any = object()
 
@@ -94,3 +95,16 @@ def _configured(owner: str, fn: Callable[..., Any], config_schema: Any
     if code is not None and code.co_argcount and code.co_varnames[0] == "context":
         fn = with_config_defaults(fn, config_type)
     return fn, config_type
+
+
+def give_config_type(owner: str, op: sdk.OpDefinition, config_type: type[sdk.Config] | None
+                     ) -> None:
+    """Make ``config_type`` (from ``config_schema``) the config ``op`` is checked against;
+    Dagster refuses config_schema beside a Config parameter, and so does this."""
+    if config_type is None:
+        return
+    if op.config_param is not None:
+        raise NotInTether(f"{owner}(config_schema=...) with a Config parameter "
+                          f"{op.config_param!r}", "declare the config once: the Config "
+                                                  "class, or config_schema")
+    op.config_type = config_type
