@@ -9,6 +9,7 @@ from ._agents import LIVENESS_SECONDS, AgentRecord
 from ._alerts import DeliveryRecord, DeliveryStatus, PolicyRecord
 from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
+from ._backfills import BACKFILL_TAG, BackfillRecord, BackfillSpec, BackfillStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._partition_status import AssetPartitionStatus, PartitionState
@@ -41,6 +42,7 @@ from ._store import Store
 from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
 __all__ = [
+    "BACKFILL_TAG",
     "LAUNCHED_BY_TAG",
     "LIVENESS_SECONDS",
     "PARENT_TAG",
@@ -56,6 +58,9 @@ __all__ = [
     "AssetStatus",
     "AuditEntry",
     "AutomationRecord",
+    "BackfillRecord",
+    "BackfillSpec",
+    "BackfillStatus",
     "CheckEvaluation",
     "DeliveryRecord",
     "DeliveryStatus",
