@@ -100,7 +100,9 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
         return deliver_due(store, delivery, look_overdue=alert_turns[0] % 5 == 1)
 
     def backfill() -> str:
-        created = store.create_backfill_runs()
+        # a turn is well within the lease, which is renewed between turns only
+        created = store.create_backfill_runs(budget_seconds=MIN_LEASE_SECONDS / 2,
+                                             batch_size=settings.backfill_batch_size)
         ended = store.settle_backfills()
         return "; ".join(
             [f"created the runs of {created} backfill partition(s)"] * bool(created)
@@ -108,7 +110,8 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
                 f"{done.id} ({done.status})" for done in ended)] * bool(ended))
 
     return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),
-            Daemon(BACKFILL_DAEMON, backfill),
+            # in a thread of its own: creating thousands of runs holds no other daemon up
+            Daemon(BACKFILL_DAEMON, backfill, own_thread=True),
             Daemon("scheduler", scheduler, wakes_at=lambda: next_tick[0]),
             Daemon("alerts", alerts, own_thread=True)]
 
