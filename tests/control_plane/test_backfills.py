@@ -179,6 +179,11 @@ def test_the_failed_partitions_run_again_as_a_linked_backfill(
     for partition, run_id in _backfill_runs(loaded, backfill_id):
         _end(loaded, run_id, clock, failed=partition == "us")
     loaded.settle_backfills()
+    # a run re-executed by hand is not one of the backfill's
+    [(_, failed_run)] = [pair for pair in _backfill_runs(loaded, backfill_id)
+                         if pair[0] == "us"]
+    again = loaded.get_run(loaded.reexecute_run(failed_run))
+    assert again.partition == "us" and BACKFILL_TAG not in again.tags
     rerun_id = loaded.rerun_failed_backfill(backfill_id)
     rerun = loaded.get_backfill(rerun_id)
     assert (rerun.parent_id, rerun.partition_list, rerun.job_name) == (

@@ -37,8 +37,8 @@ from ._projection import TERMINAL_STATUSES, RunStatus
 from ._queue import QueueLimits
 from ._records import ExistingRun, LaunchRequest, LocationRecord, NewRun
 from ._schema import backfill_partitions, backfills, runs
+from ._tags import BACKFILL_TAG
 
-BACKFILL_TAG = "tether/backfill"
 # the daemon that creates backfills' runs
 DAEMON = "backfill"
 # the runs one transaction creates
