@@ -311,6 +311,12 @@ def _requests(conn: Connection, backfill: BackfillRecord,
                           step_selection=steps, partition=key) for key in keys]
 
 
+def any_active(conn: Connection) -> bool:
+    """Whether a backfill has not ended (so that an idle daemon's turn writes nothing)."""
+    return conn.execute(sa.select(backfills.c.id).where(backfills.c.status.in_(_ACTIVE))
+                        .limit(1)).first() is not None
+
+
 def settle(conn: Connection, now: float, only: str | None = None) -> list[BackfillRecord]:
     """End the backfills whose runs have all been created and have all ended (those being
     canceled, once their runs have); the ones ended."""

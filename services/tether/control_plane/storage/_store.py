@@ -562,6 +562,9 @@ class Store:
 
     def settle_backfills(self) -> list[BackfillRecord]:
         """End the backfills whose runs have all ended; those ended."""
+        with self._read() as conn:
+            if not _backfills.any_active(conn):
+                return []
         with self._write() as conn:
             return _backfills.settle(conn, self._clock())
 
