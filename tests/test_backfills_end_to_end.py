@@ -8,6 +8,7 @@ what is allowed; the CLI launches, waits with progress, lists, shows and cancels
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -82,7 +83,6 @@ LAUNCH = f"""mutation($job: String, $assets: [String!], $from: String, $to: Stri
 BACKFILL = f"""query($id: ID!) {{ backfill(id: $id) {{ {FIELDS}
   runs(limit: 1000) {{ id status partition }} }} }}"""
 CANCEL = f"mutation($id: ID!) {{ cancelBackfill(id: $id) {{ {FIELDS} }} }}"
-RERUN = f"mutation($id: ID!) {{ rerunFailedBackfill(id: $id) {{ {FIELDS} }} }}"
 STATUS = """{ assets { key partitionStatus { materialized
   done: keys(state: MATERIALIZED, limit: 1000) } } }"""
 
@@ -179,8 +179,9 @@ def test_the_run_queue_throttles_a_backfill_and_a_cancel_stops_it(
     deployment.wait_for(three_started, what="3 runs started, 7 waiting in the run queue")
     # the limit holds: no fourth one starts while the three wait
     assert _counts(_backfill(deployment, backfill["id"]))["STARTED"] == 3
-    canceled = deployment.graphql(CANCEL, id=backfill["id"])["cancelBackfill"]
-    assert canceled["status"] in ("CANCELING", "CANCELED")
+    canceled = deployment.cli("backfill", "cancel", backfill["id"])
+    assert canceled.returncode == 0, canceled.stderr
+    assert re.match(rf"backfill {backfill['id']} is CANCEL(ING|ED) \(", canceled.stdout)
     ended = _ended(deployment, backfill["id"])
     assert (ended["status"], _counts(ended)) == ("CANCELED", {"CANCELED": 10})
     body = deployment.http.post("/graphql", json={
@@ -205,10 +206,14 @@ def test_failed_partitions_re_run_and_assets_are_materialized(
     assert _counts(failed) == {"SUCCESS": 3, "FAILURE": 2}
     for marker in markers.iterdir():
         marker.unlink()
-    rerun = deployment.graphql(RERUN, id=backfill_id)["rerunFailedBackfill"]
-    assert (rerun["parentId"], rerun["partitionCount"]) == (backfill_id, 2)
-    ended = _ended(deployment, rerun["id"])
+    again = deployment.cli("backfill", "rerun-failed", backfill_id, "--wait", timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"re-runs 2 failed partition(s) of backfill {backfill_id}" in again.stdout
+    assert "100% COMPLETED" in again.stdout
+    rerun = {"id": again.stdout.split()[1]}
+    ended = _backfill(deployment, rerun["id"])
     assert (ended["status"], _counts(ended)) == ("COMPLETED", {"SUCCESS": 2})
+    assert (ended["parentId"], ended["partitionCount"]) == (backfill_id, 2)
     assert sorted(run["partition"] for run in ended["runs"]) == ["2025-03-02", "2025-03-04"]
     listed = deployment.cli("backfill", "list")
     assert f"{rerun['id']}  COMPLETED" in listed.stdout
