@@ -45,6 +45,18 @@ STATUSES = """
 query($ids: [String!]) {
   runsOrError(filter: {runIds: $ids}) { ... on Runs { results { status } } }
 }"""
+BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+BACKFILL_RUNS = """
+query($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}, limit: 100000) { ... on Runs { results { status } } }
+}"""
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
 # the context.log lines of ``emit``, by the text of the user's message in the stored entry
 _LOG_LINES = """
@@ -105,6 +117,22 @@ class DagsterDev:
         result = self.graphql(LAUNCH, params=params)["launchRun"]
         assert result["__typename"] == "LaunchRunSuccess", result
         return str(result["run"]["runId"])
+
+    def backfill(self, job: str, partitions: list[str]) -> str:
+        """Launch a backfill of ``partitions`` of ``job``; its id."""
+        params = {"selector": {"partitionSetName": f"{job}_partition_set",
+                               "repositorySelector": {"repositoryLocationName": "bench",
+                                                      "repositoryName": "__repository__"}},
+                  "partitionNames": partitions}
+        result = self.graphql(BACKFILL, params=params)["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return str(result["backfillId"])
+
+    def backfill_statuses(self, backfill_id: str) -> list[str]:
+        """The statuses of the runs the backfill has created so far."""
+        tags = [{"key": "dagster/backfill", "value": backfill_id}]
+        results = self.graphql(BACKFILL_RUNS, tags=tags)["runsOrError"]["results"]
+        return [str(run["status"]) for run in results]
 
     def status(self, run_id: str) -> str:
         return str(self.graphql(STATUS, id=run_id)["runOrError"]["status"])

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,8 +39,11 @@ from tether.workspace import load_workspace
 sys.path.insert(0, str(JOBS))
 import tether_jobs
 
-MEASURES = ("import", "per-op", "code-server", "launch", "events")
+MEASURES = ("import", "per-op", "code-server", "launch", "events", "backfill")
 THROUGHPUT_RUNS = 20
+# the partitions of the ``daily`` job one backfill runs: few, as each of Dagster's runs takes
+# seconds of CPU (a process for the run and one for its step)
+BACKFILL_PARTITIONS = 10
 LAUNCH = 'mutation($job: String!) { launchRun(jobName: $job) { id } }'
 STATUS = "query($id: ID!) { run(id: $id) { status } }"
 STATUSES = "query($limit: Int) { runs(limit: $limit) { id status } }"
@@ -273,6 +277,73 @@ def launch(python: Path, plan: Plan, immediate: bool) -> list[Row]:
     return rows
 
 
+# -- a backfill: its runs created, and executed ---------------------------------------------
+
+TETHER_BACKFILL = """mutation($to: String!) {
+  launchBackfill(jobName: "daily", from: "2024-01-01", to: $to) { id } }"""
+TETHER_BACKFILL_STATE = """query($id: ID!) {
+  backfill(id: $id) { status counts { status count } } }"""
+
+
+def _days(count: int) -> list[str]:
+    return [(date(2024, 1, 1) + timedelta(days=n)).isoformat() for n in range(count)]
+
+
+def _backfilled(statuses: Callable[[], tuple[bool, bool]], poll: float
+                ) -> tuple[float, float]:
+    """Seconds until ``statuses()`` says every run is created, and runs/s until every run
+    succeeded (``statuses()``: (all created, all succeeded))."""
+    start = time.perf_counter()
+    created_at = None
+    while True:
+        created, succeeded = statuses()
+        if created and created_at is None:
+            created_at = time.perf_counter() - start
+        if succeeded:
+            break
+        time.sleep(poll)
+    assert created_at is not None
+    return created_at, BACKFILL_PARTITIONS / (time.perf_counter() - start)
+
+
+def tether_backfill(running: Deployment) -> tuple[float, float]:
+    days = _days(BACKFILL_PARTITIONS)
+    backfill_id = running.graphql(TETHER_BACKFILL, to=days[-1])["launchBackfill"]["id"]
+
+    def statuses() -> tuple[bool, bool]:
+        state = running.graphql(TETHER_BACKFILL_STATE, id=backfill_id)["backfill"]
+        counts = {c["status"]: c["count"] for c in state["counts"]}
+        assert state["status"] not in ("FAILED", "CANCELED"), state
+        return "NOT_CREATED" not in counts, state["status"] == "COMPLETED"
+
+    return _backfilled(statuses, 0.05)
+
+
+def dagster_backfill(dev: DagsterDev) -> tuple[float, float]:
+    backfill_id = dev.backfill("daily", _days(BACKFILL_PARTITIONS))
+
+    def statuses() -> tuple[bool, bool]:
+        found = dev.backfill_statuses(backfill_id)
+        assert "FAILURE" not in found, dev.output()
+        return (len(found) == BACKFILL_PARTITIONS,
+                found == ["SUCCESS"] * BACKFILL_PARTITIONS)
+
+    return _backfilled(statuses, 0.5)
+
+
+def backfill(python: Path, immediate: bool) -> list[Row]:
+    with dagster_dev(python, immediate=immediate) as dev:
+        dagster = dagster_backfill(dev)
+    with deployment(workspace=JOBS / "workspace.toml",
+                    env={"TETHER_RUN_LAUNCHER": "warm"}) as running:
+        tether_launch(running, "one_op")  # the warm launcher starts its zygote
+        tether = tether_backfill(running)
+    return [Row(f"backfill of {BACKFILL_PARTITIONS} daily partitions: all runs created, "
+                "Tether warm launcher", "s", [dagster[0]], [tether[0]]),
+            Row("  same backfill, runs/s until all SUCCESS", "runs/s", [dagster[1]],
+                [tether[1]])]
+
+
 # -- events stored/s from one run worker -----------------------------------------------------
 
 
@@ -417,6 +488,8 @@ def main() -> None:
             rows += code_server(python, plan)
         elif measure == "launch":
             rows += launch(python, plan, args.dagster_immediate)
+        elif measure == "backfill":
+            rows += backfill(python, args.dagster_immediate)
         else:
             rows += events(python, plan, args.dagster_immediate)
     print_table(rows, version)

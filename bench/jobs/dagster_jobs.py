@@ -1,7 +1,7 @@
 """The benchmark's jobs for Dagster; ``tether_jobs.py`` defines the same ones for Tether, line
 for line, so the two sides of ``dagster_side_by_side.py`` execute the same user code."""
 
-from dagster import Definitions, OpExecutionContext, job, op
+from dagster import DailyPartitionsDefinition, Definitions, OpExecutionContext, job, op
 
 # lines ``emit`` logs
 LINES = 10_000
@@ -42,4 +42,10 @@ def log_lines() -> None:
     emit()
 
 
-defs = Definitions(jobs=[one_op, fan_out, log_lines])
+# a backfill runs one_op's op for each day
+@job(partitions_def=DailyPartitionsDefinition("2024-01-01"))
+def daily() -> None:
+    source()
+
+
+defs = Definitions(jobs=[one_op, fan_out, log_lines, daily])

@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     schedule_catch_up: Literal["latest", "all"] = "latest"
     # how often the daemons (run queue, run monitor, scheduler) take a turn
     daemon_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    # the runs of a backfill the backfill daemon creates in one transaction
+    backfill_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
     # alerts: a TOML file of [[alert]] policies loaded at the control plane's start (they
     # replace the ones the file held before); the URL links in alerts start with (empty:
     # http://host:port); the first retry of a failed delivery waits this long, each next one

@@ -8,7 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import TetherError
-from . import _agent, _alert, _automation, _dev, _location, _login, _partitions, _run, _services
+from . import (
+    _agent,
+    _alert,
+    _automation,
+    _backfill,
+    _dev,
+    _location,
+    _login,
+    _partitions,
+    _run,
+    _services,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tether", description="Tether: an open hybrid orchestrator for data pipelines."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_dev, _login, _run, _location, _automation, _partitions, _alert, _agent,
-                   _services):
+    for module in (_dev, _login, _run, _location, _automation, _partitions, _backfill,
+                   _alert, _agent, _services):
         module.register(commands)
     return parser
 

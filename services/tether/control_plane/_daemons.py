@@ -10,6 +10,8 @@ within a lease's length when the other dies (at once when it stops cleanly).
   (see ``storage._automation``).
 - ``run_monitor``: fails runs that will never report (see ``storage._monitor``), and gives
   failed runs whose ``tether/max_retries`` tag allows it a new attempt.
+- ``backfill``: creates the runs of the backfills' partitions, a batch per transaction, and
+  ends each backfill when its runs have all ended (see ``storage._backfills``).
 - ``alerts``: sends the alerts in the outbox, with retries and backoff, and raises those
   of runs going on too long and agents gone silent (see ``alerts._deliver``).
 """
@@ -29,6 +31,7 @@ from .. import _telemetry as telemetry
 from ..settings import Settings
 from .alerts import DeliveryConfig, deliver_due
 from .storage import Store
+from .storage._backfills import DAEMON as BACKFILL_DAEMON
 from .storage._queue import DAEMON as QUEUE_DAEMON
 
 log = logging.getLogger(__name__)
@@ -96,7 +99,19 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
         alert_turns[0] += 1
         return deliver_due(store, delivery, look_overdue=alert_turns[0] % 5 == 1)
 
+    def backfill() -> str:
+        # a turn is well within the lease, which is renewed between turns only
+        created = store.create_backfill_runs(budget_seconds=MIN_LEASE_SECONDS / 2,
+                                             batch_size=settings.backfill_batch_size)
+        ended = store.settle_backfills()
+        return "; ".join(
+            [f"created the runs of {created} backfill partition(s)"] * bool(created)
+            + [f"ended {len(ended)} backfill(s): " + ", ".join(
+                f"{done.id} ({done.status})" for done in ended)] * bool(ended))
+
     return [Daemon(QUEUE_DAEMON, run_queue), Daemon("run_monitor", run_monitor, every=2),
+            # in a thread of its own: creating thousands of runs holds no other daemon up
+            Daemon(BACKFILL_DAEMON, backfill, own_thread=True),
             Daemon("scheduler", scheduler, wakes_at=lambda: next_tick[0]),
             Daemon("alerts", alerts, own_thread=True)]
 

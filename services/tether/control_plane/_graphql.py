@@ -36,6 +36,7 @@ from ._alert_resolvers import BINDABLES as ALERT_BINDABLES
 from ._audit import client_of
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
+from ._backfill_resolvers import BINDABLES as BACKFILL_BINDABLES
 from ._limits import mutation_limiter
 from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._nesting import nesting_depth
@@ -76,6 +77,7 @@ def build_schema(extra_sdl: str = "") -> GraphQLSchema:
     schema: GraphQLSchema = make_executable_schema(
         SDL_PATH.read_text() + extra_sdl, *BINDABLES, *LOCATION_BINDABLES,
         *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, *PARTITION_BINDABLES, *ALERT_BINDABLES,
+        *BACKFILL_BINDABLES,
         convert_names_case=True,
     )
     return schema

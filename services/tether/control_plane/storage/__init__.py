@@ -9,6 +9,7 @@ from ._agents import LIVENESS_SECONDS, AgentRecord
 from ._alerts import DeliveryRecord, DeliveryStatus, PolicyRecord
 from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
+from ._backfills import BackfillRecord, BackfillSpec, BackfillStatus
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._partition_status import AssetPartitionStatus, PartitionState
@@ -39,9 +40,10 @@ from ._run_config import Scaffold, config_scaffold, run_config_errors
 from ._run_page import RunFacts
 from ._schema import metadata
 from ._store import Store
-from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
+from ._tags import BACKFILL_TAG, LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
 __all__ = [
+    "BACKFILL_TAG",
     "LAUNCHED_BY_TAG",
     "LIVENESS_SECONDS",
     "PARENT_TAG",
@@ -57,6 +59,9 @@ __all__ = [
     "AssetStatus",
     "AuditEntry",
     "AutomationRecord",
+    "BackfillRecord",
+    "BackfillSpec",
+    "BackfillStatus",
     "CheckEvaluation",
     "CheckSummary",
     "DeliveryRecord",

@@ -417,3 +417,48 @@ alert_deliveries = sa.Table(
     sa.Index("ix_alert_deliveries_dedup", "policy_id", "dedup_key", unique=True),
     sa.Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
 )
+
+# a backfill: runs of many partitions of one job, or of one asset selection, created by the
+# backfill daemon in batches. The partitions are kept compactly: a range of the stored
+# partitions definition (``first``..``last``), or an explicit list (``partition_list``)
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("location", sa.String(255), nullable=False),
+    # the job it runs, or (asset_selection) the JSON list of asset keys it materializes
+    sa.Column("job_name", sa.String(255), nullable=True),
+    sa.Column("asset_selection", sa.Text, nullable=True),
+    # msgpack of the wire PartitionsSnapshot the keys are of, as it was at launch
+    sa.Column("partitions", sa.LargeBinary, nullable=False),
+    sa.Column("range_first", sa.String(255), nullable=True),
+    sa.Column("range_last", sa.String(255), nullable=True),
+    # JSON list of the keys, when not a range
+    sa.Column("partition_list", sa.Text, nullable=True),
+    sa.Column("partition_count", sa.Integer, nullable=False),
+    # how many of its partitions (in order) the daemon has created the runs of
+    sa.Column("created_count", sa.Integer, nullable=False),
+    # REQUESTED, RUNNING, CANCELING, CANCELED, COMPLETED or FAILED
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("launched_by", sa.String(255), nullable=False),
+    # the backfill whose failed partitions this one runs again
+    sa.Column("parent_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Index("ix_backfills_status", "status"),
+    sa.Index("ix_backfills_created", "created_at", "id"),
+)
+
+# the run of each partition of a backfill: unique per partition, written in the transaction
+# that creates the run, so a partition's run is created once however often its batch is tried
+backfill_partitions = sa.Table(
+    "backfill_partitions",
+    metadata,
+    sa.Column("backfill_id", sa.String(64), primary_key=True),
+    sa.Column("partition", sa.String(255), primary_key=True),
+    # NULL: no run could be created for it (its launch was refused: ``error`` says why)
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_backfill_partitions_run", "run_id"),
+)

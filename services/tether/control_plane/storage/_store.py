@@ -32,7 +32,6 @@ from tether.wire import (
     RunEvent,
     RunLaunchFailed,
     RunWorkerExited,
-    TerminateRun,
     TickKind,
     WorkItem,
 )
@@ -45,7 +44,9 @@ from . import (
     _assets,
     _audit,
     _automation,
+    _backfills,
     _browse,
+    _cancel,
     _launch,
     _leases,
     _locations,
@@ -66,11 +67,12 @@ from ._agents import AgentRecord
 from ._alerts import DeliveryRecord, PolicyRecord
 from ._assets import AssetState
 from ._automation import AutomationRecord, CatchUp, TickRecord
+from ._backfills import BackfillRecord, BackfillSpec
 from ._browse import EventCursor
 from ._engine import WRITE_OPTION, create_engine, translate_errors
 from ._materialize import plan_materialization
 from ._migrate import upgrade_to_head
-from ._projection import RUN_CANCELED, RUN_CANCELING, RUN_STARTING, Fact, RunStatus
+from ._projection import RUN_STARTING, Fact, RunStatus
 from ._queue import QueueLimits
 from ._records import (
     Actor,
@@ -89,7 +91,6 @@ from ._records import (
     TokenInfo,
     TokenKind,
     TokenRecord,
-    WorkStatus,
 )
 from ._reexecution import ReexecutionStrategy
 from ._run_page import RunFacts
@@ -489,6 +490,85 @@ class Store:
         with self._write() as conn:
             return _partition_status.rebuild(conn, self._clock())
 
+    # -- backfills -------------------------------------------------------------------------
+
+    def launch_backfill(self, spec: BackfillSpec, *, actor: Actor | None = None) -> str:
+        """Store a backfill for the backfill daemon to create the runs of; its id. Raises
+        BadInput (no target or two, an unpartitioned target, a partition that is not one, a
+        range outside the partitions or backwards) and the errors of finding its job."""
+        if not isinstance(spec.tags, dict):
+            raise BadInput(f"tags must be an object, got {type(spec.tags).__name__}")
+        with self._write() as conn:
+            now = self._clock()
+            backfill_id = _backfills.request(conn, spec, launched_by=_who(actor), now=now)
+            backfill = _backfills.get(conn, backfill_id)
+            assert backfill is not None
+            self._audit(conn, actor, "backfill.launch", backfill_id, now,
+                        f"{backfill.target}, {backfill.partition_count} partition(s)")
+            return backfill_id
+
+    def get_backfill(self, backfill_id: str) -> BackfillRecord | None:
+        with self._read() as conn:
+            return _backfills.get(conn, backfill_id)
+
+    def list_backfills(self, limit: int = 50) -> list[BackfillRecord]:
+        with self._read() as conn:
+            return _backfills.list_backfills(conn, limit)
+
+    def cancel_backfill(self, backfill_id: str, *, actor: Actor | None = None
+                        ) -> BackfillRecord:
+        """Stop creating the backfill's runs and cancel its runs that have not ended. Raises
+        BadInput for an unknown or ended backfill."""
+        with self._write() as conn:
+            now = self._clock()
+            canceled = _backfills.cancel(conn, backfill_id, now=now)
+            self._audit(conn, actor, "backfill.cancel", backfill_id, now,
+                        f"canceled {canceled} run(s)")
+            backfill = _backfills.get(conn, backfill_id)
+        assert backfill is not None
+        return backfill
+
+    def rerun_failed_backfill(self, backfill_id: str, *, actor: Actor | None = None) -> str:
+        """A new backfill of an ended backfill's failed partitions, linked to it; its id.
+        Raises BadInput for an unknown backfill, one not ended, or one without failures."""
+        with self._write() as conn:
+            now = self._clock()
+            new_id = _backfills.rerun_failed(conn, backfill_id, launched_by=_who(actor),
+                                             now=now)
+            self._audit(conn, actor, "backfill.rerun_failed", new_id, now,
+                        f"re-runs the failed partitions of backfill {backfill_id}")
+            return new_id
+
+    def create_backfill_runs(self, *, budget_seconds: float = 2.0,
+                             batch_size: int = _backfills.BATCH_SIZE) -> int:
+        """The backfill daemon's turn: create the runs of the backfills' next partitions, a
+        batch per transaction, for up to ``budget_seconds`` (a batch at least); how many
+        partitions it handled."""
+        deadline = time.monotonic() + budget_seconds
+        handled = 0
+        with self._read() as conn:
+            pending = _backfills.creating(conn)
+        while pending:
+            # one batch of each backfill in turn, so that a large one does not hold up others
+            for backfill_id in list(pending):
+                with self._write() as conn:
+                    done = _backfills.create_batch(conn, backfill_id, now=self._clock(),
+                                                   limits=self._limits, size=batch_size)
+                if done == 0:
+                    pending.remove(backfill_id)
+                handled += done
+            if time.monotonic() >= deadline:
+                break
+        return handled
+
+    def settle_backfills(self) -> list[BackfillRecord]:
+        """End the backfills whose runs have all ended; those ended."""
+        with self._read() as conn:
+            if not _backfills.any_active(conn):
+                return []
+        with self._write() as conn:
+            return _backfills.settle(conn, self._clock())
+
     # -- the daemons -----------------------------------------------------------------------
 
     def admit_queued_runs(self) -> list[str]:
@@ -586,20 +666,7 @@ class Store:
             status = run.projection.status
             if run.projection.is_terminal:
                 raise BadInput(f"run {run_id} has already ended ({status}); nothing to cancel")
-            if status is not RunStatus.CANCELING:
-                launch = _work.launch_of(conn, run_id)
-                if launch is None or launch[1] == WorkStatus.PENDING:
-                    _work.cancel_pending(conn, [launch[0]] if launch else [], now)
-                    _runs.record_control_event(conn, run, Fact(type=RUN_CANCELED, timestamp=now),
-                                               "Canceled before any agent claimed it", now)
-                else:
-                    _runs.record_control_event(
-                        conn, run, Fact(type=RUN_CANCELING, timestamp=now),
-                        f"Cancel requested; asking agent {launch[2]} to stop the run", now)
-                    _work.enqueue(conn, TerminateRun(run_id=run_id, attempt=run.attempt),
-                                  queue=self._queue_of(conn, run_id), traceparent=traceparent,
-                                  now=now,
-                                  target_agent=launch[2])
+            _cancel.cancel_run(conn, run, now=now, traceparent=traceparent)
             self._audit(conn, actor, "run.cancel", run_id, now, f"was {status}")
             record = _runs.get_run(conn, run_id)
         assert record is not None
@@ -913,3 +980,8 @@ def _start_runs(conn: Connection, items: list[WorkItem], agent_id: str,
 
 def _utc(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch))
+
+
+def _who(actor: Actor | None) -> str:
+    """Who launched a backfill, as its page says."""
+    return "" if actor is None else f"{actor.name} ({actor.via})"

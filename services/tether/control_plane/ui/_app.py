@@ -14,6 +14,7 @@ from .._state import AppState
 from ._alert_pages import AlertPages
 from ._audit_pages import AuditPages
 from ._automation_pages import AutomationPages
+from ._backfill_pages import BackfillPages
 from ._catalog_pages import CatalogPages
 from ._render import STATIC, Renderer
 from ._run_pages import RunPages
@@ -46,6 +47,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
     automation = AutomationPages(state, graphql, renderer)
     audit = AuditPages(state, graphql, renderer)
     alerts = AlertPages(state, graphql, renderer)
+    backfills = BackfillPages(state, graphql, renderer)
     get, post = ["GET"], ["POST"]
     return [
         Route("/", _home, methods=get),
@@ -59,6 +61,13 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/runs/{run_id}/logs", runs.page(runs.logs), methods=get),
         Route("/runs/{run_id}/cancel", runs.action(runs.cancel), methods=post),
         Route("/runs/{run_id}/reexecute", runs.action(runs.reexecute), methods=post),
+        Route("/backfills", backfills.page(backfills.backfills), methods=get),
+        Route("/backfills", backfills.action(backfills.launch), methods=post),
+        Route("/backfills/{backfill_id}", backfills.page(backfills.backfill), methods=get),
+        Route("/backfills/{backfill_id}/cancel", backfills.action(backfills.cancel),
+              methods=post),
+        Route("/backfills/{backfill_id}/rerun", backfills.action(backfills.rerun),
+              methods=post),
         Route("/jobs", catalog.page(catalog.jobs), methods=get),
         Route("/jobs/{location}/{job}", catalog.page(catalog.job), methods=get),
         Route("/jobs/{location}/{job}/launch", catalog.action(catalog.launch), methods=post),

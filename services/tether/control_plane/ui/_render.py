@@ -51,6 +51,9 @@ _STATUS: dict[str, tuple[str, str]] = {
     "WARNING": ("⚠", "warn"),
     "SENT": ("✓", "ok"),
     "PENDING": ("◷", "warn"),
+    # a backfill's
+    "REQUESTED": ("◷", "muted"),
+    "COMPLETED": ("✓", "ok"),
 }
 
 # tags that say who or what launched a run, most specific first
