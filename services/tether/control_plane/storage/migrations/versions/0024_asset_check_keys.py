@@ -8,7 +8,7 @@ for the results already there; a partial index on ``(asset_key, check_name, id)`
 newest result of a check with one probe, so the log lines pay nothing for it.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision: str | None = "0022"
+down_revision: str | None = "0023"
 branch_labels: str | None = None
 depends_on: str | None = None
 
