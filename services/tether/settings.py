@@ -109,6 +109,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # the agent token in a file only the agent's OS user can read (mode 0600), read once at
     # start-up; better than TETHER_AGENT_TOKEN, which stays in the process's initial environment
     agent_token_file: str = ""
+    # an agent serving several deployments has a token for each: more tokens, and files of
+    # tokens (comma-separated in the environment), besides agent_token/agent_token_file
+    agent_tokens: list[str] = msgspec.field(default_factory=list)
+    agent_token_files: list[str] = msgspec.field(default_factory=list)
     # agent side
     redis_url: str = ""
     agent_id: str = ""
@@ -192,6 +196,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         local address."""
         return self.url or DEFAULT_URL
 
+    @property
+    def all_agent_tokens(self) -> list[str]:
+        """The agent's tokens, one per deployment it serves: ``agent_token`` first (its
+        deployment is the one entries written before there were several are reported to),
+        then ``agent_tokens``, without repeats."""
+        return list(dict.fromkeys(
+            token for token in (self.agent_token, *self.agent_tokens) if token))
+
+    def require_agent_tokens(self) -> list[str]:
+        """``all_agent_tokens``, which an agent worker that calls the control plane cannot do
+        without."""
+        tokens = self.all_agent_tokens
+        if not tokens:
+            raise ConfigError(
+                f"no agent token: set {ENV_PREFIX}AGENT_TOKEN_FILE (or {ENV_PREFIX}AGENT_TOKEN), "
+                f"or for several deployments {ENV_PREFIX}AGENT_TOKEN_FILES (or "
+                f"{ENV_PREFIX}AGENT_TOKENS), comma-separated")
+        return tokens
+
     def require(self, name: str) -> str:
         """The value of a string setting that this process cannot do without."""
         value = getattr(self, name)
@@ -238,7 +261,7 @@ _JSON_SETTINGS = {
 
 
 def _parse_env_value(name: str, raw: str) -> Any:
-    if name == "queues":
+    if name in ("queues", "agent_tokens", "agent_token_files"):
         return [q.strip() for q in raw.split(",") if q.strip()]
     shape = _JSON_SETTINGS.get(name)
     if shape is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 import time
@@ -38,6 +39,12 @@ _error_decoder = msgspec.json.Decoder(ApiError)
 START_GRACE_SECONDS = 30.0
 
 
+def token_fingerprint(token: str) -> str:
+    """What the agent's broker holds of a token: enough to tell the agent's tokens apart,
+    useless to call the control plane with."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 class ControlPlaneClient:
     """Async client of the agent API. HTTP failures become :class:`ControlPlaneError` (with the
     status code, when there was a response, and the server's Retry-After, when it sent one);
@@ -48,6 +55,8 @@ class ControlPlaneClient:
                  verify: ssl.SSLContext | bool = True,
                  start_grace: float = START_GRACE_SECONDS) -> None:
         self._url = url.rstrip("/")
+        # which of the agent's tokens this client calls with (the broker holds only this)
+        self.fingerprint = token_fingerprint(token)
         self._grace_until = time.monotonic() + start_grace
         # whether the control plane ever answered this client (with any status)
         self._answered = False

@@ -389,7 +389,7 @@ class Supervisor:
         if want.work_id:
             result = msgspec.structs.replace(result, work_id=want.work_id, epoch=want.epoch)
         await publish(self.redis, keys.OUT_RESULTS, [result],
-                      telemetry.current_traceparent() or want.traceparent)
+                      telemetry.current_traceparent() or want.traceparent, want.deployment)
         if want.work_id:
             await self.registry.mark_reported(want)
 

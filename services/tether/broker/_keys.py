@@ -10,6 +10,8 @@
     tether:dead-letters     any consumer             DeadLetter
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
+    tether:deployment:<run>:<attempt> the deployment of a run attempt launched for one, so
+                                      an exit no launcher watched is reported with its token
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
     tether:slot:<run>:<attempt>:<step>  set by a launcher on the control plane's GrantSlot:
                                       the step may take its pool's slot (the run worker asks
@@ -26,9 +28,13 @@
                                       server a supervisor started (adopted after a restart)
     tether:code:owner:<location>      the consumer of the supervisor serving the location;
                                       expires unless renewed, so another one takes over
+    tether:agent:deployments          hash: deployment → fingerprint of the agent token that
+                                      serves it, as the control plane last answered that
+                                      token's heartbeat (written by the pollers)
 
-Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
-under ``tp``.
+Each stream entry holds the msgpack of one message under ``m``, a W3C ``traceparent`` under
+``tp`` and, in an agent serving several deployments, the deployment of the work it comes from
+under ``d`` (absent: the agent's first token's deployment).
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ MESSAGE_TYPES: Final[Mapping[str, Any]] = {
 
 FIELD_MESSAGE: Final = b"m"
 FIELD_TRACEPARENT: Final = b"tp"
+FIELD_DEPLOYMENT: Final = b"d"
+
+AGENT_DEPLOYMENTS: Final = "tether:agent:deployments"
 
 # how long the launch guard of a run attempt is kept: far longer than any redelivery
 LAUNCH_GUARD_SECONDS: Final = 7 * 24 * 3600
@@ -85,6 +94,10 @@ EXECUTING_KEYS: Final = "tether:executing:*"
 
 ACL_RUN_WORKER_PASSWORD: Final = "tether:acl:run-worker"
 ACL_RQ_WORKER_PASSWORD: Final = "tether:acl:rq-worker"
+
+
+def deployment_key(run_id: str, attempt: int) -> str:
+    return f"tether:deployment:{run_id}:{attempt}"
 
 
 def canceled_key(run_id: str, attempt: int) -> str:

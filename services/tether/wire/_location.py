@@ -72,6 +72,8 @@ class DesiredLocation(msgspec.Struct, kw_only=True, frozen=True):
     work_id: str = ""
     epoch: int = 0
     traceparent: str = ""
+    # the deployment the location belongs to ("": the agent's only deployment)
+    deployment: str = ""
 
 
 class CodeServerRecord(msgspec.Struct, kw_only=True, frozen=True):
