@@ -80,7 +80,8 @@ class CodeWork:
                         work_id=item.work_id, epoch=item.epoch, location=spec.name,
                         error=error, generation=generation), entry)
             case RemoveLocation(name=name, generation=generation):
-                await self.registry.undesire(name, generation)
+                await self.registry.undesire(keys.served_location(entry.deployment, name),
+                                             generation)
                 await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
                                                     location=name, generation=generation),
                                     entry)

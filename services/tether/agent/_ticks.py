@@ -36,7 +36,9 @@ async def evaluate_ticks(ticks: Sequence[Tick], *, settlement: Settlement[WorkIt
     ``settlement``, and acknowledged by its next ack."""
     by_location: dict[str, list[Tick]] = {}
     for entry, tick in ticks:
-        by_location.setdefault(tick.location.name, []).append((entry, tick))
+        # the code server of the tick's deployment's location
+        served = keys.served_location(entry.deployment, tick.location.name)
+        by_location.setdefault(served, []).append((entry, tick))
     # each outcome with its traceparent and its deployment
     evaluated: list[tuple[TickEvaluated, str, str]] = []
 

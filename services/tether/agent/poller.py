@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Sequence
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -27,6 +28,7 @@ from .._backoff import Backoff, sleep_or_stop
 from ..broker import keys, publish_each
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
 from ..wire import (
+    DEFAULT_DEPLOYMENT,
     AgentHeartbeat,
     ClaimRequest,
     EvaluateTick,
@@ -35,6 +37,7 @@ from ..wire import (
     LoadLocation,
     RemoveLocation,
     TerminateRun,
+    WorkerStatus,
     WorkItem,
 )
 from ._client import ControlPlaneClient
@@ -113,7 +116,8 @@ class Poller:
         while not stop.is_set():
             try:
                 self._streams = await stream_stats(self.redis)
-                workers = await read_statuses(self.redis)
+                workers = _seen_by(await read_statuses(self.redis),
+                                   self.deployments.get(client.fingerprint))
                 reply = await client.heartbeat(AgentHeartbeat(
                     agent_id=self.request.agent_id, version=version,
                     queues=self.request.queues, timestamp=time.time(), workers=workers))
@@ -207,6 +211,18 @@ class Poller:
                         raise
                     log.warning("%s; retrying %d work item(s)", exc, len(items))
                     await backoff.wait(stop)
+
+
+def _seen_by(workers: list[WorkerStatus], deployment: str | None) -> list[WorkerStatus]:
+    """The workers as the control plane of ``deployment`` sees them: with its own code
+    servers only (another deployment's locations are none of its business); with none while
+    the token's deployment is not known yet."""
+    return [
+        msgspec.structs.replace(worker, code_servers=[
+            server for server in worker.code_servers
+            if (server.deployment or DEFAULT_DEPLOYMENT) == deployment])
+        if worker.code_servers else worker
+        for worker in workers]
 
 
 def _version() -> str:

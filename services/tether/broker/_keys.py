@@ -22,12 +22,15 @@
     tether:rq:jobs                    hash: the RQ job id of each run attempt on RQ, until its
                                       exit is reported (the RQ run-launcher backend)
     tether:rq:alive:<job id>          refreshed by the run worker while an RQ job executes
-    tether:code:desired               hash: location name → DesiredLocation, written by the
+    tether:code:desired               hash: served location → DesiredLocation, written by the
                                       supervisor that handles its LoadLocation/RemoveLocation
     tether:code:servers               hash: "<host>:<pid>" → CodeServerRecord of each code
                                       server a supervisor started (adopted after a restart)
-    tether:code:owner:<location>      the consumer of the supervisor serving the location;
+    tether:code:owner:<served location>  the consumer of the supervisor serving the location;
                                       expires unless renewed, so another one takes over
+
+A served location is a location of one deployment (:func:`served_location`): its name in the
+default deployment, as before agents served several, ``<deployment>/<name>`` in the others.
     tether:agent:deployments          hash: deployment → fingerprint of the agent token that
                                       serves it, as the control plane last answered that
                                       token's heartbeat (written by the pollers)
@@ -42,7 +45,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..wire import AgentResult, DeadLetter, LogChunk, RunEvent, SpanBatch, WorkItem
+from ..wire import (
+    DEFAULT_DEPLOYMENT,
+    AgentResult,
+    DeadLetter,
+    LogChunk,
+    RunEvent,
+    SpanBatch,
+    WorkItem,
+)
 
 WORK_RUNS: Final = "tether:work:runs"
 WORK_CODE: Final = "tether:work:code"
@@ -152,7 +163,19 @@ CODE_OWNER_SECONDS: Final = 4.0
 
 
 def code_owner_key(location: str) -> str:
+    """The owner key of a served location (:func:`served_location`)."""
     return f"tether:code:owner:{location}"
+
+
+def served_location(deployment: str, location: str) -> str:
+    """What the supervisors know location ``location`` of ``deployment`` by: two deployments
+    may each have a location of the same name, with their own code. A location of the
+    default deployment (or of none: entries written before agents served several) keeps its
+    own name, so code servers started before survive the upgrade; the others are
+    ``<deployment>/<location>`` (a location name has no "/")."""
+    if deployment in ("", DEFAULT_DEPLOYMENT):
+        return location
+    return f"{deployment}/{location}"
 
 
 def code_server_field(host: str, pid: int) -> str:

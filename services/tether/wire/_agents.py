@@ -12,6 +12,8 @@ class CodeServerStatus(msgspec.Struct, kw_only=True, frozen=True):
     address: str
     running: bool
     restarts: int = 0
+    # the deployment of the location ("": the agent's only one)
+    deployment: str = ""
 
 
 class WorkerStatus(msgspec.Struct, kw_only=True, frozen=True):
