@@ -221,3 +221,74 @@ def test_an_upgraded_supervisor_adopts_the_code_servers_of_one_deployment_agents
         assert run["status"] == "SUCCESS", run
         assert "this is the prod code of shop" in stdout_of(run)
         assert [r.pid for r in records(broker_url).values()] == [record.pid]
+
+
+@pytest.mark.timeout(120)
+def test_entries_of_a_deployment_no_token_serves_wait_in_the_dead_letters(
+        tmp_path: Path, broker_url: str) -> None:
+    """An entry of a deployment whose token the agent no longer holds is reported with no
+    other deployment's token: it goes to the dead letters, saying what to do, while the
+    other deployment's entries are uploaded; replayed once the token is back, it is sent."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from tether.agent import ControlPlaneClient, DeploymentClients, Uploader
+    from tether.agent._deployments import record_deployment
+    from tether.broker import list_dead_letters, publish, replay_dead_letters
+    from tether.control_plane.storage import Store
+    from tether.wire import RunStart
+
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text("locations = []\n")
+    with deployed(data_dir=tmp_path, redis_url=broker_url, workspace=workspace,
+                  processes=("control-plane",)) as cp:
+        store = Store.from_url(cp.env["TETHER_DATABASE_URL"])
+        staging_token = store.create_token("agent", name="staging agent")
+        store.close()
+
+        async def upload(*, staging_served: bool) -> None:
+            redis_client = aioredis.Redis.from_url(broker_url)
+            clients = [ControlPlaneClient(url=cp.url, token=token)
+                       for token in (cp.agent_token, staging_token)]
+            try:
+                await record_deployment(redis_client, "prod", clients[0].fingerprint)
+                if staging_served:
+                    await record_deployment(redis_client, "staging", clients[1].fingerprint)
+                await Uploader(clients=DeploymentClients(clients, redis_client),
+                               redis=redis_client, consumer="uploader-test"
+                               ).run(asyncio.Event(), burst=True)
+            finally:
+                for client in clients:
+                    await client.aclose()
+                await redis_client.aclose()
+
+        async def write() -> None:
+            redis_client = aioredis.Redis.from_url(broker_url)
+            try:
+                for deployment in ("prod", "staging"):
+                    await publish(redis_client, keys.OUT_EVENTS, [RunStart(
+                        run_id=f"{deployment}-run", attempt=1, seq=1, timestamp=1.0,
+                        job_name="j")], deployment=deployment)
+            finally:
+                await redis_client.aclose()
+
+        asyncio.run(write())
+        asyncio.run(upload(staging_served=False))
+        client = redis.Redis.from_url(broker_url)
+        try:
+            [letter], total = list_dead_letters(client)
+            assert total == 1 and letter.letter is not None
+            assert letter.letter.fields["d"] == b"staging"
+            assert "no agent token of this agent serves deployment 'staging'" in \
+                letter.letter.error
+            # prod's entry went its way
+            assert client.xlen(keys.OUT_EVENTS) == 0
+
+            [replayed] = replay_dead_letters(client)
+            assert replayed.stream == keys.OUT_EVENTS
+            asyncio.run(upload(staging_served=True))
+            assert list_dead_letters(client)[1] == 0
+            assert client.xlen(keys.OUT_EVENTS) == 0
+        finally:
+            client.close()
