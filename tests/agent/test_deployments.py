@@ -226,14 +226,16 @@ def test_an_upgraded_supervisor_adopts_the_code_servers_of_one_deployment_agents
 @pytest.mark.timeout(120)
 def test_entries_of_a_deployment_no_token_serves_wait_in_the_dead_letters(
         tmp_path: Path, broker_url: str) -> None:
-    """An entry of a deployment whose token the agent no longer holds is reported with no
-    other deployment's token: it goes to the dead letters, saying what to do, while the
-    other deployment's entries are uploaded; replayed once the token is back, it is sent."""
+    """An entry of a deployment whose token the agent no longer holds (it holds one token,
+    another deployment's) is reported with no other deployment's token: it goes to the dead
+    letters, saying what to do, while the other deployment's entries are uploaded; replayed
+    once the token is back, it is sent."""
     import asyncio
 
     import redis.asyncio as aioredis
 
     from tether.agent import ControlPlaneClient, DeploymentClients, Uploader
+    from tether.agent._client import token_fingerprint
     from tether.agent._deployments import record_deployment
     from tether.broker import list_dead_letters, publish, replay_dead_letters
     from tether.control_plane.storage import Store
@@ -249,12 +251,13 @@ def test_entries_of_a_deployment_no_token_serves_wait_in_the_dead_letters(
 
         async def upload(*, staging_served: bool) -> None:
             redis_client = aioredis.Redis.from_url(broker_url)
-            clients = [ControlPlaneClient(url=cp.url, token=token)
-                       for token in (cp.agent_token, staging_token)]
+            tokens = [cp.agent_token, staging_token] if staging_served else [cp.agent_token]
+            clients = [ControlPlaneClient(url=cp.url, token=token) for token in tokens]
             try:
+                # as the pollers recorded them: staging's token served staging before
                 await record_deployment(redis_client, "prod", clients[0].fingerprint)
-                if staging_served:
-                    await record_deployment(redis_client, "staging", clients[1].fingerprint)
+                await record_deployment(redis_client, "staging",
+                                        token_fingerprint(staging_token))
                 await Uploader(clients=DeploymentClients(clients, redis_client),
                                redis=redis_client, consumer="uploader-test"
                                ).run(asyncio.Event(), burst=True)

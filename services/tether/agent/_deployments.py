@@ -35,10 +35,10 @@ async def record_deployment(redis: aioredis.Redis, deployment: str, fingerprint:
 
 
 class DeploymentClients:
-    """The client to report the entries of each deployment with: with one token, always its
-    client (as before an agent could hold several); with several, the client of the token
-    the pollers recorded for the deployment, and the first token's for entries that name
-    none (written before the agent had several)."""
+    """The client to report the entries of each deployment with: that of the token the
+    pollers recorded for the deployment (whichever tokens the agent holds: one that held
+    another deployment's token before must not report its entries with this one), and the
+    first token's for entries that name none (written before agents tagged them)."""
 
     def __init__(self, clients: Sequence[ControlPlaneClient], redis: aioredis.Redis) -> None:
         if not clients:
@@ -56,7 +56,7 @@ class DeploymentClients:
     async def for_deployment(self, deployment: str) -> ControlPlaneClient | None:
         """The client of ``deployment``'s token; None when no token of this agent serves it
         (as far as the pollers learned, read again at most every ``REFRESH_SECONDS``)."""
-        if len(self.clients) == 1 or not deployment:
+        if not deployment:
             return self.first
         client = self._by_deployment.get(deployment)
         if client is None and time.monotonic() - self._read_at >= REFRESH_SECONDS:
