@@ -20,6 +20,7 @@ import msgspec
 import pytest
 import redis
 
+from tether.agent._client import token_fingerprint
 from tether.broker import keys
 from tether.wire import CodeServerRecord, DesiredLocation
 
@@ -235,7 +236,6 @@ def test_entries_of_a_deployment_no_token_serves_wait_in_the_dead_letters(
     import redis.asyncio as aioredis
 
     from tether.agent import ControlPlaneClient, DeploymentClients, Uploader
-    from tether.agent._client import token_fingerprint
     from tether.agent._deployments import record_deployment
     from tether.broker import list_dead_letters, publish, replay_dead_letters
     from tether.control_plane.storage import Store
@@ -295,3 +295,21 @@ def test_entries_of_a_deployment_no_token_serves_wait_in_the_dead_letters(
             assert client.xlen(keys.OUT_EVENTS) == 0
         finally:
             client.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_refused_token_is_logged_and_the_other_tokens_go_on(
+        tmp_path: Path, broker_url: str) -> None:
+    workspace = one_location(tmp_path, "shop", CODE.format(deployment="prod"))
+    with deployed(data_dir=tmp_path, redis_url=broker_url, workspace=workspace,
+                  env={"TETHER_AGENT_TOKENS": "tta_revoked-long-ago"}) as agent:
+        wait_loaded(agent)
+        run = run_to_end(agent, "prod_job")
+        assert run["status"] == "SUCCESS", run
+        refused = agent.wait_for(lambda: [
+            line for line in agent.logs["poller"].read_text().splitlines()
+            if "ERROR" in line and "refused the agent token" in line], timeout=20,
+            what="the refused token in the poller's log")
+        # named by its fingerprint, never by the token itself
+        assert "tta_revoked-long-ago" not in "\n".join(refused), refused
+        assert token_fingerprint("tta_revoked-long-ago")[:6] in refused[0], refused

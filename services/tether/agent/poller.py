@@ -124,6 +124,11 @@ class Poller:
                 await record_deployment(self.redis, reply.deployment, client.fingerprint)
                 self._learned(client, reply.deployment)
                 pause = self.heartbeat_seconds
+            except Unauthorized as exc:
+                # this token claims nothing until its deployment is known: say why
+                log.error("the control plane refused the agent token %s…: %s",
+                          client.fingerprint[:6], exc)
+                pause = self.heartbeat_seconds
             except (ControlPlaneError, RedisError, BrokerUnavailable) as exc:
                 log.debug("heartbeat not sent: %s", exc)
                 # e.g. the control plane is starting: be seen as soon as it answers
