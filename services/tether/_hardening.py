@@ -31,6 +31,7 @@ from .settings import ENV_PREFIX, Settings
 log = logging.getLogger(__name__)
 
 AGENT_TOKEN_VARIABLE = f"{ENV_PREFIX}AGENT_TOKEN"
+AGENT_TOKENS_VARIABLE = f"{ENV_PREFIX}AGENT_TOKENS"
 # <linux/prctl.h>
 _PR_SET_DUMPABLE = 4
 
@@ -48,13 +49,20 @@ def secure_agent_process(settings: Settings, environ: MutableMapping[str, str]) 
 
 def load_agent_token(settings: Settings, environ: MutableMapping[str, str]) -> Settings:
     """``settings`` with the agent token read from ``agent_token_file`` when it names one
-    (it wins over ``TETHER_AGENT_TOKEN``), and ``TETHER_AGENT_TOKEN`` removed from
+    (it wins over ``TETHER_AGENT_TOKEN``) and those of ``agent_token_files`` added to
+    ``agent_tokens``; ``TETHER_AGENT_TOKEN`` and ``TETHER_AGENT_TOKENS`` removed from
     ``environ``."""
     environ.pop(AGENT_TOKEN_VARIABLE, None)
-    if not settings.agent_token_file:
-        return settings
-    token = read_secret_file(settings.agent_token_file, what="the agent token")
-    return msgspec.structs.replace(settings, agent_token=token)
+    environ.pop(AGENT_TOKENS_VARIABLE, None)
+    if settings.agent_token_file:
+        token = read_secret_file(settings.agent_token_file, what="the agent token")
+        settings = msgspec.structs.replace(settings, agent_token=token)
+    if settings.agent_token_files:
+        more = [read_secret_file(path, what="an agent token")
+                for path in settings.agent_token_files]
+        settings = msgspec.structs.replace(settings,
+                                           agent_tokens=[*settings.agent_tokens, *more])
+    return settings
 
 
 def read_secret_file(path: str, *, what: str) -> str:

@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     port: int = 3000
     # a workspace.toml whose code locations the control plane deploys at start-up
     workspace: str = ""
+    # the deployment the control plane's agent tokens serve, which it names in its answer to
+    # every agent heartbeat (one per control plane until each token names its own)
+    agent_deployment: str = "prod"
     # how long a claimed work item stays leased to an agent before any agent may claim it
     lease_seconds: float = 60.0
     # the run queue: runs in progress at once (0: no limit), and limits by tag, e.g.
@@ -108,6 +111,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # the agent token in a file only the agent's OS user can read (mode 0600), read once at
     # start-up; better than TETHER_AGENT_TOKEN, which stays in the process's initial environment
     agent_token_file: str = ""
+    # an agent serving several deployments has a token for each: more tokens, and files of
+    # tokens (comma-separated in the environment), besides agent_token/agent_token_file
+    agent_tokens: list[str] = msgspec.field(default_factory=list)
+    agent_token_files: list[str] = msgspec.field(default_factory=list)
     # agent side
     redis_url: str = ""
     agent_id: str = ""
@@ -191,6 +198,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         local address."""
         return self.url or DEFAULT_URL
 
+    @property
+    def all_agent_tokens(self) -> list[str]:
+        """The agent's tokens, one per deployment it serves: ``agent_token`` first (its
+        deployment is the one entries written before there were several are reported to),
+        then ``agent_tokens``, without repeats."""
+        return list(dict.fromkeys(
+            token for token in (self.agent_token, *self.agent_tokens) if token))
+
+    def require_agent_tokens(self) -> list[str]:
+        """``all_agent_tokens``, which an agent worker that calls the control plane cannot do
+        without."""
+        tokens = self.all_agent_tokens
+        if not tokens:
+            raise ConfigError(
+                f"no agent token: set {ENV_PREFIX}AGENT_TOKEN_FILE (or {ENV_PREFIX}AGENT_TOKEN), "
+                f"or for several deployments {ENV_PREFIX}AGENT_TOKEN_FILES (or "
+                f"{ENV_PREFIX}AGENT_TOKENS), comma-separated")
+        return tokens
+
     def require(self, name: str) -> str:
         """The value of a string setting that this process cannot do without."""
         value = getattr(self, name)
@@ -237,7 +263,7 @@ _JSON_SETTINGS = {
 
 
 def _parse_env_value(name: str, raw: str) -> Any:
-    if name == "queues":
+    if name in ("queues", "agent_tokens", "agent_token_files"):
         return [q.strip() for q in raw.split(",") if q.strip()]
     shape = _JSON_SETTINGS.get(name)
     if shape is not None:

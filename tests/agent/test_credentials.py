@@ -283,6 +283,31 @@ def test_the_token_file_wins_and_the_variable_leaves_the_environment(tmp_path: P
     assert environ == {}
 
 
+def test_an_agent_takes_a_token_per_deployment_from_files_and_the_environment(
+        tmp_path: Path) -> None:
+    files = []
+    for name in ("staging", "branch"):
+        token_file = tmp_path / f"{name}-token"
+        token_file.write_text(f"tta_{name}\n")
+        token_file.chmod(0o600)
+        files.append(str(token_file))
+    environ = {"TETHER_AGENT_TOKEN": "tta_prod", "TETHER_AGENT_TOKENS": "tta_dev, tta_prod",
+               "TETHER_AGENT_TOKEN_FILES": ",".join(files)}
+    settings = load_agent_token(load_settings(environ), environ)
+    # the single token first (entries that name no deployment are its), then each once
+    assert settings.require_agent_tokens() == ["tta_prod", "tta_dev", "tta_staging",
+                                               "tta_branch"]
+    assert "TETHER_AGENT_TOKEN" not in environ and "TETHER_AGENT_TOKENS" not in environ
+
+    # one of them readable by others: refused like the single token's file
+    os.chmod(files[1], 0o644)
+    environ = {"TETHER_AGENT_TOKEN_FILES": ",".join(files)}
+    with pytest.raises(ConfigError, match=f"{files[1]} .*chmod 600"):
+        load_agent_token(load_settings(environ), environ)
+    with pytest.raises(ConfigError, match="no agent token: set TETHER_AGENT_TOKEN_FILE"):
+        load_settings({}).require_agent_tokens()
+
+
 def test_a_token_file_other_users_can_read_is_refused(tmp_path: Path) -> None:
     token_file = tmp_path / "agent-token"
     token_file.write_text("tta_secret\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 import time
@@ -20,6 +21,7 @@ from ..wire import (
     ClaimRequest,
     ClaimResponse,
     EventBatch,
+    HeartbeatReply,
     LogBatch,
     ResultBatch,
 )
@@ -29,11 +31,18 @@ T = TypeVar("T")
 _encoder = msgspec.msgpack.Encoder()
 _claim_decoder = msgspec.msgpack.Decoder(ClaimResponse)
 _receipt_decoder = msgspec.msgpack.Decoder(BatchReceipt)
+_heartbeat_decoder = msgspec.msgpack.Decoder(HeartbeatReply)
 _error_decoder = msgspec.json.Decoder(ApiError)
 
 # how long after its start an agent worker takes an unreachable control plane for one that
 # is starting too (`tether dev`, honcho and Kubernetes start them all at once)
 START_GRACE_SECONDS = 30.0
+
+
+def token_fingerprint(token: str) -> str:
+    """What the agent's broker holds of a token: enough to tell the agent's tokens apart,
+    useless to call the control plane with."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class ControlPlaneClient:
@@ -46,6 +55,8 @@ class ControlPlaneClient:
                  verify: ssl.SSLContext | bool = True,
                  start_grace: float = START_GRACE_SECONDS) -> None:
         self._url = url.rstrip("/")
+        # which of the agent's tokens this client calls with (the broker holds only this)
+        self.fingerprint = token_fingerprint(token)
         self._grace_until = time.monotonic() + start_grace
         # whether the control plane ever answered this client (with any status)
         self._answered = False
@@ -73,8 +84,10 @@ class ControlPlaneClient:
         timeout = request.wait_seconds + 15.0
         return await self._call("/agent/v1/claim", request, _claim_decoder, timeout=timeout)
 
-    async def heartbeat(self, heartbeat: AgentHeartbeat) -> BatchReceipt:
-        return await self._call("/agent/v1/heartbeat", heartbeat, _receipt_decoder)
+    async def heartbeat(self, heartbeat: AgentHeartbeat) -> HeartbeatReply:
+        """Send ``heartbeat``; the answer names the deployment the token serves (a control
+        plane of an earlier version answers without one: its only deployment)."""
+        return await self._call("/agent/v1/heartbeat", heartbeat, _heartbeat_decoder)
 
     async def post_events(self, batch: EventBatch, traceparent: str = "") -> BatchReceipt:
         return await self._call("/agent/v1/events", batch, _receipt_decoder,

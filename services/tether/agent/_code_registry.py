@@ -74,10 +74,11 @@ class CodeRegistry:
                 return KEEP
             return desired
 
-        return await self._update(desired.spec.name, decide)
+        return await self._update(served(desired), decide)
 
     async def undesire(self, name: str, generation: int) -> bool:
-        """Forget the location unless a newer deploy than ``generation`` is recorded."""
+        """Forget the served location ``name`` (:func:`keys.served_location`) unless a newer
+        deploy than ``generation`` is recorded."""
 
         def decide(current: DesiredLocation | None) -> DesiredLocation | _Keep | None:
             return KEEP if current is not None and current.generation > generation else None
@@ -96,7 +97,7 @@ class CodeRegistry:
         def decide(current: DesiredLocation | None) -> DesiredLocation | _Keep | None:
             return cleared if current == desired else KEEP
 
-        await self._update(desired.spec.name, decide)
+        await self._update(served(desired), decide)
 
     async def _update(
         self, name: str,
@@ -168,6 +169,11 @@ class CodeRegistry:
             return await getattr(self.redis, method)(*args)
         except RedisError as exc:
             raise _unavailable(exc) from exc
+
+
+def served(desired: DesiredLocation) -> str:
+    """The served location ``desired`` is of: its deployment's location."""
+    return keys.served_location(desired.deployment, desired.spec.name)
 
 
 def _unavailable(exc: RedisError) -> BrokerUnavailable:

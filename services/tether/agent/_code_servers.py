@@ -25,6 +25,7 @@ import msgspec
 
 from .. import _telemetry as telemetry
 from .._net import free_port
+from ..broker import keys
 from ..codeserver import CodeServerClient, PingInfo, code_server_command
 from ..errors import CodeLocationLoadError, CodeServerError
 from ..wire import (
@@ -139,6 +140,11 @@ class CodeServer:
         return self.record.location
 
     @property
+    def served(self) -> str:
+        """The served location (its deployment's location) this server is of."""
+        return keys.served_location(self.record.deployment, self.record.location)
+
+    @property
     def pid(self) -> int:
         return self.record.pid
 
@@ -222,7 +228,8 @@ def adopt(recorded: list[CodeServerRecord], generation: int) -> CodeServer | Non
             continue
         server = adoptable(record)
         if server is not None:
-            log.info("adopted the code server of %s (pid %d, %s)", record.location,
+            log.info("adopted the code server of %s (pid %d, %s)",
+                     keys.served_location(record.deployment, record.location),
                      record.pid, record.address)
             return server
     return None
@@ -271,9 +278,10 @@ async def stop_unserved(registry: CodeRegistry, host: str, *, skip: set[int],
     to adopt (or even to look at). Returns the locations whose ownership this took."""
     taken = set()
     for record in await registry.servers(host):
-        if record.pid in skip or not await registry.own(record.location):
+        served = keys.served_location(record.deployment, record.location)
+        if record.pid in skip or not await registry.own(served):
             continue
-        taken.add(record.location)
+        taken.add(served)
         await stop_orphans(registry, [record], containers)
     return taken
 

@@ -70,23 +70,26 @@ class CodeWork:
             case LoadLocation(location=spec, generation=generation):
                 desired = DesiredLocation(spec=spec, generation=generation,
                                           work_id=item.work_id, epoch=item.epoch,
-                                          traceparent=entry.traceparent)
+                                          traceparent=entry.traceparent,
+                                          deployment=entry.deployment)
                 if not await self.registry.desire(desired):
                     # a newer deploy is desired already: this one completes as superseded
                     error = ErrorInfo(class_name="Superseded",
                                       message=f"a newer deploy of {spec.name} replaced this one")
                     await self._publish(LocationLoadFailed(
                         work_id=item.work_id, epoch=item.epoch, location=spec.name,
-                        error=error, generation=generation), entry.traceparent)
+                        error=error, generation=generation), entry)
             case RemoveLocation(name=name, generation=generation):
-                await self.registry.undesire(name, generation)
+                await self.registry.undesire(keys.served_location(entry.deployment, name),
+                                             generation)
                 await self._publish(LocationRemoved(work_id=item.work_id, epoch=item.epoch,
                                                     location=name, generation=generation),
-                                    entry.traceparent)
+                                    entry)
             case LaunchRun() | TerminateRun() | GrantSlot():
                 log.error("work item %s belongs to the launcher; ignored", item.work_id)
                 return
         self.changed.set()
 
-    async def _publish(self, result: AgentResult, traceparent: str) -> None:
-        await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
+    async def _publish(self, result: AgentResult, entry: Entry[WorkItem]) -> None:
+        await publish(self.redis, keys.OUT_RESULTS, [result], entry.traceparent,
+                      entry.deployment)

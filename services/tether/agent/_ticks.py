@@ -36,8 +36,11 @@ async def evaluate_ticks(ticks: Sequence[Tick], *, settlement: Settlement[WorkIt
     ``settlement``, and acknowledged by its next ack."""
     by_location: dict[str, list[Tick]] = {}
     for entry, tick in ticks:
-        by_location.setdefault(tick.location.name, []).append((entry, tick))
-    evaluated: list[tuple[TickEvaluated, str]] = []
+        # the code server of the tick's deployment's location
+        served = keys.served_location(entry.deployment, tick.location.name)
+        by_location.setdefault(served, []).append((entry, tick))
+    # each outcome with its traceparent and its deployment
+    evaluated: list[tuple[TickEvaluated, str, str]] = []
 
     async def evaluate(location: str, location_ticks: list[Tick]) -> None:
         evaluated.extend(await _evaluate(servers, location, location_ticks))
@@ -45,14 +48,14 @@ async def evaluate_ticks(ticks: Sequence[Tick], *, settlement: Settlement[WorkIt
     await asyncio.gather(*(settlement.handle([entry for entry, _ in location_ticks],
                                              evaluate(location, location_ticks))
                            for location, location_ticks in by_location.items()))
-    await publish_each(redis, [(keys.OUT_RESULTS, result, traceparent)
-                               for result, traceparent in evaluated])
+    await publish_each(redis, [(keys.OUT_RESULTS, result, traceparent, deployment)
+                               for result, traceparent, deployment in evaluated])
 
 
 async def _evaluate(servers: Mapping[str, CodeServer], location: str, ticks: list[Tick]
-                    ) -> list[tuple[TickEvaluated, str]]:
+                    ) -> list[tuple[TickEvaluated, str, str]]:
     """The outcomes of ``ticks`` of one location, evaluated in one call: the results to
-    report, each with its traceparent."""
+    report, each with its traceparent and deployment."""
     evaluate = [tick for _, tick in ticks]
     with telemetry.sibling_spans([
             (f"supervisor.{tick.kind}_tick", entry.traceparent,
@@ -69,5 +72,5 @@ async def _evaluate(servers: Mapping[str, CodeServer], location: str, ticks: lis
                 message=f"the {tick.kind} {tick.name!r} was not evaluated: {exc}"))
                 for tick in evaluate]
     return [(TickEvaluated(work_id=entry.message.work_id, epoch=entry.message.epoch,
-                           tick_id=tick.tick_id, outcome=outcome), parent)
+                           tick_id=tick.tick_id, outcome=outcome), parent, entry.deployment)
             for (entry, tick), outcome, parent in zip(ticks, outcomes, parents, strict=True)]

@@ -22,6 +22,7 @@ from typing import TextIO
 
 import msgspec
 
+from ..broker import keys
 from ..runworker._frames import async_recv_frame, frame
 from ..wire import ForkExit, ForkReply, ForkRequest, LaunchRun, LocationSpec
 from ._processes import OutputTail, RunUser, child_environment, spawn, terminate_group
@@ -70,13 +71,14 @@ class WarmPool:
         if run_user is not None:
             run_user.give(self.runtime_dir)
         self.start_timeout = start_timeout
+        # by served location: two deployments' locations of one name have their own code
         self._zygotes: dict[str, _Zygote] = {}
 
     async def fork(self, launch: LaunchRun, env: dict[str, str], traceparent: str,
                    prefix: str) -> tuple[WarmRun, OutputTail] | None:
         """A run worker for ``launch`` forked from its location's zygote, with its stderr
         tail; None when the run must start cold."""
-        zygote = await self._zygote_for(launch.location)
+        zygote = await self._zygote_for(launch.location, launch.deployment)
         if zygote is None:
             return None
         loop = asyncio.get_running_loop()
@@ -103,7 +105,7 @@ class WarmPool:
             if reply.stale:
                 log.info("code of %s changed since its zygote loaded it; starting the run "
                          "cold and a new zygote", launch.location.name)
-            await self._retire(launch.location.name)
+            await self._retire(keys.served_location(launch.deployment, launch.location.name))
             return None
         await _forward(out_read, prefix, sys.stdout, keep=0)
         stderr = await _forward(err_read, prefix, sys.stderr)
@@ -112,33 +114,35 @@ class WarmPool:
         exit_code.add_done_callback(lambda _: task.cancel())
         return WarmRun(reply.pid, exit_code), stderr
 
-    async def prepare(self, spec: LocationSpec) -> None:
-        """Start the location's zygote ahead of its first run."""
-        await self._zygote_for(spec)
+    async def prepare(self, spec: LocationSpec, deployment: str = "") -> None:
+        """Start the zygote of ``deployment``'s location ahead of its first run."""
+        await self._zygote_for(spec, deployment)
 
     async def close(self) -> None:
         await asyncio.gather(*(self._retire(name) for name in list(self._zygotes)))
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
-    async def _zygote_for(self, spec: LocationSpec) -> _Zygote | None:
-        zygote = self._zygotes.get(spec.name)
+    async def _zygote_for(self, spec: LocationSpec, deployment: str) -> _Zygote | None:
+        served = keys.served_location(deployment, spec.name)
+        zygote = self._zygotes.get(served)
         if zygote is not None and (zygote.spec != spec or zygote.process.returncode is not None):
-            await self._retire(spec.name)
+            await self._retire(served)
             zygote = None
         if zygote is None:
-            zygote = await self._start(spec)
+            zygote = await self._start(spec, served)
             if zygote is None:
                 return None
         try:
             await asyncio.wait_for(zygote.ready.wait(), timeout=self.start_timeout)
         except TimeoutError:
-            log.warning("zygote of %s is not ready after %g s", spec.name, self.start_timeout)
-            await self._retire(spec.name)
+            log.warning("zygote of %s is not ready after %g s", served, self.start_timeout)
+            await self._retire(served)
             return None
         return zygote if zygote.process.returncode is None else None
 
-    async def _start(self, spec: LocationSpec) -> _Zygote | None:
-        digest = hashlib.sha256(msgspec.json.encode(spec)).hexdigest()[:12]
+    async def _start(self, spec: LocationSpec, served: str) -> _Zygote | None:
+        digest = hashlib.sha256(
+            msgspec.json.encode([served, spec])).hexdigest()[:12]
         socket_path = str(self.runtime_dir / f"{digest}.sock")
         public = msgspec.structs.replace(spec, env={})
         argv = [spec.python or sys.executable, "-m", "tether", "api", "zygote",
@@ -148,12 +152,12 @@ class WarmPool:
             process, _ = await spawn(argv, env=child_environment(self.base_env, spec.env,
                                                                  self.run_user),
                                      cwd=spec.working_directory,
-                                     prefix=f"[zygote {spec.name}] ", run_user=self.run_user)
+                                     prefix=f"[zygote {served}] ", run_user=self.run_user)
         except OSError as exc:
-            log.warning("cannot start the zygote of %s: %s", spec.name, exc)
+            log.warning("cannot start the zygote of %s: %s", served, exc)
             return None
         zygote = _Zygote(spec=spec, socket_path=socket_path, process=process)
-        self._zygotes[spec.name] = zygote
+        self._zygotes[served] = zygote
         zygote.watcher = asyncio.ensure_future(_watch_ready(zygote))
         return zygote
 

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING
 
+import msgspec
 import redis.asyncio as aioredis
 
 from .. import _metrics as metrics
@@ -149,6 +150,9 @@ class Launcher:
         item = entry.message
         match item.payload:
             case LaunchRun() as launch:
+                if entry.deployment:
+                    # its run worker tags what it writes with it, for the uploader
+                    launch = msgspec.structs.replace(launch, deployment=entry.deployment)
                 token = f"{self.consumer.consumer}:{entry.entry_id.decode()}"
                 with telemetry.span("launcher.launch", parent=entry.traceparent,
                                     attributes={"tether.run_id": launch.run_id,
@@ -160,9 +164,9 @@ class Launcher:
             case TerminateRun() as terminate:
                 with telemetry.span("launcher.terminate", parent=entry.traceparent,
                                     attributes={"tether.run_id": terminate.run_id}) as parent:
-                    await self.terminate(item, terminate, parent)
+                    await self.terminate(item, terminate, parent, entry.deployment)
             case GrantSlot() as grant:
-                await self.grant_slot(item, grant, entry.traceparent)
+                await self.grant_slot(item, grant, entry.traceparent, entry.deployment)
             case LoadLocation() | RemoveLocation():
                 log.error("work item %s belongs to the supervisor; ignored", item.work_id)
 
@@ -179,6 +183,11 @@ class Launcher:
             await self._set_guard(guard, holder)
         match holder:
             case None:
+                if launch.deployment:
+                    # for the exit of a worker no launcher watches end (an RQ job, a lost pod)
+                    await redis_call(self.redis.set(
+                        keys.deployment_key(launch.run_id, launch.attempt), launch.deployment,
+                        ex=keys.LAUNCH_GUARD_SECONDS))
                 await self._start(item, launch, guard, traceparent)
             case Canceled():
                 await self._report(RunLaunchFailed(
@@ -186,7 +195,7 @@ class Launcher:
                     attempt=launch.attempt, error=ErrorInfo(
                         class_name="RunCanceled",
                         message="the run was canceled before it started"),
-                ), traceparent)
+                ), traceparent, launch.deployment)
             case _:
                 log.info("run %s attempt %d is launched already (%s); not launched again",
                          launch.run_id, launch.attempt, encode_holder(holder))
@@ -194,7 +203,8 @@ class Launcher:
                 # its launcher reports it
                 if isinstance(holder, StartedProcess | EnqueuedJob | StartedContainer
                               | KubernetesJob):
-                    await self._report(_launched(item, launch, holder), traceparent)
+                    await self._report(_launched(item, launch, holder), traceparent,
+                                       launch.deployment)
 
     async def _start(self, item: WorkItem, launch: LaunchRun, guard: str,
                      traceparent: str) -> None:
@@ -206,13 +216,13 @@ class Launcher:
             await self._report(RunLaunchFailed(
                 work_id=item.work_id, epoch=item.epoch, run_id=launch.run_id,
                 attempt=launch.attempt, error=ErrorInfo.from_exception(exc),
-            ), traceparent)
+            ), traceparent, launch.deployment)
             return
         if started.run is not None:
             key = (launch.run_id, launch.attempt)
             self.running[key] = started.run
             # watch first: whatever happens to the reports below, the exit is reported
-            self._background(self._watch(key, started.run, traceparent))
+            self._background(self._watch(key, started.run, traceparent, launch.deployment))
         match started.holder:
             case StartedProcess(pid=pid):
                 log.info("launched run %s attempt %d (pid %d)", launch.run_id, launch.attempt,
@@ -227,9 +237,11 @@ class Launcher:
                 log.info("started run %s attempt %d as Kubernetes Job %s", launch.run_id,
                          launch.attempt, job)
         await self._set_guard(guard, started.holder)
-        await self._report(_launched(item, launch, started.holder), traceparent)
+        await self._report(_launched(item, launch, started.holder), traceparent,
+                           launch.deployment)
 
-    async def terminate(self, item: WorkItem, request: TerminateRun, traceparent: str) -> None:
+    async def terminate(self, item: WorkItem, request: TerminateRun, traceparent: str,
+                        deployment: str = "") -> None:
         """Stop a run attempt's worker, whichever launcher copy on this host started it, and
         make sure an attempt that has not started yet never does."""
         run_id, attempt = request.run_id, request.attempt
@@ -250,9 +262,10 @@ class Launcher:
             # the grace period runs in the background: launches must not wait for it
             self._background(stopping)
         await self._report(RunTerminated(work_id=item.work_id, epoch=item.epoch, run_id=run_id,
-                                         attempt=attempt, found=found), traceparent)
+                                         attempt=attempt, found=found), traceparent, deployment)
 
-    async def grant_slot(self, item: WorkItem, grant: GrantSlot, traceparent: str) -> None:
+    async def grant_slot(self, item: WorkItem, grant: GrantSlot, traceparent: str,
+                         deployment: str = "") -> None:
         """Let a pooled step start: its run worker (wherever it runs) waits for this key,
         which it may only ask EXISTS of. Idempotent, so a redelivered grant is harmless."""
         await redis_call(self.redis.set(
@@ -262,7 +275,7 @@ class Launcher:
                  grant.run_id, grant.attempt, grant.pool)
         await self._report(SlotGranted(work_id=item.work_id, epoch=item.epoch,
                                        run_id=grant.run_id, attempt=grant.attempt,
-                                       step_key=grant.step_key), traceparent)
+                                       step_key=grant.step_key), traceparent, deployment)
 
     async def _report_unwatched_exits(self, stop: asyncio.Event, interval: float) -> None:
         """Report the exits of run workers no launcher watched end (RQ jobs whose work horse
@@ -272,7 +285,11 @@ class Launcher:
                 for exited in await self.target.ended_unreported():
                     log.warning("run %s attempt %d ended unreported: %s", exited.run_id,
                                 exited.attempt, exited.stderr_tail)
-                    await self._report_until_stored(exited, "")
+                    deployment = await redis_call(self.redis.get(
+                        keys.deployment_key(exited.run_id, exited.attempt)))
+                    if isinstance(deployment, bytes):
+                        deployment = deployment.decode()
+                    await self._report_until_stored(exited, "", deployment or "")
             except BrokerUnavailable as exc:
                 log.warning("cannot check the RQ jobs: %s", exc)
             with contextlib.suppress(TimeoutError):
@@ -310,28 +327,31 @@ class Launcher:
         await redis_call(self.redis.set(guard, encode_holder(holder),
                                               ex=keys.LAUNCH_GUARD_SECONDS))
 
-    async def _watch(self, key: tuple[str, int], run: RunHandle, traceparent: str) -> None:
+    async def _watch(self, key: tuple[str, int], run: RunHandle, traceparent: str,
+                     deployment: str) -> None:
         exit_code = await run.wait()
         tail = await run.last_output()
         self.running.pop(key, None)
         log.info("run %s attempt %d exited with code %d", key[0], key[1], exit_code)
         await self._report_until_stored(RunWorkerExited(
             run_id=key[0], attempt=key[1], exit_code=exit_code, stderr_tail=tail),
-            traceparent)
+            traceparent, deployment)
 
-    async def _report_until_stored(self, exited: RunWorkerExited, traceparent: str) -> None:
+    async def _report_until_stored(self, exited: RunWorkerExited, traceparent: str,
+                                   deployment: str = "") -> None:
         """An exit must reach the control plane even while the broker is away a while."""
         backoff = Backoff()
         while True:
             try:
-                await self._report(exited, traceparent)
+                await self._report(exited, traceparent, deployment)
                 return
             except BrokerUnavailable as exc:
                 log.warning("exit of run %s not reported yet: %s", exited.run_id, exc)
                 await backoff.wait()
 
-    async def _report(self, result: AgentResult, traceparent: str) -> None:
-        await publish(self.redis, keys.OUT_RESULTS, [result], traceparent)
+    async def _report(self, result: AgentResult, traceparent: str,
+                      deployment: str = "") -> None:
+        await publish(self.redis, keys.OUT_RESULTS, [result], traceparent, deployment)
 
     def _background(self, work: Awaitable[object]) -> None:
         async def run() -> None:

@@ -3,17 +3,22 @@
 It never runs user code and never waits on a worker. If it dies between a claim and the XADD,
 the lease lapses and the item is claimed again; a duplicate entry is harmless because every
 handler is idempotent.
+
+An agent serving several deployments has a token for each: the poller heartbeats and claims
+with each token in a loop of its own, and tags the entries of each claim with the deployment
+the control plane said the token serves (:mod:`._deployments`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import logging
 import os
 import time
+from collections.abc import Sequence
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -23,6 +28,7 @@ from .._backoff import Backoff, sleep_or_stop
 from ..broker import keys, publish_each
 from ..errors import BrokerUnavailable, ControlPlaneError, Unauthorized
 from ..wire import (
+    DEFAULT_DEPLOYMENT,
     AgentHeartbeat,
     ClaimRequest,
     EvaluateTick,
@@ -31,9 +37,11 @@ from ..wire import (
     LoadLocation,
     RemoveLocation,
     TerminateRun,
+    WorkerStatus,
     WorkItem,
 )
 from ._client import ControlPlaneClient
+from ._deployments import record_deployment
 from ._status import StreamStats, read_statuses, reporting_status, stream_stats
 
 log = logging.getLogger(__name__)
@@ -56,7 +64,7 @@ class Poller:
     def __init__(
         self,
         *,
-        client: ControlPlaneClient,
+        clients: Sequence[ControlPlaneClient],
         redis: aioredis.Redis,
         agent_id: str,
         queues: list[str],
@@ -64,7 +72,10 @@ class Poller:
         heartbeat_seconds: float = 5.0,
         max_items: int = CLAIM_BATCH,
     ) -> None:
-        self.client = client
+        """``clients``: one per agent token (per deployment the agent serves)."""
+        if not clients:
+            raise ValueError("a poller needs at least one control-plane client")
+        self.clients = list(clients)
         self.redis = redis
         self.request = ClaimRequest(agent_id=agent_id, queues=queues, wait_seconds=wait_seconds,
                                     max_items=max_items)
@@ -72,6 +83,10 @@ class Poller:
         self.consumer = f"{agent_id}-poller-{os.getpid()}"
         # the streams' sizes as of the last heartbeat, for the stream gauges
         self._streams: list[StreamStats] = []
+        # the deployment each client's token serves (by fingerprint), once its heartbeat was
+        # answered; claims wait for it, since their entries are tagged with it
+        self.deployments: dict[str, str] = {}
+        self._known = {client.fingerprint: asyncio.Event() for client in self.clients}
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("poller %s claiming work for queues %s", self.request.agent_id,
@@ -85,42 +100,68 @@ class Poller:
                         lambda: [(s.lag, {"stream": s.stream, "group": s.group})
                                  for s in self._streams if s.group])
         async with reporting_status(self.redis, kind="poller", consumer=self.consumer):
-            heartbeats = asyncio.ensure_future(self._heartbeat(stop))
+            loops = [asyncio.ensure_future(self._heartbeat(client, stop))
+                     for client in self.clients]
             try:
-                await self._poll(stop)
+                await asyncio.gather(*(self._poll(client, stop) for client in self.clients))
             finally:
-                heartbeats.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeats
+                for loop in loops:
+                    loop.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _heartbeat(self, client: ControlPlaneClient, stop: asyncio.Event) -> None:
         """Tell the control plane this agent is alive, which queues it serves, and how its
-        workers and code servers are doing."""
+        workers and code servers are doing; note which deployment the token serves."""
         version = _version()
         while not stop.is_set():
             try:
                 self._streams = await stream_stats(self.redis)
-                workers = await read_statuses(self.redis)
-                await self.client.heartbeat(AgentHeartbeat(
+                workers = _seen_by(await read_statuses(self.redis),
+                                   self.deployments.get(client.fingerprint))
+                reply = await client.heartbeat(AgentHeartbeat(
                     agent_id=self.request.agent_id, version=version,
                     queues=self.request.queues, timestamp=time.time(), workers=workers))
+                await record_deployment(self.redis, reply.deployment, client.fingerprint)
+                self._learned(client, reply.deployment)
                 pause = self.heartbeat_seconds
-            except (ControlPlaneError, RedisError) as exc:
+            except Unauthorized as exc:
+                # this token claims nothing until its deployment is known: say why
+                log.error("the control plane refused the agent token %s…: %s",
+                          client.fingerprint[:6], exc)
+                pause = self.heartbeat_seconds
+            except (ControlPlaneError, RedisError, BrokerUnavailable) as exc:
                 log.debug("heartbeat not sent: %s", exc)
                 # e.g. the control plane is starting: be seen as soon as it answers
                 pause = min(1.0, self.heartbeat_seconds)
             await sleep_or_stop(stop, pause)
 
-    async def _poll(self, stop: asyncio.Event) -> None:
+    def _learned(self, client: ControlPlaneClient, deployment: str) -> None:
+        if self.deployments.get(client.fingerprint) == deployment:
+            return
+        if deployment in self.deployments.values():
+            log.warning("two agent tokens serve deployment %s: each claims its work, and its "
+                        "runs are reported with either", deployment)
+        log.info("agent token %s… serves deployment %s", client.fingerprint[:6], deployment)
+        self.deployments[client.fingerprint] = deployment
+        self._known[client.fingerprint].set()
+
+    async def _poll(self, client: ControlPlaneClient, stop: asyncio.Event) -> None:
         backoff = Backoff()
+        # claimed work is tagged with the token's deployment: first learn which it is
+        known = asyncio.ensure_future(self._known[client.fingerprint].wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({known, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        known.cancel()
+        stopped.cancel()
         while not stop.is_set():
             try:
-                handed = await self.poll_once(stop)
+                handed = await self.poll_once(stop, client)
             except Unauthorized as exc:
-                log.error("the control plane refused the agent token: %s", exc)
+                log.error("the control plane refused the agent token %s…: %s",
+                          client.fingerprint[:6], exc)
                 await backoff.wait(stop)
             except ControlPlaneError as exc:
-                log.log(self.client.failure_level(exc), "%s; retrying", exc)
+                log.log(client.failure_level(exc), "%s; retrying", exc)
                 await backoff.wait(stop, at_least=exc.retry_after)
             except BrokerUnavailable as exc:
                 log.warning("%s; retrying", exc)
@@ -128,11 +169,14 @@ class Poller:
             else:
                 backoff.reset()
                 if handed:
-                    log.info("handed %d work item(s) to the workers", handed)
+                    log.info("handed %d work item(s) of deployment %s to the workers", handed,
+                             self.deployments[client.fingerprint])
 
-    async def poll_once(self, stop: asyncio.Event) -> int:
-        """One long-poll claim; returns how many items were written to the streams."""
-        claim = asyncio.ensure_future(self.client.claim(self.request))
+    async def poll_once(self, stop: asyncio.Event, client: ControlPlaneClient) -> int:
+        """One long-poll claim with ``client`` (whose deployment is known); returns how many
+        items were written to the streams."""
+        deployment = self.deployments[client.fingerprint]
+        claim = asyncio.ensure_future(client.claim(self.request))
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait({claim, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
@@ -146,13 +190,14 @@ class Poller:
             if item.enqueued_at:
                 metrics.CLAIM_LATENCY.record(max(0.0, now - item.enqueued_at))
             metrics.WORK_CLAIMED.add(1, {"kind": type(item.payload).__name__})
-        await self._hand_over(items, stop)
+        await self._hand_over(items, deployment, stop)
         return len(items)
 
-    async def _hand_over(self, items: list[WorkItem], stop: asyncio.Event) -> None:
-        """Write the claimed items to their streams in one round trip, waiting out a broker
-        restart while their leases last: dropping them would stall them until the leases
-        lapse and they are claimed again."""
+    async def _hand_over(self, items: list[WorkItem], deployment: str,
+                         stop: asyncio.Event) -> None:
+        """Write the claimed items (of ``deployment``) to their streams in one round trip,
+        waiting out a broker restart while their leases last: dropping them would stall them
+        until the leases lapse and they are claimed again."""
         if not items:
             return
         backoff = Backoff(maximum=2.0)
@@ -163,13 +208,26 @@ class Poller:
                 try:
                     await publish_each(self.redis, [
                         (stream_for(item), item, traceparent)
-                        for item, traceparent in zip(items, traceparents, strict=True)])
+                        for item, traceparent in zip(items, traceparents, strict=True)],
+                        deployment=deployment)
                     return
                 except BrokerUnavailable as exc:
                     if stop.is_set() or time.time() >= min(item.lease_until for item in items):
                         raise
                     log.warning("%s; retrying %d work item(s)", exc, len(items))
                     await backoff.wait(stop)
+
+
+def _seen_by(workers: list[WorkerStatus], deployment: str | None) -> list[WorkerStatus]:
+    """The workers as the control plane of ``deployment`` sees them: with its own code
+    servers only (another deployment's locations are none of its business); with none while
+    the token's deployment is not known yet."""
+    return [
+        msgspec.structs.replace(worker, code_servers=[
+            server for server in worker.code_servers
+            if (server.deployment or DEFAULT_DEPLOYMENT) == deployment])
+        if worker.code_servers else worker
+        for worker in workers]
 
 
 def _version() -> str:

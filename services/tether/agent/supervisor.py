@@ -19,6 +19,9 @@ against the desired set, and reports what each location defines (or why it faile
 - Code servers outlive the supervisor (own session, output to a file). A supervisor that
   starts adopts the healthy servers of its dead predecessor and stops the others; one that
   stops stops its servers and those on its host that no live supervisor serves.
+- An agent serving several deployments serves each deployment's locations apart: two may
+  have a location of the same name with different code. Everything here is keyed by the
+  served location (:func:`keys.served_location`), a deployment's location.
 """
 
 from __future__ import annotations
@@ -148,14 +151,15 @@ class Supervisor:
 
     def status(self) -> list[CodeServerStatus]:
         return [
-            CodeServerStatus(location=name, pid=server.pid, address=server.record.address,
+            CodeServerStatus(location=server.name, deployment=server.record.deployment,
+                             pid=server.pid, address=server.record.address,
                              running=server.alive, restarts=self._restart_count.get(name, 0))
             for name, server in sorted(self.servers.items())
         ]
 
     async def snapshot(self, name: str, *, timeout: float = 30.0) -> LocationSnapshot:
-        """What the location's code server answers, waiting through a restart (a server
-        that died is being replaced) for at most ``timeout`` seconds."""
+        """What the code server of served location ``name`` answers, waiting through a
+        restart (a server that died is being replaced) for at most ``timeout`` seconds."""
         return await ask(self.servers, name, timeout, lambda client, remaining:
                          client.get_snapshot(timeout=min(remaining, 10.0)))
 
@@ -180,12 +184,13 @@ class Supervisor:
             stopped.cancel()
 
     async def reconcile(self) -> None:
-        """One pass: for each location that is desired, served here or recorded on this
-        host, start its convergence unless one is still running."""
+        """One pass: for each served location that is desired, served here or recorded on
+        this host, start its convergence unless one is still running."""
         desired = await self.registry.desired()
         recorded: dict[str, list[CodeServerRecord]] = {}
         for record in await self.registry.servers(self.hostname):
-            recorded.setdefault(record.location, []).append(record)
+            served = keys.served_location(record.deployment, record.location)
+            recorded.setdefault(served, []).append(record)
         for name in sorted(set(desired) | set(self.servers) | set(recorded)):
             task = self._tasks.get(name)
             if task is not None and not task.done():
@@ -212,7 +217,9 @@ class Supervisor:
                 await self._retire(name)
                 if self.kubernetes is not None:
                     namespace = getattr(server, "namespace", "") or self.kubernetes.api.namespace
-                    await self.kubernetes.stop_others(name, namespace, keep=None)
+                    # the location's own name (a served location's last part)
+                    await self.kubernetes.stop_others(name.rpartition("/")[2], namespace,
+                                                      keep=None)
                 await stop_orphans(self.registry,
                                    [r for r in recorded if r.pid not in self._retiring],
                                    self.containers)
@@ -229,7 +236,7 @@ class Supervisor:
             if self.kubernetes is not None and self._on_kubernetes(want):
                 served = self.servers.get(name)
                 await self.kubernetes.stop_others(
-                    name, self.kubernetes.namespace_of(want.spec),
+                    want.spec.name, self.kubernetes.namespace_of(want.spec),
                     keep=None if served is None else served.record.generation)
             await stop_orphans(self.registry, [r for r in recorded if r.pid != self._pid_of(name)
                                                and r.pid not in self._retiring],
@@ -299,7 +306,7 @@ class Supervisor:
                 # the message says it all (with the server's output); our own stack would
                 # only hide it
                 await self._report(want, LocationLoadFailed(
-                    location=name, generation=want.generation, next_retry_at=retry_at,
+                    location=want.spec.name, generation=want.generation, next_retry_at=retry_at,
                     error=ErrorInfo(class_name="CodeServerError", message=str(exc))))
                 return
             result = await query_snapshot(new, want.generation, self.start_timeout)
@@ -321,7 +328,8 @@ class Supervisor:
 
     async def _start(self, want: DesiredLocation) -> CodeServer:
         spec = want.spec
-        log.info("starting a code server for %s (deploy %d)", spec.name, want.generation)
+        log.info("starting a code server for %s (deploy %d)",
+                 keys.served_location(want.deployment, spec.name), want.generation)
         kind = spec.agent_kind or self.agent_kind
         if kind == "kubernetes":
             if self.kubernetes is None:
@@ -342,6 +350,8 @@ class Supervisor:
             raise CodeServerError(f"code location {spec.name} asks for agent kind {kind!r}, "
                                   "which this supervisor cannot serve (it serves process, "
                                   "docker and kubernetes)")
+        # whose location it serves: adopted after a restart as that deployment's server
+        server.record = msgspec.structs.replace(server.record, deployment=want.deployment)
         # recorded before it answers: if this supervisor dies now, its successor stops it
         await self.registry.record_server(server.record)
         try:
@@ -389,7 +399,7 @@ class Supervisor:
         if want.work_id:
             result = msgspec.structs.replace(result, work_id=want.work_id, epoch=want.epoch)
         await publish(self.redis, keys.OUT_RESULTS, [result],
-                      telemetry.current_traceparent() or want.traceparent)
+                      telemetry.current_traceparent() or want.traceparent, want.deployment)
         if want.work_id:
             await self.registry.mark_reported(want)
 
@@ -420,7 +430,7 @@ class Supervisor:
         await asyncio.gather(*self._tasks.values(), *self._stopping, return_exceptions=True)
         servers = list(self.servers.values())
         self.servers.clear()
-        owned = {server.name for server in servers}
+        owned = {server.served for server in servers}
         if self.stop_servers_on_exit:
             await asyncio.gather(*(self._stop(server) for server in servers))
             with contextlib.suppress(BrokerUnavailable):

@@ -2,7 +2,8 @@
 
 An entry is acknowledged only after the control plane has stored it; until then it waits in
 Redis, so an unreachable control plane delays metadata but loses none. Each stream has its own
-lane, so a backlog of logs never holds up results.
+lane, so a backlog of logs never holds up results. An agent serving several deployments
+reports each entry with the token of its deployment (:mod:`._deployments`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..wire import (
     SpanBatch,
 )
 from ._client import ControlPlaneClient
+from ._deployments import DeploymentClients
 from ._status import reporting_status
 from ._worker import consume_batches
 
@@ -52,8 +54,9 @@ REFUSED = (400, 413, 422)
 class _Lane:
     stream: str
     message_type: Any
-    # the batch, and the traceparent of the span that sends it
-    send: Callable[[list[Any], str], Awaitable[BatchReceipt]]
+    # the batch with the client of its deployment, and the traceparent of the span that
+    # sends it
+    send: Callable[[ControlPlaneClient, list[Any], str], Awaitable[BatchReceipt]]
     # the name of that span ("": none, for the lane that carries spans themselves)
     span: str
     # entries per batch at most
@@ -66,7 +69,7 @@ class Uploader:
     def __init__(
         self,
         *,
-        client: ControlPlaneClient,
+        clients: DeploymentClients,
         redis: aioredis.Redis,
         consumer: str,
         batch_size: int = 1000,
@@ -82,8 +85,9 @@ class Uploader:
         ``in_flight``: how many batches of one stream are on their way at once (a batch
         travels and is decoded while the control plane stores the one before).
         ``event_batch_size``: entries per batch of run events; ``batch_size``: of the other
-        streams (a chunk of compute logs is up to 64 KiB)."""
-        self.client = client
+        streams (a chunk of compute logs is up to 64 KiB). ``clients``: the client of each
+        deployment the agent serves."""
+        self.clients = clients
         self.spans_to = spans_to
         self.spans_linger = spans_linger
         self._collector: httpx.AsyncClient | None = None
@@ -97,10 +101,10 @@ class Uploader:
     def lanes(self) -> list[_Lane]:
         return [
             _Lane(keys.OUT_RESULTS, AgentResult,
-                  lambda items, tp: self.client.post_results(ResultBatch(results=items), tp),
+                  lambda client, items, tp: client.post_results(ResultBatch(results=items), tp),
                   "uploader.results", self.batch_size),
             _Lane(keys.OUT_EVENTS, RunEvent,
-                  lambda items, tp: self.client.post_events(EventBatch(events=items), tp),
+                  lambda client, items, tp: client.post_events(EventBatch(events=items), tp),
                   "uploader.events", self.event_batch_size),
             _Lane(keys.OUT_LOGS, LogChunk, self._send_logs, "uploader.logs", self.batch_size),
             # read with no endpoint too: its poison entries go to the dead letters as every
@@ -128,7 +132,8 @@ class Uploader:
                 await self._collector.aclose()
                 self._collector = None
 
-    async def _send_spans(self, batches: list[SpanBatch], traceparent: str) -> BatchReceipt:
+    async def _send_spans(self, client: ControlPlaneClient, batches: list[SpanBatch],
+                          traceparent: str) -> BatchReceipt:
         """Send the run workers' spans to the OTLP endpoint in one request (none set: they
         are dropped, as every process drops its spans then)."""
         if self.spans_to is None:
@@ -148,11 +153,12 @@ class Uploader:
                                     status_code=response.status_code)
         return BatchReceipt(stored=len(batches))
 
-    async def _send_logs(self, chunks: list[LogChunk], traceparent: str) -> BatchReceipt:
+    async def _send_logs(self, client: ControlPlaneClient, chunks: list[LogChunk],
+                         traceparent: str) -> BatchReceipt:
         if not self.upload_compute_logs:
             # compute-log upload is off: not one byte of stdout/stderr leaves the agent
             return BatchReceipt(stored=0)
-        return await self.client.post_logs(LogBatch(chunks=chunks), traceparent)
+        return await client.post_logs(LogBatch(chunks=chunks), traceparent)
 
     async def _run_lane(self, lane: _Lane, stop: asyncio.Event, burst: bool) -> None:
         consumer = StreamConsumer(
@@ -165,13 +171,34 @@ class Uploader:
         )
 
         async def upload(entries: list[Entry[Any]]) -> None:
-            await self._upload(lane, consumer, entries, stop)
+            by_deployment: dict[str, list[Entry[Any]]] = {}
+            for entry in entries:
+                by_deployment.setdefault(entry.deployment, []).append(entry)
+            for deployment, group in by_deployment.items():
+                client = await self.clients.for_deployment(deployment)
+                if client is None:
+                    await self._unserved(lane, consumer, deployment, group)
+                else:
+                    await self._upload(lane, consumer, client, group, stop)
 
         await consume_batches(consumer, upload, stop, burst=burst, in_flight=self.in_flight,
                               linger=lane.linger)
 
+    async def _unserved(self, lane: _Lane, consumer: StreamConsumer[Any], deployment: str,
+                        entries: list[Entry[Any]]) -> None:
+        """Entries of a deployment no token of this agent serves (any longer): reported with
+        another deployment's token they would leak into it, so they go to the dead letters,
+        to be replayed once the deployment's token is back."""
+        error = (f"no agent token of this agent serves deployment {deployment!r}: add its "
+                 "token (TETHER_AGENT_TOKEN_FILES) and replay the dead letters")
+        log.error("%d entries of %s: %s", len(entries), lane.stream, error)
+        for entry in entries:
+            await consumer.dead_letter(entry.entry_id, entry_fields(
+                entry.message, entry.traceparent, entry.deployment), error)
+
     async def _upload(self, lane: _Lane, consumer: StreamConsumer[Any],
-                      entries: list[Entry[Any]], stop: asyncio.Event) -> None:
+                      client: ControlPlaneClient, entries: list[Entry[Any]],
+                      stop: asyncio.Event) -> None:
         """Send ``entries`` until the control plane has stored them, then acknowledge them.
         A batch the control plane refuses is split to find the entries it refuses, which go
         to the dead letters; the rest are stored."""
@@ -184,12 +211,13 @@ class Uploader:
                                      links=traces[1:],
                                      attributes={"tether.entries": len(entries)})
                       if lane.span else contextlib.nullcontext("")) as traceparent:
-                    receipt = await lane.send([entry.message for entry in entries], traceparent)
+                    receipt = await lane.send(client, [entry.message for entry in entries],
+                                              traceparent)
             except ControlPlaneError as exc:
                 if exc.status_code in REFUSED:
-                    await self._refused(lane, consumer, entries, stop, exc)
+                    await self._refused(lane, consumer, client, entries, stop, exc)
                     return
-                log.log(self.client.failure_level(exc), "upload to %s deferred: %s",
+                log.log(client.failure_level(exc), "upload to %s deferred: %s",
                         lane.stream, exc)
                 metrics.UPLOAD_RETRIES.add(1, {"stream": lane.stream})
                 # still ours: no other uploader should take these over while we retry
@@ -202,18 +230,18 @@ class Uploader:
         # stopping: the entries stay pending and are taken over after the idle time
 
     async def _refused(self, lane: _Lane, consumer: StreamConsumer[Any],
-                       entries: list[Entry[Any]], stop: asyncio.Event,
-                       exc: ControlPlaneError) -> None:
+                       client: ControlPlaneClient, entries: list[Entry[Any]],
+                       stop: asyncio.Event, exc: ControlPlaneError) -> None:
         if len(entries) == 1:
             entry = entries[0]
             log.error("control plane refused entry %s of %s: %s", entry.entry_id.decode(),
                       lane.stream, exc)
-            await consumer.dead_letter(entry.entry_id,
-                                       entry_fields(entry.message, entry.traceparent), str(exc))
+            await consumer.dead_letter(entry.entry_id, entry_fields(
+                entry.message, entry.traceparent, entry.deployment), str(exc))
             return
         half = len(entries) // 2
-        await self._upload(lane, consumer, entries[:half], stop)
-        await self._upload(lane, consumer, entries[half:], stop)
+        await self._upload(lane, consumer, client, entries[:half], stop)
+        await self._upload(lane, consumer, client, entries[half:], stop)
 
 
 def _count(stream: str, entries: list[Entry[Any]], receipt: BatchReceipt) -> None:

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..errors import BrokerUnavailable
 from ..wire import DeadLetter
-from ._keys import DEAD_LETTERS, FIELD_MESSAGE, FIELD_TRACEPARENT
+from ._keys import DEAD_LETTERS, FIELD_DEPLOYMENT, FIELD_MESSAGE, FIELD_TRACEPARENT
 
 T = TypeVar("T")
 
@@ -32,6 +32,8 @@ class Entry(Generic[T]):
     entry_id: bytes
     message: T
     traceparent: str
+    # the deployment of the work it comes from ("": the agent's first token's)
+    deployment: str = ""
 
 
 class StreamConsumer(Generic[T]):
@@ -204,5 +206,6 @@ class StreamConsumer(Generic[T]):
                 await self.dead_letter(entry_id, fields, f"undecodable entry: {reason}")
                 continue
             traceparent = fields.get(FIELD_TRACEPARENT, b"").decode(errors="replace")
-            entries.append(Entry(entry_id, message, traceparent))
+            deployment = fields.get(FIELD_DEPLOYMENT, b"").decode(errors="replace")
+            entries.append(Entry(entry_id, message, traceparent, deployment))
         return entries

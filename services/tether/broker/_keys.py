@@ -10,6 +10,8 @@
     tether:dead-letters     any consumer             DeadLetter
     tether:launched:<run>:<attempt>   SET NX guard: a run attempt is launched once
     tether:canceled:<run>:<attempt>   set by a termination: the attempt must not start
+    tether:deployment:<run>:<attempt> the deployment of a run attempt launched for one, so
+                                      an exit no launcher watched is reported with its token
     tether:executing:<run>:<attempt>  SET NX by the run worker: an attempt executes once
     tether:slot:<run>:<attempt>:<step>  set by a launcher on the control plane's GrantSlot:
                                       the step may take its pool's slot (the run worker asks
@@ -20,15 +22,22 @@
     tether:rq:jobs                    hash: the RQ job id of each run attempt on RQ, until its
                                       exit is reported (the RQ run-launcher backend)
     tether:rq:alive:<job id>          refreshed by the run worker while an RQ job executes
-    tether:code:desired               hash: location name → DesiredLocation, written by the
+    tether:code:desired               hash: served location → DesiredLocation, written by the
                                       supervisor that handles its LoadLocation/RemoveLocation
     tether:code:servers               hash: "<host>:<pid>" → CodeServerRecord of each code
                                       server a supervisor started (adopted after a restart)
-    tether:code:owner:<location>      the consumer of the supervisor serving the location;
+    tether:code:owner:<served location>  the consumer of the supervisor serving the location;
                                       expires unless renewed, so another one takes over
 
-Each stream entry holds the msgpack of one message under ``m`` and a W3C ``traceparent``
-under ``tp``.
+A served location is a location of one deployment (:func:`served_location`): its name in the
+default deployment, as before agents served several, ``<deployment>/<name>`` in the others.
+    tether:agent:deployments          hash: deployment → fingerprint of the agent token that
+                                      serves it, as the control plane last answered that
+                                      token's heartbeat (written by the pollers)
+
+Each stream entry holds the msgpack of one message under ``m``, a W3C ``traceparent`` under
+``tp`` and, in an agent serving several deployments, the deployment of the work it comes from
+under ``d`` (absent: the agent's first token's deployment).
 """
 
 from __future__ import annotations
@@ -36,7 +45,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..wire import AgentResult, DeadLetter, LogChunk, RunEvent, SpanBatch, WorkItem
+from ..wire import (
+    DEFAULT_DEPLOYMENT,
+    AgentResult,
+    DeadLetter,
+    LogChunk,
+    RunEvent,
+    SpanBatch,
+    WorkItem,
+)
 
 WORK_RUNS: Final = "tether:work:runs"
 WORK_CODE: Final = "tether:work:code"
@@ -63,6 +80,9 @@ MESSAGE_TYPES: Final[Mapping[str, Any]] = {
 
 FIELD_MESSAGE: Final = b"m"
 FIELD_TRACEPARENT: Final = b"tp"
+FIELD_DEPLOYMENT: Final = b"d"
+
+AGENT_DEPLOYMENTS: Final = "tether:agent:deployments"
 
 # how long the launch guard of a run attempt is kept: far longer than any redelivery
 LAUNCH_GUARD_SECONDS: Final = 7 * 24 * 3600
@@ -85,6 +105,10 @@ EXECUTING_KEYS: Final = "tether:executing:*"
 
 ACL_RUN_WORKER_PASSWORD: Final = "tether:acl:run-worker"
 ACL_RQ_WORKER_PASSWORD: Final = "tether:acl:rq-worker"
+
+
+def deployment_key(run_id: str, attempt: int) -> str:
+    return f"tether:deployment:{run_id}:{attempt}"
 
 
 def canceled_key(run_id: str, attempt: int) -> str:
@@ -139,7 +163,19 @@ CODE_OWNER_SECONDS: Final = 4.0
 
 
 def code_owner_key(location: str) -> str:
+    """The owner key of a served location (:func:`served_location`)."""
     return f"tether:code:owner:{location}"
+
+
+def served_location(deployment: str, location: str) -> str:
+    """What the supervisors know location ``location`` of ``deployment`` by: two deployments
+    may each have a location of the same name, with their own code. A location of the
+    default deployment (or of none: entries written before agents served several) keeps its
+    own name, so code servers started before survive the upgrade; the others are
+    ``<deployment>/<location>`` (a location name has no "/")."""
+    if deployment in ("", DEFAULT_DEPLOYMENT):
+        return location
+    return f"{deployment}/{location}"
 
 
 def code_server_field(host: str, pid: int) -> str:

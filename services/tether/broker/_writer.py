@@ -34,6 +34,7 @@ class StreamWriter:
         redis_url: str,
         *,
         traceparent: str = "",
+        deployment: str = "",
         max_batch: int = 500,
         max_buffered: int = 100_000,
         warn: Callable[[str], None] = _warn_on_stderr,
@@ -41,6 +42,8 @@ class StreamWriter:
         self._redis = redis.Redis.from_url(redis_url)
         # the traceparent each entry carries; may change between puts
         self.traceparent = traceparent
+        # the deployment of the run whose entries it writes (see broker keys: ``d``)
+        self.deployment = deployment
         self._max_batch = max_batch
         # a run worker captures its own stderr into this writer: its warnings must go around
         self._warn = warn
@@ -67,7 +70,7 @@ class StreamWriter:
             return False
 
     def put(self, stream: str, message: Any) -> None:
-        self._queue.put((stream, entry_fields(message, self.traceparent)))
+        self._queue.put((stream, entry_fields(message, self.traceparent, self.deployment)))
 
     def close(self, close_timeout: float = 60.0) -> bool:
         """Send everything still queued, then stop; False if the deadline passed first."""

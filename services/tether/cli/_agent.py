@@ -225,14 +225,16 @@ async def _poller(settings: Settings, agent_id: str, consumer: str, stop: asynci
     from ..broker import connect
 
     # settings first: a mistake in them stops the worker before it connects anywhere
-    verify, token = client_verify(settings), settings.require("agent_token")
+    verify, tokens = client_verify(settings), settings.require_agent_tokens()
     redis = await connect(settings.require("redis_url"))
-    client = ControlPlaneClient(url=settings.control_plane_url, token=token, verify=verify)
+    clients = [ControlPlaneClient(url=settings.control_plane_url, token=token, verify=verify)
+               for token in tokens]
     try:
-        await Poller(client=client, redis=redis, agent_id=agent_id,
+        await Poller(clients=clients, redis=redis, agent_id=agent_id,
                      queues=settings.queues).run(stop)
     finally:
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
         await redis.aclose()
 
 
@@ -336,15 +338,17 @@ async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyn
                     burst: bool) -> None:
     from .._telemetry import otlp_traces_target, span_schedule_delay
     from .._tls import client_verify
-    from ..agent import ControlPlaneClient, Uploader
+    from ..agent import ControlPlaneClient, DeploymentClients, Uploader
     from ..broker import connect
 
     # settings first: a mistake in them stops the worker before it connects anywhere
-    verify, token = client_verify(settings), settings.require("agent_token")
+    verify, tokens = client_verify(settings), settings.require_agent_tokens()
     redis = await connect(settings.require("redis_url"))
-    client = ControlPlaneClient(url=settings.control_plane_url, token=token, verify=verify)
+    clients = [ControlPlaneClient(url=settings.control_plane_url, token=token, verify=verify)
+               for token in tokens]
     try:
-        await Uploader(client=client, redis=redis, consumer=consumer,
+        await Uploader(clients=DeploymentClients(clients, redis), redis=redis,
+                       consumer=consumer,
                        batch_size=settings.upload_batch_size,
                        event_batch_size=settings.upload_event_batch_size,
                        in_flight=settings.upload_in_flight,
@@ -352,7 +356,8 @@ async def _uploader(settings: Settings, agent_id: str, consumer: str, stop: asyn
                        spans_to=otlp_traces_target(),
                        spans_linger=span_schedule_delay()).run(stop, burst=burst)
     finally:
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
         await redis.aclose()
 
 

@@ -132,8 +132,10 @@ def _manager(settings: Settings, workspace: Path, data_dir: Path, redis_url: str
         processes["rq-worker"] = RQ_WORKER
     for name, tether_args in processes.items():
         process_env = dict(env)
-        # the token itself is in no process's environment
-        process_env.pop("TETHER_AGENT_TOKEN", None)
+        # the token itself is in no process's environment; the dev agent serves the dev
+        # control plane's one deployment, with its own token only
+        for variable in ("TETHER_AGENT_TOKEN", "TETHER_AGENT_TOKENS", "TETHER_AGENT_TOKEN_FILES"):
+            process_env.pop(variable, None)
         if name in NEEDS_AGENT_TOKEN:
             process_env["TETHER_AGENT_TOKEN_FILE"] = str(agent_token_path(settings))
         if name == "rq-worker":

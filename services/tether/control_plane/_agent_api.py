@@ -21,10 +21,10 @@ from tether.wire import (
     MSGPACK_MEDIA_TYPE,
     AgentHeartbeat,
     AssetMaterialization,
-    BatchReceipt,
     ClaimRequest,
     ClaimResponse,
     EventBatch,
+    HeartbeatReply,
     JsonValue,
     LocationLoaded,
     LogBatch,
@@ -116,7 +116,9 @@ class AgentApi:
     async def heartbeat(self, request: Request) -> Response:
         body = await self._decode(request, _heartbeat_decoder)
         await to_thread.run_sync(self._state.store.record_heartbeat, body)
-        return Response(_encode(BatchReceipt(stored=1)), media_type=MSGPACK_MEDIA_TYPE)
+        # every agent token serves the one deployment this control plane holds
+        reply = HeartbeatReply(deployment=self._state.settings.agent_deployment)
+        return Response(_encode(reply), media_type=MSGPACK_MEDIA_TYPE)
 
     async def events(self, request: Request) -> Response:
         body = await self._decode(request, _events_decoder)

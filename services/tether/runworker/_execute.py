@@ -50,7 +50,7 @@ def execute_run(launch: LaunchRun, *, redis_url: str, traceparent: str = "",
     ``storage_dir`` is where the default IO manager keeps outputs (None: in memory)."""
     outcome: list[type[RunEvent]] = []
     capture: OutputCapture | None = None
-    writer = StreamWriter(redis_url, traceparent=traceparent,
+    writer = StreamWriter(redis_url, traceparent=traceparent, deployment=launch.deployment,
                           warn=lambda message: _warn(capture, message))
     # no metrics: the run worker's figures are the launcher's and uploader's; its spans go to
     # the uploader through the broker, behind its events

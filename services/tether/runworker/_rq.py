@@ -72,7 +72,8 @@ def run_attempt(launch_json: str, redis_url: str, traceparent: str = "") -> int:
         finally:
             done.set()
     _report_exit(client, RunWorkerExited(run_id=launch.run_id, attempt=launch.attempt,
-                                         exit_code=code, stderr_tail=tail), traceparent)
+                                         exit_code=code, stderr_tail=tail), traceparent,
+                 launch.deployment)
     return code
 
 
@@ -95,7 +96,8 @@ def _keep_alive(client: redis.Redis, launch: LaunchRun, done: threading.Event) -
         done.wait(keys.RQ_ALIVE_INTERVAL)
 
 
-def _report_exit(client: redis.Redis, exited: RunWorkerExited, traceparent: str) -> None:
+def _report_exit(client: redis.Redis, exited: RunWorkerExited, traceparent: str,
+                 deployment: str) -> None:
     """Append the exit to the results stream, then stop tracking the job (so the launchers
     report nothing for it)."""
     job_id = keys.rq_job_id(exited.run_id, exited.attempt)
@@ -103,7 +105,8 @@ def _report_exit(client: redis.Redis, exited: RunWorkerExited, traceparent: str)
     deadline = time.monotonic() + REPORT_TIMEOUT
     while True:
         try:
-            client.xadd(keys.OUT_RESULTS, entry_fields(exited, traceparent))  # type: ignore[arg-type]
+            fields = entry_fields(exited, traceparent, deployment)
+            client.xadd(keys.OUT_RESULTS, fields)  # type: ignore[arg-type]
             client.hdel(keys.RQ_JOBS, job_id)
             client.delete(keys.rq_alive_key(job_id))
             return

@@ -4,7 +4,13 @@ Stream entries, agent-API bodies and gRPC payloads are msgpack encodings of thes
 JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas`).
 """
 
-from ._agents import AgentHeartbeat, CodeServerStatus, WorkerStatus
+from ._agents import (
+    DEFAULT_DEPLOYMENT,
+    AgentHeartbeat,
+    CodeServerStatus,
+    HeartbeatReply,
+    WorkerStatus,
+)
 from ._automation import (
     MaterializationRecord,
     RequestedRun,
@@ -140,6 +146,7 @@ from ._zygote import ForkExit, ForkReply, ForkRequest
 
 __all__ = [
     "AGENT_KINDS",
+    "DEFAULT_DEPLOYMENT",
     "EVENT_TYPES",
     "EXIT_DUPLICATE_ATTEMPT",
     "EXIT_INTERRUPTED",
@@ -181,6 +188,7 @@ __all__ = [
     "ForkReply",
     "ForkRequest",
     "GrantSlot",
+    "HeartbeatReply",
     "IdentityMapping",
     "IntValue",
     "JobSnapshot",

@@ -1,4 +1,5 @@
-"""What an agent says about itself: each worker's status, and the agent's heartbeat."""
+"""What an agent says about itself (each worker's status, the agent's heartbeat), and what
+the control plane answers a heartbeat."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ class CodeServerStatus(msgspec.Struct, kw_only=True, frozen=True):
     address: str
     running: bool
     restarts: int = 0
+    # the deployment of the location ("": the agent's only one)
+    deployment: str = ""
 
 
 class WorkerStatus(msgspec.Struct, kw_only=True, frozen=True):
@@ -33,3 +36,17 @@ class AgentHeartbeat(msgspec.Struct, kw_only=True, frozen=True):
     queues: list[str]
     timestamp: float
     workers: list[WorkerStatus] = []
+
+
+# the deployment of a control plane that holds only one (and of the data before deployments)
+DEFAULT_DEPLOYMENT = "prod"
+
+
+class HeartbeatReply(msgspec.Struct, kw_only=True, frozen=True):
+    """The control plane's answer to a heartbeat: which deployment the agent token that sent
+    it serves (an agent with a token per deployment learns here which is which).
+    ``stored`` keeps the reply readable as the ``BatchReceipt`` that agents of earlier
+    versions expect."""
+
+    deployment: str = DEFAULT_DEPLOYMENT
+    stored: int = 1

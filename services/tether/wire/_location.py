@@ -72,6 +72,8 @@ class DesiredLocation(msgspec.Struct, kw_only=True, frozen=True):
     work_id: str = ""
     epoch: int = 0
     traceparent: str = ""
+    # the deployment the location belongs to ("": the agent's only deployment)
+    deployment: str = ""
 
 
 class CodeServerRecord(msgspec.Struct, kw_only=True, frozen=True):
@@ -86,6 +88,8 @@ class CodeServerRecord(msgspec.Struct, kw_only=True, frozen=True):
     # its stdout and stderr go to this file, so it outlives the supervisor that started it
     log_path: str
     started_at: float
+    # the deployment whose location it serves ("": the default deployment)
+    deployment: str = ""
     # a server in a Docker container: its id (``pid`` is its main process's, seen from the
     # host; its output is the container's log, not ``log_path``)
     container_id: str = ""

@@ -32,6 +32,10 @@ class LaunchRun(msgspec.Struct, kw_only=True, frozen=True, tag="launch_run"):
     pool_limits: dict[str, int] = {}
     # the run's tags as text (a container's limits come from ``tether/cpu``, ``tether/memory``)
     tags: dict[str, str] = {}
+    # the deployment the run belongs to, as the agent token that claimed it serves it (set
+    # by the agent's launcher; its run worker tags what it writes with it, so the uploader
+    # reports the run with that deployment's token); "": the agent's only deployment
+    deployment: str = ""
 
 
 class TerminateRun(msgspec.Struct, kw_only=True, frozen=True, tag="terminate_run"):
