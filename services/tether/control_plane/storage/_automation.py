@@ -164,7 +164,8 @@ def _save_state(conn: Connection, kind: str, location: str, name: str, now: floa
                 **values: Any) -> None:
     row = {"kind": kind, "location": location, "name": name, "updated_at": now, **values}
     conn.execute(upsert(conn, automation_states).values(**row).on_conflict_do_update(
-        index_elements=["kind", "location", "name"], set_={**values, "updated_at": now}))
+        index_elements=["deployment", "kind", "location", "name"],
+        set_={**values, "updated_at": now}))
 
 
 def _is_running(definition: ScheduleSnapshot | SensorSnapshot,

@@ -2,6 +2,26 @@
 
 Alembic migrations (``migrations/versions``) create exactly these tables; a test compares the
 migrated database with this metadata, so a change here needs a new migration.
+
+Deployments. Every row belongs to one deployment (``deployments``; ``prod`` holds what existed
+before there were several). The rule for which tables carry a ``deployment`` column:
+
+- a table whose rows are found by something other than their parent's id (a name, a queue,
+  an asset key, a run key, a tag) has the column, and its keys and unique indexes start with
+  it, so two deployments may hold the same name: ``runs``, ``run_tags``, ``events`` (asset
+  pages read materializations across runs), ``work_items`` (claims), ``code_locations``,
+  ``automation_states``, ``ticks``, ``dynamic_partitions``, ``asset_partitions``,
+  ``pool_slots`` (a pool's limit holds per deployment), ``agents``, ``alert_policies``,
+  ``audit_log`` (NULL: about no deployment in particular);
+- a table reached only through the id of a row that has it needs none, as long as every
+  access goes through that parent: ``compute_logs`` (a run's), ``alert_deliveries`` (a
+  policy's), ``ui_sessions`` and ``token_roles`` (a token's);
+- ``tokens``: an agent token serves exactly one deployment (``deployment``); a user token has
+  none, and a role per deployment (``role`` everywhere, unless ``token_roles`` says otherwise);
+- ``daemon_leases`` is global: one leader per daemon works through every deployment.
+
+A new table follows the same rule: add ``_deployment()`` (or a key column named
+``deployment`` first in its primary key) unless every read reaches it through a scoped parent.
 """
 
 from __future__ import annotations
@@ -10,13 +30,40 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
+# the name every row had before deployments existed, and the one a fresh database starts with
+PROD = "prod"
+
+
+def _deployment() -> sa.Column[str]:
+    """The deployment a row belongs to (see the module docstring for which tables have one)."""
+    return sa.Column("deployment", sa.String(63), nullable=False, server_default=PROD)
+
 # Times are float epoch seconds, so both databases store them the same way and
 # arithmetic on leases needs no timezone handling.
+
+# the deployments: prod, and short-lived branch deployments (one per pull request); each has
+# its own code locations, runs, schedules, sensors, agent tokens and so on
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    # a slug: [a-z0-9][a-z0-9-]{0,62}
+    sa.Column("name", sa.String(63), primary_key=True),
+    # prod or branch
+    sa.Column("kind", sa.String(16), nullable=False),
+    # the branch and commit a branch deployment runs (NULL for prod)
+    sa.Column("branch", sa.String(255), nullable=True),
+    sa.Column("commit", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_activity_at", sa.Float, nullable=False),
+    # seconds after the last activity when it is removed (NULL: never)
+    sa.Column("ttl_seconds", sa.Float, nullable=True),
+)
 
 runs = sa.Table(
     "runs",
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
+    _deployment(),
     sa.Column("job_name", sa.String(255), nullable=False),
     sa.Column("location", sa.String(255), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -52,7 +99,9 @@ runs = sa.Table(
     sa.Index("ix_runs_partition_created_run", "partition", "created_at", "run_id"),
     # the runs that ended lately with some status (a failure to retry)
     sa.Index("ix_runs_status_end_time", "status", "end_time"),
-    sa.Index("ix_runs_origin_run_key", "origin", "run_key", unique=True),
+    # a run key is unique within its deployment (a branch deployment's schedule has the
+    # same origin as prod's)
+    sa.Index("ix_runs_origin_run_key", "deployment", "origin", "run_key", unique=True),
 )
 
 # a copy of each run's tags, one row per tag, for filtering the runs list by tag; created_at
@@ -62,6 +111,7 @@ run_tags = sa.Table(
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
+    _deployment(),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_run_tags_key_value_created_run", "key", "value", "created_at", "run_id"),
@@ -80,6 +130,8 @@ events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     # looked up through the unique index below, which starts with run_id
     sa.Column("run_id", sa.String(64), nullable=False),
+    # the run's, copied: the asset pages read materializations across runs
+    _deployment(),
     sa.Column("attempt", sa.Integer, nullable=False),
     # NULL for events the control plane records itself (RUN_QUEUED, RUN_STARTING, ...);
     # NULLs never collide in the unique constraint, on either database
@@ -160,6 +212,7 @@ work_items = sa.Table(
     "work_items",
     metadata,
     sa.Column("work_id", sa.String(64), primary_key=True),
+    _deployment(),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("queue", sa.String(255), nullable=False),
     sa.Column("run_id", sa.String(64), nullable=True),
@@ -176,7 +229,7 @@ work_items = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float, nullable=True),
     # the claim query: open items of some queues, oldest first
-    sa.Index("ix_work_items_claim", "status", "queue", "created_at"),
+    sa.Index("ix_work_items_claim", "deployment", "status", "queue", "created_at"),
     sa.Index("ix_work_items_run_id", "run_id"),
 )
 
@@ -185,6 +238,7 @@ work_items = sa.Table(
 dynamic_partitions = sa.Table(
     "dynamic_partitions",
     metadata,
+    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("partition", sa.String(255), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -195,6 +249,7 @@ dynamic_partitions = sa.Table(
 asset_partitions = sa.Table(
     "asset_partitions",
     metadata,
+    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
     sa.Column("asset_key", sa.String(255), primary_key=True),
     sa.Column("partition", sa.String(255), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
@@ -216,6 +271,8 @@ pool_slots = sa.Table(
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("attempt", sa.Integer, primary_key=True),
     sa.Column("step_key", sa.String(255), primary_key=True),
+    # a pool's limit holds in each deployment alone: a branch's runs take no slot of prod's
+    _deployment(),
     sa.Column("pool", sa.String(255), nullable=False),
     sa.Column("requested_at", sa.Float, nullable=False),
     sa.Column("granted_at", sa.Float, nullable=True),
@@ -226,6 +283,7 @@ pool_slots = sa.Table(
 code_locations = sa.Table(
     "code_locations",
     metadata,
+    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
     sa.Column("name", sa.String(255), primary_key=True),
     # msgpack of the wire LocationSpec
     sa.Column("spec", sa.LargeBinary, nullable=False),
@@ -251,6 +309,9 @@ tokens = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # an agent token's deployment: the only one whose work it claims and whose runs it writes
+    # (NULL for a user token, whose roles per deployment are in token_roles)
+    sa.Column("deployment", sa.String(63), nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
     # NULL: it never expires
@@ -259,9 +320,21 @@ tokens = sa.Table(
     sa.Column("last_used_at", sa.Float, nullable=True),
 )
 
+# a user token's role in one deployment, where it differs from the token's own role (which
+# holds in every deployment not listed): viewer in prod, launcher in staging, ...
+token_roles = sa.Table(
+    "token_roles",
+    metadata,
+    sa.Column("token_id", sa.Integer, primary_key=True),
+    sa.Column("deployment", sa.String(63), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+)
+
 agents = sa.Table(
     "agents",
     metadata,
+    # an agent serving several deployments heartbeats once per deployment (token)
+    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
     sa.Column("agent_id", sa.String(255), primary_key=True),
     sa.Column("version", sa.String(64), nullable=False),
     # JSON list of the queues it serves
@@ -286,6 +359,7 @@ daemon_leases = sa.Table(
 automation_states = sa.Table(
     "automation_states",
     metadata,
+    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("location", sa.String(255), primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
@@ -300,6 +374,7 @@ ticks = sa.Table(
     "ticks",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _deployment(),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("location", sa.String(255), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
@@ -315,7 +390,8 @@ ticks = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float, nullable=True),
-    sa.Index("ix_ticks_due", "kind", "location", "name", "scheduled_time", unique=True),
+    sa.Index("ix_ticks_due", "deployment", "kind", "location", "name", "scheduled_time",
+             unique=True),
     sa.Index("ix_ticks_status", "status"),
 )
 
@@ -340,6 +416,8 @@ audit_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False),
+    # the deployment the change was made in (NULL: none in particular, e.g. a token's)
+    sa.Column("deployment", sa.String(63), nullable=True),
     # user or agent (a token of that kind), cli (no token: the OS user) or system
     sa.Column("actor_kind", sa.String(16), nullable=False),
     sa.Column("actor_name", sa.String(255), nullable=False),
@@ -365,6 +443,7 @@ alert_policies = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(255), nullable=False, unique=True),
+    _deployment(),
     sa.Column("description", sa.Text, nullable=False),
     # JSON list of trigger names (RUN_FAILURE, RUN_SUCCESS, RUN_LONG, ...)
     sa.Column("triggers", sa.Text, nullable=False),
