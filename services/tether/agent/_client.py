@@ -20,6 +20,7 @@ from ..wire import (
     ClaimRequest,
     ClaimResponse,
     EventBatch,
+    HeartbeatReply,
     LogBatch,
     ResultBatch,
 )
@@ -29,6 +30,7 @@ T = TypeVar("T")
 _encoder = msgspec.msgpack.Encoder()
 _claim_decoder = msgspec.msgpack.Decoder(ClaimResponse)
 _receipt_decoder = msgspec.msgpack.Decoder(BatchReceipt)
+_heartbeat_decoder = msgspec.msgpack.Decoder(HeartbeatReply)
 _error_decoder = msgspec.json.Decoder(ApiError)
 
 # how long after its start an agent worker takes an unreachable control plane for one that
@@ -73,8 +75,9 @@ class ControlPlaneClient:
         timeout = request.wait_seconds + 15.0
         return await self._call("/agent/v1/claim", request, _claim_decoder, timeout=timeout)
 
-    async def heartbeat(self, heartbeat: AgentHeartbeat) -> BatchReceipt:
-        return await self._call("/agent/v1/heartbeat", heartbeat, _receipt_decoder)
+    async def heartbeat(self, heartbeat: AgentHeartbeat) -> HeartbeatReply:
+        """Send the heartbeat; the reply names the deployment the token serves."""
+        return await self._call("/agent/v1/heartbeat", heartbeat, _heartbeat_decoder)
 
     async def post_events(self, batch: EventBatch, traceparent: str = "") -> BatchReceipt:
         return await self._call("/agent/v1/events", batch, _receipt_decoder,

@@ -4,7 +4,7 @@ Stream entries, agent-API bodies and gRPC payloads are msgpack encodings of thes
 JSON Schema of each union is exported to ``schemas/`` (see :func:`export_schemas`).
 """
 
-from ._agents import AgentHeartbeat, CodeServerStatus, WorkerStatus
+from ._agents import AgentHeartbeat, CodeServerStatus, HeartbeatReply, WorkerStatus
 from ._automation import (
     MaterializationRecord,
     RequestedRun,
@@ -181,6 +181,7 @@ __all__ = [
     "ForkReply",
     "ForkRequest",
     "GrantSlot",
+    "HeartbeatReply",
     "IdentityMapping",
     "IntValue",
     "JobSnapshot",

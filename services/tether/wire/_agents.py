@@ -33,3 +33,13 @@ class AgentHeartbeat(msgspec.Struct, kw_only=True, frozen=True):
     queues: list[str]
     timestamp: float
     workers: list[WorkerStatus] = []
+
+
+class HeartbeatReply(msgspec.Struct, kw_only=True, frozen=True):
+    """The control plane's answer to a heartbeat: the deployment the agent's token serves
+    (all its claims and uploads are that deployment's), so an agent holding one token per
+    deployment knows which code servers each token's work belongs to. ``stored`` keeps the
+    reply readable as a BatchReceipt by agents that predate it."""
+
+    stored: int = 1
+    deployment: str = "prod"

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from ._agents import AgentHeartbeat
+from ._agents import AgentHeartbeat, HeartbeatReply
 from ._batches import EventBatch, LogBatch, ResultBatch
 from ._events import LogChunk, RunEvent
 from ._results import AgentResult
@@ -27,6 +27,7 @@ SCHEMA_TYPES: dict[str, Any] = {
     "result_batch": ResultBatch,
     "location_snapshot": LocationSnapshot,
     "agent_heartbeat": AgentHeartbeat,
+    "heartbeat_reply": HeartbeatReply,
 }
 
 

@@ -9,6 +9,7 @@ from ._agents import LIVENESS_SECONDS, AgentRecord
 from ._alerts import DeliveryRecord, DeliveryStatus, PolicyRecord
 from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
+from ._deployments import DeploymentRecord
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._partition_status import AssetPartitionStatus, PartitionState
@@ -36,7 +37,7 @@ from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
 from ._retries import will_retry
 from ._run_config import Scaffold, config_scaffold, run_config_errors
 from ._run_page import RunFacts
-from ._schema import metadata
+from ._schema import PROD, metadata
 from ._store import Store
 from ._tags import LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
@@ -45,6 +46,7 @@ __all__ = [
     "LIVENESS_SECONDS",
     "PARENT_TAG",
     "PRIORITY_TAG",
+    "PROD",
     "ROOT_TAG",
     "SCHEDULE_TAG",
     "SENSOR_TAG",
@@ -59,6 +61,7 @@ __all__ = [
     "CheckEvaluation",
     "DeliveryRecord",
     "DeliveryStatus",
+    "DeploymentRecord",
     "EventRecord",
     "Fact",
     "FromFailure",

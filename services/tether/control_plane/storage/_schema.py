@@ -26,7 +26,14 @@ A new table follows the same rule: add ``_deployment()`` (or a key column named
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+
+from ._engine import SCOPE_OPTION
+
+# the info key that marks a table's deployment column as the one scoped stores filter on
+SCOPED = "scoped"
 
 metadata = sa.MetaData()
 
@@ -34,9 +41,17 @@ metadata = sa.MetaData()
 PROD = "prod"
 
 
-def _deployment() -> sa.Column[str]:
-    """The deployment a row belongs to (see the module docstring for which tables have one)."""
-    return sa.Column("deployment", sa.String(63), nullable=False, server_default=PROD)
+def _scope_of(context: Any) -> str:
+    """The deployment of the connection that inserts the row: a row a scoped store writes is
+    its deployment's without the insert naming it (an unscoped connection is prod's)."""
+    return str(context.execution_options.get(SCOPE_OPTION, PROD))
+
+
+def _deployment(*, primary_key: bool = False) -> sa.Column[str]:
+    """The deployment a row belongs to (see the module docstring for which tables have one):
+    a scoped store's statements see only its deployment's rows (:mod:`._scope`)."""
+    return sa.Column("deployment", sa.String(63), nullable=False, primary_key=primary_key,
+                     default=_scope_of, server_default=PROD, info={SCOPED: True})
 
 # Times are float epoch seconds, so both databases store them the same way and
 # arithmetic on leases needs no timezone handling.
@@ -238,7 +253,7 @@ work_items = sa.Table(
 dynamic_partitions = sa.Table(
     "dynamic_partitions",
     metadata,
-    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
+    _deployment(primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("partition", sa.String(255), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -249,7 +264,7 @@ dynamic_partitions = sa.Table(
 asset_partitions = sa.Table(
     "asset_partitions",
     metadata,
-    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
+    _deployment(primary_key=True),
     sa.Column("asset_key", sa.String(255), primary_key=True),
     sa.Column("partition", sa.String(255), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
@@ -283,7 +298,7 @@ pool_slots = sa.Table(
 code_locations = sa.Table(
     "code_locations",
     metadata,
-    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
+    _deployment(primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
     # msgpack of the wire LocationSpec
     sa.Column("spec", sa.LargeBinary, nullable=False),
@@ -334,7 +349,7 @@ agents = sa.Table(
     "agents",
     metadata,
     # an agent serving several deployments heartbeats once per deployment (token)
-    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
+    _deployment(primary_key=True),
     sa.Column("agent_id", sa.String(255), primary_key=True),
     sa.Column("version", sa.String(64), nullable=False),
     # JSON list of the queues it serves
@@ -359,7 +374,7 @@ daemon_leases = sa.Table(
 automation_states = sa.Table(
     "automation_states",
     metadata,
-    sa.Column("deployment", sa.String(63), primary_key=True, server_default=PROD),
+    _deployment(primary_key=True),
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("location", sa.String(255), primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
@@ -417,7 +432,7 @@ audit_log = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False),
     # the deployment the change was made in (NULL: none in particular, e.g. a token's)
-    sa.Column("deployment", sa.String(63), nullable=True),
+    sa.Column("deployment", sa.String(63), nullable=True, default=_scope_of),
     # user or agent (a token of that kind), cli (no token: the OS user) or system
     sa.Column("actor_kind", sa.String(16), nullable=False),
     sa.Column("actor_name", sa.String(255), nullable=False),

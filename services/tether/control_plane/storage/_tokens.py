@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import BadInput
+from . import _deployments
 from ._records import Role, TokenInfo, TokenKind, TokenRecord
 from ._rows import row_to
 from ._schema import tokens
@@ -26,19 +27,26 @@ def digest(token: str) -> str:
 
 
 def create(conn: Connection, kind: TokenKind, role: Role, name: str, now: float,
-           expires_at: float | None = None) -> tuple[str, int]:
-    """A new token and its id."""
+           expires_at: float | None = None, deployment: str | None = None) -> tuple[str, int]:
+    """A new token and its id; an agent token serves ``deployment`` (which must exist), a
+    user token none."""
     if kind not in _PREFIX:
         raise BadInput(f"token kind must be 'agent' or 'user', got {kind!r}")
     if role not in _ROLES:
         raise BadInput(f"token role must be one of {', '.join(_ROLES)}, got {role!r}")
     if expires_at is not None and expires_at <= now:
         raise BadInput("a token's expiry must be in the future")
+    if kind == "agent":
+        if deployment is None:
+            raise BadInput("an agent token serves one deployment: name it")
+        _deployments.require(conn, deployment)
+    elif deployment is not None:
+        raise BadInput("a user token belongs to no deployment: give it a role per deployment")
     token = _PREFIX[kind] + secrets.token_urlsafe(32)
     result = conn.execute(
         tokens.insert().values(
             kind=kind, role=role, name=name, token_hash=digest(token), created_at=now,
-            expires_at=expires_at)
+            expires_at=expires_at, deployment=deployment)
     )
     (token_id,) = result.inserted_primary_key or (None,)
     assert token_id is not None
