@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from tether.control_plane import create_app
+from tether.control_plane._daemons import daemons
 from tether.control_plane.errors import BadInput, DeploymentNotFound
-from tether.control_plane.storage import Store, metadata
+from tether.control_plane.storage import QueueLimits, Store, metadata
 from tether.control_plane.storage._deployments import scoped_tables
 from tether.control_plane.storage._scope import scope_statement
 from tether.errors import JobNotFoundError
@@ -26,25 +27,26 @@ from tether.wire import (
     ClaimResponse,
     EventBatch,
     HeartbeatReply,
+    JobSnapshot,
     LaunchRun,
     LoadLocation,
     LocationLoaded,
+    LocationSnapshot,
     LocationSpec,
     LogBatch,
     LogChunk,
     ResultBatch,
     RunLaunched,
     RunStart,
+    ScheduleSnapshot,
 )
 
-from .conftest import snapshot
+from .conftest import FakeClock, snapshot
 
 # the tables that have no deployment column of their own, and why (the rule is in
 # storage/_schema.py); a new table must be scoped or named here
 UNSCOPED = {
     "deployments": "the deployments themselves",
-    "compute_logs": "a run's: every access goes through its run",
-    "alert_deliveries": "a policy's: every access goes through its policy",
     "ui_sessions": "a token's",
     "token_roles": "a token's roles, one row per deployment",
     "tokens": "global: an agent token names its one deployment, a user token has roles",
@@ -60,14 +62,14 @@ def test_every_table_is_scoped_or_says_why_not() -> None:
 
 
 def test_a_scoped_statement_limits_every_table_it_reads_and_subquery() -> None:
-    from tether.control_plane.storage._schema import compute_logs, runs, work_items
+    from tether.control_plane.storage._schema import runs, tokens, work_items
 
     query = (sa.select(runs.c.run_id)
              .where(runs.c.run_id.in_(sa.select(work_items.c.run_id).scalar_subquery())))
     text = str(scope_statement(query, "beta"))
     assert "runs.deployment = " in text and "work_items.deployment = " in text
-    # a child reached through its run has no column of its own: nothing to add
-    assert "deployment" not in str(scope_statement(sa.select(compute_logs), "beta"))
+    # a global table has nothing to add
+    assert "WHERE" not in str(scope_statement(sa.select(tokens), "beta"))
     assert "runs.deployment = " in str(scope_statement(runs.update().values(status="X"), "b"))
 
 
@@ -280,3 +282,79 @@ async def test_an_agent_token_works_only_in_its_deployment(api: Api) -> None:
     assert [event.type for event in beta.run_events(b_run)] == ["RUN_QUEUED"]
     assert [agent.agent_id for agent in alpha.list_agents()] == ["agent-a"]
     assert beta.list_agents() == []
+
+
+def _load_with_schedule(store: Store) -> None:
+    store.deploy_location(_spec("hello", "hello.defs"))
+    [item] = [item for item in store.claim_work("loader", ["default"], 100, 60)
+              if isinstance(item.payload, LoadLocation)]
+    assert isinstance(item.payload, LoadLocation)
+    store.store_results([LocationLoaded(
+        work_id=item.work_id, epoch=item.epoch, location="hello",
+        generation=item.payload.generation,
+        snapshot=LocationSnapshot(location="hello", jobs=[JobSnapshot(name="hello_job")],
+                                  schedules=[ScheduleSnapshot(
+                                      name="hourly", job_name="hello_job", cron="0 * * * *",
+                                      default_running=True)]))])
+
+
+def test_schedules_do_not_tick_in_a_branch_deployment_until_started(
+        store: Store, clock: FakeClock) -> None:
+    store.create_deployment("pr-1", branch="feature-x")
+    branch = store.scoped("pr-1")
+    _load_with_schedule(store)
+    _load_with_schedule(branch)
+    [prod_schedule] = store.list_automations()
+    [branch_schedule] = branch.list_automations()
+    assert prod_schedule.running and not branch_schedule.running
+    for _ in range(2):  # the first turn notes when the schedule started; the next ticks
+        store.start_due_ticks()
+        branch.start_due_ticks()
+        clock.advance(7200)
+    assert store.list_ticks("schedule", "hello", "hourly")
+    assert branch.list_ticks("schedule", "hello", "hourly") == []
+    assert branch.next_tick_time() is None
+    branch.set_automation_running("schedule", "hourly", running=True)
+    clock.advance(3600)
+    branch.start_due_ticks()
+    assert branch.list_ticks("schedule", "hello", "hourly")
+
+
+def test_the_daemons_work_in_every_deployment(database_url: str, clock: FakeClock,
+                                             tmp_path: Path) -> None:
+    """The run queue admits runs in each deployment, each under its own limit: one run at
+    a time in prod does not hold a branch deployment's run back."""
+    store = Store.from_url(database_url, clock=clock, limits=QueueLimits(max_concurrent_runs=1))
+    store.migrate()
+    store.create_deployment("pr-2")
+    branch = store.scoped("pr-2")
+    _load(branch, "pr.defs", ("pr_job",))
+    _load(store, "hello.defs", ("hello_job",))
+    # each deployment starts one run at once and queues the other: its own limit
+    prod_runs = [store.launch_run("hello_job") for _ in range(2)]
+    branch_runs = [branch.launch_run("pr_job") for _ in range(2)]
+    store.terminate_run(prod_runs[0])
+    branch.terminate_run(branch_runs[0])
+    [run_queue] = [daemon for daemon in daemons(store, Settings(data_dir=str(tmp_path)))
+                   if daemon.name == "run_queue"]
+    did = run_queue.turn()
+    assert did == (f"admitted 1 queued run(s): {prod_runs[1]}; "
+                   f"[pr-2] admitted 1 queued run(s): {branch_runs[1]}")
+    assert [item.payload.run_id for item in branch.claim_work("a", ["default"], 10, 60)
+            if isinstance(item.payload, LaunchRun)] == [branch_runs[1]]
+    assert [item.payload.run_id for item in store.claim_work("a", ["default"], 10, 60)
+            if isinstance(item.payload, LaunchRun)] == [prod_runs[1]]
+    store.close()
+
+
+def test_the_run_monitor_removes_expired_branch_deployments(
+        store: Store, clock: FakeClock, tmp_path: Path) -> None:
+    store.create_deployment("pr-3", ttl_seconds=3600)
+    store.create_deployment("pr-4")
+    _load(store.scoped("pr-3"), "pr.defs", ("pr_job",))
+    [monitor] = [daemon for daemon in daemons(store, Settings(data_dir=str(tmp_path)))
+                 if daemon.name == "run_monitor"]
+    assert "expired" not in monitor.turn()
+    clock.advance(3601)
+    assert "removed 1 expired branch deployment(s): pr-3" in monitor.turn()
+    assert [d.name for d in store.list_deployments()] == ["pr-4", "prod"]

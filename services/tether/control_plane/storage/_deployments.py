@@ -11,18 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import BadInput, DeploymentNotFound
+from ._engine import SCOPE_OPTION
 from ._rows import row_to
-from ._schema import (
-    SCOPED,
-    alert_deliveries,
-    alert_policies,
-    compute_logs,
-    deployments,
-    metadata,
-    runs,
-    token_roles,
-    tokens,
-)
+from ._schema import PROD, SCOPED, deployments, metadata, token_roles, tokens
 
 DeploymentKind = Literal["prod", "branch"]
 
@@ -91,18 +82,12 @@ def delete(conn: Connection, name: str, now: float) -> dict[str, int]:
     """Remove a branch deployment and every row of it; how many rows of each table went.
 
     ``conn`` must be scoped to the deployment (:mod:`._scope`): the per-deployment tables'
-    DELETEs, and the subqueries that find the children of its runs and policies, are limited
-    to its rows by the scope, not here. Its agent tokens are revoked: an agent told 401 for a
-    deployment's token stops that deployment's code servers."""
+    DELETEs are limited to its rows by the scope, not here. Its agent tokens are revoked:
+    an agent told 401 for a deployment's token stops that deployment's code servers."""
     found = require(conn, name)
     if found.kind == "prod":
         raise BadInput(f"deployment {name!r} is the prod deployment: it cannot be deleted")
     removed: dict[str, int] = {}
-    # children first: they are found through the parents the scope limits
-    removed["compute_logs"] = conn.execute(compute_logs.delete().where(
-        compute_logs.c.run_id.in_(sa.select(runs.c.run_id)))).rowcount
-    removed["alert_deliveries"] = conn.execute(alert_deliveries.delete().where(
-        alert_deliveries.c.policy_id.in_(sa.select(alert_policies.c.id)))).rowcount
     for table in scoped_tables():
         removed[table.name] = conn.execute(table.delete()).rowcount
     removed["token_roles"] = conn.execute(
@@ -132,3 +117,12 @@ def expired(conn: Connection, now: float) -> list[str]:
         deployments.c.kind == "branch", deployments.c.ttl_seconds.is_not(None),
         deployments.c.last_activity_at + deployments.c.ttl_seconds < now)
         .order_by(deployments.c.name)).scalars())
+
+
+def in_branch(conn: Connection) -> bool:
+    """Whether the connection works in a branch deployment (its scope: :mod:`._scope`)."""
+    name = conn.get_execution_options().get(SCOPE_OPTION, PROD)
+    if name == PROD:
+        return False
+    found = get(conn, name)
+    return found is not None and found.kind == "branch"

@@ -6,22 +6,25 @@ migrated database with this metadata, so a change here needs a new migration.
 Deployments. Every row belongs to one deployment (``deployments``; ``prod`` holds what existed
 before there were several). The rule for which tables carry a ``deployment`` column:
 
-- a table whose rows are found by something other than their parent's id (a name, a queue,
-  an asset key, a run key, a tag) has the column, and its keys and unique indexes start with
-  it, so two deployments may hold the same name: ``runs``, ``run_tags``, ``events`` (asset
-  pages read materializations across runs), ``work_items`` (claims), ``code_locations``,
-  ``automation_states``, ``ticks``, ``dynamic_partitions``, ``asset_partitions``,
-  ``pool_slots`` (a pool's limit holds per deployment), ``agents``, ``alert_policies``,
-  ``audit_log`` (NULL: about no deployment in particular);
-- a table reached only through the id of a row that has it needs none, as long as every
-  access goes through that parent: ``compute_logs`` (a run's), ``alert_deliveries`` (a
-  policy's), ``ui_sessions`` and ``token_roles`` (a token's);
+- a table whose rows a client can name (by an id it may guess, a name, a queue, an asset
+  key, a run key, a tag) or that is listed across parents has the column, and its keys and
+  unique indexes start with it, so two deployments may hold the same name: ``runs``,
+  ``run_tags``, ``events`` (asset pages read materializations across runs),
+  ``compute_logs`` (asked for by run id: a run of another deployment must find none),
+  ``work_items`` (claims), ``code_locations``, ``automation_states``, ``ticks``,
+  ``dynamic_partitions``, ``asset_partitions``, ``pool_slots`` (a pool's limit holds per
+  deployment), ``agents``, ``alert_policies``, ``alert_deliveries`` (listed across
+  policies). A child copies its parent's deployment; the store's scope fills it in;
+- a table reached only through the id of a row that is itself global needs none:
+  ``ui_sessions`` and ``token_roles`` (a token's);
+- ``audit_log`` has a plain ``deployment`` (the one a change was made in; NULL: none) that
+  the scope does not filter on: the log pages choose what to show;
 - ``tokens``: an agent token serves exactly one deployment (``deployment``); a user token has
   none, and a role per deployment (``role`` everywhere, unless ``token_roles`` says otherwise);
 - ``daemon_leases`` is global: one leader per daemon works through every deployment.
 
-A new table follows the same rule: add ``_deployment()`` (or a key column named
-``deployment`` first in its primary key) unless every read reaches it through a scoped parent.
+A new table follows the same rule: add ``_deployment()`` (``_deployment(primary_key=True)``
+first in a natural key), and its statements are scoped without further work (``_scope``).
 """
 
 from __future__ import annotations
@@ -213,6 +216,8 @@ compute_logs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False),
+    # the run's, copied: a run's logs are asked for by its id, which a client may guess
+    _deployment(),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("stream", sa.String(16), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
@@ -484,6 +489,8 @@ alert_deliveries = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("policy_id", sa.Integer, nullable=False),
+    # the policy's, copied: the deliveries are listed across policies
+    _deployment(),
     sa.Column("policy_name", sa.String(255), nullable=False),
     # what happened, once per policy: "run:<run id>", "tick:<id>", "location:<name>:<gen>"
     sa.Column("dedup_key", sa.String(255), nullable=False),

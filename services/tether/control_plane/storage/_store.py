@@ -17,6 +17,7 @@ Its entry is written in the change's own transaction, so the change is never don
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -44,7 +45,7 @@ from tether.wire import (
 )
 
 from ..alerts._policy import PolicySpec
-from ..errors import BadInput, LocationNotFound, RunNotFound, TokenExpired
+from ..errors import BadInput, Forbidden, LocationNotFound, RunNotFound, TokenExpired
 from . import (
     _agents,
     _alerts,
@@ -254,25 +255,36 @@ class Store:
     # -- tokens ----------------------------------------------------------------------------
 
     def create_token(self, kind: TokenKind, role: Role = "admin", name: str = "", *,
-                     expires_in: float | None = None, actor: Actor | None = None) -> str:
+                     expires_in: float | None = None, roles: Mapping[str, Role] | None = None,
+                     actor: Actor | None = None) -> str:
         """Create a token and return it; only its SHA-256 digest is stored. An agent token
         serves this store's deployment."""
-        return self.issue_token(kind, role, name, expires_in=expires_in, actor=actor)[0]
+        return self.issue_token(kind, role, name, expires_in=expires_in, roles=roles,
+                                actor=actor)[0]
 
     def issue_token(self, kind: TokenKind, role: Role = "admin", name: str = "", *,
-                    expires_in: float | None = None, actor: Actor | None = None
-                    ) -> tuple[str, TokenRecord]:
+                    expires_in: float | None = None, roles: Mapping[str, Role] | None = None,
+                    actor: Actor | None = None) -> tuple[str, TokenRecord]:
         """Create a token that expires ``expires_in`` seconds from now (None: never); the
         token, shown only now, and its record. An agent token serves this store's deployment
-        (and claims, and writes, nothing else). ``actor`` is recorded in the audit log."""
+        (and claims, and writes, nothing else). A user token has ``role`` in every deployment,
+        or, given ``roles`` (viewer in prod, launcher in staging, ...), those roles in those
+        deployments and no access to any other. ``actor`` is recorded in the audit log."""
         with self._write() as conn:
             now = self._clock()
             expires_at = None if expires_in is None else now + expires_in
             deployment = self._deployment if kind == "agent" else None
             token, token_id = _tokens.create(conn, kind, role, name, now, expires_at,
                                              deployment)
+            if roles:
+                if kind != "user":
+                    raise BadInput("only a user token has roles per deployment; an agent "
+                                   "token serves one deployment")
+                _tokens.set_roles(conn, token_id, roles)
             expiry = "" if expires_at is None else f", expires {_utc(expires_at)}"
             serves = "" if deployment is None else f", deployment {deployment}"
+            serves += "".join(f", {role_there} in {where}"
+                              for where, role_there in sorted((roles or {}).items()))
             self._audit(conn, actor, "token.create", str(token_id), now,
                         f"{kind} token {name!r}, role {role}{serves}{expiry}")
             record = _tokens.get(conn, token_id)
@@ -332,13 +344,35 @@ class Store:
             self._token_cache.clear()
         with self._write() as conn:
             now = self._clock()
-            revoked = _tokens.revoke(conn, token_id, now)
+            revoked = _tokens.revoke(conn, token_id, now, self._deployment)
             if revoked:
                 record = _tokens.get(conn, token_id)
                 name = "" if record is None else record.name
                 self._audit(conn, actor, "token.revoke", str(token_id), now,
                             f"token {name!r}")
             return revoked
+
+    def access(self, token: TokenInfo, deployment: str) -> tuple[Store, TokenInfo]:
+        """The store of ``deployment`` and the token with its role there, for a request that
+        names the deployment (raises DeploymentNotFound). An agent token works only in its
+        own deployment, a user token given roles per deployment only in those: asking for
+        another is Forbidden."""
+        if token.kind == "agent" and (token.deployment or PROD) != deployment:
+            raise Forbidden(f"this agent token serves deployment {token.deployment!r}, not "
+                            f"{deployment!r}")
+        with self._read() as conn:
+            _deployments.require(conn, deployment)
+            role = _tokens.role_in(conn, token, deployment)
+        if role is None:
+            raise Forbidden(f"this token has no role in deployment {deployment!r}; its roles "
+                            "are per deployment (tether control-plane list-tokens)")
+        scoped = self.scoped(deployment)
+        return scoped, token if role == token.role else dataclasses.replace(token, role=role)
+
+    def token_roles(self, token_id: int) -> dict[str, Role]:
+        """A user token's roles by deployment (empty: its own role in every one)."""
+        with self._read() as conn:
+            return _tokens.roles_of(conn, token_id)
 
     def get_token(self, token_id: int) -> TokenRecord | None:
         with self._read() as conn:
@@ -347,7 +381,7 @@ class Store:
     def list_tokens(self) -> list[TokenRecord]:
         """Every token, newest first, revoked ones included (never the tokens themselves)."""
         with self._read() as conn:
-            return _tokens.list_all(conn)
+            return _tokens.list_all(conn, self._deployment)
 
     # -- the audit log ---------------------------------------------------------------------
 
@@ -369,7 +403,8 @@ class Store:
         """The newest entries first; ``before`` is the id of the previous page's last entry,
         ``actor`` an actor's name."""
         with self._read() as conn:
-            return _audit.page(conn, limit=limit, before=before, action=action, actor=actor)
+            return _audit.page(conn, self._deployment, limit=limit, before=before,
+                               action=action, actor=actor)
 
     def audit_actions(self) -> list[str]:
         with self._read() as conn:

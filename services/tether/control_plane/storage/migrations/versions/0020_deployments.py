@@ -85,8 +85,8 @@ _REKEYED: dict[str, tuple[list[sa.Column[Any]], list[tuple[str, list[str], bool]
 }
 
 # tables that only gain the column
-_WIDENED = ("runs", "run_tags", "events", "work_items", "pool_slots", "ticks",
-            "alert_policies")
+_WIDENED = ("runs", "run_tags", "events", "compute_logs", "work_items", "pool_slots", "ticks",
+            "alert_policies", "alert_deliveries")
 
 # unique and lookup indexes that now start with the deployment: (old columns, new columns)
 _REINDEXED: dict[tuple[str, str], tuple[list[str], list[str], bool]] = {
