@@ -110,11 +110,13 @@ runs = sa.Table(
     # the partition of its job the run is of; NULL: the job is not partitioned
     sa.Column("partition", sa.String(255), nullable=True),
     # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
-    # or job: each filter has an index that yields its rows in page order
-    sa.Index("ix_runs_created_run", "created_at", "run_id"),
-    sa.Index("ix_runs_status_created_run", "status", "created_at", "run_id"),
-    sa.Index("ix_runs_job_created_run", "job_name", "created_at", "run_id"),
-    sa.Index("ix_runs_partition_created_run", "partition", "created_at", "run_id"),
+    # or job: each filter has an index that yields its rows in page order, within the
+    # deployment the list is of (every statement is scoped to one: _scope)
+    sa.Index("ix_runs_created_run", "deployment", "created_at", "run_id"),
+    sa.Index("ix_runs_status_created_run", "deployment", "status", "created_at", "run_id"),
+    sa.Index("ix_runs_job_created_run", "deployment", "job_name", "created_at", "run_id"),
+    sa.Index("ix_runs_partition_created_run", "deployment", "partition", "created_at",
+             "run_id"),
     # the runs that ended lately with some status (a failure to retry)
     sa.Index("ix_runs_status_end_time", "status", "end_time"),
     # a run key is unique within its deployment (a branch deployment's schedule has the

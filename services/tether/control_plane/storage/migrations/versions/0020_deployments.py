@@ -90,6 +90,12 @@ _WIDENED = ("runs", "run_tags", "events", "compute_logs", "work_items", "pool_sl
 
 # unique and lookup indexes that now start with the deployment: (old columns, new columns)
 _REINDEXED: dict[tuple[str, str], tuple[list[str], list[str], bool]] = {
+    # the runs list's pages, within one deployment
+    **{("runs", f"ix_runs_{name}created_run"): (
+        [*columns, "created_at", "run_id"], ["deployment", *columns, "created_at", "run_id"],
+        False) for name, columns in (("", []), ("status_", ["status"]),
+                                     ("job_", ["job_name"]),
+                                     ("partition_", ["partition"]))},
     ("runs", "ix_runs_origin_run_key"): (
         ["origin", "run_key"], ["deployment", "origin", "run_key"], True),
     ("work_items", "ix_work_items_claim"): (
