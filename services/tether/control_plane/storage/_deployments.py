@@ -105,12 +105,6 @@ def scoped_tables() -> list[sa.Table]:
             if "deployment" in table.c and table.c.deployment.info.get(SCOPED, False)]
 
 
-def touch(conn: Connection, name: str, now: float) -> None:
-    """Note activity in the deployment (its TTL runs from the last one)."""
-    conn.execute(deployments.update().where(deployments.c.name == name)
-                 .values(last_activity_at=now))
-
-
 def expired(conn: Connection, now: float) -> list[str]:
     """The branch deployments whose TTL has passed since their last activity."""
     return list(conn.execute(sa.select(deployments.c.name).where(
