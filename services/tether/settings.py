@@ -104,6 +104,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # and their tokens
     url: str = ""
     token: str = ""
+    # the deployment the CLI's commands work in (`tether --deployment`, TETHER_DEPLOYMENT)
+    deployment: str = "prod"
     # the CA certificate(s) (PEM) the agent and the CLI trust for the control plane's HTTPS,
     # instead of the system's, e.g. a private CA's
     ca_file: str = ""

@@ -4,6 +4,7 @@ needs only when it runs, so ``tether api execute-run`` stays light."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ from . import (
     _alert,
     _automation,
     _backfill,
+    _deployment,
     _dev,
     _location,
     _login,
@@ -26,15 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tether", description="Tether: an open hybrid orchestrator for data pipelines."
     )
+    parser.add_argument("--deployment", metavar="NAME",
+                        help="the deployment the command works in (default: "
+                        "TETHER_DEPLOYMENT, else prod)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (_dev, _login, _run, _location, _automation, _partitions, _backfill,
-                   _alert, _agent, _services):
+                   _alert, _deployment, _agent, _services):
         module.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.deployment:
+        # the handlers build their settings from the environment: the flag is its
+        # TETHER_DEPLOYMENT, for this process and the ones it starts
+        os.environ["TETHER_DEPLOYMENT"] = args.deployment
     try:
         code = args.handler(args)
     except TetherError as exc:

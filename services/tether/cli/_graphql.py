@@ -15,11 +15,13 @@ class GraphQLClient:
     control plane's certificate (see :func:`tether._tls.client_verify`)."""
 
     def __init__(self, *, url: str, token: str, timeout: float = 30.0,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True, deployment: str = "prod") -> None:
         self.base_url = url.rstrip("/")
         self._url = self.base_url + "/graphql"
-        self._http = httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=timeout,
-                                  verify=verify)
+        # every request works in this deployment (the API's X-Tether-Deployment header)
+        self._http = httpx.Client(headers={"authorization": f"Bearer {token}",
+                                           "x-tether-deployment": deployment},
+                                  timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -61,4 +63,5 @@ def graphql_client() -> GraphQLClient:
 
     settings = load_settings()
     target = control_plane_target(settings)
-    return GraphQLClient(url=target.url, token=target.token, verify=client_verify(settings))
+    return GraphQLClient(url=target.url, token=target.token, verify=client_verify(settings),
+                         deployment=settings.deployment)

@@ -25,6 +25,11 @@ def register(commands: Any) -> None:
     token.add_argument("--kind", choices=["agent", "user"], required=True)
     token.add_argument("--role", choices=["viewer", "launcher", "admin"], default="admin")
     token.add_argument("--name", default="")
+    token.add_argument("--role-in", action="append", default=[], metavar="DEPLOYMENT=ROLE",
+                       help="a user token's role in one deployment (repeat it: e.g. "
+                       "prod=viewer staging=launcher); given, the token works in those "
+                       "deployments only. An agent token serves the deployment of "
+                       "`tether --deployment` (TETHER_DEPLOYMENT), prod by default")
     token.add_argument("--expires-in", metavar="DURATION",
                        help="refuse the token after this long: a number and a unit, s, m, h "
                        "or d (e.g. 90d); default: never")
@@ -125,16 +130,28 @@ def _create_token(args: argparse.Namespace) -> int:
     from ..control_plane.storage import Store
 
     expires_in = None if args.expires_in is None else parse_expires_in(args.expires_in)
+    roles = dict(_role_in(text) for text in args.role_in)
     settings = load_settings()
     store = Store.from_url(settings.resolved_database_url)
     try:
         store.migrate()
-        token = store.create_token(args.kind, role=args.role, name=args.name,
-                                   expires_in=expires_in, actor=_cli_actor())
+        token = store.scoped(settings.deployment).create_token(
+            args.kind, role=args.role, name=args.name, expires_in=expires_in, roles=roles,
+            actor=_cli_actor())
     finally:
         store.close()
     print(token)
     return 0
+
+
+def _role_in(text: str) -> tuple[str, Any]:
+    from ..errors import ConfigError
+
+    deployment, _, role = text.partition("=")
+    if not deployment or role not in ("viewer", "launcher", "admin"):
+        raise ConfigError(f"--role-in {text!r}: write DEPLOYMENT=ROLE, ROLE one of viewer, "
+                          "launcher or admin (e.g. --role-in staging=launcher)")
+    return deployment, role
 
 
 def _list_tokens(args: argparse.Namespace) -> int:
@@ -149,17 +166,21 @@ def _list_tokens(args: argparse.Namespace) -> int:
     store = Store.from_url(settings.resolved_database_url)
     try:
         store.migrate()
-        records = store.list_tokens()
+        scoped = store.scoped(settings.deployment)
+        records = [(t, scoped.token_roles(t.id)) for t in scoped.list_tokens()]
         now = store.now()
     finally:
         store.close()
     print(f"{'ID':>4}  {'KIND':<5}  {'ROLE':<8}  {'STATE':<7}  {'LAST USED (UTC)':<16}  "
-          f"{'EXPIRES (UTC)':<16}  NAME")
-    for t in records:
+          f"{'EXPIRES (UTC)':<16}  {'DEPLOYMENT':<16}  NAME")
+    for t, roles in records:
         state = ("revoked" if t.revoked_at else
                  "expired" if t.expires_at is not None and t.expires_at <= now else "active")
-        print(f"{t.id:>4}  {t.kind:<5}  {t.role:<8}  {state:<7}  {when(t.last_used_at):<16}  "
-              f"{when(t.expires_at):<16}  {t.name}")
+        # an agent token's deployment; a user token's roles per deployment, or all of them
+        where = t.deployment or (",".join(f"{d}={r}" for d, r in roles.items()) or "all")
+        role = "-" if roles else t.role
+        print(f"{t.id:>4}  {t.kind:<5}  {role:<8}  {state:<7}  {when(t.last_used_at):<16}  "
+              f"{when(t.expires_at):<16}  {where:<16}  {t.name}")
     return 0
 
 
@@ -171,7 +192,8 @@ def _revoke_token(args: argparse.Namespace) -> int:
     store = Store.from_url(settings.resolved_database_url)
     try:
         store.migrate()
-        revoked = store.revoke_token(args.token_id, actor=_cli_actor())
+        revoked = store.scoped(settings.deployment).revoke_token(args.token_id,
+                                                                actor=_cli_actor())
     finally:
         store.close()
     if not revoked:

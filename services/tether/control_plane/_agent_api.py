@@ -3,6 +3,11 @@
 The agent only ever calls out: it long-polls ``claim`` for work and uploads events, compute
 logs and results. Every upload answers 200 only after its transaction has committed, so the
 agent may ack its stream entries as soon as it has the receipt.
+
+An agent token serves one deployment: every call works in the store scoped to it, so a
+claim leases only that deployment's work, and an upload about another deployment's run,
+work item, location or tick is rejected (counted in the receipt, like a fenced one) as if
+it did not exist. The heartbeat's reply names the deployment.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from ._auth import require_token
 from ._nesting import check_depth
 from ._state import AppState
 from .errors import InputTooDeep
+from .storage import PROD, Store
 
 # A long-poll held longer than this risks proxies' idle timeouts; the agent simply re-polls.
 MAX_WAIT_SECONDS = 30.0
@@ -62,8 +68,12 @@ class AgentApi:
     def __init__(self, state: AppState) -> None:
         self._state = state
 
-    async def _decode(self, request: Request, decoder: msgspec.msgpack.Decoder[T]) -> T:
-        await require_token(request, self._state.store, "agent")
+    async def _decode(self, request: Request,
+                      decoder: msgspec.msgpack.Decoder[T]) -> tuple[Store, T]:
+        """The store of the token's deployment, and the decoded body."""
+        token = await require_token(request, self._state.store, "agent")
+        # every agent token has a deployment (tokens.create); prod for older ones
+        store = self._state.store.scoped(token.deployment or PROD)
         limit = self._state.settings.max_input_depth
         # msgspec.DecodeError and InputTooDeep become 400s in the app's exception handlers
         try:
@@ -72,16 +82,16 @@ class AgentApi:
             raise InputTooDeep("the request body", limit) from None
         for what, value in _free_form(body):
             check_depth(value, limit, what)
-        return body
+        return store, body
 
     async def claim(self, request: Request) -> Response:
-        body = await self._decode(request, _claim_decoder)
-        items = await self._claim_within(request, body)
+        store, body = await self._decode(request, _claim_decoder)
+        items = await self._claim_within(request, store, body)
         return Response(_encode(ClaimResponse(items=items)), media_type=MSGPACK_MEDIA_TYPE)
 
-    async def _claim_within(self, request: Request, body: ClaimRequest) -> list[WorkItem]:
+    async def _claim_within(self, request: Request, store: Store,
+                            body: ClaimRequest) -> list[WorkItem]:
         state = self._state
-        store = state.store
         deadline = anyio.current_time() + max(0.0, min(body.wait_seconds, MAX_WAIT_SECONDS))
 
         def claim() -> list[WorkItem]:
@@ -114,23 +124,22 @@ class AgentApi:
         return items
 
     async def heartbeat(self, request: Request) -> Response:
-        body = await self._decode(request, _heartbeat_decoder)
-        await to_thread.run_sync(self._state.store.record_heartbeat, body)
-        # every agent token serves the one deployment this control plane holds
-        reply = HeartbeatReply(deployment=self._state.settings.agent_deployment)
+        store, body = await self._decode(request, _heartbeat_decoder)
+        await to_thread.run_sync(store.record_heartbeat, body)
+        reply = HeartbeatReply(stored=1, deployment=store.deployment)
         return Response(_encode(reply), media_type=MSGPACK_MEDIA_TYPE)
 
     async def events(self, request: Request) -> Response:
-        body = await self._decode(request, _events_decoder)
-        return await self._store(request, "events", self._state.store.store_events, body.events)
+        store, body = await self._decode(request, _events_decoder)
+        return await self._store(request, "events", store.store_events, body.events)
 
     async def logs(self, request: Request) -> Response:
-        body = await self._decode(request, _logs_decoder)
-        return await self._store(request, "logs", self._state.store.store_logs, body.chunks)
+        store, body = await self._decode(request, _logs_decoder)
+        return await self._store(request, "logs", store.store_logs, body.chunks)
 
     async def results(self, request: Request) -> Response:
-        body = await self._decode(request, _results_decoder)
-        return await self._store(request, "results", self._state.store.store_results, body.results)
+        store, body = await self._decode(request, _results_decoder)
+        return await self._store(request, "results", store.store_results, body.results)
 
     async def _store(self, request: Request, kind: str,
                      store: Callable[[list[T]], msgspec.Struct], batch: list[T]) -> Response:

@@ -14,6 +14,11 @@ within a lease's length when the other dies (at once when it stops cleanly).
   ends each backfill when its runs have all ended (see ``storage._backfills``).
 - ``alerts``: sends the alerts in the outbox, with retries and backoff, and raises those
   of runs going on too long and agents gone silent (see ``alerts._deliver``).
+
+Each turn works through every deployment in turn, each in a store scoped to it, so a
+deployment's runs, limits, schedules and alerts never mix with another's; one leader per
+daemon serves them all. The run monitor also removes branch deployments whose TTL after
+their last activity has passed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 from .. import _telemetry as telemetry
 from ..settings import Settings
 from .alerts import DeliveryConfig, deliver_due
-from .storage import Store
+from .storage import PROD, Store
 from .storage._backfills import DAEMON as BACKFILL_DAEMON
 from .storage._queue import DAEMON as QUEUE_DAEMON
 
@@ -56,8 +61,25 @@ class Daemon:
     own_thread: bool = False
 
 
+def each_deployment(store: Store) -> list[Store]:
+    """A store scoped to each deployment, prod first."""
+    names = sorted((d.name for d in store.list_deployments()), key=lambda n: (n != PROD, n))
+    return [store.scoped(name) for name in names]
+
+
+def _in(scoped: Store, did: str) -> str:
+    """What a turn did in a deployment, naming it unless it is prod."""
+    if not did or scoped.deployment == PROD:
+        return did
+    return f"[{scoped.deployment}] {did}"
+
+
 def daemons(store: Store, settings: Settings) -> list[Daemon]:
     def run_queue() -> str:
+        return "; ".join(filter(None, (_in(scoped, _run_queue(scoped))
+                                       for scoped in each_deployment(store))))
+
+    def _run_queue(store: Store) -> str:
         admitted = store.admit_queued_runs()
         # slots of runs that ended without a step end reaching the control plane (a run
         # worker killed, a run failed by the monitor) go to the steps waiting for them
@@ -69,25 +91,42 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
             * bool(granted))
 
     def run_monitor() -> str:
+        expired = store.expired_deployments()
+        for name in expired:
+            store.delete_deployment(name)
+        did = [f"removed {len(expired)} expired branch deployment(s): {', '.join(expired)}"
+               ] if expired else []
+        did += filter(None, (_in(scoped, _run_monitor(scoped))
+                             for scoped in each_deployment(store)))
+        return "; ".join(did)
+
+    def _run_monitor(store: Store) -> str:
         failed = store.fail_stuck_runs(start_timeout=settings.run_start_timeout_seconds)
         retried = store.retry_failed_runs()
         return "; ".join(
             [f"failed {len(failed)} stuck run(s): {', '.join(failed)}"] * bool(failed)
             + [f"retried {len(retried)} failed run(s): {', '.join(retried)}"] * bool(retried))
 
-    # when the next tick is due, as of the scheduler's last turn
+    # when the next tick is due in any deployment, as of the scheduler's last turn
     next_tick: list[float | None] = [None]
 
     def scheduler() -> str:
-        due = next_tick[0] = store.next_tick_time()
-        if due is None or due > time.time():
-            return ""
-        # one trace per turn that asks for ticks: on to the code servers and the runs
-        with telemetry.span("scheduler.ticks") as traceparent:
-            started = store.start_due_ticks(settings.schedule_catch_up,
-                                            traceparent=traceparent)
-        next_tick[0] = store.next_tick_time()
-        return f"asked for {len(started)} schedule/sensor tick(s)" if started else ""
+        did = []
+        soonest: float | None = None
+        for scoped in each_deployment(store):
+            due = scoped.next_tick_time()
+            if due is not None and due <= time.time():
+                # one trace per turn that asks for ticks: on to the code servers and the runs
+                with telemetry.span("scheduler.ticks") as traceparent:
+                    started = scoped.start_due_ticks(settings.schedule_catch_up,
+                                                     traceparent=traceparent)
+                if started:
+                    did.append(_in(scoped, f"asked for {len(started)} schedule/sensor tick(s)"))
+                due = scoped.next_tick_time()
+            if due is not None and (soonest is None or due < soonest):
+                soonest = due
+        next_tick[0] = soonest
+        return "; ".join(did)
 
     delivery = DeliveryConfig(public_url=settings.resolved_public_url,
                               retry_base_seconds=settings.alert_retry_base_seconds,
@@ -97,12 +136,21 @@ def daemons(store: Store, settings: Settings) -> list[Daemon]:
     def alerts() -> str:
         # the look for overdue causes (a write) every few turns; due deliveries every turn
         alert_turns[0] += 1
-        return deliver_due(store, delivery, look_overdue=alert_turns[0] % 5 == 1)
+        return "; ".join(filter(None, (
+            _in(scoped, deliver_due(scoped, delivery, look_overdue=alert_turns[0] % 5 == 1))
+            for scoped in each_deployment(store))))
 
     def backfill() -> str:
-        # a turn is well within the lease, which is renewed between turns only
-        created = store.create_backfill_runs(budget_seconds=MIN_LEASE_SECONDS / 2,
-                                             batch_size=settings.backfill_batch_size)
+        # a turn, over every deployment, is well within the lease, which is renewed between
+        # turns only; a deployment the budget did not reach goes on in the next turn
+        until = time.monotonic() + MIN_LEASE_SECONDS / 2
+        return "; ".join(filter(None, (_in(scoped, _backfill(scoped, until - time.monotonic()))
+                                       for scoped in each_deployment(store))))
+
+    def _backfill(store: Store, budget: float) -> str:
+        created = store.create_backfill_runs(budget_seconds=budget,
+                                             batch_size=settings.backfill_batch_size
+                                             ) if budget > 0 else 0
         ended = store.settle_backfills()
         return "; ".join(
             [f"created the runs of {created} backfill partition(s)"] * bool(created)

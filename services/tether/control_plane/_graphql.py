@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from anyio import to_thread
 from ariadne import graphql, make_executable_schema, unwrap_graphql_error
 from graphql import (
     ASTValidationRule,
@@ -37,6 +38,7 @@ from ._audit import client_of
 from ._auth import require_token
 from ._automation_resolvers import BINDABLES as AUTOMATION_BINDABLES
 from ._backfill_resolvers import BINDABLES as BACKFILL_BINDABLES
+from ._deployment_resolvers import BINDABLES as DEPLOYMENT_BINDABLES
 from ._limits import mutation_limiter
 from ._location_resolvers import BINDABLES as LOCATION_BINDABLES
 from ._nesting import nesting_depth
@@ -48,13 +50,17 @@ from ._token_resolvers import BINDABLES as TOKEN_BINDABLES
 from .errors import (
     AmbiguousJobError,
     BadInput,
+    DeploymentNotFound,
     Forbidden,
     LocationNotFound,
     LocationNotLoaded,
     RunNotFound,
     StorageError,
 )
-from .storage import Actor, TokenInfo
+from .storage import PROD, Actor, TokenInfo
+
+# the request header that names the deployment a GraphQL request works in (none: prod)
+DEPLOYMENT_HEADER = "x-tether-deployment"
 
 SDL_PATH = Path(__file__).with_name("tether.graphql")
 
@@ -66,6 +72,7 @@ _CODES: dict[type[Exception], str] = {
     LocationNotFound: "LOCATION_NOT_FOUND",
     LocationNotLoaded: "LOCATION_NOT_LOADED",
     RunNotFound: "RUN_NOT_FOUND",
+    DeploymentNotFound: "DEPLOYMENT_NOT_FOUND",
     BadInput: "BAD_INPUT",
     Forbidden: "FORBIDDEN",
     StorageError: "STORAGE_UNAVAILABLE",
@@ -78,6 +85,7 @@ def build_schema(extra_sdl: str = "") -> GraphQLSchema:
         SDL_PATH.read_text() + extra_sdl, *BINDABLES, *LOCATION_BINDABLES,
         *AUTOMATION_BINDABLES, *TOKEN_BINDABLES, *PARTITION_BINDABLES, *ALERT_BINDABLES,
         *BACKFILL_BINDABLES,
+        *DEPLOYMENT_BINDABLES,
         convert_names_case=True,
     )
     return schema
@@ -135,13 +143,15 @@ class GraphQLApi:
 
     async def handle(self, request: Request) -> Response:
         token = await require_token(request, self._state.store, "user")
+        deployment = request.headers.get(DEPLOYMENT_HEADER, "").strip() or PROD
         try:
             data = msgspec.json.decode(await request.body())
         except (msgspec.DecodeError, RecursionError) as exc:
             why = "nests too deeply" if isinstance(exc, RecursionError) else f"is not JSON: {exc}"
             return JSONResponse(_refusal(f"the request body {why}", "BAD_REQUEST"),
                                 status_code=400)
-        result = await self.execute(token, data, client=client_of(request))
+        result = await self.execute(token, data, deployment=deployment,
+                                    client=client_of(request))
         # GraphQL over HTTP: a request that never executed (syntax, validation, a limit) is
         # a 400, or a 429 when the token's mutations are over their rate; one that executed
         # answers 200 even when some fields failed.
@@ -153,11 +163,18 @@ class GraphQLApi:
                                 headers={"Retry-After": str(extensions["retryAfter"])})
         return JSONResponse(result, status_code=400)
 
-    async def execute(self, token: TokenInfo, data: Any, *, via: str = "graphql",
-                      client: str = "") -> dict[str, Any]:
-        """Run one GraphQL request (``{"query": ..., "variables": ...}``) as ``token``: the
-        HTTP endpoint's path, and the web UI's, so both obey the same rules and errors.
-        ``via`` and ``client`` say where it came from, for the audit log."""
+    async def execute(self, token: TokenInfo, data: Any, *, deployment: str = PROD,
+                      via: str = "graphql", client: str = "") -> dict[str, Any]:
+        """Run one GraphQL request (``{"query": ..., "variables": ...}``) as ``token`` in
+        ``deployment``: the HTTP endpoint's path, and the web UI's, so both obey the same
+        rules and errors. Every resolver gets the store of that deployment only, and the
+        token with its role there. ``via`` and ``client`` say where it came from, for the
+        audit log."""
+        try:
+            store, token = await to_thread.run_sync(
+                self._state.store.access, token, deployment)
+        except (DeploymentNotFound, Forbidden, BadInput) as exc:
+            return _refusal(str(exc), _code_of(exc))
         limits = self._limits
         variables = data.get("variables") if isinstance(data, dict) else None
         # the variables object itself is one level
@@ -185,7 +202,7 @@ class GraphQLApi:
             refusal = self._over_mutation_rate(token, document_ast, operation_name)
             return [] if refusal is None else [refusal]
 
-        context = GraphQLContext(store=self._state.store, signal=self._state.signal, token=token,
+        context = GraphQLContext(store=store, signal=self._state.signal, token=token,
                                  actor=Actor.of_token(token, via=via, client=client))
         _, result = await graphql(
             self._schema,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from anyio import to_thread
-from ariadne import MutationType, QueryType
+from ariadne import MutationType, ObjectType, QueryType
 
 from ._audit import audited, parse_expires_in
 from ._resolvers import GraphQLContext, Info
@@ -16,6 +16,7 @@ from .storage import AuditEntry, Role, TokenKind, TokenRecord
 
 query = QueryType()
 mutation = MutationType()
+token_type = ObjectType("Token")
 
 # the most entries one page of the audit log holds
 AUDIT_PAGE_LIMIT = 500
@@ -50,9 +51,18 @@ async def _audit_log(_: None, info: Info, limit: int = 50, before: int | None = 
         limit, before=before, action=action or None, actor=actor or None))
 
 
+@token_type.field("roles")
+async def _token_roles(token: TokenRecord, info: Info) -> list[dict[str, str]]:
+    if token.kind != "user":
+        return []
+    roles = await to_thread.run_sync(info.context.store.token_roles, token.id)
+    return [{"deployment": deployment, "role": role} for deployment, role in roles.items()]
+
+
 @mutation.field("createToken")
 async def _create_token(_: None, info: Info, kind: str, name: str, role: str = "viewer",
-                        expires_in: str | None = None) -> CreatedToken:
+                        expires_in: str | None = None,
+                        roles: list[dict[str, str]] | None = None) -> CreatedToken:
     context = info.context
     async with audited(context.store, context.actor, "token.create", name):
         _require_admin(context, "create tokens")
@@ -63,6 +73,8 @@ async def _create_token(_: None, info: Info, kind: str, name: str, role: str = "
         def create() -> CreatedToken:
             token, record = context.store.issue_token(
                 cast(TokenKind, kind), cast(Role, role), name.strip(), expires_in=lifetime,
+                roles={entry["deployment"]: cast(Role, entry["role"])
+                       for entry in roles or []},
                 actor=context.actor)
             return CreatedToken(token=token, info=record)
 
@@ -85,4 +97,4 @@ async def _revoke_token(_: None, info: Info, id: int) -> TokenRecord:
         return await to_thread.run_sync(revoke)
 
 
-BINDABLES = [query, mutation]
+BINDABLES = [query, mutation, token_type]

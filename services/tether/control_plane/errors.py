@@ -64,6 +64,13 @@ class RunNotFound(ControlPlaneStateError):
         self.run_id = run_id
 
 
+class DeploymentNotFound(ControlPlaneStateError):
+    def __init__(self, deployment: str) -> None:
+        super().__init__(f"no deployment named {deployment!r}; `tether deployment list` "
+                         "shows them, `tether deployment create` makes a branch deployment")
+        self.deployment = deployment
+
+
 class BadInput(ControlPlaneStateError):
     """An argument has the wrong type or shape; the message names the argument."""
 

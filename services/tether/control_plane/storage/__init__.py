@@ -10,6 +10,7 @@ from ._alerts import DeliveryRecord, DeliveryStatus, PolicyRecord
 from ._assets import AssetState, AssetStatus
 from ._automation import AutomationRecord, KeyedRun, TickRecord, TickStatus
 from ._backfills import BackfillRecord, BackfillSpec, BackfillStatus
+from ._deployments import DeploymentRecord
 from ._engine import normalize_url
 from ._migrate import alembic_config
 from ._partition_status import AssetPartitionStatus, PartitionState
@@ -38,7 +39,7 @@ from ._reexecution import FromFailure, ReexecutionStrategy, steps_from_failure
 from ._retries import will_retry
 from ._run_config import Scaffold, config_scaffold, run_config_errors
 from ._run_page import RunFacts
-from ._schema import metadata
+from ._schema import PROD, metadata
 from ._store import Store
 from ._tags import BACKFILL_TAG, LAUNCHED_BY_TAG, PARENT_TAG, ROOT_TAG, SCHEDULE_TAG, SENSOR_TAG
 
@@ -48,6 +49,7 @@ __all__ = [
     "LIVENESS_SECONDS",
     "PARENT_TAG",
     "PRIORITY_TAG",
+    "PROD",
     "ROOT_TAG",
     "SCHEDULE_TAG",
     "SENSOR_TAG",
@@ -66,6 +68,7 @@ __all__ = [
     "CheckSummary",
     "DeliveryRecord",
     "DeliveryStatus",
+    "DeploymentRecord",
     "EventRecord",
     "Fact",
     "FromFailure",

@@ -44,7 +44,7 @@ def record_heartbeat(conn: Connection, heartbeat: AgentHeartbeat, now: float) ->
     }
     statement = upsert(conn, agents).values(**values)
     conn.execute(statement.on_conflict_do_update(
-        index_elements=["agent_id"],
+        index_elements=["deployment", "agent_id"],
         set_={k: v for k, v in values.items() if k != "agent_id"},
     ))
 

@@ -28,10 +28,13 @@ def record(conn: Connection, actor: Actor, action: str, target: str, now: float,
         detail=detail[:_DETAIL_LIMIT]))
 
 
-def page(conn: Connection, *, limit: int, before: int | None = None,
+def page(conn: Connection, deployment: str, *, limit: int, before: int | None = None,
          action: str | None = None, actor: str | None = None) -> list[AuditEntry]:
-    """Newest first; ``before`` is the id of the last entry of the previous page."""
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    """Newest first, of what was done in ``deployment`` (or in none in particular);
+    ``before`` is the id of the last entry of the previous page."""
+    query = (sa.select(audit_log).where(sa.or_(audit_log.c.deployment == deployment,
+                                                audit_log.c.deployment.is_(None)))
+             .order_by(audit_log.c.id.desc()).limit(limit))
     if before is not None:
         query = query.where(audit_log.c.id < before)
     if action:

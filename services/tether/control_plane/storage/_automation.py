@@ -35,7 +35,7 @@ from tether.wire import (
 
 from ...errors import TetherError
 from ..errors import BadInput
-from . import _alerts, _codec, _launch, _locations, _partitions, _sensor_news, _work
+from . import _alerts, _codec, _deployments, _launch, _locations, _partitions, _sensor_news, _work
 from ._engine import upsert
 from ._queue import QueueLimits
 from ._records import LaunchRequest, LocationStatus, NewRun
@@ -164,23 +164,27 @@ def _save_state(conn: Connection, kind: str, location: str, name: str, now: floa
                 **values: Any) -> None:
     row = {"kind": kind, "location": location, "name": name, "updated_at": now, **values}
     conn.execute(upsert(conn, automation_states).values(**row).on_conflict_do_update(
-        index_elements=["kind", "location", "name"], set_={**values, "updated_at": now}))
+        index_elements=["deployment", "kind", "location", "name"],
+        set_={**values, "updated_at": now}))
 
 
 def _is_running(definition: ScheduleSnapshot | SensorSnapshot,
-                state: AutomationState | None) -> bool:
+                state: AutomationState | None, branch: bool) -> bool:
+    """Started or stopped by hand, else as its code says; in a branch deployment, stopped
+    until started (a pull request's copy must not run production's schedules)."""
     if state is not None and state.running is not None:
         return bool(state.running)
-    return definition.default_running
+    return definition.default_running and not branch
 
 
 def list_automations(conn: Connection, now: float) -> list[AutomationRecord]:
     records = []
     states = _states(conn)
+    branch = _deployments.in_branch(conn)
     for spec, definition in _definitions(conn):
         kind = _kind(definition)
         state = states.get((kind, spec.name, definition.name))
-        running = _is_running(definition, state)
+        running = _is_running(definition, state, branch)
         last = state.last_tick_time if state is not None else None
         if isinstance(definition, ScheduleSnapshot):
             after = max(last or now, now) if running else now
@@ -227,7 +231,7 @@ def set_running(conn: Connection, kind: TickKind, name: str, location: str | Non
     spec, definition = matches[0]
     state = _state(conn, kind, spec.name, name)
     values: dict[str, Any] = {"running": running}
-    if running and not _is_running(definition, state):
+    if running and not _is_running(definition, state, _deployments.in_branch(conn)):
         values["last_tick_time"] = now
     _save_state(conn, kind, spec.name, name, now, **values)
     return next(r for r in list_automations(conn, now)
@@ -278,9 +282,10 @@ def _next_ticks(conn: Connection, now: float) -> Iterator[
     (``now`` for one whose state is to be started): one query for all states, and a
     schedule's next due time computed once per last tick, not on every turn."""
     states = _states(conn)
+    branch = _deployments.in_branch(conn)
     for spec, definition in _definitions(conn):
         state = states.get((_kind(definition), spec.name, definition.name))
-        if not _is_running(definition, state):
+        if not _is_running(definition, state, branch):
             continue
         last = state.last_tick_time if state is not None else None
         if last is None:

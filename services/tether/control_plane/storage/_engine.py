@@ -18,6 +18,8 @@ from ..errors import StorageError, UnstorableInput
 # BEGIN IMMEDIATE, so it takes the write lock up front and concurrent writers queue on
 # busy_timeout instead of failing with "database is locked" when a read turns into a write.
 WRITE_OPTION = "tether_write"
+# the execution option that names the deployment a connection works in (see Store.scoped)
+SCOPE_OPTION = "tether_deployment"
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -50,6 +52,9 @@ def create_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         _create_parent_folder(parsed)
         _configure_sqlite(engine)
+    # imported here: _scope imports this module's option name
+    from . import _scope
+    _scope.install(engine)
     return engine
 
 

@@ -152,7 +152,8 @@ def _write(conn: Connection, rows: Mapping[tuple[str, str], PartitionRow], now: 
         return
     insert = upsert(conn, asset_partitions)
     statement = insert.on_conflict_do_update(
-        index_elements=[asset_partitions.c.asset_key, asset_partitions.c.partition],
+        index_elements=[asset_partitions.c.deployment, asset_partitions.c.asset_key,
+                        asset_partitions.c.partition],
         set_={"status": insert.excluded.status, "last_run_id": insert.excluded.last_run_id,
               "materialized_run_id": insert.excluded.materialized_run_id,
               "updated_at": insert.excluded.updated_at})

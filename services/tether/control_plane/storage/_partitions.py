@@ -73,7 +73,8 @@ def add_dynamic(conn: Connection, name: str, keys: Sequence[str], now: float) ->
         _check_key(name, key)
     rows = [{"name": name, "partition": key, "created_at": now}
             for key in dict.fromkeys(keys)]
-    inserted = insert_new(conn, dynamic_partitions, rows, unique=["name", "partition"],
+    inserted = insert_new(conn, dynamic_partitions, rows,
+                          unique=["deployment", "name", "partition"],
                           returning=[dynamic_partitions.c.partition])
     return [str(row[0]) for row in inserted]
 

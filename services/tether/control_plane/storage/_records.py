@@ -103,6 +103,8 @@ class TokenInfo:
     created_at: float
     # None: it never expires
     expires_at: float | None = None
+    # an agent token's deployment (None for a user token)
+    deployment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class TokenRecord:
     expires_at: float | None = None
     # to within a minute (see ``_tokens.LAST_USED_RESOLUTION``); None: never used
     last_used_at: float | None = None
+    # an agent token's deployment (None for a user token)
+    deployment: str | None = None
 
 
 ActorKind = Literal["user", "agent", "cli", "system"]

@@ -2,21 +2,88 @@
 
 Alembic migrations (``migrations/versions``) create exactly these tables; a test compares the
 migrated database with this metadata, so a change here needs a new migration.
+
+Deployments. Every row belongs to one deployment (``deployments``; ``prod`` holds what existed
+before there were several). The rule for which tables carry a ``deployment`` column:
+
+- a table whose rows a client can name (by an id it may guess, a name, a queue, an asset
+  key, a run key, a tag) or that is listed across parents has the column, and its keys and
+  unique indexes start with it, so two deployments may hold the same name: ``runs``,
+  ``run_tags``, ``events`` (asset pages read materializations across runs),
+  ``compute_logs`` (asked for by run id: a run of another deployment must find none),
+  ``work_items`` (claims), ``code_locations``, ``automation_states``, ``ticks``,
+  ``dynamic_partitions``, ``asset_partitions``, ``pool_slots`` (a pool's limit holds per
+  deployment), ``agents``, ``alert_policies``, ``alert_deliveries`` (listed across
+  policies), ``backfills``. A child copies its parent's deployment; the store's scope fills it in;
+- a table reached only through the id of a row that is itself global needs none:
+  ``ui_sessions`` and ``token_roles`` (a token's); nor does one read only through its
+  scoped parent: ``backfill_partitions`` (always by its backfill's id, which a scoped store
+  finds only in its deployment; its run ids join to scoped ``runs``);
+- ``audit_log`` has a plain ``deployment`` (the one a change was made in; NULL: none) that
+  the scope does not filter on: the log pages choose what to show;
+- ``tokens``: an agent token serves exactly one deployment (``deployment``); a user token has
+  none, and a role per deployment (``role`` everywhere, unless ``token_roles`` says otherwise);
+- ``daemon_leases`` is global: one leader per daemon works through every deployment.
+
+A new table follows the same rule: add ``_deployment()`` (``_deployment(primary_key=True)``
+first in a natural key), and its statements are scoped without further work (``_scope``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+
+from ._engine import SCOPE_OPTION
+
+# the info key that marks a table's deployment column as the one scoped stores filter on
+SCOPED = "scoped"
 
 metadata = sa.MetaData()
 
+# the name every row had before deployments existed, and the one a fresh database starts with
+PROD = "prod"
+
+
+def _scope_of(context: Any) -> str:
+    """The deployment of the connection that inserts the row: a row a scoped store writes is
+    its deployment's without the insert naming it (an unscoped connection is prod's)."""
+    return str(context.execution_options.get(SCOPE_OPTION, PROD))
+
+
+def _deployment(*, primary_key: bool = False) -> sa.Column[str]:
+    """The deployment a row belongs to (see the module docstring for which tables have one):
+    a scoped store's statements see only its deployment's rows (:mod:`._scope`)."""
+    return sa.Column("deployment", sa.String(63), nullable=False, primary_key=primary_key,
+                     default=_scope_of, server_default=PROD, info={SCOPED: True})
+
 # Times are float epoch seconds, so both databases store them the same way and
 # arithmetic on leases needs no timezone handling.
+
+# the deployments: prod, and short-lived branch deployments (one per pull request); each has
+# its own code locations, runs, schedules, sensors, agent tokens and so on
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    # a slug: [a-z0-9][a-z0-9-]{0,62}
+    sa.Column("name", sa.String(63), primary_key=True),
+    # prod or branch
+    sa.Column("kind", sa.String(16), nullable=False),
+    # the branch and commit a branch deployment runs (NULL for prod)
+    sa.Column("branch", sa.String(255), nullable=True),
+    sa.Column("commit", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_activity_at", sa.Float, nullable=False),
+    # seconds after the last activity when it is removed (NULL: never)
+    sa.Column("ttl_seconds", sa.Float, nullable=True),
+)
 
 runs = sa.Table(
     "runs",
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
+    _deployment(),
     sa.Column("job_name", sa.String(255), nullable=False),
     sa.Column("location", sa.String(255), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -45,14 +112,18 @@ runs = sa.Table(
     # the partition of its job the run is of; NULL: the job is not partitioned
     sa.Column("partition", sa.String(255), nullable=True),
     # the runs list pages by (created_at, run_id), newest first, optionally filtered by status
-    # or job: each filter has an index that yields its rows in page order
-    sa.Index("ix_runs_created_run", "created_at", "run_id"),
-    sa.Index("ix_runs_status_created_run", "status", "created_at", "run_id"),
-    sa.Index("ix_runs_job_created_run", "job_name", "created_at", "run_id"),
-    sa.Index("ix_runs_partition_created_run", "partition", "created_at", "run_id"),
+    # or job: each filter has an index that yields its rows in page order, within the
+    # deployment the list is of (every statement is scoped to one: _scope)
+    sa.Index("ix_runs_created_run", "deployment", "created_at", "run_id"),
+    sa.Index("ix_runs_status_created_run", "deployment", "status", "created_at", "run_id"),
+    sa.Index("ix_runs_job_created_run", "deployment", "job_name", "created_at", "run_id"),
+    sa.Index("ix_runs_partition_created_run", "deployment", "partition", "created_at",
+             "run_id"),
     # the runs that ended lately with some status (a failure to retry)
     sa.Index("ix_runs_status_end_time", "status", "end_time"),
-    sa.Index("ix_runs_origin_run_key", "origin", "run_key", unique=True),
+    # a run key is unique within its deployment (a branch deployment's schedule has the
+    # same origin as prod's)
+    sa.Index("ix_runs_origin_run_key", "deployment", "origin", "run_key", unique=True),
 )
 
 # a copy of each run's tags, one row per tag, for filtering the runs list by tag; created_at
@@ -62,6 +133,7 @@ run_tags = sa.Table(
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
+    _deployment(),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_run_tags_key_value_created_run", "key", "value", "created_at", "run_id"),
@@ -80,6 +152,8 @@ events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     # looked up through the unique index below, which starts with run_id
     sa.Column("run_id", sa.String(64), nullable=False),
+    # the run's, copied: the asset pages read materializations across runs
+    _deployment(),
     sa.Column("attempt", sa.Integer, nullable=False),
     # NULL for events the control plane records itself (RUN_QUEUED, RUN_STARTING, ...);
     # NULLs never collide in the unique constraint, on either database
@@ -157,6 +231,8 @@ compute_logs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False),
+    # the run's, copied: a run's logs are asked for by its id, which a client may guess
+    _deployment(),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("stream", sa.String(16), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
@@ -171,6 +247,7 @@ work_items = sa.Table(
     "work_items",
     metadata,
     sa.Column("work_id", sa.String(64), primary_key=True),
+    _deployment(),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("queue", sa.String(255), nullable=False),
     sa.Column("run_id", sa.String(64), nullable=True),
@@ -187,7 +264,7 @@ work_items = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float, nullable=True),
     # the claim query: open items of some queues, oldest first
-    sa.Index("ix_work_items_claim", "status", "queue", "created_at"),
+    sa.Index("ix_work_items_claim", "deployment", "status", "queue", "created_at"),
     sa.Index("ix_work_items_run_id", "run_id"),
 )
 
@@ -196,6 +273,7 @@ work_items = sa.Table(
 dynamic_partitions = sa.Table(
     "dynamic_partitions",
     metadata,
+    _deployment(primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
     sa.Column("partition", sa.String(255), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
@@ -206,6 +284,7 @@ dynamic_partitions = sa.Table(
 asset_partitions = sa.Table(
     "asset_partitions",
     metadata,
+    _deployment(primary_key=True),
     sa.Column("asset_key", sa.String(255), primary_key=True),
     sa.Column("partition", sa.String(255), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
@@ -227,6 +306,8 @@ pool_slots = sa.Table(
     sa.Column("run_id", sa.String(64), primary_key=True),
     sa.Column("attempt", sa.Integer, primary_key=True),
     sa.Column("step_key", sa.String(255), primary_key=True),
+    # a pool's limit holds in each deployment alone: a branch's runs take no slot of prod's
+    _deployment(),
     sa.Column("pool", sa.String(255), nullable=False),
     sa.Column("requested_at", sa.Float, nullable=False),
     sa.Column("granted_at", sa.Float, nullable=True),
@@ -237,6 +318,7 @@ pool_slots = sa.Table(
 code_locations = sa.Table(
     "code_locations",
     metadata,
+    _deployment(primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
     # msgpack of the wire LocationSpec
     sa.Column("spec", sa.LargeBinary, nullable=False),
@@ -262,6 +344,9 @@ tokens = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    # an agent token's deployment: the only one whose work it claims and whose runs it writes
+    # (NULL for a user token, whose roles per deployment are in token_roles)
+    sa.Column("deployment", sa.String(63), nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
     # NULL: it never expires
@@ -270,9 +355,21 @@ tokens = sa.Table(
     sa.Column("last_used_at", sa.Float, nullable=True),
 )
 
+# a user token's role in one deployment, where it differs from the token's own role (which
+# holds in every deployment not listed): viewer in prod, launcher in staging, ...
+token_roles = sa.Table(
+    "token_roles",
+    metadata,
+    sa.Column("token_id", sa.Integer, primary_key=True),
+    sa.Column("deployment", sa.String(63), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+)
+
 agents = sa.Table(
     "agents",
     metadata,
+    # an agent serving several deployments heartbeats once per deployment (token)
+    _deployment(primary_key=True),
     sa.Column("agent_id", sa.String(255), primary_key=True),
     sa.Column("version", sa.String(64), nullable=False),
     # JSON list of the queues it serves
@@ -297,6 +394,7 @@ daemon_leases = sa.Table(
 automation_states = sa.Table(
     "automation_states",
     metadata,
+    _deployment(primary_key=True),
     sa.Column("kind", sa.String(16), primary_key=True),
     sa.Column("location", sa.String(255), primary_key=True),
     sa.Column("name", sa.String(255), primary_key=True),
@@ -311,6 +409,7 @@ ticks = sa.Table(
     "ticks",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    _deployment(),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("location", sa.String(255), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
@@ -326,7 +425,8 @@ ticks = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float, nullable=True),
-    sa.Index("ix_ticks_due", "kind", "location", "name", "scheduled_time", unique=True),
+    sa.Index("ix_ticks_due", "deployment", "kind", "location", "name", "scheduled_time",
+             unique=True),
     sa.Index("ix_ticks_status", "status"),
 )
 
@@ -351,6 +451,8 @@ audit_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False),
+    # the deployment the change was made in (NULL: none in particular, e.g. a token's)
+    sa.Column("deployment", sa.String(63), nullable=True, default=_scope_of),
     # user or agent (a token of that kind), cli (no token: the OS user) or system
     sa.Column("actor_kind", sa.String(16), nullable=False),
     sa.Column("actor_name", sa.String(255), nullable=False),
@@ -376,6 +478,7 @@ alert_policies = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(255), nullable=False, unique=True),
+    _deployment(),
     sa.Column("description", sa.Text, nullable=False),
     # JSON list of trigger names (RUN_FAILURE, RUN_SUCCESS, RUN_LONG, ...)
     sa.Column("triggers", sa.Text, nullable=False),
@@ -401,6 +504,8 @@ alert_deliveries = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("policy_id", sa.Integer, nullable=False),
+    # the policy's, copied: the deliveries are listed across policies
+    _deployment(),
     sa.Column("policy_name", sa.String(255), nullable=False),
     # what happened, once per policy: "run:<run id>", "tick:<id>", "location:<name>:<gen>"
     sa.Column("dedup_key", sa.String(255), nullable=False),
@@ -425,6 +530,7 @@ backfills = sa.Table(
     "backfills",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
+    _deployment(),
     sa.Column("location", sa.String(255), nullable=False),
     # the job it runs, or (asset_selection) the JSON list of asset keys it materializes
     sa.Column("job_name", sa.String(255), nullable=True),
@@ -447,7 +553,7 @@ backfills = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("ended_at", sa.Float, nullable=True),
     sa.Index("ix_backfills_status", "status"),
-    sa.Index("ix_backfills_created", "created_at", "id"),
+    sa.Index("ix_backfills_created", "deployment", "created_at", "id"),
 )
 
 # the run of each partition of a backfill: unique per partition, written in the transaction

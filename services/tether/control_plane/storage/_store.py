@@ -4,6 +4,11 @@ Each public method is one transaction. Writers run in a write transaction (on SQ
 BEGIN IMMEDIATE), so everything a method does commits together or not at all. The methods
 block: the web app calls them from a worker thread.
 
+A store works in one deployment (``prod`` unless built otherwise; :meth:`Store.scoped` gives
+the same database seen from another): every row it inserts into a per-deployment table is
+that deployment's, and the agent API's reads and writes (claims, events, logs, results) find
+only that deployment's runs, work items, locations and ticks.
+
 A method that makes a change someone asked for takes ``actor``: who asked, for the audit log.
 Its entry is written in the change's own transaction, so the change is never done without it
 (``actor=None``, for the control plane's own work and tests, records nothing).
@@ -11,6 +16,8 @@ Its entry is written in the change's own transaction, so the change is never don
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,7 +44,7 @@ from tether.wire import (
 )
 
 from ..alerts._policy import PolicySpec
-from ..errors import BadInput, LocationNotFound, RunNotFound, TokenExpired
+from ..errors import BadInput, Forbidden, LocationNotFound, RunNotFound, TokenExpired
 from . import (
     _agents,
     _alerts,
@@ -47,6 +54,7 @@ from . import (
     _backfills,
     _browse,
     _cancel,
+    _deployments,
     _launch,
     _leases,
     _locations,
@@ -69,7 +77,8 @@ from ._assets import AssetState
 from ._automation import AutomationRecord, CatchUp, TickRecord
 from ._backfills import BackfillRecord, BackfillSpec
 from ._browse import EventCursor
-from ._engine import WRITE_OPTION, create_engine, translate_errors
+from ._deployments import DeploymentRecord
+from ._engine import SCOPE_OPTION, WRITE_OPTION, create_engine, translate_errors
 from ._materialize import plan_materialization
 from ._migrate import upgrade_to_head
 from ._projection import RUN_STARTING, Fact, RunStatus
@@ -95,6 +104,7 @@ from ._records import (
 from ._reexecution import ReexecutionStrategy
 from ._run_page import RunFacts
 from ._runs import RunCursor
+from ._schema import PROD
 
 # the default of TETHER_ENDED_RUN_GRACE_SECONDS (settings.py), for stores built without it
 DEFAULT_ENDED_RUN_GRACE = 300.0
@@ -116,10 +126,11 @@ class Store:
 
     def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time,
                  limits: QueueLimits | None = None,
-                 ended_run_grace: float = DEFAULT_ENDED_RUN_GRACE) -> None:
+                 ended_run_grace: float = DEFAULT_ENDED_RUN_GRACE,
+                 deployment: str = PROD) -> None:
         self._engine = engine
         self._ended_run_grace = ended_run_grace
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._bind(deployment)
         self._clock = clock
         self._limits = limits or QueueLimits()
         self._token_cache: dict[str, tuple[float, TokenInfo]] = {}
@@ -132,6 +143,26 @@ class Store:
         # commits; other processes' writers still meet SQLite's own wait.
         self._write_turn: AbstractContextManager[Any] = (
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext())
+
+    def _bind(self, deployment: str) -> None:
+        self._deployment = deployment
+        self._reader = self._engine.execution_options(**{SCOPE_OPTION: deployment})
+        self._writer = self._engine.execution_options(
+            **{WRITE_OPTION: True, SCOPE_OPTION: deployment})
+
+    @property
+    def deployment(self) -> str:
+        """The deployment this store works in."""
+        return self._deployment
+
+    def scoped(self, deployment: str) -> Store:
+        """This store working in ``deployment``: the same engine, clock, token cache and
+        writer turn (one process, one SQLite writer at a time)."""
+        if deployment == self._deployment:
+            return self
+        other = copy.copy(self)
+        other._bind(deployment)
+        return other
 
     @classmethod
     def from_url(cls, url: str, *, clock: Callable[[], float] = time.time,
@@ -159,7 +190,7 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with translate_errors(self._engine), self._engine.begin() as conn:
+        with translate_errors(self._engine), self._reader.begin() as conn:
             yield conn
 
     @contextmanager
@@ -167,25 +198,97 @@ class Store:
         with self._write_turn, translate_errors(self._engine), self._writer.begin() as conn:
             yield conn
 
+    # -- deployments -----------------------------------------------------------------------
+
+    def list_deployments(self) -> list[DeploymentRecord]:
+        with self._read() as conn:
+            return _deployments.list_all(conn)
+
+    def get_deployment(self, name: str) -> DeploymentRecord | None:
+        with self._read() as conn:
+            return _deployments.get(conn, name)
+
+    def create_deployment(self, name: str, *, branch: str | None = None,
+                          commit: str | None = None, ttl_seconds: float | None = None,
+                          copy_from: str | None = None, actor: Actor | None = None
+                          ) -> tuple[DeploymentRecord, bool]:
+        """Create branch deployment ``name`` (or bring its commit and TTL up to date: it is
+        idempotent, what CI runs for every push); the record, and whether it is new. With
+        ``copy_from``, it gets that deployment's code locations (their specs: the agent
+        serving it deploys them), not yet in it."""
+        with self._write() as conn:
+            now = self._clock()
+            if copy_from is not None:
+                _deployments.require(conn, copy_from)
+            created = _deployments.create(conn, name, now, branch=branch, commit=commit,
+                                          ttl_seconds=ttl_seconds)
+            self._audit(conn, actor, "deployment.create" if created else "deployment.update",
+                        name, now, f"branch {branch!r}, commit {commit!r}")
+            record = _deployments.get(conn, name)
+        assert record is not None
+        if copy_from is not None:
+            source = self.scoped(copy_from)
+            target = self.scoped(name)
+            have = {location.name for location in target.list_locations()}
+            for location in source.list_locations():
+                if location.name not in have:
+                    target.deploy_location(location.spec, actor=actor)
+        return record, created
+
+    def delete_deployment(self, name: str, *, actor: Actor | None = None) -> dict[str, int]:
+        """Remove branch deployment ``name`` and all its rows; how many of each table went.
+        Raises DeploymentNotFound, or BadInput for prod."""
+        scoped = self.scoped(name)
+        with self._token_lock:
+            self._token_cache.clear()
+        with scoped._write() as conn:
+            now = self._clock()
+            removed = _deployments.delete(conn, name, now)
+            self._audit(conn, actor, "deployment.delete", name, now,
+                        ", ".join(f"{count} {table}" for table, count in removed.items()
+                                  if count))
+        return removed
+
+    def expired_deployments(self) -> list[str]:
+        """The branch deployments whose TTL after their last activity has passed."""
+        with self._read() as conn:
+            return _deployments.expired(conn, self._clock())
+
     # -- tokens ----------------------------------------------------------------------------
 
     def create_token(self, kind: TokenKind, role: Role = "admin", name: str = "", *,
-                     expires_in: float | None = None, actor: Actor | None = None) -> str:
-        """Create a token and return it; only its SHA-256 digest is stored."""
-        return self.issue_token(kind, role, name, expires_in=expires_in, actor=actor)[0]
+                     expires_in: float | None = None, roles: Mapping[str, Role] | None = None,
+                     actor: Actor | None = None) -> str:
+        """Create a token and return it; only its SHA-256 digest is stored. An agent token
+        serves this store's deployment."""
+        return self.issue_token(kind, role, name, expires_in=expires_in, roles=roles,
+                                actor=actor)[0]
 
     def issue_token(self, kind: TokenKind, role: Role = "admin", name: str = "", *,
-                    expires_in: float | None = None, actor: Actor | None = None
-                    ) -> tuple[str, TokenRecord]:
+                    expires_in: float | None = None, roles: Mapping[str, Role] | None = None,
+                    actor: Actor | None = None) -> tuple[str, TokenRecord]:
         """Create a token that expires ``expires_in`` seconds from now (None: never); the
-        token, shown only now, and its record. ``actor`` is recorded in the audit log."""
+        token, shown only now, and its record. An agent token serves this store's deployment
+        (and claims, and writes, nothing else). A user token has ``role`` in every deployment,
+        or, given ``roles`` (viewer in prod, launcher in staging, ...), those roles in those
+        deployments and no access to any other. ``actor`` is recorded in the audit log."""
         with self._write() as conn:
             now = self._clock()
             expires_at = None if expires_in is None else now + expires_in
-            token, token_id = _tokens.create(conn, kind, role, name, now, expires_at)
+            deployment = self._deployment if kind == "agent" else None
+            token, token_id = _tokens.create(conn, kind, role, name, now, expires_at,
+                                             deployment)
+            if roles:
+                if kind != "user":
+                    raise BadInput("only a user token has roles per deployment; an agent "
+                                   "token serves one deployment")
+                _tokens.set_roles(conn, token_id, roles)
             expiry = "" if expires_at is None else f", expires {_utc(expires_at)}"
+            serves = "" if deployment is None else f", deployment {deployment}"
+            serves += "".join(f", {role_there} in {where}"
+                              for where, role_there in sorted((roles or {}).items()))
             self._audit(conn, actor, "token.create", str(token_id), now,
-                        f"{kind} token {name!r}, role {role}{expiry}")
+                        f"{kind} token {name!r}, role {role}{serves}{expiry}")
             record = _tokens.get(conn, token_id)
         assert record is not None
         return token, record
@@ -243,13 +346,35 @@ class Store:
             self._token_cache.clear()
         with self._write() as conn:
             now = self._clock()
-            revoked = _tokens.revoke(conn, token_id, now)
+            revoked = _tokens.revoke(conn, token_id, now, self._deployment)
             if revoked:
                 record = _tokens.get(conn, token_id)
                 name = "" if record is None else record.name
                 self._audit(conn, actor, "token.revoke", str(token_id), now,
                             f"token {name!r}")
             return revoked
+
+    def access(self, token: TokenInfo, deployment: str) -> tuple[Store, TokenInfo]:
+        """The store of ``deployment`` and the token with its role there, for a request that
+        names the deployment (raises DeploymentNotFound). An agent token works only in its
+        own deployment, a user token given roles per deployment only in those: asking for
+        another is Forbidden."""
+        if token.kind == "agent" and (token.deployment or PROD) != deployment:
+            raise Forbidden(f"this agent token serves deployment {token.deployment!r}, not "
+                            f"{deployment!r}")
+        with self._read() as conn:
+            _deployments.require(conn, deployment)
+            role = _tokens.role_in(conn, token, deployment)
+        if role is None:
+            raise Forbidden(f"this token has no role in deployment {deployment!r}; its roles "
+                            "are per deployment (tether control-plane list-tokens)")
+        scoped = self.scoped(deployment)
+        return scoped, token if role == token.role else dataclasses.replace(token, role=role)
+
+    def token_roles(self, token_id: int) -> dict[str, Role]:
+        """A user token's roles by deployment (empty: its own role in every one)."""
+        with self._read() as conn:
+            return _tokens.roles_of(conn, token_id)
 
     def get_token(self, token_id: int) -> TokenRecord | None:
         with self._read() as conn:
@@ -258,7 +383,7 @@ class Store:
     def list_tokens(self) -> list[TokenRecord]:
         """Every token, newest first, revoked ones included (never the tokens themselves)."""
         with self._read() as conn:
-            return _tokens.list_all(conn)
+            return _tokens.list_all(conn, self._deployment)
 
     # -- the audit log ---------------------------------------------------------------------
 
@@ -280,7 +405,8 @@ class Store:
         """The newest entries first; ``before`` is the id of the previous page's last entry,
         ``actor`` an actor's name."""
         with self._read() as conn:
-            return _audit.page(conn, limit=limit, before=before, action=action, actor=actor)
+            return _audit.page(conn, self._deployment, limit=limit, before=before,
+                               action=action, actor=actor)
 
     def audit_actions(self) -> list[str]:
         with self._read() as conn:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import BadInput
+from . import _deployments
 from ._records import Role, TokenInfo, TokenKind, TokenRecord
 from ._rows import row_to
-from ._schema import tokens
+from ._schema import token_roles, tokens
 
 _PREFIX: dict[str, str] = {"agent": "tta_", "user": "ttu_"}
 _ROLES = ("viewer", "launcher", "admin")
@@ -26,19 +28,26 @@ def digest(token: str) -> str:
 
 
 def create(conn: Connection, kind: TokenKind, role: Role, name: str, now: float,
-           expires_at: float | None = None) -> tuple[str, int]:
-    """A new token and its id."""
+           expires_at: float | None = None, deployment: str | None = None) -> tuple[str, int]:
+    """A new token and its id; an agent token serves ``deployment`` (which must exist), a
+    user token none."""
     if kind not in _PREFIX:
         raise BadInput(f"token kind must be 'agent' or 'user', got {kind!r}")
     if role not in _ROLES:
         raise BadInput(f"token role must be one of {', '.join(_ROLES)}, got {role!r}")
     if expires_at is not None and expires_at <= now:
         raise BadInput("a token's expiry must be in the future")
+    if kind == "agent":
+        if deployment is None:
+            raise BadInput("an agent token serves one deployment: name it")
+        _deployments.require(conn, deployment)
+    elif deployment is not None:
+        raise BadInput("a user token belongs to no deployment: give it a role per deployment")
     token = _PREFIX[kind] + secrets.token_urlsafe(32)
     result = conn.execute(
         tokens.insert().values(
             kind=kind, role=role, name=name, token_hash=digest(token), created_at=now,
-            expires_at=expires_at)
+            expires_at=expires_at, deployment=deployment)
     )
     (token_id,) = result.inserted_primary_key or (None,)
     assert token_id is not None
@@ -71,15 +80,52 @@ def mark_used(conn: Connection, token_id: int, now: float) -> bool:
     return first
 
 
-def revoke(conn: Connection, token_id: int, now: float) -> bool:
+def _seen_from(deployment: str) -> sa.ColumnElement[bool]:
+    """The tokens a deployment's admins manage: the user tokens (one for every deployment)
+    and the deployment's own agent tokens, not another deployment's."""
+    return sa.or_(tokens.c.deployment.is_(None), tokens.c.deployment == deployment)
+
+
+def revoke(conn: Connection, token_id: int, now: float, deployment: str) -> bool:
     result = conn.execute(
         tokens.update()
-        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None), _seen_from(deployment))
         .values(revoked_at=now)
     )
     return result.rowcount == 1
 
 
-def list_all(conn: Connection) -> list[TokenRecord]:
-    rows = conn.execute(sa.select(tokens).order_by(tokens.c.id.desc()))
+def list_all(conn: Connection, deployment: str) -> list[TokenRecord]:
+    rows = conn.execute(sa.select(tokens).where(_seen_from(deployment))
+                        .order_by(tokens.c.id.desc()))
     return [row_to(TokenRecord, row) for row in rows]
+
+
+def set_roles(conn: Connection, token_id: int, roles: Mapping[str, Role]) -> None:
+    """Give a user token its role in each of ``roles``' deployments (which must exist): it
+    then works in those deployments only."""
+    for deployment, role in roles.items():
+        if role not in _ROLES:
+            raise BadInput(f"token role in deployment {deployment!r} must be one of "
+                           f"{', '.join(_ROLES)}, got {role!r}")
+        _deployments.require(conn, deployment)
+    if roles:
+        conn.execute(token_roles.insert(), [
+            {"token_id": token_id, "deployment": deployment, "role": role}
+            for deployment, role in sorted(roles.items())])
+
+
+def roles_of(conn: Connection, token_id: int) -> dict[str, Role]:
+    """The user token's roles by deployment (empty: its own role in every deployment)."""
+    return {row.deployment: row.role for row in conn.execute(
+        sa.select(token_roles.c.deployment, token_roles.c.role)
+        .where(token_roles.c.token_id == token_id).order_by(token_roles.c.deployment))}
+
+
+def role_in(conn: Connection, token: TokenInfo, deployment: str) -> Role | None:
+    """The token's role in ``deployment``: a token given roles per deployment has those and
+    no other (None: no access there); one without any has its own role everywhere."""
+    roles = roles_of(conn, token.id)
+    if not roles:
+        return token.role
+    return roles.get(deployment)

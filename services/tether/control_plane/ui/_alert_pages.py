@@ -61,8 +61,8 @@ def policy_of_form(form: Any) -> dict[str, Any]:
 class AlertPages(Pages):
     async def alerts(self, request: Request, viewer: Viewer) -> Response:
         _require_admin(viewer)
-        policies = await self.call(self.store.list_alert_policies)
-        deliveries = await self.call(self.store.alert_deliveries, DELIVERIES_SHOWN)
+        policies = await self.call(viewer.store.list_alert_policies)
+        deliveries = await self.call(viewer.store.alert_deliveries, DELIVERIES_SHOWN)
         return self.render(request, viewer, "alerts.html", policies=policies,
                            channels={p.name: shown_channel(p.channel) for p in policies},
                            deliveries=deliveries, triggers=TRIGGERS, kinds=CHANNEL_KINDS)

@@ -54,6 +54,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/signin", signin.form, methods=get),
         Route("/signin", signin.submit, methods=post),
         Route("/signout", signin.action(signin.signout), methods=post),
+        Route("/deployment", signin.action(signin.switch_deployment), methods=post),
         Route("/runs", runs.page(runs.runs), methods=get),
         Route("/runs/{run_id}", runs.page(runs.run), methods=get),
         Route("/runs/{run_id}/updates", runs.page(runs.updates), methods=get),

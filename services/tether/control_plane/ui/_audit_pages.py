@@ -26,7 +26,7 @@ class AuditPages(Pages):
         if before_text and not before_text.isdigit():
             raise BadRequest(f"before must be an entry id, got {before_text!r}")
         before = int(before_text) if before_text else None
-        entries = await self.call(self.store.audit_log, PAGE_SIZE + 1, before=before,
+        entries = await self.call(viewer.store.audit_log, PAGE_SIZE + 1, before=before,
                                   action=action or None, actor=actor or None)
         more, entries = len(entries) > PAGE_SIZE, entries[:PAGE_SIZE]
         filters = {key: value for key, value in (("action", action), ("actor", actor))
@@ -35,5 +35,5 @@ class AuditPages(Pages):
                  if more else None)
         return self.render(request, viewer, "audit.html", entries=entries, older=older,
                            newest=f"/settings/audit?{urlencode(filters)}" if before else None,
-                           actions=await self.call(self.store.audit_actions),
+                           actions=await self.call(viewer.store.audit_actions),
                            action=action, actor=actor)

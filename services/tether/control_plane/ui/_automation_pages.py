@@ -19,10 +19,10 @@ HISTORY = 10
 
 class AutomationPages(Pages):
     async def automations(self, request: Request, viewer: Viewer) -> Response:
-        records = await self.call(self.store.list_automations)
+        records = await self.call(viewer.store.list_automations)
 
         def history() -> dict[tuple[str, str, str], list[TickRecord]]:
-            return {(r.kind, r.location, r.name): self.store.list_ticks(
+            return {(r.kind, r.location, r.name): viewer.store.list_ticks(
                 r.kind, r.location, r.name, HISTORY) for r in records}
 
         ticks = await self.call(history)
@@ -43,7 +43,7 @@ class AutomationPages(Pages):
             await self.mutate(viewer, SET_RUNNING, kind=kind, name=name, location=location,
                               running=running)
         except ActionFailed as exc:
-            records = await self.call(self.store.list_automations)
+            records = await self.call(viewer.store.list_automations)
             ticks: dict[tuple[str, str, str], list[TickRecord]] = {}
             return self.render(request, viewer, "automations.html",
                                status_code=403 if exc.code == "FORBIDDEN" else 400,

@@ -40,16 +40,16 @@ def segments(backfill: BackfillRecord) -> list[tuple[str, str, float]]:
 
 class BackfillPages(Pages):
     async def backfills(self, request: Request, viewer: Viewer) -> Response:
-        found = await self.call(self.store.list_backfills, BACKFILLS_SHOWN)
+        found = await self.call(viewer.store.list_backfills, BACKFILLS_SHOWN)
         return self.render(request, viewer, "backfills.html", backfills=found,
                            segments=segments)
 
     async def backfill(self, request: Request, viewer: Viewer) -> Response:
         backfill_id = request.path_params["backfill_id"]
-        backfill = await self.call(self.store.get_backfill, backfill_id)
+        backfill = await self.call(viewer.store.get_backfill, backfill_id)
         if backfill is None:
             raise PageNotFound(f"no backfill {backfill_id!r}; the Backfills page lists them")
-        runs = await self.call(self.store.list_runs, RUNS_SHOWN, tag=(BACKFILL_TAG,
+        runs = await self.call(viewer.store.list_runs, RUNS_SHOWN, tag=(BACKFILL_TAG,
                                                                       backfill_id))
         # a batch's runs are created at the same moment: in the partitions' order instead
         runs.sort(key=lambda run: run.partition or "")

@@ -21,13 +21,15 @@ from .._audit import client_of
 from .._graphql import GraphQLApi
 from .._state import AppState
 from ..errors import Forbidden, StorageError
-from ..storage import Actor, Store, TokenInfo
+from ..storage import PROD, Actor, Store, TokenInfo
 from ._render import Renderer
 from .errors import BadRequest, CsrfRejected, SignInRequired, UiError
 
 logger = logging.getLogger("tether.control_plane.ui")
 
 SESSION_COOKIE = "tether_session"
+# the deployment the browser looks at (the header's switcher sets it; none: prod)
+DEPLOYMENT_COOKIE = "tether_deployment"
 CSRF_FIELD = "csrf"
 
 P = ParamSpec("P")
@@ -36,13 +38,21 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """The signed-in user of a request."""
+    """The signed-in user of a request, in the deployment the browser looks at: ``store``
+    sees that deployment only, and ``token`` has its role there."""
 
     session_id: str
     token: TokenInfo
     csrf: str
+    store: Store
+    # every deployment's name, for the header's switcher
+    deployments: tuple[str, ...] = ()
     # the browser's address, for the audit log
     client: str = ""
+
+    @property
+    def deployment(self) -> str:
+        return self.store.deployment
 
     @property
     def can_launch(self) -> bool:
@@ -78,7 +88,9 @@ class Pages:
         self._renderer = renderer
 
     @property
-    def store(self) -> Store:
+    def unscoped_store(self) -> Store:
+        """The store of no deployment in particular: for signing in and sessions only. A page
+        reads and writes through ``viewer.store``, the deployment the browser looks at."""
         return self._state.store
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -90,6 +102,7 @@ class Pages:
         API's error message."""
         result = await self._graphql.execute(viewer.token,
                                              {"query": document, "variables": variables},
+                                             deployment=viewer.deployment,
                                              via="ui", client=viewer.client)
         errors = result.get("errors")
         if errors:
@@ -138,11 +151,20 @@ class Pages:
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             raise SignInRequired("sign in with a user token to see this page")
-        session = await self.call(self.store.get_session, session_id)
+        shared = self.unscoped_store
+        session = await self.call(shared.get_session, session_id)
         if session is None:
             raise SignInRequired("your session has ended or its token was revoked")
-        return Viewer(session_id=session_id, token=session.token, csrf=session.csrf,
-                      client=client_of(request))
+        wanted = request.cookies.get(DEPLOYMENT_COOKIE) or PROD
+        roles = await self.call(shared.token_roles, session.token.id)
+        deployments = tuple(d.name for d in await self.call(shared.list_deployments)
+                            if not roles or d.name in roles)
+        # a deployment deleted since it was chosen: back to prod, or the token's first
+        fallback = PROD if PROD in deployments or not deployments else deployments[0]
+        store, token = await self.call(shared.access, session.token,
+                                       wanted if wanted in deployments else fallback)
+        return Viewer(session_id=session_id, token=token, csrf=session.csrf, store=store,
+                      deployments=deployments, client=client_of(request))
 
     def error_page(self, request: Request, viewer: Viewer | None, exc: Exception) -> Response:
         """A readable page for any error: the message of errors users can act on, a generic

@@ -19,6 +19,7 @@ from ..storage import (
     LIVENESS_SECONDS,
     LocationRecord,
     PartitionState,
+    Store,
     config_scaffold,
     run_config_errors,
 )
@@ -88,11 +89,11 @@ def parse_config(text: str) -> dict[str, Any]:
 
 class CatalogPages(Pages):
     async def jobs(self, request: Request, viewer: Viewer) -> Response:
-        locations = await self.call(self.store.list_locations)
+        locations = await self.call(viewer.store.list_locations)
         return self.render(request, viewer, "jobs.html", locations=locations)
 
-    async def _job(self, location: str, name: str) -> tuple[LocationRecord, Any]:
-        record = await self.call(self.store.get_location, location)
+    async def _job(self, store: Store, location: str, name: str) -> tuple[LocationRecord, Any]:
+        record = await self.call(store.get_location, location)
         job = None if record is None or record.snapshot is None else record.snapshot.job(name)
         if record is None or job is None:
             raise PageNotFound(f"no job {name!r} in code location {location!r}; the Jobs page "
@@ -100,18 +101,19 @@ class CatalogPages(Pages):
         return record, job
 
     async def job(self, request: Request, viewer: Viewer) -> Response:
-        record, job = await self._job(request.path_params["location"], request.path_params["job"])
+        record, job = await self._job(viewer.store, request.path_params["location"],
+                                      request.path_params["job"])
         scaffold = config_scaffold(job.run_config_schema).config
         # the form starts from the job's own config: its defaults, and null where it needs one
         config = msgspec.json.format(msgspec.json.encode(scaffold), indent=2).decode()
         return self._job_page(request, viewer, record, job, config=config, tags="", error=None,
-                              partitions=await self._partitions(job))
+                              partitions=await self._partitions(viewer.store, job))
 
-    async def _partitions(self, job: Any) -> tuple[list[str], str] | None:
+    async def _partitions(self, store: Store, job: Any) -> tuple[list[str], str] | None:
         """The keys of a partitioned job, for its launch form's picker, and their summary."""
         if job.partitions is None:
             return None
-        dynamic = await self.call(self.store.dynamic_keys_for, job.partitions)
+        dynamic = await self.call(store.dynamic_keys_for, job.partitions)
         now = time.time()
         return (partition_keys(job.partitions, now=now, dynamic=dynamic),
                 describe(job.partitions, now=now, dynamic=dynamic))
@@ -135,7 +137,8 @@ class CatalogPages(Pages):
     async def check_config(self, request: Request, viewer: Viewer) -> Response:
         """The launch form's config checked as it is typed: every problem the launch would
         refuse it for, in the same words (JSON for the form's script)."""
-        _, job = await self._job(request.path_params["location"], request.path_params["job"])
+        _, job = await self._job(viewer.store, request.path_params["location"],
+                                 request.path_params["job"])
         form = await request.form()
         try:
             problems = run_config_errors(job.run_config_schema,
@@ -147,7 +150,8 @@ class CatalogPages(Pages):
     async def launch(self, request: Request, viewer: Viewer) -> Response:
         """Launch through the API's launchRun; its error (unknown job, a location not loaded,
         a config the job refuses ...) is shown above the form, which keeps what was typed."""
-        record, job = await self._job(request.path_params["location"], request.path_params["job"])
+        record, job = await self._job(viewer.store, request.path_params["location"],
+                                      request.path_params["job"])
         form = await request.form()
         config_text, tags_text = form_text(form, "config"), form_text(form, "tags")
         partition = form_text(form, "partition").strip() or None
@@ -159,7 +163,8 @@ class CatalogPages(Pages):
             return self._job_page(request, viewer, record, job, config=config_text,
                                   tags=tags_text, error=str(exc),
                                   status_code=403 if exc.code == "FORBIDDEN" else 400,
-                                  partitions=await self._partitions(job), partition=partition)
+                                  partitions=await self._partitions(viewer.store, job),
+                                  partition=partition)
         return RedirectResponse(f"/runs/{data['launchRun']['id']}", status_code=303)
 
     async def assets(self, request: Request, viewer: Viewer) -> Response:
@@ -172,7 +177,7 @@ class CatalogPages(Pages):
         form = await request.form()
         picked = [value for value in form.getlist("asset") if isinstance(value, str)]
         group = form_text(form, "group")
-        locations = await self.call(self.store.list_locations)
+        locations = await self.call(viewer.store.list_locations)
         if group:
             picked = [f"{loc.name}/{asset.key}" for loc in locations if loc.snapshot
                       for asset in loc.snapshot.assets
@@ -198,7 +203,7 @@ class CatalogPages(Pages):
 
     async def _assets_page(self, request: Request, viewer: Viewer, *, error: str | None = None,
                            status_code: int = 200) -> Response:
-        locations = await self.call(self.store.list_locations)
+        locations = await self.call(viewer.store.list_locations)
         every = [(loc.name, asset) for loc in locations if loc.snapshot
                  for asset in loc.snapshot.assets]
         groups = sorted({asset.group_name for _, asset in every})
@@ -212,10 +217,10 @@ class CatalogPages(Pages):
         pages = max(1, -(-len(matching) // ASSETS_PER_PAGE))
         page = min(max(_page_number(request.query_params.get("page")), 1), pages)
         assets = matching[(page - 1) * ASSETS_PER_PAGE:page * ASSETS_PER_PAGE]
-        states = await self.call(self.store.asset_states, steps_of([a for _, a in assets]))
+        states = await self.call(viewer.store.asset_states, steps_of([a for _, a in assets]))
         latest = {key: state.latest for key, state in states.items() if state.latest}
         # each shown asset's checks by their newest results: one index probe per check
-        checks = await self.call(self.store.check_summaries, {
+        checks = await self.call(viewer.store.check_summaries, {
             asset.key: [check.name for check in asset.checks]
             for _, asset in assets if asset.checks})
         # the lineage of the shown assets, each in its latest status
@@ -243,17 +248,17 @@ class CatalogPages(Pages):
     async def asset(self, request: Request, viewer: Viewer) -> Response:
         """One asset: its latest metadata and its materializations, newest first."""
         location, key = request.path_params["location"], request.path_params["key"]
-        record = await self.call(self.store.get_location, location)
+        record = await self.call(viewer.store.get_location, location)
         found = None if record is None or record.snapshot is None else next(
             (a for a in record.snapshot.assets if a.key == key), None)
         if found is None or record is None or record.snapshot is None:
             raise PageNotFound(f"no asset {key!r} in code location {location!r}; the Assets "
                                "page lists the assets of every loaded location")
-        history = await self.call(self.store.materializations, key, MATERIALIZATIONS_SHOWN)
+        history = await self.call(viewer.store.materializations, key, MATERIALIZATIONS_SHOWN)
         # its neighbourhood in the lineage: what it reads and what reads it
         near = [a for a in record.snapshot.assets
                 if a.key == key or a.key in found.deps or key in a.deps]
-        states = await self.call(self.store.asset_states, steps_of(near))
+        states = await self.call(viewer.store.asset_states, steps_of(near))
         graph = lineage_svg([(location, a) for a in near], states,
                             title=f"Lineage around {key}",
                             href={a.key: f"/assets/{quote(location)}/{a.key}" for a in near})
@@ -266,13 +271,13 @@ class CatalogPages(Pages):
         plots = {label: series_svg(label, values) for label, values in numbers.items()
                  if len(values) > 1}
         # each check with its results, newest first
-        checks = [(check, await self.call(self.store.check_evaluations, key,
+        checks = [(check, await self.call(viewer.store.check_evaluations, key,
                                           CHECK_RESULTS_SHOWN, check.name))
                   for check in found.checks]
         status = bar = None
         failed: list[str] = []
         if found.partitions is not None:
-            status = await self.call(self.store.asset_partition_status, key, found.partitions)
+            status = await self.call(viewer.store.asset_partition_status, key, found.partitions)
             bar = partition_bar_svg(status.keys, {state.value: found for state, found
                                                   in status.positions.items()})
             failed = status.with_state(PartitionState.FAILED, FAILED_SHOWN)
@@ -282,7 +287,7 @@ class CatalogPages(Pages):
                            partition_bar=bar, failed_partitions=failed)
 
     async def locations(self, request: Request, viewer: Viewer) -> Response:
-        locations = await self.call(self.store.list_locations)
+        locations = await self.call(viewer.store.list_locations)
         can_redeploy = self._graphql.mutation_document(REDEPLOY, ["name"]) is not None
         return self.render(request, viewer, "locations.html", locations=locations,
                            can_redeploy=can_redeploy and viewer.can_launch)
@@ -297,7 +302,7 @@ class CatalogPages(Pages):
         return RedirectResponse("/locations", status_code=303)
 
     async def agents(self, request: Request, viewer: Viewer) -> Response:
-        agents = await self.call(self.store.list_agents)
+        agents = await self.call(viewer.store.list_agents)
         now = time.time()
         return self.render(request, viewer, "agents.html", agents=agents, now=now,
                            liveness=LIVENESS_SECONDS)

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus, will_retry
+from ..storage import TERMINAL_STATUSES, RunRecord, RunStatus, Store, will_retry
 from ._base import CSRF_FIELD, Pages, Viewer, form_text
 from ._log_filter import COMPUTE_CHUNKS, COMPUTE_LOG_SHOWN, LEVELS, LogFilter, matching_lines
 from ._timeline import run_phases, timeline_svg
@@ -62,11 +62,11 @@ class RunPages(Pages):
             else:
                 tag = (key.strip(), value.strip())
         before = run_cursor(params["before"]) if params.get("before") else None
-        runs = await self.call(self.store.list_runs, PAGE_SIZE + 1, status=status,
+        runs = await self.call(viewer.store.list_runs, PAGE_SIZE + 1, status=status,
                                job_name=job, tag=tag, before=before, partition=partition)
         more = len(runs) > PAGE_SIZE
         runs = runs[:PAGE_SIZE]
-        locations = await self.call(self.store.list_locations)
+        locations = await self.call(viewer.store.list_locations)
         jobs = sorted({j.name for loc in locations if loc.snapshot for j in loc.snapshot.jobs})
         next_cursor = f"{runs[-1].created_at!r}_{runs[-1].run_id}" if more else None
         filters = {k: v for k, v in (("status", status), ("job", job),
@@ -81,19 +81,19 @@ class RunPages(Pages):
         return self.render(request, viewer, "runs.html", statuses=list(RunStatus), jobs=jobs,
                            problems=problems, **context)
 
-    async def _run(self, run_id: str) -> RunRecord:
-        run = await self.call(self.store.get_run, run_id)
+    async def _run(self, store: Store, run_id: str) -> RunRecord:
+        run = await self.call(store.get_run, run_id)
         if run is None:
             raise PageNotFound(f"no run with id {run_id!r}; it may have been typed wrong")
         return run
 
-    async def _live_parts(self, run: RunRecord, *, first_error: bool = True
+    async def _live_parts(self, store: Store, run: RunRecord, *, first_error: bool = True
                           ) -> dict[str, Any]:
         now = time.time()
-        spans = await self.call(self.store.step_spans, run.run_id)
-        facts = await self.call(self.store.run_facts, run.run_id, run.attempt,
+        spans = await self.call(store.step_spans, run.run_id)
+        facts = await self.call(store.run_facts, run.run_id, run.attempt,
                                 first_error=first_error)
-        waiting = (await self.call(self.store.waiting_reason, run.run_id)
+        waiting = (await self.call(store.waiting_reason, run.run_id)
                    if run.status == RunStatus.QUEUED else None)
         done = _done(run)
         phases = run_phases(
@@ -102,7 +102,7 @@ class RunPages(Pages):
             # the phases of the current attempt lead to its own first step
             first_step=min((s.start for s in spans
                             if s.start is not None and s.attempt == run.attempt), default=None))
-        checks = await self.call(self.store.run_check_evaluations, run.run_id)
+        checks = await self.call(store.run_check_evaluations, run.run_id)
         return {"run": run, "spans": spans, "now": now, "facts": facts,
                 "waiting": waiting, "done": done, "checks": checks,
                 "timeline": timeline_svg(spans, start=run.start_time, end=run.end_time,
@@ -110,22 +110,23 @@ class RunPages(Pages):
                                          run_id=run.run_id)}
 
     async def run(self, request: Request, viewer: Viewer) -> Response:
-        run = await self._run(request.path_params["run_id"])
+        run = await self._run(viewer.store, request.path_params["run_id"])
         log = LogFilter.of(request)
         after = event_cursor(request.query_params["after"]) if request.query_params.get(
             "after") else None
-        page = await self._events(run, log, after)
-        parts = await self._live_parts(run)
+        page = await self._events(viewer.store, run, log, after)
+        parts = await self._live_parts(viewer.store, run)
         stream = request.query_params.get("stream", "stdout")
-        compute = await self._compute_log(run, log, stream if stream == "stderr" else "stdout",
+        compute = await self._compute_log(viewer.store, run, log,
+                                          stream if stream == "stderr" else "stdout",
                                           newest=True)
         return self.render(request, viewer, "run.html", log=log, levels=LEVELS, needle=log.text,
                            paged=after is not None, compute=compute, **page, **parts)
 
-    async def _events(self, run: RunRecord, log: LogFilter, after: tuple[float, int] | None
-                      ) -> dict[str, Any]:
+    async def _events(self, store: Store, run: RunRecord, log: LogFilter,
+                      after: tuple[float, int] | None) -> dict[str, Any]:
         events, total, newest = await self.call(
-            self.store.events_page, run.run_id, limit=EVENTS_PAGE + 1, levels=log.levels,
+            store.events_page, run.run_id, limit=EVENTS_PAGE + 1, levels=log.levels,
             step_key=log.step, after=after, text=log.text)
         more = len(events) > EVENTS_PAGE
         events = events[:EVENTS_PAGE]
@@ -136,11 +137,11 @@ class RunPages(Pages):
     async def events(self, request: Request, viewer: Viewer) -> Response:
         """A page of the filtered log as rows (JSON for the page's script, which filters and
         pages the log in place): from the start, or ``after`` a (timestamp, id) cursor."""
-        run = await self._run(request.path_params["run_id"])
+        run = await self._run(viewer.store, request.path_params["run_id"])
         log = LogFilter.of(request)
         after = event_cursor(request.query_params["after"]) if request.query_params.get(
             "after") else None
-        page = await self._events(run, log, after)
+        page = await self._events(viewer.store, run, log, after)
         rows = self._renderer.fragment("_event_rows.html", events=page["events"], run=run,
                                        needle=log.text)
         return JSONResponse({"rows": rows, "count": len(page["events"]), "more": page["more"],
@@ -152,16 +153,16 @@ class RunPages(Pages):
         """What changed since the page was drawn: status, failure, timeline, steps, actions,
         and the event rows stored after event ``after_id`` that pass the log's filter (JSON
         for the page's script)."""
-        run = await self._run(request.path_params["run_id"])
+        run = await self._run(viewer.store, request.path_params["run_id"])
         log = LogFilter.of(request)
         after_id = request.query_params.get("after_id", "0")
         if not after_id.isdigit():
             raise BadRequest(f"after_id must be an event id, got {after_id!r}")
         events, total, newest = await self.call(
-            self.store.events_page, run.run_id, limit=EVENTS_PAGE, levels=log.levels,
+            viewer.store.events_page, run.run_id, limit=EVENTS_PAGE, levels=log.levels,
             step_key=log.step, after_id=int(after_id), text=log.text)
         # the first error's link is not part of the update
-        parts = await self._live_parts(run, first_error=False)
+        parts = await self._live_parts(viewer.store, run, first_error=False)
         fragment = self._renderer.fragment
         context = {**parts, "request": request, "viewer": viewer, "csrf_field": CSRF_FIELD}
         return JSONResponse({
@@ -178,17 +179,17 @@ class RunPages(Pages):
             "total": total,
         }, headers={"Cache-Control": "no-store"})
 
-    async def _compute_log(self, run: RunRecord, log: LogFilter, stream: str,
+    async def _compute_log(self, store: Store, run: RunRecord, log: LogFilter, stream: str,
                            after_id: int | None = None, *, newest: bool = False
                            ) -> dict[str, Any]:
         """The output shown: all of it after chunk ``after_id`` (the log page, a live tail),
         or (``newest``, the run page) its newest chunks that contain the text, so a long
         output costs the run page what its end costs."""
         if newest:
-            chunks = await self.call(self.store.compute_output, run.run_id, stream=stream,
+            chunks = await self.call(store.compute_output, run.run_id, stream=stream,
                                      step_key=log.step, text=log.text, limit=COMPUTE_CHUNKS)
         else:
-            chunks = await self.call(self.store.run_logs, run.run_id, stream=stream,
+            chunks = await self.call(store.run_logs, run.run_id, stream=stream,
                                      step_key=log.step, after_id=after_id)
         text = "".join(chunk.data for chunk in chunks)
         if log.text:
@@ -199,18 +200,18 @@ class RunPages(Pages):
                 "last_id": max((chunk.id for chunk in chunks), default=after_id or 0)}
 
     async def logs(self, request: Request, viewer: Viewer) -> Response:
-        run = await self._run(request.path_params["run_id"])
+        run = await self._run(viewer.store, request.path_params["run_id"])
         params = request.query_params
         stream = params.get("stream", "stdout")
         if stream not in ("stdout", "stderr"):
             raise BadRequest(f"stream must be stdout or stderr, got {stream!r}")
         log = LogFilter.of(request)
         after_id = int(params["after_id"]) if params.get("after_id", "").isdigit() else None
-        compute = await self._compute_log(run, log, stream, after_id)
+        compute = await self._compute_log(viewer.store, run, log, stream, after_id)
         if params.get("format") == "json":
             return JSONResponse({key: compute[key] for key in ("text", "last_id", "done")},
                                 headers={"Cache-Control": "no-store"})
-        spans = await self.call(self.store.step_spans, run.run_id)
+        spans = await self.call(viewer.store.step_spans, run.run_id)
         return self.render(request, viewer, "logs.html", run=run, step=log.step,
                            steps=sorted({s.step_key for s in spans}), **compute)
 

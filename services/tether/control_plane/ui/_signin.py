@@ -16,7 +16,7 @@ from .._limits import signin_limiter
 from .._state import AppState
 from ..errors import TokenExpired
 from ..storage import Actor
-from ._base import CSRF_FIELD, SESSION_COOKIE, Pages, Viewer, form_text
+from ._base import CSRF_FIELD, DEPLOYMENT_COOKIE, SESSION_COOKIE, Pages, Viewer, form_text
 from ._render import Renderer
 from .errors import CsrfRejected, SignInRequired
 
@@ -80,9 +80,9 @@ class SignInPages(Pages):
                 return self._form(request, target, "Paste a user token to sign in.", 400)
             client = client_of(request)
             try:
-                info = await self.call(self.store.authenticate, token)
+                info = await self.call(self.unscoped_store.authenticate, token)
             except TokenExpired as exc:
-                await self.call(self.store.record_refusal,
+                await self.call(self.unscoped_store.record_refusal,
                                 Actor.of_token(exc.token, via="ui", client=client),
                                 "session.sign_in", str(exc.token.id), str(exc))
                 return self._form(request, target, f"{exc}.", 401)
@@ -93,9 +93,9 @@ class SignInPages(Pages):
                     request, target,
                     f"{why} An admin can create one under Settings → Tokens, or run "
                     "`tether control-plane create-token --kind user`.", 401)
-            await self.call(self.store.note_use, info, via="ui", client=client)
+            await self.call(self.unscoped_store.note_use, info, via="ui", client=client)
             session_id, _csrf = await self.call(
-                self.store.create_session, info.id, SESSION_SECONDS,
+                self.unscoped_store.create_session, info.id, SESSION_SECONDS,
                 actor=Actor.of_token(info, via="ui", client=client))
         except Exception as exc:
             return self.error_page(request, None, exc)
@@ -106,7 +106,22 @@ class SignInPages(Pages):
         return response
 
     async def signout(self, request: Request, viewer: Viewer) -> Response:
-        await self.call(self.store.end_session, viewer.session_id, actor=viewer.actor)
+        await self.call(self.unscoped_store.end_session, viewer.session_id, actor=viewer.actor)
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def switch_deployment(self, request: Request, viewer: Viewer) -> Response:
+        """The header's switcher: look at another deployment from now on (a cookie), back on
+        the page the switch was made from."""
+        form = await request.form()
+        name = form_text(form, "deployment")
+        # refused here (unknown name, no access) rather than silently on the next page
+        await self.call(self.unscoped_store.access, viewer.token, name)
+        back = form_text(form, "next", "/runs")
+        # only a path of this site: never an address elsewhere
+        target = back if back.startswith("/") and not back.startswith("//") else "/runs"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(DEPLOYMENT_COOKIE, name, max_age=SESSION_SECONDS, httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https", path="/")
         return response

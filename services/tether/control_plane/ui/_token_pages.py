@@ -37,10 +37,10 @@ class TokenPages(Pages):
 
     async def _page(self, request: Request, viewer: Viewer, *, created: str | None,
                     created_name: str, status_code: int = 200) -> Response:
-        tokens = await self.call(self.store.list_tokens)
+        tokens = await self.call(viewer.store.list_tokens)
         return self.render(request, viewer, "tokens.html", status_code=status_code,
                            tokens=tokens, kinds=_KINDS, roles=_ROLES, created=created,
-                           created_name=created_name, now=await self.call(self.store.now))
+                           created_name=created_name, now=await self.call(viewer.store.now))
 
     # creating and revoking leave the role check to the API, which puts a refusal on the
     # audit log

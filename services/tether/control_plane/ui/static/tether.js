@@ -50,6 +50,13 @@ document.addEventListener("submit", (event) => {
   }
 }, true);
 
+// the header's deployment switcher switches as soon as another one is picked (its button
+// does the same without script)
+document.addEventListener("change", (event) => {
+  const select = event.target;
+  if (select.matches && select.matches("select[data-submit-on-change]")) { select.form.submit(); }
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   const runs = document.getElementById("runs-list");
   if (runs && runs.dataset.refresh === "true") { refreshRuns(runs); }
