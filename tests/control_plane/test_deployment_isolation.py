@@ -20,7 +20,7 @@ import pytest
 from tether.control_plane import create_app
 from tether.control_plane._graphql import build_schema
 from tether.control_plane.alerts._policy import policy_from
-from tether.control_plane.storage import Actor, Store
+from tether.control_plane.storage import Actor, BackfillSpec, Store
 from tether.settings import Settings
 from tether.wire import (
     AgentHeartbeat,
@@ -34,6 +34,7 @@ from tether.wire import (
     OpNodeSnapshot,
     ScheduleSnapshot,
     SensorSnapshot,
+    StaticPartitions,
 )
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +52,10 @@ def _snapshot(prefix: str) -> LocationSnapshot:
     return LocationSnapshot(
         location="hello",
         jobs=[JobSnapshot(name=job, nodes=[OpNodeSnapshot(name="make", op="make",
-                                                          asset_key=f"{prefix}_asset")])],
+                                                          asset_key=f"{prefix}_asset")]),
+              JobSnapshot(name=f"{prefix}_regions", nodes=[OpNodeSnapshot(name="load",
+                                                                          op="load")],
+                          partitions=StaticPartitions(keys=("eu", "us")))],
         assets=[AssetSnapshot(key=f"{prefix}_asset")],
         schedules=[ScheduleSnapshot(name=f"{prefix}_schedule", job_name=job, cron="0 * * * *")],
         sensors=[SensorSnapshot(name=f"{prefix}_sensor", job_name=job)])
@@ -78,7 +82,10 @@ def _populate(store: Store, prefix: str) -> dict[str, Any]:
     store.record_heartbeat(AgentHeartbeat(agent_id=f"agent-{prefix}", version="1",
                                           queues=["default"], timestamp=1.0))
     agent_token = store.issue_token("agent", name=f"{prefix} agent", actor=ACTOR)[1]
-    return {"runs": runs, "agent_token_id": agent_token.id}
+    backfills = [store.launch_backfill(BackfillSpec(location="hello",
+                                                    job_name=f"{prefix}_regions"), actor=ACTOR)
+                 for _ in range(2)]
+    return {"runs": runs, "agent_token_id": agent_token.id, "backfills": backfills}
 
 
 @dataclass
@@ -95,7 +102,8 @@ class World:
                       **variables: Any) -> dict[str, Any]:
         request = document + json.dumps(variables)
         self.sent = tuple(re.findall(r"beta_\w+", request)) + tuple(
-            run_id for run_id in self.beta["runs"] if run_id in request)
+            named for named in (*self.beta["runs"], *self.beta["backfills"])
+            if named in request)
         response = await self.http.post(
             "/graphql", json={"query": document, "variables": variables},
             headers={"authorization": f"Bearer {self.token}",
@@ -115,6 +123,7 @@ class World:
             [p.name for p in beta.list_alert_policies()],
             [(t.id, t.revoked_at) for t in beta.list_tokens() if t.kind == "agent"],
             [d.name for d in self.store.list_deployments()],
+            [(b.id, b.status) for b in beta.list_backfills(100)],
         )
 
 
@@ -150,6 +159,7 @@ def _finds_nothing_of_beta(world: World, body: dict[str, Any]) -> None:
         text = text.replace(sent, "")
     assert not any(marker in text for marker in BETA_MARKERS), text
     assert not any(run_id in text for run_id in world.beta["runs"]), text
+    assert not any(backfill_id in text for backfill_id in world.beta["backfills"]), text
 
 
 def _refused(*codes: str) -> Check:
@@ -187,6 +197,10 @@ QUERIES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]], Check]
     "alertPolicies": ("{ alertPolicies { name } }", lambda b: {}, _finds_nothing_of_beta),
     "alertDeliveries": ('{ alertDeliveries(policy: "beta_policy") { id } }', lambda b: {},
                         _finds_nothing_of_beta),
+    "backfills": ("{ backfills(limit: 100) { id jobName } }", lambda b: {},
+                  _finds_nothing_of_beta),
+    "backfill": ("query($id: ID!) { backfill(id: $id) { id jobName } }",
+                 lambda b: {"id": b["backfills"][0]}, _finds_nothing_of_beta),
     "deployment": ("{ deployment { name } }", lambda b: {}, _finds_nothing_of_beta),
     "deployments": ("{ deployments { name } }", lambda b: {},
                     lambda w, body: (_finds_nothing_of_beta(w, body), _only_alpha(body))[0]),
@@ -234,6 +248,12 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]], Chec
                           lambda b: {}, _refused("BAD_INPUT")),
     "testAlertPolicy": ('mutation { testAlertPolicy(name: "beta_policy") { id } }',
                         lambda b: {}, _refused("BAD_INPUT")),
+    "launchBackfill": ('mutation { launchBackfill(jobName: "beta_regions") { id } }',
+                       lambda b: {}, _refused("JOB_NOT_FOUND")),
+    "cancelBackfill": ("mutation($id: ID!) { cancelBackfill(id: $id) { id } }",
+                       lambda b: {"id": b["backfills"][0]}, _refused("BAD_INPUT")),
+    "rerunFailedBackfill": ("mutation($id: ID!) { rerunFailedBackfill(id: $id) { id } }",
+                            lambda b: {"id": b["backfills"][1]}, _refused("BAD_INPUT")),
     "createDeployment": ('mutation { createDeployment(name: "beta", commit: "guessed") '
                          '{ name } }', lambda b: {}, _refused("FORBIDDEN")),
     "deleteDeployment": ('mutation { deleteDeployment(name: "beta") }', lambda b: {},
