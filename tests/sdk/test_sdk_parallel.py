@@ -201,7 +201,14 @@ def test_an_invalid_execution_config_fails_the_run_before_its_first_step(
 @op
 def pid_of_step() -> int:
     print(f"hello from {os.getpid()}")
-    time.sleep(0.3)
+    # the three steps meet in the folder the test names: each waits (60 s at most) until all
+    # three are running, so that they overlap however far apart a busy machine starts their
+    # processes (a fixed sleep did not), and cannot if the executor ran them one by one
+    meeting = Path(os.environ["TETHER_TEST_MEETING"])
+    (meeting / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(meeting.iterdir())) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     return os.getpid()
 
 
@@ -239,8 +246,11 @@ def run_in_processes(job_name: str, storage: str | None, run_config: dict[str, o
 
 
 def test_the_multiprocess_executor_runs_each_step_in_a_process_of_its_own(
-        tmp_path: Path) -> None:
-    ok, events = run_in_processes("in_processes", str(tmp_path))
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    monkeypatch.setenv("TETHER_TEST_MEETING", str(meeting))
+    ok, events = run_in_processes("in_processes", str(tmp_path / "storage"))
     assert ok
     assert running_at_once(events) == 3
     assert [e.step_key for e in events if isinstance(e, StepStart)][-1] == "pids"
