@@ -251,8 +251,8 @@ def test_the_other_pages_by_keyboard(page: Page, deployment: Deployment) -> None
     sign_in(page, deployment.user_token)
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-    # through the brand link to the first entries of the main navigation
-    for _ in range(3):
+    # through the brand link, Runs and Backfills to Jobs in the main navigation
+    for _ in range(4):
         page.keyboard.press("Tab")
     expect(nav(page, "Jobs")).to_be_focused()
     page.keyboard.press("Tab")
