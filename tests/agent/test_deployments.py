@@ -1,12 +1,13 @@
-"""One agent serving two deployments, a token for each: each deployment's work is claimed
-with its token and reported with it, and each deployment's code location runs its own code,
-although both locations have the same name; a supervisor killed with -9 comes back serving
-both; removing one deployment's location stops only its code server.
+"""One agent serving two deployments of one control plane, a token for each: each
+deployment's work is claimed with its token and reported with it, and each deployment's code
+location runs its own code, although both locations have the same name; a supervisor killed
+with -9 comes back serving both; removing one deployment's location stops only its code
+server.
 
-Each deployment is a real control plane of its own (``TETHER_AGENT_DEPLOYMENT`` names it in
-its heartbeat answers), both behind one address (:mod:`tests.token_router`): a run reported
-with the other deployment's token would reach the other control plane, which does not know
-the token's runs, and never end in its own."""
+The control plane holds prod and a branch deployment, staging, created as CI creates one
+(``tether deployment create``), with an agent token of its own (``tether --deployment staging
+control-plane create-token --kind agent``): a run reported with the other deployment's token
+would be refused as unknown to it, and never end in its own."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from tether.wire import CodeServerRecord, DesiredLocation
 
 from ..deployment import Deployment, deployed, one_location, run_to_end, wait_loaded
 from ..processes import processes_with_env
-from ..token_router import TokenRouter
 from .test_locations import alive, answers, tether
 
 AGENT_WORKERS = ("poller", "launcher", "supervisor", "uploader")
@@ -50,14 +50,53 @@ defs = Definitions(jobs=[{deployment}_job])
 """
 
 
-def control_plane(root: Path, deployment: str, broker_url: str
-                  ) -> Iterator[Deployment]:
+def control_plane(root: Path, broker_url: str) -> Iterator[Deployment]:
+    """A control plane (no agent) whose prod deploys the prod code of shop."""
+    folder = root / "prod"
+    folder.mkdir()
+    workspace = one_location(folder, "shop", CODE.format(deployment="prod"))
+    return deployed(data_dir=root, redis_url=broker_url, workspace=workspace,
+                    processes=("control-plane",))  # type: ignore[return-value]
+
+
+def branch(cp: Deployment, name: str, *create: str) -> tuple[Deployment, Path]:
+    """Branch deployment ``name`` of ``cp`` (``tether deployment create name *create``),
+    seen through the API in it, and the file of an agent token serving it."""
+    created = tether(cp, "deployment", "create", name, *create)
+    assert created.returncode == 0, created.stdout + created.stderr
+    issued = cp.cli("--deployment", name, "control-plane", "create-token", "--kind", "agent",
+                    "--name", f"{name} agent")
+    assert issued.returncode == 0, issued.stderr
+    token_file = cp.data_dir / f"{name}-agent-token"
+    token_file.write_text(issued.stdout.strip() + "\n")
+    token_file.chmod(0o600)
+    return cp.in_deployment(name), token_file
+
+
+def deploy_shop(cp: Deployment, deployment: str, root: Path) -> None:
+    """Deploy ``deployment``'s own code of shop, as CI deploys a branch's code."""
     folder = root / deployment
     folder.mkdir()
-    workspace = one_location(folder, "shop", CODE.format(deployment=deployment))
-    return deployed(data_dir=folder, redis_url=broker_url, workspace=workspace,
-                    processes=("control-plane",),
-                    env={"TETHER_AGENT_DEPLOYMENT": deployment})  # type: ignore[return-value]
+    (folder / "defs.py").write_text(CODE.format(deployment=deployment))
+    deployed_ = tether(cp, "--deployment", deployment, "location", "deploy", "shop",
+                       "--python-file", "defs.py", "--working-directory", str(folder))
+    assert deployed_.returncode == 0, deployed_.stdout + deployed_.stderr
+
+
+def agent_of(cp: Deployment, root: Path, broker_url: str, token_files: list[Path],
+             **env: str) -> Deployment:
+    """The agent's four workers, with prod's token as the one token it always had and
+    ``token_files`` added."""
+    agent_dir = root / "agent"
+    agent_dir.mkdir()
+    agent = Deployment(data_dir=agent_dir, redis_url=broker_url, processes=(),
+                       env={"TETHER_URL": cp.url,
+                            "TETHER_AGENT_TOKEN_FILES": ",".join(map(str, token_files)),
+                            **env})
+    agent.agent_token_file = cp.agent_token_file
+    for worker in AGENT_WORKERS:
+        agent.start(worker)
+    return agent
 
 
 def records(broker_url: str) -> dict[str, CodeServerRecord]:
@@ -105,31 +144,22 @@ def zygotes(folder: Path) -> list[str]:
 @pytest.mark.parametrize("launcher", ["process", "warm"])
 def test_one_agent_serves_two_deployments_with_same_named_locations(
         tmp_path: Path, broker_url: str, launcher: str) -> None:
-    with control_plane(tmp_path, "prod", broker_url) as prod, \
-            control_plane(tmp_path, "staging", broker_url) as staging:
-        router = TokenRouter({prod.agent_token: prod.url, staging.agent_token: staging.url})
-        agent_dir = tmp_path / "agent"
-        agent_dir.mkdir()
-        # the agent's own tokens: prod's as the one token it always had, staging's added
-        agent = Deployment(data_dir=agent_dir, redis_url=broker_url, processes=(),
-                           env={"TETHER_URL": router.url,
-                                "TETHER_AGENT_TOKEN_FILES": str(staging.agent_token_file),
-                                "TETHER_RUN_LAUNCHER": launcher})
-        agent.agent_token_file = prod.agent_token_file
+    with control_plane(tmp_path, broker_url) as prod:
+        staging, token_file = branch(prod, "staging")
+        deploy_shop(prod, "staging", tmp_path)
+        agent = agent_of(prod, tmp_path, broker_url, [token_file],
+                         TETHER_RUN_LAUNCHER=launcher)
         try:
-            for worker in AGENT_WORKERS:
-                agent.start(worker)
             check_two_deployments(prod, staging, agent, broker_url)
         finally:
             codes = agent.stop()
-            router.close()
         assert all(code == 0 for code in codes.values()), f"{codes}\n{agent.output()}"
-        assert processes_with_env(str(agent_dir)) == [], "processes left behind"
+        assert processes_with_env(str(agent.data_dir)) == [], "processes left behind"
 
 
 def check_two_deployments(prod: Deployment, staging: Deployment, agent: Deployment,
                           broker_url: str) -> None:
-    # each control plane sees the one agent, and its location loaded with its own code
+    # each deployment sees the one agent, and its location loaded with its own code
     for deployment, name in ((prod, "prod"), (staging, "staging")):
         [location] = agent.wait_for(lambda d=deployment: wait_loaded(d), timeout=60,
                                     what=f"shop loaded in {name}")
@@ -142,22 +172,22 @@ def check_two_deployments(prod: Deployment, staging: Deployment, agent: Deployme
     assert servers["shop"].pid != servers["staging/shop"].pid
     # the default deployment's keys are the names an agent of one deployment always used
     assert set(desired(broker_url)) == {"shop", "staging/shop"}
-    # each control plane's agents page shows its own code server, not the other's
+    # each deployment's agents page shows its own code server, not the other's
     for deployment, served in ((prod, "shop"), (staging, "staging/shop")):
         agent.wait_for(lambda d=deployment, s=served: [
             server["pid"] for a in d.graphql(AGENT_SERVERS)["agents"]
             for server in a["codeServers"]] == [servers[s].pid], timeout=20,
             what=f"only its own code server in {served}'s heartbeat")
 
-    # each run is launched from its deployment's code and reported to its control plane
+    # each run is launched from its deployment's code and reported to its deployment
     for deployment, name in ((prod, "prod"), (staging, "staging")):
         run = run_to_end(deployment, f"{name}_job")
         assert run["status"] == "SUCCESS", run
         assert f"this is the {name} code of shop" in stdout_of(run), run["logs"]
     if agent.env["TETHER_RUN_LAUNCHER"] == "warm":
         # each deployment's shop has a warm zygote of its own: neither replaced the other
-        warm = zygotes(prod.data_dir.parent)
-        assert len(warm) == 2 and {"prod" in z for z in warm} == {True, False}, warm
+        warm = zygotes(prod.data_dir)
+        assert len(warm) == 2 and {"/prod" in z for z in warm} == {True, False}, warm
         assert "cold" not in agent.logs["launcher"].read_text()
 
     # the supervisor dies; its successor adopts both deployments' servers, each as its own
@@ -178,7 +208,7 @@ def check_two_deployments(prod: Deployment, staging: Deployment, agent: Deployme
         assert run["status"] == "SUCCESS", run
 
     # staging's shop is removed: its server stops, prod's shop keeps serving
-    removed = tether(staging, "location", "remove", "shop")
+    removed = tether(prod, "--deployment", "staging", "location", "remove", "shop")
     assert removed.returncode == 0, removed.stdout + removed.stderr
     agent.wait_for(lambda: not alive(servers["staging/shop"].pid)
                    and set(records(broker_url)) == {"shop"}, timeout=30,
