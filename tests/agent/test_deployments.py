@@ -343,3 +343,88 @@ def test_a_refused_token_is_logged_and_the_other_tokens_go_on(
         # named by its fingerprint, never by the token itself
         assert "tta_revoked-long-ago" not in "\n".join(refused), refused
         assert token_fingerprint("tta_revoked-long-ago")[:6] in refused[0], refused
+
+
+@pytest.mark.timeout(120)
+def test_a_poller_stops_serving_a_deployment_whose_token_is_revoked(
+        tmp_path: Path, broker_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A poller (started after the deployment was deleted: it knows the token's deployment
+    from the broker only) refused on heartbeats in a row forgets the deployment's desired
+    locations, which the supervisors stop, and its token's deployment; prod's stay."""
+    import asyncio
+    import logging
+
+    import redis.asyncio as aioredis
+
+    from tether.agent import ControlPlaneClient, Poller
+    from tether.agent._code_registry import CodeRegistry
+    from tether.agent._deployments import record_deployment
+    from tether.agent.poller import REFUSALS_TO_RETIRE
+    from tether.control_plane.storage import Store
+    from tether.wire import LocationSpec
+
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text("locations = []\n")
+    with deployed(data_dir=tmp_path, redis_url=broker_url, workspace=workspace,
+                  processes=("control-plane",)) as cp:
+        store = Store.from_url(cp.env["TETHER_DATABASE_URL"])
+        store.create_deployment("staging")
+        staging_token = store.scoped("staging").create_token("agent", name="staging agent")
+        store.delete_deployment("staging")
+        store.close()
+        spec = LocationSpec(name="shop", python_file="defs.py")
+
+        async def poll() -> tuple[set[str], set[str], dict[str, str]]:
+            redis_client = aioredis.Redis.from_url(broker_url)
+            clients = [ControlPlaneClient(url=cp.url, token=token)
+                       for token in (cp.agent_token, staging_token)]
+            registry = CodeRegistry(redis_client, consumer="test", host="here")
+            stop = asyncio.Event()
+            try:
+                # as a poller left them before the deletion: staging served by its token
+                await record_deployment(redis_client, "staging", clients[1].fingerprint)
+                for deployment in ("prod", "staging"):
+                    await registry.desire(DesiredLocation(spec=spec, generation=1,
+                                                          deployment=deployment))
+                poller = Poller(clients=clients, redis=redis_client, agent_id="agent-1",
+                                queues=["default"], wait_seconds=1.0,
+                                heartbeat_seconds=0.2)
+                running = asyncio.ensure_future(poller.run(stop))
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 30
+                while "staging/shop" in await registry.desired():
+                    assert loop.time() < deadline, "staging's location still desired"
+                    assert not running.done(), running
+                    await asyncio.sleep(0.1)
+                # prod's token carries on: heartbeats answered, claims go on
+                while "prod" not in poller.deployments.values():
+                    assert loop.time() < deadline, "prod's token never answered"
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                assert not running.done(), "the poller stopped"
+                stop.set()
+                await asyncio.wait_for(running, timeout=30)
+                served = await redis_client.hgetall(keys.AGENT_DEPLOYMENTS)
+                return (set(await registry.desired()), set(poller.deployments.values()),
+                        {k.decode(): v.decode() for k, v in served.items()})
+            finally:
+                stop.set()
+                for client in clients:
+                    await client.aclose()
+                await redis_client.aclose()
+
+        with caplog.at_level(logging.ERROR, logger="tether.agent.poller"):
+            desired_after, learned, served = asyncio.run(poll())
+    assert desired_after == {"shop"}
+    assert learned == {"prod"}
+    assert set(served) == {"prod"}
+    fingerprint = token_fingerprint(staging_token)[:6]
+    [stopped] = [r.getMessage() for r in caplog.records
+                 if "of deployment staging" in r.getMessage()]
+    assert f"agent token {fingerprint}… of deployment staging on {REFUSALS_TO_RETIRE}" in \
+        stopped, stopped
+    assert "staging/shop" in stopped and staging_token not in stopped
+    refused = [r for r in caplog.records if "refused the agent token" in r.getMessage()
+               and r.getMessage() != stopped]
+    # refused on exactly as many heartbeats as it takes, then no more calls with it
+    assert len(refused) == REFUSALS_TO_RETIRE, [r.getMessage() for r in refused]

@@ -34,6 +34,27 @@ async def record_deployment(redis: aioredis.Redis, deployment: str, fingerprint:
         raise BrokerUnavailable(f"cannot record the deployment {deployment}: {exc}") from exc
 
 
+async def recorded_deployment(redis: aioredis.Redis, fingerprint: str) -> str | None:
+    """The deployment the token of ``fingerprint`` served when a poller last heard of it
+    (a poller that restarted since knows it from here only)."""
+    try:
+        raw: dict[Any, Any] = await redis.hgetall(keys.AGENT_DEPLOYMENTS)
+    except RedisError as exc:
+        raise BrokerUnavailable(f"cannot read the agent's deployments: {exc}") from exc
+    return next((name.decode() for name, served_by in raw.items()
+                 if served_by.decode() == fingerprint), None)
+
+
+async def forget_deployment(redis: aioredis.Redis, deployment: str, fingerprint: str) -> None:
+    """Note that the token of ``fingerprint`` serves ``deployment`` no more (it was revoked),
+    unless another token serves it meanwhile: its entries then go to the dead letters."""
+    try:
+        if await redis.hget(keys.AGENT_DEPLOYMENTS, deployment) == fingerprint.encode():
+            await redis.hdel(keys.AGENT_DEPLOYMENTS, deployment)
+    except RedisError as exc:
+        raise BrokerUnavailable(f"cannot forget the deployment {deployment}: {exc}") from exc
+
+
 class DeploymentClients:
     """The client to report the entries of each deployment with: that of the token the
     pollers recorded for the deployment (whichever tokens the agent holds: one that held
