@@ -428,3 +428,81 @@ def test_a_poller_stops_serving_a_deployment_whose_token_is_revoked(
                and r.getMessage() != stopped]
     # refused on exactly as many heartbeats as it takes, then no more calls with it
     assert len(refused) == REFUSALS_TO_RETIRE, [r.getMessage() for r in refused]
+
+
+@pytest.mark.timeout(120)
+def test_entries_of_a_deployment_whose_token_was_revoked_go_to_the_dead_letters(
+        tmp_path: Path, broker_url: str) -> None:
+    """The uploader retries an entry its deployment's token is refused for while that token
+    still serves the deployment (a refusal may pass); once the poller found the token revoked
+    and stopped serving the deployment, the entry goes to the dead letters instead of being
+    retried for ever, and the other deployment's entries are uploaded all along."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from tether.agent import ControlPlaneClient, DeploymentClients, Uploader
+    from tether.agent._deployments import forget_deployment, record_deployment
+    from tether.broker import list_dead_letters, publish
+    from tether.control_plane.storage import Store
+    from tether.wire import RunStart
+
+    workspace = tmp_path / "workspace.toml"
+    workspace.write_text("locations = []\n")
+    with deployed(data_dir=tmp_path, redis_url=broker_url, workspace=workspace,
+                  processes=("control-plane",)) as cp:
+        store = Store.from_url(cp.env["TETHER_DATABASE_URL"])
+        store.create_deployment("staging")
+        staging_token = store.scoped("staging").create_token("agent", name="staging agent")
+        store.delete_deployment("staging")
+        store.close()
+
+        async def upload() -> int:
+            redis_client = aioredis.Redis.from_url(broker_url)
+            clients = [ControlPlaneClient(url=cp.url, token=token)
+                       for token in (cp.agent_token, staging_token)]
+            stop = asyncio.Event()
+            try:
+                await record_deployment(redis_client, "prod", clients[0].fingerprint)
+                await record_deployment(redis_client, "staging", clients[1].fingerprint)
+                for deployment in ("staging", "prod"):
+                    await publish(redis_client, keys.OUT_EVENTS, [RunStart(
+                        run_id=f"{deployment}-run", attempt=1, seq=1, timestamp=1.0,
+                        job_name="j")], deployment=deployment)
+                uploader = Uploader(clients=DeploymentClients(clients, redis_client),
+                                    redis=redis_client, consumer="uploader-test")
+                running = asyncio.ensure_future(uploader.run(stop))
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 60
+                # refused, and retried: the token still serves staging as far as it knows
+                while not any(b"staging" in fields.get(b"d", b"") for _, fields in
+                              await redis_client.xrange(keys.OUT_EVENTS)) \
+                        or await redis_client.xlen(keys.OUT_EVENTS) != 1:
+                    assert loop.time() < deadline, "prod's entry not uploaded"
+                    await asyncio.sleep(0.1)
+                assert (await redis_client.xlen(keys.DEAD_LETTERS)) == 0
+                # the poller finds the token revoked
+                await forget_deployment(redis_client, "staging", clients[1].fingerprint)
+                while await redis_client.xlen(keys.DEAD_LETTERS) == 0:
+                    assert loop.time() < deadline, "staging's entry not dead-lettered"
+                    assert not running.done(), running
+                    await asyncio.sleep(0.1)
+                stop.set()
+                await asyncio.wait_for(running, timeout=30)
+                return int(await redis_client.xlen(keys.OUT_EVENTS))
+            finally:
+                stop.set()
+                for client in clients:
+                    await client.aclose()
+                await redis_client.aclose()
+
+        assert asyncio.run(upload()) == 0
+        client = redis.Redis.from_url(broker_url)
+        try:
+            [letter], total = list_dead_letters(client)
+        finally:
+            client.close()
+        assert total == 1 and letter.letter is not None
+        assert letter.letter.fields["d"] == b"staging"
+        assert "no agent token of this agent serves deployment 'staging'" in \
+            letter.letter.error

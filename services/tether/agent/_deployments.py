@@ -74,13 +74,15 @@ class DeploymentClients:
     def first(self) -> ControlPlaneClient:
         return self.clients[0]
 
-    async def for_deployment(self, deployment: str) -> ControlPlaneClient | None:
+    async def for_deployment(self, deployment: str, *,
+                             fresh: bool = False) -> ControlPlaneClient | None:
         """The client of ``deployment``'s token; None when no token of this agent serves it
-        (as far as the pollers learned, read again at most every ``REFRESH_SECONDS``)."""
+        (as far as the pollers learned, read again at most every ``REFRESH_SECONDS``, or
+        now when ``fresh``: the token was refused, and a poller may have found it revoked)."""
         if not deployment:
             return self.first
-        client = self._by_deployment.get(deployment)
-        if client is None and time.monotonic() - self._read_at >= REFRESH_SECONDS:
+        client = None if fresh else self._by_deployment.get(deployment)
+        if client is None and (fresh or time.monotonic() - self._read_at >= REFRESH_SECONDS):
             await self._read()
             client = self._by_deployment.get(deployment)
         return client
