@@ -5,6 +5,7 @@ GraphQL documents the tests send it, and the waits on what it reports."""
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import ssl
@@ -100,6 +101,20 @@ class Deployment:
                 self.start(f"{kind}.{number}" if count > 1 else kind)
         self.http = httpx.Client(base_url=self.url, verify=self.verify,
                                  headers={"authorization": f"Bearer {self.user_token}"})
+        self._views: list[Deployment] = []
+
+    def in_deployment(self, name: str) -> Deployment:
+        """The same processes, with the test's API calls and CLI commands working in
+        deployment ``name`` of the control plane (``X-Tether-Deployment``,
+        ``TETHER_DEPLOYMENT``). Stopping this one stops the processes; the view needs no
+        stop of its own."""
+        view = copy.copy(self)
+        view.env = {**self.env, "TETHER_DEPLOYMENT": name}
+        view.http = httpx.Client(base_url=self.url, verify=self.verify,
+                                 headers={"authorization": f"Bearer {self.user_token}",
+                                          "x-tether-deployment": name})
+        self._views.append(view)
+        return view
 
     def start(self, name: str) -> None:
         """Start process ``name``: a key of ``PROCESSES`` or ``rq-worker``, or one with a copy
@@ -164,6 +179,8 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 codes[name] = process.wait()
+        for view in self._views:
+            view.http.close()
         self.http.close()
         return codes
 

@@ -40,9 +40,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     port: int = 3000
     # a workspace.toml whose code locations the control plane deploys at start-up
     workspace: str = ""
-    # the deployment the control plane's agent tokens serve, which it names in its answer to
-    # every agent heartbeat (one per control plane until each token names its own)
-    agent_deployment: str = "prod"
     # how long a claimed work item stays leased to an agent before any agent may claim it
     lease_seconds: float = 60.0
     # the run queue: runs in progress at once (0: no limit), and limits by tag, e.g.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -254,3 +255,67 @@ async def test_a_location_on_kubernetes_fails_to_load_on_an_agent_without_it(
     assert "runs on agent kind kubernetes, which this agent does not offer" in \
         failed.error.message
     assert supervisor.servers == {}
+
+
+async def test_two_deployments_same_named_locations_get_code_servers_of_their_own(
+        broker_url: str, tmp_path: Path, kube: FakeKubernetes, code_server: str) -> None:
+    """prod's hello and staging's hello: a Deployment and Service each, named and labelled
+    apart (prod's as before agents served several deployments, so an upgrade adopts them),
+    neither selecting the other's pods; adopted each as its own, and removing staging's
+    deletes only staging's."""
+    prod, staging = server_name("hello", 1), server_name("hello", 1, "staging")
+    # prod's name is the one an agent of one deployment gave it
+    assert prod == f"tether-cs-hello-{hashlib.sha256(b'hello').hexdigest()[:6]}-g1"
+    assert staging.startswith("tether-cs-staging-hello-") and staging.endswith("-g1")
+    async with supervisor_on(broker_url, tmp_path, kube, code_server) as supervisor:
+        for deployment in ("prod", "staging"):
+            await supervisor.registry.desire(DesiredLocation(
+                spec=HELLO, generation=1, work_id=f"w-{deployment}", epoch=1,
+                deployment=deployment))
+        await eventually(lambda: count_loaded(supervisor, 2))
+        assert sorted(names(kube, "deployments")) == sorted(names(kube, "services")) == \
+            sorted([prod, staging])
+        ours = kube.get("deployments", staging)
+        theirs = kube.get("deployments", prod)
+        assert ours is not None and theirs is not None
+        assert theirs["metadata"]["labels"] == {
+            "app.kubernetes.io/managed-by": "tether", "tether.io/agent": "agent-1",
+            "tether.io/location": "hello", "tether.io/generation": "1"}
+        assert ours["metadata"]["labels"] == {
+            "app.kubernetes.io/managed-by": "tether", "tether.io/agent": "agent-1",
+            "tether.io/location": "staging-hello", "tether.io/deployment": "staging",
+            "tether.io/generation": "1"}
+        assert ours["metadata"]["annotations"]["tether.io/deployment-name"] == "staging"
+        # no Service or Deployment selects the other deployment's pods
+        for one, other in ((prod, staging), (staging, prod)):
+            selector = kube.get("services", one)["spec"]["selector"]  # type: ignore[index]
+            pods = kube.get("deployments", other)["spec"]["template"]  # type: ignore[index]
+            assert not selector.items() <= pods["metadata"]["labels"].items(), (one, other)
+        assert {(s.deployment, s.location) for s in supervisor.status()} == {
+            ("prod", "hello"), ("staging", "hello")}
+    created = len(kube.calls("POST", "deployments"))
+    assert created == 2
+
+    # a staging Deployment of an older generation, which a supervisor that died left behind
+    stale = kube.get("deployments", staging)
+    assert stale is not None
+    stale["metadata"]["name"] = server_name("hello", 0, "staging")
+    stale["metadata"]["labels"] = {**stale["metadata"]["labels"], "tether.io/generation": "0"}
+    kube.put("deployments", stale)
+
+    async with supervisor_on(broker_url, tmp_path, kube, code_server) as successor:
+        # each adopted as its deployment's, the stale one deleted, nothing created again
+        await eventually(lambda: asyncio.sleep(0, set(successor.servers) == {
+            "hello", "staging/hello"}))
+        await eventually(lambda: asyncio.sleep(0, sorted(names(kube, "deployments"))
+                                               == sorted([prod, staging])))
+        assert successor.servers["staging/hello"].record.deployment == "staging"
+        assert len(kube.calls("POST", "deployments")) == created
+
+        # staging's hello is removed: its objects go, prod's stay
+        await successor.registry.undesire("staging/hello", 1)
+        await eventually(lambda: asyncio.sleep(0, names(kube, "deployments") == [prod]
+                                               and names(kube, "services") == [prod]))
+        assert set(successor.servers) == {"hello"}
+        await asyncio.sleep(0.5)  # some health checks
+        assert [s.running for s in successor.status()] == [True]

@@ -135,7 +135,7 @@ async def test_agent_api_refuses_missing_wrong_and_user_tokens(cp: ControlPlane)
 
 
 async def test_the_heartbeat_answer_names_the_deployment_the_token_serves(
-        cp: ControlPlane, tmp_path: Path) -> None:
+        cp: ControlPlane) -> None:
     beat = AgentHeartbeat(agent_id="a", version="1", queues=["default"], timestamp=0.0)
     response = await cp.agent("heartbeat", beat)
     assert response.status_code == 200, response.text
@@ -143,18 +143,10 @@ async def test_the_heartbeat_answer_names_the_deployment_the_token_serves(
     # agents of earlier versions read it as the receipt they expect
     assert msgspec.msgpack.decode(response.content, type=BatchReceipt).stored == 1
 
-    # a control plane holding another deployment names that one
-    settings = Settings(data_dir=str(tmp_path / "staging"), agent_deployment="staging")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        store = Store.from_url(settings.resolved_database_url)
-        token = store.create_token("agent", name="staging agent")
-        store.close()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://cp") as http:
-            answer = await http.post("/agent/v1/heartbeat",
-                                     content=msgspec.msgpack.encode(beat),
-                                     headers={**MSGPACK, "authorization": f"Bearer {token}"})
+    # a token of a branch deployment of the same control plane gets that one named
+    cp.store.create_deployment("staging")
+    token = cp.store.scoped("staging").create_token("agent", name="staging agent")
+    answer = await cp.agent("heartbeat", beat, token=token)
     assert answer.status_code == 200, answer.text
     assert msgspec.msgpack.decode(answer.content, type=HeartbeatReply).deployment == "staging"
 

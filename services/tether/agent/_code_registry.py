@@ -18,7 +18,7 @@ from redis.exceptions import RedisError, WatchError
 
 from ..broker import keys
 from ..errors import BrokerUnavailable
-from ..wire import CodeServerRecord, DesiredLocation
+from ..wire import DEFAULT_DEPLOYMENT, CodeServerRecord, DesiredLocation
 from ._processes import is_running
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -169,6 +169,22 @@ class CodeRegistry:
             return await getattr(self.redis, method)(*args)
         except RedisError as exc:
             raise _unavailable(exc) from exc
+
+
+async def undesire_deployment(redis: aioredis.Redis, deployment: str) -> list[str]:
+    """Forget every desired location of ``deployment`` (its token was revoked: no work item
+    will ever remove them); the served locations forgotten. The supervisors that own them
+    stop their code servers as for a removed location."""
+    try:
+        raw: dict[Any, Any] = await redis.hgetall(keys.CODE_DESIRED)
+        names = [name.decode() for name, value in raw.items()
+                 if (_desired_decoder.decode(value).deployment or DEFAULT_DEPLOYMENT)
+                 == deployment]
+        if names:
+            await redis.hdel(keys.CODE_DESIRED, *names)
+    except RedisError as exc:
+        raise _unavailable(exc) from exc
+    return sorted(names)
 
 
 def served(desired: DesiredLocation) -> str:

@@ -1,8 +1,11 @@
 """Code servers on Kubernetes (the kubernetes agent kind): a Deployment and a Service per
-location and deploy generation, in the location's image.
+served location (a deployment's location) and deploy generation, in the location's image.
 
-Each generation has its own Deployment and Service (``tether-cs-<location>-<hash>-g<n>``),
-labelled with the agent, the location and the generation, so the supervisor's blue/green
+Each generation has its own Deployment and Service (``tether-cs-<location>-<hash>-g<n>``;
+``tether-cs-<deployment>-<location>-<hash>-g<n>`` for a deployment other than the default
+one), labelled with the agent, the location and the generation (and the deployment, but for
+the default one: its objects keep the names and labels they had before agents served several
+deployments, so an upgraded supervisor adopts them), so the supervisor's blue/green
 switch reads as it does for processes: the new generation's objects are created, the
 supervisor switches to them once their code server answers through the Service, then deletes
 the old generation's. A supervisor that starts finds the objects of the generation it must
@@ -23,12 +26,15 @@ from typing import Any
 
 import msgspec
 
+from ..broker import keys
 from ..codeserver import CodeServerClient, PingInfo
 from ..errors import CodeServerError, KubernetesError
-from ..wire import CodeServerRecord, LocationSpec
+from ..wire import DEFAULT_DEPLOYMENT, CodeServerRecord, LocationSpec
 from ._code_servers import CodeServer
 from ._kubernetes import (
     AGENT_LABEL,
+    DEPLOYMENT_ANNOTATION,
+    DEPLOYMENT_LABEL,
     GENERATION_LABEL,
     LOCATION_ANNOTATION,
     LOCATION_LABEL,
@@ -53,11 +59,18 @@ CODE_SERVER_PORT = 4000
 RESTARTED_ANNOTATION = "tether.io/restarted-at"
 
 
-def server_name(location: str, generation: int) -> str:
-    """The name of the Deployment and Service of a location's generation (a hash of the
-    exact name keeps two names that read alike once made DNS-safe apart)."""
-    digest = hashlib.sha256(location.encode()).hexdigest()[:6]
-    return object_name("tether-cs", location[:40], digest, f"g{generation}")
+def _default(deployment: str) -> bool:
+    return deployment in ("", DEFAULT_DEPLOYMENT)
+
+
+def server_name(location: str, generation: int, deployment: str = DEFAULT_DEPLOYMENT) -> str:
+    """The name of the Deployment and Service of a served location's generation (a hash of
+    the exact served location keeps two that read alike once made DNS-safe apart)."""
+    served = keys.served_location(deployment, location)
+    digest = hashlib.sha256(served.encode()).hexdigest()[:6]
+    if _default(deployment):
+        return object_name("tether-cs", location[:40], digest, f"g{generation}")
+    return object_name("tether-cs", deployment[:16], location[:23], digest, f"g{generation}")
 
 
 def service_address(name: str, namespace: str) -> str:
@@ -65,14 +78,28 @@ def service_address(name: str, namespace: str) -> str:
     return f"{name}.{namespace}.svc:{CODE_SERVER_PORT}"
 
 
-def server_labels(agent_id: str, location: str, generation: int) -> dict[str, str]:
-    return {**location_labels(agent_id, location), GENERATION_LABEL: str(generation)}
+def served_labels(agent_id: str, location: str, deployment: str) -> dict[str, str]:
+    """The labels of a served location's code servers: those of the location for the
+    default deployment; for another, its location label is the served location's (so that
+    no selector of the default deployment's same-named location selects its pods) and it
+    carries the deployment."""
+    if _default(deployment):
+        return location_labels(agent_id, location)
+    return {**location_labels(agent_id, keys.served_location(deployment, location)),
+            DEPLOYMENT_LABEL: label_value(deployment)}
+
+
+def server_labels(agent_id: str, location: str, generation: int,
+                  deployment: str = DEFAULT_DEPLOYMENT) -> dict[str, str]:
+    return {**served_labels(agent_id, location, deployment),
+            GENERATION_LABEL: str(generation)}
 
 
 def deployment_manifest(spec: LocationSpec, generation: int, *, agent_id: str, image: str,
                         base_env: dict[str, str],
-                        owner_references: list[dict[str, Any]]) -> dict[str, Any]:
-    labels = server_labels(agent_id, spec.name, generation)
+                        owner_references: list[dict[str, Any]],
+                        deployment: str = DEFAULT_DEPLOYMENT) -> dict[str, Any]:
+    labels = server_labels(agent_id, spec.name, generation, deployment)
     # the location's env goes in the container's env, not in its arguments
     public = msgspec.structs.replace(spec, env={})
     container: dict[str, Any] = {
@@ -90,7 +117,7 @@ def deployment_manifest(spec: LocationSpec, generation: int, *, agent_id: str, i
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(spec, generation, labels, owner_references),
+        "metadata": _metadata(spec, generation, labels, owner_references, deployment),
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -103,12 +130,13 @@ def deployment_manifest(spec: LocationSpec, generation: int, *, agent_id: str, i
 
 
 def service_manifest(spec: LocationSpec, generation: int, *, agent_id: str,
-                     owner_references: list[dict[str, Any]]) -> dict[str, Any]:
-    labels = server_labels(agent_id, spec.name, generation)
+                     owner_references: list[dict[str, Any]],
+                     deployment: str = DEFAULT_DEPLOYMENT) -> dict[str, Any]:
+    labels = server_labels(agent_id, spec.name, generation, deployment)
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(spec, generation, labels, owner_references),
+        "metadata": _metadata(spec, generation, labels, owner_references, deployment),
         "spec": {"selector": labels,
                  "ports": [{"name": "grpc", "port": CODE_SERVER_PORT,
                             "targetPort": CODE_SERVER_PORT}]},
@@ -116,9 +144,12 @@ def service_manifest(spec: LocationSpec, generation: int, *, agent_id: str,
 
 
 def _metadata(spec: LocationSpec, generation: int, labels: dict[str, str],
-              owner_references: list[dict[str, Any]]) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"name": server_name(spec.name, generation), "labels": labels,
-                                "annotations": {LOCATION_ANNOTATION: spec.name}}
+              owner_references: list[dict[str, Any]], deployment: str) -> dict[str, Any]:
+    annotations = {LOCATION_ANNOTATION: spec.name}
+    if not _default(deployment):
+        annotations[DEPLOYMENT_ANNOTATION] = deployment
+    metadata: dict[str, Any] = {"name": server_name(spec.name, generation, deployment),
+                                "labels": labels, "annotations": annotations}
     if owner_references:
         metadata["ownerReferences"] = owner_references
     return metadata
@@ -160,8 +191,9 @@ class KubernetesCodeServer(CodeServer):
     async def stop(self, grace: float = 5.0) -> None:
         await self.client.close()
         if self.servers is not None:
-            await self.servers.delete(server_name(self.name, self.record.generation),
-                                      self.namespace, grace)
+            await self.servers.delete(
+                server_name(self.name, self.record.generation, self.record.deployment),
+                self.namespace, grace)
 
 
 class KubernetesCodeServers:
@@ -180,18 +212,20 @@ class KubernetesCodeServers:
     def namespace_of(self, spec: LocationSpec) -> str:
         return spec.k8s.namespace if spec.k8s and spec.k8s.namespace else self.api.namespace
 
-    def _handle(self, spec: LocationSpec, generation: int, namespace: str,
+    def _handle(self, spec: LocationSpec, generation: int, deployment: str, namespace: str,
                 started_at: float) -> KubernetesCodeServer:
-        name = server_name(spec.name, generation)
+        name = server_name(spec.name, generation, deployment)
         address = self.address(name, namespace)
         record = CodeServerRecord(location=spec.name, generation=generation, pid=0,
                                   address=address, host=f"kubernetes:{namespace}",
-                                  log_path="", started_at=started_at)
+                                  log_path="", started_at=started_at, deployment=deployment)
         return KubernetesCodeServer(record=record, client=CodeServerClient(address),
                                     log=PodLog(), servers=self, namespace=namespace)
 
-    async def start(self, spec: LocationSpec, generation: int) -> KubernetesCodeServer:
-        """Create the Deployment and Service of ``spec``'s ``generation``. When they exist
+    async def start(self, spec: LocationSpec, generation: int,
+                    deployment: str = DEFAULT_DEPLOYMENT) -> KubernetesCodeServer:
+        """Create the Deployment and Service of ``spec``'s ``generation`` in ``deployment``
+        (the deployment whose location ``spec`` is). When they exist
         (the generation's server is restarted: it hung, or its code failed to load and is
         loaded again), its Deployment is restarted as ``kubectl rollout restart`` does: a
         changed pod template makes it start a fresh pod."""
@@ -202,11 +236,12 @@ class KubernetesCodeServers:
             raise CodeServerError(f"cannot start the code server of {spec.name}: {exc}") from exc
         owners = await self.api.owner_references() if namespace == self.api.namespace else []
         service = service_manifest(spec, generation, agent_id=self.agent_id,
-                                   owner_references=owners)
-        deployment = deployment_manifest(spec, generation, agent_id=self.agent_id, image=image,
-                                         base_env=self.base_env, owner_references=owners)
+                                   owner_references=owners, deployment=deployment)
+        manifest = deployment_manifest(spec, generation, agent_id=self.agent_id, image=image,
+                                       base_env=self.base_env, owner_references=owners,
+                                       deployment=deployment)
         objects: tuple[tuple[Kind, dict[str, Any]], ...] = (
-            ("services", service), ("deployments", deployment))
+            ("services", service), ("deployments", manifest))
         for kind, body in objects:
             try:
                 await self.api.create(kind, body, namespace)
@@ -216,9 +251,10 @@ class KubernetesCodeServers:
                                           f"{exc}") from exc
                 if kind == "deployments":
                     await self._restart(body["metadata"]["name"], namespace)
+        served = keys.served_location(deployment, spec.name)
         log.info("created Deployment and Service %s/%s for code location %s (deploy %d)",
-                 namespace, server_name(spec.name, generation), spec.name, generation)
-        return self._handle(spec, generation, namespace, time.time())
+                 namespace, server_name(spec.name, generation, deployment), served, generation)
+        return self._handle(spec, generation, deployment, namespace, time.time())
 
     async def _restart(self, name: str, namespace: str) -> None:
         found = await self.api.get("deployments", name, namespace)
@@ -228,33 +264,47 @@ class KubernetesCodeServers:
         template.setdefault("annotations", {})[RESTARTED_ANNOTATION] = str(time.time())
         await self.api.replace("deployments", name, found, namespace)
 
-    async def adopt(self, spec: LocationSpec, generation: int) -> KubernetesCodeServer | None:
-        """The code server of ``spec``'s ``generation`` if its Deployment exists (a previous
-        supervisor's); its health is checked next, like any server's."""
+    async def adopt(self, spec: LocationSpec, generation: int,
+                    deployment: str = DEFAULT_DEPLOYMENT) -> KubernetesCodeServer | None:
+        """The code server of ``spec``'s ``generation`` in ``deployment`` if its Deployment
+        exists (a previous supervisor's); its health is checked next, like any server's."""
         namespace = self.namespace_of(spec)
-        found = await self.api.get("deployments", server_name(spec.name, generation),
-                                   namespace)
-        if found is None or found["metadata"].get("labels", {}).get(AGENT_LABEL) != \
-                label_value(self.agent_id):
+        found = await self.api.get("deployments",
+                                   server_name(spec.name, generation, deployment), namespace)
+        if found is None or not self._serves(found, spec.name, deployment):
             return None
-        log.info("adopted the code server of %s (Deployment %s/%s)", spec.name, namespace,
+        log.info("adopted the code server of %s (Deployment %s/%s)",
+                 keys.served_location(deployment, spec.name), namespace,
                  found["metadata"]["name"])
-        return self._handle(spec, generation, namespace, 0.0)
+        return self._handle(spec, generation, deployment, namespace, 0.0)
 
-    async def stop_others(self, location: str, namespace: str, *, keep: int | None) -> None:
-        """Delete the location's code servers in ``namespace`` of any generation but
-        ``keep`` (those of earlier deploys a supervisor that died left behind; all of them
-        for None)."""
+    def _serves(self, found: dict[str, Any], location: str, deployment: str) -> bool:
+        """Whether ``found`` is a code server of this agent for ``location`` of
+        ``deployment`` (by its annotations: labels of two names can read the same)."""
+        metadata = found["metadata"]
+        annotations = metadata.get("annotations", {})
+        return bool(metadata.get("labels", {}).get(AGENT_LABEL) == label_value(self.agent_id)
+                and annotations.get(LOCATION_ANNOTATION, location) == location
+                and annotations.get(DEPLOYMENT_ANNOTATION, DEFAULT_DEPLOYMENT)
+                == (deployment or DEFAULT_DEPLOYMENT))
+
+    async def stop_others(self, location: str, namespace: str, *, keep: int | None,
+                          deployment: str = DEFAULT_DEPLOYMENT) -> None:
+        """Delete the code servers of ``location`` of ``deployment`` in ``namespace`` of any
+        generation but ``keep`` (those of earlier deploys a supervisor that died left
+        behind; all of them for None). Another deployment's are left alone."""
         labels = {AGENT_LABEL: label_value(self.agent_id),
-                  LOCATION_LABEL: label_value(location)}
+                  LOCATION_LABEL: served_labels(self.agent_id, location,
+                                                deployment)[LOCATION_LABEL]}
         for found in await self.api.select("deployments", labels, namespace):
             metadata = found["metadata"]
-            if metadata.get("annotations", {}).get(LOCATION_ANNOTATION) != location:
+            if LOCATION_ANNOTATION not in metadata.get("annotations", {}) or \
+                    not self._serves(found, location, deployment):
                 continue  # another location whose name reads the same as a label
             if keep is not None and metadata["labels"].get(GENERATION_LABEL) == str(keep):
                 continue
             log.info("deleting the code server %s/%s of %s: not the deploy served",
-                     namespace, metadata["name"], location)
+                     namespace, metadata["name"], keys.served_location(deployment, location))
             await self.delete(metadata["name"], namespace, 0)
 
     async def wait_ready(self, server: KubernetesCodeServer, timeout: float) -> bool:
@@ -279,7 +329,8 @@ class KubernetesCodeServers:
 
     async def _start_failure(self, server: KubernetesCodeServer) -> str | None:
         """Why the server's pod will not start (e.g. ImagePullBackOff), if it will not."""
-        labels = server_labels(self.agent_id, server.name, server.record.generation)
+        labels = server_labels(self.agent_id, server.name, server.record.generation,
+                               server.record.deployment)
         for pod in await self.api.select("pods", labels, server.namespace):
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
                 waiting = (status.get("state") or {}).get("waiting") or {}

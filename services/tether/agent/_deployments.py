@@ -34,6 +34,27 @@ async def record_deployment(redis: aioredis.Redis, deployment: str, fingerprint:
         raise BrokerUnavailable(f"cannot record the deployment {deployment}: {exc}") from exc
 
 
+async def recorded_deployment(redis: aioredis.Redis, fingerprint: str) -> str | None:
+    """The deployment the token of ``fingerprint`` served when a poller last heard of it
+    (a poller that restarted since knows it from here only)."""
+    try:
+        raw: dict[Any, Any] = await redis.hgetall(keys.AGENT_DEPLOYMENTS)
+    except RedisError as exc:
+        raise BrokerUnavailable(f"cannot read the agent's deployments: {exc}") from exc
+    return next((name.decode() for name, served_by in raw.items()
+                 if served_by.decode() == fingerprint), None)
+
+
+async def forget_deployment(redis: aioredis.Redis, deployment: str, fingerprint: str) -> None:
+    """Note that the token of ``fingerprint`` serves ``deployment`` no more (it was revoked),
+    unless another token serves it meanwhile: its entries then go to the dead letters."""
+    try:
+        if await redis.hget(keys.AGENT_DEPLOYMENTS, deployment) == fingerprint.encode():
+            await redis.hdel(keys.AGENT_DEPLOYMENTS, deployment)
+    except RedisError as exc:
+        raise BrokerUnavailable(f"cannot forget the deployment {deployment}: {exc}") from exc
+
+
 class DeploymentClients:
     """The client to report the entries of each deployment with: that of the token the
     pollers recorded for the deployment (whichever tokens the agent holds: one that held
@@ -53,13 +74,15 @@ class DeploymentClients:
     def first(self) -> ControlPlaneClient:
         return self.clients[0]
 
-    async def for_deployment(self, deployment: str) -> ControlPlaneClient | None:
+    async def for_deployment(self, deployment: str, *,
+                             fresh: bool = False) -> ControlPlaneClient | None:
         """The client of ``deployment``'s token; None when no token of this agent serves it
-        (as far as the pollers learned, read again at most every ``REFRESH_SECONDS``)."""
+        (as far as the pollers learned, read again at most every ``REFRESH_SECONDS``, or
+        now when ``fresh``: the token was refused, and a poller may have found it revoked)."""
         if not deployment:
             return self.first
-        client = self._by_deployment.get(deployment)
-        if client is None and time.monotonic() - self._read_at >= REFRESH_SECONDS:
+        client = None if fresh else self._by_deployment.get(deployment)
+        if client is None and (fresh or time.monotonic() - self._read_at >= REFRESH_SECONDS):
             await self._read()
             client = self._by_deployment.get(deployment)
         return client

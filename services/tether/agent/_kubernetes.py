@@ -33,10 +33,14 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 AGENT_LABEL = "tether.io/agent"
 LOCATION_LABEL = "tether.io/location"
 GENERATION_LABEL = "tether.io/generation"
+# a code server of a deployment other than the default one (the default's carry none, as
+# before agents served several)
+DEPLOYMENT_LABEL = "tether.io/deployment"
 RUN_LABEL = "tether.io/run-id"
 ATTEMPT_LABEL = "tether.io/attempt"
 # the exact location name and run id (label values are limited to 63 characters of a few kinds)
 LOCATION_ANNOTATION = "tether.io/location-name"
+DEPLOYMENT_ANNOTATION = "tether.io/deployment-name"
 RUN_ANNOTATION = "tether.io/run-id"
 
 _NOT_LABEL_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")

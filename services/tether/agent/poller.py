@@ -6,7 +6,11 @@ handler is idempotent.
 
 An agent serving several deployments has a token for each: the poller heartbeats and claims
 with each token in a loop of its own, and tags the entries of each claim with the deployment
-the control plane said the token serves (:mod:`._deployments`).
+the control plane said the token serves (:mod:`._deployments`). A token that served a
+deployment and is then refused on ``REFUSALS_TO_RETIRE`` heartbeats in a row was revoked (its
+deployment deleted, or the token itself): the poller forgets that deployment's desired code
+locations, so the supervisors stop its code servers as for removed locations, and claims no
+more with the token; the other tokens' deployments carry on.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from ..wire import (
     WorkItem,
 )
 from ._client import ControlPlaneClient
-from ._deployments import record_deployment
+from ._code_registry import undesire_deployment
+from ._deployments import forget_deployment, record_deployment, recorded_deployment
 from ._status import StreamStats, read_statuses, reporting_status, stream_stats
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,10 @@ log = logging.getLogger(__name__)
 # work items claimed at once at most: a thousand schedules' ticks due in the same minute go
 # to the streams in a few claims, and one claim's items in one round trip
 CLAIM_BATCH = 256
+# heartbeats refused in a row after which a token that served a deployment counts as revoked
+# (one refusal could be a control plane that is being set up again; this many, at one every
+# heartbeat_seconds, is not)
+REFUSALS_TO_RETIRE = 3
 
 
 def stream_for(item: WorkItem) -> str:
@@ -87,6 +96,9 @@ class Poller:
         # answered; claims wait for it, since their entries are tagged with it
         self.deployments: dict[str, str] = {}
         self._known = {client.fingerprint: asyncio.Event() for client in self.clients}
+        # heartbeats refused in a row, and the tokens found revoked, by fingerprint
+        self._refusals: dict[str, int] = {}
+        self._retired = {client.fingerprint: asyncio.Event() for client in self.clients}
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("poller %s claiming work for queues %s", self.request.agent_id,
@@ -104,6 +116,8 @@ class Poller:
                      for client in self.clients]
             try:
                 await asyncio.gather(*(self._poll(client, stop) for client in self.clients))
+                # every token was revoked: nothing to claim, but stay until stopped
+                await stop.wait()
             finally:
                 for loop in loops:
                     loop.cancel()
@@ -123,11 +137,19 @@ class Poller:
                     queues=self.request.queues, timestamp=time.time(), workers=workers))
                 await record_deployment(self.redis, reply.deployment, client.fingerprint)
                 self._learned(client, reply.deployment)
+                self._refusals[client.fingerprint] = 0
                 pause = self.heartbeat_seconds
             except Unauthorized as exc:
                 # this token claims nothing until its deployment is known: say why
                 log.error("the control plane refused the agent token %s…: %s",
                           client.fingerprint[:6], exc)
+                refusals = self._refusals[client.fingerprint] = \
+                    self._refusals.get(client.fingerprint, 0) + 1
+                try:
+                    if refusals >= REFUSALS_TO_RETIRE and await self._retire(client):
+                        return
+                except BrokerUnavailable as exc:
+                    log.warning("%s; retrying", exc)
                 pause = self.heartbeat_seconds
             except (ControlPlaneError, RedisError, BrokerUnavailable) as exc:
                 log.debug("heartbeat not sent: %s", exc)
@@ -145,15 +167,34 @@ class Poller:
         self.deployments[client.fingerprint] = deployment
         self._known[client.fingerprint].set()
 
+    async def _retire(self, client: ControlPlaneClient) -> bool:
+        """The token of ``client`` is refused for good: stop serving the deployment it
+        served (its desired locations forgotten, so the supervisors stop their code servers,
+        and its claims end). False when it never served one here: nothing to stop."""
+        deployment = (self.deployments.get(client.fingerprint)
+                      or await recorded_deployment(self.redis, client.fingerprint))
+        if deployment is None:
+            return False
+        forgotten = await undesire_deployment(self.redis, deployment)
+        await forget_deployment(self.redis, deployment, client.fingerprint)
+        log.error("the control plane refused the agent token %s… of deployment %s on %d "
+                  "heartbeats in a row (revoked, or the deployment deleted): stopping that "
+                  "deployment's code servers (%s) and claiming no more work with the token; "
+                  "remove it from the agent's tokens", client.fingerprint[:6], deployment,
+                  REFUSALS_TO_RETIRE, ", ".join(forgotten) or "none")
+        self._retired[client.fingerprint].set()
+        return True
+
     async def _poll(self, client: ControlPlaneClient, stop: asyncio.Event) -> None:
         backoff = Backoff()
+        retired = self._retired[client.fingerprint]
         # claimed work is tagged with the token's deployment: first learn which it is
-        known = asyncio.ensure_future(self._known[client.fingerprint].wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({known, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        known.cancel()
-        stopped.cancel()
-        while not stop.is_set():
+        waits = [asyncio.ensure_future(event.wait())
+                 for event in (self._known[client.fingerprint], stop, retired)]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        while not stop.is_set() and not retired.is_set():
             try:
                 handed = await self.poll_once(stop, client)
             except Unauthorized as exc:

@@ -217,9 +217,11 @@ class Supervisor:
                 await self._retire(name)
                 if self.kubernetes is not None:
                     namespace = getattr(server, "namespace", "") or self.kubernetes.api.namespace
-                    # the location's own name (a served location's last part)
-                    await self.kubernetes.stop_others(name.rpartition("/")[2], namespace,
-                                                      keep=None)
+                    # a served location is <deployment>/<location>, or the default
+                    # deployment's location
+                    deployment, _, location = name.rpartition("/")
+                    await self.kubernetes.stop_others(location, namespace, keep=None,
+                                                      deployment=deployment)
                 await stop_orphans(self.registry,
                                    [r for r in recorded if r.pid not in self._retiring],
                                    self.containers)
@@ -228,7 +230,8 @@ class Supervisor:
             if name not in self.servers:
                 adopted = (adopt(recorded, want.generation) if self.kubernetes is None
                            or not self._on_kubernetes(want) else
-                           await self.kubernetes.adopt(want.spec, want.generation))
+                           await self.kubernetes.adopt(want.spec, want.generation,
+                                                       want.deployment))
                 if adopted is not None:
                     if adopted.record.container_id:
                         await self.containers.adopted(adopted)
@@ -237,7 +240,8 @@ class Supervisor:
                 served = self.servers.get(name)
                 await self.kubernetes.stop_others(
                     want.spec.name, self.kubernetes.namespace_of(want.spec),
-                    keep=None if served is None else served.record.generation)
+                    keep=None if served is None else served.record.generation,
+                    deployment=want.deployment)
             await stop_orphans(self.registry, [r for r in recorded if r.pid != self._pid_of(name)
                                                and r.pid not in self._retiring],
                                self.containers)
@@ -376,7 +380,7 @@ class Supervisor:
 
     async def _start_on_kubernetes(self, kubernetes: KubernetesCodeServers,
                                    want: DesiredLocation) -> CodeServer:
-        server = await kubernetes.start(want.spec, want.generation)
+        server = await kubernetes.start(want.spec, want.generation, want.deployment)
         try:
             ready = await kubernetes.wait_ready(server, self.start_timeout)
         except BaseException:

@@ -23,7 +23,7 @@ from .. import _metrics as metrics
 from .. import _telemetry as telemetry
 from .._backoff import Backoff
 from ..broker import Entry, StreamConsumer, entry_fields, keys
-from ..errors import ControlPlaneError
+from ..errors import ControlPlaneError, Unauthorized
 from ..wire import (
     EXIT_INTERRUPTED,
     EXIT_RUN_CANCELED,
@@ -216,6 +216,12 @@ class Uploader:
             except ControlPlaneError as exc:
                 if exc.status_code in REFUSED:
                     await self._refused(lane, consumer, client, entries, stop, exc)
+                    return
+                deployment = entries[0].deployment
+                if isinstance(exc, Unauthorized) and deployment and \
+                        await self.clients.for_deployment(deployment, fresh=True) is not client:
+                    # the poller found the token revoked and stopped serving its deployment
+                    await self._unserved(lane, consumer, deployment, entries)
                     return
                 log.log(client.failure_level(exc), "upload to %s deferred: %s",
                         lane.stream, exc)
