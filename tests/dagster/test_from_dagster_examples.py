@@ -35,7 +35,7 @@ AUTOMATIONS = """query($kind: String!) { automations(kind: $kind) { name locatio
     jobName cron ticks(limit: 20) { status scheduledTime runIds skipReason error } } }"""
 LAUNCH = """mutation($job: String!, $config: JSON, $partition: String) {
     launchRun(jobName: $job, runConfig: $config, partition: $partition) { id } }"""
-ASSETS = """{ assets { key kinds groupName
+ASSETS = """{ assets { key kinds groupName metadata { label kind text }
     latestMaterialization { metadata { label kind text } } } }"""
 RUNS = "{ runs(limit: 100) { id status partition jobName tags } }"
 
@@ -149,6 +149,11 @@ def test_the_partitioned_project_runs_its_days_its_schedule_and_its_sensor(
     assert run["status"] == "SUCCESS", run["error"]
     assert set(outcomes(run).values()) == {"STEP_SUCCESS"}
     assert "20 orders on 2026-11-05" in _log_lines(run)
+    # @asset(metadata=...): the definition's metadata, typed, beside what runs report
+    revenue = next(a for a in running.graphql(ASSETS)["assets"] if a["key"] == "revenue")
+    assert revenue["metadata"] == [
+        {"label": "currency", "kind": "text", "text": "EUR"},
+        {"label": "regions", "kind": "json", "text": '["eu","us","apac"]'}]
 
     # op(config_schema=...): checked at launch, its default filled in for context.op_config
     report = ended(running, running.graphql(
