@@ -6,16 +6,18 @@ configured; a sensor keeps its cursor and keeps ticking after an error."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tether.control_plane._daemons import run_daemons
 from tether.control_plane.errors import BadInput
-from tether.control_plane.storage import KeyedRun, Store, TickStatus
+from tether.control_plane.storage import Actor, KeyedRun, Store, TickStatus
 from tether.settings import Settings
 from tether.wire import (
     ErrorInfo,
@@ -203,6 +205,62 @@ def test_schedules_and_sensors_are_listed_and_started_by_name(
     assert not stopped.running
     with pytest.raises(BadInput, match="no schedule named 'nope'; known: every_minute, hourly"):
         auto.set_automation_running("schedule", "nope", running=True)
+
+
+def test_a_stopped_schedule_ticked_now_runs_once_per_due_time_and_stays_stopped(
+        auto: Store, clock: FakeClock) -> None:
+    auto.start_due_ticks()  # the scheduler's first turn: "hourly" (started by default) starts
+    due = MIDNIGHT - 86_400
+    tick = auto.tick_automation("schedule", "every_minute", scheduled_time=due,
+                                actor=Actor(kind="cli", name="ops", via="cli"))
+    assert (tick.status, tick.scheduled_time, tick.location) == (TickStatus.EVALUATING, due,
+                                                                   "auto")
+    [asked] = _evaluate(auto, _one_run)
+    assert (asked.tick_id, asked.scheduled_time) == (tick.id, due)
+    [run_id] = _scheduled_runs(auto)
+    # the next tick now is due now, and its run is another; the same due time again is refused
+    clock.advance(5)
+    auto.tick_automation("schedule", "every_minute")
+    _evaluate(auto, _one_run)
+    assert len(_scheduled_runs(auto)) == 2
+    iso = re.escape(datetime.fromtimestamp(due, UTC).isoformat())
+    with pytest.raises(BadInput, match=f"has a tick due at {iso} already; pass another"):
+        auto.tick_automation("schedule", "every_minute", scheduled_time=due)
+    history = auto.list_ticks("schedule", "auto", "every_minute")
+    assert [t.status for t in history] == [TickStatus.SUCCESS, TickStatus.SUCCESS]
+    assert history[-1].run_ids == [run_id]
+    listed = next(a for a in auto.list_automations() if a.name == "every_minute")
+    assert not listed.running and listed.next_tick_time is None
+    # an hour on, the scheduler asks for "hourly" only: ticking now did not start it
+    clock.now = MIDNIGHT + 3601
+    auto.start_due_ticks()
+    assert [t.name for t in _evaluate(auto, _one_run)] == ["hourly"]
+    [entry] = auto.audit_log(action="schedule.tick")
+    assert (entry.target, entry.outcome, entry.actor.name) == ("auto/every_minute", "ok", "ops")
+
+
+def test_a_sensor_ticked_now_reads_and_saves_its_cursor_and_respects_run_keys(
+        auto: Store, clock: FakeClock) -> None:
+    def answer(tick: EvaluateTick) -> TickOutcome:
+        return TickOutcome(run_requests=[RequestedRun(job_name="file_job", run_key="f1")],
+                           cursor=str(int(tick.cursor or 0) + 1))
+
+    auto.tick_automation("sensor", "new_files")
+    with pytest.raises(BadInput, match="being evaluated"):
+        auto.tick_automation("sensor", "new_files")
+    [first] = _evaluate(auto, answer)
+    auto.tick_automation("sensor", "new_files")
+    [second] = _evaluate(auto, answer)
+    assert (first.cursor, second.cursor) == (None, "1")
+    newest, oldest = auto.list_ticks("sensor", "auto", "new_files")
+    assert newest.status == TickStatus.SKIPPED and newest.run_ids == []
+    assert newest.existing_runs == [KeyedRun(run_key="f1", run_id=oldest.run_ids[0])]
+    sensor = next(a for a in auto.list_automations() if a.name == "new_files")
+    assert sensor.cursor == "2" and not sensor.running
+    with pytest.raises(BadInput, match="a sensor's tick has no scheduled time"):
+        auto.tick_automation("sensor", "new_files", scheduled_time=MIDNIGHT)
+    with pytest.raises(BadInput, match="no sensor named 'nope'; known: new_files"):
+        auto.tick_automation("sensor", "nope")
 
 
 def test_a_run_request_the_control_plane_refuses_fails_the_tick_with_the_reason(

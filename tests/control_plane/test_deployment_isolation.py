@@ -119,6 +119,8 @@ class World:
             [(loc.name, loc.spec.module, loc.generation, loc.status)
              for loc in beta.list_locations()],
             [(a.kind, a.name, a.running) for a in beta.list_automations()],
+            [[t.id for t in beta.list_ticks(a.kind, a.location, a.name)]
+             for a in beta.list_automations()],
             beta.dynamic_partitions("beta_parts"),
             [p.name for p in beta.list_alert_policies()],
             [(t.id, t.revoked_at) for t in beta.list_tokens() if t.kind == "agent"],
@@ -234,6 +236,8 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]], Chec
     "setAutomationRunning": ('mutation { setAutomationRunning(kind: "schedule", '
                              'name: "beta_schedule", running: false) { name } }',
                              lambda b: {}, _refused("BAD_INPUT")),
+    "tickAutomation": ('mutation { tickAutomation(kind: "schedule", name: "beta_schedule") '
+                       '{ id } }', lambda b: {}, _refused("BAD_INPUT")),
     "createToken": ('mutation { createToken(kind: "agent", name: "new agent") '
                     '{ info { deployment } } }', lambda b: {},
                     lambda w, body: _created_in_alpha(body)),

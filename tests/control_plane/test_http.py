@@ -21,6 +21,7 @@ from tether.wire import (
     ClaimRequest,
     ClaimResponse,
     ErrorInfo,
+    EvaluateTick,
     EventBatch,
     HeartbeatReply,
     LaunchRun,
@@ -413,6 +414,9 @@ AUTOMATIONS = """query($kind: String) { automations(kind: $kind) { kind name loc
     ticks(limit: 5) { status scheduledTime runIds } } }"""
 SET_RUNNING = """mutation($kind: String!, $name: String!, $running: Boolean!) {
     setAutomationRunning(kind: $kind, name: $name, running: $running) { name running } }"""
+TICK = """mutation($kind: String!, $name: String!, $time: Float) {
+    tickAutomation(kind: $kind, name: $name, scheduledTime: $time) {
+      id status scheduledTime } }"""
 
 
 async def test_schedules_and_sensors_are_listed_started_and_stopped(cp: ControlPlane) -> None:
@@ -440,7 +444,19 @@ async def test_schedules_and_sensors_are_listed_started_and_stopped(cp: ControlP
     unknown = await cp.graphql(SET_RUNNING, kind="sensor", name="nope", running=True)
     [error] = unknown.json()["errors"]
     assert error["extensions"]["code"] == "BAD_INPUT" and "known: files" in error["message"]
+    refused = await cp.graphql(TICK, token=viewer, kind="sensor", name="files")
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    [entry, *_] = cp.store.audit_log(action="sensor.tick")
+    assert entry.outcome == "refused" and "viewer" in entry.detail
+    ticked = (await cp.graphql(TICK, kind="schedule", name="nightly", time=1_796_083_200.0)
+              ).json()["data"]["tickAutomation"]
+    assert ticked["status"] == "EVALUATING" and ticked["scheduledTime"] == 1_796_083_200.0
+    [asked] = [item.payload for item in cp.store.claim_work("agent", ["default"], 10, 60)
+               if isinstance(item.payload, EvaluateTick)]
+    assert (asked.tick_id, asked.name) == (ticked["id"], "nightly")
     started = await cp.graphql(SET_RUNNING, kind="schedule", name="nightly", running=True)
     assert started.json()["data"]["setAutomationRunning"] == {"name": "nightly", "running": True}
     [schedule] = (await cp.graphql(AUTOMATIONS, kind="schedule")).json()["data"]["automations"]
-    assert schedule["running"] and schedule["nextTickTime"] > 0 and schedule["ticks"] == []
+    assert schedule["running"] and schedule["nextTickTime"] > 0
+    assert schedule["ticks"] == [{"status": "EVALUATING", "scheduledTime": 1_796_083_200.0,
+                                  "runIds": []}]

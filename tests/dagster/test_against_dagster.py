@@ -4,8 +4,9 @@ with a cursor, partitioned schedules, run requests) observed through Dagster its
 through ``tether.dagster``: what a user sees must be the same.
 
 Dagster is not a dependency of Tether: this test runs Dagster from the virtualenv the
-benchmarks use (``bench/.dagster-venv``, made by ``bench/_dagster.py``'s ``ensure_venv``) or
-the one ``TETHER_DAGSTER_VENV`` names, and is skipped, saying so, when there is none."""
+benchmarks use (``bench/.dagster-venv``, made by ``bench/_dagster.py``'s ``ensure_venv``,
+which ``scripts/test`` calls, so CI runs it) or the one ``TETHER_DAGSTER_VENV`` names, and is
+skipped, saying so, when there is none (a plain ``pytest`` on a new machine)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def test_a_dagster_program_observes_the_same_through_tether_as_through_dagster(
         tmp_path: Path) -> None:
     dagster = VENV / "bin" / "python"
     if not dagster.exists():
-        pytest.skip(f"no Dagster virtualenv at {VENV}: run bench/dagster_side_by_side.py "
-                    "once, or set TETHER_DAGSTER_VENV")
+        pytest.skip(f"no Dagster virtualenv at {VENV}: run scripts/test (which makes it) "
+                    "or bench/dagster_side_by_side.py once, or set TETHER_DAGSTER_VENV")
     through_dagster = _observed(dagster, "dagster", tmp_path)
     through_tether = _observed(sys.executable, "tether.dagster", tmp_path)
     assert through_tether == through_dagster

@@ -334,3 +334,25 @@ def test_the_selections_and_metadata_values_tether_has_are_its_own() -> None:
                and e.asset_key == "refunds"]
     assert {label: type(value).__name__ for label, value in event.metadata.items()} == {
         "summary": "MarkdownValue", "ok": "JsonValue", "link": "UrlValue"}
+
+
+def test_metadata_of_assets_specs_and_outs_is_the_assets_definition_metadata() -> None:
+    from tether.sdk import snapshot_definitions
+    from tether.wire import IntValue, JsonValue, TextValue, UrlValue
+
+    @dg.asset(metadata={"owner": "sales", "docs": dg.MetadataValue.url("https://wiki/o")})
+    def orders() -> int:
+        return 1
+
+    @dg.multi_asset(outs={"low": dg.AssetOut(metadata={"rank": dg.MetadataValue.int(1)}),
+                          "high": dg.AssetOut()})
+    def bounds(orders: int) -> tuple[int, int]:
+        return orders, orders
+
+    landing = dg.AssetSpec("landing", metadata={"ok": dg.MetadataValue.bool(True)})
+    defs = dg.Definitions(assets=[orders, bounds, landing])
+    by_key = {a.key: a.metadata for a in snapshot_definitions(defs, "loc").assets}
+    assert by_key == {"orders": {"owner": TextValue(text="sales"),
+                                 "docs": UrlValue(url="https://wiki/o")},
+                      "low": {"rank": IntValue(value=1)}, "high": {},
+                      "landing": {"ok": JsonValue(data=True)}}

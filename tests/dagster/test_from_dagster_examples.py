@@ -1,10 +1,9 @@
 """The Dagster projects of ``examples/from_dagster`` (``import tether.dagster as dg``) on a
 real deployment, on the embedded default and on PostgreSQL + Redis: both code locations
 load; the quickstart's asset job and the partitioned project's jobs run; their schedules
-tick (the test moves a started schedule's last tick to just before last midnight, as if the
-deployment had been up since then: its next due time is then past, and the scheduler asks
-for that tick now); the sensor that was declared ``default_status=RUNNING`` ticks on its own
-and runs the day whose corrected orders arrive."""
+tick (``tether schedule tick`` evaluates a stopped schedule once, as due at last midnight,
+and launches the run it asks for); the sensor that was declared ``default_status=RUNNING``
+ticks on its own and runs the day whose corrected orders arrive."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from ..deployment import (
     ENDED,
@@ -33,13 +31,11 @@ from ..deployment import (
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "from_dagster"
 
-SET_RUNNING = """mutation($kind: String!, $name: String!) {
-    setAutomationRunning(kind: $kind, name: $name, running: true) { running } }"""
 AUTOMATIONS = """query($kind: String!) { automations(kind: $kind) { name location running
-    jobName cron ticks(limit: 20) { status runIds skipReason error } } }"""
+    jobName cron ticks(limit: 20) { status scheduledTime runIds skipReason error } } }"""
 LAUNCH = """mutation($job: String!, $config: JSON, $partition: String) {
     launchRun(jobName: $job, runConfig: $config, partition: $partition) { id } }"""
-ASSETS = """{ assets { key kinds groupName
+ASSETS = """{ assets { key kinds groupName metadata { label kind text }
     latestMaterialization { metadata { label kind text } } } }"""
 RUNS = "{ runs(limit: 100) { id status partition jobName tags } }"
 
@@ -76,24 +72,21 @@ def _automation(deployment: Deployment, kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def _tick_now(deployment: Deployment, database_url: str, name: str) -> dict[str, Any]:
-    """Start the daily schedule ``name``, move its last tick to a minute before last
-    midnight (UTC), and return the run that the tick then due created, once it ended."""
-    deployment.graphql(SET_RUNNING, kind="schedule", name=name)
+def _tick_now(deployment: Deployment, name: str) -> dict[str, Any]:
+    """Tick the stopped daily schedule ``name`` as due at last midnight (UTC), through
+    ``tether schedule tick``, and return the run the tick created, once it ended."""
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    engine = sa.create_engine(database_url)
-    with engine.begin() as db:
-        moved = db.execute(sa.text("UPDATE automation_states SET last_tick_time = :time "
-                                   "WHERE kind = 'schedule' AND name = :name"),
-                           {"time": midnight.timestamp() - 60, "name": name})
-        assert moved.rowcount == 1
-    engine.dispose()
+    done = deployment.cli("schedule", "tick", name, "--time", midnight.isoformat())
+    assert done.returncode == 0, done.stderr
+    assert f"schedule {name}: tick " in done.stdout and "is EVALUATING" in done.stdout
     tick = deployment.wait_for(
         lambda: next((t for t in _automation(deployment, "schedule", name)["ticks"]
                       if t["status"] != "EVALUATING"), None),
         what=f"a tick of {name}")
     assert tick["status"] == "SUCCESS", tick
+    assert tick["scheduledTime"] == midnight.timestamp()
     [run_id] = tick["runIds"]
+    assert not _automation(deployment, "schedule", name)["running"]
     return ended(deployment, run_id)
 
 
@@ -115,7 +108,7 @@ def _log_lines(run: dict[str, Any]) -> list[str]:
 
 @pytest.mark.timeout(180)
 def test_the_quickstart_etl_port_runs_its_asset_job_and_its_schedule(
-        running: Deployment, project: Path, database_url: tuple[str, str]) -> None:
+        running: Deployment, project: Path) -> None:
     schedule = _automation(running, "schedule", "all_assets_job_schedule")
     assert (schedule["cron"], schedule["jobName"], schedule["running"]) == (
         "0 0 * * *", "all_assets_job", False)
@@ -143,19 +136,24 @@ def test_the_quickstart_etl_port_runs_its_asset_job_and_its_schedule(
     assert metadata["num_records"]["text"] == "100"
     assert metadata["preview"]["kind"] == "markdown"
 
-    scheduled = _tick_now(running, database_url[0], "all_assets_job_schedule")
+    scheduled = _tick_now(running, "all_assets_job_schedule")
     assert scheduled["status"] == "SUCCESS"
     assert outcomes(scheduled)["most_frequent_words"] == "STEP_SUCCESS"
 
 
 @pytest.mark.timeout(180)
 def test_the_partitioned_project_runs_its_days_its_schedule_and_its_sensor(
-        running: Deployment, project: Path, database_url: tuple[str, str]) -> None:
+        running: Deployment, project: Path) -> None:
     launched = running.graphql(LAUNCH, job="daily_sales_job", partition="2026-11-05")
     run = ended(running, launched["launchRun"]["id"])
     assert run["status"] == "SUCCESS", run["error"]
     assert set(outcomes(run).values()) == {"STEP_SUCCESS"}
     assert "20 orders on 2026-11-05" in _log_lines(run)
+    # @asset(metadata=...): the definition's metadata, typed, beside what runs report
+    revenue = next(a for a in running.graphql(ASSETS)["assets"] if a["key"] == "revenue")
+    assert revenue["metadata"] == [
+        {"label": "currency", "kind": "text", "text": "EUR"},
+        {"label": "regions", "kind": "json", "text": '["eu","us","apac"]'}]
 
     # op(config_schema=...): checked at launch, its default filled in for context.op_config
     report = ended(running, running.graphql(
@@ -188,7 +186,7 @@ def test_the_partitioned_project_runs_its_days_its_schedule_and_its_sensor(
     assert "2 orders on 2026-11-07" in _log_lines(running.graphql(RUN, id=sensed["id"])["run"])
 
     # the partitioned schedule runs the day that ended last
-    scheduled = _tick_now(running, database_url[0], "daily_sales_job_schedule")
+    scheduled = _tick_now(running, "daily_sales_job_schedule")
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     assert scheduled["status"] == "SUCCESS"
     assert f"20 orders on {yesterday}" in _log_lines(scheduled)

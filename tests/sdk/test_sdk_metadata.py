@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from tether import (
+    AssetOut,
+    AssetSpec,
     Definitions,
     MaterializeResult,
     Metadata,
@@ -17,9 +20,11 @@ from tether import (
     asset,
     define_asset_job,
     job,
+    multi_asset,
     op,
 )
-from tether.sdk import RunEmitter, execute_job
+from tether.errors import DefinitionError
+from tether.sdk import RunEmitter, execute_job, snapshot_definitions
 from tether.wire import (
     AssetMaterialization,
     FloatValue,
@@ -126,3 +131,37 @@ def test_a_table_preview_keeps_the_first_rows() -> None:
     preview = Metadata.table(([n, n * n] for n in range(100)), columns=["n", "square"])
     assert preview.columns == ["n", "square"] and len(preview.rows) == 10
     assert preview.rows[3] == [3, 9]
+
+
+def test_definition_metadata_is_typed_into_the_snapshot_of_each_asset_form() -> None:
+    @asset(metadata={"owner_team": "sales", "sla_hours": 6, "docs":
+                     Metadata.url("https://wiki.example/orders"), "columns": ["id", "total"]})
+    def orders() -> int:
+        return 1
+
+    @multi_asset(outs={"low": AssetOut(metadata={"unit": Metadata.text("eur")}),
+                       "high": AssetOut()})
+    def bounds(orders: int) -> tuple[int, int]:
+        return orders, orders
+
+    spec = AssetSpec("s3/landing", metadata={"bucket": Path("/data/landing")})
+    defs = Definitions(assets=[orders, bounds, spec])
+    by_key = {a.key: a.metadata for a in snapshot_definitions(defs, "loc").assets}
+    assert by_key == {
+        "orders": {"owner_team": TextValue(text="sales"), "sla_hours": IntValue(value=6),
+                   "docs": UrlValue(url="https://wiki.example/orders"),
+                   "columns": JsonValue(data=["id", "total"])},
+        "low": {"unit": TextValue(text="eur")}, "high": {},
+        "s3/landing": {"bucket": PathValue(path="/data/landing")}}
+    # the wire carries the types: a control plane reads them back as they were
+    snapshot = snapshot_definitions(defs, "loc")
+    again = msgspec.json.decode(msgspec.json.encode(snapshot), type=type(snapshot))
+    assert again.assets == snapshot.assets
+
+
+def test_definition_metadata_that_cannot_be_recorded_fails_the_definition() -> None:
+    with pytest.raises(DefinitionError,
+                       match=r"asset 'orders': metadata 'conn': cannot record a object"):
+        @asset(metadata={"conn": object()})
+        def orders() -> int:
+            return 1

@@ -38,7 +38,8 @@ def orders(context: dg.AssetExecutionContext, source: OrderSource) -> list:
     return rows
 
 
-@dg.asset(partitions_def=daily, group_name="sales")
+@dg.asset(partitions_def=daily, group_name="sales",
+          metadata={"currency": "EUR", "regions": dg.MetadataValue.json(list(REGIONS))})
 def revenue(context: dg.AssetExecutionContext, orders: list) -> dict:
     """The day's revenue per region."""
     totals = {region: 0.0 for region in REGIONS}

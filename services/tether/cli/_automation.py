@@ -1,8 +1,10 @@
-"""``tether schedule ...`` and ``tether sensor ...``: list, start, stop, and the tick history."""
+"""``tether schedule ...`` and ``tether sensor ...``: list, start, stop, tick now, and the tick
+history."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import time
 from typing import Any
 
@@ -11,6 +13,9 @@ AUTOMATIONS = """query($kind: String) { automations(kind: $kind) {
 SET_RUNNING = """mutation($kind: String!, $name: String!, $running: Boolean!, $location: String) {
   setAutomationRunning(kind: $kind, name: $name, running: $running, location: $location) {
     name location running nextTickTime } }"""
+TICK = """mutation($kind: String!, $name: String!, $location: String, $time: Float) {
+  tickAutomation(kind: $kind, name: $name, location: $location, scheduledTime: $time) {
+    id scheduledTime status } }"""
 TICKS = """query($kind: String, $limit: Int) { automations(kind: $kind) { name location
   running nextTickTime
   ticks(limit: $limit) { id scheduledTime status runIds existingRuns { runKey runId }
@@ -30,6 +35,16 @@ def register(commands: Any) -> None:
             change.add_argument("--location", help=f"the code location (when several define "
                                                    f"the {kind})")
             change.set_defaults(handler=_set_running, kind=kind, running=running)
+        tick = actions.add_parser("tick", help=f"evaluate a {kind} once now, started or "
+                                               "stopped, and launch the runs it asks for")
+        tick.add_argument("name")
+        tick.add_argument("--location", help=f"the code location (when several define the "
+                                             f"{kind})")
+        if kind == "schedule":
+            tick.add_argument("--time", type=_iso_time, metavar="ISO",
+                              help="the time the tick is due, e.g. 2026-12-01T00:00:00+00:00 "
+                                   "(default: now; no offset: local time)")
+        tick.set_defaults(handler=_tick, kind=kind)
         history = actions.add_parser("ticks", help=f"a {kind}'s newest ticks: runs requested, "
                                                    "skip reasons, errors")
         history.add_argument("name")
@@ -70,6 +85,29 @@ def _set_running(args: argparse.Namespace) -> int:
     upcoming = f"; next tick {_time(item['nextTickTime'])}" if item["nextTickTime"] else ""
     print(f"{args.kind} {item['name']} [{item['location']}] is "
           f"{'started' if item['running'] else 'stopped'}{upcoming}")
+    return 0
+
+
+def _iso_time(text: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time; write e.g. 2026-12-01T00:00:00+00:00") from None
+
+
+def _tick(args: argparse.Namespace) -> int:
+    from ._graphql import graphql_client
+
+    client = graphql_client()
+    try:
+        tick = client.execute(TICK, kind=args.kind, name=args.name, location=args.location,
+                              time=getattr(args, "time", None))["tickAutomation"]
+    finally:
+        client.close()
+    due = f" due {_time(tick['scheduledTime'])}" if tick["scheduledTime"] else ""
+    print(f"{args.kind} {args.name}: tick {tick['id']}{due} is {tick['status']}; see it with "
+          f"`tether {args.kind} ticks {args.name}`")
     return 0
 
 

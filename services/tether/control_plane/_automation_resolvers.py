@@ -1,9 +1,12 @@
-"""GraphQL resolvers of schedules and sensors: list them with their ticks, start and stop."""
+"""GraphQL resolvers of schedules and sensors: list them with their ticks, start and stop
+them, tick them now."""
 
 from __future__ import annotations
 
 from anyio import to_thread
 from ariadne import MutationType, ObjectType, QueryType
+
+from tether import _telemetry as telemetry
 
 from ._audit import audited
 from ._resolvers import Info
@@ -48,6 +51,31 @@ async def _set_running(_: None, info: Info, kind: str, name: str, running: bool,
                 actor=context.actor)
 
         return await to_thread.run_sync(change)
+
+
+@mutation.field("tickAutomation")
+async def _tick(_: None, info: Info, kind: str, name: str, location: str | None = None,
+                scheduled_time: float | None = None) -> TickRecord:
+    context = info.context
+    async with audited(context.store, context.actor, f"{kind}.tick",
+                       name if location is None else f"{location}/{name}"):
+        if context.token.role == "viewer":
+            raise Forbidden(f"a viewer token cannot tick a {kind}; use a launcher or admin "
+                            "token")
+        _check_kind(kind)
+
+        def tick() -> TickRecord:
+            # the tick's trace starts here; its work item carries it to the code server
+            with telemetry.span("tickAutomation", attributes={"tether.automation": name}
+                                ) as traceparent:
+                return context.store.tick_automation(
+                    kind, name, location=location,  # type: ignore[arg-type]
+                    scheduled_time=scheduled_time, traceparent=traceparent,
+                    actor=context.actor)
+
+        record = await to_thread.run_sync(tick)
+    context.signal.notify()
+    return record
 
 
 @automation.field("ticks")

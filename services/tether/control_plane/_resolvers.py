@@ -7,7 +7,7 @@ Names are converted between the schema's camelCase and Python's snake_case by Ar
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -91,6 +91,8 @@ class AssetView:
     external: bool
     checks: list[AssetCheckSnapshot]
     partitions_def: PartitionsSnapshot | None = None
+    # what its definition says about it, by label
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ def _asset_view(location: str, asset: AssetSnapshot) -> AssetView:
         deps=asset.deps, group_name=asset.group_name, owners=asset.owners, tags=asset.tags,
         kinds=asset.kinds, code_version=asset.code_version, computed_by=asset.computed_by,
         external=asset.external, checks=asset.checks, partitions_def=asset.partitions,
+        metadata=asset.metadata,
     )
 
 
@@ -491,9 +494,10 @@ materialization = ObjectType("Materialization")
 check_evaluation = ObjectType("AssetCheckEvaluation")
 
 
+@asset.field("metadata")
 @materialization.field("metadata")
 @check_evaluation.field("metadata")
-def _materialization_metadata(record: Materialization | CheckEvaluation,
+def _materialization_metadata(record: AssetView | Materialization | CheckEvaluation,
                               _: Info) -> list[dict[str, Any]]:
     return [{"label": label, "kind": metadata_kind(value), "text": metadata_text(value),
              "value": _metadata_value(value)} for label, value in record.metadata.items()]

@@ -80,7 +80,7 @@ def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = No
           ) -> Any:
     """Dagster's ``@asset``. ``required_resource_keys`` needs nothing more in Tether: every
     resource of the Definitions is on ``context.resources``; ``compute_kind`` is a kind."""
-    refuse("asset", {"metadata": metadata, "resource_defs": resource_defs, "hooks": hooks,
+    refuse("asset", {"resource_defs": resource_defs, "hooks": hooks,
                      "io_manager_def": io_manager_def, "dagster_type": dagster_type,
                      "op_tags": op_tags, "output_required": not output_required,
                      "automation_condition": automation_condition,
@@ -95,7 +95,8 @@ def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = No
             name=name, key=key, key_prefix=key_prefix, ins=keys, deps=list(deps or ()),
             description=description, group_name=group_name, owners=list(owners or ()),
             tags=tags, kinds=_kinds(kinds, compute_kind), code_version=code_version,
-            io_manager_key=_io_manager(io_manager_key), pool=pool, retry_policy=retry_policy,
+            metadata=metadata, io_manager_key=_io_manager(io_manager_key), pool=pool,
+            retry_policy=retry_policy,
             check_specs=list(check_specs or ()), partitions_def=partitions_def,
             partition_mappings=mappings or None)(fn)
         give_config_type(f"asset {definition.key}", definition.op, config_type)
@@ -117,7 +118,7 @@ class AssetOut(sdk.AssetOut):
                  tags: Mapping[str, str] | None = None, kinds: Iterable[str] | None = None,
                  freshness_policy: Any = None, is_virtual: bool = False) -> None:
         refuse("AssetOut", {
-            "dagster_type": dagster_type, "metadata": metadata,
+            "dagster_type": dagster_type,
             "automation_condition": automation_condition, "backfill_policy": backfill_policy,
             "freshness_policy": freshness_policy, "is_virtual": is_virtual}, {
             **_COMMON,
@@ -131,7 +132,7 @@ class AssetOut(sdk.AssetOut):
         super().__init__(key, key_prefix=key_prefix, description=description or "",
                          group_name=group_name, code_version=code_version,
                          owners=list(owners or ()), tags=dict(tags or {}),
-                         kinds=list(kinds or ()))
+                         kinds=list(kinds or ()), metadata=metadata)
 
 def multi_asset(*, outs: Mapping[str, sdk.AssetOut] | None = None, name: str | None = None,
                 ins: Mapping[str, AssetIn] | None = None, deps: Iterable[Any] | None = None,
@@ -178,7 +179,7 @@ def graph_asset(compose_fn: Callable[..., Any] | None = None, *, name: str | Non
     """Dagster's ``@graph_asset``: the body calls ops; its return value is the asset's."""
     refuse("graph_asset", {
         "config": config, "partitions_def": partitions_def, "hooks": hooks,
-        "metadata": metadata, "automation_condition": automation_condition,
+        "automation_condition": automation_condition,
         "backfill_policy": backfill_policy, "resource_defs": resource_defs,
         "check_specs": check_specs}, {
         **_COMMON,
@@ -193,7 +194,7 @@ def graph_asset(compose_fn: Callable[..., Any] | None = None, *, name: str | Non
     made = sdk.graph_asset(name=name, key=key, key_prefix=key_prefix, ins=keys or None,
                            description=description, group_name=group_name,
                            owners=list(owners or ()), tags=tags, kinds=list(kinds or ()),
-                           code_version=code_version)
+                           code_version=code_version, metadata=metadata)
     return made(compose_fn) if compose_fn is not None else made
 
 def asset_check(*, asset: Any, name: str | None = None, description: str | None = None,
@@ -240,7 +241,7 @@ class AssetSpec(sdk.AssetSpec):
                  kinds: Iterable[str] | None = None, partitions_def: Any = None,
                  freshness_policy: Any = None, is_virtual: bool = False) -> None:
         refuse("AssetSpec", {
-            "metadata": metadata, "skippable": skippable,
+            "skippable": skippable,
             "automation_condition": automation_condition, "partitions_def": partitions_def,
             "freshness_policy": freshness_policy, "is_virtual": is_virtual}, {
             **_COMMON,
@@ -249,7 +250,8 @@ class AssetSpec(sdk.AssetSpec):
         })
         super().__init__(key, deps=list(deps or ()), description=description or "",
                          group_name=group_name, owners=list(owners or ()), tags=tags,
-                         kinds=list(kinds or ()), code_version=code_version)
+                         kinds=list(kinds or ()), code_version=code_version,
+                         metadata=metadata)
 
 class AssetCheckSpec(sdk.AssetCheckSpec):
     """Dagster's ``AssetCheckSpec``: a check an asset's own step reports on."""

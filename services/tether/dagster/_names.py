@@ -15,8 +15,9 @@ _ADAPT = "tether.dagster."
 SUPPORTED: dict[str, tuple[str, str]] = {
     # the definitions
     "asset": (_ADAPT + "_assets:asset",
-              "metadata=, automation_condition=, freshness_policy=, backfill_policy=, "
-              "resource_defs=, hooks=, op_tags=, dagster_type= raise; compute_kind= is a kind"),
+              "automation_condition=, freshness_policy=, backfill_policy=, resource_defs=, "
+              "hooks=, op_tags=, dagster_type= raise; compute_kind= is a kind; metadata= is "
+              "the asset's definition metadata (values typed as MetadataValue's)"),
     "multi_asset": (_ADAPT + "_assets:multi_asset",
                     "partitions_def=, retry_policy=, internal_asset_deps=, config_schema= "
                     "raise"),
@@ -27,14 +28,13 @@ SUPPORTED: dict[str, tuple[str, str]] = {
             "config=, resource_defs=, executor_def=, logger_defs=, op_retry_policy= raise"),
     "graph": (_ADAPT + "_ops:graph", "one output; ins=, out=, config=, tags= raise"),
     "graph_asset": (_ADAPT + "_assets:graph_asset",
-                    "config=, partitions_def=, hooks=, metadata=, check_specs= raise"),
+                    "config=, partitions_def=, hooks=, check_specs= raise"),
     "asset_check": (_ADAPT + "_assets:asset_check",
                     "additional_ins=, config_schema=, resource_defs=, metadata=, "
                     "partitions_def=, retry_policy= raise"),
     "AssetIn": (_ADAPT + "_assets:AssetIn", "metadata=, input_manager_key=, "
                                                  "dagster_type= raise"),
-    "AssetOut": (_ADAPT + "_assets:AssetOut", "io_manager_key=, is_required=False, "
-                                                   "metadata= raise"),
+    "AssetOut": (_ADAPT + "_assets:AssetOut", "io_manager_key=, is_required=False raise"),
     "In": (_ADAPT + "_ops:In", "default_value=, metadata=, asset_key=, "
                                        "input_manager_key= raise"),
     "Out": (_ADAPT + "_ops:Out", "metadata=, code_version= raise"),
@@ -52,7 +52,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
                  "to_string() gives 'a/b' (Dagster's to_user_string() form, not its JSON "
                  "list), and a string with '/' is a key of several parts (Dagster: one part)"),
     "AssetSpec": (_ADAPT + "_assets:AssetSpec",
-                  "metadata=, skippable=, partitions_def=, automation_condition=, "
+                  "skippable=, partitions_def=, automation_condition=, "
                   "freshness_policy= raise"),
     "AssetSelection": (_ADAPT + "_assets:AssetSelection",
                        "all(), keys(), assets(), groups(), upstream(), downstream(), | & -; "

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from ..errors import DefinitionError
+from ..errors import DefinitionError, MetadataError
+from ..wire import MetadataValue
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
 from ._checks import AssetCheckSpec, own_check_specs
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
+from ._metadata import coerce_metadata
 from ._op import OpDefinition
 from ._partitions import PartitionMapping, PartitionsDefinition, check_partitions_def
 from ._retries import RetryPolicy
@@ -35,11 +37,12 @@ CoercibleKey = Any
 
 class AssetDefinition:
     """An asset: its key, its upstream asset keys, the op that computes it, and what the
-    catalog shows about it (group, owners, tags, kinds, code version)."""
+    catalog shows about it (group, owners, tags, kinds, code version, metadata)."""
 
     __slots__ = ("asset_key", "check_specs", "code_version", "computed_by", "deps",
-                 "description", "external", "graph", "group_name", "inputs", "key", "kinds", "op",
-                 "owners", "partition_mappings", "partitions_def", "tags", "value_deps")
+                 "description", "external", "graph", "group_name", "inputs", "key", "kinds",
+                 "metadata", "op", "owners", "partition_mappings", "partitions_def", "tags",
+                 "value_deps")
 
     def __init__(
         self,
@@ -56,6 +59,7 @@ class AssetDefinition:
         tags: Mapping[str, str] | None = None,
         kinds: Iterable[str] = (),
         code_version: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
         pool: str | None = None,
         retry_policy: RetryPolicy | None = None,
@@ -101,6 +105,7 @@ class AssetDefinition:
         self.kinds: tuple[str, ...] = tuple(sorted(set(_strings(kinds, "kinds", where))))
         self.tags: dict[str, str] = _tags(tags, where)
         self.code_version: str | None = code_version
+        self.metadata: dict[str, MetadataValue] = _metadata(metadata, where)
         # the step of a @multi_asset that computes it (its own op only picks its value out);
         # None for an asset computed by its own op
         self.computed_by: str | None = None
@@ -198,6 +203,13 @@ def _tags(tags: Mapping[str, str] | None, where: str) -> dict[str, str]:
     return checked
 
 
+def _metadata(metadata: Mapping[str, Any] | None, where: str) -> dict[str, MetadataValue]:
+    try:
+        return coerce_metadata(metadata or {})
+    except MetadataError as exc:
+        raise DefinitionError(f"{where}: {exc}") from None
+
+
 @overload
 def asset(fn: Callable[..., Any], /) -> AssetDefinition: ...
 
@@ -216,6 +228,7 @@ def asset(
     tags: Mapping[str, str] | None = None,
     kinds: Iterable[str] = (),
     code_version: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     pool: str | None = None,
     retry_policy: RetryPolicy | None = None,
@@ -240,6 +253,7 @@ def asset(
     tags: Mapping[str, str] | None = None,
     kinds: Iterable[str] = (),
     code_version: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
     io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
     pool: str | None = None,
     retry_policy: RetryPolicy | None = None,
@@ -250,7 +264,8 @@ def asset(
     """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
     ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
     attributes (``group_name``, ``owners``, ``tags``, ``kinds``, ``code_version``,
-    ``description``).
+    ``description``, and ``metadata``: labels to values, typed as a materialization's
+    metadata is, e.g. ``{"owner_team": "sales", "docs": Metadata.url(...)}``).
 
     Its value is stored by the IO manager ``io_manager_key`` names (see :func:`~tether.op`),
     by asset key, so a later run that leaves the asset out of its selection loads the latest
@@ -268,9 +283,10 @@ def asset(
         return AssetDefinition(
             function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
             description=description, group_name=group_name, owners=owners, tags=tags,
-            kinds=kinds, code_version=code_version, io_manager_key=io_manager_key,
-            pool=pool, retry_policy=retry_policy, check_specs=check_specs,
-            partitions_def=partitions_def, partition_mappings=partition_mappings)
+            kinds=kinds, code_version=code_version, metadata=metadata,
+            io_manager_key=io_manager_key, pool=pool, retry_policy=retry_policy,
+            check_specs=check_specs, partitions_def=partitions_def,
+            partition_mappings=partition_mappings)
 
     return decorate
 

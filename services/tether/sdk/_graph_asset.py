@@ -35,7 +35,7 @@ def graph_asset(*, name: str | None = None, key: CoercibleKey | None = None,
                 deps: Iterable[CoercibleKey] = (), description: str | None = None,
                 group_name: str | None = None, owners: Sequence[str] = (),
                 tags: Mapping[str, str] | None = None, kinds: Iterable[str] = (),
-                code_version: str | None = None,
+                code_version: str | None = None, metadata: Mapping[str, Any] | None = None,
                 io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
                 partitions_def: PartitionsDefinition | None = None,
                 partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
@@ -49,7 +49,7 @@ def graph_asset(fn: Callable[..., Any] | None = None, /, *, name: str | None = N
                 deps: Iterable[CoercibleKey] = (), description: str | None = None,
                 group_name: str | None = None, owners: Sequence[str] = (),
                 tags: Mapping[str, str] | None = None, kinds: Iterable[str] = (),
-                code_version: str | None = None,
+                code_version: str | None = None, metadata: Mapping[str, Any] | None = None,
                 io_manager_key: str | None = DEFAULT_IO_MANAGER_KEY,
                 partitions_def: PartitionsDefinition | None = None,
                 partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
@@ -64,8 +64,9 @@ def graph_asset(fn: Callable[..., Any] | None = None, /, *, name: str | None = N
         definition = AssetDefinition(
             function, name=name, key=key, key_prefix=key_prefix, ins=ins, deps=deps,
             description=description, group_name=group_name, owners=owners, tags=tags,
-            kinds=kinds, code_version=code_version, io_manager_key=io_manager_key,
-            partitions_def=partitions_def, partition_mappings=partition_mappings)
+            kinds=kinds, code_version=code_version, metadata=metadata,
+            io_manager_key=io_manager_key, partitions_def=partitions_def,
+            partition_mappings=partition_mappings)
         definition.graph = GraphDefinition(function, name=definition.asset_key.node_name,
                                            description=description)
         definition.op = OpDefinition(_materialize, name=definition.asset_key.node_name,

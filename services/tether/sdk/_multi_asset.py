@@ -27,12 +27,13 @@ class AssetSpec:
     """An asset described by its key and catalog attributes, without a function."""
 
     __slots__ = ("asset_key", "code_version", "deps", "description", "group_name", "key",
-                 "kinds", "owners", "tags")
+                 "kinds", "metadata", "owners", "tags")
 
     def __init__(self, key: CoercibleKey, *, deps: Iterable[CoercibleKey] = (),
                  description: str = "", group_name: str | None = None,
                  owners: Sequence[str] = (), tags: Mapping[str, str] | None = None,
-                 kinds: Iterable[str] = (), code_version: str | None = None) -> None:
+                 kinds: Iterable[str] = (), code_version: str | None = None,
+                 metadata: Mapping[str, Any] | None = None) -> None:
         self.asset_key: AssetKey = coerce_key(key, "AssetSpec")
         self.key = self.asset_key.to_string()
         where = f"AssetSpec {self.key!r}"
@@ -43,6 +44,7 @@ class AssetSpec:
         self.tags = dict(tags or {})
         self.kinds = tuple(kinds)
         self.code_version = code_version
+        self.metadata = dict(metadata or {})
 
     def __repr__(self) -> str:
         return f"AssetSpec({self.key!r})"
@@ -55,7 +57,7 @@ class AssetSpec:
                                    description=self.description or None,
                                    group_name=self.group_name or group_name,
                                    owners=self.owners, tags=self.tags, kinds=self.kinds,
-                                   code_version=self.code_version)
+                                   code_version=self.code_version, metadata=self.metadata)
         except DefinitionError as exc:
             raise DefinitionError(f"{where}: {exc}") from None
 

@@ -32,7 +32,8 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
                           partitions=(asset.partitions_def.snapshot
                                       if asset.partitions_def is not None else None),
                           partition_mappings={key: mapping.snapshot for key, mapping
-                                              in asset.partition_mappings.items()})
+                                              in asset.partition_mappings.items()},
+                          metadata=asset.metadata)
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from ._automation import ScheduleSnapshot, SensorSnapshot
+from ._metadata import MetadataValue
 from ._partitions import PartitionMappingSnapshot, PartitionsSnapshot
 
 
@@ -115,6 +116,9 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # how its partitions read the partitions of an upstream asset, by upstream key; absent:
     # the default (tether.partitions.default_mapping)
     partition_mappings: dict[str, PartitionMappingSnapshot] = {}
+    # what its definition says about it (@asset(metadata=...)), by label, typed as a
+    # materialization's metadata is
+    metadata: dict[str, MetadataValue] = {}
 
     @property
     def path(self) -> list[str]:

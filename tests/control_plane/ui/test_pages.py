@@ -427,7 +427,15 @@ async def test_an_assets_page_shows_its_latest_metadata_and_its_materializations
 
 def load_warehouse(ui: Ui) -> None:
     """A location whose assets have multi-part keys, groups, owners, kinds and tags."""
-    from tether import AssetKey, AssetSpec, Definitions, asset, define_asset_job, multi_asset
+    from tether import (
+        AssetKey,
+        AssetSpec,
+        Definitions,
+        Metadata,
+        asset,
+        define_asset_job,
+        multi_asset,
+    )
 
     @asset(group_name="ingest", kinds={"python"}, deps=["s3/landing"])
     def source() -> int:
@@ -438,7 +446,9 @@ def load_warehouse(ui: Ui) -> None:
         return source, source
 
     @asset(key=AssetKey(["warehouse", "orders"]), group_name="warehouse",
-           owners=["team:data"], tags={"tier": "gold"}, code_version="v2")
+           owners=["team:data"], tags={"tier": "gold"}, code_version="v2",
+           metadata={"sla_hours": 6, "runbook": Metadata.url("https://wiki.example/orders"),
+                     "note": "<b>kept</b> 90 days"})
     def orders(source: int) -> int:
         return source
 
@@ -523,6 +533,23 @@ async def test_the_lineage_colours_each_asset_by_its_latest_status(ui: Ui) -> No
     assert _node_state(one, "s3/landing") == "external"
     assert _node_state(one, "low") == "failed" and 'href="/assets/warehouse/low"' in one
     assert 'data-node="clean"' not in one
+    # no definition metadata, no block for it
+    assert "Definition metadata" not in one
+
+
+async def test_an_assets_page_shows_its_definition_metadata(ui: Ui) -> None:
+    load_warehouse(ui)
+    browser = await ui.signed_in()
+    page = (await browser.get("/assets/warehouse/warehouse/orders")).text
+    assert '<h2 id="definition-metadata-h">Definition metadata</h2>' in page
+    block = page[page.index('id="definition-metadata"'):page.index('id="latest-h"')]
+    assert re.search(r'data-label="sla_hours">\s*<th scope="row">sla_hours</th>\s*'
+                     r'<td>int</td>\s*<td>6</td>', block)
+    assert ('<a href="https://wiki.example/orders" rel="noopener noreferrer">'
+            in block)
+    assert "&lt;b&gt;kept&lt;/b&gt; 90 days" in block and "<b>kept" not in block
+    # never materialized: the definition's metadata stands alone
+    assert "Never materialized." in page and 'id="latest-metadata"' not in page
 
 
 async def test_the_assets_page_lists_many_assets_a_page_at_a_time(ui: Ui) -> None:
@@ -620,13 +647,19 @@ async def test_graphql_gives_asset_keys_as_paths_and_their_catalog_attributes(ui
         response = await client.post("/graphql", headers={"authorization": f"Bearer {token}"},
                                      json={"query": "{ assets { key keyPath location groupName "
                                            "owners tags kinds codeVersion deps computedBy "
-                                           "external } }"})
+                                           "external metadata { label kind text value } } }"})
     assets = {a["key"]: a for a in response.json()["data"]["assets"]}
     assert assets["warehouse/orders"] == {
         "key": "warehouse/orders", "keyPath": ["warehouse", "orders"], "location": "warehouse",
         "groupName": "warehouse", "owners": ["team:data"], "tags": {"tier": "gold"},
         "kinds": [], "codeVersion": "v2", "deps": ["source"], "computedBy": None,
-        "external": False}
+        "external": False, "metadata": [
+            {"label": "sla_hours", "kind": "int", "text": "6", "value": 6},
+            {"label": "runbook", "kind": "url", "text": "https://wiki.example/orders",
+             "value": "https://wiki.example/orders"},
+            {"label": "note", "kind": "text", "text": "<b>kept</b> 90 days",
+             "value": "<b>kept</b> 90 days"}]}
+    assert assets["source"]["metadata"] == []
     assert assets["s3/landing"]["external"] and assets["high"]["computedBy"] == "bounds"
     assert assets["source"]["kinds"] == ["python"] and assets["source"]["keyPath"] == ["source"]
     # a snapshot from before multi-part keys: one part, the default group

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -218,6 +218,20 @@ def set_running(conn: Connection, kind: TickKind, name: str, location: str | Non
                 running: bool, now: float) -> AutomationRecord:
     """Start or stop a schedule or sensor. Started, a schedule ticks from now on (the ticks
     it would have had while stopped are not made up)."""
+    spec, definition = _one(conn, kind, name, location)
+    state = _state(conn, kind, spec.name, name)
+    values: dict[str, Any] = {"running": running}
+    if running and not _is_running(definition, state, _deployments.in_branch(conn)):
+        values["last_tick_time"] = now
+    _save_state(conn, kind, spec.name, name, now, **values)
+    return next(r for r in list_automations(conn, now)
+                if r.kind == kind and r.location == spec.name and r.name == name)
+
+
+def _one(conn: Connection, kind: TickKind, name: str, location: str | None) -> tuple[
+        LocationSpec, ScheduleSnapshot | SensorSnapshot]:
+    """The schedule or sensor ``name`` (of ``location``, if given); BadInput names the known
+    ones, or the locations to choose from."""
     matches = [(spec, d) for spec, d in _definitions(conn)
                if _kind(d) == kind and d.name == name and location in (None, spec.name)]
     if not matches:
@@ -228,14 +242,48 @@ def set_running(conn: Connection, kind: TickKind, name: str, location: str | Non
     if len(matches) > 1:
         raise BadInput(f"several locations define a {kind} named {name!r}: "
                        f"{', '.join(spec.name for spec, _ in matches)}; name the location")
-    spec, definition = matches[0]
-    state = _state(conn, kind, spec.name, name)
-    values: dict[str, Any] = {"running": running}
-    if running and not _is_running(definition, state, _deployments.in_branch(conn)):
-        values["last_tick_time"] = now
-    _save_state(conn, kind, spec.name, name, now, **values)
-    return next(r for r in list_automations(conn, now)
-                if r.kind == kind and r.location == spec.name and r.name == name)
+    return matches[0]
+
+
+def tick_now(conn: Connection, kind: TickKind, name: str, location: str | None,
+             scheduled_time: float | None, now: float,
+             traceparent: str = "") -> TickRecord:
+    """Ask for one tick of a schedule or sensor now, started or stopped (what a user tests
+    it with): a tick row and its work item, as the scheduler makes them, so its outcome
+    creates runs (once per run key) and saves a sensor's cursor like any tick's. A
+    schedule's tick is due at ``scheduled_time`` (default: now); its state and next due time
+    are left as they were."""
+    spec, definition = _one(conn, kind, name, location)
+    if isinstance(definition, ScheduleSnapshot):
+        when = now if scheduled_time is None else scheduled_time
+        tick_id = _new_tick(conn, kind, spec.name, name, when, now)
+        if tick_id is None:
+            due = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()
+            raise BadInput(f"schedule {name!r} has a tick due at {due} already; pass "
+                           "another scheduled time")
+        payload = EvaluateTick(tick_id=tick_id, kind=kind, name=name, location=spec,
+                               scheduled_time=when)
+    else:
+        if scheduled_time is not None:
+            raise BadInput(f"a sensor's tick has no scheduled time (sensor {name!r}); "
+                           "leave it out")
+        if _evaluating(conn, kind, spec.name, name):
+            raise BadInput(f"a tick of sensor {name!r} is being evaluated; the next one "
+                           "needs its cursor: try again when it has ended")
+        state = _state(conn, kind, spec.name, name)
+        cursor = state.cursor if state is not None else None
+        last = state.last_tick_time if state is not None else None
+        tick_id = _new_tick(conn, kind, spec.name, name, None, now)
+        assert tick_id is not None  # sensor ticks have no due time to collide on
+        changes, materializations, until = (
+            _sensor_news.news(conn, definition, cursor)
+            if definition.sensor_type != "standard" else ([], [], 0))
+        payload = EvaluateTick(tick_id=tick_id, kind=kind, name=name, location=spec,
+                               cursor=cursor, last_tick_time=last, run_changes=changes,
+                               materializations=materializations, events_until=until)
+    _work.enqueue(conn, payload, queue=spec.queue, traceparent=traceparent, now=now)
+    [tick] = _tick_records(conn.execute(sa.select(ticks).where(ticks.c.id == tick_id)))
+    return tick
 
 
 # -- ticks ---------------------------------------------------------------------------------
@@ -534,9 +582,12 @@ def _requests(tick: TickHead, outcome: TickOutcome) -> list[LaunchRequest]:
 
 def list_ticks(conn: Connection, kind: str, location: str, name: str,
                limit: int) -> list[TickRecord]:
-    rows = conn.execute(sa.select(ticks).where(
+    return _tick_records(conn.execute(sa.select(ticks).where(
         ticks.c.kind == kind, ticks.c.location == location, ticks.c.name == name)
-        .order_by(ticks.c.id.desc()).limit(limit))
+        .order_by(ticks.c.id.desc()).limit(limit)))
+
+
+def _tick_records(rows: Iterable[sa.Row[Any]]) -> list[TickRecord]:
     return [row_to(
         TickRecord, row,
         run_ids=_codec.list_json_decoder.decode(row.run_ids),

@@ -764,6 +764,18 @@ class Store:
                         f"{record.location}/{record.name}", now)
             return record
 
+    def tick_automation(self, kind: TickKind, name: str, *, location: str | None = None,
+                        scheduled_time: float | None = None, traceparent: str = "",
+                        actor: Actor | None = None) -> TickRecord:
+        """Ask for one tick of a schedule or sensor now, started or stopped: the tick, being
+        evaluated. BadInput names the known ones."""
+        with self._write() as conn:
+            now = self._clock()
+            tick = _automation.tick_now(conn, kind, name, location, scheduled_time, now,
+                                        traceparent)
+            self._audit(conn, actor, f"{kind}.tick", f"{tick.location}/{tick.name}", now)
+            return tick
+
     def list_ticks(self, kind: TickKind, location: str, name: str,
                    limit: int = 50) -> list[TickRecord]:
         """A schedule's or sensor's newest ticks first."""
