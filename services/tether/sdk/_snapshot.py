@@ -32,7 +32,9 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
                           partitions=(asset.partitions_def.snapshot
                                       if asset.partitions_def is not None else None),
                           partition_mappings={key: mapping.snapshot for key, mapping
-                                              in asset.partition_mappings.items()})
+                                              in asset.partition_mappings.items()},
+                          backfill_policy=(None if asset.backfill_policy is None
+                                           else asset.backfill_policy.snapshot))
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from ._automation import ScheduleSnapshot, SensorSnapshot
-from ._partitions import PartitionMappingSnapshot, PartitionsSnapshot
+from ._partitions import BackfillPolicySnapshot, PartitionMappingSnapshot, PartitionsSnapshot
 
 
 class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -115,6 +115,8 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # how its partitions read the partitions of an upstream asset, by upstream key; absent:
     # the default (tether.partitions.default_mapping)
     partition_mappings: dict[str, PartitionMappingSnapshot] = {}
+    # how a backfill runs its partitions; None: a run per partition
+    backfill_policy: BackfillPolicySnapshot | None = None
 
     @property
     def path(self) -> list[str]:
