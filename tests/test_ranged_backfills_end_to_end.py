@@ -151,6 +151,10 @@ def test_a_multi_run_backfill_makes_a_run_per_ten_partitions(
         keys = json.loads((seen / f"sums-{run_id}.json").read_text())
         assert len(keys) == 10 and keys[0] == start
     assert _status(deployment, "sums")["materialized"] == 30
+    shown = deployment.cli("backfill", "show", backfill["id"])
+    assert shown.returncode == 0, shown.stderr
+    for _, start, end in ranges:
+        assert f"SUCCESS    {start} to {end}" in shown.stdout
 
 
 def test_a_failed_ranged_run_fails_every_partition_of_its_range(

@@ -275,8 +275,9 @@ class Handover:
 
         keys = (None if upstream.asset_key is None
                 else self._upstream_partitions(node, upstream.asset_key))
-        if in_run and keys is not None and self._range_keys:
-            # a ranged run stored the upstream asset's value for the whole range
+        if keys is not None and self._range_keys:
+            # a ranged run (or the run of the same range it re-executes) stored the upstream
+            # asset's value once, for the whole range
             keys = None
         try:
             return self._load_partitions(load, keys)
