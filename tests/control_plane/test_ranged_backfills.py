@@ -185,6 +185,8 @@ def test_a_gap_in_the_partitions_starts_a_new_chunk() -> None:
     assert chunks(keys, positions, BackfillPolicySnapshot(max_partitions_per_run=2)) == [
         keys[:2], keys[2:3], keys[3:]]
     assert chunks(keys, positions, None) == [[key] for key in keys]
+    assert chunks(["2022-01-01", "gone", "2022-01-02"], positions, SINGLE) == [
+        ["2022-01-01"], ["gone"], ["2022-01-02"]]
 
 
 def test_a_listed_backfill_runs_a_lone_partition_as_an_ordinary_run(loaded: Store) -> None:

@@ -264,12 +264,15 @@ def chunks(keys: Sequence[str], positions: Mapping[str, int],
     most = policy.max_partitions_per_run
     cut: list[list[str]] = []
     for key in keys:
-        last = cut[-1] if cut else None
-        if (last is None or positions[key] != positions[last[-1]] + 1
-                or (most is not None and len(last) >= most)):
-            cut.append([key])
-        else:
+        # a key with no position (a dynamic key deleted since the launch) runs alone, and
+        # its launch says it is no partition
+        last = cut[-1] if cut else []
+        here, before = positions.get(key), positions.get(last[-1]) if last else None
+        if (here is not None and before is not None and here == before + 1
+                and (most is None or len(last) < most)):
             last.append(key)
+        else:
+            cut.append([key])
     return cut
 
 
