@@ -37,6 +37,20 @@ from .wire import (
     TimeWindowPartitions,
 )
 
+# the tags of a ranged run, one run of the consecutive partitions from the first to the last
+# (a backfill of assets with a BackfillPolicy): it has these instead of a partition
+RANGE_START_TAG = "tether/partition_range_start"
+RANGE_END_TAG = "tether/partition_range_end"
+
+
+def range_of(tags: Mapping[str, object]) -> tuple[str, str] | None:
+    """The first and last partition of a ranged run, from its tags; None: not ranged."""
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if start is None or end is None:
+        return None
+    return str(start), str(end)
+
+
 # joins the keys of a MultiPartitions' dimensions ("2026-12-01|eu")
 MULTI_SEPARATOR = "|"
 # the keys of each dynamic partitions definition, by name

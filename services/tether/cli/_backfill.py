@@ -21,7 +21,8 @@ mutation Launch($location: String, $jobName: String, $assets: [String!], $from: 
 }}"""
 LIST = f"""query List($limit: Int) {{ backfills(limit: $limit) {{ {FIELDS} }} }}"""
 SHOW = f"""query Show($id: ID!, $runs: Int) {{
-  backfill(id: $id) {{ {FIELDS} runs(limit: $runs) {{ id status partition }} }} }}"""
+  backfill(id: $id) {{ {FIELDS} runs(limit: $runs) {{ id status partition
+  partitionRange {{ start end }} }} }} }}"""
 PROGRESS = f"""query Progress($id: ID!) {{ backfill(id: $id) {{ {FIELDS} }} }}"""
 CANCEL = f"""mutation Cancel($id: ID!) {{ cancelBackfill(id: $id) {{ {FIELDS} }} }}"""
 RERUN = f"""mutation Rerun($id: ID!) {{ rerunFailedBackfill(id: $id) {{ {FIELDS} }} }}"""
@@ -182,7 +183,9 @@ def _show(args: argparse.Namespace) -> int:
     if backfill["failedPartitions"]:
         print(f"  failed:     {_listed(backfill['failedPartitions'])}")
     for run in backfill["runs"]:
-        print(f"  run {run['id']}  {run['status']:<9}  {run['partition']}")
+        ranged = run["partitionRange"]
+        covers = run["partition"] if ranged is None else f"{ranged['start']} to {ranged['end']}"
+        print(f"  run {run['id']}  {run['status']:<9}  {covers}")
     return 0
 
 

@@ -84,8 +84,7 @@ def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = No
                      "io_manager_def": io_manager_def, "dagster_type": dagster_type,
                      "op_tags": op_tags, "output_required": not output_required,
                      "automation_condition": automation_condition,
-                     "freshness_policy": freshness_policy, "backfill_policy": backfill_policy,
-                     "is_virtual": is_virtual}, _COMMON)
+                     "freshness_policy": freshness_policy, "is_virtual": is_virtual}, _COMMON)
     keys, mappings = _ins(ins)
 
     def decorate(fn: Callable[..., Any]) -> sdk.AssetDefinition:
@@ -98,7 +97,7 @@ def asset(compute_fn: Callable[..., Any] | None = None, *, name: str | None = No
             metadata=metadata, io_manager_key=_io_manager(io_manager_key), pool=pool,
             retry_policy=retry_policy,
             check_specs=list(check_specs or ()), partitions_def=partitions_def,
-            partition_mappings=mappings or None)(fn)
+            partition_mappings=mappings or None, backfill_policy=backfill_policy)(fn)
         give_config_type(f"asset {definition.key}", definition.op, config_type)
         return definition
 

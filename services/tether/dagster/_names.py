@@ -15,7 +15,7 @@ _ADAPT = "tether.dagster."
 SUPPORTED: dict[str, tuple[str, str]] = {
     # the definitions
     "asset": (_ADAPT + "_assets:asset",
-              "automation_condition=, freshness_policy=, backfill_policy=, resource_defs=, "
+              "automation_condition=, freshness_policy=, resource_defs=, "
               "hooks=, op_tags=, dagster_type= raise; compute_kind= is a kind; metadata= is "
               "the asset's definition metadata (values typed as MetadataValue's)"),
     "multi_asset": (_ADAPT + "_assets:multi_asset",
@@ -151,6 +151,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "AddDynamicPartitionsRequest": (_SDK + ":AddDynamicPartitionsRequest", ""),
     "DeleteDynamicPartitionsRequest": (_SDK + ":DeleteDynamicPartitionsRequest", ""),
     "PartitionKeyRange": (_SDK + ":PartitionKeyRange", ""),
+    "BackfillPolicy": (_SDK + ":BackfillPolicy",
+                       "a backfill chunks only when every asset it runs has one policy"),
     "PartitionMapping": (_SDK + ":PartitionMapping", ""),
     "IdentityPartitionMapping": (_SDK + ":IdentityPartitionMapping", ""),
     "AllPartitionMapping": (_SDK + ":AllPartitionMapping", ""),
@@ -316,7 +318,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     _AUTOMATION: (
         "AutoMaterializeAssetPartitionsFilter", "AutoMaterializePolicy", "AutoMaterializeRule",
         "AutomationCondition", "AutomationConditionSensorDefinition", "AutomationContext",
-        "AutomationResult", "BackfillPolicy", "EvaluateAutomationConditionsResult",
+        "AutomationResult", "EvaluateAutomationConditionsResult",
         "FreshnessPolicy", "LegacyFreshnessPolicy", "apply_freshness_policy",
         "build_last_update_freshness_checks", "build_sensor_for_freshness_checks",
         "build_time_partition_freshness_checks", "evaluate_automation_conditions"),

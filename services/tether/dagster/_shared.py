@@ -32,7 +32,7 @@ _COMMON = {
     "automation_condition": _AUTOMATION,
     "auto_materialize_policy": _AUTOMATION,
     "freshness_policy": _AUTOMATION,
-    "backfill_policy": "launch one run per partition (a backfill runs each partition apart)",
+    "backfill_policy": "give backfill_policy= to the partitioned @asset",
     "dagster_type": _TYPES,
     "resource_defs": _RESOURCE_DEFS,
     "io_manager_def": "give the IO manager to Definitions(resources=...) and name it with "

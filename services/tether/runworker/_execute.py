@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from .. import _telemetry as telemetry
+from .. import partitions
 from ..broker import StreamWriter, keys
 from ..errors import CodeLocationLoadError, TetherError
 from ..sdk import Definitions, PoolSlots, RunEmitter, execute_job, load_definitions
@@ -138,6 +139,7 @@ def _execute(launch: LaunchRun, emitter: RunEmitter, defs: Definitions | None,
                 step_selection=launch.step_selection, location=launch.location.name,
                 storage_dir=storage_dir, input_runs=launch.input_runs, canceled=canceled,
                 partition=launch.partition, dynamic_partitions=launch.dynamic_partitions,
+                partition_range=partitions.range_of(launch.tags),
                 pool_slots=PoolSlots(limits=launch.pool_limits, granted=granted))
 
 

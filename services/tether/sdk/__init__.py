@@ -21,6 +21,7 @@ from ._automation import (
     schedule,
     sensor,
 )
+from ._backfill_policy import BackfillPolicy
 from ._checks import (
     AssetCheckDefinition,
     AssetCheckResult,
@@ -101,6 +102,7 @@ __all__ = [
     "AssetOut",
     "AssetSelection",
     "AssetSpec",
+    "BackfillPolicy",
     "Backoff",
     "Config",
     "DailyPartitionsDefinition",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, overload
 from ..errors import DefinitionError, MetadataError
 from ..wire import MetadataValue
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
+from ._backfill_policy import BackfillPolicy, check_backfill_policy
 from ._checks import AssetCheckSpec, own_check_specs
 from ._graph import JobDefinition, Node
 from ._io_manager import DEFAULT_IO_MANAGER_KEY
@@ -39,10 +40,28 @@ class AssetDefinition:
     """An asset: its key, its upstream asset keys, the op that computes it, and what the
     catalog shows about it (group, owners, tags, kinds, code version, metadata)."""
 
-    __slots__ = ("asset_key", "check_specs", "code_version", "computed_by", "deps",
-                 "description", "external", "graph", "group_name", "inputs", "key", "kinds",
-                 "metadata", "op", "owners", "partition_mappings", "partitions_def", "tags",
-                 "value_deps")
+    __slots__ = (
+        "asset_key",
+        "backfill_policy",
+        "check_specs",
+        "code_version",
+        "computed_by",
+        "deps",
+        "description",
+        "external",
+        "graph",
+        "group_name",
+        "inputs",
+        "key",
+        "kinds",
+        "metadata",
+        "op",
+        "owners",
+        "partition_mappings",
+        "partitions_def",
+        "tags",
+        "value_deps",
+    )
 
     def __init__(
         self,
@@ -66,6 +85,7 @@ class AssetDefinition:
         check_specs: Iterable[AssetCheckSpec] = (),
         partitions_def: PartitionsDefinition | None = None,
         partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
+        backfill_policy: BackfillPolicy | None = None,
     ) -> None:
         label = name or getattr(fn, "__name__", "asset")
         if key is not None and (name is not None or key_prefix is not None):
@@ -118,6 +138,8 @@ class AssetDefinition:
             check_specs, [self.key], where)
         self.partitions_def = check_partitions_def(partitions_def, where)
         self.partition_mappings = check_partition_mappings(partition_mappings, self.deps, where)
+        self.backfill_policy = check_backfill_policy(
+            backfill_policy, self.partitions_def is not None, where)
 
     def __repr__(self) -> str:
         return f"<AssetDefinition {self.key}>"
@@ -235,6 +257,7 @@ def asset(
     check_specs: Sequence[AssetCheckSpec] = (),
     partitions_def: PartitionsDefinition | None = None,
     partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
+    backfill_policy: BackfillPolicy | None = None,
 ) -> Callable[[Callable[..., Any]], AssetDefinition]: ...
 
 
@@ -260,6 +283,7 @@ def asset(
     check_specs: Sequence[AssetCheckSpec] = (),
     partitions_def: PartitionsDefinition | None = None,
     partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
+    backfill_policy: BackfillPolicy | None = None,
 ) -> AssetDefinition | Callable[[Callable[..., Any]], AssetDefinition]:
     """Declare an asset: ``@asset``, or ``@asset(...)`` with its key (``name=``,
     ``key_prefix=`` or a whole ``key=``), upstream (``ins=``, ``deps=``) and catalog
@@ -275,7 +299,10 @@ def asset(
     ``AssetCheckResult`` s yielded beside its ``Output``). ``partitions_def`` splits it into
     partitions, each materialized by its own run (``context.partition_key``);
     ``partition_mappings`` says which partitions of an upstream asset (by its key) each of
-    its partitions reads (default: the same key, or the overlapping time windows)."""
+    its partitions reads (default: the same key, or the overlapping time windows).
+    ``backfill_policy`` (``BackfillPolicy.single_run()`` or ``.multi_run(N)``) has a backfill
+    materialize several partitions in one run: its body reads ``context.partition_key_range``
+    and returns the value of the whole range."""
     if fn is not None:
         return AssetDefinition(fn)
 
@@ -286,7 +313,7 @@ def asset(
             kinds=kinds, code_version=code_version, metadata=metadata,
             io_manager_key=io_manager_key, pool=pool, retry_policy=retry_policy,
             check_specs=check_specs, partitions_def=partitions_def,
-            partition_mappings=partition_mappings)
+            partition_mappings=partition_mappings, backfill_policy=backfill_policy)
 
     return decorate
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,7 @@ class OpContext:
         "run_config",
         "run_id",
         "run_partition",
+        "run_partition_keys",
         "selected_asset_keys",
         "selected_output_names",
         "step_key",
@@ -88,10 +89,13 @@ class OpContext:
         selected_output_names: AbstractSet[str] = frozenset(),
         partition: str | None = None,
         partitions_def: PartitionsDefinition | None = None,
+        partition_keys: Sequence[str] = (),
     ) -> None:
         self.run_id = emitter.run_id
         # the run's partition of its job, and the job's partitions (None: not partitioned)
         self.run_partition = partition
+        # the partitions of a ranged run, first to last (empty: the run is not ranged)
+        self.run_partition_keys: tuple[str, ...] = tuple(partition_keys)
         self.partitions_def = partitions_def
         # 0 on the step's first attempt, 1 on its first retry, ...
         self.retry_number = retry_number
@@ -129,8 +133,20 @@ class OpContext:
         return self.run_partition is not None
 
     @property
+    def has_partition_key_range(self) -> bool:
+        """Whether the run covers partitions: one (``partition_key``) or a range of them."""
+        return self.run_partition is not None or bool(self.run_partition_keys)
+
+    @property
     def partition_key(self) -> str:
         """The partition this run is of (``"2026-12-01"``, ``"2026-12-01|eu"``)."""
+        if self.run_partition_keys:
+            raise PartitionError(
+                f"run {self.run_id} of job {self.job_name!r} is a ranged run of partitions "
+                f"{self.run_partition_keys[0]!r} to {self.run_partition_keys[-1]!r} (its "
+                f"assets' backfill policy runs several partitions at once): read "
+                f"context.partition_key_range, context.partition_keys or "
+                f"context.partition_time_window instead of context.partition_key")
         if self.run_partition is None:
             raise PartitionError(f"run {self.run_id} of job {self.job_name!r} is not of a "
                                  f"partition: its job is not partitioned (give the job or "
@@ -138,17 +154,29 @@ class OpContext:
         return self.run_partition
 
     @property
+    def partition_keys(self) -> list[str]:
+        """Every partition the run covers, in order (one for a run of one partition)."""
+        if self.run_partition_keys:
+            return list(self.run_partition_keys)
+        return [self.partition_key]
+
+    @property
     def partition_key_range(self) -> PartitionKeyRange:
         """The first and last partition keys the run covers (one partition: the same key)."""
         from ._partitions import PartitionKeyRange
 
-        return PartitionKeyRange(self.partition_key, self.partition_key)
+        keys = self.partition_keys
+        return PartitionKeyRange(keys[0], keys[-1])
 
     @property
     def partition_time_window(self) -> partitions.TimeWindow:
-        """The time window of the run's partition (of its time dimension, for a
-        multi-partition); a PartitionError when the partitions are not time windows."""
-        key = self.partition_key
+        """The time window the run covers, from the start of its first partition to the end
+        of its last (of its time dimension, for a multi-partition); a PartitionError when
+        the partitions are not time windows."""
+        first, last = self.partition_key_range
+        return partitions.TimeWindow(self._window(first).start, self._window(last).end)
+
+    def _window(self, key: str) -> partitions.TimeWindow:
         definition = None if self.partitions_def is None else self.partitions_def.snapshot
         if isinstance(definition, MultiPartitions):
             keys = partitions.dimension_keys(definition, key)

@@ -81,6 +81,7 @@ def execute_job(
     partition: str | None = None,
     pool_slots: PoolSlots | None = None,
     dynamic_partitions: Mapping[str, Sequence[str]] | None = None,
+    partition_range: tuple[str, str] | None = None,
 ) -> bool:
     """Run ``job_name``; True when every step succeeded. Its steps run as the job's executor
     or the run config's ``execution`` section says: side by side in threads (the default), in
@@ -102,7 +103,10 @@ def execute_job(
     ``pool_slots``, a step of a pool it limits waits for its slot (STEP_SLOT_REQUESTED)
     before it starts. ``dynamic_partitions`` holds the keys of the dynamic partitions
     definitions its partition mappings enumerate, by name (the control plane keeps them; the
-    run's launch carries them).
+    run's launch carries them). ``partition_range`` (first, last), instead of ``partition``,
+    makes a ranged run: its steps see every partition of the range
+    (``context.partition_key_range``), each asset's value covering the range is stored once,
+    and each partition of the range is materialized.
     """
     job = defs.get_job(job_name)
     config: Mapping[str, Any] = run_config if run_config is not None else {}
@@ -111,7 +115,8 @@ def execute_job(
         configs = resolve_run_config(job, config)
         executor = choose_executor(job.executor, config)
         nodes = job.nodes if step_selection is None else job.select(step_selection)
-        _check_partition(job, partition)
+        range_keys = _check_partition(job, partition, partition_range,
+                                      dynamic_partitions or {})
         if executor.kind == "multiprocess":
             check_handover(nodes, stored=storage_dir is not None
                            or DEFAULT_IO_MANAGER_KEY in defs.resources)
@@ -132,15 +137,17 @@ def execute_job(
         job=job, assets=defs.assets, resource=resources.get, defined=defs.resources.keys(),
         location=location, run_id=emitter.run_id, storage_dir=storage_dir,
         running={node.name for node in nodes}, input_runs=input_runs or {},
-        partition=partition, dynamic=dynamic_partitions or {})
+        partition=partition, dynamic=dynamic_partitions or {}, partition_keys=range_keys)
     for node in nodes:
         if node.asset_key is not None:
             # the partition status shows it in progress from here until the run ends
-            emitter.emit(AssetMaterializationPlanned, asset_key=node.asset_key,
-                         partition=handover.asset_partition(node.asset_key), step_key=None)
+            for key in handover.asset_partitions(node.asset_key):
+                emitter.emit(AssetMaterializationPlanned, asset_key=node.asset_key,
+                             partition=key, step_key=None)
     steps = _Steps(job=job, nodes=nodes, emitter=emitter, run_config=config, configs=configs,
                    resources=resources, handover=handover, canceled=was_canceled,
-                   multi_assets=defs.multi_assets, partition=partition, slots=pool_slots)
+                   multi_assets=defs.multi_assets, partition=partition, slots=pool_slots,
+                   partition_keys=tuple(range_keys))
     run_step: Callable[[Node], ErrorInfo | None] = functools.partial(_run_step, steps)
     stop_step: Callable[[str, bool], None] | None = None
     if executor.kind == "multiprocess":
@@ -226,6 +233,8 @@ class _Steps(NamedTuple):
     partition: str | None = None
     # the pools whose slots the control plane grants (None: no step waits)
     slots: PoolSlots | None = None
+    # the partitions of a ranged run, first to last (empty: not ranged)
+    partition_keys: tuple[str, ...] = ()
 
 
 def _is_cancel(exc: BaseException, canceled: Callable[[], bool]) -> bool:
@@ -334,6 +343,7 @@ def _attempt_step(steps: _Steps, node: Node, step_attempt: int) -> ErrorInfo | _
                 selected_output_names=subset.output_names,
                 partition=steps.partition,
                 partitions_def=job.partitions_def,
+                partition_keys=steps.partition_keys,
             )
             returned = op.fn(context, **kwargs)
         else:
@@ -408,9 +418,10 @@ def _record(emitter: RunEmitter, node: Node, typed: Mapping[str | None, Mapping[
     then its check results."""
     step_key = node.name
     if node.asset_key is not None:
-        emitter.emit(AssetMaterialization, asset_key=node.asset_key,
-                     metadata=typed.get(None, {}), step_key=step_key,
-                     partition=handover.asset_partition(node.asset_key))
+        # a ranged run's value covers its range: each partition of it is materialized
+        for key in handover.asset_partitions(node.asset_key):
+            emitter.emit(AssetMaterialization, asset_key=node.asset_key,
+                         metadata=typed.get(None, {}), step_key=step_key, partition=key)
     for output_name, metadata in typed.items():
         if metadata and node.asset_key is None:
             # an op's output has no materialization to carry it: the run's log shows it
@@ -433,20 +444,29 @@ def _blocked_message(evaluation: Evaluation) -> str:
             f"failed{said}; the steps downstream of the asset do not run")
 
 
-def _check_partition(job: JobDefinition, partition: str | None) -> None:
-    """A partitioned job runs one of its partitions; another runs none. Dynamic keys are the
-    control plane's, which checked them at launch."""
+def _check_partition(job: JobDefinition, partition: str | None,
+                     partition_range: tuple[str, str] | None,
+                     dynamic: Mapping[str, Sequence[str]]) -> list[str]:
+    """A partitioned job runs one of its partitions, or a range of them (its keys returned);
+    another runs none. Dynamic keys are the control plane's, which checked them at launch."""
     definition = None if job.partitions_def is None else job.partitions_def.snapshot
     if definition is None:
-        if partition is not None:
+        if partition is not None or partition_range is not None:
             raise PartitionError(f"job {job.name!r} is not partitioned; got partition "
-                                 f"{partition!r}")
-        return
+                                 f"{partition if partition_range is None else partition_range!r}")
+        return []
+    if partition is not None and partition_range is not None:
+        raise PartitionError(f"job {job.name!r}: a run is of one partition or of a range of "
+                             f"them, not both (got {partition!r} and {partition_range!r})")
+    if partition_range is not None:
+        return partitions.key_range(definition, *partition_range, now=time.time(),
+                                    dynamic=dynamic)
     if partition is None:
         raise PartitionError(f"job {job.name!r} is partitioned: give the partition to run")
     if not partitions.dynamic_names(definition):
         partitions.check_partition(definition, partition, now=time.time(),
                                    what=f"job {job.name!r}")
+    return []
 
 
 def _typed_metadata(made: list[Produced], added: Mapping[str, Any], *,

@@ -10,6 +10,10 @@ outside an asset job from the asset's latest materialization.
 In a partitioned run, an asset's output is stored as its partition (``partition_key``), and
 an input fed by a partitioned asset loads the upstream partitions its partition mapping
 picks (:func:`tether.partitions.upstream_keys`): the value of one, or a dict of them by key.
+A ranged run (a backfill of assets with a ``BackfillPolicy``) stores each asset's value once,
+covering its range (``OutputContext.partition_key_range``); a step of the run loads that value
+of an upstream asset of the same run, and the upstream partitions every partition of the range
+reads for one it does not run.
 
 Each output is stored under its own name (``OutputContext.name``). The handover also keeps
 which outputs each step of this run produced: a step that takes an output that was not
@@ -55,8 +59,11 @@ class Handover:
         input_runs: Mapping[str, str],
         partition: str | None = None,
         dynamic: Mapping[str, Sequence[str]] | None = None,
+        partition_keys: Sequence[str] = (),
     ) -> None:
         self._job = job
+        # the partitions of a ranged run, first to last (empty: not ranged)
+        self._range_keys = tuple(partition_keys)
         # the keys of the dynamic partitions definitions, by name (from the run's launch)
         self._dynamic = dynamic or {}
         # the run's partition of its job (None: not partitioned)
@@ -119,9 +126,13 @@ class Handover:
 
     def _output(self, node: Node, run_id: str, output: str,
                 step_key: str | None = None, partition: str | None = None) -> OutputContext:
+        ranged = self._range_keys and partition is None and self._partitions_of(
+            node.asset_key) is not None
         return OutputContext(location=self._location, run_id=run_id, job_name=self._job.name,
                              step_key=step_key or node.name, asset_key=node.asset_key,
-                             name=output, partition_key=partition)
+                             name=output, partition_key=partition,
+                             partition_key_range=((self._range_keys[0], self._range_keys[-1])
+                                                  if ranged else None))
 
     def _partitions_of(self, asset_key: str | None) -> Any:
         """The partitions definition of ``asset_key`` (None: not an asset, or unpartitioned)."""
@@ -132,6 +143,13 @@ class Handover:
         """The partition of ``asset_key`` this run materializes: the run's, for a partitioned
         asset; None for an unpartitioned one."""
         return self._partition if self._partitions_of(asset_key) is not None else None
+
+    def asset_partitions(self, asset_key: str | None) -> list[str | None]:
+        """The partitions of ``asset_key`` this run materializes: the run's (every one of
+        its range, for a ranged run) for a partitioned asset; [None] for an unpartitioned."""
+        if self._range_keys and self._partitions_of(asset_key) is not None:
+            return list(self._range_keys)
+        return [self.asset_partition(asset_key)]
 
     def _upstream_partitions(self, node: Node, upstream_key: str) -> list[str] | None:
         """The partitions of asset ``upstream_key`` that ``node`` reads; None: the upstream
@@ -145,12 +163,14 @@ class Handover:
         else:
             # an op of an op job, or of an asset job: it runs for the job's partition
             downstream = None if node.asset_key is not None else self._job.partitions_def
-        key = self._partition if downstream is not None else None
         mapping = asset.partition_mappings.get(upstream_key) if asset is not None else None
-        return partitions.upstream_keys(
+        keys: list[str | None] = ([None] if downstream is None
+                                  else list(self._range_keys) or [self._partition])
+        # a ranged run reads what each partition of its range reads, each upstream key once
+        return list(dict.fromkeys(key for each in keys for key in partitions.upstream_keys(
             None if mapping is None else mapping.snapshot,
-            downstream=None if downstream is None else downstream.snapshot, key=key,
-            upstream=upstream.snapshot, now=time.time(), dynamic=self._dynamic)
+            downstream=None if downstream is None else downstream.snapshot, key=each,
+            upstream=upstream.snapshot, now=time.time(), dynamic=self._dynamic)))
 
     def _owner(self, node: Node) -> Any:
         """The asset ``node`` computes (None: an op of no asset)."""
@@ -255,6 +275,10 @@ class Handover:
 
         keys = (None if upstream.asset_key is None
                 else self._upstream_partitions(node, upstream.asset_key))
+        if keys is not None and self._range_keys:
+            # a ranged run (or the run of the same range it re-executes) stored the upstream
+            # asset's value once, for the whole range
+            keys = None
         try:
             return self._load_partitions(load, keys)
         except StoredOutputNotFound as exc:

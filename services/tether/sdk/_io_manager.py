@@ -21,15 +21,22 @@ RESULT = "result"
 class OutputContext:
     """Which output is stored or loaded: the code location, the run that made it, its step
     and output name, its asset key (None for an op's output), and the asset partition it is
-    (None: the asset is not partitioned). An IO manager stores each partition apart."""
+    (None: the asset is not partitioned). An IO manager stores each partition apart.
 
-    __slots__ = ("asset_key", "job_name", "location", "name", "partition_key", "run_id",
-                 "step_key")
+    The output of a ranged run (a backfill of an asset with a ``BackfillPolicy``) is one
+    value covering the range: ``partition_key`` is None and ``partition_key_range`` holds the
+    first and last partition; the default IO managers store it once, under ``stored_partition``
+    (``"<first>...<last>"``)."""
+
+    __slots__ = ("asset_key", "job_name", "location", "name", "partition_key",
+                 "partition_key_range", "run_id", "step_key")
 
     def __init__(self, *, location: str, run_id: str, job_name: str, step_key: str,
                  asset_key: str | None, name: str = RESULT,
-                 partition_key: str | None = None) -> None:
+                 partition_key: str | None = None,
+                 partition_key_range: tuple[str, str] | None = None) -> None:
         self.partition_key = partition_key
+        self.partition_key_range = partition_key_range
         self.location = location
         self.run_id = run_id
         self.job_name = job_name
@@ -39,13 +46,25 @@ class OutputContext:
 
     def __repr__(self) -> str:
         what = f"asset={self.asset_key}" if self.asset_key else f"step={self.step_key}"
-        if self.partition_key is not None:
-            what += f" partition={self.partition_key}"
+        if self.stored_partition is not None:
+            what += f" partition={self.stored_partition}"
         return f"<OutputContext run={self.run_id} {what} output={self.name}>"
 
     @property
     def has_partition_key(self) -> bool:
         return self.partition_key is not None
+
+    @property
+    def has_partition_key_range(self) -> bool:
+        return self.partition_key_range is not None
+
+    @property
+    def stored_partition(self) -> str | None:
+        """What the output is stored as: its partition key, ``"<first>...<last>"`` for the
+        value of a ranged run, None for an unpartitioned one."""
+        if self.partition_key_range is not None:
+            return "...".join(self.partition_key_range)
+        return self.partition_key
 
 
 class InputContext:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from ..errors import DefinitionError
 from ._asset import PICK_INPUT, AssetDefinition, CoercibleKey, check_partition_mappings
 from ._asset_key import AssetKey, _prefix_parts, coerce_key
+from ._backfill_policy import BackfillPolicy, check_backfill_policy
 from ._checks import AssetCheckSpec, own_check_specs
 from ._graph import Node
 from ._io_manager import RESULT
@@ -92,8 +93,21 @@ def external_asset(spec: AssetSpec) -> AssetDefinition:
 class MultiAssetDefinition:
     """One op whose return value holds the values of several assets."""
 
-    __slots__ = ("assets", "can_subset", "check_specs", "deps", "inputs", "keys", "node_name",
-                 "op", "out_names", "partition_mappings", "partitions_def", "value_deps")
+    __slots__ = (
+        "assets",
+        "backfill_policy",
+        "can_subset",
+        "check_specs",
+        "deps",
+        "inputs",
+        "keys",
+        "node_name",
+        "op",
+        "out_names",
+        "partition_mappings",
+        "partitions_def",
+        "value_deps",
+    )
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None, outs: Mapping[str, AssetOut],
                  specs: Sequence[AssetSpec], ins: Mapping[str, CoercibleKey] | None,
@@ -101,6 +115,7 @@ class MultiAssetDefinition:
                  description: str | None, check_specs: Iterable[AssetCheckSpec] = (),
                  partitions_def: PartitionsDefinition | None = None,
                  partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
+                 backfill_policy: BackfillPolicy | None = None,
                  ) -> None:
         self.node_name = name or fn.__name__
         where = f"multi-asset {self.node_name!r}"
@@ -121,6 +136,8 @@ class MultiAssetDefinition:
         # each of its assets is split alike; the step reads its upstream through the mappings
         self.partitions_def = check_partitions_def(partitions_def, where)
         self.partition_mappings = check_partition_mappings(partition_mappings, self.deps, where)
+        self.backfill_policy = check_backfill_policy(
+            backfill_policy, self.partitions_def is not None, where)
         self.assets: list[AssetDefinition] = []
         for position, (out, spec) in enumerate(named):
             definition = spec.definition(_picker(out, position, len(named)), where, group_name)
@@ -129,6 +146,7 @@ class MultiAssetDefinition:
             definition.deps = tuple(dict.fromkeys((*self.deps, *spec.deps)))
             definition.computed_by = self.node_name
             definition.partitions_def = self.partitions_def
+            definition.backfill_policy = self.backfill_policy
             definition.partition_mappings = {
                 key: mapping for key, mapping in self.partition_mappings.items()
                 if key in definition.deps}
@@ -233,6 +251,7 @@ def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
                 check_specs: Sequence[AssetCheckSpec] = (),
                 partitions_def: PartitionsDefinition | None = None,
                 partition_mappings: Mapping[CoercibleKey, PartitionMapping] | None = None,
+                backfill_policy: BackfillPolicy | None = None,
                 ) -> Callable[[Callable[..., Any]], MultiAssetDefinition]:
     """Declare one op producing several assets: ``outs={"name": AssetOut(...)}`` or
     ``specs=[AssetSpec(...)]``. Its parameters read upstream assets as ``@asset``'s do. With
@@ -243,12 +262,14 @@ def multi_asset(*, outs: Mapping[str, AssetOut] | None = None,
     assets) are checks its step reports on, as ``@asset``'s are. ``partitions_def`` splits
     every one of its assets alike: a run of one partition materializes that partition of each
     (``context.partition_key``), and ``partition_mappings`` says which partitions of an
-    upstream asset its step reads, as ``@asset``'s does."""
+    upstream asset its step reads, as ``@asset``'s does; ``backfill_policy`` applies to each
+    of its assets, as ``@asset``'s does."""
     def decorate(fn: Callable[..., Any]) -> MultiAssetDefinition:
         return MultiAssetDefinition(fn, name=name, outs=dict(outs or {}), specs=list(specs),
                                     ins=ins, deps=deps, can_subset=can_subset,
                                     group_name=group_name, description=description,
                                     check_specs=check_specs, partitions_def=partitions_def,
-                                    partition_mappings=partition_mappings)
+                                    partition_mappings=partition_mappings,
+                                    backfill_policy=backfill_policy)
 
     return decorate

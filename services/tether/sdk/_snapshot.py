@@ -33,7 +33,9 @@ def snapshot_definitions(defs: Definitions, location_name: str) -> LocationSnaps
                                       if asset.partitions_def is not None else None),
                           partition_mappings={key: mapping.snapshot for key, mapping
                                               in asset.partition_mappings.items()},
-                          metadata=asset.metadata)
+                          metadata=asset.metadata,
+                          backfill_policy=(None if asset.backfill_policy is None
+                                           else asset.backfill_policy.snapshot))
             for key, asset in defs.assets.items()
         ],
         schedules=[definition.snapshot for definition in defs.schedules.values()],

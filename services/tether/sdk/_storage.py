@@ -33,9 +33,10 @@ class PickleIOManager(IOManager):
         """The file that holds the output."""
         if context.asset_key is not None:
             parts = [context.location, "assets", *context.asset_key.split("/")]
-            if context.partition_key is not None:
-                # each partition its own file: assets/<key>/<partition>.pickle
-                parts.append(context.partition_key)
+            if context.stored_partition is not None:
+                # each partition its own file: assets/<key>/<partition>.pickle (a ranged
+                # run's value: assets/<key>/<first>...<last>.pickle)
+                parts.append(context.stored_partition)
         else:
             parts = [context.location, "runs", context.run_id, context.step_key, context.name]
         for part in parts:
@@ -75,8 +76,8 @@ class PickleIOManager(IOManager):
         except FileNotFoundError:
             if upstream.asset_key is not None:
                 what = repr(upstream.asset_key) + (
-                    f" partition {upstream.partition_key!r}"
-                    if upstream.partition_key is not None else "")
+                    f" partition {upstream.stored_partition!r}"
+                    if upstream.stored_partition is not None else "")
                 raise StoredOutputNotFound(
                     f"step {context.step_key} takes asset {what}, which has never been "
                     f"materialized here (no stored value at {path}); materialize {what} "
@@ -99,7 +100,7 @@ class InMemoryIOManager(IOManager):
 
     def _key(self, context: OutputContext) -> tuple[str | None, str, str, str]:
         if context.asset_key is not None:
-            return (context.asset_key, context.partition_key or "", "", context.name)
+            return (context.asset_key, context.stored_partition or "", "", context.name)
         return (None, context.run_id, context.step_key, context.name)
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
@@ -109,8 +110,9 @@ class InMemoryIOManager(IOManager):
         try:
             return self.values[self._key(context.upstream_output)]
         except KeyError:
-            asset = repr(context.asset_key) + (f" partition {context.partition_key!r}"
-                                               if context.partition_key is not None else "")
+            stored = context.upstream_output.stored_partition
+            asset = repr(context.asset_key) + (f" partition {stored!r}"
+                                               if stored is not None else "")
             what = (f"asset {asset}, which was never materialized in this "
                     f"process; materialize {asset} first" if context.asset_key
                     else f"the output of step {context.upstream_output.step_key}, which is "

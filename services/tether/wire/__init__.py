@@ -88,6 +88,7 @@ from ._metadata import (
 from ._partitions import (
     AddDynamicPartitions,
     AllMapping,
+    BackfillPolicySnapshot,
     DeleteDynamicPartitions,
     DimensionPartitions,
     DynamicPartitions,
@@ -166,6 +167,7 @@ __all__ = [
     "AssetMaterialization",
     "AssetMaterializationPlanned",
     "AssetSnapshot",
+    "BackfillPolicySnapshot",
     "BatchReceipt",
     "Canceled",
     "CheckSeverity",

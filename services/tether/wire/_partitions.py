@@ -78,6 +78,13 @@ class AllMapping(msgspec.Struct, kw_only=True, frozen=True, tag="all"):
 PartitionMappingSnapshot = IdentityMapping | TimeWindowMapping | AllMapping
 
 
+class BackfillPolicySnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    """How a backfill runs an asset's partitions: in runs of up to ``max_partitions_per_run``
+    consecutive partitions each (None: one run for the whole range)."""
+
+    max_partitions_per_run: int | None = None
+
+
 class AddDynamicPartitions(msgspec.Struct, kw_only=True, frozen=True, tag="add"):
     """A tick's request to add ``keys`` to dynamic partitions ``name`` (present keys stay)."""
 

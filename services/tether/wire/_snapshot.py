@@ -8,7 +8,7 @@ import msgspec
 
 from ._automation import ScheduleSnapshot, SensorSnapshot
 from ._metadata import MetadataValue
-from ._partitions import PartitionMappingSnapshot, PartitionsSnapshot
+from ._partitions import BackfillPolicySnapshot, PartitionMappingSnapshot, PartitionsSnapshot
 
 
 class OpInputSnapshot(msgspec.Struct, kw_only=True, frozen=True):
@@ -119,6 +119,8 @@ class AssetSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     # what its definition says about it (@asset(metadata=...)), by label, typed as a
     # materialization's metadata is
     metadata: dict[str, MetadataValue] = {}
+    # how a backfill runs its partitions; None: a run per partition
+    backfill_policy: BackfillPolicySnapshot | None = None
 
     @property
     def path(self) -> list[str]:

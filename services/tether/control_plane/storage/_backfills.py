@@ -9,13 +9,21 @@ transaction, so a daemon killed mid-way, or two racing, create each partition's 
 The runs are ordinary runs, tagged ``tether/backfill``: they go through the run queue, whose
 limits throttle them. The backfill ends (:func:`settle`) when every run has ended: COMPLETED
 when all succeeded, FAILED otherwise, CANCELED when it was canceled.
+
+When every asset the backfill materializes declares one backfill policy
+(``BackfillPolicy.single_run()`` or ``.multi_run(N)``), a run covers a chunk of consecutive
+partitions instead of one: a ranged run, tagged ``tether/partition_range_start``/``end``
+(a chunk of one partition is an ordinary run of it). Each partition still has its row, which
+points at its chunk's run: counts, progress and the failed partitions stay per partition, and
+re-running the failed ones chunks them again. Assets with different policies (or some with
+none) in one backfill are refused at launch: backfill them apart.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -25,7 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tether import partitions as keys_of_def
-from tether.wire import JobSnapshot, PartitionsSnapshot
+from tether.partitions import RANGE_END_TAG, RANGE_START_TAG
+from tether.wire import AssetSnapshot, BackfillPolicySnapshot, JobSnapshot, PartitionsSnapshot
 
 from ...errors import PartitionError, TetherError
 from ..errors import BadInput, LocationNotFound, LocationNotLoaded
@@ -156,6 +165,7 @@ def request(conn: Connection, spec: BackfillSpec, *, launched_by: str, now: floa
         job, _ = plan_materialization(record, spec.asset_selection or [])
         definition = _selection_partitions(record.snapshot.assets if record.snapshot else [],
                                            spec.asset_selection or [], job)
+    _policy(_target_assets(record, job, spec.asset_selection))  # refuses mixed policies
     dynamic = keys_for(conn, definition)
     values: dict[str, Any]
     if spec.keys is not None:
@@ -214,6 +224,58 @@ def _selection_partitions(assets: Sequence[Any], keys: Sequence[str],
     return _job_partitions(job, f"job {job.name!r}")
 
 
+def _target_assets(record: LocationRecord, job: JobSnapshot,
+                   selection: Sequence[str] | None) -> list[AssetSnapshot]:
+    """The assets a backfill's runs materialize: the selection, or the job's assets."""
+    assets = {asset.key: asset for asset in record.snapshot.assets} if record.snapshot else {}
+    keys = (selection if selection is not None
+            else [node.asset_key for node in job.nodes if node.asset_key is not None])
+    return [assets[key] for key in dict.fromkeys(keys) if key in assets]
+
+
+def _policy(assets: Sequence[AssetSnapshot]) -> BackfillPolicySnapshot | None:
+    """The backfill policy every one of ``assets`` declares (None: none, a run per
+    partition). Raises BadInput when they declare different ones."""
+    policies = {asset.backfill_policy for asset in assets}
+    if len(policies) > 1:
+        said = ", ".join(f"{asset.key} ({_describe_policy(asset.backfill_policy)})"
+                         for asset in assets)
+        raise BadInput(f"the assets of this backfill declare different backfill policies: "
+                       f"{said}; one run cannot cover a range for some and one partition "
+                       f"for others: backfill them apart, or give them one policy")
+    return next(iter(policies), None)
+
+
+def _describe_policy(policy: BackfillPolicySnapshot | None) -> str:
+    if policy is None:
+        return "none: a run per partition"
+    if policy.max_partitions_per_run is None:
+        return "single_run"
+    return f"multi_run({policy.max_partitions_per_run})"
+
+
+def chunks(keys: Sequence[str], positions: Mapping[str, int],
+           policy: BackfillPolicySnapshot | None) -> list[list[str]]:
+    """``keys`` (in the definition's order) cut into the partitions of each run: one each
+    without a policy; with one, runs of consecutive partitions (a gap in the keys, as in a
+    re-run of failed partitions, starts a new run), of up to ``max_partitions_per_run``."""
+    if policy is None:
+        return [[key] for key in keys]
+    most = policy.max_partitions_per_run
+    cut: list[list[str]] = []
+    for key in keys:
+        # a key with no position (a dynamic key deleted since the launch) runs alone, and
+        # its launch says it is no partition
+        last = cut[-1] if cut else []
+        here, before = positions.get(key), positions.get(last[-1]) if last else None
+        if (here is not None and before is not None and here == before + 1
+                and (most is None or len(last) < most)):
+            last.append(key)
+        else:
+            cut.append([key])
+    return cut
+
+
 def _checked_keys(definition: PartitionsSnapshot, keys: Sequence[str], *, now: float,
                   dynamic: keys_of_def.DynamicKeys) -> list[str]:
     wanted = list(dict.fromkeys(keys))
@@ -255,47 +317,55 @@ def creating(conn: Connection) -> list[str]:
 
 def create_batch(conn: Connection, backfill_id: str, *, now: float, limits: QueueLimits,
                  size: int = BATCH_SIZE) -> int:
-    """Create the runs of the backfill's next ``size`` partitions and their rows; how many
-    partitions it handled (0: none left, or its location is not loaded now)."""
+    """Create the runs of the backfill's next ``size`` partitions (whole chunks of a ranged
+    backfill: at least one) and their rows; how many partitions it handled (0: none left, or
+    its location is not loaded now)."""
     row = conn.execute(sa.select(backfills).where(backfills.c.id == backfill_id)
                        .with_for_update()).one_or_none()
     if row is None or row.status not in _CREATING:
         return 0
     backfill = _record(row)
-    keys = backfill.keys()[backfill.created_count:backfill.created_count + size]
-    if not keys:
+    remaining = backfill.keys()[backfill.created_count:]
+    if not remaining:
         return 0
-    planned: Sequence[NewRun | ExistingRun | TetherError]
     try:
-        planned = _launch.plan(conn, _requests(conn, backfill, keys), now=now)
+        requests, planned_chunks = _requests(conn, backfill, remaining, size)
+        planned: Sequence[NewRun | ExistingRun | TetherError] = _launch.plan(
+            conn, requests, now=now)
     except (LocationNotFound, LocationNotLoaded):
         return 0  # it waits for its location to load again
     except TetherError as exc:  # its assets are no longer materialized by one job
-        planned = [exc] * len(keys)
-    new: list[NewRun] = []
+        planned_chunks = [[key] for key in remaining[:size]]
+        planned = [exc] * len(planned_chunks)
+    new: list[tuple[list[str], NewRun]] = []
     rows: list[dict[str, Any]] = []
-    for key, plan in zip(keys, planned, strict=True):
+    for chunk, plan in zip(planned_chunks, planned, strict=True):
         if isinstance(plan, NewRun):
-            new.append(plan)
-            rows.append({"backfill_id": backfill_id, "partition": key,
-                         "run_id": plan.run_id, "error": None})
+            new.append((chunk, plan))
+            rows += [{"backfill_id": backfill_id, "partition": key, "run_id": plan.run_id,
+                      "error": None} for key in chunk]
         elif isinstance(plan, TetherError):
-            rows.append({"backfill_id": backfill_id, "partition": key, "run_id": None,
-                         "error": str(plan)})
+            rows += [{"backfill_id": backfill_id, "partition": key, "run_id": None,
+                      "error": str(plan)} for key in chunk]
     # a partition whose row exists has its run already (another daemon's, or a batch
-    # before this one that committed): its run is not created again
+    # before this one that committed): its run is not created again. A chunk's rows are
+    # written in the transaction that advances created_count past all of them, so a chunk
+    # has all its rows or none
     inserted = {str(found.partition) for found in insert_new(
         conn, backfill_partitions, rows, unique=["backfill_id", "partition"],
         returning=[backfill_partitions.c.partition])}
-    _launch.create(conn, [run for run in new if run.request.partition in inserted],
+    _launch.create(conn, [run for chunk, run in new if chunk[0] in inserted],
                    now=now, limits=limits)
+    handled = sum(map(len, planned_chunks))
     conn.execute(backfills.update().where(backfills.c.id == backfill_id).values(
-        created_count=backfill.created_count + len(keys), status=BackfillStatus.RUNNING))
-    return len(keys)
+        created_count=backfill.created_count + handled, status=BackfillStatus.RUNNING))
+    return handled
 
 
-def _requests(conn: Connection, backfill: BackfillRecord,
-              keys: Sequence[str]) -> list[LaunchRequest]:
+def _requests(conn: Connection, backfill: BackfillRecord, remaining: Sequence[str],
+              size: int) -> tuple[list[LaunchRequest], list[list[str]]]:
+    """The launches of the next chunks of ``remaining`` that hold ``size`` partitions (at
+    least one chunk), and each chunk's partitions."""
     tags = {**backfill.tags, BACKFILL_TAG: backfill.id}
     record = _locations.get(conn, backfill.location)
     if record is None:
@@ -304,11 +374,26 @@ def _requests(conn: Connection, backfill: BackfillRecord,
         raise LocationNotLoaded(backfill.location, record.status)
     if backfill.job_name is not None:
         job_name, steps = backfill.job_name, None
+        job = record.snapshot.job(job_name)
+        policy = None if job is None else _policy(_target_assets(record, job, None))
     else:
         job, steps = plan_materialization(record, backfill.asset_selection or [])
         job_name = job.name
-    return [LaunchRequest(job_name=job_name, location=backfill.location, tags=tags,
-                          step_selection=steps, partition=key) for key in keys]
+        policy = _policy(_target_assets(record, job, backfill.asset_selection))
+    positions = ({} if policy is None else keys_of_def.key_positions(
+        backfill.partitions, now=backfill.created_at,
+        dynamic=keys_for(conn, backfill.partitions)))
+    cut: list[list[str]] = []
+    for chunk in chunks(remaining if policy is not None else remaining[:size], positions,
+                        policy):
+        if cut and sum(map(len, cut)) + len(chunk) > size:
+            break
+        cut.append(chunk)
+    return [LaunchRequest(job_name=job_name, location=backfill.location, step_selection=steps,
+                          partition=chunk[0] if len(chunk) == 1 else None,
+                          tags=tags if len(chunk) == 1 else {
+                              **tags, RANGE_START_TAG: chunk[0], RANGE_END_TAG: chunk[-1]})
+            for chunk in cut], cut
 
 
 def any_active(conn: Connection) -> bool:
@@ -354,11 +439,12 @@ def cancel(conn: Connection, backfill_id: str, *, now: float) -> int:
                        "nothing to cancel")
     conn.execute(backfills.update().where(backfills.c.id == backfill_id)
                  .values(status=BackfillStatus.CANCELING))
-    not_ended = [str(row.run_id) for row in conn.execute(
+    # a ranged run is the run of each partition of its chunk: each is canceled once
+    not_ended = list(dict.fromkeys(str(row.run_id) for row in conn.execute(
         sa.select(backfill_partitions.c.run_id)
         .join(runs, runs.c.run_id == backfill_partitions.c.run_id)
         .where(backfill_partitions.c.backfill_id == backfill_id,
-               runs.c.status.not_in(TERMINAL_STATUSES)))]
+               runs.c.status.not_in(TERMINAL_STATUSES)))))
     locked = _runs.lock_runs(conn, not_ended)
     for run in locked.values():
         if not run.projection.is_terminal:

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tether.partitions import range_of
 from tether.wire import JobSnapshot
 
 from ...errors import TetherError, describe_problems
@@ -114,7 +115,8 @@ def plan(conn: Connection, requests: Sequence[LaunchRequest], *,
                                     f"{describe_problems(problems)}"))
             continue
         try:
-            check_run_partition(conn, job, request.partition, now=now, dynamic=dynamic)
+            check_run_partition(conn, job, request.partition, now=now, dynamic=dynamic,
+                                partition_range=range_of(request.tags))
         except BadInput as exc:
             planned.append(exc)
             continue

@@ -104,13 +104,17 @@ def _check_key(name: str, key: str) -> None:
 
 
 def check_run_partition(conn: Connection, job: JobSnapshot, partition: str | None, *,
-                        now: float, dynamic: dict[str, list[str]] | None = None) -> None:
+                        now: float, dynamic: dict[str, list[str]] | None = None,
+                        partition_range: tuple[str, str] | None = None) -> None:
     """Raise BadInput unless ``partition`` fits ``job``: one of its partitions when it is
-    partitioned, None when it is not. ``dynamic`` caches dynamic keys across launches."""
+    partitioned, None when it is not; or, for a ranged run, ``partition_range`` (its
+    ``tether/partition_range_start``/``end`` tags) two of its partitions, first to last.
+    ``dynamic`` caches dynamic keys across launches."""
     if job.partitions is None:
-        if partition is not None:
+        if partition is not None or partition_range is not None:
+            got = partition if partition_range is None else " to ".join(partition_range)
             raise BadInput(f"job {job.name!r} is not partitioned, so a run of it has no "
-                           f"partition (got {partition!r}); launch it without one")
+                           f"partition (got {got!r}); launch it without one")
         return
     names = partition_keys.dynamic_names(job.partitions)
     if dynamic is None:
@@ -118,6 +122,18 @@ def check_run_partition(conn: Connection, job: JobSnapshot, partition: str | Non
     missing = [name for name in names if name not in dynamic]
     if missing:
         dynamic.update(dynamic_keys(conn, missing))
+    if partition_range is not None:
+        if partition is not None:
+            raise BadInput(f"job {job.name!r}: a run is of one partition ({partition!r}) or "
+                           f"of a range of them (tags {partition_keys.RANGE_START_TAG}, "
+                           f"{partition_keys.RANGE_END_TAG}), not both")
+        try:
+            partition_keys.key_range(job.partitions, *partition_range, now=now,
+                                     dynamic=dynamic)
+        except PartitionError as exc:
+            raise BadInput(f"job {job.name!r}: partition range {partition_range[0]!r} to "
+                           f"{partition_range[1]!r}: {exc}") from exc
+        return
     if partition is None:
         raise BadInput(f"job {job.name!r} is partitioned "
                        f"({partition_keys.describe(job.partitions, now=now, dynamic=dynamic)});"

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from tether.partitions import range_of
 from tether.wire import ErrorInfo, LocationSnapshot, LocationSpec, MetadataValue
 
 from ._projection import RunStatus
@@ -48,8 +49,20 @@ class RunRecord:
     step_selection: list[str] | None = None
     # for a step the selection leaves out, the run whose stored output its steps load
     input_runs: dict[str, str] = field(default_factory=dict)
-    # the partition of its job the run is of; None: not partitioned
+    # the partition of its job the run is of; None: not partitioned (or a ranged run)
     partition: str | None = None
+
+    @property
+    def partition_range(self) -> PartitionRange | None:
+        """The first and last partition of a ranged run (its
+        ``tether/partition_range_start``/``end`` tags); None: not ranged."""
+        found = range_of(self.tags)
+        return None if found is None else PartitionRange(*found)
+
+
+class PartitionRange(NamedTuple):
+    start: str
+    end: str
 
 
 @dataclass(frozen=True, slots=True)
