@@ -125,6 +125,47 @@ def test_asset_in_wires_keys_prefixes_and_partition_mappings() -> None:
     assert result.asset_value(["shop", "events"], "2026-11-03") == "2026-11-03"
 
 
+def test_multi_and_graph_assets_take_partitions_and_mappings_the_dagster_way() -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2026-11-01")
+
+    @dg.asset(partitions_def=daily)
+    def orders(context: dg.AssetExecutionContext) -> str:
+        return f"orders {context.partition_key}"
+
+    @dg.multi_asset(outs={"clean": dg.AssetOut(), "rejected": dg.AssetOut()},
+                    partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run(),
+                    ins={"orders": dg.AssetIn(partition_mapping=dg.TimeWindowPartitionMapping(
+                        start_offset=-1, end_offset=-1))})
+    def split(context: dg.AssetExecutionContext, orders: str) -> Any:
+        return f"{orders} read on {context.partition_key}", "none"
+
+    @dg.op
+    def count(context: dg.OpExecutionContext, orders: str) -> str:
+        return f"{orders} counted on {context.partition_key}"
+
+    @dg.graph_asset(partitions_def=daily, ins={"orders": dg.AssetIn(
+        partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))})
+    def tally(orders: str) -> Any:
+        return count(orders)
+
+    for made in (*split.assets, tally):
+        assert made.partitions_def is daily
+    assert tally.partition_mappings["orders"].snapshot.start_offset == -1
+    dg.materialize([orders], partition_key="2026-11-02", resources={"io_manager": STORE})
+    # one run each: STORE keys values by asset key, and neither the multi-asset's whole
+    # value nor the graph's op output has one
+    split_run = dg.materialize([orders, split], partition_key="2026-11-03",
+                               resources={"io_manager": STORE},
+                               selection=dg.AssetSelection.keys("clean", "rejected"))
+    assert split_run.asset_value("clean", "2026-11-03") == (
+        "orders 2026-11-02 read on 2026-11-03")
+    tally_run = dg.materialize([orders, tally], partition_key="2026-11-03",
+                               resources={"io_manager": STORE},
+                               selection=dg.AssetSelection.keys("tally"))
+    assert tally_run.asset_value("tally", "2026-11-03") == (
+        "orders 2026-11-02 counted on 2026-11-03")
+
+
 class Memory(dg.ConfigurableIOManager):
     """An IO manager written the Dagster way: a ConfigurableIOManager with a field."""
 

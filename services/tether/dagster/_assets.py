@@ -149,20 +149,18 @@ def multi_asset(*, outs: Mapping[str, sdk.AssetOut] | None = None, name: str | N
     """Dagster's ``@multi_asset``."""
     refuse("multi_asset", {
         "config_schema": config_schema, "internal_asset_deps": internal_asset_deps,
-        "partitions_def": partitions_def, "backfill_policy": backfill_policy,
         "op_tags": op_tags, "resource_defs": resource_defs, "retry_policy": retry_policy,
         "code_version": code_version, "pool": pool,
         "allow_arbitrary_check_specs": allow_arbitrary_check_specs},
         {**_COMMON, "config_schema": "give the function a Config class parameter",
          "code_version": "give code_version= to each AssetOut"})
     keys, mappings = _ins(ins)
-    if mappings:
-        raise NotInTether("multi_asset(ins={...: AssetIn(partition_mapping=...)})",
-                          _COMMON["partitions_def"])
     made = sdk.multi_asset(outs=outs, specs=list(specs or ()), name=name, ins=keys,
                            deps=list(deps or ()), can_subset=can_subset,
                            group_name=group_name, description=description,
-                           check_specs=list(check_specs or ()))
+                           check_specs=list(check_specs or ()), partitions_def=partitions_def,
+                           partition_mappings=mappings or None,
+                           backfill_policy=backfill_policy)
     return lambda fn: made(_context_named(fn))
 
 def graph_asset(compose_fn: Callable[..., Any] | None = None, *, name: str | None = None,
@@ -177,23 +175,22 @@ def graph_asset(compose_fn: Callable[..., Any] | None = None, *, name: str | Non
                 key: Any = None, kinds: Iterable[str] | None = None) -> Any:
     """Dagster's ``@graph_asset``: the body calls ops; its return value is the asset's."""
     refuse("graph_asset", {
-        "config": config, "partitions_def": partitions_def, "hooks": hooks,
+        "config": config, "hooks": hooks,
         "automation_condition": automation_condition,
         "backfill_policy": backfill_policy, "resource_defs": resource_defs,
         "check_specs": check_specs}, {
         **_COMMON,
         "config": "give each op its config in the run config",
-        "partitions_def": "partition an @asset (graph assets are not partitioned in Tether)",
+        "backfill_policy": "give the policy to an @asset or @multi_asset (a graph asset's "
+                           "backfill runs a partition per run)",
         "check_specs": "declare the checks with @asset_check",
     })
     keys, mappings = _ins(ins)
-    if mappings:
-        raise NotInTether("graph_asset(ins={...: AssetIn(partition_mapping=...)})",
-                          _COMMON["partitions_def"])
     made = sdk.graph_asset(name=name, key=key, key_prefix=key_prefix, ins=keys or None,
                            description=description, group_name=group_name,
                            owners=list(owners or ()), tags=tags, kinds=list(kinds or ()),
-                           code_version=code_version, metadata=metadata)
+                           code_version=code_version, metadata=metadata,
+                           partitions_def=partitions_def, partition_mappings=mappings or None)
     return made(compose_fn) if compose_fn is not None else made
 
 def asset_check(*, asset: Any, name: str | None = None, description: str | None = None,

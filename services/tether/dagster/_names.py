@@ -19,8 +19,7 @@ SUPPORTED: dict[str, tuple[str, str]] = {
               "hooks=, op_tags=, dagster_type= raise; compute_kind= is a kind; metadata= is "
               "the asset's definition metadata (values typed as MetadataValue's)"),
     "multi_asset": (_ADAPT + "_assets:multi_asset",
-                    "partitions_def=, retry_policy=, internal_asset_deps=, config_schema= "
-                    "raise"),
+                    "retry_policy=, internal_asset_deps=, config_schema= raise"),
     "op": (_ADAPT + "_ops:op",
            "config_schema= takes field names to Python types or Field(...); version=, "
            "code_version= raise"),
@@ -28,7 +27,8 @@ SUPPORTED: dict[str, tuple[str, str]] = {
             "config=, resource_defs=, executor_def=, logger_defs=, op_retry_policy= raise"),
     "graph": (_ADAPT + "_ops:graph", "one output; ins=, out=, config=, tags= raise"),
     "graph_asset": (_ADAPT + "_assets:graph_asset",
-                    "config=, partitions_def=, hooks=, check_specs= raise"),
+                    "config=, hooks=, check_specs=, backfill_policy=, "
+                    "automation_condition=, resource_defs= raise"),
     "asset_check": (_ADAPT + "_assets:asset_check",
                     "additional_ins=, config_schema=, resource_defs=, metadata=, "
                     "partitions_def=, retry_policy= raise"),
