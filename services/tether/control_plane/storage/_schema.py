@@ -477,7 +477,7 @@ alert_policies = sa.Table(
     "alert_policies",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
     _deployment(),
     sa.Column("description", sa.Text, nullable=False),
     # JSON list of trigger names (RUN_FAILURE, RUN_SUCCESS, RUN_LONG, ...)
@@ -493,6 +493,8 @@ alert_policies = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # a name is unique within its deployment only: another deployment's names stay unseen
+    sa.Index("ix_alert_policies_deployment_name", "deployment", "name", unique=True),
 )
 
 # the outbox: one row per alert to send, written in the transaction of its cause (a run's
