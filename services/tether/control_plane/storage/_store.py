@@ -339,14 +339,17 @@ class Store:
                 _audit.record(conn, Actor.of_token(info, via=via, client=client),
                               "token.first_use", str(info.id), now)
 
-    def revoke_token(self, token_id: int, *, actor: Actor | None = None) -> bool:
+    def revoke_token(self, token_id: int, *, actor: Actor | None = None,
+                     user_tokens: bool = True) -> bool:
         """Revoke the token (its sessions end with it); False if no unrevoked token has
-        that id."""
+        that id among those this deployment's admins manage: its agent tokens, and the user
+        tokens unless ``user_tokens`` is False (see :meth:`manages_user_tokens`)."""
         with self._token_lock:
             self._token_cache.clear()
         with self._write() as conn:
             now = self._clock()
-            revoked = _tokens.revoke(conn, token_id, now, self._deployment)
+            revoked = _tokens.revoke(conn, token_id, now, self._deployment,
+                                     user_tokens=user_tokens)
             if revoked:
                 record = _tokens.get(conn, token_id)
                 name = "" if record is None else record.name
@@ -380,10 +383,17 @@ class Store:
         with self._read() as conn:
             return _tokens.get(conn, token_id)
 
-    def list_tokens(self) -> list[TokenRecord]:
-        """Every token, newest first, revoked ones included (never the tokens themselves)."""
+    def list_tokens(self, *, user_tokens: bool = True) -> list[TokenRecord]:
+        """This deployment's agent tokens and (unless ``user_tokens`` is False) the user
+        tokens, newest first, revoked ones included (never the tokens themselves)."""
         with self._read() as conn:
-            return _tokens.list_all(conn, self._deployment)
+            return _tokens.list_all(conn, self._deployment, user_tokens=user_tokens)
+
+    def manages_user_tokens(self, token: TokenInfo) -> bool:
+        """Whether ``token`` may list, create and revoke user tokens: admin in prod (a
+        branch deployment's admin manages that deployment's agent tokens only)."""
+        with self._read() as conn:
+            return _tokens.manages_user_tokens(conn, token)
 
     # -- the audit log ---------------------------------------------------------------------
 
