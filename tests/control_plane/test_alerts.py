@@ -379,3 +379,37 @@ def test_a_receiver_that_never_answers_does_not_hold_up_the_run_queue(
             daemons.join()
         silent.close()
         store.close()
+
+
+def test_each_deployment_may_name_a_policy_alike_and_it_fires_for_its_own_runs(
+        store: Store, receiver: HttpReceiver) -> None:
+    """A name is unique within a deployment only: creating ``ops`` in beta is not refused
+    (which would tell beta that alpha has one), and each ``ops`` alerts its own runs."""
+    store.create_deployment("alpha")
+    store.create_deployment("beta")
+    alpha, beta = store.scoped("alpha"), store.scoped("beta")
+    for deployment in (alpha, beta):
+        load_location(deployment)
+        deployment.create_alert_policy(policy_from({
+            **_webhook("ops", receiver),
+            "channel": {"kind": "webhook", "url": f"{receiver.url}/{deployment.deployment}",
+                        "secret": SECRET}}))
+    with pytest.raises(BadInput, match="an alert policy named 'ops' exists"):
+        alpha.create_alert_policy(policy_from(_webhook("ops", receiver)))
+    assert store.list_alert_policies() == []
+    alpha_run = alpha.launch_run("hello_job")
+    beta_run = beta.launch_run("hello_job")
+
+    _fail(alpha, alpha_run)
+    [alpha_delivery] = alpha.alert_deliveries()
+    assert beta.alert_deliveries() == []
+    _fail(beta, beta_run)
+    [beta_delivery] = beta.alert_deliveries()
+    assert (alpha_delivery.policy_name, beta_delivery.policy_name) == ("ops", "ops")
+    assert alpha_delivery.policy_id != beta_delivery.policy_id
+
+    deliver_due(alpha, CONFIG)
+    deliver_due(beta, CONFIG)
+    posts = receiver.wait_for(2)
+    assert sorted((post.path, json.loads(post.body)["url"].rsplit("/", 1)[1])
+                  for post in posts) == [("/alpha", alpha_run), ("/beta", beta_run)]

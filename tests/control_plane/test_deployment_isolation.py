@@ -298,3 +298,45 @@ async def test_alphas_token_is_refused_in_beta(world: World) -> None:
         assert "data" not in body
     unknown = await world.graphql("{ runs { id } }", deployment="gamma")
     assert unknown["errors"][0]["extensions"]["code"] == "DEPLOYMENT_NOT_FOUND"
+
+
+async def test_only_an_admin_in_prod_manages_user_tokens(world: World) -> None:
+    """User tokens are global: alpha's admin lists, creates and revokes alpha's agent tokens
+    only, not the user tokens (its own included) nor another deployment's agent tokens; an
+    admin in prod, working in alpha, manages both."""
+    prod_admin = world.store.create_token("user", "admin", "prod admin")
+    world.store.create_token("user", "viewer", "beta viewer", roles={"beta": "viewer"})
+    user_ids = {t.id for t in world.store.list_tokens() if t.kind == "user"}
+    assert len(user_ids) == 3
+    alpha_agents = {t.id for t in world.store.scoped("alpha").list_tokens()
+                    if t.kind == "agent"}
+
+    listed = await world.graphql("{ tokens { id kind deployment } }")
+    assert {int(t["id"]) for t in listed["data"]["tokens"]} == alpha_agents, listed
+    assert {(t["kind"], t["deployment"]) for t in listed["data"]["tokens"]} == {
+        ("agent", "alpha")}
+
+    created = await world.graphql(
+        'mutation { createToken(kind: "user", name: "sneaky", role: "admin") { token } }')
+    assert created["errors"][0]["extensions"]["code"] == "FORBIDDEN", created
+    assert "only an admin in prod creates user tokens" in created["errors"][0]["message"]
+    for user_id in sorted(user_ids):
+        revoked = await world.graphql("mutation($id: Int!) { revokeToken(id: $id) { id } }",
+                                      id=user_id)
+        assert revoked["errors"][0]["extensions"]["code"] == "BAD_INPUT", revoked
+    assert {t.id for t in world.store.list_tokens()
+            if t.kind == "user" and t.revoked_at is None} == user_ids
+
+    # an admin in prod, asking in alpha: the user tokens and alpha's agent tokens
+    world.token = prod_admin
+    listed = await world.graphql("{ tokens { id kind deployment } }")
+    assert {int(t["id"]) for t in listed["data"]["tokens"]} == user_ids | alpha_agents
+    created = await world.graphql(
+        'mutation { createToken(kind: "user", name: "new user") { info { id kind } } }')
+    assert created["data"]["createToken"]["info"]["kind"] == "user", created
+    [beta_viewer_id] = [t.id for t in world.store.list_tokens() if t.name == "beta viewer"]
+    revoked = await world.graphql("mutation($id: Int!) { revokeToken(id: $id) { id } }",
+                                  id=beta_viewer_id)
+    assert "errors" not in revoked, revoked
+    assert [t.revoked_at is not None for t in world.store.list_tokens()
+            if t.id == beta_viewer_id] == [True]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from tether.control_plane import create_app
 from tether.control_plane._daemons import daemons
 from tether.control_plane.errors import BadInput, DeploymentNotFound
-from tether.control_plane.storage import QueueLimits, Store, metadata
+from tether.control_plane.storage import Actor, QueueLimits, Store, metadata
 from tether.control_plane.storage._deployments import scoped_tables
 from tether.control_plane.storage._scope import scope_statement
 from tether.errors import JobNotFoundError
@@ -42,6 +42,8 @@ from tether.wire import (
 )
 
 from .conftest import FakeClock, snapshot
+
+ACTOR = Actor(kind="cli", name="ci", via="cli")
 
 # the tables that have no deployment column of their own, and why (the rule is in
 # storage/_schema.py); a new table must be scoped or named here
@@ -359,3 +361,40 @@ def test_the_run_monitor_removes_expired_branch_deployments(
     clock.advance(3601)
     assert "removed 1 expired branch deployment(s): pr-3" in monitor.turn()
     assert [d.name for d in store.list_deployments()] == ["pr-4", "prod"]
+
+
+def test_a_branch_deployment_expires_after_its_last_activity(
+        store: Store, clock: FakeClock, tmp_path: Path) -> None:
+    """A run launched, a location deployed or a change made in it keeps a branch deployment;
+    its activity is written at most once a minute, not on every request."""
+    store.create_deployment("pr-5", ttl_seconds=3600)
+    created_at = clock.now
+    branch = store.scoped("pr-5")
+    [monitor] = [daemon for daemon in daemons(store, Settings(data_dir=str(tmp_path)))
+                 if daemon.name == "run_monitor"]
+
+    def activity() -> float:
+        record = store.get_deployment("pr-5")
+        assert record is not None
+        return record.last_activity_at
+
+    clock.advance(3000)
+    _load(branch, "pr.defs", ("pr_job",))  # a location deployed
+    assert activity() == created_at + 3000
+    clock.advance(30)
+    branch.launch_run("pr_job")  # within the minute: not written again
+    assert activity() == created_at + 3000
+    clock.advance(3000)  # 3,030 s after the deployment: kept
+    assert "expired" not in monitor.turn()
+    branch.launch_run("pr_job")  # a run launched
+    assert activity() == created_at + 6030
+    clock.advance(3000)
+    branch.add_dynamic_partitions("regions", ["eu"], actor=ACTOR)  # a change made in it
+    assert activity() == created_at + 9030
+    # reads are no activity
+    clock.advance(3601)
+    branch.list_runs()
+    branch.list_locations()
+    assert activity() == created_at + 9030
+    assert "removed 1 expired branch deployment(s): pr-5" in monitor.turn()
+    assert store.get_deployment("pr-5") is None

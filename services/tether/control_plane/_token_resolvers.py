@@ -1,5 +1,9 @@
 """GraphQL resolvers of tokens (list, create with an optional expiry, revoke) and of the
-audit log. Admin tokens only; the audit log has no mutation at all."""
+audit log. Admin tokens only; the audit log has no mutation at all.
+
+User tokens are global (one works in every deployment it has a role in), so only an admin in
+prod manages them; a branch deployment's admin lists, creates and revokes the agent tokens of
+its deployment only."""
 
 from __future__ import annotations
 
@@ -33,10 +37,16 @@ def _require_admin(context: GraphQLContext, what: str) -> None:
         raise Forbidden(f"a {context.token.role} token cannot {what}; use an admin token")
 
 
+async def _manages_user_tokens(context: GraphQLContext) -> bool:
+    return await to_thread.run_sync(context.store.manages_user_tokens, context.token)
+
+
 @query.field("tokens")
 async def _tokens(_: None, info: Info) -> list[TokenRecord]:
-    _require_admin(info.context, "list tokens")
-    return await to_thread.run_sync(info.context.store.list_tokens)
+    context = info.context
+    _require_admin(context, "list tokens")
+    user_tokens = await _manages_user_tokens(context)
+    return await to_thread.run_sync(lambda: context.store.list_tokens(user_tokens=user_tokens))
 
 
 @query.field("auditLog")
@@ -66,6 +76,10 @@ async def _create_token(_: None, info: Info, kind: str, name: str, role: str = "
     context = info.context
     async with audited(context.store, context.actor, "token.create", name):
         _require_admin(context, "create tokens")
+        if kind == "user" and not await _manages_user_tokens(context):
+            raise Forbidden("only an admin in prod creates user tokens (a user token works "
+                            "in every deployment it has a role in); an admin here creates "
+                            "agent tokens of this deployment")
         if not name.strip():
             raise BadInput("give the token a name, so that lists say whose it is")
         lifetime = None if not expires_in else parse_expires_in(expires_in)
@@ -86,9 +100,11 @@ async def _revoke_token(_: None, info: Info, id: int) -> TokenRecord:
     context = info.context
     async with audited(context.store, context.actor, "token.revoke", str(id)):
         _require_admin(context, "revoke tokens")
+        user_tokens = await _manages_user_tokens(context)
 
         def revoke() -> TokenRecord:
-            if not context.store.revoke_token(id, actor=context.actor):
+            if not context.store.revoke_token(id, actor=context.actor,
+                                              user_tokens=user_tokens):
                 raise BadInput(f"no unrevoked token has id {id}; the token list shows them")
             record = context.store.get_token(id)
             assert record is not None

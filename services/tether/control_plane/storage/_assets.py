@@ -129,13 +129,20 @@ def _newest_checks_query(dialect: str) -> sa.Select[Any]:
         asset_key = sa.func.jsonb_extract_path_text(wanted.c.value, "0")
         check_name = sa.func.jsonb_extract_path_text(wanted.c.value, "1")
     probed = events.alias("probed")
-    newest = (sa.select(probed.c.id)
-              # the partial index's own condition, as a literal
-              .where(sa.text(f"probed.{CHECK_EVALUATIONS}"), probed.c.asset_key == asset_key,
-                     probed.c.check_name == check_name)
-              .order_by(probed.c.id.desc()).limit(1).scalar_subquery())
+    # the partial index's own condition, as a literal
+    probe = (sa.text(f"probed.{CHECK_EVALUATIONS}"), probed.c.asset_key == asset_key,
+             probed.c.check_name == check_name)
+    if dialect != "sqlite":
+        # PostgreSQL hash-joins ``events.id = (newest id)`` by walking every event of the
+        # deployment; a LATERAL probe reads the newest row of each check and nothing else
+        newest = (sa.select(probed.c.asset_key, probed.c.check_name, probed.c.body)
+                  .where(*probe).order_by(probed.c.id.desc()).limit(1).lateral("newest"))
+        return (sa.select(newest.c.asset_key, newest.c.check_name, newest.c.body)
+                .select_from(wanted).join(newest, sa.true()))
+    newest_id = (sa.select(probed.c.id).where(*probe)
+                 .order_by(probed.c.id.desc()).limit(1).scalar_subquery())
     return (sa.select(events.c.asset_key, events.c.check_name, events.c.body)
-            .select_from(wanted).join(events, events.c.id == newest))
+            .select_from(wanted).join(events, events.c.id == newest_id))
 
 
 def _rows_by_id(conn: Connection, ids: Sequence[int], *columns: Any) -> Iterator[Any]:

@@ -105,6 +105,19 @@ def scoped_tables() -> list[sa.Table]:
             if "deployment" in table.c and table.c.deployment.info.get(SCOPED, False)]
 
 
+# how stale a deployment's last activity may be: it is written at most once in this long
+ACTIVITY_RESOLUTION = 60.0
+
+
+def note_activity(conn: Connection, name: str, now: float) -> None:
+    """Note activity in deployment ``name`` now, unless noted within the resolution (an
+    UPDATE that matches no row writes nothing, so other processes' notes cost no write)."""
+    conn.execute(deployments.update().where(
+        deployments.c.name == name,
+        deployments.c.last_activity_at < now - ACTIVITY_RESOLUTION)
+        .values(last_activity_at=now))
+
+
 def expired(conn: Connection, now: float) -> list[str]:
     """The branch deployments whose TTL has passed since their last activity."""
     return list(conn.execute(sa.select(deployments.c.name).where(

@@ -136,7 +136,8 @@ run_tags = sa.Table(
     _deployment(),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Index("ix_run_tags_key_value_created_run", "key", "value", "created_at", "run_id"),
+    sa.Index("ix_run_tags_key_value_created_run", "deployment", "key", "value", "created_at",
+             "run_id"),
 )
 
 # the conditions of the partial indexes on events; a query must state them in these words (as
@@ -188,6 +189,7 @@ events = sa.Table(
     # the newest result of each check of an asset (the assets page's check status)
     sa.Index(
         "ix_events_asset_checks",
+        "deployment",
         "asset_key",
         "check_name",
         "id",
@@ -212,6 +214,7 @@ events = sa.Table(
     # materializes it (the assets' pages and their latest status)
     sa.Index(
         "ix_events_asset_materializations",
+        "deployment",
         "asset_key",
         "id",
         sqlite_where=sa.text(MATERIALIZATIONS),
@@ -219,6 +222,7 @@ events = sa.Table(
     ),
     sa.Index(
         "ix_events_step_outcomes",
+        "deployment",
         "step_key",
         "id",
         sqlite_where=sa.text(STEP_EVENTS),
@@ -295,7 +299,7 @@ asset_partitions = sa.Table(
     # a run's end settles the partitions it had in progress
     sa.Index("ix_asset_partitions_last_run", "last_run_id"),
     # an asset's keys by state, read from the index alone (the partition bar reads 100,000)
-    sa.Index("ix_asset_partitions_state", "asset_key", "status", "partition"),
+    sa.Index("ix_asset_partitions_state", "deployment", "asset_key", "status", "partition"),
 )
 
 # the steps that asked for a slot of a limited concurrency pool (``_pools``): waiting while
@@ -477,7 +481,7 @@ alert_policies = sa.Table(
     "alert_policies",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
     _deployment(),
     sa.Column("description", sa.Text, nullable=False),
     # JSON list of trigger names (RUN_FAILURE, RUN_SUCCESS, RUN_LONG, ...)
@@ -493,6 +497,8 @@ alert_policies = sa.Table(
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # a name is unique within its deployment only: another deployment's names stay unseen
+    sa.Index("ix_alert_policies_deployment_name", "deployment", "name", unique=True),
 )
 
 # the outbox: one row per alert to send, written in the transaction of its cause (a run's

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -137,6 +138,9 @@ class Store:
         # when this process last wrote each token's last use (see _note_use)
         self._use_noted: dict[int, float] = {}
         self._token_lock = threading.Lock()
+        # when this process last wrote each deployment's last activity (see _note_activity);
+        # shared by the scoped stores, like the token cache
+        self._activity_noted: dict[str, float] = {}
         # SQLite has one writer at a time, and a transaction that finds the database locked
         # polls for it with growing sleeps (up to tens of milliseconds, each). This process's
         # writers queue on a lock instead, and the next one starts the moment the last one
@@ -339,14 +343,17 @@ class Store:
                 _audit.record(conn, Actor.of_token(info, via=via, client=client),
                               "token.first_use", str(info.id), now)
 
-    def revoke_token(self, token_id: int, *, actor: Actor | None = None) -> bool:
+    def revoke_token(self, token_id: int, *, actor: Actor | None = None,
+                     user_tokens: bool = True) -> bool:
         """Revoke the token (its sessions end with it); False if no unrevoked token has
-        that id."""
+        that id among those this deployment's admins manage: its agent tokens, and the user
+        tokens unless ``user_tokens`` is False (see :meth:`manages_user_tokens`)."""
         with self._token_lock:
             self._token_cache.clear()
         with self._write() as conn:
             now = self._clock()
-            revoked = _tokens.revoke(conn, token_id, now, self._deployment)
+            revoked = _tokens.revoke(conn, token_id, now, self._deployment,
+                                     user_tokens=user_tokens)
             if revoked:
                 record = _tokens.get(conn, token_id)
                 name = "" if record is None else record.name
@@ -380,18 +387,39 @@ class Store:
         with self._read() as conn:
             return _tokens.get(conn, token_id)
 
-    def list_tokens(self) -> list[TokenRecord]:
-        """Every token, newest first, revoked ones included (never the tokens themselves)."""
+    def list_tokens(self, *, user_tokens: bool = True) -> list[TokenRecord]:
+        """This deployment's agent tokens and (unless ``user_tokens`` is False) the user
+        tokens, newest first, revoked ones included (never the tokens themselves)."""
         with self._read() as conn:
-            return _tokens.list_all(conn, self._deployment)
+            return _tokens.list_all(conn, self._deployment, user_tokens=user_tokens)
+
+    def manages_user_tokens(self, token: TokenInfo) -> bool:
+        """Whether ``token`` may list, create and revoke user tokens: admin in prod (a
+        branch deployment's admin manages that deployment's agent tokens only)."""
+        with self._read() as conn:
+            return _tokens.manages_user_tokens(conn, token)
 
     # -- the audit log ---------------------------------------------------------------------
 
     def _audit(self, conn: Connection, actor: Actor | None, action: str, target: str,
                now: float, detail: str = "") -> None:
-        """Record a change in its own transaction (``conn``), when someone asked for it."""
+        """Record a change in its own transaction (``conn``), when someone asked for it: a
+        mutation in the deployment, which is activity there (see :meth:`_note_activity`)."""
         if actor is not None:
             _audit.record(conn, actor, action, target, now, detail=detail)
+            self._note_activity(conn, now)
+
+    def _note_activity(self, conn: Connection, now: float) -> None:
+        """Note activity in this store's deployment (a run launched, a location deployed, a
+        mutation), in the caller's transaction: a branch deployment's TTL runs from its last
+        activity. At most one write a minute per deployment from this process (and none when
+        another process noted it within the minute)."""
+        with self._token_lock:
+            if now - self._activity_noted.get(self._deployment, -math.inf) < (
+                    _deployments.ACTIVITY_RESOLUTION):
+                return
+            self._activity_noted[self._deployment] = now
+        _deployments.note_activity(conn, self._deployment, now)
 
     def record_refusal(self, actor: Actor, action: str, target: str, reason: str) -> None:
         """Record an action that was refused (nothing changed, so it has its own
@@ -446,6 +474,7 @@ class Store:
             record = _locations.get(conn, spec.name)
             self._audit(conn, actor, "location.deploy", spec.name, now,
                         f"queue {spec.queue!r}, {spec.module or spec.python_file}")
+            self._note_activity(conn, now)
         assert record is not None
         return record
 
@@ -513,6 +542,8 @@ class Store:
                 traceparent=traceparent, partition=partition), now=now, limits=self._limits)
             what = f"job {job_name!r}" + (f" partition {partition!r}" if partition else "")
             self._audit(conn, actor, "run.launch", run_id, now, what)
+            # by anyone: a schedule's or sensor's run is activity too
+            self._note_activity(conn, now)
             return run_id
 
     def materialize_assets(self, location: str, asset_keys: Sequence[str], *,

@@ -13,7 +13,7 @@ from ..errors import BadInput
 from . import _deployments
 from ._records import Role, TokenInfo, TokenKind, TokenRecord
 from ._rows import row_to
-from ._schema import token_roles, tokens
+from ._schema import PROD, token_roles, tokens
 
 _PREFIX: dict[str, str] = {"agent": "tta_", "user": "ttu_"}
 _ROLES = ("viewer", "launcher", "admin")
@@ -80,23 +80,36 @@ def mark_used(conn: Connection, token_id: int, now: float) -> bool:
     return first
 
 
-def _seen_from(deployment: str) -> sa.ColumnElement[bool]:
-    """The tokens a deployment's admins manage: the user tokens (one for every deployment)
-    and the deployment's own agent tokens, not another deployment's."""
-    return sa.or_(tokens.c.deployment.is_(None), tokens.c.deployment == deployment)
+def _seen_from(deployment: str, *, user_tokens: bool) -> sa.ColumnElement[bool]:
+    """The tokens an admin in ``deployment`` manages: the deployment's own agent tokens, not
+    another deployment's; and, for an admin of user tokens (:func:`manages_user_tokens`),
+    the user tokens (global: one token works in every deployment it has a role in)."""
+    own = tokens.c.deployment == deployment
+    return sa.or_(tokens.c.deployment.is_(None), own) if user_tokens else own
 
 
-def revoke(conn: Connection, token_id: int, now: float, deployment: str) -> bool:
+def manages_user_tokens(conn: Connection, token: TokenInfo) -> bool:
+    """Whether the token may list, create and revoke user tokens: admin in prod (a token
+    admin everywhere is). A user token reaches every deployment it has a role in, so a branch
+    deployment's admin must not hand one out, nor see or revoke another deployment's."""
+    return token.kind == "user" and role_in(conn, token, PROD) == "admin"
+
+
+def revoke(conn: Connection, token_id: int, now: float, deployment: str, *,
+           user_tokens: bool = True) -> bool:
     result = conn.execute(
         tokens.update()
-        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None), _seen_from(deployment))
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None),
+               _seen_from(deployment, user_tokens=user_tokens))
         .values(revoked_at=now)
     )
     return result.rowcount == 1
 
 
-def list_all(conn: Connection, deployment: str) -> list[TokenRecord]:
-    rows = conn.execute(sa.select(tokens).where(_seen_from(deployment))
+def list_all(conn: Connection, deployment: str, *, user_tokens: bool = True
+             ) -> list[TokenRecord]:
+    rows = conn.execute(sa.select(tokens)
+                        .where(_seen_from(deployment, user_tokens=user_tokens))
                         .order_by(tokens.c.id.desc()))
     return [row_to(TokenRecord, row) for row in rows]
 

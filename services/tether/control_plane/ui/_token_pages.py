@@ -37,7 +37,9 @@ class TokenPages(Pages):
 
     async def _page(self, request: Request, viewer: Viewer, *, created: str | None,
                     created_name: str, status_code: int = 200) -> Response:
-        tokens = await self.call(viewer.store.list_tokens)
+        # a branch deployment's admin sees its agent tokens only (as the tokens query)
+        user_tokens = await self.call(viewer.store.manages_user_tokens, viewer.token)
+        tokens = await self.call(viewer.store.list_tokens, user_tokens=user_tokens)
         return self.render(request, viewer, "tokens.html", status_code=status_code,
                            tokens=tokens, kinds=_KINDS, roles=_ROLES, created=created,
                            created_name=created_name, now=await self.call(viewer.store.now))
