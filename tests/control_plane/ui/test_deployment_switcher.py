@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from tether.control_plane.ui._render import when
+
 from ..conftest import load_location
 from .conftest import Ui, csrf_of
 from .test_pages import run_ids_on
@@ -63,3 +65,39 @@ async def test_a_token_without_a_role_in_a_deployment_cannot_switch_to_it(ui: Ui
     # the switcher lists only the deployments the token has a role in
     page = await browser.get("/runs")
     assert _SELECTED.findall(page.text) == ["prod"] and "pr-8" not in page.text
+
+
+async def test_the_deployments_page_lists_branch_deployments_with_branch_commit_and_age(
+        ui: Ui) -> None:
+    ui.store.create_deployment("pr-9", branch="feature-y", commit="0123456789abcdef0123",
+                               ttl_seconds=3 * 3600)
+    ui.store.create_deployment("pr-10", branch="feature-z")
+    ui.store.create_deployment("pr-11", branch="hidden")
+    token = ui.store.create_token("user", "viewer", "two deployments",
+                                  roles={"prod": "viewer", "pr-9": "viewer", "pr-10": "viewer"})
+    browser = ui.client()
+    form = await browser.get("/signin")
+    await browser.post("/signin", data={"token": token, "csrf": csrf_of(form.text),
+                                        "next": "/runs"})
+    page = await browser.get("/settings/deployments")
+    assert page.status_code == 200
+    rows = dict(re.findall(r'<tr data-deployment="([^"]+)">(.*?)</tr>', page.text, re.S))
+    # only the deployments the token has a role in
+    assert sorted(rows) == ["pr-10", "pr-9", "prod"]
+    assert "(you are here)" in rows["prod"] and "Switch to" not in rows["prod"]
+    pr9 = rows["pr-9"]
+    assert "<td>branch</td>" in pr9 and "feature-y" in pr9 and "0123456789ab<" in pr9
+    assert re.search(r"<td>[^<]+ ago</td>", pr9)
+    # expires one TTL after its last activity; pr-10 has none
+    deployment = ui.store.get_deployment("pr-9")
+    assert deployment is not None
+    expires = deployment.last_activity_at + 3 * 3600
+    assert when(expires) in pr9
+    assert "never" in rows["pr-10"]
+    # each row switches to its deployment
+    switched = await browser.post("/deployment", data={
+        "deployment": "pr-9", "next": "/runs", "csrf": csrf_of(page.text)})
+    assert switched.status_code == 303
+    page = await browser.get("/settings/deployments")
+    assert "(you are here)" in dict(re.findall(
+        r'<tr data-deployment="([^"]+)">(.*?)</tr>', page.text, re.S))["pr-9"]

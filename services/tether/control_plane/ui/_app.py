@@ -16,6 +16,7 @@ from ._audit_pages import AuditPages
 from ._automation_pages import AutomationPages
 from ._backfill_pages import BackfillPages
 from ._catalog_pages import CatalogPages
+from ._deployment_pages import DeploymentPages
 from ._render import STATIC, Renderer
 from ._run_pages import RunPages
 from ._signin import SignInPages
@@ -48,6 +49,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
     audit = AuditPages(state, graphql, renderer)
     alerts = AlertPages(state, graphql, renderer)
     backfills = BackfillPages(state, graphql, renderer)
+    deployments = DeploymentPages(state, graphql, renderer)
     get, post = ["GET"], ["POST"]
     return [
         Route("/", _home, methods=get),
@@ -88,6 +90,7 @@ def web_ui_routes(state: AppState, graphql: GraphQLApi) -> list[BaseRoute]:
         Route("/settings/tokens", tokens.action(tokens.create), methods=post),
         Route("/settings/tokens/{token_id:int}/revoke", tokens.action(tokens.revoke),
               methods=post),
+        Route("/settings/deployments", deployments.page(deployments.deployments), methods=get),
         Route("/settings/audit", audit.page(audit.audit_log), methods=get),
         Route("/settings/alerts", alerts.page(alerts.alerts), methods=get),
         Route("/settings/alerts", alerts.action(alerts.create), methods=post),
