@@ -76,14 +76,9 @@ def register(commands: Any) -> None:
 
 
 def _execute(document: str, **variables: Any) -> dict[str, Any]:
-    from ._graphql import graphql_client
+    from ._graphql import execute
 
-    client = graphql_client()
-    try:
-        result: dict[str, Any] = client.execute(document, **variables)
-        return result
-    finally:
-        client.close()
+    return execute(document, **variables)
 
 
 def _launch(args: argparse.Namespace) -> int:

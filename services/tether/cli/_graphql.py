@@ -65,3 +65,13 @@ def graphql_client() -> GraphQLClient:
     target = control_plane_target(settings)
     return GraphQLClient(url=target.url, token=target.token, verify=client_verify(settings),
                          deployment=settings.deployment)
+
+
+def execute(document: str, **variables: Any) -> dict[str, Any]:
+    """One GraphQL request with a client of its own (:func:`graphql_client`), closed after:
+    for commands that make a single request, or a few seconds apart."""
+    client = graphql_client()
+    try:
+        return client.execute(document, **variables)
+    finally:
+        client.close()
