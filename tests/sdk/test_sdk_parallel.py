@@ -101,9 +101,10 @@ def run(job_name: str, run_config: dict[str, object] | None = None
 
 
 def running_at_once(events: list[RunEvent]) -> int:
-    """The most steps that were between their STEP_START and their end at one time."""
+    """The most steps that were between their STEP_START and their end at one time, by the
+    events' clocks (step processes' events reach the run apart, in no set order)."""
     running, most = 0, 0
-    for event in events:
+    for event in sorted(events, key=lambda event: event.timestamp):
         if isinstance(event, StepStart):
             running += 1
             most = max(most, running)
